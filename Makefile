@@ -1,0 +1,57 @@
+# Herald's vocabulary: setup, run, build, test, lint, fmt, bench.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# One build cache outside the clone: fresh clones (and CI) on the same machine
+# reuse earlier builds instead of starting cold. Override to taste.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/herald/target
+HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
+
+.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint test-rust e2e clean-data
+
+help:
+	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
+	@echo "make test   formatting, clippy, every Rust test, then the browser tests"
+	@echo "make setup  install missing tools (wasm target, cargo-leptos, wasm-bindgen, chromium, npm packages)"
+
+setup: setup-build setup-e2e
+
+setup-build:
+	@scripts/setup.sh build
+
+setup-e2e:
+	@scripts/setup.sh e2e
+
+# The server binary and the console's wasm, CSS and assets (debug build).
+build: setup-build
+	cargo leptos build
+
+run: build
+	$(HERALD_BIN) serve
+
+fmt:
+	cargo fmt --all
+
+fmt-check:
+	cargo fmt --all --check
+
+# Each crate with each of its feature sets; `app` never with ssr and hydrate together.
+lint: setup-build
+	cargo clippy -p herald-engine --all-targets -- -D warnings
+	cargo clippy -p herald-engine --no-default-features --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p herald-app --features ssr --all-targets -- -D warnings
+	cargo clippy -p herald-app --features hydrate --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p herald-frontend --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p herald-server --all-targets -- -D warnings
+
+# Per package, so features are not unified across the ssr and hydrate builds.
+test-rust:
+	cargo test -p herald-engine
+	cargo test -p herald-app --features ssr
+	cargo test -p herald-server
+
+e2e: setup-e2e build
+	cd end2end && HERALD_BIN="$(HERALD_BIN)" npx playwright test
+
+test: setup fmt-check lint test-rust e2e

@@ -1,0 +1,55 @@
+//! The error every console server function returns. It crosses the wire as JSON,
+//! so it carries messages meant for people, never internal detail.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum ConsoleError {
+    #[error("Please sign in.")]
+    Unauthenticated,
+    #[error("Wrong email or password.")]
+    InvalidCredentials,
+    #[error("Your role ({role}) does not allow this ({permission}).")]
+    Forbidden { role: String, permission: String },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("Something went wrong on the server (correlation id {correlation_id}).")]
+    Internal { correlation_id: String },
+    /// The request never got a server answer (network, decoding).
+    #[error("Could not reach Herald: {message}")]
+    Transport { message: String },
+}
+
+impl ConsoleError {
+    /// The HTTP status the server function answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ConsoleError::Unauthenticated | ConsoleError::InvalidCredentials => 401,
+            ConsoleError::Forbidden { .. } => 403,
+            ConsoleError::Invalid { .. } => 422,
+            ConsoleError::Conflict { .. } => 409,
+            ConsoleError::Internal { .. } | ConsoleError::Transport { .. } => 500,
+        }
+    }
+}
+
+impl FromServerFnError for ConsoleError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => ConsoleError::Invalid {
+                field: "request".into(),
+                message: m,
+            },
+            other => ConsoleError::Transport {
+                message: other.to_string(),
+            },
+        }
+    }
+}

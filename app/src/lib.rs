@@ -1,0 +1,84 @@
+//! Herald's console: a Leptos app rendered on the server and hydrated in the browser.
+//!
+//! Server-only code (database access, cookies) sits behind the `ssr` feature and
+//! goes through the engine; the browser build sees only the shared model types.
+
+pub mod auth;
+pub mod components;
+pub mod error;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+use components::layout::Layout;
+use pages::{
+    dashboard::Dashboard, login::LoginPage, not_found::NotFound, settings::SettingsPage,
+    unbuilt::Unbuilt,
+};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    // Effects run only in the browser, so this attribute appears exactly when the
+    // page has hydrated: tests wait for it before using interactive controls.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="herald-css" href="/pkg/herald.css"/>
+        <Title formatter=|page: String| format!("{page} · Herald")/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage/>
+                <ParentRoute path=path!("") view=Layout>
+                    <Route path=path!("") view=Dashboard/>
+                    <Route
+                        path=path!("endpoints")
+                        view=|| view! { <Unbuilt title="Endpoints" what="Registering webhook endpoints, choosing retry policies and sending test events"/> }
+                    />
+                    <Route
+                        path=path!("events")
+                        view=|| view! { <Unbuilt title="Events" what="Browsing published events and the receipt of every delivery attempt"/> }
+                    />
+                    <Route
+                        path=path!("dlq")
+                        view=|| view! { <Unbuilt title="Dead-letter queue" what="Inspecting and reprocessing deliveries that exhausted their retries"/> }
+                    />
+                    <Route
+                        path=path!("replays")
+                        view=|| view! { <Unbuilt title="Replays" what="Replaying stored events with live progress"/> }
+                    />
+                    <Route path=path!("settings") view=SettingsPage/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

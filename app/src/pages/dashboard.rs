@@ -1,0 +1,40 @@
+use herald_engine::model::Permission;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::auth::current_user;
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let user = OnceResource::new(current_user());
+
+    view! {
+        <Title text="Dashboard"/>
+        <h1>"Dashboard"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                user.await
+                    .ok()
+                    .flatten()
+                    .map(|user| {
+                        let allowed = Permission::ALL
+                            .into_iter()
+                            .filter(|p| user.role.allows(*p))
+                            .map(|p| view! { <li><code>{p.as_str()}</code></li> })
+                            .collect_view();
+                        view! {
+                            <p>
+                                "Signed in as " <strong>{user.email.clone()}</strong>
+                                " with the " <strong>{user.role.as_str()}</strong> " role, which allows:"
+                            </p>
+                            <ul class="chips">{allowed}</ul>
+                        }
+                    })
+            })}
+        </Suspense>
+        <section class="notice" role="status">
+            <p><strong>"Delivery statistics are not built yet."</strong></p>
+            <p>"Charts of deliveries, success rate and latency will appear here once events flow."</p>
+        </section>
+    }
+}

@@ -1,0 +1,90 @@
+import { test, expect, ADMIN, hydrated, signIn } from './fixtures';
+
+test('an unauthenticated visit to a console page redirects to sign-in, then back', async ({ page }) => {
+  await page.goto('/events');
+  await expect(page).toHaveURL(/\/login\?next=%2Fevents$/);
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
+
+  await signIn(page, ADMIN.email, ADMIN.password);
+  await expect(page).toHaveURL(/\/events$/);
+  await expect(page.getByRole('heading', { name: 'Events' })).toBeVisible();
+});
+
+test('the first-run admin signs in, uses the console shell and signs out', async ({ page }) => {
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+  await signIn(page, ADMIN.email, ADMIN.password);
+
+  await expect(page.getByRole('heading', { name: 'Dashboard' })).toBeVisible();
+  await expect(page.getByText(`Signed in as ${ADMIN.email}`)).toBeVisible();
+  const nav = page.getByRole('navigation', { name: 'Sections' });
+  for (const section of ['Dashboard', 'Endpoints', 'Events', 'DLQ', 'Replays', 'Settings']) {
+    await expect(nav.getByRole('link', { name: section })).toBeVisible();
+  }
+
+  // Sections that are not built yet say so instead of showing invented data.
+  await nav.getByRole('link', { name: 'DLQ' }).click();
+  await expect(page.getByRole('heading', { name: 'Dead-letter queue' })).toBeVisible();
+  await expect(page.getByText('Not built yet.')).toBeVisible();
+
+  // The account menu opens only through client-side code: it proves the wasm
+  // loaded and hydrated the page.
+  await hydrated(page);
+  const menuButton = page.getByRole('button', { name: 'Account menu' });
+  await expect(menuButton).toHaveAttribute('aria-expanded', 'false');
+  await expect(page.getByRole('button', { name: 'Sign out' })).toBeHidden();
+  await menuButton.click();
+  await expect(menuButton).toHaveAttribute('aria-expanded', 'true');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+
+  await expect(page).toHaveURL(/\/login$/);
+  // The session is gone on the server too, not just hidden.
+  await page.goto('/settings');
+  await expect(page).toHaveURL(/\/login\?next=%2Fsettings$/);
+});
+
+test('a wrong password shows an error and does not sign in', async ({ page }) => {
+  await page.goto('/login');
+  await signIn(page, ADMIN.email, 'not-the-password');
+  await expect(page.getByRole('alert')).toHaveText('Wrong email or password.');
+  await expect(page).toHaveURL(/\/login/);
+
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+});
+
+test('a viewer is told that user management is for admins; the admin sees the users', async ({ page, herald }) => {
+  await herald.cli(['user', 'create', '--email', 'viewer@herald.test', '--role', 'viewer', '--password', 'viewer-password']);
+
+  await page.goto('/login?next=/settings');
+  await signIn(page, 'viewer@herald.test', 'viewer-password');
+  await expect(page.getByRole('heading', { name: 'Settings' })).toBeVisible();
+  await expect(page.getByText('Only admins can see and manage console users.')).toBeVisible();
+  await expect(page.getByRole('table')).toHaveCount(0);
+
+  await page.context().clearCookies();
+  await page.goto('/login?next=/settings');
+  await signIn(page, ADMIN.email, ADMIN.password);
+  const table = page.getByRole('table');
+  await expect(table.getByRole('row', { name: /viewer@herald\.test viewer/ })).toBeVisible();
+  await expect(table.getByRole('row', { name: new RegExp(`${ADMIN.email} admin`) })).toBeVisible();
+});
+
+test.describe('on a phone', () => {
+  test.use({ viewport: { width: 390, height: 844 } });
+
+  test('the navigation opens from the menu button', async ({ page }) => {
+    await page.goto('/login');
+    await signIn(page, ADMIN.email, ADMIN.password);
+    await expect(page.getByRole('heading', { name: 'Dashboard' })).toBeVisible();
+    await hydrated(page);
+
+    const nav = page.getByRole('navigation', { name: 'Sections' });
+    await expect(nav).toBeHidden();
+    await page.getByRole('button', { name: 'Navigation' }).click();
+    await expect(nav).toBeVisible();
+    await nav.getByRole('link', { name: 'Replays' }).click();
+    await expect(page.getByRole('heading', { name: 'Replays' })).toBeVisible();
+    await expect(nav).toBeHidden();
+  });
+});

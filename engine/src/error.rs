@@ -1,0 +1,45 @@
+//! The engine's error type. The API layer maps each variant to a status with one
+//! exhaustive match; database and unexpected errors are never shown to callers.
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The caller named something that does not exist (or is not theirs).
+    #[error("{what} '{id}' was not found")]
+    NotFound { what: &'static str, id: String },
+    /// The request conflicts with what is stored (a duplicate name, say).
+    #[error("{message}")]
+    Conflict { message: String },
+    /// The input is wrong; `field` names what, `message` says why.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        EngineError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+        EngineError::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+}
+
+/// True when a database error is a unique-constraint violation. Decided by the
+/// backend's error kind (SQLSTATE 23505 / SQLITE_CONSTRAINT_UNIQUE), never by text.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,19 @@
+//! Herald's engine: the domain model shared with the console, and (behind the
+//! `server` feature) the store, authentication primitives and workers.
+//!
+//! The engine knows nothing of HTTP handlers or the UI. The REST API and the
+//! console's server functions are thin translations onto calls made here.
+
+pub mod model;
+
+#[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
+pub mod deps;
+#[cfg(feature = "server")]
+pub mod error;
+#[cfg(feature = "server")]
+pub mod store;
+
+#[cfg(feature = "server")]
+pub use error::{EngineError, Result};

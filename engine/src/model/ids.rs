@@ -1,0 +1,122 @@
+//! Typed identifiers: a readable prefix and a ULID, so ids sort by creation time
+//! and a stray id in a log says what it names (`ten_01J…`, `usr_01J…`).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{value}' is not a valid {kind} id (expected '{prefix}' followed by 26 base32 characters)")]
+pub struct IdParseError {
+    pub kind: &'static str,
+    pub prefix: &'static str,
+    pub value: String,
+}
+
+macro_rules! typed_id {
+    ($name:ident, $prefix:literal, $kind:literal) => {
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(ulid::Ulid);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id, ordered after every id made before it on this clock.
+            #[cfg(feature = "server")]
+            pub fn new() -> Self {
+                Self(ulid::Ulid::new())
+            }
+        }
+
+        #[cfg(feature = "server")]
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}{}", $prefix, self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdParseError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.strip_prefix($prefix)
+                    .and_then(|rest| ulid::Ulid::from_string(rest).ok())
+                    .map(Self)
+                    .ok_or_else(|| IdParseError {
+                        kind: $kind,
+                        prefix: $prefix,
+                        value: s.chars().take(64).collect(),
+                    })
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+typed_id!(TenantId, "ten_", "tenant");
+typed_id!(UserId, "usr_", "user");
+typed_id!(ApiKeyId, "key_", "API key");
+typed_id!(SessionId, "ses_", "session");
+
+#[cfg(all(test, feature = "server"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_and_parse_round_trip() {
+        let id = UserId::new();
+        let text = id.to_string();
+        assert!(text.starts_with("usr_"));
+        assert_eq!(text.len(), 4 + 26);
+        assert_eq!(text.parse::<UserId>().unwrap(), id);
+    }
+
+    #[test]
+    fn wrong_prefix_is_rejected_with_a_clear_message() {
+        let id = TenantId::new().to_string();
+        let err = id.parse::<UserId>().unwrap_err();
+        assert_eq!(err.kind, "user");
+        assert!(err.to_string().contains("usr_"), "{err}");
+    }
+
+    #[test]
+    fn ids_sort_by_creation() {
+        let a = ApiKeyId::new();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = ApiKeyId::new();
+        assert!(a < b);
+        assert!(a.to_string() < b.to_string());
+    }
+
+    #[test]
+    fn serde_uses_the_prefixed_string() {
+        let id = SessionId::new();
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<SessionId>(&json).unwrap(), id);
+        assert!(serde_json::from_str::<SessionId>("\"ses_nope\"").is_err());
+    }
+}

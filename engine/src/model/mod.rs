@@ -1,0 +1,59 @@
+//! Wire types shared by the REST API, the console and the store. Plain serde
+//! types that also compile to wasm; no secrets implement `Serialize` here.
+
+mod access;
+mod ids;
+
+pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_markdown};
+pub use ids::{ApiKeyId, IdParseError, SessionId, TenantId, UserId};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A tenant: the unit of isolation. Every API key belongs to exactly one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantOut {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A console account as others may see it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserOut {
+    pub id: UserId,
+    pub email: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// An API key as listed: its public prefix, never the key or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyOut {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub prefix: String,
+    pub tenant: String,
+    pub scope: Scope,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Request body for creating an API key over the API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyIn {
+    pub name: String,
+    #[serde(default)]
+    pub scope: Option<Scope>,
+}
+
+/// A list page with a keyset cursor: pass `next_cursor` back as `cursor` for the
+/// next page; `None` means this was the last page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}

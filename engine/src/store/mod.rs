@@ -1,0 +1,220 @@
+//! Persistence. One `Store` interface, one implementation per backend; the
+//! conformance tests in `tests/store.rs` run the same suite against each.
+//!
+//! SQLite is the embedded default. PostgreSQL joins when several nodes share the
+//! work; until its implementation lands, a `postgres://` URL is refused at start
+//! with a message saying so.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::model::{ApiKeyId, ApiKeyOut, Page, Role, Scope, SessionId, TenantId, TenantOut, UserId, UserOut};
+use crate::{EngineError, Result};
+
+/// The tenant every installation starts with.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Recognises a database URL by its scheme, or says what is accepted.
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(format!(
+                "'{}' is not a database URL Herald knows; expected sqlite://PATH or postgres://USER@HOST/DB",
+                redact_url(url)
+            ))
+        }
+    }
+}
+
+/// A URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens the database a URL names and brings its schema up to date.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    match Backend::from_url(url).map_err(|m| EngineError::invalid("database_url", m))? {
+        Backend::Sqlite => {
+            let store = SqliteStore::connect(url).await?;
+            store.migrate().await?;
+            Ok(Arc::new(store))
+        }
+        Backend::Postgres => Err(EngineError::invalid(
+            "database_url",
+            "the PostgreSQL backend is not available in this version of Herald yet; use a sqlite:// URL",
+        )),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub display_prefix: String,
+    pub key_digest: String,
+    pub scope: Scope,
+}
+
+/// What a presented API key resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyAuth {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub tenant_slug: String,
+    pub scope: Scope,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// What a live session cookie resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub session_id: SessionId,
+    pub user: UserOut,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    /// Applies pending migrations; safe to call on every start.
+    async fn migrate(&self) -> Result<()>;
+    /// A round trip to the database, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+    /// Closes every connection; later calls fail. Used at shutdown.
+    async fn close(&self);
+
+    async fn ensure_tenant(&self, slug: &str, name: &str) -> Result<TenantOut>;
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantOut>>;
+
+    /// Fails with `Conflict` when the email is taken (emails compare case-insensitively).
+    async fn create_user(&self, user: NewUser) -> Result<UserOut>;
+    async fn user_count(&self) -> Result<i64>;
+    /// The user and their password hash, for login.
+    async fn user_credentials(&self, email: &str) -> Result<Option<(UserOut, String)>>;
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Page<UserOut>>;
+    async fn record_login(&self, user: UserId, at: DateTime<Utc>) -> Result<()>;
+
+    async fn create_session(
+        &self,
+        user: UserId,
+        token_digest: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<SessionId>;
+    /// The session's user when the session exists and has not expired at `now`.
+    async fn session_user(&self, token_digest: &str, now: DateTime<Utc>) -> Result<Option<SessionUser>>;
+    async fn delete_session(&self, token_digest: &str) -> Result<()>;
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKeyOut>;
+    /// The key's tenant and scope when it exists and is not revoked.
+    async fn api_key_by_digest(&self, digest: &str) -> Result<Option<ApiKeyAuth>>;
+    async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<()>;
+    async fn list_api_keys(
+        &self,
+        tenant: TenantId,
+        after: Option<ApiKeyId>,
+        limit: u32,
+    ) -> Result<Page<ApiKeyOut>>;
+}
+
+pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// Parses an id read back from the database; a malformed one is corruption.
+pub(crate) fn stored_id<T: std::str::FromStr>(value: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e| EngineError::Internal(format!("corrupt id in database: {e}")))
+}
+
+/// Cuts a page out of `limit + 1` rows fetched in key order.
+pub(crate) fn page_of<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Page<T> {
+    let limit = limit as usize;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(&key)
+    } else {
+        None
+    };
+    Page { items: rows, next_cursor }
+}
+
+pub(crate) fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_chosen_by_scheme() {
+        assert_eq!(Backend::from_url("sqlite://data/herald.db"), Ok(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://u@h/db"), Ok(Backend::Postgres));
+        let err = Backend::from_url("mysql://u:secret@h/db").unwrap_err();
+        assert!(err.contains("sqlite://"), "{err}");
+        assert!(!err.contains("secret"), "password leaked: {err}");
+    }
+
+    #[test]
+    fn redaction_hides_only_the_password() {
+        assert_eq!(redact_url("postgres://bob:pw@h:5432/db"), "postgres://bob:***@h:5432/db");
+        assert_eq!(redact_url("postgres://bob@h/db"), "postgres://bob@h/db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn pages_carry_a_cursor_only_when_more_rows_exist() {
+        let page = page_of(vec![1, 2, 3], 2, |n| n.to_string());
+        assert_eq!(page.items, vec![1, 2]);
+        assert_eq!(page.next_cursor.as_deref(), Some("2"));
+        let last = page_of(vec![1, 2], 2, |n| n.to_string());
+        assert_eq!(last.next_cursor, None);
+    }
+}

@@ -1,0 +1,380 @@
+//! The embedded SQLite store: one file in WAL mode, no server to install.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, SqlitePool};
+
+use super::{
+    ApiKeyAuth, Backend, NewApiKey, NewUser, SessionUser, Store, from_millis, normalise_email,
+    page_of, stored_id, to_millis,
+};
+use crate::error::is_unique_violation;
+use crate::model::{ApiKeyId, ApiKeyOut, Page, SessionId, TenantId, TenantOut, UserId, UserOut};
+use crate::{EngineError, Result};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL is durable across process crashes (the case Herald
+            // promises); only an OS crash can lose the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+#[derive(FromRow)]
+struct TenantRow {
+    id: String,
+    slug: String,
+    name: String,
+    created_at: i64,
+}
+
+impl TryFrom<TenantRow> for TenantOut {
+    type Error = EngineError;
+    fn try_from(r: TenantRow) -> Result<Self> {
+        Ok(TenantOut {
+            id: stored_id(&r.id)?,
+            slug: r.slug,
+            name: r.name,
+            created_at: from_millis(r.created_at),
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: String,
+    email: String,
+    role: String,
+    created_at: i64,
+    last_login_at: Option<i64>,
+}
+
+impl TryFrom<UserRow> for UserOut {
+    type Error = EngineError;
+    fn try_from(r: UserRow) -> Result<Self> {
+        Ok(UserOut {
+            id: stored_id(&r.id)?,
+            email: r.email,
+            role: stored_id(&r.role)?,
+            created_at: from_millis(r.created_at),
+            last_login_at: r.last_login_at.map(from_millis),
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct ApiKeyRow {
+    id: String,
+    name: String,
+    display_prefix: String,
+    tenant: String,
+    scope: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKeyOut {
+    type Error = EngineError;
+    fn try_from(r: ApiKeyRow) -> Result<Self> {
+        Ok(ApiKeyOut {
+            id: stored_id(&r.id)?,
+            name: r.name,
+            prefix: r.display_prefix,
+            tenant: r.tenant,
+            scope: stored_id(&r.scope)?,
+            created_at: from_millis(r.created_at),
+            last_used_at: r.last_used_at.map(from_millis),
+        })
+    }
+}
+
+const USER_COLUMNS: &str = "id, email, role, created_at, last_login_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn ensure_tenant(&self, slug: &str, name: &str) -> Result<TenantOut> {
+        sqlx::query(
+            r"insert into tenants (id, slug, name, created_at) values ($1, $2, $3, $4)
+              on conflict (slug) do nothing",
+        )
+        .bind(TenantId::new().to_string())
+        .bind(slug)
+        .bind(name)
+        .bind(to_millis(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        self.tenant_by_slug(slug)
+            .await?
+            .ok_or_else(|| EngineError::Internal(format!("tenant '{slug}' vanished after insert")))
+    }
+
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantOut>> {
+        sqlx::query_as::<_, TenantRow>(r"select id, slug, name, created_at from tenants where slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(TenantOut::try_from)
+            .transpose()
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<UserOut> {
+        let email = normalise_email(&user.email);
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            r"insert into users (id, email, password_hash, role, created_at)
+              values ($1, $2, $3, $4, $5) returning {USER_COLUMNS}"
+        ))
+        .bind(UserId::new().to_string())
+        .bind(&email)
+        .bind(&user.password_hash)
+        .bind(user.role.as_str())
+        .bind(to_millis(Utc::now()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                EngineError::Conflict {
+                    message: format!("a user with email '{email}' already exists"),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+        row.try_into()
+    }
+
+    async fn user_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("select count(*) from users")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn user_credentials(&self, email: &str) -> Result<Option<(UserOut, String)>> {
+        #[derive(FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            password_hash: String,
+        }
+        let row = sqlx::query_as::<_, Row>(&format!(
+            "select {USER_COLUMNS}, password_hash from users where email = $1"
+        ))
+        .bind(normalise_email(email))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.user.try_into()?, r.password_hash)))
+            .transpose()
+    }
+
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Page<UserOut>> {
+        let rows = sqlx::query_as::<_, UserRow>(&format!(
+            "select {USER_COLUMNS} from users where id > $1 order by id limit $2"
+        ))
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let users = rows.into_iter().map(UserOut::try_from).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(users, limit, |u| u.id.to_string()))
+    }
+
+    async fn record_login(&self, user: UserId, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("update users set last_login_at = $1 where id = $2")
+            .bind(to_millis(at))
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_session(
+        &self,
+        user: UserId,
+        token_digest: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<SessionId> {
+        let id = SessionId::new();
+        sqlx::query(
+            r"insert into sessions (id, token_digest, user_id, created_at, expires_at)
+              values ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_string())
+        .bind(token_digest)
+        .bind(user.to_string())
+        .bind(to_millis(Utc::now()))
+        .bind(to_millis(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn session_user(&self, token_digest: &str, now: DateTime<Utc>) -> Result<Option<SessionUser>> {
+        #[derive(FromRow)]
+        struct Row {
+            session_id: String,
+            expires_at: i64,
+            #[sqlx(flatten)]
+            user: UserRow,
+        }
+        let row = sqlx::query_as::<_, Row>(
+            r"select s.id as session_id, s.expires_at,
+                     u.id, u.email, u.role, u.created_at, u.last_login_at
+              from sessions s join users u on u.id = s.user_id
+              where s.token_digest = $1 and s.expires_at > $2",
+        )
+        .bind(token_digest)
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(SessionUser {
+                session_id: stored_id(&r.session_id)?,
+                expires_at: from_millis(r.expires_at),
+                user: r.user.try_into()?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, token_digest: &str) -> Result<()> {
+        sqlx::query("delete from sessions where token_digest = $1")
+            .bind(token_digest)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("delete from sessions where expires_at <= $1")
+            .bind(to_millis(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKeyOut> {
+        let id = ApiKeyId::new();
+        sqlx::query(
+            r"insert into api_keys (id, tenant_id, name, display_prefix, key_digest, scope, created_at)
+              values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id.to_string())
+        .bind(key.tenant_id.to_string())
+        .bind(&key.name)
+        .bind(&key.display_prefix)
+        .bind(&key.key_digest)
+        .bind(key.scope.as_str())
+        .bind(to_millis(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query_as::<_, ApiKeyRow>(
+            r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at
+              from api_keys k join tenants t on t.id = k.tenant_id where k.id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        row.try_into()
+    }
+
+    async fn api_key_by_digest(&self, digest: &str) -> Result<Option<ApiKeyAuth>> {
+        #[derive(FromRow)]
+        struct Row {
+            id: String,
+            tenant_id: String,
+            tenant_slug: String,
+            scope: String,
+            last_used_at: Option<i64>,
+        }
+        let row = sqlx::query_as::<_, Row>(
+            r"select k.id, k.tenant_id, t.slug as tenant_slug, k.scope, k.last_used_at
+              from api_keys k join tenants t on t.id = k.tenant_id
+              where k.key_digest = $1 and k.revoked_at is null",
+        )
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ApiKeyAuth {
+                id: stored_id(&r.id)?,
+                tenant_id: stored_id(&r.tenant_id)?,
+                tenant_slug: r.tenant_slug,
+                scope: stored_id(&r.scope)?,
+                last_used_at: r.last_used_at.map(from_millis),
+            })
+        })
+        .transpose()
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("update api_keys set last_used_at = $1 where id = $2")
+            .bind(to_millis(at))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_api_keys(
+        &self,
+        tenant: TenantId,
+        after: Option<ApiKeyId>,
+        limit: u32,
+    ) -> Result<Page<ApiKeyOut>> {
+        let rows = sqlx::query_as::<_, ApiKeyRow>(
+            r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at
+              from api_keys k join tenants t on t.id = k.tenant_id
+              where k.tenant_id = $1 and k.id > $2 and k.revoked_at is null
+              order by k.id limit $3",
+        )
+        .bind(tenant.to_string())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let keys = rows.into_iter().map(ApiKeyOut::try_from).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(keys, limit, |k| k.id.to_string()))
+    }
+}

@@ -1,0 +1,168 @@
+//! Extractors shared by every API route: who is calling (API key), JSON bodies
+//! and list parameters, each rejecting with the API's own error format.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use herald_engine::auth::{API_KEY_PREFIX, token_digest};
+use herald_engine::model::{ApiKeyId, Permission, Scope, TenantId};
+use http::StatusCode;
+use http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// An authenticated API caller: the key's tenant and scope.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub tenant_slug: String,
+    pub scope: Scope,
+}
+
+impl Caller {
+    /// The one permission check for API routes (the same matrix the console uses).
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.scope.allows(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this API key's scope '{}' does not allow '{permission}'",
+                self.scope
+            )))
+        }
+    }
+}
+
+/// How often a key's `last_used_at` is written at most: a write per request
+/// would cost ingest throughput for no one's benefit.
+const TOUCH_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("missing API key: send 'Authorization: Bearer <key>'"))?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|k| k.starts_with(API_KEY_PREFIX))
+            .ok_or_else(|| {
+                ApiError::unauthenticated(format!(
+                    "malformed Authorization header: expected 'Bearer {API_KEY_PREFIX}…'"
+                ))
+            })?;
+        let auth = state
+            .store
+            .api_key_by_digest(&token_digest(key))
+            .await?
+            .ok_or_else(|| ApiError::unauthenticated("unknown or revoked API key"))?;
+
+        tracing::Span::current().record("api_key", tracing::field::display(auth.id));
+        let now = chrono::Utc::now();
+        if auth.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
+            let store = state.store.clone();
+            let id = auth.id;
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_api_key(id, now).await {
+                    tracing::warn!(error = %e, key = %id, "could not record API key use");
+                }
+            });
+        }
+        Ok(Caller {
+            key_id: auth.id,
+            tenant_id: auth.tenant_id,
+            tenant_slug: auth.tenant_slug,
+            scope: auth.scope,
+        })
+    }
+}
+
+/// `Json<T>` whose rejections are API errors naming what is wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with 'Content-Type: application/json'",
+        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text()))
+        }
+        JsonRejection::JsonDataError(e) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text())
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than allowed",
+        ),
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// `?cursor=…&limit=…` for keyset-paginated lists.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+pub const MAX_PAGE: u32 = 200;
+const DEFAULT_PAGE: u32 = 50;
+
+impl ListParams {
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_PAGE),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::bad_request(format!("limit: {n} is out of range; expected 1 to {MAX_PAGE}"))),
+        }
+    }
+
+    /// The cursor parsed as the list's id type; a foreign string is a 400.
+    pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, ApiError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.cursor
+            .as_deref()
+            .map(|c| c.parse().map_err(|e| ApiError::bad_request(format!("cursor: {e}"))))
+            .transpose()
+    }
+}
+
+/// `Query<T>` whose rejections are API errors.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e: QueryRejection| ApiError::bad_request(format!("query string: {}", e.body_text())))
+    }
+}

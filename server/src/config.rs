@@ -1,0 +1,327 @@
+//! Settings: built-in defaults, then an optional `herald.toml`, then `HERALD_*`
+//! environment variables and command-line flags (clap reads both; a flag wins).
+//! Everything is validated before anything starts; a bad value names the setting
+//! and what it accepts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+/// A setting that could not be accepted.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{key}` (flag --{flag}, env {env}): {problem}; expected {expected}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub flag: String,
+    pub env: String,
+    pub problem: String,
+    pub expected: &'static str,
+}
+
+fn bad(key: &'static str, problem: impl Into<String>, expected: &'static str) -> ConfigError {
+    ConfigError {
+        key,
+        flag: key.replace('_', "-"),
+        env: format!("HERALD_{}", key.to_uppercase()),
+        problem: problem.into(),
+        expected,
+    }
+}
+
+/// Settings every subcommand that opens the database understands.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// Path of a herald.toml (default: ./herald.toml when it exists).
+    #[arg(long, env = "HERALD_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database and other local state [default: ./data].
+    #[arg(long, env = "HERALD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// Database URL [default: sqlite://<data-dir>/herald.db].
+    #[arg(long, env = "HERALD_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Log filter, in tracing's EnvFilter syntax [default: info].
+    #[arg(long, env = "HERALD_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "HERALD_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Settings only `herald serve` uses.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:3000].
+    #[arg(long, env = "HERALD_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Email of the admin account created on first start [default: admin@localhost].
+    #[arg(long, env = "HERALD_ADMIN_EMAIL", value_name = "EMAIL")]
+    pub admin_email: Option<String>,
+    /// Password of that first admin [default: random, printed once].
+    #[arg(long, env = "HERALD_ADMIN_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Redis URL; when set, /readyz checks it [default: none].
+    #[arg(long, env = "HERALD_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// Directory holding the console's compiled assets [default: found next to the binary or in ./target/site].
+    #[arg(long, env = "HERALD_SITE_DIR", value_name = "DIR")]
+    pub site_dir: Option<String>,
+    /// Console session lifetime in hours [default: 12].
+    #[arg(long, env = "HERALD_SESSION_TTL_HOURS", value_name = "HOURS")]
+    pub session_ttl_hours: Option<String>,
+    /// Mark session cookies Secure (set when the console is served over HTTPS) [default: false].
+    #[arg(long, env = "HERALD_SECURE_COOKIES", value_name = "BOOL")]
+    pub secure_cookies: Option<String>,
+}
+
+/// The keys a herald.toml may contain (all optional; unknown keys are refused).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<String>,
+    database_url: Option<String>,
+    log: Option<String>,
+    log_format: Option<String>,
+    listen: Option<String>,
+    admin_email: Option<String>,
+    admin_password: Option<String>,
+    redis_url: Option<String>,
+    site_dir: Option<String>,
+    session_ttl_hours: Option<toml::Value>,
+    secure_cookies: Option<toml::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub listen: SocketAddr,
+    pub admin_email: String,
+    pub admin_password: Option<String>,
+    pub redis_url: Option<String>,
+    pub site_dir: PathBuf,
+    pub session_ttl_hours: u32,
+    pub secure_cookies: bool,
+}
+
+impl Config {
+    /// Defaults for everything, with data in `data_dir`: what tests start from.
+    pub fn for_data_dir(data_dir: &Path) -> Self {
+        Self::resolve(
+            &CommonArgs {
+                data_dir: Some(data_dir.display().to_string()),
+                ..Default::default()
+            },
+            &ServeArgs::default(),
+        )
+        .expect("built-in defaults are valid")
+    }
+
+    pub fn resolve(common: &CommonArgs, serve: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = load_file(common.config.as_deref())?;
+        let pick = |cli: &Option<String>, file: Option<String>| cli.clone().or(file);
+
+        let data_dir = PathBuf::from(pick(&common.data_dir, file.data_dir).unwrap_or_else(|| "data".into()));
+        if data_dir.as_os_str().is_empty() {
+            return Err(bad("data_dir", "it is empty", "a directory path such as ./data"));
+        }
+        let database_url = pick(&common.database_url, file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("herald.db").display()));
+        herald_engine::store::Backend::from_url(&database_url)
+            .map_err(|m| bad("database_url", m, "sqlite://PATH"))?;
+
+        let log = pick(&common.log, file.log).unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log).map_err(|e| {
+            bad("log", format!("'{log}' does not parse: {e}"), "a tracing filter such as info or herald=debug,sqlx=warn")
+        })?;
+        let log_format = match pick(&common.log_format, file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(bad("log_format", format!("got '{other}'"), "text or json")),
+        };
+
+        let listen_text = pick(&serve.listen, file.listen).unwrap_or_else(|| "127.0.0.1:3000".into());
+        let listen = listen_text.parse().map_err(|_| {
+            bad("listen", format!("'{listen_text}' is not a socket address"), "HOST:PORT such as 127.0.0.1:3000 or 0.0.0.0:8080")
+        })?;
+
+        let admin_email = pick(&serve.admin_email, file.admin_email).unwrap_or_else(|| "admin@localhost".into());
+        if !plausible_email(&admin_email) {
+            return Err(bad("admin_email", format!("'{admin_email}' is not an email address"), "an address such as ops@example.com"));
+        }
+        let admin_password = pick(&serve.admin_password, file.admin_password);
+        if let Some(p) = &admin_password
+            && let Err(e) = herald_engine::auth::validate_password(p)
+        {
+            return Err(bad("admin_password", e.to_string(), "at least 8 characters, or unset for a random one"));
+        }
+
+        let redis_url = pick(&serve.redis_url, file.redis_url).filter(|u| !u.is_empty());
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(bad("redis_url", format!("'{}' is not a Redis URL", herald_engine::store::redact_url(url)), "redis://HOST:PORT"));
+        }
+
+        let site_dir = match pick(&serve.site_dir, file.site_dir) {
+            Some(dir) => PathBuf::from(dir),
+            None => default_site_dir(),
+        };
+
+        let session_ttl_hours = match cli_or_value(&serve.session_ttl_hours, file.session_ttl_hours) {
+            None => 12,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|h| (1..=24 * 90).contains(h))
+                .ok_or_else(|| bad("session_ttl_hours", format!("got '{v}'"), "a whole number of hours from 1 to 2160"))?,
+        };
+        let secure_cookies = match cli_or_value(&serve.secure_cookies, file.secure_cookies).as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => return Err(bad("secure_cookies", format!("got '{other}'"), "true or false")),
+        };
+
+        Ok(Config {
+            data_dir,
+            database_url,
+            log,
+            log_format,
+            listen,
+            admin_email,
+            admin_password,
+            redis_url,
+            site_dir,
+            session_ttl_hours,
+            secure_cookies,
+        })
+    }
+}
+
+fn cli_or_value(cli: &Option<String>, file: Option<toml::Value>) -> Option<String> {
+    cli.clone().or_else(|| {
+        file.map(|v| match v {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        })
+    })
+}
+
+fn load_file(explicit: Option<&Path>) -> Result<FileSettings, ConfigError> {
+    let config_err = |problem: String| ConfigError {
+        key: "config",
+        flag: "config".into(),
+        env: "HERALD_CONFIG".into(),
+        problem,
+        expected: "a readable herald.toml with the keys listed in the README",
+    };
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if Path::new("herald.toml").exists() => PathBuf::from("herald.toml"),
+        None => return Ok(FileSettings::default()),
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| config_err(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| config_err(format!("{} is not valid: {e}", path.display())))
+}
+
+fn plausible_email(s: &str) -> bool {
+    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !s.contains(char::is_whitespace))
+}
+
+/// Where the console's compiled assets are when nobody says: cargo-leptos writes
+/// them to `<workspace>/target/site`; a binary in `target/debug` (or a relocated
+/// `CARGO_TARGET_DIR/debug`) finds them beside its own directory, and a binary run
+/// from the repository finds `./target/site`.
+fn default_site_dir() -> PathBuf {
+    let beside_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().and_then(Path::parent).map(|p| p.join("site")));
+    [Some(PathBuf::from("target/site")), beside_binary]
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("pkg").is_dir())
+        .unwrap_or_else(|| PathBuf::from("target/site"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(f: impl FnOnce(&mut ServeArgs)) -> ServeArgs {
+        let mut s = ServeArgs::default();
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented() {
+        let c = Config::resolve(&CommonArgs::default(), &ServeArgs::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.database_url, "sqlite://data/herald.db");
+        assert_eq!(c.session_ttl_hours, 12);
+        assert!(!c.secure_cookies);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_and_what_it_accepts() {
+        let err = Config::resolve(&CommonArgs::default(), &serve(|s| s.listen = Some("nowhere".into())))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`listen`") && err.contains("HERALD_LISTEN") && err.contains("HOST:PORT"), "{err}");
+
+        let common = CommonArgs { database_url: Some("mysql://x".into()), ..Default::default() };
+        let err = Config::resolve(&common, &ServeArgs::default()).unwrap_err().to_string();
+        assert!(err.contains("HERALD_DATABASE_URL") && err.contains("sqlite://"), "{err}");
+
+        let err = Config::resolve(&CommonArgs::default(), &serve(|s| s.admin_password = Some("short".into())))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HERALD_ADMIN_PASSWORD") && err.contains("at least 8"), "{err}");
+
+        let common = CommonArgs { log: Some("info,[".into()), ..Default::default() };
+        assert!(Config::resolve(&common, &ServeArgs::default()).unwrap_err().to_string().contains("HERALD_LOG"));
+
+        let err = Config::resolve(&CommonArgs::default(), &serve(|s| s.session_ttl_hours = Some("0".into())))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HERALD_SESSION_TTL_HOURS"), "{err}");
+    }
+
+    #[test]
+    fn file_settings_apply_and_flags_override_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("herald.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:4000\"\ndata_dir = \"/srv/herald\"\nsession_ttl_hours = 2\n").unwrap();
+        let common = CommonArgs { config: Some(path.clone()), ..Default::default() };
+        let c = Config::resolve(&common, &ServeArgs::default()).unwrap();
+        assert_eq!(c.listen.port(), 4000);
+        assert_eq!(c.database_url, "sqlite:///srv/herald/herald.db");
+        assert_eq!(c.session_ttl_hours, 2);
+
+        let c = Config::resolve(&common, &serve(|s| s.listen = Some("127.0.0.1:5000".into()))).unwrap();
+        assert_eq!(c.listen.port(), 5000);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("herald.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:4000\"\n").unwrap();
+        let common = CommonArgs { config: Some(path), ..Default::default() };
+        let err = Config::resolve(&common, &ServeArgs::default()).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,193 @@
+//! The `herald` server: configuration, CLI, HTTP API, console and workers.
+//!
+//! `start` brings the whole server up on a given listener and returns a handle,
+//! so tests run the real thing on port 0 with their own data directory.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod correlation;
+pub mod error;
+pub mod health;
+pub mod session;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
+use herald_app::ssr::ConsoleState;
+use herald_app::{App, shell};
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use config::Config;
+pub use state::{AppState, FirstRunAdmin};
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// Set when this start created the first admin account.
+    pub first_run_admin: Option<FirstRunAdmin>,
+    shutdown: oneshot::Sender<()>,
+    serving: JoinHandle<std::io::Result<()>>,
+    housekeeping: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting connections, lets in-flight requests finish, closes the database.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.serving.await??;
+        self.housekeeping.abort();
+        self.state.store.close().await;
+        Ok(())
+    }
+}
+
+/// Opens the database, creates the first admin if needed, and serves on `listener`.
+pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
+    let store = state::open_store(&config).await?;
+    let first_run_admin = state::ensure_first_admin(store.as_ref(), &config).await?;
+    let redis = config
+        .redis_url
+        .as_deref()
+        .map(herald_engine::deps::Redis::open)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("HERALD_REDIS_URL: {e}"))?;
+    if !config.site_dir.join("pkg").is_dir() {
+        tracing::warn!(
+            site_dir = %config.site_dir.display(),
+            "console assets not found: pages will render but not hydrate; build with `make build` or set HERALD_SITE_DIR"
+        );
+    }
+    let state = AppState {
+        console: ConsoleState {
+            store: store.clone(),
+            session_ttl: chrono::Duration::hours(i64::from(config.session_ttl_hours)),
+            secure_cookies: config.secure_cookies,
+        },
+        store,
+        redis,
+        leptos_options: state::leptos_options(&config),
+    };
+
+    let app = router(state.clone());
+    let addr = listener.local_addr()?;
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let serving = tokio::spawn(
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async {
+                let _ = stop.await;
+            })
+            .into_future(),
+    );
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    tracing::info!(%addr, "herald is listening");
+    Ok(Running {
+        addr,
+        state,
+        first_run_admin,
+        shutdown,
+        serving,
+        housekeeping,
+    })
+}
+
+/// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
+    let running = start(config, listener).await?;
+    if let Some(admin) = &running.first_run_admin {
+        print_first_run_admin(admin);
+    }
+    println!("Herald console: http://{}", running.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let console = state.console.clone();
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .nest("/api/v1", api::v1::router())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(console.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(from_fn_with_state(state.clone(), session::guard))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(from_fn(correlation::layer))
+        .with_state(state)
+}
+
+/// Periodic upkeep: expired sessions are deleted hourly.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match state.store.delete_expired_sessions(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
+            Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
+        }
+    }
+}
+
+fn print_first_run_admin(admin: &FirstRunAdmin) {
+    println!();
+    println!("  First start: created the admin account");
+    println!("    email:    {}", admin.email);
+    if admin.generated {
+        println!("    password: {}", admin.password);
+        println!("  This password is shown only once. Set HERALD_ADMIN_PASSWORD to choose your own.");
+    } else {
+        println!("    password: (the one in HERALD_ADMIN_PASSWORD)");
+    }
+    println!();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Installs the global tracing subscriber (text or JSON lines).
+pub fn init_tracing(filter: &str, format: config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = match format {
+        config::LogFormat::Text => builder.try_init(),
+        config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

@@ -1,0 +1,89 @@
+//! Console sessions: every console page and server function needs a signed-in
+//! user. The session cookie is resolved here, once, and the user is attached to
+//! the request for the console's permission checks.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use herald_app::ssr::session_token_from;
+use herald_engine::auth::token_digest;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Paths anyone may reach: the sign-in page and its server function, health
+/// probes, the console's static assets, and the API (which checks API keys).
+fn is_public(path: &str) -> bool {
+    matches!(path, "/login" | "/fn/login" | "/healthz" | "/readyz" | "/favicon.svg")
+        || path.starts_with("/pkg/")
+        || path.starts_with("/api/")
+}
+
+pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if is_public(path) {
+        return next.run(req).await;
+    }
+    let session = match session_token_from(req.headers()) {
+        Some(token) => state
+            .store
+            .session_user(&token_digest(&token), chrono::Utc::now())
+            .await,
+        None => Ok(None),
+    };
+    match session {
+        Ok(Some(session)) => {
+            tracing::Span::current().record("user", tracing::field::display(session.user.id));
+            req.extensions_mut().insert(session);
+            next.run(req).await
+        }
+        Ok(None) if path.starts_with("/fn/") => {
+            ApiError::unauthenticated("sign in to the console first").into_response()
+        }
+        Ok(None) => {
+            let target = req
+                .uri()
+                .path_and_query()
+                .map(|pq| pq.as_str())
+                .unwrap_or("/");
+            let login = if target == "/" {
+                "/login".to_string()
+            } else {
+                format!("/login?next={}", encode_query_value(target))
+            };
+            Redirect::to(&login).into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Percent-encodes a value for a query string (everything but unreserved characters and '/').
+fn encode_query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_encoded_so_it_survives_the_round_trip() {
+        assert_eq!(encode_query_value("/events?type=a&x=1"), "/events%3Ftype%3Da%26x%3D1");
+    }
+
+    #[test]
+    fn console_pages_and_functions_are_not_public() {
+        for p in ["/", "/events", "/settings", "/fn/list_users", "/fn/logout"] {
+            assert!(!is_public(p), "{p}");
+        }
+        for p in ["/login", "/fn/login", "/healthz", "/pkg/herald.wasm", "/api/v1/tenant"] {
+            assert!(is_public(p), "{p}");
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The server's shared state, built once at start and handed to every handler.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use herald_app::ssr::ConsoleState;
+use herald_engine::deps::Redis;
+use herald_engine::store::{DEFAULT_TENANT, Store};
+use leptos::config::LeptosOptions;
+
+use crate::config::Config;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub redis: Option<Redis>,
+    pub leptos_options: LeptosOptions,
+    pub console: ConsoleState,
+}
+
+/// The admin account made on first start; the password is shown once.
+#[derive(Debug, Clone)]
+pub struct FirstRunAdmin {
+    pub email: String,
+    pub password: String,
+    pub generated: bool,
+}
+
+/// Opens (and migrates) the database and makes sure the default tenant exists.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create data directory {}: {e}", config.data_dir.display())
+        })?;
+    }
+    let store = herald_engine::store::connect(&config.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", herald_engine::store::redact_url(&config.database_url)))?;
+    store.ensure_tenant(DEFAULT_TENANT, "Default").await?;
+    Ok(store)
+}
+
+/// Creates the first admin when there are no users at all.
+pub async fn ensure_first_admin(store: &dyn Store, config: &Config) -> anyhow::Result<Option<FirstRunAdmin>> {
+    if store.user_count().await? > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match &config.admin_password {
+        Some(p) => (p.clone(), false),
+        None => (herald_engine::auth::generate_password(), true),
+    };
+    let password_hash = herald_engine::auth::hash_password_async(password.clone()).await?;
+    let user = store
+        .create_user(herald_engine::store::NewUser {
+            email: config.admin_email.clone(),
+            password_hash,
+            role: herald_engine::model::Role::Admin,
+        })
+        .await?;
+    Ok(Some(FirstRunAdmin {
+        email: user.email,
+        password,
+        generated,
+    }))
+}
+
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("herald")
+        .site_root(config.site_dir.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .build()
+}
