@@ -9,7 +9,11 @@ use crate::error::ConsoleError;
 /// Checks the credentials, starts a session and redirects to `next` (same-site
 /// paths only). A wrong email and a wrong password answer the same.
 #[server(prefix = "/fn", endpoint = "login")]
-pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), ConsoleError> {
+pub async fn login(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), ConsoleError> {
     use crate::ssr::{console_state, fail, safe_next, session_cookie};
     use herald_engine::auth::{dummy_password_hash, generate_session_token, verify_password_async};
 
@@ -36,7 +40,11 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         .create_session(user.id, &digest, now + state.session_ttl)
         .await?;
     state.store.record_login(user.id, now).await?;
-    set_cookie(&session_cookie(&token, state.session_ttl, state.secure_cookies));
+    set_cookie(&session_cookie(
+        &token,
+        state.session_ttl,
+        state.secure_cookies,
+    ));
     tracing::info!(user = %user.id, role = %user.role, "signed in");
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())

@@ -47,7 +47,8 @@ pub fn correlation_id() -> String {
 pub fn fail(err: ConsoleError) -> ConsoleError {
     if let Some(options) = use_context::<ResponseOptions>() {
         options.set_status(
-            http::StatusCode::from_u16(err.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+            http::StatusCode::from_u16(err.status())
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
         );
     }
     err
@@ -85,7 +86,9 @@ pub fn session() -> Option<SessionUser> {
 /// The one permission check for console server functions: the same role matrix
 /// the REST API's keys are checked against (`herald_engine::model`).
 pub fn require(permission: Permission) -> Result<UserOut, ConsoleError> {
-    let user = session().ok_or_else(|| fail(ConsoleError::Unauthenticated))?.user;
+    let user = session()
+        .ok_or_else(|| fail(ConsoleError::Unauthenticated))?
+        .user;
     if user.role.allows(permission) {
         Ok(user)
     } else {
@@ -151,7 +154,10 @@ mod tests {
     #[test]
     fn session_token_is_found_among_other_cookies() {
         let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::COOKIE, "a=1; herald_session=tok123; b=2".parse().unwrap());
+        headers.insert(
+            http::header::COOKIE,
+            "a=1; herald_session=tok123; b=2".parse().unwrap(),
+        );
         assert_eq!(session_token_from(&headers).as_deref(), Some("tok123"));
         headers.insert(http::header::COOKIE, "herald_session=".parse().unwrap());
         assert_eq!(session_token_from(&headers), None);

@@ -7,7 +7,11 @@ use herald_engine::store::NewApiKey;
 use crate::config::{CommonArgs, Config, ServeArgs};
 
 #[derive(Debug, Parser)]
-#[command(name = "herald", version, about = "Herald: webhook delivery engine and operator console")]
+#[command(
+    name = "herald",
+    version,
+    about = "Herald: webhook delivery engine and operator console"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -81,7 +85,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             crate::init_tracing(&config.log, config.log_format);
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {} (HERALD_LISTEN): {e}", config.listen))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {} (HERALD_LISTEN): {e}", config.listen)
+                })?;
             crate::run(config, listener).await
         }
         Command::Migrate { common } => {
@@ -94,7 +100,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User {
-            action: UserAction::Create { email, role, password, common },
+            action:
+                UserAction::Create {
+                    email,
+                    role,
+                    password,
+                    common,
+                },
         } => {
             let config = offline_config(&common)?;
             let (password, generated) = match password {
@@ -108,7 +120,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let store = crate::state::open_store(&config).await?;
             let password_hash = herald_engine::auth::hash_password_async(password.clone()).await?;
             let user = store
-                .create_user(herald_engine::store::NewUser { email, password_hash, role })
+                .create_user(herald_engine::store::NewUser {
+                    email,
+                    password_hash,
+                    role,
+                })
                 .await;
             store.close().await;
             let user = user?;
@@ -119,7 +135,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ApiKey {
-            action: ApiKeyAction::Create { name, tenant, scope, common },
+            action:
+                ApiKeyAction::Create {
+                    name,
+                    tenant,
+                    scope,
+                    common,
+                },
         } => {
             let config = offline_config(&common)?;
             let name = name.trim().to_string();

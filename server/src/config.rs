@@ -60,7 +60,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_ADMIN_EMAIL", value_name = "EMAIL")]
     pub admin_email: Option<String>,
     /// Password of that first admin [default: random, printed once].
-    #[arg(long, env = "HERALD_ADMIN_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "HERALD_ADMIN_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
     pub admin_password: Option<String>,
     /// Redis URL; when set, /readyz checks it [default: none].
     #[arg(long, env = "HERALD_REDIS_URL", value_name = "URL")]
@@ -132,9 +137,14 @@ impl Config {
         let file = load_file(common.config.as_deref())?;
         let pick = |cli: &Option<String>, file: Option<String>| cli.clone().or(file);
 
-        let data_dir = PathBuf::from(pick(&common.data_dir, file.data_dir).unwrap_or_else(|| "data".into()));
+        let data_dir =
+            PathBuf::from(pick(&common.data_dir, file.data_dir).unwrap_or_else(|| "data".into()));
         if data_dir.as_os_str().is_empty() {
-            return Err(bad("data_dir", "it is empty", "a directory path such as ./data"));
+            return Err(bad(
+                "data_dir",
+                "it is empty",
+                "a directory path such as ./data",
+            ));
         }
         let database_url = pick(&common.database_url, file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("herald.db").display()));
@@ -143,7 +153,11 @@ impl Config {
 
         let log = pick(&common.log, file.log).unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log).map_err(|e| {
-            bad("log", format!("'{log}' does not parse: {e}"), "a tracing filter such as info or herald=debug,sqlx=warn")
+            bad(
+                "log",
+                format!("'{log}' does not parse: {e}"),
+                "a tracing filter such as info or herald=debug,sqlx=warn",
+            )
         })?;
         let log_format = match pick(&common.log_format, file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -151,27 +165,48 @@ impl Config {
             Some(other) => return Err(bad("log_format", format!("got '{other}'"), "text or json")),
         };
 
-        let listen_text = pick(&serve.listen, file.listen).unwrap_or_else(|| "127.0.0.1:3000".into());
+        let listen_text =
+            pick(&serve.listen, file.listen).unwrap_or_else(|| "127.0.0.1:3000".into());
         let listen = listen_text.parse().map_err(|_| {
-            bad("listen", format!("'{listen_text}' is not a socket address"), "HOST:PORT such as 127.0.0.1:3000 or 0.0.0.0:8080")
+            bad(
+                "listen",
+                format!("'{listen_text}' is not a socket address"),
+                "HOST:PORT such as 127.0.0.1:3000 or 0.0.0.0:8080",
+            )
         })?;
 
-        let admin_email = pick(&serve.admin_email, file.admin_email).unwrap_or_else(|| "admin@localhost".into());
+        let admin_email =
+            pick(&serve.admin_email, file.admin_email).unwrap_or_else(|| "admin@localhost".into());
         if !plausible_email(&admin_email) {
-            return Err(bad("admin_email", format!("'{admin_email}' is not an email address"), "an address such as ops@example.com"));
+            return Err(bad(
+                "admin_email",
+                format!("'{admin_email}' is not an email address"),
+                "an address such as ops@example.com",
+            ));
         }
         let admin_password = pick(&serve.admin_password, file.admin_password);
         if let Some(p) = &admin_password
             && let Err(e) = herald_engine::auth::validate_password(p)
         {
-            return Err(bad("admin_password", e.to_string(), "at least 8 characters, or unset for a random one"));
+            return Err(bad(
+                "admin_password",
+                e.to_string(),
+                "at least 8 characters, or unset for a random one",
+            ));
         }
 
         let redis_url = pick(&serve.redis_url, file.redis_url).filter(|u| !u.is_empty());
         if let Some(url) = &redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
-            return Err(bad("redis_url", format!("'{}' is not a Redis URL", herald_engine::store::redact_url(url)), "redis://HOST:PORT"));
+            return Err(bad(
+                "redis_url",
+                format!(
+                    "'{}' is not a Redis URL",
+                    herald_engine::store::redact_url(url)
+                ),
+                "redis://HOST:PORT",
+            ));
         }
 
         let site_dir = match pick(&serve.site_dir, file.site_dir) {
@@ -179,19 +214,33 @@ impl Config {
             None => default_site_dir(),
         };
 
-        let session_ttl_hours = match cli_or_value(&serve.session_ttl_hours, file.session_ttl_hours) {
+        let session_ttl_hours = match cli_or_value(&serve.session_ttl_hours, file.session_ttl_hours)
+        {
             None => 12,
             Some(v) => v
                 .parse::<u32>()
                 .ok()
                 .filter(|h| (1..=24 * 90).contains(h))
-                .ok_or_else(|| bad("session_ttl_hours", format!("got '{v}'"), "a whole number of hours from 1 to 2160"))?,
+                .ok_or_else(|| {
+                    bad(
+                        "session_ttl_hours",
+                        format!("got '{v}'"),
+                        "a whole number of hours from 1 to 2160",
+                    )
+                })?,
         };
-        let secure_cookies = match cli_or_value(&serve.secure_cookies, file.secure_cookies).as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => return Err(bad("secure_cookies", format!("got '{other}'"), "true or false")),
-        };
+        let secure_cookies =
+            match cli_or_value(&serve.secure_cookies, file.secure_cookies).as_deref() {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(other) => {
+                    return Err(bad(
+                        "secure_cookies",
+                        format!("got '{other}'"),
+                        "true or false",
+                    ));
+                }
+            };
 
         Ok(Config {
             data_dir,
@@ -277,26 +326,57 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_setting_and_what_it_accepts() {
-        let err = Config::resolve(&CommonArgs::default(), &serve(|s| s.listen = Some("nowhere".into())))
+        let err = Config::resolve(
+            &CommonArgs::default(),
+            &serve(|s| s.listen = Some("nowhere".into())),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`listen`") && err.contains("HERALD_LISTEN") && err.contains("HOST:PORT"),
+            "{err}"
+        );
+
+        let common = CommonArgs {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        let err = Config::resolve(&common, &ServeArgs::default())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`listen`") && err.contains("HERALD_LISTEN") && err.contains("HOST:PORT"), "{err}");
+        assert!(
+            err.contains("HERALD_DATABASE_URL") && err.contains("sqlite://"),
+            "{err}"
+        );
 
-        let common = CommonArgs { database_url: Some("mysql://x".into()), ..Default::default() };
-        let err = Config::resolve(&common, &ServeArgs::default()).unwrap_err().to_string();
-        assert!(err.contains("HERALD_DATABASE_URL") && err.contains("sqlite://"), "{err}");
+        let err = Config::resolve(
+            &CommonArgs::default(),
+            &serve(|s| s.admin_password = Some("short".into())),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("HERALD_ADMIN_PASSWORD") && err.contains("at least 8"),
+            "{err}"
+        );
 
-        let err = Config::resolve(&CommonArgs::default(), &serve(|s| s.admin_password = Some("short".into())))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("HERALD_ADMIN_PASSWORD") && err.contains("at least 8"), "{err}");
+        let common = CommonArgs {
+            log: Some("info,[".into()),
+            ..Default::default()
+        };
+        assert!(
+            Config::resolve(&common, &ServeArgs::default())
+                .unwrap_err()
+                .to_string()
+                .contains("HERALD_LOG")
+        );
 
-        let common = CommonArgs { log: Some("info,[".into()), ..Default::default() };
-        assert!(Config::resolve(&common, &ServeArgs::default()).unwrap_err().to_string().contains("HERALD_LOG"));
-
-        let err = Config::resolve(&CommonArgs::default(), &serve(|s| s.session_ttl_hours = Some("0".into())))
-            .unwrap_err()
-            .to_string();
+        let err = Config::resolve(
+            &CommonArgs::default(),
+            &serve(|s| s.session_ttl_hours = Some("0".into())),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("HERALD_SESSION_TTL_HOURS"), "{err}");
     }
 
@@ -304,14 +384,25 @@ mod tests {
     fn file_settings_apply_and_flags_override_them() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("herald.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:4000\"\ndata_dir = \"/srv/herald\"\nsession_ttl_hours = 2\n").unwrap();
-        let common = CommonArgs { config: Some(path.clone()), ..Default::default() };
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:4000\"\ndata_dir = \"/srv/herald\"\nsession_ttl_hours = 2\n",
+        )
+        .unwrap();
+        let common = CommonArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
         let c = Config::resolve(&common, &ServeArgs::default()).unwrap();
         assert_eq!(c.listen.port(), 4000);
         assert_eq!(c.database_url, "sqlite:///srv/herald/herald.db");
         assert_eq!(c.session_ttl_hours, 2);
 
-        let c = Config::resolve(&common, &serve(|s| s.listen = Some("127.0.0.1:5000".into()))).unwrap();
+        let c = Config::resolve(
+            &common,
+            &serve(|s| s.listen = Some("127.0.0.1:5000".into())),
+        )
+        .unwrap();
         assert_eq!(c.listen.port(), 5000);
     }
 
@@ -320,8 +411,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("herald.toml");
         std::fs::write(&path, "lisen = \"127.0.0.1:4000\"\n").unwrap();
-        let common = CommonArgs { config: Some(path), ..Default::default() };
-        let err = Config::resolve(&common, &ServeArgs::default()).unwrap_err().to_string();
+        let common = CommonArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let err = Config::resolve(&common, &ServeArgs::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lisen"), "{err}");
     }
 }

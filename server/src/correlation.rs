@@ -15,7 +15,9 @@ tokio::task_local! {
 
 /// The correlation id of the request being handled, or "none" outside one.
 pub fn current() -> String {
-    CURRENT.try_with(Clone::clone).unwrap_or_else(|_| "none".into())
+    CURRENT
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "none".into())
 }
 
 /// An incoming id is kept only if it is short and made of safe characters, so
@@ -35,7 +37,8 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
         .filter(|v| acceptable(v))
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
-    let value = HeaderValue::from_str(&id).expect("checked or generated ids are valid header values");
+    let value =
+        HeaderValue::from_str(&id).expect("checked or generated ids are valid header values");
     // Downstream code (server functions, the API) reads it from the request too.
     req.headers_mut().insert(HEADER, value.clone());
 

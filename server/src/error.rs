@@ -57,7 +57,9 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::NotFound { .. } => ApiError::not_found(e.to_string()),
-            EngineError::Conflict { message } => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            EngineError::Conflict { message } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
             EngineError::Invalid { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
             }

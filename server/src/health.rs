@@ -31,11 +31,18 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 
     if let Some(redis) = &state.redis {
         let started = Instant::now();
-        checks.insert("redis".into(), check_json("redis", redis.ping(CHECK_TIMEOUT).await, started));
+        checks.insert(
+            "redis".into(),
+            check_json("redis", redis.ping(CHECK_TIMEOUT).await, started),
+        );
     }
 
     let all_up = checks.values().all(|c| c["status"] == "up");
-    let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if all_up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if all_up { "ready" } else { "unavailable" },
         "checks": checks,

@@ -83,11 +83,14 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let addr = listener.local_addr()?;
     let (shutdown, stop) = oneshot::channel::<()>();
     let serving = tokio::spawn(
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = stop.await;
-            })
-            .into_future(),
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop.await;
+        })
+        .into_future(),
     );
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     tracing::info!(%addr, "herald is listening");
@@ -139,7 +142,11 @@ async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        match state.store.delete_expired_sessions(chrono::Utc::now()).await {
+        match state
+            .store
+            .delete_expired_sessions(chrono::Utc::now())
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
             Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
@@ -153,7 +160,9 @@ fn print_first_run_admin(admin: &FirstRunAdmin) {
     println!("    email:    {}", admin.email);
     if admin.generated {
         println!("    password: {}", admin.password);
-        println!("  This password is shown only once. Set HERALD_ADMIN_PASSWORD to choose your own.");
+        println!(
+            "  This password is shown only once. Set HERALD_ADMIN_PASSWORD to choose your own."
+        );
     } else {
         println!("    password: (the one in HERALD_ADMIN_PASSWORD)");
     }
@@ -185,7 +194,9 @@ async fn shutdown_signal() {
 pub fn init_tracing(filter: &str, format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let _ = match format {
         config::LogFormat::Text => builder.try_init(),
         config::LogFormat::Json => builder.json().flatten_event(true).try_init(),

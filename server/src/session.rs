@@ -14,8 +14,10 @@ use crate::state::AppState;
 /// Paths anyone may reach: the sign-in page and its server function, health
 /// probes, the console's static assets, and the API (which checks API keys).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/fn/login" | "/healthz" | "/readyz" | "/favicon.svg")
-        || path.starts_with("/pkg/")
+    matches!(
+        path,
+        "/login" | "/fn/login" | "/healthz" | "/readyz" | "/favicon.svg"
+    ) || path.starts_with("/pkg/")
         || path.starts_with("/api/")
 }
 
@@ -25,10 +27,12 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         return next.run(req).await;
     }
     let session = match session_token_from(req.headers()) {
-        Some(token) => state
-            .store
-            .session_user(&token_digest(&token), chrono::Utc::now())
-            .await,
+        Some(token) => {
+            state
+                .store
+                .session_user(&token_digest(&token), chrono::Utc::now())
+                .await
+        }
         None => Ok(None),
     };
     match session {
@@ -62,7 +66,9 @@ fn encode_query_value(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
@@ -74,7 +80,10 @@ mod tests {
 
     #[test]
     fn next_is_encoded_so_it_survives_the_round_trip() {
-        assert_eq!(encode_query_value("/events?type=a&x=1"), "/events%3Ftype%3Da%26x%3D1");
+        assert_eq!(
+            encode_query_value("/events?type=a&x=1"),
+            "/events%3Ftype%3Da%26x%3D1"
+        );
     }
 
     #[test]
@@ -82,7 +91,13 @@ mod tests {
         for p in ["/", "/events", "/settings", "/fn/list_users", "/fn/logout"] {
             assert!(!is_public(p), "{p}");
         }
-        for p in ["/login", "/fn/login", "/healthz", "/pkg/herald.wasm", "/api/v1/tenant"] {
+        for p in [
+            "/login",
+            "/fn/login",
+            "/healthz",
+            "/pkg/herald.wasm",
+            "/api/v1/tenant",
+        ] {
             assert!(is_public(p), "{p}");
         }
     }

@@ -30,18 +30,29 @@ pub struct FirstRunAdmin {
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create data directory {}: {e}", config.data_dir.display())
+            anyhow::anyhow!(
+                "cannot create data directory {}: {e}",
+                config.data_dir.display()
+            )
         })?;
     }
     let store = herald_engine::store::connect(&config.database_url)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", herald_engine::store::redact_url(&config.database_url)))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open database {}: {e}",
+                herald_engine::store::redact_url(&config.database_url)
+            )
+        })?;
     store.ensure_tenant(DEFAULT_TENANT, "Default").await?;
     Ok(store)
 }
 
 /// Creates the first admin when there are no users at all.
-pub async fn ensure_first_admin(store: &dyn Store, config: &Config) -> anyhow::Result<Option<FirstRunAdmin>> {
+pub async fn ensure_first_admin(
+    store: &dyn Store,
+    config: &Config,
+) -> anyhow::Result<Option<FirstRunAdmin>> {
     if store.user_count().await? > 0 {
         return Ok(None);
     }

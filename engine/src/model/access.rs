@@ -88,10 +88,9 @@ impl Role {
                 P::Read | P::SendTestEvent | P::ManageReplays | P::ManageDlq | P::ReadAudit
             ),
             Role::Support => matches!(permission, P::Read | P::ManageDlq),
-            Role::Developer => matches!(
-                permission,
-                P::Read | P::SendTestEvent | P::ManageEndpoints
-            ),
+            Role::Developer => {
+                matches!(permission, P::Read | P::SendTestEvent | P::ManageEndpoints)
+            }
             Role::Viewer => matches!(permission, P::Read),
         }
     }
@@ -245,7 +244,10 @@ mod tests {
             assert_eq!(s.as_str().parse::<Scope>().unwrap(), s);
         }
         let err = "superuser".parse::<Role>().unwrap_err().to_string();
-        assert!(err.contains("admin, operator, support, developer, viewer"), "{err}");
+        assert!(
+            err.contains("admin, operator, support, developer, viewer"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::model::{ApiKeyId, ApiKeyOut, Page, Role, Scope, SessionId, TenantId, TenantOut, UserId, UserOut};
+use crate::model::{
+    ApiKeyId, ApiKeyOut, Page, Role, Scope, SessionId, TenantId, TenantOut, UserId, UserOut,
+};
 use crate::{EngineError, Result};
 
 /// The tenant every installation starts with.
@@ -139,7 +141,11 @@ pub trait Store: Send + Sync + 'static {
         expires_at: DateTime<Utc>,
     ) -> Result<SessionId>;
     /// The session's user when the session exists and has not expired at `now`.
-    async fn session_user(&self, token_digest: &str, now: DateTime<Utc>) -> Result<Option<SessionUser>>;
+    async fn session_user(
+        &self,
+        token_digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionUser>>;
     async fn delete_session(&self, token_digest: &str) -> Result<()>;
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
 
@@ -182,7 +188,10 @@ pub(crate) fn page_of<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> Strin
     } else {
         None
     };
-    Page { items: rows, next_cursor }
+    Page {
+        items: rows,
+        next_cursor,
+    }
 }
 
 pub(crate) fn normalise_email(email: &str) -> String {
@@ -195,8 +204,14 @@ mod tests {
 
     #[test]
     fn backend_is_chosen_by_scheme() {
-        assert_eq!(Backend::from_url("sqlite://data/herald.db"), Ok(Backend::Sqlite));
-        assert_eq!(Backend::from_url("postgres://u@h/db"), Ok(Backend::Postgres));
+        assert_eq!(
+            Backend::from_url("sqlite://data/herald.db"),
+            Ok(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db"),
+            Ok(Backend::Postgres)
+        );
         let err = Backend::from_url("mysql://u:secret@h/db").unwrap_err();
         assert!(err.contains("sqlite://"), "{err}");
         assert!(!err.contains("secret"), "password leaked: {err}");
@@ -204,7 +219,10 @@ mod tests {
 
     #[test]
     fn redaction_hides_only_the_password() {
-        assert_eq!(redact_url("postgres://bob:pw@h:5432/db"), "postgres://bob:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://bob:pw@h:5432/db"),
+            "postgres://bob:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://bob@h/db"), "postgres://bob@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }

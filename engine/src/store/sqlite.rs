@@ -152,12 +152,14 @@ impl Store for SqliteStore {
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantOut>> {
-        sqlx::query_as::<_, TenantRow>(r"select id, slug, name, created_at from tenants where slug = $1")
-            .bind(slug)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(TenantOut::try_from)
-            .transpose()
+        sqlx::query_as::<_, TenantRow>(
+            r"select id, slug, name, created_at from tenants where slug = $1",
+        )
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(TenantOut::try_from)
+        .transpose()
     }
 
     async fn create_user(&self, user: NewUser) -> Result<UserOut> {
@@ -216,7 +218,10 @@ impl Store for SqliteStore {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await?;
-        let users = rows.into_iter().map(UserOut::try_from).collect::<Result<Vec<_>>>()?;
+        let users = rows
+            .into_iter()
+            .map(UserOut::try_from)
+            .collect::<Result<Vec<_>>>()?;
         Ok(page_of(users, limit, |u| u.id.to_string()))
     }
 
@@ -250,7 +255,11 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
-    async fn session_user(&self, token_digest: &str, now: DateTime<Utc>) -> Result<Option<SessionUser>> {
+    async fn session_user(
+        &self,
+        token_digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionUser>> {
         #[derive(FromRow)]
         struct Row {
             session_id: String,
@@ -374,7 +383,10 @@ impl Store for SqliteStore {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await?;
-        let keys = rows.into_iter().map(ApiKeyOut::try_from).collect::<Result<Vec<_>>>()?;
+        let keys = rows
+            .into_iter()
+            .map(ApiKeyOut::try_from)
+            .collect::<Result<Vec<_>>>()?;
         Ok(page_of(keys, limit, |k| k.id.to_string()))
     }
 }

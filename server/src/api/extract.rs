@@ -47,11 +47,16 @@ impl FromRequestParts<AppState> for Caller {
         let header = parts
             .headers
             .get(http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("missing API key: send 'Authorization: Bearer <key>'"))?;
+            .ok_or_else(|| {
+                ApiError::unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
+            })?;
         let key = header
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|k| k.starts_with(API_KEY_PREFIX))
             .ok_or_else(|| {
@@ -137,7 +142,9 @@ impl ListParams {
         match self.limit {
             None => Ok(DEFAULT_PAGE),
             Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::bad_request(format!("limit: {n} is out of range; expected 1 to {MAX_PAGE}"))),
+            Some(n) => Err(ApiError::bad_request(format!(
+                "limit: {n} is out of range; expected 1 to {MAX_PAGE}"
+            ))),
         }
     }
 
@@ -148,7 +155,10 @@ impl ListParams {
     {
         self.cursor
             .as_deref()
-            .map(|c| c.parse().map_err(|e| ApiError::bad_request(format!("cursor: {e}"))))
+            .map(|c| {
+                c.parse()
+                    .map_err(|e| ApiError::bad_request(format!("cursor: {e}")))
+            })
             .transpose()
     }
 }
@@ -163,6 +173,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
-            .map_err(|e: QueryRejection| ApiError::bad_request(format!("query string: {}", e.body_text())))
+            .map_err(|e: QueryRejection| {
+                ApiError::bad_request(format!("query string: {}", e.body_text()))
+            })
     }
 }

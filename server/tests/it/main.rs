@@ -1,1 +1,8 @@
+//! Integration tests: each starts the whole server on port 0 with its own
+//! temporary data directory and talks to it over HTTP.
 
+mod api_auth;
+mod cli;
+mod console;
+mod harness;
+mod health;

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use herald_engine::model::{ApiKeyIn, ApiKeyId, ApiKeyOut, Page, Permission, Scope};
+use herald_engine::model::{ApiKeyId, ApiKeyIn, ApiKeyOut, Page, Permission, Scope};
 use herald_engine::store::NewApiKey;
 use http::StatusCode;
 use serde::Serialize;
@@ -71,7 +71,13 @@ async fn create(
         })
         .await?;
     tracing::info!(key = %listing.id, scope = %scope, "API key created");
-    Ok((StatusCode::CREATED, Json(ApiKeyCreated { listing, key: secret.key })))
+    Ok((
+        StatusCode::CREATED,
+        Json(ApiKeyCreated {
+            listing,
+            key: secret.key,
+        }),
+    ))
 }
 
 pub fn router() -> Router<AppState> {

@@ -8,7 +8,10 @@ use crate::api::extract::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-async fn current(State(state): State<AppState>, caller: Caller) -> Result<Json<TenantOut>, ApiError> {
+async fn current(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<TenantOut>, ApiError> {
     caller.require(Permission::Read)?;
     let tenant = state
         .store

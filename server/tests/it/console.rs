@@ -1,0 +1,231 @@
+use herald_engine::model::Role;
+use serde_json::Value;
+
+use crate::harness::{ADMIN_EMAIL, ADMIN_PASSWORD, TestServer};
+
+#[tokio::test]
+async fn console_pages_redirect_to_sign_in_and_keep_the_target() {
+    let server = TestServer::start().await;
+    let res = server
+        .http
+        .get(server.url("/events?type=order.created"))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(
+        res.headers()["location"],
+        "/login?next=/events%3Ftype%3Dorder.created"
+    );
+
+    let res = server.http.get(server.url("/")).send().await.unwrap();
+    assert_eq!(res.headers()["location"], "/login");
+
+    // The sign-in page itself is public and server-rendered.
+    let res = server.http.get(server.url("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Sign in"), "{html}");
+}
+
+#[tokio::test]
+async fn server_functions_need_a_session() {
+    let server = TestServer::start().await;
+    let res = server
+        .http
+        .post(server.url("/fn/list_users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthenticated");
+}
+
+#[tokio::test]
+async fn a_wrong_password_does_not_sign_in() {
+    let server = TestServer::start().await;
+    let res = server
+        .sign_in(ADMIN_EMAIL, "wrong-password")
+        .await
+        .unwrap_err();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_credentials");
+
+    // An unknown email answers exactly the same way.
+    let res = server
+        .sign_in("nobody@herald.test", "wrong-password")
+        .await
+        .unwrap_err();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["code"],
+        "invalid_credentials"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_calling_an_admin_only_server_function_is_refused() {
+    let server = TestServer::start().await;
+    server
+        .create_user("viewer@herald.test", "viewer-password", Role::Viewer)
+        .await;
+    let viewer = server
+        .sign_in("viewer@herald.test", "viewer-password")
+        .await
+        .expect("viewer signs in");
+
+    let res = server
+        .http
+        .post(server.url("/fn/list_users"))
+        .header("cookie", &viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "forbidden");
+    assert_eq!(body["role"], "viewer");
+    assert_eq!(body["permission"], "manage_users");
+
+    // The same function works for the admin, so the refusal is about the role.
+    let admin = server
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("admin signs in");
+    let res = server
+        .http
+        .post(server.url("/fn/list_users"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let users: Value = res.json().await.unwrap();
+    let emails: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, [ADMIN_EMAIL, "viewer@herald.test"]);
+    assert!(
+        !users.to_string().contains("argon2"),
+        "no password hashes leave the server"
+    );
+}
+
+#[tokio::test]
+async fn every_role_other_than_admin_is_refused_user_management() {
+    let server = TestServer::start().await;
+    for role in [Role::Operator, Role::Support, Role::Developer, Role::Viewer] {
+        let email = format!("{role}@herald.test");
+        server.create_user(&email, "role-password", role).await;
+        let cookie = server
+            .sign_in(&email, "role-password")
+            .await
+            .expect("signs in");
+        let res = server
+            .http
+            .post(server.url("/fn/list_users"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{role}");
+    }
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_on_the_server() {
+    let server = TestServer::start().await;
+    let cookie = server
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("signs in");
+    let me: Value = server
+        .http
+        .post(server.url("/fn/current_user"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], ADMIN_EMAIL);
+    assert_eq!(me["role"], "admin");
+
+    let res = server
+        .http
+        .post(server.url("/fn/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    let cleared = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.starts_with("herald_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+
+    // The old cookie no longer opens anything.
+    let res = server
+        .http
+        .post(server.url("/fn/current_user"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = server
+        .http
+        .get(server.url("/settings"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection());
+}
+
+#[tokio::test]
+async fn the_signed_in_shell_renders_on_the_server() {
+    let server = TestServer::start().await;
+    let cookie = server
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("signs in");
+    let res = server
+        .http
+        .get(server.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    for section in [
+        "Dashboard",
+        "Endpoints",
+        "Events",
+        "DLQ",
+        "Replays",
+        "Settings",
+    ] {
+        assert!(
+            html.contains(&format!(">{section}</a>")),
+            "nav lacks {section}"
+        );
+    }
+    assert!(html.contains(ADMIN_EMAIL));
+    assert!(
+        html.contains("/pkg/herald.wasm") || html.contains("/pkg/herald.js"),
+        "hydration scripts are linked"
+    );
+}

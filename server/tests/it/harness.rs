@@ -1,0 +1,107 @@
+//! A real Herald on a free port with a fresh data directory.
+
+use herald_engine::auth::{generate_api_key, hash_password};
+use herald_engine::model::{Role, Scope};
+use herald_engine::store::{DEFAULT_TENANT, NewApiKey, NewUser};
+use herald_server::{Config, Running};
+use reqwest::header::SET_COOKIE;
+
+pub const ADMIN_EMAIL: &str = "admin@herald.test";
+pub const ADMIN_PASSWORD: &str = "it-admin-password";
+
+pub struct TestServer {
+    pub running: Running,
+    pub base: String,
+    /// Does not follow redirects, so tests see them.
+    pub http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_data_dir(data.path());
+        config.admin_email = ADMIN_EMAIL.into();
+        config.admin_password = Some(ADMIN_PASSWORD.into());
+        adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running = herald_server::start(config, listener)
+            .await
+            .expect("server starts");
+        let base = format!("http://{}", running.addr);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            running,
+            base,
+            http,
+            _data: data,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// An API key for the default tenant, made through the store as the CLI does.
+    pub async fn api_key(&self, scope: Scope) -> String {
+        let store = &self.running.state.store;
+        let tenant = store.tenant_by_slug(DEFAULT_TENANT).await.unwrap().unwrap();
+        let secret = generate_api_key();
+        store
+            .create_api_key(NewApiKey {
+                tenant_id: tenant.id,
+                name: format!("{scope} key"),
+                display_prefix: secret.display_prefix,
+                key_digest: secret.digest,
+                scope,
+            })
+            .await
+            .unwrap();
+        secret.key
+    }
+
+    pub async fn create_user(&self, email: &str, password: &str, role: Role) {
+        self.running
+            .state
+            .store
+            .create_user(NewUser {
+                email: email.into(),
+                password_hash: hash_password(password).unwrap(),
+                role,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Signs in through the console's login function; returns the `Cookie` header value.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<String, reqwest::Response> {
+        let res = self
+            .http
+            .post(self.url("/fn/login"))
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        let cookie = res
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("herald_session=") && !v.starts_with("herald_session=;"))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        match cookie {
+            Some(c) => Ok(c),
+            None => Err(res),
+        }
+    }
+}
