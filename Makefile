@@ -8,7 +8,7 @@ SHELL := bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/herald/target
 HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
 
-.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint test-rust e2e clean-data
+.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint test-rust services e2e
 
 help:
 	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
@@ -46,10 +46,19 @@ lint: setup-build
 	cargo clippy -p herald-server --all-targets -- -D warnings
 
 # Per package, so features are not unified across the ssr and hydrate builds.
-test-rust:
+test-rust: services
 	cargo test -p herald-engine
 	cargo test -p herald-app --features ssr
 	cargo test -p herald-server
+
+# Says which external services the tests can use here, and what is skipped without them.
+services:
+	@if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then \
+	  echo "services: Redis at 127.0.0.1:6379 answers: the live-Redis readiness test runs"; \
+	else \
+	  echo "services: SKIPPING the live-Redis readiness test: nothing listens on 127.0.0.1:6379 (start redis-server to run it)"; \
+	fi
+	@echo "services: PostgreSQL is not used yet (the PostgreSQL store is not built): no test needs it"
 
 e2e: setup-e2e build
 	cd end2end && HERALD_BIN="$(HERALD_BIN)" npx playwright test

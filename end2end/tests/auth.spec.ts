@@ -2,7 +2,7 @@ import { test, expect, ADMIN, hydrated, signIn } from './fixtures';
 
 test('an unauthenticated visit to a console page redirects to sign-in, then back', async ({ page }) => {
   await page.goto('/events');
-  await expect(page).toHaveURL(/\/login\?next=%2Fevents$/);
+  await expect(page).toHaveURL(/\/login\?next=\/events$/);
   await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
 
   await signIn(page, ADMIN.email, ADMIN.password);
@@ -40,7 +40,7 @@ test('the first-run admin signs in, uses the console shell and signs out', async
   await expect(page).toHaveURL(/\/login$/);
   // The session is gone on the server too, not just hidden.
   await page.goto('/settings');
-  await expect(page).toHaveURL(/\/login\?next=%2Fsettings$/);
+  await expect(page).toHaveURL(/\/login\?next=\/settings$/);
 });
 
 test('a wrong password shows an error and does not sign in', async ({ page }) => {

@@ -71,7 +71,14 @@ fn AccountMenu() -> impl IntoView {
     let open = RwSignal::new(false);
 
     view! {
-        <div class="account">
+        <div
+            class="account"
+            on:keydown=move |ev| {
+                if ev.key() == "Escape" {
+                    open.set(false);
+                }
+            }
+        >
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let email = match user.await {
@@ -95,7 +102,7 @@ fn AccountMenu() -> impl IntoView {
                 })}
             </Suspense>
             <div id="account-menu" class="account-menu" hidden=move || !open.get()>
-                <a href="/settings">"Account settings"</a>
+                <a href="/settings" on:click=move |_| open.set(false)>"Account settings"</a>
                 <ActionForm action=logout>
                     <button type="submit" class="link-button">"Sign out"</button>
                 </ActionForm>
