@@ -5,13 +5,18 @@
 //! console's server functions are thin translations onto calls made here.
 
 pub mod model;
+pub mod retry;
 
 #[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
 pub mod deps;
 #[cfg(feature = "server")]
+pub mod dispatch;
+#[cfg(feature = "server")]
 pub mod error;
+#[cfg(feature = "server")]
+pub mod sign;
 #[cfg(feature = "server")]
 pub mod store;
 

@@ -79,6 +79,9 @@ pub struct ServeArgs {
     /// Mark session cookies Secure (set when the console is served over HTTPS) [default: false].
     #[arg(long, env = "HERALD_SECURE_COOKIES", value_name = "BOOL")]
     pub secure_cookies: Option<String>,
+    /// Largest accepted event payload in bytes [default: 1048576].
+    #[arg(long, env = "HERALD_MAX_PAYLOAD_BYTES", value_name = "BYTES")]
+    pub max_payload_bytes: Option<String>,
 }
 
 /// The keys a herald.toml may contain (all optional; unknown keys are refused).
@@ -96,6 +99,7 @@ struct FileSettings {
     site_dir: Option<String>,
     session_ttl_hours: Option<toml::Value>,
     secure_cookies: Option<toml::Value>,
+    max_payload_bytes: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +122,7 @@ pub struct Config {
     pub site_dir: PathBuf,
     pub session_ttl_hours: u32,
     pub secure_cookies: bool,
+    pub max_payload_bytes: usize,
 }
 
 impl Config {
@@ -242,6 +247,22 @@ impl Config {
                 }
             };
 
+        let max_payload_bytes = match cli_or_value(&serve.max_payload_bytes, file.max_payload_bytes)
+        {
+            None => 1024 * 1024,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1024..=16 * 1024 * 1024).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "max_payload_bytes",
+                        format!("got '{v}'"),
+                        "a number of bytes from 1024 to 16777216",
+                    )
+                })?,
+        };
+
         Ok(Config {
             data_dir,
             database_url,
@@ -254,6 +275,7 @@ impl Config {
             site_dir,
             session_ttl_hours,
             secure_cookies,
+            max_payload_bytes,
         })
     }
 }

@@ -20,10 +20,11 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
 use herald_app::ssr::ConsoleState;
 use herald_app::{App, shell};
+use herald_engine::dispatch::{Dispatcher, DispatcherConfig};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -39,6 +40,8 @@ pub struct Running {
     shutdown: oneshot::Sender<()>,
     serving: JoinHandle<std::io::Result<()>>,
     housekeeping: JoinHandle<()>,
+    stop_dispatcher: watch::Sender<bool>,
+    dispatching: JoinHandle<()>,
 }
 
 impl Running {
@@ -46,6 +49,9 @@ impl Running {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         self.serving.await??;
+        // No new events can arrive now; let deliveries in flight finish or hand them back.
+        let _ = self.stop_dispatcher.send(true);
+        let _ = self.dispatching.await;
         self.housekeeping.abort();
         self.state.store.close().await;
         Ok(())
@@ -68,7 +74,12 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             "console assets not found: pages will render but not hydrate; build with `make build` or set HERALD_SITE_DIR"
         );
     }
+    let dispatcher = Dispatcher::new(store.clone(), DispatcherConfig::default());
     let state = AppState {
+        dispatcher: dispatcher.clone(),
+        limits: state::Limits {
+            max_payload_bytes: config.max_payload_bytes,
+        },
         console: ConsoleState {
             store: store.clone(),
             session_ttl: chrono::Duration::hours(i64::from(config.session_ttl_hours)),
@@ -80,6 +91,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     };
 
     let app = router(state.clone());
+    let (stop_dispatcher, stop) = watch::channel(false);
+    let dispatching = tokio::spawn(dispatcher.run(stop));
     let addr = listener.local_addr()?;
     let (shutdown, stop) = oneshot::channel::<()>();
     let serving = tokio::spawn(
@@ -101,6 +114,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         shutdown,
         serving,
         housekeeping,
+        stop_dispatcher,
+        dispatching,
     })
 }
 
@@ -123,7 +138,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .nest("/api/v1", api::v1::router())
+        .nest("/api/v1", api::v1::router(state.limits.max_payload_bytes))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use herald_app::ssr::ConsoleState;
 use herald_engine::deps::Redis;
+use herald_engine::dispatch::Dispatcher;
 use herald_engine::store::{DEFAULT_TENANT, Store};
 use leptos::config::LeptosOptions;
 
@@ -16,6 +17,14 @@ pub struct AppState {
     pub redis: Option<Redis>,
     pub leptos_options: LeptosOptions,
     pub console: ConsoleState,
+    pub dispatcher: Arc<Dispatcher>,
+    pub limits: Limits,
+}
+
+/// Request limits from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_payload_bytes: usize,
 }
 
 /// The admin account made on first start; the password is shown once.

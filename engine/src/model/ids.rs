@@ -96,6 +96,12 @@ typed_id!(TenantId, "ten_", "tenant");
 typed_id!(UserId, "usr_", "user");
 typed_id!(ApiKeyId, "key_", "API key");
 typed_id!(SessionId, "ses_", "session");
+typed_id!(EndpointId, "ep_", "endpoint");
+typed_id!(EventId, "evt_", "event");
+// A delivery's id is the `webhook-id` receivers see, stable across retries.
+typed_id!(DeliveryId, "msg_", "delivery");
+typed_id!(AttemptId, "att_", "attempt");
+typed_id!(DlqEntryId, "dlq_", "DLQ entry");
 
 #[cfg(all(test, feature = "server"))]
 mod tests {

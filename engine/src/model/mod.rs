@@ -2,10 +2,16 @@
 //! types that also compile to wasm; no secrets implement `Serialize` here.
 
 mod access;
+mod delivery;
+pub mod event_type;
 mod ids;
 
 pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_markdown};
-pub use ids::{ApiKeyId, IdParseError, SessionId, TenantId, UserId};
+pub use delivery::*;
+pub use ids::{
+    ApiKeyId, AttemptId, DeliveryId, DlqEntryId, EndpointId, EventId, IdParseError, SessionId,
+    TenantId, UserId,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

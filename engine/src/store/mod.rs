@@ -5,8 +5,12 @@
 //! work; until its implementation lands, a `postgres://` URL is refused at start
 //! with a message saying so.
 
+mod delivery;
 mod sqlite;
+mod sqlite_delivery;
+mod sqlite_dispatch;
 
+pub use delivery::*;
 pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
@@ -15,7 +19,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::model::{
-    ApiKeyId, ApiKeyOut, Page, Role, Scope, SessionId, TenantId, TenantOut, UserId, UserOut,
+    ApiKeyId, ApiKeyOut, DeliveryId, EndpointId, EndpointOut, EventDetail, EventId, Page, Role,
+    Scope, SessionId, TenantId, TenantOut, UserId, UserOut,
 };
 use crate::{EngineError, Result};
 
@@ -159,6 +164,70 @@ pub trait Store: Send + Sync + 'static {
         after: Option<ApiKeyId>,
         limit: u32,
     ) -> Result<Page<ApiKeyOut>>;
+
+    // Endpoints.
+    async fn create_endpoint(&self, tenant: TenantId, endpoint: NewEndpoint)
+    -> Result<EndpointOut>;
+    async fn get_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<Option<EndpointOut>>;
+    async fn list_endpoints(
+        &self,
+        tenant: TenantId,
+        after: Option<EndpointId>,
+        limit: u32,
+    ) -> Result<Page<EndpointOut>>;
+    /// Soft-deletes; its pending deliveries end as dead when next claimed.
+    async fn delete_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<bool>;
+    /// Turns an endpoint off (with a reason) or back on.
+    async fn set_endpoint_enabled(
+        &self,
+        id: EndpointId,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> Result<()>;
+
+    // Ingest: events and their deliveries, durable in one transaction.
+    /// All or nothing. An idempotency key seen before (in the tenant, or earlier
+    /// in the same batch) yields the original event and creates nothing.
+    async fn ingest(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ingested>>;
+    async fn event_detail(&self, tenant: TenantId, id: EventId) -> Result<Option<EventDetail>>;
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> Result<Page<EventSummary>>;
+
+    // The dispatcher's side.
+    /// Claims up to `limit` due deliveries with a lease until `lease_until`, in one
+    /// statement; nothing stays locked while they are sent.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Claimed>>;
+    /// Puts in-flight deliveries whose lease ran out back in the queue (at-most-once
+    /// ones become dead instead: they may have been sent). Returns how many.
+    async fn reclaim_expired(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// Gives claimed deliveries back unattempted, due again at `at`.
+    async fn release(&self, ids: &[DeliveryId], at: DateTime<Utc>) -> Result<()>;
+    /// Ends a claimed delivery without an attempt (its endpoint is gone or
+    /// disabled): dead, with a DLQ entry saying why.
+    async fn abandon(&self, delivery: DeliveryId, reason: &str) -> Result<()>;
+    /// Appends the receipt and moves the delivery on, in one transaction.
+    async fn record_attempt(
+        &self,
+        delivery: DeliveryId,
+        attempt: NewAttempt,
+        next: AfterAttempt,
+    ) -> Result<()>;
+    /// The earliest time a pending delivery is due, if any.
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
 }
 
 pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {

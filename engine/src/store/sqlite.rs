@@ -9,11 +9,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, SqlitePool};
 
 use super::{
-    ApiKeyAuth, Backend, NewApiKey, NewUser, SessionUser, Store, from_millis, normalise_email,
+    AfterAttempt, ApiKeyAuth, Backend, Claimed, EventFilter, EventSummary, Ingested, NewApiKey,
+    NewAttempt, NewEndpoint, NewEvent, NewUser, SessionUser, Store, from_millis, normalise_email,
     page_of, stored_id, to_millis,
 };
 use crate::error::is_unique_violation;
-use crate::model::{ApiKeyId, ApiKeyOut, Page, SessionId, TenantId, TenantOut, UserId, UserOut};
+use crate::model::{
+    ApiKeyId, ApiKeyOut, DeliveryId, EndpointId, EndpointOut, EventDetail, EventId, Page,
+    SessionId, TenantId, TenantOut, UserId, UserOut,
+};
 use crate::{EngineError, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -388,5 +392,95 @@ impl Store for SqliteStore {
             .map(ApiKeyOut::try_from)
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(keys, limit, |k| k.id.to_string()))
+    }
+
+    async fn create_endpoint(
+        &self,
+        tenant: TenantId,
+        endpoint: NewEndpoint,
+    ) -> Result<EndpointOut> {
+        self.create_endpoint_impl(tenant, endpoint).await
+    }
+
+    async fn get_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<Option<EndpointOut>> {
+        self.get_endpoint_impl(tenant, id).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        tenant: TenantId,
+        after: Option<EndpointId>,
+        limit: u32,
+    ) -> Result<Page<EndpointOut>> {
+        self.list_endpoints_impl(tenant, after, limit).await
+    }
+
+    async fn delete_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<bool> {
+        self.delete_endpoint_impl(tenant, id).await
+    }
+
+    async fn set_endpoint_enabled(
+        &self,
+        id: EndpointId,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        self.set_endpoint_enabled_impl(id, enabled, reason).await
+    }
+
+    async fn ingest(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ingested>> {
+        self.ingest_impl(tenant, events, now).await
+    }
+
+    async fn event_detail(&self, tenant: TenantId, id: EventId) -> Result<Option<EventDetail>> {
+        self.event_detail_impl(tenant, id).await
+    }
+
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> Result<Page<EventSummary>> {
+        self.list_events_impl(tenant, filter, limit).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Claimed>> {
+        self.claim_due_impl(now, lease_until, limit).await
+    }
+
+    async fn reclaim_expired(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.reclaim_expired_impl(now).await
+    }
+
+    async fn release(&self, ids: &[DeliveryId], at: DateTime<Utc>) -> Result<()> {
+        self.release_impl(ids, at).await
+    }
+
+    async fn abandon(&self, delivery: DeliveryId, reason: &str) -> Result<()> {
+        self.abandon_impl(delivery, reason).await
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery: DeliveryId,
+        attempt: NewAttempt,
+        next: AfterAttempt,
+    ) -> Result<()> {
+        self.record_attempt_impl(delivery, attempt, next).await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        self.next_due_at_impl().await
     }
 }

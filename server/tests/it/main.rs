@@ -4,5 +4,7 @@
 mod api_auth;
 mod cli;
 mod console;
+mod delivery;
 mod harness;
 mod health;
+mod receiver;

@@ -1,6 +1,8 @@
 //! `/api/v1`: every route needs an API key (`Authorization: Bearer …`).
 
 mod api_keys;
+mod endpoints;
+mod events;
 mod tenant;
 
 use axum::Router;
@@ -8,10 +10,12 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn router(max_payload_bytes: usize) -> Router<AppState> {
     Router::new()
         .merge(tenant::router())
         .merge(api_keys::router())
+        .merge(endpoints::router())
+        .merge(events::router(max_payload_bytes))
         .fallback(|uri: http::Uri| async move {
             ApiError::not_found(format!("no API route at {}", uri.path()))
         })

@@ -1,0 +1,255 @@
+//! One outbound webhook request: send it, read a bounded answer, and classify
+//! what went wrong in terms an operator can act on.
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::model::ErrorClass;
+
+/// How much of a response body a receipt keeps.
+pub const EXCERPT_BYTES: usize = 4 * 1024;
+/// How much of a body is read at most; past it the connection is dropped
+/// rather than kept alive for reuse.
+const DRAIN_BYTES: usize = 64 * 1024;
+
+/// The outcome of one request, whatever happened.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub latency: Duration,
+    pub status: Option<u16>,
+    pub response_headers: BTreeMap<String, String>,
+    pub excerpt: String,
+    pub error: Option<(ErrorClass, String)>,
+    /// `Retry-After` in milliseconds, when the receiver sent one.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl Exchange {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// Host name resolution failed. A type of its own so the failure can be told
+/// apart from a refused connection by type, not by message text.
+#[derive(Debug)]
+struct DnsFailure(String);
+
+impl std::fmt::Display for DnsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot resolve host: {}", self.0)
+    }
+}
+
+impl StdError for DnsFailure {}
+
+/// Resolves with the system resolver (through tokio) and reports failures as
+/// `DnsFailure`. Where the destination guard will vet addresses later.
+struct Resolver;
+
+impl Resolve for Resolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| -> Box<dyn StdError + Send + Sync> {
+                    Box::new(DnsFailure(format!("{host}: {e}")))
+                })?
+                .collect();
+            if addrs.is_empty() {
+                return Err(Box::new(DnsFailure(format!("{host}: no addresses")))
+                    as Box<dyn StdError + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The shared keep-alive client: no redirects (a 3xx is the receiver's answer),
+/// no proxy from the environment, Herald's user agent.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(std::sync::Arc::new(Resolver))
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(32)
+        .tcp_nodelay(true)
+        .build()
+        .expect("a client without custom TLS roots always builds")
+}
+
+pub async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Exchange {
+    let started = Instant::now();
+    let mut request = client.post(url).timeout(timeout).body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let failed = |class: ErrorClass, message: String, started: Instant| Exchange {
+        latency: started.elapsed(),
+        status: None,
+        response_headers: BTreeMap::new(),
+        excerpt: String::new(),
+        error: Some((class, message)),
+        retry_after_ms: None,
+    };
+    let mut response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return failed(classify(&e), describe(&e), started),
+    };
+
+    let status = response.status().as_u16();
+    let mut response_headers = BTreeMap::new();
+    for (name, value) in response.headers() {
+        if let Ok(v) = value.to_str() {
+            response_headers
+                .entry(name.as_str().to_string())
+                .or_insert_with(|| v.to_string());
+        }
+    }
+    let retry_after_ms = match status {
+        429 | 503 => response_headers
+            .get("retry-after")
+            .and_then(|v| parse_retry_after(v)),
+        _ => None,
+    };
+
+    let mut kept = Vec::new();
+    let mut read = 0usize;
+    let mut body_error = None;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                read += chunk.len();
+                let room = EXCERPT_BYTES.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if read > DRAIN_BYTES {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                body_error = Some((classify(&e), describe(&e)));
+                break;
+            }
+        }
+    }
+    let error = if let Some(e) = body_error {
+        Some(e)
+    } else if (200..300).contains(&status) {
+        None
+    } else if (300..400).contains(&status) {
+        Some((
+            ErrorClass::HttpStatus,
+            format!("the receiver answered {status}; redirects are not followed"),
+        ))
+    } else {
+        Some((
+            ErrorClass::HttpStatus,
+            format!("the receiver answered {status}"),
+        ))
+    };
+    Exchange {
+        latency: started.elapsed(),
+        status: Some(status),
+        response_headers,
+        excerpt: String::from_utf8_lossy(&kept).into_owned(),
+        error,
+        retry_after_ms,
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date, in milliseconds from now.
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs.saturating_mul(1_000));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let ms = (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds();
+    Some(u64::try_from(ms).unwrap_or(0))
+}
+
+fn sources(e: &reqwest::Error) -> impl Iterator<Item = &(dyn StdError + 'static)> {
+    std::iter::successors(e.source(), |s| (*s).source())
+}
+
+fn classify(e: &reqwest::Error) -> ErrorClass {
+    if e.is_timeout() {
+        return ErrorClass::Timeout;
+    }
+    if e.is_builder() {
+        return ErrorClass::InvalidUrl;
+    }
+    if e.is_connect() {
+        if sources(e).any(|s| s.downcast_ref::<DnsFailure>().is_some()) {
+            return ErrorClass::Dns;
+        }
+        // TLS failures surface from the TLS stream as io errors of kind InvalidData.
+        let tls = sources(e).any(|s| {
+            s.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+        });
+        return if tls {
+            ErrorClass::Tls
+        } else {
+            ErrorClass::Connect
+        };
+    }
+    ErrorClass::Connection
+}
+
+/// The error and its causes on one line, for the receipt. The URL is left out:
+/// it can carry credentials in its query.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = String::from(if e.is_timeout() {
+        "no complete answer within the timeout"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() {
+        "the response body broke off"
+    } else {
+        "the request failed"
+    });
+    for s in sources(e) {
+        let s = s.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+    }
+    text.chars().take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        assert_eq!(parse_retry_after("120"), Some(120_000));
+        assert_eq!(parse_retry_after(" 0 "), Some(0));
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        let ms = parse_retry_after(&soon).unwrap();
+        assert!((28_000..=30_000).contains(&ms), "{ms}");
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(0),
+            "a past date means now"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,329 @@
+//! The dispatcher: claims due deliveries with a lease, sends them signed,
+//! writes a receipt for every attempt and moves each delivery on (succeeded,
+//! retry later, or dead with a DLQ entry).
+//!
+//! No transaction or row lock is held while a request is on the wire; a crashed
+//! worker's leases expire and its deliveries are claimed again.
+
+pub mod http;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::model::{DeliveryId, EndpointId, Semantics, Trigger};
+use crate::retry::{GiveUp, Next};
+use crate::sign::signature_header;
+use crate::store::{AfterAttempt, Claimed, NewAttempt, Store};
+
+/// Headers Herald sets itself; endpoints cannot override them.
+pub const RESERVED_HEADERS: [&str; 8] = [
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-correlation-id",
+];
+
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Requests in flight at once, across all endpoints.
+    pub concurrency: usize,
+    /// Requests in flight at once to any one endpoint.
+    pub per_endpoint: usize,
+    /// How long a claim lasts: longer than any endpoint timeout.
+    pub lease: Duration,
+    /// How often to look for due work when nothing wakes the dispatcher.
+    pub sweep: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            per_endpoint: 8,
+            lease: Duration::from_secs(120),
+            sweep: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    client: reqwest::Client,
+    config: DispatcherConfig,
+    wake: Notify,
+    endpoint_slots: Mutex<HashMap<EndpointId, Arc<Semaphore>>>,
+}
+
+impl Dispatcher {
+    pub fn new(store: Arc<dyn Store>, config: DispatcherConfig) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            client: http::client(),
+            config,
+            wake: Notify::new(),
+            endpoint_slots: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Tells the dispatcher new work is due (called after ingest commits), so
+    /// delivery starts at once rather than at the next sweep.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn endpoint_slot(&self, endpoint: EndpointId) -> Arc<Semaphore> {
+        let mut slots = self
+            .endpoint_slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        slots
+            .entry(endpoint)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_endpoint)))
+            .clone()
+    }
+
+    /// Runs until `stop` turns true, then finishes (or hands back) what is in flight.
+    #[tracing::instrument(skip_all, name = "dispatcher")]
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut in_flight: HashMap<tokio::task::Id, DeliveryId> = HashMap::new();
+        let mut last_reclaim: Option<tokio::time::Instant> = None;
+
+        while !*stop.borrow() {
+            if last_reclaim.is_none_or(|t| t.elapsed() >= self.config.sweep * 5) {
+                match self.store.reclaim_expired(Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        deliveries = n,
+                        "reclaimed deliveries whose lease had expired"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "cannot reclaim expired leases"),
+                }
+                last_reclaim = Some(tokio::time::Instant::now());
+            }
+            while let Some(done) = tasks.try_join_next_with_id() {
+                finished(&mut in_flight, done);
+            }
+
+            let free = permits.available_permits();
+            let wanted = u32::try_from(free.min(256)).unwrap_or(256);
+            let mut claimed_all = false;
+            if wanted > 0 {
+                let now = Utc::now();
+                let lease_until =
+                    now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+                match self.store.claim_due(now, lease_until, wanted).await {
+                    Ok(batch) => {
+                        claimed_all = batch.len() as u32 == wanted;
+                        let mut busy = Vec::new();
+                        for claimed in batch {
+                            let slot = self.endpoint_slot(claimed.endpoint_id);
+                            let (Ok(endpoint_permit), Ok(permit)) = (
+                                slot.try_acquire_owned(),
+                                permits.clone().try_acquire_owned(),
+                            ) else {
+                                busy.push(claimed.id);
+                                continue;
+                            };
+                            let id = claimed.id;
+                            let this = self.clone();
+                            let handle = tasks.spawn(async move {
+                                this.deliver(claimed).await;
+                                drop((permit, endpoint_permit));
+                            });
+                            in_flight.insert(handle.id(), id);
+                        }
+                        if !busy.is_empty() {
+                            // The endpoint is at its limit: try these again shortly
+                            // rather than hold their leases while waiting.
+                            let later = Utc::now() + chrono::Duration::milliseconds(200);
+                            if let Err(e) = self.store.release(&busy, later).await {
+                                tracing::error!(error = %e, "cannot hand back deliveries");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot claim deliveries"),
+                }
+            }
+            if claimed_all && permits.available_permits() > 0 {
+                continue;
+            }
+
+            let pause = self.pause_until_next_due().await;
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => finished(&mut in_flight, done),
+                _ = stop.changed() => {}
+            }
+        }
+
+        // Shutting down: let requests in flight finish, then hand back the rest.
+        let grace = tokio::time::sleep(self.config.shutdown_grace);
+        tokio::pin!(grace);
+        while !tasks.is_empty() {
+            tokio::select! {
+                Some(done) = tasks.join_next_with_id() => finished(&mut in_flight, done),
+                () = &mut grace => break,
+            }
+        }
+        tasks.abort_all();
+        let unfinished: Vec<DeliveryId> = in_flight.into_values().collect();
+        if !unfinished.is_empty() {
+            tracing::warn!(
+                deliveries = unfinished.len(),
+                "handing back deliveries still in flight at shutdown"
+            );
+            if let Err(e) = self.store.release(&unfinished, Utc::now()).await {
+                tracing::error!(error = %e, "cannot hand back deliveries; their leases will expire instead");
+            }
+        }
+    }
+
+    async fn pause_until_next_due(&self) -> Duration {
+        match self.store.next_due_at().await {
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(self.config.sweep),
+            _ => self.config.sweep,
+        }
+    }
+
+    /// One attempt at one claimed delivery, its receipt, and what comes next.
+    #[tracing::instrument(skip_all, fields(delivery = %claimed.id, endpoint = %claimed.endpoint_id))]
+    async fn deliver(&self, claimed: Claimed) {
+        if !claimed.endpoint_active {
+            let reason = "the endpoint was disabled or deleted before the delivery was attempted";
+            if let Err(e) = self.store.abandon(claimed.id, reason).await {
+                tracing::error!(error = %e, "cannot end a delivery to an inactive endpoint");
+            }
+            return;
+        }
+        let started_at = Utc::now();
+        let timestamp = started_at.timestamp();
+        let webhook_id = claimed.id.to_string();
+        let body = claimed.payload.clone().into_bytes();
+
+        let mut headers: Vec<(String, String)> = vec![
+            ("content-type".into(), "application/json".into()),
+            ("webhook-id".into(), webhook_id.clone()),
+            ("webhook-timestamp".into(), timestamp.to_string()),
+            (
+                "webhook-signature".into(),
+                signature_header(&claimed.secrets, &webhook_id, timestamp, &body),
+            ),
+            ("herald-event-type".into(), claimed.event_type.clone()),
+            ("herald-attempt".into(), (claimed.attempts + 1).to_string()),
+        ];
+        if let Some(correlation) = &claimed.correlation_id {
+            headers.push(("x-correlation-id".into(), correlation.clone()));
+        }
+        let mut receipt_headers: BTreeMap<String, String> = headers.iter().cloned().collect();
+        for (name, value) in &claimed.headers {
+            headers.push((name.clone(), value.clone()));
+            // Custom header values can be credentials: receipts never show them.
+            receipt_headers.insert(name.to_ascii_lowercase(), "[redacted]".into());
+        }
+
+        let timeout = Duration::from_millis(u64::from(claimed.timeout_ms));
+        let exchange = http::send(&self.client, &claimed.url, &headers, body, timeout).await;
+        let attempts_made = claimed.attempts + 1;
+        let gone = exchange.status == Some(410);
+        let next = if exchange.succeeded() {
+            AfterAttempt::Succeeded
+        } else if gone {
+            AfterAttempt::Dead {
+                reason: "the receiver answered 410 Gone; the endpoint was disabled".into(),
+            }
+        } else if claimed.semantics == Semantics::AtMostOnce {
+            AfterAttempt::Dead {
+                reason: "the attempt failed and at-most-once deliveries are not retried".into(),
+            }
+        } else {
+            let first = claimed.first_attempt_at.unwrap_or(started_at);
+            let age_ms = u64::try_from((Utc::now() - first).num_milliseconds()).unwrap_or(0);
+            match claimed.retry_policy.next(
+                attempts_made,
+                age_ms,
+                exchange.retry_after_ms,
+                rand::random::<f64>(),
+            ) {
+                Next::RetryInMs(ms) => AfterAttempt::RetryAt(
+                    Utc::now()
+                        + chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX)),
+                ),
+                Next::GiveUp(GiveUp::MaxAttempts) => AfterAttempt::Dead {
+                    reason: format!("retries exhausted after {attempts_made} attempts"),
+                },
+                Next::GiveUp(GiveUp::MaxAge) => AfterAttempt::Dead {
+                    reason: "the retry policy's maximum age was reached".into(),
+                },
+            }
+        };
+        let (error_class, error_message) = match exchange.error {
+            Some((class, message)) => (Some(class), Some(message)),
+            None => (None, None),
+        };
+        let attempt = NewAttempt {
+            trigger: Trigger::Scheduled,
+            started_at,
+            latency_ms: u64::try_from(exchange.latency.as_millis()).unwrap_or(u64::MAX),
+            request_headers: receipt_headers,
+            response_status: exchange.status,
+            response_headers: exchange.response_headers,
+            response_excerpt: exchange.excerpt,
+            error_class,
+            error_message,
+        };
+        tracing::debug!(status = ?attempt.response_status, error = ?attempt.error_class, next = ?next, "attempt finished");
+        if let Err(e) = self.store.record_attempt(claimed.id, attempt, next).await {
+            // The lease will expire and the delivery will be tried again: at least once.
+            tracing::error!(error = %e, "cannot record an attempt");
+        }
+        if gone {
+            let reason = "the receiver answered 410 Gone";
+            if let Err(e) = self
+                .store
+                .set_endpoint_enabled(claimed.endpoint_id, false, Some(reason))
+                .await
+            {
+                tracing::error!(error = %e, "cannot disable an endpoint that answered 410");
+            }
+            tracing::warn!("endpoint disabled: the receiver answered 410 Gone");
+        }
+    }
+}
+
+fn finished(
+    in_flight: &mut HashMap<tokio::task::Id, DeliveryId>,
+    done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((id, ())) => {
+            in_flight.remove(&id);
+        }
+        Err(e) => {
+            let delivery = in_flight.remove(&e.id());
+            if e.is_panic() {
+                tracing::error!(
+                    ?delivery,
+                    "a delivery task panicked; its lease will expire and it will be retried"
+                );
+            }
+        }
+    }
+}

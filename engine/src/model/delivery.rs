@@ -1,0 +1,213 @@
+//! Wire types of the delivery domain: endpoints, events, deliveries, attempts.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{AttemptId, DeliveryId, EndpointId, EventId};
+use crate::retry::RetryPolicy;
+
+/// How an endpoint's deliveries are attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Semantics {
+    /// Retried until success, exhaustion or disablement.
+    #[default]
+    AtLeastOnce,
+    /// One attempt, marked sent before the request goes out; never retried.
+    AtMostOnce,
+}
+
+impl Semantics {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Semantics::AtLeastOnce => "at_least_once",
+            Semantics::AtMostOnce => "at_most_once",
+        }
+    }
+}
+
+/// Creating an endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointIn {
+    pub url: String,
+    /// Patterns such as `order.*` or `*`.
+    pub event_types: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+    /// Extra headers sent with every request (values are never shown in receipts).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub semantics: Semantics,
+    /// The retry policy (default: the Standard Webhooks schedule).
+    #[serde(default)]
+    pub retry_policy: Option<RetryPolicy>,
+    /// Per-request timeout in milliseconds (default 15000).
+    #[serde(default)]
+    pub timeout_ms: Option<u32>,
+    /// A `whsec_…` secret to sign with; generated when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// An endpoint as shown (never its secret, never its header values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointOut {
+    pub id: EndpointId,
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+    pub header_names: Vec<String>,
+    pub semantics: Semantics,
+    pub retry_policy: RetryPolicy,
+    pub timeout_ms: u32,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Publishing an event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    pub event_type: String,
+    pub payload: Value,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    #[serde(default)]
+    pub entity_id: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventOut {
+    pub id: EventId,
+    pub event_type: String,
+    pub payload: Value,
+    pub seq: i64,
+    pub idempotency_key: Option<String>,
+    pub correlation_id: Option<String>,
+    pub entity_id: Option<String>,
+    pub metadata: Option<Value>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Claimed by a worker; the request may be on the wire.
+    InFlight,
+    Succeeded,
+    /// No more automatic attempts: exhausted, endpoint gone, or at-most-once failed.
+    Dead,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::InFlight => "in_flight",
+            DeliveryState::Succeeded => "succeeded",
+            DeliveryState::Dead => "dead",
+        }
+    }
+}
+
+/// Why an attempt failed, in classes an operator can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The host name did not resolve.
+    Dns,
+    /// No TCP connection (refused, unreachable).
+    Connect,
+    /// The TLS handshake failed.
+    Tls,
+    /// No complete answer within the endpoint's timeout.
+    Timeout,
+    /// The receiver answered with a non-2xx status (redirects included: they are not followed).
+    HttpStatus,
+    /// The connection broke while sending or reading.
+    Connection,
+    /// The endpoint's URL cannot be requested.
+    InvalidUrl,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Dns => "dns",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Tls => "tls",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::HttpStatus => "http_status",
+            ErrorClass::Connection => "connection",
+            ErrorClass::InvalidUrl => "invalid_url",
+        }
+    }
+}
+
+/// What started an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Scheduled,
+    Manual,
+    Replay,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Scheduled => "scheduled",
+            Trigger::Manual => "manual",
+            Trigger::Replay => "replay",
+        }
+    }
+}
+
+/// The receipt of one attempt. Immutable once written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptOut {
+    pub id: AttemptId,
+    pub attempt: u32,
+    pub trigger: Trigger,
+    pub started_at: DateTime<Utc>,
+    pub latency_ms: u64,
+    pub request_headers: BTreeMap<String, String>,
+    pub response_status: Option<u16>,
+    pub response_headers: BTreeMap<String, String>,
+    /// At most 4 KiB of the response body.
+    pub response_excerpt: String,
+    pub error_class: Option<ErrorClass>,
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryOut {
+    /// The `webhook-id` the receiver sees, the same on every attempt.
+    pub id: DeliveryId,
+    pub endpoint_id: EndpointId,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub attempt_log: Vec<AttemptOut>,
+}
+
+/// An event with what became of it at each endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub event: EventOut,
+    pub deliveries: Vec<DeliveryOut>,
+}

@@ -1,0 +1,129 @@
+//! Store-side types of the delivery domain.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::{DeliveryId, EndpointId, ErrorClass, EventId, EventOut, Semantics, Trigger};
+use crate::retry::RetryPolicy;
+use crate::sign::Secret;
+
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+    pub headers: BTreeMap<String, String>,
+    pub semantics: Semantics,
+    pub retry_policy: RetryPolicy,
+    pub timeout_ms: u32,
+    pub secret: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_type: String,
+    /// The payload as JSON text (an object), stored and sent byte for byte.
+    pub payload: String,
+    pub payload_sha256: String,
+    pub idempotency_key: Option<String>,
+    pub correlation_id: Option<String>,
+    pub entity_id: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingested {
+    Created {
+        event: EventOut,
+        deliveries: u32,
+    },
+    /// The idempotency key was seen before: this is the original event.
+    Duplicate {
+        event: EventOut,
+    },
+}
+
+impl Ingested {
+    pub fn event(&self) -> &EventOut {
+        match self {
+            Ingested::Created { event, .. } | Ingested::Duplicate { event } => event,
+        }
+    }
+}
+
+/// Filters for the event list; every field narrows it. Newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub correlation_id: Option<String>,
+    pub entity_id: Option<String>,
+    pub endpoint_id: Option<EndpointId>,
+    pub state: Option<crate::model::DeliveryState>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset cursor: only events older than this one.
+    pub before: Option<EventId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSummary {
+    pub id: EventId,
+    pub seq: i64,
+    pub event_type: String,
+    pub correlation_id: Option<String>,
+    pub entity_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub deliveries: u32,
+    pub succeeded: u32,
+    pub dead: u32,
+}
+
+/// A claimed delivery with everything needed to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub payload: String,
+    pub correlation_id: Option<String>,
+    pub endpoint_id: EndpointId,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub semantics: Semantics,
+    pub retry_policy: RetryPolicy,
+    pub timeout_ms: u32,
+    /// Current secret first, then rotated-out ones still in their grace period.
+    pub secrets: Vec<Secret>,
+    /// False when the endpoint was disabled or deleted after the delivery was made.
+    pub endpoint_active: bool,
+    pub attempts: u32,
+    pub first_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// A receipt about to be written.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub trigger: Trigger,
+    pub started_at: DateTime<Utc>,
+    pub latency_ms: u64,
+    pub request_headers: BTreeMap<String, String>,
+    pub response_status: Option<u16>,
+    pub response_headers: BTreeMap<String, String>,
+    pub response_excerpt: String,
+    pub error_class: Option<ErrorClass>,
+    pub error_message: Option<String>,
+}
+
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterAttempt {
+    Succeeded,
+    RetryAt(DateTime<Utc>),
+    /// No more automatic attempts; a DLQ entry records why.
+    Dead {
+        reason: String,
+    },
+}

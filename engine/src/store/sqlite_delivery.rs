@@ -1,0 +1,531 @@
+//! SQLite implementation of the delivery domain (endpoints, ingest, the
+//! dispatcher's claims and receipts). The `Store` impl in `sqlite.rs` forwards here.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, QueryBuilder, Sqlite};
+
+use super::{
+    EventFilter, EventSummary, Ingested, NewEndpoint, NewEvent, from_millis, page_of, stored_id,
+    to_millis,
+};
+use crate::model::event_type::any_pattern_matches;
+use crate::model::{
+    AttemptId, AttemptOut, DeliveryId, DeliveryOut, EndpointId, EndpointOut, EventDetail, EventId,
+    EventOut, Page, Semantics, TenantId,
+};
+use crate::{EngineError, Result};
+
+use super::SqliteStore;
+
+pub(super) fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| EngineError::Internal(format!("cannot encode JSON: {e}")))
+}
+
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| EngineError::Internal(format!("corrupt {what} in database: {e}")))
+}
+
+pub(super) fn semantics_of(text: &str) -> Semantics {
+    match text {
+        "at_most_once" => Semantics::AtMostOnce,
+        _ => Semantics::AtLeastOnce,
+    }
+}
+
+/// Ids as a JSON array, for `in (select value from json_each($n))`.
+pub(super) fn id_list<T: ToString>(ids: &[T]) -> String {
+    serde_json::Value::from(ids.iter().map(ToString::to_string).collect::<Vec<_>>()).to_string()
+}
+
+#[derive(FromRow)]
+struct EndpointRow {
+    id: String,
+    url: String,
+    description: String,
+    event_types: String,
+    headers: String,
+    semantics: String,
+    retry_policy: String,
+    timeout_ms: i64,
+    disabled_reason: Option<String>,
+    disabled_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, headers, semantics, retry_policy, timeout_ms, \
+                                disabled_reason, disabled_at, created_at, updated_at";
+
+impl TryFrom<EndpointRow> for EndpointOut {
+    type Error = EngineError;
+    fn try_from(r: EndpointRow) -> Result<Self> {
+        let headers: BTreeMap<String, String> = from_json(&r.headers, "endpoint headers")?;
+        Ok(EndpointOut {
+            id: stored_id(&r.id)?,
+            url: r.url,
+            description: r.description,
+            event_types: from_json(&r.event_types, "endpoint event types")?,
+            header_names: headers.into_keys().collect(),
+            semantics: semantics_of(&r.semantics),
+            retry_policy: from_json(&r.retry_policy, "retry policy")?,
+            timeout_ms: u32::try_from(r.timeout_ms).unwrap_or(u32::MAX),
+            enabled: r.disabled_at.is_none(),
+            disabled_reason: r.disabled_reason,
+            created_at: from_millis(r.created_at),
+            updated_at: from_millis(r.updated_at),
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct EventRow {
+    id: String,
+    seq: i64,
+    event_type: String,
+    payload: String,
+    idempotency_key: Option<String>,
+    correlation_id: Option<String>,
+    entity_id: Option<String>,
+    metadata: Option<String>,
+    received_at: i64,
+}
+
+const EVENT_COLUMNS: &str = "id, seq, event_type, payload, idempotency_key, correlation_id, entity_id, metadata, received_at";
+
+impl TryFrom<EventRow> for EventOut {
+    type Error = EngineError;
+    fn try_from(r: EventRow) -> Result<Self> {
+        Ok(EventOut {
+            id: stored_id(&r.id)?,
+            seq: r.seq,
+            event_type: r.event_type,
+            payload: from_json(&r.payload, "event payload")?,
+            idempotency_key: r.idempotency_key,
+            correlation_id: r.correlation_id,
+            entity_id: r.entity_id,
+            metadata: r
+                .metadata
+                .as_deref()
+                .map(|m| from_json(m, "event metadata"))
+                .transpose()?,
+            received_at: from_millis(r.received_at),
+        })
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn create_endpoint_impl(
+        &self,
+        tenant: TenantId,
+        e: NewEndpoint,
+    ) -> Result<EndpointOut> {
+        let id = EndpointId::new();
+        let now = to_millis(Utc::now());
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
+                                     retry_policy, timeout_ms, created_at, updated_at)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(json_text(&e.event_types)?)
+        .bind(json_text(&e.headers)?)
+        .bind(e.semantics.as_str())
+        .bind(json_text(&e.retry_policy)?)
+        .bind(i64::from(e.timeout_ms))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "insert into endpoint_secrets (endpoint_id, secret, created_at) values ($1, $2, $3)",
+        )
+        .bind(id.to_string())
+        .bind(e.secret.expose())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.get_endpoint_impl(tenant, id)
+            .await?
+            .ok_or_else(|| EngineError::Internal("endpoint vanished after insert".into()))
+    }
+
+    pub(super) async fn get_endpoint_impl(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+    ) -> Result<Option<EndpointOut>> {
+        sqlx::query_as::<_, EndpointRow>(&format!(
+            "select {ENDPOINT_COLUMNS} from endpoints where tenant_id = $1 and id = $2 and deleted_at is null"
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await?
+        .map(EndpointOut::try_from)
+        .transpose()
+    }
+
+    pub(super) async fn list_endpoints_impl(
+        &self,
+        tenant: TenantId,
+        after: Option<EndpointId>,
+        limit: u32,
+    ) -> Result<Page<EndpointOut>> {
+        let rows = sqlx::query_as::<_, EndpointRow>(&format!(
+            "select {ENDPOINT_COLUMNS} from endpoints
+             where tenant_id = $1 and deleted_at is null and id > $2 order by id limit $3"
+        ))
+        .bind(tenant.to_string())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let items = rows
+            .into_iter()
+            .map(EndpointOut::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, limit, |e| e.id.to_string()))
+    }
+
+    pub(super) async fn delete_endpoint_impl(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "update endpoints set deleted_at = $1, updated_at = $1
+             where tenant_id = $2 and id = $3 and deleted_at is null",
+        )
+        .bind(to_millis(Utc::now()))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(super) async fn set_endpoint_enabled_impl(
+        &self,
+        id: EndpointId,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let now = to_millis(Utc::now());
+        sqlx::query(
+            "update endpoints set disabled_at = $1, disabled_reason = $2, updated_at = $3 where id = $4",
+        )
+        .bind(if enabled { None } else { Some(now) })
+        .bind(if enabled { None } else { reason })
+        .bind(now)
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn ingest_impl(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ingested>> {
+        let tenant_text = tenant.to_string();
+        let now_ms = to_millis(now);
+        let mut tx = self.pool().begin().await?;
+        // Writing first takes SQLite's write lock before any read snapshot exists,
+        // so a concurrent writer makes this wait (busy timeout) instead of fail.
+        let base: i64 = sqlx::query_scalar(
+            r"insert into tenant_sequences (tenant_id, last_seq) values ($1, 0)
+              on conflict (tenant_id) do update set last_seq = last_seq
+              returning last_seq",
+        )
+        .bind(&tenant_text)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        let endpoints: Vec<(String, String)> = sqlx::query_as(
+            "select id, event_types from endpoints where tenant_id = $1 and deleted_at is null and disabled_at is null",
+        )
+        .bind(&tenant_text)
+        .fetch_all(&mut *tx)
+        .await?;
+        let endpoints: Vec<(String, Vec<String>)> = endpoints
+            .into_iter()
+            .map(|(id, patterns)| Ok((id, from_json(&patterns, "endpoint event types")?)))
+            .collect::<Result<_>>()?;
+
+        let mut seq = base;
+        let mut out = Vec::with_capacity(events.len());
+        let mut seen_keys: HashMap<String, EventOut> = HashMap::new();
+        for event in events {
+            if let Some(key) = &event.idempotency_key {
+                if let Some(original) = seen_keys.get(key) {
+                    out.push(Ingested::Duplicate {
+                        event: original.clone(),
+                    });
+                    continue;
+                }
+                let existing = sqlx::query_as::<_, EventRow>(&format!(
+                    "select {EVENT_COLUMNS} from events where tenant_id = $1 and idempotency_key = $2"
+                ))
+                .bind(&tenant_text)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = existing {
+                    out.push(Ingested::Duplicate {
+                        event: row.try_into()?,
+                    });
+                    continue;
+                }
+            }
+            seq += 1;
+            let id = EventId::new();
+            let metadata = event.metadata.as_ref().map(json_text).transpose()?;
+            sqlx::query(
+                r"insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
+                                      correlation_id, entity_id, metadata, received_at)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(id.to_string())
+            .bind(&tenant_text)
+            .bind(seq)
+            .bind(&event.event_type)
+            .bind(&event.payload)
+            .bind(&event.payload_sha256)
+            .bind(&event.idempotency_key)
+            .bind(&event.correlation_id)
+            .bind(&event.entity_id)
+            .bind(&metadata)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+
+            let mut deliveries = 0u32;
+            for (endpoint_id, patterns) in &endpoints {
+                if !any_pattern_matches(patterns, &event.event_type) {
+                    continue;
+                }
+                sqlx::query(
+                    r"insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at,
+                                              created_at, updated_at)
+                      values ($1, $2, $3, $4, 'pending', $5, $5, $5)",
+                )
+                .bind(DeliveryId::new().to_string())
+                .bind(&tenant_text)
+                .bind(id.to_string())
+                .bind(endpoint_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                deliveries += 1;
+            }
+
+            let stored = EventOut {
+                id,
+                seq,
+                event_type: event.event_type,
+                payload: from_json(&event.payload, "event payload")?,
+                idempotency_key: event.idempotency_key,
+                correlation_id: event.correlation_id,
+                entity_id: event.entity_id,
+                metadata: event.metadata,
+                received_at: from_millis(now_ms),
+            };
+            if let Some(key) = &stored.idempotency_key {
+                seen_keys.insert(key.clone(), stored.clone());
+            }
+            out.push(Ingested::Created {
+                event: stored,
+                deliveries,
+            });
+        }
+        if seq != base {
+            sqlx::query("update tenant_sequences set last_seq = $1 where tenant_id = $2")
+                .bind(seq)
+                .bind(&tenant_text)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub(super) async fn event_detail_impl(
+        &self,
+        tenant: TenantId,
+        id: EventId,
+    ) -> Result<Option<EventDetail>> {
+        let Some(row) = sqlx::query_as::<_, EventRow>(&format!(
+            "select {EVENT_COLUMNS} from events where tenant_id = $1 and id = $2"
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let event = EventOut::try_from(row)?;
+
+        #[derive(FromRow)]
+        struct DeliveryRow {
+            id: String,
+            endpoint_id: String,
+            state: String,
+            attempts: i64,
+            next_attempt_at: Option<i64>,
+        }
+        let deliveries = sqlx::query_as::<_, DeliveryRow>(
+            "select id, endpoint_id, state, attempts, next_attempt_at from deliveries where event_id = $1 order by id",
+        )
+        .bind(id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+
+        #[derive(FromRow)]
+        struct AttemptRow {
+            id: String,
+            delivery_id: String,
+            attempt_no: i64,
+            trigger: String,
+            started_at: i64,
+            latency_ms: i64,
+            request_headers: String,
+            response_status: Option<i64>,
+            response_headers: String,
+            response_excerpt: String,
+            error_class: Option<String>,
+            error_message: Option<String>,
+        }
+        let attempts = sqlx::query_as::<_, AttemptRow>(
+            r"select a.id, a.delivery_id, a.attempt_no, a.trigger, a.started_at, a.latency_ms, a.request_headers,
+                     a.response_status, a.response_headers, a.response_excerpt, a.error_class, a.error_message
+              from attempts a join deliveries d on d.id = a.delivery_id
+              where d.event_id = $1 order by a.delivery_id, a.attempt_no",
+        )
+        .bind(id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        let mut by_delivery: HashMap<String, Vec<AttemptOut>> = HashMap::new();
+        for a in attempts {
+            let out = AttemptOut {
+                id: stored_id::<AttemptId>(&a.id)?,
+                attempt: u32::try_from(a.attempt_no).unwrap_or(0),
+                trigger: from_json(&format!("\"{}\"", a.trigger), "attempt trigger")?,
+                started_at: from_millis(a.started_at),
+                latency_ms: u64::try_from(a.latency_ms).unwrap_or(0),
+                request_headers: from_json(&a.request_headers, "request headers")?,
+                response_status: a.response_status.and_then(|s| u16::try_from(s).ok()),
+                response_headers: from_json(&a.response_headers, "response headers")?,
+                response_excerpt: a.response_excerpt,
+                error_class: a
+                    .error_class
+                    .map(|c| from_json(&format!("\"{c}\""), "error class"))
+                    .transpose()?,
+                error_message: a.error_message,
+            };
+            by_delivery.entry(a.delivery_id).or_default().push(out);
+        }
+        let deliveries = deliveries
+            .into_iter()
+            .map(|d| {
+                Ok(DeliveryOut {
+                    attempt_log: by_delivery.remove(&d.id).unwrap_or_default(),
+                    id: stored_id(&d.id)?,
+                    endpoint_id: stored_id(&d.endpoint_id)?,
+                    state: from_json(&format!("\"{}\"", d.state), "delivery state")?,
+                    attempts: u32::try_from(d.attempts).unwrap_or(0),
+                    next_attempt_at: d.next_attempt_at.map(from_millis),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(EventDetail { event, deliveries }))
+    }
+
+    pub(super) async fn list_events_impl(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> Result<Page<EventSummary>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            r"select e.id, e.seq, e.event_type, e.correlation_id, e.entity_id, e.received_at,
+                     (select count(*) from deliveries d where d.event_id = e.id) as deliveries,
+                     (select count(*) from deliveries d where d.event_id = e.id and d.state = 'succeeded') as succeeded,
+                     (select count(*) from deliveries d where d.event_id = e.id and d.state = 'dead') as dead
+              from events e where e.tenant_id = ",
+        );
+        q.push_bind(tenant.to_string());
+        if let Some(t) = &filter.event_type {
+            q.push(" and e.event_type = ").push_bind(t.clone());
+        }
+        if let Some(c) = &filter.correlation_id {
+            q.push(" and e.correlation_id = ").push_bind(c.clone());
+        }
+        if let Some(en) = &filter.entity_id {
+            q.push(" and e.entity_id = ").push_bind(en.clone());
+        }
+        if let Some(from) = filter.from {
+            q.push(" and e.received_at >= ").push_bind(to_millis(from));
+        }
+        if let Some(to) = filter.to {
+            q.push(" and e.received_at < ").push_bind(to_millis(to));
+        }
+        if let Some(before) = filter.before {
+            q.push(" and e.id < ").push_bind(before.to_string());
+        }
+        if filter.endpoint_id.is_some() || filter.state.is_some() {
+            q.push(" and exists (select 1 from deliveries d where d.event_id = e.id");
+            if let Some(ep) = filter.endpoint_id {
+                q.push(" and d.endpoint_id = ").push_bind(ep.to_string());
+            }
+            if let Some(state) = filter.state {
+                q.push(" and d.state = ").push_bind(state.as_str());
+            }
+            q.push(")");
+        }
+        q.push(" order by e.id desc limit ")
+            .push_bind(i64::from(limit) + 1);
+
+        #[derive(FromRow)]
+        struct Row {
+            id: String,
+            seq: i64,
+            event_type: String,
+            correlation_id: Option<String>,
+            entity_id: Option<String>,
+            received_at: i64,
+            deliveries: i64,
+            succeeded: i64,
+            dead: i64,
+        }
+        let rows = q.build_query_as::<Row>().fetch_all(self.pool()).await?;
+        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                Ok(EventSummary {
+                    id: stored_id(&r.id)?,
+                    seq: r.seq,
+                    event_type: r.event_type,
+                    correlation_id: r.correlation_id,
+                    entity_id: r.entity_id,
+                    received_at: from_millis(r.received_at),
+                    deliveries: count(r.deliveries),
+                    succeeded: count(r.succeeded),
+                    dead: count(r.dead),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, limit, |e| e.id.to_string()))
+    }
+}

@@ -1,0 +1,304 @@
+//! SQLite: the dispatcher's claims, lease recovery and receipts.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use super::{AfterAttempt, Claimed, NewAttempt, from_millis, stored_id, to_millis};
+use crate::model::{AttemptId, DeliveryId, DlqEntryId};
+use crate::sign::Secret;
+use crate::{EngineError, Result};
+
+use super::SqliteStore;
+use super::sqlite_delivery::{from_json, id_list, json_text, semantics_of};
+
+impl SqliteStore {
+    pub(super) async fn claim_due_impl(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Claimed>> {
+        let now_ms = to_millis(now);
+        let ids: Vec<String> = sqlx::query_scalar(
+            r"update deliveries set state = 'in_flight', lease_until = $1, updated_at = $2
+              where id in (select id from deliveries
+                           where state = 'pending' and next_attempt_at <= $2
+                           order by next_attempt_at limit $3)
+              returning id",
+        )
+        .bind(to_millis(lease_until))
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = id_list(&ids);
+
+        #[derive(FromRow)]
+        struct Row {
+            id: String,
+            event_id: String,
+            endpoint_id: String,
+            attempts: i64,
+            first_attempt_at: Option<i64>,
+            event_type: String,
+            payload: String,
+            correlation_id: Option<String>,
+            url: String,
+            headers: String,
+            semantics: String,
+            retry_policy: String,
+            timeout_ms: i64,
+            active: bool,
+        }
+        let rows = sqlx::query_as::<_, Row>(
+            r"select d.id, d.event_id, d.endpoint_id, d.attempts, d.first_attempt_at,
+                     e.event_type, e.payload, e.correlation_id,
+                     p.url, p.headers, p.semantics, p.retry_policy, p.timeout_ms,
+                     (p.disabled_at is null and p.deleted_at is null) as active
+              from deliveries d
+              join events e on e.id = d.event_id
+              join endpoints p on p.id = d.endpoint_id
+              where d.id in (select value from json_each($1))
+              order by d.next_attempt_at",
+        )
+        .bind(&list)
+        .fetch_all(self.pool())
+        .await?;
+
+        let secrets: Vec<(String, String)> = sqlx::query_as(
+            r"select s.endpoint_id, s.secret from endpoint_secrets s
+              where s.endpoint_id in (select distinct d.endpoint_id from deliveries d
+                                      where d.id in (select value from json_each($1)))
+                and (s.expires_at is null or s.expires_at > $2)
+              order by s.endpoint_id, s.created_at desc",
+        )
+        .bind(&list)
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+
+        rows.into_iter()
+            .map(|r| {
+                let endpoint_secrets = secrets
+                    .iter()
+                    .filter(|(ep, _)| *ep == r.endpoint_id)
+                    .map(|(_, s)| {
+                        Secret::parse(s).map_err(|e| {
+                            EngineError::Internal(format!("corrupt endpoint secret: {e}"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Claimed {
+                    id: stored_id(&r.id)?,
+                    event_id: stored_id(&r.event_id)?,
+                    event_type: r.event_type,
+                    payload: r.payload,
+                    correlation_id: r.correlation_id,
+                    endpoint_id: stored_id(&r.endpoint_id)?,
+                    url: r.url,
+                    headers: from_json(&r.headers, "endpoint headers")?,
+                    semantics: semantics_of(&r.semantics),
+                    retry_policy: from_json(&r.retry_policy, "retry policy")?,
+                    timeout_ms: u32::try_from(r.timeout_ms).unwrap_or(u32::MAX),
+                    secrets: endpoint_secrets,
+                    endpoint_active: r.active,
+                    attempts: u32::try_from(r.attempts).unwrap_or(0),
+                    first_attempt_at: r.first_attempt_at.map(from_millis),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn reclaim_expired_impl(&self, now: DateTime<Utc>) -> Result<u64> {
+        let now_ms = to_millis(now);
+        let mut tx = self.pool().begin().await?;
+        // An at-most-once delivery whose lease ran out may have been sent: it is
+        // never tried again automatically, and lands in the DLQ for a person.
+        let unknown: Vec<(String, String, String, String)> = sqlx::query_as(
+            r"select d.id, d.tenant_id, d.endpoint_id, d.event_id from deliveries d
+              join endpoints p on p.id = d.endpoint_id
+              where d.state = 'in_flight' and d.lease_until < $1 and p.semantics = 'at_most_once'",
+        )
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (delivery, tenant, endpoint, event) in &unknown {
+            insert_dlq_entry(
+                &mut tx,
+                (delivery, tenant, endpoint, event),
+                "the worker stopped during an at-most-once attempt; whether it arrived is unknown",
+                None,
+                now_ms,
+            )
+            .await?;
+            sqlx::query(
+                "update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = $1 where id = $2",
+            )
+            .bind(now_ms)
+            .bind(delivery)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let requeued = sqlx::query(
+            r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $1, updated_at = $1
+              where state = 'in_flight' and lease_until < $1",
+        )
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(requeued.rows_affected() + unknown.len() as u64)
+    }
+
+    pub(super) async fn abandon_impl(&self, delivery: DeliveryId, reason: &str) -> Result<()> {
+        let now_ms = to_millis(Utc::now());
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            r"update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = $1
+              where id = $2 returning tenant_id, endpoint_id, event_id",
+        )
+        .bind(now_ms)
+        .bind(delivery.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (tenant, endpoint, event) =
+            row.ok_or_else(|| EngineError::not_found("delivery", delivery))?;
+        insert_dlq_entry(
+            &mut tx,
+            (&delivery.to_string(), &tenant, &endpoint, &event),
+            reason,
+            None,
+            now_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn release_impl(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $1, updated_at = $1
+              where state = 'in_flight' and id in (select value from json_each($2))",
+        )
+        .bind(to_millis(now))
+        .bind(id_list(ids))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn record_attempt_impl(
+        &self,
+        delivery: DeliveryId,
+        attempt: NewAttempt,
+        next: AfterAttempt,
+    ) -> Result<()> {
+        let now_ms = to_millis(Utc::now());
+        let delivery_text = delivery.to_string();
+        let mut tx = self.pool().begin().await?;
+        // Counting up inside the write keeps attempt numbers unique per delivery
+        // even if a reclaimed lease means two workers finish the same one.
+        let (attempt_no, tenant, endpoint, event): (i64, String, String, String) = sqlx::query_as(
+            r"update deliveries set attempts = attempts + 1, updated_at = $1 where id = $2
+              returning attempts, tenant_id, endpoint_id, event_id",
+        )
+        .bind(now_ms)
+        .bind(&delivery_text)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| EngineError::not_found("delivery", &delivery_text))?;
+
+        let attempt_id = AttemptId::new().to_string();
+        sqlx::query(
+            r"insert into attempts (id, delivery_id, attempt_no, trigger, started_at, latency_ms, request_headers,
+                                    response_status, response_headers, response_excerpt, error_class, error_message)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&attempt_id)
+        .bind(&delivery_text)
+        .bind(attempt_no)
+        .bind(attempt.trigger.as_str())
+        .bind(to_millis(attempt.started_at))
+        .bind(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX))
+        .bind(json_text(&attempt.request_headers)?)
+        .bind(attempt.response_status.map(i64::from))
+        .bind(json_text(&attempt.response_headers)?)
+        .bind(&attempt.response_excerpt)
+        .bind(attempt.error_class.map(|c| c.as_str()))
+        .bind(&attempt.error_message)
+        .execute(&mut *tx)
+        .await?;
+
+        let (state, next_at) = match &next {
+            AfterAttempt::Succeeded => ("succeeded", None),
+            AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
+            AfterAttempt::Dead { .. } => ("dead", None),
+        };
+        sqlx::query(
+            r"update deliveries set state = $1, next_attempt_at = $2, lease_until = null,
+                                    first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $4
+              where id = $5",
+        )
+        .bind(state)
+        .bind(next_at)
+        .bind(to_millis(attempt.started_at))
+        .bind(now_ms)
+        .bind(&delivery_text)
+        .execute(&mut *tx)
+        .await?;
+        if let AfterAttempt::Dead { reason } = &next {
+            insert_dlq_entry(
+                &mut tx,
+                (&delivery_text, &tenant, &endpoint, &event),
+                reason,
+                Some(&attempt_id),
+                now_ms,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn next_due_at_impl(&self) -> Result<Option<DateTime<Utc>>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "select min(next_attempt_at) from deliveries where state = 'pending'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(at.map(from_millis))
+    }
+}
+
+async fn insert_dlq_entry(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    (delivery, tenant, endpoint, event): (&str, &str, &str, &str),
+    reason: &str,
+    last_attempt: Option<&str>,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        r"insert into dlq_entries (id, tenant_id, delivery_id, endpoint_id, event_id, reason, last_attempt_id, created_at)
+          values ($1, $2, $3, $4, $5, $6, $7, $8)
+          on conflict (delivery_id) do update set reason = excluded.reason,
+                                                  last_attempt_id = excluded.last_attempt_id,
+                                                  created_at = excluded.created_at",
+    )
+    .bind(DlqEntryId::new().to_string())
+    .bind(tenant)
+    .bind(delivery)
+    .bind(endpoint)
+    .bind(event)
+    .bind(reason)
+    .bind(last_attempt)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

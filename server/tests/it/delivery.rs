@@ -1,0 +1,559 @@
+//! Ingest and delivery end to end: a real server, real HTTP receivers.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use herald_engine::model::Scope;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::harness::TestServer;
+use crate::receiver::{Received, Receiver, Reply};
+
+/// A retry policy fast enough for tests: three retries, one second apart.
+fn fast_policy(max_attempts: u32) -> Value {
+    json!({"backoff": {"kind": "schedule", "delays_secs": [1]}, "max_attempts": max_attempts, "jitter": 0.0})
+}
+
+struct Api<'a> {
+    server: &'a TestServer,
+    key: String,
+}
+
+impl<'a> Api<'a> {
+    async fn new(server: &'a TestServer) -> Self {
+        Self {
+            server,
+            key: server.api_key(Scope::All).await,
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.server
+            .http
+            .post(self.server.url(path))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let res = self
+            .server
+            .http
+            .get(self.server.url(path))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        res.json().await.unwrap()
+    }
+
+    /// Creates an endpoint; returns its id and signing secret.
+    async fn endpoint(&self, url: &str, patterns: &[&str], extra: Value) -> (String, String) {
+        let mut body = json!({"url": url, "event_types": patterns});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        let res = self.post("/api/v1/endpoints", &body).await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let created: Value = res.json().await.unwrap();
+        (
+            created["id"].as_str().unwrap().into(),
+            created["secret"].as_str().unwrap().into(),
+        )
+    }
+
+    async fn publish(&self, event_type: &str, payload: Value) -> String {
+        let res = self
+            .post(
+                "/api/v1/events",
+                &json!({"event_type": event_type, "payload": payload}),
+            )
+            .await;
+        assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .into()
+    }
+
+    /// Polls an event until `done` holds for its detail.
+    async fn event_until(
+        &self,
+        id: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let detail = self.get(&format!("/api/v1/events/{id}")).await;
+            if done(&detail) {
+                return detail;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "event never reached the expected state: {detail:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Standard Webhooks verification written out here, independently of Herald's signer.
+fn signature_verifies(secret: &str, request: &Received) -> bool {
+    let key = BASE64
+        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(request.header("webhook-id").as_bytes());
+    mac.update(b".");
+    mac.update(request.header("webhook-timestamp").as_bytes());
+    mac.update(b".");
+    mac.update(&request.body);
+    let expected = format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()));
+    request
+        .header("webhook-signature")
+        .split(' ')
+        .any(|s| s == expected)
+}
+
+fn states(detail: &Value) -> Vec<&str> {
+    detail["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["state"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_reaches_each_matching_endpoint_once_signed() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let (orders, all, users) = (
+        Receiver::ok().await,
+        Receiver::ok().await,
+        Receiver::ok().await,
+    );
+    let (orders_id, orders_secret) = api.endpoint(&orders.url, &["order.*"], json!({})).await;
+    let (_, all_secret) = api.endpoint(&all.url, &["*"], json!({})).await;
+    api.endpoint(&users.url, &["user.*"], json!({})).await;
+
+    let payload = json!({"order": 42, "total": "19.99"});
+    let event = api.publish("order.created", payload.clone()).await;
+    let detail = api
+        .event_until(&event, Duration::from_secs(10), |d| {
+            states(d) == ["succeeded", "succeeded"]
+        })
+        .await;
+
+    // Give any duplicate time to show up before counting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (got_orders, got_all) = (orders.received(), all.received());
+    assert_eq!(got_orders.len(), 1);
+    assert_eq!(got_all.len(), 1);
+    assert!(
+        users.received().is_empty(),
+        "user.* must not receive order.created"
+    );
+
+    for (request, secret) in [(&got_orders[0], &orders_secret), (&got_all[0], &all_secret)] {
+        assert!(
+            signature_verifies(secret, request),
+            "signature does not verify: {:?}",
+            request.headers
+        );
+        assert_eq!(
+            serde_json::from_slice::<Value>(&request.body).unwrap(),
+            payload
+        );
+        assert_eq!(request.header("content-type"), "application/json");
+        assert!(request.header("user-agent").starts_with("Herald/"));
+        assert_eq!(request.header("herald-event-type"), "order.created");
+    }
+    // A secret signs only its own endpoint's requests.
+    assert!(!signature_verifies(&all_secret, &got_orders[0]));
+
+    // The webhook-id is the delivery's id, and each delivery has one receipt.
+    let to_orders = detail["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["endpoint_id"] == orders_id.as_str())
+        .unwrap();
+    assert_eq!(
+        got_orders[0].header("webhook-id"),
+        to_orders["id"].as_str().unwrap()
+    );
+    assert_eq!(to_orders["attempt_log"].as_array().unwrap().len(), 1);
+    assert_eq!(to_orders["attempt_log"][0]["response_status"], 200);
+}
+
+#[tokio::test]
+async fn failures_are_retried_on_the_policy_with_a_receipt_each() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::start(
+        vec![
+            Reply::Status(500),
+            Reply::RetryAfter(503, 2),
+            Reply::Status(404),
+        ],
+        Reply::Status(200),
+    )
+    .await;
+    api.endpoint(
+        &receiver.url,
+        &["*"],
+        json!({"retry_policy": fast_policy(5)}),
+    )
+    .await;
+    let event = api.publish("invoice.paid", json!({"invoice": 7})).await;
+
+    let detail = api
+        .event_until(&event, Duration::from_secs(20), |d| {
+            states(d) == ["succeeded"]
+        })
+        .await;
+    let delivery = &detail["deliveries"][0];
+    let log = delivery["attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 4, "{delivery:#}");
+    let statuses: Vec<&Value> = log.iter().map(|a| &a["response_status"]).collect();
+    assert_eq!(
+        statuses,
+        [&json!(500), &json!(503), &json!(404), &json!(200)]
+    );
+    for failed in &log[..3] {
+        assert_eq!(failed["error_class"], "http_status");
+    }
+    assert!(log[3]["error_class"].is_null());
+    assert_eq!(
+        log.iter()
+            .map(|a| a["attempt"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+
+    // Every attempt carried the same webhook-id, and the gaps follow the policy:
+    // one second, except after the 503 whose Retry-After asked for two.
+    let requests = receiver.received();
+    assert_eq!(requests.len(), 4);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("webhook-id") == delivery["id"].as_str().unwrap())
+    );
+    let gaps: Vec<Duration> = requests.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(gaps[0] >= Duration::from_millis(950), "{gaps:?}");
+    assert!(
+        gaps[1] >= Duration::from_millis(1_950),
+        "Retry-After was not honoured: {gaps:?}"
+    );
+    assert!(gaps[2] >= Duration::from_millis(950), "{gaps:?}");
+    assert_eq!(requests[3].header("herald-attempt"), "4");
+}
+
+#[tokio::test]
+async fn a_delivery_that_keeps_failing_ends_dead() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::start(Vec::new(), Reply::Status(500)).await;
+    api.endpoint(
+        &receiver.url,
+        &["*"],
+        json!({"retry_policy": fast_policy(2)}),
+    )
+    .await;
+    let event = api.publish("order.created", json!({"n": 1})).await;
+    let detail = api
+        .event_until(&event, Duration::from_secs(10), |d| states(d) == ["dead"])
+        .await;
+    assert_eq!(detail["deliveries"][0]["attempts"], 2);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "no attempts after the policy gave up"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_is_classed_as_such() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::start(
+        vec![Reply::Hang(Duration::from_secs(3))],
+        Reply::Status(200),
+    )
+    .await;
+    api.endpoint(
+        &receiver.url,
+        &["*"],
+        json!({"retry_policy": fast_policy(3), "timeout_ms": 300}),
+    )
+    .await;
+    let event = api.publish("order.created", json!({"n": 1})).await;
+    let detail = api
+        .event_until(&event, Duration::from_secs(10), |d| {
+            states(d) == ["succeeded"]
+        })
+        .await;
+    let log = detail["deliveries"][0]["attempt_log"].as_array().unwrap();
+    assert_eq!(log[0]["error_class"], "timeout");
+    assert!(log[0]["response_status"].is_null());
+}
+
+#[tokio::test]
+async fn a_connection_refused_is_classed_connect() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    api.endpoint(
+        &format!("http://{closed}/hook"),
+        &["*"],
+        json!({"retry_policy": fast_policy(1)}),
+    )
+    .await;
+    let event = api.publish("order.created", json!({"n": 1})).await;
+    let detail = api
+        .event_until(&event, Duration::from_secs(10), |d| states(d) == ["dead"])
+        .await;
+    assert_eq!(
+        detail["deliveries"][0]["attempt_log"][0]["error_class"],
+        "connect"
+    );
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::start(Vec::new(), Reply::Status(410)).await;
+    let (endpoint, _) = api
+        .endpoint(
+            &receiver.url,
+            &["*"],
+            json!({"retry_policy": fast_policy(5)}),
+        )
+        .await;
+    let event = api.publish("order.created", json!({"n": 1})).await;
+    api.event_until(&event, Duration::from_secs(10), |d| states(d) == ["dead"])
+        .await;
+
+    let endpoint = api.get(&format!("/api/v1/endpoints/{endpoint}")).await;
+    assert_eq!(endpoint["enabled"], false);
+    assert!(
+        endpoint["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("410")
+    );
+    assert_eq!(receiver.received().len(), 1, "410 is not retried");
+
+    // New events no longer go to a disabled endpoint.
+    let later = api.publish("order.created", json!({"n": 2})).await;
+    assert!(
+        api.get(&format!("/api/v1/events/{later}")).await["deliveries"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_original_event() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::ok().await;
+    api.endpoint(&receiver.url, &["*"], json!({})).await;
+
+    let body = json!({"event_type": "order.created", "payload": {"n": 1}, "idempotency_key": "order-1-created"});
+    let first = api.post("/api/v1/events", &body).await;
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    let again = api.post("/api/v1/events", &body).await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["duplicate"], true);
+
+    // The header form is the same key.
+    let res = server
+        .http
+        .post(server.url("/api/v1/events"))
+        .bearer_auth(&api.key)
+        .header("idempotency-key", "order-1-created")
+        .json(&json!({"event_type": "order.created", "payload": {"n": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 1, "one event, one delivery");
+    assert_eq!(
+        api.get("/api/v1/events").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_batch_is_all_or_nothing() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let bad = json!({"events": [
+        {"event_type": "order.created", "payload": {"n": 1}},
+        {"event_type": "order created", "payload": {"n": 2}},
+    ]});
+    let res = api.post("/api/v1/events/batch", &bad).await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("events[1].event_type"),
+        "{body}"
+    );
+    assert!(
+        api.get("/api/v1/events").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let good = json!({"events": (0..3).map(|n| json!({"event_type": "order.created", "payload": {"n": n}})).collect::<Vec<_>>()});
+    let res = api.post("/api/v1/events/batch", &good).await;
+    assert_eq!(res.status(), 202);
+    let ids: Value = res.json().await.unwrap();
+    assert_eq!(ids["ids"].as_array().unwrap().len(), 3);
+    let listed = api.get("/api/v1/events").await;
+    let seqs: Vec<i64> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        [3, 2, 1],
+        "newest first, sequence numbers without gaps"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let send_raw = |body: String| {
+        server
+            .http
+            .post(server.url("/api/v1/events"))
+            .bearer_auth(&api.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let expect = |res: reqwest::Response, status: u16, needle: &'static str| async move {
+        assert_eq!(res.status(), status);
+        let body: Value = res.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains(needle),
+            "{message:?} should mention {needle:?}"
+        );
+    };
+
+    expect(
+        send_raw("{\"event_type\": ".into()).await.unwrap(),
+        400,
+        "not valid JSON",
+    )
+    .await;
+    expect(
+        api.post(
+            "/api/v1/events",
+            &json!({"event_type": "order.created", "payload": [1, 2]}),
+        )
+        .await,
+        422,
+        "payload",
+    )
+    .await;
+    expect(
+        api.post(
+            "/api/v1/events",
+            &json!({"event_type": "order created", "payload": {}}),
+        )
+        .await,
+        422,
+        "event_type",
+    )
+    .await;
+    let huge = format!(
+        r#"{{"event_type":"order.created","payload":{{"blob":"{}"}}}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    assert_eq!(send_raw(huge).await.unwrap().status(), 413);
+    expect(
+        api.post(
+            "/api/v1/events",
+            &json!({"event_type": "a.b", "payload": {}, "color": 1}),
+        )
+        .await,
+        422,
+        "color",
+    )
+    .await;
+
+    let res = server
+        .http
+        .get(server.url("/api/v1/endpoints/ep_01ARZ3NDEKTSV4RRFFQ69G5FAV"))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .unwrap();
+    expect(res, 404, "ep_01ARZ3NDEKTSV4RRFFQ69G5FAV").await;
+    expect(
+        api.post(
+            "/api/v1/endpoints",
+            &json!({"url": "ftp://x", "event_types": ["*"]}),
+        )
+        .await,
+        422,
+        "url",
+    )
+    .await;
+    expect(
+        api.post("/api/v1/endpoints", &json!({"url": "http://127.0.0.1:9/h", "event_types": ["*"], "headers": {"webhook-id": "x"}})).await,
+        422,
+        "webhook-id",
+    )
+    .await;
+
+    assert!(
+        api.get("/api/v1/events").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        api.get("/api/v1/endpoints").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
