@@ -266,3 +266,162 @@ async fn a_closed_store_fails_instead_of_hanging() {
         assert!(b.store.ping().await.is_err(), "{}", b.name);
     }
 }
+
+mod delivery {
+    use super::*;
+    use herald_engine::model::Semantics;
+    use herald_engine::retry::RetryPolicy;
+    use herald_engine::sign::Secret;
+    use herald_engine::store::{Ingested, NewEndpoint, NewEvent};
+
+    fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
+        NewEndpoint {
+            url: "http://127.0.0.1:9/hook".into(),
+            description: String::new(),
+            event_types: patterns.iter().map(|p| p.to_string()).collect(),
+            headers: Default::default(),
+            semantics,
+            retry_policy: RetryPolicy::default(),
+            timeout_ms: 1_000,
+            secret: Secret::generate(),
+        }
+    }
+
+    fn event(event_type: &str, key: Option<&str>) -> NewEvent {
+        NewEvent {
+            event_type: event_type.into(),
+            payload: r#"{"n":1}"#.into(),
+            payload_sha256: "digest".into(),
+            idempotency_key: key.map(str::to_owned),
+            correlation_id: None,
+            entity_id: None,
+            metadata: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn ingest_fans_out_to_matching_endpoints_in_sequence() {
+        for b in backends().await {
+            let t = b
+                .store
+                .ensure_tenant(DEFAULT_TENANT, "Default")
+                .await
+                .unwrap();
+            b.store
+                .create_endpoint(t.id, endpoint(&["order.*"], Semantics::AtLeastOnce))
+                .await
+                .unwrap();
+            b.store
+                .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
+                .await
+                .unwrap();
+            b.store
+                .create_endpoint(t.id, endpoint(&["user.*"], Semantics::AtLeastOnce))
+                .await
+                .unwrap();
+            let out = b
+                .store
+                .ingest(
+                    t.id,
+                    vec![
+                        event("order.created", Some("k1")),
+                        event("user.created", None),
+                        event("x.y", Some("k1")),
+                    ],
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
+            let counts: Vec<Option<u32>> = out
+                .iter()
+                .map(|i| match i {
+                    Ingested::Created { deliveries, .. } => Some(*deliveries),
+                    Ingested::Duplicate { .. } => None,
+                })
+                .collect();
+            assert_eq!(counts, [Some(2), Some(2), None], "{}", b.name);
+            assert_eq!(
+                out[2].event().id,
+                out[0].event().id,
+                "{}: a repeated key names the original",
+                b.name
+            );
+            assert_eq!(
+                (out[0].event().seq, out[1].event().seq),
+                (1, 2),
+                "{}",
+                b.name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_lease_and_expired_leases_come_back_due_now() {
+        for b in backends().await {
+            let t = b
+                .store
+                .ensure_tenant(DEFAULT_TENANT, "Default")
+                .await
+                .unwrap();
+            b.store
+                .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
+                .await
+                .unwrap();
+            b.store
+                .create_endpoint(t.id, endpoint(&["*"], Semantics::AtMostOnce))
+                .await
+                .unwrap();
+            let now = Utc::now();
+            b.store
+                .ingest(t.id, vec![event("a.b", None)], now)
+                .await
+                .unwrap();
+
+            let claimed = b
+                .store
+                .claim_due(now, now + Duration::seconds(60), 10)
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 2, "{}", b.name);
+            assert!(
+                claimed
+                    .iter()
+                    .all(|c| c.secrets.len() == 1 && c.endpoint_active)
+            );
+            assert!(
+                b.store
+                    .claim_due(now, now + Duration::seconds(60), 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{}: leased",
+                b.name
+            );
+
+            // Leases still running are left alone.
+            assert_eq!(
+                b.store.reclaim_expired(now, now).await.unwrap(),
+                0,
+                "{}",
+                b.name
+            );
+            // Past every lease: the at-least-once one is due again at once, the
+            // at-most-once one (which may have been sent) is dead instead.
+            let later = now + Duration::seconds(61);
+            assert_eq!(
+                b.store.reclaim_expired(later, now).await.unwrap(),
+                2,
+                "{}",
+                b.name
+            );
+            let again = b
+                .store
+                .claim_due(now, now + Duration::seconds(60), 10)
+                .await
+                .unwrap();
+            assert_eq!(again.len(), 1, "{}: due now, not at the cutoff", b.name);
+            assert_eq!(again[0].semantics, Semantics::AtLeastOnce);
+            assert_eq!(b.store.next_due_at().await.unwrap(), None);
+        }
+    }
+}

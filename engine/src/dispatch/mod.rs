@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use crate::model::{DeliveryId, EndpointId, Semantics, Trigger};
 use crate::retry::{GiveUp, Next};
 use crate::sign::signature_header;
-use crate::store::{AfterAttempt, Claimed, NewAttempt, Store};
+use crate::store::{AfterAttempt, Backend, Claimed, NewAttempt, Store};
 
 /// Headers Herald sets itself; endpoints cannot override them.
 pub const RESERVED_HEADERS: [&str; 8] = [
@@ -102,9 +102,30 @@ impl Dispatcher {
         let mut in_flight: HashMap<tokio::task::Id, DeliveryId> = HashMap::new();
         let mut last_reclaim: Option<tokio::time::Instant> = None;
 
+        // SQLite is a single node: whatever is in flight at start was claimed by an
+        // earlier run that stopped without finishing. Take it back now rather than
+        // wait for those leases to run out.
+        if self.store.backend() == Backend::Sqlite {
+            let every_lease =
+                Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+            match self
+                .store
+                .reclaim_expired(every_lease + chrono::Duration::seconds(1), Utc::now())
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    deliveries = n,
+                    "recovered deliveries left in flight by the previous run"
+                ),
+                Err(e) => tracing::error!(error = %e, "cannot recover deliveries left in flight"),
+            }
+        }
+
         while !*stop.borrow() {
             if last_reclaim.is_none_or(|t| t.elapsed() >= self.config.sweep * 5) {
-                match self.store.reclaim_expired(Utc::now()).await {
+                let now = Utc::now();
+                match self.store.reclaim_expired(now, now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(
                         deliveries = n,

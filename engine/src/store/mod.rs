@@ -211,9 +211,14 @@ pub trait Store: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Claimed>>;
-    /// Puts in-flight deliveries whose lease ran out back in the queue (at-most-once
-    /// ones become dead instead: they may have been sent). Returns how many.
-    async fn reclaim_expired(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// Puts in-flight deliveries whose lease ends before `leases_ending_before`
+    /// back in the queue, due at `now` (at-most-once ones become dead instead:
+    /// they may have been sent). Returns how many.
+    async fn reclaim_expired(
+        &self,
+        leases_ending_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
     /// Gives claimed deliveries back unattempted, due again at `at`.
     async fn release(&self, ids: &[DeliveryId], at: DateTime<Utc>) -> Result<()>;
     /// Ends a claimed delivery without an attempt (its endpoint is gone or

@@ -459,8 +459,12 @@ impl Store for SqliteStore {
         self.claim_due_impl(now, lease_until, limit).await
     }
 
-    async fn reclaim_expired(&self, now: DateTime<Utc>) -> Result<u64> {
-        self.reclaim_expired_impl(now).await
+    async fn reclaim_expired(
+        &self,
+        leases_ending_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.reclaim_expired_impl(leases_ending_before, now).await
     }
 
     async fn release(&self, ids: &[DeliveryId], at: DateTime<Utc>) -> Result<()> {

@@ -112,8 +112,13 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn reclaim_expired_impl(&self, now: DateTime<Utc>) -> Result<u64> {
+    pub(super) async fn reclaim_expired_impl(
+        &self,
+        leases_ending_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
         let now_ms = to_millis(now);
+        let cutoff_ms = to_millis(leases_ending_before);
         let mut tx = self.pool().begin().await?;
         // An at-most-once delivery whose lease ran out may have been sent: it is
         // never tried again automatically, and lands in the DLQ for a person.
@@ -122,7 +127,7 @@ impl SqliteStore {
               join endpoints p on p.id = d.endpoint_id
               where d.state = 'in_flight' and d.lease_until < $1 and p.semantics = 'at_most_once'",
         )
-        .bind(now_ms)
+        .bind(cutoff_ms)
         .fetch_all(&mut *tx)
         .await?;
         for (delivery, tenant, endpoint, event) in &unknown {
@@ -144,9 +149,10 @@ impl SqliteStore {
         }
         let requeued = sqlx::query(
             r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $1, updated_at = $1
-              where state = 'in_flight' and lease_until < $1",
+              where state = 'in_flight' and lease_until < $2",
         )
         .bind(now_ms)
+        .bind(cutoff_ms)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

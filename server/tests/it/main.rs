@@ -4,6 +4,7 @@
 mod api_auth;
 mod cli;
 mod console;
+mod crash;
 mod delivery;
 mod harness;
 mod health;
