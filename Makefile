@@ -8,7 +8,7 @@ SHELL := bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/herald/target
 HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
 
-.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint test-rust services e2e
+.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint test-rust services e2e bench
 
 help:
 	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
@@ -66,3 +66,7 @@ e2e: setup-e2e build
 	cd end2end && HERALD_BIN="$(HERALD_BIN)" npx playwright test
 
 test: setup fmt-check lint test-rust e2e
+
+# Throughput on this machine (release build; prints numbers, asserts nothing about speed).
+bench:
+	cargo bench -p herald-server --bench throughput

@@ -296,6 +296,7 @@ mod delivery {
             correlation_id: None,
             entity_id: None,
             metadata: None,
+            only_endpoint: None,
         }
     }
 
@@ -379,7 +380,7 @@ mod delivery {
 
             let claimed = b
                 .store
-                .claim_due(now, now + Duration::seconds(60), 10)
+                .claim_due(now, now + Duration::seconds(60), 10, 8)
                 .await
                 .unwrap();
             assert_eq!(claimed.len(), 2, "{}", b.name);
@@ -390,7 +391,7 @@ mod delivery {
             );
             assert!(
                 b.store
-                    .claim_due(now, now + Duration::seconds(60), 10)
+                    .claim_due(now, now + Duration::seconds(60), 10, 8)
                     .await
                     .unwrap()
                     .is_empty(),
@@ -416,12 +417,58 @@ mod delivery {
             );
             let again = b
                 .store
-                .claim_due(now, now + Duration::seconds(60), 10)
+                .claim_due(now, now + Duration::seconds(60), 10, 8)
                 .await
                 .unwrap();
             assert_eq!(again.len(), 1, "{}: due now, not at the cutoff", b.name);
             assert_eq!(again[0].semantics, Semantics::AtLeastOnce);
             assert_eq!(b.store.next_due_at().await.unwrap(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_never_exceeds_an_endpoints_concurrency() {
+        for b in backends().await {
+            let t = b
+                .store
+                .ensure_tenant(DEFAULT_TENANT, "Default")
+                .await
+                .unwrap();
+            let busy = b
+                .store
+                .create_endpoint(t.id, endpoint(&["busy.*"], Semantics::AtLeastOnce))
+                .await
+                .unwrap();
+            b.store
+                .create_endpoint(t.id, endpoint(&["calm.*"], Semantics::AtLeastOnce))
+                .await
+                .unwrap();
+            let now = Utc::now();
+            let events = (0..10)
+                .map(|_| event("busy.x", None))
+                .chain((0..2).map(|_| event("calm.x", None)))
+                .collect();
+            b.store.ingest(t.id, events, now).await.unwrap();
+            let lease = now + Duration::seconds(60);
+
+            let first = b.store.claim_due(now, lease, 100, 3).await.unwrap();
+            let to_busy = first.iter().filter(|c| c.endpoint_id == busy.id).count();
+            assert_eq!(
+                (to_busy, first.len()),
+                (3, 5),
+                "{}: 3 for the busy endpoint, both calm ones",
+                b.name
+            );
+            // Its three are still in flight: no more for it until they finish.
+            assert!(
+                b.store
+                    .claim_due(now, lease, 100, 3)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{}",
+                b.name
+            );
         }
     }
 }

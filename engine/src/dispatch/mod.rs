@@ -146,7 +146,12 @@ impl Dispatcher {
                 let now = Utc::now();
                 let lease_until =
                     now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-                match self.store.claim_due(now, lease_until, wanted).await {
+                let per_endpoint = u32::try_from(self.config.per_endpoint).unwrap_or(u32::MAX);
+                match self
+                    .store
+                    .claim_due(now, lease_until, wanted, per_endpoint)
+                    .await
+                {
                     Ok(batch) => {
                         claimed_all = batch.len() as u32 == wanted;
                         let mut busy = Vec::new();
@@ -168,8 +173,9 @@ impl Dispatcher {
                             in_flight.insert(handle.id(), id);
                         }
                         if !busy.is_empty() {
-                            // The endpoint is at its limit: try these again shortly
-                            // rather than hold their leases while waiting.
+                            // The claim respects each endpoint's limit, so this only
+                            // happens when another node's work finished in between:
+                            // try these again shortly rather than hold their leases.
                             let later = Utc::now() + chrono::Duration::milliseconds(200);
                             if let Err(e) = self.store.release(&busy, later).await {
                                 tracing::error!(error = %e, "cannot hand back deliveries");

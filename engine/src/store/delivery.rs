@@ -32,6 +32,8 @@ pub struct NewEvent {
     pub correlation_id: Option<String>,
     pub entity_id: Option<String>,
     pub metadata: Option<Value>,
+    /// Deliver to this endpoint only, whatever its patterns (test events).
+    pub only_endpoint: Option<EndpointId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -184,6 +184,16 @@ pub trait Store: Send + Sync + 'static {
         enabled: bool,
         reason: Option<&str>,
     ) -> Result<()>;
+    /// Makes `secret` the endpoint's signing secret; every older one keeps
+    /// signing alongside it until `old_valid_until` at the latest. False when
+    /// there is no such endpoint in the tenant.
+    async fn rotate_secret(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        secret: crate::sign::Secret,
+        old_valid_until: DateTime<Utc>,
+    ) -> Result<bool>;
 
     // Ingest: events and their deliveries, durable in one transaction.
     /// All or nothing. An idempotency key seen before (in the tenant, or earlier
@@ -204,12 +214,14 @@ pub trait Store: Send + Sync + 'static {
 
     // The dispatcher's side.
     /// Claims up to `limit` due deliveries with a lease until `lease_until`, in one
-    /// statement; nothing stays locked while they are sent.
+    /// statement, never more for one endpoint than brings its in-flight count to
+    /// `per_endpoint`; nothing stays locked while they are sent.
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        per_endpoint: u32,
     ) -> Result<Vec<Claimed>>;
     /// Puts in-flight deliveries whose lease ends before `leases_ending_before`
     /// back in the queue, due at `now` (at-most-once ones become dead instead:

@@ -428,6 +428,17 @@ impl Store for SqliteStore {
         self.set_endpoint_enabled_impl(id, enabled, reason).await
     }
 
+    async fn rotate_secret(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        secret: crate::sign::Secret,
+        old_valid_until: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.rotate_secret_impl(tenant, id, secret, old_valid_until)
+            .await
+    }
+
     async fn ingest(
         &self,
         tenant: TenantId,
@@ -455,8 +466,10 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        per_endpoint: u32,
     ) -> Result<Vec<Claimed>> {
-        self.claim_due_impl(now, lease_until, limit).await
+        self.claim_due_impl(now, lease_until, limit, per_endpoint)
+            .await
     }
 
     async fn reclaim_expired(

@@ -15,6 +15,7 @@ use crate::model::{
     AttemptId, AttemptOut, DeliveryId, DeliveryOut, EndpointId, EndpointOut, EventDetail, EventId,
     EventOut, Page, Semantics, TenantId,
 };
+use crate::sign::Secret;
 use crate::{EngineError, Result};
 
 use super::SqliteStore;
@@ -231,6 +232,56 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub(super) async fn rotate_secret_impl(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        secret: Secret,
+        old_valid_until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let now = to_millis(Utc::now());
+        let touched = sqlx::query(
+            "update endpoints set updated_at = $1 where tenant_id = $2 and id = $3 and deleted_at is null",
+        )
+        .bind(now)
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if touched.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // Every older secret stops at the earlier of its own expiry and this
+        // grace period's end: an emergency rotation (no grace) retires them all.
+        sqlx::query(
+            r"update endpoint_secrets set expires_at = $1
+              where endpoint_id = $2 and (expires_at is null or expires_at > $1)",
+        )
+        .bind(to_millis(old_valid_until))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        // created_at orders the secrets (newest signs first) and is part of the
+        // key, so a second rotation within the same millisecond moves one on.
+        let newest: Option<i64> = sqlx::query_scalar(
+            "select max(created_at) from endpoint_secrets where endpoint_id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "insert into endpoint_secrets (endpoint_id, secret, created_at) values ($1, $2, $3)",
+        )
+        .bind(id.to_string())
+        .bind(secret.expose())
+        .bind(newest.map_or(now, |n| n.max(now - 1) + 1))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub(super) async fn ingest_impl(
         &self,
         tenant: TenantId,
@@ -310,8 +361,13 @@ impl SqliteStore {
             .await?;
 
             let mut deliveries = 0u32;
+            let target = event.only_endpoint.map(|e| e.to_string());
             for (endpoint_id, patterns) in &endpoints {
-                if !any_pattern_matches(patterns, &event.event_type) {
+                let wanted = match &target {
+                    Some(only) => only == endpoint_id,
+                    None => any_pattern_matches(patterns, &event.event_type),
+                };
+                if !wanted {
                     continue;
                 }
                 sqlx::query(

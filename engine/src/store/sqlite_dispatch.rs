@@ -9,6 +9,9 @@ use crate::sign::Secret;
 use crate::{EngineError, Result};
 
 use super::SqliteStore;
+
+/// How many of the earliest-due deliveries one claim considers.
+const CLAIM_WINDOW: u32 = 1_000;
 use super::sqlite_delivery::{from_json, id_list, json_text, semantics_of};
 
 impl SqliteStore {
@@ -17,18 +20,38 @@ impl SqliteStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        per_endpoint: u32,
     ) -> Result<Vec<Claimed>> {
         let now_ms = to_millis(now);
+        // Among the earliest-due deliveries (a bounded window, read through the
+        // due index), each endpoint gets only the slots its in-flight count
+        // leaves free, so nothing claimed has to wait for its endpoint.
         let ids: Vec<String> = sqlx::query_scalar(
-            r"update deliveries set state = 'in_flight', lease_until = $1, updated_at = $2
-              where id in (select id from deliveries
-                           where state = 'pending' and next_attempt_at <= $2
-                           order by next_attempt_at limit $3)
+            r"with due as (
+                  select id, endpoint_id, next_attempt_at from deliveries
+                  where state = 'pending' and next_attempt_at <= $2
+                  order by next_attempt_at limit $5
+              ),
+              busy as (
+                  select endpoint_id, count(*) as n from deliveries
+                  where state = 'in_flight' and endpoint_id in (select endpoint_id from due)
+                  group by endpoint_id
+              ),
+              ranked as (
+                  select due.id, due.next_attempt_at,
+                         row_number() over (partition by due.endpoint_id order by due.next_attempt_at)
+                           + coalesce(busy.n, 0) as slot
+                  from due left join busy on busy.endpoint_id = due.endpoint_id
+              )
+              update deliveries set state = 'in_flight', lease_until = $1, updated_at = $2
+              where id in (select id from ranked where slot <= $4 order by next_attempt_at limit $3)
               returning id",
         )
         .bind(to_millis(lease_until))
         .bind(now_ms)
         .bind(i64::from(limit))
+        .bind(i64::from(per_endpoint))
+        .bind(i64::from(CLAIM_WINDOW))
         .fetch_all(self.pool())
         .await?;
         if ids.is_empty() {

@@ -126,6 +126,21 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// A body that may be left out: empty means `T::default()`, anything else must
+/// be JSON for `T` (errors as `ApiJson` words them).
+pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+        } else {
+            ApiError::bad_request(format!("the body is not valid JSON: {e}"))
+        }
+    })
+}
+
 /// `?cursor=…&limit=…` for keyset-paginated lists.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

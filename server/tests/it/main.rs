@@ -3,9 +3,11 @@
 
 mod api_auth;
 mod cli;
+mod client;
 mod console;
 mod crash;
 mod delivery;
+mod endpoints;
 mod harness;
 mod health;
 mod receiver;

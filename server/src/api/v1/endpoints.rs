@@ -1,17 +1,21 @@
 //! `/api/v1/endpoints`: where a tenant's events are delivered.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::Utc;
 use herald_engine::dispatch::RESERVED_HEADERS;
 use herald_engine::model::event_type::validate_pattern;
 use herald_engine::model::{EndpointId, EndpointIn, EndpointOut, Page, Permission};
 use herald_engine::sign::Secret;
-use herald_engine::store::NewEndpoint;
+use herald_engine::store::{NewEndpoint, NewEvent};
 use http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
 
-use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
+use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -178,8 +182,177 @@ async fn delete(
     }
 }
 
+/// Loads the caller's endpoint or answers 404.
+async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<EndpointOut, ApiError> {
+    state
+        .store
+        .get_endpoint(caller.tenant_id, endpoint_id(id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("endpoint '{id}' was not found")))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DisableIn {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<EndpointOut>, ApiError> {
+    caller.require(Permission::ManageEndpoints)?;
+    let input: DisableIn = optional_json(&body)?;
+    let endpoint = owned(&state, &caller, &id).await?;
+    let reason = input
+        .reason
+        .unwrap_or_else(|| "disabled by an operator".into());
+    if reason.chars().count() > 200 {
+        return Err(invalid("reason: at most 200 characters"));
+    }
+    state
+        .store
+        .set_endpoint_enabled(endpoint.id, false, Some(&reason))
+        .await?;
+    Ok(Json(owned(&state, &caller, &id).await?))
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointOut>, ApiError> {
+    caller.require(Permission::ManageEndpoints)?;
+    let endpoint = owned(&state, &caller, &id).await?;
+    state
+        .store
+        .set_endpoint_enabled(endpoint.id, true, None)
+        .await?;
+    Ok(Json(owned(&state, &caller, &id).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateIn {
+    /// How long the old secret keeps signing alongside the new one (default 24 h).
+    #[serde(default)]
+    grace_period_secs: Option<u64>,
+    /// A `whsec_…` secret to switch to; generated when absent.
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+const DEFAULT_GRACE_SECS: u64 = 24 * 3_600;
+const MAX_GRACE_SECS: u64 = 30 * 24 * 3_600;
+
+async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Permission::ManageEndpoints)?;
+    let input: RotateIn = optional_json(&body)?;
+    let grace = input.grace_period_secs.unwrap_or(DEFAULT_GRACE_SECS);
+    if grace > MAX_GRACE_SECS {
+        return Err(invalid(format!(
+            "grace_period_secs: at most {MAX_GRACE_SECS} (30 days)"
+        )));
+    }
+    let secret = match input.secret {
+        Some(text) => Secret::parse(&text).map_err(|e| invalid(format!("secret: {e}")))?,
+        None => Secret::generate(),
+    };
+    let shown = secret.expose();
+    let old_valid_until =
+        Utc::now() + chrono::Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
+    if !state
+        .store
+        .rotate_secret(caller.tenant_id, endpoint_id(&id)?, secret, old_valid_until)
+        .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "endpoint '{id}' was not found"
+        )));
+    }
+    tracing::info!(endpoint = %id, grace_secs = grace, "endpoint secret rotated");
+    Ok(Json(
+        json!({ "secret": shown, "previous_secret_valid_until": old_valid_until }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TestEventIn {
+    #[serde(default)]
+    event_type: Option<String>,
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
+}
+
+/// Sends an event to this endpoint alone (whatever its patterns), so a team can
+/// check its receiver; the event page shows what happened.
+async fn send_test_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.require(Permission::SendTestEvent)?;
+    let input: TestEventIn = optional_json(&body)?;
+    let endpoint = owned(&state, &caller, &id).await?;
+    if !endpoint.enabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "endpoint_disabled",
+            format!("endpoint '{id}' is disabled; enable it to send a test event"),
+        ));
+    }
+    let event_type = input.event_type.unwrap_or_else(|| "herald.test".into());
+    herald_engine::model::event_type::validate_event_type(&event_type)
+        .map_err(|m| invalid(format!("event_type: {m}")))?;
+    let payload = input
+        .payload
+        .unwrap_or_else(|| json!({"test": true, "message": "A test event sent from Herald", "endpoint_id": endpoint.id}));
+    if !payload.is_object() {
+        return Err(invalid("payload: must be a JSON object"));
+    }
+    let text = payload.to_string();
+    if text.len() > state.limits.max_payload_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "payload: larger than the limit",
+        ));
+    }
+    let event = NewEvent {
+        event_type,
+        payload_sha256: format!("{:x}", Sha256::digest(text.as_bytes())),
+        payload: text,
+        idempotency_key: None,
+        correlation_id: None,
+        entity_id: None,
+        metadata: Some(json!({"herald_test_event": true})),
+        only_endpoint: Some(endpoint.id),
+    };
+    let ingested = state
+        .store
+        .ingest(caller.tenant_id, vec![event], Utc::now())
+        .await?;
+    state.dispatcher.wake();
+    let event_id = ingested.first().map(|i| i.event().id);
+    Ok((StatusCode::ACCEPTED, Json(json!({ "event_id": event_id }))))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/endpoints", get(list).post(create))
         .route("/endpoints/{id}", get(get_one).delete(delete))
+        .route("/endpoints/{id}/disable", post(disable))
+        .route("/endpoints/{id}/enable", post(enable))
+        .route("/endpoints/{id}/rotate-secret", post(rotate_secret))
+        .route("/endpoints/{id}/test", post(send_test_event))
 }

@@ -90,6 +90,7 @@ fn prepare(
         correlation_id: input.correlation_id,
         entity_id: input.entity_id,
         metadata: input.metadata,
+        only_endpoint: None,
     })
 }
 

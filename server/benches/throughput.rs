@@ -1,0 +1,186 @@
+//! Throughput of ingest and delivery on this machine: `make bench`.
+//!
+//! Starts the whole server in-process (release build, SQLite in a temp dir)
+//! and drives it over loopback HTTP from the same process, so load generator
+//! and server share the machine's cores; the numbers are a floor for a
+//! dedicated server. Prints events/s and deliveries/s; asserts nothing about speed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::routing::post;
+use herald_engine::auth::generate_api_key;
+use herald_engine::model::Scope;
+use herald_engine::store::{DEFAULT_TENANT, NewApiKey};
+use serde_json::{Value, json};
+
+const SINGLE_EVENTS: usize = 20_000;
+const SINGLE_CLIENTS: usize = 32;
+const BATCHES: usize = 100;
+const BATCH_SIZE: usize = 1_000;
+const DELIVERIES: usize = 20_000;
+
+struct Bench {
+    running: herald_server::Running,
+    base: String,
+    key: String,
+    http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+async fn start() -> Bench {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = herald_server::Config::for_data_dir(data.path());
+    config.admin_password = Some("bench-password".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = herald_server::start(config, listener).await.unwrap();
+    let store = &running.state.store;
+    let tenant = store.tenant_by_slug(DEFAULT_TENANT).await.unwrap().unwrap();
+    let secret = generate_api_key();
+    store
+        .create_api_key(NewApiKey {
+            tenant_id: tenant.id,
+            name: "bench".into(),
+            display_prefix: secret.display_prefix,
+            key_digest: secret.digest,
+            scope: Scope::All,
+        })
+        .await
+        .unwrap();
+    Bench {
+        base: format!("http://{}", running.addr),
+        running,
+        key: secret.key,
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap(),
+        _data: data,
+    }
+}
+
+fn payload(n: usize) -> Value {
+    json!({"order_id": n, "customer": "c_123", "total": "19.99", "items": [{"sku": "A1", "qty": 2}]})
+}
+
+async fn single_ingest(b: &Bench) -> f64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..SINGLE_CLIENTS {
+        let (http, url, key, next) = (
+            b.http.clone(),
+            format!("{}/api/v1/events", b.base),
+            b.key.clone(),
+            next.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= SINGLE_EVENTS {
+                    break;
+                }
+                let res = http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&json!({"event_type": "order.created", "payload": payload(n)}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 202);
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    SINGLE_EVENTS as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn batch_ingest(b: &Bench, batches: usize, event_type: &str) -> f64 {
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    for _ in 0..4 {
+        let (http, url, key, next) = (
+            b.http.clone(),
+            format!("{}/api/v1/events/batch", b.base),
+            b.key.clone(),
+            next.clone(),
+        );
+        let event_type = event_type.to_owned();
+        senders.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= batches {
+                    break;
+                }
+                let events: Vec<Value> = (0..BATCH_SIZE)
+                    .map(|n| json!({"event_type": event_type, "payload": payload(i * BATCH_SIZE + n)}))
+                    .collect();
+                let res = http.post(&url).bearer_auth(&key).json(&json!({"events": events})).send().await.unwrap();
+                assert_eq!(res.status(), 202);
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    (batches * BATCH_SIZE) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn deliveries(b: &Bench) -> f64 {
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let res = b
+        .http
+        .post(format!("{}/api/v1/endpoints", b.base))
+        .bearer_auth(&b.key)
+        .json(&json!({"url": hook, "event_types": ["delivery.*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let started = Instant::now();
+    batch_ingest(b, DELIVERIES / BATCH_SIZE, "delivery.bench").await;
+    while received.load(Ordering::Relaxed) < DELIVERIES {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "deliveries stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    DELIVERIES as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let b = start().await;
+        let single = single_ingest(&b).await;
+        println!("ingest, single-event POSTs ({SINGLE_CLIENTS} clients, {SINGLE_EVENTS} events): {single:.0} events/s");
+        let batched = batch_ingest(&b, BATCHES, "order.created").await;
+        println!("ingest, batches of {BATCH_SIZE} (4 clients, {} events): {batched:.0} events/s", BATCHES * BATCH_SIZE);
+        let delivered = deliveries(&b).await;
+        println!("delivery to one local receiver ({DELIVERIES} events, published in batches): {delivered:.0} deliveries/s");
+        b.running.shutdown().await.unwrap();
+    });
+}

@@ -1,0 +1,172 @@
+//! Endpoint operations: secret rotation, test events, disabling.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::client::{Api, signature_verifies, states};
+use crate::harness::TestServer;
+use crate::receiver::Receiver;
+
+#[tokio::test]
+async fn during_a_rotation_both_secrets_sign_and_afterwards_only_the_new_one() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::ok().await;
+    let (id, old) = api.endpoint(&receiver.url, &["*"], json!({})).await;
+
+    let res = api
+        .post(&format!("/api/v1/endpoints/{id}/rotate-secret"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let rotated: Value = res.json().await.unwrap();
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+
+    api.publish("order.created", json!({"n": 1})).await;
+    let first = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(first[0].header("webhook-signature").split(' ').count(), 2);
+    assert!(
+        signature_verifies(&old, &first[0]),
+        "the old secret still verifies during the grace period"
+    );
+    assert!(
+        signature_verifies(&new, &first[0]),
+        "the new secret verifies"
+    );
+
+    // A rotation without a grace period retires the secrets it replaces at once.
+    let res = api
+        .post(
+            &format!("/api/v1/endpoints/{id}/rotate-secret"),
+            &json!({"grace_period_secs": 0}),
+        )
+        .await;
+    let newest = res.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.publish("order.created", json!({"n": 2})).await;
+    let second = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert!(signature_verifies(&newest, &second[1]));
+    assert!(!signature_verifies(&new, &second[1]));
+    assert!(
+        !signature_verifies(&old, &second[1]),
+        "the first secret's grace was cut short by the second rotation"
+    );
+}
+
+#[tokio::test]
+async fn a_test_event_goes_to_that_endpoint_alone() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let (target, other) = (Receiver::ok().await, Receiver::ok().await);
+    let (id, _) = api.endpoint(&target.url, &["order.*"], json!({})).await;
+    api.endpoint(&other.url, &["*"], json!({})).await;
+
+    let res = api
+        .post(&format!("/api/v1/endpoints/{id}/test"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 202);
+    let event = res.json::<Value>().await.unwrap()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let detail = api
+        .event_until(&event, Duration::from_secs(10), |d| {
+            states(d) == ["succeeded"]
+        })
+        .await;
+    assert_eq!(detail["event_type"], "herald.test");
+    let got = target.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("herald-event-type"), "herald.test");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        other.received().is_empty(),
+        "a '*' endpoint does not get another endpoint's test event"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_endpoint_gets_nothing_until_enabled() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::ok().await;
+    let (id, _) = api.endpoint(&receiver.url, &["*"], json!({})).await;
+
+    let res = api
+        .post(
+            &format!("/api/v1/endpoints/{id}/disable"),
+            &json!({"reason": "receiver migration"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let endpoint: Value = res.json().await.unwrap();
+    assert_eq!(
+        (
+            endpoint["enabled"].clone(),
+            endpoint["disabled_reason"].clone()
+        ),
+        (json!(false), json!("receiver migration"))
+    );
+    let quiet = api.publish("order.created", json!({"n": 1})).await;
+    assert!(
+        api.get(&format!("/api/v1/events/{quiet}")).await["deliveries"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        api.post(&format!("/api/v1/endpoints/{id}/test"), &json!({}))
+            .await
+            .status(),
+        409
+    );
+
+    assert_eq!(
+        api.post(&format!("/api/v1/endpoints/{id}/enable"), &json!({}))
+            .await
+            .status(),
+        200
+    );
+    let heard = api.publish("order.created", json!({"n": 2})).await;
+    api.event_until(&heard, Duration::from_secs(10), |d| {
+        states(d) == ["succeeded"]
+    })
+    .await;
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn endpoint_operations_need_the_right_scope_and_an_existing_endpoint() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::ok().await;
+    let (id, _) = api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let read = server.api_key(herald_engine::model::Scope::Read).await;
+    for action in ["disable", "enable", "rotate-secret", "test"] {
+        let res = server
+            .http
+            .post(server.url(&format!("/api/v1/endpoints/{id}/{action}")))
+            .bearer_auth(&read)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{action} with a read key");
+        let res = api
+            .post(
+                &format!("/api/v1/endpoints/ep_01ARZ3NDEKTSV4RRFFQ69G5FAV/{action}"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(res.status(), 404, "{action} on an unknown endpoint");
+    }
+    let res = api
+        .post(
+            &format!("/api/v1/endpoints/{id}/rotate-secret"),
+            &json!({"secret": "not-a-secret"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+}
