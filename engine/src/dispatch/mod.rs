@@ -220,12 +220,16 @@ impl Dispatcher {
         }
     }
 
+    /// How long to wait before claiming again. Work already due that the last
+    /// claim did not take is waiting for a busy endpoint: a finishing request
+    /// (or a wake, or the sweep) ends the wait, never a zero-length sleep, which
+    /// would spin on the database.
     async fn pause_until_next_due(&self) -> Duration {
         match self.store.next_due_at().await {
-            Ok(Some(at)) => (at - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(self.config.sweep),
+            Ok(Some(at)) => match (at - Utc::now()).to_std() {
+                Ok(ahead) if !ahead.is_zero() => ahead.min(self.config.sweep),
+                _ => self.config.sweep,
+            },
             _ => self.config.sweep,
         }
     }
