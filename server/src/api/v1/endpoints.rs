@@ -7,13 +7,12 @@ use axum::{Json, Router};
 use chrono::Utc;
 use herald_engine::dispatch::RESERVED_HEADERS;
 use herald_engine::model::event_type::validate_pattern;
-use herald_engine::model::{EndpointId, EndpointIn, EndpointOut, Page, Permission};
+use herald_engine::model::{EndpointId, EndpointIn, EndpointOut, EventIn, Page, Permission};
 use herald_engine::sign::Secret;
-use herald_engine::store::{NewEndpoint, NewEvent};
+use herald_engine::store::NewEndpoint;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json};
 use crate::error::ApiError;
@@ -311,33 +310,19 @@ async fn send_test_event(
             format!("endpoint '{id}' is disabled; enable it to send a test event"),
         ));
     }
-    let event_type = input.event_type.unwrap_or_else(|| "herald.test".into());
-    herald_engine::model::event_type::validate_event_type(&event_type)
-        .map_err(|m| invalid(format!("event_type: {m}")))?;
-    let payload = input
-        .payload
-        .unwrap_or_else(|| json!({"test": true, "message": "A test event sent from Herald", "endpoint_id": endpoint.id}));
-    if !payload.is_object() {
-        return Err(invalid("payload: must be a JSON object"));
-    }
-    let text = payload.to_string();
-    if text.len() > state.limits.max_payload_bytes {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "payload: larger than the limit",
-        ));
-    }
-    let event = NewEvent {
-        event_type,
-        payload_sha256: format!("{:x}", Sha256::digest(text.as_bytes())),
-        payload: text,
+    // The same checks as any published event, then addressed to this endpoint only.
+    let test = EventIn {
+        event_type: input.event_type.unwrap_or_else(|| "herald.test".into()),
+        payload: input.payload.unwrap_or_else(
+            || json!({"test": true, "message": "A test event sent from Herald", "endpoint_id": endpoint.id}),
+        ),
         idempotency_key: None,
         correlation_id: None,
         entity_id: None,
         metadata: Some(json!({"herald_test_event": true})),
-        only_endpoint: Some(endpoint.id),
     };
+    let mut event = super::events::prepare(test, None, "", state.limits.max_payload_bytes)?;
+    event.only_endpoint = Some(endpoint.id);
     let ingested = state
         .store
         .ingest(caller.tenant_id, vec![event], Utc::now())

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::api::extract::{ApiJson, ApiQuery, Caller, MAX_PAGE};
+use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -33,7 +33,7 @@ fn invalid(message: String) -> ApiError {
 
 /// Checks one event and turns it into what the store takes. `at` prefixes
 /// field names in messages (`events[3].`) for batches.
-fn prepare(
+pub(super) fn prepare(
     input: EventIn,
     header_key: Option<&str>,
     at: &str,
@@ -230,12 +230,11 @@ async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<EventSummary>>, ApiError> {
     caller.require(Permission::Read)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit: {limit} is out of range; expected 1 to {MAX_PAGE}"
-        )));
+    let limit = ListParams {
+        cursor: None,
+        limit: q.limit,
     }
+    .limit()?;
     let state_filter = q
         .state
         .as_deref()
