@@ -83,6 +83,14 @@ pub struct EventSummary {
     pub dead: u32,
 }
 
+/// An event type a tenant has published, with how often and how recently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventTypeSummary {
+    pub event_type: String,
+    pub events: u64,
+    pub last_seen_at: DateTime<Utc>,
+}
+
 /// A claimed delivery with everything needed to send it.
 #[derive(Debug, Clone)]
 pub struct Claimed {

@@ -204,6 +204,8 @@ pub trait Store: Send + Sync + 'static {
         events: Vec<NewEvent>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Ingested>>;
+    /// Every event type the tenant has published, alphabetically.
+    async fn event_types(&self, tenant: TenantId) -> Result<Vec<EventTypeSummary>>;
     async fn event_detail(&self, tenant: TenantId, id: EventId) -> Result<Option<EventDetail>>;
     async fn list_events(
         &self,

@@ -9,9 +9,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, SqlitePool};
 
 use super::{
-    AfterAttempt, ApiKeyAuth, Backend, Claimed, EventFilter, EventSummary, Ingested, NewApiKey,
-    NewAttempt, NewEndpoint, NewEvent, NewUser, SessionUser, Store, from_millis, normalise_email,
-    page_of, stored_id, to_millis,
+    AfterAttempt, ApiKeyAuth, Backend, Claimed, EventFilter, EventSummary, EventTypeSummary,
+    Ingested, NewApiKey, NewAttempt, NewEndpoint, NewEvent, NewUser, SessionUser, Store,
+    from_millis, normalise_email, page_of, stored_id, to_millis,
 };
 use crate::error::is_unique_violation;
 use crate::model::{
@@ -446,6 +446,10 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Ingested>> {
         self.ingest_impl(tenant, events, now).await
+    }
+
+    async fn event_types(&self, tenant: TenantId) -> Result<Vec<EventTypeSummary>> {
+        self.event_types_impl(tenant).await
     }
 
     async fn event_detail(&self, tenant: TenantId, id: EventId) -> Result<Option<EventDetail>> {

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 use super::{
-    EventFilter, EventSummary, Ingested, NewEndpoint, NewEvent, from_millis, page_of, stored_id,
-    to_millis,
+    EventFilter, EventSummary, EventTypeSummary, Ingested, NewEndpoint, NewEvent, from_millis,
+    page_of, stored_id, to_millis,
 };
 use crate::model::event_type::any_pattern_matches;
 use crate::model::{
@@ -413,6 +413,25 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    pub(super) async fn event_types_impl(&self, tenant: TenantId) -> Result<Vec<EventTypeSummary>> {
+        // Served by events_type_idx (tenant_id, event_type, id) without touching rows.
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            r"select event_type, count(*), max(received_at) from events
+              where tenant_id = $1 group by event_type order by event_type",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(event_type, events, last)| EventTypeSummary {
+                event_type,
+                events: u64::try_from(events).unwrap_or(0),
+                last_seen_at: from_millis(last),
+            })
+            .collect())
     }
 
     pub(super) async fn event_detail_impl(

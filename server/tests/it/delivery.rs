@@ -433,3 +433,26 @@ async fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn event_types_lists_what_the_tenant_published() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    assert_eq!(api.get("/api/v1/event-types").await["items"], json!([]));
+    for event_type in ["order.created", "user.deleted", "order.created"] {
+        api.publish(event_type, json!({})).await;
+    }
+    let listed = api.get("/api/v1/event-types").await;
+    let items = listed["items"].as_array().unwrap();
+    let summary: Vec<(&str, u64)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["event_type"].as_str().unwrap(),
+                i["events"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(summary, [("order.created", 2), ("user.deleted", 1)]);
+    assert!(items.iter().all(|i| i["last_seen_at"].is_string()));
+}

@@ -299,6 +299,16 @@ async fn detail(
     Ok(Json(detail))
 }
 
+/// `GET /api/v1/event-types`: what the tenant has published, alphabetically.
+async fn event_types(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let items = state.store.event_types(caller.tenant_id).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
 pub fn router(max_payload_bytes: usize) -> Router<AppState> {
     // Room for the envelope around a payload at the limit; a batch may carry
     // up to 16 such payloads' worth.
@@ -313,4 +323,5 @@ pub fn router(max_payload_bytes: usize) -> Router<AppState> {
             post(publish_batch).layer(DefaultBodyLimit::max(single * 16)),
         )
         .route("/events/{id}", get(detail))
+        .route("/event-types", get(event_types))
 }
