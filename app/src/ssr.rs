@@ -66,7 +66,9 @@ impl From<herald_engine::EngineError> for ConsoleError {
     fn from(e: herald_engine::EngineError) -> Self {
         use herald_engine::EngineError as E;
         match e {
-            E::Invalid { field, message } => fail(ConsoleError::Invalid { field, message }),
+            E::Invalid { field, message } | E::TooLarge { field, message } => {
+                fail(ConsoleError::Invalid { field, message })
+            }
             E::Conflict { message } => fail(ConsoleError::Conflict { message }),
             E::NotFound { what, id } => fail(ConsoleError::Invalid {
                 field: what.into(),

@@ -14,6 +14,9 @@ pub enum EngineError {
     /// The input is wrong; `field` names what, `message` says why.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// Something is larger than its limit; `field` names it.
+    #[error("{field}: {message}")]
+    TooLarge { field: String, message: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]

@@ -19,6 +19,8 @@ pub mod error;
 pub mod sign;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod validate;
 
 #[cfg(feature = "server")]
 pub use error::{EngineError, Result};

@@ -63,6 +63,11 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
             }
+            EngineError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                e.to_string(),
+            ),
             EngineError::Database(_) | EngineError::Migrate(_) | EngineError::Internal(_) => {
                 ApiError::internal(e)
             }

@@ -9,15 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use herald_engine::model::event_type::validate_event_type;
 use herald_engine::model::{
     DeliveryState, EndpointId, EventDetail, EventId, EventIn, Page, Permission,
 };
-use herald_engine::store::{EventFilter, EventSummary, Ingested, NewEvent};
+use herald_engine::store::{EventFilter, EventSummary, Ingested};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
 use crate::error::ApiError;
@@ -25,73 +23,9 @@ use crate::state::AppState;
 
 /// Events in one batch at most.
 pub const MAX_BATCH: usize = 1_000;
-const MAX_KEY_LEN: usize = 255;
 
 fn invalid(message: String) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
-}
-
-/// Checks one event and turns it into what the store takes. `at` prefixes
-/// field names in messages (`events[3].`) for batches.
-pub(super) fn prepare(
-    input: EventIn,
-    header_key: Option<&str>,
-    at: &str,
-    max_payload: usize,
-) -> Result<NewEvent, ApiError> {
-    validate_event_type(&input.event_type).map_err(|m| invalid(format!("{at}event_type: {m}")))?;
-    if !input.payload.is_object() {
-        return Err(invalid(format!("{at}payload: must be a JSON object")));
-    }
-    // serde_json keeps object keys sorted, so this text is canonical: equal
-    // payloads give equal bytes, signatures and digests.
-    let payload = input.payload.to_string();
-    if payload.len() > max_payload {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "{at}payload: {} bytes is more than the limit of {max_payload}",
-                payload.len()
-            ),
-        ));
-    }
-    if input.metadata.as_ref().is_some_and(|m| !m.is_object()) {
-        return Err(invalid(format!("{at}metadata: must be a JSON object")));
-    }
-    let idempotency_key = match (input.idempotency_key, header_key) {
-        (Some(body), Some(header)) if body != header => {
-            return Err(invalid(format!(
-                "{at}idempotency_key: differs from the Idempotency-Key header; send one or make them equal"
-            )));
-        }
-        (Some(key), _) => Some(key),
-        (None, header) => header.map(str::to_owned),
-    };
-    for (name, value) in [
-        ("idempotency_key", &idempotency_key),
-        ("correlation_id", &input.correlation_id),
-        ("entity_id", &input.entity_id),
-    ] {
-        if value
-            .as_ref()
-            .is_some_and(|v| v.is_empty() || v.len() > MAX_KEY_LEN)
-        {
-            return Err(invalid(format!(
-                "{at}{name}: must be 1 to {MAX_KEY_LEN} characters"
-            )));
-        }
-    }
-    Ok(NewEvent {
-        event_type: input.event_type,
-        payload_sha256: format!("{:x}", Sha256::digest(payload.as_bytes())),
-        payload,
-        idempotency_key,
-        correlation_id: input.correlation_id,
-        entity_id: input.entity_id,
-        metadata: input.metadata,
-        only_endpoint: None,
-    })
 }
 
 fn idempotency_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
@@ -125,7 +59,7 @@ async fn publish(
     ApiJson(input): ApiJson<EventIn>,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::Publish)?;
-    let event = prepare(
+    let event = herald_engine::validate::event(
         input,
         idempotency_header(&headers)?,
         "",
@@ -174,7 +108,7 @@ async fn publish_batch(
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            prepare(
+            herald_engine::validate::event(
                 e,
                 None,
                 &format!("events[{i}]."),
