@@ -1,11 +1,14 @@
 //! Checking what callers send before anything is stored: one implementation for
 //! the REST API and the console's server functions. Errors name the field.
 
+use std::collections::BTreeMap;
+
 use sha2::{Digest, Sha256};
 
 use crate::dispatch::RESERVED_HEADERS;
 use crate::model::event_type::{validate_event_type, validate_pattern};
-use crate::model::{EndpointIn, EventIn};
+use crate::model::{EndpointIn, EndpointPatch, EventIn};
+use crate::retry::RetryPolicy;
 use crate::sign::Secret;
 use crate::store::{NewEndpoint, NewEvent};
 use crate::{EngineError, Result};
@@ -20,14 +23,13 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> EngineError 
     EngineError::invalid(field, message)
 }
 
-/// Checks a new endpoint; generates its secret unless one is supplied.
-pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
-    let url = url::Url::parse(input.url.trim()).map_err(|e| {
+fn endpoint_url(raw: &str) -> Result<String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| {
         invalid(
             "url",
             format!(
                 "'{}' is not a URL ({e})",
-                input.url.chars().take(100).collect::<String>()
+                raw.chars().take(100).collect::<String>()
             ),
         )
     })?;
@@ -40,7 +42,11 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
     if url.as_str().len() > 2_048 {
         return Err(invalid("url", "at most 2048 characters"));
     }
-    if input.event_types.is_empty() || input.event_types.len() > MAX_PATTERNS {
+    Ok(url.to_string())
+}
+
+fn patterns(event_types: &[String]) -> Result<()> {
+    if event_types.is_empty() || event_types.len() > MAX_PATTERNS {
         return Err(invalid(
             "event_types",
             format!(
@@ -48,13 +54,17 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
             ),
         ));
     }
-    for (i, pattern) in input.event_types.iter().enumerate() {
+    for (i, pattern) in event_types.iter().enumerate() {
         validate_pattern(pattern).map_err(|m| invalid(format!("event_types[{i}]"), m))?;
     }
-    if input.headers.len() > MAX_HEADERS {
+    Ok(())
+}
+
+fn headers(headers: &BTreeMap<String, String>) -> Result<()> {
+    if headers.len() > MAX_HEADERS {
         return Err(invalid("headers", format!("at most {MAX_HEADERS}")));
     }
-    for (name, value) in &input.headers {
+    for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(invalid(
@@ -75,26 +85,46 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
             ));
         }
     }
-    if input.description.chars().count() > 500 {
+    Ok(())
+}
+
+fn description(text: &str) -> Result<()> {
+    if text.chars().count() > 500 {
         return Err(invalid("description", "at most 500 characters"));
     }
-    let retry_policy = input.retry_policy.unwrap_or_default();
-    retry_policy
-        .validate()
-        .map_err(|m| invalid("retry_policy", m))?;
-    let timeout_ms = input.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+    Ok(())
+}
+
+fn timeout(ms: u32) -> Result<()> {
+    if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
         return Err(invalid(
             "timeout_ms",
             format!("must be from 1 to {MAX_TIMEOUT_MS}"),
         ));
     }
+    Ok(())
+}
+
+fn policy(policy: &RetryPolicy) -> Result<()> {
+    policy.validate().map_err(|m| invalid("retry_policy", m))
+}
+
+/// Checks a new endpoint; generates its secret unless one is supplied.
+pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
+    let url = endpoint_url(&input.url)?;
+    patterns(&input.event_types)?;
+    headers(&input.headers)?;
+    description(&input.description)?;
+    let retry_policy = input.retry_policy.unwrap_or_default();
+    policy(&retry_policy)?;
+    let timeout_ms = input.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    timeout(timeout_ms)?;
     let secret = match input.secret {
         Some(text) => Secret::parse(&text).map_err(|e| invalid("secret", e.to_string()))?,
         None => Secret::generate(),
     };
     Ok(NewEndpoint {
-        url: url.to_string(),
+        url,
         description: input.description,
         event_types: input.event_types,
         headers: input.headers,
@@ -103,6 +133,30 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         timeout_ms,
         secret,
     })
+}
+
+/// Checks the fields a change to an endpoint sets, with the same rules as
+/// creating one; fields left out stay as they are.
+pub fn endpoint_patch(mut patch: EndpointPatch) -> Result<EndpointPatch> {
+    if let Some(url) = &patch.url {
+        patch.url = Some(endpoint_url(url)?);
+    }
+    if let Some(p) = &patch.event_types {
+        patterns(p)?;
+    }
+    if let Some(h) = &patch.headers {
+        headers(h)?;
+    }
+    if let Some(d) = &patch.description {
+        description(d)?;
+    }
+    if let Some(p) = &patch.retry_policy {
+        policy(p)?;
+    }
+    if let Some(ms) = patch.timeout_ms {
+        timeout(ms)?;
+    }
+    Ok(patch)
 }
 
 /// Checks an event and turns it into what the store takes. `at` prefixes field

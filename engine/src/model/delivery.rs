@@ -54,6 +54,27 @@ pub struct EndpointIn {
     pub secret: Option<String>,
 }
 
+/// Changing an endpoint: every field is optional, and those left out stay.
+/// `headers`, when given, replaces all custom headers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPatch {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub semantics: Option<Semantics>,
+    #[serde(default)]
+    pub retry_policy: Option<RetryPolicy>,
+    #[serde(default)]
+    pub timeout_ms: Option<u32>,
+}
+
 /// An endpoint as shown (never its secret, never its header values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndpointOut {

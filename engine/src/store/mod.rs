@@ -175,6 +175,13 @@ pub trait Store: Send + Sync + 'static {
         after: Option<EndpointId>,
         limit: u32,
     ) -> Result<Page<EndpointOut>>;
+    /// Applies a checked patch; `None` when there is no such endpoint in the tenant.
+    async fn update_endpoint(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        patch: crate::model::EndpointPatch,
+    ) -> Result<Option<EndpointOut>>;
     /// Soft-deletes; its pending deliveries end as dead when next claimed.
     async fn delete_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<bool>;
     /// Turns an endpoint off (with a reason) or back on.

@@ -415,6 +415,15 @@ impl Store for SqliteStore {
         self.list_endpoints_impl(tenant, after, limit).await
     }
 
+    async fn update_endpoint(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        patch: crate::model::EndpointPatch,
+    ) -> Result<Option<EndpointOut>> {
+        self.update_endpoint_impl(tenant, id, patch).await
+    }
+
     async fn delete_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<bool> {
         self.delete_endpoint_impl(tenant, id).await
     }

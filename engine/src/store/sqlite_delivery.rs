@@ -196,6 +196,43 @@ impl SqliteStore {
         Ok(page_of(items, limit, |e| e.id.to_string()))
     }
 
+    pub(super) async fn update_endpoint_impl(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        patch: crate::model::EndpointPatch,
+    ) -> Result<Option<EndpointOut>> {
+        // Each column keeps its value where the patch leaves the field out.
+        let done = sqlx::query(
+            r"update endpoints set
+                  url = coalesce($1, url),
+                  event_types = coalesce($2, event_types),
+                  description = coalesce($3, description),
+                  headers = coalesce($4, headers),
+                  semantics = coalesce($5, semantics),
+                  retry_policy = coalesce($6, retry_policy),
+                  timeout_ms = coalesce($7, timeout_ms),
+                  updated_at = $8
+              where tenant_id = $9 and id = $10 and deleted_at is null",
+        )
+        .bind(&patch.url)
+        .bind(patch.event_types.as_ref().map(json_text).transpose()?)
+        .bind(&patch.description)
+        .bind(patch.headers.as_ref().map(json_text).transpose()?)
+        .bind(patch.semantics.map(Semantics::as_str))
+        .bind(patch.retry_policy.as_ref().map(json_text).transpose()?)
+        .bind(patch.timeout_ms.map(i64::from))
+        .bind(to_millis(Utc::now()))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.get_endpoint_impl(tenant, id).await
+    }
+
     pub(super) async fn delete_endpoint_impl(
         &self,
         tenant: TenantId,

@@ -170,3 +170,67 @@ async fn endpoint_operations_need_the_right_scope_and_an_existing_endpoint() {
         .await;
     assert_eq!(res.status(), 422);
 }
+
+#[tokio::test]
+async fn a_patch_changes_what_it_names_and_nothing_else() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let (before, after) = (Receiver::ok().await, Receiver::ok().await);
+    let (id, secret) = api
+        .endpoint(
+            &before.url,
+            &["order.*"],
+            json!({"description": "orders", "headers": {"x-team": "billing"}}),
+        )
+        .await;
+
+    let patch = |body: Value| {
+        server
+            .http
+            .patch(server.url(&format!("/api/v1/endpoints/{id}")))
+            .bearer_auth(&api.key)
+            .json(&body)
+            .send()
+    };
+    let res = patch(json!({"url": after.url, "event_types": ["user.*"]}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let changed: Value = res.json().await.unwrap();
+    assert_eq!(changed["event_types"], json!(["user.*"]));
+    assert_eq!(changed["description"], "orders", "fields left out stay");
+    assert_eq!(changed["header_names"], json!(["x-team"]));
+
+    // New events follow the patched subscription to the patched URL, signed with
+    // the same secret.
+    api.publish("order.created", json!({})).await;
+    let event = api.publish("user.created", json!({})).await;
+    api.event_until(&event, Duration::from_secs(10), |d| {
+        states(d) == ["succeeded"]
+    })
+    .await;
+    let got = after.received();
+    assert_eq!(got.len(), 1);
+    assert!(signature_verifies(&secret, &got[0]));
+    assert!(before.received().is_empty());
+
+    // A bad field is refused and changes nothing.
+    let res = patch(json!({"event_types": [], "description": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(patch(json!({"colour": "red"})).await.unwrap().status(), 422);
+    let unchanged = api.get(&format!("/api/v1/endpoints/{id}")).await;
+    assert_eq!(unchanged["event_types"], json!(["user.*"]));
+    assert_eq!(unchanged["description"], "orders");
+
+    let res = server
+        .http
+        .patch(server.url("/api/v1/endpoints/ep_01ARZ3NDEKTSV4RRFFQ69G5FAV"))
+        .bearer_auth(&api.key)
+        .json(&json!({"description": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}

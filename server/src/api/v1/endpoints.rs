@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use herald_engine::model::{EndpointId, EndpointIn, EndpointOut, EventIn, Page, Permission};
+use herald_engine::model::{
+    EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventIn, Page, Permission,
+};
 use herald_engine::sign::Secret;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -78,6 +80,23 @@ async fn list(
             .list_endpoints(caller.tenant_id, after, params.limit()?)
             .await?,
     ))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<EndpointPatch>,
+) -> Result<Json<EndpointOut>, ApiError> {
+    caller.require(Permission::ManageEndpoints)?;
+    let patch = herald_engine::validate::endpoint_patch(patch)?;
+    let endpoint = state
+        .store
+        .update_endpoint(caller.tenant_id, endpoint_id(&id)?, patch)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("endpoint '{id}' was not found")))?;
+    tracing::info!(endpoint = %endpoint.id, "endpoint updated");
+    Ok(Json(endpoint))
 }
 
 async fn delete(
@@ -254,7 +273,7 @@ async fn send_test_event(
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/endpoints", get(list).post(create))
-        .route("/endpoints/{id}", get(get_one).delete(delete))
+        .route("/endpoints/{id}", get(get_one).patch(update).delete(delete))
         .route("/endpoints/{id}/disable", post(disable))
         .route("/endpoints/{id}/enable", post(enable))
         .route("/endpoints/{id}/rotate-secret", post(rotate_secret))
