@@ -12,6 +12,8 @@ use rand::RngCore;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 
+use crate::model::{ApiKeyOut, Role, Scope, TenantId, UserOut};
+use crate::store::{NewApiKey, NewUser, Store};
 use crate::{EngineError, Result};
 
 /// Every API key starts with this, so leaked keys are easy to recognise and scan for.
@@ -125,6 +127,68 @@ pub async fn verify_password_async(phc: String, password: String) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether text looks like an email address: something, `@`, something, no spaces.
+pub fn plausible_email(s: &str) -> bool {
+    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty())
+        && !s.contains(char::is_whitespace)
+}
+
+/// Creates a console user: checks the email and password, hashes the password
+/// (argon2id) and stores the account. The one way users are made.
+pub async fn register_user(
+    store: &dyn Store,
+    email: &str,
+    password: String,
+    role: Role,
+) -> Result<UserOut> {
+    if !plausible_email(email) {
+        return Err(EngineError::invalid(
+            "email",
+            format!("'{email}' is not an email address"),
+        ));
+    }
+    validate_password(&password)?;
+    let password_hash = hash_password_async(password).await?;
+    store
+        .create_user(NewUser {
+            email: email.to_string(),
+            password_hash,
+            role,
+        })
+        .await
+}
+
+/// An API key's name, trimmed: 1 to 100 characters.
+pub fn validate_key_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(EngineError::invalid("name", "must be 1 to 100 characters"));
+    }
+    Ok(name)
+}
+
+/// Issues an API key for a tenant: the listing, and the key itself, which is
+/// shown once and never stored (only its digest is). The one way keys are made.
+pub async fn issue_api_key(
+    store: &dyn Store,
+    tenant: TenantId,
+    name: &str,
+    scope: Scope,
+) -> Result<(ApiKeyOut, String)> {
+    let name = validate_key_name(name)?;
+    let secret = generate_api_key();
+    let listing = store
+        .create_api_key(NewApiKey {
+            tenant_id: tenant,
+            name: name.to_string(),
+            display_prefix: secret.display_prefix,
+            key_digest: secret.digest,
+            scope,
+        })
+        .await?;
+    Ok((listing, secret.key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +216,15 @@ mod tests {
             token_digest("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn emails_need_both_sides_and_no_spaces() {
+        assert!(plausible_email("ops@example.com"));
+        assert!(!plausible_email("ops@"));
+        assert!(!plausible_email("@example.com"));
+        assert!(!plausible_email("ops example@com"));
+        assert!(!plausible_email("ops.example.com"));
     }
 
     #[test]

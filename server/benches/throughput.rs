@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
-use herald_engine::auth::generate_api_key;
+use herald_engine::auth::issue_api_key;
 use herald_engine::model::Scope;
-use herald_engine::store::{DEFAULT_TENANT, NewApiKey};
+use herald_engine::store::DEFAULT_TENANT;
 use serde_json::{Value, json};
 
 const SINGLE_EVENTS: usize = 20_000;
@@ -37,21 +37,13 @@ async fn start() -> Bench {
     let running = herald_server::start(config, listener).await.unwrap();
     let store = &running.state.store;
     let tenant = store.tenant_by_slug(DEFAULT_TENANT).await.unwrap().unwrap();
-    let secret = generate_api_key();
-    store
-        .create_api_key(NewApiKey {
-            tenant_id: tenant.id,
-            name: "bench".into(),
-            display_prefix: secret.display_prefix,
-            key_digest: secret.digest,
-            scope: Scope::All,
-        })
+    let (_, key) = issue_api_key(store.as_ref(), tenant.id, "bench", Scope::All)
         .await
         .unwrap();
     Bench {
         base: format!("http://{}", running.addr),
         running,
-        key: secret.key,
+        key,
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .build()

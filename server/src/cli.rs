@@ -2,7 +2,6 @@
 
 use clap::{Parser, Subcommand};
 use herald_engine::model::{Role, Scope};
-use herald_engine::store::NewApiKey;
 
 use crate::config::{CommonArgs, Config, ServeArgs};
 
@@ -113,19 +112,15 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => (p, false),
                 None => (herald_engine::auth::generate_password(), true),
             };
+            // Checked before the database is opened, so a refused command creates nothing.
             herald_engine::auth::validate_password(&password)?;
-            if !email.contains('@') {
+            if !herald_engine::auth::plausible_email(&email) {
                 anyhow::bail!("--email: '{email}' is not an email address");
             }
             let store = crate::state::open_store(&config).await?;
-            let password_hash = herald_engine::auth::hash_password_async(password.clone()).await?;
-            let user = store
-                .create_user(herald_engine::store::NewUser {
-                    email,
-                    password_hash,
-                    role,
-                })
-                .await;
+            let user =
+                herald_engine::auth::register_user(store.as_ref(), &email, password.clone(), role)
+                    .await;
             store.close().await;
             let user = user?;
             println!("Created {} user {} ({})", user.role, user.email, user.id);
@@ -144,27 +139,17 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let config = offline_config(&common)?;
-            let name = name.trim().to_string();
-            if name.is_empty() || name.chars().count() > 100 {
-                anyhow::bail!("--name: must be 1 to 100 characters");
-            }
+            herald_engine::auth::validate_key_name(&name).map_err(|e| anyhow::anyhow!("--{e}"))?;
             let store = crate::state::open_store(&config).await?;
             let result = async {
                 let tenant = store
                     .tenant_by_slug(&tenant)
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("--tenant: there is no tenant '{tenant}'"))?;
-                let secret = herald_engine::auth::generate_api_key();
-                let listing = store
-                    .create_api_key(NewApiKey {
-                        tenant_id: tenant.id,
-                        name,
-                        display_prefix: secret.display_prefix,
-                        key_digest: secret.digest,
-                        scope,
-                    })
-                    .await?;
-                anyhow::Ok((listing, secret.key))
+                let issued =
+                    herald_engine::auth::issue_api_key(store.as_ref(), tenant.id, &name, scope)
+                        .await?;
+                anyhow::Ok(issued)
             }
             .await;
             store.close().await;

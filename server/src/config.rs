@@ -182,7 +182,7 @@ impl Config {
 
         let admin_email =
             pick(&serve.admin_email, file.admin_email).unwrap_or_else(|| "admin@localhost".into());
-        if !plausible_email(&admin_email) {
+        if !herald_engine::auth::plausible_email(&admin_email) {
             return Err(bad(
                 "admin_email",
                 format!("'{admin_email}' is not an email address"),
@@ -305,10 +305,6 @@ fn load_file(explicit: Option<&Path>) -> Result<FileSettings, ConfigError> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| config_err(format!("cannot read {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| config_err(format!("{} is not valid: {e}", path.display())))
-}
-
-fn plausible_email(s: &str) -> bool {
-    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !s.contains(char::is_whitespace))
 }
 
 /// Where the console's compiled assets are when nobody says: cargo-leptos writes

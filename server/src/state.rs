@@ -69,14 +69,13 @@ pub async fn ensure_first_admin(
         Some(p) => (p.clone(), false),
         None => (herald_engine::auth::generate_password(), true),
     };
-    let password_hash = herald_engine::auth::hash_password_async(password.clone()).await?;
-    let user = store
-        .create_user(herald_engine::store::NewUser {
-            email: config.admin_email.clone(),
-            password_hash,
-            role: herald_engine::model::Role::Admin,
-        })
-        .await?;
+    let user = herald_engine::auth::register_user(
+        store,
+        &config.admin_email,
+        password.clone(),
+        herald_engine::model::Role::Admin,
+    )
+    .await?;
     Ok(Some(FirstRunAdmin {
         email: user.email,
         password,

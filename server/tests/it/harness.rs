@@ -1,8 +1,8 @@
 //! A real Herald on a free port with a fresh data directory.
 
-use herald_engine::auth::{generate_api_key, hash_password};
+use herald_engine::auth::{issue_api_key, register_user};
 use herald_engine::model::{Role, Scope};
-use herald_engine::store::{DEFAULT_TENANT, NewApiKey, NewUser};
+use herald_engine::store::DEFAULT_TENANT;
 use herald_server::{Config, Running};
 use reqwest::header::SET_COOKIE;
 
@@ -55,31 +55,21 @@ impl TestServer {
     pub async fn api_key(&self, scope: Scope) -> String {
         let store = &self.running.state.store;
         let tenant = store.tenant_by_slug(DEFAULT_TENANT).await.unwrap().unwrap();
-        let secret = generate_api_key();
-        store
-            .create_api_key(NewApiKey {
-                tenant_id: tenant.id,
-                name: format!("{scope} key"),
-                display_prefix: secret.display_prefix,
-                key_digest: secret.digest,
-                scope,
-            })
+        let (_, key) = issue_api_key(store.as_ref(), tenant.id, &format!("{scope} key"), scope)
             .await
             .unwrap();
-        secret.key
+        key
     }
 
     pub async fn create_user(&self, email: &str, password: &str, role: Role) {
-        self.running
-            .state
-            .store
-            .create_user(NewUser {
-                email: email.into(),
-                password_hash: hash_password(password).unwrap(),
-                role,
-            })
-            .await
-            .unwrap();
+        register_user(
+            self.running.state.store.as_ref(),
+            email,
+            password.into(),
+            role,
+        )
+        .await
+        .unwrap();
     }
 
     /// Signs in through the console's login function; returns the `Cookie` header value.

@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use herald_engine::model::{ApiKeyId, ApiKeyIn, ApiKeyOut, Page, Permission, Scope};
-use herald_engine::store::NewApiKey;
 use http::StatusCode;
 use serde::Serialize;
 
@@ -40,14 +39,6 @@ async fn create(
     ApiJson(input): ApiJson<ApiKeyIn>,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
     caller.require(Permission::ManageApiKeys)?;
-    let name = input.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "name: must be 1 to 100 characters",
-        ));
-    }
     let scope = input.scope.unwrap_or(Scope::Read);
     // A key can only hand out what it holds itself, so no key mints a stronger one.
     if let Some(p) = Permission::ALL
@@ -59,25 +50,15 @@ async fn create(
             caller.scope
         )));
     }
-    let secret = herald_engine::auth::generate_api_key();
-    let listing = state
-        .store
-        .create_api_key(NewApiKey {
-            tenant_id: caller.tenant_id,
-            name: name.to_string(),
-            display_prefix: secret.display_prefix,
-            key_digest: secret.digest,
-            scope,
-        })
-        .await?;
+    let (listing, key) = herald_engine::auth::issue_api_key(
+        state.store.as_ref(),
+        caller.tenant_id,
+        &input.name,
+        scope,
+    )
+    .await?;
     tracing::info!(key = %listing.id, scope = %scope, "API key created");
-    Ok((
-        StatusCode::CREATED,
-        Json(ApiKeyCreated {
-            listing,
-            key: secret.key,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(ApiKeyCreated { listing, key })))
 }
 
 pub fn router() -> Router<AppState> {
