@@ -235,7 +235,7 @@ impl Dispatcher {
     }
 
     /// One attempt at one claimed delivery, its receipt, and what comes next.
-    #[tracing::instrument(skip_all, fields(delivery = %claimed.id, endpoint = %claimed.endpoint_id))]
+    #[tracing::instrument(skip_all, fields(delivery = %claimed.id, endpoint = %claimed.endpoint_id, event = %claimed.event_id))]
     async fn deliver(&self, claimed: Claimed) {
         if !claimed.endpoint_active {
             let reason = "the endpoint was disabled or deleted before the delivery was attempted";
