@@ -16,6 +16,8 @@ pub mod dispatch;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
+pub mod service;
+#[cfg(feature = "server")]
 pub mod sign;
 #[cfg(feature = "server")]
 pub mod store;

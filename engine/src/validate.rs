@@ -115,6 +115,12 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
     patterns(&input.event_types)?;
     headers(&input.headers)?;
     description(&input.description)?;
+    if input.retry_policy.is_some() && input.retry_policy_id.is_some() {
+        return Err(invalid(
+            "retry_policy_id",
+            "give either retry_policy (inline) or retry_policy_id (named), not both",
+        ));
+    }
     let retry_policy = input.retry_policy.unwrap_or_default();
     policy(&retry_policy)?;
     let timeout_ms = input.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
@@ -130,6 +136,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         headers: input.headers,
         semantics: input.semantics,
         retry_policy,
+        retry_policy_id: input.retry_policy_id,
         timeout_ms,
         secret,
     })
@@ -149,6 +156,12 @@ pub fn endpoint_patch(mut patch: EndpointPatch) -> Result<EndpointPatch> {
     }
     if let Some(d) = &patch.description {
         description(d)?;
+    }
+    if patch.retry_policy.is_some() && patch.retry_policy_id.is_some() {
+        return Err(invalid(
+            "retry_policy_id",
+            "give either retry_policy (inline) or retry_policy_id (named), not both",
+        ));
     }
     if let Some(p) = &patch.retry_policy {
         policy(p)?;
@@ -222,4 +235,54 @@ pub fn event(
         metadata: input.metadata,
         only_endpoint: None,
     })
+}
+
+/// Longest payload-dedup window a tenant may set: 7 days.
+pub const MAX_DEDUP_WINDOW_SECS: u64 = 7 * 24 * 3_600;
+
+/// Checks a change to a tenant's settings.
+pub fn tenant_patch(patch: &crate::model::TenantPatch) -> Result<()> {
+    if let Some(Some(secs)) = patch.payload_dedup_window_secs
+        && !(1..=MAX_DEDUP_WINDOW_SECS).contains(&secs)
+    {
+        return Err(invalid(
+            "payload_dedup_window_secs",
+            format!(
+                "must be from 1 to {MAX_DEDUP_WINDOW_SECS} seconds (7 days), or null to turn dedup off"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn policy_name(name: &str) -> Result<()> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 80 || trimmed != name {
+        return Err(invalid(
+            "name",
+            "must be 1 to 80 characters without leading or trailing spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a named retry policy before it is stored.
+pub fn retry_policy_in(input: &crate::model::RetryPolicyIn) -> Result<()> {
+    policy_name(&input.name)?;
+    description(&input.description)?;
+    input.policy.validate().map_err(|m| invalid("policy", m))
+}
+
+/// Checks the fields a change to a named retry policy sets.
+pub fn retry_policy_patch(patch: &crate::model::RetryPolicyPatch) -> Result<()> {
+    if let Some(name) = &patch.name {
+        policy_name(name)?;
+    }
+    if let Some(d) = &patch.description {
+        description(d)?;
+    }
+    if let Some(p) = &patch.policy {
+        p.validate().map_err(|m| invalid("policy", m))?;
+    }
+    Ok(())
 }

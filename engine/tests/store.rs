@@ -282,6 +282,7 @@ mod delivery {
             headers: Default::default(),
             semantics,
             retry_policy: RetryPolicy::default(),
+            retry_policy_id: None,
             timeout_ms: 1_000,
             secret: Secret::generate(),
         }
@@ -350,6 +351,175 @@ mod delivery {
             assert_eq!(
                 (out[0].event().seq, out[1].event().seq),
                 (1, 2),
+                "{}",
+                b.name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_dedup_window_drops_repeats_inside_it_only() {
+        use herald_engine::model::TenantPatch;
+        use herald_engine::store::DuplicateOf;
+        for b in backends().await {
+            let t = b
+                .store
+                .ensure_tenant(DEFAULT_TENANT, "Default")
+                .await
+                .unwrap();
+            b.store
+                .update_tenant(
+                    t.id,
+                    TenantPatch {
+                        payload_dedup_window_secs: Some(Some(60)),
+                    },
+                )
+                .await
+                .unwrap();
+            let start = Utc::now();
+            let first = b
+                .store
+                .ingest(t.id, vec![event("a.b", None)], start)
+                .await
+                .unwrap();
+            let inside = b
+                .store
+                .ingest(
+                    t.id,
+                    vec![event("a.b", None)],
+                    start + Duration::seconds(59),
+                )
+                .await
+                .unwrap();
+            match &inside[0] {
+                Ingested::Duplicate { event, why } => {
+                    assert_eq!(event.id, first[0].event().id, "{}", b.name);
+                    assert_eq!(*why, DuplicateOf::PayloadWindow, "{}", b.name);
+                }
+                other => panic!(
+                    "{}: a repeat inside the window was stored: {other:?}",
+                    b.name
+                ),
+            }
+            let other_type = b
+                .store
+                .ingest(t.id, vec![event("a.c", None)], start + Duration::seconds(1))
+                .await
+                .unwrap();
+            assert!(
+                matches!(other_type[0], Ingested::Created { .. }),
+                "{}",
+                b.name
+            );
+            let after = b
+                .store
+                .ingest(
+                    t.id,
+                    vec![event("a.b", None)],
+                    start + Duration::seconds(61),
+                )
+                .await
+                .unwrap();
+            assert!(
+                matches!(after[0], Ingested::Created { .. }),
+                "{}: after the window",
+                b.name
+            );
+            assert_eq!(
+                b.store
+                    .tenant_by_slug(DEFAULT_TENANT)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .payload_dedup_window_secs,
+                Some(60)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn named_policies_apply_to_their_endpoints_and_cannot_vanish_under_them() {
+        use herald_engine::model::{RetryPolicyIn, RetryPolicyPatch};
+        for b in backends().await {
+            let t = b
+                .store
+                .ensure_tenant(DEFAULT_TENANT, "Default")
+                .await
+                .unwrap();
+            let policy = b
+                .store
+                .create_retry_policy(
+                    t.id,
+                    RetryPolicyIn {
+                        name: "fast".into(),
+                        description: String::new(),
+                        policy: RetryPolicy::schedule(vec![1, 2]),
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(policy.schedule_secs, [0, 1, 3], "{}", b.name);
+            let dup = b
+                .store
+                .create_retry_policy(
+                    t.id,
+                    RetryPolicyIn {
+                        name: "fast".into(),
+                        description: String::new(),
+                        policy: RetryPolicy::default(),
+                    },
+                )
+                .await;
+            assert!(
+                matches!(dup, Err(EngineError::Conflict { .. })),
+                "{}",
+                b.name
+            );
+
+            let mut e = endpoint(&["*"], Semantics::AtLeastOnce);
+            e.retry_policy_id = Some(policy.id);
+            let e = b.store.create_endpoint(t.id, e).await.unwrap();
+            assert_eq!(e.retry_policy.max_attempts, 3, "{}", b.name);
+            b.store
+                .update_retry_policy(
+                    t.id,
+                    policy.id,
+                    RetryPolicyPatch {
+                        policy: Some(RetryPolicy::schedule(vec![5])),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            let e2 = b.store.get_endpoint(t.id, e.id).await.unwrap().unwrap();
+            assert_eq!(
+                e2.retry_policy.max_attempts, 2,
+                "{}: follows the change",
+                b.name
+            );
+            b.store
+                .ingest(t.id, vec![event("x.y", None)], Utc::now())
+                .await
+                .unwrap();
+            let claimed = b
+                .store
+                .claim_due(Utc::now(), Utc::now() + Duration::seconds(60), 10, 8)
+                .await
+                .unwrap();
+            assert_eq!(
+                claimed[0].retry_policy.max_attempts, 2,
+                "{}: the dispatcher sees it",
+                b.name
+            );
+
+            assert!(matches!(
+                b.store.delete_retry_policy(t.id, policy.id).await,
+                Err(EngineError::Conflict { .. })
+            ));
+            b.store.delete_endpoint(t.id, e.id).await.unwrap();
+            assert!(
+                b.store.delete_retry_policy(t.id, policy.id).await.unwrap(),
                 "{}",
                 b.name
             );

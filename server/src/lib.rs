@@ -3,6 +3,10 @@
 //! `start` brings the whole server up on a given listener and returns a handle,
 //! so tests run the real thing on port 0 with their own data directory.
 
+// The console's view types nest deeply (components are not type-erased in
+// debug builds either, see Cargo.toml); the default limit of 128 is too low.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -75,12 +79,18 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         );
     }
     let dispatcher = Dispatcher::new(store.clone(), DispatcherConfig::default());
-    let state = AppState {
+    let engine = herald_engine::service::Engine {
+        store: store.clone(),
         dispatcher: dispatcher.clone(),
+        max_payload_bytes: config.max_payload_bytes,
+    };
+    let state = AppState {
+        engine: engine.clone(),
         limits: state::Limits {
             max_payload_bytes: config.max_payload_bytes,
         },
         console: ConsoleState {
+            engine,
             store: store.clone(),
             session_ttl: chrono::Duration::hours(i64::from(config.session_ttl_hours)),
             secure_cookies: config.secure_cookies,

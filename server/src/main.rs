@@ -1,3 +1,6 @@
+// The console's view types nest deeply (components are not type-erased in
+// debug builds either, see Cargo.toml); the default limit of 128 is too low.
+#![recursion_limit = "256"]
 use clap::Parser;
 
 #[tokio::main]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use herald_app::ssr::ConsoleState;
 use herald_engine::deps::Redis;
-use herald_engine::dispatch::Dispatcher;
+use herald_engine::service::Engine;
 use herald_engine::store::{DEFAULT_TENANT, Store};
 use leptos::config::LeptosOptions;
 
@@ -17,7 +17,8 @@ pub struct AppState {
     pub redis: Option<Redis>,
     pub leptos_options: LeptosOptions,
     pub console: ConsoleState,
-    pub dispatcher: Arc<Dispatcher>,
+    /// The operations the API and the console share.
+    pub engine: Engine,
     pub limits: Limits,
 }
 

@@ -12,9 +12,10 @@ use crate::model::ErrorClass;
 
 /// How much of a response body a receipt keeps.
 pub const EXCERPT_BYTES: usize = 4 * 1024;
-/// How much of a body is read at most; past it the connection is dropped
-/// rather than kept alive for reuse.
-const DRAIN_BYTES: usize = 64 * 1024;
+/// The largest answer Herald reads. A receiver should answer briefly; one that
+/// sends more (a URL serving a file, a misrouted proxy) fails the attempt with
+/// `response_too_large`, and the connection is dropped rather than drained.
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
 /// The outcome of one request, whatever happened.
 #[derive(Debug, Clone)]
@@ -129,15 +130,24 @@ pub async fn send(
 
     let mut kept = Vec::new();
     let mut read = 0usize;
-    let mut body_error = None;
-    loop {
+    let too_large = || {
+        Some((
+            ErrorClass::ResponseTooLarge,
+            format!("the answer's body is larger than {MAX_RESPONSE_BYTES} bytes"),
+        ))
+    };
+    let mut body_error = match response.content_length() {
+        Some(len) if len > MAX_RESPONSE_BYTES as u64 => too_large(),
+        _ => None,
+    };
+    while body_error.is_none() {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 read += chunk.len();
                 let room = EXCERPT_BYTES.saturating_sub(kept.len());
                 kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if read > DRAIN_BYTES {
-                    break;
+                if read > MAX_RESPONSE_BYTES {
+                    body_error = too_large();
                 }
             }
             Ok(None) => break,

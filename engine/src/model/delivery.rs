@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AttemptId, DeliveryId, EndpointId, EventId};
+use super::{AttemptId, DeliveryId, EndpointId, EventId, RetryPolicyId};
 use crate::retry::RetryPolicy;
 
 /// How an endpoint's deliveries are attempted.
@@ -43,9 +43,12 @@ pub struct EndpointIn {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub semantics: Semantics,
-    /// The retry policy (default: the Standard Webhooks schedule).
+    /// An inline retry policy (default: the Standard Webhooks schedule).
     #[serde(default)]
     pub retry_policy: Option<RetryPolicy>,
+    /// A named retry policy of the tenant's to follow instead of an inline one.
+    #[serde(default)]
+    pub retry_policy_id: Option<RetryPolicyId>,
     /// Per-request timeout in milliseconds (default 15000).
     #[serde(default)]
     pub timeout_ms: Option<u32>,
@@ -69,8 +72,12 @@ pub struct EndpointPatch {
     pub headers: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub semantics: Option<Semantics>,
+    /// An inline policy; the endpoint stops following a named one.
     #[serde(default)]
     pub retry_policy: Option<RetryPolicy>,
+    /// Follow this named policy from now on.
+    #[serde(default)]
+    pub retry_policy_id: Option<RetryPolicyId>,
     #[serde(default)]
     pub timeout_ms: Option<u32>,
 }
@@ -84,7 +91,9 @@ pub struct EndpointOut {
     pub event_types: Vec<String>,
     pub header_names: Vec<String>,
     pub semantics: Semantics,
+    /// The policy in force: the named one when `retry_policy_id` is set.
     pub retry_policy: RetryPolicy,
+    pub retry_policy_id: Option<RetryPolicyId>,
     pub timeout_ms: u32,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
@@ -162,6 +171,8 @@ pub enum ErrorClass {
     Connection,
     /// The endpoint's URL cannot be requested.
     InvalidUrl,
+    /// The answer's body was larger than Herald reads (a receiver should answer briefly).
+    ResponseTooLarge,
 }
 
 impl ErrorClass {
@@ -174,6 +185,7 @@ impl ErrorClass {
             ErrorClass::HttpStatus => "http_status",
             ErrorClass::Connection => "connection",
             ErrorClass::InvalidUrl => "invalid_url",
+            ErrorClass::ResponseTooLarge => "response_too_large",
         }
     }
 }
@@ -231,4 +243,74 @@ pub struct EventDetail {
     #[serde(flatten)]
     pub event: EventOut,
     pub deliveries: Vec<DeliveryOut>,
+}
+
+/// Creating a named retry policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicyIn {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub policy: RetryPolicy,
+}
+
+/// Changing a named retry policy; fields left out stay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicyPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub policy: Option<RetryPolicy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryPolicyOut {
+    pub id: RetryPolicyId,
+    pub name: String,
+    pub description: String,
+    pub policy: RetryPolicy,
+    /// Seconds after the first attempt at which each attempt is planned (no jitter).
+    pub schedule_secs: Vec<u64>,
+    /// How many endpoints follow it.
+    pub endpoints: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One row of the event list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSummary {
+    pub id: EventId,
+    pub seq: i64,
+    pub event_type: String,
+    pub correlation_id: Option<String>,
+    pub entity_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub deliveries: u32,
+    pub succeeded: u32,
+    pub dead: u32,
+}
+
+/// An event type a tenant has published, with how often and how recently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventTypeSummary {
+    pub event_type: String,
+    pub events: u64,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// What is queued or parked for an endpoint: its health at a glance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointBacklog {
+    /// Waiting for their first attempt.
+    pub pending: u32,
+    /// Failed at least once and waiting for a retry.
+    pub retrying: u32,
+    pub in_flight: u32,
+    /// Gave up: in the dead-letter queue.
+    pub dead: u32,
 }

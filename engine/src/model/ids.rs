@@ -102,6 +102,7 @@ typed_id!(EventId, "evt_", "event");
 typed_id!(DeliveryId, "msg_", "delivery");
 typed_id!(AttemptId, "att_", "attempt");
 typed_id!(DlqEntryId, "dlq_", "DLQ entry");
+typed_id!(RetryPolicyId, "rp_", "retry policy");
 
 #[cfg(all(test, feature = "server"))]
 mod tests {

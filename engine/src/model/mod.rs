@@ -9,8 +9,8 @@ mod ids;
 pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_markdown};
 pub use delivery::*;
 pub use ids::{
-    ApiKeyId, AttemptId, DeliveryId, DlqEntryId, EndpointId, EventId, IdParseError, SessionId,
-    TenantId, UserId,
+    ApiKeyId, AttemptId, DeliveryId, DlqEntryId, EndpointId, EventId, IdParseError, RetryPolicyId,
+    SessionId, TenantId, UserId,
 };
 
 use chrono::{DateTime, Utc};
@@ -22,7 +22,40 @@ pub struct TenantOut {
     pub id: TenantId,
     pub slug: String,
     pub name: String,
+    /// When set, an event whose type and payload equal those of one received
+    /// within this many seconds is answered with the original and not delivered again.
+    pub payload_dedup_window_secs: Option<u64>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Changing a tenant's settings; fields left out stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    /// Seconds (1 to 604800), or `null` to turn payload dedup off.
+    #[serde(default, with = "double_option")]
+    pub payload_dedup_window_secs: Option<Option<u64>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+pub mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
 }
 
 /// A console account as others may see it (never the password hash).

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{DeliveryId, EndpointId, ErrorClass, EventId, EventOut, Semantics, Trigger};
+pub use crate::model::{EventSummary, EventTypeSummary};
 use crate::retry::RetryPolicy;
 use crate::sign::Secret;
 
@@ -18,6 +19,7 @@ pub struct NewEndpoint {
     pub headers: BTreeMap<String, String>,
     pub semantics: Semantics,
     pub retry_policy: RetryPolicy,
+    pub retry_policy_id: Option<crate::model::RetryPolicyId>,
     pub timeout_ms: u32,
     pub secret: Secret,
 }
@@ -42,16 +44,36 @@ pub enum Ingested {
         event: EventOut,
         deliveries: u32,
     },
-    /// The idempotency key was seen before: this is the original event.
+    /// Seen before: this is the original event, and nothing was created.
     Duplicate {
         event: EventOut,
+        why: DuplicateOf,
     },
+}
+
+/// What made an event a repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateOf {
+    /// The same idempotency key, at any time.
+    IdempotencyKey,
+    /// The same type and payload within the tenant's dedup window.
+    PayloadWindow,
+}
+
+impl DuplicateOf {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DuplicateOf::IdempotencyKey => "idempotency_key",
+            DuplicateOf::PayloadWindow => "payload_dedup_window",
+        }
+    }
 }
 
 impl Ingested {
     pub fn event(&self) -> &EventOut {
         match self {
-            Ingested::Created { event, .. } | Ingested::Duplicate { event } => event,
+            Ingested::Created { event, .. } | Ingested::Duplicate { event, .. } => event,
         }
     }
 }
@@ -68,27 +90,6 @@ pub struct EventFilter {
     pub to: Option<DateTime<Utc>>,
     /// Keyset cursor: only events older than this one.
     pub before: Option<EventId>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventSummary {
-    pub id: EventId,
-    pub seq: i64,
-    pub event_type: String,
-    pub correlation_id: Option<String>,
-    pub entity_id: Option<String>,
-    pub received_at: DateTime<Utc>,
-    pub deliveries: u32,
-    pub succeeded: u32,
-    pub dead: u32,
-}
-
-/// An event type a tenant has published, with how often and how recently.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventTypeSummary {
-    pub event_type: String,
-    pub events: u64,
-    pub last_seen_at: DateTime<Utc>,
 }
 
 /// A claimed delivery with everything needed to send it.

@@ -9,6 +9,7 @@ mod delivery;
 mod sqlite;
 mod sqlite_delivery;
 mod sqlite_dispatch;
+mod sqlite_policies;
 
 pub use delivery::*;
 pub use sqlite::SqliteStore;
@@ -19,8 +20,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::model::{
-    ApiKeyId, ApiKeyOut, DeliveryId, EndpointId, EndpointOut, EventDetail, EventId, Page, Role,
-    Scope, SessionId, TenantId, TenantOut, UserId, UserOut,
+    ApiKeyId, ApiKeyOut, DeliveryId, EndpointId, EndpointOut, EventDetail, EventId, Page,
+    RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, Role, Scope, SessionId,
+    TenantId, TenantOut, TenantPatch, UserId, UserOut,
 };
 use crate::{EngineError, Result};
 
@@ -130,6 +132,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn ensure_tenant(&self, slug: &str, name: &str) -> Result<TenantOut>;
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantOut>>;
+    /// Applies a checked settings change (see `validate::tenant_patch`).
+    async fn update_tenant(&self, tenant: TenantId, patch: TenantPatch) -> Result<()>;
 
     /// Fails with `Conflict` when the email is taken (emails compare case-insensitively).
     async fn create_user(&self, user: NewUser) -> Result<UserOut>;
@@ -182,6 +186,12 @@ pub trait Store: Send + Sync + 'static {
         id: EndpointId,
         patch: crate::model::EndpointPatch,
     ) -> Result<Option<EndpointOut>>;
+    /// What is queued and parked for each of these endpoints (absent: nothing).
+    async fn endpoint_backlog(
+        &self,
+        tenant: TenantId,
+        endpoints: &[EndpointId],
+    ) -> Result<std::collections::HashMap<EndpointId, crate::model::EndpointBacklog>>;
     /// Soft-deletes; its pending deliveries end as dead when next claimed.
     async fn delete_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<bool>;
     /// Turns an endpoint off (with a reason) or back on.
@@ -201,6 +211,34 @@ pub trait Store: Send + Sync + 'static {
         secret: crate::sign::Secret,
         old_valid_until: DateTime<Utc>,
     ) -> Result<bool>;
+
+    // Named retry policies.
+    /// Fails with `Conflict` when the tenant already has a policy of that name.
+    async fn create_retry_policy(
+        &self,
+        tenant: TenantId,
+        policy: RetryPolicyIn,
+    ) -> Result<RetryPolicyOut>;
+    async fn get_retry_policy(
+        &self,
+        tenant: TenantId,
+        id: RetryPolicyId,
+    ) -> Result<Option<RetryPolicyOut>>;
+    async fn list_retry_policies(
+        &self,
+        tenant: TenantId,
+        after: Option<RetryPolicyId>,
+        limit: u32,
+    ) -> Result<Page<RetryPolicyOut>>;
+    /// A changed policy applies to every endpoint following it, from its next attempt.
+    async fn update_retry_policy(
+        &self,
+        tenant: TenantId,
+        id: RetryPolicyId,
+        patch: RetryPolicyPatch,
+    ) -> Result<Option<RetryPolicyOut>>;
+    /// Fails with `Conflict` while an endpoint follows the policy.
+    async fn delete_retry_policy(&self, tenant: TenantId, id: RetryPolicyId) -> Result<bool>;
 
     // Ingest: events and their deliveries, durable in one transaction.
     /// All or nothing. An idempotency key seen before (in the tenant, or earlier

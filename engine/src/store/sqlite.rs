@@ -54,6 +54,7 @@ struct TenantRow {
     id: String,
     slug: String,
     name: String,
+    payload_dedup_window_ms: Option<i64>,
     created_at: i64,
 }
 
@@ -64,6 +65,9 @@ impl TryFrom<TenantRow> for TenantOut {
             id: stored_id(&r.id)?,
             slug: r.slug,
             name: r.name,
+            payload_dedup_window_secs: r
+                .payload_dedup_window_ms
+                .and_then(|ms| u64::try_from(ms / 1_000).ok()),
             created_at: from_millis(r.created_at),
         })
     }
@@ -157,7 +161,7 @@ impl Store for SqliteStore {
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantOut>> {
         sqlx::query_as::<_, TenantRow>(
-            r"select id, slug, name, created_at from tenants where slug = $1",
+            r"select id, slug, name, payload_dedup_window_ms, created_at from tenants where slug = $1",
         )
         .bind(slug)
         .fetch_optional(&self.pool)
@@ -392,6 +396,64 @@ impl Store for SqliteStore {
             .map(ApiKeyOut::try_from)
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(keys, limit, |k| k.id.to_string()))
+    }
+
+    async fn update_tenant(
+        &self,
+        tenant: TenantId,
+        patch: crate::model::TenantPatch,
+    ) -> Result<()> {
+        self.update_tenant_impl(tenant, patch).await
+    }
+
+    async fn create_retry_policy(
+        &self,
+        tenant: TenantId,
+        policy: crate::model::RetryPolicyIn,
+    ) -> Result<crate::model::RetryPolicyOut> {
+        self.create_retry_policy_impl(tenant, policy).await
+    }
+
+    async fn get_retry_policy(
+        &self,
+        tenant: TenantId,
+        id: crate::model::RetryPolicyId,
+    ) -> Result<Option<crate::model::RetryPolicyOut>> {
+        self.get_retry_policy_impl(tenant, id).await
+    }
+
+    async fn list_retry_policies(
+        &self,
+        tenant: TenantId,
+        after: Option<crate::model::RetryPolicyId>,
+        limit: u32,
+    ) -> Result<Page<crate::model::RetryPolicyOut>> {
+        self.list_retry_policies_impl(tenant, after, limit).await
+    }
+
+    async fn update_retry_policy(
+        &self,
+        tenant: TenantId,
+        id: crate::model::RetryPolicyId,
+        patch: crate::model::RetryPolicyPatch,
+    ) -> Result<Option<crate::model::RetryPolicyOut>> {
+        self.update_retry_policy_impl(tenant, id, patch).await
+    }
+
+    async fn delete_retry_policy(
+        &self,
+        tenant: TenantId,
+        id: crate::model::RetryPolicyId,
+    ) -> Result<bool> {
+        self.delete_retry_policy_impl(tenant, id).await
+    }
+
+    async fn endpoint_backlog(
+        &self,
+        tenant: TenantId,
+        endpoints: &[EndpointId],
+    ) -> Result<std::collections::HashMap<EndpointId, crate::model::EndpointBacklog>> {
+        self.endpoint_backlog_impl(tenant, endpoints).await
     }
 
     async fn create_endpoint(

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 use super::{
-    EventFilter, EventSummary, EventTypeSummary, Ingested, NewEndpoint, NewEvent, from_millis,
-    page_of, stored_id, to_millis,
+    DuplicateOf, EventFilter, EventSummary, EventTypeSummary, Ingested, NewEndpoint, NewEvent,
+    from_millis, page_of, stored_id, to_millis,
 };
 use crate::model::event_type::any_pattern_matches;
 use crate::model::{
@@ -51,6 +51,7 @@ struct EndpointRow {
     headers: String,
     semantics: String,
     retry_policy: String,
+    retry_policy_id: Option<String>,
     timeout_ms: i64,
     disabled_reason: Option<String>,
     disabled_at: Option<i64>,
@@ -58,8 +59,10 @@ struct EndpointRow {
     updated_at: i64,
 }
 
-const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, headers, semantics, retry_policy, timeout_ms, \
-                                disabled_reason, disabled_at, created_at, updated_at";
+/// The policy in force is the named one when the endpoint follows one.
+const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, headers, semantics, \
+     coalesce((select rp.policy from retry_policies rp where rp.id = endpoints.retry_policy_id), retry_policy) as retry_policy, \
+     retry_policy_id, timeout_ms, disabled_reason, disabled_at, created_at, updated_at";
 
 impl TryFrom<EndpointRow> for EndpointOut {
     type Error = EngineError;
@@ -73,6 +76,7 @@ impl TryFrom<EndpointRow> for EndpointOut {
             header_names: headers.into_keys().collect(),
             semantics: semantics_of(&r.semantics),
             retry_policy: from_json(&r.retry_policy, "retry policy")?,
+            retry_policy_id: r.retry_policy_id.as_deref().map(stored_id).transpose()?,
             timeout_ms: u32::try_from(r.timeout_ms).unwrap_or(u32::MAX),
             enabled: r.disabled_at.is_none(),
             disabled_reason: r.disabled_reason,
@@ -118,6 +122,27 @@ impl TryFrom<EventRow> for EventOut {
     }
 }
 
+/// Refuses a named retry policy the tenant does not have.
+async fn named_policy_exists(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tenant: TenantId,
+    policy: crate::model::RetryPolicyId,
+) -> Result<()> {
+    let found: Option<i64> =
+        sqlx::query_scalar("select 1 from retry_policies where id = $1 and tenant_id = $2")
+            .bind(policy.to_string())
+            .bind(tenant.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(EngineError::invalid(
+            "retry_policy_id",
+            format!("there is no retry policy '{policy}'"),
+        )),
+    }
+}
+
 impl SqliteStore {
     pub(super) async fn create_endpoint_impl(
         &self,
@@ -127,10 +152,13 @@ impl SqliteStore {
         let id = EndpointId::new();
         let now = to_millis(Utc::now());
         let mut tx = self.pool().begin().await?;
+        if let Some(policy) = e.retry_policy_id {
+            named_policy_exists(&mut tx, tenant, policy).await?;
+        }
         sqlx::query(
             r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
-                                     retry_policy, timeout_ms, created_at, updated_at)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                                     retry_policy, timeout_ms, created_at, updated_at, retry_policy_id)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -142,6 +170,7 @@ impl SqliteStore {
         .bind(json_text(&e.retry_policy)?)
         .bind(i64::from(e.timeout_ms))
         .bind(now)
+        .bind(e.retry_policy_id.map(|p| p.to_string()))
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -202,7 +231,12 @@ impl SqliteStore {
         id: EndpointId,
         patch: crate::model::EndpointPatch,
     ) -> Result<Option<EndpointOut>> {
-        // Each column keeps its value where the patch leaves the field out.
+        let mut tx = self.pool().begin().await?;
+        if let Some(policy) = patch.retry_policy_id {
+            named_policy_exists(&mut tx, tenant, policy).await?;
+        }
+        // Each column keeps its value where the patch leaves the field out. An
+        // inline policy ends following a named one; a named one starts it.
         let done = sqlx::query(
             r"update endpoints set
                   url = coalesce($1, url),
@@ -212,7 +246,8 @@ impl SqliteStore {
                   semantics = coalesce($5, semantics),
                   retry_policy = coalesce($6, retry_policy),
                   timeout_ms = coalesce($7, timeout_ms),
-                  updated_at = $8
+                  updated_at = $8,
+                  retry_policy_id = case when $6 is not null then null else coalesce($11, retry_policy_id) end
               where tenant_id = $9 and id = $10 and deleted_at is null",
         )
         .bind(&patch.url)
@@ -225,12 +260,52 @@ impl SqliteStore {
         .bind(to_millis(Utc::now()))
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .execute(self.pool())
+        .bind(patch.retry_policy_id.map(|p| p.to_string()))
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
+        tx.commit().await?;
         self.get_endpoint_impl(tenant, id).await
+    }
+
+    pub(super) async fn endpoint_backlog_impl(
+        &self,
+        tenant: TenantId,
+        endpoints: &[EndpointId],
+    ) -> Result<HashMap<EndpointId, crate::model::EndpointBacklog>> {
+        // deliveries_endpoint_idx (endpoint_id, state): succeeded rows, the bulk
+        // of the table, are never visited.
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            r"select endpoint_id,
+                     sum(state = 'pending' and attempts = 0),
+                     sum(state = 'pending' and attempts > 0),
+                     sum(state = 'in_flight'),
+                     sum(state = 'dead')
+              from deliveries
+              where endpoint_id in (select value from json_each($1))
+                and state in ('pending', 'in_flight', 'dead') and tenant_id = $2
+              group by endpoint_id",
+        )
+        .bind(id_list(endpoints))
+        .bind(tenant.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        rows.into_iter()
+            .map(|(id, pending, retrying, in_flight, dead)| {
+                Ok((
+                    stored_id(&id)?,
+                    crate::model::EndpointBacklog {
+                        pending: count(pending),
+                        retrying: count(retrying),
+                        in_flight: count(in_flight),
+                        dead: count(dead),
+                    },
+                ))
+            })
+            .collect()
     }
 
     pub(super) async fn delete_endpoint_impl(
@@ -350,14 +425,24 @@ impl SqliteStore {
             .map(|(id, patterns)| Ok((id, from_json(&patterns, "endpoint event types")?)))
             .collect::<Result<_>>()?;
 
+        let dedup_window_ms: Option<i64> =
+            sqlx::query_scalar("select payload_dedup_window_ms from tenants where id = $1")
+                .bind(&tenant_text)
+                .fetch_optional(&mut *tx)
+                .await?
+                .flatten();
+
         let mut seq = base;
         let mut out = Vec::with_capacity(events.len());
         let mut seen_keys: HashMap<String, EventOut> = HashMap::new();
+        // (type, payload digest) of events made earlier in this batch.
+        let mut seen_payloads: HashMap<(String, String), EventOut> = HashMap::new();
         for event in events {
             if let Some(key) = &event.idempotency_key {
                 if let Some(original) = seen_keys.get(key) {
                     out.push(Ingested::Duplicate {
                         event: original.clone(),
+                        why: DuplicateOf::IdempotencyKey,
                     });
                     continue;
                 }
@@ -371,6 +456,38 @@ impl SqliteStore {
                 if let Some(row) = existing {
                     out.push(Ingested::Duplicate {
                         event: row.try_into()?,
+                        why: DuplicateOf::IdempotencyKey,
+                    });
+                    continue;
+                }
+            }
+            // Test events are addressed to one endpoint on purpose: never deduplicated.
+            if let (Some(window), None) = (dedup_window_ms, event.only_endpoint) {
+                let payload_key = (event.event_type.clone(), event.payload_sha256.clone());
+                if let Some(original) = seen_payloads.get(&payload_key) {
+                    out.push(Ingested::Duplicate {
+                        event: original.clone(),
+                        why: DuplicateOf::PayloadWindow,
+                    });
+                    continue;
+                }
+                let existing = sqlx::query_as::<_, EventRow>(&format!(
+                    r"select {EVENT_COLUMNS} from events
+                      where tenant_id = $1 and payload_sha256 = $2 and event_type = $3 and received_at >= $4
+                      order by received_at limit 1"
+                ))
+                .bind(&tenant_text)
+                .bind(&event.payload_sha256)
+                .bind(&event.event_type)
+                .bind(now_ms.saturating_sub(window))
+                .fetch_optional(&mut *tx)
+                .await?;
+                // Equal digests of unequal payloads are not a concern with SHA-256,
+                // but comparing the bytes costs little and makes it certain.
+                if let Some(row) = existing.filter(|r| r.payload == event.payload) {
+                    out.push(Ingested::Duplicate {
+                        event: row.try_into()?,
+                        why: DuplicateOf::PayloadWindow,
                     });
                     continue;
                 }
@@ -435,6 +552,12 @@ impl SqliteStore {
             };
             if let Some(key) = &stored.idempotency_key {
                 seen_keys.insert(key.clone(), stored.clone());
+            }
+            if dedup_window_ms.is_some() && target.is_none() {
+                seen_payloads.insert(
+                    (stored.event_type.clone(), event.payload_sha256.clone()),
+                    stored.clone(),
+                );
             }
             out.push(Ingested::Created {
                 event: stored,

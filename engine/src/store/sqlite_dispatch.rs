@@ -79,11 +79,13 @@ impl SqliteStore {
         let rows = sqlx::query_as::<_, Row>(
             r"select d.id, d.event_id, d.endpoint_id, d.attempts, d.first_attempt_at,
                      e.event_type, e.payload, e.correlation_id,
-                     p.url, p.headers, p.semantics, p.retry_policy, p.timeout_ms,
+                     p.url, p.headers, p.semantics,
+                     coalesce(rp.policy, p.retry_policy) as retry_policy, p.timeout_ms,
                      (p.disabled_at is null and p.deleted_at is null) as active
               from deliveries d
               join events e on e.id = d.event_id
               join endpoints p on p.id = d.endpoint_id
+              left join retry_policies rp on rp.id = p.retry_policy_id
               where d.id in (select value from json_each($1))
               order by d.next_attempt_at",
         )

@@ -41,6 +41,24 @@ impl<'a> Api<'a> {
             .unwrap()
     }
 
+    /// Any method, with an optional JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .server
+            .http
+            .request(method, self.server.url(path))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         let res = self
             .server

@@ -210,6 +210,46 @@ async fn a_connection_refused_is_classed_connect() {
 }
 
 #[tokio::test]
+async fn a_dropped_connection_and_an_oversized_answer_are_classed_and_retried() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::start(
+        vec![
+            Reply::Drop,
+            Reply::Body(herald_engine::dispatch::http::MAX_RESPONSE_BYTES + 1),
+        ],
+        Reply::Status(200),
+    )
+    .await;
+    api.endpoint(
+        &receiver.url,
+        &["*"],
+        json!({"retry_policy": fast_policy(5)}),
+    )
+    .await;
+    let event = api.publish("order.created", json!({"n": 1})).await;
+    let detail = api
+        .event_until(&event, Duration::from_secs(15), |d| {
+            states(d) == ["succeeded"]
+        })
+        .await;
+    let log = detail["deliveries"][0]["attempt_log"].as_array().unwrap();
+    let classes: Vec<&Value> = log.iter().map(|a| &a["error_class"]).collect();
+    assert_eq!(
+        classes,
+        [
+            &json!("connection"),
+            &json!("response_too_large"),
+            &Value::Null
+        ],
+        "{log:#?}"
+    );
+    assert!(log[0]["response_status"].is_null());
+    assert_eq!(log[1]["response_status"], 200);
+    assert_eq!(receiver.received().len(), 3);
+}
+
+#[tokio::test]
 async fn a_410_disables_the_endpoint() {
     let server = TestServer::start().await;
     let api = Api::new(&server).await;

@@ -10,4 +10,5 @@ mod delivery;
 mod endpoints;
 mod harness;
 mod health;
+mod policies;
 mod receiver;

@@ -1,15 +1,18 @@
 //! A webhook receiver for tests: answers from a script (then a default), and
 //! records every request it gets.
+//!
+//! It speaks HTTP/1.1 itself over a plain socket (keep-alive included) so that
+//! it can also misbehave in ways a web framework will not: close the connection
+//! without answering, or answer with an enormous body.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -18,6 +21,10 @@ pub enum Reply {
     RetryAfter(u16, u64),
     /// Answer 200, but only after this long (past an endpoint's timeout, say).
     Hang(Duration),
+    /// Read the request, then close the connection without a word.
+    Drop,
+    /// Answer 200 with a body of this many bytes.
+    Body(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -48,30 +55,84 @@ pub struct Receiver {
     shared: Shared,
 }
 
-async fn hook(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    shared.received.lock().unwrap().push(Received {
-        headers,
-        body,
-        at: Instant::now(),
-    });
-    let reply = shared
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or_else(|| shared.default.clone());
-    let status = |code: u16| StatusCode::from_u16(code).unwrap();
-    match reply {
-        Reply::Status(code) => (status(code), format!("answered {code}")).into_response(),
-        Reply::RetryAfter(code, secs) => (
-            status(code),
-            [("retry-after", secs.to_string())],
-            "slow down",
-        )
-            .into_response(),
-        Reply::Hang(pause) => {
-            tokio::time::sleep(pause).await;
-            (StatusCode::OK, "late").into_response()
+/// Reads one request (head and `content-length` body); `None` when the peer
+/// closed the connection or sent something this receiver does not parse.
+async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(HeaderMap, Bytes)> {
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 8192];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?.to_string();
+    let mut headers = HeaderMap::new();
+    for line in head.split("\r\n").skip(1).filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':')?;
+        headers.append(
+            HeaderName::from_bytes(name.trim().as_bytes()).ok()?,
+            HeaderValue::from_str(value.trim()).ok()?,
+        );
+    }
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let mut chunk = [0u8; 65536];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = Bytes::copy_from_slice(&buf[head_end..head_end + length]);
+    buf.drain(..head_end + length);
+    Some((headers, body))
+}
+
+fn response(status: u16, extra: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} Scripted\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{extra}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+async fn serve_connection(mut stream: TcpStream, shared: Shared) {
+    let mut buf = Vec::new();
+    while let Some((headers, body)) = read_request(&mut stream, &mut buf).await {
+        shared.received.lock().unwrap().push(Received {
+            headers,
+            body,
+            at: Instant::now(),
+        });
+        let reply = shared
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| shared.default.clone());
+        let bytes = match reply {
+            Reply::Status(code) => response(code, "", format!("answered {code}").as_bytes()),
+            Reply::RetryAfter(code, secs) => {
+                response(code, &format!("retry-after: {secs}\r\n"), b"slow down")
+            }
+            Reply::Hang(pause) => {
+                tokio::time::sleep(pause).await;
+                response(200, "", b"late")
+            }
+            Reply::Drop => return,
+            Reply::Body(size) => response(200, "", &vec![b'x'; size]),
+        };
+        if stream.write_all(&bytes).await.is_err() {
+            return;
         }
     }
 }
@@ -84,12 +145,14 @@ impl Receiver {
             default,
             received: Arc::default(),
         };
-        let app = axum::Router::new()
-            .route("/hook", post(hook))
-            .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let accepting = shared.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_connection(stream, accepting.clone()));
+            }
+        });
         Self { url, shared }
     }
 

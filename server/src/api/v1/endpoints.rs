@@ -4,11 +4,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
-use herald_engine::model::{
-    EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventIn, Page, Permission,
-};
-use herald_engine::sign::Secret;
+use herald_engine::model::{EndpointId, EndpointIn, EndpointOut, EndpointPatch, Page, Permission};
+use herald_engine::service::Rotated;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -16,10 +13,6 @@ use serde_json::json;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
-}
 
 /// The new endpoint's listing plus its signing secret, shown this once.
 #[derive(Serialize)]
@@ -35,13 +28,10 @@ async fn create(
     ApiJson(input): ApiJson<EndpointIn>,
 ) -> Result<(StatusCode, Json<EndpointCreated>), ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    let endpoint = herald_engine::validate::endpoint(input)?;
-    let secret = endpoint.secret.expose();
-    let endpoint = state
-        .store
-        .create_endpoint(caller.tenant_id, endpoint)
+    let (endpoint, secret) = state
+        .engine
+        .create_endpoint(caller.tenant_id, input)
         .await?;
-    tracing::info!(endpoint = %endpoint.id, "endpoint created");
     Ok((
         StatusCode::CREATED,
         Json(EndpointCreated { endpoint, secret }),
@@ -89,14 +79,12 @@ async fn update(
     ApiJson(patch): ApiJson<EndpointPatch>,
 ) -> Result<Json<EndpointOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    let patch = herald_engine::validate::endpoint_patch(patch)?;
-    let endpoint = state
-        .store
-        .update_endpoint(caller.tenant_id, endpoint_id(&id)?, patch)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("endpoint '{id}' was not found")))?;
-    tracing::info!(endpoint = %endpoint.id, "endpoint updated");
-    Ok(Json(endpoint))
+    Ok(Json(
+        state
+            .engine
+            .update_endpoint(caller.tenant_id, endpoint_id(&id)?, patch)
+            .await?,
+    ))
 }
 
 async fn delete(
@@ -119,15 +107,6 @@ async fn delete(
     }
 }
 
-/// Loads the caller's endpoint or answers 404.
-async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<EndpointOut, ApiError> {
-    state
-        .store
-        .get_endpoint(caller.tenant_id, endpoint_id(id)?)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("endpoint '{id}' was not found")))
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct DisableIn {
@@ -143,18 +122,12 @@ async fn disable(
 ) -> Result<Json<EndpointOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
     let input: DisableIn = optional_json(&body)?;
-    let endpoint = owned(&state, &caller, &id).await?;
-    let reason = input
-        .reason
-        .unwrap_or_else(|| "disabled by an operator".into());
-    if reason.chars().count() > 200 {
-        return Err(invalid("reason: at most 200 characters"));
-    }
-    state
-        .store
-        .set_endpoint_enabled(endpoint.id, false, Some(&reason))
-        .await?;
-    Ok(Json(owned(&state, &caller, &id).await?))
+    Ok(Json(
+        state
+            .engine
+            .set_endpoint_enabled(caller.tenant_id, endpoint_id(&id)?, false, input.reason)
+            .await?,
+    ))
 }
 
 async fn enable(
@@ -163,12 +136,12 @@ async fn enable(
     Path(id): Path<String>,
 ) -> Result<Json<EndpointOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    let endpoint = owned(&state, &caller, &id).await?;
-    state
-        .store
-        .set_endpoint_enabled(endpoint.id, true, None)
-        .await?;
-    Ok(Json(owned(&state, &caller, &id).await?))
+    Ok(Json(
+        state
+            .engine
+            .set_endpoint_enabled(caller.tenant_id, endpoint_id(&id)?, true, None)
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -182,42 +155,24 @@ struct RotateIn {
     secret: Option<String>,
 }
 
-const DEFAULT_GRACE_SECS: u64 = 24 * 3_600;
-const MAX_GRACE_SECS: u64 = 30 * 24 * 3_600;
-
 async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Rotated>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
     let input: RotateIn = optional_json(&body)?;
-    let grace = input.grace_period_secs.unwrap_or(DEFAULT_GRACE_SECS);
-    if grace > MAX_GRACE_SECS {
-        return Err(invalid(format!(
-            "grace_period_secs: at most {MAX_GRACE_SECS} (30 days)"
-        )));
-    }
-    let secret = match input.secret {
-        Some(text) => Secret::parse(&text).map_err(|e| invalid(format!("secret: {e}")))?,
-        None => Secret::generate(),
-    };
-    let shown = secret.expose();
-    let old_valid_until =
-        Utc::now() + chrono::Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
-    if !state
-        .store
-        .rotate_secret(caller.tenant_id, endpoint_id(&id)?, secret, old_valid_until)
-        .await?
-    {
-        return Err(ApiError::not_found(format!(
-            "endpoint '{id}' was not found"
-        )));
-    }
-    tracing::info!(endpoint = %id, grace_secs = grace, "endpoint secret rotated");
     Ok(Json(
-        json!({ "secret": shown, "previous_secret_valid_until": old_valid_until }),
+        state
+            .engine
+            .rotate_secret(
+                caller.tenant_id,
+                endpoint_id(&id)?,
+                input.grace_period_secs,
+                input.secret,
+            )
+            .await?,
     ))
 }
 
@@ -240,33 +195,15 @@ async fn send_test_event(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     caller.require(Permission::SendTestEvent)?;
     let input: TestEventIn = optional_json(&body)?;
-    let endpoint = owned(&state, &caller, &id).await?;
-    if !endpoint.enabled {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "endpoint_disabled",
-            format!("endpoint '{id}' is disabled; enable it to send a test event"),
-        ));
-    }
-    // The same checks as any published event, then addressed to this endpoint only.
-    let test = EventIn {
-        event_type: input.event_type.unwrap_or_else(|| "herald.test".into()),
-        payload: input.payload.unwrap_or_else(
-            || json!({"test": true, "message": "A test event sent from Herald", "endpoint_id": endpoint.id}),
-        ),
-        idempotency_key: None,
-        correlation_id: None,
-        entity_id: None,
-        metadata: Some(json!({"herald_test_event": true})),
-    };
-    let mut event = herald_engine::validate::event(test, None, "", state.limits.max_payload_bytes)?;
-    event.only_endpoint = Some(endpoint.id);
-    let ingested = state
-        .store
-        .ingest(caller.tenant_id, vec![event], Utc::now())
+    let event_id = state
+        .engine
+        .send_test_event(
+            caller.tenant_id,
+            endpoint_id(&id)?,
+            input.event_type,
+            input.payload,
+        )
         .await?;
-    state.dispatcher.wake();
-    let event_id = ingested.first().map(|i| i.event().id);
     Ok((StatusCode::ACCEPTED, Json(json!({ "event_id": event_id }))))
 }
 

@@ -45,9 +45,10 @@ fn receipt(ingested: &Ingested) -> Value {
             "id": event.id, "seq": event.seq, "event_type": event.event_type,
             "received_at": event.received_at, "deliveries": deliveries,
         }),
-        Ingested::Duplicate { .. } => json!({
+        Ingested::Duplicate { why, .. } => json!({
             "id": event.id, "seq": event.seq, "event_type": event.event_type,
             "received_at": event.received_at, "duplicate": true,
+            "duplicate_of": event.id, "duplicate_reason": why.as_str(),
         }),
     }
 }
@@ -65,20 +66,12 @@ async fn publish(
         "",
         state.limits.max_payload_bytes,
     )?;
-    let mut ingested = state
-        .store
-        .ingest(caller.tenant_id, vec![event], Utc::now())
-        .await?;
+    let mut ingested = state.engine.publish(caller.tenant_id, vec![event]).await?;
     let ingested = ingested
         .pop()
         .ok_or_else(|| ApiError::internal("ingest returned nothing"))?;
     let status = match ingested {
-        Ingested::Created { deliveries, .. } => {
-            if deliveries > 0 {
-                state.dispatcher.wake();
-            }
-            StatusCode::ACCEPTED
-        }
+        Ingested::Created { .. } => StatusCode::ACCEPTED,
         // The original event, with 200: nothing new was created.
         Ingested::Duplicate { .. } => StatusCode::OK,
     };
@@ -116,16 +109,7 @@ async fn publish_batch(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let ingested = state
-        .store
-        .ingest(caller.tenant_id, events, Utc::now())
-        .await?;
-    if ingested
-        .iter()
-        .any(|i| matches!(i, Ingested::Created { deliveries, .. } if *deliveries > 0))
-    {
-        state.dispatcher.wake();
-    }
+    let ingested = state.engine.publish(caller.tenant_id, events).await?;
     let ids: Vec<EventId> = ingested.iter().map(|i| i.event().id).collect();
     Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))).into_response())
 }

@@ -3,6 +3,7 @@
 mod api_keys;
 mod endpoints;
 mod events;
+mod retry_policies;
 mod tenant;
 
 use axum::Router;
@@ -15,6 +16,7 @@ pub fn router(max_payload_bytes: usize) -> Router<AppState> {
         .merge(tenant::router())
         .merge(api_keys::router())
         .merge(endpoints::router())
+        .merge(retry_policies::router())
         .merge(events::router(max_payload_bytes))
         .fallback(|uri: http::Uri| async move {
             ApiError::not_found(format!("no API route at {}", uri.path()))

@@ -1,0 +1,227 @@
+//! The operations the REST API and the console's server functions share. Each
+//! is written once here: checks, the store call, and waking the dispatcher when
+//! new work was committed. Callers have already checked the caller's permission.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::dispatch::Dispatcher;
+use crate::model::{
+    EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, EventIn, RetryPolicyId,
+    RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId, TenantPatch,
+};
+use crate::sign::Secret;
+use crate::store::{Ingested, NewEvent, Store};
+use crate::{EngineError, Result, validate};
+
+/// How long a rotated-out secret keeps signing by default: 24 hours.
+pub const DEFAULT_GRACE_SECS: u64 = 24 * 3_600;
+/// The longest grace period a rotation may ask for: 30 days.
+pub const MAX_GRACE_SECS: u64 = 30 * 24 * 3_600;
+/// The event type of test events unless the caller names another.
+pub const TEST_EVENT_TYPE: &str = "herald.test";
+
+/// The store plus the dispatcher to wake, and the limits input is held to.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub max_payload_bytes: usize,
+}
+
+/// A new signing secret, shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rotated {
+    pub secret: String,
+    pub previous_secret_valid_until: DateTime<Utc>,
+}
+
+impl Engine {
+    /// Checks and commits events; wakes the dispatcher when deliveries were made.
+    pub async fn publish(&self, tenant: TenantId, events: Vec<NewEvent>) -> Result<Vec<Ingested>> {
+        let ingested = self.store.ingest(tenant, events, Utc::now()).await?;
+        if ingested
+            .iter()
+            .any(|i| matches!(i, Ingested::Created { deliveries, .. } if *deliveries > 0))
+        {
+            self.dispatcher.wake();
+        }
+        Ok(ingested)
+    }
+
+    async fn endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<EndpointOut> {
+        self.store
+            .get_endpoint(tenant, id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("endpoint", id))
+    }
+
+    /// Creates an endpoint; the secret (generated unless given) is returned this once.
+    pub async fn create_endpoint(
+        &self,
+        tenant: TenantId,
+        input: EndpointIn,
+    ) -> Result<(EndpointOut, String)> {
+        let endpoint = validate::endpoint(input)?;
+        let secret = endpoint.secret.expose();
+        let endpoint = self.store.create_endpoint(tenant, endpoint).await?;
+        tracing::info!(endpoint = %endpoint.id, "endpoint created");
+        Ok((endpoint, secret))
+    }
+
+    pub async fn update_endpoint(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        patch: EndpointPatch,
+    ) -> Result<EndpointOut> {
+        let patch = validate::endpoint_patch(patch)?;
+        let endpoint = self
+            .store
+            .update_endpoint(tenant, id, patch)
+            .await?
+            .ok_or_else(|| EngineError::not_found("endpoint", id))?;
+        tracing::info!(endpoint = %id, "endpoint updated");
+        Ok(endpoint)
+    }
+
+    /// Turns an endpoint off with a reason (default: "disabled by an operator") or back on.
+    pub async fn set_endpoint_enabled(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        enabled: bool,
+        reason: Option<String>,
+    ) -> Result<EndpointOut> {
+        let endpoint = self.endpoint(tenant, id).await?;
+        let reason = if enabled {
+            None
+        } else {
+            let reason = reason
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "disabled by an operator".into());
+            if reason.chars().count() > 200 {
+                return Err(EngineError::invalid("reason", "at most 200 characters"));
+            }
+            Some(reason)
+        };
+        self.store
+            .set_endpoint_enabled(endpoint.id, enabled, reason.as_deref())
+            .await?;
+        tracing::info!(endpoint = %id, enabled, "endpoint switched");
+        self.endpoint(tenant, id).await
+    }
+
+    /// Switches to a new secret (generated unless given); the old ones keep
+    /// signing alongside it for the grace period.
+    pub async fn rotate_secret(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        grace_period_secs: Option<u64>,
+        secret: Option<String>,
+    ) -> Result<Rotated> {
+        let grace = grace_period_secs.unwrap_or(DEFAULT_GRACE_SECS);
+        if grace > MAX_GRACE_SECS {
+            return Err(EngineError::invalid(
+                "grace_period_secs",
+                format!("at most {MAX_GRACE_SECS} (30 days)"),
+            ));
+        }
+        let secret = match secret {
+            Some(text) => {
+                Secret::parse(&text).map_err(|e| EngineError::invalid("secret", e.to_string()))?
+            }
+            None => Secret::generate(),
+        };
+        let shown = secret.expose();
+        let until =
+            Utc::now() + chrono::Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
+        if !self.store.rotate_secret(tenant, id, secret, until).await? {
+            return Err(EngineError::not_found("endpoint", id));
+        }
+        tracing::info!(endpoint = %id, grace_secs = grace, "endpoint secret rotated");
+        Ok(Rotated {
+            secret: shown,
+            previous_secret_valid_until: until,
+        })
+    }
+
+    /// Sends an event to this endpoint alone, whatever its patterns, so a team
+    /// can check its receiver; the event's page shows what happened.
+    pub async fn send_test_event(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        event_type: Option<String>,
+        payload: Option<Value>,
+    ) -> Result<EventId> {
+        let endpoint = self.endpoint(tenant, id).await?;
+        if !endpoint.enabled {
+            return Err(EngineError::Conflict {
+                message: format!("endpoint '{id}' is disabled; enable it to send a test event"),
+            });
+        }
+        let test = EventIn {
+            event_type: event_type.unwrap_or_else(|| TEST_EVENT_TYPE.into()),
+            payload: payload.unwrap_or_else(|| {
+                json!({"test": true, "message": "A test event sent from Herald", "endpoint_id": endpoint.id})
+            }),
+            idempotency_key: None,
+            correlation_id: None,
+            entity_id: None,
+            metadata: Some(json!({"herald_test_event": true})),
+        };
+        let mut event = validate::event(test, None, "", self.max_payload_bytes)?;
+        event.only_endpoint = Some(endpoint.id);
+        let ingested = self.publish(tenant, vec![event]).await?;
+        ingested
+            .first()
+            .map(|i| i.event().id)
+            .ok_or_else(|| EngineError::Internal("ingest returned nothing".into()))
+    }
+
+    pub async fn update_tenant(&self, tenant: TenantId, patch: TenantPatch) -> Result<()> {
+        validate::tenant_patch(&patch)?;
+        self.store.update_tenant(tenant, patch).await
+    }
+
+    pub async fn create_retry_policy(
+        &self,
+        tenant: TenantId,
+        input: RetryPolicyIn,
+    ) -> Result<RetryPolicyOut> {
+        validate::retry_policy_in(&input)?;
+        let policy = self.store.create_retry_policy(tenant, input).await?;
+        tracing::info!(retry_policy = %policy.id, "retry policy created");
+        Ok(policy)
+    }
+
+    pub async fn update_retry_policy(
+        &self,
+        tenant: TenantId,
+        id: RetryPolicyId,
+        patch: RetryPolicyPatch,
+    ) -> Result<RetryPolicyOut> {
+        validate::retry_policy_patch(&patch)?;
+        let policy = self
+            .store
+            .update_retry_policy(tenant, id, patch)
+            .await?
+            .ok_or_else(|| EngineError::not_found("retry policy", id))?;
+        tracing::info!(retry_policy = %id, "retry policy updated");
+        Ok(policy)
+    }
+
+    pub async fn delete_retry_policy(&self, tenant: TenantId, id: RetryPolicyId) -> Result<()> {
+        if !self.store.delete_retry_policy(tenant, id).await? {
+            return Err(EngineError::not_found("retry policy", id));
+        }
+        tracing::info!(retry_policy = %id, "retry policy deleted");
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! SQLite: named retry policies and tenant settings.
+
+use chrono::Utc;
+use sqlx::FromRow;
+
+use super::sqlite_delivery::{from_json, json_text};
+use super::{SqliteStore, from_millis, page_of, stored_id, to_millis};
+use crate::error::is_unique_violation;
+use crate::model::{
+    Page, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId, TenantPatch,
+};
+use crate::retry::RetryPolicy;
+use crate::{EngineError, Result};
+
+#[derive(FromRow)]
+struct PolicyRow {
+    id: String,
+    name: String,
+    description: String,
+    policy: String,
+    endpoints: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const POLICY_COLUMNS: &str = "rp.id, rp.name, rp.description, rp.policy, \
+     (select count(*) from endpoints e where e.retry_policy_id = rp.id and e.deleted_at is null) as endpoints, \
+     rp.created_at, rp.updated_at";
+
+impl TryFrom<PolicyRow> for RetryPolicyOut {
+    type Error = EngineError;
+    fn try_from(r: PolicyRow) -> Result<Self> {
+        let policy: RetryPolicy = from_json(&r.policy, "retry policy")?;
+        Ok(RetryPolicyOut {
+            id: stored_id(&r.id)?,
+            name: r.name,
+            description: r.description,
+            schedule_secs: policy.preview_offsets_secs(),
+            policy,
+            endpoints: u32::try_from(r.endpoints).unwrap_or(u32::MAX),
+            created_at: from_millis(r.created_at),
+            updated_at: from_millis(r.updated_at),
+        })
+    }
+}
+
+fn name_taken(name: &str) -> impl FnOnce(sqlx::Error) -> EngineError + '_ {
+    move |e| {
+        if is_unique_violation(&e) {
+            EngineError::Conflict {
+                message: format!("a retry policy named '{name}' already exists"),
+            }
+        } else {
+            e.into()
+        }
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn create_retry_policy_impl(
+        &self,
+        tenant: TenantId,
+        input: RetryPolicyIn,
+    ) -> Result<RetryPolicyOut> {
+        let id = RetryPolicyId::new();
+        let now = to_millis(Utc::now());
+        sqlx::query(
+            r"insert into retry_policies (id, tenant_id, name, description, policy, created_at, updated_at)
+              values ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .bind(&input.name)
+        .bind(&input.description)
+        .bind(json_text(&input.policy)?)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(name_taken(&input.name))?;
+        self.get_retry_policy_impl(tenant, id)
+            .await?
+            .ok_or_else(|| EngineError::Internal("retry policy vanished after insert".into()))
+    }
+
+    pub(super) async fn get_retry_policy_impl(
+        &self,
+        tenant: TenantId,
+        id: RetryPolicyId,
+    ) -> Result<Option<RetryPolicyOut>> {
+        sqlx::query_as::<_, PolicyRow>(&format!(
+            "select {POLICY_COLUMNS} from retry_policies rp where rp.tenant_id = $1 and rp.id = $2"
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await?
+        .map(RetryPolicyOut::try_from)
+        .transpose()
+    }
+
+    pub(super) async fn list_retry_policies_impl(
+        &self,
+        tenant: TenantId,
+        after: Option<RetryPolicyId>,
+        limit: u32,
+    ) -> Result<Page<RetryPolicyOut>> {
+        let rows = sqlx::query_as::<_, PolicyRow>(&format!(
+            "select {POLICY_COLUMNS} from retry_policies rp
+             where rp.tenant_id = $1 and rp.id > $2 order by rp.id limit $3"
+        ))
+        .bind(tenant.to_string())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let items = rows
+            .into_iter()
+            .map(RetryPolicyOut::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, limit, |p| p.id.to_string()))
+    }
+
+    pub(super) async fn update_retry_policy_impl(
+        &self,
+        tenant: TenantId,
+        id: RetryPolicyId,
+        patch: RetryPolicyPatch,
+    ) -> Result<Option<RetryPolicyOut>> {
+        let name = patch.name.clone().unwrap_or_default();
+        let done = sqlx::query(
+            r"update retry_policies set
+                  name = coalesce($1, name),
+                  description = coalesce($2, description),
+                  policy = coalesce($3, policy),
+                  updated_at = $4
+              where tenant_id = $5 and id = $6",
+        )
+        .bind(&patch.name)
+        .bind(&patch.description)
+        .bind(patch.policy.as_ref().map(json_text).transpose()?)
+        .bind(to_millis(Utc::now()))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await
+        .map_err(name_taken(&name))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.get_retry_policy_impl(tenant, id).await
+    }
+
+    pub(super) async fn delete_retry_policy_impl(
+        &self,
+        tenant: TenantId,
+        id: RetryPolicyId,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        // Deleted endpoints keep their reference for the record; live ones block.
+        let users: i64 = sqlx::query_scalar(
+            "select count(*) from endpoints where retry_policy_id = $1 and deleted_at is null",
+        )
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        if users > 0 {
+            return Err(EngineError::Conflict {
+                message: format!(
+                    "retry policy '{id}' is used by {users} endpoint(s); move them to another policy first"
+                ),
+            });
+        }
+        sqlx::query("update endpoints set retry_policy_id = null where retry_policy_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("delete from retry_policies where tenant_id = $1 and id = $2")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(super) async fn update_tenant_impl(
+        &self,
+        tenant: TenantId,
+        patch: TenantPatch,
+    ) -> Result<()> {
+        if let Some(window) = patch.payload_dedup_window_secs {
+            let window_ms =
+                window.map(|s| i64::try_from(s.saturating_mul(1_000)).unwrap_or(i64::MAX));
+            sqlx::query("update tenants set payload_dedup_window_ms = $1 where id = $2")
+                .bind(window_ms)
+                .bind(tenant.to_string())
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! `/api/v1/retry-policies`: named retry policies endpoints can follow, and a
+//! schedule preview for any policy.
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use herald_engine::model::{
+    Page, Permission, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch,
+};
+use herald_engine::retry::RetryPolicy;
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn policy_id(id: &str) -> Result<RetryPolicyId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("retry policy '{id}' was not found")))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<RetryPolicyIn>,
+) -> Result<(StatusCode, Json<RetryPolicyOut>), ApiError> {
+    caller.require(Permission::ManageEndpoints)?;
+    let policy = state
+        .engine
+        .create_retry_policy(caller.tenant_id, input)
+        .await?;
+    Ok((StatusCode::CREATED, Json(policy)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Page<RetryPolicyOut>>, ApiError> {
+    caller.require(Permission::Read)?;
+    let after = params.cursor::<RetryPolicyId>()?;
+    Ok(Json(
+        state
+            .store
+            .list_retry_policies(caller.tenant_id, after, params.limit()?)
+            .await?,
+    ))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RetryPolicyOut>, ApiError> {
+    caller.require(Permission::Read)?;
+    state
+        .store
+        .get_retry_policy(caller.tenant_id, policy_id(&id)?)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("retry policy '{id}' was not found")))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<RetryPolicyPatch>,
+) -> Result<Json<RetryPolicyOut>, ApiError> {
+    caller.require(Permission::ManageEndpoints)?;
+    Ok(Json(
+        state
+            .engine
+            .update_retry_policy(caller.tenant_id, policy_id(&id)?, patch)
+            .await?,
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Permission::ManageEndpoints)?;
+    state
+        .engine
+        .delete_retry_policy(caller.tenant_id, policy_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// When each attempt of a policy is planned, without jitter.
+#[derive(Serialize)]
+struct Preview {
+    /// Seconds after the first attempt, one per attempt (the first is 0).
+    schedule_secs: Vec<u64>,
+    attempts: usize,
+    /// Seconds from the first attempt to the last planned one.
+    span_secs: u64,
+    /// How far each retry may move either way, as a fraction of its delay.
+    jitter: f64,
+}
+
+/// Previews a policy (the same JSON as an endpoint's `retry_policy`) without storing it.
+async fn preview(
+    caller: Caller,
+    ApiJson(policy): ApiJson<RetryPolicy>,
+) -> Result<Json<Preview>, ApiError> {
+    caller.require(Permission::Read)?;
+    policy
+        .validate()
+        .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m))?;
+    let schedule_secs = policy.preview_offsets_secs();
+    Ok(Json(Preview {
+        attempts: schedule_secs.len(),
+        span_secs: schedule_secs.last().copied().unwrap_or(0),
+        schedule_secs,
+        jitter: policy.jitter,
+    }))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/retry-policies", get(list).post(create))
+        .route("/retry-policies/preview", post(preview))
+        .route(
+            "/retry-policies/{id}",
+            get(get_one).patch(update).delete(delete),
+        )
+}
