@@ -70,3 +70,4 @@ test: setup fmt-check lint test-rust e2e
 # Throughput on this machine (release build; prints numbers, asserts nothing about speed).
 bench:
 	cargo bench -p herald-server --bench throughput
+	cargo bench -p herald-server --bench event_list

@@ -18,6 +18,8 @@ pub enum ConsoleError {
     Invalid { field: String, message: String },
     #[error("{message}")]
     Conflict { message: String },
+    #[error("{message}")]
+    NotFound { message: String },
     #[error("Something went wrong on the server (correlation id {correlation_id}).")]
     Internal { correlation_id: String },
     /// The request never got a server answer (network, decoding).
@@ -33,7 +35,24 @@ impl ConsoleError {
             ConsoleError::Forbidden { .. } => 403,
             ConsoleError::Invalid { .. } => 422,
             ConsoleError::Conflict { .. } => 409,
+            ConsoleError::NotFound { .. } => 404,
             ConsoleError::Internal { .. } | ConsoleError::Transport { .. } => 500,
+        }
+    }
+}
+
+impl ConsoleError {
+    /// The message for a form field, when this error is about that field.
+    pub fn for_field(&self, name: &str) -> Option<String> {
+        match self {
+            ConsoleError::Invalid { field, message }
+                if field == name
+                    || field.starts_with(&format!("{name}["))
+                    || field.starts_with(&format!("{name}.")) =>
+            {
+                Some(message.clone())
+            }
+            _ => None,
         }
     }
 }

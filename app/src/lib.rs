@@ -3,10 +3,16 @@
 //! Server-only code (database access, cookies) sits behind the `ssr` feature and
 //! goes through the engine; the browser build sees only the shared model types.
 
+// The console's view types nest deeply (components are not type-erased in
+// debug builds either, see Cargo.toml); the default limit of 128 is too low.
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod components;
 pub mod error;
+pub mod forms;
 pub mod pages;
+pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
@@ -17,7 +23,15 @@ use leptos_router::path;
 
 use components::layout::Layout;
 use pages::{
-    dashboard::Dashboard, login::LoginPage, not_found::NotFound, settings::SettingsPage,
+    dashboard::Dashboard,
+    endpoint::EndpointPage,
+    endpoints::{EndpointsPage, NewEndpointPage},
+    event::EventPage,
+    events::EventsPage,
+    login::LoginPage,
+    not_found::NotFound,
+    policies::PoliciesPage,
+    settings::SettingsPage,
     unbuilt::Unbuilt,
 };
 
@@ -60,14 +74,12 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage/>
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=Dashboard/>
-                    <Route
-                        path=path!("endpoints")
-                        view=|| view! { <Unbuilt title="Endpoints" what="Registering webhook endpoints, choosing retry policies and sending test events"/> }
-                    />
-                    <Route
-                        path=path!("events")
-                        view=|| view! { <Unbuilt title="Events" what="Browsing published events and the receipt of every delivery attempt"/> }
-                    />
+                    <Route path=path!("endpoints") view=EndpointsPage/>
+                    <Route path=path!("endpoints/new") view=NewEndpointPage/>
+                    <Route path=path!("endpoints/:id") view=EndpointPage/>
+                    <Route path=path!("retry-policies") view=PoliciesPage/>
+                    <Route path=path!("events") view=EventsPage/>
+                    <Route path=path!("events/:id") view=EventPage/>
                     <Route
                         path=path!("dlq")
                         view=|| view! { <Unbuilt title="Dead-letter queue" what="Inspecting and reprocessing deliveries that exhausted their retries"/> }

@@ -19,6 +19,7 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 /// What server functions need from the server, provided through context.
 #[derive(Clone)]
 pub struct ConsoleState {
+    pub engine: herald_engine::service::Engine,
     pub store: Arc<dyn Store>,
     pub session_ttl: chrono::Duration,
     pub secure_cookies: bool,
@@ -70,13 +71,43 @@ impl From<herald_engine::EngineError> for ConsoleError {
                 fail(ConsoleError::Invalid { field, message })
             }
             E::Conflict { message } => fail(ConsoleError::Conflict { message }),
-            E::NotFound { what, id } => fail(ConsoleError::Invalid {
-                field: what.into(),
-                message: format!("'{id}' was not found"),
+            E::NotFound { what, id } => fail(ConsoleError::NotFound {
+                message: format!("{what} '{id}' was not found"),
             }),
             other => internal(other),
         }
     }
+}
+
+/// The tenant console users work in. Console users are not yet bound to
+/// tenants: they see the default one, which API keys made by `herald api-key
+/// create` also belong to unless told otherwise.
+pub async fn console_tenant(
+    state: &ConsoleState,
+) -> Result<herald_engine::model::TenantId, ConsoleError> {
+    state
+        .store
+        .tenant_by_slug(herald_engine::store::DEFAULT_TENANT)
+        .await?
+        .map(|t| t.id)
+        .ok_or_else(|| internal("the default tenant is missing"))
+}
+
+/// Parses an id from a form or URL; a malformed one is simply not found.
+pub fn parse_id<T: std::str::FromStr>(what: &str, id: &str) -> Result<T, ConsoleError> {
+    id.trim().parse().map_err(|_| {
+        fail(ConsoleError::NotFound {
+            message: format!("{what} '{id}' was not found"),
+        })
+    })
+}
+
+/// A form field's error, with the status set.
+pub fn invalid_field(e: crate::forms::FieldError) -> ConsoleError {
+    fail(ConsoleError::Invalid {
+        field: e.field.into(),
+        message: e.message,
+    })
 }
 
 /// The signed-in user, as resolved from the session cookie by the server's

@@ -1,1 +1,3 @@
+pub mod endpoint_form;
 pub mod layout;
+pub mod ui;

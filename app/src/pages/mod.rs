@@ -1,5 +1,10 @@
 pub mod dashboard;
+pub mod endpoint;
+pub mod endpoints;
+pub mod event;
+pub mod events;
 pub mod login;
 pub mod not_found;
+pub mod policies;
 pub mod settings;
 pub mod unbuilt;

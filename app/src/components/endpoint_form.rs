@@ -1,0 +1,178 @@
+//! The endpoint form, for creating and for editing. Errors from the server are
+//! shown beside the field they are about.
+
+use herald_engine::model::RetryPolicyOut;
+use leptos::prelude::*;
+
+use crate::components::ui::{FieldMessage, form_level_error};
+use crate::error::ConsoleError;
+use crate::server_fns::endpoints::EndpointForm;
+
+const FIELDS: [&str; 7] = [
+    "url",
+    "event_types",
+    "description",
+    "headers",
+    "retry_policy_id",
+    "timeout_ms",
+    "semantics",
+];
+
+#[component]
+pub fn EndpointFormView(
+    initial: EndpointForm,
+    policies: Vec<RetryPolicyOut>,
+    /// True when changing an existing endpoint (headers left empty stay).
+    editing: bool,
+    submit_label: &'static str,
+    #[prop(into)] pending: Signal<bool>,
+    #[prop(into)] error: Signal<Option<ConsoleError>>,
+    on_submit: Callback<EndpointForm>,
+) -> impl IntoView {
+    let url = RwSignal::new(initial.url);
+    let description = RwSignal::new(initial.description);
+    let event_types = RwSignal::new(initial.event_types);
+    let retry_policy_id = RwSignal::new(initial.retry_policy_id);
+    let timeout_secs = RwSignal::new(initial.timeout_secs);
+    let semantics = RwSignal::new(if initial.semantics.is_empty() {
+        "at_least_once".to_string()
+    } else {
+        initial.semantics
+    });
+    let headers = RwSignal::new(String::new());
+    let invalid = move |name: &'static str| {
+        move || {
+            error
+                .get()
+                .and_then(|e| e.for_field(name))
+                .is_some()
+                .to_string()
+        }
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        on_submit.run(EndpointForm {
+            url: url.get_untracked(),
+            description: description.get_untracked(),
+            event_types: event_types.get_untracked(),
+            retry_policy_id: retry_policy_id.get_untracked(),
+            timeout_secs: timeout_secs.get_untracked(),
+            semantics: semantics.get_untracked(),
+            headers: headers.get_untracked(),
+        });
+    };
+    let policy_options = policies
+        .into_iter()
+        .map(|p| {
+            let id = p.id.to_string();
+            let label = format!("{} ({} attempts)", p.name, p.policy.max_attempts);
+            view! { <option value=id>{label}</option> }
+        })
+        .collect_view();
+    let default_policy = if editing {
+        "Keep the current policy"
+    } else {
+        "Standard Webhooks schedule (10 attempts over about 3 days)"
+    };
+
+    view! {
+        <form class="stack form" on:submit=submit novalidate=true aria-label="Endpoint">
+            <label>
+                "URL"
+                <input
+                    type="url"
+                    name="url"
+                    placeholder="https://example.com/webhooks"
+                    prop:value=move || url.get()
+                    on:input=move |ev| url.set(event_target_value(&ev))
+                    aria-invalid=invalid("url")
+                    aria-describedby="url-error"
+                />
+                <FieldMessage error name="url" id="url-error"/>
+            </label>
+            <label>
+                "Event types"
+                <input
+                    type="text"
+                    name="event_types"
+                    placeholder="order.*, user.created or *"
+                    prop:value=move || event_types.get()
+                    on:input=move |ev| event_types.set(event_target_value(&ev))
+                    aria-invalid=invalid("event_types")
+                    aria-describedby="event-types-help event-types-error"
+                />
+                <span class="help" id="event-types-help">
+                    "Comma-separated. " <code>"order.*"</code> " matches every order event; "
+                    <code>"*"</code> " matches everything."
+                </span>
+                <FieldMessage error name="event_types" id="event-types-error"/>
+            </label>
+            <label>
+                "Description"
+                <input
+                    type="text"
+                    name="description"
+                    prop:value=move || description.get()
+                    on:input=move |ev| description.set(event_target_value(&ev))
+                    aria-invalid=invalid("description")
+                />
+                <FieldMessage error name="description" id="description-error"/>
+            </label>
+            <div class="row">
+                <label>
+                    "Retry policy"
+                    <select
+                        name="retry_policy_id"
+                        on:change=move |ev| retry_policy_id.set(event_target_value(&ev))
+                        prop:value=move || retry_policy_id.get()
+                    >
+                        <option value="">{default_policy}</option>
+                        {policy_options}
+                    </select>
+                    <FieldMessage error name="retry_policy_id" id="policy-error"/>
+                </label>
+                <label>
+                    "Timeout (seconds)"
+                    <input
+                        type="text"
+                        inputmode="decimal"
+                        name="timeout_secs"
+                        placeholder="15"
+                        prop:value=move || timeout_secs.get()
+                        on:input=move |ev| timeout_secs.set(event_target_value(&ev))
+                        aria-invalid=invalid("timeout_ms")
+                    />
+                    <FieldMessage error name="timeout_ms" id="timeout-error"/>
+                </label>
+                <label>
+                    "Delivery"
+                    <select
+                        name="semantics"
+                        on:change=move |ev| semantics.set(event_target_value(&ev))
+                        prop:value=move || semantics.get()
+                    >
+                        <option value="at_least_once">"At least once (retried)"</option>
+                        <option value="at_most_once">"At most once (never retried)"</option>
+                    </select>
+                </label>
+            </div>
+            <label>
+                "Custom headers"
+                <textarea
+                    name="headers"
+                    rows="2"
+                    placeholder=if editing { "Leave empty to keep the current headers" } else { "X-Team: payments" }
+                    prop:value=move || headers.get()
+                    on:input=move |ev| headers.set(event_target_value(&ev))
+                    aria-invalid=invalid("headers")
+                ></textarea>
+                <span class="help">"One per line, as " <code>"Name: value"</code> ". Values are never shown again."</span>
+                <FieldMessage error name="headers" id="headers-error"/>
+            </label>
+            {move || form_level_error(error.get(), &FIELDS).map(|m| view! { <p class="error" role="alert">{m}</p> })}
+            <div>
+                <button type="submit" disabled=move || pending.get()>{submit_label}</button>
+            </div>
+        </form>
+    }
+}

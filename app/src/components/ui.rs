@@ -1,0 +1,66 @@
+//! Small pieces every page uses: times, states, error notices, field errors.
+
+use chrono::{DateTime, Utc};
+use herald_engine::model::{DeliveryState, ErrorClass};
+use leptos::prelude::*;
+
+use crate::error::ConsoleError;
+
+/// A time as people read it in an operations console: UTC, to the second.
+pub fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A delivery state as a labelled badge.
+#[component]
+pub fn StateBadge(state: DeliveryState) -> impl IntoView {
+    let (label, class) = match state {
+        DeliveryState::Pending => ("pending", "badge warn"),
+        DeliveryState::InFlight => ("in flight", "badge info"),
+        DeliveryState::Succeeded => ("succeeded", "badge ok"),
+        DeliveryState::Dead => ("dead", "badge bad"),
+    };
+    view! { <span class=class>{label}</span> }
+}
+
+pub fn error_class_label(class: ErrorClass) -> &'static str {
+    class.as_str()
+}
+
+/// A failed load or action, announced to assistive technology.
+#[component]
+pub fn ErrorNotice(error: ConsoleError) -> impl IntoView {
+    view! { <p class="error" role="alert">{error.to_string()}</p> }
+}
+
+/// The message under a form field when the last submission failed on it.
+#[component]
+pub fn FieldMessage(
+    #[prop(into)] error: Signal<Option<ConsoleError>>,
+    name: &'static str,
+    id: &'static str,
+) -> impl IntoView {
+    let message = move || error.get().and_then(|e| e.for_field(name));
+    view! {
+        <Show when=move || message().is_some()>
+            <span class="field-error" id=id role="alert">{message}</span>
+        </Show>
+    }
+}
+
+/// The error of the last submission when it is not about one field.
+pub fn form_level_error(error: Option<ConsoleError>, fields: &[&str]) -> Option<String> {
+    match error {
+        Some(ConsoleError::Invalid { ref field, .. })
+            if fields.iter().any(|f| {
+                field == f
+                    || field.starts_with(&format!("{f}["))
+                    || field.starts_with(&format!("{f}."))
+            }) =>
+        {
+            None
+        }
+        Some(e) => Some(e.to_string()),
+        None => None,
+    }
+}

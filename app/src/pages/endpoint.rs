@@ -1,0 +1,273 @@
+//! One endpoint: its settings, health, test event, secret rotation,
+//! enable/disable, and the edit form.
+
+use herald_engine::model::DeliveryState;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use crate::components::endpoint_form::EndpointFormView;
+use crate::components::ui::{ErrorNotice, when};
+use crate::forms::format_duration_secs;
+use crate::pages::endpoints::Health;
+use crate::server_fns::endpoints::{
+    EndpointForm, EndpointRow, RotateEndpointSecret, SendTestEvent, SetEndpointEnabled,
+    TestOutcome, UpdateEndpoint, get_endpoint,
+};
+use crate::server_fns::policies::list_retry_policies;
+
+#[component]
+pub fn EndpointPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+
+    let update = ServerAction::<UpdateEndpoint>::new();
+    let switch = ServerAction::<SetEndpointEnabled>::new();
+    let rotate = ServerAction::<RotateEndpointSecret>::new();
+    let test = ServerAction::<SendTestEvent>::new();
+
+    // Reload after every change that alters what the page shows.
+    let endpoint = Resource::new(
+        move || {
+            (
+                id(),
+                update.version().get(),
+                switch.version().get(),
+                test.version().get(),
+            )
+        },
+        |(id, ..)| get_endpoint(id),
+    );
+    let policies = Resource::new(|| (), |_| list_retry_policies());
+
+    view! {
+        <Title text="Endpoint"/>
+        <p><A href="/endpoints">"← Endpoints"</A></p>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let policies = policies.await.unwrap_or_default();
+                match endpoint.await {
+                    Err(e) => view! { <h1>"Endpoint"</h1><ErrorNotice error=e/> }.into_any(),
+                    Ok(row) => view! {
+                        <EndpointView row policies update switch rotate test/>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn EndpointView(
+    row: EndpointRow,
+    policies: Vec<herald_engine::model::RetryPolicyOut>,
+    update: ServerAction<UpdateEndpoint>,
+    switch: ServerAction<SetEndpointEnabled>,
+    rotate: ServerAction<RotateEndpointSecret>,
+    test: ServerAction<SendTestEvent>,
+) -> impl IntoView {
+    let e = row.endpoint.clone();
+    let id = e.id.to_string();
+    let policy_label = match &row.policy_name {
+        Some(name) => name.clone(),
+        None => "inline".to_string(),
+    };
+    let schedule = e
+        .retry_policy
+        .preview_offsets_secs()
+        .into_iter()
+        .map(format_duration_secs)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let initial = EndpointForm {
+        url: e.url.clone(),
+        description: e.description.clone(),
+        event_types: e.event_types.join(", "),
+        retry_policy_id: e.retry_policy_id.map(|p| p.to_string()).unwrap_or_default(),
+        timeout_secs: format!("{}", f64::from(e.timeout_ms) / 1000.0),
+        semantics: e.semantics.as_str().to_string(),
+        headers: String::new(),
+    };
+    let reason = RwSignal::new(String::new());
+    let enabled = e.enabled;
+    let (id_test, id_rotate, id_switch, id_update) =
+        (id.clone(), id.clone(), id.clone(), id.clone());
+    let update_error = Signal::derive(move || update.value().get().and_then(Result::err));
+    let saved = move || matches!(update.value().get(), Some(Ok(_)));
+
+    view! {
+        <h1 class="mono">{e.url.clone()}</h1>
+        <p><Health row=row.clone()/></p>
+        <dl class="facts">
+            <dt>"Id"</dt><dd><code>{id.clone()}</code></dd>
+            <dt>"Description"</dt><dd>{if e.description.is_empty() { "—".to_string() } else { e.description.clone() }}</dd>
+            <dt>"Event types"</dt><dd><code>{e.event_types.join(", ")}</code></dd>
+            <dt>"Retry policy"</dt><dd>{policy_label}": attempts at "{schedule}</dd>
+            <dt>"Timeout"</dt><dd>{format!("{} s", f64::from(e.timeout_ms) / 1000.0)}</dd>
+            <dt>"Delivery"</dt><dd>{e.semantics.as_str()}</dd>
+            <dt>"Custom headers"</dt><dd>{if e.header_names.is_empty() { "none".to_string() } else { e.header_names.join(", ") }}</dd>
+            <dt>"Created"</dt><dd>{when(e.created_at)}</dd>
+        </dl>
+
+        <section aria-labelledby="test-heading">
+            <h2 id="test-heading">"Test event"</h2>
+            <p class="muted">"Sends a " <code>"herald.test"</code> " event to this endpoint only and waits for the answer."</p>
+            <button
+                type="button"
+                disabled=move || test.pending().get() || !enabled
+                on:click={
+                    let id = id_test.clone();
+                    move |_| { test.dispatch(SendTestEvent { id: id.clone() }); }
+                }
+            >
+                {move || if test.pending().get() { "Sending…" } else { "Send test event" }}
+            </button>
+            {move || test.value().get().map(|result| match result {
+                Ok(outcome) => view! { <TestResult outcome/> }.into_any(),
+                Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+            })}
+        </section>
+
+        <section aria-labelledby="secret-heading">
+            <h2 id="secret-heading">"Signing secret"</h2>
+            <p class="muted">"Rotating makes a new secret; the old one keeps signing alongside it for 24 hours, so receivers can switch without failures."</p>
+            <button
+                type="button"
+                class="secondary"
+                disabled=move || rotate.pending().get()
+                on:click={
+                    let id = id_rotate.clone();
+                    move |_| { rotate.dispatch(RotateEndpointSecret { id: id.clone() }); }
+                }
+            >
+                "Rotate secret"
+            </button>
+            {move || rotate.value().get().map(|result| match result {
+                Ok(shown) => view! {
+                    <div class="notice success" role="status">
+                        <p><strong>"New signing secret"</strong>" (shown only now):"</p>
+                        <p><code class="secret" aria-label="New signing secret">{shown.secret}</code></p>
+                        {shown.previous_valid_until.map(|t| view! {
+                            <p class="muted">"The previous secret also signs until "{when(t)}"."</p>
+                        })}
+                    </div>
+                }.into_any(),
+                Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+            })}
+        </section>
+
+        <section aria-labelledby="state-heading">
+            <h2 id="state-heading">{if enabled { "Disable" } else { "Enable" }}</h2>
+            {if enabled {
+                let id = id_switch.clone();
+                view! {
+                    <div class="row">
+                        <label>
+                            "Reason"
+                            <input
+                                type="text"
+                                placeholder="receiver under maintenance"
+                                prop:value=move || reason.get()
+                                on:input=move |ev| reason.set(event_target_value(&ev))
+                            />
+                        </label>
+                        <button
+                            type="button"
+                            class="danger"
+                            disabled=move || switch.pending().get()
+                            on:click=move |_| {
+                                let why = reason.get_untracked();
+                                switch.dispatch(SetEndpointEnabled {
+                                    id: id.clone(),
+                                    enabled: false,
+                                    reason: (!why.trim().is_empty()).then_some(why),
+                                });
+                            }
+                        >
+                            "Disable endpoint"
+                        </button>
+                    </div>
+                }.into_any()
+            } else {
+                let id = id_switch.clone();
+                view! {
+                    <p class="muted">"Events published while it is disabled are not queued for it."</p>
+                    <button
+                        type="button"
+                        disabled=move || switch.pending().get()
+                        on:click=move |_| { switch.dispatch(SetEndpointEnabled { id: id.clone(), enabled: true, reason: None }); }
+                    >
+                        "Enable endpoint"
+                    </button>
+                }.into_any()
+            }}
+            {move || switch.value().get().and_then(Result::err).map(|e| view! { <ErrorNotice error=e/> })}
+        </section>
+
+        <section aria-labelledby="edit-heading">
+            <h2 id="edit-heading">"Settings"</h2>
+            <Show when=saved>
+                <p class="success-text" role="status">"Saved."</p>
+            </Show>
+            <EndpointFormView
+                initial
+                policies
+                editing=true
+                submit_label="Save changes"
+                pending=update.pending()
+                error=update_error
+                on_submit=Callback::new(move |form: EndpointForm| { update.dispatch(UpdateEndpoint { id: id_update.clone(), form }); })
+            />
+        </section>
+    }
+}
+
+#[component]
+fn TestResult(outcome: TestOutcome) -> impl IntoView {
+    let href = format!("/events/{}", outcome.event_id);
+    let latency = outcome
+        .latency_ms
+        .map(|ms| format!(" in {ms} ms"))
+        .unwrap_or_default();
+    let status = outcome
+        .status
+        .map(|s| format!("HTTP {s}"))
+        .unwrap_or_default();
+    let (class, text) = match outcome.state {
+        DeliveryState::Succeeded => ("notice success", format!("Delivered: {status}{latency}.")),
+        DeliveryState::Pending if outcome.attempts == 0 => (
+            "notice",
+            "Queued: no answer yet. The event page will show the outcome.".to_string(),
+        ),
+        state => {
+            let class = outcome
+                .error_class
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_default();
+            let message = outcome.error_message.clone().unwrap_or_default();
+            let next = if state == DeliveryState::Dead {
+                "no retries left"
+            } else {
+                "it will be retried"
+            };
+            (
+                "notice failure",
+                format!(
+                    "Failed ({class}{}): {message}{latency}; {next}.",
+                    if status.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {status}")
+                    }
+                ),
+            )
+        }
+    };
+    view! {
+        <div class=class role="status">
+            <p>{text}</p>
+            <p><A href=href>"View the event and its receipts"</A></p>
+        </div>
+    }
+}

@@ -1,0 +1,159 @@
+//! Endpoints: the list with a health column, and registering a new one.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
+
+use crate::components::endpoint_form::EndpointFormView;
+use crate::components::ui::ErrorNotice;
+use crate::server_fns::endpoints::{CreateEndpoint, EndpointForm, EndpointRow, list_endpoints};
+use crate::server_fns::policies::list_retry_policies;
+
+/// The health column: disabled, dead deliveries, retries, or healthy.
+#[component]
+pub fn Health(row: EndpointRow) -> impl IntoView {
+    let b = &row.backlog;
+    let (class, text) = if !row.endpoint.enabled {
+        (
+            "badge bad",
+            format!(
+                "Disabled: {}",
+                row.endpoint
+                    .disabled_reason
+                    .clone()
+                    .unwrap_or_else(|| "no reason given".into())
+            ),
+        )
+    } else if b.dead > 0 {
+        ("badge bad", format!("{} dead", b.dead))
+    } else if b.retrying > 0 {
+        ("badge warn", format!("Retrying {}", b.retrying))
+    } else {
+        ("badge ok", "Healthy".to_string())
+    };
+    let queued = b.pending + b.in_flight;
+    view! {
+        <span class=class>{text}</span>
+        {(queued > 0).then(|| view! { <span class="muted">" · "{queued}" queued"</span> })}
+    }
+}
+
+#[component]
+pub fn SectionTabs() -> impl IntoView {
+    view! {
+        <nav class="tabs" aria-label="Endpoint pages">
+            <A href="/endpoints" exact=true>"Endpoints"</A>
+            <A href="/retry-policies" exact=true>"Retry policies"</A>
+        </nav>
+    }
+}
+
+#[component]
+pub fn EndpointsPage() -> impl IntoView {
+    let query = use_query_map();
+    let cursor = move || query.with(|q| q.get("cursor"));
+    let list = Resource::new(cursor, list_endpoints);
+
+    view! {
+        <Title text="Endpoints"/>
+        <div class="page-head">
+            <h1>"Endpoints"</h1>
+            <A href="/endpoints/new" attr:class="button">"New endpoint"</A>
+        </div>
+        <SectionTabs/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    Ok(page) if page.items.is_empty() => view! {
+                        <section class="notice">
+                            <p><strong>"No endpoints yet."</strong></p>
+                            <p>"Register the URL that should receive this tenant's webhooks."</p>
+                        </section>
+                    }.into_any(),
+                    Ok(page) => {
+                        let next = page.next_cursor.map(|c| format!("/endpoints?cursor={c}"));
+                        view! {
+                            <table>
+                                <thead>
+                                    <tr>
+                                        <th scope="col">"URL"</th>
+                                        <th scope="col">"Event types"</th>
+                                        <th scope="col">"Retry policy"</th>
+                                        <th scope="col">"Health"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {page.items.into_iter().map(|row| {
+                                        let href = format!("/endpoints/{}", row.endpoint.id);
+                                        let url = row.endpoint.url.clone();
+                                        let patterns = row.endpoint.event_types.join(", ");
+                                        let policy = row.policy_name.clone().unwrap_or_else(|| {
+                                            format!("inline ({} attempts)", row.endpoint.retry_policy.max_attempts)
+                                        });
+                                        view! {
+                                            <tr>
+                                                <td><A href=href attr:class="mono">{url}</A></td>
+                                                <td><code>{patterns}</code></td>
+                                                <td>{policy}</td>
+                                                <td><Health row/></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            {next.map(|href| view! { <p><A href=href>"More endpoints →"</A></p> })}
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn NewEndpointPage() -> impl IntoView {
+    let create = ServerAction::<CreateEndpoint>::new();
+    let policies = Resource::new(|| (), |_| list_retry_policies());
+    let error = Signal::derive(move || create.value().get().and_then(Result::err));
+    let created = move || create.value().get().and_then(Result::ok);
+
+    view! {
+        <Title text="New endpoint"/>
+        <h1>"New endpoint"</h1>
+        <Show
+            when=move || created().is_some()
+            fallback=move || view! {
+                <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        let policies = policies.await.unwrap_or_default();
+                        view! {
+                            <EndpointFormView
+                                initial=EndpointForm::default()
+                                policies
+                                editing=false
+                                submit_label="Create endpoint"
+                                pending=create.pending()
+                                error
+                                on_submit=Callback::new(move |form: EndpointForm| { create.dispatch(CreateEndpoint { form }); })
+                            />
+                        }
+                    })}
+                </Suspense>
+            }
+        >
+            {move || created().map(|shown| {
+                let href = format!("/endpoints/{}", shown.endpoint_id);
+                view! {
+                    <section class="notice success" role="status">
+                        <p><strong>"Endpoint created."</strong></p>
+                        <p>"Its signing secret is shown only now. Store it where your receiver can verify signatures with it:"</p>
+                        <p><code class="secret" aria-label="Signing secret">{shown.secret}</code></p>
+                        <p><A href=href>"Go to the endpoint"</A></p>
+                    </section>
+                }
+            })}
+        </Show>
+    }
+}

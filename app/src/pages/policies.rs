@@ -1,0 +1,239 @@
+//! Named retry policies: the list with each schedule, and a form whose preview
+//! is computed in the browser, with the engine's own code, as you type.
+
+use herald_engine::model::RetryPolicyOut;
+use herald_engine::retry::RetryPolicy;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::components::ui::{ErrorNotice, FieldMessage, form_level_error};
+use crate::forms::{PolicyFields, format_duration_secs};
+use crate::pages::endpoints::SectionTabs;
+use crate::server_fns::policies::{
+    DeleteRetryPolicy, PolicyForm, SaveRetryPolicy, list_retry_policies,
+};
+
+const FIELDS: [&str; 10] = [
+    "name",
+    "description",
+    "kind",
+    "delays",
+    "base",
+    "factor",
+    "cap",
+    "max_attempts",
+    "max_age",
+    "jitter",
+];
+
+fn schedule_text(policy: &RetryPolicy) -> String {
+    policy
+        .preview_offsets_secs()
+        .into_iter()
+        .map(format_duration_secs)
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+fn blank_form() -> PolicyForm {
+    let fields = PolicyFields::from_policy(&RetryPolicy::STANDARD);
+    PolicyForm {
+        id: String::new(),
+        name: String::new(),
+        description: String::new(),
+        kind: fields.kind,
+        delays: fields.delays,
+        base: fields.base,
+        factor: fields.factor,
+        cap: fields.cap,
+        max_attempts: fields.max_attempts,
+        max_age: fields.max_age,
+        jitter_percent: fields.jitter_percent,
+    }
+}
+
+fn form_of(p: &RetryPolicyOut) -> PolicyForm {
+    let fields = PolicyFields::from_policy(&p.policy);
+    PolicyForm {
+        id: p.id.to_string(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        kind: fields.kind,
+        delays: fields.delays,
+        base: fields.base,
+        factor: fields.factor,
+        cap: fields.cap,
+        max_attempts: fields.max_attempts,
+        max_age: fields.max_age,
+        jitter_percent: fields.jitter_percent,
+    }
+}
+
+#[component]
+pub fn PoliciesPage() -> impl IntoView {
+    let save = ServerAction::<SaveRetryPolicy>::new();
+    let delete = ServerAction::<DeleteRetryPolicy>::new();
+    let list = Resource::new(
+        move || (save.version().get(), delete.version().get()),
+        |_| list_retry_policies(),
+    );
+    let form = RwSignal::new(blank_form());
+    // A successful save empties the form for the next policy.
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = save.value().get() {
+            form.set(blank_form());
+        }
+    });
+
+    view! {
+        <Title text="Retry policies"/>
+        <div class="page-head"><h1>"Retry policies"</h1></div>
+        <SectionTabs/>
+        <p class="muted">
+            "Named policies endpoints can follow. Changing one changes the schedule of every endpoint that follows it, from its next attempt."
+        </p>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    Ok(policies) if policies.is_empty() => view! {
+                        <p class="muted">"No named policies yet: endpoints use the Standard Webhooks schedule unless given one."</p>
+                    }.into_any(),
+                    Ok(policies) => view! {
+                        <table>
+                            <thead><tr>
+                                <th scope="col">"Name"</th>
+                                <th scope="col">"Attempts at"</th>
+                                <th scope="col">"Endpoints"</th>
+                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                            </tr></thead>
+                            <tbody>
+                                {policies.into_iter().map(|p| {
+                                    let schedule = schedule_text(&p.policy);
+                                    let editing = form_of(&p);
+                                    let id = p.id.to_string();
+                                    let name = p.name.clone();
+                                    view! {
+                                        <tr>
+                                            <td><strong>{p.name.clone()}</strong><br/><span class="muted">{p.description.clone()}</span></td>
+                                            <td>{schedule}</td>
+                                            <td>{p.endpoints}</td>
+                                            <td class="actions">
+                                                <button type="button" class="secondary" aria-label=format!("Edit {name}")
+                                                    on:click=move |_| form.set(editing.clone())>"Edit"</button>
+                                                <button type="button" class="danger" aria-label=format!("Delete {}", p.name)
+                                                    on:click=move |_| { delete.dispatch(DeleteRetryPolicy { id: id.clone() }); }>"Delete"</button>
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+        {move || delete.value().get().and_then(Result::err).map(|e| view! { <ErrorNotice error=e/> })}
+        <PolicyEditor form save/>
+    }
+}
+
+#[component]
+fn PolicyEditor(form: RwSignal<PolicyForm>, save: ServerAction<SaveRetryPolicy>) -> impl IntoView {
+    let error = Signal::derive(move || save.value().get().and_then(Result::err));
+    let preview = move || form.with(|f| f.fields().to_policy());
+    let exponential = move || form.with(|f| f.kind == "exponential");
+    let heading = move || {
+        if form.with(|f| f.id.is_empty()) {
+            "New retry policy"
+        } else {
+            "Edit retry policy"
+        }
+    };
+
+    view! {
+        <section aria-labelledby="policy-form-heading">
+            <h2 id="policy-form-heading">{heading}</h2>
+            <form
+                class="stack form"
+                aria-label="Retry policy"
+                novalidate=true
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    save.dispatch(SaveRetryPolicy { form: form.get_untracked() });
+                }
+            >
+                <div class="row">
+                    <label>"Name"
+                        <input type="text" prop:value=move || form.with(|f| f.name.clone()) on:input=move |ev| form.update(|f| f.name = event_target_value(&ev))/>
+                        <FieldMessage error name="name" id="name-error"/>
+                    </label>
+                    <label>"Description"
+                        <input type="text" prop:value=move || form.with(|f| f.description.clone()) on:input=move |ev| form.update(|f| f.description = event_target_value(&ev))/>
+                        <FieldMessage error name="description" id="description-error"/>
+                    </label>
+                </div>
+                <fieldset>
+                    <legend>"Backoff"</legend>
+                    <label class="inline">
+                        <input type="radio" name="kind" value="schedule"
+                            prop:checked=move || !exponential()
+                            on:change=move |_| form.update(|f| f.kind = "schedule".into())/>
+                        "Explicit schedule"
+                    </label>
+                    <label class="inline">
+                        <input type="radio" name="kind" value="exponential"
+                            prop:checked=exponential
+                            on:change=move |_| form.update(|f| f.kind = "exponential".into())/>
+                        "Exponential"
+                    </label>
+                </fieldset>
+                <Show
+                    when=exponential
+                    fallback=move || view! {
+                        <label>"Delays between attempts"
+                            <input type="text" placeholder="5s, 5m, 30m, 2h" prop:value=move || form.with(|f| f.delays.clone()) on:input=move |ev| form.update(|f| f.delays = event_target_value(&ev))/>
+                            <span class="help">"Comma-separated, in s, m, h or d. Past the end the last delay repeats."</span>
+                            <FieldMessage error name="delays" id="delays-error"/>
+                        </label>
+                    }
+                >
+                    <div class="row">
+                        <label>"First delay" <input type="text" prop:value=move || form.with(|f| f.base.clone()) on:input=move |ev| form.update(|f| f.base = event_target_value(&ev))/>
+                            <FieldMessage error name="base" id="base-error"/></label>
+                        <label>"Factor" <input type="text" inputmode="decimal" prop:value=move || form.with(|f| f.factor.clone()) on:input=move |ev| form.update(|f| f.factor = event_target_value(&ev))/>
+                            <FieldMessage error name="factor" id="factor-error"/></label>
+                        <label>"Longest delay" <input type="text" prop:value=move || form.with(|f| f.cap.clone()) on:input=move |ev| form.update(|f| f.cap = event_target_value(&ev))/>
+                            <FieldMessage error name="cap" id="cap-error"/></label>
+                    </div>
+                </Show>
+                <div class="row">
+                    <label>"Attempts in all" <input type="text" inputmode="numeric" prop:value=move || form.with(|f| f.max_attempts.clone()) on:input=move |ev| form.update(|f| f.max_attempts = event_target_value(&ev))/>
+                        <FieldMessage error name="max_attempts" id="attempts-error"/></label>
+                    <label>"Give up after" <input type="text" placeholder="no limit" prop:value=move || form.with(|f| f.max_age.clone()) on:input=move |ev| form.update(|f| f.max_age = event_target_value(&ev))/>
+                        <FieldMessage error name="max_age" id="age-error"/></label>
+                    <label>"Jitter (%)" <input type="text" inputmode="numeric" prop:value=move || form.with(|f| f.jitter_percent.clone()) on:input=move |ev| form.update(|f| f.jitter_percent = event_target_value(&ev))/>
+                        <FieldMessage error name="jitter" id="jitter-error"/></label>
+                </div>
+                <div class="preview" aria-live="polite">
+                    <strong>"Schedule preview: "</strong>
+                    {move || match preview() {
+                        Ok(policy) => view! {
+                            <span data-testid="schedule-preview">
+                                {format!("{} attempts at {}", policy.preview_offsets_secs().len(), schedule_text(&policy))}
+                            </span>
+                        }.into_any(),
+                        Err(e) => view! { <span class="error">{format!("{}: {}", e.field, e.message)}</span> }.into_any(),
+                    }}
+                </div>
+                {move || form_level_error(error.get(), &FIELDS).map(|m| view! { <p class="error" role="alert">{m}</p> })}
+                <div class="row">
+                    <button type="submit" disabled=move || save.pending().get()>
+                        {move || if form.with(|f| f.id.is_empty()) { "Create policy" } else { "Save policy" }}
+                    </button>
+                    <button type="button" class="secondary" on:click=move |_| form.set(blank_form())>"Clear"</button>
+                </div>
+            </form>
+        </section>
+    }
+}

@@ -1,0 +1,326 @@
+//! Endpoints: list with health, create, edit, enable/disable, rotate the
+//! secret, send a test event.
+
+use chrono::{DateTime, Utc};
+use herald_engine::model::{DeliveryState, EndpointBacklog, EndpointOut, ErrorClass, EventId};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConsoleError;
+
+/// An endpoint with what is queued for it and the name of its policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointRow {
+    pub endpoint: EndpointOut,
+    pub backlog: EndpointBacklog,
+    /// The named retry policy it follows, if any.
+    pub policy_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointList {
+    pub items: Vec<EndpointRow>,
+    pub next_cursor: Option<String>,
+}
+
+/// A signing secret shown once: on creation or after a rotation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretShown {
+    pub endpoint_id: String,
+    pub secret: String,
+    /// After a rotation: until when the previous secret keeps signing too.
+    pub previous_valid_until: Option<DateTime<Utc>>,
+}
+
+/// What became of a test event's first attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    pub event_id: EventId,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub status: Option<u16>,
+    pub latency_ms: Option<u64>,
+    pub error_class: Option<ErrorClass>,
+    pub error_message: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+async fn rows(
+    state: &crate::ssr::ConsoleState,
+    tenant: herald_engine::model::TenantId,
+    endpoints: Vec<EndpointOut>,
+) -> Result<Vec<EndpointRow>, ConsoleError> {
+    let ids: Vec<_> = endpoints.iter().map(|e| e.id).collect();
+    let mut backlog = state.store.endpoint_backlog(tenant, &ids).await?;
+    let mut names = std::collections::HashMap::new();
+    for id in endpoints.iter().filter_map(|e| e.retry_policy_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(id)
+            && let Some(policy) = state.store.get_retry_policy(tenant, id).await?
+        {
+            slot.insert(policy.name);
+        }
+    }
+    Ok(endpoints
+        .into_iter()
+        .map(|endpoint| EndpointRow {
+            backlog: backlog.remove(&endpoint.id).unwrap_or_default(),
+            policy_name: endpoint
+                .retry_policy_id
+                .and_then(|id| names.get(&id).cloned()),
+            endpoint,
+        })
+        .collect())
+}
+
+#[server(prefix = "/fn", endpoint = "list_endpoints")]
+pub async fn list_endpoints(cursor: Option<String>) -> Result<EndpointList, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use herald_engine::model::Permission;
+    require(Permission::Read)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    let after = cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| parse_id("cursor", &c))
+        .transpose()?;
+    let page = state.store.list_endpoints(tenant, after, 50).await?;
+    Ok(EndpointList {
+        items: rows(&state, tenant, page.items).await?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "get_endpoint")]
+pub async fn get_endpoint(id: String) -> Result<EndpointRow, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, fail, parse_id, require};
+    use herald_engine::model::Permission;
+    require(Permission::Read)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    let endpoint = state
+        .store
+        .get_endpoint(tenant, parse_id("endpoint", &id)?)
+        .await?
+        .ok_or_else(|| {
+            fail(ConsoleError::NotFound {
+                message: format!("endpoint '{id}' was not found"),
+            })
+        })?;
+    rows(&state, tenant, vec![endpoint])
+        .await?
+        .pop()
+        .ok_or_else(|| crate::ssr::internal("endpoint row vanished"))
+}
+
+/// The fields of the endpoint form, as typed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointForm {
+    pub url: String,
+    #[serde(default)]
+    pub description: String,
+    /// Comma- or space-separated patterns.
+    pub event_types: String,
+    /// A named policy's id, or empty for the default schedule (on create) /
+    /// no change (on edit).
+    #[serde(default)]
+    pub retry_policy_id: String,
+    /// Seconds.
+    #[serde(default)]
+    pub timeout_secs: String,
+    #[serde(default)]
+    pub semantics: String,
+    /// `Name: value` per line; on edit, empty keeps the current headers.
+    #[serde(default)]
+    pub headers: String,
+}
+
+#[cfg(feature = "ssr")]
+mod checks {
+    use super::EndpointForm;
+    use crate::error::ConsoleError;
+    use crate::forms::{parse_headers, split_patterns};
+    use crate::ssr::{fail, invalid_field, parse_id};
+    use herald_engine::model::{RetryPolicyId, Semantics};
+
+    pub fn timeout_ms(text: &str) -> Result<Option<u32>, ConsoleError> {
+        match text.trim() {
+            "" => Ok(None),
+            t => t
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(|s| Some((s * 1000.0).round() as u32))
+                .ok_or_else(|| {
+                    fail(ConsoleError::Invalid {
+                        field: "timeout_ms".into(),
+                        message: "must be a number of seconds, such as 15".into(),
+                    })
+                }),
+        }
+    }
+
+    pub fn semantics(text: &str) -> Result<Option<Semantics>, ConsoleError> {
+        match text {
+            "" => Ok(None),
+            "at_least_once" => Ok(Some(Semantics::AtLeastOnce)),
+            "at_most_once" => Ok(Some(Semantics::AtMostOnce)),
+            other => Err(fail(ConsoleError::Invalid {
+                field: "semantics".into(),
+                message: format!("'{other}' is not a delivery semantics"),
+            })),
+        }
+    }
+
+    pub fn policy(text: &str) -> Result<Option<RetryPolicyId>, ConsoleError> {
+        match text.trim() {
+            "" => Ok(None),
+            id => parse_id("retry policy", id).map(Some),
+        }
+    }
+
+    pub fn headers(
+        form: &EndpointForm,
+    ) -> Result<std::collections::BTreeMap<String, String>, ConsoleError> {
+        parse_headers(&form.headers).map_err(invalid_field)
+    }
+
+    pub fn patterns(form: &EndpointForm) -> Vec<String> {
+        split_patterns(&form.event_types)
+    }
+}
+
+#[server(prefix = "/fn", endpoint = "create_endpoint")]
+pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, require};
+    use herald_engine::model::{EndpointIn, Permission};
+    require(Permission::ManageEndpoints)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    let input = EndpointIn {
+        url: form.url.trim().to_string(),
+        event_types: checks::patterns(&form),
+        description: form.description.trim().to_string(),
+        headers: checks::headers(&form)?,
+        semantics: checks::semantics(&form.semantics)?.unwrap_or_default(),
+        retry_policy: None,
+        retry_policy_id: checks::policy(&form.retry_policy_id)?,
+        timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
+        secret: None,
+    };
+    let (endpoint, secret) = state.engine.create_endpoint(tenant, input).await?;
+    Ok(SecretShown {
+        endpoint_id: endpoint.id.to_string(),
+        secret,
+        previous_valid_until: None,
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "update_endpoint")]
+pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointOut, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use herald_engine::model::{EndpointPatch, Permission};
+    require(Permission::ManageEndpoints)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    let headers = checks::headers(&form)?;
+    let patch = EndpointPatch {
+        url: Some(form.url.trim().to_string()),
+        event_types: Some(checks::patterns(&form)),
+        description: Some(form.description.trim().to_string()),
+        headers: (!headers.is_empty()).then_some(headers),
+        semantics: checks::semantics(&form.semantics)?,
+        retry_policy: None,
+        retry_policy_id: checks::policy(&form.retry_policy_id)?,
+        timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
+    };
+    Ok(state
+        .engine
+        .update_endpoint(tenant, parse_id("endpoint", &id)?, patch)
+        .await?)
+}
+
+#[server(prefix = "/fn", endpoint = "set_endpoint_enabled")]
+pub async fn set_endpoint_enabled(
+    id: String,
+    enabled: bool,
+    reason: Option<String>,
+) -> Result<EndpointOut, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use herald_engine::model::Permission;
+    require(Permission::ManageEndpoints)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    Ok(state
+        .engine
+        .set_endpoint_enabled(tenant, parse_id("endpoint", &id)?, enabled, reason)
+        .await?)
+}
+
+#[server(prefix = "/fn", endpoint = "rotate_endpoint_secret")]
+pub async fn rotate_endpoint_secret(id: String) -> Result<SecretShown, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use herald_engine::model::Permission;
+    require(Permission::ManageEndpoints)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    let rotated = state
+        .engine
+        .rotate_secret(tenant, parse_id("endpoint", &id)?, None, None)
+        .await?;
+    Ok(SecretShown {
+        endpoint_id: id,
+        secret: rotated.secret,
+        previous_valid_until: Some(rotated.previous_secret_valid_until),
+    })
+}
+
+/// Sends a test event and waits (up to the endpoint's timeout plus a little,
+/// at most 20 s) for its first attempt, so the console can show the outcome.
+#[server(prefix = "/fn", endpoint = "send_test_event")]
+pub async fn send_test_event(id: String) -> Result<TestOutcome, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use herald_engine::model::Permission;
+    use std::time::{Duration, Instant};
+    require(Permission::SendTestEvent)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    let endpoint_id = parse_id("endpoint", &id)?;
+    let endpoint = state.store.get_endpoint(tenant, endpoint_id).await?;
+    let event_id = state
+        .engine
+        .send_test_event(tenant, endpoint_id, None, None)
+        .await?;
+    let wait = Duration::from_millis(u64::from(endpoint.map_or(15_000, |e| e.timeout_ms)) + 2_000)
+        .min(Duration::from_secs(20));
+    let started = Instant::now();
+    loop {
+        let detail = state.store.event_detail(tenant, event_id).await?;
+        let delivery = detail.and_then(|d| d.deliveries.into_iter().next());
+        if let Some(d) = &delivery
+            && (!d.attempt_log.is_empty() || started.elapsed() >= wait)
+        {
+            let last = d.attempt_log.last();
+            return Ok(TestOutcome {
+                event_id,
+                state: d.state,
+                attempts: d.attempts,
+                status: last.and_then(|a| a.response_status),
+                latency_ms: last.map(|a| a.latency_ms),
+                error_class: last.and_then(|a| a.error_class),
+                error_message: last.and_then(|a| a.error_message.clone()),
+            });
+        }
+        if started.elapsed() >= wait {
+            return Ok(TestOutcome {
+                event_id,
+                state: DeliveryState::Pending,
+                attempts: 0,
+                status: None,
+                latency_ms: None,
+                error_class: None,
+                error_message: None,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,7 @@
+//! The console's server functions, one module per area. Each checks the
+//! caller's permission with the same role matrix as the REST API, then calls
+//! the engine (`herald_engine::service`) or reads the store.
+
+pub mod endpoints;
+pub mod events;
+pub mod policies;

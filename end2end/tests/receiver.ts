@@ -1,0 +1,38 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+
+export type Received = { headers: IncomingHttpHeaders; body: string };
+
+/** A webhook receiver on 127.0.0.1 that answers every request with `status`. */
+export class TestReceiver {
+  readonly received: Received[] = [];
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
+
+  static async start(status = 200): Promise<TestReceiver> {
+    const received: Received[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(status, { 'content-type': 'text/plain' });
+        res.end(status < 300 ? 'thanks' : `receiver answered ${status}`);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const receiver = new TestReceiver(server, `http://127.0.0.1:${port}/hooks`);
+    (receiver as { received: Received[] }).received = received;
+    return receiver;
+  }
+
+  async stop() {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}

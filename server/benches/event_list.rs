@@ -1,0 +1,131 @@
+//! The console's event list with 1,000,000 stored events: `make bench`.
+//!
+//! Seeds a million events through the store (ten event types, a correlation id
+//! on every hundredth), then times full server-side renders of `/events` pages
+//! (session check, the list query, HTML) over loopback: the first page, a
+//! filtered page, and a page half a million events deep reached by its keyset
+//! cursor. Prints p50/p95/max per view; asserts nothing about speed.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use herald_engine::model::{EventIn, Role};
+use herald_engine::store::{DEFAULT_TENANT, EventFilter};
+use serde_json::json;
+
+const EVENTS: usize = 1_000_000;
+const BATCH: usize = 1_000;
+const SAMPLES: usize = 40;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+#[tokio::main]
+async fn main() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = herald_server::Config::for_data_dir(data.path());
+    config.admin_password = Some("bench-password".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = herald_server::start(config, listener).await.unwrap();
+    let store = running.state.store.clone();
+    let tenant = store
+        .tenant_by_slug(DEFAULT_TENANT)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+
+    let seeding = Instant::now();
+    for batch in 0..EVENTS / BATCH {
+        let events = (0..BATCH)
+            .map(|i| {
+                let n = batch * BATCH + i;
+                herald_engine::validate::event(
+                    EventIn {
+                        event_type: format!("type{}.happened", n % 10),
+                        payload: json!({"n": n, "customer": "c_123", "total": "19.99"}),
+                        idempotency_key: None,
+                        correlation_id: (n % 100 == 0).then(|| format!("corr-{}", n % 5_000)),
+                        entity_id: None,
+                        metadata: None,
+                    },
+                    None,
+                    "",
+                    1 << 20,
+                )
+                .unwrap()
+            })
+            .collect();
+        store.ingest(tenant, events, Utc::now()).await.unwrap();
+    }
+    println!(
+        "seeded {EVENTS} events in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+
+    // A page half-way down, reached the way the console does: by cursor.
+    let mut filter = EventFilter::default();
+    let mut middle = None;
+    for _ in 0..(EVENTS / 2 / 200) {
+        let page = store.list_events(tenant, &filter, 200).await.unwrap();
+        middle = page.next_cursor.clone();
+        filter.before = page.next_cursor.map(|c| c.parse().unwrap());
+    }
+    let middle = middle.expect("a cursor half-way down");
+
+    let user = herald_engine::auth::register_user(
+        store.as_ref(),
+        "bench@herald.test",
+        "bench-password-long".into(),
+        Role::Viewer,
+    )
+    .await
+    .unwrap();
+    let (token, digest) = herald_engine::auth::generate_session_token();
+    store
+        .create_session(user.id, &digest, Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", running.addr);
+
+    let views = [
+        ("first page", "/events".to_string()),
+        (
+            "type filter",
+            "/events?event_type=type3.happened".to_string(),
+        ),
+        (
+            "correlation id",
+            "/events?correlation_id=corr-700".to_string(),
+        ),
+        ("page 500,000 deep", format!("/events?before={middle}")),
+    ];
+    println!("\n/events server render with {EVENTS} events ({SAMPLES} requests each):");
+    for (name, path) in views {
+        let mut times = Vec::with_capacity(SAMPLES);
+        for _ in 0..SAMPLES {
+            let started = Instant::now();
+            let res = http
+                .get(format!("{base}{path}"))
+                .header("cookie", format!("herald_session={token}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            let body = res.text().await.unwrap();
+            times.push(started.elapsed());
+            assert!(body.contains("evt_"), "{path} rendered no events");
+        }
+        times.sort();
+        println!(
+            "  {name:<20} p50 {:>6.1} ms   p95 {:>6.1} ms   max {:>6.1} ms",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.95).as_secs_f64() * 1e3,
+            times.last().unwrap().as_secs_f64() * 1e3,
+        );
+    }
+    running.shutdown().await.unwrap();
+}
