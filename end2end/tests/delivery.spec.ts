@@ -101,7 +101,7 @@ test('an operator filters events to a failed one and reads its receipts', async 
 
     await rows.nth(1).getByRole('link').click();
     await expect(page.getByRole('heading', { name: 'payment.failed' })).toBeVisible();
-    await expect(page.getByText('corr-3')).toBeVisible();
+    await expect(page.getByRole('definition').filter({ hasText: /^corr-3$/ })).toBeVisible();
     const dead = page.getByRole('article', { name: `Delivery to ${failing.url}` });
     await expect(dead.getByText('dead', { exact: true })).toBeVisible();
     const attempts = dead.getByRole('list', { name: 'Attempts' }).getByRole('listitem');
@@ -109,7 +109,7 @@ test('an operator filters events to a failed one and reads its receipts', async 
     await expect(attempts.nth(0).getByText('HTTP 500')).toBeVisible();
     await expect(attempts.nth(0).getByText('http_status')).toBeVisible();
     await attempts.nth(1).getByText('Response body').click();
-    await expect(attempts.nth(1).getByText('receiver answered 500')).toBeVisible();
+    await expect(attempts.nth(1).getByText('receiver answered 500', { exact: true })).toBeVisible();
     const ok = page.getByRole('article', { name: `Delivery to ${healthy.url}` });
     await expect(ok.getByText('succeeded')).toBeVisible();
   } finally {
