@@ -47,7 +47,9 @@ async fn main() {
                         event_type: format!("type{}.happened", n % 10),
                         payload: json!({"n": n, "customer": "c_123", "total": "19.99"}),
                         idempotency_key: None,
-                        correlation_id: (n % 100 == 0).then(|| format!("corr-{}", n % 5_000)),
+                        correlation_id: n
+                            .is_multiple_of(100)
+                            .then(|| format!("corr-{}", n % 5_000)),
                         entity_id: None,
                         metadata: None,
                     },
