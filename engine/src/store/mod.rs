@@ -9,6 +9,7 @@ mod delivery;
 mod sqlite;
 mod sqlite_delivery;
 mod sqlite_dispatch;
+mod sqlite_events;
 mod sqlite_policies;
 
 pub use delivery::*;
