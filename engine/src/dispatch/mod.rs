@@ -12,13 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::model::{DeliveryId, EndpointId, Semantics, Trigger};
 use crate::retry::{GiveUp, Next};
 use crate::sign::signature_header;
-use crate::store::{AfterAttempt, Backend, Claimed, NewAttempt, Store};
+use crate::store::{AfterAttempt, AttemptOutcome, Backend, Claimed, NewAttempt, Store};
 
 /// Headers Herald sets itself; endpoints cannot override them.
 pub const RESERVED_HEADERS: [&str; 8] = [
@@ -101,6 +101,8 @@ impl Dispatcher {
         let mut tasks: JoinSet<()> = JoinSet::new();
         let mut in_flight: HashMap<tokio::task::Id, DeliveryId> = HashMap::new();
         let mut last_reclaim: Option<tokio::time::Instant> = None;
+        let (recorder, receipts) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(record_receipts(self.store.clone(), receipts));
 
         // SQLite is a single node: whatever is in flight at start was claimed by an
         // earlier run that stopped without finishing. Take it back now rather than
@@ -166,8 +168,9 @@ impl Dispatcher {
                             };
                             let id = claimed.id;
                             let this = self.clone();
+                            let recorder = recorder.clone();
                             let handle = tasks.spawn(async move {
-                                this.deliver(claimed).await;
+                                this.deliver(claimed, &recorder).await;
                                 drop((permit, endpoint_permit));
                             });
                             in_flight.insert(handle.id(), id);
@@ -218,6 +221,11 @@ impl Dispatcher {
                 tracing::error!(error = %e, "cannot hand back deliveries; their leases will expire instead");
             }
         }
+        // Every sender is gone now: the writer stores what is queued and ends.
+        drop(recorder);
+        if let Err(e) = writer.await {
+            tracing::error!(error = %e, "the receipt writer stopped abnormally");
+        }
     }
 
     /// How long to wait before claiming again. Work already due that the last
@@ -236,7 +244,7 @@ impl Dispatcher {
 
     /// One attempt at one claimed delivery, its receipt, and what comes next.
     #[tracing::instrument(skip_all, fields(delivery = %claimed.id, endpoint = %claimed.endpoint_id, event = %claimed.event_id))]
-    async fn deliver(&self, claimed: Claimed) {
+    async fn deliver(&self, claimed: Claimed, recorder: &Recorder) {
         if !claimed.endpoint_active {
             let reason = "the endpoint was disabled or deleted before the delivery was attempted";
             if let Err(e) = self.store.abandon(claimed.id, reason).await {
@@ -321,9 +329,16 @@ impl Dispatcher {
             error_message,
         };
         tracing::debug!(status = ?attempt.response_status, error = ?attempt.error_class, next = ?next, "attempt finished");
-        if let Err(e) = self.store.record_attempt(claimed.id, attempt, next).await {
-            // The lease will expire and the delivery will be tried again: at least once.
-            tracing::error!(error = %e, "cannot record an attempt");
+        let (stored, written) = oneshot::channel();
+        let outcome = AttemptOutcome {
+            delivery: claimed.id,
+            attempt,
+            next,
+        };
+        // The task (and with it the endpoint's slot) ends once the receipt is
+        // durable, so what is in flight in the database is what is on the wire.
+        if recorder.send((outcome, stored)).is_ok() {
+            let _ = written.await;
         }
         if gone {
             let reason = "the receiver answered 410 Gone";
@@ -335,6 +350,44 @@ impl Dispatcher {
                 tracing::error!(error = %e, "cannot disable an endpoint that answered 410");
             }
             tracing::warn!("endpoint disabled: the receiver answered 410 Gone");
+        }
+    }
+}
+
+/// Attempts waiting for their receipt, each with whom to tell once it is stored.
+type Recorder = mpsc::UnboundedSender<(AttemptOutcome, oneshot::Sender<()>)>;
+
+/// Most receipts written in one transaction.
+const RECEIPT_BATCH: usize = 512;
+
+/// Writes receipts with group commit: whatever finished while the previous
+/// transaction was being written goes into the next one, so one commit serves
+/// many deliveries when traffic is heavy and a lone attempt is written at once.
+async fn record_receipts(
+    store: Arc<dyn Store>,
+    mut queue: mpsc::UnboundedReceiver<(AttemptOutcome, oneshot::Sender<()>)>,
+) {
+    let mut batch = Vec::with_capacity(RECEIPT_BATCH);
+    let mut waiting = Vec::with_capacity(RECEIPT_BATCH);
+    while let Some((outcome, done)) = queue.recv().await {
+        batch.push(outcome);
+        waiting.push(done);
+        while batch.len() < RECEIPT_BATCH {
+            match queue.try_recv() {
+                Ok((outcome, done)) => {
+                    batch.push(outcome);
+                    waiting.push(done);
+                }
+                Err(_) => break,
+            }
+        }
+        let count = batch.len();
+        if let Err(e) = store.record_attempts(std::mem::take(&mut batch)).await {
+            // Their leases will expire and they will be tried again: at least once.
+            tracing::error!(error = %e, attempts = count, "cannot record attempts");
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(());
         }
     }
 }

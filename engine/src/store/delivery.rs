@@ -128,6 +128,14 @@ pub struct NewAttempt {
     pub error_message: Option<String>,
 }
 
+/// One finished attempt: its receipt and where its delivery goes next.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub delivery: DeliveryId,
+    pub attempt: NewAttempt,
+    pub next: AfterAttempt,
+}
+
 /// Where a delivery goes after an attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AfterAttempt {

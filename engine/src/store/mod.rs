@@ -10,6 +10,7 @@ mod sqlite;
 mod sqlite_delivery;
 mod sqlite_dispatch;
 mod sqlite_events;
+mod sqlite_ingest;
 mod sqlite_policies;
 
 pub use delivery::*;
@@ -284,13 +285,24 @@ pub trait Store: Send + Sync + 'static {
     /// Ends a claimed delivery without an attempt (its endpoint is gone or
     /// disabled): dead, with a DLQ entry saying why.
     async fn abandon(&self, delivery: DeliveryId, reason: &str) -> Result<()>;
-    /// Appends the receipt and moves the delivery on, in one transaction.
+    /// Appends each receipt and moves its delivery on, all in one transaction
+    /// (the dispatcher group-commits the attempts that finish together). An
+    /// outcome for a delivery that no longer exists is skipped.
+    async fn record_attempts(&self, batch: Vec<AttemptOutcome>) -> Result<()>;
+    /// One receipt: [`Store::record_attempts`] with a batch of one.
     async fn record_attempt(
         &self,
         delivery: DeliveryId,
         attempt: NewAttempt,
         next: AfterAttempt,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.record_attempts(vec![AttemptOutcome {
+            delivery,
+            attempt,
+            next,
+        }])
+        .await
+    }
     /// The earliest time a pending delivery is due, if any.
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
 }

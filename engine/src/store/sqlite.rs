@@ -9,9 +9,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, SqlitePool};
 
 use super::{
-    AfterAttempt, ApiKeyAuth, Backend, Claimed, EventFilter, EventSummary, EventTypeSummary,
-    Ingested, NewApiKey, NewAttempt, NewEndpoint, NewEvent, NewUser, SessionUser, Store,
-    from_millis, normalise_email, page_of, stored_id, to_millis,
+    ApiKeyAuth, AttemptOutcome, Backend, Claimed, EventFilter, EventSummary, EventTypeSummary,
+    Ingested, NewApiKey, NewEndpoint, NewEvent, NewUser, SessionUser, Store, from_millis,
+    normalise_email, page_of, stored_id, to_millis,
 };
 use crate::error::is_unique_violation;
 use crate::model::{
@@ -22,9 +22,16 @@ use crate::{EngineError, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// Two pools over one file. SQLite lets one writer in at a time; letting several
+/// connections race for that lock makes the losers sleep in SQLite's busy
+/// handler (milliseconds each), so every write goes through the one writer
+/// connection and queues fairly in the pool instead. Reads run in parallel on
+/// the reader pool and, in WAL mode, never wait for the writer.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    reader: SqlitePool,
+    ingest: tokio::sync::mpsc::Sender<super::sqlite_ingest::IngestRequest>,
 }
 
 impl SqliteStore {
@@ -38,14 +45,36 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let ingest = super::sqlite_ingest::spawn_ingest_writer(pool.clone());
+        Ok(Self {
+            pool,
+            reader,
+            ingest,
+        })
     }
 
+    /// The writer: every statement that changes data, and reads that must see
+    /// the writer's own uncommitted work.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    pub(super) fn ingest_queue(
+        &self,
+    ) -> &tokio::sync::mpsc::Sender<super::sqlite_ingest::IngestRequest> {
+        &self.ingest
+    }
+
+    /// Read-only queries (lists, lookups, pages).
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
     }
 }
 
@@ -135,11 +164,12 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("select 1").execute(&self.pool).await?;
+        sqlx::query("select 1").execute(&self.reader).await?;
         Ok(())
     }
 
     async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
 
@@ -164,7 +194,7 @@ impl Store for SqliteStore {
             r"select id, slug, name, payload_dedup_window_ms, created_at from tenants where slug = $1",
         )
         .bind(slug)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?
         .map(TenantOut::try_from)
         .transpose()
@@ -197,7 +227,7 @@ impl Store for SqliteStore {
 
     async fn user_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("select count(*) from users")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await?)
     }
 
@@ -212,7 +242,7 @@ impl Store for SqliteStore {
             "select {USER_COLUMNS}, password_hash from users where email = $1"
         ))
         .bind(normalise_email(email))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         row.map(|r| Ok((r.user.try_into()?, r.password_hash)))
             .transpose()
@@ -224,7 +254,7 @@ impl Store for SqliteStore {
         ))
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(i64::from(limit) + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let users = rows
             .into_iter()
@@ -283,7 +313,7 @@ impl Store for SqliteStore {
         )
         .bind(token_digest)
         .bind(to_millis(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         row.map(|r| {
             Ok(SessionUser {
@@ -351,7 +381,7 @@ impl Store for SqliteStore {
               where k.key_digest = $1 and k.revoked_at is null",
         )
         .bind(digest)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         row.map(|r| {
             Ok(ApiKeyAuth {
@@ -389,7 +419,7 @@ impl Store for SqliteStore {
         .bind(tenant.to_string())
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(i64::from(limit) + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let keys = rows
             .into_iter()
@@ -563,13 +593,8 @@ impl Store for SqliteStore {
         self.abandon_impl(delivery, reason).await
     }
 
-    async fn record_attempt(
-        &self,
-        delivery: DeliveryId,
-        attempt: NewAttempt,
-        next: AfterAttempt,
-    ) -> Result<()> {
-        self.record_attempt_impl(delivery, attempt, next).await
+    async fn record_attempts(&self, batch: Vec<AttemptOutcome>) -> Result<()> {
+        self.record_attempts_impl(batch).await
     }
 
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {

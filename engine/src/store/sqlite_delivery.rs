@@ -6,13 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Sqlite};
 
-use super::{
-    DuplicateOf, Ingested, NewEndpoint, NewEvent, from_millis, page_of, stored_id, to_millis,
-};
-use crate::model::event_type::any_pattern_matches;
-use crate::model::{
-    DeliveryId, EndpointId, EndpointOut, EventId, EventOut, Page, Semantics, TenantId,
-};
+use super::{NewEndpoint, from_millis, page_of, stored_id, to_millis};
+use crate::model::{EndpointId, EndpointOut, EventOut, Page, Semantics, TenantId};
 use crate::sign::Secret;
 use crate::{EngineError, Result};
 
@@ -86,15 +81,15 @@ impl TryFrom<EndpointRow> for EndpointOut {
 
 #[derive(FromRow)]
 pub(super) struct EventRow {
-    id: String,
-    seq: i64,
-    event_type: String,
-    payload: String,
-    idempotency_key: Option<String>,
-    correlation_id: Option<String>,
-    entity_id: Option<String>,
-    metadata: Option<String>,
-    received_at: i64,
+    pub(super) id: String,
+    pub(super) seq: i64,
+    pub(super) event_type: String,
+    pub(super) payload: String,
+    pub(super) idempotency_key: Option<String>,
+    pub(super) correlation_id: Option<String>,
+    pub(super) entity_id: Option<String>,
+    pub(super) metadata: Option<String>,
+    pub(super) received_at: i64,
 }
 
 pub(super) const EVENT_COLUMNS: &str = "id, seq, event_type, payload, idempotency_key, correlation_id, entity_id, metadata, received_at";
@@ -195,7 +190,7 @@ impl SqliteStore {
         ))
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?
         .map(EndpointOut::try_from)
         .transpose()
@@ -214,7 +209,7 @@ impl SqliteStore {
         .bind(tenant.to_string())
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(i64::from(limit) + 1)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let items = rows
             .into_iter()
@@ -288,7 +283,7 @@ impl SqliteStore {
         )
         .bind(id_list(endpoints))
         .bind(tenant.to_string())
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         rows.into_iter()
@@ -390,186 +385,5 @@ impl SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    pub(super) async fn ingest_impl(
-        &self,
-        tenant: TenantId,
-        events: Vec<NewEvent>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Ingested>> {
-        let tenant_text = tenant.to_string();
-        let now_ms = to_millis(now);
-        let mut tx = self.pool().begin().await?;
-        // Writing first takes SQLite's write lock before any read snapshot exists,
-        // so a concurrent writer makes this wait (busy timeout) instead of fail.
-        let base: i64 = sqlx::query_scalar(
-            r"insert into tenant_sequences (tenant_id, last_seq) values ($1, 0)
-              on conflict (tenant_id) do update set last_seq = last_seq
-              returning last_seq",
-        )
-        .bind(&tenant_text)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        let endpoints: Vec<(String, String)> = sqlx::query_as(
-            "select id, event_types from endpoints where tenant_id = $1 and deleted_at is null and disabled_at is null",
-        )
-        .bind(&tenant_text)
-        .fetch_all(&mut *tx)
-        .await?;
-        let endpoints: Vec<(String, Vec<String>)> = endpoints
-            .into_iter()
-            .map(|(id, patterns)| Ok((id, from_json(&patterns, "endpoint event types")?)))
-            .collect::<Result<_>>()?;
-
-        let dedup_window_ms: Option<i64> =
-            sqlx::query_scalar("select payload_dedup_window_ms from tenants where id = $1")
-                .bind(&tenant_text)
-                .fetch_optional(&mut *tx)
-                .await?
-                .flatten();
-
-        let mut seq = base;
-        let mut out = Vec::with_capacity(events.len());
-        let mut seen_keys: HashMap<String, EventOut> = HashMap::new();
-        // (type, payload digest) of events made earlier in this batch.
-        let mut seen_payloads: HashMap<(String, String), EventOut> = HashMap::new();
-        for event in events {
-            if let Some(key) = &event.idempotency_key {
-                if let Some(original) = seen_keys.get(key) {
-                    out.push(Ingested::Duplicate {
-                        event: original.clone(),
-                        why: DuplicateOf::IdempotencyKey,
-                    });
-                    continue;
-                }
-                let existing = sqlx::query_as::<_, EventRow>(&format!(
-                    "select {EVENT_COLUMNS} from events where tenant_id = $1 and idempotency_key = $2"
-                ))
-                .bind(&tenant_text)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = existing {
-                    out.push(Ingested::Duplicate {
-                        event: row.try_into()?,
-                        why: DuplicateOf::IdempotencyKey,
-                    });
-                    continue;
-                }
-            }
-            // Test events are addressed to one endpoint on purpose: never deduplicated.
-            if let (Some(window), None) = (dedup_window_ms, event.only_endpoint) {
-                let payload_key = (event.event_type.clone(), event.payload_sha256.clone());
-                if let Some(original) = seen_payloads.get(&payload_key) {
-                    out.push(Ingested::Duplicate {
-                        event: original.clone(),
-                        why: DuplicateOf::PayloadWindow,
-                    });
-                    continue;
-                }
-                let existing = sqlx::query_as::<_, EventRow>(&format!(
-                    r"select {EVENT_COLUMNS} from events
-                      where tenant_id = $1 and payload_sha256 = $2 and event_type = $3 and received_at >= $4
-                      order by received_at limit 1"
-                ))
-                .bind(&tenant_text)
-                .bind(&event.payload_sha256)
-                .bind(&event.event_type)
-                .bind(now_ms.saturating_sub(window))
-                .fetch_optional(&mut *tx)
-                .await?;
-                // Equal digests of unequal payloads are not a concern with SHA-256,
-                // but comparing the bytes costs little and makes it certain.
-                if let Some(row) = existing.filter(|r| r.payload == event.payload) {
-                    out.push(Ingested::Duplicate {
-                        event: row.try_into()?,
-                        why: DuplicateOf::PayloadWindow,
-                    });
-                    continue;
-                }
-            }
-            seq += 1;
-            let id = EventId::new();
-            let metadata = event.metadata.as_ref().map(json_text).transpose()?;
-            sqlx::query(
-                r"insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
-                                      correlation_id, entity_id, metadata, received_at)
-                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(id.to_string())
-            .bind(&tenant_text)
-            .bind(seq)
-            .bind(&event.event_type)
-            .bind(&event.payload)
-            .bind(&event.payload_sha256)
-            .bind(&event.idempotency_key)
-            .bind(&event.correlation_id)
-            .bind(&event.entity_id)
-            .bind(&metadata)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-
-            let mut deliveries = 0u32;
-            let target = event.only_endpoint.map(|e| e.to_string());
-            for (endpoint_id, patterns) in &endpoints {
-                let wanted = match &target {
-                    Some(only) => only == endpoint_id,
-                    None => any_pattern_matches(patterns, &event.event_type),
-                };
-                if !wanted {
-                    continue;
-                }
-                sqlx::query(
-                    r"insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at,
-                                              created_at, updated_at)
-                      values ($1, $2, $3, $4, 'pending', $5, $5, $5)",
-                )
-                .bind(DeliveryId::new().to_string())
-                .bind(&tenant_text)
-                .bind(id.to_string())
-                .bind(endpoint_id)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-                deliveries += 1;
-            }
-
-            let stored = EventOut {
-                id,
-                seq,
-                event_type: event.event_type,
-                payload: from_json(&event.payload, "event payload")?,
-                idempotency_key: event.idempotency_key,
-                correlation_id: event.correlation_id,
-                entity_id: event.entity_id,
-                metadata: event.metadata,
-                received_at: from_millis(now_ms),
-            };
-            if let Some(key) = &stored.idempotency_key {
-                seen_keys.insert(key.clone(), stored.clone());
-            }
-            if dedup_window_ms.is_some() && target.is_none() {
-                seen_payloads.insert(
-                    (stored.event_type.clone(), event.payload_sha256.clone()),
-                    stored.clone(),
-                );
-            }
-            out.push(Ingested::Created {
-                event: stored,
-                deliveries,
-            });
-        }
-        if seq != base {
-            sqlx::query("update tenant_sequences set last_seq = $1 where tenant_id = $2")
-                .bind(seq)
-                .bind(&tenant_text)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(out)
     }
 }

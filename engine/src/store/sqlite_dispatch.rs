@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{AfterAttempt, Claimed, NewAttempt, from_millis, stored_id, to_millis};
+use super::{AfterAttempt, AttemptOutcome, Claimed, from_millis, stored_id, to_millis};
 use crate::model::{AttemptId, DeliveryId, DlqEntryId};
 use crate::sign::Secret;
 use crate::{EngineError, Result};
@@ -90,7 +90,7 @@ impl SqliteStore {
               order by d.next_attempt_at",
         )
         .bind(&list)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
 
         let secrets: Vec<(String, String)> = sqlx::query_as(
@@ -102,7 +102,7 @@ impl SqliteStore {
         )
         .bind(&list)
         .bind(now_ms)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
 
         rows.into_iter()
@@ -224,74 +224,17 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn record_attempt_impl(
-        &self,
-        delivery: DeliveryId,
-        attempt: NewAttempt,
-        next: AfterAttempt,
-    ) -> Result<()> {
+    /// Receipts of many attempts in one transaction (group commit): the
+    /// dispatcher collects the attempts that finish while the previous batch
+    /// is being written. A delivery that no longer exists is skipped.
+    pub(super) async fn record_attempts_impl(&self, batch: Vec<AttemptOutcome>) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let now_ms = to_millis(Utc::now());
-        let delivery_text = delivery.to_string();
         let mut tx = self.pool().begin().await?;
-        // Counting up inside the write keeps attempt numbers unique per delivery
-        // even if a reclaimed lease means two workers finish the same one.
-        let (attempt_no, tenant, endpoint, event): (i64, String, String, String) = sqlx::query_as(
-            r"update deliveries set attempts = attempts + 1, updated_at = $1 where id = $2
-              returning attempts, tenant_id, endpoint_id, event_id",
-        )
-        .bind(now_ms)
-        .bind(&delivery_text)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| EngineError::not_found("delivery", &delivery_text))?;
-
-        let attempt_id = AttemptId::new().to_string();
-        sqlx::query(
-            r"insert into attempts (id, delivery_id, attempt_no, trigger, started_at, latency_ms, request_headers,
-                                    response_status, response_headers, response_excerpt, error_class, error_message)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&attempt_id)
-        .bind(&delivery_text)
-        .bind(attempt_no)
-        .bind(attempt.trigger.as_str())
-        .bind(to_millis(attempt.started_at))
-        .bind(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX))
-        .bind(json_text(&attempt.request_headers)?)
-        .bind(attempt.response_status.map(i64::from))
-        .bind(json_text(&attempt.response_headers)?)
-        .bind(&attempt.response_excerpt)
-        .bind(attempt.error_class.map(|c| c.as_str()))
-        .bind(&attempt.error_message)
-        .execute(&mut *tx)
-        .await?;
-
-        let (state, next_at) = match &next {
-            AfterAttempt::Succeeded => ("succeeded", None),
-            AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
-            AfterAttempt::Dead { .. } => ("dead", None),
-        };
-        sqlx::query(
-            r"update deliveries set state = $1, next_attempt_at = $2, lease_until = null,
-                                    first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $4
-              where id = $5",
-        )
-        .bind(state)
-        .bind(next_at)
-        .bind(to_millis(attempt.started_at))
-        .bind(now_ms)
-        .bind(&delivery_text)
-        .execute(&mut *tx)
-        .await?;
-        if let AfterAttempt::Dead { reason } = &next {
-            insert_dlq_entry(
-                &mut tx,
-                (&delivery_text, &tenant, &endpoint, &event),
-                reason,
-                Some(&attempt_id),
-                now_ms,
-            )
-            .await?;
+        for outcome in batch {
+            record_one(&mut tx, outcome, now_ms).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -301,7 +244,7 @@ impl SqliteStore {
         let at: Option<i64> = sqlx::query_scalar(
             "select min(next_attempt_at) from deliveries where state = 'pending'",
         )
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await?;
         Ok(at.map(from_millis))
     }
@@ -331,5 +274,74 @@ async fn insert_dlq_entry(
     .bind(now_ms)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+async fn record_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    AttemptOutcome {
+        delivery,
+        attempt,
+        next,
+    }: AttemptOutcome,
+    now_ms: i64,
+) -> Result<()> {
+    let delivery_text = delivery.to_string();
+    let (state, next_at) = match &next {
+        AfterAttempt::Succeeded => ("succeeded", None),
+        AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
+        AfterAttempt::Dead { .. } => ("dead", None),
+    };
+    // Counting up inside the write keeps attempt numbers unique per delivery
+    // even if a reclaimed lease means two workers finish the same one.
+    let Some((attempt_no, tenant, endpoint, event)): Option<(i64, String, String, String)> =
+        sqlx::query_as(
+            r"update deliveries set attempts = attempts + 1, state = $1, next_attempt_at = $2, lease_until = null,
+                                    first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $4
+              where id = $5
+              returning attempts, tenant_id, endpoint_id, event_id",
+        )
+        .bind(state)
+        .bind(next_at)
+        .bind(to_millis(attempt.started_at))
+        .bind(now_ms)
+        .bind(&delivery_text)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        tracing::warn!(delivery = %delivery_text, "attempt finished for a delivery that no longer exists");
+        return Ok(());
+    };
+
+    let attempt_id = AttemptId::new().to_string();
+    sqlx::query(
+        r"insert into attempts (id, delivery_id, attempt_no, trigger, started_at, latency_ms, request_headers,
+                                response_status, response_headers, response_excerpt, error_class, error_message)
+          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&attempt_id)
+    .bind(&delivery_text)
+    .bind(attempt_no)
+    .bind(attempt.trigger.as_str())
+    .bind(to_millis(attempt.started_at))
+    .bind(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX))
+    .bind(json_text(&attempt.request_headers)?)
+    .bind(attempt.response_status.map(i64::from))
+    .bind(json_text(&attempt.response_headers)?)
+    .bind(&attempt.response_excerpt)
+    .bind(attempt.error_class.map(|c| c.as_str()))
+    .bind(&attempt.error_message)
+    .execute(&mut **tx)
+    .await?;
+    if let AfterAttempt::Dead { reason } = &next {
+        insert_dlq_entry(
+            tx,
+            (&delivery_text, &tenant, &endpoint, &event),
+            reason,
+            Some(&attempt_id),
+            now_ms,
+        )
+        .await?;
+    }
     Ok(())
 }

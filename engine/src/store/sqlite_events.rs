@@ -23,7 +23,7 @@ impl SqliteStore {
               where tenant_id = $1 group by event_type order by event_type",
         )
         .bind(tenant.to_string())
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         Ok(rows
             .into_iter()
@@ -45,7 +45,7 @@ impl SqliteStore {
         ))
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?
         else {
             return Ok(None);
@@ -64,7 +64,7 @@ impl SqliteStore {
             "select id, endpoint_id, state, attempts, next_attempt_at from deliveries where event_id = $1 order by id",
         )
         .bind(id.to_string())
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
 
         #[derive(FromRow)]
@@ -89,7 +89,7 @@ impl SqliteStore {
               where d.event_id = $1 order by a.delivery_id, a.attempt_no",
         )
         .bind(id.to_string())
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let mut by_delivery: HashMap<String, Vec<AttemptOut>> = HashMap::new();
         for a in attempts {
@@ -184,7 +184,7 @@ impl SqliteStore {
             succeeded: i64,
             dead: i64,
         }
-        let rows = q.build_query_as::<Row>().fetch_all(self.pool()).await?;
+        let rows = q.build_query_as::<Row>().fetch_all(self.reader()).await?;
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         let items = rows
             .into_iter()

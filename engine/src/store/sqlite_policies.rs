@@ -92,7 +92,7 @@ impl SqliteStore {
         ))
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?
         .map(RetryPolicyOut::try_from)
         .transpose()
@@ -111,7 +111,7 @@ impl SqliteStore {
         .bind(tenant.to_string())
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(i64::from(limit) + 1)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let items = rows
             .into_iter()
