@@ -16,6 +16,12 @@ pub mod dispatch;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
+pub mod live;
+#[cfg(feature = "server")]
+pub mod recovery;
+#[cfg(feature = "server")]
+pub mod replay;
+#[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "server")]
 pub mod sign;

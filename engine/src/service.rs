@@ -13,6 +13,7 @@ use crate::model::{
     EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, EventIn, RetryPolicyId,
     RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId, TenantPatch,
 };
+use crate::replay::ReplayRunner;
 use crate::sign::Secret;
 use crate::store::{Ingested, NewEvent, Store};
 use crate::{EngineError, Result, validate};
@@ -29,6 +30,7 @@ pub const TEST_EVENT_TYPE: &str = "herald.test";
 pub struct Engine {
     pub store: Arc<dyn Store>,
     pub dispatcher: Arc<Dispatcher>,
+    pub replays: Arc<ReplayRunner>,
     pub max_payload_bytes: usize,
 }
 

@@ -25,6 +25,7 @@ use axum::routing::get;
 use herald_app::ssr::ConsoleState;
 use herald_app::{App, shell};
 use herald_engine::dispatch::{Dispatcher, DispatcherConfig};
+use herald_engine::replay::ReplayRunner;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
@@ -46,6 +47,7 @@ pub struct Running {
     housekeeping: JoinHandle<()>,
     stop_dispatcher: watch::Sender<bool>,
     dispatching: JoinHandle<()>,
+    replaying: JoinHandle<()>,
 }
 
 impl Running {
@@ -55,6 +57,7 @@ impl Running {
         self.serving.await??;
         // No new events can arrive now; let deliveries in flight finish or hand them back.
         let _ = self.stop_dispatcher.send(true);
+        let _ = self.replaying.await;
         let _ = self.dispatching.await;
         self.housekeeping.abort();
         self.state.store.close().await;
@@ -79,9 +82,11 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         );
     }
     let dispatcher = Dispatcher::new(store.clone(), DispatcherConfig::default());
+    let replays = ReplayRunner::new(store.clone(), dispatcher.clone());
     let engine = herald_engine::service::Engine {
         store: store.clone(),
         dispatcher: dispatcher.clone(),
+        replays: replays.clone(),
         max_payload_bytes: config.max_payload_bytes,
     };
     let state = AppState {
@@ -102,7 +107,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
 
     let app = router(state.clone());
     let (stop_dispatcher, stop) = watch::channel(false);
-    let dispatching = tokio::spawn(dispatcher.run(stop));
+    let dispatching = tokio::spawn(dispatcher.run(stop.clone()));
+    let replaying = tokio::spawn(replays.run(stop));
     let addr = listener.local_addr()?;
     let (shutdown, stop) = oneshot::channel::<()>();
     let serving = tokio::spawn(
@@ -126,6 +132,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         housekeeping,
         stop_dispatcher,
         dispatching,
+        replaying,
     })
 }
 

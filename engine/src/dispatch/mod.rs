@@ -15,13 +15,16 @@ use chrono::Utc;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::model::{DeliveryId, EndpointId, Semantics, Trigger};
+use crate::live::LiveHub;
+use crate::model::{
+    DeliveryId, DeliveryOutcome, DeliveryState, EndpointId, LiveMessage, Semantics, Trigger,
+};
 use crate::retry::{GiveUp, Next};
 use crate::sign::signature_header;
 use crate::store::{AfterAttempt, AttemptOutcome, Backend, Claimed, NewAttempt, Store};
 
 /// Headers Herald sets itself; endpoints cannot override them.
-pub const RESERVED_HEADERS: [&str; 8] = [
+pub const RESERVED_HEADERS: [&str; 9] = [
     "content-type",
     "content-length",
     "host",
@@ -30,6 +33,7 @@ pub const RESERVED_HEADERS: [&str; 8] = [
     "webhook-timestamp",
     "webhook-signature",
     "x-correlation-id",
+    "herald-replay",
 ];
 
 #[derive(Debug, Clone)]
@@ -64,6 +68,7 @@ pub struct Dispatcher {
     config: DispatcherConfig,
     wake: Notify,
     endpoint_slots: Mutex<HashMap<EndpointId, Arc<Semaphore>>>,
+    live: LiveHub,
 }
 
 impl Dispatcher {
@@ -74,7 +79,13 @@ impl Dispatcher {
             config,
             wake: Notify::new(),
             endpoint_slots: Mutex::new(HashMap::new()),
+            live: LiveHub::default(),
         })
+    }
+
+    /// The live feed: attempt outcomes from here, replay progress from the runner.
+    pub fn live(&self) -> &LiveHub {
+        &self.live
     }
 
     /// Tells the dispatcher new work is due (called after ingest commits), so
@@ -268,6 +279,10 @@ impl Dispatcher {
             ("herald-event-type".into(), claimed.event_type.clone()),
             ("herald-attempt".into(), (claimed.attempts + 1).to_string()),
         ];
+        if claimed.trigger == Trigger::Replay {
+            let reason = claimed.reason.as_deref().unwrap_or_default();
+            headers.push(("herald-replay".into(), header_text(reason, "replay")));
+        }
         if let Some(correlation) = &claimed.correlation_id {
             headers.push(("x-correlation-id".into(), correlation.clone()));
         }
@@ -280,7 +295,9 @@ impl Dispatcher {
 
         let timeout = Duration::from_millis(u64::from(claimed.timeout_ms));
         let exchange = http::send(&self.client, &claimed.url, &headers, body, timeout).await;
-        let attempts_made = claimed.attempts + 1;
+        // The retry policy counts within the chain: a reprocess or replay gets
+        // the whole schedule again.
+        let attempts_made = claimed.chain_attempts + 1;
         let gone = exchange.status == Some(410);
         let next = if exchange.succeeded() {
             AfterAttempt::Succeeded
@@ -318,7 +335,7 @@ impl Dispatcher {
             None => (None, None),
         };
         let attempt = NewAttempt {
-            trigger: Trigger::Scheduled,
+            trigger: claimed.trigger,
             started_at,
             latency_ms: u64::try_from(exchange.latency.as_millis()).unwrap_or(u64::MAX),
             request_headers: receipt_headers,
@@ -329,6 +346,23 @@ impl Dispatcher {
             error_message,
         };
         tracing::debug!(status = ?attempt.response_status, error = ?attempt.error_class, next = ?next, "attempt finished");
+        let feed = self.live.has_subscribers().then(|| DeliveryOutcome {
+            delivery_id: claimed.id,
+            event_id: claimed.event_id,
+            endpoint_id: claimed.endpoint_id,
+            event_type: claimed.event_type.clone(),
+            attempt: claimed.attempts + 1,
+            trigger: claimed.trigger,
+            state: match &next {
+                AfterAttempt::Succeeded => DeliveryState::Succeeded,
+                AfterAttempt::RetryAt(_) => DeliveryState::Pending,
+                AfterAttempt::Dead { .. } => DeliveryState::Dead,
+            },
+            response_status: attempt.response_status,
+            error_class: attempt.error_class,
+            latency_ms: attempt.latency_ms,
+            at: Utc::now(),
+        });
         let (stored, written) = oneshot::channel();
         let outcome = AttemptOutcome {
             delivery: claimed.id,
@@ -337,8 +371,11 @@ impl Dispatcher {
         };
         // The task (and with it the endpoint's slot) ends once the receipt is
         // durable, so what is in flight in the database is what is on the wire.
-        if recorder.send((outcome, stored)).is_ok() {
-            let _ = written.await;
+        if recorder.send((outcome, stored)).is_ok() && written.await.is_ok() {
+            if let Some(feed) = feed {
+                self.live
+                    .publish(claimed.tenant_id, LiveMessage::DeliveryOutcome(feed));
+            }
         }
         if gone {
             let reason = "the receiver answered 410 Gone";
@@ -351,6 +388,28 @@ impl Dispatcher {
             }
             tracing::warn!("endpoint disabled: the receiver answered 410 Gone");
         }
+    }
+}
+
+/// Free text (a person's reason) as a header value: visible ASCII only, at most
+/// 200 characters; `fallback` when nothing is left.
+fn header_text(text: &str, fallback: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(200)
+        .collect();
+    let clean = clean.trim();
+    if clean.is_empty() {
+        fallback.to_owned()
+    } else {
+        clean.to_owned()
     }
 }
 

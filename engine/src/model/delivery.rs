@@ -235,6 +235,9 @@ pub struct DeliveryOut {
     pub attempts: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub attempt_log: Vec<AttemptOut>,
+    /// What people did to it by hand (reprocess, discard, replay), oldest first.
+    #[serde(default)]
+    pub actions: Vec<super::DeliveryActionOut>,
 }
 
 /// An event with what became of it at each endpoint.

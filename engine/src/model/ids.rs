@@ -37,6 +37,11 @@ macro_rules! typed_id {
         impl $name {
             pub const PREFIX: &'static str = $prefix;
 
+            /// The all-zero id: a placeholder that names nothing.
+            pub fn nil() -> Self {
+                Self(ulid::Ulid::nil())
+            }
+
             /// A new id, ordered after every id this process made before it.
             #[cfg(feature = "server")]
             pub fn new() -> Self {
@@ -103,6 +108,9 @@ typed_id!(DeliveryId, "msg_", "delivery");
 typed_id!(AttemptId, "att_", "attempt");
 typed_id!(DlqEntryId, "dlq_", "DLQ entry");
 typed_id!(RetryPolicyId, "rp_", "retry policy");
+typed_id!(ReplayId, "rpl_", "replay");
+typed_id!(CheckpointId, "chk_", "checkpoint");
+typed_id!(ActionId, "act_", "delivery action");
 
 #[cfg(all(test, feature = "server"))]
 mod tests {

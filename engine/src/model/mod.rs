@@ -5,13 +5,15 @@ mod access;
 mod delivery;
 pub mod event_type;
 mod ids;
+mod replay;
 
 pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_markdown};
 pub use delivery::*;
 pub use ids::{
-    ApiKeyId, AttemptId, DeliveryId, DlqEntryId, EndpointId, EventId, IdParseError, RetryPolicyId,
-    SessionId, TenantId, UserId,
+    ActionId, ApiKeyId, AttemptId, CheckpointId, DeliveryId, DlqEntryId, EndpointId, EventId,
+    IdParseError, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
 };
+pub use replay::*;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -92,10 +92,48 @@ pub struct EventFilter {
     pub before: Option<EventId>,
 }
 
+/// Filters for the dead-letter queue; every field narrows it. Newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DlqFilter {
+    pub endpoint_id: Option<EndpointId>,
+    pub event_type: Option<String>,
+    pub error_class: Option<ErrorClass>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset cursor: only entries older than this one.
+    pub before: Option<crate::model::DlqEntryId>,
+}
+
+/// A replay job about to be made (validated by the service).
+#[derive(Debug, Clone)]
+pub struct NewReplay {
+    pub filter: crate::model::ReplayFilter,
+    pub rate_per_second: f64,
+    pub max_events: Option<u64>,
+    pub reason: String,
+    pub actor: Actor,
+}
+
+/// What one step of a replay job did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayStep {
+    pub events: u32,
+    pub deliveries: u32,
+    /// Every event of the job has been taken.
+    pub scan_done: bool,
+    /// False when the job was not running (paused or cancelled meanwhile).
+    pub running: bool,
+}
+
+/// Who is acting, as receipts and the action log name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
 /// A claimed delivery with everything needed to send it.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: DeliveryId,
+    pub tenant_id: crate::model::TenantId,
     pub event_id: EventId,
     pub event_type: String,
     pub payload: String,
@@ -111,7 +149,13 @@ pub struct Claimed {
     /// False when the endpoint was disabled or deleted after the delivery was made.
     pub endpoint_active: bool,
     pub attempts: u32,
+    /// Attempts in the current chain (a reprocess or replay starts a new one).
+    pub chain_attempts: u32,
+    /// When the chain's first attempt was made: the retry policy's age counts from it.
     pub first_attempt_at: Option<DateTime<Utc>>,
+    /// What started the chain, and why (a replay's reason goes to the receiver).
+    pub trigger: Trigger,
+    pub reason: Option<String>,
 }
 
 /// A receipt about to be written.

@@ -9,12 +9,15 @@ mod delivery;
 mod sqlite;
 mod sqlite_delivery;
 mod sqlite_dispatch;
+mod sqlite_dlq;
 mod sqlite_events;
 mod sqlite_ingest;
 mod sqlite_policies;
+mod sqlite_replay;
 
 pub use delivery::*;
 pub use sqlite::SqliteStore;
+pub use sqlite_dlq::REPROCESS_BATCH;
 
 use std::sync::Arc;
 
@@ -22,9 +25,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::model::{
-    ApiKeyId, ApiKeyOut, DeliveryId, EndpointId, EndpointOut, EventDetail, EventId, Page,
-    RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, Role, Scope, SessionId,
-    TenantId, TenantOut, TenantPatch, UserId, UserOut,
+    ApiKeyId, ApiKeyOut, CheckpointId, CheckpointIn, CheckpointOut, DeliveryId, DlqDetail,
+    DlqEntryId, DlqEntryOut, EndpointId, EndpointOut, EventDetail, EventId, Page, ReplayFilter,
+    ReplayId, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery, ReprocessOut, RetryPolicyId,
+    RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, Role, Scope, SessionId, TenantId, TenantOut,
+    TenantPatch, UserId, UserOut,
 };
 use crate::{EngineError, Result};
 
@@ -305,6 +310,111 @@ pub trait Store: Send + Sync + 'static {
     }
     /// The earliest time a pending delivery is due, if any.
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
+
+    // The dead-letter queue.
+    async fn list_dlq(
+        &self,
+        tenant: TenantId,
+        filter: &DlqFilter,
+        limit: u32,
+    ) -> Result<Page<DlqEntryOut>>;
+    async fn dlq_count(&self, tenant: TenantId, filter: &DlqFilter) -> Result<u64>;
+    async fn dlq_entry(&self, tenant: TenantId, id: DlqEntryId) -> Result<Option<DlqDetail>>;
+    /// Up to `limit` ids of entries matching `filter`, newest first.
+    async fn dlq_ids(
+        &self,
+        tenant: TenantId,
+        filter: &DlqFilter,
+        limit: u32,
+    ) -> Result<Vec<DlqEntryId>>;
+    /// Starts a fresh attempt chain for each entry's delivery (same webhook-id)
+    /// and takes it out of the DLQ, recording who and why; at most
+    /// [`REPROCESS_BATCH`] ids per call, in one transaction.
+    async fn reprocess_dlq(
+        &self,
+        tenant: TenantId,
+        ids: &[DlqEntryId],
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ReprocessOut>;
+    /// Removes the entry (the delivery stays dead), recording who and why.
+    async fn discard_dlq(
+        &self,
+        tenant: TenantId,
+        id: DlqEntryId,
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    // Replays and checkpoints.
+    /// Re-arms the event's deliveries (to `endpoints`, or to every endpoint it
+    /// matches now). `None` when the event is not the tenant's.
+    async fn replay_event(
+        &self,
+        tenant: TenantId,
+        event: EventId,
+        endpoints: Option<&[EndpointId]>,
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<ReplayedDelivery>>>;
+    async fn replay_preview(
+        &self,
+        tenant: TenantId,
+        filter: &ReplayFilter,
+        max_events: Option<u64>,
+    ) -> Result<ReplayPreview>;
+    async fn create_replay(
+        &self,
+        tenant: TenantId,
+        replay: NewReplay,
+        now: DateTime<Utc>,
+    ) -> Result<ReplayOut>;
+    /// The job (of `tenant`, when given).
+    async fn get_replay(&self, tenant: Option<TenantId>, id: ReplayId)
+    -> Result<Option<ReplayOut>>;
+    async fn list_replays(
+        &self,
+        tenant: TenantId,
+        before: Option<ReplayId>,
+        limit: u32,
+    ) -> Result<Page<ReplayOut>>;
+    /// Moves a job (of `tenant`, when given) from one of `from` to `to`;
+    /// false when it was in none of those states.
+    async fn set_replay_state(
+        &self,
+        tenant: Option<TenantId>,
+        id: ReplayId,
+        from: &[ReplayState],
+        to: ReplayState,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Every pending or running job, across tenants (the runner's view).
+    async fn active_replays(&self) -> Result<Vec<(ReplayId, ReplayState)>>;
+    /// Takes the job's next `max_events` events and arms their deliveries,
+    /// saving the cursor in the same transaction.
+    async fn replay_step(
+        &self,
+        id: ReplayId,
+        max_events: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ReplayStep>;
+    async fn create_checkpoint(
+        &self,
+        tenant: TenantId,
+        input: &CheckpointIn,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CheckpointOut>;
+    /// The tenant's checkpoints (or just `id`), newest position first.
+    async fn list_checkpoints(
+        &self,
+        tenant: TenantId,
+        id: Option<CheckpointId>,
+    ) -> Result<Vec<CheckpointOut>>;
 }
 
 pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {

@@ -9,14 +9,16 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, SqlitePool};
 
 use super::{
-    ApiKeyAuth, AttemptOutcome, Backend, Claimed, EventFilter, EventSummary, EventTypeSummary,
-    Ingested, NewApiKey, NewEndpoint, NewEvent, NewUser, SessionUser, Store, from_millis,
-    normalise_email, page_of, stored_id, to_millis,
+    Actor, ApiKeyAuth, AttemptOutcome, Backend, Claimed, DlqFilter, EventFilter, EventSummary,
+    EventTypeSummary, Ingested, NewApiKey, NewEndpoint, NewEvent, NewReplay, NewUser, ReplayStep,
+    SessionUser, Store, from_millis, normalise_email, page_of, stored_id, to_millis,
 };
 use crate::error::is_unique_violation;
 use crate::model::{
-    ApiKeyId, ApiKeyOut, DeliveryId, EndpointId, EndpointOut, EventDetail, EventId, Page,
-    SessionId, TenantId, TenantOut, UserId, UserOut,
+    ApiKeyId, ApiKeyOut, CheckpointId, CheckpointIn, CheckpointOut, DeliveryId, DlqDetail,
+    DlqEntryId, DlqEntryOut, EndpointId, EndpointOut, EventDetail, EventId, Page, ReplayFilter,
+    ReplayId, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery, ReprocessOut, SessionId,
+    TenantId, TenantOut, UserId, UserOut,
 };
 use crate::{EngineError, Result};
 
@@ -599,5 +601,146 @@ impl Store for SqliteStore {
 
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
         self.next_due_at_impl().await
+    }
+
+    async fn list_dlq(
+        &self,
+        tenant: TenantId,
+        filter: &DlqFilter,
+        limit: u32,
+    ) -> Result<Page<DlqEntryOut>> {
+        self.list_dlq_impl(tenant, filter, limit).await
+    }
+
+    async fn dlq_count(&self, tenant: TenantId, filter: &DlqFilter) -> Result<u64> {
+        self.dlq_count_impl(tenant, filter).await
+    }
+
+    async fn dlq_entry(&self, tenant: TenantId, id: DlqEntryId) -> Result<Option<DlqDetail>> {
+        self.dlq_entry_impl(tenant, id).await
+    }
+
+    async fn dlq_ids(
+        &self,
+        tenant: TenantId,
+        filter: &DlqFilter,
+        limit: u32,
+    ) -> Result<Vec<DlqEntryId>> {
+        self.dlq_ids_impl(tenant, filter, limit).await
+    }
+
+    async fn reprocess_dlq(
+        &self,
+        tenant: TenantId,
+        ids: &[DlqEntryId],
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ReprocessOut> {
+        self.reprocess_dlq_impl(tenant, ids, actor, reason, now)
+            .await
+    }
+
+    async fn discard_dlq(
+        &self,
+        tenant: TenantId,
+        id: DlqEntryId,
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.discard_dlq_impl(tenant, id, actor, reason, now).await
+    }
+
+    async fn replay_event(
+        &self,
+        tenant: TenantId,
+        event: EventId,
+        endpoints: Option<&[EndpointId]>,
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<ReplayedDelivery>>> {
+        self.replay_event_impl(tenant, event, endpoints, actor, reason, now)
+            .await
+    }
+
+    async fn replay_preview(
+        &self,
+        tenant: TenantId,
+        filter: &ReplayFilter,
+        max_events: Option<u64>,
+    ) -> Result<ReplayPreview> {
+        self.replay_preview_impl(tenant, filter, max_events).await
+    }
+
+    async fn create_replay(
+        &self,
+        tenant: TenantId,
+        replay: NewReplay,
+        now: DateTime<Utc>,
+    ) -> Result<ReplayOut> {
+        self.create_replay_impl(tenant, replay, now).await
+    }
+
+    async fn get_replay(
+        &self,
+        tenant: Option<TenantId>,
+        id: ReplayId,
+    ) -> Result<Option<ReplayOut>> {
+        self.get_replay_impl(tenant, id).await
+    }
+
+    async fn list_replays(
+        &self,
+        tenant: TenantId,
+        before: Option<ReplayId>,
+        limit: u32,
+    ) -> Result<Page<ReplayOut>> {
+        self.list_replays_impl(tenant, before, limit).await
+    }
+
+    async fn set_replay_state(
+        &self,
+        tenant: Option<TenantId>,
+        id: ReplayId,
+        from: &[ReplayState],
+        to: ReplayState,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.set_replay_state_impl(tenant, id, from, to, error, now)
+            .await
+    }
+
+    async fn active_replays(&self) -> Result<Vec<(ReplayId, ReplayState)>> {
+        self.active_replays_impl().await
+    }
+
+    async fn replay_step(
+        &self,
+        id: ReplayId,
+        max_events: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ReplayStep> {
+        self.replay_step_impl(id, max_events, now).await
+    }
+
+    async fn create_checkpoint(
+        &self,
+        tenant: TenantId,
+        input: &CheckpointIn,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CheckpointOut> {
+        self.create_checkpoint_impl(tenant, input, actor, now).await
+    }
+
+    async fn list_checkpoints(
+        &self,
+        tenant: TenantId,
+        id: Option<CheckpointId>,
+    ) -> Result<Vec<CheckpointOut>> {
+        self.list_checkpoints_impl(tenant, id).await
     }
 }

@@ -62,10 +62,14 @@ impl SqliteStore {
         #[derive(FromRow)]
         struct Row {
             id: String,
+            tenant_id: String,
             event_id: String,
             endpoint_id: String,
             attempts: i64,
+            chain_attempts: i64,
             first_attempt_at: Option<i64>,
+            chain_trigger: String,
+            chain_reason: Option<String>,
             event_type: String,
             payload: String,
             correlation_id: Option<String>,
@@ -77,7 +81,8 @@ impl SqliteStore {
             active: bool,
         }
         let rows = sqlx::query_as::<_, Row>(
-            r"select d.id, d.event_id, d.endpoint_id, d.attempts, d.first_attempt_at,
+            r"select d.id, d.tenant_id, d.event_id, d.endpoint_id, d.attempts, d.attempts - d.chain_base as chain_attempts,
+                     d.first_attempt_at, d.chain_trigger, d.chain_reason,
                      e.event_type, e.payload, e.correlation_id,
                      p.url, p.headers, p.semantics,
                      coalesce(rp.policy, p.retry_policy) as retry_policy, p.timeout_ms,
@@ -118,6 +123,7 @@ impl SqliteStore {
                     .collect::<Result<Vec<_>>>()?;
                 Ok(Claimed {
                     id: stored_id(&r.id)?,
+                    tenant_id: stored_id(&r.tenant_id)?,
                     event_id: stored_id(&r.event_id)?,
                     event_type: r.event_type,
                     payload: r.payload,
@@ -131,7 +137,10 @@ impl SqliteStore {
                     secrets: endpoint_secrets,
                     endpoint_active: r.active,
                     attempts: u32::try_from(r.attempts).unwrap_or(0),
+                    chain_attempts: u32::try_from(r.chain_attempts).unwrap_or(0),
                     first_attempt_at: r.first_attempt_at.map(from_millis),
+                    trigger: from_json(&format!("\"{}\"", r.chain_trigger), "chain trigger")?,
+                    reason: r.chain_reason,
                 })
             })
             .collect()
@@ -258,10 +267,14 @@ async fn insert_dlq_entry(
     now_ms: i64,
 ) -> Result<()> {
     sqlx::query(
-        r"insert into dlq_entries (id, tenant_id, delivery_id, endpoint_id, event_id, reason, last_attempt_id, created_at)
-          values ($1, $2, $3, $4, $5, $6, $7, $8)
+        r"insert into dlq_entries (id, tenant_id, delivery_id, endpoint_id, event_id, reason, last_attempt_id, created_at,
+                                   event_type, error_class)
+          values ($1, $2, $3, $4, $5, $6, $7, $8,
+                  coalesce((select event_type from events where id = $5), ''),
+                  (select error_class from attempts where id = $7))
           on conflict (delivery_id) do update set reason = excluded.reason,
                                                   last_attempt_id = excluded.last_attempt_id,
+                                                  error_class = excluded.error_class,
                                                   created_at = excluded.created_at",
     )
     .bind(DlqEntryId::new().to_string())

@@ -12,7 +12,8 @@ use super::{
 };
 use crate::Result;
 use crate::model::{
-    AttemptId, AttemptOut, DeliveryOut, EventDetail, EventId, EventOut, Page, TenantId,
+    AttemptId, AttemptOut, DeliveryActionOut, DeliveryOut, EventDetail, EventId, EventOut, Page,
+    TenantId,
 };
 
 impl SqliteStore {
@@ -111,11 +112,33 @@ impl SqliteStore {
             };
             by_delivery.entry(a.delivery_id).or_default().push(out);
         }
+        let mut actions: HashMap<String, Vec<DeliveryActionOut>> = HashMap::new();
+        let rows: Vec<(String, String, String, String, Option<String>, i64)> = sqlx::query_as(
+            r"select a.delivery_id, a.action, a.actor, a.reason, a.replay_id, a.created_at
+              from delivery_actions a join deliveries d on d.id = a.delivery_id
+              where d.event_id = $1 order by a.created_at, a.id",
+        )
+        .bind(id.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        for (delivery, action, actor, reason, replay, at) in rows {
+            actions
+                .entry(delivery)
+                .or_default()
+                .push(DeliveryActionOut {
+                    action,
+                    actor,
+                    reason,
+                    replay_id: replay.as_deref().map(stored_id).transpose()?,
+                    created_at: from_millis(at),
+                });
+        }
         let deliveries = deliveries
             .into_iter()
             .map(|d| {
                 Ok(DeliveryOut {
                     attempt_log: by_delivery.remove(&d.id).unwrap_or_default(),
+                    actions: actions.remove(&d.id).unwrap_or_default(),
                     id: stored_id(&d.id)?,
                     endpoint_id: stored_id(&d.endpoint_id)?,
                     state: from_json(&format!("\"{}\"", d.state), "delivery state")?,

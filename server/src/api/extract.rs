@@ -23,6 +23,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Who is acting, as the action log and replay jobs record it.
+    pub fn actor(&self) -> herald_engine::store::Actor {
+        herald_engine::store::Actor(format!("api key {}", self.key_id))
+    }
+
     /// The one permission check for API routes (the same matrix the console uses).
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
         if self.scope.allows(permission) {

@@ -12,3 +12,4 @@ mod harness;
 mod health;
 mod policies;
 mod receiver;
+mod recovery;

@@ -3,6 +3,8 @@
 mod api_keys;
 mod endpoints;
 mod events;
+mod live;
+mod recovery;
 mod retry_policies;
 mod tenant;
 
@@ -18,6 +20,8 @@ pub fn router(max_payload_bytes: usize) -> Router<AppState> {
         .merge(endpoints::router())
         .merge(retry_policies::router())
         .merge(events::router(max_payload_bytes))
+        .merge(recovery::router())
+        .merge(live::router())
         .fallback(|uri: http::Uri| async move {
             ApiError::not_found(format!("no API route at {}", uri.path()))
         })

@@ -1,0 +1,279 @@
+//! Wire types of the dead-letter queue, replays and checkpoints.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CheckpointId, DeliveryId, DeliveryOut, DlqEntryId, EndpointId, ErrorClass, EventId, EventOut,
+    EventSummary, ReplayId,
+};
+
+/// One dead delivery waiting for a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DlqEntryOut {
+    pub id: DlqEntryId,
+    /// The delivery, whose id is the `webhook-id` every attempt carried.
+    pub delivery_id: DeliveryId,
+    pub endpoint_id: EndpointId,
+    pub endpoint_url: String,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub reason: String,
+    /// The last attempt's error class (none when no attempt was made).
+    pub error_class: Option<ErrorClass>,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A DLQ entry with the event, every attempt and what people did to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DlqDetail {
+    #[serde(flatten)]
+    pub entry: DlqEntryOut,
+    pub event: EventOut,
+    /// The delivery with its attempts and the actions taken on it.
+    pub delivery: DeliveryOut,
+}
+
+/// Something a person (or a key) did to a delivery by hand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryActionOut {
+    /// `reprocess`, `discard` or `replay`.
+    pub action: String,
+    pub actor: String,
+    pub reason: String,
+    pub replay_id: Option<ReplayId>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a bulk reprocess did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReprocessOut {
+    pub reprocessed: Vec<DlqEntryId>,
+    /// Entries left in the DLQ, each with why.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedEntry {
+    pub id: DlqEntryId,
+    pub reason: String,
+}
+
+/// `POST /api/v1/events/{id}/replay`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventReplayIn {
+    #[serde(default)]
+    pub reason: String,
+    /// Only these endpoints; by default every endpoint the event matches now.
+    pub endpoint_ids: Option<Vec<EndpointId>>,
+}
+
+/// What a single-event replay did at one endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayedDelivery {
+    pub delivery_id: DeliveryId,
+    pub endpoint_id: EndpointId,
+    /// `queued`, or `skipped` with `why` (an attempt is already under way).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// Which stored events a replay job re-sends. Every field narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayFilter {
+    /// Events received at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Events received before this time.
+    pub to: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+    /// Deliver only to this endpoint (events it subscribes to now).
+    pub endpoint_id: Option<EndpointId>,
+    pub correlation_id: Option<String>,
+    pub entity_id: Option<String>,
+    /// Only events with a dead delivery, and only those deliveries.
+    #[serde(default)]
+    pub only_failed: bool,
+    /// Events after this checkpoint's position.
+    pub after_checkpoint: Option<CheckpointId>,
+}
+
+/// `POST /api/v1/replays`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayIn {
+    #[serde(default)]
+    pub filter: ReplayFilter,
+    /// Events per second (default 100).
+    pub rate_per_second: Option<f64>,
+    pub max_events: Option<u64>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayState {
+    Pending,
+    Running,
+    Paused,
+    Completed,
+    Cancelled,
+    Failed,
+}
+
+impl ReplayState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplayState::Pending => "pending",
+            ReplayState::Running => "running",
+            ReplayState::Paused => "paused",
+            ReplayState::Completed => "completed",
+            ReplayState::Cancelled => "cancelled",
+            ReplayState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => ReplayState::Pending,
+            "running" => ReplayState::Running,
+            "paused" => ReplayState::Paused,
+            "completed" => ReplayState::Completed,
+            "cancelled" => ReplayState::Cancelled,
+            "failed" => ReplayState::Failed,
+            _ => return None,
+        })
+    }
+
+    /// No more changes: completed, cancelled or failed.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ReplayState::Completed | ReplayState::Cancelled | ReplayState::Failed
+        )
+    }
+}
+
+/// A replay job and its progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayOut {
+    pub id: ReplayId,
+    /// Whose job it is (the live feed routes by it; not part of the API).
+    #[serde(skip, default = "unset_tenant")]
+    pub tenant_id: super::TenantId,
+    pub state: ReplayState,
+    pub filter: ReplayFilter,
+    pub reason: String,
+    pub rate_per_second: f64,
+    /// Events the job will re-send.
+    pub total: u64,
+    /// Events re-sent so far.
+    pub dispatched: u64,
+    /// Deliveries those events were re-sent as.
+    pub deliveries: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Deliveries still pending or in flight.
+    pub in_progress: u64,
+    /// One event at a time, in sequence order (entity and correlation replays).
+    pub ordered: bool,
+    pub created_by: String,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl ReplayOut {
+    /// Seconds until every event is dispatched at the job's rate.
+    pub fn eta_secs(&self) -> Option<f64> {
+        (!self.state.is_final() && self.rate_per_second > 0.0)
+            .then(|| self.total.saturating_sub(self.dispatched) as f64 / self.rate_per_second)
+    }
+}
+
+fn unset_tenant() -> super::TenantId {
+    super::TenantId::nil()
+}
+
+/// A dry run: how many events a filter matches and the first few of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayPreview {
+    pub total: u64,
+    pub sample: Vec<EventSummary>,
+}
+
+/// `POST /api/v1/checkpoints`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointIn {
+    pub name: String,
+    /// A position in the tenant's sequence; by default the newest event.
+    pub seq: Option<i64>,
+    pub endpoint_id: Option<EndpointId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointOut {
+    pub id: CheckpointId,
+    pub name: String,
+    pub seq: i64,
+    pub endpoint_id: Option<EndpointId>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What one finished attempt did, as the live feed reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryOutcome {
+    pub delivery_id: DeliveryId,
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
+    pub event_type: String,
+    pub attempt: u32,
+    pub trigger: super::Trigger,
+    /// Where the delivery stands after the attempt.
+    pub state: super::DeliveryState,
+    pub response_status: Option<u16>,
+    pub error_class: Option<ErrorClass>,
+    pub latency_ms: u64,
+    pub at: DateTime<Utc>,
+}
+
+/// A message on the live websocket (`/api/v1/live`), tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum LiveMessage {
+    /// A replay job's progress: at least every 500 ms while it runs, and on
+    /// every state change.
+    #[serde(rename = "replay.progress")]
+    ReplayProgress {
+        replay: ReplayOut,
+        eta_secs: Option<f64>,
+    },
+    /// An attempt finished.
+    #[serde(rename = "delivery.outcome")]
+    DeliveryOutcome(DeliveryOutcome),
+}
+
+impl LiveMessage {
+    pub fn progress(replay: ReplayOut) -> Self {
+        let eta_secs = replay.eta_secs();
+        LiveMessage::ReplayProgress { replay, eta_secs }
+    }
+
+    /// The wire name of the message's type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LiveMessage::ReplayProgress { .. } => "replay.progress",
+            LiveMessage::DeliveryOutcome(_) => "delivery.outcome",
+        }
+    }
+}

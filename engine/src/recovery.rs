@@ -1,0 +1,360 @@
+//! Recovery operations on [`Engine`]: the dead-letter queue, replays and
+//! checkpoints, shared by the REST API and the console. Input is checked here
+//! (a clear `Invalid` naming the field), then the store does the work and the
+//! dispatcher or the replay runner is woken.
+
+use chrono::Utc;
+
+use crate::model::event_type::validate_event_type;
+use crate::model::{
+    CheckpointId, CheckpointIn, CheckpointOut, DlqEntryId, EventId, EventReplayIn, ReplayFilter,
+    ReplayId, ReplayIn, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery, ReprocessOut,
+    TenantId,
+};
+use crate::service::Engine;
+use crate::store::{Actor, DlqFilter, NewReplay, REPROCESS_BATCH};
+use crate::{EngineError, Result};
+
+/// Events per second a replay runs at unless told otherwise.
+pub const DEFAULT_REPLAY_RATE: f64 = 100.0;
+/// The fastest a replay may be asked to run.
+pub const MAX_REPLAY_RATE: f64 = 100_000.0;
+/// Longest reason a person may give.
+pub const MAX_REASON_CHARS: usize = 500;
+/// Longest checkpoint name.
+pub const MAX_CHECKPOINT_NAME: usize = 100;
+
+/// A replay request's outcome: a preview (dry run) or the job started.
+#[derive(Debug, Clone)]
+pub enum ReplayStarted {
+    DryRun(ReplayPreview),
+    Job(ReplayOut),
+}
+
+fn reason(text: &str, required: bool) -> Result<String> {
+    let text = text.trim();
+    if required && text.is_empty() {
+        return Err(EngineError::invalid("reason", "say why (it is recorded)"));
+    }
+    if text.chars().count() > MAX_REASON_CHARS {
+        return Err(EngineError::invalid(
+            "reason",
+            format!("at most {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+impl Engine {
+    /// Reprocesses the given entries (any number, in batches).
+    pub async fn reprocess_dlq(
+        &self,
+        tenant: TenantId,
+        ids: &[DlqEntryId],
+        actor: &Actor,
+        why: &str,
+    ) -> Result<ReprocessOut> {
+        let why = reason(why, false)?;
+        let mut out = ReprocessOut::default();
+        for chunk in ids.chunks(REPROCESS_BATCH) {
+            let done = self
+                .store
+                .reprocess_dlq(tenant, chunk, actor, &why, Utc::now())
+                .await?;
+            out.reprocessed.extend(done.reprocessed);
+            out.skipped.extend(done.skipped);
+        }
+        if !out.reprocessed.is_empty() {
+            tracing::info!(entries = out.reprocessed.len(), actor = %actor.0, "DLQ entries reprocessed");
+            self.dispatcher.wake();
+        }
+        Ok(out)
+    }
+
+    /// Reprocesses every entry matching `filter`, newest first.
+    pub async fn reprocess_dlq_matching(
+        &self,
+        tenant: TenantId,
+        mut filter: DlqFilter,
+        actor: &Actor,
+        why: &str,
+    ) -> Result<ReprocessOut> {
+        let mut out = ReprocessOut::default();
+        loop {
+            let ids = self
+                .store
+                .dlq_ids(tenant, &filter, REPROCESS_BATCH as u32)
+                .await?;
+            let Some(last) = ids.last().copied() else {
+                break;
+            };
+            let done = self.reprocess_dlq(tenant, &ids, actor, why).await?;
+            out.reprocessed.extend(done.reprocessed);
+            out.skipped.extend(done.skipped);
+            // Skipped entries stay in the queue: go on past them.
+            filter.before = Some(last);
+        }
+        Ok(out)
+    }
+
+    pub async fn discard_dlq(
+        &self,
+        tenant: TenantId,
+        id: DlqEntryId,
+        actor: &Actor,
+        why: &str,
+    ) -> Result<()> {
+        let why = reason(why, true)?;
+        if !self
+            .store
+            .discard_dlq(tenant, id, actor, &why, Utc::now())
+            .await?
+        {
+            return Err(EngineError::not_found("DLQ entry", id));
+        }
+        tracing::info!(entry = %id, actor = %actor.0, "DLQ entry discarded");
+        Ok(())
+    }
+
+    /// Re-sends one stored event now, to the endpoints it matches or the chosen ones.
+    pub async fn replay_event(
+        &self,
+        tenant: TenantId,
+        event: EventId,
+        input: EventReplayIn,
+        actor: &Actor,
+    ) -> Result<Vec<ReplayedDelivery>> {
+        let why = reason(&input.reason, false)?;
+        if input.endpoint_ids.as_ref().is_some_and(Vec::is_empty) {
+            return Err(EngineError::invalid(
+                "endpoint_ids",
+                "name at least one endpoint, or leave it out to replay to every matching endpoint",
+            ));
+        }
+        let out = self
+            .store
+            .replay_event(
+                tenant,
+                event,
+                input.endpoint_ids.as_deref(),
+                actor,
+                &why,
+                Utc::now(),
+            )
+            .await?
+            .ok_or_else(|| EngineError::not_found("event", event))?;
+        if out.iter().any(|d| d.status == "queued") {
+            self.dispatcher.wake();
+        }
+        Ok(out)
+    }
+
+    async fn check_filter(&self, tenant: TenantId, filter: &ReplayFilter) -> Result<()> {
+        if let (Some(from), Some(to)) = (filter.from, filter.to)
+            && to <= from
+        {
+            return Err(EngineError::invalid(
+                "filter.to",
+                format!("must be after filter.from ({from}); got {to}"),
+            ));
+        }
+        if !filter.event_types.is_empty() {
+            let known = self.store.event_types(tenant).await?;
+            for (i, t) in filter.event_types.iter().enumerate() {
+                validate_event_type(t)
+                    .map_err(|m| EngineError::invalid(format!("filter.event_types[{i}]"), m))?;
+                if !known.iter().any(|k| k.event_type == *t) {
+                    return Err(EngineError::invalid(
+                        format!("filter.event_types[{i}]"),
+                        format!("no event of type '{t}' was ever published in this tenant"),
+                    ));
+                }
+            }
+        }
+        if let Some(ep) = filter.endpoint_id
+            && self.store.get_endpoint(tenant, ep).await?.is_none()
+        {
+            return Err(EngineError::invalid(
+                "filter.endpoint_id",
+                format!("no endpoint {ep} in this tenant"),
+            ));
+        }
+        for (field, value) in [
+            ("filter.correlation_id", &filter.correlation_id),
+            ("filter.entity_id", &filter.entity_id),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.is_empty() || v.len() > 200)
+            {
+                return Err(EngineError::invalid(field, "1 to 200 characters"));
+            }
+        }
+        if let Some(cp) = filter.after_checkpoint
+            && self
+                .store
+                .list_checkpoints(tenant, Some(cp))
+                .await?
+                .is_empty()
+        {
+            return Err(EngineError::invalid(
+                "filter.after_checkpoint",
+                format!("no checkpoint {cp} in this tenant"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Starts a replay job, or with `dry_run` says what it would replay.
+    pub async fn start_replay(
+        &self,
+        tenant: TenantId,
+        input: ReplayIn,
+        actor: &Actor,
+    ) -> Result<ReplayStarted> {
+        let rate = input.rate_per_second.unwrap_or(DEFAULT_REPLAY_RATE);
+        if !rate.is_finite() || rate <= 0.0 || rate > MAX_REPLAY_RATE {
+            return Err(EngineError::invalid(
+                "rate_per_second",
+                format!(
+                    "must be more than 0 and at most {MAX_REPLAY_RATE} events per second; got {rate}"
+                ),
+            ));
+        }
+        if input.max_events == Some(0) {
+            return Err(EngineError::invalid(
+                "max_events",
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+        let why = reason(&input.reason, false)?;
+        self.check_filter(tenant, &input.filter).await?;
+        if input.dry_run {
+            let preview = self
+                .store
+                .replay_preview(tenant, &input.filter, input.max_events)
+                .await?;
+            return Ok(ReplayStarted::DryRun(preview));
+        }
+        let job = self
+            .store
+            .create_replay(
+                tenant,
+                NewReplay {
+                    filter: input.filter,
+                    rate_per_second: rate,
+                    max_events: input.max_events,
+                    reason: why,
+                    actor: actor.clone(),
+                },
+                Utc::now(),
+            )
+            .await?;
+        tracing::info!(replay = %job.id, total = job.total, actor = %actor.0, "replay created");
+        self.replays.wake();
+        Ok(ReplayStarted::Job(job))
+    }
+
+    pub async fn replay(&self, tenant: TenantId, id: ReplayId) -> Result<ReplayOut> {
+        self.store
+            .get_replay(Some(tenant), id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("replay", id))
+    }
+
+    /// Pauses, resumes or cancels a job; a 409 names the state that forbids it.
+    pub async fn control_replay(
+        &self,
+        tenant: TenantId,
+        id: ReplayId,
+        to: ReplayState,
+    ) -> Result<ReplayOut> {
+        let (from, verb): (&[ReplayState], &str) = match to {
+            ReplayState::Paused => (&[ReplayState::Pending, ReplayState::Running], "paused"),
+            ReplayState::Running => (&[ReplayState::Paused], "resumed"),
+            ReplayState::Cancelled => (
+                &[
+                    ReplayState::Pending,
+                    ReplayState::Running,
+                    ReplayState::Paused,
+                ],
+                "cancelled",
+            ),
+            other => {
+                return Err(EngineError::Internal(format!(
+                    "a replay cannot be set to {}",
+                    other.as_str()
+                )));
+            }
+        };
+        let current = self.replay(tenant, id).await?;
+        if !self
+            .store
+            .set_replay_state(Some(tenant), id, from, to, None, Utc::now())
+            .await?
+        {
+            return Err(EngineError::Conflict {
+                message: format!(
+                    "replay {id} is {}: only a {} replay can be {verb}",
+                    current.state.as_str(),
+                    from.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            });
+        }
+        tracing::info!(replay = %id, state = to.as_str(), "replay {verb}");
+        self.replays.report(id).await;
+        if to == ReplayState::Running {
+            self.replays.wake();
+        }
+        self.replay(tenant, id).await
+    }
+
+    pub async fn create_checkpoint(
+        &self,
+        tenant: TenantId,
+        mut input: CheckpointIn,
+        actor: &Actor,
+    ) -> Result<CheckpointOut> {
+        input.name = input.name.trim().to_owned();
+        let chars = input.name.chars().count();
+        if chars == 0 || chars > MAX_CHECKPOINT_NAME {
+            return Err(EngineError::invalid(
+                "name",
+                format!("1 to {MAX_CHECKPOINT_NAME} characters"),
+            ));
+        }
+        if input.name.chars().any(char::is_control) {
+            return Err(EngineError::invalid("name", "no control characters"));
+        }
+        self.store
+            .create_checkpoint(tenant, &input, actor, Utc::now())
+            .await
+    }
+
+    /// Replays everything after a checkpoint (to its endpoint, if it has one).
+    pub async fn recover_from_checkpoint(
+        &self,
+        tenant: TenantId,
+        id: CheckpointId,
+        mut input: ReplayIn,
+        actor: &Actor,
+    ) -> Result<ReplayStarted> {
+        let checkpoint = self
+            .store
+            .list_checkpoints(tenant, Some(id))
+            .await?
+            .pop()
+            .ok_or_else(|| EngineError::not_found("checkpoint", id))?;
+        input.filter.after_checkpoint = Some(checkpoint.id);
+        if input.filter.endpoint_id.is_none() {
+            input.filter.endpoint_id = checkpoint.endpoint_id;
+        }
+        if input.reason.trim().is_empty() {
+            input.reason = format!("recover from checkpoint '{}'", checkpoint.name);
+        }
+        self.start_replay(tenant, input, actor).await
+    }
+}

@@ -1,0 +1,286 @@
+//! SQLite: the dead-letter queue — listing, inspecting, reprocessing and
+//! discarding entries, each change recorded with who made it and why.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, QueryBuilder, Sqlite};
+
+use super::sqlite_delivery::from_json;
+use super::{Actor, DlqFilter, SqliteStore, from_millis, page_of, stored_id, to_millis};
+use crate::model::{
+    ActionId, DlqDetail, DlqEntryId, DlqEntryOut, Page, ReprocessOut, SkippedEntry, TenantId,
+};
+use crate::{EngineError, Result};
+
+/// Entries one reprocess call handles in one transaction.
+pub const REPROCESS_BATCH: usize = 1_000;
+
+#[derive(FromRow)]
+struct EntryRow {
+    id: String,
+    delivery_id: String,
+    endpoint_id: String,
+    endpoint_url: String,
+    event_id: String,
+    event_type: String,
+    reason: String,
+    error_class: Option<String>,
+    attempts: i64,
+    created_at: i64,
+}
+
+const ENTRY_SELECT: &str = r"select q.id, q.delivery_id, q.endpoint_id, p.url as endpoint_url, q.event_id,
+       q.event_type, q.reason, q.error_class, d.attempts, q.created_at
+  from dlq_entries q
+  join deliveries d on d.id = q.delivery_id
+  join endpoints p on p.id = q.endpoint_id";
+
+impl TryFrom<EntryRow> for DlqEntryOut {
+    type Error = EngineError;
+    fn try_from(r: EntryRow) -> Result<Self> {
+        Ok(DlqEntryOut {
+            id: stored_id(&r.id)?,
+            delivery_id: stored_id(&r.delivery_id)?,
+            endpoint_id: stored_id(&r.endpoint_id)?,
+            endpoint_url: r.endpoint_url,
+            event_id: stored_id(&r.event_id)?,
+            event_type: r.event_type,
+            reason: r.reason,
+            error_class: r
+                .error_class
+                .map(|c| from_json(&format!("\"{c}\""), "error class"))
+                .transpose()?,
+            attempts: u32::try_from(r.attempts).unwrap_or(0),
+            created_at: from_millis(r.created_at),
+        })
+    }
+}
+
+/// Starts a fresh attempt chain for a delivery (same id, so the same
+/// `webhook-id`): due now, counted from zero by the retry policy.
+pub(super) const REARM_DELIVERY: &str = r"update deliveries
+    set state = 'pending', next_attempt_at = $1, lease_until = null, first_attempt_at = null,
+        chain_trigger = $2, chain_reason = $3, chain_base = attempts, replay_id = $4, updated_at = $1
+    where id = $5";
+
+pub(super) async fn record_action(
+    conn: &mut sqlx::SqliteConnection,
+    (tenant, delivery): (&str, &str),
+    action: &str,
+    actor: &Actor,
+    reason: &str,
+    replay: Option<&str>,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        r"insert into delivery_actions (id, tenant_id, delivery_id, action, actor, reason, replay_id, created_at)
+          values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(ActionId::new().to_string())
+    .bind(tenant)
+    .bind(delivery)
+    .bind(action)
+    .bind(&actor.0)
+    .bind(reason)
+    .bind(replay)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, tenant: TenantId, filter: &DlqFilter) {
+    q.push(" where q.tenant_id = ")
+        .push_bind(tenant.to_string());
+    if let Some(ep) = filter.endpoint_id {
+        q.push(" and q.endpoint_id = ").push_bind(ep.to_string());
+    }
+    if let Some(t) = &filter.event_type {
+        q.push(" and q.event_type = ").push_bind(t.clone());
+    }
+    if let Some(c) = filter.error_class {
+        q.push(" and q.error_class = ").push_bind(c.as_str());
+    }
+    if let Some(from) = filter.from {
+        q.push(" and q.created_at >= ").push_bind(to_millis(from));
+    }
+    if let Some(to) = filter.to {
+        q.push(" and q.created_at < ").push_bind(to_millis(to));
+    }
+    if let Some(before) = filter.before {
+        q.push(" and q.id < ").push_bind(before.to_string());
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn list_dlq_impl(
+        &self,
+        tenant: TenantId,
+        filter: &DlqFilter,
+        limit: u32,
+    ) -> Result<Page<DlqEntryOut>> {
+        let mut q = QueryBuilder::<Sqlite>::new(ENTRY_SELECT);
+        push_filter(&mut q, tenant, filter);
+        q.push(" order by q.id desc limit ")
+            .push_bind(i64::from(limit) + 1);
+        let rows = q
+            .build_query_as::<EntryRow>()
+            .fetch_all(self.reader())
+            .await?;
+        let items = rows
+            .into_iter()
+            .map(DlqEntryOut::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, limit, |e| e.id.to_string()))
+    }
+
+    pub(super) async fn dlq_count_impl(&self, tenant: TenantId, filter: &DlqFilter) -> Result<u64> {
+        let mut q = QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries q");
+        push_filter(&mut q, tenant, filter);
+        let n: i64 = q.build_query_scalar().fetch_one(self.reader()).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub(super) async fn dlq_entry_impl(
+        &self,
+        tenant: TenantId,
+        id: DlqEntryId,
+    ) -> Result<Option<DlqDetail>> {
+        let Some(row) = sqlx::query_as::<_, EntryRow>(&format!(
+            "{ENTRY_SELECT} where q.tenant_id = $1 and q.id = $2"
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(self.reader())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let entry = DlqEntryOut::try_from(row)?;
+        let detail = self
+            .event_detail_impl(tenant, entry.event_id)
+            .await?
+            .ok_or_else(|| EngineError::Internal(format!("DLQ entry {id} lost its event")))?;
+        let delivery = detail
+            .deliveries
+            .into_iter()
+            .find(|d| d.id == entry.delivery_id)
+            .ok_or_else(|| EngineError::Internal(format!("DLQ entry {id} lost its delivery")))?;
+        Ok(Some(DlqDetail {
+            entry,
+            event: detail.event,
+            delivery,
+        }))
+    }
+
+    /// Up to `limit` entry ids matching `filter`, newest first (bulk reprocess).
+    pub(super) async fn dlq_ids_impl(
+        &self,
+        tenant: TenantId,
+        filter: &DlqFilter,
+        limit: u32,
+    ) -> Result<Vec<DlqEntryId>> {
+        let mut q = QueryBuilder::<Sqlite>::new("select q.id from dlq_entries q");
+        push_filter(&mut q, tenant, filter);
+        q.push(" order by q.id desc limit ")
+            .push_bind(i64::from(limit));
+        let ids: Vec<String> = q.build_query_scalar().fetch_all(self.reader()).await?;
+        ids.iter().map(|id| stored_id(id)).collect()
+    }
+
+    pub(super) async fn reprocess_dlq_impl(
+        &self,
+        tenant: TenantId,
+        ids: &[DlqEntryId],
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ReprocessOut> {
+        let now_ms = to_millis(now);
+        let tenant_text = tenant.to_string();
+        let mut out = ReprocessOut::default();
+        let mut tx = self.pool().begin().await?;
+        for id in ids.iter().take(REPROCESS_BATCH) {
+            let found: Option<(String, bool)> = sqlx::query_as(
+                r"select q.delivery_id, (p.disabled_at is null and p.deleted_at is null)
+                  from dlq_entries q join endpoints p on p.id = q.endpoint_id
+                  where q.tenant_id = $1 and q.id = $2",
+            )
+            .bind(&tenant_text)
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let skip = match &found {
+                None => Some("not in the dead-letter queue (reprocessed or discarded already?)"),
+                Some((_, false)) => Some("the endpoint is disabled or deleted: enable it first"),
+                Some(_) => None,
+            };
+            if let Some(why) = skip {
+                out.skipped.push(SkippedEntry {
+                    id: *id,
+                    reason: why.into(),
+                });
+                continue;
+            }
+            let Some((delivery, _)) = found else { continue };
+            sqlx::query(REARM_DELIVERY)
+                .bind(now_ms)
+                .bind("manual")
+                .bind(reason)
+                .bind(None::<String>)
+                .bind(&delivery)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("delete from dlq_entries where id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            record_action(
+                &mut tx,
+                (&tenant_text, &delivery),
+                "reprocess",
+                actor,
+                reason,
+                None,
+                now_ms,
+            )
+            .await?;
+            out.reprocessed.push(*id);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub(super) async fn discard_dlq_impl(
+        &self,
+        tenant: TenantId,
+        id: DlqEntryId,
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let tenant_text = tenant.to_string();
+        let mut tx = self.pool().begin().await?;
+        let delivery: Option<String> = sqlx::query_scalar(
+            "delete from dlq_entries where tenant_id = $1 and id = $2 returning delivery_id",
+        )
+        .bind(&tenant_text)
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(delivery) = delivery else {
+            return Ok(false);
+        };
+        record_action(
+            &mut tx,
+            (&tenant_text, &delivery),
+            "discard",
+            actor,
+            reason,
+            None,
+            to_millis(now),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

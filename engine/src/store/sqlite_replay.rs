@@ -1,0 +1,758 @@
+//! SQLite: replays (one event, or a filtered range as a durable job) and
+//! checkpoints.
+//!
+//! Replaying re-arms the event's delivery to each target endpoint — the same
+//! delivery, so receivers see the same `webhook-id` — or creates it when the
+//! endpoint had none (an endpoint registered after the event). A job takes
+//! events in sequence order and saves its cursor in the same transaction that
+//! arms their deliveries, so a restarted server resumes exactly where it was.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+
+use super::sqlite_delivery::{from_json, json_text};
+use super::sqlite_dlq::{REARM_DELIVERY, record_action};
+use super::{
+    Actor, EventSummary, NewReplay, ReplayStep, SqliteStore, from_millis, stored_id, to_millis,
+};
+use crate::model::event_type::any_pattern_matches;
+use crate::model::{
+    CheckpointId, CheckpointIn, CheckpointOut, DeliveryId, EndpointId, EventId, Page, ReplayFilter,
+    ReplayId, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery, TenantId,
+};
+use crate::{EngineError, Result};
+
+/// Events a dry run shows.
+const SAMPLE: i64 = 10;
+
+/// The tenant's active endpoints with their subscriptions.
+async fn active_endpoints(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+) -> Result<Vec<(String, Vec<String>)>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "select id, event_types from endpoints where tenant_id = $1 and deleted_at is null and disabled_at is null",
+    )
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(id, patterns)| Ok((id, from_json(&patterns, "endpoint event types")?)))
+        .collect()
+}
+
+/// What re-arming one (event, endpoint) pair did.
+enum Armed {
+    Queued(String),
+    /// An attempt is on the wire right now; it is left alone.
+    InFlight(String),
+}
+
+/// Arms the event's delivery to one endpoint for a new chain.
+async fn arm(
+    conn: &mut SqliteConnection,
+    (tenant, event, endpoint): (&str, &str, &str),
+    (trigger, reason, replay): (&str, &str, Option<&str>),
+    now_ms: i64,
+) -> Result<Armed> {
+    let existing: Option<(String, String)> =
+        sqlx::query_as("select id, state from deliveries where event_id = $1 and endpoint_id = $2")
+            .bind(event)
+            .bind(endpoint)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let id = match existing {
+        Some((id, state)) if state == "in_flight" => return Ok(Armed::InFlight(id)),
+        Some((id, _)) => {
+            sqlx::query(REARM_DELIVERY)
+                .bind(now_ms)
+                .bind(trigger)
+                .bind(reason)
+                .bind(replay)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+            // A dead delivery that is tried again leaves the DLQ; it returns
+            // there if this chain fails too.
+            sqlx::query("delete from dlq_entries where delivery_id = $1")
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+            id
+        }
+        None => {
+            let id = DeliveryId::new().to_string();
+            sqlx::query(
+                r"insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at,
+                                          chain_trigger, chain_reason, replay_id, created_at, updated_at)
+                  values ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $5, $5)",
+            )
+            .bind(&id)
+            .bind(tenant)
+            .bind(event)
+            .bind(endpoint)
+            .bind(now_ms)
+            .bind(trigger)
+            .bind(reason)
+            .bind(replay)
+            .execute(&mut *conn)
+            .await?;
+            id
+        }
+    };
+    Ok(Armed::Queued(id))
+}
+
+/// `where` clauses of a job's filter over `events e`, after `tenant_id = …`.
+fn push_event_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &ReplayFilter) {
+    if !filter.event_types.is_empty() {
+        q.push(" and e.event_type in (");
+        let mut list = q.separated(", ");
+        for t in &filter.event_types {
+            list.push_bind(t.clone());
+        }
+        q.push(")");
+    }
+    if let Some(c) = &filter.correlation_id {
+        q.push(" and e.correlation_id = ").push_bind(c.clone());
+    }
+    if let Some(en) = &filter.entity_id {
+        q.push(" and e.entity_id = ").push_bind(en.clone());
+    }
+    if let Some(from) = filter.from {
+        q.push(" and e.received_at >= ").push_bind(to_millis(from));
+    }
+    if let Some(to) = filter.to {
+        q.push(" and e.received_at < ").push_bind(to_millis(to));
+    }
+    if filter.only_failed {
+        q.push(
+            " and exists (select 1 from deliveries d where d.event_id = e.id and d.state = 'dead'",
+        );
+        if let Some(ep) = filter.endpoint_id {
+            q.push(" and d.endpoint_id = ").push_bind(ep.to_string());
+        }
+        q.push(")");
+    }
+}
+
+/// The sequence range a job scans: after `start`, up to `end` inclusive.
+async fn seq_range(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    filter: &ReplayFilter,
+) -> Result<(i64, i64)> {
+    let end: i64 =
+        sqlx::query_scalar("select coalesce(max(seq), 0) from events where tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(&mut *conn)
+            .await?;
+    let mut start = 0;
+    if let Some(checkpoint) = filter.after_checkpoint {
+        start = sqlx::query_scalar("select seq from checkpoints where tenant_id = $1 and id = $2")
+            .bind(tenant)
+            .bind(checkpoint.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| {
+                EngineError::invalid(
+                    "filter.after_checkpoint",
+                    format!("no checkpoint {checkpoint}"),
+                )
+            })?;
+    }
+    if let Some(from) = filter.from {
+        // Event ids are ULIDs made after the event was received, in sequence
+        // order: the first id at or after `from`'s instant bounds the scan
+        // without reading older events (events_tenant_idx).
+        let bound = format!(
+            "{}{}",
+            EventId::PREFIX,
+            ulid::Ulid::from_parts(u64::try_from(to_millis(from)).unwrap_or(0), 0)
+        );
+        let first: Option<i64> =
+            sqlx::query_scalar("select min(seq) from events where tenant_id = $1 and id >= $2")
+                .bind(tenant)
+                .bind(bound)
+                .fetch_one(&mut *conn)
+                .await?;
+        start = start.max(first.map_or(end, |s| s - 1));
+    }
+    Ok((start, end))
+}
+
+#[derive(FromRow)]
+struct JobRow {
+    id: String,
+    tenant_id: String,
+    state: String,
+    filter: String,
+    reason: String,
+    rate_per_second: f64,
+    total: i64,
+    dispatched: i64,
+    deliveries: i64,
+    ordered: bool,
+    created_by: String,
+    error: Option<String>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+const JOB_COLUMNS: &str = "id, tenant_id, state, filter, reason, rate_per_second, total, dispatched, deliveries, ordered, created_by, error, created_at, started_at, finished_at";
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl SqliteStore {
+    pub(super) async fn replay_event_impl(
+        &self,
+        tenant: TenantId,
+        event: EventId,
+        endpoints: Option<&[EndpointId]>,
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<ReplayedDelivery>>> {
+        let tenant_text = tenant.to_string();
+        let event_text = event.to_string();
+        let now_ms = to_millis(now);
+        let mut tx = self.pool().begin().await?;
+        let event_type: Option<String> =
+            sqlx::query_scalar("select event_type from events where tenant_id = $1 and id = $2")
+                .bind(&tenant_text)
+                .bind(&event_text)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(event_type) = event_type else {
+            return Ok(None);
+        };
+        let active = active_endpoints(&mut tx, &tenant_text).await?;
+        let targets: Vec<String> = match endpoints {
+            Some(chosen) => {
+                let mut targets = Vec::new();
+                for (i, ep) in chosen.iter().enumerate() {
+                    let id = ep.to_string();
+                    if !active.iter().any(|(a, _)| *a == id) {
+                        return Err(EngineError::invalid(
+                            format!("endpoint_ids[{i}]"),
+                            format!("no enabled endpoint {ep} in this tenant"),
+                        ));
+                    }
+                    if !targets.contains(&id) {
+                        targets.push(id);
+                    }
+                }
+                targets
+            }
+            None => active
+                .into_iter()
+                .filter(|(_, patterns)| any_pattern_matches(patterns, &event_type))
+                .map(|(id, _)| id)
+                .collect(),
+        };
+        let mut out = Vec::with_capacity(targets.len());
+        for endpoint in targets {
+            let armed = arm(
+                &mut tx,
+                (&tenant_text, &event_text, &endpoint),
+                ("replay", reason, None),
+                now_ms,
+            )
+            .await?;
+            let (delivery, status, why) = match armed {
+                Armed::Queued(id) => {
+                    record_action(
+                        &mut tx,
+                        (&tenant_text, &id),
+                        "replay",
+                        actor,
+                        reason,
+                        None,
+                        now_ms,
+                    )
+                    .await?;
+                    (id, "queued", None)
+                }
+                Armed::InFlight(id) => (
+                    id,
+                    "skipped",
+                    Some("an attempt is under way right now".to_owned()),
+                ),
+            };
+            out.push(ReplayedDelivery {
+                delivery_id: stored_id(&delivery)?,
+                endpoint_id: stored_id(&endpoint)?,
+                status: status.into(),
+                why,
+            });
+        }
+        tx.commit().await?;
+        Ok(Some(out))
+    }
+
+    pub(super) async fn replay_preview_impl(
+        &self,
+        tenant: TenantId,
+        filter: &ReplayFilter,
+        max_events: Option<u64>,
+    ) -> Result<ReplayPreview> {
+        let tenant_text = tenant.to_string();
+        let mut conn = self.reader().acquire().await?;
+        let (start, end) = seq_range(&mut conn, &tenant_text, filter).await?;
+        let cap = max_events.map_or(i64::MAX, |m| i64::try_from(m).unwrap_or(i64::MAX));
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "select count(*) from (select 1 from events e where e.tenant_id = ",
+        );
+        q.push_bind(&tenant_text)
+            .push(" and e.seq > ")
+            .push_bind(start)
+            .push(" and e.seq <= ")
+            .push_bind(end);
+        push_event_filter(&mut q, filter);
+        q.push(" limit ").push_bind(cap).push(")");
+        let total: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
+
+        #[derive(FromRow)]
+        struct Row {
+            id: String,
+            seq: i64,
+            event_type: String,
+            correlation_id: Option<String>,
+            entity_id: Option<String>,
+            received_at: i64,
+            deliveries: i64,
+            succeeded: i64,
+            dead: i64,
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            r"select e.id, e.seq, e.event_type, e.correlation_id, e.entity_id, e.received_at,
+                     (select count(*) from deliveries d where d.event_id = e.id) as deliveries,
+                     (select count(*) from deliveries d where d.event_id = e.id and d.state = 'succeeded') as succeeded,
+                     (select count(*) from deliveries d where d.event_id = e.id and d.state = 'dead') as dead
+              from events e where e.tenant_id = ",
+        );
+        q.push_bind(&tenant_text)
+            .push(" and e.seq > ")
+            .push_bind(start)
+            .push(" and e.seq <= ")
+            .push_bind(end);
+        push_event_filter(&mut q, filter);
+        q.push(" order by e.seq limit ").push_bind(SAMPLE.min(cap));
+        let rows = q.build_query_as::<Row>().fetch_all(&mut *conn).await?;
+        let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        let sample = rows
+            .into_iter()
+            .map(|r| {
+                Ok(EventSummary {
+                    id: stored_id(&r.id)?,
+                    seq: r.seq,
+                    event_type: r.event_type,
+                    correlation_id: r.correlation_id,
+                    entity_id: r.entity_id,
+                    received_at: from_millis(r.received_at),
+                    deliveries: n(r.deliveries),
+                    succeeded: n(r.succeeded),
+                    dead: n(r.dead),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ReplayPreview {
+            total: count(total),
+            sample,
+        })
+    }
+
+    pub(super) async fn create_replay_impl(
+        &self,
+        tenant: TenantId,
+        replay: NewReplay,
+        now: DateTime<Utc>,
+    ) -> Result<ReplayOut> {
+        let preview = self
+            .replay_preview_impl(tenant, &replay.filter, replay.max_events)
+            .await?;
+        let tenant_text = tenant.to_string();
+        let now_ms = to_millis(now);
+        let id = ReplayId::new();
+        let mut tx = self.pool().begin().await?;
+        let (start, end) = seq_range(&mut tx, &tenant_text, &replay.filter).await?;
+        let ordered = replay.filter.entity_id.is_some() || replay.filter.correlation_id.is_some();
+        sqlx::query(
+            r"insert into replay_jobs (id, tenant_id, state, filter, reason, rate_per_second, start_seq, end_seq,
+                                       cursor_seq, total, ordered, created_by, created_at, updated_at)
+              values ($1, $2, 'pending', $3, $4, $5, $6, $7, $6, $8, $9, $10, $11, $11)",
+        )
+        .bind(id.to_string())
+        .bind(&tenant_text)
+        .bind(json_text(&replay.filter)?)
+        .bind(&replay.reason)
+        .bind(replay.rate_per_second)
+        .bind(start)
+        .bind(end)
+        .bind(i64::try_from(preview.total).unwrap_or(i64::MAX))
+        .bind(ordered)
+        .bind(&replay.actor.0)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.get_replay_impl(Some(tenant), id)
+            .await?
+            .ok_or_else(|| EngineError::Internal("a new replay vanished".into()))
+    }
+
+    async fn replay_out(&self, row: JobRow) -> Result<ReplayOut> {
+        let states: Vec<(String, i64)> = sqlx::query_as(
+            "select state, count(*) from deliveries where replay_id = $1 group by state",
+        )
+        .bind(&row.id)
+        .fetch_all(self.reader())
+        .await?;
+        let of = |s: &str| {
+            states
+                .iter()
+                .filter(|(state, _)| state == s)
+                .map(|(_, n)| count(*n))
+                .sum::<u64>()
+        };
+        Ok(ReplayOut {
+            id: stored_id(&row.id)?,
+            tenant_id: stored_id(&row.tenant_id)?,
+            state: ReplayState::parse(&row.state).ok_or_else(|| {
+                EngineError::Internal(format!("unknown replay state {}", row.state))
+            })?,
+            filter: from_json(&row.filter, "replay filter")?,
+            reason: row.reason,
+            rate_per_second: row.rate_per_second,
+            total: count(row.total),
+            dispatched: count(row.dispatched),
+            deliveries: count(row.deliveries),
+            succeeded: of("succeeded"),
+            failed: of("dead"),
+            in_progress: of("pending") + of("in_flight"),
+            ordered: row.ordered,
+            created_by: row.created_by,
+            error: row.error,
+            created_at: from_millis(row.created_at),
+            started_at: row.started_at.map(from_millis),
+            finished_at: row.finished_at.map(from_millis),
+        })
+    }
+
+    pub(super) async fn get_replay_impl(
+        &self,
+        tenant: Option<TenantId>,
+        id: ReplayId,
+    ) -> Result<Option<ReplayOut>> {
+        let row = sqlx::query_as::<_, JobRow>(&format!(
+            "select {JOB_COLUMNS} from replay_jobs where ($1 is null or tenant_id = $1) and id = $2"
+        ))
+        .bind(tenant.map(|t| t.to_string()))
+        .bind(id.to_string())
+        .fetch_optional(self.reader())
+        .await?;
+        match row {
+            Some(row) => Ok(Some(self.replay_out(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) async fn list_replays_impl(
+        &self,
+        tenant: TenantId,
+        before: Option<ReplayId>,
+        limit: u32,
+    ) -> Result<Page<ReplayOut>> {
+        let rows = sqlx::query_as::<_, JobRow>(&format!(
+            r"select {JOB_COLUMNS} from replay_jobs where tenant_id = $1 and ($2 is null or id < $2)
+              order by id desc limit $3"
+        ))
+        .bind(tenant.to_string())
+        .bind(before.map(|b| b.to_string()))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.reader())
+        .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            items.push(self.replay_out(row).await?);
+        }
+        Ok(super::page_of(items, limit, |r| r.id.to_string()))
+    }
+
+    /// Moves a job from one of `from` to `to`; false when it was in none of them.
+    pub(super) async fn set_replay_state_impl(
+        &self,
+        tenant: Option<TenantId>,
+        id: ReplayId,
+        from: &[ReplayState],
+        to: ReplayState,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now_ms = to_millis(now);
+        let mut q = QueryBuilder::<Sqlite>::new("update replay_jobs set state = ");
+        q.push_bind(to.as_str())
+            .push(", updated_at = ")
+            .push_bind(now_ms);
+        if to == ReplayState::Running {
+            q.push(", started_at = coalesce(started_at, ")
+                .push_bind(now_ms)
+                .push(")");
+        }
+        if to.is_final() {
+            q.push(", finished_at = ").push_bind(now_ms);
+        }
+        if let Some(error) = error {
+            q.push(", error = ").push_bind(error.to_owned());
+        }
+        q.push(" where id = ").push_bind(id.to_string());
+        if let Some(tenant) = tenant {
+            q.push(" and tenant_id = ").push_bind(tenant.to_string());
+        }
+        q.push(" and state in (");
+        let mut list = q.separated(", ");
+        for state in from {
+            list.push_bind(state.as_str());
+        }
+        q.push(")");
+        let done = q.build().execute(self.pool()).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn active_replays_impl(&self) -> Result<Vec<(ReplayId, ReplayState)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "select id, state from replay_jobs where state in ('pending', 'running') order by id",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        rows.into_iter()
+            .map(|(id, state)| {
+                Ok((
+                    stored_id(&id)?,
+                    ReplayState::parse(&state).unwrap_or(ReplayState::Failed),
+                ))
+            })
+            .collect()
+    }
+
+    pub(super) async fn replay_step_impl(
+        &self,
+        id: ReplayId,
+        max_events: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ReplayStep> {
+        let now_ms = to_millis(now);
+        let id_text = id.to_string();
+        let mut tx = self.pool().begin().await?;
+        #[derive(FromRow)]
+        struct Row {
+            tenant_id: String,
+            state: String,
+            filter: String,
+            reason: String,
+            end_seq: i64,
+            cursor_seq: i64,
+            total: i64,
+            dispatched: i64,
+        }
+        let Some(job) = sqlx::query_as::<_, Row>(
+            "select tenant_id, state, filter, reason, end_seq, cursor_seq, total, dispatched from replay_jobs where id = $1",
+        )
+        .bind(&id_text)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Err(EngineError::not_found("replay", id));
+        };
+        if job.state != "running" {
+            return Ok(ReplayStep {
+                events: 0,
+                deliveries: 0,
+                scan_done: false,
+                running: false,
+            });
+        }
+        let filter: ReplayFilter = from_json(&job.filter, "replay filter")?;
+        let want = i64::from(max_events).min(job.total - job.dispatched).max(0);
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "select e.id, e.seq, e.event_type from events e where e.tenant_id = ",
+        );
+        q.push_bind(&job.tenant_id)
+            .push(" and e.seq > ")
+            .push_bind(job.cursor_seq)
+            .push(" and e.seq <= ")
+            .push_bind(job.end_seq);
+        push_event_filter(&mut q, &filter);
+        q.push(" order by e.seq limit ").push_bind(want);
+        let events: Vec<(String, i64, String)> = if want > 0 {
+            q.build_query_as().fetch_all(&mut *tx).await?
+        } else {
+            Vec::new()
+        };
+
+        let endpoints = active_endpoints(&mut tx, &job.tenant_id).await?;
+        let only = filter.endpoint_id.map(|e| e.to_string());
+        let mut deliveries = 0i64;
+        for (event, _, event_type) in &events {
+            for (endpoint, patterns) in &endpoints {
+                if only.as_ref().is_some_and(|o| o != endpoint)
+                    || !any_pattern_matches(patterns, event_type)
+                {
+                    continue;
+                }
+                if filter.only_failed {
+                    let dead: Option<i64> = sqlx::query_scalar(
+                        "select 1 from deliveries where event_id = $1 and endpoint_id = $2 and state = 'dead'",
+                    )
+                    .bind(event)
+                    .bind(endpoint)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if dead.is_none() {
+                        continue;
+                    }
+                }
+                let armed = arm(
+                    &mut tx,
+                    (&job.tenant_id, event, endpoint),
+                    ("replay", &job.reason, Some(&id_text)),
+                    now_ms,
+                )
+                .await?;
+                if let Armed::Queued(_) = armed {
+                    deliveries += 1;
+                }
+            }
+        }
+        let taken = i64::try_from(events.len()).unwrap_or(0);
+        let scan_done = taken < want || job.dispatched + taken >= job.total;
+        let cursor = if scan_done {
+            job.end_seq
+        } else {
+            events.last().map_or(job.cursor_seq, |(_, seq, _)| *seq)
+        };
+        // When the scan ends early (only_failed events that were delivered in
+        // the meantime), the total becomes what was actually replayed.
+        sqlx::query(
+            r"update replay_jobs set cursor_seq = $1, dispatched = dispatched + $2, deliveries = deliveries + $3,
+                     total = case when $4 then dispatched + $2 else total end, updated_at = $5
+              where id = $6",
+        )
+        .bind(cursor)
+        .bind(taken)
+        .bind(deliveries)
+        .bind(scan_done)
+        .bind(now_ms)
+        .bind(&id_text)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ReplayStep {
+            events: u32::try_from(taken).unwrap_or(0),
+            deliveries: u32::try_from(deliveries).unwrap_or(0),
+            scan_done,
+            running: true,
+        })
+    }
+
+    pub(super) async fn create_checkpoint_impl(
+        &self,
+        tenant: TenantId,
+        input: &CheckpointIn,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CheckpointOut> {
+        let tenant_text = tenant.to_string();
+        let mut tx = self.pool().begin().await?;
+        let newest: i64 =
+            sqlx::query_scalar("select coalesce(max(seq), 0) from events where tenant_id = $1")
+                .bind(&tenant_text)
+                .fetch_one(&mut *tx)
+                .await?;
+        let seq = input.seq.unwrap_or(newest);
+        if !(0..=newest).contains(&seq) {
+            return Err(EngineError::invalid(
+                "seq",
+                format!("must be between 0 and the newest event's sequence number ({newest})"),
+            ));
+        }
+        if let Some(ep) = input.endpoint_id {
+            let found: Option<i64> = sqlx::query_scalar(
+                "select 1 from endpoints where tenant_id = $1 and id = $2 and deleted_at is null",
+            )
+            .bind(&tenant_text)
+            .bind(ep.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if found.is_none() {
+                return Err(EngineError::invalid(
+                    "endpoint_id",
+                    format!("no endpoint {ep}"),
+                ));
+            }
+        }
+        let id = CheckpointId::new();
+        let inserted = sqlx::query(
+            r"insert into checkpoints (id, tenant_id, name, seq, endpoint_id, created_by, created_at)
+              values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id.to_string())
+        .bind(&tenant_text)
+        .bind(&input.name)
+        .bind(seq)
+        .bind(input.endpoint_id.map(|e| e.to_string()))
+        .bind(&actor.0)
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if crate::error::is_unique_violation(&e) => {
+                return Err(EngineError::Conflict {
+                    message: format!("name: a checkpoint named '{}' exists already", input.name),
+                });
+            }
+            other => {
+                other?;
+            }
+        }
+        tx.commit().await?;
+        Ok(CheckpointOut {
+            id,
+            name: input.name.clone(),
+            seq,
+            endpoint_id: input.endpoint_id,
+            created_by: actor.0.clone(),
+            created_at: from_millis(to_millis(now)),
+        })
+    }
+
+    pub(super) async fn list_checkpoints_impl(
+        &self,
+        tenant: TenantId,
+        id: Option<CheckpointId>,
+    ) -> Result<Vec<CheckpointOut>> {
+        let rows: Vec<(String, String, i64, Option<String>, String, i64)> = sqlx::query_as(
+            r"select id, name, seq, endpoint_id, created_by, created_at from checkpoints
+              where tenant_id = $1 and ($2 is null or id = $2) order by seq desc, id desc",
+        )
+        .bind(tenant.to_string())
+        .bind(id.map(|i| i.to_string()))
+        .fetch_all(self.reader())
+        .await?;
+        rows.into_iter()
+            .map(|(id, name, seq, endpoint, by, at)| {
+                Ok(CheckpointOut {
+                    id: stored_id(&id)?,
+                    name,
+                    seq,
+                    endpoint_id: endpoint.as_deref().map(stored_id).transpose()?,
+                    created_by: by,
+                    created_at: from_millis(at),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,162 @@
+//! `GET /api/v1/live`: the live feed over a websocket.
+//!
+//! Authorised by an API key (`Authorization: Bearer …`, for scripts) or by the
+//! console's session cookie (browsers cannot set headers on a websocket).
+//! Streams `LiveMessage`s as JSON text frames, only the caller's tenant's:
+//! `replay.progress` and `delivery.outcome`, narrowed by `?types=` and
+//! `?endpoint_id=`. A client that cannot keep up is disconnected with close
+//! code 4008 and a reason; it may reconnect.
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::response::Response;
+use axum::routing::get;
+use herald_app::ssr::session_token_from;
+use herald_engine::auth::token_digest;
+use herald_engine::model::{EndpointId, LiveMessage, Permission, TenantId};
+use herald_engine::store::DEFAULT_TENANT;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::api::extract::{ApiQuery, Caller};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Close code for a client dropped for reading too slowly.
+const TOO_SLOW: u16 = 4008;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiveQuery {
+    /// Comma-separated message types; all by default.
+    types: Option<String>,
+    /// Only this endpoint's delivery outcomes.
+    endpoint_id: Option<String>,
+}
+
+struct Wanted {
+    types: Option<Vec<String>>,
+    endpoint: Option<EndpointId>,
+}
+
+impl Wanted {
+    fn wants(&self, message: &LiveMessage) -> bool {
+        if let Some(types) = &self.types
+            && !types.iter().any(|t| t == message.kind())
+        {
+            return false;
+        }
+        match (message, self.endpoint) {
+            (LiveMessage::DeliveryOutcome(o), Some(ep)) => o.endpoint_id == ep,
+            _ => true,
+        }
+    }
+}
+
+/// The tenant whose feed the caller may read.
+async fn tenant_of(
+    state: &AppState,
+    parts: &mut http::request::Parts,
+) -> Result<TenantId, ApiError> {
+    if parts.headers.contains_key(http::header::AUTHORIZATION) {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(Permission::Read)?;
+        return Ok(caller.tenant_id);
+    }
+    let Some(token) = session_token_from(&parts.headers) else {
+        return Err(ApiError::unauthenticated(
+            "send 'Authorization: Bearer <key>' or sign in to the console",
+        ));
+    };
+    let session = state
+        .store
+        .session_user(&token_digest(&token), chrono::Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("the console session has ended; sign in again"))?;
+    if !session.user.role.allows(Permission::Read) {
+        return Err(ApiError::forbidden("this role may not read the live feed"));
+    }
+    // Console users see the default tenant (as every console page does).
+    state
+        .store
+        .tenant_by_slug(DEFAULT_TENANT)
+        .await?
+        .map(|t| t.id)
+        .ok_or_else(|| ApiError::internal("the default tenant is missing"))
+}
+
+async fn live(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (mut parts, _) = request.into_parts();
+    let ApiQuery(q) = ApiQuery::<LiveQuery>::from_request_parts(&mut parts, &state).await?;
+    let tenant = tenant_of(&state, &mut parts).await?;
+    let wanted = Wanted {
+        types: match q.types.as_deref() {
+            None | Some("") => None,
+            Some(list) => {
+                let types: Vec<String> = list.split(',').map(|t| t.trim().to_owned()).collect();
+                if let Some(bad) = types
+                    .iter()
+                    .find(|t| !["replay.progress", "delivery.outcome"].contains(&t.as_str()))
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "types: '{bad}' is not a live message type (replay.progress, delivery.outcome)"
+                    )));
+                }
+                Some(types)
+            }
+        },
+        endpoint: q
+            .endpoint_id
+            .as_deref()
+            .map(|e| {
+                e.parse::<EndpointId>()
+                    .map_err(|e| ApiError::bad_request(format!("endpoint_id: {e}")))
+            })
+            .transpose()?,
+    };
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("not a websocket request: {e}")))?;
+    let feed = state.engine.dispatcher.live().subscribe();
+    Ok(upgrade.on_upgrade(move |socket| stream(socket, feed, tenant, wanted)))
+}
+
+async fn stream(
+    mut socket: WebSocket,
+    mut feed: tokio::sync::broadcast::Receiver<(TenantId, LiveMessage)>,
+    tenant: TenantId,
+    wanted: Wanted,
+) {
+    loop {
+        tokio::select! {
+            next = feed.recv() => match next {
+                Ok((t, message)) if t == tenant && wanted.wants(&message) => {
+                    let Ok(text) = serde_json::to_string(&message) else { continue };
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame {
+                            code: TOO_SLOW,
+                            reason: format!("too slow: {missed} messages missed; reconnect").into(),
+                        })))
+                        .await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/live", get(live))
+}

@@ -1,0 +1,602 @@
+//! The DLQ, replays and checkpoints through the REST API, with real receivers.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::client::{Api, fast_policy};
+use crate::harness::TestServer;
+use crate::receiver::{Receiver, Reply};
+
+/// Publishes `n` events of `event_type` in batches of 1,000; returns their ids.
+async fn publish_many(api: &Api<'_>, event_type: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for start in (0..n).step_by(1_000) {
+        let events: Vec<Value> = (start..n.min(start + 1_000))
+            .map(|i| json!({"event_type": event_type, "payload": {"n": i}}))
+            .collect();
+        let res = api
+            .post("/api/v1/events/batch", &json!({ "events": events }))
+            .await;
+        assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+        let body: Value = res.json().await.unwrap();
+        ids.extend(
+            body["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap().to_owned()),
+        );
+    }
+    ids
+}
+
+/// Polls `path` until `done` holds.
+async fn until(
+    api: &Api<'_>,
+    path: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let body = api.get(path).await;
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never got there: {body:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn status_and_body(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn bulk_reprocess_redelivers_100_dead_deliveries_with_their_webhook_ids() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    // Broken for the first 100 requests, fixed after.
+    let receiver = Receiver::start(vec![Reply::Status(500); 100], Reply::Status(200)).await;
+    api.endpoint(
+        &receiver.url,
+        &["order.*"],
+        json!({"retry_policy": fast_policy(1)}),
+    )
+    .await;
+    publish_many(&api, "order.created", 100).await;
+    let failed = receiver.wait_for(100, Duration::from_secs(30)).await;
+    let dlq = until(
+        &api,
+        "/api/v1/dlq?limit=200",
+        Duration::from_secs(20),
+        |b| b["items"].as_array().unwrap().len() == 100,
+    )
+    .await;
+    let entry = &dlq["items"][0];
+    assert_eq!(entry["error_class"], "http_status");
+    assert_eq!(entry["event_type"], "order.created");
+    assert_eq!(entry["attempts"], 1);
+    // Filters narrow the list; a filter matching nothing gives nothing.
+    let by_class = api.get("/api/v1/dlq?error_class=timeout").await;
+    assert!(by_class["items"].as_array().unwrap().is_empty());
+
+    let res = api
+        .post(
+            "/api/v1/dlq/reprocess",
+            &json!({"filter": {}, "reason": "receiver fixed after incident 7"}),
+        )
+        .await;
+    let (status, out) = status_and_body(res).await;
+    assert_eq!(status, 202, "{out}");
+    assert_eq!(out["reprocessed"].as_array().unwrap().len(), 100);
+    assert!(out["skipped"].as_array().unwrap().is_empty());
+
+    let all = receiver.wait_for(200, Duration::from_secs(30)).await;
+    let first: HashSet<&str> = failed.iter().map(|r| r.header("webhook-id")).collect();
+    let again: HashSet<&str> = all[100..].iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(first.len(), 100);
+    assert_eq!(
+        first, again,
+        "reprocessing keeps each delivery's webhook-id"
+    );
+
+    until(&api, "/api/v1/dlq", Duration::from_secs(10), |b| {
+        b["items"].as_array().unwrap().is_empty()
+    })
+    .await;
+    // Each delivery records who reprocessed it and why; its new attempt is manual.
+    let events = api.get("/api/v1/events?limit=200").await;
+    for event in events["items"].as_array().unwrap() {
+        let detail = api
+            .get(&format!("/api/v1/events/{}", event["id"].as_str().unwrap()))
+            .await;
+        let delivery = &detail["deliveries"][0];
+        let actions = delivery["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), 1, "{delivery:#}");
+        assert_eq!(actions[0]["action"], "reprocess");
+        assert!(
+            actions[0]["actor"]
+                .as_str()
+                .unwrap()
+                .starts_with("api key key_")
+        );
+        assert_eq!(actions[0]["reason"], "receiver fixed after incident 7");
+        let log = delivery["attempt_log"].as_array().unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[1]["trigger"], "manual");
+        assert_eq!(log[1]["response_status"], 200);
+    }
+}
+
+#[tokio::test]
+async fn dlq_entries_are_inspected_reprocessed_and_discarded_one_by_one() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::start(vec![Reply::Status(503); 2], Reply::Status(200)).await;
+    api.endpoint(
+        &receiver.url,
+        &["*"],
+        json!({"retry_policy": fast_policy(1)}),
+    )
+    .await;
+    publish_many(&api, "invoice.paid", 2).await;
+    let dlq = until(&api, "/api/v1/dlq", Duration::from_secs(20), |b| {
+        b["items"].as_array().unwrap().len() == 2
+    })
+    .await;
+    let (keep, drop) = (
+        dlq["items"][0]["id"].as_str().unwrap().to_owned(),
+        dlq["items"][1]["id"].as_str().unwrap().to_owned(),
+    );
+
+    let detail = api.get(&format!("/api/v1/dlq/{keep}")).await;
+    assert_eq!(detail["event"]["event_type"], "invoice.paid");
+    assert_eq!(detail["delivery"]["attempt_log"][0]["response_status"], 503);
+    assert!(detail["reason"].as_str().unwrap().contains("exhausted"));
+
+    // Discarding needs a reason, and then the entry is gone.
+    let (status, body) = status_and_body(
+        api.send(Method::DELETE, &format!("/api/v1/dlq/{drop}"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reason")
+    );
+    let res = api
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/dlq/{drop}"),
+            Some(&json!({"reason": "customer cancelled"})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = api
+        .send(Method::GET, &format!("/api/v1/dlq/{drop}"), None)
+        .await;
+    assert_eq!(res.status(), 404);
+
+    let res = api
+        .post(&format!("/api/v1/dlq/{keep}/reprocess"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 202);
+    receiver.wait_for(3, Duration::from_secs(10)).await;
+    let res = api
+        .post(&format!("/api/v1/dlq/{keep}/reprocess"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 404, "an entry is reprocessed once");
+
+    // Bad bulk requests change nothing.
+    for (body, needle) in [
+        (json!({}), "either"),
+        (json!({"ids": []}), "ids"),
+        (json!({"ids": ["nope"]}), "ids[0]"),
+        (json!({"ids": [keep], "filter": {}}), "either"),
+        (
+            json!({"filter": {"error_class": "bogus"}}),
+            "filter.error_class",
+        ),
+    ] {
+        let (status, out) = status_and_body(api.post("/api/v1/dlq/reprocess", &body).await).await;
+        assert!((400..500).contains(&status), "{body} -> {status}");
+        assert!(
+            out["error"]["message"].as_str().unwrap().contains(needle),
+            "{body} -> {out}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_event_is_replayed_with_the_same_webhook_id_and_a_reason() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::ok().await;
+    api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let event = api.publish("user.created", json!({"user": 7})).await;
+    let first = receiver.wait_for(1, Duration::from_secs(10)).await;
+
+    let res = api
+        .post(
+            &format!("/api/v1/events/{event}/replay"),
+            &json!({"reason": "lost in incident 12"}),
+        )
+        .await;
+    let (status, body) = status_and_body(res).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["deliveries"][0]["status"], "queued");
+    let both = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(both[1].header("webhook-id"), first[0].header("webhook-id"));
+    assert_eq!(both[1].header("herald-replay"), "lost in incident 12");
+    assert_eq!(both[1].body, first[0].body, "the event is unchanged");
+    let detail = api
+        .event_until(&event, Duration::from_secs(5), |d| {
+            d["deliveries"][0]["attempt_log"].as_array().unwrap().len() == 2
+        })
+        .await;
+    assert_eq!(
+        detail["deliveries"][0]["attempt_log"][1]["trigger"],
+        "replay"
+    );
+
+    let res = api
+        .post(
+            &format!("/api/v1/events/{event}/replay"),
+            &json!({"endpoint_ids": ["ep_01J00000000000000000000000"]}),
+        )
+        .await;
+    let (status, body) = status_and_body(res).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("endpoint_ids[0]")
+    );
+    let res = api
+        .post(
+            "/api/v1/events/evt_01J00000000000000000000000/replay",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn replaying_5000_events_at_1000_per_second_delivers_each_once() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    // The events predate the endpoint: a replay backfills a new receiver.
+    publish_many(&api, "order.created", 5_000).await;
+    let receiver = Receiver::ok().await;
+    api.endpoint(&receiver.url, &["order.*"], json!({})).await;
+
+    let dry = json!({"filter": {"event_types": ["order.created"]}, "rate_per_second": 1000, "dry_run": true});
+    let (status, preview) = status_and_body(api.post("/api/v1/replays", &dry).await).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["total"], 5_000);
+    assert_eq!(preview["sample"].as_array().unwrap().len(), 10);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.received().is_empty(), "a dry run delivers nothing");
+    assert!(
+        api.get("/api/v1/replays").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "a dry run creates no job"
+    );
+
+    let started = Instant::now();
+    let res = api
+        .post(
+            "/api/v1/replays",
+            &json!({"filter": {"event_types": ["order.created"]}, "rate_per_second": 1000, "reason": "backfill"}),
+        )
+        .await;
+    let (status, job) = status_and_body(res).await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["total"], 5_000);
+    let id = job["id"].as_str().unwrap().to_owned();
+    let done = until(
+        &api,
+        &format!("/api/v1/replays/{id}"),
+        Duration::from_secs(120),
+        |j| j["state"] == "completed",
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(done["dispatched"], 5_000);
+    assert_eq!(done["succeeded"], 5_000);
+    assert_eq!(done["failed"], 0);
+
+    let received = receiver.received();
+    let mut per_id: HashMap<&str, usize> = HashMap::new();
+    for r in &received {
+        *per_id.entry(r.header("webhook-id")).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), 5_000);
+    assert!(per_id.values().all(|n| *n == 1), "each event exactly once");
+    assert!(
+        received
+            .iter()
+            .all(|r| r.header("herald-replay") == "backfill")
+    );
+    let first = received.iter().map(|r| r.at).min().unwrap();
+    let last = received.iter().map(|r| r.at).max().unwrap();
+    let span = (last - first).as_secs_f64();
+    println!(
+        "replay: 5000 events at 1000/s completed in {:.2} s (first to last delivery {span:.2} s, {:.0} events/s)",
+        took.as_secs_f64(),
+        5_000.0 / span
+    );
+}
+
+#[tokio::test]
+async fn a_replay_is_paused_resumed_and_cancelled() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    publish_many(&api, "order.created", 2_000).await;
+    let receiver = Receiver::ok().await;
+    api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let res = api
+        .post("/api/v1/replays", &json!({"rate_per_second": 100}))
+        .await;
+    let (status, job) = status_and_body(res).await;
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/replays/{id}");
+    until(&api, &path, Duration::from_secs(10), |j| {
+        j["dispatched"].as_u64().unwrap() > 0
+    })
+    .await;
+
+    let (status, paused) =
+        status_and_body(api.post(&format!("{path}/pause"), &json!({})).await).await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["state"], "paused");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = api.get(&path).await["dispatched"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = api.get(&path).await["dispatched"].as_u64().unwrap();
+    assert_eq!(before, after, "a paused replay takes no more events");
+    let (status, _) = status_and_body(api.post(&format!("{path}/pause"), &json!({})).await).await;
+    assert_eq!(status, 409, "pausing twice is a conflict");
+
+    let (status, resumed) =
+        status_and_body(api.post(&format!("{path}/resume"), &json!({})).await).await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["state"], "running");
+    until(&api, &path, Duration::from_secs(10), |j| {
+        j["dispatched"].as_u64().unwrap() > after
+    })
+    .await;
+
+    let (status, cancelled) =
+        status_and_body(api.post(&format!("{path}/cancel"), &json!({})).await).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    assert!(cancelled["finished_at"].is_string());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopped = api.get(&path).await["dispatched"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        api.get(&path).await["dispatched"].as_u64().unwrap(),
+        stopped
+    );
+    assert!(stopped < 2_000);
+    let (status, body) =
+        status_and_body(api.post(&format!("{path}/resume"), &json!({})).await).await;
+    assert_eq!(status, 409);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled")
+    );
+    let history = api.get("/api/v1/replays").await;
+    assert_eq!(history["items"][0]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn bad_replay_requests_name_the_problem_and_create_nothing() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    api.publish("order.created", json!({})).await;
+    for (body, needle) in [
+        (
+            json!({"filter": {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}}),
+            "filter.to",
+        ),
+        (
+            json!({"filter": {"event_types": ["never.seen"]}}),
+            "filter.event_types[0]",
+        ),
+        (
+            json!({"filter": {"event_types": ["Bad Type"]}}),
+            "filter.event_types[0]",
+        ),
+        (json!({"rate_per_second": 0}), "rate_per_second"),
+        (json!({"rate_per_second": -5}), "rate_per_second"),
+        (json!({"max_events": 0}), "max_events"),
+        (
+            json!({"filter": {"endpoint_id": "ep_01J00000000000000000000000"}}),
+            "filter.endpoint_id",
+        ),
+        (json!({"filter": {"colour": "red"}}), "colour"),
+    ] {
+        let (status, out) = status_and_body(api.post("/api/v1/replays", &body).await).await;
+        assert!((400..500).contains(&status), "{body} -> {status} {out}");
+        assert!(
+            out["error"]["message"].as_str().unwrap().contains(needle),
+            "{body} -> {out}"
+        );
+    }
+    assert!(
+        api.get("/api/v1/replays").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn recovering_from_a_checkpoint_replays_what_came_after_it() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    publish_many(&api, "order.created", 10).await;
+    let res = api
+        .post(
+            "/api/v1/checkpoints",
+            &json!({"name": "before the migration"}),
+        )
+        .await;
+    let (status, checkpoint) = status_and_body(res).await;
+    assert_eq!(status, 201, "{checkpoint}");
+    assert_eq!(checkpoint["seq"], 10);
+    let (status, _) = status_and_body(
+        api.post(
+            "/api/v1/checkpoints",
+            &json!({"name": "before the migration"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 409, "names are unique");
+    let (status, _) = status_and_body(
+        api.post("/api/v1/checkpoints", &json!({"name": "x", "seq": 99}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422, "a position past the newest event");
+
+    publish_many(&api, "order.created", 5).await;
+    let receiver = Receiver::ok().await;
+    api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let id = checkpoint["id"].as_str().unwrap();
+    let (status, preview) = status_and_body(
+        api.post(
+            &format!("/api/v1/checkpoints/{id}/recover"),
+            &json!({"dry_run": true}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["total"], 5);
+    assert_eq!(preview["sample"][0]["seq"], 11);
+
+    let (status, job) = status_and_body(
+        api.post(
+            &format!("/api/v1/checkpoints/{id}/recover"),
+            &json!({"rate_per_second": 1000}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    let got = receiver.wait_for(5, Duration::from_secs(10)).await;
+    let seen: HashSet<u64> = got
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["n"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        (0..5).collect(),
+        "the five events after the checkpoint"
+    );
+    let listed = api.get("/api/v1/checkpoints").await;
+    assert_eq!(listed["items"][0]["name"], "before the migration");
+}
+
+#[tokio::test]
+async fn the_live_feed_streams_replay_progress_and_delivery_outcomes() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    publish_many(&api, "order.created", 500).await;
+    let receiver = Receiver::ok().await;
+    let (endpoint, _) = api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let ws_url = server.url("/api/v1/live").replacen("http", "ws", 1);
+
+    // No credentials: the handshake is refused with 401.
+    match tokio_tungstenite::connect_async(ws_url.as_str()).await {
+        Err(WsError::Http(res)) => assert_eq!(res.status(), 401),
+        other => panic!("expected a 401, got {other:?}"),
+    }
+
+    let mut request = format!("{ws_url}?endpoint_id={endpoint}")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", api.key).parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (status, job) = status_and_body(
+        api.post("/api/v1/replays", &json!({"rate_per_second": 250}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+
+    let mut progress: Vec<Value> = Vec::new();
+    let mut outcomes = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while progress
+        .last()
+        .is_none_or(|p| p["replay"]["state"] != "completed")
+    {
+        assert!(Instant::now() < deadline, "no completion on the feed");
+        let Some(Ok(Message::Text(text))) =
+            tokio::time::timeout(Duration::from_secs(5), socket.next())
+                .await
+                .unwrap()
+        else {
+            continue;
+        };
+        let message: Value = serde_json::from_str(&text).unwrap();
+        match message["type"].as_str().unwrap() {
+            "replay.progress" => progress.push(message),
+            "delivery.outcome" => {
+                assert_eq!(message["endpoint_id"], endpoint.as_str());
+                assert_eq!(message["trigger"], "replay");
+                outcomes += 1;
+            }
+            other => panic!("unexpected message type {other}"),
+        }
+    }
+    // A 2-second job reports at least every 500 ms, with progress that only grows.
+    assert!(progress.len() >= 4, "{} progress messages", progress.len());
+    let dispatched: Vec<u64> = progress
+        .iter()
+        .map(|p| p["replay"]["dispatched"].as_u64().unwrap())
+        .collect();
+    assert!(
+        dispatched.windows(2).all(|w| w[0] <= w[1]),
+        "{dispatched:?}"
+    );
+    assert_eq!(*dispatched.last().unwrap(), 500);
+    assert!(outcomes > 0, "delivery outcomes arrive on the feed");
+}
