@@ -31,6 +31,7 @@ use pages::{
     login::LoginPage,
     not_found::NotFound,
     policies::PoliciesPage,
+    replays::ReplaysPage,
     settings::SettingsPage,
     unbuilt::Unbuilt,
 };
@@ -84,10 +85,7 @@ pub fn App() -> impl IntoView {
                         path=path!("dlq")
                         view=|| view! { <Unbuilt title="Dead-letter queue" what="Inspecting and reprocessing deliveries that exhausted their retries"/> }
                     />
-                    <Route
-                        path=path!("replays")
-                        view=|| view! { <Unbuilt title="Replays" what="Replaying stored events with live progress"/> }
-                    />
+                    <Route path=path!("replays") view=ReplaysPage/>
                     <Route path=path!("settings") view=SettingsPage/>
                 </ParentRoute>
             </Routes>

@@ -102,6 +102,11 @@ pub fn parse_id<T: std::str::FromStr>(what: &str, id: &str) -> Result<T, Console
     })
 }
 
+/// Who is acting, as the action log and replay jobs record it.
+pub fn user_actor(user: &UserOut) -> herald_engine::store::Actor {
+    herald_engine::store::Actor(format!("user {}", user.email))
+}
+
 /// A form field's error, with the status set.
 pub fn invalid_field(e: crate::forms::FieldError) -> ConsoleError {
     fail(ConsoleError::Invalid {

@@ -1,3 +1,4 @@
 pub mod endpoint_form;
 pub mod layout;
+pub mod live;
 pub mod ui;

@@ -6,5 +6,6 @@ pub mod events;
 pub mod login;
 pub mod not_found;
 pub mod policies;
+pub mod replays;
 pub mod settings;
 pub mod unbuilt;

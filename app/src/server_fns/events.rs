@@ -31,7 +31,7 @@ pub struct EventQuery {
 }
 
 #[cfg(feature = "ssr")]
-fn parse_time(
+pub(crate) fn parse_time(
     field: &str,
     text: &str,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, ConsoleError> {

@@ -189,6 +189,9 @@ pub struct ReplayOut {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When the job last changed (a step or a state change): of two reports
+    /// of the same job, the later one is current.
+    pub updated_at: DateTime<Utc>,
 }
 
 impl ReplayOut {

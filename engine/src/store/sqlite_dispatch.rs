@@ -10,8 +10,12 @@ use crate::{EngineError, Result};
 
 use super::SqliteStore;
 
-/// How many of the earliest-due deliveries one claim considers.
-const CLAIM_WINDOW: u32 = 1_000;
+/// How many of the earliest-due deliveries one claim considers: eight per slot
+/// to fill, so endpoints at their limit do not crowd out the rest, within
+/// bounds that keep a claim cheap when only a few slots are free.
+fn claim_window(limit: u32) -> u32 {
+    limit.saturating_mul(8).clamp(64, 1_000)
+}
 use super::sqlite_delivery::{from_json, id_list, json_text, semantics_of};
 
 impl SqliteStore {
@@ -51,7 +55,7 @@ impl SqliteStore {
         .bind(now_ms)
         .bind(i64::from(limit))
         .bind(i64::from(per_endpoint))
-        .bind(i64::from(CLAIM_WINDOW))
+        .bind(i64::from(claim_window(limit)))
         .fetch_all(self.pool())
         .await?;
         if ids.is_empty() {

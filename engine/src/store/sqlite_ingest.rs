@@ -159,6 +159,8 @@ async fn ingest_on(
             .flatten();
 
     let mut seq = base;
+    // Events made per type, for event_type_stats.
+    let mut type_counts: Vec<(String, i64)> = Vec::new();
     let mut out = Vec::with_capacity(events.len());
     let mut seen_keys: HashMap<String, EventOut> = HashMap::new();
     // (type, payload digest) of events made earlier in this batch.
@@ -199,7 +201,8 @@ async fn ingest_on(
             }
             let existing = sqlx::query_as::<_, EventRow>(&format!(
                 r"select {EVENT_COLUMNS} from events
-                  where tenant_id = $1 and payload_sha256 = $2 and event_type = $3 and received_at >= $4
+                  where tenant_id = $1 and payload_sha256 = $2 and payload_sha256 <> ''
+                    and event_type = $3 and received_at >= $4
                   order by received_at limit 1"
             ))
             .bind(&tenant_text)
@@ -231,7 +234,13 @@ async fn ingest_on(
         .bind(seq)
         .bind(&event.event_type)
         .bind(&event.payload)
-        .bind(&event.payload_sha256)
+        // The digest is kept only while the dedup window is on: with it off,
+        // ingest skips a random-order index insert per event.
+        .bind(if dedup_window_ms.is_some() {
+            event.payload_sha256.as_str()
+        } else {
+            ""
+        })
         .bind(&event.idempotency_key)
         .bind(&event.correlation_id)
         .bind(&event.entity_id)
@@ -285,10 +294,31 @@ async fn ingest_on(
                 stored.clone(),
             );
         }
+        match type_counts
+            .iter_mut()
+            .find(|(t, _)| *t == stored.event_type)
+        {
+            Some((_, n)) => *n += 1,
+            None => type_counts.push((stored.event_type.clone(), 1)),
+        }
         out.push(Ingested::Created {
             event: stored,
             deliveries,
         });
+    }
+    for (event_type, n) in &type_counts {
+        sqlx::query(
+            r"insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
+              values ($1, $2, $3, $4)
+              on conflict (tenant_id, event_type)
+              do update set events = events + excluded.events, last_seen_at = excluded.last_seen_at",
+        )
+        .bind(&tenant_text)
+        .bind(event_type)
+        .bind(n)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
     }
     if seq != base {
         sqlx::query("update tenant_sequences set last_seq = $1 where tenant_id = $2")

@@ -198,9 +198,10 @@ struct JobRow {
     created_at: i64,
     started_at: Option<i64>,
     finished_at: Option<i64>,
+    updated_at: i64,
 }
 
-const JOB_COLUMNS: &str = "id, tenant_id, state, filter, reason, rate_per_second, total, dispatched, deliveries, ordered, created_by, error, created_at, started_at, finished_at";
+const JOB_COLUMNS: &str = "id, tenant_id, state, filter, reason, rate_per_second, total, dispatched, deliveries, ordered, created_by, error, created_at, started_at, finished_at, updated_at";
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -439,6 +440,7 @@ impl SqliteStore {
             created_at: from_millis(row.created_at),
             started_at: row.started_at.map(from_millis),
             finished_at: row.finished_at.map(from_millis),
+            updated_at: from_millis(row.updated_at),
         })
     }
 

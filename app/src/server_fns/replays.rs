@@ -1,0 +1,186 @@
+//! Replays from the console: preview (dry run), start, pause, resume, cancel
+//! and the job history. Progress then arrives over the live websocket.
+
+use herald_engine::model::{ReplayOut, ReplayPreview};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConsoleError;
+
+/// Jobs the page lists (newest first).
+pub const REPLAYS_SHOWN: u32 = 50;
+
+/// The replay form as typed; empty fields mean "any".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplayForm {
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    /// Comma-separated event types.
+    #[serde(default)]
+    pub event_types: String,
+    #[serde(default)]
+    pub endpoint_id: String,
+    #[serde(default)]
+    pub correlation_id: String,
+    #[serde(default)]
+    pub entity_id: String,
+    /// "on" when the checkbox is ticked.
+    #[serde(default)]
+    pub only_failed: Option<String>,
+    #[serde(default)]
+    pub rate_per_second: String,
+    #[serde(default)]
+    pub max_events: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[cfg(feature = "ssr")]
+impl ReplayForm {
+    /// The API's request, or the first field that is wrong.
+    fn request(&self, dry_run: bool) -> Result<herald_engine::model::ReplayIn, ConsoleError> {
+        use crate::server_fns::events::parse_time;
+        use crate::ssr::fail;
+        use herald_engine::model::{ReplayFilter, ReplayIn};
+        let invalid = |field: &str, message: String| {
+            fail(ConsoleError::Invalid {
+                field: field.into(),
+                message,
+            })
+        };
+        let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let rate = match self.rate_per_second.trim() {
+            "" => None,
+            r => Some(r.parse::<f64>().map_err(|_| {
+                invalid(
+                    "rate_per_second",
+                    format!("'{r}' is not a number of events per second"),
+                )
+            })?),
+        };
+        let max_events = match self.max_events.trim() {
+            "" => None,
+            m => Some(
+                m.parse::<u64>()
+                    .map_err(|_| invalid("max_events", format!("'{m}' is not a whole number")))?,
+            ),
+        };
+        let endpoint_id = text(&self.endpoint_id)
+            .map(|e| {
+                e.parse()
+                    .map_err(|e| invalid("endpoint_id", format!("{e}")))
+            })
+            .transpose()?;
+        Ok(ReplayIn {
+            filter: ReplayFilter {
+                from: parse_time("from", &self.from)?,
+                to: parse_time("to", &self.to)?,
+                event_types: crate::forms::split_patterns(&self.event_types),
+                endpoint_id,
+                correlation_id: text(&self.correlation_id),
+                entity_id: text(&self.entity_id),
+                only_failed: self.only_failed.is_some(),
+                after_checkpoint: None,
+            },
+            rate_per_second: rate,
+            max_events,
+            dry_run,
+            reason: self.reason.trim().to_string(),
+        })
+    }
+}
+
+/// Engine errors name API fields (`filter.to`); the form's fields drop the prefix.
+#[cfg(feature = "ssr")]
+fn form_error(e: herald_engine::EngineError) -> ConsoleError {
+    use herald_engine::EngineError;
+    match e {
+        EngineError::Invalid { field, message } => crate::ssr::fail(ConsoleError::Invalid {
+            field: field
+                .trim_start_matches("filter.")
+                .split('[')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            message,
+        }),
+        other => other.into(),
+    }
+}
+
+#[server(prefix = "/fn", endpoint = "list_replays")]
+pub async fn list_replays() -> Result<Vec<ReplayOut>, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, require};
+    use herald_engine::model::Permission;
+    require(Permission::Read)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    Ok(state
+        .store
+        .list_replays(tenant, None, REPLAYS_SHOWN)
+        .await?
+        .items)
+}
+
+#[server(prefix = "/fn", endpoint = "preview_replay")]
+pub async fn preview_replay(form: ReplayForm) -> Result<ReplayPreview, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, internal, require, user_actor};
+    use herald_engine::model::Permission;
+    use herald_engine::recovery::ReplayStarted;
+    let user = require(Permission::ManageReplays)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    match state
+        .engine
+        .start_replay(tenant, form.request(true)?, &user_actor(&user))
+        .await
+        .map_err(form_error)?
+    {
+        ReplayStarted::DryRun(preview) => Ok(preview),
+        ReplayStarted::Job(_) => Err(internal("a dry run started a job")),
+    }
+}
+
+#[server(prefix = "/fn", endpoint = "start_replay")]
+pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, internal, require, user_actor};
+    use herald_engine::model::Permission;
+    use herald_engine::recovery::ReplayStarted;
+    let user = require(Permission::ManageReplays)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    match state
+        .engine
+        .start_replay(tenant, form.request(false)?, &user_actor(&user))
+        .await
+        .map_err(form_error)?
+    {
+        ReplayStarted::Job(job) => Ok(job),
+        ReplayStarted::DryRun(_) => Err(internal("a replay answered with a dry run")),
+    }
+}
+
+/// `action` is `pause`, `resume` or `cancel`.
+#[server(prefix = "/fn", endpoint = "control_replay")]
+pub async fn control_replay(id: String, action: String) -> Result<ReplayOut, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, fail, parse_id, require};
+    use herald_engine::model::{Permission, ReplayId, ReplayState};
+    require(Permission::ManageReplays)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    let id: ReplayId = parse_id("replay", &id)?;
+    let to = match action.as_str() {
+        "pause" => ReplayState::Paused,
+        "resume" => ReplayState::Running,
+        "cancel" => ReplayState::Cancelled,
+        other => {
+            return Err(fail(ConsoleError::Invalid {
+                field: "action".into(),
+                message: format!("'{other}' is not pause, resume or cancel"),
+            }));
+        }
+    };
+    Ok(state.engine.control_replay(tenant, id, to).await?)
+}

@@ -1,0 +1,86 @@
+import { test, expect, ADMIN, hydrated, signIn, type Herald } from './fixtures';
+import { TestReceiver } from './receiver';
+
+async function apiKey(herald: Herald): Promise<string> {
+  const out = await herald.cli(['api-key', 'create', '--name', 'e2e-replays']);
+  const key = out.split('\n').find((l) => l.startsWith('Key (shown only once): '));
+  if (!key) throw new Error(`no key in:\n${out}`);
+  return key.replace('Key (shown only once): ', '').trim();
+}
+
+/** "N of M events dispatched …" → N */
+function dispatched(text: string | null): number {
+  const m = /^(\d+) of \d+ events dispatched/.exec(text ?? '');
+  if (!m) throw new Error(`no progress in '${text}'`);
+  return Number(m[1]);
+}
+
+test('an operator previews a replay, starts it and pauses, resumes and cancels it while progress moves live', async ({ page, herald, request }) => {
+  const receiver = await TestReceiver.start(200);
+  try {
+    const key = await apiKey(herald);
+    const api = (path: string, data: unknown) =>
+      request.post(`${herald.url}${path}`, { headers: { authorization: `Bearer ${key}` }, data });
+    // The events come before the endpoint: only a replay delivers them.
+    const events = Array.from({ length: 1000 }, (_, n) => ({ event_type: 'order.created', payload: { n } }));
+    expect((await api('/api/v1/events/batch', { events })).status()).toBe(202);
+    expect((await api('/api/v1/endpoints', { url: receiver.url, event_types: ['order.*'] })).status()).toBe(201);
+
+    await page.goto('/replays');
+    await signIn(page, ADMIN.email, ADMIN.password);
+    await expect(page.getByRole('heading', { name: 'Replays', exact: true })).toBeVisible();
+    await expect(page.getByText('No replays yet.')).toBeVisible();
+    await hydrated(page);
+    await expect(page.getByText('Live: progress updates as it happens.')).toBeVisible();
+
+    // A bad rate is refused beside the field, and nothing starts.
+    await page.getByLabel('Rate (events/s)').fill('0');
+    await page.getByRole('button', { name: 'Start replay' }).click();
+    await expect(page.locator('#rate_per_second-error')).toContainText('more than 0');
+    await expect(page.getByText('No replays yet.')).toBeVisible();
+
+    await page.getByLabel('Event types').fill('order.created');
+    await page.getByLabel('Rate (events/s)').fill('40');
+    await page.getByLabel('Reason').fill('backfill the new receiver');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    const preview = page.getByRole('status', { name: 'Preview' });
+    await expect(preview.getByText('1000 events')).toBeVisible();
+    await expect(preview.getByRole('row')).toHaveCount(11); // header + a sample of 10
+    expect(receiver.received).toHaveLength(0);
+
+    // A marker on the window shows that nothing below reloads the page.
+    await page.evaluate(() => { (window as unknown as { heraldMarker: number }).heraldMarker = 42; });
+    await page.getByRole('button', { name: 'Start replay' }).click();
+    const job = page.getByRole('article', { name: /^Replay rpl_/ });
+    await expect(job.getByLabel('State')).toHaveText('running');
+    const counts = job.getByLabel('Counts');
+    await expect.poll(async () => dispatched(await counts.textContent()), { timeout: 10_000 }).toBeGreaterThan(0);
+    const early = dispatched(await counts.textContent());
+    await expect.poll(async () => dispatched(await counts.textContent()), { timeout: 10_000 }).toBeGreaterThan(early);
+    await expect(job.getByLabel('Progress')).not.toHaveAttribute('value', '0');
+
+    await job.getByRole('button', { name: 'Pause' }).click();
+    await expect(job.getByLabel('State')).toHaveText('paused');
+    await page.waitForTimeout(300);
+    const paused = dispatched(await counts.textContent());
+    await page.waitForTimeout(1000);
+    expect(dispatched(await counts.textContent())).toBe(paused);
+
+    await job.getByRole('button', { name: 'Resume' }).click();
+    await expect(job.getByLabel('State')).toHaveText('running');
+    await expect.poll(async () => dispatched(await counts.textContent()), { timeout: 10_000 }).toBeGreaterThan(paused);
+
+    await job.getByRole('button', { name: 'Cancel' }).click();
+    await expect(job.getByLabel('State')).toHaveText('cancelled');
+    await expect(job.getByRole('button', { name: 'Resume' })).toHaveCount(0);
+    const final = dispatched(await counts.textContent());
+    expect(final).toBeLessThan(1000);
+    expect(await page.evaluate(() => (window as unknown as { heraldMarker?: number }).heraldMarker)).toBe(42);
+
+    // The receiver got the replayed events, each marked as a replay.
+    await expect.poll(() => receiver.received.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(receiver.received.every((r) => r.headers['herald-replay'] === 'backfill the new receiver')).toBe(true);
+  } finally {
+    await receiver.stop();
+  }
+});
