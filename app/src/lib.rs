@@ -24,6 +24,7 @@ use leptos_router::path;
 use components::layout::Layout;
 use pages::{
     dashboard::Dashboard,
+    dlq::{DlqEntryPage, DlqPage},
     endpoint::EndpointPage,
     endpoints::{EndpointsPage, NewEndpointPage},
     event::EventPage,
@@ -33,7 +34,6 @@ use pages::{
     policies::PoliciesPage,
     replays::ReplaysPage,
     settings::SettingsPage,
-    unbuilt::Unbuilt,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -81,10 +81,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("retry-policies") view=PoliciesPage/>
                     <Route path=path!("events") view=EventsPage/>
                     <Route path=path!("events/:id") view=EventPage/>
-                    <Route
-                        path=path!("dlq")
-                        view=|| view! { <Unbuilt title="Dead-letter queue" what="Inspecting and reprocessing deliveries that exhausted their retries"/> }
-                    />
+                    <Route path=path!("dlq") view=DlqPage/>
+                    <Route path=path!("dlq/:id") view=DlqEntryPage/>
                     <Route path=path!("replays") view=ReplaysPage/>
                     <Route path=path!("settings") view=SettingsPage/>
                 </ParentRoute>

@@ -4,9 +4,11 @@ import type { AddressInfo } from 'node:net';
 
 export type Received = { headers: IncomingHttpHeaders; body: string };
 
-/** A webhook receiver on 127.0.0.1 that answers every request with `status`. */
+/** A webhook receiver on 127.0.0.1 that answers every request with `status`
+ * (change it to "fix" a failing receiver). */
 export class TestReceiver {
   readonly received: Received[] = [];
+  status = 200;
   private constructor(
     private readonly server: Server,
     readonly url: string,
@@ -14,7 +16,9 @@ export class TestReceiver {
 
   static async start(status = 200): Promise<TestReceiver> {
     const received: Received[] = [];
+    const state = { status };
     const server = createServer((req, res) => {
+      const status = state.status;
       let body = '';
       req.on('data', (chunk) => (body += chunk));
       req.on('end', () => {
@@ -28,6 +32,10 @@ export class TestReceiver {
     const { port } = server.address() as AddressInfo;
     const receiver = new TestReceiver(server, `http://127.0.0.1:${port}/hooks`);
     (receiver as { received: Received[] }).received = received;
+    Object.defineProperty(receiver, 'status', {
+      get: () => state.status,
+      set: (s: number) => { state.status = s; },
+    });
     return receiver;
   }
 

@@ -75,6 +75,16 @@ fn Delivery(delivery: DeliveryOut, endpoint: Option<EndpointOut>) -> impl IntoVi
                 <span class="muted">" · webhook-id "<code>{delivery.id.to_string()}</code></span>
             </header>
             {next.map(|t| view! { <p class="muted">"Next attempt at "{t}</p> })}
+            {(!delivery.actions.is_empty()).then(|| view! {
+                <ul class="actions" aria-label="Actions">
+                    {delivery.actions.into_iter().map(|a| view! {
+                        <li>
+                            <strong>{a.action}</strong>" by "{a.actor}" · "{when(a.created_at)}
+                            {(!a.reason.is_empty()).then(|| format!(" — {}", a.reason))}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            })}
             {if delivery.attempt_log.is_empty() {
                 view! { <p class="muted">"No attempt yet."</p> }.into_any()
             } else {
@@ -89,7 +99,7 @@ fn Delivery(delivery: DeliveryOut, endpoint: Option<EndpointOut>) -> impl IntoVi
 }
 
 #[component]
-fn Attempt(attempt: AttemptOut) -> impl IntoView {
+pub(crate) fn Attempt(attempt: AttemptOut) -> impl IntoView {
     let ok = attempt.error_class.is_none()
         && attempt
             .response_status

@@ -1,4 +1,5 @@
 pub mod dashboard;
+pub mod dlq;
 pub mod endpoint;
 pub mod endpoints;
 pub mod event;
@@ -8,4 +9,3 @@ pub mod not_found;
 pub mod policies;
 pub mod replays;
 pub mod settings;
-pub mod unbuilt;

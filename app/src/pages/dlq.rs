@@ -1,0 +1,299 @@
+//! The dead-letter queue: deliveries that exhausted their retries. Support
+//! staff filter it, select entries (or take all that match), reprocess them
+//! with a reason, and inspect or discard one.
+
+use std::collections::BTreeSet;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{A, Form};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+
+use crate::components::ui::{ErrorNotice, StateBadge, when};
+use crate::pages::event::Attempt;
+use crate::server_fns::dlq::{DiscardDlq, DlqQuery, ReprocessDlq, get_dlq_entry, list_dlq};
+use crate::server_fns::events::endpoint_choices;
+
+const ERROR_CLASSES: [&str; 8] = [
+    "http_status",
+    "timeout",
+    "connect",
+    "connection",
+    "dns",
+    "tls",
+    "response_too_large",
+    "invalid_url",
+];
+
+fn reprocessed_text(out: &herald_engine::model::ReprocessOut) -> String {
+    let mut text = format!("{} reprocessed.", out.reprocessed.len());
+    if !out.skipped.is_empty() {
+        text.push_str(&format!(
+            " {} left in the queue: {}",
+            out.skipped.len(),
+            out.skipped
+                .iter()
+                .map(|s| format!("{} ({})", s.id, s.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    text
+}
+
+#[component]
+pub fn DlqPage() -> impl IntoView {
+    let query = use_query_map();
+    let current = move || {
+        query.with(|q| DlqQuery {
+            endpoint_id: q.get("endpoint_id").unwrap_or_default(),
+            event_type: q.get("event_type").unwrap_or_default(),
+            error_class: q.get("error_class").unwrap_or_default(),
+            before: q.get("before").unwrap_or_default(),
+        })
+    };
+    let reprocess = ServerAction::<ReprocessDlq>::new();
+    let listing = Resource::new(
+        move || (current(), reprocess.version().get()),
+        |(q, _)| list_dlq(q),
+    );
+    let endpoints = Resource::new(|| (), |_| endpoint_choices());
+    let selected: RwSignal<BTreeSet<String>> = RwSignal::new(BTreeSet::new());
+    let reason = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = reprocess.value().get() {
+            selected.set(BTreeSet::new());
+        }
+    });
+
+    view! {
+        <Title text="Dead-letter queue"/>
+        <h1>"Dead-letter queue"</h1>
+        <p class="muted">"Deliveries that used up their retries. Reprocessing sends each again with the same webhook-id and the retry policy's full schedule."</p>
+        <Form method="GET" action="/dlq" attr:class="filters" attr:aria-label="Filter the queue">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let choices = endpoints.await.unwrap_or_default();
+                    view! {
+                        <label>"Endpoint"
+                            <select name="endpoint_id">
+                                <option value="">"Any endpoint"</option>
+                                {choices.into_iter().map(|(id, url)| {
+                                    let selected = {
+                                        let id = id.clone();
+                                        move || current().endpoint_id == id
+                                    };
+                                    view! { <option value=id selected=selected>{url}</option> }
+                                }).collect_view()}
+                            </select>
+                        </label>
+                    }
+                })}
+            </Suspense>
+            <label>"Event type"
+                <input type="text" name="event_type" placeholder="order.created" prop:value=move || current().event_type/>
+            </label>
+            <label>"Error class"
+                <select name="error_class">
+                    <option value="">"Any error"</option>
+                    {ERROR_CLASSES.into_iter().map(|c| view! {
+                        <option value=c selected=move || current().error_class == c>{c}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <div class="filter-actions">
+                <button type="submit">"Apply filters"</button>
+                <A href="/dlq">"Clear"</A>
+            </div>
+        </Form>
+
+        {move || reprocess.value().get().map(|r| match r {
+            Ok(out) => view! { <p class="notice success" role="status">{reprocessed_text(&out)}</p> }.into_any(),
+            Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+        })}
+
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match listing.await {
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    Ok(l) if l.page.items.is_empty() => view! {
+                        <p class="muted" role="status">"The dead-letter queue is empty for these filters."</p>
+                    }.into_any(),
+                    Ok(l) => {
+                        let ids: Vec<String> = l.page.items.iter().map(|e| e.id.to_string()).collect();
+                        let matching = l.matching;
+                        let older = l.page.next_cursor.clone().map(|c| {
+                            let q = current();
+                            format!("/dlq?endpoint_id={}&event_type={}&error_class={}&before={c}", q.endpoint_id, q.event_type, q.error_class)
+                        });
+                        view! {
+                            <div class="row bulk" role="group" aria-label="Bulk actions">
+                                <label>"Reason"
+                                    <input type="text" placeholder="receiver fixed"
+                                        prop:value=move || reason.get()
+                                        on:input=move |ev| reason.set(event_target_value(&ev))/>
+                                </label>
+                                <button type="button"
+                                    disabled=move || reprocess.pending().get() || selected.with(BTreeSet::is_empty)
+                                    on:click=move |_| {
+                                        reprocess.dispatch(ReprocessDlq {
+                                            ids: selected.get_untracked().into_iter().collect(),
+                                            all: false,
+                                            query: current(),
+                                            reason: reason.get_untracked(),
+                                        });
+                                    }>
+                                    {move || format!("Reprocess selected ({})", selected.with(BTreeSet::len))}
+                                </button>
+                                <button type="button" class="secondary"
+                                    disabled=move || reprocess.pending().get()
+                                    on:click=move |_| {
+                                        reprocess.dispatch(ReprocessDlq {
+                                            ids: Vec::new(),
+                                            all: true,
+                                            query: current(),
+                                            reason: reason.get_untracked(),
+                                        });
+                                    }>
+                                    {format!("Reprocess all matching ({matching})")}
+                                </button>
+                            </div>
+                            <table aria-label="Dead-letter queue">
+                                <thead><tr>
+                                    <th scope="col">
+                                        <input type="checkbox" aria-label="Select all on this page"
+                                            prop:checked={
+                                                let ids = ids.clone();
+                                                move || selected.with(|s| ids.iter().all(|i| s.contains(i)))
+                                            }
+                                            on:change={
+                                                let ids = ids.clone();
+                                                move |ev| {
+                                                    let on = event_target_checked(&ev);
+                                                    selected.update(|s| for id in &ids {
+                                                        if on { s.insert(id.clone()); } else { s.remove(id); }
+                                                    });
+                                                }
+                                            }/>
+                                    </th>
+                                    <th scope="col">"Died"</th>
+                                    <th scope="col">"Type"</th>
+                                    <th scope="col">"Endpoint"</th>
+                                    <th scope="col">"Error"</th>
+                                    <th scope="col">"Reason"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {l.page.items.into_iter().map(|e| {
+                                        let id = e.id.to_string();
+                                        let href = format!("/dlq/{id}");
+                                        let label = format!("Select {id}");
+                                        let (id_checked, id_change) = (id.clone(), id.clone());
+                                        view! {
+                                            <tr>
+                                                <td><input type="checkbox" aria-label=label
+                                                    prop:checked=move || selected.with(|s| s.contains(&id_checked))
+                                                    on:change=move |ev| {
+                                                        let on = event_target_checked(&ev);
+                                                        selected.update(|s| { if on { s.insert(id_change.clone()); } else { s.remove(&id_change); } });
+                                                    }/></td>
+                                                <td><A href=href>{when(e.created_at)}</A></td>
+                                                <td><code>{e.event_type}</code></td>
+                                                <td class="mono">{e.endpoint_url}</td>
+                                                <td>{e.error_class.map(|c| c.as_str()).unwrap_or("—")}</td>
+                                                <td>{e.reason}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            <nav class="pager" aria-label="Pages">
+                                {older.map(|href| view! { <A href=href>"Older →"</A> })}
+                            </nav>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+pub fn DlqEntryPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let reprocess = ServerAction::<ReprocessDlq>::new();
+    let discard = ServerAction::<DiscardDlq>::new();
+    let entry = Resource::new(id, get_dlq_entry);
+    let reason = RwSignal::new(String::new());
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        let done = matches!(reprocess.value().get(), Some(Ok(ref out)) if !out.reprocessed.is_empty())
+            || matches!(discard.value().get(), Some(Ok(())));
+        if done {
+            navigate("/dlq", Default::default());
+        }
+    });
+
+    view! {
+        <Title text="DLQ entry"/>
+        <p><A href="/dlq">"← Dead-letter queue"</A></p>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match entry.await {
+                    Err(e) => view! { <h1>"DLQ entry"</h1><ErrorNotice error=e/> }.into_any(),
+                    Ok(d) => {
+                        let entry_id = d.entry.id.to_string();
+                        let (id_reprocess, id_discard) = (entry_id.clone(), entry_id.clone());
+                        let payload = serde_json::to_string_pretty(&d.event.payload).unwrap_or_default();
+                        let event_href = format!("/events/{}", d.event.id);
+                        view! {
+                            <h1><code>{d.entry.event_type.clone()}</code>" to "<span class="mono">{d.entry.endpoint_url.clone()}</span></h1>
+                            <dl class="facts">
+                                <dt>"Entry"</dt><dd><code>{entry_id.clone()}</code></dd>
+                                <dt>"Reason"</dt><dd>{d.entry.reason.clone()}</dd>
+                                <dt>"Died"</dt><dd>{when(d.entry.created_at)}</dd>
+                                <dt>"Webhook-id"</dt><dd><code>{d.entry.delivery_id.to_string()}</code></dd>
+                                <dt>"Event"</dt><dd><A href=event_href><code>{d.event.id.to_string()}</code></A></dd>
+                                <dt>"State"</dt><dd><StateBadge state=d.delivery.state/></dd>
+                            </dl>
+                            <section aria-labelledby="act">
+                                <h2 id="act">"Act on it"</h2>
+                                <div class="row">
+                                    <label>"Reason"
+                                        <input type="text" placeholder="receiver fixed"
+                                            prop:value=move || reason.get()
+                                            on:input=move |ev| reason.set(event_target_value(&ev))/>
+                                    </label>
+                                    <button type="button" disabled=move || reprocess.pending().get()
+                                        on:click=move |_| { reprocess.dispatch(ReprocessDlq {
+                                            ids: vec![id_reprocess.clone()], all: false,
+                                            query: DlqQuery::default(), reason: reason.get_untracked() }); }>
+                                        "Reprocess"
+                                    </button>
+                                    <button type="button" class="danger" disabled=move || discard.pending().get()
+                                        on:click=move |_| { discard.dispatch(DiscardDlq { id: id_discard.clone(), reason: reason.get_untracked() }); }>
+                                        "Discard"
+                                    </button>
+                                </div>
+                                {move || discard.value().get().and_then(Result::err).map(|e| view! { <ErrorNotice error=e/> })}
+                                {move || reprocess.value().get().map(|r| match r {
+                                    Ok(out) if out.reprocessed.is_empty() => view! {
+                                        <p class="error" role="alert">{reprocessed_text(&out)}</p>
+                                    }.into_any(),
+                                    Ok(_) => ().into_any(),
+                                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                                })}
+                            </section>
+                            <h2>"Payload"</h2>
+                            <pre class="json" aria-label="Payload">{payload}</pre>
+                            <h2>"Attempts"</h2>
+                            <ol class="timeline" aria-label="Attempts">
+                                {d.delivery.attempt_log.into_iter().map(|a| view! { <Attempt attempt=a/> }).collect_view()}
+                            </ol>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
