@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use herald_engine::model::{Role, Scope};
 
 use crate::config::{CommonArgs, Config, ServeArgs};
+use crate::remote::{CheckpointAction, DlqAction, EventsAction, Remote, ReplayArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +41,46 @@ pub enum Command {
     ApiKey {
         #[command(subcommand)]
         action: ApiKeyAction,
+    },
+    /// Replay stored events matching a filter, with a progress bar (server).
+    Replay {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        args: ReplayArgs,
+    },
+    /// Replay one event now (server).
+    #[command(name = "replay-event")]
+    ReplayEvent {
+        id: String,
+        /// Only to this endpoint (repeat for several).
+        #[arg(long = "endpoint")]
+        endpoints: Vec<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Named positions in the event sequence, and recovering from them (server).
+    Checkpoint {
+        #[command(subcommand)]
+        action: CheckpointAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The dead-letter queue (server).
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Stored events (server).
+    Events {
+        #[command(subcommand)]
+        action: EventsAction,
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 
@@ -79,6 +120,16 @@ pub enum ApiKeyAction {
 /// Runs a parsed command line. Errors are printed by `main`.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Replay { remote, args } => crate::remote::replay(remote, args).await,
+        Command::ReplayEvent {
+            id,
+            endpoints,
+            reason,
+            remote,
+        } => crate::remote::replay_event(remote, id, endpoints, reason).await,
+        Command::Checkpoint { action, remote } => crate::remote::checkpoint(remote, action).await,
+        Command::Dlq { action, remote } => crate::remote::dlq(remote, action).await,
+        Command::Events { action, remote } => crate::remote::events(remote, action).await,
         Command::Serve { common, serve } => {
             let config = Config::resolve(&common, &serve)?;
             crate::init_tracing(&config.log, config.log_format);

@@ -13,6 +13,7 @@ pub mod config;
 pub mod correlation;
 pub mod error;
 pub mod health;
+pub mod remote;
 pub mod session;
 pub mod state;
 

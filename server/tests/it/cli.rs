@@ -109,3 +109,111 @@ async fn an_api_key_made_by_the_cli_works_against_the_server() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no tenant 'nope'"));
 }
+
+/// Runs `herald` against a running server, as an operator's shell would.
+async fn remote(server: &TestServer, key: &str, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .env("HERALD_URL", &server.base)
+        .env("HERALD_API_KEY", key)
+        .env("HERALD_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_lists_replays_and_manages_checkpoints_and_the_dlq_of_a_running_server() {
+    use crate::client::Api;
+    use crate::receiver::Receiver;
+    use serde_json::json;
+    use std::time::Duration;
+
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let events: Vec<Value> = (0..20)
+        .map(|n| json!({"event_type": "order.created", "payload": {"n": n}}))
+        .collect();
+    let res = api
+        .post("/api/v1/events/batch", &json!({ "events": events }))
+        .await;
+    assert_eq!(res.status(), 202);
+    let receiver = Receiver::ok().await;
+    api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let key = api.key.clone();
+
+    let (ok, out, err) = remote(&server, &key, &["events", "list"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ID"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("order.created")).count(),
+        20
+    );
+    let (ok, out, _) = remote(&server, &key, &["events", "list", "--json", "--limit", "5"]).await;
+    assert!(ok);
+    let page: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    assert!(page["next_cursor"].is_string());
+
+    let (ok, out, err) = remote(
+        &server,
+        &key,
+        &["replay", "--dry-run", "--event-type", "order.created"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("20 events match."), "{out}");
+    let (ok, _, err) = remote(&server, &key, &["replay", "--rate", "0"]).await;
+    assert!(!ok);
+    assert!(err.contains("rate_per_second"), "{err}");
+
+    let (ok, out, err) = remote(
+        &server,
+        &key,
+        &["replay", "--rate", "1000", "--reason", "from the shell"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("completed."), "{out}");
+    assert!(err.contains("20/20 events"), "the progress shows: {err}");
+    let got = receiver.wait_for(20, Duration::from_secs(10)).await;
+    assert!(
+        got.iter()
+            .all(|r| r.header("herald-replay") == "from the shell")
+    );
+
+    let (ok, out, err) = remote(&server, &key, &["checkpoint", "create", "--name", "cp-1"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Checkpoint 'cp-1'") && out.contains("sequence 20"),
+        "{out}"
+    );
+    let (ok, out, _) = remote(&server, &key, &["checkpoint", "list"]).await;
+    assert!(ok && out.contains("cp-1"), "{out}");
+
+    let (ok, out, _) = remote(&server, &key, &["dlq", "list"]).await;
+    assert!(ok);
+    assert_eq!(out.lines().count(), 1, "only the header: {out}");
+    let (ok, _, err) = remote(
+        &server,
+        &key,
+        &[
+            "dlq",
+            "discard",
+            "dlq_01J00000000000000000000000",
+            "--reason",
+            "x",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("404"), "{err}");
+    let (ok, _, err) = remote(&server, "hk_wrong", &["events", "list"]).await;
+    assert!(!ok);
+    assert!(err.contains("401"), "{err}");
+}

@@ -600,3 +600,46 @@ async fn the_live_feed_streams_replay_progress_and_delivery_outcomes() {
     assert_eq!(*dispatched.last().unwrap(), 500);
     assert!(outcomes > 0, "delivery outcomes arrive on the feed");
 }
+
+#[tokio::test]
+async fn an_entity_replay_resends_its_workflow_in_order() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    // Two users' events interleaved; only user 7's are replayed.
+    for step in 0..6 {
+        for user in ["u7", "u8"] {
+            let res = api
+                .post(
+                    "/api/v1/events",
+                    &json!({"event_type": "user.step", "entity_id": user, "payload": {"user": user, "step": step}}),
+                )
+                .await;
+            assert_eq!(res.status(), 202);
+        }
+    }
+    let receiver = Receiver::start(Vec::new(), Reply::Hang(Duration::from_millis(20))).await;
+    api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let (status, job) = status_and_body(
+        api.post(
+            "/api/v1/replays",
+            &json!({"filter": {"entity_id": "u7"}, "rate_per_second": 1000}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["ordered"], true);
+    assert_eq!(job["total"], 6);
+    let got = receiver.wait_for(6, Duration::from_secs(20)).await;
+    let steps: Vec<u64> = got
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .inspect(|b| assert_eq!(b["user"], "u7"))
+        .map(|b| b["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [0, 1, 2, 3, 4, 5],
+        "the workflow in its original order"
+    );
+}

@@ -1,0 +1,643 @@
+//! CLI commands that talk to a running Herald over its REST API: replays,
+//! checkpoints, the dead-letter queue and events. Tables for people, `--json`
+//! for scripts; an API error is printed with its message and exits non-zero.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+/// Where the server is and who is asking (accepted before or after the subcommand).
+#[derive(Debug, Clone, Args)]
+pub struct Remote {
+    /// The server's base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_URL",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    pub url: String,
+    /// An API key (`hk_…`).
+    #[arg(long, global = true, env = "HERALD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Which events a replay takes; every flag narrows it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FilterArgs {
+    /// Events received at or after this time (RFC 3339).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Events received before this time (RFC 3339).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// An event type (repeat for several).
+    #[arg(long = "event-type")]
+    pub event_types: Vec<String>,
+    /// Deliver only to this endpoint.
+    #[arg(long = "endpoint")]
+    pub endpoint_id: Option<String>,
+    #[arg(long)]
+    pub correlation_id: Option<String>,
+    #[arg(long)]
+    pub entity_id: Option<String>,
+    /// Only events with a dead delivery.
+    #[arg(long)]
+    pub only_failed: bool,
+    /// Only events after this checkpoint.
+    #[arg(long)]
+    pub after_checkpoint: Option<String>,
+}
+
+impl FilterArgs {
+    fn to_json(&self) -> Value {
+        let mut filter = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<&String>| {
+            if let Some(v) = v {
+                filter.insert(k.into(), json!(v));
+            }
+        };
+        put("from", self.from.as_ref());
+        put("to", self.to.as_ref());
+        put("endpoint_id", self.endpoint_id.as_ref());
+        put("correlation_id", self.correlation_id.as_ref());
+        put("entity_id", self.entity_id.as_ref());
+        put("after_checkpoint", self.after_checkpoint.as_ref());
+        if !self.event_types.is_empty() {
+            filter.insert("event_types".into(), json!(self.event_types));
+        }
+        if self.only_failed {
+            filter.insert("only_failed".into(), json!(true));
+        }
+        Value::Object(filter)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Events per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// At most this many events.
+    #[arg(long)]
+    pub max: Option<u64>,
+    /// Count the matching events and show a sample; deliver nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Start the job and return without watching it.
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckpointAction {
+    /// Name the current (or a given) position in the event sequence.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        seq: Option<i64>,
+        #[arg(long = "endpoint")]
+        endpoint_id: Option<String>,
+    },
+    /// List checkpoints, newest position first.
+    List,
+    /// Replay everything after a checkpoint.
+    Recover {
+        id: String,
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        detach: bool,
+    },
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct DlqFilterArgs {
+    #[arg(long = "endpoint")]
+    pub endpoint_id: Option<String>,
+    #[arg(long)]
+    pub event_type: Option<String>,
+    #[arg(long)]
+    pub error_class: Option<String>,
+}
+
+impl DlqFilterArgs {
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        [
+            ("endpoint_id", &self.endpoint_id),
+            ("event_type", &self.event_type),
+            ("error_class", &self.error_class),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .collect()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// List dead deliveries, newest first.
+    List {
+        #[command(flatten)]
+        filter: DlqFilterArgs,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Send entries again (same webhook-id): the given ids, or --all matching.
+    Reprocess {
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        filter: DlqFilterArgs,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Remove an entry from the queue (the delivery stays dead).
+    Discard {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsAction {
+    /// List events, newest first.
+    List {
+        #[arg(long)]
+        event_type: Option<String>,
+        /// pending, in_flight, succeeded or dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long = "endpoint")]
+        endpoint_id: Option<String>,
+        #[arg(long)]
+        correlation_id: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+struct Client {
+    http: reqwest::Client,
+    remote: Remote,
+}
+
+impl Client {
+    fn new(remote: Remote) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            remote,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}/api/v1{path}", self.remote.url.trim_end_matches('/'));
+        let key =
+            self.remote.api_key.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("no API key: pass --api-key or set HERALD_API_KEY")
+            })?;
+        let mut request = self
+            .http
+            .request(method, &url)
+            .bearer_auth(key)
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let res = request.send().await.map_err(|e| {
+            anyhow::anyhow!("cannot reach Herald at {} (--url): {e}", self.remote.url)
+        })?;
+        let status = res.status();
+        let text = res.text().await?;
+        let body: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if !status.is_success() {
+            let message = body["error"]["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| body.to_string());
+            anyhow::bail!(
+                "{} {}: {message}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            );
+        }
+        Ok(body)
+    }
+}
+
+/// Prints rows as aligned columns under a header.
+fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    println!("{}", line(header.iter().map(|h| h.to_string()).collect()));
+    for row in rows {
+        println!("{}", line(row.clone()));
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "—".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn print_json(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn print_preview(preview: &Value) {
+    println!("{} events match.", text(&preview["total"]));
+    let rows: Vec<Vec<String>> = preview["sample"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            vec![
+                text(&e["seq"]),
+                text(&e["event_type"]),
+                text(&e["received_at"]),
+                text(&e["id"]),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        table(&["SEQ", "TYPE", "RECEIVED", "EVENT"], &rows);
+    }
+}
+
+fn progress_line(job: &Value) -> String {
+    const WIDTH: u64 = 30;
+    let total = job["total"].as_u64().unwrap_or(0);
+    let done = job["dispatched"].as_u64().unwrap_or(0);
+    let filled = if total == 0 {
+        WIDTH
+    } else {
+        (done * WIDTH / total).min(WIDTH)
+    };
+    format!(
+        "[{}{}] {done}/{total} events · {} delivered · {} failed · {}",
+        "#".repeat(filled as usize),
+        "-".repeat((WIDTH - filled) as usize),
+        text(&job["succeeded"]),
+        text(&job["failed"]),
+        text(&job["state"]),
+    )
+}
+
+/// Starts (or previews) a replay and, unless detached, follows it to the end
+/// with a progress bar on stderr.
+async fn run_replay(client: &Client, path: &str, body: Value, detach: bool) -> anyhow::Result<()> {
+    let dry_run = body["dry_run"].as_bool().unwrap_or(false);
+    let started = client
+        .call(reqwest::Method::POST, path, &[], Some(body))
+        .await?;
+    if dry_run {
+        return if client.remote.json {
+            print_json(&started)
+        } else {
+            print_preview(&started);
+            Ok(())
+        };
+    }
+    let id = text(&started["id"]);
+    if detach {
+        return if client.remote.json {
+            print_json(&started)
+        } else {
+            println!("Started replay {id} ({} events).", text(&started["total"]));
+            Ok(())
+        };
+    }
+    if !client.remote.json {
+        eprintln!("Replay {id}: {} events", text(&started["total"]));
+    }
+    let tty = std::io::stderr().is_terminal();
+    let job = loop {
+        let job = client
+            .call(reqwest::Method::GET, &format!("/replays/{id}"), &[], None)
+            .await?;
+        if !client.remote.json {
+            let line = progress_line(&job);
+            if tty {
+                eprint!("\r{line}");
+                let _ = std::io::stderr().flush();
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        if matches!(
+            job["state"].as_str(),
+            Some("completed" | "cancelled" | "failed")
+        ) {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    if client.remote.json {
+        print_json(&job)?;
+    } else {
+        if tty {
+            eprintln!();
+        }
+        println!("Replay {id} {}.", text(&job["state"]));
+    }
+    if job["state"] == "failed" {
+        anyhow::bail!("the replay failed: {}", text(&job["error"]));
+    }
+    Ok(())
+}
+
+pub async fn replay(remote: Remote, args: ReplayArgs) -> anyhow::Result<()> {
+    let client = Client::new(remote);
+    let mut body =
+        json!({"filter": args.filter.to_json(), "dry_run": args.dry_run, "reason": args.reason});
+    if let Some(rate) = args.rate {
+        body["rate_per_second"] = json!(rate);
+    }
+    if let Some(max) = args.max {
+        body["max_events"] = json!(max);
+    }
+    run_replay(&client, "/replays", body, args.detach).await
+}
+
+pub async fn replay_event(
+    remote: Remote,
+    id: String,
+    endpoints: Vec<String>,
+    reason: String,
+) -> anyhow::Result<()> {
+    let client = Client::new(remote);
+    let mut body = json!({"reason": reason});
+    if !endpoints.is_empty() {
+        body["endpoint_ids"] = json!(endpoints);
+    }
+    let out = client
+        .call(
+            reqwest::Method::POST,
+            &format!("/events/{id}/replay"),
+            &[],
+            Some(body),
+        )
+        .await?;
+    if client.remote.json {
+        return print_json(&out);
+    }
+    let rows: Vec<Vec<String>> = out["deliveries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            vec![
+                text(&d["delivery_id"]),
+                text(&d["endpoint_id"]),
+                text(&d["status"]),
+                text(&d["why"]),
+            ]
+        })
+        .collect();
+    table(&["WEBHOOK-ID", "ENDPOINT", "STATUS", "WHY"], &rows);
+    Ok(())
+}
+
+pub async fn checkpoint(remote: Remote, action: CheckpointAction) -> anyhow::Result<()> {
+    let client = Client::new(remote);
+    match action {
+        CheckpointAction::Create {
+            name,
+            seq,
+            endpoint_id,
+        } => {
+            let out = client
+                .call(
+                    reqwest::Method::POST,
+                    "/checkpoints",
+                    &[],
+                    Some(json!({"name": name, "seq": seq, "endpoint_id": endpoint_id})),
+                )
+                .await?;
+            if client.remote.json {
+                return print_json(&out);
+            }
+            println!(
+                "Checkpoint '{}' ({}) at sequence {}.",
+                text(&out["name"]),
+                text(&out["id"]),
+                text(&out["seq"])
+            );
+            Ok(())
+        }
+        CheckpointAction::List => {
+            let out = client
+                .call(reqwest::Method::GET, "/checkpoints", &[], None)
+                .await?;
+            if client.remote.json {
+                return print_json(&out);
+            }
+            let rows: Vec<Vec<String>> = out["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    vec![
+                        text(&c["id"]),
+                        text(&c["name"]),
+                        text(&c["seq"]),
+                        text(&c["endpoint_id"]),
+                        text(&c["created_at"]),
+                    ]
+                })
+                .collect();
+            table(&["ID", "NAME", "SEQ", "ENDPOINT", "CREATED"], &rows);
+            Ok(())
+        }
+        CheckpointAction::Recover {
+            id,
+            rate,
+            dry_run,
+            detach,
+        } => {
+            let mut body = json!({"dry_run": dry_run});
+            if let Some(rate) = rate {
+                body["rate_per_second"] = json!(rate);
+            }
+            run_replay(&client, &format!("/checkpoints/{id}/recover"), body, detach).await
+        }
+    }
+}
+
+pub async fn dlq(remote: Remote, action: DlqAction) -> anyhow::Result<()> {
+    let client = Client::new(remote);
+    match action {
+        DlqAction::List { filter, limit } => {
+            let mut query = filter.pairs();
+            query.push(("limit", limit.to_string()));
+            let out = client
+                .call(reqwest::Method::GET, "/dlq", &query, None)
+                .await?;
+            if client.remote.json {
+                return print_json(&out);
+            }
+            let rows: Vec<Vec<String>> = out["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    vec![
+                        text(&e["id"]),
+                        text(&e["created_at"]),
+                        text(&e["event_type"]),
+                        text(&e["endpoint_url"]),
+                        text(&e["error_class"]),
+                        text(&e["reason"]),
+                    ]
+                })
+                .collect();
+            table(
+                &["ID", "DIED", "TYPE", "ENDPOINT", "ERROR", "REASON"],
+                &rows,
+            );
+            Ok(())
+        }
+        DlqAction::Reprocess {
+            ids,
+            all,
+            filter,
+            reason,
+        } => {
+            let body = match (ids.is_empty(), all) {
+                (false, false) => json!({"ids": ids, "reason": reason}),
+                (true, true) => {
+                    let pairs: serde_json::Map<String, Value> = filter
+                        .pairs()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), json!(v)))
+                        .collect();
+                    json!({"filter": pairs, "reason": reason})
+                }
+                _ => {
+                    anyhow::bail!("give DLQ entry ids, or --all (with optional filters), not both")
+                }
+            };
+            let out = client
+                .call(reqwest::Method::POST, "/dlq/reprocess", &[], Some(body))
+                .await?;
+            if client.remote.json {
+                return print_json(&out);
+            }
+            let done = out["reprocessed"].as_array().map_or(0, Vec::len);
+            println!("{done} reprocessed.");
+            for s in out["skipped"].as_array().into_iter().flatten() {
+                println!(
+                    "left in the queue: {} ({})",
+                    text(&s["id"]),
+                    text(&s["reason"])
+                );
+            }
+            Ok(())
+        }
+        DlqAction::Discard { id, reason } => {
+            client
+                .call(
+                    reqwest::Method::DELETE,
+                    &format!("/dlq/{id}"),
+                    &[],
+                    Some(json!({"reason": reason})),
+                )
+                .await?;
+            if client.remote.json {
+                return print_json(&json!({"discarded": id}));
+            }
+            println!("Discarded {id}.");
+            Ok(())
+        }
+    }
+}
+
+pub async fn events(remote: Remote, action: EventsAction) -> anyhow::Result<()> {
+    let client = Client::new(remote);
+    let EventsAction::List {
+        event_type,
+        state,
+        endpoint_id,
+        correlation_id,
+        limit,
+    } = action;
+    let mut query: Vec<(&str, String)> = [
+        ("event_type", event_type),
+        ("state", state),
+        ("endpoint_id", endpoint_id),
+        ("correlation_id", correlation_id),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    query.push(("limit", limit.to_string()));
+    let out = client
+        .call(reqwest::Method::GET, "/events", &query, None)
+        .await?;
+    if client.remote.json {
+        return print_json(&out);
+    }
+    let rows: Vec<Vec<String>> = out["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            vec![
+                text(&e["id"]),
+                text(&e["seq"]),
+                text(&e["event_type"]),
+                text(&e["received_at"]),
+                format!(
+                    "{}/{} ok, {} dead",
+                    text(&e["succeeded"]),
+                    text(&e["deliveries"]),
+                    text(&e["dead"])
+                ),
+            ]
+        })
+        .collect();
+    table(&["ID", "SEQ", "TYPE", "RECEIVED", "DELIVERIES"], &rows);
+    Ok(())
+}
