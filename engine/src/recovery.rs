@@ -28,7 +28,7 @@ pub const MAX_CHECKPOINT_NAME: usize = 100;
 #[derive(Debug, Clone)]
 pub enum ReplayStarted {
     DryRun(ReplayPreview),
-    Job(ReplayOut),
+    Job(Box<ReplayOut>),
 }
 
 fn reason(text: &str, required: bool) -> Result<String> {
@@ -252,7 +252,7 @@ impl Engine {
             .await?;
         tracing::info!(replay = %job.id, total = job.total, actor = %actor.0, "replay created");
         self.replays.wake();
-        Ok(ReplayStarted::Job(job))
+        Ok(ReplayStarted::Job(Box::new(job)))
     }
 
     pub async fn replay(&self, tenant: TenantId, id: ReplayId) -> Result<ReplayOut> {

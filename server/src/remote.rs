@@ -310,11 +310,9 @@ fn progress_line(job: &Value) -> String {
     const WIDTH: u64 = 30;
     let total = job["total"].as_u64().unwrap_or(0);
     let done = job["dispatched"].as_u64().unwrap_or(0);
-    let filled = if total == 0 {
-        WIDTH
-    } else {
-        (done * WIDTH / total).min(WIDTH)
-    };
+    let filled = (done * WIDTH)
+        .checked_div(total)
+        .map_or(WIDTH, |f| f.min(WIDTH));
     format!(
         "[{}{}] {done}/{total} events · {} delivered · {} failed · {}",
         "#".repeat(filled as usize),

@@ -67,7 +67,7 @@ pub fn ReplaysPage() -> impl IntoView {
     };
     use_live_feed("replay.progress", connected, move |message| {
         if let LiveMessage::ReplayProgress { replay, .. } = message {
-            newest(replay);
+            newest(*replay);
         }
     });
     // A pause, resume or cancel shows at once, whatever the feed says later.

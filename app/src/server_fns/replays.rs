@@ -157,7 +157,7 @@ pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
         .await
         .map_err(form_error)?
     {
-        ReplayStarted::Job(job) => Ok(job),
+        ReplayStarted::Job(job) => Ok(*job),
         ReplayStarted::DryRun(_) => Err(internal("a replay answered with a dry run")),
     }
 }

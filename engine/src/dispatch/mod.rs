@@ -371,11 +371,12 @@ impl Dispatcher {
         };
         // The task (and with it the endpoint's slot) ends once the receipt is
         // durable, so what is in flight in the database is what is on the wire.
-        if recorder.send((outcome, stored)).is_ok() && written.await.is_ok() {
-            if let Some(feed) = feed {
-                self.live
-                    .publish(claimed.tenant_id, LiveMessage::DeliveryOutcome(feed));
-            }
+        if recorder.send((outcome, stored)).is_ok()
+            && written.await.is_ok()
+            && let Some(feed) = feed
+        {
+            self.live
+                .publish(claimed.tenant_id, LiveMessage::DeliveryOutcome(feed));
         }
         if gone {
             let reason = "the receiver answered 410 Gone";

@@ -258,7 +258,7 @@ pub enum LiveMessage {
     /// every state change.
     #[serde(rename = "replay.progress")]
     ReplayProgress {
-        replay: ReplayOut,
+        replay: Box<ReplayOut>,
         eta_secs: Option<f64>,
     },
     /// An attempt finished.
@@ -269,7 +269,10 @@ pub enum LiveMessage {
 impl LiveMessage {
     pub fn progress(replay: ReplayOut) -> Self {
         let eta_secs = replay.eta_secs();
-        LiveMessage::ReplayProgress { replay, eta_secs }
+        LiveMessage::ReplayProgress {
+            replay: Box::new(replay),
+            eta_secs,
+        }
     }
 
     /// The wire name of the message's type.
