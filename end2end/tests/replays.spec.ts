@@ -84,3 +84,28 @@ test('an operator previews a replay, starts it and pauses, resumes and cancels i
     await receiver.stop();
   }
 });
+
+test('an operator watches attempts arrive live on the dashboard', async ({ page, herald, request }) => {
+  const receiver = await TestReceiver.start(200);
+  try {
+    const key = await apiKey(herald);
+    const api = (path: string, data: unknown) =>
+      request.post(`${herald.url}${path}`, { headers: { authorization: `Bearer ${key}` }, data });
+    expect((await api('/api/v1/endpoints', { url: receiver.url, event_types: ['*'] })).status()).toBe(201);
+
+    await page.goto('/');
+    await signIn(page, ADMIN.email, ADMIN.password);
+    await expect(page.getByRole('heading', { name: 'Live deliveries' })).toBeVisible();
+    await expect(page.getByText('No attempts since this page opened.')).toBeVisible();
+    await hydrated(page);
+    await expect(page.getByText('Live: each attempt appears as it finishes.')).toBeVisible();
+
+    expect((await api('/api/v1/events', { event_type: 'invoice.paid', payload: { n: 1 } })).status()).toBe(202);
+    const row = page.getByRole('table', { name: 'Live deliveries' }).getByRole('row', { name: /invoice\.paid/ });
+    await expect(row).toBeVisible();
+    await expect(row.getByText(/HTTP 200 · \d+ ms/)).toBeVisible();
+    await expect(row.getByText('succeeded')).toBeVisible();
+  } finally {
+    await receiver.stop();
+  }
+});

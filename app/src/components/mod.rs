@@ -1,4 +1,5 @@
 pub mod endpoint_form;
 pub mod layout;
 pub mod live;
+pub mod live_deliveries;
 pub mod ui;

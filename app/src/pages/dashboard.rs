@@ -3,6 +3,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::auth::current_user;
+use crate::components::live_deliveries::LiveDeliveries;
 
 #[component]
 pub fn Dashboard() -> impl IntoView {
@@ -32,7 +33,8 @@ pub fn Dashboard() -> impl IntoView {
                     })
             })}
         </Suspense>
-        <section class="notice" role="status">
+        <LiveDeliveries/>
+        <section class="notice">
             <p><strong>"Delivery statistics are not built yet."</strong></p>
             <p>"Charts of deliveries, success rate and latency will appear here once events flow."</p>
         </section>
