@@ -26,6 +26,7 @@ use axum::routing::get;
 use herald_app::ssr::ConsoleState;
 use herald_app::{App, shell};
 use herald_engine::dispatch::{Dispatcher, DispatcherConfig};
+use axum::serve::ListenerExt;
 use herald_engine::replay::ReplayRunner;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -112,6 +113,14 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let replaying = tokio::spawn(replays.run(stop));
     let addr = listener.local_addr()?;
     let (shutdown, stop) = oneshot::channel::<()>();
+    // Console pages stream their HTML in several small writes: with Nagle's
+    // algorithm each one after the first waits for the client's delayed ACK
+    // (40 ms on Linux), so every connection gets TCP_NODELAY.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let serving = tokio::spawn(
         axum::serve(
             listener,
