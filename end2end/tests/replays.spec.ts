@@ -93,11 +93,21 @@ test('an operator watches attempts arrive live on the dashboard', async ({ page,
       request.post(`${herald.url}${path}`, { headers: { authorization: `Bearer ${key}` }, data });
     expect((await api('/api/v1/endpoints', { url: receiver.url, event_types: ['*'] })).status()).toBe(201);
 
+    // The first live connection is cut by the test after a moment; the page
+    // must reconnect by itself.
+    let connections = 0;
+    await page.routeWebSocket(/\/api\/v1\/live/, (ws) => {
+      connections += 1;
+      ws.connectToServer();
+      if (connections === 1) setTimeout(() => ws.close({ code: 1001, reason: 'test drops it' }), 1500);
+    });
     await page.goto('/');
     await signIn(page, ADMIN.email, ADMIN.password);
     await expect(page.getByRole('heading', { name: 'Live deliveries' })).toBeVisible();
     await expect(page.getByText('No attempts since this page opened.')).toBeVisible();
     await hydrated(page);
+    await expect(page.getByText('Live: each attempt appears as it finishes.')).toBeVisible();
+    await expect.poll(() => connections, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
     await expect(page.getByText('Live: each attempt appears as it finishes.')).toBeVisible();
 
     expect((await api('/api/v1/events', { event_type: 'invoice.paid', payload: { n: 1 } })).status()).toBe(202);

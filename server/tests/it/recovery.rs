@@ -643,3 +643,70 @@ async fn an_entity_replay_resends_its_workflow_in_order() {
         "the workflow in its original order"
     );
 }
+
+#[tokio::test]
+async fn a_live_client_that_stops_reading_is_dropped_without_slowing_delivery() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    const EVENTS: usize = 20_000;
+
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    // More messages than the kernel's socket buffers (a few MB on loopback)
+    // and the feed's 4,096-message buffer hold together.
+    publish_many(&api, "order.created", EVENTS).await;
+    let receiver = Receiver::ok().await;
+    api.endpoint(&receiver.url, &["*"], json!({})).await;
+
+    // A client with a tiny receive buffer that reads nothing for a while.
+    let addr = server.running.addr;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4_096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let mut request = format!("ws://{addr}/api/v1/live?types=delivery.outcome")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", api.key).parse().unwrap(),
+    );
+    let (mut client, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+
+    let (status, job) = status_and_body(
+        api.post("/api/v1/replays", &json!({"rate_per_second": 100000}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    // Delivery goes on at full speed while the client is stuck.
+    receiver.wait_for(EVENTS, Duration::from_secs(120)).await;
+
+    // Reading again: what the buffers held, then the end. The server either
+    // closed with 4008 once it saw the client had lagged, or cut a connection
+    // that accepted nothing for 30 s; either way the client was dropped.
+    let mut texts = 0;
+    let ended_by = loop {
+        match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+            Ok(Some(Ok(Message::Text(_)))) => texts += 1,
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                let frame = frame.expect("a close frame with a reason");
+                assert_eq!(u16::from(frame.code), 4008);
+                assert!(frame.reason.contains("too slow"), "{}", frame.reason);
+                break "close 4008";
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(None | Some(Err(_))) => break "connection cut",
+            Err(_) => panic!("the server kept a stuck client after {texts} messages"),
+        }
+    };
+    println!(
+        "live feed: a client that stopped reading got {texts} of {EVENTS}+ messages, then {ended_by}"
+    );
+    assert!(
+        texts < EVENTS,
+        "the client was dropped, not sent everything ({texts})"
+    );
+}

@@ -25,6 +25,9 @@ use crate::state::AppState;
 
 /// Close code for a client dropped for reading too slowly.
 const TOO_SLOW: u16 = 4008;
+/// A client that takes longer than this to accept one message is dropped: a
+/// reader that stopped reading must not hold its connection open forever.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,8 +136,9 @@ async fn stream(
             next = feed.recv() => match next {
                 Ok((t, message)) if t == tenant && wanted.wants(&message) => {
                     let Ok(text) = serde_json::to_string(&message) else { continue };
-                    if socket.send(Message::Text(text.into())).await.is_err() {
-                        return;
+                    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+                        Ok(Ok(())) => {}
+                        _ => return,
                     }
                 }
                 Ok(_) => {}
