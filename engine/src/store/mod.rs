@@ -7,6 +7,7 @@
 
 mod delivery;
 mod sqlite;
+mod sqlite_checkpoints;
 mod sqlite_delivery;
 mod sqlite_dispatch;
 mod sqlite_dlq;

@@ -156,13 +156,7 @@ impl SqliteStore {
         filter: &EventFilter,
         limit: u32,
     ) -> Result<Page<EventSummary>> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            r"select e.id, e.seq, e.event_type, e.correlation_id, e.entity_id, e.received_at,
-                     (select count(*) from deliveries d where d.event_id = e.id) as deliveries,
-                     (select count(*) from deliveries d where d.event_id = e.id and d.state = 'succeeded') as succeeded,
-                     (select count(*) from deliveries d where d.event_id = e.id and d.state = 'dead') as dead
-              from events e where e.tenant_id = ",
-        );
+        let mut q = QueryBuilder::<Sqlite>::new(SUMMARY_SELECT);
         q.push_bind(tenant.to_string());
         if let Some(t) = &filter.event_type {
             q.push(" and e.event_type = ").push_bind(t.clone());
@@ -195,36 +189,52 @@ impl SqliteStore {
         q.push(" order by e.id desc limit ")
             .push_bind(i64::from(limit) + 1);
 
-        #[derive(FromRow)]
-        struct Row {
-            id: String,
-            seq: i64,
-            event_type: String,
-            correlation_id: Option<String>,
-            entity_id: Option<String>,
-            received_at: i64,
-            deliveries: i64,
-            succeeded: i64,
-            dead: i64,
-        }
-        let rows = q.build_query_as::<Row>().fetch_all(self.reader()).await?;
-        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
-        let items = rows
+        let items = q
+            .build_query_as::<SummaryRow>()
+            .fetch_all(self.reader())
+            .await?
             .into_iter()
-            .map(|r| {
-                Ok(EventSummary {
-                    id: stored_id(&r.id)?,
-                    seq: r.seq,
-                    event_type: r.event_type,
-                    correlation_id: r.correlation_id,
-                    entity_id: r.entity_id,
-                    received_at: from_millis(r.received_at),
-                    deliveries: count(r.deliveries),
-                    succeeded: count(r.succeeded),
-                    dead: count(r.dead),
-                })
-            })
+            .map(EventSummary::try_from)
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, limit, |e| e.id.to_string()))
+    }
+}
+
+/// One row of an event list, with its delivery counts: the select ends with
+/// `where e.tenant_id = ` for the caller to bind and narrow.
+pub(super) const SUMMARY_SELECT: &str = r"select e.id, e.seq, e.event_type, e.correlation_id, e.entity_id, e.received_at,
+       (select count(*) from deliveries d where d.event_id = e.id) as deliveries,
+       (select count(*) from deliveries d where d.event_id = e.id and d.state = 'succeeded') as succeeded,
+       (select count(*) from deliveries d where d.event_id = e.id and d.state = 'dead') as dead
+  from events e where e.tenant_id = ";
+
+#[derive(FromRow)]
+pub(super) struct SummaryRow {
+    id: String,
+    seq: i64,
+    event_type: String,
+    correlation_id: Option<String>,
+    entity_id: Option<String>,
+    received_at: i64,
+    deliveries: i64,
+    succeeded: i64,
+    dead: i64,
+}
+
+impl TryFrom<SummaryRow> for EventSummary {
+    type Error = crate::EngineError;
+    fn try_from(r: SummaryRow) -> Result<Self> {
+        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(EventSummary {
+            id: stored_id(&r.id)?,
+            seq: r.seq,
+            event_type: r.event_type,
+            correlation_id: r.correlation_id,
+            entity_id: r.entity_id,
+            received_at: from_millis(r.received_at),
+            deliveries: count(r.deliveries),
+            succeeded: count(r.succeeded),
+            dead: count(r.dead),
+        })
     }
 }

@@ -12,6 +12,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sqlite_delivery::{EVENT_COLUMNS, EventRow, from_json, json_text};
+use super::sqlite_replay::active_endpoints;
 use super::{DuplicateOf, Ingested, NewEvent, SqliteStore, from_millis, to_millis};
 use crate::model::event_type::any_pattern_matches;
 use crate::model::{DeliveryId, EventId, EventOut, TenantId};
@@ -140,16 +141,7 @@ async fn ingest_on(
     .fetch_one(&mut *conn)
     .await?;
 
-    let endpoints: Vec<(String, String)> = sqlx::query_as(
-        "select id, event_types from endpoints where tenant_id = $1 and deleted_at is null and disabled_at is null",
-    )
-    .bind(&tenant_text)
-    .fetch_all(&mut *conn)
-    .await?;
-    let endpoints: Vec<(String, Vec<String>)> = endpoints
-        .into_iter()
-        .map(|(id, patterns)| Ok((id, from_json(&patterns, "endpoint event types")?)))
-        .collect::<Result<_>>()?;
+    let endpoints = active_endpoints(&mut *conn, &tenant_text).await?;
 
     let dedup_window_ms: Option<i64> =
         sqlx::query_scalar("select payload_dedup_window_ms from tenants where id = $1")

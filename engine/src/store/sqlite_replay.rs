@@ -12,13 +12,14 @@ use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::sqlite_delivery::{from_json, json_text};
 use super::sqlite_dlq::{REARM_DELIVERY, record_action};
+use super::sqlite_events::{SUMMARY_SELECT, SummaryRow};
 use super::{
     Actor, EventSummary, NewReplay, ReplayStep, SqliteStore, from_millis, stored_id, to_millis,
 };
 use crate::model::event_type::any_pattern_matches;
 use crate::model::{
-    CheckpointId, CheckpointIn, CheckpointOut, DeliveryId, EndpointId, EventId, Page, ReplayFilter,
-    ReplayId, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery, TenantId,
+    DeliveryId, EndpointId, EventId, Page, ReplayFilter, ReplayId, ReplayOut, ReplayPreview,
+    ReplayState, ReplayedDelivery, TenantId,
 };
 use crate::{EngineError, Result};
 
@@ -26,7 +27,7 @@ use crate::{EngineError, Result};
 const SAMPLE: i64 = 10;
 
 /// The tenant's active endpoints with their subscriptions.
-async fn active_endpoints(
+pub(super) async fn active_endpoints(
     conn: &mut SqliteConnection,
     tenant: &str,
 ) -> Result<Vec<(String, Vec<String>)>> {
@@ -316,25 +317,7 @@ impl SqliteStore {
         q.push(" limit ").push_bind(cap).push(")");
         let total: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
 
-        #[derive(FromRow)]
-        struct Row {
-            id: String,
-            seq: i64,
-            event_type: String,
-            correlation_id: Option<String>,
-            entity_id: Option<String>,
-            received_at: i64,
-            deliveries: i64,
-            succeeded: i64,
-            dead: i64,
-        }
-        let mut q = QueryBuilder::<Sqlite>::new(
-            r"select e.id, e.seq, e.event_type, e.correlation_id, e.entity_id, e.received_at,
-                     (select count(*) from deliveries d where d.event_id = e.id) as deliveries,
-                     (select count(*) from deliveries d where d.event_id = e.id and d.state = 'succeeded') as succeeded,
-                     (select count(*) from deliveries d where d.event_id = e.id and d.state = 'dead') as dead
-              from events e where e.tenant_id = ",
-        );
+        let mut q = QueryBuilder::<Sqlite>::new(SUMMARY_SELECT);
         q.push_bind(&tenant_text)
             .push(" and e.seq > ")
             .push_bind(start)
@@ -342,23 +325,12 @@ impl SqliteStore {
             .push_bind(end);
         push_event_filter(&mut q, filter);
         q.push(" order by e.seq limit ").push_bind(SAMPLE.min(cap));
-        let rows = q.build_query_as::<Row>().fetch_all(&mut *conn).await?;
-        let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
-        let sample = rows
+        let sample = q
+            .build_query_as::<SummaryRow>()
+            .fetch_all(&mut *conn)
+            .await?
             .into_iter()
-            .map(|r| {
-                Ok(EventSummary {
-                    id: stored_id(&r.id)?,
-                    seq: r.seq,
-                    event_type: r.event_type,
-                    correlation_id: r.correlation_id,
-                    entity_id: r.entity_id,
-                    received_at: from_millis(r.received_at),
-                    deliveries: n(r.deliveries),
-                    succeeded: n(r.succeeded),
-                    dead: n(r.dead),
-                })
-            })
+            .map(EventSummary::try_from)
             .collect::<Result<Vec<_>>>()?;
         Ok(ReplayPreview {
             total: count(total),
@@ -658,103 +630,5 @@ impl SqliteStore {
             scan_done,
             running: true,
         })
-    }
-
-    pub(super) async fn create_checkpoint_impl(
-        &self,
-        tenant: TenantId,
-        input: &CheckpointIn,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<CheckpointOut> {
-        let tenant_text = tenant.to_string();
-        let mut tx = self.pool().begin().await?;
-        let newest: i64 =
-            sqlx::query_scalar("select coalesce(max(seq), 0) from events where tenant_id = $1")
-                .bind(&tenant_text)
-                .fetch_one(&mut *tx)
-                .await?;
-        let seq = input.seq.unwrap_or(newest);
-        if !(0..=newest).contains(&seq) {
-            return Err(EngineError::invalid(
-                "seq",
-                format!("must be between 0 and the newest event's sequence number ({newest})"),
-            ));
-        }
-        if let Some(ep) = input.endpoint_id {
-            let found: Option<i64> = sqlx::query_scalar(
-                "select 1 from endpoints where tenant_id = $1 and id = $2 and deleted_at is null",
-            )
-            .bind(&tenant_text)
-            .bind(ep.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if found.is_none() {
-                return Err(EngineError::invalid(
-                    "endpoint_id",
-                    format!("no endpoint {ep}"),
-                ));
-            }
-        }
-        let id = CheckpointId::new();
-        let inserted = sqlx::query(
-            r"insert into checkpoints (id, tenant_id, name, seq, endpoint_id, created_by, created_at)
-              values ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id.to_string())
-        .bind(&tenant_text)
-        .bind(&input.name)
-        .bind(seq)
-        .bind(input.endpoint_id.map(|e| e.to_string()))
-        .bind(&actor.0)
-        .bind(to_millis(now))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if crate::error::is_unique_violation(&e) => {
-                return Err(EngineError::Conflict {
-                    message: format!("name: a checkpoint named '{}' exists already", input.name),
-                });
-            }
-            other => {
-                other?;
-            }
-        }
-        tx.commit().await?;
-        Ok(CheckpointOut {
-            id,
-            name: input.name.clone(),
-            seq,
-            endpoint_id: input.endpoint_id,
-            created_by: actor.0.clone(),
-            created_at: from_millis(to_millis(now)),
-        })
-    }
-
-    pub(super) async fn list_checkpoints_impl(
-        &self,
-        tenant: TenantId,
-        id: Option<CheckpointId>,
-    ) -> Result<Vec<CheckpointOut>> {
-        let rows: Vec<(String, String, i64, Option<String>, String, i64)> = sqlx::query_as(
-            r"select id, name, seq, endpoint_id, created_by, created_at from checkpoints
-              where tenant_id = $1 and ($2 is null or id = $2) order by seq desc, id desc",
-        )
-        .bind(tenant.to_string())
-        .bind(id.map(|i| i.to_string()))
-        .fetch_all(self.reader())
-        .await?;
-        rows.into_iter()
-            .map(|(id, name, seq, endpoint, by, at)| {
-                Ok(CheckpointOut {
-                    id: stored_id(&id)?,
-                    name,
-                    seq,
-                    endpoint_id: endpoint.as_deref().map(stored_id).transpose()?,
-                    created_by: by,
-                    created_at: from_millis(at),
-                })
-            })
-            .collect()
     }
 }

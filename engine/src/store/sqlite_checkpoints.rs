@@ -1,0 +1,108 @@
+//! SQLite: checkpoints, named positions in a tenant's event sequence that a
+//! replay can start after.
+
+use chrono::{DateTime, Utc};
+
+use super::{Actor, SqliteStore, from_millis, stored_id, to_millis};
+use crate::model::{CheckpointId, CheckpointIn, CheckpointOut, TenantId};
+use crate::{EngineError, Result};
+
+impl SqliteStore {
+    pub(super) async fn create_checkpoint_impl(
+        &self,
+        tenant: TenantId,
+        input: &CheckpointIn,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CheckpointOut> {
+        let tenant_text = tenant.to_string();
+        let mut tx = self.pool().begin().await?;
+        let newest: i64 =
+            sqlx::query_scalar("select coalesce(max(seq), 0) from events where tenant_id = $1")
+                .bind(&tenant_text)
+                .fetch_one(&mut *tx)
+                .await?;
+        let seq = input.seq.unwrap_or(newest);
+        if !(0..=newest).contains(&seq) {
+            return Err(EngineError::invalid(
+                "seq",
+                format!("must be between 0 and the newest event's sequence number ({newest})"),
+            ));
+        }
+        if let Some(ep) = input.endpoint_id {
+            let found: Option<i64> = sqlx::query_scalar(
+                "select 1 from endpoints where tenant_id = $1 and id = $2 and deleted_at is null",
+            )
+            .bind(&tenant_text)
+            .bind(ep.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if found.is_none() {
+                return Err(EngineError::invalid(
+                    "endpoint_id",
+                    format!("no endpoint {ep}"),
+                ));
+            }
+        }
+        let id = CheckpointId::new();
+        let inserted = sqlx::query(
+            r"insert into checkpoints (id, tenant_id, name, seq, endpoint_id, created_by, created_at)
+              values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id.to_string())
+        .bind(&tenant_text)
+        .bind(&input.name)
+        .bind(seq)
+        .bind(input.endpoint_id.map(|e| e.to_string()))
+        .bind(&actor.0)
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if crate::error::is_unique_violation(&e) => {
+                return Err(EngineError::Conflict {
+                    message: format!("name: a checkpoint named '{}' exists already", input.name),
+                });
+            }
+            other => {
+                other?;
+            }
+        }
+        tx.commit().await?;
+        Ok(CheckpointOut {
+            id,
+            name: input.name.clone(),
+            seq,
+            endpoint_id: input.endpoint_id,
+            created_by: actor.0.clone(),
+            created_at: from_millis(to_millis(now)),
+        })
+    }
+
+    pub(super) async fn list_checkpoints_impl(
+        &self,
+        tenant: TenantId,
+        id: Option<CheckpointId>,
+    ) -> Result<Vec<CheckpointOut>> {
+        let rows: Vec<(String, String, i64, Option<String>, String, i64)> = sqlx::query_as(
+            r"select id, name, seq, endpoint_id, created_by, created_at from checkpoints
+              where tenant_id = $1 and ($2 is null or id = $2) order by seq desc, id desc",
+        )
+        .bind(tenant.to_string())
+        .bind(id.map(|i| i.to_string()))
+        .fetch_all(self.reader())
+        .await?;
+        rows.into_iter()
+            .map(|(id, name, seq, endpoint, by, at)| {
+                Ok(CheckpointOut {
+                    id: stored_id(&id)?,
+                    name,
+                    seq,
+                    endpoint_id: endpoint.as_deref().map(stored_id).transpose()?,
+                    created_by: by,
+                    created_at: from_millis(at),
+                })
+            })
+            .collect()
+    }
+}
