@@ -141,6 +141,29 @@ pub async fn register_user(
     password: String,
     role: Role,
 ) -> Result<UserOut> {
+    register_user_in(store, email, password, role, None).await
+}
+
+/// Admins are global; other roles may be global or bound to one tenant.
+pub fn validate_binding(role: Role, tenant: Option<TenantId>) -> Result<()> {
+    if role == Role::Admin && tenant.is_some() {
+        return Err(EngineError::invalid(
+            "tenant",
+            "admins are global: leave the tenant empty, or choose another role",
+        ));
+    }
+    Ok(())
+}
+
+/// `register_user` for a user bound to `tenant` (`None`: global).
+pub async fn register_user_in(
+    store: &dyn Store,
+    email: &str,
+    password: String,
+    role: Role,
+    tenant: Option<TenantId>,
+) -> Result<UserOut> {
+    validate_binding(role, tenant)?;
     if !plausible_email(email) {
         return Err(EngineError::invalid(
             "email",
@@ -154,6 +177,7 @@ pub async fn register_user(
             email: email.to_string(),
             password_hash,
             role,
+            tenant_id: tenant,
         })
         .await
 }

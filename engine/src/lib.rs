@@ -8,6 +8,8 @@ pub mod model;
 pub mod retry;
 
 #[cfg(feature = "server")]
+pub mod audit;
+#[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
 pub mod deps;
@@ -15,6 +17,8 @@ pub mod deps;
 pub mod dispatch;
 #[cfg(feature = "server")]
 pub mod error;
+#[cfg(feature = "server")]
+pub mod limit;
 #[cfg(feature = "server")]
 pub mod live;
 #[cfg(feature = "server")]
@@ -29,6 +33,8 @@ pub mod sign;
 pub mod store;
 #[cfg(feature = "server")]
 pub mod validate;
+#[cfg(feature = "server")]
+pub mod vault;
 
 #[cfg(feature = "server")]
 pub use error::{EngineError, Result};

@@ -69,7 +69,8 @@ impl Engine {
     ) -> Result<(EndpointOut, String)> {
         let endpoint = validate::endpoint(input)?;
         let secret = endpoint.secret.expose();
-        let endpoint = self.store.create_endpoint(tenant, endpoint).await?;
+        let mut endpoint = self.store.create_endpoint(tenant, endpoint).await?;
+        endpoint.warnings = self.destination_warnings(&endpoint.url).await;
         tracing::info!(endpoint = %endpoint.id, "endpoint created");
         Ok((endpoint, secret))
     }
@@ -81,13 +82,52 @@ impl Engine {
         patch: EndpointPatch,
     ) -> Result<EndpointOut> {
         let patch = validate::endpoint_patch(patch)?;
-        let endpoint = self
+        let url_changed = patch.url.is_some();
+        let mut endpoint = self
             .store
             .update_endpoint(tenant, id, patch)
             .await?
             .ok_or_else(|| EngineError::not_found("endpoint", id))?;
+        if url_changed {
+            endpoint.warnings = self.destination_warnings(&endpoint.url).await;
+        }
         tracing::info!(endpoint = %id, "endpoint updated");
         Ok(endpoint)
+    }
+
+    /// Resolves the URL's host now and says which of its addresses the
+    /// destination guard would refuse. Saving goes ahead either way: DNS can
+    /// change before the first delivery, and every delivery is vetted again.
+    pub async fn destination_warnings(&self, url: &str) -> Vec<String> {
+        let Some((host, port)) = url::Url::parse(url).ok().and_then(|u| {
+            let port = u.port_or_known_default()?;
+            Some((u.host_str()?.trim_matches(['[', ']']).to_string(), port))
+        }) else {
+            return Vec::new();
+        };
+        let lookup = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await;
+        let addrs: Vec<std::net::IpAddr> = match lookup {
+            Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+            _ => return Vec::new(),
+        };
+        let guard = self.dispatcher.guard();
+        let mut warnings: Vec<String> = addrs
+            .into_iter()
+            .filter_map(|ip| guard.check(ip).err())
+            .map(|b| {
+                format!(
+                    "'{host}' resolves to {}, a {} address: deliveries will fail with \
+                     blocked_destination unless HERALD_OUTBOUND_ALLOW_CIDRS allows it",
+                    b.addr, b.range
+                )
+            })
+            .collect();
+        warnings.dedup();
+        warnings
     }
 
     /// Turns an endpoint off with a reason (default: "disabled by an operator") or back on.

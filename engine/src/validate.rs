@@ -241,6 +241,23 @@ pub fn event(
 pub const MAX_DEDUP_WINDOW_SECS: u64 = 7 * 24 * 3_600;
 
 /// Checks a change to a tenant's settings.
+/// A tenant's slug: 1 to 40 of a-z, 0-9 and '-', starting with a letter or digit.
+pub fn tenant_slug(slug: &str) -> Result<()> {
+    let ok = (1..=40).contains(&slug.len())
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::invalid(
+            "slug",
+            format!("'{slug}' must be 1 to 40 of a-z, 0-9 and '-', not starting with '-'"),
+        ))
+    }
+}
+
 pub fn tenant_patch(patch: &crate::model::TenantPatch) -> Result<()> {
     if let Some(Some(secs)) = patch.payload_dedup_window_secs
         && !(1..=MAX_DEDUP_WINDOW_SECS).contains(&secs)

@@ -18,9 +18,12 @@ struct Backend {
 async fn backends() -> Vec<Backend> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let store = herald_engine::store::connect(&url)
-        .await
-        .expect("sqlite opens");
+    let store = herald_engine::store::connect(
+        &url,
+        std::sync::Arc::new(herald_engine::vault::Vault::ephemeral()),
+    )
+    .await
+    .expect("sqlite opens");
     vec![Backend {
         name: "sqlite",
         store,
@@ -33,6 +36,7 @@ fn user(email: &str, role: Role) -> NewUser {
         email: email.into(),
         password_hash: "$argon2id$placeholder".into(),
         role,
+        tenant_id: None,
     }
 }
 

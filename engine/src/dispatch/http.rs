@@ -6,8 +6,11 @@ use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
+use super::guard::{Blocked, DestinationGuard};
 use crate::model::ErrorClass;
 
 /// How much of a response body a receipt keeps.
@@ -33,6 +36,11 @@ impl Exchange {
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
     }
+
+    /// The destination guard refused the address: nothing was sent.
+    pub fn blocked(&self) -> bool {
+        matches!(self.error, Some((ErrorClass::BlockedDestination, _)))
+    }
 }
 
 /// Host name resolution failed. A type of its own so the failure can be told
@@ -48,12 +56,16 @@ impl std::fmt::Display for DnsFailure {
 
 impl StdError for DnsFailure {}
 
-/// Resolves with the system resolver (through tokio) and reports failures as
-/// `DnsFailure`. Where the destination guard will vet addresses later.
-struct Resolver;
+/// Resolves with the system resolver (through tokio), reports failures as
+/// `DnsFailure`, and hands on only the addresses the guard accepts: the
+/// connection goes to one of those, with no second lookup.
+struct Resolver {
+    guard: Arc<DestinationGuard>,
+}
 
 impl Resolve for Resolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let guard = self.guard.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
@@ -62,23 +74,37 @@ impl Resolve for Resolver {
                     Box::new(DnsFailure(format!("{host}: {e}")))
                 })?
                 .collect();
-            if addrs.is_empty() {
-                return Err(Box::new(DnsFailure(format!("{host}: no addresses")))
-                    as Box<dyn StdError + Send + Sync>);
+            let mut refused = None;
+            let vetted: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| match guard.check(a.ip()) {
+                    Ok(()) => true,
+                    Err(blocked) => {
+                        refused.get_or_insert(blocked);
+                        false
+                    }
+                })
+                .collect();
+            if vetted.is_empty() {
+                return Err(match refused {
+                    Some(blocked) => Box::new(blocked) as Box<dyn StdError + Send + Sync>,
+                    None => Box::new(DnsFailure(format!("{host}: no addresses"))),
+                });
             }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
+            Ok(Box::new(vetted.into_iter()) as Addrs)
         })
     }
 }
 
 /// The shared keep-alive client: no redirects (a 3xx is the receiver's answer),
-/// no proxy from the environment, Herald's user agent.
-pub fn client() -> reqwest::Client {
+/// no proxy from the environment, Herald's user agent, every destination vetted
+/// by `guard`.
+pub fn client(guard: Arc<DestinationGuard>) -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .dns_resolver(std::sync::Arc::new(Resolver))
+        .dns_resolver(Arc::new(Resolver { guard }))
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(32)
@@ -87,8 +113,19 @@ pub fn client() -> reqwest::Client {
         .expect("a client without custom TLS roots always builds")
 }
 
+/// An address written into the URL is never looked up, so the resolver never
+/// sees it: the guard judges it here.
+fn literal_address(url: &str) -> Option<std::net::IpAddr> {
+    match url::Url::parse(url).ok()?.host()? {
+        url::Host::Ipv4(v4) => Some(v4.into()),
+        url::Host::Ipv6(v6) => Some(v6.into()),
+        url::Host::Domain(_) => None,
+    }
+}
+
 pub async fn send(
     client: &reqwest::Client,
+    guard: &DestinationGuard,
     url: &str,
     headers: &[(String, String)],
     body: Vec<u8>,
@@ -107,6 +144,9 @@ pub async fn send(
         error: Some((class, message)),
         retry_after_ms: None,
     };
+    if let Some(Err(blocked)) = literal_address(url).map(|ip| guard.check(ip)) {
+        return failed(ErrorClass::BlockedDestination, blocked.to_string(), started);
+    }
     let mut response = match request.send().await {
         Ok(r) => r,
         Err(e) => return failed(classify(&e), describe(&e), started),
@@ -203,6 +243,9 @@ fn classify(e: &reqwest::Error) -> ErrorClass {
     }
     if e.is_builder() {
         return ErrorClass::InvalidUrl;
+    }
+    if sources(e).any(|s| s.downcast_ref::<Blocked>().is_some()) {
+        return ErrorClass::BlockedDestination;
     }
     if e.is_connect() {
         if sources(e).any(|s| s.downcast_ref::<DnsFailure>().is_some()) {

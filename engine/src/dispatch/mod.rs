@@ -5,6 +5,7 @@
 //! No transaction or row lock is held while a request is on the wire; a crashed
 //! worker's leases expire and its deliveries are claimed again.
 
+pub mod guard;
 pub mod http;
 
 use std::collections::{BTreeMap, HashMap};
@@ -48,6 +49,8 @@ pub struct DispatcherConfig {
     pub sweep: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Which destinations outbound requests may reach.
+    pub guard: guard::DestinationGuard,
 }
 
 impl Default for DispatcherConfig {
@@ -58,6 +61,7 @@ impl Default for DispatcherConfig {
             lease: Duration::from_secs(120),
             sweep: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
+            guard: guard::DestinationGuard::default(),
         }
     }
 }
@@ -75,12 +79,17 @@ impl Dispatcher {
     pub fn new(store: Arc<dyn Store>, config: DispatcherConfig) -> Arc<Self> {
         Arc::new(Self {
             store,
-            client: http::client(),
+            client: http::client(Arc::new(config.guard.clone())),
             config,
             wake: Notify::new(),
             endpoint_slots: Mutex::new(HashMap::new()),
             live: LiveHub::default(),
         })
+    }
+
+    /// Which destinations deliveries may reach.
+    pub fn guard(&self) -> &guard::DestinationGuard {
+        &self.config.guard
     }
 
     /// The live feed: attempt outcomes from here, replay progress from the runner.
@@ -294,13 +303,25 @@ impl Dispatcher {
         }
 
         let timeout = Duration::from_millis(u64::from(claimed.timeout_ms));
-        let exchange = http::send(&self.client, &claimed.url, &headers, body, timeout).await;
+        let exchange = http::send(
+            &self.client,
+            &self.config.guard,
+            &claimed.url,
+            &headers,
+            body,
+            timeout,
+        )
+        .await;
         // The retry policy counts within the chain: a reprocess or replay gets
         // the whole schedule again.
         let attempts_made = claimed.chain_attempts + 1;
         let gone = exchange.status == Some(410);
         let next = if exchange.succeeded() {
             AfterAttempt::Succeeded
+        } else if exchange.blocked() {
+            AfterAttempt::Dead {
+                reason: "the destination address is blocked; retrying cannot change that".into(),
+            }
         } else if gone {
             AfterAttempt::Dead {
                 reason: "the receiver answered 410 Gone; the endpoint was disabled".into(),

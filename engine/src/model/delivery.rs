@@ -99,6 +99,11 @@ pub struct EndpointOut {
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Problems noticed when the endpoint was saved that did not stop the save
+    /// (a URL that resolves to an address deliveries are refused). Only in the
+    /// answer to a create or update.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Publishing an event.
@@ -173,6 +178,9 @@ pub enum ErrorClass {
     InvalidUrl,
     /// The answer's body was larger than Herald reads (a receiver should answer briefly).
     ResponseTooLarge,
+    /// The URL leads to an address Herald refuses to reach (loopback, private,
+    /// link-local, …): never retried.
+    BlockedDestination,
 }
 
 impl ErrorClass {
@@ -186,6 +194,7 @@ impl ErrorClass {
             ErrorClass::Connection => "connection",
             ErrorClass::InvalidUrl => "invalid_url",
             ErrorClass::ResponseTooLarge => "response_too_large",
+            ErrorClass::BlockedDestination => "blocked_destination",
         }
     }
 }

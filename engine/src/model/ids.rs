@@ -111,6 +111,7 @@ typed_id!(RetryPolicyId, "rp_", "retry policy");
 typed_id!(ReplayId, "rpl_", "replay");
 typed_id!(CheckpointId, "chk_", "checkpoint");
 typed_id!(ActionId, "act_", "delivery action");
+typed_id!(AuditId, "aud_", "audit entry");
 
 #[cfg(all(test, feature = "server"))]
 mod tests {

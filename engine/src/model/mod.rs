@@ -2,16 +2,18 @@
 //! types that also compile to wasm; no secrets implement `Serialize` here.
 
 mod access;
+mod audit;
 mod delivery;
 pub mod event_type;
 mod ids;
 mod replay;
 
 pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_markdown};
+pub use audit::*;
 pub use delivery::*;
 pub use ids::{
-    ActionId, ApiKeyId, AttemptId, CheckpointId, DeliveryId, DlqEntryId, EndpointId, EventId,
-    IdParseError, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
+    ActionId, ApiKeyId, AttemptId, AuditId, CheckpointId, DeliveryId, DlqEntryId, EndpointId,
+    EventId, IdParseError, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
 };
 pub use replay::*;
 
@@ -66,8 +68,14 @@ pub struct UserOut {
     pub id: UserId,
     pub email: String,
     pub role: Role,
+    /// The tenant a bound user works in; `None` for a global user (admins are global).
+    #[serde(default)]
+    pub tenant_id: Option<TenantId>,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Sign-in is refused until then after repeated failures.
+    #[serde(default)]
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 /// An API key as listed: its public prefix, never the key or its hash.

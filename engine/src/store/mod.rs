@@ -15,6 +15,8 @@ mod sqlite_events;
 mod sqlite_ingest;
 mod sqlite_policies;
 mod sqlite_replay;
+mod sqlite_secrets;
+mod sqlite_security;
 
 pub use delivery::*;
 pub use sqlite::SqliteStore;
@@ -26,11 +28,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::model::{
-    ApiKeyId, ApiKeyOut, CheckpointId, CheckpointIn, CheckpointOut, DeliveryId, DlqDetail,
-    DlqEntryId, DlqEntryOut, EndpointId, EndpointOut, EventDetail, EventId, Page, ReplayFilter,
-    ReplayId, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery, ReprocessOut, RetryPolicyId,
-    RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, Role, Scope, SessionId, TenantId, TenantOut,
-    TenantPatch, UserId, UserOut,
+    ApiKeyId, ApiKeyOut, AuditFilter, AuditId, AuditOut, CheckpointId, CheckpointIn, CheckpointOut,
+    DeliveryId, DlqDetail, DlqEntryId, DlqEntryOut, EndpointId, EndpointOut, EventDetail, EventId,
+    Page, ReplayFilter, ReplayId, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery,
+    ReprocessOut, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, Role, Scope,
+    SessionId, TenantId, TenantOut, TenantPatch, UserId, UserOut, UserPatch,
 };
 use crate::{EngineError, Result};
 
@@ -79,11 +81,12 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Opens the database a URL names and brings its schema up to date.
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+/// Opens the database a URL names and brings its schema up to date. Secrets are
+/// sealed and opened with `vault`; `Store::reseal_secrets` settles old ones.
+pub async fn connect(url: &str, vault: Arc<crate::vault::Vault>) -> Result<Arc<dyn Store>> {
     match Backend::from_url(url).map_err(|m| EngineError::invalid("database_url", m))? {
         Backend::Sqlite => {
-            let store = SqliteStore::connect(url).await?;
+            let store = SqliteStore::connect(url, vault).await?;
             store.migrate().await?;
             Ok(Arc::new(store))
         }
@@ -99,6 +102,20 @@ pub struct NewUser {
     pub email: String,
     pub password_hash: String,
     pub role: Role,
+    /// `None`: a global user.
+    pub tenant_id: Option<TenantId>,
+}
+
+/// An audit log entry to append.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    pub tenant_id: Option<TenantId>,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub target: String,
+    pub summary: String,
+    pub correlation_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -411,6 +428,39 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<CheckpointOut>;
     /// The tenant's checkpoints (or just `id`), newest position first.
+    async fn list_tenants(&self) -> Result<Vec<TenantOut>>;
+    async fn get_user(&self, id: UserId) -> Result<Option<UserOut>>;
+    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<Option<UserOut>>;
+    async fn delete_user(&self, id: UserId) -> Result<bool>;
+    /// Replaces the password hash and ends every session of the user.
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<bool>;
+    /// Counts a failed sign-in; at `threshold` consecutive failures the account
+    /// is locked for `lock_for`. Returns the lock's end when this failure locked it.
+    async fn record_failed_login(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+        threshold: u32,
+        lock_for: chrono::Duration,
+    ) -> Result<Option<DateTime<Utc>>>;
+    /// Revokes a key of the tenant; false when there is no such live key.
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool>;
+    async fn append_audit(&self, entry: NewAudit) -> Result<()>;
+    /// Newest first. `tenant: None` lists every tenant's entries and the
+    /// console-wide ones (global admins); `Some` lists that tenant's only.
+    async fn list_audit(
+        &self,
+        tenant: Option<TenantId>,
+        filter: &AuditFilter,
+        before: Option<AuditId>,
+        limit: u32,
+    ) -> Result<Page<AuditOut>>;
+
+    /// Re-seals every endpoint secret and header value not sealed under the
+    /// vault's current key (values in clear included), in one transaction;
+    /// returns how many values changed.
+    async fn reseal_secrets(&self) -> Result<u64>;
+
     async fn list_checkpoints(
         &self,
         tenant: TenantId,

@@ -15,10 +15,10 @@ use super::{
 };
 use crate::error::is_unique_violation;
 use crate::model::{
-    ApiKeyId, ApiKeyOut, CheckpointId, CheckpointIn, CheckpointOut, DeliveryId, DlqDetail,
-    DlqEntryId, DlqEntryOut, EndpointId, EndpointOut, EventDetail, EventId, Page, ReplayFilter,
-    ReplayId, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery, ReprocessOut, SessionId,
-    TenantId, TenantOut, UserId, UserOut,
+    ApiKeyId, ApiKeyOut, AuditFilter, AuditId, AuditOut, CheckpointId, CheckpointIn, CheckpointOut,
+    DeliveryId, DlqDetail, DlqEntryId, DlqEntryOut, EndpointId, EndpointOut, EventDetail, EventId,
+    Page, ReplayFilter, ReplayId, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery,
+    ReprocessOut, SessionId, TenantId, TenantOut, UserId, UserOut, UserPatch,
 };
 use crate::{EngineError, Result};
 
@@ -34,10 +34,11 @@ pub struct SqliteStore {
     pool: SqlitePool,
     reader: SqlitePool,
     ingest: tokio::sync::mpsc::Sender<super::sqlite_ingest::IngestRequest>,
+    vault: std::sync::Arc<crate::vault::Vault>,
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub async fn connect(url: &str, vault: std::sync::Arc<crate::vault::Vault>) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -63,6 +64,7 @@ impl SqliteStore {
             pool,
             reader,
             ingest,
+            vault,
         })
     }
 
@@ -76,6 +78,11 @@ impl SqliteStore {
         &self,
     ) -> &tokio::sync::mpsc::Sender<super::sqlite_ingest::IngestRequest> {
         &self.ingest
+    }
+
+    /// Seals and opens endpoint secrets and header values.
+    pub(super) fn vault(&self) -> &crate::vault::Vault {
+        &self.vault
     }
 
     /// Read-only queries (lists, lookups, pages).
@@ -109,12 +116,14 @@ impl TryFrom<TenantRow> for TenantOut {
 }
 
 #[derive(FromRow)]
-struct UserRow {
+pub(super) struct UserRow {
     id: String,
     email: String,
     role: String,
+    tenant_id: Option<String>,
     created_at: i64,
     last_login_at: Option<i64>,
+    locked_until: Option<i64>,
 }
 
 impl TryFrom<UserRow> for UserOut {
@@ -124,8 +133,10 @@ impl TryFrom<UserRow> for UserOut {
             id: stored_id(&r.id)?,
             email: r.email,
             role: stored_id(&r.role)?,
+            tenant_id: r.tenant_id.as_deref().map(stored_id).transpose()?,
             created_at: from_millis(r.created_at),
             last_login_at: r.last_login_at.map(from_millis),
+            locked_until: r.locked_until.map(from_millis),
         })
     }
 }
@@ -156,7 +167,8 @@ impl TryFrom<ApiKeyRow> for ApiKeyOut {
     }
 }
 
-const USER_COLUMNS: &str = "id, email, role, created_at, last_login_at";
+pub(super) const USER_COLUMNS: &str =
+    "id, email, role, tenant_id, created_at, last_login_at, locked_until";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -209,14 +221,15 @@ impl Store for SqliteStore {
     async fn create_user(&self, user: NewUser) -> Result<UserOut> {
         let email = normalise_email(&user.email);
         let row = sqlx::query_as::<_, UserRow>(&format!(
-            r"insert into users (id, email, password_hash, role, created_at)
-              values ($1, $2, $3, $4, $5) returning {USER_COLUMNS}"
+            r"insert into users (id, email, password_hash, role, created_at, tenant_id)
+              values ($1, $2, $3, $4, $5, $6) returning {USER_COLUMNS}"
         ))
         .bind(UserId::new().to_string())
         .bind(&email)
         .bind(&user.password_hash)
         .bind(user.role.as_str())
         .bind(to_millis(Utc::now()))
+        .bind(user.tenant_id.map(|t| t.to_string()))
         .fetch_one(&self.pool)
         .await
         .map_err(|e| {
@@ -270,7 +283,9 @@ impl Store for SqliteStore {
     }
 
     async fn record_login(&self, user: UserId, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query("update users set last_login_at = $1 where id = $2")
+        sqlx::query(
+            "update users set last_login_at = $1, failed_logins = 0, locked_until = null where id = $2",
+        )
             .bind(to_millis(at))
             .bind(user.to_string())
             .execute(&self.pool)
@@ -313,7 +328,7 @@ impl Store for SqliteStore {
         }
         let row = sqlx::query_as::<_, Row>(
             r"select s.id as session_id, s.expires_at,
-                     u.id, u.email, u.role, u.created_at, u.last_login_at
+                     u.id, u.email, u.role, u.tenant_id, u.created_at, u.last_login_at, u.locked_until
               from sessions s join users u on u.id = s.user_id
               where s.token_digest = $1 and s.expires_at > $2",
         )
@@ -746,5 +761,63 @@ impl Store for SqliteStore {
         id: Option<CheckpointId>,
     ) -> Result<Vec<CheckpointOut>> {
         self.list_checkpoints_impl(tenant, id).await
+    }
+
+    async fn reseal_secrets(&self) -> Result<u64> {
+        self.reseal_secrets_impl().await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantOut>> {
+        let rows = sqlx::query_as::<_, TenantRow>(
+            "select id, slug, name, payload_dedup_window_ms, created_at from tenants order by slug",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(TenantOut::try_from).collect()
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<UserOut>> {
+        self.get_user_impl(id).await
+    }
+
+    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<Option<UserOut>> {
+        self.update_user_impl(id, patch).await
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool> {
+        self.delete_user_impl(id).await
+    }
+
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<bool> {
+        self.set_password_impl(id, password_hash).await
+    }
+
+    async fn record_failed_login(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+        threshold: u32,
+        lock_for: chrono::Duration,
+    ) -> Result<Option<DateTime<Utc>>> {
+        self.record_failed_login_impl(id, at, threshold, lock_for)
+            .await
+    }
+
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool> {
+        self.revoke_api_key_impl(tenant, id).await
+    }
+
+    async fn append_audit(&self, entry: super::NewAudit) -> Result<()> {
+        self.append_audit_impl(entry).await
+    }
+
+    async fn list_audit(
+        &self,
+        tenant: Option<TenantId>,
+        filter: &AuditFilter,
+        before: Option<AuditId>,
+        limit: u32,
+    ) -> Result<Page<AuditOut>> {
+        self.list_audit_impl(tenant, filter, before, limit).await
     }
 }

@@ -75,6 +75,7 @@ impl TryFrom<EndpointRow> for EndpointOut {
             disabled_reason: r.disabled_reason,
             created_at: from_millis(r.created_at),
             updated_at: from_millis(r.updated_at),
+            warnings: Vec::new(),
         })
     }
 }
@@ -158,7 +159,7 @@ impl SqliteStore {
         .bind(&e.url)
         .bind(&e.description)
         .bind(json_text(&e.event_types)?)
-        .bind(json_text(&e.headers)?)
+        .bind(self.seal_headers(&e.headers)?)
         .bind(e.semantics.as_str())
         .bind(json_text(&e.retry_policy)?)
         .bind(i64::from(e.timeout_ms))
@@ -170,7 +171,7 @@ impl SqliteStore {
             "insert into endpoint_secrets (endpoint_id, secret, created_at) values ($1, $2, $3)",
         )
         .bind(id.to_string())
-        .bind(e.secret.expose())
+        .bind(self.seal_secret(&e.secret))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -246,7 +247,13 @@ impl SqliteStore {
         .bind(&patch.url)
         .bind(patch.event_types.as_ref().map(json_text).transpose()?)
         .bind(&patch.description)
-        .bind(patch.headers.as_ref().map(json_text).transpose()?)
+        .bind(
+            patch
+                .headers
+                .as_ref()
+                .map(|h| self.seal_headers(h))
+                .transpose()?,
+        )
         .bind(patch.semantics.map(Semantics::as_str))
         .bind(patch.retry_policy.as_ref().map(json_text).transpose()?)
         .bind(patch.timeout_ms.map(i64::from))
@@ -379,7 +386,7 @@ impl SqliteStore {
             "insert into endpoint_secrets (endpoint_id, secret, created_at) values ($1, $2, $3)",
         )
         .bind(id.to_string())
-        .bind(secret.expose())
+        .bind(self.seal_secret(&secret))
         .bind(newest.map_or(now, |n| n.max(now - 1) + 1))
         .execute(&mut *tx)
         .await?;

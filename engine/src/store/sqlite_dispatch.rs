@@ -5,7 +5,6 @@ use sqlx::FromRow;
 
 use super::{AfterAttempt, AttemptOutcome, Claimed, from_millis, stored_id, to_millis};
 use crate::model::{AttemptId, DeliveryId, DlqEntryId};
-use crate::sign::Secret;
 use crate::{EngineError, Result};
 
 use super::SqliteStore;
@@ -119,11 +118,7 @@ impl SqliteStore {
                 let endpoint_secrets = secrets
                     .iter()
                     .filter(|(ep, _)| *ep == r.endpoint_id)
-                    .map(|(_, s)| {
-                        Secret::parse(s).map_err(|e| {
-                            EngineError::Internal(format!("corrupt endpoint secret: {e}"))
-                        })
-                    })
+                    .map(|(_, s)| self.open_secret(s))
                     .collect::<Result<Vec<_>>>()?;
                 Ok(Claimed {
                     id: stored_id(&r.id)?,
@@ -134,7 +129,7 @@ impl SqliteStore {
                     correlation_id: r.correlation_id,
                     endpoint_id: stored_id(&r.endpoint_id)?,
                     url: r.url,
-                    headers: from_json(&r.headers, "endpoint headers")?,
+                    headers: self.open_headers(&r.headers)?,
                     semantics: semantics_of(&r.semantics),
                     retry_policy: from_json(&r.retry_policy, "retry policy")?,
                     timeout_ms: u32::try_from(r.timeout_ms).unwrap_or(u32::MAX),

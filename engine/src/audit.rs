@@ -1,0 +1,36 @@
+//! Appending to the audit log. Entries are written after the change they
+//! describe has committed; a failure to write one is logged at error level
+//! with the entry, so it is never silently lost, but does not undo the change.
+
+use crate::store::{NewAudit, Store};
+
+pub async fn record(store: &dyn Store, entry: NewAudit) {
+    tracing::info!(
+        action = %entry.action,
+        actor = %entry.actor,
+        target = %entry.target,
+        "audit: {}",
+        entry.summary
+    );
+    if let Err(e) = store.append_audit(entry.clone()).await {
+        tracing::error!(error = %e, ?entry, "could not append to the audit log");
+    }
+}
+
+/// "changed url, timeout_ms": the fields a patch sets, for an audit summary.
+/// Names only, so a header value or secret in the patch never reaches the log.
+pub fn changed_fields<T: serde::Serialize>(patch: &T) -> String {
+    let fields: Vec<String> = match serde_json::to_value(patch) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if fields.is_empty() {
+        "changed nothing".into()
+    } else {
+        format!("changed {}", fields.join(", "))
+    }
+}
