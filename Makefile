@@ -27,8 +27,11 @@ setup-e2e:
 build: setup-build
 	cargo leptos build
 
+# Local receivers (a webhook catcher on localhost) are reachable from `make run`:
+# the destination guard otherwise refuses loopback and private addresses.
 run: build
-	$(HERALD_BIN) serve
+	@echo "make run: HERALD_OUTBOUND_ALLOW_CIDRS=$${HERALD_OUTBOUND_ALLOW_CIDRS-127.0.0.0/8,::1/128} (deliveries may reach loopback)"
+	HERALD_OUTBOUND_ALLOW_CIDRS="$${HERALD_OUTBOUND_ALLOW_CIDRS-127.0.0.0/8,::1/128}" $(HERALD_BIN) serve
 
 fmt:
 	cargo fmt --all

@@ -14,27 +14,70 @@ pub async fn login(
     password: String,
     next: Option<String>,
 ) -> Result<(), ConsoleError> {
-    use crate::ssr::{console_state, fail, safe_next, session_cookie};
+    use crate::ssr::{audit, client_ip, console_state, fail, safe_next, session_cookie};
     use herald_engine::auth::{dummy_password_hash, generate_session_token, verify_password_async};
+    use herald_engine::limit::retry_after_secs;
 
     let state = console_state()?;
+    if let Some(ip) = client_ip()
+        && let Err(wait) = state.login_limiter.check(&ip)
+    {
+        return Err(fail(ConsoleError::RateLimited {
+            message: "Too many sign-in attempts from your address; wait a moment.".into(),
+            retry_after_secs: retry_after_secs(wait),
+        }));
+    }
+    let attempted: String = email.trim().chars().take(200).collect();
+    let refused = |summary: String| {
+        audit(
+            None,
+            attempted.clone(),
+            "-".into(),
+            "login.failure",
+            attempted.clone(),
+            summary,
+        )
+    };
     let (user, hash) = match state.store.user_credentials(&email).await? {
         Some(found) => found,
         None => {
             // Spend the same time as a real check so timing does not reveal
             // which emails have accounts.
             verify_password_async(dummy_password_hash().to_string(), password).await;
-            tracing::info!(email = %email.trim(), "sign-in refused: unknown email");
+            tracing::info!(email = %attempted, "sign-in refused: unknown email");
+            refused("no account with this email".into()).await;
             return Err(fail(ConsoleError::InvalidCredentials));
         }
     };
+    let now = chrono::Utc::now();
+    if let Some(until) = user.locked_until.filter(|u| *u > now) {
+        refused("the account is locked after repeated failures".into()).await;
+        return Err(fail(ConsoleError::RateLimited {
+            message: "This account is locked after repeated failed sign-ins; try again later."
+                .into(),
+            retry_after_secs: u64::try_from((until - now).num_seconds())
+                .unwrap_or(0)
+                .max(1),
+        }));
+    }
     if !verify_password_async(hash, password).await {
         tracing::info!(user = %user.id, "sign-in refused: wrong password");
+        let locked = state
+            .store
+            .record_failed_login(user.id, now, LOCK_AFTER_FAILURES, lock_duration())
+            .await?;
+        refused(match locked {
+            Some(until) => format!(
+                "wrong password; the account is locked until {}",
+                until.to_rfc3339()
+            ),
+            None => "wrong password".into(),
+        })
+        .await;
         return Err(fail(ConsoleError::InvalidCredentials));
     }
 
     let (token, digest) = generate_session_token();
-    let now = chrono::Utc::now();
     state
         .store
         .create_session(user.id, &digest, now + state.session_ttl)
@@ -46,7 +89,67 @@ pub async fn login(
         state.secure_cookies,
     ));
     tracing::info!(user = %user.id, role = %user.role, "signed in");
+    audit(
+        user.tenant_id,
+        crate::ssr::user_actor(&user).0,
+        user.role.to_string(),
+        "login.success",
+        &user.email,
+        "signed in",
+    )
+    .await;
     leptos_axum::redirect(&safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Consecutive failed sign-ins that lock an account.
+pub const LOCK_AFTER_FAILURES: u32 = 5;
+
+/// How long a locked account stays locked: 15 minutes.
+pub fn lock_duration() -> chrono::Duration {
+    chrono::Duration::minutes(15)
+}
+
+/// Changes the signed-in user's own password. Every session of theirs ends,
+/// this one included: they sign in again with the new password.
+#[server(prefix = "/fn", endpoint = "change_password")]
+pub async fn change_password(current: String, new_password: String) -> Result<(), ConsoleError> {
+    use crate::ssr::{audit_by, clear_session_cookie, console_state, fail, session};
+    use herald_engine::auth::{hash_password_async, validate_password, verify_password_async};
+
+    let state = console_state()?;
+    let user = session()
+        .ok_or_else(|| fail(ConsoleError::Unauthenticated))?
+        .user;
+    let (_, hash) = state
+        .store
+        .user_credentials(&user.email)
+        .await?
+        .ok_or_else(|| fail(ConsoleError::Unauthenticated))?;
+    if !verify_password_async(hash, current).await {
+        return Err(fail(ConsoleError::Invalid {
+            field: "current".into(),
+            message: "is not your current password".into(),
+        }));
+    }
+    validate_password(&new_password).map_err(|e| {
+        fail(ConsoleError::Invalid {
+            field: "new_password".into(),
+            message: e.to_string().trim_start_matches("password: ").to_string(),
+        })
+    })?;
+    let new_hash = hash_password_async(new_password).await?;
+    state.store.set_password(user.id, &new_hash).await?;
+    audit_by(
+        &user,
+        None,
+        "user.password",
+        &user.email,
+        "changed own password; sessions ended",
+    )
+    .await;
+    set_cookie(&clear_session_cookie(state.secure_cookies));
+    leptos_axum::redirect("/login");
     Ok(())
 }
 

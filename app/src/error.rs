@@ -20,6 +20,15 @@ pub enum ConsoleError {
     Conflict { message: String },
     #[error("{message}")]
     NotFound { message: String },
+    /// Over a rate limit, or a sign-in lock: try again after `retry_after_secs`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// The request did not come from a console page of this site.
+    #[error("{message}")]
+    CrossSite { message: String },
     #[error("Something went wrong on the server (correlation id {correlation_id}).")]
     Internal { correlation_id: String },
     /// The request never got a server answer (network, decoding).
@@ -32,7 +41,8 @@ impl ConsoleError {
     pub fn status(&self) -> u16 {
         match self {
             ConsoleError::Unauthenticated | ConsoleError::InvalidCredentials => 401,
-            ConsoleError::Forbidden { .. } => 403,
+            ConsoleError::Forbidden { .. } | ConsoleError::CrossSite { .. } => 403,
+            ConsoleError::RateLimited { .. } => 429,
             ConsoleError::Invalid { .. } => 422,
             ConsoleError::Conflict { .. } => 409,
             ConsoleError::NotFound { .. } => 404,

@@ -23,6 +23,8 @@ use leptos_router::path;
 
 use components::layout::Layout;
 use pages::{
+    api_keys::ApiKeysPage,
+    audit::AuditPage,
     dashboard::Dashboard,
     dlq::{DlqEntryPage, DlqPage},
     endpoint::EndpointPage,
@@ -38,6 +40,8 @@ use pages::{
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    ssr::content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -85,6 +89,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("dlq/:id") view=DlqEntryPage/>
                     <Route path=path!("replays") view=ReplaysPage/>
                     <Route path=path!("settings") view=SettingsPage/>
+                    <Route path=path!("api-keys") view=ApiKeysPage/>
+                    <Route path=path!("audit") view=AuditPage/>
                 </ParentRoute>
             </Routes>
         </Router>

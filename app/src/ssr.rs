@@ -23,6 +23,8 @@ pub struct ConsoleState {
     pub store: Arc<dyn Store>,
     pub session_ttl: chrono::Duration,
     pub secure_cookies: bool,
+    /// Sign-in attempts per client address.
+    pub login_limiter: Arc<herald_engine::limit::RateLimiter<std::net::IpAddr>>,
 }
 
 pub fn console_state() -> Result<ConsoleState, ConsoleError> {
@@ -51,8 +53,72 @@ pub fn fail(err: ConsoleError) -> ConsoleError {
             http::StatusCode::from_u16(err.status())
                 .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
         );
+        if let ConsoleError::RateLimited {
+            retry_after_secs, ..
+        } = &err
+        {
+            options.insert_header(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(*retry_after_secs),
+            );
+        }
     }
     err
+}
+
+/// Appends an audit entry for a change made in the console.
+pub async fn audit(
+    tenant: Option<herald_engine::model::TenantId>,
+    actor: String,
+    role: String,
+    action: &str,
+    target: impl std::fmt::Display,
+    summary: impl Into<String>,
+) {
+    let Ok(state) = console_state() else {
+        return;
+    };
+    herald_engine::audit::record(
+        state.store.as_ref(),
+        herald_engine::store::NewAudit {
+            tenant_id: tenant,
+            actor,
+            role,
+            action: action.into(),
+            target: target.to_string(),
+            summary: summary.into(),
+            correlation_id: Some(correlation_id()),
+        },
+    )
+    .await;
+}
+
+/// `audit` for a change the signed-in `user` made in `tenant`.
+pub async fn audit_by(
+    user: &UserOut,
+    tenant: Option<herald_engine::model::TenantId>,
+    action: &str,
+    target: impl std::fmt::Display,
+    summary: impl Into<String>,
+) {
+    audit(
+        tenant,
+        user_actor(user).0,
+        user.role.to_string(),
+        action,
+        target,
+        summary,
+    )
+    .await;
+}
+
+/// The client's address, as the server saw the connection.
+pub fn client_ip() -> Option<std::net::IpAddr> {
+    request_parts().and_then(|p| {
+        p.extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+    })
 }
 
 /// Logs an unexpected failure with its cause and correlation id; the caller sees
@@ -79,18 +145,62 @@ impl From<herald_engine::EngineError> for ConsoleError {
     }
 }
 
-/// The tenant console users work in. Console users are not yet bound to
-/// tenants: they see the default one, which API keys made by `herald api-key
-/// create` also belong to unless told otherwise.
+/// The cookie in which a global user keeps the tenant they work in.
+pub const TENANT_COOKIE: &str = "herald_tenant";
+
+/// The tenant the signed-in user works in: a bound user's own tenant, always;
+/// for a global user, the one they chose (the `herald_tenant` cookie) or the
+/// default tenant.
 pub async fn console_tenant(
     state: &ConsoleState,
 ) -> Result<herald_engine::model::TenantId, ConsoleError> {
-    state
-        .store
+    let user = session()
+        .ok_or_else(|| fail(ConsoleError::Unauthenticated))?
+        .user;
+    let headers = request_parts().map(|p| p.headers).unwrap_or_default();
+    Ok(tenant_for(state.store.as_ref(), &user, &headers).await?)
+}
+
+/// `console_tenant` for a user and request headers (the live feed uses it too).
+pub async fn tenant_for(
+    store: &dyn Store,
+    user: &UserOut,
+    headers: &http::HeaderMap,
+) -> Result<herald_engine::model::TenantId, herald_engine::EngineError> {
+    if let Some(tenant) = user.tenant_id {
+        return Ok(tenant);
+    }
+    if let Some(slug) = cookie_from(headers, TENANT_COOKIE)
+        && let Some(tenant) = store.tenant_by_slug(&slug).await?
+    {
+        return Ok(tenant.id);
+    }
+    store
         .tenant_by_slug(herald_engine::store::DEFAULT_TENANT)
         .await?
         .map(|t| t.id)
-        .ok_or_else(|| internal("the default tenant is missing"))
+        .ok_or_else(|| herald_engine::EngineError::Internal("the default tenant is missing".into()))
+}
+
+/// Gives this page a script nonce and sends the Content-Security-Policy that
+/// allows exactly the scripts carrying it (Leptos's hydration and streaming
+/// scripts), the site's own module script, and WebAssembly compilation.
+pub fn content_security_policy() {
+    use leptos::nonce::{provide_nonce, use_nonce};
+    if use_nonce().is_none() {
+        provide_nonce();
+    }
+    let (Some(nonce), Some(options)) = (use_nonce(), use_context::<ResponseOptions>()) else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&policy) {
+        options.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
 }
 
 /// Parses an id from a form or URL; a malformed one is simply not found.
@@ -156,13 +266,18 @@ pub fn clear_session_cookie(secure: bool) -> String {
 
 /// The session token from a `Cookie` header, if any.
 pub fn session_token_from(headers: &http::HeaderMap) -> Option<String> {
+    cookie_from(headers, SESSION_COOKIE)
+}
+
+/// A cookie's value from the `Cookie` headers, if set and not empty.
+pub fn cookie_from(headers: &http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_string())
         .filter(|v| !v.is_empty())
 }

@@ -32,6 +32,11 @@ struct Bench {
 async fn start() -> Bench {
     let data = tempfile::tempdir().unwrap();
     let mut config = herald_server::Config::for_data_dir(data.path());
+    // The receiver is on loopback; one key drives the whole load.
+    config.outbound_guard = herald_engine::dispatch::guard::DestinationGuard::new(
+        herald_engine::dispatch::guard::DestinationGuard::parse_allow_list("127.0.0.0/8").unwrap(),
+    );
+    config.api_rate_limit = 0;
     config.admin_password = Some("bench-password".into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = herald_server::start(config, listener).await.unwrap();

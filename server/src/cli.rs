@@ -36,6 +36,23 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Re-encrypt every endpoint secret and header value under a new master key.
+    /// Stop Herald first: a running server keeps using the key it started with.
+    #[command(name = "rotate-master-key")]
+    RotateMasterKey {
+        /// The new key (32 bytes, base64 or hex). Required when the current key
+        /// comes from HERALD_MASTER_KEY; otherwise one is generated and written
+        /// to the data directory's master.key.
+        #[arg(long, env = "HERALD_NEW_MASTER_KEY", hide_env_values = true)]
+        new_key: Option<String>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        action: TenantAction,
+    },
     /// Manage API keys.
     #[command(name = "api-key")]
     ApiKey {
@@ -95,6 +112,21 @@ pub enum UserAction {
         role: Role,
         #[arg(long, env = "HERALD_USER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantAction {
+    /// Create a tenant (or show the one with this slug).
+    Create {
+        /// Short name used in URLs and commands: a-z, 0-9 and '-'.
+        #[arg(long)]
+        slug: String,
+        /// Display name [default: the slug].
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -172,12 +204,50 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let user =
                 herald_engine::auth::register_user(store.as_ref(), &email, password.clone(), role)
                     .await;
+            if let Ok(user) = &user {
+                cli_audit(
+                    store.as_ref(),
+                    None,
+                    "user.create",
+                    &user.email,
+                    format!("created {} user {} (global)", user.role, user.email),
+                )
+                .await;
+            }
             store.close().await;
             let user = user?;
             println!("Created {} user {} ({})", user.role, user.email, user.id);
             if generated {
                 println!("Password (shown only once): {password}");
             }
+            Ok(())
+        }
+        Command::RotateMasterKey { new_key, common } => {
+            rotate_master_key(&offline_config(&common)?, new_key).await
+        }
+        Command::Tenant {
+            action: TenantAction::Create { slug, name, common },
+        } => {
+            let config = offline_config(&common)?;
+            herald_engine::validate::tenant_slug(&slug).map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let store = crate::state::open_store(&config).await?;
+            let existed = store.tenant_by_slug(&slug).await?.is_some();
+            let tenant = store
+                .ensure_tenant(&slug, name.as_deref().unwrap_or(&slug))
+                .await;
+            if let (Ok(t), false) = (&tenant, existed) {
+                cli_audit(
+                    store.as_ref(),
+                    Some(t.id),
+                    "tenant.create",
+                    &t.slug,
+                    format!("created tenant '{}'", t.slug),
+                )
+                .await;
+            }
+            store.close().await;
+            let tenant = tenant?;
+            println!("Tenant '{}' ({}): {}", tenant.slug, tenant.id, tenant.name);
             Ok(())
         }
         Command::ApiKey {
@@ -200,6 +270,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 let issued =
                     herald_engine::auth::issue_api_key(store.as_ref(), tenant.id, &name, scope)
                         .await?;
+                cli_audit(
+                    store.as_ref(),
+                    Some(tenant.id),
+                    "api_key.create",
+                    issued.0.id,
+                    format!("created key '{}' with scope '{scope}'", issued.0.name),
+                )
+                .await;
                 anyhow::Ok(issued)
             }
             .await;
@@ -213,6 +291,90 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Re-seals every secret under a new key. With a key file, the new key is
+/// written to `master.key.next` first and renamed over `master.key` only after
+/// the database commits, so an interruption at any point leaves every secret
+/// readable (start-up opens both files and settles on `master.key`).
+async fn rotate_master_key(config: &Config, new_key: Option<String>) -> anyhow::Result<()> {
+    use herald_engine::vault::{KEY_FILE, MasterKey, NEXT_KEY_FILE, write_key_file};
+    std::fs::create_dir_all(&config.data_dir)?;
+    let from_env = config.master_key.is_some();
+    let new = match new_key {
+        Some(text) => MasterKey::parse(&text).map_err(|e| anyhow::anyhow!("--new-key: {e}"))?,
+        None if from_env => anyhow::bail!(
+            "the current key comes from HERALD_MASTER_KEY: give the new one with --new-key \
+             (or HERALD_NEW_MASTER_KEY), so it is in your hands before anything is re-sealed"
+        ),
+        None => MasterKey::generate(),
+    };
+    let old = crate::state::open_vault(config)?;
+    if old.current_key_id() == new.id() {
+        anyhow::bail!("--new-key: that is the current master key");
+    }
+    let next_path = config.data_dir.join(NEXT_KEY_FILE);
+    if !from_env {
+        write_key_file(&next_path, &new)?;
+    }
+    // Seals with the new key and still opens what any key it knows sealed.
+    let vault = old.rotate_to(new.clone());
+    let store = herald_engine::store::connect(&config.database_url, std::sync::Arc::new(vault))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    let resealed = store.reseal_secrets().await;
+    if let Ok(n) = &resealed {
+        cli_audit(
+            store.as_ref(),
+            None,
+            "master_key.rotate",
+            new.id(),
+            format!("re-sealed {n} values under master key {}", new.id()),
+        )
+        .await;
+    }
+    store.close().await;
+    let resealed = resealed?;
+    if from_env {
+        println!("Re-encrypted {resealed} values under key {}.", new.id());
+        println!("Now set HERALD_MASTER_KEY to the new key before starting Herald.");
+    } else {
+        let key_path = config.data_dir.join(KEY_FILE);
+        std::fs::rename(&next_path, &key_path)?;
+        if let Ok(dir) = std::fs::File::open(&config.data_dir) {
+            let _ = dir.sync_all();
+        }
+        println!(
+            "Re-encrypted {resealed} values under key {}; {} holds the new key.",
+            new.id(),
+            key_path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Audits a change made with the command line, on this machine.
+async fn cli_audit(
+    store: &dyn herald_engine::store::Store,
+    tenant: Option<herald_engine::model::TenantId>,
+    action: &str,
+    target: impl std::fmt::Display,
+    summary: String,
+) {
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    herald_engine::audit::record(
+        store,
+        herald_engine::store::NewAudit {
+            tenant_id: tenant,
+            actor: format!("cli {who}"),
+            role: "local".into(),
+            action: action.into(),
+            target: target.to_string(),
+            summary,
+            correlation_id: None,
+        },
+    )
+    .await;
 }
 
 /// Settings for commands that only open the database.

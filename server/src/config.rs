@@ -48,6 +48,15 @@ pub struct CommonArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "HERALD_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Master key sealing endpoint secrets at rest: 32 bytes as base64 or hex
+    /// [default: <data-dir>/master.key, generated on first start].
+    #[arg(
+        long,
+        env = "HERALD_MASTER_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub master_key: Option<String>,
 }
 
 /// Settings only `herald serve` uses.
@@ -82,6 +91,16 @@ pub struct ServeArgs {
     /// Largest accepted event payload in bytes [default: 1048576].
     #[arg(long, env = "HERALD_MAX_PAYLOAD_BYTES", value_name = "BYTES")]
     pub max_payload_bytes: Option<String>,
+    /// Address ranges deliveries may reach although they are internal
+    /// (loopback, private, …), comma-separated CIDRs [default: none].
+    #[arg(long, env = "HERALD_OUTBOUND_ALLOW_CIDRS", value_name = "CIDRS")]
+    pub outbound_allow_cidrs: Option<String>,
+    /// API requests per second each API key may make; 0 turns the limit off [default: 1000].
+    #[arg(long, env = "HERALD_API_RATE_LIMIT", value_name = "PER_SECOND")]
+    pub api_rate_limit: Option<String>,
+    /// Sign-in attempts per minute from one client address; 0 turns the limit off [default: 10].
+    #[arg(long, env = "HERALD_LOGIN_RATE_LIMIT", value_name = "PER_MINUTE")]
+    pub login_rate_limit: Option<String>,
 }
 
 /// The keys a herald.toml may contain (all optional; unknown keys are refused).
@@ -100,6 +119,9 @@ struct FileSettings {
     session_ttl_hours: Option<toml::Value>,
     secure_cookies: Option<toml::Value>,
     max_payload_bytes: Option<toml::Value>,
+    outbound_allow_cidrs: Option<String>,
+    api_rate_limit: Option<toml::Value>,
+    login_rate_limit: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +137,8 @@ pub struct Config {
     pub database_url: String,
     pub log: String,
     pub log_format: LogFormat,
+    /// The master key when given by flag or environment (else the key file).
+    pub master_key: Option<String>,
     pub listen: SocketAddr,
     pub admin_email: String,
     pub admin_password: Option<String>,
@@ -123,6 +147,12 @@ pub struct Config {
     pub session_ttl_hours: u32,
     pub secure_cookies: bool,
     pub max_payload_bytes: usize,
+    /// Which internal address ranges deliveries may reach anyway.
+    pub outbound_guard: herald_engine::dispatch::guard::DestinationGuard,
+    /// Requests per second per API key (0: unlimited).
+    pub api_rate_limit: u32,
+    /// Sign-in attempts per minute per client address (0: unlimited).
+    pub login_rate_limit: u32,
 }
 
 impl Config {
@@ -263,11 +293,39 @@ impl Config {
                 })?,
         };
 
+        let outbound_text =
+            pick(&serve.outbound_allow_cidrs, file.outbound_allow_cidrs).unwrap_or_default();
+        let outbound_guard = herald_engine::dispatch::guard::DestinationGuard::new(
+            herald_engine::dispatch::guard::DestinationGuard::parse_allow_list(&outbound_text)
+                .map_err(|m| {
+                    bad(
+                        "outbound_allow_cidrs",
+                        m,
+                        "comma-separated CIDRs such as 127.0.0.0/8,::1/128, or empty",
+                    )
+                })?,
+        );
+        let api_rate_limit = whole_number(
+            "api_rate_limit",
+            cli_or_value(&serve.api_rate_limit, file.api_rate_limit),
+            1000,
+            1_000_000,
+            "requests per second from 0 (off) to 1000000",
+        )?;
+        let login_rate_limit = whole_number(
+            "login_rate_limit",
+            cli_or_value(&serve.login_rate_limit, file.login_rate_limit),
+            10,
+            10_000,
+            "attempts per minute from 0 (off) to 10000",
+        )?;
+
         Ok(Config {
             data_dir,
             database_url,
             log,
             log_format,
+            master_key: common.master_key.clone().filter(|k| !k.trim().is_empty()),
             listen,
             admin_email,
             admin_password,
@@ -276,7 +334,28 @@ impl Config {
             session_ttl_hours,
             secure_cookies,
             max_payload_bytes,
+            outbound_guard,
+            api_rate_limit,
+            login_rate_limit,
         })
+    }
+}
+
+fn whole_number(
+    key: &'static str,
+    value: Option<String>,
+    default: u32,
+    max: u32,
+    expected: &'static str,
+) -> Result<u32, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| bad(key, format!("got '{v}'"), expected)),
     }
 }
 
@@ -396,6 +475,24 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("HERALD_SESSION_TTL_HOURS"), "{err}");
+
+        let err = Config::resolve(
+            &CommonArgs::default(),
+            &serve(|s| s.outbound_allow_cidrs = Some("127.0.0.0/8,intranet".into())),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("HERALD_OUTBOUND_ALLOW_CIDRS") && err.contains("'intranet'"),
+            "{err}"
+        );
+        let err = Config::resolve(
+            &CommonArgs::default(),
+            &serve(|s| s.api_rate_limit = Some("-5".into())),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("HERALD_API_RATE_LIMIT"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Sent as `Retry-After` (seconds) with a 429.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -23,7 +25,20 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
+    }
+
+    /// 429: the caller is over a rate limit and may try again after `wait`.
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let secs = herald_engine::limit::retry_after_secs(wait);
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{} Try again in {secs} s.", message.into()),
+        );
+        e.retry_after_secs = Some(secs);
+        e
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
@@ -88,7 +103,13 @@ impl IntoResponse for ApiError {
                 "correlation_id": correlation::current(),
             }
         });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 

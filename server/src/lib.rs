@@ -14,10 +14,12 @@ pub mod correlation;
 pub mod error;
 pub mod health;
 pub mod remote;
+pub mod security;
 pub mod session;
 pub mod state;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -27,6 +29,7 @@ use axum::serve::ListenerExt;
 use herald_app::ssr::ConsoleState;
 use herald_app::{App, shell};
 use herald_engine::dispatch::{Dispatcher, DispatcherConfig};
+use herald_engine::limit::RateLimiter;
 use herald_engine::replay::ReplayRunner;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -83,7 +86,25 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             "console assets not found: pages will render but not hydrate; build with `make build` or set HERALD_SITE_DIR"
         );
     }
-    let dispatcher = Dispatcher::new(store.clone(), DispatcherConfig::default());
+    if !config.outbound_guard.allow_list().is_empty() {
+        let ranges: Vec<String> = config
+            .outbound_guard
+            .allow_list()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::warn!(
+            ranges = %ranges.join(","),
+            "deliveries may reach these internal address ranges (HERALD_OUTBOUND_ALLOW_CIDRS)"
+        );
+    }
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        DispatcherConfig {
+            guard: config.outbound_guard.clone(),
+            ..DispatcherConfig::default()
+        },
+    );
     let replays = ReplayRunner::new(store.clone(), dispatcher.clone());
     let engine = herald_engine::service::Engine {
         store: store.clone(),
@@ -101,10 +122,21 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             store: store.clone(),
             session_ttl: chrono::Duration::hours(i64::from(config.session_ttl_hours)),
             secure_cookies: config.secure_cookies,
+            login_limiter: Arc::new(RateLimiter::new(
+                config.login_rate_limit,
+                Duration::from_secs(60),
+                config.login_rate_limit,
+            )),
         },
         store,
         redis,
         leptos_options: state::leptos_options(&config),
+        // A burst of twice the per-second rate absorbs a client's spikes.
+        api_limiter: Arc::new(RateLimiter::new(
+            config.api_rate_limit,
+            Duration::from_secs(1),
+            config.api_rate_limit.saturating_mul(2),
+        )),
     };
 
     let app = router(state.clone());
@@ -174,6 +206,8 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(state.clone(), session::guard))
+        .layer(from_fn(security::same_origin))
+        .layer(from_fn_with_state(state.clone(), security::headers))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(from_fn(correlation::layer))
         .with_state(state)

@@ -20,6 +20,8 @@ pub struct AppState {
     /// The operations the API and the console share.
     pub engine: Engine,
     pub limits: Limits,
+    /// Requests per API key.
+    pub api_limiter: Arc<herald_engine::limit::RateLimiter<herald_engine::model::ApiKeyId>>,
 }
 
 /// Request limits from the configuration.
@@ -46,7 +48,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             )
         })?;
     }
-    let store = herald_engine::store::connect(&config.database_url)
+    let vault = open_vault(config)?;
+    let store = herald_engine::store::connect(&config.database_url, Arc::new(vault))
         .await
         .map_err(|e| {
             anyhow::anyhow!(
@@ -54,8 +57,36 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 herald_engine::store::redact_url(&config.database_url)
             )
         })?;
+    let resealed = store.reseal_secrets().await?;
+    if resealed > 0 {
+        tracing::info!(
+            values = resealed,
+            "endpoint secrets and header values sealed under the current master key"
+        );
+    }
     store.ensure_tenant(DEFAULT_TENANT, "Default").await?;
     Ok(store)
+}
+
+/// The master key from `HERALD_MASTER_KEY` or the data directory's key file
+/// (generated on first start), as a vault.
+pub fn open_vault(config: &Config) -> anyhow::Result<herald_engine::vault::Vault> {
+    use herald_engine::vault::{KeySource, NEXT_KEY_FILE, load};
+    let (vault, source) = load(&config.data_dir, config.master_key.as_deref())
+        .map_err(|e| anyhow::anyhow!("master key (HERALD_MASTER_KEY or master.key): {e}"))?;
+    match source {
+        KeySource::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "generated a master key for secrets at rest: back it up, or set HERALD_MASTER_KEY"
+        ),
+        KeySource::File(_) | KeySource::Environment => {}
+    }
+    if config.data_dir.join(NEXT_KEY_FILE).exists() {
+        tracing::warn!(
+            "found {NEXT_KEY_FILE}: a master key rotation was interrupted; secrets stay under the current key, run `herald rotate-master-key` again"
+        );
+    }
+    Ok(vault)
 }
 
 /// Creates the first admin when there are no users at all.

@@ -5,12 +5,14 @@ use leptos_router::components::{A, Outlet};
 
 use crate::auth::{Logout, current_user};
 
-const SECTIONS: [(&str, &str); 6] = [
+const SECTIONS: [(&str, &str); 8] = [
     ("/", "Dashboard"),
     ("/endpoints", "Endpoints"),
     ("/events", "Events"),
     ("/dlq", "DLQ"),
     ("/replays", "Replays"),
+    ("/api-keys", "API keys"),
+    ("/audit", "Audit log"),
     ("/settings", "Settings"),
 ];
 

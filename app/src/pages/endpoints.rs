@@ -150,6 +150,9 @@ pub fn NewEndpointPage() -> impl IntoView {
                         <p><strong>"Endpoint created."</strong></p>
                         <p>"Its signing secret is shown only now. Store it where your receiver can verify signatures with it:"</p>
                         <p><code class="secret" aria-label="Signing secret">{shown.secret}</code></p>
+                        {shown.warnings.into_iter().map(|w| view! {
+                            <p class="warning" role="alert">{w}</p>
+                        }).collect_view()}
                         <p><A href=href>"Go to the endpoint"</A></p>
                     </section>
                 }

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::{A, Form};
 use leptos_router::hooks::use_query_map;
 
-use crate::components::ui::{ErrorNotice, when};
+use crate::components::ui::{ErrorNotice, query_escape, when};
 use crate::server_fns::events::{EventQuery, endpoint_choices, list_events};
 
 const STATES: [(&str, &str); 5] = [
@@ -30,22 +30,9 @@ fn query_string(q: &EventQuery) -> String {
     let encoded: Vec<String> = pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", urlencoding(v)))
+        .map(|(k, v)| format!("{k}={}", query_escape(v)))
         .collect();
     encoded.join("&")
-}
-
-/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
-fn urlencoding(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

@@ -1,3 +1,5 @@
+pub mod api_keys;
+pub mod audit;
 pub mod dashboard;
 pub mod dlq;
 pub mod endpoint;

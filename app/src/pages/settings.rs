@@ -1,33 +1,20 @@
-use herald_engine::model::UserOut;
+//! Settings: your account and password, the tenant you work in, and (admins)
+//! the console's users.
+
+use herald_engine::model::{Role, TenantOut, UserOut};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::auth::current_user;
+use crate::auth::{ChangePassword, current_user};
+use crate::components::ui::{ErrorNotice, FieldMessage, form_level_error, when};
 use crate::error::ConsoleError;
-
-/// Every console user, oldest first. Admins only: the role matrix grants
-/// `manage_users` to no other role.
-#[server(prefix = "/fn", endpoint = "list_users")]
-pub async fn list_users() -> Result<Vec<UserOut>, ConsoleError> {
-    use herald_engine::model::Permission;
-    let _admin = crate::ssr::require(Permission::ManageUsers)?;
-    let store = crate::ssr::console_state()?.store;
-    let mut users = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store.list_users(after, 200).await?;
-        users.extend(page.items);
-        match page.next_cursor {
-            Some(cursor) => after = Some(cursor.parse().map_err(crate::ssr::internal)?),
-            None => return Ok(users),
-        }
-    }
-}
+use crate::server_fns::admin::{
+    CreateUser, DeleteUser, SwitchTenant, UpdateUser, list_users, tenant_choice,
+};
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let me = OnceResource::new(current_user());
-    let users = OnceResource::new(list_users());
 
     view! {
         <Title text="Settings"/>
@@ -40,21 +27,191 @@ pub fn SettingsPage() -> impl IntoView {
                         <dl class="facts">
                             <dt>"Email"</dt><dd>{u.email}</dd>
                             <dt>"Role"</dt><dd>{u.role.as_str()}</dd>
+                            <dt>"Scope"</dt><dd>{if u.tenant_id.is_some() { "one tenant" } else { "global" }}</dd>
                         </dl>
                     })
                 })}
             </Suspense>
+            <PasswordForm/>
         </section>
+        <TenantSection/>
+        <UsersSection/>
+    }
+}
+
+#[component]
+fn PasswordForm() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    let error = Signal::derive(move || change.value().get().and_then(Result::err));
+    view! {
+        <h3>"Change password"</h3>
+        <p class="muted">"Changing it signs you out everywhere, this browser included."</p>
+        <ActionForm action=change attr:class="stack narrow" attr:aria-label="Change password">
+            <label>
+                "Current password"
+                <input type="password" name="current" autocomplete="current-password" required/>
+            </label>
+            <FieldMessage error name="current" id="current-error"/>
+            <label>
+                "New password (at least 8 characters)"
+                <input type="password" name="new_password" autocomplete="new-password" minlength="8" required/>
+            </label>
+            <FieldMessage error name="new_password" id="new-password-error"/>
+            {move || form_level_error(error.get(), &["current", "new_password"]).map(|m| view! {
+                <p class="error" role="alert">{m}</p>
+            })}
+            <button type="submit" disabled=move || change.pending().get()>"Change password"</button>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn TenantSection() -> impl IntoView {
+    let choice = OnceResource::new(tenant_choice());
+    let switch = ServerAction::<SwitchTenant>::new();
+    view! {
+        <section aria-labelledby="tenant-heading">
+            <h2 id="tenant-heading">"Tenant"</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match choice.await {
+                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                        Ok(c) if !c.can_switch => view! {
+                            <p>"You work in tenant " <strong>{c.current}</strong> "."</p>
+                        }.into_any(),
+                        Ok(c) => {
+                            let current = c.current.clone();
+                            view! {
+                                <p class="muted">"Pages, the live feed and API keys show the tenant chosen here."</p>
+                                <ActionForm action=switch attr:class="inline-form" attr:aria-label="Switch tenant">
+                                    <label>
+                                        "Working tenant "
+                                        <select name="slug">
+                                            {c.tenants.into_iter().map(|t| {
+                                                let selected = t.slug == current;
+                                                view! { <option value=t.slug.clone() selected=selected>{format!("{} ({})", t.name, t.slug)}</option> }
+                                            }).collect_view()}
+                                        </select>
+                                    </label>
+                                    <button type="submit">"Switch"</button>
+                                </ActionForm>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+fn tenant_slug(tenants: &[TenantOut], user: &UserOut) -> String {
+    user.tenant_id
+        .and_then(|id| tenants.iter().find(|t| t.id == id))
+        .map(|t| t.slug.clone())
+        .unwrap_or_default()
+}
+
+#[component]
+fn UsersSection() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let update = ServerAction::<UpdateUser>::new();
+    let delete = ServerAction::<DeleteUser>::new();
+    let users = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                update.version().get(),
+                delete.version().get(),
+            )
+        },
+        |_| async move {
+            let users = list_users().await?;
+            let tenants = tenant_choice().await?.tenants;
+            Ok::<_, ConsoleError>((users, tenants))
+        },
+    );
+    let create_error = Signal::derive(move || create.value().get().and_then(Result::err));
+    let row_error = move || {
+        update
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| delete.value().get().and_then(Result::err))
+            .map(|e| e.to_string())
+    };
+
+    view! {
         <section aria-labelledby="users-heading">
             <h2 id="users-heading">"Users"</h2>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match users.await {
-                        Ok(users) => view! { <UserTable users/> }.into_any(),
                         Err(ConsoleError::Forbidden { .. }) => view! {
                             <p class="muted">"Only admins can see and manage console users."</p>
                         }.into_any(),
-                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                        Ok((users, tenants)) => {
+                            let tenants_for_form = tenants.clone();
+                            view! {
+                                <Show when=move || row_error().is_some()>
+                                    <p class="error" role="alert">{row_error}</p>
+                                </Show>
+                                <table aria-label="Users">
+                                    <thead><tr>
+                                        <th scope="col">"Email"</th>
+                                        <th scope="col">"Role and tenant"</th>
+                                        <th scope="col">"Last sign-in"</th>
+                                        <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {users.into_iter().map(|u| {
+                                            let slug = tenant_slug(&tenants, &u);
+                                            let choices = tenants.clone();
+                                            let locked = u.locked_until.filter(|t| *t > chrono::Utc::now());
+                                            view! {
+                                                <tr>
+                                                    <td>
+                                                        {u.email.clone()}
+                                                        {locked.map(|t| view! { <br/><span class="badge bad">{format!("locked until {}", when(t))}</span> })}
+                                                    </td>
+                                                    <td>
+                                                        <ActionForm action=update attr:class="inline-form" attr:aria-label=format!("Role of {}", u.email)>
+                                                            <input type="hidden" name="id" value=u.id.to_string()/>
+                                                            <RoleSelect selected=u.role/>
+                                                            <TenantSelect tenants=choices selected=slug/>
+                                                            <button type="submit">"Save"</button>
+                                                        </ActionForm>
+                                                    </td>
+                                                    <td>{u.last_login_at.map(when).unwrap_or_else(|| "never".into())}</td>
+                                                    <td>
+                                                        <ActionForm action=delete attr:aria-label=format!("Delete {}", u.email)>
+                                                            <input type="hidden" name="id" value=u.id.to_string()/>
+                                                            <button type="submit" class="danger">"Delete"</button>
+                                                        </ActionForm>
+                                                    </td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                <h3>"Add a user"</h3>
+                                <ActionForm action=create attr:class="stack narrow" attr:aria-label="Add a user">
+                                    <label>"Email" <input type="email" name="email" required/></label>
+                                    <FieldMessage error=create_error name="email" id="new-user-email-error"/>
+                                    <label>"Role" <RoleSelect selected=Role::Viewer/></label>
+                                    <label>"Tenant" <TenantSelect tenants=tenants_for_form selected=String::new()/></label>
+                                    <FieldMessage error=create_error name="tenant" id="new-user-tenant-error"/>
+                                    <label>"Initial password (at least 8 characters)"
+                                        <input type="password" name="password" autocomplete="new-password" minlength="8" required/>
+                                    </label>
+                                    <FieldMessage error=create_error name="password" id="new-user-password-error"/>
+                                    {move || form_level_error(create_error.get(), &["email", "tenant", "password"]).map(|m| view! {
+                                        <p class="error" role="alert">{m}</p>
+                                    })}
+                                    <button type="submit" disabled=move || create.pending().get()>"Add user"</button>
+                                </ActionForm>
+                            }.into_any()
+                        }
                     }
                 })}
             </Suspense>
@@ -63,24 +220,26 @@ pub fn SettingsPage() -> impl IntoView {
 }
 
 #[component]
-fn UserTable(users: Vec<UserOut>) -> impl IntoView {
+fn RoleSelect(selected: Role) -> impl IntoView {
     view! {
-        <table>
-            <thead>
-                <tr><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Last sign-in"</th></tr>
-            </thead>
-            <tbody>
-                {users
-                    .into_iter()
-                    .map(|u| view! {
-                        <tr>
-                            <td>{u.email}</td>
-                            <td>{u.role.as_str()}</td>
-                            <td>{u.last_login_at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "never".into())}</td>
-                        </tr>
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
+        <select name="role" aria-label="Role">
+            {Role::ALL.into_iter().map(|r| view! {
+                <option value=r.as_str() selected={r == selected}>{r.as_str()}</option>
+            }).collect_view()}
+        </select>
+    }
+}
+
+/// Empty value: a global user.
+#[component]
+fn TenantSelect(tenants: Vec<TenantOut>, selected: String) -> impl IntoView {
+    view! {
+        <select name="tenant" aria-label="Tenant">
+            <option value="" selected=selected.is_empty()>"global (every tenant)"</option>
+            {tenants.into_iter().map(|t| {
+                let is = t.slug == selected;
+                view! { <option value=t.slug.clone() selected=is>{t.slug.clone()}</option> }
+            }).collect_view()}
+        </select>
     }
 }

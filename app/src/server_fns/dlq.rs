@@ -105,42 +105,68 @@ pub async fn reprocess_dlq(
     query: DlqQuery,
     reason: String,
 ) -> Result<ReprocessOut, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, parse_id, require, user_actor};
+    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require, user_actor};
     use herald_engine::model::{DlqEntryId, Permission};
     let user = require(Permission::ManageDlq)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let actor = user_actor(&user);
-    if all {
+    let out = if all {
         let filter = filter_of(&DlqQuery {
             before: String::new(),
             ..query
         })?;
-        return Ok(state
+        state
             .engine
             .reprocess_dlq_matching(tenant, filter, &actor, &reason)
-            .await?);
+            .await?
+    } else {
+        let ids = ids
+            .iter()
+            .map(|id| parse_id::<DlqEntryId>("DLQ entry", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        state
+            .engine
+            .reprocess_dlq(tenant, &ids, &actor, &reason)
+            .await?
+    };
+    if !out.reprocessed.is_empty() {
+        let target = match out.reprocessed.as_slice() {
+            [one] => one.to_string(),
+            many => format!("{} entries", many.len()),
+        };
+        let mut summary = format!(
+            "reprocessed {} entries ({} skipped)",
+            out.reprocessed.len(),
+            out.skipped.len()
+        );
+        if !reason.trim().is_empty() {
+            summary = format!("{summary}: {}", reason.trim());
+        }
+        audit_by(&user, Some(tenant), "dlq.reprocess", target, summary).await;
     }
-    let ids = ids
-        .iter()
-        .map(|id| parse_id::<DlqEntryId>("DLQ entry", id))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(state
-        .engine
-        .reprocess_dlq(tenant, &ids, &actor, &reason)
-        .await?)
+    Ok(out)
 }
 
 #[server(prefix = "/fn", endpoint = "discard_dlq")]
 pub async fn discard_dlq(id: String, reason: String) -> Result<(), ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, parse_id, require, user_actor};
+    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require, user_actor};
     use herald_engine::model::{DlqEntryId, Permission};
     let user = require(Permission::ManageDlq)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let entry: DlqEntryId = parse_id("DLQ entry", &id)?;
-    Ok(state
+    state
         .engine
         .discard_dlq(tenant, entry, &user_actor(&user), &reason)
-        .await?)
+        .await?;
+    audit_by(
+        &user,
+        Some(tenant),
+        "dlq.discard",
+        entry,
+        format!("discarded the entry: {}", reason.trim()),
+    )
+    .await;
+    Ok(())
 }

@@ -30,6 +30,9 @@ pub struct SecretShown {
     pub secret: String,
     /// After a rotation: until when the previous secret keeps signing too.
     pub previous_valid_until: Option<DateTime<Utc>>,
+    /// Saved anyway, but worth knowing (a URL the destination guard refuses).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// What became of a test event's first attempt.
@@ -191,9 +194,9 @@ mod checks {
 
 #[server(prefix = "/fn", endpoint = "create_endpoint")]
 pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, require};
+    use crate::ssr::{audit_by, console_state, console_tenant, require};
     use herald_engine::model::{EndpointIn, Permission};
-    require(Permission::ManageEndpoints)?;
+    let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let input = EndpointIn {
@@ -208,18 +211,27 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         secret: None,
     };
     let (endpoint, secret) = state.engine.create_endpoint(tenant, input).await?;
+    audit_by(
+        &user,
+        Some(tenant),
+        "endpoint.create",
+        endpoint.id,
+        format!("created endpoint {} for {}", endpoint.id, endpoint.url),
+    )
+    .await;
     Ok(SecretShown {
         endpoint_id: endpoint.id.to_string(),
         secret,
         previous_valid_until: None,
+        warnings: endpoint.warnings,
     })
 }
 
 #[server(prefix = "/fn", endpoint = "update_endpoint")]
 pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointOut, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require};
     use herald_engine::model::{EndpointPatch, Permission};
-    require(Permission::ManageEndpoints)?;
+    let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let headers = checks::headers(&form)?;
@@ -233,10 +245,13 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
         retry_policy_id: checks::policy(&form.retry_policy_id)?,
         timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
     };
-    Ok(state
+    let summary = herald_engine::audit::changed_fields(&patch);
+    let endpoint = state
         .engine
         .update_endpoint(tenant, parse_id("endpoint", &id)?, patch)
-        .await?)
+        .await?;
+    audit_by(&user, Some(tenant), "endpoint.update", endpoint.id, summary).await;
+    Ok(endpoint)
 }
 
 #[server(prefix = "/fn", endpoint = "set_endpoint_enabled")]
@@ -245,32 +260,57 @@ pub async fn set_endpoint_enabled(
     enabled: bool,
     reason: Option<String>,
 ) -> Result<EndpointOut, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require};
     use herald_engine::model::Permission;
-    require(Permission::ManageEndpoints)?;
+    let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
-    Ok(state
+    let endpoint = state
         .engine
         .set_endpoint_enabled(tenant, parse_id("endpoint", &id)?, enabled, reason)
-        .await?)
+        .await?;
+    let (action, summary) = if enabled {
+        ("endpoint.enable", "enabled".to_string())
+    } else {
+        (
+            "endpoint.disable",
+            format!(
+                "disabled: {}",
+                endpoint.disabled_reason.clone().unwrap_or_default()
+            ),
+        )
+    };
+    audit_by(&user, Some(tenant), action, endpoint.id, summary).await;
+    Ok(endpoint)
 }
 
 #[server(prefix = "/fn", endpoint = "rotate_endpoint_secret")]
 pub async fn rotate_endpoint_secret(id: String) -> Result<SecretShown, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require};
     use herald_engine::model::Permission;
-    require(Permission::ManageEndpoints)?;
+    let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let rotated = state
         .engine
         .rotate_secret(tenant, parse_id("endpoint", &id)?, None, None)
         .await?;
+    audit_by(
+        &user,
+        Some(tenant),
+        "endpoint.rotate_secret",
+        &id,
+        format!(
+            "rotated the signing secret; the previous one signs until {}",
+            rotated.previous_secret_valid_until.to_rfc3339()
+        ),
+    )
+    .await;
     Ok(SecretShown {
         endpoint_id: id,
         secret: rotated.secret,
         previous_valid_until: Some(rotated.previous_secret_valid_until),
+        warnings: Vec::new(),
     })
 }
 
@@ -278,10 +318,10 @@ pub async fn rotate_endpoint_secret(id: String) -> Result<SecretShown, ConsoleEr
 /// at most 20 s) for its first attempt, so the console can show the outcome.
 #[server(prefix = "/fn", endpoint = "send_test_event")]
 pub async fn send_test_event(id: String) -> Result<TestOutcome, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require};
     use herald_engine::model::Permission;
     use std::time::{Duration, Instant};
-    require(Permission::SendTestEvent)?;
+    let user = require(Permission::SendTestEvent)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let endpoint_id = parse_id("endpoint", &id)?;
@@ -290,6 +330,14 @@ pub async fn send_test_event(id: String) -> Result<TestOutcome, ConsoleError> {
         .engine
         .send_test_event(tenant, endpoint_id, None, None)
         .await?;
+    audit_by(
+        &user,
+        Some(tenant),
+        "endpoint.test_event",
+        endpoint_id,
+        format!("sent test event {event_id}"),
+    )
+    .await;
     let wait = Duration::from_millis(u64::from(endpoint.map_or(15_000, |e| e.timeout_ms)) + 2_000)
         .min(Duration::from_secs(20));
     let started = Instant::now();

@@ -2,6 +2,7 @@
 //! caller's permission with the same role matrix as the REST API, then calls
 //! the engine (`herald_engine::service`) or reads the store.
 
+pub mod admin;
 pub mod dlq;
 pub mod endpoints;
 pub mod events;

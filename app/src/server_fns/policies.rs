@@ -67,16 +67,16 @@ impl PolicyForm {
 
 #[server(prefix = "/fn", endpoint = "save_retry_policy")]
 pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, invalid_field, parse_id, require};
+    use crate::ssr::{audit_by, console_state, console_tenant, invalid_field, parse_id, require};
     use herald_engine::model::{Permission, RetryPolicyIn, RetryPolicyPatch};
-    require(Permission::ManageEndpoints)?;
+    let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let policy = form.fields().to_policy().map_err(invalid_field)?;
     let name = form.name.trim().to_string();
     let description = form.description.trim().to_string();
-    if form.id.is_empty() {
-        Ok(state
+    let (saved, action) = if form.id.is_empty() {
+        let saved = state
             .engine
             .create_retry_policy(
                 tenant,
@@ -86,9 +86,10 @@ pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, Conso
                     policy,
                 },
             )
-            .await?)
+            .await?;
+        (saved, "retry_policy.create")
     } else {
-        Ok(state
+        let saved = state
             .engine
             .update_retry_policy(
                 tenant,
@@ -99,19 +100,38 @@ pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, Conso
                     policy: Some(policy),
                 },
             )
-            .await?)
-    }
+            .await?;
+        (saved, "retry_policy.update")
+    };
+    audit_by(
+        &user,
+        Some(tenant),
+        action,
+        saved.id,
+        format!("saved retry policy '{}'", saved.name),
+    )
+    .await;
+    Ok(saved)
 }
 
 #[server(prefix = "/fn", endpoint = "delete_retry_policy")]
 pub async fn delete_retry_policy(id: String) -> Result<(), ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require};
     use herald_engine::model::Permission;
-    require(Permission::ManageEndpoints)?;
+    let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
-    Ok(state
+    state
         .engine
         .delete_retry_policy(tenant, parse_id("retry policy", &id)?)
-        .await?)
+        .await?;
+    audit_by(
+        &user,
+        Some(tenant),
+        "retry_policy.delete",
+        &id,
+        "deleted the retry policy",
+    )
+    .await;
+    Ok(())
 }

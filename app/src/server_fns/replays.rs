@@ -145,7 +145,7 @@ pub async fn preview_replay(form: ReplayForm) -> Result<ReplayPreview, ConsoleEr
 
 #[server(prefix = "/fn", endpoint = "start_replay")]
 pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, internal, require, user_actor};
+    use crate::ssr::{audit_by, console_state, console_tenant, internal, require, user_actor};
     use herald_engine::model::Permission;
     use herald_engine::recovery::ReplayStarted;
     let user = require(Permission::ManageReplays)?;
@@ -157,7 +157,17 @@ pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
         .await
         .map_err(form_error)?
     {
-        ReplayStarted::Job(job) => Ok(*job),
+        ReplayStarted::Job(job) => {
+            audit_by(
+                &user,
+                Some(tenant),
+                "replay.start",
+                job.id,
+                format!("started replay {} ({} events planned)", job.id, job.total),
+            )
+            .await;
+            Ok(*job)
+        }
         ReplayStarted::DryRun(_) => Err(internal("a replay answered with a dry run")),
     }
 }
@@ -165,9 +175,9 @@ pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
 /// `action` is `pause`, `resume` or `cancel`.
 #[server(prefix = "/fn", endpoint = "control_replay")]
 pub async fn control_replay(id: String, action: String) -> Result<ReplayOut, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, fail, parse_id, require};
+    use crate::ssr::{audit_by, console_state, console_tenant, fail, parse_id, require};
     use herald_engine::model::{Permission, ReplayId, ReplayState};
-    require(Permission::ManageReplays)?;
+    let user = require(Permission::ManageReplays)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let id: ReplayId = parse_id("replay", &id)?;
@@ -182,5 +192,14 @@ pub async fn control_replay(id: String, action: String) -> Result<ReplayOut, Con
             }));
         }
     };
-    Ok(state.engine.control_replay(tenant, id, to).await?)
+    let out = state.engine.control_replay(tenant, id, to).await?;
+    audit_by(
+        &user,
+        Some(tenant),
+        &format!("replay.{action}"),
+        id,
+        format!("replay is now {}", out.state.as_str()),
+    )
+    .await;
+    Ok(out)
 }

@@ -28,6 +28,29 @@ impl Caller {
         herald_engine::store::Actor(format!("api key {}", self.key_id))
     }
 
+    /// Appends an audit entry for a change this key made.
+    pub async fn audit(
+        &self,
+        state: &AppState,
+        action: &str,
+        target: impl std::fmt::Display,
+        summary: impl Into<String>,
+    ) {
+        herald_engine::audit::record(
+            state.store.as_ref(),
+            herald_engine::store::NewAudit {
+                tenant_id: Some(self.tenant_id),
+                actor: self.actor().0,
+                role: format!("key:{}", self.scope),
+                action: action.into(),
+                target: target.to_string(),
+                summary: summary.into(),
+                correlation_id: Some(crate::correlation::current()),
+            },
+        )
+        .await;
+    }
+
     /// The one permission check for API routes (the same matrix the console uses).
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
         if self.scope.allows(permission) {
@@ -76,6 +99,12 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| ApiError::unauthenticated("unknown or revoked API key"))?;
 
         tracing::Span::current().record("api_key", tracing::field::display(auth.id));
+        if let Err(wait) = state.api_limiter.check(&auth.id) {
+            return Err(ApiError::rate_limited(
+                "This API key is over its request rate limit (HERALD_API_RATE_LIMIT).",
+                wait,
+            ));
+        }
         let now = chrono::Utc::now();
         if auth.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
             let store = state.store.clone();

@@ -1,7 +1,7 @@
 //! `/api/v1/api-keys`: a tenant's keys. Creating one shows the key once.
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use herald_engine::model::{ApiKeyId, ApiKeyIn, ApiKeyOut, Page, Permission, Scope};
 use http::StatusCode;
@@ -58,9 +58,36 @@ async fn create(
     )
     .await?;
     tracing::info!(key = %listing.id, scope = %scope, "API key created");
+    caller
+        .audit(
+            &state,
+            "api_key.create",
+            listing.id,
+            format!("created key '{}' with scope '{scope}'", listing.name),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(ApiKeyCreated { listing, key })))
 }
 
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Permission::ManageApiKeys)?;
+    let not_found = || ApiError::not_found(format!("API key '{id}' was not found"));
+    let key: ApiKeyId = id.parse().map_err(|_| not_found())?;
+    if !state.store.revoke_api_key(caller.tenant_id, key).await? {
+        return Err(not_found());
+    }
+    caller
+        .audit(&state, "api_key.revoke", key, "revoked the key")
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api-keys", get(list).post(create))
+    Router::new()
+        .route("/api-keys", get(list).post(create))
+        .route("/api-keys/{id}", delete(revoke))
 }

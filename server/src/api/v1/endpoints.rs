@@ -32,6 +32,14 @@ async fn create(
         .engine
         .create_endpoint(caller.tenant_id, input)
         .await?;
+    caller
+        .audit(
+            &state,
+            "endpoint.create",
+            endpoint.id,
+            format!("created endpoint {} for {}", endpoint.id, endpoint.url),
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(EndpointCreated { endpoint, secret }),
@@ -79,12 +87,15 @@ async fn update(
     ApiJson(patch): ApiJson<EndpointPatch>,
 ) -> Result<Json<EndpointOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    Ok(Json(
-        state
-            .engine
-            .update_endpoint(caller.tenant_id, endpoint_id(&id)?, patch)
-            .await?,
-    ))
+    let summary = herald_engine::audit::changed_fields(&patch);
+    let endpoint = state
+        .engine
+        .update_endpoint(caller.tenant_id, endpoint_id(&id)?, patch)
+        .await?;
+    caller
+        .audit(&state, "endpoint.update", endpoint.id, summary)
+        .await;
+    Ok(Json(endpoint))
 }
 
 async fn delete(
@@ -99,6 +110,9 @@ async fn delete(
         .await?
     {
         tracing::info!(endpoint = %id, "endpoint deleted");
+        caller
+            .audit(&state, "endpoint.delete", &id, "deleted the endpoint")
+            .await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(
@@ -122,12 +136,20 @@ async fn disable(
 ) -> Result<Json<EndpointOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
     let input: DisableIn = optional_json(&body)?;
-    Ok(Json(
-        state
-            .engine
-            .set_endpoint_enabled(caller.tenant_id, endpoint_id(&id)?, false, input.reason)
-            .await?,
-    ))
+    let endpoint = state
+        .engine
+        .set_endpoint_enabled(caller.tenant_id, endpoint_id(&id)?, false, input.reason)
+        .await?;
+    let reason = endpoint.disabled_reason.clone().unwrap_or_default();
+    caller
+        .audit(
+            &state,
+            "endpoint.disable",
+            endpoint.id,
+            format!("disabled: {reason}"),
+        )
+        .await;
+    Ok(Json(endpoint))
 }
 
 async fn enable(
@@ -136,12 +158,14 @@ async fn enable(
     Path(id): Path<String>,
 ) -> Result<Json<EndpointOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    Ok(Json(
-        state
-            .engine
-            .set_endpoint_enabled(caller.tenant_id, endpoint_id(&id)?, true, None)
-            .await?,
-    ))
+    let endpoint = state
+        .engine
+        .set_endpoint_enabled(caller.tenant_id, endpoint_id(&id)?, true, None)
+        .await?;
+    caller
+        .audit(&state, "endpoint.enable", endpoint.id, "enabled")
+        .await;
+    Ok(Json(endpoint))
 }
 
 #[derive(Deserialize, Default)]
@@ -163,17 +187,27 @@ async fn rotate_secret(
 ) -> Result<Json<Rotated>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
     let input: RotateIn = optional_json(&body)?;
-    Ok(Json(
-        state
-            .engine
-            .rotate_secret(
-                caller.tenant_id,
-                endpoint_id(&id)?,
-                input.grace_period_secs,
-                input.secret,
-            )
-            .await?,
-    ))
+    let rotated = state
+        .engine
+        .rotate_secret(
+            caller.tenant_id,
+            endpoint_id(&id)?,
+            input.grace_period_secs,
+            input.secret,
+        )
+        .await?;
+    caller
+        .audit(
+            &state,
+            "endpoint.rotate_secret",
+            &id,
+            format!(
+                "rotated the signing secret; the previous one signs until {}",
+                rotated.previous_secret_valid_until.to_rfc3339()
+            ),
+        )
+        .await;
+    Ok(Json(rotated))
 }
 
 #[derive(Deserialize, Default)]
@@ -204,6 +238,14 @@ async fn send_test_event(
             input.payload,
         )
         .await?;
+    caller
+        .audit(
+            &state,
+            "endpoint.test_event",
+            &id,
+            format!("sent test event {event_id}"),
+        )
+        .await;
     Ok((StatusCode::ACCEPTED, Json(json!({ "event_id": event_id }))))
 }
 

@@ -15,7 +15,6 @@ use axum::routing::get;
 use herald_app::ssr::session_token_from;
 use herald_engine::auth::token_digest;
 use herald_engine::model::{EndpointId, LiveMessage, Permission, TenantId};
-use herald_engine::store::DEFAULT_TENANT;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -77,16 +76,17 @@ async fn tenant_of(
         .session_user(&token_digest(&token), chrono::Utc::now())
         .await?
         .ok_or_else(|| ApiError::unauthenticated("the console session has ended; sign in again"))?;
+    // A cookie rides along whoever opens the socket: only Herald's own pages may.
+    if let Some(reason) = crate::security::cross_site_reason(&parts.headers) {
+        return Err(ApiError::forbidden(format!(
+            "cross-site websocket refused: {reason}"
+        )));
+    }
     if !session.user.role.allows(Permission::Read) {
         return Err(ApiError::forbidden("this role may not read the live feed"));
     }
-    // Console users see the default tenant (as every console page does).
-    state
-        .store
-        .tenant_by_slug(DEFAULT_TENANT)
-        .await?
-        .map(|t| t.id)
-        .ok_or_else(|| ApiError::internal("the default tenant is missing"))
+    // The tenant the user's console pages show.
+    Ok(herald_app::ssr::tenant_for(state.store.as_ref(), &session.user, &parts.headers).await?)
 }
 
 async fn live(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {

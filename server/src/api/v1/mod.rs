@@ -1,6 +1,7 @@
 //! `/api/v1`: every route needs an API key (`Authorization: Bearer …`).
 
 mod api_keys;
+mod audit;
 mod endpoints;
 mod events;
 mod live;
@@ -17,6 +18,7 @@ pub fn router(max_payload_bytes: usize) -> Router<AppState> {
     Router::new()
         .merge(tenant::router())
         .merge(api_keys::router())
+        .merge(audit::router())
         .merge(endpoints::router())
         .merge(retry_policies::router())
         .merge(events::router(max_payload_bytes))

@@ -165,6 +165,14 @@ async fn reprocess_one(
             ApiError::new(StatusCode::CONFLICT, "conflict", skipped.reason.clone())
         });
     }
+    caller
+        .audit(
+            &state,
+            "dlq.reprocess",
+            entry,
+            reason_summary("reprocessed the entry", &reason),
+        )
+        .await;
     Ok((StatusCode::ACCEPTED, Json(out)).into_response())
 }
 
@@ -218,6 +226,23 @@ async fn reprocess_bulk(
             ));
         }
     };
+    if !out.reprocessed.is_empty() {
+        caller
+            .audit(
+                &state,
+                "dlq.reprocess",
+                bulk_target(&out.reprocessed),
+                reason_summary(
+                    &format!(
+                        "reprocessed {} entries ({} skipped)",
+                        out.reprocessed.len(),
+                        out.skipped.len()
+                    ),
+                    &input.reason,
+                ),
+            )
+            .await;
+    }
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 
@@ -234,6 +259,14 @@ async fn discard(
         .engine
         .discard_dlq(caller.tenant_id, entry, &caller.actor(), &reason)
         .await?;
+    caller
+        .audit(
+            &state,
+            "dlq.discard",
+            entry,
+            reason_summary("discarded the entry", &reason),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -250,10 +283,57 @@ async fn replay_event(
         .engine
         .replay_event(caller.tenant_id, event, input, &caller.actor())
         .await?;
+    caller
+        .audit(
+            &state,
+            "event.replay",
+            event,
+            format!("replayed the event to {} deliveries", deliveries.len()),
+        )
+        .await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "event_id": event, "deliveries": deliveries })),
     ))
+}
+
+/// A summary with the operator's reason, when they gave one.
+fn reason_summary(what: &str, reason: &str) -> String {
+    if reason.trim().is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {}", reason.trim())
+    }
+}
+
+/// The target of a bulk change: its one id, or the first ids and a count.
+fn bulk_target(ids: &[DlqEntryId]) -> String {
+    match ids {
+        [one] => one.to_string(),
+        _ => {
+            let shown: Vec<String> = ids.iter().take(5).map(ToString::to_string).collect();
+            let more = ids.len().saturating_sub(shown.len());
+            if more > 0 {
+                format!("{} and {more} more", shown.join(","))
+            } else {
+                shown.join(",")
+            }
+        }
+    }
+}
+
+/// Audits a replay job that started (a dry run changes nothing).
+async fn audit_started(state: &AppState, caller: &Caller, action: &str, out: &ReplayStarted) {
+    if let ReplayStarted::Job(job) = out {
+        caller
+            .audit(
+                state,
+                action,
+                job.id,
+                format!("started replay {} ({} events planned)", job.id, job.total),
+            )
+            .await;
+    }
 }
 
 fn started(out: ReplayStarted) -> Response {
@@ -273,6 +353,7 @@ async fn create_replay(
         .engine
         .start_replay(caller.tenant_id, input, &caller.actor())
         .await?;
+    audit_started(&state, &caller, "replay.start", &out).await;
     Ok(started(out))
 }
 
@@ -310,12 +391,24 @@ async fn control(
 ) -> Result<Json<ReplayOut>, ApiError> {
     caller.require(Permission::ManageReplays)?;
     let replay: ReplayId = path_id("replay", &id)?;
-    Ok(Json(
-        state
-            .engine
-            .control_replay(caller.tenant_id, replay, to)
-            .await?,
-    ))
+    let out = state
+        .engine
+        .control_replay(caller.tenant_id, replay, to)
+        .await?;
+    let action = match to {
+        ReplayState::Paused => "replay.pause",
+        ReplayState::Cancelled => "replay.cancel",
+        _ => "replay.resume",
+    };
+    caller
+        .audit(
+            &state,
+            action,
+            replay,
+            format!("replay is now {}", out.state.as_str()),
+        )
+        .await;
+    Ok(Json(out))
 }
 
 async fn pause(
@@ -352,6 +445,17 @@ async fn create_checkpoint(
         .engine
         .create_checkpoint(caller.tenant_id, input, &caller.actor())
         .await?;
+    caller
+        .audit(
+            &state,
+            "checkpoint.create",
+            checkpoint.id,
+            format!(
+                "checkpoint '{}' at sequence {}",
+                checkpoint.name, checkpoint.seq
+            ),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(checkpoint)))
 }
 
@@ -393,6 +497,7 @@ async fn recover(
         .engine
         .recover_from_checkpoint(caller.tenant_id, checkpoint, input, &caller.actor())
         .await?;
+    audit_started(&state, &caller, "checkpoint.recover", &out).await;
     Ok(started(out))
 }
 

@@ -30,6 +30,14 @@ async fn create(
         .engine
         .create_retry_policy(caller.tenant_id, input)
         .await?;
+    caller
+        .audit(
+            &state,
+            "retry_policy.create",
+            policy.id,
+            format!("created retry policy '{}'", policy.name),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(policy)))
 }
 
@@ -69,12 +77,15 @@ async fn update(
     ApiJson(patch): ApiJson<RetryPolicyPatch>,
 ) -> Result<Json<RetryPolicyOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    Ok(Json(
-        state
-            .engine
-            .update_retry_policy(caller.tenant_id, policy_id(&id)?, patch)
-            .await?,
-    ))
+    let summary = herald_engine::audit::changed_fields(&patch);
+    let policy = state
+        .engine
+        .update_retry_policy(caller.tenant_id, policy_id(&id)?, patch)
+        .await?;
+    caller
+        .audit(&state, "retry_policy.update", policy.id, summary)
+        .await;
+    Ok(Json(policy))
 }
 
 async fn delete(
@@ -87,6 +98,14 @@ async fn delete(
         .engine
         .delete_retry_policy(caller.tenant_id, policy_id(&id)?)
         .await?;
+    caller
+        .audit(
+            &state,
+            "retry_policy.delete",
+            &id,
+            "deleted the retry policy",
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -31,7 +31,14 @@ async fn update(
     ApiJson(patch): ApiJson<TenantPatch>,
 ) -> Result<Json<TenantOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    state.engine.update_tenant(caller.tenant_id, patch).await?;
+    let summary = herald_engine::audit::changed_fields(&patch);
+    state
+        .engine
+        .update_tenant(caller.tenant_id, patch.clone())
+        .await?;
+    caller
+        .audit(&state, "tenant.update", caller.tenant_id, summary)
+        .await;
     Ok(Json(load(&state, &caller).await?))
 }
 

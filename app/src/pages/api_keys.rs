@@ -1,0 +1,99 @@
+//! API keys of the working tenant: create (the key is shown once), list by
+//! prefix and name, revoke.
+
+use herald_engine::model::Scope;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::components::ui::{ErrorNotice, FieldMessage, form_level_error, when};
+use crate::server_fns::admin::{CreateApiKey, RevokeApiKey, list_api_keys};
+
+#[component]
+pub fn ApiKeysPage() -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_keys(),
+    );
+    let create_error = Signal::derive(move || create.value().get().and_then(Result::err));
+    let revoke_error = move || {
+        revoke
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
+    let created = move || create.value().get().and_then(Result::ok);
+
+    view! {
+        <Title text="API keys"/>
+        <div class="page-head"><h1>"API keys"</h1></div>
+        <p class="muted">
+            "Keys authenticate services on the REST API and belong to the working tenant. A key is shown once, when it is made; Herald keeps only its digest."
+        </p>
+        {move || created().map(|c| view! {
+            <div class="notice" role="status" data-testid="new-key">
+                <p>"Key " <strong>{c.listing.name.clone()}</strong> " created. Copy it now: it will not be shown again."</p>
+                <pre class="secret"><code>{c.key.clone()}</code></pre>
+            </div>
+        })}
+        <Show when=move || revoke_error().is_some()>
+            <p class="error" role="alert">{revoke_error}</p>
+        </Show>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match keys.await {
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    Ok(keys) if keys.is_empty() => view! { <p class="muted">"No keys yet."</p> }.into_any(),
+                    Ok(keys) => view! {
+                        <table aria-label="API keys">
+                            <thead><tr>
+                                <th scope="col">"Name"</th>
+                                <th scope="col">"Prefix"</th>
+                                <th scope="col">"Scope"</th>
+                                <th scope="col">"Created"</th>
+                                <th scope="col">"Last used"</th>
+                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                            </tr></thead>
+                            <tbody>
+                                {keys.into_iter().map(|k| view! {
+                                    <tr>
+                                        <td>{k.name.clone()}</td>
+                                        <td><code>{format!("{}…", k.prefix)}</code></td>
+                                        <td>{k.scope.as_str()}</td>
+                                        <td>{when(k.created_at)}</td>
+                                        <td>{k.last_used_at.map(when).unwrap_or_else(|| "never".into())}</td>
+                                        <td>
+                                            <ActionForm action=revoke attr:aria-label=format!("Revoke {}", k.name)>
+                                                <input type="hidden" name="id" value=k.id.to_string()/>
+                                                <button type="submit" class="danger">"Revoke"</button>
+                                            </ActionForm>
+                                        </td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+        <h2>"Create a key"</h2>
+        <ActionForm action=create attr:class="stack narrow" attr:aria-label="Create a key">
+            <label>"Name" <input type="text" name="name" maxlength="100" required/></label>
+            <FieldMessage error=create_error name="name" id="key-name-error"/>
+            <label>
+                "Scope"
+                <select name="scope">
+                    {Scope::ALL.into_iter().map(|s| view! {
+                        <option value=s.as_str() selected={s == Scope::Ingest}>{s.as_str()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            {move || form_level_error(create_error.get(), &["name"]).map(|m| view! {
+                <p class="error" role="alert">{m}</p>
+            })}
+            <button type="submit" disabled=move || create.pending().get()>"Create key"</button>
+        </ActionForm>
+    }
+}

@@ -1,0 +1,376 @@
+//! Administration from the console: users and their roles and tenants, the
+//! working tenant of a global user, API keys, and the audit log.
+
+use herald_engine::model::{ApiKeyOut, AuditOut, Page, TenantOut, UserOut};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConsoleError;
+
+/// The audit page's filters, as typed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default)]
+    pub target: String,
+    /// An audit entry id: show entries older than it.
+    #[serde(default)]
+    pub before: String,
+}
+
+/// Entries the audit page shows at once.
+pub const AUDIT_PAGE: u32 = 50;
+
+/// A key just made: its listing and the key itself, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyCreated {
+    pub listing: ApiKeyOut,
+    pub key: String,
+}
+
+/// The tenants a user may work in, and which one they work in now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenancy {
+    pub tenants: Vec<TenantOut>,
+    pub current: String,
+    /// Bound users cannot switch.
+    pub can_switch: bool,
+}
+
+#[cfg(feature = "ssr")]
+fn tenant_by_slug_or_global(
+    tenants: &[TenantOut],
+    slug: &str,
+) -> Result<Option<herald_engine::model::TenantId>, ConsoleError> {
+    let slug = slug.trim();
+    if slug.is_empty() {
+        return Ok(None);
+    }
+    tenants
+        .iter()
+        .find(|t| t.slug == slug)
+        .map(|t| Some(t.id))
+        .ok_or_else(|| {
+            crate::ssr::fail(ConsoleError::Invalid {
+                field: "tenant".into(),
+                message: format!("there is no tenant '{slug}'"),
+            })
+        })
+}
+
+/// Every tenant, and the one the signed-in user works in.
+#[server(prefix = "/fn", endpoint = "tenant_choice")]
+pub async fn tenant_choice() -> Result<Tenancy, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, require};
+    use herald_engine::model::Permission;
+    let user = require(Permission::Read)?;
+    let state = console_state()?;
+    let current = console_tenant(&state).await?;
+    let all = state.store.list_tenants().await?;
+    let tenants: Vec<TenantOut> = match user.tenant_id {
+        Some(own) => all.into_iter().filter(|t| t.id == own).collect(),
+        None => all,
+    };
+    let current = tenants
+        .iter()
+        .find(|t| t.id == current)
+        .map(|t| t.slug.clone())
+        .unwrap_or_default();
+    Ok(Tenancy {
+        tenants,
+        current,
+        can_switch: user.tenant_id.is_none(),
+    })
+}
+
+/// A global user chooses the tenant the console shows them.
+#[server(prefix = "/fn", endpoint = "switch_tenant")]
+pub async fn switch_tenant(slug: String) -> Result<(), ConsoleError> {
+    use crate::ssr::{TENANT_COOKIE, console_state, fail, require};
+    use herald_engine::model::Permission;
+    let user = require(Permission::Read)?;
+    if user.tenant_id.is_some() {
+        return Err(fail(ConsoleError::Forbidden {
+            role: user.role.to_string(),
+            permission: "switch tenants (this user is bound to one)".into(),
+        }));
+    }
+    let state = console_state()?;
+    let tenants = state.store.list_tenants().await?;
+    let Some(tenant) = tenants.iter().find(|t| t.slug == slug.trim()) else {
+        return Err(fail(ConsoleError::Invalid {
+            field: "slug".into(),
+            message: format!("there is no tenant '{}'", slug.trim()),
+        }));
+    };
+    if let (Some(options), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(&format!(
+            "{TENANT_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{}",
+            tenant.slug,
+            if state.secure_cookies { "; Secure" } else { "" }
+        )),
+    ) {
+        options.append_header(http::header::SET_COOKIE, value);
+    }
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// Every console user, oldest first. Admins only.
+#[server(prefix = "/fn", endpoint = "list_users")]
+pub async fn list_users() -> Result<Vec<UserOut>, ConsoleError> {
+    use herald_engine::model::Permission;
+    let _admin = crate::ssr::require(Permission::ManageUsers)?;
+    let store = crate::ssr::console_state()?.store;
+    let mut users = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_users(after, 200).await?;
+        users.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => after = Some(cursor.parse().map_err(crate::ssr::internal)?),
+            None => return Ok(users),
+        }
+    }
+}
+
+/// Creates a console user. `tenant` is a tenant slug, or empty for a global user.
+#[server(prefix = "/fn", endpoint = "create_user")]
+pub async fn create_user(
+    email: String,
+    role: String,
+    tenant: String,
+    password: String,
+) -> Result<UserOut, ConsoleError> {
+    use crate::ssr::{audit_by, console_state, fail, require};
+    use herald_engine::model::{Permission, Role};
+    let admin = require(Permission::ManageUsers)?;
+    let state = console_state()?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: herald_engine::model::ParseEnumError| {
+            fail(ConsoleError::Invalid {
+                field: "role".into(),
+                message: e.to_string(),
+            })
+        })?;
+    let tenants = state.store.list_tenants().await?;
+    let tenant_id = tenant_by_slug_or_global(&tenants, &tenant)?;
+    let user = herald_engine::auth::register_user_in(
+        state.store.as_ref(),
+        email.trim(),
+        password,
+        role,
+        tenant_id,
+    )
+    .await?;
+    audit_by(
+        &admin,
+        None,
+        "user.create",
+        &user.email,
+        format!(
+            "created {} user {} ({})",
+            user.role,
+            user.email,
+            if tenant.trim().is_empty() {
+                "global"
+            } else {
+                tenant.trim()
+            }
+        ),
+    )
+    .await;
+    Ok(user)
+}
+
+/// Changes a user's role and tenant binding. Admins cannot change their own
+/// role (so the console always keeps an admin who can undo a mistake).
+#[server(prefix = "/fn", endpoint = "update_user")]
+pub async fn update_user(
+    id: String,
+    role: String,
+    tenant: String,
+) -> Result<UserOut, ConsoleError> {
+    use crate::ssr::{audit_by, console_state, fail, parse_id, require};
+    use herald_engine::model::{Permission, Role, UserId, UserPatch};
+    let admin = require(Permission::ManageUsers)?;
+    let state = console_state()?;
+    let id: UserId = parse_id("user", &id)?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: herald_engine::model::ParseEnumError| {
+            fail(ConsoleError::Invalid {
+                field: "role".into(),
+                message: e.to_string(),
+            })
+        })?;
+    if id == admin.id && role != admin.role {
+        return Err(fail(ConsoleError::Invalid {
+            field: "role".into(),
+            message: "you cannot change your own role; ask another admin".into(),
+        }));
+    }
+    let tenants = state.store.list_tenants().await?;
+    let tenant_id = tenant_by_slug_or_global(&tenants, &tenant)?;
+    herald_engine::auth::validate_binding(role, tenant_id)?;
+    let user = state
+        .store
+        .update_user(
+            id,
+            UserPatch {
+                role: Some(role),
+                tenant_id: Some(tenant_id),
+            },
+        )
+        .await?
+        .ok_or_else(|| {
+            fail(ConsoleError::NotFound {
+                message: format!("user '{id}' was not found"),
+            })
+        })?;
+    audit_by(
+        &admin,
+        None,
+        "user.update",
+        &user.email,
+        format!(
+            "role {}, {}",
+            user.role,
+            if tenant.trim().is_empty() {
+                "global".to_string()
+            } else {
+                format!("tenant {}", tenant.trim())
+            }
+        ),
+    )
+    .await;
+    Ok(user)
+}
+
+/// Deletes a user and ends their sessions. Admins cannot delete themselves.
+#[server(prefix = "/fn", endpoint = "delete_user")]
+pub async fn delete_user(id: String) -> Result<(), ConsoleError> {
+    use crate::ssr::{audit_by, console_state, fail, parse_id, require};
+    use herald_engine::model::{Permission, UserId};
+    let admin = require(Permission::ManageUsers)?;
+    let state = console_state()?;
+    let id: UserId = parse_id("user", &id)?;
+    if id == admin.id {
+        return Err(fail(ConsoleError::Invalid {
+            field: "id".into(),
+            message: "you cannot delete your own account".into(),
+        }));
+    }
+    let user = state.store.get_user(id).await?.ok_or_else(|| {
+        fail(ConsoleError::NotFound {
+            message: format!("user '{id}' was not found"),
+        })
+    })?;
+    state.store.delete_user(id).await?;
+    audit_by(&admin, None, "user.delete", &user.email, "deleted the user").await;
+    Ok(())
+}
+
+/// The working tenant's live API keys.
+#[server(prefix = "/fn", endpoint = "list_api_keys")]
+pub async fn list_api_keys() -> Result<Vec<ApiKeyOut>, ConsoleError> {
+    use crate::ssr::{console_state, console_tenant, internal, require};
+    use herald_engine::model::Permission;
+    require(Permission::ManageApiKeys)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    let mut keys = Vec::new();
+    let mut after = None;
+    loop {
+        let page = state.store.list_api_keys(tenant, after, 200).await?;
+        keys.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => after = Some(cursor.parse().map_err(internal)?),
+            None => return Ok(keys),
+        }
+    }
+}
+
+/// Creates an API key in the working tenant; the key is shown this once.
+#[server(prefix = "/fn", endpoint = "create_api_key")]
+pub async fn create_api_key(name: String, scope: String) -> Result<KeyCreated, ConsoleError> {
+    use crate::ssr::{audit_by, console_state, console_tenant, fail, require};
+    use herald_engine::model::{Permission, Scope};
+    let user = require(Permission::ManageApiKeys)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    let scope: Scope = scope
+        .parse()
+        .map_err(|e: herald_engine::model::ParseEnumError| {
+            fail(ConsoleError::Invalid {
+                field: "scope".into(),
+                message: e.to_string(),
+            })
+        })?;
+    let (listing, key) =
+        herald_engine::auth::issue_api_key(state.store.as_ref(), tenant, &name, scope).await?;
+    audit_by(
+        &user,
+        Some(tenant),
+        "api_key.create",
+        listing.id,
+        format!("created key '{}' with scope '{scope}'", listing.name),
+    )
+    .await;
+    Ok(KeyCreated { listing, key })
+}
+
+#[server(prefix = "/fn", endpoint = "revoke_api_key")]
+pub async fn revoke_api_key(id: String) -> Result<(), ConsoleError> {
+    use crate::ssr::{audit_by, console_state, console_tenant, fail, parse_id, require};
+    use herald_engine::model::{ApiKeyId, Permission};
+    let user = require(Permission::ManageApiKeys)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    let key: ApiKeyId = parse_id("API key", &id)?;
+    if !state.store.revoke_api_key(tenant, key).await? {
+        return Err(fail(ConsoleError::NotFound {
+            message: format!("API key '{id}' was not found"),
+        }));
+    }
+    audit_by(
+        &user,
+        Some(tenant),
+        "api_key.revoke",
+        key,
+        "revoked the key",
+    )
+    .await;
+    Ok(())
+}
+
+/// The audit log, newest first: a bound user's tenant only; a global user's
+/// across every tenant, console-wide entries included.
+#[server(prefix = "/fn", endpoint = "list_audit")]
+pub async fn list_audit(query: AuditQuery) -> Result<Page<AuditOut>, ConsoleError> {
+    use crate::ssr::{console_state, parse_id, require};
+    use herald_engine::model::{AuditFilter, Permission};
+    let user = require(Permission::ReadAudit)?;
+    let state = console_state()?;
+    let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let before = match query.before.trim() {
+        "" => None,
+        id => Some(parse_id("audit entry", id)?),
+    };
+    let filter = AuditFilter {
+        action: text(&query.action),
+        actor: text(&query.actor),
+        target: text(&query.target),
+        since: None,
+        until: None,
+    };
+    Ok(state
+        .store
+        .list_audit(user.tenant_id, &filter, before, AUDIT_PAGE)
+        .await?)
+}
