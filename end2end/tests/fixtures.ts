@@ -36,6 +36,10 @@ export const test = base.extend<{ herald: Herald }>({
       HERALD_ADMIN_EMAIL: ADMIN.email,
       HERALD_ADMIN_PASSWORD: ADMIN.password,
       HERALD_LOG: process.env.HERALD_LOG ?? 'warn',
+      // The test receivers listen on loopback, which the destination guard refuses by default.
+      HERALD_OUTBOUND_ALLOW_CIDRS: '127.0.0.0/8,::1/128',
+      // Every test signs in from 127.0.0.1.
+      HERALD_LOGIN_RATE_LIMIT: '0',
     };
     const child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

@@ -149,3 +149,33 @@ pub fn states(detail: &Value) -> Vec<&str> {
         .map(|d| d["state"].as_str().unwrap())
         .collect()
 }
+
+/// Polls `path` until `done` holds.
+pub async fn until(
+    api: &Api<'_>,
+    path: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let body = api.get(path).await;
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never got there: {body:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn status_and_body(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}

@@ -20,6 +20,7 @@ async fn serve(data: &std::path::Path) -> (Child, String) {
         .env("HERALD_LISTEN", "127.0.0.1:0")
         .env("HERALD_ADMIN_PASSWORD", "crash-test-password")
         .env("HERALD_LOG", "warn")
+        .env("HERALD_OUTBOUND_ALLOW_CIDRS", "127.0.0.0/8")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)

@@ -1,6 +1,7 @@
 //! A real Herald on a free port with a fresh data directory.
 
 use herald_engine::auth::{issue_api_key, register_user};
+use herald_engine::dispatch::guard::DestinationGuard;
 use herald_engine::model::{Role, Scope};
 use herald_engine::store::DEFAULT_TENANT;
 use herald_server::{Config, Running};
@@ -14,7 +15,7 @@ pub struct TestServer {
     pub base: String,
     /// Does not follow redirects, so tests see them.
     pub http: reqwest::Client,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -23,10 +24,18 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let data = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), adjust).await
+    }
+
+    /// Starts on an existing data directory (a restart, say).
+    pub async fn start_in(data: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::for_data_dir(data.path());
         config.admin_email = ADMIN_EMAIL.into();
         config.admin_password = Some(ADMIN_PASSWORD.into());
+        // Test receivers listen on loopback, which the guard refuses by default.
+        config.outbound_guard = DestinationGuard::new(
+            DestinationGuard::parse_allow_list("127.0.0.0/8,::1/128").unwrap(),
+        );
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -35,15 +44,20 @@ impl TestServer {
             .await
             .expect("server starts");
         let base = format!("http://{}", running.addr);
+        // Like a browser on one of the console's pages, it names its origin:
+        // console changes without one are refused as cross-site.
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::ORIGIN, base.parse().expect("origin"));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
             .build()
             .expect("client");
         Self {
             running,
             base,
             http,
-            _data: data,
+            data,
         }
     }
 
@@ -51,10 +65,21 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// Shuts down gracefully and hands back the data directory.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.running.shutdown().await.expect("clean shutdown");
+        self.data
+    }
+
     /// An API key for the default tenant, made through the store as the CLI does.
     pub async fn api_key(&self, scope: Scope) -> String {
+        self.tenant_key(DEFAULT_TENANT, scope).await
+    }
+
+    /// An API key for the tenant with this slug (created when missing).
+    pub async fn tenant_key(&self, slug: &str, scope: Scope) -> String {
         let store = &self.running.state.store;
-        let tenant = store.tenant_by_slug(DEFAULT_TENANT).await.unwrap().unwrap();
+        let tenant = store.ensure_tenant(slug, slug).await.unwrap();
         let (_, key) = issue_api_key(store.as_ref(), tenant.id, &format!("{scope} key"), scope)
             .await
             .unwrap();

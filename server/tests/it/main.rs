@@ -1,6 +1,7 @@
 //! Integration tests: each starts the whole server on port 0 with its own
 //! temporary data directory and talks to it over HTTP.
 
+mod access;
 mod api_auth;
 mod cli;
 mod client;
@@ -13,3 +14,4 @@ mod health;
 mod policies;
 mod receiver;
 mod recovery;
+mod security;

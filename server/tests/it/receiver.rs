@@ -25,6 +25,8 @@ pub enum Reply {
     Drop,
     /// Answer 200 with a body of this many bytes.
     Body(usize),
+    /// Answer 302 pointing elsewhere.
+    Redirect(String),
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +132,7 @@ async fn serve_connection(mut stream: TcpStream, shared: Shared) {
             }
             Reply::Drop => return,
             Reply::Body(size) => response(200, "", &vec![b'x'; size]),
+            Reply::Redirect(to) => response(302, &format!("location: {to}\r\n"), b"moved"),
         };
         if stream.write_all(&bytes).await.is_err() {
             return;

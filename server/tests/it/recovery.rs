@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::client::{Api, fast_policy};
+use crate::client::{Api, fast_policy, status_and_body, until};
 use crate::harness::TestServer;
 use crate::receiver::{Receiver, Reply};
 
@@ -31,36 +31,6 @@ async fn publish_many(api: &Api<'_>, event_type: &str, n: usize) -> Vec<String> 
         );
     }
     ids
-}
-
-/// Polls `path` until `done` holds.
-async fn until(
-    api: &Api<'_>,
-    path: &str,
-    within: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let body = api.get(path).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} never got there: {body:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn status_and_body(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 #[tokio::test]

@@ -1,0 +1,877 @@
+//! Security and tenancy: the destination guard, secrets at rest, tenant
+//! isolation, rate limits, sign-in lockout, the audit log and console hardening.
+
+use std::time::{Duration, Instant};
+
+use herald_engine::dispatch::guard::DestinationGuard;
+use herald_engine::model::{Role, Scope};
+use serde_json::{Value, json};
+
+use crate::client::{Api, fast_policy, signature_verifies, status_and_body, until};
+use crate::harness::{ADMIN_EMAIL, ADMIN_PASSWORD, TestServer};
+use crate::receiver::{Receiver, Reply};
+
+fn no_allow_list(config: &mut herald_server::Config) {
+    config.outbound_guard = DestinationGuard::default();
+}
+
+fn loopback_allowed(config: &mut herald_server::Config) {
+    config.outbound_guard =
+        DestinationGuard::new(DestinationGuard::parse_allow_list("127.0.0.0/8").unwrap());
+}
+
+/// The port of a receiver's URL.
+fn port_of(receiver: &Receiver) -> u16 {
+    receiver
+        .url
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("receiver URL has a port")
+}
+
+/// Creates one endpoint per URL (patterns: every type), publishes one event,
+/// and waits until every delivery has an attempt; returns the event detail.
+async fn deliver_to(api: &Api<'_>, urls: &[String]) -> Value {
+    for url in urls {
+        api.endpoint(url, &["*"], json!({"retry_policy": fast_policy(3)}))
+            .await;
+    }
+    let event = api.publish("guard.check", json!({"n": 1})).await;
+    api.event_until(&event, Duration::from_secs(20), |d| {
+        let deliveries = d["deliveries"].as_array().unwrap();
+        deliveries.len() == urls.len()
+            && deliveries
+                .iter()
+                .all(|d| !d["attempt_log"].as_array().unwrap().is_empty())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn internal_destinations_are_refused_in_every_form_and_never_retried() {
+    let server = TestServer::start_with(no_allow_list).await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::ok().await;
+    let port = port_of(&receiver);
+    let urls: Vec<String> = [
+        format!("http://127.0.0.1:{port}/hook"),
+        format!("http://localhost:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        format!("http://[::1]:{port}/hook"),
+        format!("http://[64:ff9b::7f00:1]:{port}/hook"),
+        format!("http://[2002:7f00:1::1]:{port}/hook"),
+        format!("http://0.0.0.0:{port}/hook"),
+        "http://10.0.0.1/hook".into(),
+        "http://172.16.5.4/hook".into(),
+        "http://192.168.1.1/hook".into(),
+        "http://169.254.169.254/latest/meta-data".into(),
+        "http://100.64.0.1/hook".into(),
+        "http://[fd00::1]/hook".into(),
+        "http://[fe80::1]/hook".into(),
+        "http://224.0.0.1/hook".into(),
+        "http://[ff02::1]/hook".into(),
+    ]
+    .into();
+    let detail = deliver_to(&api, &urls).await;
+    for d in detail["deliveries"].as_array().unwrap() {
+        let log = d["attempt_log"].as_array().unwrap();
+        assert_eq!(log.len(), 1, "refused once, never retried: {d:#}");
+        assert_eq!(log[0]["error_class"], "blocked_destination", "{d:#}");
+        assert_eq!(d["state"], "dead", "{d:#}");
+        assert!(
+            log[0]["error_message"]
+                .as_str()
+                .unwrap()
+                .contains("HERALD_OUTBOUND_ALLOW_CIDRS"),
+            "{d:#}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+
+    // Saving an endpoint whose name resolves to loopback warns, and saves.
+    let res = api
+        .post(
+            "/api/v1/endpoints",
+            &json!({"url": format!("http://localhost:{port}/x"), "event_types": ["none"]}),
+        )
+        .await;
+    let (status, body) = status_and_body(res).await;
+    assert_eq!(status, 201, "{body}");
+    let warnings = body["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("loopback")),
+        "{body}"
+    );
+    // A public address raises no warning.
+    let res = api
+        .post(
+            "/api/v1/endpoints",
+            &json!({"url": "https://93.184.216.34/hook", "event_types": ["none"]}),
+        )
+        .await;
+    let (_, body) = status_and_body(res).await;
+    assert!(body.get("warnings").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn the_allow_list_lets_loopback_through_and_redirects_are_never_followed() {
+    let server = TestServer::start_with(loopback_allowed).await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::ok().await;
+    let port = port_of(&receiver);
+    let urls: Vec<String> = vec![
+        format!("http://127.0.0.1:{port}/hook"),
+        format!("http://localhost:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+    ];
+    let detail = deliver_to(&api, &urls).await;
+    for d in detail["deliveries"].as_array().unwrap() {
+        assert_eq!(d["state"], "succeeded", "{d:#}");
+    }
+    receiver.wait_for(3, Duration::from_secs(5)).await;
+
+    // A receiver that redirects to an internal address: the redirect is its
+    // answer, and the address it names is never contacted.
+    let inner = Receiver::ok().await;
+    let redirecting = Receiver::start(
+        Vec::new(),
+        Reply::Redirect(format!("http://127.0.0.1:{}/admin", port_of(&inner))),
+    )
+    .await;
+    let (endpoint, _) = api
+        .endpoint(
+            &redirecting.url,
+            &["redirect.*"],
+            json!({"retry_policy": fast_policy(1)}),
+        )
+        .await;
+    let event = api.publish("redirect.check", json!({})).await;
+    let to_redirecting = |d: &Value| {
+        d["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["endpoint_id"] == endpoint.as_str())
+            .cloned()
+            .unwrap()
+    };
+    let detail = api
+        .event_until(&event, Duration::from_secs(20), |d| {
+            to_redirecting(d)["state"] == "dead"
+        })
+        .await;
+    let delivery = to_redirecting(&detail);
+    let attempt = &delivery["attempt_log"][0];
+    assert_eq!(attempt["response_status"], 302, "{delivery:#}");
+    assert!(
+        attempt["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("redirects are not followed")
+    );
+    assert_eq!(redirecting.received().len(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(inner.received().is_empty(), "the redirect was not followed");
+}
+
+#[tokio::test]
+async fn without_the_allow_list_a_redirecting_receiver_on_loopback_is_not_reached() {
+    let server = TestServer::start_with(no_allow_list).await;
+    let api = Api::new(&server).await;
+    let inner = Receiver::ok().await;
+    let redirecting = Receiver::start(
+        Vec::new(),
+        Reply::Redirect(format!("http://127.0.0.1:{}/admin", port_of(&inner))),
+    )
+    .await;
+    let detail = deliver_to(&api, std::slice::from_ref(&redirecting.url)).await;
+    assert_eq!(
+        detail["deliveries"][0]["attempt_log"][0]["error_class"],
+        "blocked_destination"
+    );
+    assert!(redirecting.received().is_empty() && inner.received().is_empty());
+}
+
+/// Every file SQLite keeps for the database, as bytes.
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for name in ["herald.db", "herald.db-wal", "herald.db-shm"] {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            all.extend(bytes);
+        }
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_and_survive_a_master_key_rotation() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::ok().await;
+    // A secret and a header value chosen here, so the test knows what to look for.
+    let secret = "whsec_c2VjcmV0LWtleS1mb3ItaGVyYWxkLXRlc3RzLTAwMQ==";
+    let header_value = "Bearer header-credential-7f3a9c";
+    let (endpoint, _) = api
+        .endpoint(
+            &receiver.url,
+            &["*"],
+            json!({"secret": secret, "headers": {"authorization": header_value}}),
+        )
+        .await;
+    api.publish("sealed.check", json!({})).await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert!(signature_verifies(secret, &got[0]));
+    assert_eq!(got[0].header("authorization"), header_value);
+
+    let data = server.stop().await;
+    let key_before = std::fs::read_to_string(data.path().join("master.key")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is for its owner only");
+    }
+    let raw = database_bytes(data.path());
+    assert!(!raw.is_empty());
+    let secret_body = secret.trim_start_matches("whsec_");
+    assert!(
+        !contains(&raw, secret_body),
+        "the signing secret is in clear"
+    );
+    assert!(
+        !contains(&raw, "header-credential-7f3a9c"),
+        "the header value is in clear"
+    );
+    assert!(contains(&raw, "hv1:"), "sealed values are stored");
+
+    // Rotate the master key offline, then start again: deliveries still sign
+    // with the same endpoint secret.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("rotate-master-key")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HERALD_DATA_DIR", data.path())
+        .env("HERALD_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Re-encrypted 2 values"), "{stdout}");
+    let key_after = std::fs::read_to_string(data.path().join("master.key")).unwrap();
+    assert_ne!(key_before, key_after);
+    assert!(!data.path().join("master.key.next").exists());
+
+    let server = TestServer::start_in(data, |_| {}).await;
+    let api = Api::new(&server).await;
+    api.publish("sealed.check", json!({})).await;
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert!(
+        signature_verifies(secret, &got[1]),
+        "same secret after rotation"
+    );
+    assert_eq!(got[1].header("authorization"), header_value);
+    let shown = api.get(&format!("/api/v1/endpoints/{endpoint}")).await;
+    assert!(!shown.to_string().contains("header-credential"), "{shown}");
+}
+
+#[tokio::test]
+async fn one_tenants_key_sees_nothing_of_another_tenant() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let server = TestServer::start().await;
+    let a = Api {
+        server: &server,
+        key: server.tenant_key("tenant-a", Scope::All).await,
+    };
+    let b = Api {
+        server: &server,
+        key: server.tenant_key("tenant-b", Scope::All).await,
+    };
+    let receiver_a = Receiver::ok().await;
+    let failing_b = Receiver::start(Vec::new(), Reply::Status(500)).await;
+    let (endpoint_a, _) = a.endpoint(&receiver_a.url, &["*"], json!({})).await;
+
+    // A's live feed, open before B does anything.
+    let ws = server.url("/api/v1/live").replacen("http", "ws", 1);
+    let mut request = ws.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", a.key).parse().unwrap(),
+    );
+    let (mut feed_a, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+
+    // B: an endpoint, an event that dies into the DLQ, and a replay job.
+    let (endpoint_b, _) = b
+        .endpoint(
+            &failing_b.url,
+            &["*"],
+            json!({"retry_policy": fast_policy(1)}),
+        )
+        .await;
+    let event_b = b.publish("b.only", json!({"secret": "b"})).await;
+    let dlq_b = until(&b, "/api/v1/dlq", Duration::from_secs(20), |v| {
+        v["items"].as_array().unwrap().len() == 1
+    })
+    .await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, replay_b) = status_and_body(
+        b.post("/api/v1/replays", &json!({"rate_per_second": 10}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{replay_b}");
+    let replay_b = replay_b["id"].as_str().unwrap().to_owned();
+    let (status, checkpoint_b) = status_and_body(
+        b.post("/api/v1/checkpoints", &json!({"name": "b's checkpoint"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{checkpoint_b}");
+    let checkpoint_b = checkpoint_b["id"].as_str().unwrap().to_owned();
+
+    // A gets 404 for every one of them, whatever the method.
+    for path in [
+        format!("/api/v1/events/{event_b}"),
+        format!("/api/v1/endpoints/{endpoint_b}"),
+        format!("/api/v1/dlq/{dlq_b}"),
+        format!("/api/v1/replays/{replay_b}"),
+        format!("/api/v1/checkpoints/{checkpoint_b}"),
+    ] {
+        let res = a.send(reqwest::Method::GET, &path, None).await;
+        assert_eq!(res.status(), 404, "GET {path}");
+    }
+    for (method, path) in [
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/endpoints/{endpoint_b}"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/endpoints/{endpoint_b}"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/endpoints/{endpoint_b}/rotate-secret"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/dlq/{dlq_b}/reprocess"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/events/{event_b}/replay"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/replays/{replay_b}/cancel"),
+        ),
+    ] {
+        let body = json!({"description": "taken over"});
+        let body = if method == reqwest::Method::PATCH {
+            body
+        } else {
+            json!({})
+        };
+        let res = a.send(method.clone(), &path, Some(&body)).await;
+        assert_eq!(res.status(), 404, "{method} {path}");
+    }
+    // Lists show A's own things only.
+    let listed = a.get("/api/v1/endpoints").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["items"][0]["id"], endpoint_a.as_str());
+    assert!(
+        a.get("/api/v1/events").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        a.get("/api/v1/dlq").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        a.get("/api/v1/replays").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // B's endpoint is untouched by A's attempts.
+    assert_eq!(
+        b.get(&format!("/api/v1/endpoints/{endpoint_b}")).await["enabled"],
+        true
+    );
+
+    // A's feed carries A's delivery and nothing of B's (whose events, retries
+    // and replay progress all happened while it was open).
+    let event_a = a.publish("a.only", json!({})).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen_a = false;
+    while !seen_a {
+        assert!(Instant::now() < deadline, "A's own delivery never showed");
+        let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(Duration::from_secs(5), feed_a.next()).await
+        else {
+            continue;
+        };
+        let message: Value = serde_json::from_str(&text).unwrap();
+        assert_ne!(
+            message["type"], "replay.progress",
+            "B's replay leaked: {message}"
+        );
+        assert_eq!(message["endpoint_id"], endpoint_a.as_str(), "{message}");
+        seen_a = message["event_id"] == event_a.as_str();
+    }
+}
+
+#[tokio::test]
+async fn a_key_over_its_rate_gets_429_with_retry_after() {
+    let server = TestServer::start_with(|c| c.api_rate_limit = 2).await;
+    let key = server.api_key(Scope::Read).await;
+    let mut limited = None;
+    // A burst of 4 (twice the rate) passes; the limit shows within a few more.
+    for i in 0..20 {
+        let res = server
+            .http
+            .get(server.url("/api/v1/tenant"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 429 {
+            limited = Some((i, res));
+            break;
+        }
+        assert_eq!(res.status(), 200);
+    }
+    let (i, res) = limited.expect("the limit was never reached");
+    assert!(i >= 4, "the burst passes first ({i})");
+    let retry_after: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let (_, body) = status_and_body(res).await;
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another key has its own allowance.
+    let other = server.api_key(Scope::Read).await;
+    let res = server
+        .http
+        .get(server.url("/api/v1/tenant"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+async fn login_status(server: &TestServer, email: &str, password: &str) -> reqwest::Response {
+    server
+        .http
+        .post(server.url("/fn/login"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sign_ins_are_limited_per_address_and_accounts_lock_after_failures() {
+    let server = TestServer::start_with(|c| c.login_rate_limit = 3).await;
+    for _ in 0..3 {
+        let res = login_status(&server, "nobody@herald.test", "wrong-password").await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = login_status(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 429, "the address is over its limit");
+    assert!(
+        res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+
+    let server = TestServer::start_with(|c| c.login_rate_limit = 0).await;
+    server
+        .create_user("ops@herald.test", "ops-password-1", Role::Operator)
+        .await;
+    for _ in 0..5 {
+        let res = login_status(&server, "ops@herald.test", "not-the-password").await;
+        assert_eq!(res.status(), 401);
+    }
+    // Locked: even the right password is refused for now.
+    let res = login_status(&server, "ops@herald.test", "ops-password-1").await;
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((800..=900).contains(&wait), "about 15 minutes: {wait}");
+    // Other accounts are not affected.
+    assert!(server.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.is_ok());
+}
+
+/// The audit entries for `action`, as the tenant's key sees them.
+async fn audit_rows(api: &Api<'_>, action: &str) -> Vec<Value> {
+    api.get(&format!("/api/v1/audit?action={action}")).await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn each_change_leaves_exactly_one_audit_row_naming_its_actor() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let key_id = api.get("/api/v1/api-keys").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let receiver = Receiver::start(Vec::new(), Reply::Status(500)).await;
+
+    let (endpoint, _) = api
+        .endpoint(
+            &receiver.url,
+            &["*"],
+            json!({"retry_policy": fast_policy(1)}),
+        )
+        .await;
+    let res = api
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/endpoints/{endpoint}"),
+            Some(&json!({"description": "billing", "headers": {"x-token": "hidden-value"}})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = api
+        .post(
+            &format!("/api/v1/endpoints/{endpoint}/rotate-secret"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    api.publish("audit.check", json!({})).await;
+    let dlq = until(&api, "/api/v1/dlq", Duration::from_secs(20), |v| {
+        v["items"].as_array().unwrap().len() == 1
+    })
+    .await;
+    let entry = dlq["items"][0]["id"].as_str().unwrap().to_owned();
+    let res = api
+        .post(
+            &format!("/api/v1/dlq/{entry}/reprocess"),
+            &json!({"reason": "receiver fixed"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let (status, _) = status_and_body(
+        api.post("/api/v1/replays", &json!({"rate_per_second": 100}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let res = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/endpoints/{endpoint}"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+
+    let actor = format!("api key {key_id}");
+    for (action, target) in [
+        ("endpoint.create", endpoint.as_str()),
+        ("endpoint.update", endpoint.as_str()),
+        ("endpoint.rotate_secret", endpoint.as_str()),
+        ("endpoint.delete", endpoint.as_str()),
+        ("dlq.reprocess", entry.as_str()),
+        ("replay.start", ""),
+    ] {
+        let rows = audit_rows(&api, action).await;
+        assert_eq!(rows.len(), 1, "{action}: {rows:#?}");
+        let row = &rows[0];
+        assert_eq!(row["actor"], actor.as_str(), "{row}");
+        assert_eq!(row["role"], "key:all");
+        assert!(!row["correlation_id"].as_str().unwrap().is_empty());
+        if !target.is_empty() {
+            assert_eq!(row["target"], target, "{row}");
+        }
+    }
+    let update = &audit_rows(&api, "endpoint.update").await[0];
+    assert!(update["summary"].as_str().unwrap().contains("headers"));
+    let everything = api.get("/api/v1/audit?limit=200").await.to_string();
+    assert!(!everything.contains("hidden-value"), "no secret in the log");
+    let dlq_row = &audit_rows(&api, "dlq.reprocess").await[0];
+    assert!(
+        dlq_row["summary"]
+            .as_str()
+            .unwrap()
+            .contains("receiver fixed")
+    );
+
+    // A prefix filters by area; a bad cursor is a 400.
+    assert_eq!(audit_rows(&api, "endpoint.").await.len(), 4);
+    let res = api
+        .send(reqwest::Method::GET, "/api/v1/audit?cursor=nope", None)
+        .await;
+    assert_eq!(res.status(), 400);
+
+    // Console changes name the signed-in user; sign-ins are audited too.
+    let cookie = server.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.unwrap();
+    assert!(
+        login_status(&server, ADMIN_EMAIL, "wrong-password")
+            .await
+            .status()
+            == 401
+    );
+    let res = server
+        .http
+        .post(server.url("/fn/create_api_key"))
+        .header("cookie", &cookie)
+        .form(&[("name", "from the console"), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let rows = audit_rows(&api, "api_key.create").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["actor"], format!("user {ADMIN_EMAIL}"));
+    assert_eq!(rows[0]["role"], "admin");
+    let store = &server.running.state.store;
+    let logins = store
+        .list_audit(
+            None,
+            &herald_engine::model::AuditFilter {
+                action: Some("login.".into()),
+                ..Default::default()
+            },
+            None,
+            50,
+        )
+        .await
+        .unwrap();
+    let actions: Vec<&str> = logins.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["login.failure", "login.success"], "newest first");
+}
+
+#[tokio::test]
+async fn console_responses_carry_security_headers_and_refuse_cross_site_changes() {
+    let server = TestServer::start().await;
+    let res = reqwest::get(server.url("/login")).await.unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = res.text().await.unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let script_src = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("script-src"))
+        .expect("a script-src directive");
+    assert!(script_src.contains("'wasm-unsafe-eval'"), "{csp}");
+    assert!(
+        !script_src.contains("'unsafe-inline'") && !script_src.contains("'unsafe-eval'"),
+        "{csp}"
+    );
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a script nonce");
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "scripts carry it"
+    );
+
+    let res = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert!(res.headers().contains_key("referrer-policy"));
+    assert!(!res.headers().contains_key("strict-transport-security"));
+
+    // A form posted from another site, or by something that names no origin.
+    let bare = reqwest::Client::new();
+    for origin in [Some("http://evil.example"), None] {
+        let mut request = bare
+            .post(server.url("/fn/login"))
+            .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)]);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), 403, "{origin:?}");
+        assert!(!res.headers().contains_key("set-cookie"));
+    }
+
+    // Served over HTTPS (secure cookies on), responses ask for HSTS.
+    let tls = TestServer::start_with(|c| c.secure_cookies = true).await;
+    let res = reqwest::get(tls.url("/healthz")).await.unwrap();
+    assert!(
+        res.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+}
+
+#[tokio::test]
+async fn changing_a_password_ends_every_session_of_that_user() {
+    let server = TestServer::start().await;
+    server
+        .create_user("dev@herald.test", "dev-password-1", Role::Developer)
+        .await;
+    let first = server
+        .sign_in("dev@herald.test", "dev-password-1")
+        .await
+        .unwrap();
+    let second = server
+        .sign_in("dev@herald.test", "dev-password-1")
+        .await
+        .unwrap();
+    let call = |cookie: String, path: &'static str, form: Vec<(&'static str, &'static str)>| {
+        server
+            .http
+            .post(server.url(path))
+            .header("cookie", cookie)
+            .form(&form)
+            .send()
+    };
+    let res = call(
+        first.clone(),
+        "/fn/change_password",
+        vec![("current", "dev-password-1"), ("new_password", "short")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422, "too short is refused");
+    let res = call(
+        first.clone(),
+        "/fn/change_password",
+        vec![
+            ("current", "dev-password-1"),
+            ("new_password", "dev-password-2"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(res.status().is_success() || res.status().is_redirection());
+    for cookie in [first, second] {
+        let res = call(cookie, "/fn/current_user", vec![]).await.unwrap();
+        assert_eq!(res.status(), 401, "the session ended");
+    }
+    assert!(
+        server
+            .sign_in("dev@herald.test", "dev-password-1")
+            .await
+            .is_err()
+    );
+    assert!(
+        server
+            .sign_in("dev@herald.test", "dev-password-2")
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn console_users_bound_to_a_tenant_see_only_that_tenant() {
+    let server = TestServer::start().await;
+    let store = &server.running.state.store;
+    let tenant_b = store.ensure_tenant("tenant-b", "B").await.unwrap();
+    herald_engine::auth::register_user_in(
+        store.as_ref(),
+        "b-viewer@herald.test",
+        "viewer-password".into(),
+        Role::Viewer,
+        Some(tenant_b.id),
+    )
+    .await
+    .unwrap();
+    let default_api = Api::new(&server).await;
+    let b_api = Api {
+        server: &server,
+        key: server.tenant_key("tenant-b", Scope::All).await,
+    };
+    let receiver = Receiver::ok().await;
+    default_api
+        .endpoint(
+            &receiver.url,
+            &["none"],
+            json!({"description": "default's"}),
+        )
+        .await;
+    b_api
+        .endpoint(&receiver.url, &["none"], json!({"description": "b's"}))
+        .await;
+
+    let cookie = server
+        .sign_in("b-viewer@herald.test", "viewer-password")
+        .await
+        .unwrap();
+    let res = server
+        .http
+        .post(server.url("/fn/list_endpoints"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("b's") && !text.contains("default's"),
+        "{text}"
+    );
+    // A bound user cannot switch to another tenant.
+    let res = server
+        .http
+        .post(server.url("/fn/switch_tenant"))
+        .header("cookie", &cookie)
+        .form(&[("slug", "default")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // Nor can an admin be bound to one.
+    let err = herald_engine::auth::register_user_in(
+        store.as_ref(),
+        "b-admin@herald.test",
+        "admin-password".into(),
+        Role::Admin,
+        Some(tenant_b.id),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("global"), "{err}");
+}
