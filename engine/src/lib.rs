@@ -22,6 +22,8 @@ pub mod limit;
 #[cfg(feature = "server")]
 pub mod live;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod recovery;
 #[cfg(feature = "server")]
 pub mod replay;

@@ -45,6 +45,13 @@ impl Engine {
     /// Checks and commits events; wakes the dispatcher when deliveries were made.
     pub async fn publish(&self, tenant: TenantId, events: Vec<NewEvent>) -> Result<Vec<Ingested>> {
         let ingested = self.store.ingest(tenant, events, Utc::now()).await?;
+        let created = ingested
+            .iter()
+            .filter(|i| matches!(i, Ingested::Created { .. }))
+            .count();
+        self.dispatcher
+            .metrics()
+            .events_ingested(u64::try_from(created).unwrap_or(0));
         if ingested
             .iter()
             .any(|i| matches!(i, Ingested::Created { deliveries, .. } if *deliveries > 0))

@@ -13,6 +13,7 @@ pub mod config;
 pub mod correlation;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod remote;
 pub mod security;
 pub mod session;
@@ -197,6 +198,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::scrape))
         .nest("/api/v1", api::v1::router(state.limits.max_payload_bytes))
         .leptos_routes_with_context(
             &state,

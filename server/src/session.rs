@@ -16,7 +16,7 @@ use crate::state::AppState;
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/login" | "/fn/login" | "/healthz" | "/readyz" | "/favicon.svg"
+        "/login" | "/fn/login" | "/healthz" | "/readyz" | "/metrics" | "/favicon.svg"
     ) || path.starts_with("/pkg/")
         || path.starts_with("/api/")
 }

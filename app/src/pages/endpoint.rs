@@ -210,6 +210,11 @@ fn EndpointView(
             <Show when=saved>
                 <p class="success-text" role="status">"Saved."</p>
             </Show>
+            {move || update.value().get().and_then(Result::ok).map(|saved| {
+                saved.warnings.into_iter().map(|w| view! {
+                    <p class="warning" role="alert">{w}</p>
+                }).collect_view()
+            })}
             <EndpointFormView
                 initial
                 policies

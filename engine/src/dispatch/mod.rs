@@ -73,6 +73,7 @@ pub struct Dispatcher {
     wake: Notify,
     endpoint_slots: Mutex<HashMap<EndpointId, Arc<Semaphore>>>,
     live: LiveHub,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Dispatcher {
@@ -84,12 +85,18 @@ impl Dispatcher {
             wake: Notify::new(),
             endpoint_slots: Mutex::new(HashMap::new()),
             live: LiveHub::default(),
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 
     /// Which destinations deliveries may reach.
     pub fn guard(&self) -> &guard::DestinationGuard {
         &self.config.guard
+    }
+
+    /// Counters for `/metrics`: attempts from here, ingest from the engine.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// The live feed: attempt outcomes from here, replay progress from the runner.
@@ -385,6 +392,11 @@ impl Dispatcher {
             at: Utc::now(),
         });
         let (stored, written) = oneshot::channel();
+        let counted = (
+            attempt.error_class,
+            exchange.latency,
+            matches!(next, AfterAttempt::Dead { .. }),
+        );
         let outcome = AttemptOutcome {
             delivery: claimed.id,
             attempt,
@@ -392,12 +404,13 @@ impl Dispatcher {
         };
         // The task (and with it the endpoint's slot) ends once the receipt is
         // durable, so what is in flight in the database is what is on the wire.
-        if recorder.send((outcome, stored)).is_ok()
-            && written.await.is_ok()
-            && let Some(feed) = feed
-        {
-            self.live
-                .publish(claimed.tenant_id, LiveMessage::DeliveryOutcome(feed));
+        // Metrics and the live feed report only attempts whose receipt is stored.
+        if recorder.send((outcome, stored)).is_ok() && written.await.is_ok() {
+            self.metrics.attempt(counted.0, counted.1, counted.2);
+            if let Some(feed) = feed {
+                self.live
+                    .publish(claimed.tenant_id, LiveMessage::DeliveryOutcome(feed));
+            }
         }
         if gone {
             let reason = "the receiver answered 410 Gone";

@@ -427,8 +427,10 @@ pub trait Store: Send + Sync + 'static {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<CheckpointOut>;
-    /// The tenant's checkpoints (or just `id`), newest position first.
+    /// Every tenant, by slug.
     async fn list_tenants(&self) -> Result<Vec<TenantOut>>;
+    /// Queue, DLQ, endpoint and replay counts for `/metrics`, across tenants.
+    async fn gauges(&self, now: DateTime<Utc>) -> Result<crate::metrics::Gauges>;
     async fn get_user(&self, id: UserId) -> Result<Option<UserOut>>;
     async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<Option<UserOut>>;
     async fn delete_user(&self, id: UserId) -> Result<bool>;
@@ -461,6 +463,7 @@ pub trait Store: Send + Sync + 'static {
     /// returns how many values changed.
     async fn reseal_secrets(&self) -> Result<u64>;
 
+    /// The tenant's checkpoints (or just `id`), newest position first.
     async fn list_checkpoints(
         &self,
         tenant: TenantId,

@@ -776,6 +776,10 @@ impl Store for SqliteStore {
         rows.into_iter().map(TenantOut::try_from).collect()
     }
 
+    async fn gauges(&self, now: DateTime<Utc>) -> Result<crate::metrics::Gauges> {
+        self.gauges_impl(now).await
+    }
+
     async fn get_user(&self, id: UserId) -> Result<Option<UserOut>> {
         self.get_user_impl(id).await
     }

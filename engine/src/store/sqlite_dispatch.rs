@@ -357,3 +357,44 @@ async fn record_one(
     }
     Ok(())
 }
+
+impl SqliteStore {
+    pub(super) async fn gauges_impl(&self, now: DateTime<Utc>) -> Result<crate::metrics::Gauges> {
+        let now = to_millis(now);
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let (due, scheduled, in_flight): (i64, i64, i64) = sqlx::query_as(
+            r"select
+                  (select count(*) from deliveries where state = 'pending' and next_attempt_at <= $1),
+                  (select count(*) from deliveries where state = 'pending' and next_attempt_at > $1),
+                  (select count(*) from deliveries where state = 'in_flight')",
+        )
+        .bind(now)
+        .fetch_one(self.reader())
+        .await?;
+        let (dlq, enabled, disabled): (i64, i64, i64) = sqlx::query_as(
+            r"select
+                  (select count(*) from dlq_entries),
+                  (select count(*) from endpoints where deleted_at is null and disabled_at is null),
+                  (select count(*) from endpoints where deleted_at is null and disabled_at is not null)",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        let replays: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "select id, state, dispatched, total from replay_jobs where state in ('running', 'paused') order by id",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        Ok(crate::metrics::Gauges {
+            due: count(due),
+            scheduled: count(scheduled),
+            in_flight: count(in_flight),
+            dlq_depth: count(dlq),
+            endpoints_enabled: count(enabled),
+            endpoints_disabled: count(disabled),
+            replays: replays
+                .into_iter()
+                .map(|(id, state, dispatched, total)| (id, state, count(dispatched), count(total)))
+                .collect(),
+        })
+    }
+}

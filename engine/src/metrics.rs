@@ -1,0 +1,230 @@
+//! Prometheus metrics: counters and a latency histogram kept in memory as
+//! events are ingested and attempts finish, and gauges read from the store
+//! when `/metrics` is scraped. Rendered in the Prometheus text format.
+//!
+//! Labels stay bounded: outcome and error class, never a tenant, endpoint or
+//! event id (cardinality would grow with the data). Counters are per process,
+//! as Prometheus expects (`rate()` handles restarts).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::model::ErrorClass;
+
+/// Upper bounds (seconds) of the attempt latency histogram's buckets.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    /// Per bucket (not cumulative); the last slot is above every bound.
+    counts: [u64; LATENCY_BUCKETS.len() + 1],
+    sum_secs: f64,
+    count: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    events_ingested: AtomicU64,
+    dlq_added: AtomicU64,
+    /// `(outcome, error class)` → attempts.
+    attempts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    latency: Mutex<Histogram>,
+}
+
+/// Values read from the store at scrape time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gauges {
+    /// Pending deliveries whose next attempt is due now.
+    pub due: u64,
+    /// Pending deliveries waiting for a later attempt.
+    pub scheduled: u64,
+    pub in_flight: u64,
+    pub dlq_depth: u64,
+    pub endpoints_enabled: u64,
+    pub endpoints_disabled: u64,
+    /// Running or paused replay jobs: `(id, state, dispatched, total)`.
+    pub replays: Vec<(String, String, u64, u64)>,
+}
+
+impl Metrics {
+    pub fn events_ingested(&self, n: u64) {
+        self.events_ingested.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// One finished attempt: how it ended and how long it took.
+    pub fn attempt(&self, error: Option<ErrorClass>, latency: Duration, dead: bool) {
+        let key = match error {
+            None => ("succeeded", "none"),
+            Some(class) => ("failed", class.as_str()),
+        };
+        *lock(&self.attempts).entry(key).or_default() += 1;
+        let secs = latency.as_secs_f64();
+        let mut h = lock(&self.latency);
+        let slot = LATENCY_BUCKETS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        h.counts[slot] += 1;
+        h.sum_secs += secs;
+        h.count += 1;
+        drop(h);
+        if dead {
+            self.dlq_added.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The Prometheus text exposition of these counters and `gauges`.
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::new();
+        let o = &mut out;
+
+        let n = family(
+            o,
+            "herald_events_ingested_total",
+            "counter",
+            "Events accepted by the ingest API (duplicates not counted).",
+        );
+        line(o, n, "", self.events_ingested.load(Ordering::Relaxed));
+
+        let n = family(
+            o,
+            "herald_delivery_attempts_total",
+            "counter",
+            "Delivery attempts by outcome and error class.",
+        );
+        for ((outcome, class), count) in lock(&self.attempts).iter() {
+            let labels = format!("{{outcome=\"{outcome}\",error_class=\"{class}\"}}");
+            line(o, n, &labels, count);
+        }
+
+        let n = family(
+            o,
+            "herald_delivery_attempt_duration_seconds",
+            "histogram",
+            "Time from sending a delivery request to having its answer.",
+        );
+        {
+            let h = lock(&self.latency);
+            let mut cumulative = 0;
+            for (bound, count) in LATENCY_BUCKETS.iter().zip(h.counts.iter()) {
+                cumulative += count;
+                line(
+                    o,
+                    &format!("{n}_bucket"),
+                    &format!("{{le=\"{bound}\"}}"),
+                    cumulative,
+                );
+            }
+            line(o, &format!("{n}_bucket"), "{le=\"+Inf\"}", h.count);
+            line(o, &format!("{n}_sum"), "", h.sum_secs);
+            line(o, &format!("{n}_count"), "", h.count);
+        }
+
+        let n = family(
+            o,
+            "herald_dlq_entries_added_total",
+            "counter",
+            "Deliveries that ended dead and entered the dead-letter queue.",
+        );
+        line(o, n, "", self.dlq_added.load(Ordering::Relaxed));
+
+        let n = family(
+            o,
+            "herald_deliveries",
+            "gauge",
+            "Unfinished deliveries by queue state: due (ready now), scheduled (a later retry), in_flight.",
+        );
+        line(o, n, "{state=\"due\"}", gauges.due);
+        line(o, n, "{state=\"scheduled\"}", gauges.scheduled);
+        line(o, n, "{state=\"in_flight\"}", gauges.in_flight);
+
+        let n = family(
+            o,
+            "herald_dlq_depth",
+            "gauge",
+            "Entries in the dead-letter queue now.",
+        );
+        line(o, n, "", gauges.dlq_depth);
+
+        let n = family(o, "herald_endpoints", "gauge", "Endpoints by state.");
+        line(o, n, "{state=\"enabled\"}", gauges.endpoints_enabled);
+        line(o, n, "{state=\"disabled\"}", gauges.endpoints_disabled);
+
+        let n = family(
+            o,
+            "herald_replay_events",
+            "gauge",
+            "Events a running or paused replay job will take in all.",
+        );
+        for (id, state, _, planned) in &gauges.replays {
+            line(
+                o,
+                n,
+                &format!("{{replay=\"{id}\",state=\"{state}\"}}"),
+                planned,
+            );
+        }
+        let n = family(
+            o,
+            "herald_replay_events_dispatched",
+            "gauge",
+            "Events a running or paused replay job has taken so far.",
+        );
+        for (id, state, dispatched, _) in &gauges.replays {
+            line(
+                o,
+                n,
+                &format!("{{replay=\"{id}\",state=\"{state}\"}}"),
+                dispatched,
+            );
+        }
+        out
+    }
+}
+
+/// Writes a metric family's `# HELP` and `# TYPE` lines; returns its name.
+fn family<'a>(out: &mut String, name: &'a str, kind: &str, help: &str) -> &'a str {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    name
+}
+
+fn line(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "{name}{labels} {value}");
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_fall_into_the_right_buckets_and_counters() {
+        let m = Metrics::default();
+        m.events_ingested(3);
+        m.attempt(None, Duration::from_millis(3), false);
+        m.attempt(None, Duration::from_millis(40), false);
+        m.attempt(Some(ErrorClass::Timeout), Duration::from_secs(60), true);
+        let text = m.render(&Gauges::default());
+        assert!(text.contains("herald_events_ingested_total 3\n"), "{text}");
+        assert!(text.contains(
+            "herald_delivery_attempts_total{outcome=\"succeeded\",error_class=\"none\"} 2\n"
+        ));
+        assert!(text.contains(
+            "herald_delivery_attempts_total{outcome=\"failed\",error_class=\"timeout\"} 1\n"
+        ));
+        assert!(text.contains("herald_delivery_attempt_duration_seconds_bucket{le=\"0.005\"} 1\n"));
+        assert!(text.contains("herald_delivery_attempt_duration_seconds_bucket{le=\"0.05\"} 2\n"));
+        assert!(text.contains("herald_delivery_attempt_duration_seconds_bucket{le=\"30\"} 2\n"));
+        assert!(text.contains("herald_delivery_attempt_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("herald_delivery_attempt_duration_seconds_count 3\n"));
+        assert!(text.contains("herald_dlq_entries_added_total 1\n"));
+    }
+}

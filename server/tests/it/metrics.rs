@@ -1,0 +1,143 @@
+//! `/metrics` parses as Prometheus text and counts exactly what happened.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use prometheus_parse::{Scrape, Value as Sample};
+use serde_json::json;
+
+use crate::client::{Api, fast_policy, until};
+use crate::harness::TestServer;
+use crate::receiver::{Receiver, Reply};
+
+async fn scrape(server: &TestServer) -> Scrape {
+    let res = reqwest::get(server.url("/metrics")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}: {}",
+        res.text().await.unwrap()
+    );
+    let text = res.text().await.unwrap();
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text format")
+}
+
+/// The value of `name` whose labels include every pair in `labels`.
+fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            Sample::Counter(v) | Sample::Gauge(v) | Sample::Untyped(v) => *v,
+            Sample::Histogram(_) | Sample::Summary(_) => f64::NAN,
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}");
+    found[0]
+}
+
+fn histogram_count(scrape: &Scrape, name: &str) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .find_map(|s| match (&s.value, s.metric == name) {
+            (Sample::Histogram(buckets), true) => buckets
+                .iter()
+                .find(|b| b.less_than.is_infinite())
+                .map(|b| b.count),
+            _ => None,
+        })
+        .expect("the latency histogram")
+}
+
+#[tokio::test]
+async fn metrics_parse_and_count_exactly_the_deliveries_made() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let ok = Receiver::ok().await;
+    let failing = Receiver::start(Vec::new(), Reply::Status(500)).await;
+    api.endpoint(&ok.url, &["ok.*"], json!({})).await;
+    api.endpoint(
+        &failing.url,
+        &["bad.*"],
+        json!({"retry_policy": fast_policy(1)}),
+    )
+    .await;
+
+    let before = scrape(&server).await;
+    assert_eq!(value(&before, "herald_events_ingested_total", &[]), 0.0);
+    assert_eq!(
+        value(&before, "herald_endpoints", &[("state", "enabled")]),
+        2.0
+    );
+    let help: HashMap<&str, &str> = before
+        .docs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert!(help.contains_key("herald_delivery_attempts_total"));
+
+    for i in 0..5 {
+        api.publish("ok.created", json!({"i": i})).await;
+    }
+    for i in 0..3 {
+        api.publish("bad.created", json!({"i": i})).await;
+    }
+    ok.wait_for(5, Duration::from_secs(10)).await;
+    until(&api, "/api/v1/dlq", Duration::from_secs(20), |v| {
+        v["items"].as_array().unwrap().len() == 3
+    })
+    .await;
+
+    let after = scrape(&server).await;
+    assert_eq!(value(&after, "herald_events_ingested_total", &[]), 8.0);
+    let succeeded = [("outcome", "succeeded"), ("error_class", "none")];
+    let failed = [("outcome", "failed"), ("error_class", "http_status")];
+    assert_eq!(
+        value(&after, "herald_delivery_attempts_total", &succeeded),
+        5.0
+    );
+    assert_eq!(
+        value(&after, "herald_delivery_attempts_total", &failed),
+        3.0
+    );
+    assert_eq!(
+        histogram_count(&after, "herald_delivery_attempt_duration_seconds"),
+        8.0
+    );
+    assert_eq!(value(&after, "herald_dlq_entries_added_total", &[]), 3.0);
+    assert_eq!(value(&after, "herald_dlq_depth", &[]), 3.0);
+    assert_eq!(value(&after, "herald_deliveries", &[("state", "due")]), 0.0);
+    assert_eq!(
+        value(&after, "herald_deliveries", &[("state", "in_flight")]),
+        0.0
+    );
+
+    // The counters grow by exactly the deliveries made next.
+    for i in 0..4 {
+        api.publish("ok.updated", json!({"i": i})).await;
+    }
+    ok.wait_for(9, Duration::from_secs(10)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let later = loop {
+        let s = scrape(&server).await;
+        if value(&s, "herald_delivery_attempts_total", &succeeded) >= 9.0
+            || std::time::Instant::now() > deadline
+        {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        value(&later, "herald_delivery_attempts_total", &succeeded),
+        9.0
+    );
+    assert_eq!(
+        value(&later, "herald_delivery_attempts_total", &failed),
+        3.0
+    );
+    assert_eq!(value(&later, "herald_events_ingested_total", &[]), 12.0);
+}
