@@ -184,6 +184,18 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    pub const ALL: [ErrorClass; 9] = [
+        ErrorClass::Dns,
+        ErrorClass::Connect,
+        ErrorClass::Tls,
+        ErrorClass::Timeout,
+        ErrorClass::HttpStatus,
+        ErrorClass::Connection,
+        ErrorClass::InvalidUrl,
+        ErrorClass::ResponseTooLarge,
+        ErrorClass::BlockedDestination,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Dns => "dns",

@@ -7,6 +7,7 @@ mod delivery;
 pub mod event_type;
 mod ids;
 mod replay;
+mod stats;
 
 pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_markdown};
 pub use audit::*;
@@ -16,6 +17,7 @@ pub use ids::{
     EventId, IdParseError, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
 };
 pub use replay::*;
+pub use stats::*;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

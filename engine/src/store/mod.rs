@@ -17,10 +17,12 @@ mod sqlite_policies;
 mod sqlite_replay;
 mod sqlite_secrets;
 mod sqlite_security;
+mod sqlite_stats;
 
 pub use delivery::*;
 pub use sqlite::SqliteStore;
 pub use sqlite_dlq::REPROCESS_BATCH;
+pub use sqlite_stats::default_granularity;
 
 use std::sync::Arc;
 
@@ -104,6 +106,29 @@ pub struct NewUser {
     pub role: Role,
     /// `None`: a global user.
     pub tenant_id: Option<TenantId>,
+}
+
+/// Counts to add to the statistics of one endpoint and event type at a time
+/// (what recording an attempt does; tests add samples directly).
+#[derive(Debug, Clone)]
+pub struct StatSample {
+    pub tenant_id: TenantId,
+    pub endpoint_id: EndpointId,
+    pub event_type: String,
+    pub at: DateTime<Utc>,
+    pub counts: crate::model::Counts,
+}
+
+/// A statistics query: a time range at one granularity, optionally narrowed
+/// to an endpoint or event type, split into series by `group_by`.
+#[derive(Debug, Clone)]
+pub struct StatsQuery {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub granularity: crate::model::Granularity,
+    pub group_by: crate::model::GroupBy,
+    pub endpoint_id: Option<EndpointId>,
+    pub event_type: Option<String>,
 }
 
 /// An audit log entry to append.
@@ -429,6 +454,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<CheckpointOut>;
     /// Every tenant, by slug.
     async fn list_tenants(&self) -> Result<Vec<TenantOut>>;
+    /// Adds samples to the delivery statistics (recording attempts does this itself).
+    async fn record_stats(&self, samples: Vec<StatSample>) -> Result<()>;
+    /// The tenant's delivery statistics for a range.
+    async fn stats(&self, tenant: TenantId, query: &StatsQuery) -> Result<crate::model::StatsOut>;
     /// Queue, DLQ, endpoint and replay counts for `/metrics`, across tenants.
     async fn gauges(&self, now: DateTime<Utc>) -> Result<crate::metrics::Gauges>;
     async fn get_user(&self, id: UserId) -> Result<Option<UserOut>>;

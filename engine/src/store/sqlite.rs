@@ -776,6 +776,18 @@ impl Store for SqliteStore {
         rows.into_iter().map(TenantOut::try_from).collect()
     }
 
+    async fn record_stats(&self, samples: Vec<super::StatSample>) -> Result<()> {
+        self.record_stats_impl(samples).await
+    }
+
+    async fn stats(
+        &self,
+        tenant: TenantId,
+        query: &super::StatsQuery,
+    ) -> Result<crate::model::StatsOut> {
+        self.stats_impl(tenant, query).await
+    }
+
     async fn gauges(&self, now: DateTime<Utc>) -> Result<crate::metrics::Gauges> {
         self.gauges_impl(now).await
     }

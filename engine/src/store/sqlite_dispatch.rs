@@ -241,8 +241,25 @@ impl SqliteStore {
         }
         let now_ms = to_millis(Utc::now());
         let mut tx = self.pool().begin().await?;
+        // Attempts that finish together mostly share an endpoint, event type
+        // and minute: their statistics are summed and written once.
+        let mut stats: std::collections::BTreeMap<
+            (String, String, String, i64),
+            crate::model::Counts,
+        > = std::collections::BTreeMap::new();
         for outcome in batch {
-            record_one(&mut tx, outcome, now_ms).await?;
+            if let Some((key, counts)) = record_one(&mut tx, outcome, now_ms).await? {
+                stats.entry(key).or_default().add(&counts);
+            }
+        }
+        for ((tenant, endpoint, event_type, minute), counts) in &stats {
+            super::sqlite_stats::add_stats(
+                &mut tx,
+                (tenant, endpoint, event_type),
+                *minute,
+                counts,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -297,7 +314,7 @@ async fn record_one(
         next,
     }: AttemptOutcome,
     now_ms: i64,
-) -> Result<()> {
+) -> Result<Option<((String, String, String, i64), crate::model::Counts)>> {
     let delivery_text = delivery.to_string();
     let (state, next_at) = match &next {
         AfterAttempt::Succeeded => ("succeeded", None),
@@ -322,8 +339,27 @@ async fn record_one(
         .await?
     else {
         tracing::warn!(delivery = %delivery_text, "attempt finished for a delivery that no longer exists");
-        return Ok(());
+        return Ok(None);
     };
+
+    let event_type: String = sqlx::query_scalar("select event_type from events where id = $1")
+        .bind(&event)
+        .fetch_optional(&mut **tx)
+        .await?
+        .unwrap_or_default();
+    let stats = (
+        (
+            tenant.clone(),
+            endpoint.clone(),
+            event_type,
+            crate::model::Granularity::Minute.bucket_start(to_millis(attempt.started_at)),
+        ),
+        crate::model::Counts::of_attempt(
+            attempt.error_class,
+            attempt.latency_ms,
+            matches!(next, AfterAttempt::Dead { .. }),
+        ),
+    );
 
     let attempt_id = AttemptId::new().to_string();
     sqlx::query(
@@ -355,7 +391,7 @@ async fn record_one(
         )
         .await?;
     }
-    Ok(())
+    Ok(Some(stats))
 }
 
 impl SqliteStore {

@@ -171,6 +171,7 @@ fn api_routes() -> Vec<Route> {
             Some(json!({})),
         ),
         route(M::GET, "/live", P::Read, None),
+        route(M::GET, "/stats", P::Read, None),
     ]
 }
 

@@ -140,4 +140,39 @@ async fn metrics_parse_and_count_exactly_the_deliveries_made() {
         3.0
     );
     assert_eq!(value(&later, "herald_events_ingested_total", &[]), 12.0);
+
+    // The statistics API saw the same attempts, by endpoint and event type.
+    let stats = api.get("/api/v1/stats?group_by=event_type").await;
+    assert_eq!(
+        stats["granularity"], "hour",
+        "24 hours by default, in hours"
+    );
+    assert_eq!(stats["total"]["attempts"], 12);
+    assert_eq!(stats["total"]["succeeded"], 9);
+    assert_eq!(stats["total"]["failed"], 3);
+    assert_eq!(stats["total"]["dlq_added"], 3);
+    assert_eq!(stats["total"]["errors"]["http_status"], 3);
+    let per_type: HashMap<String, u64> = stats["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["event_type"].as_str().unwrap().to_owned(),
+                s["total"]["attempts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per_type,
+        HashMap::from([
+            ("ok.created".to_owned(), 5),
+            ("ok.updated".to_owned(), 4),
+            ("bad.created".to_owned(), 3)
+        ])
+    );
+    let res = api
+        .send(reqwest::Method::GET, "/api/v1/stats?granularity=week", None)
+        .await;
+    assert_eq!(res.status(), 400);
 }

@@ -7,6 +7,7 @@ mod events;
 mod live;
 mod recovery;
 mod retry_policies;
+mod stats;
 mod tenant;
 
 use axum::Router;
@@ -24,6 +25,7 @@ pub fn router(max_payload_bytes: usize) -> Router<AppState> {
         .merge(events::router(max_payload_bytes))
         .merge(recovery::router())
         .merge(live::router())
+        .merge(stats::router())
         .fallback(|uri: http::Uri| async move {
             ApiError::not_found(format!("no API route at {}", uri.path()))
         })

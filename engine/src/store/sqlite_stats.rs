@@ -1,0 +1,235 @@
+//! Delivery statistics in SQLite: each recorded attempt adds to its minute,
+//! hour and day rows in the same transaction as its receipt; queries read the
+//! rows of one granularity and sum them per bucket and group.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::{SqliteStore, StatSample, StatsQuery, from_millis, stored_id, to_millis};
+use crate::model::{
+    Counts, EndpointId, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut, StatsPoint,
+    StatsSeries, TenantId,
+};
+use crate::{EngineError, Result};
+
+fn error_column(class: ErrorClass) -> String {
+    format!("e_{}", class.as_str())
+}
+
+/// Adds `counts` to the minute, hour and day rows of `(tenant, endpoint, event type)` at `at_ms`.
+pub(super) async fn add_stats(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    (tenant, endpoint, event_type): (&str, &str, &str),
+    at_ms: i64,
+    counts: &Counts,
+) -> Result<()> {
+    let errors: Vec<String> = ErrorClass::ALL.iter().map(|c| error_column(*c)).collect();
+    let latency: Vec<String> = (0..LATENCY_SLOTS).map(|i| format!("l{i}")).collect();
+    let value_columns: Vec<&str> = ["attempts", "succeeded", "failed", "dlq_added"]
+        .into_iter()
+        .chain(errors.iter().map(String::as_str))
+        .chain(latency.iter().map(String::as_str))
+        .chain(["latency_sum_ms"])
+        .collect();
+
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "insert into delivery_stats (tenant_id, endpoint_id, event_type, granularity, bucket_start, {}) ",
+        value_columns.join(", ")
+    ));
+    let values: Vec<i64> = [
+        counts.attempts,
+        counts.succeeded,
+        counts.failed,
+        counts.dlq_added,
+    ]
+    .into_iter()
+    .chain(
+        ErrorClass::ALL
+            .iter()
+            .map(|c| counts.errors.get(c.as_str()).copied().unwrap_or(0)),
+    )
+    .chain((0..LATENCY_SLOTS).map(|i| counts.latency_buckets.get(i).copied().unwrap_or(0)))
+    .chain([counts.latency_sum_ms])
+    .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+    .collect();
+    for (i, g) in Granularity::ALL.into_iter().enumerate() {
+        q.push(if i == 0 {
+            "select "
+        } else {
+            " union all select "
+        });
+        let mut s = q.separated(", ");
+        s.push_bind(tenant)
+            .push_bind(endpoint)
+            .push_bind(event_type)
+            .push_bind(g.as_str())
+            .push_bind(g.bucket_start(at_ms));
+        for v in &values {
+            s.push_bind(*v);
+        }
+    }
+    // `where true` lets SQLite tell the upsert clause from a join.
+    q.push(
+        " where true on conflict (tenant_id, granularity, bucket_start, endpoint_id, event_type) do update set ",
+    );
+    let sums: Vec<String> = value_columns
+        .iter()
+        .map(|c| format!("{c} = {c} + excluded.{c}"))
+        .collect();
+    q.push(sums.join(", "));
+    q.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
+fn counts_of(row: &SqliteRow) -> Result<Counts> {
+    let n = |column: &str| -> Result<u64> {
+        let v: i64 = row.try_get(column)?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    };
+    let mut errors = BTreeMap::new();
+    for class in ErrorClass::ALL {
+        let count = n(&error_column(class))?;
+        if count > 0 {
+            errors.insert(class.as_str().to_string(), count);
+        }
+    }
+    Ok(Counts {
+        attempts: n("attempts")?,
+        succeeded: n("succeeded")?,
+        failed: n("failed")?,
+        dlq_added: n("dlq_added")?,
+        errors,
+        latency_buckets: (0..LATENCY_SLOTS)
+            .map(|i| n(&format!("l{i}")))
+            .collect::<Result<_>>()?,
+        latency_sum_ms: n("latency_sum_ms")?,
+    })
+}
+
+type GroupKey = (Option<EndpointId>, Option<String>);
+
+impl SqliteStore {
+    pub(super) async fn record_stats_impl(&self, samples: Vec<StatSample>) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for s in &samples {
+            add_stats(
+                &mut tx,
+                (
+                    &s.tenant_id.to_string(),
+                    &s.endpoint_id.to_string(),
+                    &s.event_type,
+                ),
+                to_millis(s.at),
+                &s.counts,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn stats_impl(&self, tenant: TenantId, q: &StatsQuery) -> Result<StatsOut> {
+        let g = q.granularity;
+        let from = g.bucket_start(to_millis(q.from));
+        let to = to_millis(q.to);
+        if to <= from {
+            return Err(EngineError::invalid("to", "must be later than from"));
+        }
+        let buckets = (to - from + g.millis() - 1) / g.millis();
+        if buckets > g.max_buckets() {
+            return Err(EngineError::invalid(
+                "granularity",
+                format!(
+                    "{} buckets of a {} are too many for one query (at most {}); choose a coarser granularity or a shorter range",
+                    buckets,
+                    g.as_str(),
+                    g.max_buckets()
+                ),
+            ));
+        }
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("select * from delivery_stats where tenant_id = ");
+        sql.push_bind(tenant.to_string())
+            .push(" and granularity = ")
+            .push_bind(g.as_str())
+            .push(" and bucket_start >= ")
+            .push_bind(from)
+            .push(" and bucket_start < ")
+            .push_bind(to);
+        if let Some(endpoint) = q.endpoint_id {
+            sql.push(" and endpoint_id = ")
+                .push_bind(endpoint.to_string());
+        }
+        if let Some(event_type) = &q.event_type {
+            sql.push(" and event_type = ").push_bind(event_type.clone());
+        }
+        let rows = sql.build().fetch_all(self.reader()).await?;
+
+        let mut groups: BTreeMap<GroupKey, BTreeMap<i64, Counts>> = BTreeMap::new();
+        let mut total = Counts::default();
+        for row in &rows {
+            let counts = counts_of(row)?;
+            let endpoint: String = row.try_get("endpoint_id")?;
+            let event_type: String = row.try_get("event_type")?;
+            let key = match q.group_by {
+                GroupBy::None => (None, None),
+                GroupBy::Endpoint => (Some(stored_id(&endpoint)?), None),
+                GroupBy::EventType => (None, Some(event_type)),
+            };
+            let start: i64 = row.try_get("bucket_start")?;
+            total.add(&counts);
+            groups
+                .entry(key)
+                .or_default()
+                .entry(start)
+                .or_default()
+                .add(&counts);
+        }
+        if q.group_by == GroupBy::None && groups.is_empty() {
+            groups.insert((None, None), BTreeMap::new());
+        }
+        let series = groups
+            .into_iter()
+            .map(|((endpoint_id, event_type), points)| {
+                let mut sum = Counts::default();
+                let points = points
+                    .into_iter()
+                    .map(|(start, counts)| {
+                        sum.add(&counts);
+                        StatsPoint::new(from_millis(start), counts)
+                    })
+                    .collect();
+                StatsSeries {
+                    endpoint_id,
+                    event_type,
+                    points,
+                    total: StatsPoint::new(from_millis(from), sum),
+                }
+            })
+            .collect();
+        Ok(StatsOut {
+            granularity: g,
+            from: from_millis(from),
+            to: q.to,
+            group_by: q.group_by,
+            series,
+            total: StatsPoint::new(from_millis(from), total),
+        })
+    }
+}
+
+/// The granularity that gives a readable chart for a range: minutes up to 6
+/// hours, hours up to 14 days, days beyond.
+pub fn default_granularity(from: DateTime<Utc>, to: DateTime<Utc>) -> Granularity {
+    let span = to - from;
+    if span <= chrono::Duration::hours(6) {
+        Granularity::Minute
+    } else if span <= chrono::Duration::days(14) {
+        Granularity::Hour
+    } else {
+        Granularity::Day
+    }
+}
