@@ -74,3 +74,4 @@ test: setup fmt-check lint test-rust e2e
 bench:
 	cargo bench -p herald-server --bench throughput
 	cargo bench -p herald-server --bench event_list
+	cargo bench -p herald-server --bench stats

@@ -1,0 +1,154 @@
+//! Delivery statistics with 1,000,000 recorded attempts: `make bench`.
+//!
+//! Seeds a week of attempts (ten endpoints, five event types, one in five
+//! failing, latencies from 2 ms to 40 s) into the statistics the way recording
+//! receipts does (summed per endpoint, event type and minute), then times
+//! `GET /api/v1/stats` over loopback for the dashboard's ranges: the last hour
+//! by minute, the last day and week by hour, grouped by endpoint and by event
+//! type. Prints p50/p95/max per query; asserts nothing about speed.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use herald_engine::auth::issue_api_key;
+use herald_engine::model::{Counts, EndpointId, ErrorClass, Granularity, Scope};
+use herald_engine::store::{DEFAULT_TENANT, StatSample};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const ATTEMPTS: usize = 1_000_000;
+const SAMPLES: usize = 100;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+#[tokio::main]
+async fn main() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = herald_server::Config::for_data_dir(data.path());
+    config.api_rate_limit = 0;
+    config.admin_password = Some("bench-password".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = herald_server::start(config, listener).await.unwrap();
+    let store = running.state.store.clone();
+    let tenant = store
+        .tenant_by_slug(DEFAULT_TENANT)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+
+    let seeding = Instant::now();
+    let mut rng = StdRng::seed_from_u64(7);
+    let endpoints: Vec<EndpointId> = (0..10).map(|_| EndpointId::new()).collect();
+    let types = [
+        "order.created",
+        "order.paid",
+        "order.shipped",
+        "user.created",
+        "invoice.due",
+    ];
+    let now_ms = Utc::now().timestamp_millis();
+    let week_ms = 7 * 86_400_000;
+    let mut sums: BTreeMap<(usize, usize, i64), Counts> = BTreeMap::new();
+    for _ in 0..ATTEMPTS {
+        let at = now_ms - rng.gen_range(0..week_ms);
+        let error = rng
+            .gen_bool(0.2)
+            .then(|| ErrorClass::ALL[rng.gen_range(0..ErrorClass::ALL.len())]);
+        let latency = if rng.gen_bool(0.9) {
+            rng.gen_range(2..400)
+        } else {
+            rng.gen_range(400..40_000)
+        };
+        let key = (
+            rng.gen_range(0..endpoints.len()),
+            rng.gen_range(0..types.len()),
+            Granularity::Minute.bucket_start(at),
+        );
+        sums.entry(key).or_default().add(&Counts::of_attempt(
+            error,
+            latency,
+            error.is_some() && rng.gen_bool(0.1),
+        ));
+    }
+    let rows = sums.len();
+    let samples: Vec<StatSample> = sums
+        .into_iter()
+        .map(|((e, t, minute), counts)| StatSample {
+            tenant_id: tenant,
+            endpoint_id: endpoints[e],
+            event_type: types[t].to_string(),
+            at: chrono::DateTime::from_timestamp_millis(minute).unwrap(),
+            counts,
+        })
+        .collect();
+    for chunk in samples.chunks(5_000) {
+        store.record_stats(chunk.to_vec()).await.unwrap();
+    }
+    println!(
+        "seeded {ATTEMPTS} attempts ({rows} endpoint × type × minute sums) in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+
+    let (_, key) = issue_api_key(store.as_ref(), tenant, "bench", Scope::Read)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", running.addr);
+    let to = Utc::now();
+    let at = |hours: i64| {
+        (to - chrono::Duration::hours(hours))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            .replace('+', "%2B")
+    };
+    let views = [
+        ("last hour, by minute", format!("from={}", at(1))),
+        ("last 24 h, by hour", format!("from={}", at(24))),
+        (
+            "last 7 days, by hour",
+            format!("from={}&granularity=hour", at(168)),
+        ),
+        (
+            "7 days by endpoint",
+            format!("from={}&granularity=hour&group_by=endpoint", at(168)),
+        ),
+        (
+            "7 days by event type",
+            format!("from={}&granularity=hour&group_by=event_type", at(168)),
+        ),
+        (
+            "7 days, by day",
+            format!("from={}&granularity=day", at(168)),
+        ),
+    ];
+    println!("\nGET /api/v1/stats with {ATTEMPTS} attempts ({SAMPLES} requests each):");
+    for (name, query) in views {
+        let mut times = Vec::with_capacity(SAMPLES);
+        let mut attempts = 0;
+        for _ in 0..SAMPLES {
+            let started = Instant::now();
+            let res = http
+                .get(format!("{base}/api/v1/stats?{query}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{query}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            times.push(started.elapsed());
+            attempts = body["total"]["attempts"].as_u64().unwrap();
+        }
+        times.sort();
+        println!(
+            "  {name:<22} p50 {:>6.1} ms   p95 {:>6.1} ms   max {:>6.1} ms   ({attempts} attempts in range)",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.95).as_secs_f64() * 1e3,
+            times.last().unwrap().as_secs_f64() * 1e3,
+        );
+    }
+    running.shutdown().await.unwrap();
+}
