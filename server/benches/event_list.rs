@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use herald_engine::model::{EventIn, Role};
-use herald_engine::store::{DEFAULT_TENANT, EventFilter};
+use herald_engine::store::EventFilter;
 use serde_json::json;
+
+mod common;
 
 const EVENTS: usize = 1_000_000;
 const BATCH: usize = 1_000;
@@ -24,23 +26,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let data = tempfile::tempdir().unwrap();
-    let mut config = herald_server::Config::for_data_dir(data.path());
-    // The receiver is on loopback; one key drives the whole load.
-    config.outbound_guard = herald_engine::dispatch::guard::DestinationGuard::new(
-        herald_engine::dispatch::guard::DestinationGuard::parse_allow_list("127.0.0.0/8").unwrap(),
-    );
-    config.api_rate_limit = 0;
-    config.admin_password = Some("bench-password".into());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = herald_server::start(config, listener).await.unwrap();
+    let common::Started {
+        running,
+        tenant,
+        base,
+        data: _data,
+    } = common::start().await;
     let store = running.state.store.clone();
-    let tenant = store
-        .tenant_by_slug(DEFAULT_TENANT)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
 
     let seeding = Instant::now();
     for batch in 0..EVENTS / BATCH {
@@ -96,7 +88,6 @@ async fn main() {
         .await
         .unwrap();
     let http = reqwest::Client::new();
-    let base = format!("http://{}", running.addr);
 
     let views = [
         ("first page", "/events".to_string()),

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use herald_engine::auth::issue_api_key;
 use herald_engine::model::{Counts, EndpointId, ErrorClass, Granularity, Scope};
-use herald_engine::store::{DEFAULT_TENANT, StatSample};
+use herald_engine::store::StatSample;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+mod common;
 
 const ATTEMPTS: usize = 1_000_000;
 const SAMPLES: usize = 100;
@@ -27,19 +29,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let data = tempfile::tempdir().unwrap();
-    let mut config = herald_server::Config::for_data_dir(data.path());
-    config.api_rate_limit = 0;
-    config.admin_password = Some("bench-password".into());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = herald_server::start(config, listener).await.unwrap();
+    let common::Started {
+        running,
+        tenant,
+        base,
+        data: _data,
+    } = common::start().await;
     let store = running.state.store.clone();
-    let tenant = store
-        .tenant_by_slug(DEFAULT_TENANT)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
 
     let seeding = Instant::now();
     let mut rng = StdRng::seed_from_u64(7);
@@ -98,7 +94,6 @@ async fn main() {
         .await
         .unwrap();
     let http = reqwest::Client::new();
-    let base = format!("http://{}", running.addr);
     let to = Utc::now();
     let at = |hours: i64| {
         (to - chrono::Duration::hours(hours))

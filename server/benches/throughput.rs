@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use axum::routing::post;
 use herald_engine::auth::issue_api_key;
 use herald_engine::model::Scope;
-use herald_engine::store::DEFAULT_TENANT;
 use serde_json::{Value, json};
+
+mod common;
 
 const SINGLE_EVENTS: usize = 20_000;
 const SINGLE_CLIENTS: usize = 32;
@@ -30,23 +31,17 @@ struct Bench {
 }
 
 async fn start() -> Bench {
-    let data = tempfile::tempdir().unwrap();
-    let mut config = herald_server::Config::for_data_dir(data.path());
-    // The receiver is on loopback; one key drives the whole load.
-    config.outbound_guard = herald_engine::dispatch::guard::DestinationGuard::new(
-        herald_engine::dispatch::guard::DestinationGuard::parse_allow_list("127.0.0.0/8").unwrap(),
-    );
-    config.api_rate_limit = 0;
-    config.admin_password = Some("bench-password".into());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = herald_server::start(config, listener).await.unwrap();
-    let store = &running.state.store;
-    let tenant = store.tenant_by_slug(DEFAULT_TENANT).await.unwrap().unwrap();
-    let (_, key) = issue_api_key(store.as_ref(), tenant.id, "bench", Scope::All)
+    let common::Started {
+        running,
+        tenant,
+        base,
+        data,
+    } = common::start().await;
+    let (_, key) = issue_api_key(running.state.store.as_ref(), tenant, "bench", Scope::All)
         .await
         .unwrap();
     Bench {
-        base: format!("http://{}", running.addr),
+        base,
         running,
         key,
         http: reqwest::Client::builder()

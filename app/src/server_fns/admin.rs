@@ -61,6 +61,21 @@ fn tenant_by_slug_or_global(
         })
 }
 
+/// A form field naming a role or scope, parsed; a bad one names the choices.
+#[cfg(feature = "ssr")]
+fn parse_field<T>(field: &str, text: &str) -> Result<T, ConsoleError>
+where
+    T: std::str::FromStr<Err = herald_engine::model::ParseEnumError>,
+{
+    text.parse()
+        .map_err(|e: herald_engine::model::ParseEnumError| {
+            crate::ssr::fail(ConsoleError::Invalid {
+                field: field.into(),
+                message: e.to_string(),
+            })
+        })
+}
+
 /// Every tenant, and the one the signed-in user works in.
 #[server(prefix = "/fn", endpoint = "tenant_choice")]
 pub async fn tenant_choice() -> Result<Tenancy, ConsoleError> {
@@ -146,18 +161,11 @@ pub async fn create_user(
     tenant: String,
     password: String,
 ) -> Result<UserOut, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, fail, require};
+    use crate::ssr::{audit_by, console_state, require};
     use herald_engine::model::{Permission, Role};
     let admin = require(Permission::ManageUsers)?;
     let state = console_state()?;
-    let role: Role = role
-        .parse()
-        .map_err(|e: herald_engine::model::ParseEnumError| {
-            fail(ConsoleError::Invalid {
-                field: "role".into(),
-                message: e.to_string(),
-            })
-        })?;
+    let role: Role = parse_field("role", &role)?;
     let tenants = state.store.list_tenants().await?;
     let tenant_id = tenant_by_slug_or_global(&tenants, &tenant)?;
     let user = herald_engine::auth::register_user_in(
@@ -201,14 +209,7 @@ pub async fn update_user(
     let admin = require(Permission::ManageUsers)?;
     let state = console_state()?;
     let id: UserId = parse_id("user", &id)?;
-    let role: Role = role
-        .parse()
-        .map_err(|e: herald_engine::model::ParseEnumError| {
-            fail(ConsoleError::Invalid {
-                field: "role".into(),
-                message: e.to_string(),
-            })
-        })?;
+    let role: Role = parse_field("role", &role)?;
     if id == admin.id && role != admin.role {
         return Err(fail(ConsoleError::Invalid {
             field: "role".into(),
@@ -299,19 +300,12 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyOut>, ConsoleError> {
 /// Creates an API key in the working tenant; the key is shown this once.
 #[server(prefix = "/fn", endpoint = "create_api_key")]
 pub async fn create_api_key(name: String, scope: String) -> Result<KeyCreated, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, fail, require};
+    use crate::ssr::{audit_by, console_state, console_tenant, require};
     use herald_engine::model::{Permission, Scope};
     let user = require(Permission::ManageApiKeys)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
-    let scope: Scope = scope
-        .parse()
-        .map_err(|e: herald_engine::model::ParseEnumError| {
-            fail(ConsoleError::Invalid {
-                field: "scope".into(),
-                message: e.to_string(),
-            })
-        })?;
+    let scope: Scope = parse_field("scope", &scope)?;
     let (listing, key) =
         herald_engine::auth::issue_api_key(state.store.as_ref(), tenant, &name, scope).await?;
     audit_by(

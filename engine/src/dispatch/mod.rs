@@ -401,6 +401,7 @@ impl Dispatcher {
             delivery: claimed.id,
             attempt,
             next,
+            event_type: Some(claimed.event_type.clone()),
         };
         // The task (and with it the endpoint's slot) ends once the receipt is
         // durable, so what is in flight in the database is what is on the wire.

@@ -178,6 +178,9 @@ pub struct AttemptOutcome {
     pub delivery: DeliveryId,
     pub attempt: NewAttempt,
     pub next: AfterAttempt,
+    /// The event's type, for the statistics, when the caller knows it (the
+    /// dispatcher does); otherwise the store looks it up.
+    pub event_type: Option<String>,
 }
 
 /// Where a delivery goes after an attempt.

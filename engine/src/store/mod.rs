@@ -348,6 +348,7 @@ pub trait Store: Send + Sync + 'static {
             delivery,
             attempt,
             next,
+            event_type: None,
         }])
         .await
     }

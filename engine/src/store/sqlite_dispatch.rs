@@ -312,6 +312,7 @@ async fn record_one(
         delivery,
         attempt,
         next,
+        event_type,
     }: AttemptOutcome,
     now_ms: i64,
 ) -> Result<Option<((String, String, String, i64), crate::model::Counts)>> {
@@ -342,11 +343,14 @@ async fn record_one(
         return Ok(None);
     };
 
-    let event_type: String = sqlx::query_scalar("select event_type from events where id = $1")
-        .bind(&event)
-        .fetch_optional(&mut **tx)
-        .await?
-        .unwrap_or_default();
+    let event_type: String = match event_type {
+        Some(known) => known,
+        None => sqlx::query_scalar("select event_type from events where id = $1")
+            .bind(&event)
+            .fetch_optional(&mut **tx)
+            .await?
+            .unwrap_or_default(),
+    };
     let stats = (
         (
             tenant.clone(),

@@ -1,0 +1,39 @@
+//! What every benchmark starts from: a release Herald on a free loopback port
+//! with a fresh data directory, deliveries allowed to loopback receivers and no
+//! API rate limit (one key drives the whole load).
+
+use herald_engine::dispatch::guard::DestinationGuard;
+use herald_engine::model::TenantId;
+use herald_engine::store::DEFAULT_TENANT;
+
+pub struct Started {
+    pub running: herald_server::Running,
+    pub tenant: TenantId,
+    pub base: String,
+    pub data: tempfile::TempDir,
+}
+
+pub async fn start() -> Started {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = herald_server::Config::for_data_dir(data.path());
+    config.outbound_guard =
+        DestinationGuard::new(DestinationGuard::parse_allow_list("127.0.0.0/8").unwrap());
+    config.api_rate_limit = 0;
+    config.admin_password = Some("bench-password".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = herald_server::start(config, listener).await.unwrap();
+    let tenant = running
+        .state
+        .store
+        .tenant_by_slug(DEFAULT_TENANT)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    Started {
+        base: format!("http://{}", running.addr),
+        running,
+        tenant,
+        data,
+    }
+}
