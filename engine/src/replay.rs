@@ -51,7 +51,7 @@ impl ReplayRunner {
 
     /// Runs until `stop` turns true. Jobs keep their state in the store, so
     /// stopping simply stops taking steps; the next start resumes them.
-    #[tracing::instrument(skip_all, name = "replays")]
+    #[tracing::instrument(skip_all, name = "replays", fields(correlation_id = "replays"))]
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut jobs: HashMap<ReplayId, JoinHandle<()>> = HashMap::new();
         while !*stop.borrow() {
@@ -101,6 +101,7 @@ impl ReplayRunner {
 
     /// One job: steps at its rate until every event is taken and every
     /// delivery it armed has ended, or until it is paused or cancelled.
+    #[tracing::instrument(skip_all, name = "replay", fields(correlation_id = %id))]
     async fn drive(self: Arc<Self>, id: ReplayId, stop: watch::Receiver<bool>) {
         let mut credit = 0.0_f64;
         let mut last = Instant::now();

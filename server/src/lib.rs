@@ -72,6 +72,7 @@ impl Running {
 }
 
 /// Opens the database, creates the first admin if needed, and serves on `listener`.
+#[tracing::instrument(skip_all, name = "startup", fields(correlation_id = "startup"))]
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
     let store = state::open_store(&config).await?;
     let first_run_admin = state::ensure_first_admin(store.as_ref(), &config).await?;
@@ -187,7 +188,7 @@ pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
     }
     println!("Herald console: http://{}", running.addr);
     shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!(correlation_id = "shutdown", "shutting down");
     running.shutdown().await
 }
 
@@ -216,6 +217,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Periodic upkeep: expired sessions are deleted hourly.
+#[tracing::instrument(
+    skip_all,
+    name = "housekeeping",
+    fields(correlation_id = "housekeeping")
+)]
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {

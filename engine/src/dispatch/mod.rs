@@ -122,7 +122,7 @@ impl Dispatcher {
     }
 
     /// Runs until `stop` turns true, then finishes (or hands back) what is in flight.
-    #[tracing::instrument(skip_all, name = "dispatcher")]
+    #[tracing::instrument(skip_all, name = "dispatcher", fields(correlation_id = "dispatcher"))]
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let mut tasks: JoinSet<()> = JoinSet::new();
@@ -270,7 +270,14 @@ impl Dispatcher {
     }
 
     /// One attempt at one claimed delivery, its receipt, and what comes next.
-    #[tracing::instrument(skip_all, fields(delivery = %claimed.id, endpoint = %claimed.endpoint_id, event = %claimed.event_id))]
+    // Every line about an attempt carries its event's correlation id (the
+    // event id when the publisher gave none), as the request that published it did.
+    #[tracing::instrument(skip_all, fields(
+        correlation_id = %claimed.correlation_id.clone().unwrap_or_else(|| claimed.event_id.to_string()),
+        delivery = %claimed.id,
+        endpoint = %claimed.endpoint_id,
+        event = %claimed.event_id,
+    ))]
     async fn deliver(&self, claimed: Claimed, recorder: &Recorder) {
         if !claimed.endpoint_active {
             let reason = "the endpoint was disabled or deleted before the delivery was attempted";
@@ -458,6 +465,7 @@ const RECEIPT_BATCH: usize = 512;
 /// Writes receipts with group commit: whatever finished while the previous
 /// transaction was being written goes into the next one, so one commit serves
 /// many deliveries when traffic is heavy and a lone attempt is written at once.
+#[tracing::instrument(skip_all, name = "receipts", fields(correlation_id = "receipts"))]
 async fn record_receipts(
     store: Arc<dyn Store>,
     mut queue: mpsc::UnboundedReceiver<(AttemptOutcome, oneshot::Sender<()>)>,

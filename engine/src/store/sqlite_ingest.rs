@@ -33,7 +33,10 @@ pub(super) struct IngestRequest {
 /// Starts the writer; it ends when every store handle (every sender) is gone.
 pub(super) fn spawn_ingest_writer(pool: SqlitePool) -> mpsc::Sender<IngestRequest> {
     let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
-    tokio::spawn(write_ingests(pool, requests));
+    tokio::spawn(tracing::Instrument::instrument(
+        write_ingests(pool, requests),
+        tracing::info_span!("ingest_writer", correlation_id = "ingest"),
+    ));
     queue
 }
 

@@ -109,11 +109,12 @@ impl FromRequestParts<AppState> for Caller {
         if auth.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
             let store = state.store.clone();
             let id = auth.id;
-            tokio::spawn(async move {
+            // In the request's span, so a failure logs its correlation id.
+            tokio::spawn(tracing::Instrument::in_current_span(async move {
                 if let Err(e) = store.touch_api_key(id, now).await {
                     tracing::warn!(error = %e, key = %id, "could not record API key use");
                 }
-            });
+            }));
         }
         Ok(Caller {
             key_id: auth.id,

@@ -11,6 +11,7 @@ mod delivery;
 mod endpoints;
 mod harness;
 mod health;
+mod logs;
 mod metrics;
 mod policies;
 mod receiver;
