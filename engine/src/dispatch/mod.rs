@@ -37,6 +37,9 @@ pub const RESERVED_HEADERS: [&str; 9] = [
     "herald-replay",
 ];
 
+/// How many per-endpoint slots are kept before idle ones are dropped.
+const SLOT_PRUNE_AT: usize = 1_000;
+
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
     /// Requests in flight at once, across all endpoints.
@@ -115,6 +118,11 @@ impl Dispatcher {
             .endpoint_slots
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        // Endpoints come and go: past a thousand entries, drop the slots no
+        // task holds (a fresh one is made the next time it is needed).
+        if slots.len() >= SLOT_PRUNE_AT && !slots.contains_key(&endpoint) {
+            slots.retain(|_, slot| Arc::strong_count(slot) > 1);
+        }
         slots
             .entry(endpoint)
             .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_endpoint)))
@@ -512,5 +520,37 @@ fn finished(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_endpoint_slots_are_dropped_and_busy_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let store = crate::store::connect(&url, Arc::new(crate::vault::Vault::ephemeral()))
+            .await
+            .unwrap();
+        let dispatcher = Dispatcher::new(store, DispatcherConfig::default());
+        let busy_endpoint = EndpointId::new();
+        let held = dispatcher
+            .endpoint_slot(busy_endpoint)
+            .try_acquire_owned()
+            .unwrap();
+        for _ in 0..2_500 {
+            drop(dispatcher.endpoint_slot(EndpointId::new()));
+        }
+        let slots = dispatcher.endpoint_slots.lock().unwrap();
+        assert!(slots.len() <= SLOT_PRUNE_AT, "{} slots kept", slots.len());
+        let busy = slots.get(&busy_endpoint).expect("a slot in use is kept");
+        assert_eq!(
+            busy.available_permits(),
+            DispatcherConfig::default().per_endpoint - 1
+        );
+        drop(slots);
+        drop(held);
     }
 }
