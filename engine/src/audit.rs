@@ -34,3 +34,21 @@ pub fn changed_fields<T: serde::Serialize>(patch: &T) -> String {
         format!("changed {}", fields.join(", "))
     }
 }
+
+/// A summary with the operator's reason appended, when they gave one.
+pub fn with_reason(what: &str, reason: &str) -> String {
+    match reason.trim() {
+        "" => what.to_string(),
+        reason => format!("{what}: {reason}"),
+    }
+}
+
+/// The target of a change to several things: its one id, or the first five
+/// and how many more.
+pub fn targets<T: std::fmt::Display>(ids: &[T]) -> String {
+    let shown: Vec<String> = ids.iter().take(5).map(ToString::to_string).collect();
+    match ids.len() - shown.len() {
+        0 => shown.join(","),
+        more => format!("{} and {more} more", shown.join(",")),
+    }
+}

@@ -6,7 +6,7 @@
 //! filtered page, and a page half a million events deep reached by its keyset
 //! cursor. Prints p50/p95/max per view; asserts nothing about speed.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use herald_engine::model::{EventIn, Role};
@@ -18,11 +18,6 @@ mod common;
 const EVENTS: usize = 1_000_000;
 const BATCH: usize = 1_000;
 const SAMPLES: usize = 40;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
 
 #[tokio::main]
 async fn main() {
@@ -120,8 +115,8 @@ async fn main() {
         times.sort();
         println!(
             "  {name:<20} p50 {:>6.1} ms   p95 {:>6.1} ms   max {:>6.1} ms",
-            percentile(&times, 0.5).as_secs_f64() * 1e3,
-            percentile(&times, 0.95).as_secs_f64() * 1e3,
+            common::percentile(&times, 0.5).as_secs_f64() * 1e3,
+            common::percentile(&times, 0.95).as_secs_f64() * 1e3,
             times.last().unwrap().as_secs_f64() * 1e3,
         );
     }

@@ -8,7 +8,7 @@
 //! type. Prints p50/p95/max per query; asserts nothing about speed.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use herald_engine::auth::issue_api_key;
@@ -21,11 +21,6 @@ mod common;
 
 const ATTEMPTS: usize = 1_000_000;
 const SAMPLES: usize = 100;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
 
 #[tokio::main]
 async fn main() {
@@ -140,8 +135,8 @@ async fn main() {
         times.sort();
         println!(
             "  {name:<22} p50 {:>6.1} ms   p95 {:>6.1} ms   max {:>6.1} ms   ({attempts} attempts in range)",
-            percentile(&times, 0.5).as_secs_f64() * 1e3,
-            percentile(&times, 0.95).as_secs_f64() * 1e3,
+            common::percentile(&times, 0.5).as_secs_f64() * 1e3,
+            common::percentile(&times, 0.95).as_secs_f64() * 1e3,
             times.last().unwrap().as_secs_f64() * 1e3,
         );
     }

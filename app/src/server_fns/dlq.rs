@@ -131,18 +131,15 @@ pub async fn reprocess_dlq(
             .await?
     };
     if !out.reprocessed.is_empty() {
-        let target = match out.reprocessed.as_slice() {
-            [one] => one.to_string(),
-            many => format!("{} entries", many.len()),
-        };
-        let mut summary = format!(
-            "reprocessed {} entries ({} skipped)",
-            out.reprocessed.len(),
-            out.skipped.len()
+        let target = herald_engine::audit::targets(&out.reprocessed);
+        let summary = herald_engine::audit::with_reason(
+            &format!(
+                "reprocessed {} entries ({} skipped)",
+                out.reprocessed.len(),
+                out.skipped.len()
+            ),
+            &reason,
         );
-        if !reason.trim().is_empty() {
-            summary = format!("{summary}: {}", reason.trim());
-        }
         audit_by(&user, Some(tenant), "dlq.reprocess", target, summary).await;
     }
     Ok(out)
@@ -165,7 +162,7 @@ pub async fn discard_dlq(id: String, reason: String) -> Result<(), ConsoleError>
         Some(tenant),
         "dlq.discard",
         entry,
-        format!("discarded the entry: {}", reason.trim()),
+        herald_engine::audit::with_reason("discarded the entry", &reason),
     )
     .await;
     Ok(())

@@ -7,6 +7,7 @@
 
 mod delivery;
 mod sqlite;
+mod sqlite_accounts;
 mod sqlite_checkpoints;
 mod sqlite_delivery;
 mod sqlite_dispatch;
@@ -16,7 +17,6 @@ mod sqlite_ingest;
 mod sqlite_policies;
 mod sqlite_replay;
 mod sqlite_secrets;
-mod sqlite_security;
 mod sqlite_stats;
 
 pub use delivery::*;

@@ -11,9 +11,8 @@ use sqlx::{FromRow, SqlitePool};
 use super::{
     Actor, ApiKeyAuth, AttemptOutcome, Backend, Claimed, DlqFilter, EventFilter, EventSummary,
     EventTypeSummary, Ingested, NewApiKey, NewEndpoint, NewEvent, NewReplay, NewUser, ReplayStep,
-    SessionUser, Store, from_millis, normalise_email, page_of, stored_id, to_millis,
+    SessionUser, Store, from_millis, stored_id, to_millis,
 };
-use crate::error::is_unique_violation;
 use crate::model::{
     ApiKeyId, ApiKeyOut, AuditFilter, AuditId, AuditOut, CheckpointId, CheckpointIn, CheckpointOut,
     DeliveryId, DlqDetail, DlqEntryId, DlqEntryOut, EndpointId, EndpointOut, EventDetail, EventId,
@@ -115,61 +114,6 @@ impl TryFrom<TenantRow> for TenantOut {
     }
 }
 
-#[derive(FromRow)]
-pub(super) struct UserRow {
-    id: String,
-    email: String,
-    role: String,
-    tenant_id: Option<String>,
-    created_at: i64,
-    last_login_at: Option<i64>,
-    locked_until: Option<i64>,
-}
-
-impl TryFrom<UserRow> for UserOut {
-    type Error = EngineError;
-    fn try_from(r: UserRow) -> Result<Self> {
-        Ok(UserOut {
-            id: stored_id(&r.id)?,
-            email: r.email,
-            role: stored_id(&r.role)?,
-            tenant_id: r.tenant_id.as_deref().map(stored_id).transpose()?,
-            created_at: from_millis(r.created_at),
-            last_login_at: r.last_login_at.map(from_millis),
-            locked_until: r.locked_until.map(from_millis),
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct ApiKeyRow {
-    id: String,
-    name: String,
-    display_prefix: String,
-    tenant: String,
-    scope: String,
-    created_at: i64,
-    last_used_at: Option<i64>,
-}
-
-impl TryFrom<ApiKeyRow> for ApiKeyOut {
-    type Error = EngineError;
-    fn try_from(r: ApiKeyRow) -> Result<Self> {
-        Ok(ApiKeyOut {
-            id: stored_id(&r.id)?,
-            name: r.name,
-            prefix: r.display_prefix,
-            tenant: r.tenant,
-            scope: stored_id(&r.scope)?,
-            created_at: from_millis(r.created_at),
-            last_used_at: r.last_used_at.map(from_millis),
-        })
-    }
-}
-
-pub(super) const USER_COLUMNS: &str =
-    "id, email, role, tenant_id, created_at, last_login_at, locked_until";
-
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
@@ -219,78 +163,23 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: NewUser) -> Result<UserOut> {
-        let email = normalise_email(&user.email);
-        let row = sqlx::query_as::<_, UserRow>(&format!(
-            r"insert into users (id, email, password_hash, role, created_at, tenant_id)
-              values ($1, $2, $3, $4, $5, $6) returning {USER_COLUMNS}"
-        ))
-        .bind(UserId::new().to_string())
-        .bind(&email)
-        .bind(&user.password_hash)
-        .bind(user.role.as_str())
-        .bind(to_millis(Utc::now()))
-        .bind(user.tenant_id.map(|t| t.to_string()))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                EngineError::Conflict {
-                    message: format!("a user with email '{email}' already exists"),
-                }
-            } else {
-                e.into()
-            }
-        })?;
-        row.try_into()
+        self.create_user_impl(user).await
     }
 
     async fn user_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("select count(*) from users")
-            .fetch_one(&self.reader)
-            .await?)
+        self.user_count_impl().await
     }
 
     async fn user_credentials(&self, email: &str) -> Result<Option<(UserOut, String)>> {
-        #[derive(FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            user: UserRow,
-            password_hash: String,
-        }
-        let row = sqlx::query_as::<_, Row>(&format!(
-            "select {USER_COLUMNS}, password_hash from users where email = $1"
-        ))
-        .bind(normalise_email(email))
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|r| Ok((r.user.try_into()?, r.password_hash)))
-            .transpose()
+        self.user_credentials_impl(email).await
     }
 
     async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Page<UserOut>> {
-        let rows = sqlx::query_as::<_, UserRow>(&format!(
-            "select {USER_COLUMNS} from users where id > $1 order by id limit $2"
-        ))
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.reader)
-        .await?;
-        let users = rows
-            .into_iter()
-            .map(UserOut::try_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(users, limit, |u| u.id.to_string()))
+        self.list_users_impl(after, limit).await
     }
 
     async fn record_login(&self, user: UserId, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "update users set last_login_at = $1, failed_logins = 0, locked_until = null where id = $2",
-        )
-            .bind(to_millis(at))
-            .bind(user.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.record_login_impl(user, at).await
     }
 
     async fn create_session(
@@ -299,19 +188,8 @@ impl Store for SqliteStore {
         token_digest: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<SessionId> {
-        let id = SessionId::new();
-        sqlx::query(
-            r"insert into sessions (id, token_digest, user_id, created_at, expires_at)
-              values ($1, $2, $3, $4, $5)",
-        )
-        .bind(id.to_string())
-        .bind(token_digest)
-        .bind(user.to_string())
-        .bind(to_millis(Utc::now()))
-        .bind(to_millis(expires_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
+        self.create_session_impl(user, token_digest, expires_at)
+            .await
     }
 
     async fn session_user(
@@ -319,110 +197,27 @@ impl Store for SqliteStore {
         token_digest: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionUser>> {
-        #[derive(FromRow)]
-        struct Row {
-            session_id: String,
-            expires_at: i64,
-            #[sqlx(flatten)]
-            user: UserRow,
-        }
-        let row = sqlx::query_as::<_, Row>(
-            r"select s.id as session_id, s.expires_at,
-                     u.id, u.email, u.role, u.tenant_id, u.created_at, u.last_login_at, u.locked_until
-              from sessions s join users u on u.id = s.user_id
-              where s.token_digest = $1 and s.expires_at > $2",
-        )
-        .bind(token_digest)
-        .bind(to_millis(now))
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|r| {
-            Ok(SessionUser {
-                session_id: stored_id(&r.session_id)?,
-                expires_at: from_millis(r.expires_at),
-                user: r.user.try_into()?,
-            })
-        })
-        .transpose()
+        self.session_user_impl(token_digest, now).await
     }
 
     async fn delete_session(&self, token_digest: &str) -> Result<()> {
-        sqlx::query("delete from sessions where token_digest = $1")
-            .bind(token_digest)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.delete_session_impl(token_digest).await
     }
 
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query("delete from sessions where expires_at <= $1")
-            .bind(to_millis(now))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_expired_sessions_impl(now).await
     }
 
     async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKeyOut> {
-        let id = ApiKeyId::new();
-        sqlx::query(
-            r"insert into api_keys (id, tenant_id, name, display_prefix, key_digest, scope, created_at)
-              values ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id.to_string())
-        .bind(key.tenant_id.to_string())
-        .bind(&key.name)
-        .bind(&key.display_prefix)
-        .bind(&key.key_digest)
-        .bind(key.scope.as_str())
-        .bind(to_millis(Utc::now()))
-        .execute(&self.pool)
-        .await?;
-        let row = sqlx::query_as::<_, ApiKeyRow>(
-            r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at
-              from api_keys k join tenants t on t.id = k.tenant_id where k.id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_one(&self.pool)
-        .await?;
-        row.try_into()
+        self.create_api_key_impl(key).await
     }
 
     async fn api_key_by_digest(&self, digest: &str) -> Result<Option<ApiKeyAuth>> {
-        #[derive(FromRow)]
-        struct Row {
-            id: String,
-            tenant_id: String,
-            tenant_slug: String,
-            scope: String,
-            last_used_at: Option<i64>,
-        }
-        let row = sqlx::query_as::<_, Row>(
-            r"select k.id, k.tenant_id, t.slug as tenant_slug, k.scope, k.last_used_at
-              from api_keys k join tenants t on t.id = k.tenant_id
-              where k.key_digest = $1 and k.revoked_at is null",
-        )
-        .bind(digest)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|r| {
-            Ok(ApiKeyAuth {
-                id: stored_id(&r.id)?,
-                tenant_id: stored_id(&r.tenant_id)?,
-                tenant_slug: r.tenant_slug,
-                scope: stored_id(&r.scope)?,
-                last_used_at: r.last_used_at.map(from_millis),
-            })
-        })
-        .transpose()
+        self.api_key_by_digest_impl(digest).await
     }
 
     async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query("update api_keys set last_used_at = $1 where id = $2")
-            .bind(to_millis(at))
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.touch_api_key_impl(id, at).await
     }
 
     async fn list_api_keys(
@@ -431,22 +226,7 @@ impl Store for SqliteStore {
         after: Option<ApiKeyId>,
         limit: u32,
     ) -> Result<Page<ApiKeyOut>> {
-        let rows = sqlx::query_as::<_, ApiKeyRow>(
-            r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at
-              from api_keys k join tenants t on t.id = k.tenant_id
-              where k.tenant_id = $1 and k.id > $2 and k.revoked_at is null
-              order by k.id limit $3",
-        )
-        .bind(tenant.to_string())
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.reader)
-        .await?;
-        let keys = rows
-            .into_iter()
-            .map(ApiKeyOut::try_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(keys, limit, |k| k.id.to_string()))
+        self.list_api_keys_impl(tenant, after, limit).await
     }
 
     async fn update_tenant(

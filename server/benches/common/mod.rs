@@ -2,6 +2,8 @@
 //! with a fresh data directory, deliveries allowed to loopback receivers and no
 //! API rate limit (one key drives the whole load).
 
+use std::time::Duration;
+
 use herald_engine::dispatch::guard::DestinationGuard;
 use herald_engine::model::TenantId;
 use herald_engine::store::DEFAULT_TENANT;
@@ -36,4 +38,11 @@ pub async fn start() -> Started {
         tenant,
         data,
     }
+}
+
+/// The `p` quantile (0 to 1) of sorted timings, nearest rank.
+#[allow(dead_code)] // not every benchmark reports quantiles
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
 }

@@ -170,7 +170,7 @@ async fn reprocess_one(
             &state,
             "dlq.reprocess",
             entry,
-            reason_summary("reprocessed the entry", &reason),
+            herald_engine::audit::with_reason("reprocessed the entry", &reason),
         )
         .await;
     Ok((StatusCode::ACCEPTED, Json(out)).into_response())
@@ -231,8 +231,8 @@ async fn reprocess_bulk(
             .audit(
                 &state,
                 "dlq.reprocess",
-                bulk_target(&out.reprocessed),
-                reason_summary(
+                herald_engine::audit::targets(&out.reprocessed),
+                herald_engine::audit::with_reason(
                     &format!(
                         "reprocessed {} entries ({} skipped)",
                         out.reprocessed.len(),
@@ -264,7 +264,7 @@ async fn discard(
             &state,
             "dlq.discard",
             entry,
-            reason_summary("discarded the entry", &reason),
+            herald_engine::audit::with_reason("discarded the entry", &reason),
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
@@ -295,31 +295,6 @@ async fn replay_event(
         StatusCode::ACCEPTED,
         Json(json!({ "event_id": event, "deliveries": deliveries })),
     ))
-}
-
-/// A summary with the operator's reason, when they gave one.
-fn reason_summary(what: &str, reason: &str) -> String {
-    if reason.trim().is_empty() {
-        what.to_string()
-    } else {
-        format!("{what}: {}", reason.trim())
-    }
-}
-
-/// The target of a bulk change: its one id, or the first ids and a count.
-fn bulk_target(ids: &[DlqEntryId]) -> String {
-    match ids {
-        [one] => one.to_string(),
-        _ => {
-            let shown: Vec<String> = ids.iter().take(5).map(ToString::to_string).collect();
-            let more = ids.len().saturating_sub(shown.len());
-            if more > 0 {
-                format!("{} and {more} more", shown.join(","))
-            } else {
-                shown.join(",")
-            }
-        }
-    }
 }
 
 /// Audits a replay job that started (a dry run changes nothing).

@@ -1,0 +1,507 @@
+//! Accounts: console users (credentials, roles, tenant binding, lockout),
+//! their sessions, API keys, and the audit log.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use super::{
+    ApiKeyAuth, NewApiKey, NewAudit, NewUser, SessionUser, SqliteStore, from_millis,
+    normalise_email, page_of, stored_id, to_millis,
+};
+use crate::error::is_unique_violation;
+use crate::model::{
+    ApiKeyId, ApiKeyOut, AuditFilter, AuditId, AuditOut, Page, SessionId, TenantId, UserId,
+    UserOut, UserPatch,
+};
+use crate::{EngineError, Result};
+
+#[derive(FromRow)]
+pub(super) struct UserRow {
+    id: String,
+    email: String,
+    role: String,
+    tenant_id: Option<String>,
+    created_at: i64,
+    last_login_at: Option<i64>,
+    locked_until: Option<i64>,
+}
+
+impl TryFrom<UserRow> for UserOut {
+    type Error = EngineError;
+    fn try_from(r: UserRow) -> Result<Self> {
+        Ok(UserOut {
+            id: stored_id(&r.id)?,
+            email: r.email,
+            role: stored_id(&r.role)?,
+            tenant_id: r.tenant_id.as_deref().map(stored_id).transpose()?,
+            created_at: from_millis(r.created_at),
+            last_login_at: r.last_login_at.map(from_millis),
+            locked_until: r.locked_until.map(from_millis),
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct ApiKeyRow {
+    id: String,
+    name: String,
+    display_prefix: String,
+    tenant: String,
+    scope: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKeyOut {
+    type Error = EngineError;
+    fn try_from(r: ApiKeyRow) -> Result<Self> {
+        Ok(ApiKeyOut {
+            id: stored_id(&r.id)?,
+            name: r.name,
+            prefix: r.display_prefix,
+            tenant: r.tenant,
+            scope: stored_id(&r.scope)?,
+            created_at: from_millis(r.created_at),
+            last_used_at: r.last_used_at.map(from_millis),
+        })
+    }
+}
+
+pub(super) const USER_COLUMNS: &str =
+    "id, email, role, tenant_id, created_at, last_login_at, locked_until";
+
+#[derive(FromRow)]
+struct AuditRow {
+    id: String,
+    tenant_id: Option<String>,
+    at: i64,
+    actor: String,
+    role: String,
+    action: String,
+    target: String,
+    summary: String,
+    correlation_id: Option<String>,
+}
+
+impl TryFrom<AuditRow> for AuditOut {
+    type Error = EngineError;
+    fn try_from(r: AuditRow) -> Result<Self> {
+        Ok(AuditOut {
+            id: stored_id(&r.id)?,
+            tenant_id: r.tenant_id.as_deref().map(stored_id).transpose()?,
+            at: from_millis(r.at),
+            actor: r.actor,
+            role: r.role,
+            action: r.action,
+            target: r.target,
+            summary: r.summary,
+            correlation_id: r.correlation_id,
+        })
+    }
+}
+
+/// `LIKE` pattern text with its wildcards escaped (`\` is the escape character).
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+impl SqliteStore {
+    pub(super) async fn get_user_impl(&self, id: UserId) -> Result<Option<UserOut>> {
+        sqlx::query_as::<_, UserRow>(&format!("select {USER_COLUMNS} from users where id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .map(UserOut::try_from)
+            .transpose()
+    }
+
+    pub(super) async fn update_user_impl(
+        &self,
+        id: UserId,
+        patch: UserPatch,
+    ) -> Result<Option<UserOut>> {
+        let (set_tenant, tenant) = match patch.tenant_id {
+            None => (false, None),
+            Some(t) => (true, t.map(|t| t.to_string())),
+        };
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            r"update users set role = coalesce($1, role),
+                               tenant_id = case when $2 then $3 else tenant_id end
+              where id = $4 returning {USER_COLUMNS}"
+        ))
+        .bind(patch.role.map(|r| r.as_str()))
+        .bind(set_tenant)
+        .bind(tenant)
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(UserOut::try_from).transpose()
+    }
+
+    pub(super) async fn delete_user_impl(&self, id: UserId) -> Result<bool> {
+        let done = sqlx::query("delete from users where id = $1")
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(super) async fn set_password_impl(&self, id: UserId, password_hash: &str) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "update users set password_hash = $1, failed_logins = 0, locked_until = null where id = $2",
+        )
+        .bind(password_hash)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("delete from sessions where user_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(super) async fn record_failed_login_impl(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+        threshold: u32,
+        lock_for: chrono::Duration,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let until = at + lock_for;
+        // Reaching the threshold locks the account and starts the count over,
+        // so the next lock needs as many failures again.
+        let locked: Option<Option<i64>> = sqlx::query_scalar(
+            r"update users set
+                  locked_until = case when failed_logins + 1 >= $1 then $2 else locked_until end,
+                  failed_logins = case when failed_logins + 1 >= $1 then 0 else failed_logins + 1 end
+              where id = $3
+              returning case when locked_until = $2 then locked_until end",
+        )
+        .bind(i64::from(threshold.max(1)))
+        .bind(to_millis(until))
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(locked.flatten().map(from_millis))
+    }
+
+    pub(super) async fn revoke_api_key_impl(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool> {
+        let done = sqlx::query(
+            r"update api_keys set revoked_at = $1
+              where tenant_id = $2 and id = $3 and revoked_at is null",
+        )
+        .bind(to_millis(Utc::now()))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(super) async fn append_audit_impl(&self, e: NewAudit) -> Result<()> {
+        sqlx::query(
+            r"insert into audit_log (id, tenant_id, at, actor, role, action, target, summary, correlation_id)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(AuditId::new().to_string())
+        .bind(e.tenant_id.map(|t| t.to_string()))
+        .bind(to_millis(Utc::now()))
+        .bind(&e.actor)
+        .bind(&e.role)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.summary)
+        .bind(&e.correlation_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn list_audit_impl(
+        &self,
+        tenant: Option<TenantId>,
+        f: &AuditFilter,
+        before: Option<AuditId>,
+        limit: u32,
+    ) -> Result<Page<AuditOut>> {
+        let (action_exact, action_prefix) = match f.action.as_deref() {
+            Some(a) if a.ends_with('.') => (None, Some(format!("{}%", like_escaped(a)))),
+            Some(a) => (Some(a.to_string()), None),
+            None => (None, None),
+        };
+        let rows = sqlx::query_as::<_, AuditRow>(
+            r"select id, tenant_id, at, actor, role, action, target, summary, correlation_id
+              from audit_log
+              where ($1 is null or tenant_id = $1)
+                and ($2 is null or id < $2)
+                and ($3 is null or action = $3)
+                and ($4 is null or action like $4 escape '\')
+                and ($5 is null or actor like $5 escape '\')
+                and ($6 is null or target = $6)
+                and ($7 is null or at >= $7)
+                and ($8 is null or at < $8)
+              order by id desc limit $9",
+        )
+        .bind(tenant.map(|t| t.to_string()))
+        .bind(before.map(|b| b.to_string()))
+        .bind(action_exact)
+        .bind(action_prefix)
+        .bind(f.actor.as_deref().map(|a| format!("%{}%", like_escaped(a))))
+        .bind(&f.target)
+        .bind(f.since.map(to_millis))
+        .bind(f.until.map(to_millis))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.reader())
+        .await?;
+        let entries = rows
+            .into_iter()
+            .map(AuditOut::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(entries, limit, |e| e.id.to_string()))
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn create_user_impl(&self, user: NewUser) -> Result<UserOut> {
+        let email = normalise_email(&user.email);
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            r"insert into users (id, email, password_hash, role, created_at, tenant_id)
+              values ($1, $2, $3, $4, $5, $6) returning {USER_COLUMNS}"
+        ))
+        .bind(UserId::new().to_string())
+        .bind(&email)
+        .bind(&user.password_hash)
+        .bind(user.role.as_str())
+        .bind(to_millis(Utc::now()))
+        .bind(user.tenant_id.map(|t| t.to_string()))
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                EngineError::Conflict {
+                    message: format!("a user with email '{email}' already exists"),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+        row.try_into()
+    }
+
+    pub(super) async fn user_count_impl(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("select count(*) from users")
+            .fetch_one(self.reader())
+            .await?)
+    }
+
+    pub(super) async fn user_credentials_impl(
+        &self,
+        email: &str,
+    ) -> Result<Option<(UserOut, String)>> {
+        #[derive(FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            password_hash: String,
+        }
+        let row = sqlx::query_as::<_, Row>(&format!(
+            "select {USER_COLUMNS}, password_hash from users where email = $1"
+        ))
+        .bind(normalise_email(email))
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| Ok((r.user.try_into()?, r.password_hash)))
+            .transpose()
+    }
+
+    pub(super) async fn list_users_impl(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Page<UserOut>> {
+        let rows = sqlx::query_as::<_, UserRow>(&format!(
+            "select {USER_COLUMNS} from users where id > $1 order by id limit $2"
+        ))
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.reader())
+        .await?;
+        let users = rows
+            .into_iter()
+            .map(UserOut::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(users, limit, |u| u.id.to_string()))
+    }
+
+    pub(super) async fn record_login_impl(&self, user: UserId, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "update users set last_login_at = $1, failed_logins = 0, locked_until = null where id = $2",
+        )
+            .bind(to_millis(at))
+            .bind(user.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn create_session_impl(
+        &self,
+        user: UserId,
+        token_digest: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<SessionId> {
+        let id = SessionId::new();
+        sqlx::query(
+            r"insert into sessions (id, token_digest, user_id, created_at, expires_at)
+              values ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_string())
+        .bind(token_digest)
+        .bind(user.to_string())
+        .bind(to_millis(Utc::now()))
+        .bind(to_millis(expires_at))
+        .execute(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    pub(super) async fn session_user_impl(
+        &self,
+        token_digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionUser>> {
+        #[derive(FromRow)]
+        struct Row {
+            session_id: String,
+            expires_at: i64,
+            #[sqlx(flatten)]
+            user: UserRow,
+        }
+        let row = sqlx::query_as::<_, Row>(
+            r"select s.id as session_id, s.expires_at,
+                     u.id, u.email, u.role, u.tenant_id, u.created_at, u.last_login_at, u.locked_until
+              from sessions s join users u on u.id = s.user_id
+              where s.token_digest = $1 and s.expires_at > $2",
+        )
+        .bind(token_digest)
+        .bind(to_millis(now))
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| {
+            Ok(SessionUser {
+                session_id: stored_id(&r.session_id)?,
+                expires_at: from_millis(r.expires_at),
+                user: r.user.try_into()?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(super) async fn delete_session_impl(&self, token_digest: &str) -> Result<()> {
+        sqlx::query("delete from sessions where token_digest = $1")
+            .bind(token_digest)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_expired_sessions_impl(&self, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("delete from sessions where expires_at <= $1")
+            .bind(to_millis(now))
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub(super) async fn create_api_key_impl(&self, key: NewApiKey) -> Result<ApiKeyOut> {
+        let id = ApiKeyId::new();
+        sqlx::query(
+            r"insert into api_keys (id, tenant_id, name, display_prefix, key_digest, scope, created_at)
+              values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id.to_string())
+        .bind(key.tenant_id.to_string())
+        .bind(&key.name)
+        .bind(&key.display_prefix)
+        .bind(&key.key_digest)
+        .bind(key.scope.as_str())
+        .bind(to_millis(Utc::now()))
+        .execute(self.pool())
+        .await?;
+        let row = sqlx::query_as::<_, ApiKeyRow>(
+            r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at
+              from api_keys k join tenants t on t.id = k.tenant_id where k.id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        row.try_into()
+    }
+
+    pub(super) async fn api_key_by_digest_impl(&self, digest: &str) -> Result<Option<ApiKeyAuth>> {
+        #[derive(FromRow)]
+        struct Row {
+            id: String,
+            tenant_id: String,
+            tenant_slug: String,
+            scope: String,
+            last_used_at: Option<i64>,
+        }
+        let row = sqlx::query_as::<_, Row>(
+            r"select k.id, k.tenant_id, t.slug as tenant_slug, k.scope, k.last_used_at
+              from api_keys k join tenants t on t.id = k.tenant_id
+              where k.key_digest = $1 and k.revoked_at is null",
+        )
+        .bind(digest)
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| {
+            Ok(ApiKeyAuth {
+                id: stored_id(&r.id)?,
+                tenant_id: stored_id(&r.tenant_id)?,
+                tenant_slug: r.tenant_slug,
+                scope: stored_id(&r.scope)?,
+                last_used_at: r.last_used_at.map(from_millis),
+            })
+        })
+        .transpose()
+    }
+
+    pub(super) async fn touch_api_key_impl(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("update api_keys set last_used_at = $1 where id = $2")
+            .bind(to_millis(at))
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn list_api_keys_impl(
+        &self,
+        tenant: TenantId,
+        after: Option<ApiKeyId>,
+        limit: u32,
+    ) -> Result<Page<ApiKeyOut>> {
+        let rows = sqlx::query_as::<_, ApiKeyRow>(
+            r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at
+              from api_keys k join tenants t on t.id = k.tenant_id
+              where k.tenant_id = $1 and k.id > $2 and k.revoked_at is null
+              order by k.id limit $3",
+        )
+        .bind(tenant.to_string())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.reader())
+        .await?;
+        let keys = rows
+            .into_iter()
+            .map(ApiKeyOut::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(keys, limit, |k| k.id.to_string()))
+    }
+}
