@@ -23,6 +23,7 @@ use leptos_router::path;
 
 use components::layout::Layout;
 use pages::{
+    api_docs::ApiDocsPage,
     api_keys::ApiKeysPage,
     audit::AuditPage,
     dashboard::Dashboard,
@@ -77,6 +78,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage/>
+                <Route path=path!("/docs") view=ApiDocsPage/>
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=Dashboard/>
                     <Route path=path!("endpoints") view=EndpointsPage/>

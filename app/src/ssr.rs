@@ -25,6 +25,8 @@ pub struct ConsoleState {
     pub secure_cookies: bool,
     /// Sign-in attempts per client address.
     pub login_limiter: Arc<herald_engine::limit::RateLimiter<std::net::IpAddr>>,
+    /// The REST API's OpenAPI document, for the `/docs` page.
+    pub api_doc: &'static serde_json::Value,
 }
 
 pub fn console_state() -> Result<ConsoleState, ConsoleError> {

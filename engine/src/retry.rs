@@ -9,11 +9,15 @@ use serde::{Deserialize, Serialize};
 
 /// How the delay between attempts grows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Backoff {
     /// Explicit delays in seconds: the first retry waits `delays_secs[0]`, and so
     /// on; past the end the last delay repeats.
-    Schedule { delays_secs: Cow<'static, [u64]> },
+    Schedule {
+        #[cfg_attr(feature = "openapi", schema(value_type = Vec<u64>))]
+        delays_secs: Cow<'static, [u64]>,
+    },
     /// `base_secs * factor^(retry - 1)`, never more than `cap_secs`.
     Exponential {
         base_secs: u64,
@@ -24,6 +28,7 @@ pub enum Backoff {
 
 /// When and how often a failed delivery is tried again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     pub backoff: Backoff,
@@ -47,6 +52,7 @@ const fn default_retry_after_cap() -> u64 {
 
 /// Why a delivery will not be tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GiveUp {
     MaxAttempts,

@@ -36,6 +36,7 @@ pub struct Engine {
 
 /// A new signing secret, shown once.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rotated {
     pub secret: String,
     pub previous_secret_valid_until: DateTime<Utc>,

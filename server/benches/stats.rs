@@ -5,14 +5,17 @@
 //! receipts does (summed per endpoint, event type and minute), then times
 //! `GET /api/v1/stats` over loopback for the dashboard's ranges: the last hour
 //! by minute, the last day and week by hour, grouped by endpoint and by event
-//! type. Prints p50/p95/max per query; asserts nothing about speed.
+//! type. Then times the dashboard as a browser loads it (`GET /?range=…`:
+//! session check, both statistics reads, the DLQ depth, server render) and an
+//! endpoint's page with its charts. Prints p50/p95/max per query; asserts
+//! nothing about speed.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::Utc;
 use herald_engine::auth::issue_api_key;
-use herald_engine::model::{Counts, EndpointId, ErrorClass, Granularity, Scope};
+use herald_engine::model::{Counts, EndpointId, EndpointIn, ErrorClass, Granularity, Role, Scope};
 use herald_engine::store::StatSample;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -34,7 +37,29 @@ async fn main() {
 
     let seeding = Instant::now();
     let mut rng = StdRng::seed_from_u64(7);
-    let endpoints: Vec<EndpointId> = (0..10).map(|_| EndpointId::new()).collect();
+    let mut endpoints: Vec<EndpointId> = Vec::new();
+    for i in 0..10 {
+        let (endpoint, _) = running
+            .state
+            .engine
+            .create_endpoint(
+                tenant,
+                EndpointIn {
+                    url: format!("http://127.0.0.1:9/bench-{i}"),
+                    event_types: vec!["none.*".into()],
+                    description: String::new(),
+                    headers: Default::default(),
+                    semantics: Default::default(),
+                    retry_policy: None,
+                    retry_policy_id: None,
+                    timeout_ms: None,
+                    secret: None,
+                },
+            )
+            .await
+            .unwrap();
+        endpoints.push(endpoint.id);
+    }
     let types = [
         "order.created",
         "order.paid",
@@ -135,6 +160,59 @@ async fn main() {
         times.sort();
         println!(
             "  {name:<22} p50 {:>6.1} ms   p95 {:>6.1} ms   max {:>6.1} ms   ({attempts} attempts in range)",
+            common::percentile(&times, 0.5).as_secs_f64() * 1e3,
+            common::percentile(&times, 0.95).as_secs_f64() * 1e3,
+            times.last().unwrap().as_secs_f64() * 1e3,
+        );
+    }
+
+    let user = herald_engine::auth::register_user(
+        store.as_ref(),
+        "bench@herald.test",
+        "bench-password-long".into(),
+        Role::Viewer,
+    )
+    .await
+    .unwrap();
+    let (token, digest) = herald_engine::auth::generate_session_token();
+    store
+        .create_session(user.id, &digest, Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    let pages = [
+        ("dashboard, last hour", "/?range=1h".to_string()),
+        ("dashboard, last 24 h", "/?range=24h".to_string()),
+        ("dashboard, last 7 days", "/?range=7d".to_string()),
+        (
+            "endpoint page, 7 days",
+            format!("/endpoints/{}?range=7d", endpoints[0]),
+        ),
+    ];
+    println!(
+        "
+Console pages with their charts' data, server render with {ATTEMPTS} attempts ({SAMPLES} requests each):"
+    );
+    for (name, path) in pages {
+        let mut times = Vec::with_capacity(SAMPLES);
+        for _ in 0..SAMPLES {
+            let started = Instant::now();
+            let res = http
+                .get(format!("{base}{path}"))
+                .header("cookie", format!("herald_session={token}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            let body = res.text().await.unwrap();
+            times.push(started.elapsed());
+            assert!(
+                body.contains("data-kpi=\"attempts\""),
+                "{path} rendered no statistics"
+            );
+        }
+        times.sort();
+        println!(
+            "  {name:<24} p50 {:>6.1} ms   p95 {:>6.1} ms   max {:>6.1} ms",
             common::percentile(&times, 0.5).as_secs_f64() * 1e3,
             common::percentile(&times, 0.95).as_secs_f64() * 1e3,
             times.last().unwrap().as_secs_f64() * 1e3,

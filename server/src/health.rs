@@ -12,12 +12,35 @@ use crate::state::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Liveness: the process is up and serving. No I/O.
+/// Liveness
+///
+/// The process is up and serving. Touches nothing else, so it stays cheap.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "Operations",
+    responses((status = 200, description = "Herald is serving.", body = Object,
+        example = json!({"status": "ok", "version": "0.1.0"}))),
+)]
 pub async fn live() -> impl IntoResponse {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-/// Readiness: every dependency answers. 503, naming the failing one, otherwise.
+/// Readiness
+///
+/// Every dependency answers (the database, and Redis when configured). A 503
+/// names the failing one; why it failed goes to the log, not to the caller.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "Operations",
+    responses(
+        (status = 200, description = "Every dependency answered.", body = Object,
+            example = json!({"status": "ready", "checks": {"database": {"status": "up", "latency_ms": 0.4}}})),
+        (status = 503, description = "A dependency did not answer in 2 s.", body = Object,
+            example = json!({"status": "unavailable", "checks": {"database": {"status": "up", "latency_ms": 0.4}, "redis": {"status": "down", "latency_ms": 2000.1}}})),
+    ),
+)]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let mut checks = serde_json::Map::new();
 
@@ -48,6 +71,14 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         "checks": checks,
     });
     (status, Json(body))
+}
+
+/// The probes' part of the OpenAPI document.
+pub fn docs() -> Vec<utoipa::openapi::OpenApi> {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(live, ready, crate::metrics::scrape))]
+    struct Doc;
+    vec![<Doc as utoipa::OpenApi>::openapi()]
 }
 
 /// A dependency's status for the probe. Why it is down goes to the log (with the

@@ -129,6 +129,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
                 Duration::from_secs(60),
                 config.login_rate_limit,
             )),
+            api_doc: api::docs::document_json(),
         },
         store,
         redis,
@@ -200,6 +201,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::scrape))
+        .route("/api/v1/openapi.json", get(api::docs::openapi_json))
         .nest("/api/v1", api::v1::router(state.limits.max_payload_bytes))
         .leptos_routes_with_context(
             &state,

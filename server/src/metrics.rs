@@ -10,6 +10,22 @@ use http::header::CONTENT_TYPE;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Prometheus metrics
+///
+/// Counters, histograms and gauges in the Prometheus text format: events
+/// ingested, delivery attempts by outcome and error class, attempt latency,
+/// due and in-flight queue depth, DLQ depth, endpoints by state and replay
+/// progress. No key needed; keep the port private or scrape through a proxy.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "Operations",
+    responses(
+        (status = 200, description = "The metrics, Prometheus text format 0.0.4.", content_type = "text/plain", body = String,
+         example = "# TYPE herald_delivery_attempts_total counter\nherald_delivery_attempts_total{outcome=\"succeeded\",error_class=\"\"} 1042\n"),
+        (status = 500, description = "The store could not be read."),
+    ),
+)]
 pub async fn scrape(State(state): State<AppState>) -> Response {
     match state.store.gauges(chrono::Utc::now()).await {
         Ok(gauges) => (

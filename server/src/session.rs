@@ -16,7 +16,14 @@ use crate::state::AppState;
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/login" | "/fn/login" | "/healthz" | "/readyz" | "/metrics" | "/favicon.svg"
+        "/login"
+            | "/fn/login"
+            | "/docs"
+            | "/fn/api_reference"
+            | "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/favicon.svg"
     ) || path.starts_with("/pkg/")
         || path.starts_with("/api/")
 }

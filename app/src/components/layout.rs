@@ -55,6 +55,8 @@ pub fn Layout() -> impl IntoView {
                             }
                         })
                         .collect_view()}
+                    // A full page load: the reference has its own frame.
+                    <li><a href="/docs" rel="external">"API reference"</a></li>
                 </ul>
             </nav>
             <main class="content">

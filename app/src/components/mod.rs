@@ -1,3 +1,4 @@
+pub mod charts;
 pub mod endpoint_form;
 pub mod layout;
 pub mod live;

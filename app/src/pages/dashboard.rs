@@ -3,6 +3,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::auth::current_user;
+use crate::components::charts::DeliveryStats;
 use crate::components::live_deliveries::LiveDeliveries;
 
 #[component]
@@ -12,6 +13,8 @@ pub fn Dashboard() -> impl IntoView {
     view! {
         <Title text="Dashboard"/>
         <h1>"Dashboard"</h1>
+        <DeliveryStats/>
+        <LiveDeliveries/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 user.await
@@ -33,10 +36,5 @@ pub fn Dashboard() -> impl IntoView {
                     })
             })}
         </Suspense>
-        <LiveDeliveries/>
-        <section class="notice">
-            <p><strong>"Delivery statistics are not built yet."</strong></p>
-            <p>"Charts of deliveries, success rate and latency will appear here once events flow."</p>
-        </section>
     }
 }

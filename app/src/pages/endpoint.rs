@@ -7,6 +7,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
+use crate::components::charts::DeliveryStats;
 use crate::components::endpoint_form::EndpointFormView;
 use crate::components::ui::{ErrorNotice, when};
 use crate::forms::format_duration_secs;
@@ -109,6 +110,11 @@ fn EndpointView(
             <dt>"Custom headers"</dt><dd>{if e.header_names.is_empty() { "none".to_string() } else { e.header_names.join(", ") }}</dd>
             <dt>"Created"</dt><dd>{when(e.created_at)}</dd>
         </dl>
+
+        <section aria-labelledby="stats-heading">
+            <h2 id="stats-heading">"Delivery statistics"</h2>
+            <DeliveryStats endpoint=id.clone()/>
+        </section>
 
         <section aria-labelledby="test-heading">
             <h2 id="test-heading">"Test event"</h2>

@@ -1,3 +1,4 @@
+pub mod api_docs;
 pub mod api_keys;
 pub mod audit;
 pub mod dashboard;

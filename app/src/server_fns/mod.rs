@@ -4,7 +4,9 @@
 
 pub mod admin;
 pub mod dlq;
+pub mod docs;
 pub mod endpoints;
 pub mod events;
 pub mod policies;
 pub mod replays;
+pub mod stats;

@@ -7,6 +7,7 @@ use super::{AuditId, Role, TenantId};
 
 /// One audited change. Rows are appended and never changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditOut {
     pub id: AuditId,
     /// `None` for console-wide changes (users, sign-ins).
@@ -27,6 +28,7 @@ pub struct AuditOut {
 
 /// `GET /api/v1/audit` filters; all optional, combined with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilter {
     /// An exact action (`endpoint.update`) or a prefix ending in `.` (`endpoint.`).
@@ -46,6 +48,7 @@ pub struct AuditFilter {
 
 /// A console user's changes: role, tenant binding.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default)]

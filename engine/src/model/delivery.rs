@@ -11,6 +11,7 @@ use crate::retry::RetryPolicy;
 
 /// How an endpoint's deliveries are attempted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Semantics {
     /// Retried until success, exhaustion or disablement.
@@ -31,6 +32,7 @@ impl Semantics {
 
 /// Creating an endpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
     pub url: String,
@@ -60,6 +62,7 @@ pub struct EndpointIn {
 /// Changing an endpoint: every field is optional, and those left out stay.
 /// `headers`, when given, replaces all custom headers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     #[serde(default)]
@@ -84,6 +87,7 @@ pub struct EndpointPatch {
 
 /// An endpoint as shown (never its secret, never its header values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointOut {
     pub id: EndpointId,
     pub url: String,
@@ -108,6 +112,7 @@ pub struct EndpointOut {
 
 /// Publishing an event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
     pub event_type: String,
@@ -123,6 +128,7 @@ pub struct EventIn {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventOut {
     pub id: EventId,
     pub event_type: String,
@@ -136,6 +142,7 @@ pub struct EventOut {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Waiting for its next attempt.
@@ -160,6 +167,7 @@ impl DeliveryState {
 
 /// Why an attempt failed, in classes an operator can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// The host name did not resolve.
@@ -213,6 +221,7 @@ impl ErrorClass {
 
 /// What started an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     Scheduled,
@@ -232,6 +241,7 @@ impl Trigger {
 
 /// The receipt of one attempt. Immutable once written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttemptOut {
     pub id: AttemptId,
     pub attempt: u32,
@@ -248,6 +258,7 @@ pub struct AttemptOut {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryOut {
     /// The `webhook-id` the receiver sees, the same on every attempt.
     pub id: DeliveryId,
@@ -263,6 +274,7 @@ pub struct DeliveryOut {
 
 /// An event with what became of it at each endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventDetail {
     #[serde(flatten)]
     pub event: EventOut,
@@ -271,6 +283,7 @@ pub struct EventDetail {
 
 /// Creating a named retry policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicyIn {
     pub name: String,
@@ -281,6 +294,7 @@ pub struct RetryPolicyIn {
 
 /// Changing a named retry policy; fields left out stay.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicyPatch {
     #[serde(default)]
@@ -292,6 +306,7 @@ pub struct RetryPolicyPatch {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetryPolicyOut {
     pub id: RetryPolicyId,
     pub name: String,
@@ -307,6 +322,7 @@ pub struct RetryPolicyOut {
 
 /// One row of the event list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventSummary {
     pub id: EventId,
     pub seq: i64,
@@ -321,6 +337,7 @@ pub struct EventSummary {
 
 /// An event type a tenant has published, with how often and how recently.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventTypeSummary {
     pub event_type: String,
     pub events: u64,
@@ -329,6 +346,7 @@ pub struct EventTypeSummary {
 
 /// What is queued or parked for an endpoint: its health at a glance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointBacklog {
     /// Waiting for their first attempt.
     pub pending: u32,

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 /// A tenant: the unit of isolation. Every API key belongs to exactly one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantOut {
     pub id: TenantId,
     pub slug: String,
@@ -36,6 +37,7 @@ pub struct TenantOut {
 
 /// Changing a tenant's settings; fields left out stay as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
     /// Seconds (1 to 604800), or `null` to turn payload dedup off.
@@ -66,6 +68,7 @@ pub mod double_option {
 
 /// A console account as others may see it (never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserOut {
     pub id: UserId,
     pub email: String,
@@ -82,6 +85,7 @@ pub struct UserOut {
 
 /// An API key as listed: its public prefix, never the key or its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyOut {
     pub id: ApiKeyId,
     pub name: String,
@@ -94,6 +98,7 @@ pub struct ApiKeyOut {
 
 /// Request body for creating an API key over the API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyIn {
     pub name: String,
@@ -104,6 +109,7 @@ pub struct ApiKeyIn {
 /// A list page with a keyset cursor: pass `next_cursor` back as `cursor` for the
 /// next page; `None` means this was the last page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

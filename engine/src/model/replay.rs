@@ -10,6 +10,7 @@ use super::{
 
 /// One dead delivery waiting for a person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DlqEntryOut {
     pub id: DlqEntryId,
     /// The delivery, whose id is the `webhook-id` every attempt carried.
@@ -27,6 +28,7 @@ pub struct DlqEntryOut {
 
 /// A DLQ entry with the event, every attempt and what people did to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DlqDetail {
     #[serde(flatten)]
     pub entry: DlqEntryOut,
@@ -37,6 +39,7 @@ pub struct DlqDetail {
 
 /// Something a person (or a key) did to a delivery by hand.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryActionOut {
     /// `reprocess`, `discard` or `replay`.
     pub action: String,
@@ -48,6 +51,7 @@ pub struct DeliveryActionOut {
 
 /// What a bulk reprocess did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReprocessOut {
     pub reprocessed: Vec<DlqEntryId>,
     /// Entries left in the DLQ, each with why.
@@ -55,6 +59,7 @@ pub struct ReprocessOut {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkippedEntry {
     pub id: DlqEntryId,
     pub reason: String,
@@ -62,6 +67,7 @@ pub struct SkippedEntry {
 
 /// `POST /api/v1/events/{id}/replay`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventReplayIn {
     #[serde(default)]
@@ -72,6 +78,7 @@ pub struct EventReplayIn {
 
 /// What a single-event replay did at one endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplayedDelivery {
     pub delivery_id: DeliveryId,
     pub endpoint_id: EndpointId,
@@ -83,6 +90,7 @@ pub struct ReplayedDelivery {
 
 /// Which stored events a replay job re-sends. Every field narrows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayFilter {
     /// Events received at or after this time.
@@ -104,6 +112,7 @@ pub struct ReplayFilter {
 
 /// `POST /api/v1/replays`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayIn {
     #[serde(default)]
@@ -118,6 +127,7 @@ pub struct ReplayIn {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayState {
     Pending,
@@ -163,6 +173,7 @@ impl ReplayState {
 
 /// A replay job and its progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplayOut {
     pub id: ReplayId,
     /// Whose job it is (the live feed routes by it; not part of the API).
@@ -208,6 +219,7 @@ fn unset_tenant() -> super::TenantId {
 
 /// A dry run: how many events a filter matches and the first few of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplayPreview {
     pub total: u64,
     pub sample: Vec<EventSummary>,
@@ -215,6 +227,7 @@ pub struct ReplayPreview {
 
 /// `POST /api/v1/checkpoints`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointIn {
     pub name: String,
@@ -224,6 +237,7 @@ pub struct CheckpointIn {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckpointOut {
     pub id: CheckpointId,
     pub name: String,
@@ -235,6 +249,7 @@ pub struct CheckpointOut {
 
 /// What one finished attempt did, as the live feed reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryOutcome {
     pub delivery_id: DeliveryId,
     pub event_id: EventId,
@@ -252,6 +267,7 @@ pub struct DeliveryOutcome {
 
 /// A message on the live websocket (`/api/v1/live`), tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type")]
 pub enum LiveMessage {
     /// A replay job's progress: at least every 500 ms while it runs, and on

@@ -26,6 +26,7 @@ pub fn latency_slot(latency_ms: u64) -> usize {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Granularity {
     Minute,
@@ -69,6 +70,7 @@ impl Granularity {
 
 /// How the series of a stats answer are split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     /// One series for everything that matches.
@@ -80,12 +82,16 @@ pub enum GroupBy {
 
 /// Counts for one bucket (or a sum of buckets).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Counts {
     pub attempts: u64,
     pub succeeded: u64,
     pub failed: u64,
     /// Deliveries that ended dead (entered the DLQ).
     pub dlq_added: u64,
+    /// DLQ entries that left it: reprocessed, discarded or replayed.
+    #[serde(default)]
+    pub dlq_removed: u64,
     /// Failed attempts by error class.
     pub errors: BTreeMap<String, u64>,
     /// Attempts per latency bucket (`LATENCY_BOUNDS_MS`, then the overflow).
@@ -107,6 +113,7 @@ impl Counts {
             succeeded: u64::from(error.is_none()),
             failed: u64::from(error.is_some()),
             dlq_added: u64::from(dead),
+            dlq_removed: 0,
             errors,
             latency_buckets,
             latency_sum_ms: latency_ms,
@@ -118,6 +125,7 @@ impl Counts {
         self.succeeded += other.succeeded;
         self.failed += other.failed;
         self.dlq_added += other.dlq_added;
+        self.dlq_removed += other.dlq_removed;
         for (class, n) in &other.errors {
             *self.errors.entry(class.clone()).or_default() += n;
         }
@@ -159,6 +167,7 @@ impl Counts {
 
 /// One bucket of a series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsPoint {
     pub start: DateTime<Utc>,
     #[serde(flatten)]
@@ -182,6 +191,7 @@ impl StatsPoint {
 
 /// The buckets of one group (all of them when not grouped).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsSeries {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_id: Option<EndpointId>,
@@ -193,8 +203,18 @@ pub struct StatsSeries {
     pub total: StatsPoint,
 }
 
+/// The dead-letter queue's size at the end of one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DepthPoint {
+    /// The end of the bucket (the start of the next one; for the last bucket, at most now).
+    pub end: DateTime<Utc>,
+    pub depth: u64,
+}
+
 /// The answer to a stats query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsOut {
     pub granularity: Granularity,
     pub from: DateTime<Utc>,
@@ -203,6 +223,10 @@ pub struct StatsOut {
     pub series: Vec<StatsSeries>,
     /// Everything in range, every group together.
     pub total: StatsPoint,
+    /// The DLQ's size (for the endpoint and event type asked for) at the end
+    /// of every bucket in range, oldest first; empty buckets included.
+    #[serde(default)]
+    pub dlq_depth: Vec<DepthPoint>,
 }
 
 #[cfg(test)]

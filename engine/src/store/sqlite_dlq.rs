@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 use super::sqlite_delivery::from_json;
+use super::sqlite_stats::count_dlq_removal;
 use super::{Actor, DlqFilter, SqliteStore, from_millis, page_of, stored_id, to_millis};
 use crate::model::{
     ActionId, DlqDetail, DlqEntryId, DlqEntryOut, Page, ReprocessOut, SkippedEntry, TenantId,
@@ -230,10 +231,13 @@ impl SqliteStore {
                 .bind(&delivery)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("delete from dlq_entries where id = $1")
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            let (endpoint, event_type): (String, String) = sqlx::query_as(
+                "delete from dlq_entries where id = $1 returning endpoint_id, event_type",
+            )
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+            count_dlq_removal(&mut tx, (&tenant_text, &endpoint, &event_type), now_ms).await?;
             record_action(
                 &mut tx,
                 (&tenant_text, &delivery),
@@ -260,16 +264,22 @@ impl SqliteStore {
     ) -> Result<bool> {
         let tenant_text = tenant.to_string();
         let mut tx = self.pool().begin().await?;
-        let delivery: Option<String> = sqlx::query_scalar(
-            "delete from dlq_entries where tenant_id = $1 and id = $2 returning delivery_id",
+        let removed: Option<(String, String, String)> = sqlx::query_as(
+            "delete from dlq_entries where tenant_id = $1 and id = $2 returning delivery_id, endpoint_id, event_type",
         )
         .bind(&tenant_text)
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(delivery) = delivery else {
+        let Some((delivery, endpoint, event_type)) = removed else {
             return Ok(false);
         };
+        count_dlq_removal(
+            &mut tx,
+            (&tenant_text, &endpoint, &event_type),
+            to_millis(now),
+        )
+        .await?;
         record_action(
             &mut tx,
             (&tenant_text, &delivery),

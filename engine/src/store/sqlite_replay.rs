@@ -75,10 +75,20 @@ async fn arm(
                 .await?;
             // A dead delivery that is tried again leaves the DLQ; it returns
             // there if this chain fails too.
-            sqlx::query("delete from dlq_entries where delivery_id = $1")
-                .bind(&id)
-                .execute(&mut *conn)
+            let removed: Option<(String, String)> = sqlx::query_as(
+                "delete from dlq_entries where delivery_id = $1 returning endpoint_id, event_type",
+            )
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some((endpoint, event_type)) = removed {
+                super::sqlite_stats::count_dlq_removal(
+                    conn,
+                    (tenant, &endpoint, &event_type),
+                    now_ms,
+                )
                 .await?;
+            }
             id
         }
         None => {

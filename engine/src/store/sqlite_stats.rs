@@ -6,14 +6,17 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{SqliteStore, StatSample, StatsQuery, from_millis, stored_id, to_millis};
 use crate::model::{
-    Counts, EndpointId, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut, StatsPoint,
-    StatsSeries, TenantId,
+    Counts, DepthPoint, EndpointId, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut,
+    StatsPoint, StatsSeries, TenantId,
 };
 use crate::{EngineError, Result};
+
+/// The plain count columns, in the order `counts_at` reads them.
+const COUNT_COLUMNS: [&str; 5] = ["attempts", "succeeded", "failed", "dlq_added", "dlq_removed"];
 
 fn error_column(class: ErrorClass) -> String {
     format!("e_{}", class.as_str())
@@ -21,14 +24,14 @@ fn error_column(class: ErrorClass) -> String {
 
 /// Adds `counts` to the minute, hour and day rows of `(tenant, endpoint, event type)` at `at_ms`.
 pub(super) async fn add_stats(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    conn: &mut SqliteConnection,
     (tenant, endpoint, event_type): (&str, &str, &str),
     at_ms: i64,
     counts: &Counts,
 ) -> Result<()> {
     let errors: Vec<String> = ErrorClass::ALL.iter().map(|c| error_column(*c)).collect();
     let latency: Vec<String> = (0..LATENCY_SLOTS).map(|i| format!("l{i}")).collect();
-    let value_columns: Vec<&str> = ["attempts", "succeeded", "failed", "dlq_added"]
+    let value_columns: Vec<&str> = COUNT_COLUMNS
         .into_iter()
         .chain(errors.iter().map(String::as_str))
         .chain(latency.iter().map(String::as_str))
@@ -44,6 +47,7 @@ pub(super) async fn add_stats(
         counts.succeeded,
         counts.failed,
         counts.dlq_added,
+        counts.dlq_removed,
     ]
     .into_iter()
     .chain(
@@ -80,13 +84,27 @@ pub(super) async fn add_stats(
         .map(|c| format!("{c} = {c} + excluded.{c}"))
         .collect();
     q.push(sums.join(", "));
-    q.build().execute(&mut **tx).await?;
+    q.build().execute(&mut *conn).await?;
     Ok(())
+}
+
+/// Counts a DLQ entry leaving the queue, in the same transaction as the
+/// delete, so the queue's depth over time can be drawn.
+pub(super) async fn count_dlq_removal(
+    conn: &mut SqliteConnection,
+    (tenant, endpoint, event_type): (&str, &str, &str),
+    at_ms: i64,
+) -> Result<()> {
+    let counts = Counts {
+        dlq_removed: 1,
+        ..Counts::default()
+    };
+    add_stats(conn, (tenant, endpoint, event_type), at_ms, &counts).await
 }
 
 /// The summed value columns, in the order `counts_at` reads them.
 fn summed_columns() -> String {
-    ["attempts", "succeeded", "failed", "dlq_added"]
+    COUNT_COLUMNS
         .into_iter()
         .map(str::to_string)
         .chain(ErrorClass::ALL.iter().map(|c| error_column(*c)))
@@ -104,18 +122,20 @@ fn counts_at(row: &SqliteRow, first: usize) -> Result<Counts> {
         Ok(u64::try_from(v).unwrap_or(0))
     };
     let mut errors = BTreeMap::new();
+    let errors_first = COUNT_COLUMNS.len();
     for (i, class) in ErrorClass::ALL.iter().enumerate() {
-        let count = n(4 + i)?;
+        let count = n(errors_first + i)?;
         if count > 0 {
             errors.insert(class.as_str().to_string(), count);
         }
     }
-    let latency_first = 4 + ErrorClass::ALL.len();
+    let latency_first = errors_first + ErrorClass::ALL.len();
     Ok(Counts {
         attempts: n(0)?,
         succeeded: n(1)?,
         failed: n(2)?,
         dlq_added: n(3)?,
+        dlq_removed: n(4)?,
         errors,
         latency_buckets: (0..LATENCY_SLOTS)
             .map(|i| n(latency_first + i))
@@ -195,6 +215,8 @@ impl SqliteStore {
 
         let mut groups: BTreeMap<GroupKey, BTreeMap<i64, Counts>> = BTreeMap::new();
         let mut total = Counts::default();
+        // DLQ additions minus removals per bucket, every group together.
+        let mut dlq_net: BTreeMap<i64, i64> = BTreeMap::new();
         for row in &rows {
             let start: i64 = row.try_get(0)?;
             let group: String = row.try_get(1)?;
@@ -205,6 +227,8 @@ impl SqliteStore {
                 GroupBy::EventType => (None, Some(group)),
             };
             total.add(&counts);
+            *dlq_net.entry(start).or_default() +=
+                counts.dlq_added as i64 - counts.dlq_removed as i64;
             groups
                 .entry(key)
                 .or_default()
@@ -234,6 +258,9 @@ impl SqliteStore {
                 }
             })
             .collect();
+        let dlq_depth = self
+            .dlq_depth(tenant, q, from, buckets, &dlq_net)
+            .await?;
         Ok(StatsOut {
             granularity: g,
             from: from_millis(from),
@@ -241,7 +268,78 @@ impl SqliteStore {
             group_by: q.group_by,
             series,
             total: StatsPoint::new(from_millis(from), total),
+            dlq_depth,
         })
+    }
+
+    /// The DLQ's depth at the end of each bucket, drawn back from its size now:
+    /// the depth at a time is today's minus what was added since, plus what
+    /// was removed since. `net` holds each bucket's additions minus removals.
+    async fn dlq_depth(
+        &self,
+        tenant: TenantId,
+        q: &StatsQuery,
+        from: i64,
+        buckets: i64,
+        net: &BTreeMap<i64, i64>,
+    ) -> Result<Vec<DepthPoint>> {
+        let g = q.granularity;
+        let end = from + buckets * g.millis();
+        let filters = |sql: &mut QueryBuilder<'_, Sqlite>| {
+            if let Some(endpoint) = q.endpoint_id {
+                sql.push(" and endpoint_id = ")
+                    .push_bind(endpoint.to_string());
+            }
+            if let Some(event_type) = &q.event_type {
+                sql.push(" and event_type = ").push_bind(event_type.clone());
+            }
+        };
+        let mut sql = QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries where tenant_id = ");
+        sql.push_bind(tenant.to_string());
+        filters(&mut sql);
+        let now: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
+
+        // The net change after the range, from the coarsest rows that fit:
+        // minutes up to the next hour, hours up to the next day, then days.
+        let ceil = |at: i64, to: Granularity| to.bucket_start(at + to.millis() - 1);
+        let (minutes_end, hours_end) = match g {
+            Granularity::Minute => (ceil(end, Granularity::Hour), ceil(end, Granularity::Day)),
+            Granularity::Hour => (end, ceil(end, Granularity::Day)),
+            Granularity::Day => (end, end),
+        };
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "select coalesce(sum(dlq_added - dlq_removed), 0) from delivery_stats where tenant_id = ",
+        );
+        sql.push_bind(tenant.to_string());
+        filters(&mut sql);
+        sql.push(" and ((granularity = 'minute' and bucket_start >= ")
+            .push_bind(end)
+            .push(" and bucket_start < ")
+            .push_bind(minutes_end)
+            .push(") or (granularity = 'hour' and bucket_start >= ")
+            .push_bind(minutes_end)
+            .push(" and bucket_start < ")
+            .push_bind(hours_end)
+            .push(") or (granularity = 'day' and bucket_start >= ")
+            .push_bind(hours_end)
+            .push("))");
+        let after: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
+
+        let now_ms = to_millis(Utc::now());
+        let mut depth = now - after;
+        let mut points = Vec::with_capacity(usize::try_from(buckets).unwrap_or(0));
+        for i in (0..buckets).rev() {
+            let start = from + i * g.millis();
+            points.push(DepthPoint {
+                end: from_millis((start + g.millis()).min(now_ms.max(start))),
+                // Rows written before removals were counted can make the
+                // drawn-back depth negative; a queue is never smaller than empty.
+                depth: u64::try_from(depth).unwrap_or(0),
+            });
+            depth -= net.get(&start).copied().unwrap_or(0);
+        }
+        points.reverse();
+        Ok(points)
     }
 }
 

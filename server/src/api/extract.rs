@@ -177,10 +177,13 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
 }
 
 /// `?cursor=…&limit=…` for keyset-paginated lists.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
     pub limit: Option<u32>,
 }
 

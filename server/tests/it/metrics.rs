@@ -176,3 +176,94 @@ async fn metrics_parse_and_count_exactly_the_deliveries_made() {
         .await;
     assert_eq!(res.status(), 400);
 }
+
+/// The DLQ's depth over time, from `/api/v1/stats`: every bucket's depth is
+/// the previous one plus what entered minus what left, and the last one is
+/// what the DLQ holds now, through reprocessing, discarding and replaying.
+#[tokio::test]
+async fn dlq_depth_follows_entries_in_and_out() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let bad = Receiver::start(Vec::new(), Reply::Status(500)).await;
+    api.endpoint(&bad.url, &["bad.*"], json!({"retry_policy": fast_policy(1)}))
+        .await;
+    let mut events = Vec::new();
+    for i in 0..4 {
+        events.push(api.publish("bad.created", json!({"i": i})).await);
+    }
+    let dlq = until(&api, "/api/v1/dlq", Duration::from_secs(10), |b| {
+        b["items"].as_array().unwrap().len() == 4
+    })
+    .await;
+    let entries: Vec<String> = dlq["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+
+    // Out: one discarded; one reprocessed and one replayed, both of which
+    // fail again and come back in. Three entries at the end.
+    let res = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/dlq/{}", entries[0]),
+            Some(&json!({"reason": "test"})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = api
+        .post(&format!("/api/v1/dlq/{}/reprocess", entries[1]), &json!({}))
+        .await;
+    assert_eq!(res.status(), 202);
+    let replayed = dlq["items"][2]["event_id"].as_str().unwrap().to_owned();
+    let res = api
+        .post(&format!("/api/v1/events/{replayed}/replay"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 202);
+    bad.wait_for(6, Duration::from_secs(10)).await;
+    until(&api, "/api/v1/dlq", Duration::from_secs(10), |b| {
+        b["items"].as_array().unwrap().len() == 3
+    })
+    .await;
+
+    let from = (chrono::Utc::now() - chrono::Duration::minutes(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let stats = until(
+        &api,
+        &format!("/api/v1/stats?granularity=minute&from={from}"),
+        Duration::from_secs(10),
+        |s| s["total"]["dlq_added"] == 6 && s["total"]["dlq_removed"] == 3,
+    )
+    .await;
+    let depth: Vec<u64> = stats["dlq_depth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["depth"].as_u64().unwrap())
+        .collect();
+    assert_eq!(depth.len(), 31, "one depth per minute bucket: {depth:?}");
+    assert_eq!(*depth.last().unwrap(), 3, "{depth:?}");
+    assert_eq!(depth[0], 0, "empty before the events: {depth:?}");
+    // Each bucket's depth is the one before plus its additions minus its removals.
+    let points = stats["series"][0]["points"].as_array().unwrap();
+    let first = chrono::DateTime::parse_from_rfc3339(stats["from"].as_str().unwrap()).unwrap();
+    let start_of = |i: usize| first + chrono::Duration::minutes(i as i64);
+    for i in 1..depth.len() {
+        let bucket = points.iter().find(|p| {
+            chrono::DateTime::parse_from_rfc3339(p["start"].as_str().unwrap()).unwrap()
+                == start_of(i)
+        });
+        let (added, removed) = bucket.map_or((0, 0), |p| {
+            (
+                p["dlq_added"].as_i64().unwrap(),
+                p["dlq_removed"].as_i64().unwrap(),
+            )
+        });
+        assert_eq!(
+            depth[i] as i64,
+            depth[i - 1] as i64 + added - removed,
+            "bucket {i}: {depth:?}"
+        );
+    }
+}

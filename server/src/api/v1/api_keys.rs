@@ -6,19 +6,35 @@ use axum::{Json, Router};
 use herald_engine::model::{ApiKeyId, ApiKeyIn, ApiKeyOut, Page, Permission, Scope};
 use http::StatusCode;
 use serde::Serialize;
+use serde_json::json;
 
+use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The created key: its listing plus the secret, which is never shown again.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ApiKeyCreated {
     #[serde(flatten)]
     listing: ApiKeyOut,
+    /// The key itself, shown this once: Herald keeps only its digest.
     key: String,
 }
 
+/// List the tenant's API keys
+///
+/// Never the keys themselves: their name, public prefix, scope and last use.
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-keys",
+    tag = "API keys",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of keys, oldest first.", body = Page<ApiKeyOut>, example = json!(ex::page(vec![ex::api_key()]))),
+        (status = 400, description = "cursor: 'x' is not a valid API key id"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -33,6 +49,21 @@ async fn list(
     Ok(Json(page))
 }
 
+/// Create an API key
+///
+/// The answer carries the key once. A key cannot grant more than the key that
+/// creates it; the scope defaults to `read`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-keys",
+    tag = "API keys",
+    request_body(content = ApiKeyIn, example = json!({"name": "orders-publisher", "scope": "publish"})),
+    responses(
+        (status = 201, description = "The key, shown this once, and its listing.", body = ApiKeyCreated,
+            example = json!({"id": ex::KEY, "name": "orders-publisher", "prefix": "hrld_3fa9c1d2", "tenant": "acme", "scope": "publish",
+                "created_at": "2026-11-30T09:15:02Z", "last_used_at": null, "key": "hrld_3fa9c1d2Zx8QeN0vT5uYb1LmR7kWs4Pj"})),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -69,6 +100,19 @@ async fn create(
     Ok((StatusCode::CREATED, Json(ApiKeyCreated { listing, key })))
 }
 
+/// Revoke an API key
+///
+/// Requests with it fail from now on.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/api-keys/{id}",
+    tag = "API keys",
+    params(("id" = ApiKeyId, Path, description = "The key's id (not the key).")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 404, description = "API key 'key_…' was not found."),
+    ),
+)]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -85,6 +129,10 @@ async fn revoke(
         .await;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, revoke))]
+pub struct Doc;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -6,23 +6,47 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use herald_engine::model::{AuditFilter, AuditId, AuditOut, Page, Permission};
 use serde::Deserialize;
+use serde_json::json;
 
+use crate::api::examples as ex;
 use crate::api::extract::{ApiQuery, Caller, ListParams};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
+    /// An exact action (`endpoint.update`) or a prefix ending in `.` (`endpoint.`).
     action: Option<String>,
+    /// Part of the actor (`ops@`, `key_01J…`).
     actor: Option<String>,
+    /// An exact target id or email.
     target: Option<String>,
+    /// Entries at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,
+    /// Entries before this time (RFC 3339).
     until: Option<DateTime<Utc>>,
+    /// `next_cursor` from the previous page.
     cursor: Option<String>,
+    /// 1 to 200 (default 50).
     limit: Option<u32>,
 }
 
+/// Read the audit log
+///
+/// Every change to the tenant (endpoints, policies, DLQ, replays, keys), newest
+/// first, filtered by action, actor, target and time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "Audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit entries, newest first.", body = Page<AuditOut>, example = json!(ex::page(vec![ex::audit_entry()]))),
+        (status = 400, description = "until must be later than since."),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,6 +81,10 @@ async fn list(
             .await?,
     ))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list))]
+pub struct Doc;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/audit", get(list))

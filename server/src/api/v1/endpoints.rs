@@ -4,24 +4,43 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use herald_engine::model::{EndpointId, EndpointIn, EndpointOut, EndpointPatch, Page, Permission};
+use herald_engine::model::{
+    EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, Page, Permission,
+};
 use herald_engine::service::Rotated;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The new endpoint's listing plus its signing secret, shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EndpointCreated {
     #[serde(flatten)]
     endpoint: EndpointOut,
+    /// The signing secret (`whsec_…`), shown this once.
     secret: String,
 }
 
+/// Register an endpoint
+///
+/// Events whose type matches one of `event_types` are delivered to `url`,
+/// signed with the secret in the answer (shown this once). A URL that resolves
+/// to an address deliveries are refused still saves, with `warnings`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/endpoints",
+    tag = "Endpoints",
+    request_body(content = EndpointIn, example = json!(ex::endpoint_in())),
+    responses(
+        (status = 201, description = "The endpoint, with its signing secret shown this once.", body = EndpointCreated, example = json!(ex::endpoint_created())),
+        (status = 422, description = "url: must be an absolute http or https URL."),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -51,6 +70,17 @@ fn endpoint_id(id: &str) -> Result<EndpointId, ApiError> {
         .map_err(|_| ApiError::not_found(format!("endpoint '{id}' was not found")))
 }
 
+/// Read an endpoint
+#[utoipa::path(
+    get,
+    path = "/api/v1/endpoints/{id}",
+    tag = "Endpoints",
+    params(("id" = EndpointId, Path, description = "The endpoint's id.")),
+    responses(
+        (status = 200, description = "The endpoint (never its secret or header values).", body = EndpointOut, example = json!(ex::endpoint())),
+        (status = 404, description = "endpoint 'ep_…' was not found."),
+    ),
+)]
 async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -65,6 +95,17 @@ async fn get_one(
     Ok(Json(endpoint))
 }
 
+/// List endpoints
+#[utoipa::path(
+    get,
+    path = "/api/v1/endpoints",
+    tag = "Endpoints",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of endpoints, oldest first.", body = Page<EndpointOut>, example = json!(ex::page(vec![ex::endpoint()]))),
+        (status = 400, description = "limit: 500 is out of range; expected 1 to 200."),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,6 +121,21 @@ async fn list(
     ))
 }
 
+/// Change an endpoint
+///
+/// Fields left out stay as they are; `headers`, when given, replaces every
+/// custom header.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/endpoints/{id}",
+    tag = "Endpoints",
+    params(("id" = EndpointId, Path, description = "The endpoint's id.")),
+    request_body(content = EndpointPatch, example = json!({"event_types": ["order.*"], "timeout_ms": 5000})),
+    responses(
+        (status = 200, description = "The endpoint as it is now.", body = EndpointOut, example = json!(ex::endpoint())),
+        (status = 404, description = "endpoint 'ep_…' was not found."),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -98,6 +154,19 @@ async fn update(
     Ok(Json(endpoint))
 }
 
+/// Delete an endpoint
+///
+/// Nothing more is delivered to it; its receipts stay readable.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/endpoints/{id}",
+    tag = "Endpoints",
+    params(("id" = EndpointId, Path, description = "The endpoint's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "endpoint 'ep_…' was not found."),
+    ),
+)]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,13 +190,30 @@ async fn delete(
     }
 }
 
-#[derive(Deserialize, Default)]
+/// Why the endpoint is disabled (optional).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DisableIn {
     #[serde(default)]
     reason: Option<String>,
 }
 
+/// Disable an endpoint
+///
+/// Deliveries wait (nothing is attempted or dropped) until it is enabled
+/// again. The body is optional.
+#[utoipa::path(
+    post,
+    path = "/api/v1/endpoints/{id}/disable",
+    tag = "Endpoints",
+    params(("id" = EndpointId, Path, description = "The endpoint's id.")),
+    request_body(content = DisableIn, example = json!({"reason": "receiver under maintenance until 14:00"})),
+    responses(
+        (status = 200, description = "The endpoint, disabled.", body = EndpointOut,
+            example = json!({let mut e = ex::endpoint(); e["enabled"] = json!(false); e["disabled_reason"] = json!("receiver under maintenance until 14:00"); e})),
+        (status = 404, description = "endpoint 'ep_…' was not found."),
+    ),
+)]
 async fn disable(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,6 +238,19 @@ async fn disable(
     Ok(Json(endpoint))
 }
 
+/// Enable an endpoint
+///
+/// Waiting deliveries are attempted again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/endpoints/{id}/enable",
+    tag = "Endpoints",
+    params(("id" = EndpointId, Path, description = "The endpoint's id.")),
+    responses(
+        (status = 200, description = "The endpoint, enabled.", body = EndpointOut, example = json!(ex::endpoint())),
+        (status = 404, description = "endpoint 'ep_…' was not found."),
+    ),
+)]
 async fn enable(
     State(state): State<AppState>,
     caller: Caller,
@@ -168,7 +267,7 @@ async fn enable(
     Ok(Json(endpoint))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateIn {
     /// How long the old secret keeps signing alongside the new one (default 24 h).
@@ -179,6 +278,23 @@ struct RotateIn {
     secret: Option<String>,
 }
 
+/// Rotate the signing secret
+///
+/// Until `previous_secret_valid_until`, requests carry signatures by both the
+/// old and the new secret, so receivers can switch without dropping any.
+#[utoipa::path(
+    post,
+    path = "/api/v1/endpoints/{id}/rotate-secret",
+    tag = "Endpoints",
+    params(("id" = EndpointId, Path, description = "The endpoint's id.")),
+    request_body(content = RotateIn, example = json!({"grace_period_secs": 86400})),
+    responses(
+        (status = 200, description = "The new secret, shown this once.", body = Rotated,
+            example = json!({"secret": "whsec_Hq2p7Zc0vF4yKm1xR8sT3wLbN6dJ9aGe", "previous_secret_valid_until": "2026-12-01T09:15:02Z"})),
+        (status = 404, description = "endpoint 'ep_…' was not found."),
+        (status = 422, description = "secret: must be 'whsec_' and base64 of 24 to 64 bytes."),
+    ),
+)]
 async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -210,23 +326,44 @@ async fn rotate_secret(
     Ok(Json(rotated))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestEventIn {
+    /// Default: `herald.test`.
     #[serde(default)]
     event_type: Option<String>,
+    /// Default: `{"test": true, "message": …, "endpoint_id": …}`.
     #[serde(default)]
     payload: Option<serde_json::Value>,
 }
 
-/// Sends an event to this endpoint alone (whatever its patterns), so a team can
-/// check its receiver; the event page shows what happened.
+#[derive(Serialize, utoipa::ToSchema)]
+struct TestEventSent {
+    /// The event to follow on `GET /api/v1/events/{id}`.
+    event_id: EventId,
+}
+
+/// Send a test event
+///
+/// Sends an event to this endpoint alone (whatever its patterns), so a team
+/// can check its receiver; the event shows what happened.
+#[utoipa::path(
+    post,
+    path = "/api/v1/endpoints/{id}/test",
+    tag = "Endpoints",
+    params(("id" = EndpointId, Path, description = "The endpoint's id.")),
+    request_body(content = TestEventIn, example = json!({"event_type": "order.created", "payload": {"order_id": "ord_test"}})),
+    responses(
+        (status = 202, description = "Accepted for delivery.", body = TestEventSent, example = json!({"event_id": ex::EVENT})),
+        (status = 404, description = "endpoint 'ep_…' was not found."),
+    ),
+)]
 async fn send_test_event(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<TestEventSent>), ApiError> {
     caller.require(Permission::SendTestEvent)?;
     let input: TestEventIn = optional_json(&body)?;
     let event_id = state
@@ -246,8 +383,12 @@ async fn send_test_event(
             format!("sent test event {event_id}"),
         )
         .await;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "event_id": event_id }))))
+    Ok((StatusCode::ACCEPTED, Json(TestEventSent { event_id })))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, get_one, list, update, delete, disable, enable, rotate_secret, send_test_event))]
+pub struct Doc;
 
 pub fn router() -> Router<AppState> {
     Router::new()

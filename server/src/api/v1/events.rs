@@ -10,13 +10,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use herald_engine::model::{
-    DeliveryState, EndpointId, EventDetail, EventId, EventIn, Page, Permission,
+    DeliveryState, EndpointId, EventDetail, EventId, EventIn, EventTypeSummary, Page, Permission,
 };
 use herald_engine::store::{EventFilter, EventSummary, Ingested};
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -38,21 +39,73 @@ fn idempotency_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .transpose()
 }
 
-fn receipt(ingested: &Ingested) -> Value {
-    let event = ingested.event();
-    match ingested {
-        Ingested::Created { deliveries, .. } => json!({
-            "id": event.id, "seq": event.seq, "event_type": event.event_type,
-            "received_at": event.received_at, "deliveries": deliveries,
-        }),
-        Ingested::Duplicate { why, .. } => json!({
-            "id": event.id, "seq": event.seq, "event_type": event.event_type,
-            "received_at": event.received_at, "duplicate": true,
-            "duplicate_of": event.id, "duplicate_reason": why.as_str(),
-        }),
-    }
+/// What publishing an event did.
+#[derive(Serialize, utoipa::ToSchema)]
+struct EventReceipt {
+    id: EventId,
+    /// The event's position in the tenant's sequence.
+    seq: i64,
+    event_type: String,
+    received_at: DateTime<Utc>,
+    /// Deliveries created (one per matching endpoint); absent for a duplicate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deliveries: Option<u32>,
+    /// Present (true) when the event repeats one received before: nothing was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate: Option<bool>,
+    /// The original event's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<EventId>,
+    /// `idempotency_key` or `payload_window`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_reason: Option<&'static str>,
 }
 
+fn receipt(ingested: &Ingested) -> EventReceipt {
+    let event = ingested.event();
+    let mut out = EventReceipt {
+        id: event.id,
+        seq: event.seq,
+        event_type: event.event_type.clone(),
+        received_at: event.received_at,
+        deliveries: None,
+        duplicate: None,
+        duplicate_of: None,
+        duplicate_reason: None,
+    };
+    match ingested {
+        Ingested::Created { deliveries, .. } => out.deliveries = Some(*deliveries),
+        Ingested::Duplicate { why, .. } => {
+            out.duplicate = Some(true);
+            out.duplicate_of = Some(event.id);
+            out.duplicate_reason = Some(why.as_str());
+        }
+    }
+    out
+}
+
+/// Publish an event
+///
+/// The event and one delivery per subscribed endpoint are committed before the
+/// answer: a 202 means nothing can be lost. An `Idempotency-Key` header (or
+/// `idempotency_key`) makes a retry of the same publish answer 200 with the
+/// original instead of delivering twice.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "Events",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Deduplicates publishes of the same event, at any time.")),
+    request_body(content = EventIn, example = json!(ex::event_in())),
+    responses(
+        (status = 202, description = "Stored, with its deliveries queued.", body = EventReceipt,
+            example = json!({"id": ex::EVENT, "seq": 1042, "event_type": "order.created", "received_at": "2026-11-30T09:15:02Z", "deliveries": 2})),
+        (status = 200, description = "A repeat of an event received before: the original, nothing new created.", body = EventReceipt,
+            example = json!({"id": ex::EVENT, "seq": 1042, "event_type": "order.created", "received_at": "2026-11-30T09:15:02Z",
+                "duplicate": true, "duplicate_of": ex::EVENT, "duplicate_reason": "idempotency_key"})),
+        (status = 413, description = "payload: 300000 bytes is more than the limit of 262144 (HERALD_MAX_PAYLOAD_BYTES)."),
+        (status = 422, description = "event_type: must be 1 to 128 characters of letters, digits, '.', '_', '-' and ':'."),
+    ),
+)]
 async fn publish(
     State(state): State<AppState>,
     caller: Caller,
@@ -78,12 +131,29 @@ async fn publish(
     Ok((status, Json(receipt(&ingested))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchIn {
+    /// 1 to 1000 events, stored together in one transaction.
     events: Vec<EventIn>,
 }
 
+/// Publish a batch of events
+///
+/// Up to 1000 events in one transaction: all are stored or none. Each is
+/// checked as a single publish would be; the first bad one names its index.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/batch",
+    tag = "Events",
+    request_body(content = BatchIn, example = json!({"events": [ex::event_in(), {"event_type": "invoice.paid", "payload": {"invoice_id": "inv_77"}}]})),
+    responses(
+        (status = 202, description = "Stored; the events' ids in the order sent.", body = BatchReceipt,
+            example = json!({"ids": [ex::EVENT, "evt_01JD5QA0N1P2Q3R4S5T6V7W8XB"]})),
+        (status = 413, description = "the request body is larger than allowed."),
+        (status = 422, description = "events[1].event_type: must be 1 to 128 characters of letters, digits, '.', '_', '-' and ':'."),
+    ),
+)]
 async fn publish_batch(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,20 +181,33 @@ async fn publish_batch(
         .collect::<Result<Vec<_>, _>>()?;
     let ingested = state.engine.publish(caller.tenant_id, events).await?;
     let ids: Vec<EventId> = ingested.iter().map(|i| i.event().id).collect();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(BatchReceipt { ids })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+struct BatchReceipt {
+    ids: Vec<EventId>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// An exact event type.
     event_type: Option<String>,
     correlation_id: Option<String>,
     entity_id: Option<String>,
+    /// Events with a delivery to this endpoint.
     endpoint_id: Option<String>,
+    /// Events with a delivery in this state: pending, in_flight, succeeded or dead.
     state: Option<String>,
+    /// Received at or after (RFC 3339).
     from: Option<String>,
+    /// Received before (RFC 3339).
     to: Option<String>,
+    /// `next_cursor` from the previous page.
     cursor: Option<String>,
+    /// 1 to 200 (default 50).
     limit: Option<u32>,
 }
 
@@ -145,6 +228,20 @@ pub(super) fn parse_time(
         .transpose()
 }
 
+/// List events
+///
+/// Newest first, filtered by type, correlation id, entity, endpoint, delivery
+/// state and time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "Events",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of events with their delivery counts.", body = Page<EventSummary>, example = json!(ex::page(vec![ex::event_summary()]))),
+        (status = 400, description = "state: 'lost' is not one of pending, in_flight, succeeded, dead."),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -204,6 +301,20 @@ async fn list(
     ))
 }
 
+/// Read an event with its receipts
+///
+/// The event, each delivery it became and every attempt's receipt: request
+/// headers, response status, headers and body excerpt, error class, latency.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}",
+    tag = "Events",
+    params(("id" = EventId, Path, description = "The event's id.")),
+    responses(
+        (status = 200, description = "The event, its deliveries and their attempts.", body = EventDetail, example = json!(ex::event_detail())),
+        (status = 404, description = "event 'evt_…' was not found."),
+    ),
+)]
 async fn detail(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,15 +331,35 @@ async fn detail(
     Ok(Json(detail))
 }
 
-/// `GET /api/v1/event-types`: what the tenant has published, alphabetically.
+/// List event types
+///
+/// Every type the tenant has published, alphabetically, with counts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-types",
+    tag = "Events",
+    responses(
+        (status = 200, description = "The tenant's event types.", body = EventTypes,
+            example = json!({"items": [{"event_type": "order.created", "events": 1042, "last_seen_at": "2026-11-30T09:15:02Z"}]})),
+    ),
+)]
 async fn event_types(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventTypes>, ApiError> {
     caller.require(Permission::Read)?;
     let items = state.store.event_types(caller.tenant_id).await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(EventTypes { items }))
 }
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct EventTypes {
+    items: Vec<EventTypeSummary>,
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(publish, publish_batch, list, detail, event_types))]
+pub struct Doc;
 
 pub fn router(max_payload_bytes: usize) -> Router<AppState> {
     // Room for the envelope around a payload at the limit; a batch may carry

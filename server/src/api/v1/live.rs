@@ -16,8 +16,10 @@ use herald_app::ssr::session_token_from;
 use herald_engine::auth::token_digest;
 use herald_engine::model::{EndpointId, LiveMessage, Permission, TenantId};
 use serde::Deserialize;
+use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::api::examples as ex;
 use crate::api::extract::{ApiQuery, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -28,7 +30,8 @@ const TOO_SLOW: u16 = 4008;
 /// reader that stopped reading must not hold its connection open forever.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LiveQuery {
     /// Comma-separated message types; all by default.
@@ -89,6 +92,28 @@ async fn tenant_of(
     Ok(herald_app::ssr::tenant_for(state.store.as_ref(), &session.user, &parts.headers).await?)
 }
 
+/// The live feed (websocket)
+///
+/// Upgrade to a websocket and receive `LiveMessage`s as JSON text frames, only
+/// the key's tenant's: `replay.progress` (at least every 500 ms while a replay
+/// runs, and on every state change) and `delivery.outcome` (each attempt as it
+/// finishes). A reader that accepts nothing for 30 s, or falls too far behind,
+/// is closed with code 4008 and may reconnect. Browsers, which cannot set
+/// headers on a websocket, are authorised by the console's session cookie
+/// from Herald's own pages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/live",
+    tag = "Live feed",
+    params(LiveQuery),
+    responses(
+        (status = 101, description = "Switching to the websocket protocol; each text frame is one LiveMessage.", body = LiveMessage,
+            example = json!({"type": "delivery.outcome", "delivery_id": ex::DELIVERY, "event_id": ex::EVENT, "endpoint_id": ex::ENDPOINT,
+                "event_type": "order.created", "attempt": 1, "trigger": "scheduled", "state": "succeeded", "response_status": 200,
+                "error_class": null, "latency_ms": 84, "at": "2026-11-30T09:15:02Z"})),
+        (status = 400, description = "types: 'foo' is not a live message type (replay.progress, delivery.outcome)."),
+    ),
+)]
 async fn live(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
     let ApiQuery(q) = ApiQuery::<LiveQuery>::from_request_parts(&mut parts, &state).await?;
@@ -160,6 +185,10 @@ async fn stream(
         }
     }
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(live))]
+pub struct Doc;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/live", get(live))

@@ -15,6 +15,22 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Each resource module's part of the OpenAPI document.
+pub fn docs() -> Vec<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    vec![
+        tenant::Doc::openapi(),
+        api_keys::Doc::openapi(),
+        audit::Doc::openapi(),
+        endpoints::Doc::openapi(),
+        retry_policies::Doc::openapi(),
+        events::Doc::openapi(),
+        recovery::Doc::openapi(),
+        live::Doc::openapi(),
+        stats::Doc::openapi(),
+    ]
+}
+
 pub fn router(max_payload_bytes: usize) -> Router<AppState> {
     Router::new()
         .merge(tenant::router())

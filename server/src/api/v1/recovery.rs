@@ -8,16 +8,17 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use herald_engine::model::{
     CheckpointId, CheckpointIn, CheckpointOut, DlqDetail, DlqEntryId, DlqEntryOut, EndpointId,
-    ErrorClass, EventId, Page, Permission, ReplayId, ReplayIn, ReplayOut, ReplayState,
-    ReprocessOut,
+    ErrorClass, EventId, EventReplayIn, Page, Permission, ReplayId, ReplayIn, ReplayOut,
+    ReplayPreview, ReplayState, ReplayedDelivery, ReprocessOut,
 };
 use herald_engine::recovery::ReplayStarted;
 use herald_engine::store::DlqFilter;
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::events::parse_time;
+use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -30,20 +31,28 @@ fn path_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
         .map_err(|_| ApiError::not_found(format!("{what} '{raw}' was not found")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DlqQuery {
     endpoint_id: Option<String>,
+    /// An exact event type.
     event_type: Option<String>,
+    /// The last attempt's error class: dns, connect, tls, timeout, http_status, connection, invalid_url, response_too_large, blocked_destination.
     error_class: Option<String>,
+    /// Entered the DLQ at or after (RFC 3339).
     from: Option<String>,
+    /// Entered the DLQ before (RFC 3339).
     to: Option<String>,
+    /// `next_cursor` from the previous page.
     cursor: Option<String>,
+    /// 1 to 200 (default 50).
     limit: Option<u32>,
 }
 
 /// The DLQ filter shared by the list and bulk reprocess, from query or body.
-#[derive(Deserialize, Default)]
+/// Which DLQ entries; every field narrows, `{}` is all of them.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DlqFilterIn {
     endpoint_id: Option<String>,
@@ -93,6 +102,20 @@ fn dlq_filter(f: DlqFilterIn, prefix: &str) -> Result<DlqFilter, ApiError> {
     Ok(filter)
 }
 
+/// List the dead-letter queue
+///
+/// Deliveries that gave up, newest first, filtered by endpoint, event type,
+/// error class and time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dlq",
+    tag = "Dead-letter queue",
+    params(DlqQuery),
+    responses(
+        (status = 200, description = "A page of DLQ entries, newest first.", body = Page<DlqEntryOut>, example = json!(ex::page(vec![ex::dlq_entry()]))),
+        (status = 400, description = "error_class: 'oops' is not an error class."),
+    ),
+)]
 async fn list_dlq(
     State(state): State<AppState>,
     caller: Caller,
@@ -123,6 +146,19 @@ async fn list_dlq(
     ))
 }
 
+/// Read a DLQ entry
+///
+/// The entry with its event, every attempt's receipt and what people did to it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dlq/{id}",
+    tag = "Dead-letter queue",
+    params(("id" = DlqEntryId, Path, description = "The DLQ entry's id.")),
+    responses(
+        (status = 200, description = "The entry, its event and its delivery's attempts.", body = DlqDetail, example = json!(ex::dlq_detail())),
+        (status = 404, description = "DLQ entry 'dlq_…' was not found."),
+    ),
+)]
 async fn dlq_entry(
     State(state): State<AppState>,
     caller: Caller,
@@ -138,13 +174,30 @@ async fn dlq_entry(
         .ok_or_else(|| ApiError::not_found(format!("DLQ entry '{id}' was not found")))
 }
 
-#[derive(Deserialize, Default)]
+/// Why (optional; kept in the delivery's history and the audit log).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReasonIn {
     #[serde(default)]
     reason: String,
 }
 
+/// Reprocess a DLQ entry
+///
+/// The delivery leaves the DLQ and is attempted again now, with the same
+/// `webhook-id`. The body is optional.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dlq/{id}/reprocess",
+    tag = "Dead-letter queue",
+    params(("id" = DlqEntryId, Path, description = "The DLQ entry's id.")),
+    request_body(content = ReasonIn, example = json!({"reason": "receiver fixed in release 4.2"})),
+    responses(
+        (status = 202, description = "Queued for an attempt now.", body = ReprocessOut, example = json!({"reprocessed": [ex::DLQ], "skipped": []})),
+        (status = 404, description = "DLQ entry 'dlq_…' was not found."),
+        (status = 409, description = "the endpoint is disabled or deleted: enable it first."),
+    ),
+)]
 async fn reprocess_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,15 +229,33 @@ async fn reprocess_one(
     Ok((StatusCode::ACCEPTED, Json(out)).into_response())
 }
 
-#[derive(Deserialize)]
+/// Either `ids` or `filter`, not both.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BulkReprocessIn {
+    /// 1 to 10,000 DLQ entry ids.
     ids: Option<Vec<String>>,
+    /// Every entry the filter matches.
     filter: Option<DlqFilterIn>,
     #[serde(default)]
     reason: String,
 }
 
+/// Reprocess DLQ entries in bulk
+///
+/// By id list or by filter. Entries whose endpoint is disabled or deleted stay,
+/// listed in `skipped` with why.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dlq/reprocess",
+    tag = "Dead-letter queue",
+    request_body(content = BulkReprocessIn, example = json!({"filter": {"endpoint_id": ex::ENDPOINT, "error_class": "http_status"}, "reason": "receiver fixed in release 4.2"})),
+    responses(
+        (status = 202, description = "What was queued and what was skipped.", body = ReprocessOut,
+            example = json!({"reprocessed": [ex::DLQ], "skipped": [{"id": "dlq_01JD5QB3C4D5E6F7G8H9J0K1M3", "reason": "the endpoint is disabled or deleted: enable it first"}]})),
+        (status = 422, description = "give either \"ids\" (a list of DLQ entry ids) or \"filter\" (use {} for every entry), not both."),
+    ),
+)]
 async fn reprocess_bulk(
     State(state): State<AppState>,
     caller: Caller,
@@ -246,6 +317,21 @@ async fn reprocess_bulk(
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 
+/// Discard a DLQ entry
+///
+/// It leaves the DLQ without another attempt; its receipts stay. The body is
+/// optional.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/dlq/{id}",
+    tag = "Dead-letter queue",
+    params(("id" = DlqEntryId, Path, description = "The DLQ entry's id.")),
+    request_body(content = ReasonIn, example = json!({"reason": "order was cancelled"})),
+    responses(
+        (status = 204, description = "Discarded."),
+        (status = 404, description = "DLQ entry 'dlq_…' was not found."),
+    ),
+)]
 async fn discard(
     State(state): State<AppState>,
     caller: Caller,
@@ -270,12 +356,28 @@ async fn discard(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Replay one event
+///
+/// Sends a stored event again now, to every endpoint it matches or to those
+/// named; each delivery keeps its `webhook-id`. The body is optional.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{id}/replay",
+    tag = "Replays",
+    params(("id" = EventId, Path, description = "The event's id.")),
+    request_body(content = EventReplayIn, example = json!({"reason": "receiver lost its database", "endpoint_ids": [ex::ENDPOINT]})),
+    responses(
+        (status = 202, description = "What was queued at each endpoint.", body = EventReplayed,
+            example = json!({"event_id": ex::EVENT, "deliveries": [{"delivery_id": ex::DELIVERY, "endpoint_id": ex::ENDPOINT, "status": "queued"}]})),
+        (status = 404, description = "event 'evt_…' was not found."),
+    ),
+)]
 async fn replay_event(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EventReplayed>), ApiError> {
     caller.require(Permission::ManageReplays)?;
     let event: EventId = path_id("event", &id)?;
     let input = optional_json(&body)?;
@@ -293,11 +395,21 @@ async fn replay_event(
         .await;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "event_id": event, "deliveries": deliveries })),
+        Json(EventReplayed {
+            event_id: event,
+            deliveries,
+        }),
     ))
 }
 
 /// Audits a replay job that started (a dry run changes nothing).
+/// What a single-event replay queued.
+#[derive(Serialize, utoipa::ToSchema)]
+struct EventReplayed {
+    event_id: EventId,
+    deliveries: Vec<ReplayedDelivery>,
+}
+
 async fn audit_started(state: &AppState, caller: &Caller, action: &str, out: &ReplayStarted) {
     if let ReplayStarted::Job(job) = out {
         caller
@@ -318,6 +430,23 @@ fn started(out: ReplayStarted) -> Response {
     }
 }
 
+/// Start a replay
+///
+/// Re-sends every stored event the filter matches, at `rate_per_second`, as a
+/// job whose progress `GET /api/v1/replays/{id}` and the live feed report.
+/// With `dry_run`, only counts the events and shows the first few.
+#[utoipa::path(
+    post,
+    path = "/api/v1/replays",
+    tag = "Replays",
+    request_body(content = ReplayIn, example = json!({"filter": ex::replay_filter(), "rate_per_second": 100.0, "reason": "receiver outage on 29 Nov"})),
+    responses(
+        (status = 201, description = "The job, started.", body = ReplayOut, example = json!({let mut r = ex::replay(); r["state"] = json!("pending"); r["dispatched"] = json!(0); r})),
+        (status = 200, description = "A dry run: how many events match and the first few.", body = ReplayPreview,
+            example = json!({"total": 1200, "sample": [ex::event_summary()]})),
+        (status = 422, description = "filter.to: must be later than filter.from."),
+    ),
+)]
 async fn create_replay(
     State(state): State<AppState>,
     caller: Caller,
@@ -332,6 +461,17 @@ async fn create_replay(
     Ok(started(out))
 }
 
+/// List replays
+#[utoipa::path(
+    get,
+    path = "/api/v1/replays",
+    tag = "Replays",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of replay jobs, newest first.", body = Page<ReplayOut>, example = json!(ex::page(vec![ex::replay()]))),
+        (status = 400, description = "cursor: 'x' is not a valid replay id."),
+    ),
+)]
 async fn list_replays(
     State(state): State<AppState>,
     caller: Caller,
@@ -348,6 +488,17 @@ async fn list_replays(
     ))
 }
 
+/// Read a replay's progress
+#[utoipa::path(
+    get,
+    path = "/api/v1/replays/{id}",
+    tag = "Replays",
+    params(("id" = ReplayId, Path, description = "The replay's id.")),
+    responses(
+        (status = 200, description = "The job and its progress.", body = ReplayOut, example = json!(ex::replay())),
+        (status = 404, description = "replay 'rpl_…' was not found."),
+    ),
+)]
 async fn get_replay(
     State(state): State<AppState>,
     caller: Caller,
@@ -386,6 +537,20 @@ async fn control(
     Ok(Json(out))
 }
 
+/// Pause a replay
+///
+/// paused
+#[utoipa::path(
+    post,
+    path = "/api/v1/replays/{id}/pause",
+    tag = "Replays",
+    params(("id" = ReplayId, Path, description = "The replay's id.")),
+    responses(
+        (status = 200, description = "The replay, Stops dispatching until resumed; deliveries already queued go on..", body = ReplayOut, example = json!({let mut r = ex::replay(); r["state"] = json!("Stops dispatching until resumed; deliveries already queued go on."); r})),
+        (status = 404, description = "replay 'rpl_…' was not found."),
+        (status = 409, description = "a completed replay cannot be paused."),
+    ),
+)]
 async fn pause(
     State(state): State<AppState>,
     caller: Caller,
@@ -394,6 +559,20 @@ async fn pause(
     control(state, caller, id, ReplayState::Paused).await
 }
 
+/// Resume a replay
+///
+/// running
+#[utoipa::path(
+    post,
+    path = "/api/v1/replays/{id}/resume",
+    tag = "Replays",
+    params(("id" = ReplayId, Path, description = "The replay's id.")),
+    responses(
+        (status = 200, description = "The replay, Dispatching goes on from where it stopped..", body = ReplayOut, example = json!({let mut r = ex::replay(); r["state"] = json!("Dispatching goes on from where it stopped."); r})),
+        (status = 404, description = "replay 'rpl_…' was not found."),
+        (status = 409, description = "a cancelled replay cannot be resumed."),
+    ),
+)]
 async fn resume(
     State(state): State<AppState>,
     caller: Caller,
@@ -402,6 +581,20 @@ async fn resume(
     control(state, caller, id, ReplayState::Running).await
 }
 
+/// Cancel a replay
+///
+/// cancelled
+#[utoipa::path(
+    post,
+    path = "/api/v1/replays/{id}/cancel",
+    tag = "Replays",
+    params(("id" = ReplayId, Path, description = "The replay's id.")),
+    responses(
+        (status = 200, description = "The replay, Nothing more is dispatched; deliveries already queued go on..", body = ReplayOut, example = json!({let mut r = ex::replay(); r["state"] = json!("Nothing more is dispatched; deliveries already queued go on."); r})),
+        (status = 404, description = "replay 'rpl_…' was not found."),
+        (status = 409, description = "a completed replay cannot be cancelled."),
+    ),
+)]
 async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -410,6 +603,20 @@ async fn cancel(
     control(state, caller, id, ReplayState::Cancelled).await
 }
 
+/// Create a checkpoint
+///
+/// Names a position in the tenant's event sequence (the newest event by
+/// default) to recover from later.
+#[utoipa::path(
+    post,
+    path = "/api/v1/checkpoints",
+    tag = "Checkpoints",
+    request_body(content = CheckpointIn, example = json!({"name": "before-migration"})),
+    responses(
+        (status = 201, description = "The checkpoint.", body = CheckpointOut, example = json!(ex::checkpoint())),
+        (status = 409, description = "a checkpoint named 'before-migration' exists already."),
+    ),
+)]
 async fn create_checkpoint(
     State(state): State<AppState>,
     caller: Caller,
@@ -434,15 +641,38 @@ async fn create_checkpoint(
     Ok((StatusCode::CREATED, Json(checkpoint)))
 }
 
+/// List checkpoints
+#[utoipa::path(
+    get,
+    path = "/api/v1/checkpoints",
+    tag = "Checkpoints",
+    responses(
+        (status = 200, description = "Every checkpoint of the tenant, newest first.", body = Page<CheckpointOut>, example = json!(ex::page(vec![ex::checkpoint()]))),
+    ),
+)]
 async fn list_checkpoints(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<CheckpointOut>>, ApiError> {
     caller.require(Permission::Read)?;
     let items = state.store.list_checkpoints(caller.tenant_id, None).await?;
-    Ok(Json(json!({ "items": items, "next_cursor": null })))
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
 }
 
+/// Read a checkpoint
+#[utoipa::path(
+    get,
+    path = "/api/v1/checkpoints/{id}",
+    tag = "Checkpoints",
+    params(("id" = CheckpointId, Path, description = "The checkpoint's id.")),
+    responses(
+        (status = 200, description = "The checkpoint.", body = CheckpointOut, example = json!(ex::checkpoint())),
+        (status = 404, description = "checkpoint 'chk_…' was not found."),
+    ),
+)]
 async fn get_checkpoint(
     State(state): State<AppState>,
     caller: Caller,
@@ -459,6 +689,23 @@ async fn get_checkpoint(
         .ok_or_else(|| ApiError::not_found(format!("checkpoint '{id}' was not found")))
 }
 
+/// Recover from a checkpoint
+///
+/// Starts a replay of every event after the checkpoint (to its endpoint, when
+/// it names one). The body, optional, is a replay request whose filter is
+/// narrowed to events after the checkpoint.
+#[utoipa::path(
+    post,
+    path = "/api/v1/checkpoints/{id}/recover",
+    tag = "Checkpoints",
+    params(("id" = CheckpointId, Path, description = "The checkpoint's id.")),
+    request_body(content = ReplayIn, example = json!({"rate_per_second": 50.0, "reason": "restore after the migration failed"})),
+    responses(
+        (status = 201, description = "The replay job, started.", body = ReplayOut, example = json!(ex::replay())),
+        (status = 200, description = "A dry run: how many events would be replayed.", body = ReplayPreview, example = json!({"total": 1200, "sample": [ex::event_summary()]})),
+        (status = 404, description = "checkpoint 'chk_…' was not found."),
+    ),
+)]
 async fn recover(
     State(state): State<AppState>,
     caller: Caller,
@@ -475,6 +722,10 @@ async fn recover(
     audit_started(&state, &caller, "checkpoint.recover", &out).await;
     Ok(started(out))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_dlq, dlq_entry, reprocess_one, reprocess_bulk, discard, replay_event, create_replay, list_replays, get_replay, pause, resume, cancel, create_checkpoint, list_checkpoints, get_checkpoint, recover))]
+pub struct Doc;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -10,7 +10,9 @@ use herald_engine::model::{
 use herald_engine::retry::RetryPolicy;
 use http::StatusCode;
 use serde::Serialize;
+use serde_json::json;
 
+use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -20,6 +22,19 @@ fn policy_id(id: &str) -> Result<RetryPolicyId, ApiError> {
         .map_err(|_| ApiError::not_found(format!("retry policy '{id}' was not found")))
 }
 
+/// Create a named retry policy
+///
+/// Endpoints that follow it (`retry_policy_id`) change with it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/retry-policies",
+    tag = "Retry policies",
+    request_body(content = RetryPolicyIn, example = json!({"name": "patient", "description": "For receivers with long maintenance windows", "policy": ex::retry_policy()})),
+    responses(
+        (status = 201, description = "The policy, with its planned schedule.", body = RetryPolicyOut, example = json!(ex::retry_policy_out())),
+        (status = 409, description = "a retry policy named 'patient' exists already."),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -41,6 +56,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(policy)))
 }
 
+/// List named retry policies
+#[utoipa::path(
+    get,
+    path = "/api/v1/retry-policies",
+    tag = "Retry policies",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of policies.", body = Page<RetryPolicyOut>, example = json!(ex::page(vec![ex::retry_policy_out()]))),
+        (status = 400, description = "cursor: 'x' is not a valid retry policy id."),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -56,6 +82,17 @@ async fn list(
     ))
 }
 
+/// Read a named retry policy
+#[utoipa::path(
+    get,
+    path = "/api/v1/retry-policies/{id}",
+    tag = "Retry policies",
+    params(("id" = RetryPolicyId, Path, description = "The policy's id.")),
+    responses(
+        (status = 200, description = "The policy.", body = RetryPolicyOut, example = json!(ex::retry_policy_out())),
+        (status = 404, description = "retry policy 'rp_…' was not found."),
+    ),
+)]
 async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -70,6 +107,21 @@ async fn get_one(
         .ok_or_else(|| ApiError::not_found(format!("retry policy '{id}' was not found")))
 }
 
+/// Change a named retry policy
+///
+/// Fields left out stay; endpoints following it use the new policy for their
+/// next retries.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/retry-policies/{id}",
+    tag = "Retry policies",
+    params(("id" = RetryPolicyId, Path, description = "The policy's id.")),
+    request_body(content = RetryPolicyPatch, example = json!({"description": "Eight attempts over about ten minutes"})),
+    responses(
+        (status = 200, description = "The policy as it is now.", body = RetryPolicyOut, example = json!(ex::retry_policy_out())),
+        (status = 404, description = "retry policy 'rp_…' was not found."),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,6 +140,20 @@ async fn update(
     Ok(Json(policy))
 }
 
+/// Delete a named retry policy
+///
+/// Refused while endpoints follow it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/retry-policies/{id}",
+    tag = "Retry policies",
+    params(("id" = RetryPolicyId, Path, description = "The policy's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "retry policy 'rp_…' was not found."),
+        (status = 409, description = "3 endpoints follow this policy; move them to another first."),
+    ),
+)]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -110,7 +176,7 @@ async fn delete(
 }
 
 /// When each attempt of a policy is planned, without jitter.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Preview {
     /// Seconds after the first attempt, one per attempt (the first is 0).
     schedule_secs: Vec<u64>,
@@ -121,7 +187,21 @@ struct Preview {
     jitter: f64,
 }
 
-/// Previews a policy (the same JSON as an endpoint's `retry_policy`) without storing it.
+
+/// Preview a retry schedule
+///
+/// When each attempt of a policy (the same JSON as an endpoint's
+/// `retry_policy`) would be made, without storing anything.
+#[utoipa::path(
+    post,
+    path = "/api/v1/retry-policies/preview",
+    tag = "Retry policies",
+    request_body(content = RetryPolicy, example = json!(ex::retry_policy())),
+    responses(
+        (status = 200, description = "The planned attempts (before jitter).", body = Preview,
+            example = json!({"schedule_secs": [0, 5, 15, 35, 75, 155, 315, 635], "attempts": 8, "span_secs": 635, "jitter": 0.1})),
+    ),
+)]
 async fn preview(
     caller: Caller,
     ApiJson(policy): ApiJson<RetryPolicy>,
@@ -138,6 +218,10 @@ async fn preview(
         jitter: policy.jitter,
     }))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, get_one, update, delete, preview))]
+pub struct Doc;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -7,12 +7,15 @@ use chrono::{DateTime, Utc};
 use herald_engine::model::{EndpointId, Granularity, GroupBy, Permission, StatsOut};
 use herald_engine::store::{StatsQuery, default_granularity};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
+use crate::api::examples as ex;
 use crate::api::extract::{ApiQuery, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StatsParams {
     /// Default: 24 hours before `to`.
@@ -23,10 +26,30 @@ struct StatsParams {
     granularity: Option<Granularity>,
     /// none (default), endpoint or event_type.
     group_by: Option<GroupBy>,
+    /// Only this endpoint's attempts.
     endpoint_id: Option<String>,
+    /// Only this event type's attempts.
     event_type: Option<String>,
 }
 
+/// Delivery statistics
+///
+/// Attempts, successes, failures by error class, DLQ additions and removals,
+/// and latency histograms with p50/p95/p99, per minute, hour or day, for the
+/// whole tenant or split by endpoint or event type. Read from rollups kept as
+/// attempts are recorded, so a week costs the same with millions of attempts.
+/// `dlq_depth` gives the DLQ's size at the end of each bucket.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats",
+    tag = "Statistics",
+    params(StatsParams),
+    responses(
+        (status = 200, description = "Series of buckets (only those with attempts) and totals.", body = StatsOut, example = json!(stats_example())),
+        (status = 400, description = "query string: unknown variant `week`, expected one of `minute`, `hour`, `day`."),
+        (status = 422, description = "granularity: 10080 buckets of a minute are too many for one query (at most 1440); choose a coarser granularity or a shorter range."),
+    ),
+)]
 async fn stats(
     State(state): State<AppState>,
     caller: Caller,
@@ -54,6 +77,33 @@ async fn stats(
         event_type: p.event_type.filter(|t| !t.is_empty()),
     };
     Ok(Json(state.store.stats(caller.tenant_id, &query).await?))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(stats))]
+pub struct Doc;
+
+fn stats_example() -> Value {
+    // One hour's bucket; the total is two of them.
+    let point = |start: &str, n: u64| {
+        let mut latency_buckets = vec![0; 13];
+        latency_buckets[3] = 40 * n;
+        latency_buckets[4] = 18 * n;
+        latency_buckets[5] = 2 * n;
+        json!({"start": start, "attempts": 60 * n, "succeeded": 57 * n, "failed": 3 * n,
+            "dlq_added": n, "dlq_removed": 0, "errors": {"http_status": 2 * n, "timeout": n},
+            "latency_buckets": latency_buckets, "latency_sum_ms": 2710 * n,
+            "latency_p50_ms": 50, "latency_p95_ms": 100, "latency_p99_ms": 250})
+    };
+    json!({
+        "granularity": "hour", "from": "2026-11-30T08:00:00Z", "to": "2026-11-30T10:00:00Z", "group_by": "none",
+        "series": [{
+            "points": [point("2026-11-30T08:00:00Z", 1), point("2026-11-30T09:00:00Z", 1)],
+            "total": point("2026-11-30T08:00:00Z", 2),
+        }],
+        "total": point("2026-11-30T08:00:00Z", 2),
+        "dlq_depth": [{"end": "2026-11-30T09:00:00Z", "depth": 4}, {"end": "2026-11-30T10:00:00Z", "depth": 5}],
+    })
 }
 
 pub fn router() -> Router<AppState> {

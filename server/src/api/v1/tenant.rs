@@ -4,6 +4,8 @@ use axum::routing::get;
 use axum::{Json, Router, extract::State};
 use herald_engine::model::{Permission, TenantOut, TenantPatch};
 
+use serde_json::json;
+
 use crate::api::extract::{ApiJson, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,6 +18,15 @@ async fn load(state: &AppState, caller: &Caller) -> Result<TenantOut, ApiError> 
         .ok_or_else(|| ApiError::internal(format!("tenant of key {} is missing", caller.key_id)))
 }
 
+/// The calling key's tenant
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenant",
+    tag = "Tenant",
+    responses((status = 200, description = "The tenant and its settings.", body = TenantOut,
+        example = json!({"id": "ten_01JD5Q8X3V4N2M7K9P6R0S1T2W", "slug": "acme", "name": "Acme",
+            "payload_dedup_window_secs": 300, "created_at": "2026-11-02T09:00:00Z"}))),
+)]
 async fn current(
     State(state): State<AppState>,
     caller: Caller,
@@ -24,7 +35,19 @@ async fn current(
     Ok(Json(load(&state, &caller).await?))
 }
 
-/// Tenant settings are configuration: the same permission as endpoints.
+/// Change the tenant's settings
+///
+/// Fields left out stay as they are; `null` turns payload dedup off. Tenant
+/// settings are configuration: they need the same scope as endpoints.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/tenant",
+    tag = "Tenant",
+    request_body(content = TenantPatch, example = json!({"payload_dedup_window_secs": 300})),
+    responses((status = 200, description = "The tenant as it is now.", body = TenantOut,
+        example = json!({"id": "ten_01JD5Q8X3V4N2M7K9P6R0S1T2W", "slug": "acme", "name": "Acme",
+            "payload_dedup_window_secs": 300, "created_at": "2026-11-02T09:00:00Z"}))),
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -41,6 +64,10 @@ async fn update(
         .await;
     Ok(Json(load(&state, &caller).await?))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(current, update))]
+pub struct Doc;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/tenant", get(current).patch(update))

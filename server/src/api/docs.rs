@@ -1,0 +1,222 @@
+//! The API's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! annotations and the wire types' `ToSchema` derives. Each resource module
+//! documents its own routes beside its `router()`; this module merges them,
+//! adds what every operation shares (the bearer key, the error format and the
+//! errors the extractors raise) and serves the result at `/api/v1/openapi.json`.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The one error format: a stable machine `code`, a `message` for people and
+/// the request's `correlation_id` (also in the `X-Correlation-ID` header).
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: `invalid_request`, `unauthenticated`, `forbidden`,
+    /// `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`,
+    /// `invalid`, `rate_limited` or `internal`.
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// For people; names the field or value that is wrong.
+    pub message: String,
+    /// Quote it when reporting a problem: the server's logs carry it.
+    #[schema(example = "01JD5Q8X3V4N2M7K9P6R0S1T2W")]
+    pub correlation_id: String,
+}
+
+/// The code the API answers each error status with.
+fn error_code(status: &str) -> &'static str {
+    match status {
+        "400" => "invalid_request",
+        "401" => "unauthenticated",
+        "403" => "forbidden",
+        "404" => "not_found",
+        "409" => "conflict",
+        "413" => "payload_too_large",
+        "415" => "unsupported_media_type",
+        "422" => "invalid",
+        "429" => "rate_limited",
+        _ => "internal",
+    }
+}
+
+/// Responses every authenticated operation can give, whatever it does.
+const SHARED_ERRORS: [(&str, &str); 4] = [
+    (
+        "401",
+        "No API key, a malformed `Authorization` header, or an unknown or revoked key.",
+    ),
+    (
+        "403",
+        "The key's scope does not allow this operation (see the permission matrix in the README).",
+    ),
+    (
+        "429",
+        "The key is over its request rate limit (`HERALD_API_RATE_LIMIT`); `Retry-After` says when to try again.",
+    ),
+    (
+        "500",
+        "Herald could not complete the request. Nothing internal is shown; the correlation id finds it in the logs.",
+    ),
+];
+
+/// Responses every operation with a JSON body can give (the body extractor's).
+const BODY_ERRORS: [(&str, &str); 3] = [
+    ("400", "The body is not valid JSON."),
+    (
+        "415",
+        "The body was sent without `Content-Type: application/json`.",
+    ),
+    (
+        "422",
+        "The body is JSON but not what this operation takes: the message names the field.",
+    ),
+];
+
+/// Adds the bearer scheme, the shared error responses and an example of the
+/// error format to every error response that has no content of its own.
+struct Shared;
+
+impl Modify for Shared {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("hrld_…").description(Some("An API key (`hrld_…`), created in the console's API keys page or with `herald api-key create`. It names its tenant and scope.")).build()),
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let authenticated = path.starts_with("/api/v1/") && path != OPENAPI_PATH;
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if authenticated {
+                    op.security = Some(vec![SecurityRequirement::new(
+                        "api_key",
+                        Vec::<String>::new(),
+                    )]);
+                    add_missing(op, &SHARED_ERRORS);
+                }
+                if op.request_body.is_some() {
+                    add_missing(op, &BODY_ERRORS);
+                }
+                fill_error_content(op);
+            }
+        }
+    }
+}
+
+fn add_missing(op: &mut Operation, errors: &[(&str, &str)]) {
+    for (status, description) in errors {
+        op.responses
+            .responses
+            .entry((*status).to_string())
+            .or_insert_with(|| ResponseBuilder::new().description(*description).into());
+    }
+}
+
+/// Error responses declared with only a description get the error schema and
+/// an example whose message is that description.
+fn fill_error_content(op: &mut Operation) {
+    for (status, response) in op.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        let is_error = status.starts_with('4') || status.starts_with('5');
+        if !is_error || !response.content.is_empty() {
+            continue;
+        }
+        let message = response.description.trim_end_matches('.').to_string();
+        let example = json!({"error": {
+            "code": error_code(status),
+            "message": message,
+            "correlation_id": "01JD5Q8X3V4N2M7K9P6R0S1T2W",
+        }});
+        response.content.insert(
+            "application/json".to_string(),
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .example(Some(example))
+                .build(),
+        );
+    }
+}
+
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Herald API",
+        description = "Publish events, manage the endpoints they are delivered to, read receipts, \
+            work the dead-letter queue, replay events and read delivery statistics.\n\n\
+            Every `/api/v1` operation but this document takes an API key as a bearer token; \
+            the key names its tenant, so no operation takes a tenant id. Lists are keyset \
+            paginated: pass `next_cursor` back as `cursor`. Errors share one format \
+            (`ErrorBody`). Deliveries are signed as Standard Webhooks describes.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(openapi_json),
+    components(schemas(ErrorBody, ErrorDetail)),
+    tags(
+        (name = "Events", description = "Publishing events and reading them with their deliveries and attempt receipts."),
+        (name = "Endpoints", description = "Where a tenant's events are delivered, and how."),
+        (name = "Retry policies", description = "Named retry schedules endpoints can follow."),
+        (name = "Dead-letter queue", description = "Deliveries that gave up, to inspect, reprocess or discard."),
+        (name = "Replays", description = "Sending stored events again, one or a filtered range, with progress."),
+        (name = "Checkpoints", description = "Named points in the event sequence to recover from."),
+        (name = "Statistics", description = "Delivery counts, error classes and latency over time."),
+        (name = "Live feed", description = "Replay progress and delivery outcomes as they happen, over a websocket."),
+        (name = "Tenant", description = "The calling key's tenant and its settings."),
+        (name = "API keys", description = "Keys for the calling key's tenant."),
+        (name = "Audit", description = "Who changed what."),
+        (name = "Operations", description = "Health, readiness, metrics and this document; no key needed."),
+    ),
+)]
+struct Root;
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "Operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of Herald's HTTP API.", content_type = "application/json", body = Object, example = json!({"openapi": "3.1.0", "info": {"title": "Herald API", "version": "0.1.0"}, "paths": {}}))),
+)]
+pub async fn openapi_json() -> Response {
+    Json(document_json()).into_response()
+}
+
+/// The whole document: every resource module's routes, and the shared parts.
+pub fn document() -> Document {
+    let mut doc = Root::openapi();
+    for part in super::v1::docs().into_iter().chain(crate::health::docs()) {
+        doc.merge(part);
+    }
+    Shared.modify(&mut doc);
+    doc
+}
+
+/// The document as JSON, built once.
+pub fn document_json() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::to_value(document()).unwrap_or_else(|_| json!({})))
+}
