@@ -7,10 +7,8 @@
 use chrono::{DateTime, Utc};
 use herald_engine::model::{Granularity, LiveMessage};
 use leptos::prelude::*;
-use leptos_chartistry::{
-    AspectRatio, AxisMarker, Chart, Colour, IntoEdge, IntoInner, Legend, Line, RotatedLabel,
-    Series, Stack, TickLabels, Tooltip, XGridLine, XGuideLine, YGridLine,
-};
+// The glob brings the builder traits (`IntoInner`) the crate exports unnamed.
+use leptos_chartistry::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_query_map};
 
@@ -112,7 +110,8 @@ pub fn DeliveryStats(
         let (range, ..) = params();
         RangeChoice::parse(&range).unwrap_or(RangeChoice::DEFAULT)
     };
-    let link = move |c: RangeChoice| format!("{}?range={}", location.pathname.get(), c.as_str());
+    let pathname = location.pathname;
+    let link = move |c: RangeChoice| format!("{}?range={}", pathname.get(), c.as_str());
     let with_dashboard = endpoint.is_none();
 
     view! {
@@ -145,10 +144,19 @@ pub fn DeliveryStats(
 }
 
 #[component]
-fn StatsBody(view: RwSignal<StatsView>, with_dashboard: bool, connected: RwSignal<bool>) -> impl IntoView {
+fn StatsBody(
+    view: RwSignal<StatsView>,
+    with_dashboard: bool,
+    connected: RwSignal<bool>,
+) -> impl IntoView {
     let data = Signal::derive(move || view.with(rows));
     let depth = Signal::derive(move || {
-        view.with(|v| v.dlq_depth.iter().map(|d| (d.end, d.depth as f64)).collect::<Vec<_>>())
+        view.with(|v| {
+            v.dlq_depth
+                .iter()
+                .map(|d| (d.end, d.depth as f64))
+                .collect::<Vec<_>>()
+        })
     });
     let total = move || view.with(|v| v.total.clone());
     let g = view.with_untracked(|v| v.granularity);
@@ -272,8 +280,9 @@ fn ChartFigure(
     children: ChildrenFn,
 ) -> impl IntoView {
     let caption = format!("{id}-caption");
+    let labelled_by = caption.clone();
     view! {
-        <figure class="chart" id=id aria-labelledby=caption.clone()>
+        <figure class="chart" id=id aria-labelledby=labelled_by>
             <figcaption id=caption><strong>{title}</strong><span class="muted">{format!(" · {unit}")}</span></figcaption>
             <Show
                 when=move || !empty.get()

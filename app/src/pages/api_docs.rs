@@ -7,11 +7,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::ui::ErrorNotice;
-use crate::server_fns::docs::{ApiOperation, ApiReference, ApiSchema, api_reference};
+use crate::server_fns::docs::{ApiOperation, ApiReference, ApiSchema, get_api_reference};
 
 #[component]
 pub fn ApiDocsPage() -> impl IntoView {
-    let reference = OnceResource::new(api_reference());
+    let reference = OnceResource::new(get_api_reference());
     let api_key = RwSignal::new(String::new());
     view! {
         <Title text="API reference"/>
@@ -48,8 +48,9 @@ fn Reference(reference: ApiReference, api_key: RwSignal<String>) -> impl IntoVie
         .into_iter()
         .map(|g| {
             let id = format!("tag-{}", slug(&g.tag));
+            let labelled_by = id.clone();
             view! {
-                <section class="docs-group" aria-labelledby=id.clone()>
+                <section class="docs-group" aria-labelledby=labelled_by>
                     <h2 id=id>{g.tag}</h2>
                     <p class="muted">{g.description}</p>
                     {g.operations.into_iter().map(|op| view! { <Operation op api_key/> }).collect_view()}
@@ -94,6 +95,7 @@ fn slug(text: &str) -> String {
 fn Operation(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
     let method_class = format!("method {}", op.method.to_lowercase());
     let heading = format!("{}-heading", op.id);
+    let labelled_by = heading.clone();
     let params = (!op.params.is_empty()).then(|| {
         view! {
             <h4>"Parameters"</h4>
@@ -136,7 +138,7 @@ fn Operation(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <article class="docs-op" id=op.id.clone() aria-labelledby=heading.clone()>
+        <article class="docs-op" id=op.id.clone() aria-labelledby=labelled_by>
             <h3 id=heading>
                 <span class=method_class>{op.method.clone()}</span>" "
                 <code>{op.path.clone()}</code>" "
@@ -168,7 +170,12 @@ fn TryIt(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
         .collect();
     let has_query = op.params.iter().any(|p| p.location == "query");
     let query = RwSignal::new(String::new());
-    let body = RwSignal::new(op.request.as_ref().map(|b| b.example.clone()).unwrap_or_default());
+    let body = RwSignal::new(
+        op.request
+            .as_ref()
+            .map(|b| b.example.clone())
+            .unwrap_or_default(),
+    );
     let answer: RwSignal<Option<(u16, String)>> = RwSignal::new(None);
     let sending = RwSignal::new(false);
     let (method, path) = (op.method.clone(), op.path.clone());
@@ -188,15 +195,27 @@ fn TryIt(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
     let send = move |_| {
         let mut url = path.clone();
         for (name, value) in &values {
-            url = url.replace(&format!("{{{name}}}"), &crate::components::ui::query_escape(&value.get_untracked()));
+            url = url.replace(
+                &format!("{{{name}}}"),
+                &crate::components::ui::query_escape(&value.get_untracked()),
+            );
         }
         let q = query.get_untracked();
         if !q.trim().is_empty() {
             url = format!("{url}?{}", q.trim().trim_start_matches('?'));
         }
-        let body = has_body.then(|| body.get_untracked()).filter(|b| !b.trim().is_empty());
+        let body = has_body
+            .then(|| body.get_untracked())
+            .filter(|b| !b.trim().is_empty());
         sending.set(true);
-        send_request(method.clone(), url, api_key.get_untracked(), body, answer, sending);
+        send_request(
+            method.clone(),
+            url,
+            api_key.get_untracked(),
+            body,
+            answer,
+            sending,
+        );
     };
     view! {
         <details class="try-it">
@@ -238,19 +257,29 @@ fn send_request(
     #[cfg(feature = "hydrate")]
     leptos::task::spawn_local(async move {
         let result = fetch(&method, &url, &key, body.as_deref()).await;
-        answer.set(Some(result.unwrap_or_else(|e| (0, format!("The request failed: {e}")))));
+        answer.set(Some(
+            result.unwrap_or_else(|e| (0, format!("The request failed: {e}"))),
+        ));
         sending.set(false);
     });
     #[cfg(not(feature = "hydrate"))]
     {
         let _ = (method, url, key, body);
-        answer.set(Some((0, "Requests are sent once the page is interactive.".into())));
+        answer.set(Some((
+            0,
+            "Requests are sent once the page is interactive.".into(),
+        )));
         sending.set(false);
     }
 }
 
 #[cfg(feature = "hydrate")]
-async fn fetch(method: &str, url: &str, key: &str, body: Option<&str>) -> Result<(u16, String), String> {
+async fn fetch(
+    method: &str,
+    url: &str,
+    key: &str,
+    body: Option<&str>,
+) -> Result<(u16, String), String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
     let fail = |e: wasm_bindgen::JsValue| format!("{e:?}");
@@ -258,10 +287,14 @@ async fn fetch(method: &str, url: &str, key: &str, body: Option<&str>) -> Result
     init.set_method(method);
     let headers = web_sys::Headers::new().map_err(fail)?;
     if !key.trim().is_empty() {
-        headers.set("Authorization", &format!("Bearer {}", key.trim())).map_err(fail)?;
+        headers
+            .set("Authorization", &format!("Bearer {}", key.trim()))
+            .map_err(fail)?;
     }
     if let Some(body) = body {
-        headers.set("Content-Type", "application/json").map_err(fail)?;
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(fail)?;
         init.set_body(&wasm_bindgen::JsValue::from_str(body));
     }
     init.set_headers(&headers);

@@ -88,7 +88,7 @@ pub struct ApiField {
 
 /// Public: the API's documentation needs no sign-in.
 #[server(prefix = "/fn", endpoint = "api_reference")]
-pub async fn api_reference() -> Result<ApiReference, ConsoleError> {
+pub async fn get_api_reference() -> Result<ApiReference, ConsoleError> {
     let state = crate::ssr::console_state()?;
     Ok(reference_from(state.api_doc))
 }
@@ -107,11 +107,7 @@ fn kind_of(schema: &serde_json::Value) -> String {
     }
     for key in ["oneOf", "anyOf", "allOf"] {
         if let Some(list) = schema[key].as_array() {
-            let kinds: Vec<String> = list
-                .iter()
-                .map(kind_of)
-                .filter(|k| k != "null")
-                .collect();
+            let kinds: Vec<String> = list.iter().map(kind_of).filter(|k| k != "null").collect();
             let nullable = list.iter().any(|s| s["type"] == "null");
             let joined = kinds.join(if key == "allOf" { " & " } else { " | " });
             return if nullable {
@@ -135,7 +131,11 @@ fn kind_of(schema: &serde_json::Value) -> String {
                 .map(base)
                 .collect();
             let nullable = types.iter().any(|t| t == "null");
-            format!("{}{}", names.join(" | "), if nullable { " or null" } else { "" })
+            format!(
+                "{}{}",
+                names.join(" | "),
+                if nullable { " or null" } else { "" }
+            )
         }
         _ if schema.get("properties").is_some() => "object".into(),
         _ => "any".into(),

@@ -308,7 +308,11 @@ pub async fn delivery_stats(
             });
         }
     }
-    let series = stats.series.first().map(|s| s.points.as_slice()).unwrap_or(&[]);
+    let series = stats
+        .series
+        .first()
+        .map(|s| s.points.as_slice())
+        .unwrap_or(&[]);
     Ok(StatsView {
         from: stats.from,
         to,
@@ -337,16 +341,27 @@ mod tests {
             resolve_range("7d", "", "", now).unwrap(),
             (t("2026-11-23T12:00:00Z"), now, true)
         );
-        assert_eq!(resolve_range("", "", "", now).unwrap().0, t("2026-11-29T12:00:00Z"));
+        assert_eq!(
+            resolve_range("", "", "", now).unwrap().0,
+            t("2026-11-29T12:00:00Z")
+        );
         assert_eq!(
             resolve_range("custom", "2026-11-01T00:00", "2026-11-02T06:30:00", now).unwrap(),
             (t("2026-11-01T00:00:00Z"), t("2026-11-02T06:30:00Z"), false)
         );
         let err = resolve_range("custom", "2026-11-02T00:00", "2026-11-01T00:00", now).unwrap_err();
-        assert_eq!(err.for_field("to").as_deref(), Some("must be later than from"));
+        assert_eq!(
+            err.for_field("to").as_deref(),
+            Some("must be later than from")
+        );
         let err = resolve_range("custom", "yesterday", "2026-11-01T00:00", now).unwrap_err();
         assert!(err.for_field("from").is_some(), "{err}");
-        assert!(resolve_range("3w", "", "", now).unwrap_err().for_field("range").is_some());
+        assert!(
+            resolve_range("3w", "", "", now)
+                .unwrap_err()
+                .for_field("range")
+                .is_some()
+        );
         assert!(resolve_range("custom", "2024-01-01T00:00", "2026-01-01T00:00", now).is_err());
     }
 
@@ -392,7 +407,10 @@ mod tests {
         let points = StatsView::fill(from, to, Granularity::Minute, &[]);
         let depth = points
             .iter()
-            .map(|p| DepthPoint { end: p.start + chrono::Duration::minutes(1), depth: 2 })
+            .map(|p| DepthPoint {
+                end: p.start + chrono::Duration::minutes(1),
+                depth: 2,
+            })
             .collect();
         let mut view = StatsView {
             from,
@@ -404,7 +422,11 @@ mod tests {
             dlq_depth: depth,
             failing: vec![],
         };
-        view.record(&outcome("2026-11-30T10:02:30Z", None, DeliveryState::Succeeded));
+        view.record(&outcome(
+            "2026-11-30T10:02:30Z",
+            None,
+            DeliveryState::Succeeded,
+        ));
         view.record(&outcome(
             "2026-11-30T10:02:40Z",
             Some(ErrorClass::Timeout),
@@ -416,7 +438,11 @@ mod tests {
         assert_eq!(view.dlq_depth.last().unwrap().depth, 3);
 
         // Two minutes later: two new buckets, the two oldest leave.
-        view.record(&outcome("2026-11-30T10:04:05Z", None, DeliveryState::Succeeded));
+        view.record(&outcome(
+            "2026-11-30T10:04:05Z",
+            None,
+            DeliveryState::Succeeded,
+        ));
         let starts: Vec<_> = view.points.iter().map(|p| p.start).collect();
         assert_eq!(
             starts,
@@ -428,7 +454,11 @@ mod tests {
 
         // A fixed (custom) range does not move.
         view.live = false;
-        view.record(&outcome("2026-11-30T10:04:10Z", None, DeliveryState::Succeeded));
+        view.record(&outcome(
+            "2026-11-30T10:04:10Z",
+            None,
+            DeliveryState::Succeeded,
+        ));
         assert_eq!(view.total.counts.attempts, 3);
     }
 }

@@ -95,7 +95,11 @@ macro_rules! typed_id {
                     .schema_type(utoipa::openapi::schema::Type::String)
                     .pattern(Some(concat!("^", $prefix, "[0-9A-HJKMNP-TV-Z]{26}$")))
                     .description(Some(concat!(
-                        "A ", $kind, " id: '", $prefix, "' and a ULID (sortable by creation time)."
+                        "A ",
+                        $kind,
+                        " id: '",
+                        $prefix,
+                        "' and a ULID (sortable by creation time)."
                     )))
                     .examples([concat!($prefix, "01JD5Q8X3V4N2M7K9P6R0S1T2W")])
                     .into()

@@ -16,7 +16,13 @@ use crate::model::{
 use crate::{EngineError, Result};
 
 /// The plain count columns, in the order `counts_at` reads them.
-const COUNT_COLUMNS: [&str; 5] = ["attempts", "succeeded", "failed", "dlq_added", "dlq_removed"];
+const COUNT_COLUMNS: [&str; 5] = [
+    "attempts",
+    "succeeded",
+    "failed",
+    "dlq_added",
+    "dlq_removed",
+];
 
 fn error_column(class: ErrorClass) -> String {
     format!("e_{}", class.as_str())
@@ -258,9 +264,7 @@ impl SqliteStore {
                 }
             })
             .collect();
-        let dlq_depth = self
-            .dlq_depth(tenant, q, from, buckets, &dlq_net)
-            .await?;
+        let dlq_depth = self.dlq_depth(tenant, q, from, buckets, &dlq_net).await?;
         Ok(StatsOut {
             granularity: g,
             from: from_millis(from),
@@ -294,7 +298,8 @@ impl SqliteStore {
                 sql.push(" and event_type = ").push_bind(event_type.clone());
             }
         };
-        let mut sql = QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries where tenant_id = ");
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries where tenant_id = ");
         sql.push_bind(tenant.to_string());
         filters(&mut sql);
         let now: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;

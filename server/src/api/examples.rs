@@ -50,6 +50,13 @@ pub fn endpoint() -> Value {
     })
 }
 
+pub fn endpoint_disabled() -> Value {
+    let mut e = endpoint();
+    e["enabled"] = json!(false);
+    e["disabled_reason"] = json!("receiver under maintenance until 14:00");
+    e
+}
+
 pub fn endpoint_created() -> Value {
     let mut e = endpoint();
     e["secret"] = json!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
@@ -146,6 +153,27 @@ pub fn replay() -> Value {
         "ordered": false, "created_by": format!("api key {KEY}"), "error": null,
         "created_at": AT, "started_at": AT, "finished_at": null, "updated_at": AT
     })
+}
+
+pub fn replay_in(state: &str) -> Value {
+    let mut r = replay();
+    r["state"] = json!(state);
+    r
+}
+
+pub fn replay_started() -> Value {
+    let mut r = replay_in("pending");
+    for field in [
+        "dispatched",
+        "deliveries",
+        "succeeded",
+        "failed",
+        "in_progress",
+    ] {
+        r[field] = json!(0);
+    }
+    r["started_at"] = Value::Null;
+    r
 }
 
 pub fn checkpoint() -> Value {

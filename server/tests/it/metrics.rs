@@ -185,8 +185,12 @@ async fn dlq_depth_follows_entries_in_and_out() {
     let server = TestServer::start().await;
     let api = Api::new(&server).await;
     let bad = Receiver::start(Vec::new(), Reply::Status(500)).await;
-    api.endpoint(&bad.url, &["bad.*"], json!({"retry_policy": fast_policy(1)}))
-        .await;
+    api.endpoint(
+        &bad.url,
+        &["bad.*"],
+        json!({"retry_policy": fast_policy(1)}),
+    )
+    .await;
     let mut events = Vec::new();
     for i in 0..4 {
         events.push(api.publish("bad.created", json!({"i": i})).await);

@@ -97,7 +97,10 @@ async fn the_document_is_valid_openapi_3_1() {
         // The validator does reject a broken document.
         let mut broken = doc.clone();
         broken["paths"]["/api/v1/tenant"]["get"]["responses"]["200"] = json!({"content": {}});
-        assert!(!validator.is_valid(&broken), "{schema} accepted a response without a description");
+        assert!(
+            !validator.is_valid(&broken),
+            "{schema} accepted a response without a description"
+        );
     }
 }
 
@@ -176,7 +179,10 @@ async fn every_operation_has_a_summary_examples_and_its_errors() {
                 problems.push(format!("{name}: no security requirement"));
             }
         }
-        if !responses.keys().any(|s| s.starts_with('4')) && path.starts_with("/api/") && path != "/api/v1/openapi.json" {
+        if !responses.keys().any(|s| s.starts_with('4'))
+            && path.starts_with("/api/")
+            && path != "/api/v1/openapi.json"
+        {
             problems.push(format!("{name}: no client error documented"));
         }
         // Every `{param}` in the path is a documented path parameter.
@@ -230,14 +236,26 @@ async fn every_example_matches_its_schema() {
     for (method, path, op) in operations(&doc) {
         let name = format!("{method} {path}");
         if let Some(media) = op["requestBody"]["content"]["application/json"].as_object() {
-            check(&doc, &format!("{name} request"), &media["schema"], &media["example"], &mut problems);
+            check(
+                &doc,
+                &format!("{name} request"),
+                &media["schema"],
+                &media["example"],
+                &mut problems,
+            );
             checked += 1;
         }
         for (status, response) in op["responses"].as_object().unwrap() {
             if let Some(media) = response["content"]["application/json"].as_object()
                 && media.contains_key("schema")
             {
-                check(&doc, &format!("{name} {status}"), &media["schema"], &media["example"], &mut problems);
+                check(
+                    &doc,
+                    &format!("{name} {status}"),
+                    &media["schema"],
+                    &media["example"],
+                    &mut problems,
+                );
                 checked += 1;
             }
         }
@@ -259,9 +277,12 @@ async fn every_example_matches_its_schema() {
 
 /// The schema the document gives for an answer.
 fn response_schema(doc: &Value, method: &str, path: &str, status: u16) -> Value {
-    let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]
-        ["application/json"]["schema"];
-    assert!(!schema.is_null(), "{method} {path} {status} has no documented schema");
+    let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]
+        ["schema"];
+    assert!(
+        !schema.is_null(),
+        "{method} {path} {status} has no documented schema"
+    );
     schema.clone()
 }
 
@@ -275,26 +296,27 @@ async fn real_answers_match_the_documented_schemas() {
     let mut problems = Vec::new();
     let mut seen = 0;
 
-    let mut call = async |method: &str, doc_path: &str, url: String, body: Option<Value>, status: u16| {
-        let mut request = http
-            .request(method.to_uppercase().parse().unwrap(), server.url(&url))
-            .bearer_auth(&key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let res = request.send().await.unwrap();
-        assert_eq!(res.status(), status, "{method} {url}");
-        let value: Value = res.json().await.unwrap();
-        check(
-            &doc,
-            &format!("{method} {doc_path} {status} (real answer)"),
-            &response_schema(&doc, method, doc_path, status),
-            &value,
-            &mut problems,
-        );
-        seen += 1;
-        value
-    };
+    let mut call =
+        async |method: &str, doc_path: &str, url: String, body: Option<Value>, status: u16| {
+            let mut request = http
+                .request(method.to_uppercase().parse().unwrap(), server.url(&url))
+                .bearer_auth(&key);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let res = request.send().await.unwrap();
+            assert_eq!(res.status(), status, "{method} {url}");
+            let value: Value = res.json().await.unwrap();
+            check(
+                &doc,
+                &format!("{method} {doc_path} {status} (real answer)"),
+                &response_schema(&doc, method, doc_path, status),
+                &value,
+                &mut problems,
+            );
+            seen += 1;
+            value
+        };
 
     let endpoint = call(
         "post",
@@ -324,12 +346,40 @@ async fn real_answers_match_the_documented_schemas() {
     .await;
     receiver.wait_for(1, Duration::from_secs(10)).await;
     call("get", "/api/v1/tenant", "/api/v1/tenant".into(), None, 200).await;
-    call("get", "/api/v1/endpoints/{id}", format!("/api/v1/endpoints/{ep}"), None, 200).await;
-    call("get", "/api/v1/endpoints", "/api/v1/endpoints".into(), None, 200).await;
+    call(
+        "get",
+        "/api/v1/endpoints/{id}",
+        format!("/api/v1/endpoints/{ep}"),
+        None,
+        200,
+    )
+    .await;
+    call(
+        "get",
+        "/api/v1/endpoints",
+        "/api/v1/endpoints".into(),
+        None,
+        200,
+    )
+    .await;
     call("get", "/api/v1/events", "/api/v1/events".into(), None, 200).await;
-    call("get", "/api/v1/event-types", "/api/v1/event-types".into(), None, 200).await;
+    call(
+        "get",
+        "/api/v1/event-types",
+        "/api/v1/event-types".into(),
+        None,
+        200,
+    )
+    .await;
     call("get", "/api/v1/stats", "/api/v1/stats".into(), None, 200).await;
-    call("get", "/api/v1/checkpoints", "/api/v1/checkpoints".into(), None, 200).await;
+    call(
+        "get",
+        "/api/v1/checkpoints",
+        "/api/v1/checkpoints".into(),
+        None,
+        200,
+    )
+    .await;
     call("get", "/api/v1/audit", "/api/v1/audit".into(), None, 200).await;
     call(
         "post",
@@ -357,9 +407,23 @@ async fn real_answers_match_the_documented_schemas() {
     .await;
     // The event after its deliveries settle (the replay and the test event too).
     receiver.wait_for(3, Duration::from_secs(10)).await;
-    call("get", "/api/v1/events/{id}", format!("/api/v1/events/{evt}"), None, 200).await;
+    call(
+        "get",
+        "/api/v1/events/{id}",
+        format!("/api/v1/events/{evt}"),
+        None,
+        200,
+    )
+    .await;
     // An error answer has the documented error format.
-    call("get", "/api/v1/events/{id}", "/api/v1/events/evt_nope".into(), None, 404).await;
+    call(
+        "get",
+        "/api/v1/events/{id}",
+        "/api/v1/events/evt_nope".into(),
+        None,
+        404,
+    )
+    .await;
     call(
         "post",
         "/api/v1/endpoints",

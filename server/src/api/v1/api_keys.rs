@@ -6,7 +6,6 @@ use axum::{Json, Router};
 use herald_engine::model::{ApiKeyId, ApiKeyIn, ApiKeyOut, Page, Permission, Scope};
 use http::StatusCode;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};

@@ -6,7 +6,6 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use herald_engine::model::{AuditFilter, AuditId, AuditOut, Page, Permission};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiQuery, Caller, ListParams};

@@ -10,7 +10,6 @@ use herald_engine::model::{
 use herald_engine::service::Rotated;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json};
@@ -210,7 +209,7 @@ struct DisableIn {
     request_body(content = DisableIn, example = json!({"reason": "receiver under maintenance until 14:00"})),
     responses(
         (status = 200, description = "The endpoint, disabled.", body = EndpointOut,
-            example = json!({let mut e = ex::endpoint(); e["enabled"] = json!(false); e["disabled_reason"] = json!("receiver under maintenance until 14:00"); e})),
+            example = json!(ex::endpoint_disabled())),
         (status = 404, description = "endpoint 'ep_…' was not found."),
     ),
 )]
@@ -387,7 +386,17 @@ async fn send_test_event(
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(create, get_one, list, update, delete, disable, enable, rotate_secret, send_test_event))]
+#[openapi(paths(
+    create,
+    get_one,
+    list,
+    update,
+    delete,
+    disable,
+    enable,
+    rotate_secret,
+    send_test_event
+))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {

@@ -15,7 +15,7 @@ use herald_engine::model::{
 use herald_engine::store::{EventFilter, EventSummary, Ingested};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};

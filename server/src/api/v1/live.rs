@@ -16,7 +16,6 @@ use herald_app::ssr::session_token_from;
 use herald_engine::auth::token_digest;
 use herald_engine::model::{EndpointId, LiveMessage, Permission, TenantId};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::examples as ex;

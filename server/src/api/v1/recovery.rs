@@ -15,7 +15,7 @@ use herald_engine::recovery::ReplayStarted;
 use herald_engine::store::DlqFilter;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::events::parse_time;
 use crate::api::examples as ex;
@@ -441,7 +441,7 @@ fn started(out: ReplayStarted) -> Response {
     tag = "Replays",
     request_body(content = ReplayIn, example = json!({"filter": ex::replay_filter(), "rate_per_second": 100.0, "reason": "receiver outage on 29 Nov"})),
     responses(
-        (status = 201, description = "The job, started.", body = ReplayOut, example = json!({let mut r = ex::replay(); r["state"] = json!("pending"); r["dispatched"] = json!(0); r})),
+        (status = 201, description = "The job, started.", body = ReplayOut, example = json!(ex::replay_started())),
         (status = 200, description = "A dry run: how many events match and the first few.", body = ReplayPreview,
             example = json!({"total": 1200, "sample": [ex::event_summary()]})),
         (status = 422, description = "filter.to: must be later than filter.from."),
@@ -539,14 +539,14 @@ async fn control(
 
 /// Pause a replay
 ///
-/// paused
+/// Stops dispatching until resumed; deliveries already queued go on.
 #[utoipa::path(
     post,
     path = "/api/v1/replays/{id}/pause",
     tag = "Replays",
     params(("id" = ReplayId, Path, description = "The replay's id.")),
     responses(
-        (status = 200, description = "The replay, Stops dispatching until resumed; deliveries already queued go on..", body = ReplayOut, example = json!({let mut r = ex::replay(); r["state"] = json!("Stops dispatching until resumed; deliveries already queued go on."); r})),
+        (status = 200, description = "The replay, paused.", body = ReplayOut, example = json!(ex::replay_in("paused"))),
         (status = 404, description = "replay 'rpl_…' was not found."),
         (status = 409, description = "a completed replay cannot be paused."),
     ),
@@ -561,14 +561,14 @@ async fn pause(
 
 /// Resume a replay
 ///
-/// running
+/// Dispatching goes on from where it stopped.
 #[utoipa::path(
     post,
     path = "/api/v1/replays/{id}/resume",
     tag = "Replays",
     params(("id" = ReplayId, Path, description = "The replay's id.")),
     responses(
-        (status = 200, description = "The replay, Dispatching goes on from where it stopped..", body = ReplayOut, example = json!({let mut r = ex::replay(); r["state"] = json!("Dispatching goes on from where it stopped."); r})),
+        (status = 200, description = "The replay, running.", body = ReplayOut, example = json!(ex::replay_in("running"))),
         (status = 404, description = "replay 'rpl_…' was not found."),
         (status = 409, description = "a cancelled replay cannot be resumed."),
     ),
@@ -583,14 +583,14 @@ async fn resume(
 
 /// Cancel a replay
 ///
-/// cancelled
+/// Nothing more is dispatched; deliveries already queued go on.
 #[utoipa::path(
     post,
     path = "/api/v1/replays/{id}/cancel",
     tag = "Replays",
     params(("id" = ReplayId, Path, description = "The replay's id.")),
     responses(
-        (status = 200, description = "The replay, Nothing more is dispatched; deliveries already queued go on..", body = ReplayOut, example = json!({let mut r = ex::replay(); r["state"] = json!("Nothing more is dispatched; deliveries already queued go on."); r})),
+        (status = 200, description = "The replay, cancelled.", body = ReplayOut, example = json!(ex::replay_in("cancelled"))),
         (status = 404, description = "replay 'rpl_…' was not found."),
         (status = 409, description = "a completed replay cannot be cancelled."),
     ),
@@ -724,7 +724,24 @@ async fn recover(
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list_dlq, dlq_entry, reprocess_one, reprocess_bulk, discard, replay_event, create_replay, list_replays, get_replay, pause, resume, cancel, create_checkpoint, list_checkpoints, get_checkpoint, recover))]
+#[openapi(paths(
+    list_dlq,
+    dlq_entry,
+    reprocess_one,
+    reprocess_bulk,
+    discard,
+    replay_event,
+    create_replay,
+    list_replays,
+    get_replay,
+    pause,
+    resume,
+    cancel,
+    create_checkpoint,
+    list_checkpoints,
+    get_checkpoint,
+    recover
+))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {

@@ -10,7 +10,6 @@ use herald_engine::model::{
 use herald_engine::retry::RetryPolicy;
 use http::StatusCode;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
@@ -186,7 +185,6 @@ struct Preview {
     /// How far each retry may move either way, as a fraction of its delay.
     jitter: f64,
 }
-
 
 /// Preview a retry schedule
 ///

@@ -9,7 +9,6 @@ use herald_engine::store::{StatsQuery, default_granularity};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::examples as ex;
 use crate::api::extract::{ApiQuery, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -4,8 +4,6 @@ use axum::routing::get;
 use axum::{Json, Router, extract::State};
 use herald_engine::model::{Permission, TenantOut, TenantPatch};
 
-use serde_json::json;
-
 use crate::api::extract::{ApiJson, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
