@@ -186,7 +186,7 @@ pub fn checkpoint() -> Value {
 pub fn api_key() -> Value {
     json!({
         "id": KEY, "name": "orders-publisher", "prefix": "hrld_3fa9c1d2", "tenant": "acme",
-        "scope": "publish", "created_at": AT, "last_used_at": null
+        "scope": "ingest", "created_at": AT, "last_used_at": null
     })
 }
 

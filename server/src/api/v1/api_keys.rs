@@ -56,10 +56,10 @@ async fn list(
     post,
     path = "/api/v1/api-keys",
     tag = "API keys",
-    request_body(content = ApiKeyIn, example = json!({"name": "orders-publisher", "scope": "publish"})),
+    request_body(content = ApiKeyIn, example = json!({"name": "orders-publisher", "scope": "ingest"})),
     responses(
         (status = 201, description = "The key, shown this once, and its listing.", body = ApiKeyCreated,
-            example = json!({"id": ex::KEY, "name": "orders-publisher", "prefix": "hrld_3fa9c1d2", "tenant": "acme", "scope": "publish",
+            example = json!({"id": ex::KEY, "name": "orders-publisher", "prefix": "hrld_3fa9c1d2", "tenant": "acme", "scope": "ingest",
                 "created_at": "2026-11-30T09:15:02Z", "last_used_at": null, "key": "hrld_3fa9c1d2Zx8QeN0vT5uYb1LmR7kWs4Pj"})),
     ),
 )]
