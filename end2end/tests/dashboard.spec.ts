@@ -14,6 +14,8 @@ function hoursAgo(hours: number): string {
 }
 
 test('an operator watches the dashboard fill with deliveries, live, and changes the range', async ({ page, herald, request }) => {
+  // A long walk: live updates, a reload, three ranges and the endpoint page.
+  test.setTimeout(120_000);
   const healthy = await TestReceiver.start(200);
   const failing = await TestReceiver.start(500);
   try {
@@ -121,7 +123,7 @@ test('an integrator reads the API reference and tries a request with a key', asy
   await op.getByRole('button', { name: 'Send GET' }).click();
   await expect(op.getByRole('status')).toContainText('HTTP 401');
 
-  await page.getByLabel('API key').fill(key);
+  await page.getByRole('textbox', { name: 'API key' }).fill(key);
   await op.getByRole('button', { name: 'Send GET' }).click();
   await expect(op.getByRole('status')).toContainText('HTTP 200');
   await expect(op.getByRole('status')).toContainText('"slug": "default"');

@@ -117,7 +117,7 @@ pub fn DeliveryStats(
     view! {
         <nav class="range-picker" aria-label="Time range">
             {RangeChoice::PRESETS.into_iter().map(|c| view! {
-                <A href=move || link(c) attr:aria-current=move || (choice() == c).then_some("true")>{c.label()}</A>
+                <a href=move || link(c) aria-current=move || (choice() == c).then_some("true")>{c.label()}</a>
             }).collect_view()}
             <form method="get" class="custom-range" aria-label="Custom range">
                 <input type="hidden" name="range" value="custom"/>
