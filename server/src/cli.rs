@@ -59,6 +59,9 @@ pub enum Command {
         #[command(subcommand)]
         action: ApiKeyAction,
     },
+    /// Print the REST API's OpenAPI 3.1 document (JSON), as the server serves
+    /// it at /api/v1/openapi.json: for client generators, offline.
+    Openapi,
     /// Replay stored events matching a filter, with a progress bar (server).
     Replay {
         #[command(flatten)]
@@ -171,6 +174,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     anyhow::anyhow!("cannot listen on {} (HERALD_LISTEN): {e}", config.listen)
                 })?;
             crate::run(config, listener).await
+        }
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(crate::api::docs::document_json())?
+            );
+            Ok(())
         }
         Command::Migrate { common } => {
             let config = offline_config(&common)?;

@@ -24,6 +24,21 @@ const PURPLE: Colour = Colour::from_rgb(0x6a, 0x3d, 0x9a);
 /// Chart height in pixels; the width follows the page.
 const HEIGHT: f64 = 240.0;
 
+/// A series line: straight segments between buckets (a curve would invent
+/// values between them) and a dot on each bucket, so a bucket with no
+/// neighbours (the gaps are buckets without attempts) still shows.
+fn series_line<T: 'static>(
+    name: &str,
+    colour: Colour,
+    get: impl Fn(&T) -> f64 + Send + Sync + 'static,
+) -> Line<T, f64> {
+    Line::new(get)
+        .with_name(name)
+        .with_colour(colour)
+        .with_interpolation(Interpolation::Linear)
+        .with_marker(Marker::from_shape(MarkerShape::Circle).with_scale(0.7))
+}
+
 /// One bucket as the charts plot it. Missing values are NaN (a gap).
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
@@ -200,8 +215,8 @@ fn StatsBody(
                     series=Series::new(|r: &Row| r.at)
                         .with_min_y(0.0)
                         .stack(Stack::new()
-                            .line(Line::new(|r: &Row| r.succeeded).with_name("Succeeded").with_colour(GREEN))
-                            .line(Line::new(|r: &Row| r.failed).with_name("Failed").with_colour(RED)))
+                            .line(series_line("Succeeded", GREEN, |r: &Row| r.succeeded))
+                            .line(series_line("Failed", RED, |r: &Row| r.failed)))
                     data=data
                 />
             </ChartFigure>
@@ -220,7 +235,7 @@ fn StatsBody(
                     tooltip=Tooltip::left_cursor()
                     series=Series::new(|r: &Row| r.at)
                         .with_y_range(0.0, 100.0)
-                        .line(Line::new(|r: &Row| r.success_pct).with_name("Success rate (%)").with_colour(GREEN))
+                        .line(series_line("Success rate (%)", GREEN, |r: &Row| r.success_pct))
                     data=data
                 />
             </ChartFigure>
@@ -239,9 +254,9 @@ fn StatsBody(
                     tooltip=Tooltip::left_cursor()
                     series=Series::new(|r: &Row| r.at)
                         .with_min_y(0.0)
-                        .line(Line::new(|r: &Row| r.p50).with_name("p50").with_colour(BLUE))
-                        .line(Line::new(|r: &Row| r.p95).with_name("p95").with_colour(AMBER))
-                        .line(Line::new(|r: &Row| r.p99).with_name("p99").with_colour(RED))
+                        .line(series_line("p50", BLUE, |r: &Row| r.p50))
+                        .line(series_line("p95", AMBER, |r: &Row| r.p95))
+                        .line(series_line("p99", RED, |r: &Row| r.p99))
                     data=data
                 />
             </ChartFigure>
@@ -260,7 +275,7 @@ fn StatsBody(
                     tooltip=Tooltip::left_cursor()
                     series=Series::new(|d: &(DateTime<Utc>, f64)| d.0)
                         .with_min_y(0.0)
-                        .line(Line::new(|d: &(DateTime<Utc>, f64)| d.1).with_name("DLQ entries").with_colour(PURPLE))
+                        .line(series_line("DLQ entries", PURPLE, |d: &(DateTime<Utc>, f64)| d.1))
                     data=depth
                 />
             </ChartFigure>

@@ -435,3 +435,17 @@ async fn real_answers_match_the_documented_schemas() {
     assert_eq!(seen, 17);
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+#[tokio::test]
+async fn herald_openapi_prints_the_document_the_server_serves() {
+    let server = TestServer::start().await;
+    let served = document(&server).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("openapi")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, served);
+}
