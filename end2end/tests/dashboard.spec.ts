@@ -68,7 +68,7 @@ test('an operator watches the dashboard fill with deliveries, live, and changes 
     // The range picker: a week, by hour, still has them.
     await page.getByRole('link', { name: 'Last 7 days' }).click();
     await expect(page).toHaveURL(/range=7d/);
-    await expect(page.getByRole('status', { name: 'Range shown' })).toContainText('buckets of a hour');
+    await expect(page.getByRole('status', { name: 'Range shown' })).toContainText('one-hour buckets');
     await expect(page.locator('[data-kpi="attempts"]')).toHaveText('10');
     await expect(deliveries.locator('svg').first()).toBeVisible();
 
@@ -86,7 +86,7 @@ test('an operator watches the dashboard fill with deliveries, live, and changes 
 
     // Back to the last hour, by minute.
     await page.getByRole('link', { name: 'Last hour' }).click();
-    await expect(page.getByRole('status', { name: 'Range shown' })).toContainText('buckets of a minute');
+    await expect(page.getByRole('status', { name: 'Range shown' })).toContainText('one-minute buckets');
     await expect(page.locator('[data-kpi="attempts"]')).toHaveText('10');
 
     // The failing endpoint's own page charts only its deliveries.

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use herald_engine::model::{EventIn, Role};
+use herald_engine::model::EventIn;
 use herald_engine::store::EventFilter;
 use serde_json::json;
 
@@ -69,19 +69,7 @@ async fn main() {
     }
     let middle = middle.expect("a cursor half-way down");
 
-    let user = herald_engine::auth::register_user(
-        store.as_ref(),
-        "bench@herald.test",
-        "bench-password-long".into(),
-        Role::Viewer,
-    )
-    .await
-    .unwrap();
-    let (token, digest) = herald_engine::auth::generate_session_token();
-    store
-        .create_session(user.id, &digest, Utc::now() + chrono::Duration::hours(1))
-        .await
-        .unwrap();
+    let token = common::viewer_session(store.as_ref()).await;
     let http = reqwest::Client::new();
 
     let views = [

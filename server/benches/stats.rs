@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use herald_engine::auth::issue_api_key;
-use herald_engine::model::{Counts, EndpointId, EndpointIn, ErrorClass, Granularity, Role, Scope};
+use herald_engine::model::{Counts, EndpointId, EndpointIn, ErrorClass, Granularity, Scope};
 use herald_engine::store::StatSample;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -166,19 +166,7 @@ async fn main() {
         );
     }
 
-    let user = herald_engine::auth::register_user(
-        store.as_ref(),
-        "bench@herald.test",
-        "bench-password-long".into(),
-        Role::Viewer,
-    )
-    .await
-    .unwrap();
-    let (token, digest) = herald_engine::auth::generate_session_token();
-    store
-        .create_session(user.id, &digest, Utc::now() + chrono::Duration::hours(1))
-        .await
-        .unwrap();
+    let token = common::viewer_session(store.as_ref()).await;
     let pages = [
         ("dashboard, last hour", "/?range=1h".to_string()),
         ("dashboard, last 24 h", "/?range=24h".to_string()),

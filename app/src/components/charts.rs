@@ -175,7 +175,7 @@ fn StatsBody(
     });
     let total = move || view.with(|v| v.total.clone());
     let g = view.with_untracked(|v| v.granularity);
-    let (from, to, live) = view.with_untracked(|v| (v.from, v.to, v.live));
+    let live = view.with_untracked(|v| v.live);
     let no_attempts = move || view.with(|v| v.total.counts.attempts == 0);
     let dlq_now = move || view.with(|v| v.dlq_depth.last().map_or(0, |d| d.depth));
     let dlq_empty = move || view.with(|v| v.dlq_depth.iter().all(|d| d.depth == 0));
@@ -183,7 +183,7 @@ fn StatsBody(
 
     view! {
         <p class="muted" role="status" aria-label="Range shown">
-            {format!("{} to {}, {} buckets of a {}", when(from), when(to), view.with_untracked(|v| v.points.len()), g.as_str())}
+            {move || view.with(|v| format!("{} to {}, {} one-{} buckets", when(v.from), when(v.to), v.points.len(), g.as_str()))}
             {live.then(|| view! {
                 " · "{move || if connected.get() { "live" } else { "connecting to the live feed…" }}
             })}
@@ -199,103 +199,71 @@ fn StatsBody(
             <div><dt>"In the DLQ now"</dt><dd data-kpi="dlq">{dlq_now}</dd></div>
         </dl>
         <div class="charts">
-            <ChartFigure id="chart-deliveries" title="Deliveries" unit=format!("attempts {}", per(g)) empty=Signal::derive(no_attempts)>
-                <Chart
-                    aspect_ratio=AspectRatio::from_env_width(HEIGHT)
-                    top=Legend::start()
-                    left=TickLabels::aligned_floats().with_min_chars(4)
-                    bottom=TickLabels::timestamps()
-                    inner=[
-                        AxisMarker::left_edge().into_inner(),
-                        AxisMarker::bottom_edge().into_inner(),
-                        YGridLine::default().into_inner(),
-                        XGuideLine::over_data().into_inner(),
-                    ]
-                    tooltip=Tooltip::left_cursor()
-                    series=Series::new(|r: &Row| r.at)
-                        .with_min_y(0.0)
-                        .stack(Stack::new()
-                            .line(series_line("Succeeded", GREEN, |r: &Row| r.succeeded))
-                            .line(series_line("Failed", RED, |r: &Row| r.failed)))
-                    data=data
-                />
-            </ChartFigure>
-            <ChartFigure id="chart-success" title="Success rate" unit="% of attempts".to_string() empty=Signal::derive(no_attempts)>
-                <Chart
-                    aspect_ratio=AspectRatio::from_env_width(HEIGHT)
-                    top=Legend::start()
-                    left=TickLabels::aligned_floats().with_min_chars(4)
-                    bottom=TickLabels::timestamps()
-                    inner=[
-                        AxisMarker::left_edge().into_inner(),
-                        AxisMarker::bottom_edge().into_inner(),
-                        YGridLine::default().into_inner(),
-                        XGuideLine::over_data().into_inner(),
-                    ]
-                    tooltip=Tooltip::left_cursor()
-                    series=Series::new(|r: &Row| r.at)
-                        .with_y_range(0.0, 100.0)
-                        .line(series_line("Success rate (%)", GREEN, |r: &Row| r.success_pct))
-                    data=data
-                />
-            </ChartFigure>
-            <ChartFigure id="chart-latency" title="Latency" unit="milliseconds, upper bound of the histogram bucket".to_string() empty=Signal::derive(no_attempts)>
-                <Chart
-                    aspect_ratio=AspectRatio::from_env_width(HEIGHT)
-                    top=Legend::start()
-                    left=TickLabels::aligned_floats().with_min_chars(5)
-                    bottom=TickLabels::timestamps()
-                    inner=[
-                        AxisMarker::left_edge().into_inner(),
-                        AxisMarker::bottom_edge().into_inner(),
-                        YGridLine::default().into_inner(),
-                        XGuideLine::over_data().into_inner(),
-                    ]
-                    tooltip=Tooltip::left_cursor()
-                    series=Series::new(|r: &Row| r.at)
-                        .with_min_y(0.0)
-                        .line(series_line("p50", BLUE, |r: &Row| r.p50))
-                        .line(series_line("p95", AMBER, |r: &Row| r.p95))
-                        .line(series_line("p99", RED, |r: &Row| r.p99))
-                    data=data
-                />
-            </ChartFigure>
-            <ChartFigure id="chart-dlq" title="Dead-letter queue" unit="entries at the end of each bucket".to_string() empty=Signal::derive(dlq_empty)>
-                <Chart
-                    aspect_ratio=AspectRatio::from_env_width(HEIGHT)
-                    top=Legend::start()
-                    left=TickLabels::aligned_floats().with_min_chars(4)
-                    bottom=TickLabels::timestamps()
-                    inner=[
-                        AxisMarker::left_edge().into_inner(),
-                        AxisMarker::bottom_edge().into_inner(),
-                        YGridLine::default().into_inner(),
-                        XGuideLine::over_data().into_inner(),
-                    ]
-                    tooltip=Tooltip::left_cursor()
-                    series=Series::new(|d: &(DateTime<Utc>, f64)| d.0)
-                        .with_min_y(0.0)
-                        .line(series_line("DLQ entries", PURPLE, |d: &(DateTime<Utc>, f64)| d.1))
-                    data=depth
-                />
-            </ChartFigure>
+            <ChartFigure id="chart-deliveries" title="Deliveries" unit=format!("attempts {}", per(g))
+                empty=Signal::derive(no_attempts) data
+                series=Series::new(|r: &Row| r.at)
+                    .with_min_y(0.0)
+                    .stack(Stack::new()
+                        .line(series_line("Succeeded", GREEN, |r: &Row| r.succeeded))
+                        .line(series_line("Failed", RED, |r: &Row| r.failed)))
+            />
+            <ChartFigure id="chart-success" title="Success rate" unit="% of attempts".into()
+                empty=Signal::derive(no_attempts) data
+                series=Series::new(|r: &Row| r.at)
+                    .with_y_range(0.0, 100.0)
+                    .line(series_line("Success rate (%)", GREEN, |r: &Row| r.success_pct))
+            />
+            <ChartFigure id="chart-latency" title="Latency" unit="milliseconds, upper bound of the histogram bucket".into()
+                empty=Signal::derive(no_attempts) data
+                series=Series::new(|r: &Row| r.at)
+                    .with_min_y(0.0)
+                    .line(series_line("p50", BLUE, |r: &Row| r.p50))
+                    .line(series_line("p95", AMBER, |r: &Row| r.p95))
+                    .line(series_line("p99", RED, |r: &Row| r.p99))
+            />
+            <ChartFigure id="chart-dlq" title="Dead-letter queue" unit="entries at the end of each bucket".into()
+                empty=Signal::derive(dlq_empty) data=depth
+                series=Series::new(|d: &(DateTime<Utc>, f64)| d.0)
+                    .with_min_y(0.0)
+                    .line(series_line("DLQ entries", PURPLE, |d: &(DateTime<Utc>, f64)| d.1))
+            />
         </div>
         {with_dashboard.then(|| view! { <FailingEndpoints failing/> })}
     }
 }
 
-/// A chart with its title and unit, or the empty state when there is nothing
-/// to draw. The chart itself is drawn once the page is interactive.
+/// A chart over time with its title and unit, or the empty state when there
+/// is nothing to draw. The chart itself is drawn once the page is interactive.
 #[component]
-fn ChartFigure(
+fn ChartFigure<T: Clone + Send + Sync + 'static>(
     id: &'static str,
     title: &'static str,
     unit: String,
     empty: Signal<bool>,
-    children: ChildrenFn,
+    series: Series<T, DateTime<Utc>, f64>,
+    data: Signal<Vec<T>>,
 ) -> impl IntoView {
     let caption = format!("{id}-caption");
     let labelled_by = caption.clone();
+    let chart = move || {
+        view! {
+            <Chart
+                aspect_ratio=AspectRatio::from_env_width(HEIGHT)
+                top=Legend::start()
+                left=TickLabels::aligned_floats().with_min_chars(5)
+                bottom=TickLabels::timestamps()
+                inner=[
+                    AxisMarker::left_edge().into_inner(),
+                    AxisMarker::bottom_edge().into_inner(),
+                    YGridLine::default().into_inner(),
+                    XGuideLine::over_data().into_inner(),
+                ]
+                tooltip=Tooltip::left_cursor()
+                series=series.clone()
+                data=data
+            />
+        }
+    };
     view! {
         <figure class="chart" id=id aria-labelledby=labelled_by>
             <figcaption id=caption><strong>{title}</strong><span class="muted">{format!(" · {unit}")}</span></figcaption>
@@ -303,7 +271,7 @@ fn ChartFigure(
                 when=move || !empty.get()
                 fallback=|| view! { <p class="chart-empty">"No data in this range."</p> }
             >
-                {children()}
+                {chart.clone()}
             </Show>
         </figure>
     }

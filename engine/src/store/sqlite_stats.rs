@@ -312,22 +312,32 @@ impl SqliteStore {
             Granularity::Hour => (end, ceil(end, Granularity::Day)),
             Granularity::Day => (end, end),
         };
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "select coalesce(sum(dlq_added - dlq_removed), 0) from delivery_stats where tenant_id = ",
-        );
-        sql.push_bind(tenant.to_string());
-        filters(&mut sql);
-        sql.push(" and ((granularity = 'minute' and bucket_start >= ")
-            .push_bind(end)
-            .push(" and bucket_start < ")
-            .push_bind(minutes_end)
-            .push(") or (granularity = 'hour' and bucket_start >= ")
-            .push_bind(minutes_end)
-            .push(" and bucket_start < ")
-            .push_bind(hours_end)
-            .push(") or (granularity = 'day' and bucket_start >= ")
-            .push_bind(hours_end)
-            .push("))");
+        // One index range per granularity (an OR of the three would scan the
+        // tenant's every row).
+        let mut sql = QueryBuilder::<Sqlite>::new("select coalesce(sum(net), 0) from (");
+        let ranges = [
+            (Granularity::Minute, end, Some(minutes_end)),
+            (Granularity::Hour, minutes_end, Some(hours_end)),
+            (Granularity::Day, hours_end, None),
+        ];
+        for (i, (granularity, start, stop)) in ranges.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(" union all ");
+            }
+            sql.push(
+                "select dlq_added - dlq_removed as net from delivery_stats where tenant_id = ",
+            )
+            .push_bind(tenant.to_string())
+            .push(" and granularity = ")
+            .push_bind(granularity.as_str())
+            .push(" and bucket_start >= ")
+            .push_bind(start);
+            if let Some(stop) = stop {
+                sql.push(" and bucket_start < ").push_bind(stop);
+            }
+            filters(&mut sql);
+        }
+        sql.push(")");
         let after: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
 
         let now_ms = to_millis(Utc::now());

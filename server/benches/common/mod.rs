@@ -46,3 +46,27 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
 }
+
+/// A console session (a `herald_session` cookie value) for a viewer account,
+/// made through the store, so a benchmark can load console pages.
+#[allow(dead_code)] // not every benchmark loads console pages
+pub async fn viewer_session(store: &dyn herald_engine::store::Store) -> String {
+    let user = herald_engine::auth::register_user(
+        store,
+        "bench@herald.test",
+        "bench-password-long".into(),
+        herald_engine::model::Role::Viewer,
+    )
+    .await
+    .unwrap();
+    let (token, digest) = herald_engine::auth::generate_session_token();
+    store
+        .create_session(
+            user.id,
+            &digest,
+            chrono::Utc::now() + chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    token
+}
