@@ -167,6 +167,7 @@ async fn stats_answer_exactly_what_the_raw_attempts_say() {
                 group_by,
                 endpoint_id,
                 event_type: None,
+                totals_only: rng.gen_bool(0.25),
             };
             let out = store.stats(tenant, &query).await.unwrap();
             queries += 1;
@@ -200,13 +201,33 @@ async fn stats_answer_exactly_what_the_raw_attempts_say() {
                     .or_default()
                     .push(a);
             }
-            let got_groups = out.series.iter().filter(|s| !s.points.is_empty()).count();
+            let with_attempts =
+                |s: &&herald_engine::model::StatsSeries| s.total.counts.attempts > 0;
+            let got_groups = out.series.iter().filter(with_attempts).count();
             assert_eq!(got_groups, expected.len(), "case {case}: groups");
-            for series in out.series.iter().filter(|s| !s.points.is_empty()) {
+            for series in out.series.iter().filter(with_attempts) {
                 let key = (series.endpoint_id, series.event_type.clone());
                 let buckets = expected
                     .get(&key)
                     .expect("a series for a group that has attempts");
+                if query.totals_only {
+                    // One total per group, no points, no depth.
+                    assert!(
+                        series.points.is_empty(),
+                        "case {case}: points with totals only"
+                    );
+                    assert!(
+                        out.dlq_depth.is_empty(),
+                        "case {case}: depth with totals only"
+                    );
+                    let whole: Vec<&Attempt> = buckets.values().flatten().copied().collect();
+                    expect(
+                        &series.total,
+                        &whole,
+                        &format!("case {case} {key:?} total only"),
+                    );
+                    continue;
+                }
                 assert_eq!(
                     series.points.len(),
                     buckets.len(),
@@ -250,6 +271,7 @@ async fn queries_that_cannot_be_answered_say_why() {
         group_by: GroupBy::None,
         endpoint_id: None,
         event_type: None,
+        totals_only: false,
     };
     let err = store
         .stats(

@@ -264,9 +264,12 @@ pub async fn delivery_stats(
         group_by: GroupBy::None,
         endpoint_id: endpoint,
         event_type: None,
+        totals_only: false,
     };
+    // Only each endpoint's total, to rank them.
     let by_endpoint = StatsQuery {
         group_by: GroupBy::Endpoint,
+        totals_only: true,
         ..query.clone()
     };
     // The two reads are independent: on SQLite's reader pool they overlap.

@@ -129,6 +129,9 @@ pub struct StatsQuery {
     pub group_by: crate::model::GroupBy,
     pub endpoint_id: Option<EndpointId>,
     pub event_type: Option<String>,
+    /// Only each group's total for the whole range: no points, no DLQ depth.
+    /// One row per group to read instead of one per bucket and group.
+    pub totals_only: bool,
 }
 
 /// An audit log entry to append.

@@ -198,8 +198,14 @@ impl SqliteStore {
             GroupBy::Endpoint => "endpoint_id",
             GroupBy::EventType => "event_type",
         };
+        // With totals only, each group is one row (its first bucket stands for it).
+        let bucket = if q.totals_only {
+            "min(bucket_start)"
+        } else {
+            "bucket_start"
+        };
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "select bucket_start, {group_column}, {} from delivery_stats where tenant_id = ",
+            "select {bucket}, {group_column}, {} from delivery_stats where tenant_id = ",
             summed_columns()
         ));
         sql.push_bind(tenant.to_string())
@@ -216,7 +222,11 @@ impl SqliteStore {
         if let Some(event_type) = &q.event_type {
             sql.push(" and event_type = ").push_bind(event_type.clone());
         }
-        sql.push(format!(" group by bucket_start, {group_column}"));
+        if q.totals_only {
+            sql.push(format!(" group by {group_column}"));
+        } else {
+            sql.push(format!(" group by bucket_start, {group_column}"));
+        }
         let rows = sql.build().fetch_all(self.reader()).await?;
 
         let mut groups: BTreeMap<GroupKey, BTreeMap<i64, Counts>> = BTreeMap::new();
@@ -259,12 +269,16 @@ impl SqliteStore {
                 StatsSeries {
                     endpoint_id,
                     event_type,
-                    points,
+                    points: if q.totals_only { Vec::new() } else { points },
                     total: StatsPoint::new(from_millis(from), sum),
                 }
             })
             .collect();
-        let dlq_depth = self.dlq_depth(tenant, q, from, buckets, &dlq_net).await?;
+        let dlq_depth = if q.totals_only {
+            Vec::new()
+        } else {
+            self.dlq_depth(tenant, q, from, buckets, &dlq_net).await?
+        };
         Ok(StatsOut {
             granularity: g,
             from: from_millis(from),

@@ -74,6 +74,7 @@ async fn stats(
         group_by: p.group_by.unwrap_or_default(),
         endpoint_id,
         event_type: p.event_type.filter(|t| !t.is_empty()),
+        totals_only: false,
     };
     Ok(Json(state.store.stats(caller.tenant_id, &query).await?))
 }
