@@ -52,7 +52,7 @@ fn Reference(reference: ApiReference, api_key: RwSignal<String>) -> impl IntoVie
             view! {
                 <section class="docs-group" aria-labelledby=labelled_by>
                     <h2 id=id>{g.tag}</h2>
-                    <p class="muted">{g.description}</p>
+                    <p class="muted">{rich(&g.description)}</p>
                     {g.operations.into_iter().map(|op| view! { <Operation op api_key/> }).collect_view()}
                 </section>
             }
@@ -65,7 +65,7 @@ fn Reference(reference: ApiReference, api_key: RwSignal<String>) -> impl IntoVie
         .collect_view();
     view! {
         <h1>{reference.title}" "<span class="muted">{reference.version}</span></h1>
-        <p class="docs-intro">{reference.description}</p>
+        <p class="docs-intro">{rich(&reference.description)}</p>
         <section class="docs-key" aria-labelledby="key-heading">
             <h2 id="key-heading">"Your API key"</h2>
             <p class="muted">"Used by the “Try it” forms below, in this tab only. Create one on the API keys page."</p>
@@ -82,6 +82,21 @@ fn Reference(reference: ApiReference, api_key: RwSignal<String>) -> impl IntoVie
             {schemas}
         </section>
     }
+}
+
+/// Text with `code` spans, as the document's descriptions write them.
+fn rich(text: &str) -> impl IntoView + use<> {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            let part = part.to_string();
+            if i % 2 == 1 {
+                view! { <code>{part}</code> }.into_any()
+            } else {
+                part.into_any()
+            }
+        })
+        .collect_view()
 }
 
 fn slug(text: &str) -> String {
@@ -107,7 +122,7 @@ fn Operation(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
                             <td><code>{p.name.clone()}</code>{p.required.then_some(" (required)")}</td>
                             <td>{p.location.clone()}</td>
                             <td><code>{p.kind.clone()}</code></td>
-                            <td>{p.description.clone()}</td>
+                            <td>{rich(&p.description)}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>
@@ -117,7 +132,7 @@ fn Operation(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
     let request = op.request.clone().map(|b| {
         view! {
             <h4>"Request body " <code>{b.schema}</code></h4>
-            {(!b.description.is_empty()).then(|| view! { <p>{b.description}</p> })}
+            {(!b.description.is_empty()).then(|| view! { <p>{rich(&b.description)}</p> })}
             <pre class="example" aria-label="Request example"><code>{b.example}</code></pre>
         }
     });
@@ -129,7 +144,7 @@ fn Operation(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
             view! {
                 <details class="docs-response">
                     <summary>
-                        <span class=class>{r.status.clone()}</span>" "{r.description.clone()}
+                        <span class=class>{r.status.clone()}</span>" "{rich(&r.description)}
                         {r.schema.clone().map(|s| view! { " " <code>{s}</code> })}
                     </summary>
                     {r.example.clone().map(|e| view! { <pre class="example"><code>{e}</code></pre> })}
@@ -142,9 +157,9 @@ fn Operation(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
             <h3 id=heading>
                 <span class=method_class>{op.method.clone()}</span>" "
                 <code>{op.path.clone()}</code>" "
-                <span class="docs-summary">{op.summary.clone()}</span>
+                <span class="docs-summary">{rich(&op.summary)}</span>
             </h3>
-            {(!op.description.is_empty()).then(|| view! { <p class="docs-desc">{op.description.clone()}</p> })}
+            {(!op.description.is_empty()).then(|| view! { <p class="docs-desc">{rich(&op.description)}</p> })}
             <p class="muted">{if op.authenticated { "Needs an API key (Authorization: Bearer …)." } else { "No API key needed." }}</p>
             {params}
             {request}
@@ -322,7 +337,7 @@ fn Schema(schema: ApiSchema) -> impl IntoView {
     let id = format!("schema-{}", schema.name);
     view! {
         <details class="docs-schema" id=id>
-            <summary><code>{schema.name.clone()}</code>" "<span class="muted">{schema.description.clone()}</span></summary>
+            <summary><code>{schema.name.clone()}</code>" "<span class="muted">{rich(&schema.description)}</span></summary>
             {(!schema.values.is_empty()).then(|| view! {
                 <p>"One of: " <code>{schema.values.join(", ")}</code></p>
             })}
@@ -334,7 +349,7 @@ fn Schema(schema: ApiSchema) -> impl IntoView {
                             <tr>
                                 <td><code>{f.name}</code>{f.required.then_some(" (required)")}</td>
                                 <td><code>{f.kind}</code></td>
-                                <td>{f.description}</td>
+                                <td>{rich(&f.description)}</td>
                             </tr>
                         }).collect_view()}
                     </tbody>

@@ -37,7 +37,7 @@ struct EndpointCreated {
     request_body(content = EndpointIn, example = json!(ex::endpoint_in())),
     responses(
         (status = 201, description = "The endpoint, with its signing secret shown this once.", body = EndpointCreated, example = json!(ex::endpoint_created())),
-        (status = 422, description = "url: must be an absolute http or https URL."),
+        (status = 422, description = "url: must be an http:// or https:// URL with a host."),
     ),
 )]
 async fn create(

@@ -102,8 +102,8 @@ fn receipt(ingested: &Ingested) -> EventReceipt {
         (status = 200, description = "A repeat of an event received before: the original, nothing new created.", body = EventReceipt,
             example = json!({"id": ex::EVENT, "seq": 1042, "event_type": "order.created", "received_at": "2026-11-30T09:15:02Z",
                 "duplicate": true, "duplicate_of": ex::EVENT, "duplicate_reason": "idempotency_key"})),
-        (status = 413, description = "payload: 300000 bytes is more than the limit of 262144 (HERALD_MAX_PAYLOAD_BYTES)."),
-        (status = 422, description = "event_type: must be 1 to 128 characters of letters, digits, '.', '_', '-' and ':'."),
+        (status = 413, description = "payload: 1200000 bytes is more than the limit of 1048576 (the server's max_payload_bytes)."),
+        (status = 422, description = "event_type: 'Order Created' is not an event type: use dot-separated words of letters, digits, '_' and '-', such as order.created."),
     ),
 )]
 async fn publish(
@@ -151,7 +151,7 @@ struct BatchIn {
         (status = 202, description = "Stored; the events' ids in the order sent.", body = BatchReceipt,
             example = json!({"ids": [ex::EVENT, "evt_01JD5QA0N1P2Q3R4S5T6V7W8XB"]})),
         (status = 413, description = "the request body is larger than allowed."),
-        (status = 422, description = "events[1].event_type: must be 1 to 128 characters of letters, digits, '.', '_', '-' and ':'."),
+        (status = 422, description = "events[1].event_type: 'Order Created' is not an event type: use dot-separated words of letters, digits, '_' and '-', such as order.created."),
     ),
 )]
 async fn publish_batch(
