@@ -86,27 +86,7 @@ async fn main() {
     ];
     println!("\n/events server render with {EVENTS} events ({SAMPLES} requests each):");
     for (name, path) in views {
-        let mut times = Vec::with_capacity(SAMPLES);
-        for _ in 0..SAMPLES {
-            let started = Instant::now();
-            let res = http
-                .get(format!("{base}{path}"))
-                .header("cookie", format!("herald_session={token}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200, "{path}");
-            let body = res.text().await.unwrap();
-            times.push(started.elapsed());
-            assert!(body.contains("evt_"), "{path} rendered no events");
-        }
-        times.sort();
-        println!(
-            "  {name:<20} p50 {:>6.1} ms   p95 {:>6.1} ms   max {:>6.1} ms",
-            common::percentile(&times, 0.5).as_secs_f64() * 1e3,
-            common::percentile(&times, 0.95).as_secs_f64() * 1e3,
-            times.last().unwrap().as_secs_f64() * 1e3,
-        );
+        common::time_page(&http, (&base, &token), (name, &path), "evt_", SAMPLES).await;
     }
     running.shutdown().await.unwrap();
 }

@@ -177,34 +177,17 @@ async fn main() {
         ),
     ];
     println!(
-        "
-Console pages with their charts' data, server render with {ATTEMPTS} attempts ({SAMPLES} requests each):"
+        "\nConsole pages with their charts' data, server render with {ATTEMPTS} attempts ({SAMPLES} requests each):"
     );
     for (name, path) in pages {
-        let mut times = Vec::with_capacity(SAMPLES);
-        for _ in 0..SAMPLES {
-            let started = Instant::now();
-            let res = http
-                .get(format!("{base}{path}"))
-                .header("cookie", format!("herald_session={token}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200, "{path}");
-            let body = res.text().await.unwrap();
-            times.push(started.elapsed());
-            assert!(
-                body.contains("data-kpi=\"attempts\""),
-                "{path} rendered no statistics"
-            );
-        }
-        times.sort();
-        println!(
-            "  {name:<24} p50 {:>6.1} ms   p95 {:>6.1} ms   max {:>6.1} ms",
-            common::percentile(&times, 0.5).as_secs_f64() * 1e3,
-            common::percentile(&times, 0.95).as_secs_f64() * 1e3,
-            times.last().unwrap().as_secs_f64() * 1e3,
-        );
+        common::time_page(
+            &http,
+            (&base, &token),
+            (name, &path),
+            "data-kpi=\"attempts\"",
+            SAMPLES,
+        )
+        .await;
     }
     running.shutdown().await.unwrap();
 }

@@ -70,3 +70,37 @@ pub async fn viewer_session(store: &dyn herald_engine::store::Store) -> String {
         .unwrap();
     token
 }
+
+/// Loads a console page `samples` times with the session `token` and prints
+/// its p50, p95 and max; every answer must contain `expect` (the page rendered
+/// what it is timed for).
+#[allow(dead_code)] // not every benchmark loads console pages
+pub async fn time_page(
+    http: &reqwest::Client,
+    (base, token): (&str, &str),
+    (name, path): (&str, &str),
+    expect: &str,
+    samples: usize,
+) {
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = std::time::Instant::now();
+        let res = http
+            .get(format!("{base}{path}"))
+            .header("cookie", format!("herald_session={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let body = res.text().await.unwrap();
+        times.push(started.elapsed());
+        assert!(body.contains(expect), "{path} rendered no {expect}");
+    }
+    times.sort();
+    println!(
+        "  {name:<24} p50 {:>6.1} ms   p95 {:>6.1} ms   max {:>6.1} ms",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.95).as_secs_f64() * 1e3,
+        times.last().unwrap().as_secs_f64() * 1e3,
+    );
+}
