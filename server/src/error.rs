@@ -6,7 +6,6 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use herald_engine::EngineError;
 use http::StatusCode;
-use serde_json::json;
 
 use crate::correlation;
 
@@ -96,13 +95,14 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "correlation_id": correlation::current(),
-            }
-        });
+        // The type the OpenAPI document describes, so the two cannot differ.
+        let body = crate::api::docs::ErrorBody {
+            error: crate::api::docs::ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                correlation_id: correlation::current(),
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs {
             response

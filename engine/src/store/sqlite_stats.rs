@@ -150,6 +150,17 @@ fn counts_at(row: &SqliteRow, first: usize) -> Result<Counts> {
     })
 }
 
+/// The query's endpoint and event type conditions (both tables have the columns).
+fn narrow(sql: &mut QueryBuilder<'_, Sqlite>, q: &StatsQuery) {
+    if let Some(endpoint) = q.endpoint_id {
+        sql.push(" and endpoint_id = ")
+            .push_bind(endpoint.to_string());
+    }
+    if let Some(event_type) = &q.event_type {
+        sql.push(" and event_type = ").push_bind(event_type.clone());
+    }
+}
+
 type GroupKey = (Option<EndpointId>, Option<String>);
 
 impl SqliteStore {
@@ -215,13 +226,7 @@ impl SqliteStore {
             .push_bind(from)
             .push(" and bucket_start < ")
             .push_bind(to);
-        if let Some(endpoint) = q.endpoint_id {
-            sql.push(" and endpoint_id = ")
-                .push_bind(endpoint.to_string());
-        }
-        if let Some(event_type) = &q.event_type {
-            sql.push(" and event_type = ").push_bind(event_type.clone());
-        }
+        narrow(&mut sql, q);
         if q.totals_only {
             sql.push(format!(" group by {group_column}"));
         } else {
@@ -303,19 +308,10 @@ impl SqliteStore {
     ) -> Result<Vec<DepthPoint>> {
         let g = q.granularity;
         let end = from + buckets * g.millis();
-        let filters = |sql: &mut QueryBuilder<'_, Sqlite>| {
-            if let Some(endpoint) = q.endpoint_id {
-                sql.push(" and endpoint_id = ")
-                    .push_bind(endpoint.to_string());
-            }
-            if let Some(event_type) = &q.event_type {
-                sql.push(" and event_type = ").push_bind(event_type.clone());
-            }
-        };
         let mut sql =
             QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries where tenant_id = ");
         sql.push_bind(tenant.to_string());
-        filters(&mut sql);
+        narrow(&mut sql, q);
         let now: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
 
         // The net change after the range, from the coarsest rows that fit:
@@ -349,7 +345,7 @@ impl SqliteStore {
             if let Some(stop) = stop {
                 sql.push(" and bucket_start < ").push_bind(stop);
             }
-            filters(&mut sql);
+            narrow(&mut sql, q);
         }
         sql.push(")");
         let after: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;

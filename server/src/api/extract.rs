@@ -176,6 +176,12 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
     })
 }
 
+/// An id from the path; one that cannot be an id of its kind names nothing: 404.
+pub fn path_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse::<T>()
+        .map_err(|_| ApiError::not_found(format!("{what} '{raw}' was not found")))
+}
+
 /// `?cursor=…&limit=…` for keyset-paginated lists.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -2,10 +2,11 @@
 
 mod api_keys;
 mod audit;
+mod dlq;
 mod endpoints;
 mod events;
 mod live;
-mod recovery;
+mod replays;
 mod retry_policies;
 mod stats;
 mod tenant;
@@ -25,7 +26,8 @@ pub fn docs() -> Vec<utoipa::openapi::OpenApi> {
         endpoints::Doc::openapi(),
         retry_policies::Doc::openapi(),
         events::Doc::openapi(),
-        recovery::Doc::openapi(),
+        dlq::Doc::openapi(),
+        replays::Doc::openapi(),
         live::Doc::openapi(),
         stats::Doc::openapi(),
     ]
@@ -39,7 +41,8 @@ pub fn router(max_payload_bytes: usize) -> Router<AppState> {
         .merge(endpoints::router())
         .merge(retry_policies::router())
         .merge(events::router(max_payload_bytes))
-        .merge(recovery::router())
+        .merge(dlq::router())
+        .merge(replays::router())
         .merge(live::router())
         .merge(stats::router())
         .fallback(|uri: http::Uri| async move {

@@ -1,0 +1,361 @@
+//! `/api/v1/dlq`: deliveries that gave up, to inspect, reprocess (one, a
+//! list, or every entry a filter matches) or discard.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use herald_engine::model::{
+    DlqDetail, DlqEntryId, DlqEntryOut, EndpointId, ErrorClass, Page, Permission, ReprocessOut,
+};
+use herald_engine::store::DlqFilter;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::events::parse_time;
+use crate::api::examples as ex;
+use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json, path_id};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Entry ids one bulk reprocess request may list.
+pub const MAX_REPROCESS_IDS: usize = 10_000;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct DlqQuery {
+    endpoint_id: Option<String>,
+    /// An exact event type.
+    event_type: Option<String>,
+    /// The last attempt's error class: dns, connect, tls, timeout, http_status, connection, invalid_url, response_too_large, blocked_destination.
+    error_class: Option<String>,
+    /// Entered the DLQ at or after (RFC 3339).
+    from: Option<String>,
+    /// Entered the DLQ before (RFC 3339).
+    to: Option<String>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+    /// 1 to 200 (default 50).
+    limit: Option<u32>,
+}
+
+/// The DLQ filter shared by the list and bulk reprocess, from query or body.
+/// Which DLQ entries; every field narrows, `{}` is all of them.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DlqFilterIn {
+    endpoint_id: Option<String>,
+    event_type: Option<String>,
+    error_class: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn dlq_filter(f: DlqFilterIn, prefix: &str) -> Result<DlqFilter, ApiError> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let filter = DlqFilter {
+        endpoint_id: f
+            .endpoint_id
+            .as_deref()
+            .map(|e| {
+                e.parse::<EndpointId>()
+                    .map_err(|e| ApiError::bad_request(format!("{}: {e}", field("endpoint_id"))))
+            })
+            .transpose()?,
+        event_type: f.event_type,
+        error_class: f
+            .error_class
+            .as_deref()
+            .map(|c| {
+                serde_json::from_value::<ErrorClass>(Value::String(c.into())).map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "{}: '{c}' is not an error class (dns, connect, tls, timeout, http_status, connection, invalid_url, response_too_large)",
+                        field("error_class")
+                    ))
+                })
+            })
+            .transpose()?,
+        from: parse_time(&field("from"), f.from.as_deref())?,
+        to: parse_time(&field("to"), f.to.as_deref())?,
+        before: None,
+    };
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && to <= from
+    {
+        return Err(ApiError::bad_request(format!(
+            "{}: must be later than {}",
+            field("to"),
+            field("from")
+        )));
+    }
+    Ok(filter)
+}
+
+/// List the dead-letter queue
+///
+/// Deliveries that gave up, newest first, filtered by endpoint, event type,
+/// error class and time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dlq",
+    tag = "Dead-letter queue",
+    params(DlqQuery),
+    responses(
+        (status = 200, description = "A page of DLQ entries, newest first.", body = Page<DlqEntryOut>, example = json!(ex::page(vec![ex::dlq_entry()]))),
+        (status = 400, description = "error_class: 'oops' is not an error class."),
+    ),
+)]
+async fn list_dlq(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<DlqQuery>,
+) -> Result<Json<Page<DlqEntryOut>>, ApiError> {
+    caller.require(Permission::Read)?;
+    let params = ListParams {
+        cursor: q.cursor,
+        limit: q.limit,
+    };
+    let limit = params.limit()?;
+    let mut filter = dlq_filter(
+        DlqFilterIn {
+            endpoint_id: q.endpoint_id,
+            event_type: q.event_type,
+            error_class: q.error_class,
+            from: q.from,
+            to: q.to,
+        },
+        "",
+    )?;
+    filter.before = params.cursor::<DlqEntryId>()?;
+    Ok(Json(
+        state
+            .store
+            .list_dlq(caller.tenant_id, &filter, limit)
+            .await?,
+    ))
+}
+
+/// Read a DLQ entry
+///
+/// The entry with its event, every attempt's receipt and what people did to it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dlq/{id}",
+    tag = "Dead-letter queue",
+    params(("id" = DlqEntryId, Path, description = "The DLQ entry's id.")),
+    responses(
+        (status = 200, description = "The entry, its event and its delivery's attempts.", body = DlqDetail, example = json!(ex::dlq_detail())),
+        (status = 404, description = "DLQ entry 'dlq_…' was not found."),
+    ),
+)]
+async fn dlq_entry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DlqDetail>, ApiError> {
+    caller.require(Permission::Read)?;
+    let entry: DlqEntryId = path_id("DLQ entry", &id)?;
+    state
+        .store
+        .dlq_entry(caller.tenant_id, entry)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("DLQ entry '{id}' was not found")))
+}
+
+/// Why (optional; kept in the delivery's history and the audit log).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReasonIn {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Reprocess a DLQ entry
+///
+/// The delivery leaves the DLQ and is attempted again now, with the same
+/// `webhook-id`. The body is optional.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dlq/{id}/reprocess",
+    tag = "Dead-letter queue",
+    params(("id" = DlqEntryId, Path, description = "The DLQ entry's id.")),
+    request_body(content = ReasonIn, example = json!({"reason": "receiver fixed in release 4.2"})),
+    responses(
+        (status = 202, description = "Queued for an attempt now.", body = ReprocessOut, example = json!({"reprocessed": [ex::DLQ], "skipped": []})),
+        (status = 404, description = "DLQ entry 'dlq_…' was not found."),
+        (status = 409, description = "the endpoint is disabled or deleted: enable it first."),
+    ),
+)]
+async fn reprocess_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::ManageDlq)?;
+    let entry: DlqEntryId = path_id("DLQ entry", &id)?;
+    let reason = optional_json::<ReasonIn>(&body)?.reason;
+    let out = state
+        .engine
+        .reprocess_dlq(caller.tenant_id, &[entry], &caller.actor(), &reason)
+        .await?;
+    if let Some(skipped) = out.skipped.first() {
+        return Err(if skipped.reason.starts_with("not in") {
+            ApiError::not_found(format!("DLQ entry '{id}' was not found"))
+        } else {
+            ApiError::new(StatusCode::CONFLICT, "conflict", skipped.reason.clone())
+        });
+    }
+    caller
+        .audit(
+            &state,
+            "dlq.reprocess",
+            entry,
+            herald_engine::audit::with_reason("reprocessed the entry", &reason),
+        )
+        .await;
+    Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+}
+
+/// Either `ids` or `filter`, not both.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BulkReprocessIn {
+    /// 1 to 10,000 DLQ entry ids.
+    ids: Option<Vec<String>>,
+    /// Every entry the filter matches.
+    filter: Option<DlqFilterIn>,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Reprocess DLQ entries in bulk
+///
+/// By id list or by filter. Entries whose endpoint is disabled or deleted stay,
+/// listed in `skipped` with why.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dlq/reprocess",
+    tag = "Dead-letter queue",
+    request_body(content = BulkReprocessIn, example = json!({"filter": {"endpoint_id": ex::ENDPOINT, "error_class": "http_status"}, "reason": "receiver fixed in release 4.2"})),
+    responses(
+        (status = 202, description = "What was queued and what was skipped.", body = ReprocessOut,
+            example = json!({"reprocessed": [ex::DLQ], "skipped": [{"id": "dlq_01JD5QB3C4D5E6F7G8H9J0K1M3", "reason": "the endpoint is disabled or deleted: enable it first"}]})),
+        (status = 422, description = "give either \"ids\" (a list of DLQ entry ids) or \"filter\" (use {} for every entry), not both."),
+    ),
+)]
+async fn reprocess_bulk(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<BulkReprocessIn>,
+) -> Result<(StatusCode, Json<ReprocessOut>), ApiError> {
+    caller.require(Permission::ManageDlq)?;
+    let actor = caller.actor();
+    let out = match (input.ids, input.filter) {
+        (Some(ids), None) => {
+            if ids.is_empty() || ids.len() > MAX_REPROCESS_IDS {
+                return Err(ApiError::unprocessable(format!(
+                    "ids: list 1 to {MAX_REPROCESS_IDS} DLQ entry ids; got {}",
+                    ids.len()
+                )));
+            }
+            let ids = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    id.parse::<DlqEntryId>()
+                        .map_err(|e| ApiError::unprocessable(format!("ids[{i}]: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            state
+                .engine
+                .reprocess_dlq(caller.tenant_id, &ids, &actor, &input.reason)
+                .await?
+        }
+        (None, Some(filter)) => {
+            let filter = dlq_filter(filter, "filter.")?;
+            state
+                .engine
+                .reprocess_dlq_matching(caller.tenant_id, filter, &actor, &input.reason)
+                .await?
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                "give either \"ids\" (a list of DLQ entry ids) or \"filter\" (use {} for every entry), not both",
+            ));
+        }
+    };
+    if !out.reprocessed.is_empty() {
+        caller
+            .audit(
+                &state,
+                "dlq.reprocess",
+                herald_engine::audit::targets(&out.reprocessed),
+                herald_engine::audit::with_reason(
+                    &format!(
+                        "reprocessed {} entries ({} skipped)",
+                        out.reprocessed.len(),
+                        out.skipped.len()
+                    ),
+                    &input.reason,
+                ),
+            )
+            .await;
+    }
+    Ok((StatusCode::ACCEPTED, Json(out)))
+}
+
+/// Discard a DLQ entry
+///
+/// It leaves the DLQ without another attempt; its receipts stay. The body is
+/// optional.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/dlq/{id}",
+    tag = "Dead-letter queue",
+    params(("id" = DlqEntryId, Path, description = "The DLQ entry's id.")),
+    request_body(content = ReasonIn, example = json!({"reason": "order was cancelled"})),
+    responses(
+        (status = 204, description = "Discarded."),
+        (status = 404, description = "DLQ entry 'dlq_…' was not found."),
+    ),
+)]
+async fn discard(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Permission::ManageDlq)?;
+    let entry: DlqEntryId = path_id("DLQ entry", &id)?;
+    let reason = optional_json::<ReasonIn>(&body)?.reason;
+    state
+        .engine
+        .discard_dlq(caller.tenant_id, entry, &caller.actor(), &reason)
+        .await?;
+    caller
+        .audit(
+            &state,
+            "dlq.discard",
+            entry,
+            herald_engine::audit::with_reason("discarded the entry", &reason),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_dlq, dlq_entry, reprocess_one, reprocess_bulk, discard))]
+pub struct Doc;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/dlq", get(list_dlq))
+        .route("/dlq/reprocess", post(reprocess_bulk))
+        .route("/dlq/{id}", get(dlq_entry).delete(discard))
+        .route("/dlq/{id}/reprocess", post(reprocess_one))
+}
