@@ -139,6 +139,9 @@ impl From<herald_engine::EngineError> for ConsoleError {
                 fail(ConsoleError::Invalid { field, message })
             }
             E::Conflict { message } => fail(ConsoleError::Conflict { message }),
+            E::IdempotencyConflict { .. } => fail(ConsoleError::Conflict {
+                message: e.to_string(),
+            }),
             E::NotFound { what, id } => fail(ConsoleError::NotFound {
                 message: format!("{what} '{id}' was not found"),
             }),

@@ -11,6 +11,16 @@ pub enum EngineError {
     /// The request conflicts with what is stored (a duplicate name, say).
     #[error("{message}")]
     Conflict { message: String },
+    /// An idempotency key seen before came with a different event (type or
+    /// payload): the key names the original, so nothing new is stored.
+    #[error(
+        "idempotency_key: '{key}' was already used for event {original} with a different event type or payload; \
+         a new event needs a new key"
+    )]
+    IdempotencyConflict {
+        key: String,
+        original: crate::model::EventId,
+    },
     /// The input is wrong; `field` names what, `message` says why.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },

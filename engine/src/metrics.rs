@@ -57,7 +57,7 @@ impl Metrics {
     }
 
     /// One finished attempt: how it ended and how long it took.
-    pub fn attempt(&self, error: Option<ErrorClass>, latency: Duration, dead: bool) {
+    pub fn attempt(&self, error: Option<ErrorClass>, latency: Duration) {
         let key = match error {
             None => ("succeeded", "none"),
             Some(class) => ("failed", class.as_str()),
@@ -72,10 +72,11 @@ impl Metrics {
         h.counts[slot] += 1;
         h.sum_secs += secs;
         h.count += 1;
-        drop(h);
-        if dead {
-            self.dlq_added.fetch_add(1, Ordering::Relaxed);
-        }
+    }
+
+    /// DLQ entries added, whatever the path (the store says how many it wrote).
+    pub fn dlq_added(&self, n: u64) {
+        self.dlq_added.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of these counters and `gauges`.
@@ -209,9 +210,10 @@ mod tests {
     fn attempts_fall_into_the_right_buckets_and_counters() {
         let m = Metrics::default();
         m.events_ingested(3);
-        m.attempt(None, Duration::from_millis(3), false);
-        m.attempt(None, Duration::from_millis(40), false);
-        m.attempt(Some(ErrorClass::Timeout), Duration::from_secs(60), true);
+        m.attempt(None, Duration::from_millis(3));
+        m.attempt(None, Duration::from_millis(40));
+        m.attempt(Some(ErrorClass::Timeout), Duration::from_secs(60));
+        m.dlq_added(1);
         let text = m.render(&Gauges::default());
         assert!(text.contains("herald_events_ingested_total 3\n"), "{text}");
         assert!(text.contains(

@@ -78,6 +78,9 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict { message } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
+            EngineError::IdempotencyConflict { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string())
+            }
             EngineError::Invalid { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
             }

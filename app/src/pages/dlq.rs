@@ -14,17 +14,6 @@ use crate::pages::event::Attempt;
 use crate::server_fns::dlq::{DiscardDlq, DlqQuery, ReprocessDlq, get_dlq_entry, list_dlq};
 use crate::server_fns::events::endpoint_choices;
 
-const ERROR_CLASSES: [&str; 8] = [
-    "http_status",
-    "timeout",
-    "connect",
-    "connection",
-    "dns",
-    "tls",
-    "response_too_large",
-    "invalid_url",
-];
-
 fn reprocessed_text(out: &herald_engine::model::ReprocessOut) -> String {
     let mut text = format!("{} reprocessed.", out.reprocessed.len());
     if !out.skipped.is_empty() {
@@ -96,7 +85,7 @@ pub fn DlqPage() -> impl IntoView {
             <label>"Error class"
                 <select name="error_class">
                     <option value="">"Any error"</option>
-                    {ERROR_CLASSES.into_iter().map(|c| view! {
+                    {herald_engine::model::ErrorClass::ANY.into_iter().map(|c| c.as_str()).map(|c| view! {
                         <option value=c selected=move || current().error_class == c>{c}</option>
                     }).collect_view()}
                 </select>

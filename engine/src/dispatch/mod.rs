@@ -22,7 +22,10 @@ use crate::model::{
 };
 use crate::retry::{GiveUp, Next};
 use crate::sign::signature_header;
-use crate::store::{AfterAttempt, AttemptOutcome, Backend, Claimed, NewAttempt, Store};
+use crate::store::{
+    AfterAttempt, AttemptOutcome, Backend, ClaimToken, Claimed, NewAttempt, Recorded, Settled,
+    Store,
+};
 
 /// Headers Herald sets itself; endpoints cannot override them.
 pub const RESERVED_HEADERS: [&str; 9] = [
@@ -134,7 +137,7 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let mut tasks: JoinSet<()> = JoinSet::new();
-        let mut in_flight: HashMap<tokio::task::Id, DeliveryId> = HashMap::new();
+        let mut in_flight: HashMap<tokio::task::Id, (DeliveryId, ClaimToken)> = HashMap::new();
         let mut last_reclaim: Option<tokio::time::Instant> = None;
         let (recorder, receipts) = mpsc::unbounded_channel();
         let writer = tokio::spawn(record_receipts(self.store.clone(), receipts));
@@ -150,10 +153,9 @@ impl Dispatcher {
                 .reclaim_expired(every_lease + chrono::Duration::seconds(1), Utc::now())
                 .await
             {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(
-                    deliveries = n,
-                    "recovered deliveries left in flight by the previous run"
+                Ok(settled) => self.settled(
+                    settled,
+                    "recovered deliveries left in flight by the previous run",
                 ),
                 Err(e) => tracing::error!(error = %e, "cannot recover deliveries left in flight"),
             }
@@ -163,11 +165,9 @@ impl Dispatcher {
             if last_reclaim.is_none_or(|t| t.elapsed() >= self.config.sweep * 5) {
                 let now = Utc::now();
                 match self.store.reclaim_expired(now, now).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(
-                        deliveries = n,
-                        "reclaimed deliveries whose lease had expired"
-                    ),
+                    Ok(settled) => {
+                        self.settled(settled, "reclaimed deliveries whose lease had expired")
+                    }
                     Err(e) => tracing::error!(error = %e, "cannot reclaim expired leases"),
                 }
                 last_reclaim = Some(tokio::time::Instant::now());
@@ -198,10 +198,10 @@ impl Dispatcher {
                                 slot.try_acquire_owned(),
                                 permits.clone().try_acquire_owned(),
                             ) else {
-                                busy.push(claimed.id);
+                                busy.push((claimed.id, claimed.claim));
                                 continue;
                             };
-                            let id = claimed.id;
+                            let id = (claimed.id, claimed.claim);
                             let this = self.clone();
                             let recorder = recorder.clone();
                             let handle = tasks.spawn(async move {
@@ -246,20 +246,39 @@ impl Dispatcher {
             }
         }
         tasks.abort_all();
-        let unfinished: Vec<DeliveryId> = in_flight.into_values().collect();
-        if !unfinished.is_empty() {
-            tracing::warn!(
-                deliveries = unfinished.len(),
-                "handing back deliveries still in flight at shutdown"
-            );
-            if let Err(e) = self.store.release(&unfinished, Utc::now()).await {
-                tracing::error!(error = %e, "cannot hand back deliveries; their leases will expire instead");
-            }
-        }
-        // Every sender is gone now: the writer stores what is queued and ends.
+        // Receipts already queued are written first (every sender is gone
+        // once the aborted tasks are dropped, so the writer stores what it has
+        // and ends); only what is still in flight after that is handed back.
+        while tasks.join_next().await.is_some() {}
         drop(recorder);
         if let Err(e) = writer.await {
             tracing::error!(error = %e, "the receipt writer stopped abnormally");
+        }
+        // Their requests may have reached the receiver: at-least-once ones are
+        // sent again on the next start, at-most-once ones go to the DLQ.
+        let unfinished: Vec<(DeliveryId, ClaimToken)> = in_flight.into_values().collect();
+        if !unfinished.is_empty() {
+            match self.store.hand_back(&unfinished, Utc::now()).await {
+                Ok(settled) => self.settled(
+                    settled,
+                    "handed back deliveries still in flight at shutdown",
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot hand back deliveries; their leases will expire instead")
+                }
+            }
+        }
+    }
+
+    /// Reports (and counts) what settling in-flight deliveries did.
+    fn settled(&self, settled: Settled, what: &str) {
+        self.metrics.dlq_added(settled.dead_lettered);
+        if settled.requeued + settled.dead > 0 {
+            tracing::warn!(
+                requeued = settled.requeued,
+                outcome_unknown = settled.dead,
+                "{what}"
+            );
         }
     }
 
@@ -289,8 +308,11 @@ impl Dispatcher {
     async fn deliver(&self, claimed: Claimed, recorder: &Recorder) {
         if !claimed.endpoint_active {
             let reason = "the endpoint was disabled or deleted before the delivery was attempted";
-            if let Err(e) = self.store.abandon(claimed.id, reason).await {
-                tracing::error!(error = %e, "cannot end a delivery to an inactive endpoint");
+            match self.store.abandon(claimed.id, claimed.claim, reason).await {
+                Ok(added) => self.metrics.dlq_added(u64::from(added)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot end a delivery to an inactive endpoint")
+                }
             }
             return;
         }
@@ -389,31 +411,31 @@ impl Dispatcher {
             error_message,
         };
         tracing::debug!(status = ?attempt.response_status, error = ?attempt.error_class, next = ?next, "attempt finished");
-        let feed = self.live.has_subscribers().then(|| DeliveryOutcome {
-            delivery_id: claimed.id,
-            event_id: claimed.event_id,
-            endpoint_id: claimed.endpoint_id,
-            event_type: claimed.event_type.clone(),
-            attempt: claimed.attempts + 1,
-            trigger: claimed.trigger,
-            state: match &next {
-                AfterAttempt::Succeeded => DeliveryState::Succeeded,
-                AfterAttempt::RetryAt(_) => DeliveryState::Pending,
-                AfterAttempt::Dead { .. } => DeliveryState::Dead,
-            },
-            response_status: attempt.response_status,
-            error_class: attempt.error_class,
-            latency_ms: attempt.latency_ms,
-            at: Utc::now(),
-        });
+        let feed = self
+            .live
+            .has_subscribers(claimed.tenant_id)
+            .then(|| DeliveryOutcome {
+                delivery_id: claimed.id,
+                event_id: claimed.event_id,
+                endpoint_id: claimed.endpoint_id,
+                event_type: claimed.event_type.clone(),
+                attempt: claimed.attempts + 1,
+                trigger: claimed.trigger,
+                state: match &next {
+                    AfterAttempt::Succeeded => DeliveryState::Succeeded,
+                    AfterAttempt::RetryAt(_) => DeliveryState::Pending,
+                    AfterAttempt::Dead { .. } => DeliveryState::Dead,
+                },
+                response_status: attempt.response_status,
+                error_class: attempt.error_class,
+                latency_ms: attempt.latency_ms,
+                at: Utc::now(),
+            });
         let (stored, written) = oneshot::channel();
-        let counted = (
-            attempt.error_class,
-            exchange.latency,
-            matches!(next, AfterAttempt::Dead { .. }),
-        );
+        let counted = (attempt.error_class, exchange.latency);
         let outcome = AttemptOutcome {
             delivery: claimed.id,
+            claim: claimed.claim,
             attempt,
             next,
             event_type: Some(claimed.event_type.clone()),
@@ -421,8 +443,13 @@ impl Dispatcher {
         // The task (and with it the endpoint's slot) ends once the receipt is
         // durable, so what is in flight in the database is what is on the wire.
         // Metrics and the live feed report only attempts whose receipt is stored.
-        if recorder.send((outcome, stored)).is_ok() && written.await.is_ok() {
-            self.metrics.attempt(counted.0, counted.1, counted.2);
+        let recorded = match recorder.send((outcome, stored)) {
+            Ok(()) => written.await.ok().flatten(),
+            Err(_) => None,
+        };
+        if let Some(Recorded::Applied { dead_lettered }) = recorded {
+            self.metrics.attempt(counted.0, counted.1);
+            self.metrics.dlq_added(u64::from(dead_lettered));
             if let Some(feed) = feed {
                 self.live
                     .publish(claimed.tenant_id, LiveMessage::DeliveryOutcome(feed));
@@ -464,8 +491,9 @@ fn header_text(text: &str, fallback: &str) -> String {
     }
 }
 
-/// Attempts waiting for their receipt, each with whom to tell once it is stored.
-type Recorder = mpsc::UnboundedSender<(AttemptOutcome, oneshot::Sender<()>)>;
+/// Attempts waiting for their receipt, each with whom to tell what became of
+/// it (`None`: it could not be written).
+type Recorder = mpsc::UnboundedSender<(AttemptOutcome, oneshot::Sender<Option<Recorded>>)>;
 
 /// Most receipts written in one transaction.
 const RECEIPT_BATCH: usize = 512;
@@ -476,7 +504,7 @@ const RECEIPT_BATCH: usize = 512;
 #[tracing::instrument(skip_all, name = "receipts", fields(correlation_id = "receipts"))]
 async fn record_receipts(
     store: Arc<dyn Store>,
-    mut queue: mpsc::UnboundedReceiver<(AttemptOutcome, oneshot::Sender<()>)>,
+    mut queue: mpsc::UnboundedReceiver<(AttemptOutcome, oneshot::Sender<Option<Recorded>>)>,
 ) {
     let mut batch = Vec::with_capacity(RECEIPT_BATCH);
     let mut waiting = Vec::with_capacity(RECEIPT_BATCH);
@@ -493,18 +521,22 @@ async fn record_receipts(
             }
         }
         let count = batch.len();
-        if let Err(e) = store.record_attempts(std::mem::take(&mut batch)).await {
-            // Their leases will expire and they will be tried again: at least once.
-            tracing::error!(error = %e, attempts = count, "cannot record attempts");
-        }
-        for done in waiting.drain(..) {
-            let _ = done.send(());
+        let results = match store.record_attempts(std::mem::take(&mut batch)).await {
+            Ok(results) => results.into_iter().map(Some).collect(),
+            Err(e) => {
+                // Their leases will expire and they will be settled then.
+                tracing::error!(error = %e, attempts = count, "cannot record attempts");
+                vec![None; count]
+            }
+        };
+        for (done, result) in waiting.drain(..).zip(results) {
+            let _ = done.send(result);
         }
     }
 }
 
 fn finished(
-    in_flight: &mut HashMap<tokio::task::Id, DeliveryId>,
+    in_flight: &mut HashMap<tokio::task::Id, (DeliveryId, ClaimToken)>,
     done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
 ) {
     match done {
@@ -512,7 +544,7 @@ fn finished(
             in_flight.remove(&id);
         }
         Err(e) => {
-            let delivery = in_flight.remove(&e.id());
+            let delivery = in_flight.remove(&e.id()).map(|(id, _)| id);
             if e.is_panic() {
                 tracing::error!(
                     ?delivery,

@@ -189,9 +189,15 @@ pub enum ErrorClass {
     /// The URL leads to an address Herald refuses to reach (loopback, private,
     /// link-local, …): never retried.
     BlockedDestination,
+    /// Not an attempt's class but a DLQ entry's: an at-most-once delivery was
+    /// on the wire when its worker stopped (shutdown, crash or an expired
+    /// lease), so whether the receiver got it is unknown. Never retried.
+    OutcomeUnknown,
 }
 
 impl ErrorClass {
+    /// Every class an attempt's receipt can carry (each has a statistics
+    /// column); [`ErrorClass::OutcomeUnknown`] marks DLQ entries only.
     pub const ALL: [ErrorClass; 9] = [
         ErrorClass::Dns,
         ErrorClass::Connect,
@@ -204,6 +210,25 @@ impl ErrorClass {
         ErrorClass::BlockedDestination,
     ];
 
+    /// Every class a DLQ entry can carry: the attempts' and `outcome_unknown`.
+    pub const ANY: [ErrorClass; 10] = [
+        ErrorClass::Dns,
+        ErrorClass::Connect,
+        ErrorClass::Tls,
+        ErrorClass::Timeout,
+        ErrorClass::HttpStatus,
+        ErrorClass::Connection,
+        ErrorClass::InvalidUrl,
+        ErrorClass::ResponseTooLarge,
+        ErrorClass::BlockedDestination,
+        ErrorClass::OutcomeUnknown,
+    ];
+
+    /// The classes' names, comma-separated, for messages and documentation.
+    pub fn names() -> String {
+        Self::ANY.map(Self::as_str).join(", ")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Dns => "dns",
@@ -215,6 +240,7 @@ impl ErrorClass {
             ErrorClass::InvalidUrl => "invalid_url",
             ErrorClass::ResponseTooLarge => "response_too_large",
             ErrorClass::BlockedDestination => "blocked_destination",
+            ErrorClass::OutcomeUnknown => "outcome_unknown",
         }
     }
 }

@@ -51,17 +51,23 @@ pub enum Ingested {
     },
 }
 
-/// What made an event a repeat.
+/// What made an event a repeat: `idempotency_key` (the same key, at any time)
+/// or `payload_dedup_window` (the same type and payload within the tenant's
+/// dedup window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DuplicateOf {
     /// The same idempotency key, at any time.
+    #[serde(rename = "idempotency_key")]
     IdempotencyKey,
     /// The same type and payload within the tenant's dedup window.
+    #[serde(rename = "payload_dedup_window")]
     PayloadWindow,
 }
 
 impl DuplicateOf {
+    pub const ALL: [DuplicateOf; 2] = [DuplicateOf::IdempotencyKey, DuplicateOf::PayloadWindow];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DuplicateOf::IdempotencyKey => "idempotency_key",
@@ -129,10 +135,16 @@ pub struct ReplayStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(pub String);
 
+/// A claim's fencing token: every claim of a delivery gets a new one, and
+/// what its worker writes about the delivery counts only while it still holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimToken(pub i64);
+
 /// A claimed delivery with everything needed to send it.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: DeliveryId,
+    pub claim: ClaimToken,
     pub tenant_id: crate::model::TenantId,
     pub event_id: EventId,
     pub event_type: String,
@@ -176,6 +188,8 @@ pub struct NewAttempt {
 #[derive(Debug, Clone)]
 pub struct AttemptOutcome {
     pub delivery: DeliveryId,
+    /// The claim the attempt was made under.
+    pub claim: ClaimToken,
     pub attempt: NewAttempt,
     pub next: AfterAttempt,
     /// The event's type, for the statistics, when the caller knows it (the
@@ -192,4 +206,24 @@ pub enum AfterAttempt {
     Dead {
         reason: String,
     },
+}
+
+/// What became of a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored, and the delivery moved on; `dead_lettered` when that added a DLQ entry.
+    Applied { dead_lettered: bool },
+    /// Its claim was no longer held: nothing changed.
+    Refused,
+}
+
+/// What settling in-flight deliveries did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// At-least-once deliveries due again.
+    pub requeued: u64,
+    /// At-most-once deliveries ended with an unknown outcome.
+    pub dead: u64,
+    /// DLQ entries added for them.
+    pub dead_lettered: u64,
 }

@@ -83,12 +83,54 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// What a commit (and so a 202 to a publisher) survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A crash of Herald, not a power loss or an OS crash: the last commits
+    /// may sit in the OS's cache (SQLite `synchronous = NORMAL`).
+    Process,
+    /// A power loss too: every commit is flushed to the disk before it is
+    /// acknowledged (SQLite `synchronous = FULL`).
+    #[default]
+    Power,
+}
+
+impl Durability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Process => "process",
+            Durability::Power => "power",
+        }
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "process" => Ok(Durability::Process),
+            "power" => Ok(Durability::Power),
+            other => Err(format!("got '{other}'")),
+        }
+    }
+}
+
 /// Opens the database a URL names and brings its schema up to date. Secrets are
 /// sealed and opened with `vault`; `Store::reseal_secrets` settles old ones.
+/// Commits are power-safe ([`Durability::Power`]); see [`connect_with`].
 pub async fn connect(url: &str, vault: Arc<crate::vault::Vault>) -> Result<Arc<dyn Store>> {
+    connect_with(url, vault, Durability::Power).await
+}
+
+/// [`connect`] with the durability of commits chosen.
+pub async fn connect_with(
+    url: &str,
+    vault: Arc<crate::vault::Vault>,
+    durability: Durability,
+) -> Result<Arc<dyn Store>> {
     match Backend::from_url(url).map_err(|m| EngineError::invalid("database_url", m))? {
         Backend::Sqlite => {
-            let store = SqliteStore::connect(url, vault).await?;
+            let store = SqliteStore::connect(url, vault, durability).await?;
             store.migrate().await?;
             Ok(Arc::new(store))
         }
@@ -323,38 +365,35 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         per_endpoint: u32,
     ) -> Result<Vec<Claimed>>;
-    /// Puts in-flight deliveries whose lease ends before `leases_ending_before`
-    /// back in the queue, due at `now` (at-most-once ones become dead instead:
-    /// they may have been sent). Returns how many.
+    /// Settles in-flight deliveries whose lease ends before
+    /// `leases_ending_before`: at-least-once ones are due again at `now`;
+    /// at-most-once ones may have been sent, so they end dead in the DLQ with
+    /// class `outcome_unknown`.
     async fn reclaim_expired(
         &self,
         leases_ending_before: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<u64>;
-    /// Gives claimed deliveries back unattempted, due again at `at`.
-    async fn release(&self, ids: &[DeliveryId], at: DateTime<Utc>) -> Result<()>;
-    /// Ends a claimed delivery without an attempt (its endpoint is gone or
-    /// disabled): dead, with a DLQ entry saying why.
-    async fn abandon(&self, delivery: DeliveryId, reason: &str) -> Result<()>;
-    /// Appends each receipt and moves its delivery on, all in one transaction
-    /// (the dispatcher group-commits the attempts that finish together). An
-    /// outcome for a delivery that no longer exists is skipped.
-    async fn record_attempts(&self, batch: Vec<AttemptOutcome>) -> Result<()>;
-    /// One receipt: [`Store::record_attempts`] with a batch of one.
-    async fn record_attempt(
+    ) -> Result<Settled>;
+    /// Settles claims whose requests may have gone out but whose outcome is
+    /// unknown (a shutdown stopped them), as [`Store::reclaim_expired`] does.
+    /// A claim no longer held (its lease expired and it was settled) is left alone.
+    async fn hand_back(
         &self,
-        delivery: DeliveryId,
-        attempt: NewAttempt,
-        next: AfterAttempt,
-    ) -> Result<()> {
-        self.record_attempts(vec![AttemptOutcome {
-            delivery,
-            attempt,
-            next,
-            event_type: None,
-        }])
-        .await
-    }
+        claims: &[(DeliveryId, ClaimToken)],
+        now: DateTime<Utc>,
+    ) -> Result<Settled>;
+    /// Gives claims back unattempted (nothing was sent), due again at `at`.
+    async fn release(&self, claims: &[(DeliveryId, ClaimToken)], at: DateTime<Utc>) -> Result<()>;
+    /// Ends a claimed delivery without an attempt (its endpoint is gone or
+    /// disabled): dead, with a DLQ entry saying why. False when the claim is
+    /// no longer held (nothing changes).
+    async fn abandon(&self, delivery: DeliveryId, claim: ClaimToken, reason: &str) -> Result<bool>;
+    /// Appends each receipt and moves its delivery on, all in one transaction
+    /// (the dispatcher group-commits the attempts that finish together). A
+    /// receipt whose claim is no longer held (the delivery was settled or
+    /// claimed again since, or no longer exists) is refused and changes
+    /// nothing. One answer per outcome, in order.
+    async fn record_attempts(&self, batch: Vec<AttemptOutcome>) -> Result<Vec<Recorded>>;
     /// The earliest time a pending delivery is due, if any.
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
 

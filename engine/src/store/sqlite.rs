@@ -37,13 +37,22 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str, vault: std::sync::Arc<crate::vault::Vault>) -> Result<Self> {
+    pub async fn connect(
+        url: &str,
+        vault: std::sync::Arc<crate::vault::Vault>,
+        durability: super::Durability,
+    ) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL is durable across process crashes (the case Herald
-            // promises); only an OS crash can lose the last transactions.
-            .synchronous(SqliteSynchronous::Normal)
+            // WAL + NORMAL survives a crash of the process, not of the OS or
+            // the power: the last commits may not have reached the disk. FULL
+            // syncs the WAL on every commit (group commit keeps that to one
+            // sync per group of requests).
+            .synchronous(match durability {
+                super::Durability::Process => SqliteSynchronous::Normal,
+                super::Durability::Power => SqliteSynchronous::Full,
+            })
             .foreign_keys(true)
             // 64 MiB of page cache per connection (SQLite's default is 2 MiB):
             // with millions of events the indexes ingest writes into stay in
@@ -382,19 +391,36 @@ impl Store for SqliteStore {
         &self,
         leases_ending_before: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<u64> {
+    ) -> Result<super::Settled> {
         self.reclaim_expired_impl(leases_ending_before, now).await
     }
 
-    async fn release(&self, ids: &[DeliveryId], at: DateTime<Utc>) -> Result<()> {
-        self.release_impl(ids, at).await
+    async fn hand_back(
+        &self,
+        claims: &[(DeliveryId, super::ClaimToken)],
+        now: DateTime<Utc>,
+    ) -> Result<super::Settled> {
+        self.hand_back_impl(claims, now).await
     }
 
-    async fn abandon(&self, delivery: DeliveryId, reason: &str) -> Result<()> {
-        self.abandon_impl(delivery, reason).await
+    async fn release(
+        &self,
+        claims: &[(DeliveryId, super::ClaimToken)],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.release_impl(claims, at).await
     }
 
-    async fn record_attempts(&self, batch: Vec<AttemptOutcome>) -> Result<()> {
+    async fn abandon(
+        &self,
+        delivery: DeliveryId,
+        claim: super::ClaimToken,
+        reason: &str,
+    ) -> Result<bool> {
+        self.abandon_impl(delivery, claim, reason).await
+    }
+
+    async fn record_attempts(&self, batch: Vec<AttemptOutcome>) -> Result<Vec<super::Recorded>> {
         self.record_attempts_impl(batch).await
     }
 

@@ -3,9 +3,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{AfterAttempt, AttemptOutcome, Claimed, from_millis, stored_id, to_millis};
-use crate::model::{AttemptId, DeliveryId, DlqEntryId};
-use crate::{EngineError, Result};
+use super::{
+    AfterAttempt, AttemptOutcome, ClaimToken, Claimed, Recorded, Settled, from_millis, stored_id,
+    to_millis,
+};
+use crate::Result;
+use crate::model::{AttemptId, DeliveryId, DlqEntryId, ErrorClass};
 
 use super::SqliteStore;
 
@@ -46,7 +49,8 @@ impl SqliteStore {
                            + coalesce(busy.n, 0) as slot
                   from due left join busy on busy.endpoint_id = due.endpoint_id
               )
-              update deliveries set state = 'in_flight', lease_until = $1, updated_at = $2
+              update deliveries set state = 'in_flight', lease_until = $1, updated_at = $2,
+                                    claim_token = claim_token + 1
               where id in (select id from ranked where slot <= $4 order by next_attempt_at limit $3)
               returning id",
         )
@@ -82,9 +86,10 @@ impl SqliteStore {
             retry_policy: String,
             timeout_ms: i64,
             active: bool,
+            claim_token: i64,
         }
         let rows = sqlx::query_as::<_, Row>(
-            r"select d.id, d.tenant_id, d.event_id, d.endpoint_id, d.attempts, d.attempts - d.chain_base as chain_attempts,
+            r"select d.id, d.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts, d.attempts - d.chain_base as chain_attempts,
                      d.first_attempt_at, d.chain_trigger, d.chain_reason,
                      e.event_type, e.payload, e.correlation_id,
                      p.url, p.headers, p.semantics,
@@ -140,6 +145,7 @@ impl SqliteStore {
                     first_attempt_at: r.first_attempt_at.map(from_millis),
                     trigger: from_json(&format!("\"{}\"", r.chain_trigger), "chain trigger")?,
                     reason: r.chain_reason,
+                    claim: ClaimToken(r.claim_token),
                 })
             })
             .collect()
@@ -149,84 +155,90 @@ impl SqliteStore {
         &self,
         leases_ending_before: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<u64> {
-        let now_ms = to_millis(now);
-        let cutoff_ms = to_millis(leases_ending_before);
+    ) -> Result<Settled> {
         let mut tx = self.pool().begin().await?;
-        // An at-most-once delivery whose lease ran out may have been sent: it is
-        // never tried again automatically, and lands in the DLQ for a person.
-        let unknown: Vec<(String, String, String, String)> = sqlx::query_as(
-            r"select d.id, d.tenant_id, d.endpoint_id, d.event_id from deliveries d
-              join endpoints p on p.id = d.endpoint_id
-              where d.state = 'in_flight' and d.lease_until < $1 and p.semantics = 'at_most_once'",
+        let settled = settle_in_flight(
+            &mut tx,
+            InFlight::LeaseBefore(to_millis(leases_ending_before)),
+            to_millis(now),
+            "the worker's lease ran out during an at-most-once attempt",
         )
-        .bind(cutoff_ms)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (delivery, tenant, endpoint, event) in &unknown {
-            insert_dlq_entry(
-                &mut tx,
-                (delivery, tenant, endpoint, event),
-                "the worker stopped during an at-most-once attempt; whether it arrived is unknown",
-                None,
-                now_ms,
-            )
-            .await?;
-            sqlx::query(
-                "update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = $1 where id = $2",
-            )
-            .bind(now_ms)
-            .bind(delivery)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let requeued = sqlx::query(
-            r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $1, updated_at = $1
-              where state = 'in_flight' and lease_until < $2",
-        )
-        .bind(now_ms)
-        .bind(cutoff_ms)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(requeued.rows_affected() + unknown.len() as u64)
+        Ok(settled)
     }
 
-    pub(super) async fn abandon_impl(&self, delivery: DeliveryId, reason: &str) -> Result<()> {
+    pub(super) async fn hand_back_impl(
+        &self,
+        claims: &[(DeliveryId, ClaimToken)],
+        now: DateTime<Utc>,
+    ) -> Result<Settled> {
+        if claims.is_empty() {
+            return Ok(Settled::default());
+        }
+        let mut tx = self.pool().begin().await?;
+        let settled = settle_in_flight(
+            &mut tx,
+            InFlight::of_claims(claims),
+            to_millis(now),
+            "Herald stopped during an at-most-once attempt",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(settled)
+    }
+
+    pub(super) async fn abandon_impl(
+        &self,
+        delivery: DeliveryId,
+        claim: ClaimToken,
+        reason: &str,
+    ) -> Result<bool> {
         let now_ms = to_millis(Utc::now());
         let mut tx = self.pool().begin().await?;
         let row: Option<(String, String, String)> = sqlx::query_as(
             r"update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = $1
-              where id = $2 returning tenant_id, endpoint_id, event_id",
+              where id = $2 and state = 'in_flight' and claim_token = $3
+              returning tenant_id, endpoint_id, event_id",
         )
         .bind(now_ms)
         .bind(delivery.to_string())
+        .bind(claim.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let (tenant, endpoint, event) =
-            row.ok_or_else(|| EngineError::not_found("delivery", delivery))?;
+        let Some((tenant, endpoint, event)) = row else {
+            tracing::warn!(%delivery, "not abandoning a delivery that is no longer held under this claim");
+            return Ok(false);
+        };
         insert_dlq_entry(
             &mut tx,
             (&delivery.to_string(), &tenant, &endpoint, &event),
             reason,
             None,
+            None,
             now_ms,
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
-    pub(super) async fn release_impl(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> Result<()> {
-        if ids.is_empty() {
+    pub(super) async fn release_impl(
+        &self,
+        claims: &[(DeliveryId, ClaimToken)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if claims.is_empty() {
             return Ok(());
         }
+        let list = claim_list(claims);
         sqlx::query(
-            r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $1, updated_at = $1
-              where state = 'in_flight' and id in (select value from json_each($2))",
+            r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $2, updated_at = $2
+              where state = 'in_flight' and (id, claim_token) in
+                    (select json_extract(value, '$[0]'), json_extract(value, '$[1]') from json_each($1))",
         )
+        .bind(list)
         .bind(to_millis(now))
-        .bind(id_list(ids))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -235,9 +247,12 @@ impl SqliteStore {
     /// Receipts of many attempts in one transaction (group commit): the
     /// dispatcher collects the attempts that finish while the previous batch
     /// is being written. A delivery that no longer exists is skipped.
-    pub(super) async fn record_attempts_impl(&self, batch: Vec<AttemptOutcome>) -> Result<()> {
+    pub(super) async fn record_attempts_impl(
+        &self,
+        batch: Vec<AttemptOutcome>,
+    ) -> Result<Vec<Recorded>> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now_ms = to_millis(Utc::now());
         let mut tx = self.pool().begin().await?;
@@ -247,9 +262,14 @@ impl SqliteStore {
             (String, String, String, i64),
             crate::model::Counts,
         > = std::collections::BTreeMap::new();
+        let mut recorded = Vec::with_capacity(batch.len());
         for outcome in batch {
-            if let Some((key, counts)) = record_one(&mut tx, outcome, now_ms).await? {
-                stats.entry(key).or_default().add(&counts);
+            match record_one(&mut tx, outcome, now_ms).await? {
+                Some((key, counts, dead_lettered)) => {
+                    stats.entry(key).or_default().add(&counts);
+                    recorded.push(Recorded::Applied { dead_lettered });
+                }
+                None => recorded.push(Recorded::Refused),
             }
         }
         for ((tenant, endpoint, event_type, minute), counts) in &stats {
@@ -262,7 +282,7 @@ impl SqliteStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(recorded)
     }
 
     pub(super) async fn next_due_at_impl(&self) -> Result<Option<DateTime<Utc>>> {
@@ -275,23 +295,125 @@ impl SqliteStore {
     }
 }
 
+/// Which in-flight deliveries to settle.
+enum InFlight {
+    /// Those whose lease ends before this time (ms).
+    LeaseBefore(i64),
+    /// These claims: a JSON array of `[delivery id, claim token]`.
+    Claims(String),
+}
+
+/// Claims as a JSON array of `[delivery id, claim token]`, for `json_each`.
+fn claim_list(claims: &[(DeliveryId, ClaimToken)]) -> String {
+    serde_json::Value::Array(
+        claims
+            .iter()
+            .map(|(id, token)| serde_json::json!([id.to_string(), token.0]))
+            .collect(),
+    )
+    .to_string()
+}
+
+impl InFlight {
+    fn of_claims(claims: &[(DeliveryId, ClaimToken)]) -> Self {
+        InFlight::Claims(claim_list(claims))
+    }
+
+    /// A condition on `deliveries` whose one parameter is `$1`.
+    fn condition(&self) -> &'static str {
+        match self {
+            InFlight::LeaseBefore(_) => "state = 'in_flight' and lease_until < $1",
+            InFlight::Claims(_) => {
+                "state = 'in_flight' and (id, claim_token) in \
+                 (select json_extract(value, '$[0]'), json_extract(value, '$[1]') from json_each($1))"
+            }
+        }
+    }
+}
+
+/// The in-flight deliveries `selection` picks (a condition on `deliveries`
+/// with one parameter, `$1`), whose attempt's outcome nobody knows: the
+/// at-least-once ones are due again at `now_ms`; the at-most-once ones may have
+/// reached their receiver, so they are never sent again automatically but end
+/// dead with a DLQ entry of class `outcome_unknown`.
+async fn settle_in_flight(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    selection: InFlight,
+    now_ms: i64,
+    why: &str,
+) -> Result<Settled> {
+    let condition = selection.condition();
+    let select = format!(
+        r"select id, tenant_id, endpoint_id, event_id from deliveries
+          where {condition}
+            and endpoint_id in (select id from endpoints where semantics = 'at_most_once')"
+    );
+    let query = sqlx::query_as(&select);
+    let query = match &selection {
+        InFlight::LeaseBefore(cutoff) => query.bind(*cutoff),
+        InFlight::Claims(list) => query.bind(list.as_str()),
+    };
+    let unknown: Vec<(String, String, String, String)> = query.fetch_all(&mut **tx).await?;
+    let mut dead_lettered = 0;
+    for (delivery, tenant, endpoint, event) in &unknown {
+        sqlx::query(
+            "update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = $1 where id = $2",
+        )
+        .bind(now_ms)
+        .bind(delivery)
+        .execute(&mut **tx)
+        .await?;
+        let added = insert_dlq_entry(
+            tx,
+            (delivery, tenant, endpoint, event),
+            &format!("{why}: whether it reached the receiver is unknown, so it is not sent again"),
+            None,
+            Some(ErrorClass::OutcomeUnknown),
+            now_ms,
+        )
+        .await?;
+        dead_lettered += u64::from(added);
+    }
+    let update = format!(
+        r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $2, updated_at = $2
+          where {condition}"
+    );
+    let query = sqlx::query(&update);
+    let query = match &selection {
+        InFlight::LeaseBefore(cutoff) => query.bind(*cutoff),
+        InFlight::Claims(list) => query.bind(list.as_str()),
+    };
+    let requeued = query.bind(now_ms).execute(&mut **tx).await?;
+    Ok(Settled {
+        requeued: requeued.rows_affected(),
+        dead: unknown.len() as u64,
+        dead_lettered,
+    })
+}
+
+/// Puts a dead delivery in the DLQ (or refreshes the entry it already has),
+/// and counts the addition in the statistics in the same transaction. This is
+/// the one place DLQ entries are written; true when a new entry was added.
+/// `class` is the entry's error class when no attempt gives it one.
 async fn insert_dlq_entry(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     (delivery, tenant, endpoint, event): (&str, &str, &str, &str),
     reason: &str,
     last_attempt: Option<&str>,
+    class: Option<ErrorClass>,
     now_ms: i64,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<bool> {
+    let event_type: String = sqlx::query_scalar("select event_type from events where id = $1")
+        .bind(event)
+        .fetch_optional(&mut **tx)
+        .await?
+        .unwrap_or_default();
+    let added = sqlx::query(
         r"insert into dlq_entries (id, tenant_id, delivery_id, endpoint_id, event_id, reason, last_attempt_id, created_at,
                                    event_type, error_class)
-          values ($1, $2, $3, $4, $5, $6, $7, $8,
-                  coalesce((select event_type from events where id = $5), ''),
-                  (select error_class from attempts where id = $7))
-          on conflict (delivery_id) do update set reason = excluded.reason,
-                                                  last_attempt_id = excluded.last_attempt_id,
-                                                  error_class = excluded.error_class,
-                                                  created_at = excluded.created_at",
+          values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                  coalesce($10, (select error_class from attempts where id = $7)))
+          on conflict (delivery_id) do nothing",
     )
     .bind(DlqEntryId::new().to_string())
     .bind(tenant)
@@ -301,34 +423,57 @@ async fn insert_dlq_entry(
     .bind(reason)
     .bind(last_attempt)
     .bind(now_ms)
+    .bind(&event_type)
+    .bind(class.map(ErrorClass::as_str))
     .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected()
+        == 1;
+    if added {
+        super::sqlite_stats::count_dlq_addition(&mut **tx, (tenant, endpoint, &event_type), now_ms)
+            .await?;
+    } else {
+        sqlx::query(
+            r"update dlq_entries set reason = $1, last_attempt_id = $2, created_at = $3,
+                                     error_class = coalesce($4, (select error_class from attempts where id = $2))
+              where delivery_id = $5",
+        )
+        .bind(reason)
+        .bind(last_attempt)
+        .bind(now_ms)
+        .bind(class.map(ErrorClass::as_str))
+        .bind(delivery)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(added)
 }
 
 async fn record_one(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     AttemptOutcome {
         delivery,
+        claim,
         attempt,
         next,
         event_type,
     }: AttemptOutcome,
     now_ms: i64,
-) -> Result<Option<((String, String, String, i64), crate::model::Counts)>> {
+) -> Result<Option<((String, String, String, i64), crate::model::Counts, bool)>> {
     let delivery_text = delivery.to_string();
     let (state, next_at) = match &next {
         AfterAttempt::Succeeded => ("succeeded", None),
         AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
         AfterAttempt::Dead { .. } => ("dead", None),
     };
-    // Counting up inside the write keeps attempt numbers unique per delivery
-    // even if a reclaimed lease means two workers finish the same one.
+    // The receipt counts only while the delivery is still in flight under the
+    // claim its worker was given: a worker whose lease expired (the delivery
+    // was handed back, claimed again, or settled meanwhile) changes nothing.
     let Some((attempt_no, tenant, endpoint, event)): Option<(i64, String, String, String)> =
         sqlx::query_as(
             r"update deliveries set attempts = attempts + 1, state = $1, next_attempt_at = $2, lease_until = null,
                                     first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $4
-              where id = $5
+              where id = $5 and state = 'in_flight' and claim_token = $6
               returning attempts, tenant_id, endpoint_id, event_id",
         )
         .bind(state)
@@ -336,10 +481,14 @@ async fn record_one(
         .bind(to_millis(attempt.started_at))
         .bind(now_ms)
         .bind(&delivery_text)
+        .bind(claim.0)
         .fetch_optional(&mut **tx)
         .await?
     else {
-        tracing::warn!(delivery = %delivery_text, "attempt finished for a delivery that no longer exists");
+        tracing::warn!(
+            delivery = %delivery_text,
+            "receipt refused: the delivery is no longer in flight under this worker's claim"
+        );
         return Ok(None);
     };
 
@@ -358,11 +507,8 @@ async fn record_one(
             event_type,
             crate::model::Granularity::Minute.bucket_start(to_millis(attempt.started_at)),
         ),
-        crate::model::Counts::of_attempt(
-            attempt.error_class,
-            attempt.latency_ms,
-            matches!(next, AfterAttempt::Dead { .. }),
-        ),
+        // The DLQ entry, if any, is counted where it is written.
+        crate::model::Counts::of_attempt(attempt.error_class, attempt.latency_ms, false),
     );
 
     let attempt_id = AttemptId::new().to_string();
@@ -385,17 +531,19 @@ async fn record_one(
     .bind(&attempt.error_message)
     .execute(&mut **tx)
     .await?;
+    let mut dead_lettered = false;
     if let AfterAttempt::Dead { reason } = &next {
-        insert_dlq_entry(
+        dead_lettered = insert_dlq_entry(
             tx,
             (&delivery_text, &tenant, &endpoint, &event),
             reason,
             Some(&attempt_id),
+            None,
             now_ms,
         )
         .await?;
     }
-    Ok(Some(stats))
+    Ok(Some((stats.0, stats.1, dead_lettered)))
 }
 
 impl SqliteStore {

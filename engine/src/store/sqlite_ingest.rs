@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::sqlite_delivery::{EVENT_COLUMNS, EventRow, from_json, json_text};
 use super::sqlite_replay::active_endpoints;
-use super::{DuplicateOf, Ingested, NewEvent, SqliteStore, from_millis, to_millis};
+use super::{DuplicateOf, Ingested, NewEvent, SqliteStore, from_millis, stored_id, to_millis};
 use crate::model::event_type::any_pattern_matches;
 use crate::model::{DeliveryId, EventId, EventOut, TenantId};
 use crate::{EngineError, Result};
@@ -83,13 +83,18 @@ async fn write_group(pool: &SqlitePool, group: Vec<IngestRequest>) {
     let mut replies = Vec::with_capacity(group.len());
     let committed = async {
         let mut tx = pool.begin().await?;
+        // A lone request needs no savepoint: when it fails, the whole
+        // transaction is rolled back instead of committed.
         let alone = group.len() == 1;
+        let mut lone_failed = false;
         for request in group {
             if !alone {
                 sqlx::query("savepoint request").execute(&mut *tx).await?;
             }
             let result = ingest_on(&mut tx, request.tenant, request.events, request.now).await;
-            if !alone {
+            if alone {
+                lone_failed = result.is_err();
+            } else {
                 if result.is_err() {
                     sqlx::query("rollback to savepoint request")
                         .execute(&mut *tx)
@@ -101,7 +106,11 @@ async fn write_group(pool: &SqlitePool, group: Vec<IngestRequest>) {
             }
             replies.push((request.reply, result));
         }
-        tx.commit().await?;
+        if lone_failed {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
         Ok::<_, sqlx::Error>(())
     }
     .await;
@@ -157,12 +166,19 @@ async fn ingest_on(
     // Events made per type, for event_type_stats.
     let mut type_counts: Vec<(String, i64)> = Vec::new();
     let mut out = Vec::with_capacity(events.len());
-    let mut seen_keys: HashMap<String, EventOut> = HashMap::new();
+    // Keys used earlier in this batch, with the payload digest they came with.
+    let mut seen_keys: HashMap<String, (EventOut, String)> = HashMap::new();
     // (type, payload digest) of events made earlier in this batch.
     let mut seen_payloads: HashMap<(String, String), EventOut> = HashMap::new();
     for event in events {
         if let Some(key) = &event.idempotency_key {
-            if let Some(original) = seen_keys.get(key) {
+            if let Some((original, digest)) = seen_keys.get(key) {
+                if original.event_type != event.event_type || *digest != event.payload_sha256 {
+                    return Err(EngineError::IdempotencyConflict {
+                        key: key.clone(),
+                        original: original.id,
+                    });
+                }
                 out.push(Ingested::Duplicate {
                     event: original.clone(),
                     why: DuplicateOf::IdempotencyKey,
@@ -177,6 +193,13 @@ async fn ingest_on(
             .fetch_optional(&mut *conn)
             .await?;
             if let Some(row) = existing {
+                // A repeat must be the same event: the key names it.
+                if row.event_type != event.event_type || row.payload != event.payload {
+                    return Err(EngineError::IdempotencyConflict {
+                        key: key.clone(),
+                        original: stored_id(&row.id)?,
+                    });
+                }
                 out.push(Ingested::Duplicate {
                     event: row.try_into()?,
                     why: DuplicateOf::IdempotencyKey,
@@ -281,7 +304,7 @@ async fn ingest_on(
             received_at: from_millis(now_ms),
         };
         if let Some(key) = &stored.idempotency_key {
-            seen_keys.insert(key.clone(), stored.clone());
+            seen_keys.insert(key.clone(), (stored.clone(), event.payload_sha256.clone()));
         }
         if dedup_window_ms.is_some() && target.is_none() {
             seen_payloads.insert(

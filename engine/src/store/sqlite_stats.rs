@@ -94,6 +94,19 @@ pub(super) async fn add_stats(
     Ok(())
 }
 
+/// Counts a DLQ entry entering the queue, in the same transaction as the insert.
+pub(super) async fn count_dlq_addition(
+    conn: &mut SqliteConnection,
+    (tenant, endpoint, event_type): (&str, &str, &str),
+    at_ms: i64,
+) -> Result<()> {
+    let counts = Counts {
+        dlq_added: 1,
+        ..Counts::default()
+    };
+    add_stats(conn, (tenant, endpoint, event_type), at_ms, &counts).await
+}
+
 /// Counts a DLQ entry leaving the queue, in the same transaction as the
 /// delete, so the queue's depth over time can be drawn.
 pub(super) async fn count_dlq_removal(

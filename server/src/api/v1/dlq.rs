@@ -30,7 +30,9 @@ struct DlqQuery {
     endpoint_id: Option<String>,
     /// An exact event type.
     event_type: Option<String>,
-    /// The last attempt's error class: dns, connect, tls, timeout, http_status, connection, invalid_url, response_too_large, blocked_destination.
+    /// The last attempt's error class (`outcome_unknown` for at-most-once deliveries
+    /// whose worker stopped mid-request): dns, connect, tls, timeout, http_status,
+    /// connection, invalid_url, response_too_large, blocked_destination, outcome_unknown.
     error_class: Option<String>,
     /// Entered the DLQ at or after (RFC 3339).
     from: Option<String>,
@@ -72,8 +74,9 @@ fn dlq_filter(f: DlqFilterIn, prefix: &str) -> Result<DlqFilter, ApiError> {
             .map(|c| {
                 serde_json::from_value::<ErrorClass>(Value::String(c.into())).map_err(|_| {
                     ApiError::bad_request(format!(
-                        "{}: '{c}' is not an error class (dns, connect, tls, timeout, http_status, connection, invalid_url, response_too_large)",
-                        field("error_class")
+                        "{}: '{c}' is not an error class ({})",
+                        field("error_class"),
+                        ErrorClass::names()
                     ))
                 })
             })
