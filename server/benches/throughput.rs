@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use axum::routing::post;
 use herald_engine::auth::issue_api_key;
 use herald_engine::model::Scope;
+use herald_engine::store::Durability;
 use serde_json::{Value, json};
 
 mod common;
@@ -30,13 +31,13 @@ struct Bench {
     _data: tempfile::TempDir,
 }
 
-async fn start() -> Bench {
+async fn start(durability: Durability) -> Bench {
     let common::Started {
         running,
         tenant,
         base,
         data,
-    } = common::start().await;
+    } = common::start_with(durability).await;
     let (_, key) = issue_api_key(running.state.store.as_ref(), tenant, "bench", Scope::All)
         .await
         .unwrap();
@@ -166,11 +167,20 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let b = start().await;
+        // Ingest under each durability setting, each on a fresh database; the
+        // default (power) last, and delivery on it.
+        let process = start(Durability::Process).await;
+        let single = single_ingest(&process).await;
+        println!("ingest, single-event POSTs ({SINGLE_CLIENTS} clients, {SINGLE_EVENTS} events), durability=process: {single:.0} events/s");
+        let batched = batch_ingest(&process, BATCHES, "order.created").await;
+        println!("ingest, batches of {BATCH_SIZE} (4 clients, {} events), durability=process: {batched:.0} events/s", BATCHES * BATCH_SIZE);
+        process.running.shutdown().await.unwrap();
+
+        let b = start(Durability::Power).await;
         let single = single_ingest(&b).await;
-        println!("ingest, single-event POSTs ({SINGLE_CLIENTS} clients, {SINGLE_EVENTS} events): {single:.0} events/s");
+        println!("ingest, single-event POSTs ({SINGLE_CLIENTS} clients, {SINGLE_EVENTS} events), durability=power: {single:.0} events/s");
         let batched = batch_ingest(&b, BATCHES, "order.created").await;
-        println!("ingest, batches of {BATCH_SIZE} (4 clients, {} events): {batched:.0} events/s", BATCHES * BATCH_SIZE);
+        println!("ingest, batches of {BATCH_SIZE} (4 clients, {} events), durability=power: {batched:.0} events/s", BATCHES * BATCH_SIZE);
         let delivered = deliveries(&b).await;
         println!("delivery to one local receiver ({DELIVERIES} events, published in batches): {delivered:.0} deliveries/s");
         b.running.shutdown().await.unwrap();

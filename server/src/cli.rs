@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use herald_engine::model::{Role, Scope};
 
 use crate::config::{CommonArgs, Config, ServeArgs};
-use crate::remote::{CheckpointAction, DlqAction, EventsAction, Remote, ReplayArgs};
+use crate::remote::{CheckpointAction, DlqAction, EventsAction, Remote, ReplayArgs, ReplaysAction};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,7 +37,7 @@ pub enum Command {
         action: UserAction,
     },
     /// Re-encrypt every endpoint secret and header value under a new master key.
-    /// Stop Herald first: a running server keeps using the key it started with.
+    /// Refused while a server runs on the same data directory (stop it first).
     #[command(name = "rotate-master-key")]
     RotateMasterKey {
         /// The new key (32 bytes, base64 or hex). Required when the current key
@@ -68,6 +68,13 @@ pub enum Command {
         remote: Remote,
         #[command(flatten)]
         args: ReplayArgs,
+    },
+    /// Replay jobs: list, show, pause, resume, cancel (server).
+    Replays {
+        #[command(subcommand)]
+        action: ReplaysAction,
+        #[command(flatten)]
+        remote: Remote,
     },
     /// Replay one event now (server).
     #[command(name = "replay-event")]
@@ -162,6 +169,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             reason,
             remote,
         } => crate::remote::replay_event(remote, id, endpoints, reason).await,
+        Command::Replays { action, remote } => crate::remote::replays(remote, action).await,
         Command::Checkpoint { action, remote } => crate::remote::checkpoint(remote, action).await,
         Command::Dlq { action, remote } => crate::remote::dlq(remote, action).await,
         Command::Events { action, remote } => crate::remote::events(remote, action).await,
@@ -184,6 +192,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate { common } => {
             let config = offline_config(&common)?;
+            let _lock = crate::lock::lock_data_dir(&config.data_dir)?;
             crate::state::open_store(&config).await?.close().await;
             println!(
                 "Database {} is up to date.",
@@ -309,7 +318,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
 /// readable (start-up opens both files and settles on `master.key`).
 async fn rotate_master_key(config: &Config, new_key: Option<String>) -> anyhow::Result<()> {
     use herald_engine::vault::{KEY_FILE, MasterKey, NEXT_KEY_FILE, write_key_file};
-    std::fs::create_dir_all(&config.data_dir)?;
+    // A running server keeps sealing with the old key: refuse while one holds the data.
+    let _lock = crate::lock::lock_data_dir(&config.data_dir)?;
     let from_env = config.master_key.is_some();
     let new = match new_key {
         Some(text) => MasterKey::parse(&text).map_err(|e| anyhow::anyhow!("--new-key: {e}"))?,
@@ -329,9 +339,13 @@ async fn rotate_master_key(config: &Config, new_key: Option<String>) -> anyhow::
     }
     // Seals with the new key and still opens what any key it knows sealed.
     let vault = old.rotate_to(new.clone());
-    let store = herald_engine::store::connect(&config.database_url, std::sync::Arc::new(vault))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    let store = herald_engine::store::connect_with(
+        &config.database_url,
+        std::sync::Arc::new(vault),
+        config.durability,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
     let resealed = store.reseal_secrets().await;
     if let Ok(n) = &resealed {
         cli_audit(

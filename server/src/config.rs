@@ -57,6 +57,10 @@ pub struct CommonArgs {
         hide_env_values = true
     )]
     pub master_key: Option<String>,
+    /// What an acknowledged write survives: `process` (a crash of Herald) or
+    /// `power` (a power loss too; every commit is synced to disk) [default: power].
+    #[arg(long, env = "HERALD_DURABILITY", value_name = "LEVEL")]
+    pub durability: Option<String>,
 }
 
 /// Settings only `herald serve` uses.
@@ -101,6 +105,13 @@ pub struct ServeArgs {
     /// Sign-in attempts per minute from one client address; 0 turns the limit off [default: 10].
     #[arg(long, env = "HERALD_LOGIN_RATE_LIMIT", value_name = "PER_MINUTE")]
     pub login_rate_limit: Option<String>,
+    /// Requests with an unknown or malformed API key per minute from one client
+    /// address before it gets 429 without a lookup; 0 turns the limit off [default: 30].
+    #[arg(long, env = "HERALD_BAD_KEY_RATE_LIMIT", value_name = "PER_MINUTE")]
+    pub bad_key_rate_limit: Option<String>,
+    /// Seconds shutdown waits for requests in flight before handing them back [default: 10].
+    #[arg(long, env = "HERALD_SHUTDOWN_GRACE_SECS", value_name = "SECONDS")]
+    pub shutdown_grace_secs: Option<String>,
 }
 
 /// The keys a herald.toml may contain (all optional; unknown keys are refused).
@@ -122,6 +133,9 @@ struct FileSettings {
     outbound_allow_cidrs: Option<String>,
     api_rate_limit: Option<toml::Value>,
     login_rate_limit: Option<toml::Value>,
+    durability: Option<String>,
+    shutdown_grace_secs: Option<toml::Value>,
+    bad_key_rate_limit: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +167,12 @@ pub struct Config {
     pub api_rate_limit: u32,
     /// Sign-in attempts per minute per client address (0: unlimited).
     pub login_rate_limit: u32,
+    /// What a commit survives (SQLite's `synchronous`).
+    pub durability: herald_engine::store::Durability,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace_secs: u32,
+    /// Unknown or malformed API keys per minute per client address (0: unlimited).
+    pub bad_key_rate_limit: u32,
 }
 
 impl Config {
@@ -319,6 +339,27 @@ impl Config {
             10_000,
             "attempts per minute from 0 (off) to 10000",
         )?;
+        let durability = match pick(&common.durability, file.durability) {
+            None => herald_engine::store::Durability::Power,
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|m: String| bad("durability", m, "process or power"))?,
+        };
+        let bad_key_rate_limit = whole_number(
+            "bad_key_rate_limit",
+            cli_or_value(&serve.bad_key_rate_limit, file.bad_key_rate_limit),
+            30,
+            100_000,
+            "requests per minute from 0 (off) to 100000",
+        )?;
+        let shutdown_grace_secs = whole_number(
+            "shutdown_grace_secs",
+            cli_or_value(&serve.shutdown_grace_secs, file.shutdown_grace_secs),
+            10,
+            3_600,
+            "seconds from 0 to 3600",
+        )?;
 
         Ok(Config {
             data_dir,
@@ -337,6 +378,9 @@ impl Config {
             outbound_guard,
             api_rate_limit,
             login_rate_limit,
+            durability,
+            shutdown_grace_secs,
+            bad_key_rate_limit,
         })
     }
 }

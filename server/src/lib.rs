@@ -13,6 +13,7 @@ pub mod config;
 pub mod correlation;
 pub mod error;
 pub mod health;
+pub mod lock;
 pub mod metrics;
 pub mod remote;
 pub mod security;
@@ -54,6 +55,8 @@ pub struct Running {
     stop_dispatcher: watch::Sender<bool>,
     dispatching: JoinHandle<()>,
     replaying: JoinHandle<()>,
+    /// Held until shutdown has closed the database.
+    data_dir_lock: lock::DataDirLock,
 }
 
 impl Running {
@@ -67,6 +70,7 @@ impl Running {
         let _ = self.dispatching.await;
         self.housekeeping.abort();
         self.state.store.close().await;
+        drop(self.data_dir_lock);
         Ok(())
     }
 }
@@ -74,6 +78,9 @@ impl Running {
 /// Opens the database, creates the first admin if needed, and serves on `listener`.
 #[tracing::instrument(skip_all, name = "startup", fields(correlation_id = "startup"))]
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
+    // Before anything is opened: a second server on the same data would take
+    // over (and send again) everything the first has in flight.
+    let data_dir_lock = lock::lock_data_dir(&config.data_dir)?;
     let store = state::open_store(&config).await?;
     let first_run_admin = state::ensure_first_admin(store.as_ref(), &config).await?;
     let redis = config
@@ -104,6 +111,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         store.clone(),
         DispatcherConfig {
             guard: config.outbound_guard.clone(),
+            shutdown_grace: Duration::from_secs(u64::from(config.shutdown_grace_secs)),
             ..DispatcherConfig::default()
         },
     );
@@ -140,6 +148,11 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             Duration::from_secs(1),
             config.api_rate_limit.saturating_mul(2),
         )),
+        bad_key_limiter: Arc::new(RateLimiter::new(
+            config.bad_key_rate_limit,
+            Duration::from_secs(60),
+            config.bad_key_rate_limit,
+        )),
     };
 
     let app = router(state.clone());
@@ -167,7 +180,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         .into_future(),
     );
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    tracing::info!(%addr, "herald is listening");
+    tracing::info!(%addr, durability = config.durability.as_str(), "herald is listening");
     Ok(Running {
         addr,
         state,
@@ -178,6 +191,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         stop_dispatcher,
         dispatching,
         replaying,
+        data_dir_lock,
     })
 }
 

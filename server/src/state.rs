@@ -22,6 +22,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Requests per API key.
     pub api_limiter: Arc<herald_engine::limit::RateLimiter<herald_engine::model::ApiKeyId>>,
+    /// Unknown or malformed API keys per client address.
+    pub bad_key_limiter: Arc<herald_engine::limit::RateLimiter<std::net::IpAddr>>,
 }
 
 /// Request limits from the configuration.
@@ -49,14 +51,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         })?;
     }
     let vault = open_vault(config)?;
-    let store = herald_engine::store::connect(&config.database_url, Arc::new(vault))
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open database {}: {e}",
-                herald_engine::store::redact_url(&config.database_url)
-            )
-        })?;
+    let store = herald_engine::store::connect_with(
+        &config.database_url,
+        Arc::new(vault),
+        config.durability,
+    )
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open database {}: {e}",
+            herald_engine::store::redact_url(&config.database_url)
+        )
+    })?;
     let resealed = store.reseal_secrets().await?;
     if resealed > 0 {
         tracing::info!(

@@ -16,8 +16,14 @@ pub struct Started {
 }
 
 pub async fn start() -> Started {
+    start_with(herald_engine::store::Durability::default()).await
+}
+
+/// [`start`] with commits as durable as `durability` says.
+pub async fn start_with(durability: herald_engine::store::Durability) -> Started {
     let data = tempfile::tempdir().unwrap();
     let mut config = herald_server::Config::for_data_dir(data.path());
+    config.durability = durability;
     config.outbound_guard =
         DestinationGuard::new(DestinationGuard::parse_allow_list("127.0.0.0/8").unwrap());
     config.api_rate_limit = 0;

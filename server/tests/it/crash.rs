@@ -14,8 +14,14 @@ use crate::receiver::{Receiver, Reply};
 const EVENTS: usize = 1_000;
 
 async fn serve(data: &std::path::Path) -> (Child, String) {
+    serve_with(data, &[]).await
+}
+
+/// `herald serve` on `data` with extra environment settings.
+async fn serve_with(data: &std::path::Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("HERALD_DATA_DIR", data)
         .env("HERALD_LISTEN", "127.0.0.1:0")
         .env("HERALD_ADMIN_PASSWORD", "crash-test-password")
@@ -222,5 +228,136 @@ async fn sigkill_during_a_replay_job_resumes_it_after_restart() {
     assert!(
         duplicates <= 8,
         "{duplicates} duplicates is more than were in flight"
+    );
+}
+
+/// Sends SIGTERM (a graceful stop) and waits for the process to end.
+async fn terminate(child: &mut Child) {
+    let pid = child.id().expect("still running").to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "kill -TERM {pid}");
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("herald stops within 30 s of SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "a graceful stop exits 0: {exit}");
+}
+
+/// An at-most-once endpoint on a receiver that never answers in time, and
+/// three events whose requests are on the wire; then `stop` ends the server
+/// and a second one starts on the same data. Nothing may be sent again, and
+/// each delivery must be in the DLQ as `outcome_unknown`.
+async fn at_most_once_survives(stop: &str) {
+    let data = tempfile::tempdir().unwrap();
+    let key = api_key(data.path());
+    let receiver = Receiver::start(Vec::new(), Reply::Hang(Duration::from_secs(120))).await;
+    let grace = [("HERALD_SHUTDOWN_GRACE_SECS", "1")];
+    let (mut first, url) = serve_with(data.path(), &grace).await;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{url}/api/v1/endpoints"))
+        .bearer_auth(&key)
+        .json(
+            &json!({"url": receiver.url, "event_types": ["*"], "semantics": "at_most_once",
+                      "timeout_ms": 60_000}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    for n in 0..3 {
+        let res = http
+            .post(format!("{url}/api/v1/events"))
+            .bearer_auth(&key)
+            .json(&json!({"event_type": "order.created", "payload": {"n": n}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+    }
+    receiver.wait_for(3, Duration::from_secs(30)).await;
+    match stop {
+        "SIGTERM" => terminate(&mut first).await,
+        _ => first.kill().await.expect("SIGKILL"),
+    }
+
+    let (_second, url) = serve_with(data.path(), &grace).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let dlq = loop {
+        let dlq: Value = http
+            .get(format!("{url}/api/v1/dlq"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if dlq["items"].as_array().is_some_and(|i| i.len() == 3) {
+            break dlq;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {stop}, the three deliveries never reached the DLQ: {dlq:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for entry in dlq["items"].as_array().unwrap() {
+        assert_eq!(entry["error_class"], "outcome_unknown", "{entry:#}");
+    }
+    // Well past the restart and a sweep or two: still exactly one request each.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let per_id = per_webhook_id(&receiver);
+    assert_eq!(per_id.len(), 3);
+    assert!(
+        per_id.values().all(|n| *n == 1),
+        "at-most-once deliveries were sent again after {stop}: {per_id:?}"
+    );
+}
+
+#[tokio::test]
+async fn at_most_once_is_not_resent_after_sigterm_with_a_hanging_receiver() {
+    at_most_once_survives("SIGTERM").await;
+}
+
+#[tokio::test]
+async fn at_most_once_is_not_resent_after_sigkill() {
+    at_most_once_survives("SIGKILL").await;
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused_until_the_first_dies() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut first, _) = serve(data.path()).await;
+    let pid = first.id().unwrap();
+    let herald = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(args)
+            .env("HERALD_DATA_DIR", data.path())
+            .env("HERALD_LISTEN", "127.0.0.1:0")
+            .env("HERALD_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    for args in [&["serve"][..], &["migrate"][..], &["rotate-master-key"][..]] {
+        let out = herald(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "herald {args:?}: {err}");
+        assert!(
+            err.contains(&data.path().display().to_string()) && err.contains(&format!("pid {pid}")),
+            "herald {args:?} names the directory and the holder: {err}"
+        );
+    }
+    // A SIGKILL leaves no stale lock: the kernel releases it with the process.
+    first.kill().await.unwrap();
+    let out = herald(&["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
