@@ -42,6 +42,33 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
         self.check_at(key, Instant::now())
     }
 
+    /// Whether `key` has a token left, without taking it: how long until it
+    /// has one when it has not. For limits that count only failures (bad API
+    /// keys): look first, take a token once the failure happens.
+    pub fn peek(&self, key: &K) -> Result<(), Duration> {
+        self.peek_at(key, Instant::now())
+    }
+
+    fn peek_at(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        if self.is_off() {
+            return Ok(());
+        }
+        let buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(bucket) = buckets.get(key) else {
+            return Ok(());
+        };
+        let tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * self.per_sec)
+            .min(self.burst);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - tokens) / self.per_sec))
+        }
+    }
+
     fn check_at(&self, key: &K, now: Instant) -> Result<(), Duration> {
         if self.is_off() {
             return Ok(());
@@ -107,6 +134,19 @@ mod tests {
                 .check_at(&"k", t0 + Duration::from_millis(102))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn peeking_takes_no_token() {
+        let limiter = RateLimiter::new(1, Duration::from_secs(60), 2);
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            assert!(limiter.peek_at(&"k", t0).is_ok());
+        }
+        assert!(limiter.check_at(&"k", t0).is_ok());
+        assert!(limiter.check_at(&"k", t0).is_ok());
+        let wait = limiter.peek_at(&"k", t0).unwrap_err();
+        assert!(wait > Duration::from_secs(59), "{wait:?}");
     }
 
     #[test]

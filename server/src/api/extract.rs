@@ -78,6 +78,26 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
             })?;
+        // An address that keeps presenting bad keys is turned away before the
+        // database is asked anything.
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(ip) = address
+            && let Err(wait) = state.bad_key_limiter.peek(&ip)
+        {
+            return Err(ApiError::rate_limited(
+                "Too many requests with unknown or malformed API keys from this address.",
+                wait,
+            ));
+        }
+        let refused = |message: String| {
+            if let Some(ip) = address {
+                let _ = state.bad_key_limiter.check(&ip);
+            }
+            ApiError::unauthenticated(message)
+        };
         let key = header
             .to_str()
             .ok()
@@ -88,7 +108,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|k| k.starts_with(API_KEY_PREFIX))
             .ok_or_else(|| {
-                ApiError::unauthenticated(format!(
+                refused(format!(
                     "malformed Authorization header: expected 'Bearer {API_KEY_PREFIX}…'"
                 ))
             })?;
@@ -96,7 +116,7 @@ impl FromRequestParts<AppState> for Caller {
             .store
             .api_key_by_digest(&token_digest(key))
             .await?
-            .ok_or_else(|| ApiError::unauthenticated("unknown or revoked API key"))?;
+            .ok_or_else(|| refused("unknown or revoked API key".into()))?;
 
         tracing::Span::current().record("api_key", tracing::field::display(auth.id));
         if let Err(wait) = state.api_limiter.check(&auth.id) {

@@ -329,3 +329,40 @@ async fn api_key_pages_follow_their_cursor() {
     sorted.dedup();
     assert_eq!(sorted, seen, "ids come once each, in order");
 }
+
+#[tokio::test]
+async fn bad_keys_are_throttled_per_address_before_any_lookup() {
+    let server = TestServer::start_with(|c| c.bad_key_rate_limit = 5).await;
+    let get = |auth: &'static str| {
+        server
+            .http
+            .get(server.url("/api/v1/tenant"))
+            .header("authorization", auth)
+            .send()
+    };
+    // Unknown and malformed keys alike count against the address.
+    for auth in [
+        "Bearer hk_unknown_1",
+        "Bearer hk_unknown_2",
+        "Bearer not-a-key",
+        "Basic dXNlcjpwYXNz",
+        "Bearer hk_unknown_3",
+    ] {
+        assert_eq!(get(auth).await.unwrap().status(), 401, "{auth}");
+    }
+    let res = get("Bearer hk_unknown_4").await.unwrap();
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+
+    // Past the limit the database is not asked: with the store closed, the
+    // answer is still 429, never a 500 from a failed lookup.
+    server.running.state.store.close().await;
+    assert_eq!(get("Bearer hk_unknown_5").await.unwrap().status(), 429);
+}

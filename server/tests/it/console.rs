@@ -229,3 +229,52 @@ async fn the_signed_in_shell_renders_on_the_server() {
         "hydration scripts are linked"
     );
 }
+
+#[tokio::test]
+async fn a_live_socket_opened_with_a_session_closes_when_the_session_ends() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let server = TestServer::start().await;
+    let cookie = server
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("signs in");
+    let mut request = server
+        .url("/api/v1/live")
+        .replacen("http", "ws", 1)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("origin", server.base.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+
+    let res = server
+        .http
+        .post(server.url("/fn/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success() || res.status().is_redirection());
+
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                other => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the socket closes within 10 s of signing out")
+    .expect("a close frame with a reason");
+    assert_eq!(u16::from(closed.code), 4001);
+    assert!(closed.reason.contains("session"), "{}", closed.reason);
+}

@@ -5,7 +5,9 @@
 //! Streams `LiveMessage`s as JSON text frames, only the caller's tenant's:
 //! `replay.progress` and `delivery.outcome`, narrowed by `?types=` and
 //! `?endpoint_id=`. A client that cannot keep up is disconnected with close
-//! code 4008 and a reason; it may reconnect.
+//! code 4008 and a reason; it may reconnect. A socket opened with a console
+//! session closes (code 4001) when that session ends: sign-out, a password
+//! change or expiry.
 
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -25,6 +27,10 @@ use crate::state::AppState;
 
 /// Close code for a client dropped for reading too slowly.
 const TOO_SLOW: u16 = 4008;
+/// Close code for a socket whose console session ended.
+const SESSION_ENDED: u16 = 4001;
+/// How often a session-authorised socket checks that its session still stands.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 /// A client that takes longer than this to accept one message is dropped: a
 /// reader that stopped reading must not hold its connection open forever.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -58,24 +64,31 @@ impl Wanted {
     }
 }
 
-/// The tenant whose feed the caller may read.
+/// The console session a socket was opened with: the socket lives as long as it.
+struct SessionBound {
+    token_digest: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The tenant whose feed the caller may read, and the session it came with.
 async fn tenant_of(
     state: &AppState,
     parts: &mut http::request::Parts,
-) -> Result<TenantId, ApiError> {
+) -> Result<(TenantId, Option<SessionBound>), ApiError> {
     if parts.headers.contains_key(http::header::AUTHORIZATION) {
         let caller = Caller::from_request_parts(parts, state).await?;
         caller.require(Permission::Read)?;
-        return Ok(caller.tenant_id);
+        return Ok((caller.tenant_id, None));
     }
     let Some(token) = session_token_from(&parts.headers) else {
         return Err(ApiError::unauthenticated(
             "send 'Authorization: Bearer <key>' or sign in to the console",
         ));
     };
+    let digest = token_digest(&token);
     let session = state
         .store
-        .session_user(&token_digest(&token), chrono::Utc::now())
+        .session_user(&digest, chrono::Utc::now())
         .await?
         .ok_or_else(|| ApiError::unauthenticated("the console session has ended; sign in again"))?;
     // A cookie rides along whoever opens the socket: only Herald's own pages may.
@@ -88,7 +101,15 @@ async fn tenant_of(
         return Err(ApiError::forbidden("this role may not read the live feed"));
     }
     // The tenant the user's console pages show.
-    Ok(herald_app::ssr::tenant_for(state.store.as_ref(), &session.user, &parts.headers).await?)
+    let tenant =
+        herald_app::ssr::tenant_for(state.store.as_ref(), &session.user, &parts.headers).await?;
+    Ok((
+        tenant,
+        Some(SessionBound {
+            token_digest: digest,
+            expires_at: session.expires_at,
+        }),
+    ))
 }
 
 /// The live feed (websocket)
@@ -116,7 +137,7 @@ async fn tenant_of(
 async fn live(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
     let ApiQuery(q) = ApiQuery::<LiveQuery>::from_request_parts(&mut parts, &state).await?;
-    let tenant = tenant_of(&state, &mut parts).await?;
+    let (tenant, session) = tenant_of(&state, &mut parts).await?;
     let wanted = Wanted {
         types: match q.types.as_deref() {
             None | Some("") => None,
@@ -145,20 +166,54 @@ async fn live(State(state): State<AppState>, request: Request) -> Result<Respons
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
         .await
         .map_err(|e| ApiError::bad_request(format!("not a websocket request: {e}")))?;
-    let feed = state.engine.dispatcher.live().subscribe();
-    Ok(upgrade.on_upgrade(move |socket| stream(socket, feed, tenant, wanted)))
+    let feed = state.engine.dispatcher.live().subscribe(tenant);
+    let store = state.store.clone();
+    Ok(upgrade.on_upgrade(move |socket| stream(socket, feed, wanted, session, store)))
+}
+
+/// Whether the socket's console session (if any) still stands.
+async fn session_stands(
+    store: &dyn herald_engine::store::Store,
+    session: &Option<SessionBound>,
+) -> bool {
+    let Some(session) = session else {
+        return true;
+    };
+    let now = chrono::Utc::now();
+    if now >= session.expires_at {
+        return false;
+    }
+    // A store error is not a sign-out: the next check decides.
+    !matches!(
+        store.session_user(&session.token_digest, now).await,
+        Ok(None)
+    )
 }
 
 async fn stream(
     mut socket: WebSocket,
-    mut feed: tokio::sync::broadcast::Receiver<(TenantId, LiveMessage)>,
-    tenant: TenantId,
+    mut feed: herald_engine::live::Subscription,
     wanted: Wanted,
+    session: Option<SessionBound>,
+    store: std::sync::Arc<dyn herald_engine::store::Store>,
 ) {
+    let mut check = tokio::time::interval(SESSION_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = check.tick(), if session.is_some() => {
+                if !session_stands(store.as_ref(), &session).await {
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame {
+                            code: SESSION_ENDED,
+                            reason: "the console session has ended; sign in again".into(),
+                        })))
+                        .await;
+                    return;
+                }
+            }
             next = feed.recv() => match next {
-                Ok((t, message)) if t == tenant && wanted.wants(&message) => {
+                Ok(message) if wanted.wants(&message) => {
                     let Ok(text) = serde_json::to_string(&message) else { continue };
                     match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
                         Ok(Ok(())) => {}
