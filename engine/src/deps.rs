@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-/// A configured Redis, used across nodes for wake-ups and the live feed.
+/// A configured Redis. Today `/readyz` checks it and nothing else uses it; it
+/// is where the live feed and shared rate limits will go when several nodes
+/// share the work (DESIGN.md). Herald keeps delivering while it is down.
 #[derive(Clone)]
 pub struct Redis {
     client: redis::Client,

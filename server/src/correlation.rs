@@ -29,14 +29,22 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// The caller's own correlation id (a request extension), when it sent an
+/// acceptable one; absent when Herald minted the request's id.
+#[derive(Debug, Clone)]
+pub struct FromCaller(pub String);
+
 pub async fn layer(mut req: Request, next: Next) -> Response {
-    let id = req
+    let given = req
         .headers()
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| ulid::Ulid::new().to_string());
+        .map(str::to_owned);
+    if let Some(id) = &given {
+        req.extensions_mut().insert(FromCaller(id.clone()));
+    }
+    let id = given.unwrap_or_else(|| ulid::Ulid::new().to_string());
     let value =
         HeaderValue::from_str(&id).expect("checked or generated ids are valid header values");
     // Downstream code (server functions, the API) reads it from the request too.

@@ -251,10 +251,20 @@ fn classify(e: &reqwest::Error) -> ErrorClass {
         if sources(e).any(|s| s.downcast_ref::<DnsFailure>().is_some()) {
             return ErrorClass::Dns;
         }
-        // TLS failures surface from the TLS stream as io errors of kind InvalidData.
+        // TLS failures surface from the TLS stream as io errors of kind
+        // InvalidData, which the connector may wrap in another io error (whose
+        // `source()` skips it): look inside each io error too.
         let tls = sources(e).any(|s| {
-            s.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+            let mut io = s.downcast_ref::<std::io::Error>();
+            while let Some(err) = io {
+                if err.kind() == std::io::ErrorKind::InvalidData {
+                    return true;
+                }
+                io = err
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<std::io::Error>());
+            }
+            false
         });
         return if tls {
             ErrorClass::Tls

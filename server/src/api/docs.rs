@@ -26,8 +26,8 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, for programs: `invalid_request`, `unauthenticated`, `forbidden`,
-    /// `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`,
-    /// `invalid`, `rate_limited` or `internal`.
+    /// `not_found`, `conflict`, `idempotency_conflict`, `payload_too_large`,
+    /// `unsupported_media_type`, `invalid`, `rate_limited` or `internal`.
     #[schema(example = "not_found")]
     pub code: String,
     /// For people; names the field or value that is wrong.
@@ -37,8 +37,12 @@ pub struct ErrorDetail {
     pub correlation_id: String,
 }
 
-/// The code the API answers each error status with.
-fn error_code(status: &str) -> &'static str {
+/// The code the API answers each error status with (a 409 about an
+/// idempotency key has its own, as `ApiError` gives it).
+fn error_code(status: &str, message: &str) -> &'static str {
+    if status == "409" && message.starts_with("idempotency_key:") {
+        return "idempotency_conflict";
+    }
     match status {
         "400" => "invalid_request",
         "401" => "unauthenticated",
@@ -147,7 +151,7 @@ fn fill_error_content(op: &mut Operation) {
         }
         let message = response.description.trim_end_matches('.').to_string();
         let example = json!({"error": {
-            "code": error_code(status),
+            "code": error_code(status, &message),
             "message": message,
             "correlation_id": "01JD5Q8X3V4N2M7K9P6R0S1T2W",
         }});

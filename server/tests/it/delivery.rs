@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::client::{Api, fast_policy, signature_verifies, states};
+use crate::client::{Api, fast_policy, signature_verifies, states, status_and_body};
 use crate::harness::TestServer;
 use crate::receiver::{Receiver, Reply};
 
@@ -210,6 +210,90 @@ async fn a_connection_refused_is_classed_connect() {
 }
 
 #[tokio::test]
+async fn an_at_most_once_delivery_that_fails_is_attempted_once_and_parked() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::start(Vec::new(), Reply::Status(500)).await;
+    api.endpoint(
+        &receiver.url,
+        &["*"],
+        json!({"semantics": "at_most_once", "retry_policy": fast_policy(5)}),
+    )
+    .await;
+    let event = api.publish("order.created", json!({"n": 1})).await;
+    let detail = api
+        .event_until(&event, Duration::from_secs(10), |d| states(d) == ["dead"])
+        .await;
+    let log = detail["deliveries"][0]["attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 1, "one receipt: {log:#?}");
+    assert_eq!(log[0]["error_class"], "http_status");
+    let dlq = api.get("/api/v1/dlq").await;
+    assert_eq!(dlq["items"].as_array().unwrap().len(), 1, "{dlq:#}");
+    // Past the policy's one-second retry delay: still the one request.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(receiver.received().len(), 1, "never retried");
+}
+
+#[tokio::test]
+async fn a_name_that_does_not_resolve_is_classed_dns() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    // `.invalid` never resolves (RFC 6761): Herald's resolver reports it.
+    api.endpoint(
+        "http://herald-receiver.invalid/hook",
+        &["*"],
+        json!({"retry_policy": fast_policy(1)}),
+    )
+    .await;
+    let event = api.publish("order.created", json!({"n": 1})).await;
+    let detail = api
+        .event_until(&event, Duration::from_secs(20), |d| states(d) == ["dead"])
+        .await;
+    let attempt = &detail["deliveries"][0]["attempt_log"][0];
+    assert_eq!(attempt["error_class"], "dns", "{attempt:#}");
+    assert!(
+        attempt["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("herald-receiver.invalid"),
+        "{attempt:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_tls_handshake_with_a_plain_tcp_listener_is_classed_tls() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    // Answers whatever arrives (a TLS ClientHello here) as plain HTTP would.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    api.endpoint(
+        &format!("https://{addr}/hook"),
+        &["*"],
+        json!({"retry_policy": fast_policy(1)}),
+    )
+    .await;
+    let event = api.publish("order.created", json!({"n": 1})).await;
+    let detail = api
+        .event_until(&event, Duration::from_secs(20), |d| states(d) == ["dead"])
+        .await;
+    let attempt = &detail["deliveries"][0]["attempt_log"][0];
+    assert_eq!(attempt["error_class"], "tls", "{attempt:#}");
+}
+
+#[tokio::test]
 async fn a_dropped_connection_and_an_oversized_answer_are_classed_and_retried() {
     let server = TestServer::start().await;
     let api = Api::new(&server).await;
@@ -324,6 +408,125 @@ async fn a_repeated_idempotency_key_returns_the_original_event() {
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_reused_with_a_different_event_is_a_conflict() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let first = api
+        .post(
+            "/api/v1/events",
+            &json!({"event_type": "order.created", "payload": {"n": 1}, "idempotency_key": "k-1"}),
+        )
+        .await;
+    assert_eq!(first.status(), 202);
+    let original: Value = first.json().await.unwrap();
+    let original = original["id"].as_str().unwrap().to_owned();
+
+    for (what, body) in [
+        (
+            "another payload",
+            json!({"event_type": "order.created", "payload": {"n": 2}, "idempotency_key": "k-1"}),
+        ),
+        (
+            "another type",
+            json!({"event_type": "order.paid", "payload": {"n": 1}, "idempotency_key": "k-1"}),
+        ),
+    ] {
+        let (status, body) = status_and_body(api.post("/api/v1/events", &body).await).await;
+        assert_eq!(status, 409, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "idempotency_conflict", "{what}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&original) && message.contains("k-1"),
+            "{what}: the message names the key and the original: {message}"
+        );
+    }
+    // In a batch, against a stored event or an earlier one in the same batch:
+    // the whole batch is refused.
+    for events in [
+        json!([{"event_type": "order.created", "payload": {"n": 9}, "idempotency_key": "k-1"}]),
+        json!([
+            {"event_type": "order.created", "payload": {"n": 3}, "idempotency_key": "k-2"},
+            {"event_type": "order.created", "payload": {"n": 4}, "idempotency_key": "k-2"},
+        ]),
+    ] {
+        let (status, body) = status_and_body(
+            api.post("/api/v1/events/batch", &json!({ "events": events }))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "idempotency_conflict");
+    }
+    // Nothing was stored but the original.
+    let listed = api.get("/api/v1/events").await;
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [original.as_str()]);
+}
+
+#[tokio::test]
+async fn a_correlation_id_sent_only_as_a_header_follows_the_event() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::ok().await;
+    api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let res = server
+        .http
+        .post(server.url("/api/v1/events"))
+        .bearer_auth(&api.key)
+        .header("x-correlation-id", "checkout-only-header")
+        .json(&json!({"event_type": "order.created", "payload": {"n": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let event: Value = res.json().await.unwrap();
+    let id = event["id"].as_str().unwrap();
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].header("x-correlation-id"), "checkout-only-header");
+    let detail = api.get(&format!("/api/v1/events/{id}")).await;
+    assert_eq!(detail["correlation_id"], "checkout-only-header");
+    let found = api
+        .get("/api/v1/events?correlation_id=checkout-only-header")
+        .await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found:#}");
+
+    // In a batch too; the body's own id wins over the header.
+    let res = server
+        .http
+        .post(server.url("/api/v1/events/batch"))
+        .bearer_auth(&api.key)
+        .header("x-correlation-id", "batch-header")
+        .json(&json!({"events": [
+            {"event_type": "order.created", "payload": {"n": 2}},
+            {"event_type": "order.created", "payload": {"n": 3}, "correlation_id": "own-id"},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let ids: Value = res.json().await.unwrap();
+    let first = api
+        .get(&format!(
+            "/api/v1/events/{}",
+            ids["ids"][0].as_str().unwrap()
+        ))
+        .await;
+    let second = api
+        .get(&format!(
+            "/api/v1/events/{}",
+            ids["ids"][1].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(first["correlation_id"], "batch-header");
+    assert_eq!(second["correlation_id"], "own-id");
 }
 
 #[tokio::test]

@@ -453,3 +453,195 @@ async fn herald_openapi_prints_the_document_the_server_serves() {
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed, served);
 }
+
+/// Every value of an enum the code can produce, as the wire spells it.
+fn wire<T: serde::Serialize>(values: &[T]) -> BTreeSet<String> {
+    values
+        .iter()
+        .map(|v| {
+            serde_json::to_value(v)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The values a schema of the document allows (its `enum`, or the `enum`s
+/// of its `oneOf` branches, as utoipa writes documented variants).
+fn documented(doc: &Value, schema: &str) -> BTreeSet<String> {
+    let s = &doc["components"]["schemas"][schema];
+    assert!(!s.is_null(), "no schema {schema} in the document");
+    let mut out = BTreeSet::new();
+    let mut collect = |s: &Value| {
+        for v in s["enum"].as_array().into_iter().flatten() {
+            out.insert(v.as_str().unwrap().to_owned());
+        }
+    };
+    collect(s);
+    for branch in s["oneOf"].as_array().into_iter().flatten() {
+        collect(branch);
+    }
+    out
+}
+
+#[tokio::test]
+async fn documented_enum_values_are_the_ones_the_code_produces() {
+    use herald_engine::model::{
+        DeliveryState, ErrorClass, Granularity, GroupBy, ReplayState, Semantics, Trigger,
+    };
+    use herald_engine::store::DuplicateOf;
+    // Each list is next to a match that stops compiling when a variant is
+    // added, so a new value cannot be left out of the comparison.
+    let _ = |v: DeliveryState| match v {
+        DeliveryState::Pending
+        | DeliveryState::InFlight
+        | DeliveryState::Succeeded
+        | DeliveryState::Dead => (),
+    };
+    let states = [
+        DeliveryState::Pending,
+        DeliveryState::InFlight,
+        DeliveryState::Succeeded,
+        DeliveryState::Dead,
+    ];
+    let _ = |v: Semantics| match v {
+        Semantics::AtLeastOnce | Semantics::AtMostOnce => (),
+    };
+    let _ = |v: Trigger| match v {
+        Trigger::Scheduled | Trigger::Manual | Trigger::Replay => (),
+    };
+    let _ = |v: ReplayState| match v {
+        ReplayState::Pending
+        | ReplayState::Running
+        | ReplayState::Paused
+        | ReplayState::Completed
+        | ReplayState::Cancelled
+        | ReplayState::Failed => (),
+    };
+    let _ = |v: GroupBy| match v {
+        GroupBy::None | GroupBy::Endpoint | GroupBy::EventType => (),
+    };
+    let _ = |v: ErrorClass| match v {
+        ErrorClass::Dns
+        | ErrorClass::Connect
+        | ErrorClass::Tls
+        | ErrorClass::Timeout
+        | ErrorClass::HttpStatus
+        | ErrorClass::Connection
+        | ErrorClass::InvalidUrl
+        | ErrorClass::ResponseTooLarge
+        | ErrorClass::BlockedDestination
+        | ErrorClass::OutcomeUnknown => (),
+    };
+    let _ = |v: DuplicateOf| match v {
+        DuplicateOf::IdempotencyKey | DuplicateOf::PayloadWindow => (),
+    };
+
+    let server = TestServer::start().await;
+    let doc = document(&server).await;
+    let expected = [
+        ("DeliveryState", wire(&states)),
+        (
+            "Semantics",
+            wire(&[Semantics::AtLeastOnce, Semantics::AtMostOnce]),
+        ),
+        (
+            "Trigger",
+            wire(&[Trigger::Scheduled, Trigger::Manual, Trigger::Replay]),
+        ),
+        (
+            "ReplayState",
+            wire(&[
+                ReplayState::Pending,
+                ReplayState::Running,
+                ReplayState::Paused,
+                ReplayState::Completed,
+                ReplayState::Cancelled,
+                ReplayState::Failed,
+            ]),
+        ),
+        (
+            "GroupBy",
+            wire(&[GroupBy::None, GroupBy::Endpoint, GroupBy::EventType]),
+        ),
+        ("Granularity", wire(&Granularity::ALL)),
+        ("Scope", wire(&Scope::ALL)),
+        ("ErrorClass", wire(&ErrorClass::ANY)),
+        ("DuplicateOf", wire(&DuplicateOf::ALL)),
+    ];
+    let mut problems = Vec::new();
+    for (schema, code) in &expected {
+        let documented = documented(&doc, schema);
+        if &documented != code {
+            problems.push(format!(
+                "{schema}: documented {documented:?}, the code produces {code:?}"
+            ));
+        }
+    }
+    // The receipt's duplicate_reason is that enum, not free text.
+    let reason = &doc["components"]["schemas"]["EventReceipt"]["properties"]["duplicate_reason"];
+    if !reason
+        .to_string()
+        .contains("#/components/schemas/DuplicateOf")
+    {
+        problems.push(format!(
+            "EventReceipt.duplicate_reason is not the DuplicateOf enum: {reason}"
+        ));
+    }
+    // Enum values written into descriptions name every value the code has.
+    let dlq = operations(&doc)
+        .into_iter()
+        .find(|(m, p, _)| m == "GET" && p == "/api/v1/dlq")
+        .expect("GET /api/v1/dlq")
+        .2;
+    let class_param = dlq["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "error_class")
+        .expect("error_class parameter");
+    let text = class_param["description"].as_str().unwrap_or_default();
+    for class in ErrorClass::ANY {
+        if !text.contains(class.as_str()) {
+            problems.push(format!(
+                "GET /api/v1/dlq error_class does not mention '{}': {text}",
+                class.as_str()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // And what the server really sends is documented: a payload-window repeat.
+    let key = server.api_key(Scope::All).await;
+    let res = server
+        .http
+        .patch(server.url("/api/v1/tenant"))
+        .bearer_auth(&key)
+        .json(&json!({"payload_dedup_window_secs": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let mut reasons = BTreeSet::new();
+    for _ in 0..2 {
+        let res = server
+            .http
+            .post(server.url("/api/v1/events"))
+            .bearer_auth(&key)
+            .json(&json!({"event_type": "order.created", "payload": {"n": 1}}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        if let Some(r) = body["duplicate_reason"].as_str() {
+            reasons.insert(r.to_owned());
+        }
+    }
+    assert_eq!(reasons.len(), 1, "the repeat names its reason");
+    assert!(
+        reasons.is_subset(&documented(&doc, "DuplicateOf")),
+        "{reasons:?} is not documented"
+    );
+}

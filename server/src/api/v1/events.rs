@@ -3,6 +3,7 @@
 //!
 //! A 2xx means the event and its deliveries are committed (one transaction).
 
+use axum::Extension;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -12,13 +13,14 @@ use chrono::{DateTime, Utc};
 use herald_engine::model::{
     DeliveryState, EndpointId, EventDetail, EventId, EventIn, EventTypeSummary, Page, Permission,
 };
-use herald_engine::store::{EventFilter, EventSummary, Ingested};
+use herald_engine::store::{DuplicateOf, EventFilter, EventSummary, Ingested};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
+use crate::correlation::FromCaller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -56,9 +58,8 @@ struct EventReceipt {
     /// The original event's id.
     #[serde(skip_serializing_if = "Option::is_none")]
     duplicate_of: Option<EventId>,
-    /// `idempotency_key` or `payload_window`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    duplicate_reason: Option<&'static str>,
+    duplicate_reason: Option<DuplicateOf>,
 }
 
 fn receipt(ingested: &Ingested) -> EventReceipt {
@@ -78,7 +79,7 @@ fn receipt(ingested: &Ingested) -> EventReceipt {
         Ingested::Duplicate { why, .. } => {
             out.duplicate = Some(true);
             out.duplicate_of = Some(event.id);
-            out.duplicate_reason = Some(why.as_str());
+            out.duplicate_reason = Some(*why);
         }
     }
     out
@@ -87,9 +88,15 @@ fn receipt(ingested: &Ingested) -> EventReceipt {
 /// Publish an event
 ///
 /// The event and one delivery per subscribed endpoint are committed before the
-/// answer: a 202 means nothing can be lost. An `Idempotency-Key` header (or
-/// `idempotency_key`) makes a retry of the same publish answer 200 with the
-/// original instead of delivering twice.
+/// answer. What a 202 survives is the server's `durability` setting: with
+/// `power` (the default) every commit is synced to disk first, so an accepted
+/// event survives a crash of Herald, of the OS or of the power; with `process`
+/// it survives a crash of Herald, and a power loss may lose the last second or so.
+/// An `Idempotency-Key` header (or `idempotency_key`) makes a retry of the same
+/// publish answer 200 with the original instead of delivering twice; the same
+/// key with a different event type or payload is refused with 409
+/// `idempotency_conflict`. An `X-Correlation-ID` header becomes the event's
+/// correlation id when the body has none.
 #[utoipa::path(
     post,
     path = "/api/v1/events",
@@ -102,6 +109,7 @@ fn receipt(ingested: &Ingested) -> EventReceipt {
         (status = 200, description = "A repeat of an event received before: the original, nothing new created.", body = EventReceipt,
             example = json!({"id": ex::EVENT, "seq": 1042, "event_type": "order.created", "received_at": "2026-11-30T09:15:02Z",
                 "duplicate": true, "duplicate_of": ex::EVENT, "duplicate_reason": "idempotency_key"})),
+        (status = 409, description = "idempotency_key: 'order-1042' was already used for event evt_… with a different event type or payload; a new event needs a new key."),
         (status = 413, description = "payload: 1200000 bytes is more than the limit of 1048576 (the server's max_payload_bytes)."),
         (status = 422, description = "event_type: 'Order Created' is not an event type: use dot-separated words of letters, digits, '_' and '-', such as order.created."),
     ),
@@ -110,9 +118,14 @@ async fn publish(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiJson(input): ApiJson<EventIn>,
+    correlation: Option<Extension<FromCaller>>,
+    ApiJson(mut input): ApiJson<EventIn>,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::Publish)?;
+    // The publisher's X-Correlation-ID follows the event when the body names none.
+    if input.correlation_id.is_none() {
+        input.correlation_id = correlation.map(|Extension(FromCaller(id))| id);
+    }
     let event = herald_engine::validate::event(
         input,
         idempotency_header(&headers)?,
@@ -157,8 +170,10 @@ struct BatchIn {
 async fn publish_batch(
     State(state): State<AppState>,
     caller: Caller,
+    correlation: Option<Extension<FromCaller>>,
     ApiJson(batch): ApiJson<BatchIn>,
 ) -> Result<Response, ApiError> {
+    let header_correlation = correlation.map(|Extension(FromCaller(id))| id);
     caller.require(Permission::Publish)?;
     if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
         return Err(invalid(format!(
@@ -170,7 +185,10 @@ async fn publish_batch(
         .events
         .into_iter()
         .enumerate()
-        .map(|(i, e)| {
+        .map(|(i, mut e)| {
+            if e.correlation_id.is_none() {
+                e.correlation_id.clone_from(&header_correlation);
+            }
             herald_engine::validate::event(
                 e,
                 None,
