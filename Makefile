@@ -49,21 +49,18 @@ lint: setup-build
 	cargo clippy -p herald-server --all-targets -- -D warnings
 
 # Per package, so features are not unified across the ssr and hydrate builds.
+# A test whose service is missing is left out by name (and `services` says so),
+# never passed silently.
 test-rust: services
 	cargo test -p herald-engine
 	cargo test -p herald-app --features ssr
-	cargo test -p herald-server -- --skip crash::
+	cargo test -p herald-server -- --skip crash:: $$(scripts/services.sh skips)
 	@# Shown in full: it reports how many deliveries arrived twice after the kill.
 	cargo test -p herald-server --test it crash:: -- --nocapture
 
 # Says which external services the tests can use here, and what is skipped without them.
 services:
-	@if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then \
-	  echo "services: Redis at 127.0.0.1:6379 answers: the live-Redis readiness test runs"; \
-	else \
-	  echo "services: SKIPPING the live-Redis readiness test: nothing listens on 127.0.0.1:6379 (start redis-server to run it)"; \
-	fi
-	@echo "services: PostgreSQL is not used yet (the PostgreSQL store is not built): no test needs it"
+	@scripts/services.sh report
 
 e2e: setup-e2e build
 	cd end2end && HERALD_BIN="$(HERALD_BIN)" npx playwright test

@@ -17,8 +17,8 @@ use crate::{EngineError, Result};
 
 /// Events per second a replay runs at unless told otherwise.
 pub const DEFAULT_REPLAY_RATE: f64 = 100.0;
-/// The fastest a replay may be asked to run.
-pub const MAX_REPLAY_RATE: f64 = 100_000.0;
+/// The fastest a replay may be asked to run: what the runner can keep.
+pub const MAX_REPLAY_RATE: f64 = crate::replay::MAX_RATE;
 /// Longest reason a person may give.
 pub const MAX_REASON_CHARS: usize = 500;
 /// Longest checkpoint name.

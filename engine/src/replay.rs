@@ -24,6 +24,9 @@ use crate::store::Store;
 const TICK: Duration = Duration::from_millis(20);
 /// Most events one step takes.
 const MAX_STEP: f64 = 500.0;
+/// The fastest rate the runner can keep: a full step every tick. Jobs asked
+/// to go faster are refused (`recovery::MAX_REPLAY_RATE` is this).
+pub const MAX_RATE: f64 = MAX_STEP * 1_000.0 / TICK.as_millis() as f64;
 /// How often a running job's progress goes to the live feed.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// How often the runner looks for jobs when nothing wakes it.

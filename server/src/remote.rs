@@ -174,6 +174,23 @@ pub enum DlqAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ReplaysAction {
+    /// List replay jobs, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One job: its filter, state and progress.
+    Show { id: String },
+    /// Pause a running job; it keeps its place.
+    Pause { id: String },
+    /// Resume a paused job from where it stopped.
+    Resume { id: String },
+    /// Cancel a job; what it already sent stays sent.
+    Cancel { id: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum EventsAction {
     /// List events, newest first.
     List {
@@ -590,6 +607,71 @@ pub async fn dlq(remote: Remote, action: DlqAction) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn replay_row(job: &Value) -> Vec<String> {
+    vec![
+        text(&job["id"]),
+        text(&job["state"]),
+        format!("{}/{}", text(&job["dispatched"]), text(&job["total"])),
+        text(&job["rate_per_second"]),
+        text(&job["created_at"]),
+        text(&job["reason"]),
+    ]
+}
+
+const REPLAY_HEADER: [&str; 6] = ["ID", "STATE", "EVENTS", "RATE/S", "CREATED", "REASON"];
+
+pub async fn replays(remote: Remote, action: ReplaysAction) -> anyhow::Result<()> {
+    let client = Client::new(remote);
+    let (path, verb) = match &action {
+        ReplaysAction::List { limit } => {
+            let out = client
+                .call(
+                    reqwest::Method::GET,
+                    "/replays",
+                    &[("limit", limit.to_string())],
+                    None,
+                )
+                .await?;
+            if client.remote.json {
+                return print_json(&out);
+            }
+            let rows: Vec<Vec<String>> = out["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(replay_row)
+                .collect();
+            table(&REPLAY_HEADER, &rows);
+            return Ok(());
+        }
+        ReplaysAction::Show { id } => {
+            let job = client
+                .call(reqwest::Method::GET, &format!("/replays/{id}"), &[], None)
+                .await?;
+            if client.remote.json {
+                return print_json(&job);
+            }
+            table(&REPLAY_HEADER, &[replay_row(&job)]);
+            println!("{}", progress_line(&job));
+            println!("filter: {}", job["filter"]);
+            return Ok(());
+        }
+        ReplaysAction::Pause { id } => (format!("/replays/{id}/pause"), "paused"),
+        ReplaysAction::Resume { id } => (format!("/replays/{id}/resume"), "resumed"),
+        ReplaysAction::Cancel { id } => (format!("/replays/{id}/cancel"), "cancelled"),
+    };
+    let job = client.call(reqwest::Method::POST, &path, &[], None).await?;
+    if client.remote.json {
+        return print_json(&job);
+    }
+    println!(
+        "Replay {} {verb}: {}",
+        text(&job["id"]),
+        progress_line(&job)
+    );
+    Ok(())
 }
 
 pub async fn events(remote: Remote, action: EventsAction) -> anyhow::Result<()> {

@@ -107,7 +107,8 @@ async fn an_api_key_made_by_the_cli_works_against_the_server() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no tenant 'nope'"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no tenant 'nope'"), "{err}");
 }
 
 /// Runs `herald` against a running server, as an operator's shell would.
@@ -186,6 +187,52 @@ async fn the_cli_lists_replays_and_manages_checkpoints_and_the_dlq_of_a_running_
         got.iter()
             .all(|r| r.header("herald-replay") == "from the shell")
     );
+
+    // A slow job to work with: started detached, then listed, shown, paused,
+    // resumed and cancelled from the shell.
+    let (ok, out, err) = remote(
+        &server,
+        &key,
+        &[
+            "replay", "--rate", "1", "--detach", "--json", "--reason", "slow",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let slow: Value = serde_json::from_str(&out).unwrap();
+    let slow_id = slow["id"].as_str().unwrap().to_owned();
+    let (ok, out, err) = remote(&server, &key, &["replays", "list"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ID"), "{out}");
+    let listed: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(listed.len(), 2, "both jobs: {out}");
+    assert!(
+        listed[0].starts_with(&slow_id) && listed[1].contains("completed"),
+        "newest first: {out}"
+    );
+    let (ok, out, err) = remote(&server, &key, &["replays", "show", &slow_id]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains(&slow_id) && out.contains("/20"), "{out}");
+    let state = |out: &str| -> String {
+        serde_json::from_str::<Value>(out).unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (ok, out, err) = remote(&server, &key, &["replays", "pause", &slow_id, "--json"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(state(&out), "paused");
+    let (_, out, _) = remote(&server, &key, &["replays", "show", &slow_id, "--json"]).await;
+    assert_eq!(state(&out), "paused", "the pause holds");
+    let (ok, out, err) = remote(&server, &key, &["replays", "resume", &slow_id]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("resumed"), "{out}");
+    let (ok, out, err) = remote(&server, &key, &["replays", "cancel", &slow_id, "--json"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(state(&out), "cancelled");
+    let (ok, _, err) = remote(&server, &key, &["replays", "resume", &slow_id]).await;
+    assert!(!ok, "a cancelled job cannot resume");
+    assert!(err.contains("409"), "{err}");
 
     let (ok, out, err) = remote(&server, &key, &["checkpoint", "create", "--name", "cp-1"]).await;
     assert!(ok, "{err}");

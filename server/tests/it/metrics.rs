@@ -231,13 +231,50 @@ async fn dlq_depth_follows_entries_in_and_out() {
     })
     .await;
 
+    // In without an attempt: a delivery whose endpoint is deleted while it
+    // waits for its retry ends dead when next claimed, and is counted too.
+    let flaky = Receiver::start(Vec::new(), Reply::Status(500)).await;
+    let (gone, _) = api
+        .endpoint(
+            &flaky.url,
+            &["gone.*"],
+            json!({"retry_policy": {"backoff": {"kind": "schedule", "delays_secs": [2]}, "max_attempts": 5, "jitter": 0.0}}),
+        )
+        .await;
+    api.publish("gone.created", json!({})).await;
+    flaky.wait_for(1, Duration::from_secs(10)).await;
+    let res = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/endpoints/{gone}"),
+            None,
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let dlq = until(&api, "/api/v1/dlq", Duration::from_secs(10), |b| {
+        b["items"].as_array().unwrap().len() == 4
+    })
+    .await;
+    assert!(
+        dlq["items"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("disabled or deleted"),
+        "{dlq:#}"
+    );
+    assert_eq!(
+        flaky.received().len(),
+        1,
+        "the deleted endpoint got no retry"
+    );
+
     let from = (chrono::Utc::now() - chrono::Duration::minutes(30))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let stats = until(
         &api,
         &format!("/api/v1/stats?granularity=minute&from={from}"),
         Duration::from_secs(10),
-        |s| s["total"]["dlq_added"] == 6 && s["total"]["dlq_removed"] == 3,
+        |s| s["total"]["dlq_added"] == 7 && s["total"]["dlq_removed"] == 3,
     )
     .await;
     let depth: Vec<u64> = stats["dlq_depth"]
@@ -247,7 +284,7 @@ async fn dlq_depth_follows_entries_in_and_out() {
         .map(|d| d["depth"].as_u64().unwrap())
         .collect();
     assert_eq!(depth.len(), 31, "one depth per minute bucket: {depth:?}");
-    assert_eq!(*depth.last().unwrap(), 3, "{depth:?}");
+    assert_eq!(*depth.last().unwrap(), 4, "{depth:?}");
     assert_eq!(depth[0], 0, "empty before the events: {depth:?}");
     // Each bucket's depth is the one before plus its additions minus its removals.
     let points = stats["series"][0]["points"].as_array().unwrap();
@@ -270,4 +307,7 @@ async fn dlq_depth_follows_entries_in_and_out() {
             "bucket {i}: {depth:?}"
         );
     }
+    // The counter saw every addition, the one without an attempt included.
+    let scraped = scrape(&server).await;
+    assert_eq!(value(&scraped, "herald_dlq_entries_added_total", &[]), 7.0);
 }
