@@ -430,7 +430,7 @@ async fn insert_dlq_entry(
     .rows_affected()
         == 1;
     if added {
-        super::sqlite_stats::count_dlq_addition(&mut **tx, (tenant, endpoint, &event_type), now_ms)
+        super::sqlite_stats::count_dlq_addition(tx, (tenant, endpoint, &event_type), now_ms)
             .await?;
     } else {
         sqlx::query(

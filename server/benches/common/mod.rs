@@ -15,6 +15,7 @@ pub struct Started {
     pub data: tempfile::TempDir,
 }
 
+#[allow(dead_code)] // the throughput bench picks its durability with start_with
 pub async fn start() -> Started {
     start_with(herald_engine::store::Durability::default()).await
 }
