@@ -285,6 +285,39 @@ mod delivery {
         NewEvent, Recorded, Settled,
     };
 
+    /// An at-least-once and an at-most-once endpoint, one event for both,
+    /// and both its deliveries claimed with a 60 s lease.
+    async fn one_event_claimed_by_both_semantics(
+        b: &Backend,
+    ) -> (
+        herald_engine::model::TenantOut,
+        chrono::DateTime<Utc>,
+        Vec<herald_engine::store::Claimed>,
+    ) {
+        let t = b
+            .store
+            .ensure_tenant(DEFAULT_TENANT, "Default")
+            .await
+            .unwrap();
+        for semantics in [Semantics::AtLeastOnce, Semantics::AtMostOnce] {
+            b.store
+                .create_endpoint(t.id, endpoint(&["*"], semantics))
+                .await
+                .unwrap();
+        }
+        let now = Utc::now();
+        b.store
+            .ingest(t.id, vec![event("a.b", None)], now)
+            .await
+            .unwrap();
+        let claimed = b
+            .store
+            .claim_due(now, now + Duration::seconds(60), 10, 8)
+            .await
+            .unwrap();
+        (t, now, claimed)
+    }
+
     fn receipt(claimed: &herald_engine::store::Claimed, next: AfterAttempt) -> AttemptOutcome {
         AttemptOutcome {
             delivery: claimed.id,
@@ -638,30 +671,7 @@ mod delivery {
     #[tokio::test]
     async fn claims_lease_and_expired_leases_come_back_due_now() {
         for b in backends().await {
-            let t = b
-                .store
-                .ensure_tenant(DEFAULT_TENANT, "Default")
-                .await
-                .unwrap();
-            b.store
-                .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
-                .await
-                .unwrap();
-            b.store
-                .create_endpoint(t.id, endpoint(&["*"], Semantics::AtMostOnce))
-                .await
-                .unwrap();
-            let now = Utc::now();
-            b.store
-                .ingest(t.id, vec![event("a.b", None)], now)
-                .await
-                .unwrap();
-
-            let claimed = b
-                .store
-                .claim_due(now, now + Duration::seconds(60), 10, 8)
-                .await
-                .unwrap();
+            let (t, now, claimed) = one_event_claimed_by_both_semantics(&b).await;
             assert_eq!(claimed.len(), 2, "{}", b.name);
             assert!(
                 claimed
@@ -880,29 +890,7 @@ mod delivery {
     #[tokio::test]
     async fn handing_back_at_shutdown_parks_at_most_once_and_requeues_the_rest() {
         for b in backends().await {
-            let t = b
-                .store
-                .ensure_tenant(DEFAULT_TENANT, "Default")
-                .await
-                .unwrap();
-            b.store
-                .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
-                .await
-                .unwrap();
-            b.store
-                .create_endpoint(t.id, endpoint(&["*"], Semantics::AtMostOnce))
-                .await
-                .unwrap();
-            let now = Utc::now();
-            b.store
-                .ingest(t.id, vec![event("a.b", None)], now)
-                .await
-                .unwrap();
-            let claimed = b
-                .store
-                .claim_due(now, now + Duration::seconds(60), 10, 8)
-                .await
-                .unwrap();
+            let (t, now, claimed) = one_event_claimed_by_both_semantics(&b).await;
             let claims: Vec<_> = claimed.iter().map(|c| (c.id, c.claim)).collect();
             let settled = b.store.hand_back(&claims, now).await.unwrap();
             assert_eq!(

@@ -463,6 +463,39 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://data/herald.db");
         assert_eq!(c.session_ttl_hours, 12);
         assert!(!c.secure_cookies);
+        assert_eq!(
+            c.durability,
+            herald_engine::store::Durability::Power,
+            "a 202 survives a power cut unless the operator chooses otherwise"
+        );
+        assert_eq!(c.shutdown_grace_secs, 10);
+        assert_eq!(c.bad_key_rate_limit, 30);
+    }
+
+    #[test]
+    fn durability_is_process_or_power() {
+        let with = |v: &str| {
+            Config::resolve(
+                &CommonArgs {
+                    durability: Some(v.into()),
+                    ..Default::default()
+                },
+                &ServeArgs::default(),
+            )
+        };
+        assert_eq!(
+            with("process").unwrap().durability,
+            herald_engine::store::Durability::Process
+        );
+        assert_eq!(
+            with("power").unwrap().durability,
+            herald_engine::store::Durability::Power
+        );
+        let err = with("disk").unwrap_err().to_string();
+        assert!(
+            err.contains("HERALD_DURABILITY") && err.contains("process or power"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -643,3 +643,37 @@ impl Store for SqliteStore {
         self.list_audit_impl(tenant, filter, before, limit).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's `synchronous` on the writer and a reader: 1 is NORMAL, 2 is FULL.
+    async fn synchronous_of(durability: super::super::Durability) -> (i64, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let store = SqliteStore::connect(
+            &url,
+            std::sync::Arc::new(crate::vault::Vault::ephemeral()),
+            durability,
+        )
+        .await
+        .unwrap();
+        let writer: i64 = sqlx::query_scalar("pragma synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let reader: i64 = sqlx::query_scalar("pragma synchronous")
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        (writer, reader)
+    }
+
+    #[tokio::test]
+    async fn durability_sets_how_commits_reach_the_disk() {
+        use super::super::Durability;
+        assert_eq!(synchronous_of(Durability::Power).await, (2, 2), "FULL");
+        assert_eq!(synchronous_of(Durability::Process).await, (1, 1), "NORMAL");
+    }
+}

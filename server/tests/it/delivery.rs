@@ -234,22 +234,24 @@ async fn an_at_most_once_delivery_that_fails_is_attempted_once_and_parked() {
     assert_eq!(receiver.received().len(), 1, "never retried");
 }
 
+/// The receipt of the one attempt an event makes to `url` (an endpoint
+/// allowed one attempt), once its delivery is dead.
+async fn only_attempt_to(api: &Api<'_>, url: &str) -> Value {
+    api.endpoint(url, &["*"], json!({"retry_policy": fast_policy(1)}))
+        .await;
+    let event = api.publish("order.created", json!({"n": 1})).await;
+    let detail = api
+        .event_until(&event, Duration::from_secs(20), |d| states(d) == ["dead"])
+        .await;
+    detail["deliveries"][0]["attempt_log"][0].clone()
+}
+
 #[tokio::test]
 async fn a_name_that_does_not_resolve_is_classed_dns() {
     let server = TestServer::start().await;
     let api = Api::new(&server).await;
     // `.invalid` never resolves (RFC 6761): Herald's resolver reports it.
-    api.endpoint(
-        "http://herald-receiver.invalid/hook",
-        &["*"],
-        json!({"retry_policy": fast_policy(1)}),
-    )
-    .await;
-    let event = api.publish("order.created", json!({"n": 1})).await;
-    let detail = api
-        .event_until(&event, Duration::from_secs(20), |d| states(d) == ["dead"])
-        .await;
-    let attempt = &detail["deliveries"][0]["attempt_log"][0];
+    let attempt = only_attempt_to(&api, "http://herald-receiver.invalid/hook").await;
     assert_eq!(attempt["error_class"], "dns", "{attempt:#}");
     assert!(
         attempt["error_message"]
@@ -279,17 +281,7 @@ async fn a_tls_handshake_with_a_plain_tcp_listener_is_classed_tls() {
             });
         }
     });
-    api.endpoint(
-        &format!("https://{addr}/hook"),
-        &["*"],
-        json!({"retry_policy": fast_policy(1)}),
-    )
-    .await;
-    let event = api.publish("order.created", json!({"n": 1})).await;
-    let detail = api
-        .event_until(&event, Duration::from_secs(20), |d| states(d) == ["dead"])
-        .await;
-    let attempt = &detail["deliveries"][0]["attempt_log"][0];
+    let attempt = only_attempt_to(&api, &format!("https://{addr}/hook")).await;
     assert_eq!(attempt["error_class"], "tls", "{attempt:#}");
 }
 
