@@ -248,7 +248,7 @@ async fn one_event_is_replayed_with_the_same_webhook_id_and_a_reason() {
 }
 
 #[tokio::test]
-async fn replaying_5000_events_at_1000_per_second_delivers_each_once() {
+async fn replaying_5000_events_at_400_per_second_keeps_the_rate_and_delivers_each_once() {
     let server = TestServer::start().await;
     let api = Api::new(&server).await;
     // The events predate the endpoint: a replay backfills a new receiver.
@@ -275,7 +275,7 @@ async fn replaying_5000_events_at_1000_per_second_delivers_each_once() {
     let res = api
         .post(
             "/api/v1/replays",
-            &json!({"filter": {"event_types": ["order.created"]}, "rate_per_second": 1000, "reason": "backfill"}),
+            &json!({"filter": {"event_types": ["order.created"]}, "rate_per_second": 400, "reason": "backfill"}),
         )
         .await;
     let (status, job) = status_and_body(res).await;
@@ -312,14 +312,17 @@ async fn replaying_5000_events_at_1000_per_second_delivers_each_once() {
     // 4,999 intervals between the first delivery and the last.
     let rate = 4_999.0 / span;
     println!(
-        "replay: 5000 events at 1000/s completed in {:.2} s (first to last delivery {span:.2} s, {rate:.0} events/s)",
+        "replay: 5000 events at 400/s completed in {:.2} s (first to last delivery {span:.2} s, {rate:.0} events/s)",
         took.as_secs_f64(),
     );
-    // The README's promise: the job's rate, within ±10 %, over five seconds of
-    // deliveries (a 20 ms step is 0.4 % of that, so scheduling noise fits).
+    // The README's promise: the job's rate, within ±10 %, over 12.5 s of
+    // deliveries (a 20 ms step is 0.2 % of that, so scheduling noise fits). The
+    // rate is one a debug build delivers at with both cores busy (it managed
+    // 573/s at 1000/s while a release build compiled beside it), so what is
+    // measured is the replay's pacing, not the machine.
     assert!(
-        (900.0..=1_100.0).contains(&rate),
-        "replayed at {rate:.0} events/s, not 1000 ± 10 %"
+        (360.0..=440.0).contains(&rate),
+        "replayed at {rate:.0} events/s, not 400 ± 10 %"
     );
 }
 
