@@ -86,6 +86,15 @@ async fn bulk_reprocess_redelivers_100_dead_deliveries_with_their_webhook_ids() 
         b["items"].as_array().unwrap().is_empty()
     })
     .await;
+    // The DLQ empties when the reprocess starts; the receipts of the new
+    // attempts are written once they finish: wait for every delivery to succeed.
+    until(
+        &api,
+        "/api/v1/events?state=succeeded&limit=200",
+        Duration::from_secs(10),
+        |b| b["items"].as_array().unwrap().len() == 100,
+    )
+    .await;
     // Each delivery records who reprocessed it and why; its new attempt is manual.
     let events = api.get("/api/v1/events?limit=200").await;
     for event in events["items"].as_array().unwrap() {
