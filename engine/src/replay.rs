@@ -24,8 +24,8 @@ use crate::store::Store;
 const TICK: Duration = Duration::from_millis(20);
 /// Most events one step takes.
 const MAX_STEP: f64 = 500.0;
-/// The fastest rate the runner can keep: a full step every tick. Jobs asked
-/// to go faster are refused (`recovery::MAX_REPLAY_RATE` is this).
+/// The runner's own ceiling: a full step every tick. What a job may ask for
+/// (`recovery::MAX_REPLAY_RATE`) is lower, since steps share the writer.
 pub const MAX_RATE: f64 = MAX_STEP * 1_000.0 / TICK.as_millis() as f64;
 /// How often a running job's progress goes to the live feed.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);

@@ -161,6 +161,46 @@ async fn deliveries(b: &Bench) -> f64 {
     DELIVERIES as f64 / started.elapsed().as_secs_f64()
 }
 
+/// A replay job at the highest rate Herald accepts, over the events the
+/// delivery run published (each arms a delivery to the bench receiver):
+/// the rate the job actually took events at, from its own progress.
+async fn replay_at_max_rate(b: &Bench) -> (f64, u64) {
+    let rate = herald_engine::recovery::MAX_REPLAY_RATE;
+    let res = b
+        .http
+        .post(format!("{}/api/v1/replays", b.base))
+        .bearer_auth(&b.key)
+        .json(&json!({"filter": {"event_types": ["delivery.bench"]}, "rate_per_second": rate, "reason": "bench"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let job: Value = res.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+    let total = job["total"].as_u64().unwrap();
+    let started = Instant::now();
+    loop {
+        let job: Value = b
+            .http
+            .get(format!("{}/api/v1/replays/{id}", b.base))
+            .bearer_auth(&b.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["dispatched"].as_u64().unwrap() >= total {
+            return (total as f64 / started.elapsed().as_secs_f64(), total);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "replay stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -183,6 +223,11 @@ fn main() {
         println!("ingest, batches of {BATCH_SIZE} (4 clients, {} events), durability=power: {batched:.0} events/s", BATCHES * BATCH_SIZE);
         let delivered = deliveries(&b).await;
         println!("delivery to one local receiver ({DELIVERIES} events, published in batches): {delivered:.0} deliveries/s");
+        let (replayed, total) = replay_at_max_rate(&b).await;
+        println!(
+            "replay at the maximum rate ({} events/s asked, {total} events, each arming a delivery): {replayed:.0} events/s taken",
+            herald_engine::recovery::MAX_REPLAY_RATE
+        );
         b.running.shutdown().await.unwrap();
     });
 }
