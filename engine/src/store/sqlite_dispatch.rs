@@ -231,16 +231,8 @@ impl SqliteStore {
         if claims.is_empty() {
             return Ok(());
         }
-        let list = claim_list(claims);
-        sqlx::query(
-            r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $2, updated_at = $2
-              where state = 'in_flight' and (id, claim_token) in
-                    (select json_extract(value, '$[0]'), json_extract(value, '$[1]') from json_each($1))",
-        )
-        .bind(list)
-        .bind(to_millis(now))
-        .execute(self.pool())
-        .await?;
+        let mut conn = self.pool().acquire().await?;
+        requeue(&mut conn, &InFlight::of_claims(claims), to_millis(now)).await?;
         Ok(())
     }
 
@@ -303,20 +295,17 @@ enum InFlight {
     Claims(String),
 }
 
-/// Claims as a JSON array of `[delivery id, claim token]`, for `json_each`.
-fn claim_list(claims: &[(DeliveryId, ClaimToken)]) -> String {
-    serde_json::Value::Array(
-        claims
-            .iter()
-            .map(|(id, token)| serde_json::json!([id.to_string(), token.0]))
-            .collect(),
-    )
-    .to_string()
-}
-
 impl InFlight {
     fn of_claims(claims: &[(DeliveryId, ClaimToken)]) -> Self {
-        InFlight::Claims(claim_list(claims))
+        InFlight::Claims(
+            serde_json::Value::Array(
+                claims
+                    .iter()
+                    .map(|(id, token)| serde_json::json!([id.to_string(), token.0]))
+                    .collect(),
+            )
+            .to_string(),
+        )
     }
 
     /// A condition on `deliveries` whose one parameter is `$1`.
@@ -329,6 +318,26 @@ impl InFlight {
             }
         }
     }
+}
+
+/// Puts the in-flight deliveries `selection` picks back in the queue, due at
+/// `now_ms`; returns how many.
+async fn requeue(
+    conn: &mut sqlx::SqliteConnection,
+    selection: &InFlight,
+    now_ms: i64,
+) -> Result<u64> {
+    let update = format!(
+        r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $2, updated_at = $2
+          where {}",
+        selection.condition()
+    );
+    let query = sqlx::query(&update);
+    let query = match selection {
+        InFlight::LeaseBefore(cutoff) => query.bind(*cutoff),
+        InFlight::Claims(list) => query.bind(list.as_str()),
+    };
+    Ok(query.bind(now_ms).execute(conn).await?.rows_affected())
 }
 
 /// The in-flight deliveries `selection` picks (a condition on `deliveries`
@@ -374,18 +383,9 @@ async fn settle_in_flight(
         .await?;
         dead_lettered += u64::from(added);
     }
-    let update = format!(
-        r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $2, updated_at = $2
-          where {condition}"
-    );
-    let query = sqlx::query(&update);
-    let query = match &selection {
-        InFlight::LeaseBefore(cutoff) => query.bind(*cutoff),
-        InFlight::Claims(list) => query.bind(list.as_str()),
-    };
-    let requeued = query.bind(now_ms).execute(&mut **tx).await?;
+    let requeued = requeue(tx, &selection, now_ms).await?;
     Ok(Settled {
-        requeued: requeued.rows_affected(),
+        requeued,
         dead: unknown.len() as u64,
         dead_lettered,
     })

@@ -1,0 +1,719 @@
+//! The delivery domain's half of the conformance suite: ingest, claims,
+//! leases, fencing, receipts and settling in-flight work.
+
+use super::*;
+use herald_engine::model::ErrorClass;
+use herald_engine::model::Semantics;
+use herald_engine::retry::RetryPolicy;
+use herald_engine::sign::Secret;
+use herald_engine::store::{
+    AfterAttempt, AttemptOutcome, DlqFilter, EventFilter, Ingested, NewAttempt, NewEndpoint,
+    NewEvent, Recorded, Settled,
+};
+
+/// An at-least-once and an at-most-once endpoint, one event for both,
+/// and both its deliveries claimed with a 60 s lease.
+async fn one_event_claimed_by_both_semantics(
+    b: &Backend,
+) -> (
+    herald_engine::model::TenantOut,
+    chrono::DateTime<Utc>,
+    Vec<herald_engine::store::Claimed>,
+) {
+    let t = b
+        .store
+        .ensure_tenant(DEFAULT_TENANT, "Default")
+        .await
+        .unwrap();
+    for semantics in [Semantics::AtLeastOnce, Semantics::AtMostOnce] {
+        b.store
+            .create_endpoint(t.id, endpoint(&["*"], semantics))
+            .await
+            .unwrap();
+    }
+    let now = Utc::now();
+    b.store
+        .ingest(t.id, vec![event("a.b", None)], now)
+        .await
+        .unwrap();
+    let claimed = b
+        .store
+        .claim_due(now, now + Duration::seconds(60), 10, 8)
+        .await
+        .unwrap();
+    (t, now, claimed)
+}
+
+fn receipt(claimed: &herald_engine::store::Claimed, next: AfterAttempt) -> AttemptOutcome {
+    AttemptOutcome {
+        delivery: claimed.id,
+        claim: claimed.claim,
+        attempt: NewAttempt {
+            trigger: claimed.trigger,
+            started_at: Utc::now(),
+            latency_ms: 3,
+            request_headers: Default::default(),
+            response_status: Some(200),
+            response_headers: Default::default(),
+            response_excerpt: String::new(),
+            error_class: None,
+            error_message: None,
+        },
+        next,
+        event_type: None,
+    }
+}
+
+fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
+    NewEndpoint {
+        url: "http://127.0.0.1:9/hook".into(),
+        description: String::new(),
+        event_types: patterns.iter().map(|p| p.to_string()).collect(),
+        headers: Default::default(),
+        semantics,
+        retry_policy: RetryPolicy::default(),
+        retry_policy_id: None,
+        timeout_ms: 1_000,
+        secret: Secret::generate(),
+    }
+}
+
+fn event(event_type: &str, key: Option<&str>) -> NewEvent {
+    NewEvent {
+        event_type: event_type.into(),
+        payload: r#"{"n":1}"#.into(),
+        payload_sha256: "digest".into(),
+        idempotency_key: key.map(str::to_owned),
+        correlation_id: None,
+        entity_id: None,
+        metadata: None,
+        only_endpoint: None,
+    }
+}
+
+#[tokio::test]
+async fn ingest_fans_out_to_matching_endpoints_in_sequence() {
+    for b in backends().await {
+        let t = b
+            .store
+            .ensure_tenant(DEFAULT_TENANT, "Default")
+            .await
+            .unwrap();
+        b.store
+            .create_endpoint(t.id, endpoint(&["order.*"], Semantics::AtLeastOnce))
+            .await
+            .unwrap();
+        b.store
+            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
+            .await
+            .unwrap();
+        b.store
+            .create_endpoint(t.id, endpoint(&["user.*"], Semantics::AtLeastOnce))
+            .await
+            .unwrap();
+        let out = b
+            .store
+            .ingest(
+                t.id,
+                vec![
+                    event("order.created", Some("k1")),
+                    event("user.created", None),
+                    // The same event again under its key: a repeat.
+                    event("order.created", Some("k1")),
+                ],
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let counts: Vec<Option<u32>> = out
+            .iter()
+            .map(|i| match i {
+                Ingested::Created { deliveries, .. } => Some(*deliveries),
+                Ingested::Duplicate { .. } => None,
+            })
+            .collect();
+        assert_eq!(counts, [Some(2), Some(2), None], "{}", b.name);
+        assert_eq!(
+            out[2].event().id,
+            out[0].event().id,
+            "{}: a repeated key names the original",
+            b.name
+        );
+        assert_eq!(
+            (out[0].event().seq, out[1].event().seq),
+            (1, 2),
+            "{}",
+            b.name
+        );
+    }
+}
+
+/// Publishers writing at once: requests that share a transaction (SQLite
+/// group-commits them) still each stand alone. A failing request changes
+/// nothing and fails none of its neighbours, sequence numbers stay unique
+/// and gap-free, and one idempotency key yields one event.
+#[tokio::test]
+async fn concurrent_publishes_stay_independent() {
+    use herald_engine::model::TenantId;
+    for b in backends().await {
+        let t = b
+            .store
+            .ensure_tenant(DEFAULT_TENANT, "Default")
+            .await
+            .unwrap();
+        b.store
+            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
+            .await
+            .unwrap();
+        // A tenant that does not exist: its writes break a foreign key.
+        let ghost = TenantId::new();
+        let mut calls = Vec::new();
+        for i in 0..60 {
+            let store = b.store.clone();
+            let (tenant, key) = match i % 3 {
+                0 => (t.id, None),
+                1 => (ghost, None),
+                _ => (t.id, Some("same-key")),
+            };
+            calls.push(tokio::spawn(async move {
+                store
+                    .ingest(
+                        tenant,
+                        vec![event("a.b", key), event("a.c", None)],
+                        Utc::now(),
+                    )
+                    .await
+            }));
+        }
+        let mut seqs = Vec::new();
+        let mut keyed = std::collections::BTreeSet::new();
+        for (i, call) in calls.into_iter().enumerate() {
+            let result = call.await.unwrap();
+            match i % 3 {
+                1 => assert!(result.is_err(), "{}: an unknown tenant is refused", b.name),
+                _ => {
+                    let out = result.unwrap_or_else(|e| panic!("{}: {e}", b.name));
+                    if i % 3 == 2 {
+                        keyed.insert(out[0].event().id);
+                    }
+                    for item in &out {
+                        if let Ingested::Created { event, deliveries } = item {
+                            assert_eq!(*deliveries, 1, "{}", b.name);
+                            seqs.push(event.seq);
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(keyed.len(), 1, "{}: one event per idempotency key", b.name);
+        seqs.sort_unstable();
+        // 20 unkeyed requests make 2 events each; 20 keyed ones make one
+        // shared keyed event plus one unkeyed event each.
+        let expected: Vec<i64> = (1..=61).collect();
+        assert_eq!(seqs, expected, "{}: unique, gap-free sequence", b.name);
+        let stored = b
+            .store
+            .list_events(t.id, &Default::default(), 200)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored.items.len(),
+            61,
+            "{}: nothing of the failed requests",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_dedup_window_drops_repeats_inside_it_only() {
+    use herald_engine::model::TenantPatch;
+    use herald_engine::store::DuplicateOf;
+    for b in backends().await {
+        let t = b
+            .store
+            .ensure_tenant(DEFAULT_TENANT, "Default")
+            .await
+            .unwrap();
+        b.store
+            .update_tenant(
+                t.id,
+                TenantPatch {
+                    payload_dedup_window_secs: Some(Some(60)),
+                },
+            )
+            .await
+            .unwrap();
+        let start = Utc::now();
+        let first = b
+            .store
+            .ingest(t.id, vec![event("a.b", None)], start)
+            .await
+            .unwrap();
+        let inside = b
+            .store
+            .ingest(
+                t.id,
+                vec![event("a.b", None)],
+                start + Duration::seconds(59),
+            )
+            .await
+            .unwrap();
+        match &inside[0] {
+            Ingested::Duplicate { event, why } => {
+                assert_eq!(event.id, first[0].event().id, "{}", b.name);
+                assert_eq!(*why, DuplicateOf::PayloadWindow, "{}", b.name);
+            }
+            other => panic!(
+                "{}: a repeat inside the window was stored: {other:?}",
+                b.name
+            ),
+        }
+        let other_type = b
+            .store
+            .ingest(t.id, vec![event("a.c", None)], start + Duration::seconds(1))
+            .await
+            .unwrap();
+        assert!(
+            matches!(other_type[0], Ingested::Created { .. }),
+            "{}",
+            b.name
+        );
+        let after = b
+            .store
+            .ingest(
+                t.id,
+                vec![event("a.b", None)],
+                start + Duration::seconds(61),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(after[0], Ingested::Created { .. }),
+            "{}: after the window",
+            b.name
+        );
+        assert_eq!(
+            b.store
+                .tenant_by_slug(DEFAULT_TENANT)
+                .await
+                .unwrap()
+                .unwrap()
+                .payload_dedup_window_secs,
+            Some(60)
+        );
+    }
+}
+
+#[tokio::test]
+async fn named_policies_apply_to_their_endpoints_and_cannot_vanish_under_them() {
+    use herald_engine::model::{RetryPolicyIn, RetryPolicyPatch};
+    for b in backends().await {
+        let t = b
+            .store
+            .ensure_tenant(DEFAULT_TENANT, "Default")
+            .await
+            .unwrap();
+        let policy = b
+            .store
+            .create_retry_policy(
+                t.id,
+                RetryPolicyIn {
+                    name: "fast".into(),
+                    description: String::new(),
+                    policy: RetryPolicy::schedule(vec![1, 2]),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(policy.schedule_secs, [0, 1, 3], "{}", b.name);
+        let dup = b
+            .store
+            .create_retry_policy(
+                t.id,
+                RetryPolicyIn {
+                    name: "fast".into(),
+                    description: String::new(),
+                    policy: RetryPolicy::default(),
+                },
+            )
+            .await;
+        assert!(
+            matches!(dup, Err(EngineError::Conflict { .. })),
+            "{}",
+            b.name
+        );
+
+        let mut e = endpoint(&["*"], Semantics::AtLeastOnce);
+        e.retry_policy_id = Some(policy.id);
+        let e = b.store.create_endpoint(t.id, e).await.unwrap();
+        assert_eq!(e.retry_policy.max_attempts, 3, "{}", b.name);
+        b.store
+            .update_retry_policy(
+                t.id,
+                policy.id,
+                RetryPolicyPatch {
+                    policy: Some(RetryPolicy::schedule(vec![5])),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let e2 = b.store.get_endpoint(t.id, e.id).await.unwrap().unwrap();
+        assert_eq!(
+            e2.retry_policy.max_attempts, 2,
+            "{}: follows the change",
+            b.name
+        );
+        b.store
+            .ingest(t.id, vec![event("x.y", None)], Utc::now())
+            .await
+            .unwrap();
+        let claimed = b
+            .store
+            .claim_due(Utc::now(), Utc::now() + Duration::seconds(60), 10, 8)
+            .await
+            .unwrap();
+        assert_eq!(
+            claimed[0].retry_policy.max_attempts, 2,
+            "{}: the dispatcher sees it",
+            b.name
+        );
+
+        assert!(matches!(
+            b.store.delete_retry_policy(t.id, policy.id).await,
+            Err(EngineError::Conflict { .. })
+        ));
+        b.store.delete_endpoint(t.id, e.id).await.unwrap();
+        assert!(
+            b.store.delete_retry_policy(t.id, policy.id).await.unwrap(),
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn claims_lease_and_expired_leases_come_back_due_now() {
+    for b in backends().await {
+        let (t, now, claimed) = one_event_claimed_by_both_semantics(&b).await;
+        assert_eq!(claimed.len(), 2, "{}", b.name);
+        assert!(
+            claimed
+                .iter()
+                .all(|c| c.secrets.len() == 1 && c.endpoint_active)
+        );
+        assert!(
+            b.store
+                .claim_due(now, now + Duration::seconds(60), 10, 8)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}: leased",
+            b.name
+        );
+
+        // Leases still running are left alone.
+        assert_eq!(
+            b.store.reclaim_expired(now, now).await.unwrap(),
+            Settled::default(),
+            "{}",
+            b.name
+        );
+        // Past every lease: the at-least-once one is due again at once, the
+        // at-most-once one (which may have been sent) is dead instead.
+        let later = now + Duration::seconds(61);
+        assert_eq!(
+            b.store.reclaim_expired(later, now).await.unwrap(),
+            Settled {
+                requeued: 1,
+                dead: 1,
+                dead_lettered: 1
+            },
+            "{}",
+            b.name
+        );
+        let parked = b
+            .store
+            .list_dlq(t.id, &DlqFilter::default(), 10)
+            .await
+            .unwrap();
+        assert_eq!(parked.items.len(), 1, "{}", b.name);
+        assert_eq!(
+            parked.items[0].error_class,
+            Some(ErrorClass::OutcomeUnknown),
+            "{}",
+            b.name
+        );
+        let again = b
+            .store
+            .claim_due(now, now + Duration::seconds(60), 10, 8)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1, "{}: due now, not at the cutoff", b.name);
+        assert_eq!(again[0].semantics, Semantics::AtLeastOnce);
+        assert_eq!(b.store.next_due_at().await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn a_claim_never_exceeds_an_endpoints_concurrency() {
+    for b in backends().await {
+        let t = b
+            .store
+            .ensure_tenant(DEFAULT_TENANT, "Default")
+            .await
+            .unwrap();
+        let busy = b
+            .store
+            .create_endpoint(t.id, endpoint(&["busy.*"], Semantics::AtLeastOnce))
+            .await
+            .unwrap();
+        b.store
+            .create_endpoint(t.id, endpoint(&["calm.*"], Semantics::AtLeastOnce))
+            .await
+            .unwrap();
+        let now = Utc::now();
+        let events = (0..10)
+            .map(|_| event("busy.x", None))
+            .chain((0..2).map(|_| event("calm.x", None)))
+            .collect();
+        b.store.ingest(t.id, events, now).await.unwrap();
+        let lease = now + Duration::seconds(60);
+
+        let first = b.store.claim_due(now, lease, 100, 3).await.unwrap();
+        let to_busy = first.iter().filter(|c| c.endpoint_id == busy.id).count();
+        assert_eq!(
+            (to_busy, first.len()),
+            (3, 5),
+            "{}: 3 for the busy endpoint, both calm ones",
+            b.name
+        );
+        // Its three are still in flight: no more for it until they finish.
+        assert!(
+            b.store
+                .claim_due(now, lease, 100, 3)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_receipt_from_a_claim_no_longer_held_is_refused() {
+    for b in backends().await {
+        let t = b
+            .store
+            .ensure_tenant(DEFAULT_TENANT, "Default")
+            .await
+            .unwrap();
+        b.store
+            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
+            .await
+            .unwrap();
+        let now = Utc::now();
+        b.store
+            .ingest(t.id, vec![event("a.b", None)], now)
+            .await
+            .unwrap();
+        let lease = now + Duration::seconds(60);
+        // The first worker's lease runs out mid-request; a second worker
+        // claims the delivery again and succeeds.
+        let stale = b
+            .store
+            .claim_due(now, lease, 10, 8)
+            .await
+            .unwrap()
+            .remove(0);
+        let settled = b
+            .store
+            .reclaim_expired(lease + Duration::seconds(1), now)
+            .await
+            .unwrap();
+        assert_eq!(settled.requeued, 1, "{}", b.name);
+        let fresh = b
+            .store
+            .claim_due(now, lease, 10, 8)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(fresh.id, stale.id);
+        assert_ne!(
+            fresh.claim, stale.claim,
+            "{}: a new claim, a new token",
+            b.name
+        );
+        let recorded = b
+            .store
+            .record_attempts(vec![receipt(&fresh, AfterAttempt::Succeeded)])
+            .await
+            .unwrap();
+        assert_eq!(
+            recorded,
+            vec![Recorded::Applied {
+                dead_lettered: false
+            }]
+        );
+
+        // The first worker finally reports a failure that would park the
+        // delivery in the DLQ: refused, and the success stands.
+        let late = receipt(
+            &stale,
+            AfterAttempt::Dead {
+                reason: "late".into(),
+            },
+        );
+        let recorded = b.store.record_attempts(vec![late]).await.unwrap();
+        assert_eq!(recorded, vec![Recorded::Refused], "{}", b.name);
+        let detail = b
+            .store
+            .event_detail(t.id, fresh.event_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let delivery = &detail.deliveries[0];
+        assert_eq!(
+            delivery.state,
+            herald_engine::model::DeliveryState::Succeeded,
+            "{}",
+            b.name
+        );
+        assert_eq!(delivery.attempt_log.len(), 1, "{}: one receipt", b.name);
+        assert_eq!(
+            b.store
+                .dlq_count(t.id, &DlqFilter::default())
+                .await
+                .unwrap(),
+            0,
+            "{}",
+            b.name
+        );
+        // Nor can the stale worker abandon or hand back what it no longer holds.
+        assert!(
+            !b.store
+                .abandon(stale.id, stale.claim, "late")
+                .await
+                .unwrap(),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            b.store
+                .hand_back(&[(stale.id, stale.claim)], now)
+                .await
+                .unwrap(),
+            Settled::default(),
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn handing_back_at_shutdown_parks_at_most_once_and_requeues_the_rest() {
+    for b in backends().await {
+        let (t, now, claimed) = one_event_claimed_by_both_semantics(&b).await;
+        let claims: Vec<_> = claimed.iter().map(|c| (c.id, c.claim)).collect();
+        let settled = b.store.hand_back(&claims, now).await.unwrap();
+        assert_eq!(
+            settled,
+            Settled {
+                requeued: 1,
+                dead: 1,
+                dead_lettered: 1
+            },
+            "{}",
+            b.name
+        );
+        let again = b
+            .store
+            .claim_due(now, now + Duration::seconds(60), 10, 8)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1, "{}", b.name);
+        assert_eq!(again[0].semantics, Semantics::AtLeastOnce);
+        let parked = b
+            .store
+            .list_dlq(t.id, &DlqFilter::default(), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            parked.items[0].error_class,
+            Some(ErrorClass::OutcomeUnknown),
+            "{}",
+            b.name
+        );
+        // The addition is in the statistics, so the depth chart follows it.
+        let stats = b
+            .store
+            .stats(
+                t.id,
+                &herald_engine::store::StatsQuery {
+                    from: now - Duration::hours(1),
+                    to: now + Duration::hours(1),
+                    granularity: herald_engine::model::Granularity::Hour,
+                    group_by: herald_engine::model::GroupBy::None,
+                    endpoint_id: None,
+                    event_type: None,
+                    totals_only: true,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(stats.total.counts.dlq_added, 1, "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn a_lone_publish_that_fails_part_way_changes_nothing() {
+    for b in backends().await {
+        let t = b
+            .store
+            .ensure_tenant(DEFAULT_TENANT, "Default")
+            .await
+            .unwrap();
+        b.store
+            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
+            .await
+            .unwrap();
+        // The failure is injected into the last write of the request,
+        // after its events and deliveries are written.
+        let raw = sqlx::SqlitePool::connect(&b.url).await.unwrap();
+        sqlx::query(
+            "create trigger inject_failure before insert on event_type_stats \
+             when new.event_type = 'boom.fail' begin select raise(abort, 'injected failure'); end",
+        )
+        .execute(&raw)
+        .await
+        .unwrap();
+        let now = Utc::now();
+        let failed = b
+            .store
+            .ingest(
+                t.id,
+                vec![event("ok.first", None), event("boom.fail", None)],
+                now,
+            )
+            .await;
+        assert!(failed.is_err(), "{}: the injected failure surfaces", b.name);
+        let stored = b
+            .store
+            .list_events(t.id, &EventFilter::default(), 10)
+            .await
+            .unwrap();
+        assert!(stored.items.is_empty(), "{}: nothing kept", b.name);
+
+        // The tenant's sequence was not left behind its events: later
+        // publishes go through and number from 1.
+        let out = b
+            .store
+            .ingest(t.id, vec![event("ok.second", None)], now)
+            .await
+            .expect("the next publish is not blocked");
+        assert_eq!(out[0].event().seq, 1, "{}", b.name);
+    }
+}
