@@ -19,7 +19,11 @@ pub async fn login(
     use herald_engine::limit::retry_after_secs;
 
     let state = console_state()?;
-    if let Some(ip) = client_ip()
+    let address = client_ip();
+    // Lockout is counted per account and address.
+    let client = address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let policy = herald_engine::store::LockoutPolicy::default();
+    if let Some(ip) = address
         && let Err(wait) = state.login_limiter.check(&ip)
     {
         return Err(fail(ConsoleError::RateLimited {
@@ -50,30 +54,58 @@ pub async fn login(
         }
     };
     let now = chrono::Utc::now();
-    if let Some(until) = user.locked_until.filter(|u| *u > now) {
-        refused("the account is locked after repeated failures".into()).await;
-        return Err(fail(ConsoleError::RateLimited {
-            message: "This account is locked after repeated failed sign-ins; try again later."
-                .into(),
+    let locked = |until: chrono::DateTime<chrono::Utc>, message: &str| {
+        fail(ConsoleError::RateLimited {
+            message: message.into(),
             retry_after_secs: u64::try_from((until - now).num_seconds())
                 .unwrap_or(0)
                 .max(1),
-        }));
+        })
+    };
+    // This address failed too often for this account: it waits, whoever else
+    // may still sign in.
+    let standing = state
+        .store
+        .client_login_state(user.id, &client, now, &policy)
+        .await?;
+    if let Some(until) = standing.locked_until {
+        refused("this address is locked out of the account after repeated failures".into()).await;
+        return Err(locked(
+            until,
+            "Too many failed sign-ins to this account from your address; try again later.",
+        ));
+    }
+    // The whole account is locked only for addresses that failed recently:
+    // its owner, signing in from an address with no recent failures, gets in.
+    if let Some(until) = user.locked_until.filter(|u| *u > now)
+        && standing.recent_failures > 0
+    {
+        refused("the account is locked after repeated failures".into()).await;
+        return Err(locked(
+            until,
+            "This account is locked after repeated failed sign-ins; try again later.",
+        ));
     }
     if !verify_password_async(hash, password).await {
         tracing::info!(user = %user.id, "sign-in refused: wrong password");
-        let locked = state
+        let locks = state
             .store
-            .record_failed_login(user.id, now, LOCK_AFTER_FAILURES, lock_duration())
+            .record_failed_login(user.id, &client, now, &policy)
             .await?;
-        refused(match locked {
-            Some(until) => format!(
-                "wrong password; the account is locked until {}",
+        let mut summary = String::from("wrong password");
+        if let Some(until) = locks.client_locked_until {
+            summary.push_str(&format!(
+                "; this address is locked out until {}",
                 until.to_rfc3339()
-            ),
-            None => "wrong password".into(),
-        })
-        .await;
+            ));
+        }
+        if let Some(until) = locks.account_locked_until {
+            summary.push_str(&format!(
+                "; the account is locked until {} for addresses with recent failures",
+                until.to_rfc3339()
+            ));
+        }
+        refused(summary).await;
         return Err(fail(ConsoleError::InvalidCredentials));
     }
 
@@ -82,7 +114,7 @@ pub async fn login(
         .store
         .create_session(user.id, &digest, now + state.session_ttl)
         .await?;
-    state.store.record_login(user.id, now).await?;
+    state.store.record_login(user.id, &client, now).await?;
     set_cookie(&session_cookie(
         &token,
         state.session_ttl,
@@ -100,14 +132,6 @@ pub async fn login(
     .await;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
-}
-
-/// Consecutive failed sign-ins that lock an account.
-pub const LOCK_AFTER_FAILURES: u32 = 5;
-
-/// How long a locked account stays locked: 15 minutes.
-pub fn lock_duration() -> chrono::Duration {
-    chrono::Duration::minutes(15)
 }
 
 /// Changes the signed-in user's own password. Every session of theirs ends,

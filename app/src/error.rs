@@ -76,6 +76,13 @@ impl FromServerFnError for ConsoleError {
                 field: "request".into(),
                 message: m,
             },
+            // On the server, a body that cannot be decoded at all (not UTF-8,
+            // say) is the caller's bad request, not a transport failure.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(m) => ConsoleError::Invalid {
+                field: "request".into(),
+                message: m,
+            },
             other => ConsoleError::Transport {
                 message: other.to_string(),
             },

@@ -288,10 +288,21 @@ pub fn cookie_from(headers: &http::HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Where to send someone after signing in: only same-site paths, so a crafted
-/// `next` cannot bounce them to another site.
+/// `next` cannot bounce them to another site. Browsers drop tabs and newlines
+/// from URLs and read `\` as `/`, so `/<TAB>/evil.example` would become
+/// `//evil.example`: only visible ASCII is accepted (anything else must be
+/// percent-encoded), no backslash anywhere, and no `//` at the start.
+/// The result is always a valid header value.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && n.len() <= 2_048
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+                && !n.starts_with("//") =>
+        {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -307,6 +318,25 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        // Characters a browser strips or a header cannot carry.
+        for sneaky in [
+            "/\t/evil.example/",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/\x0b/x",
+            "/\x0c/x",
+            "/\x00/x",
+            "/\x7f/x",
+            "/ /evil.example",
+            "/\u{3000}/evil.example",
+            "/\\/evil.example",
+        ] {
+            assert_eq!(safe_next(Some(sneaky)), "/", "{sneaky:?}");
+        }
+        assert_eq!(
+            safe_next(Some("/events?type=order.%2A&x=%09")),
+            "/events?type=order.%2A&x=%09"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 
 use crate::store::{NewAudit, Store};
 
-pub async fn record(store: &dyn Store, entry: NewAudit) {
+pub async fn record(store: &dyn Store, mut entry: NewAudit) {
+    entry.summary = mask_urls(&entry.summary);
     tracing::info!(
         action = %entry.action,
         actor = %entry.actor,
@@ -15,6 +16,25 @@ pub async fn record(store: &dyn Store, entry: NewAudit) {
     if let Err(e) = store.append_audit(entry.clone()).await {
         tracing::error!(error = %e, ?entry, "could not append to the audit log");
     }
+}
+
+/// Every URL in a summary with its credentials and query values masked: the
+/// audit log is read by more people than may see an endpoint's secrets.
+pub fn mask_urls(summary: &str) -> String {
+    if !summary.contains("://") {
+        return summary.to_owned();
+    }
+    summary
+        .split(' ')
+        .map(|word| {
+            if word.contains("://") {
+                crate::model::redact::mask_url(word)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// "changed url, timeout_ms": the fields a patch sets, for an audit summary.

@@ -15,16 +15,43 @@ pub enum Backoff {
     /// Explicit delays in seconds: the first retry waits `delays_secs[0]`, and so
     /// on; past the end the last delay repeats.
     Schedule {
-        #[cfg_attr(feature = "openapi", schema(value_type = Vec<u64>))]
+        /// 1 to 100 delays, each 0 to 604800 s (7 days).
+        #[cfg_attr(
+            feature = "openapi",
+            schema(value_type = Vec<DelaySecs>, min_items = 1, max_items = 100)
+        )]
         delays_secs: Cow<'static, [u64]>,
     },
-    /// `base_secs * factor^(retry - 1)`, never more than `cap_secs`.
+    /// `base_secs * factor^(retry - 1)`, never more than `cap_secs` (so a cap
+    /// below the base makes every delay the cap).
     Exponential {
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604_800))]
         base_secs: u64,
+        #[cfg_attr(feature = "openapi", schema(minimum = 1.0, maximum = 10.0))]
         factor: f64,
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604_800))]
         cap_secs: u64,
     },
 }
+
+/// One delay of a schedule, in seconds: the OpenAPI document's name for its bounds.
+#[cfg(feature = "openapi")]
+pub struct DelaySecs;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for DelaySecs {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(WEEK as f64))
+            .description(Some("A delay in seconds, 0 to 604800 (7 days)."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for DelaySecs {}
 
 /// When and how often a failed delivery is tried again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,19 +59,30 @@ pub enum Backoff {
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     pub backoff: Backoff,
-    /// Attempts in all, the first one included.
+    /// Attempts in all, the first one included (1 to 100).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub max_attempts: u32,
-    /// Give up once this long has passed since the first attempt (none: no limit).
+    /// Give up once this long has passed since the first attempt (1 to 2592000
+    /// s, 30 days; none: no limit).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 2_592_000))]
     pub max_age_secs: Option<u64>,
     /// Each delay is moved by up to this fraction either way (0.0 to 0.5), so
     /// receivers that failed together are not retried in lockstep.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0.0, maximum = 0.5))]
     pub jitter: f64,
-    /// A receiver's `Retry-After` (on 429/503) is honoured up to this many seconds.
+    /// A receiver's `Retry-After` (on 429/503) is honoured up to this many
+    /// seconds (0 to 604800, 7 days; default 3600).
     #[serde(default = "default_retry_after_cap")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 604_800))]
     pub retry_after_cap_secs: u64,
 }
+
+/// The longest delay, `Retry-After` cap and base a policy may name: 7 days.
+pub const WEEK: u64 = 7 * 24 * 3_600;
+/// The longest `max_age_secs`: 30 days.
+pub const MAX_AGE_SECS: u64 = 30 * 24 * 3_600;
 
 const fn default_retry_after_cap() -> u64 {
     3_600
@@ -128,17 +166,23 @@ impl RetryPolicy {
         if !(0.0..=0.5).contains(&self.jitter) {
             return Err("jitter: must be from 0.0 to 0.5".into());
         }
-        if self.max_age_secs == Some(0) {
-            return Err("max_age_secs: must be positive, or absent for no limit".into());
+        if self
+            .max_age_secs
+            .is_some_and(|age| age == 0 || age > MAX_AGE_SECS)
+        {
+            return Err(format!(
+                "max_age_secs: must be from 1 to {MAX_AGE_SECS} (30 days), or absent for no limit"
+            ));
         }
-        const WEEK: u64 = 7 * 24 * 3_600;
+        if self.retry_after_cap_secs > WEEK {
+            return Err(format!(
+                "retry_after_cap_secs: must be from 0 to {WEEK} (7 days)"
+            ));
+        }
         match &self.backoff {
             Backoff::Schedule { delays_secs } => {
-                if delays_secs.is_empty() && self.max_attempts > 1 {
-                    return Err(
-                        "backoff.delays_secs: needs at least one delay when retries are allowed"
-                            .into(),
-                    );
+                if delays_secs.is_empty() {
+                    return Err("backoff.delays_secs: needs at least one delay".into());
                 }
                 if delays_secs.len() > 100 {
                     return Err("backoff.delays_secs: at most 100 delays".into());
@@ -160,10 +204,8 @@ impl RetryPolicy {
                 if !factor.is_finite() || !(1.0..=10.0).contains(factor) {
                     return Err("backoff.factor: must be from 1.0 to 10.0".into());
                 }
-                if *cap_secs < *base_secs || *cap_secs > WEEK {
-                    return Err(
-                        "backoff.cap_secs: must be at least base_secs and at most 604800".into(),
-                    );
+                if *cap_secs == 0 || *cap_secs > WEEK {
+                    return Err("backoff.cap_secs: must be from 1 to 604800".into());
                 }
             }
         }
@@ -217,7 +259,12 @@ impl RetryPolicy {
         let jittered = (planned_ms as f64 * (1.0 + spread)).max(0.0) as u64;
         let delay_ms = match retry_after_ms {
             // The receiver asked for a pause: at least that, within the cap.
-            Some(asked) => jittered.max(asked.min(self.retry_after_cap_secs.saturating_mul(1_000))),
+            // The cap is bounded again here: a policy stored before the
+            // bound existed must not park a delivery for centuries.
+            Some(asked) => {
+                let cap = self.retry_after_cap_secs.min(WEEK);
+                jittered.max(asked.min(cap.saturating_mul(1_000)))
+            }
             None => jittered,
         };
         if let Some(max_age) = self.max_age_secs
@@ -358,7 +405,8 @@ mod tests {
             (RetryPolicy::default().with_jitter(0.9), "jitter"),
             (RetryPolicy::exponential(0, 2.0, 10), "base_secs"),
             (RetryPolicy::exponential(5, 0.5, 10), "factor"),
-            (RetryPolicy::exponential(5, 2.0, 1), "cap_secs"),
+            (RetryPolicy::exponential(5, 2.0, 0), "cap_secs"),
+            (RetryPolicy::exponential(5, 2.0, WEEK + 1), "cap_secs"),
             (
                 RetryPolicy::schedule(vec![]).with_max_attempts(3),
                 "delays_secs",
@@ -368,6 +416,24 @@ mod tests {
                 RetryPolicy::default().with_max_age_secs(Some(0)),
                 "max_age_secs",
             ),
+            (
+                RetryPolicy::default().with_max_age_secs(Some(u64::MAX)),
+                "max_age_secs",
+            ),
+            (
+                RetryPolicy {
+                    retry_after_cap_secs: u64::MAX,
+                    ..RetryPolicy::default()
+                },
+                "retry_after_cap_secs",
+            ),
+            (
+                RetryPolicy {
+                    retry_after_cap_secs: WEEK + 1,
+                    ..RetryPolicy::default()
+                },
+                "retry_after_cap_secs",
+            ),
         ];
         for (policy, field) in bad {
             let err = policy.validate().expect_err(field);
@@ -376,6 +442,26 @@ mod tests {
                 "{err} should name {field}"
             );
         }
+    }
+
+    #[test]
+    fn the_largest_valid_policy_is_accepted() {
+        let widest = RetryPolicy {
+            retry_after_cap_secs: WEEK,
+            ..RetryPolicy::schedule(vec![WEEK; 100])
+                .with_max_attempts(100)
+                .with_max_age_secs(Some(MAX_AGE_SECS))
+        };
+        assert_eq!(widest.validate(), Ok(()));
+        // A stored policy from before the bound waits at most the bound.
+        let unbounded = RetryPolicy {
+            retry_after_cap_secs: u64::MAX,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            unbounded.next(1, 0, Some(u64::MAX), NO_JITTER),
+            Next::RetryInMs(WEEK * 1_000)
+        );
     }
 
     #[test]

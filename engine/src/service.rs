@@ -123,15 +123,26 @@ impl Engine {
             _ => return Vec::new(),
         };
         let guard = self.dispatcher.guard();
+        let literal = host.parse::<std::net::IpAddr>().is_ok();
         let mut warnings: Vec<String> = addrs
             .into_iter()
             .filter_map(|ip| guard.check(ip).err())
             .map(|b| {
-                format!(
-                    "'{host}' resolves to {}, a {} address: deliveries will fail with \
-                     blocked_destination unless HERALD_OUTBOUND_ALLOW_CIDRS allows it",
-                    b.addr, b.range
-                )
+                if literal {
+                    format!(
+                        "{} is a {} address: deliveries will fail with blocked_destination \
+                         unless HERALD_OUTBOUND_ALLOW_CIDRS allows it",
+                        b.addr, b.range
+                    )
+                } else {
+                    // Which internal address a name leads to is the network's
+                    // business, not the caller's: the warning does not say.
+                    format!(
+                        "'{host}' resolves to an address Herald does not deliver to (internal \
+                         or reserved): deliveries will fail with blocked_destination unless \
+                         HERALD_OUTBOUND_ALLOW_CIDRS allows it"
+                    )
+                }
             })
             .collect();
         warnings.dedup();
@@ -159,9 +170,13 @@ impl Engine {
             }
             Some(reason)
         };
-        self.store
-            .set_endpoint_enabled(endpoint.id, enabled, reason.as_deref())
-            .await?;
+        if !self
+            .store
+            .set_endpoint_enabled(tenant, endpoint.id, enabled, reason.as_deref())
+            .await?
+        {
+            return Err(EngineError::not_found("endpoint", id));
+        }
         tracing::info!(endpoint = %id, enabled, "endpoint switched");
         self.endpoint(tenant, id).await
     }

@@ -19,6 +19,23 @@ const MAX_PATTERNS: usize = 50;
 const MAX_HEADERS: usize = 20;
 const MAX_KEY_LEN: usize = 255;
 
+/// A correlation id travels as the `X-Correlation-ID` header and into log lines:
+/// 1 to 128 of A-Z, a-z, 0-9 and `-_.:`. The same rule applies to the header
+/// on API requests and to an event's `correlation_id`.
+pub fn correlation_id_ok(id: &str) -> bool {
+    (1..=MAX_CORRELATION_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+pub const MAX_CORRELATION_LEN: usize = 128;
+
+/// Whether text can be sent as a header value as it is.
+pub fn is_header_safe(value: &str) -> bool {
+    reqwest::header::HeaderValue::from_str(value).is_ok()
+}
+
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> EngineError {
     EngineError::invalid(field, message)
 }
@@ -60,12 +77,52 @@ fn patterns(event_types: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Headers that govern the connection or the body's framing and encoding: set
+/// by an endpoint, they would change what the receiver reads (a
+/// `Transfer-Encoding: chunked` empties a non-chunked body), so they are Herald's.
+const FRAMING_HEADERS: [&str; 7] = [
+    "connection",
+    "content-encoding",
+    "expect",
+    "keep-alive",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+/// The longest custom header value, and all of an endpoint's values together.
+pub const MAX_HEADER_VALUE_BYTES: usize = 4 * 1024;
+pub const MAX_HEADERS_TOTAL_BYTES: usize = 16 * 1024;
+
 fn headers(headers: &BTreeMap<String, String>) -> Result<()> {
     if headers.len() > MAX_HEADERS {
         return Err(invalid("headers", format!("at most {MAX_HEADERS}")));
     }
+    let total: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if total > MAX_HEADERS_TOTAL_BYTES {
+        return Err(invalid(
+            "headers",
+            format!(
+                "names and values come to {total} bytes; at most {MAX_HEADERS_TOTAL_BYTES} in all"
+            ),
+        ));
+    }
     for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
+        if FRAMING_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+            return Err(invalid(
+                "headers",
+                format!(
+                    "'{name}' governs the connection or the body's framing; Herald sets \
+                     those itself"
+                ),
+            ));
+        }
+        if value.len() > MAX_HEADER_VALUE_BYTES {
+            return Err(invalid(
+                "headers",
+                format!("the value of '{name}' is longer than {MAX_HEADER_VALUE_BYTES} bytes"),
+            ));
+        }
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(invalid(
                 "headers",
@@ -210,14 +267,25 @@ pub fn event(
         (Some(key), _) => Some(key),
         (None, header) => header.map(str::to_owned),
     };
+    if let Some(id) = &input.correlation_id
+        && !correlation_id_ok(id)
+    {
+        return Err(invalid(
+            field("correlation_id"),
+            format!(
+                "must be 1 to {MAX_CORRELATION_LEN} characters of A-Z, a-z, 0-9 and -_.: \
+                 (it travels as the X-Correlation-ID header)"
+            ),
+        ));
+    }
     for (name, value) in [
         ("idempotency_key", &idempotency_key),
-        ("correlation_id", &input.correlation_id),
         ("entity_id", &input.entity_id),
     ] {
+        // Characters, as the OpenAPI document's maxLength counts them.
         if value
             .as_ref()
-            .is_some_and(|v| v.is_empty() || v.len() > MAX_KEY_LEN)
+            .is_some_and(|v| v.is_empty() || v.chars().count() > MAX_KEY_LEN)
         {
             return Err(invalid(
                 field(name),

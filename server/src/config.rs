@@ -112,6 +112,14 @@ pub struct ServeArgs {
     /// Seconds shutdown waits for requests in flight before handing them back [default: 10].
     #[arg(long, env = "HERALD_SHUTDOWN_GRACE_SECS", value_name = "SECONDS")]
     pub shutdown_grace_secs: Option<String>,
+    /// Requests in flight at once across all endpoints. A waiting request costs a
+    /// socket, so this is high; each endpoint has its own smaller limit [default: 1024].
+    #[arg(long, env = "HERALD_DELIVERY_CONCURRENCY", value_name = "REQUESTS")]
+    pub delivery_concurrency: Option<String>,
+    /// Requests in flight at once to any one endpoint; its other due deliveries
+    /// wait without holding anything [default: 8].
+    #[arg(long, env = "HERALD_ENDPOINT_CONCURRENCY", value_name = "REQUESTS")]
+    pub endpoint_concurrency: Option<String>,
 }
 
 /// The keys a herald.toml may contain (all optional; unknown keys are refused).
@@ -136,6 +144,8 @@ struct FileSettings {
     durability: Option<String>,
     shutdown_grace_secs: Option<toml::Value>,
     bad_key_rate_limit: Option<toml::Value>,
+    delivery_concurrency: Option<toml::Value>,
+    endpoint_concurrency: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +183,10 @@ pub struct Config {
     pub shutdown_grace_secs: u32,
     /// Unknown or malformed API keys per minute per client address (0: unlimited).
     pub bad_key_rate_limit: u32,
+    /// Requests in flight at once across all endpoints.
+    pub delivery_concurrency: u32,
+    /// Requests in flight at once to any one endpoint.
+    pub endpoint_concurrency: u32,
 }
 
 impl Config {
@@ -360,6 +374,28 @@ impl Config {
             3_600,
             "seconds from 0 to 3600",
         )?;
+        let delivery_concurrency = whole_number(
+            "delivery_concurrency",
+            cli_or_value(&serve.delivery_concurrency, file.delivery_concurrency),
+            1024,
+            100_000,
+            "requests from 1 to 100000",
+        )?;
+        let endpoint_concurrency = whole_number(
+            "endpoint_concurrency",
+            cli_or_value(&serve.endpoint_concurrency, file.endpoint_concurrency),
+            8,
+            1_000,
+            "requests from 1 to 1000",
+        )?;
+        if delivery_concurrency == 0 || endpoint_concurrency == 0 {
+            let (key, got) = if delivery_concurrency == 0 {
+                ("delivery_concurrency", delivery_concurrency)
+            } else {
+                ("endpoint_concurrency", endpoint_concurrency)
+            };
+            return Err(bad(key, format!("got '{got}'"), "at least 1 request"));
+        }
 
         Ok(Config {
             data_dir,
@@ -381,6 +417,8 @@ impl Config {
             durability,
             shutdown_grace_secs,
             bad_key_rate_limit,
+            delivery_concurrency,
+            endpoint_concurrency,
         })
     }
 }

@@ -23,10 +23,7 @@ pub fn current() -> String {
 /// An incoming id is kept only if it is short and made of safe characters, so
 /// nobody can inject text into logs or headers through it.
 fn acceptable(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    herald_engine::validate::correlation_id_ok(id)
 }
 
 /// The caller's own correlation id (a request extension), when it sent an

@@ -112,6 +112,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         DispatcherConfig {
             guard: config.outbound_guard.clone(),
             shutdown_grace: Duration::from_secs(u64::from(config.shutdown_grace_secs)),
+            concurrency: config.delivery_concurrency as usize,
+            per_endpoint: config.endpoint_concurrency as usize,
             ..DispatcherConfig::default()
         },
     );

@@ -45,10 +45,13 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
 /// page of another site made: the browser names the page's origin in `Origin`
 /// (or at least says `Sec-Fetch-Site`), and it must be this server. The API is
 /// exempt: it authenticates with bearer keys, which browsers never attach on
-/// their own.
+/// their own. So are the probes, which change nothing whatever the method
+/// (an undeclared one gets the router's 405 with `Allow`).
 pub async fn same_origin(req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if safe || req.uri().path().starts_with("/api/") {
+    let path = req.uri().path();
+    let exempt = path.starts_with("/api/") || matches!(path, "/healthz" | "/readyz" | "/metrics");
+    if safe || exempt {
         return next.run(req).await;
     }
     match cross_site_reason(req.headers()) {

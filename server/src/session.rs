@@ -28,7 +28,39 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/api/")
 }
 
-pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let server_fn = req.uri().path().starts_with("/fn/");
+    let response = signed_in(state, req, next).await;
+    if server_fn {
+        bad_arguments_are_400(response).await
+    } else {
+        response
+    }
+}
+
+/// A server function answers arguments it cannot decode (missing, ill-typed,
+/// not UTF-8) with `ConsoleError::Invalid` for the field `request` before any of
+/// its code runs, so nothing sets the status and the framework's 500 would
+/// stand. The caller sent a bad request: that is a 400.
+async fn bad_arguments_are_400(response: Response) -> Response {
+    if response.status() != http::StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 256 * 1024).await else {
+        return ApiError::internal("a server function's error answer could not be read")
+            .into_response();
+    };
+    if let Ok(herald_app::error::ConsoleError::Invalid { field, .. }) =
+        serde_json::from_slice(&bytes)
+        && field == "request"
+    {
+        parts.status = http::StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+async fn signed_in(state: AppState, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if is_public(path) {
         return next.run(req).await;

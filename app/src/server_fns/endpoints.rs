@@ -47,12 +47,23 @@ pub struct TestOutcome {
     pub error_message: Option<String>,
 }
 
+/// Endpoints as `user` may see them: URL credentials and query values only for
+/// those who may manage endpoints.
 #[cfg(feature = "ssr")]
 async fn rows(
     state: &crate::ssr::ConsoleState,
     tenant: herald_engine::model::TenantId,
-    endpoints: Vec<EndpointOut>,
+    user: &herald_engine::model::UserOut,
+    mut endpoints: Vec<EndpointOut>,
 ) -> Result<Vec<EndpointRow>, ConsoleError> {
+    if !user
+        .role
+        .allows(herald_engine::model::Permission::ManageEndpoints)
+    {
+        for endpoint in &mut endpoints {
+            endpoint.url = herald_engine::model::redact::mask_url(&endpoint.url);
+        }
+    }
     let ids: Vec<_> = endpoints.iter().map(|e| e.id).collect();
     let mut backlog = state.store.endpoint_backlog(tenant, &ids).await?;
     let mut names = std::collections::HashMap::new();
@@ -79,7 +90,7 @@ async fn rows(
 pub async fn list_endpoints(cursor: Option<String>) -> Result<EndpointList, ConsoleError> {
     use crate::ssr::{console_state, console_tenant, parse_id, require};
     use herald_engine::model::Permission;
-    require(Permission::Read)?;
+    let user = require(Permission::Read)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let after = cursor
@@ -88,7 +99,7 @@ pub async fn list_endpoints(cursor: Option<String>) -> Result<EndpointList, Cons
         .transpose()?;
     let page = state.store.list_endpoints(tenant, after, 50).await?;
     Ok(EndpointList {
-        items: rows(&state, tenant, page.items).await?,
+        items: rows(&state, tenant, &user, page.items).await?,
         next_cursor: page.next_cursor,
     })
 }
@@ -97,7 +108,7 @@ pub async fn list_endpoints(cursor: Option<String>) -> Result<EndpointList, Cons
 pub async fn get_endpoint(id: String) -> Result<EndpointRow, ConsoleError> {
     use crate::ssr::{console_state, console_tenant, fail, parse_id, require};
     use herald_engine::model::Permission;
-    require(Permission::Read)?;
+    let user = require(Permission::Read)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let endpoint = state
@@ -109,7 +120,7 @@ pub async fn get_endpoint(id: String) -> Result<EndpointRow, ConsoleError> {
                 message: format!("endpoint '{id}' was not found"),
             })
         })?;
-    rows(&state, tenant, vec![endpoint])
+    rows(&state, tenant, &user, vec![endpoint])
         .await?
         .pop()
         .ok_or_else(|| crate::ssr::internal("endpoint row vanished"))

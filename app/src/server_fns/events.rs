@@ -143,14 +143,22 @@ pub async fn get_event(id: String) -> Result<EventPage, ConsoleError> {
 pub async fn endpoint_choices() -> Result<Vec<(String, String)>, ConsoleError> {
     use crate::ssr::{console_state, console_tenant, internal, require};
     use herald_engine::model::Permission;
-    require(Permission::Read)?;
+    let user = require(Permission::Read)?;
+    let whole = user.role.allows(Permission::ManageEndpoints);
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let mut out = Vec::new();
     let mut after = None;
     loop {
         let page = state.store.list_endpoints(tenant, after, 200).await?;
-        out.extend(page.items.into_iter().map(|e| (e.id.to_string(), e.url)));
+        out.extend(page.items.into_iter().map(|e| {
+            let url = if whole {
+                e.url
+            } else {
+                herald_engine::model::redact::mask_url(&e.url)
+            };
+            (e.id.to_string(), url)
+        }));
         match page.next_cursor {
             Some(c) => after = Some(c.parse().map_err(internal)?),
             None => return Ok(out),

@@ -249,7 +249,8 @@ pub async fn delivery_stats(
     use herald_engine::model::{GroupBy, Permission};
     use herald_engine::store::{StatsQuery, default_granularity};
 
-    require(Permission::Read)?;
+    let user = require(Permission::Read)?;
+    let whole_urls = user.role.allows(Permission::ManageEndpoints);
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let (from, to, live) = resolve_range(&range, &from, &to, Utc::now()).map_err(fail)?;
@@ -295,7 +296,13 @@ pub async fn delivery_stats(
                 .store
                 .get_endpoint(tenant, id)
                 .await?
-                .map(|e| e.url)
+                .map(|e| {
+                    if whole_urls {
+                        e.url
+                    } else {
+                        herald_engine::model::redact::mask_url(&e.url)
+                    }
+                })
                 .unwrap_or_else(|| "(deleted endpoint)".into());
             let top_error = counts
                 .errors

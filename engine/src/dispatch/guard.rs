@@ -85,6 +85,8 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     match s {
         // ::ffff:a.b.c.d (mapped)
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(low),
+        // ::ffff:0:a.b.c.d (translated, SIIT; RFC 2765)
+        [0, 0, 0, 0, 0xffff, 0, _, _] => Some(low),
         // ::a.b.c.d (the deprecated "compatible" form); :: and ::1 are their own cases.
         [0, 0, 0, 0, 0, 0, _, _] if !(s[6] == 0 && s[7] <= 1) => Some(low),
         // 64:ff9b::a.b.c.d (NAT64, RFC 6052)
@@ -132,6 +134,7 @@ fn blocked_v4(ip: Ipv4Addr) -> Option<&'static str> {
         (192, 0, 0) => "IETF protocol assignment (192.0.0.0/24)",
         (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "documentation",
         (198, 18..=19, _) => "benchmarking (198.18.0.0/15)",
+        (192, 88, 99) => "deprecated 6to4 relay anycast (192.88.99.0/24)",
         (224..=239, ..) => "multicast",
         (240..=255, ..) => "reserved or broadcast",
         _ => return None,
@@ -150,8 +153,14 @@ fn blocked_v6(ip: Ipv6Addr) -> Option<&'static str> {
         [0x64, 0xff9b, 1, ..] => "local-use NAT64 (64:ff9b:1::/48)",
         // Teredo hides the IPv4 address it reaches; nothing legitimate needs it.
         [0x2001, 0, ..] => "Teredo (2001::/32)",
+        // The rest of the IETF protocol assignments: benchmarking, ORCHID,
+        // anycast services; no webhook receiver lives there.
+        [0x2001, second, ..] if second < 0x200 => "IETF protocol assignment (2001::/23)",
         [0x2001, 0xdb8, ..] => "documentation",
+        [first, ..] if first & 0xfff0 == 0x3ff0 => "documentation (3fff::/20)",
         [0x100, 0, 0, 0, ..] => "discard (100::/64)",
+        [0x100, 0, 0, 1, ..] => "dummy prefix (100:0:0:1::/64)",
+        [0x5f00, ..] => "segment routing SIDs (5f00::/16)",
         _ => return None,
     })
 }
@@ -188,6 +197,15 @@ mod tests {
             ("fe80::1", "link-local"),
             ("ff02::1", "multicast"),
             ("::ffff:127.0.0.1", "loopback"),
+            ("::ffff:0:127.0.0.1", "loopback"),
+            ("::ffff:0:10.1.2.3", "private"),
+            ("::ffff:0:169.254.169.254", "link-local"),
+            ("192.88.99.1", "6to4 relay"),
+            ("2001:2::1", "IETF protocol assignment"),
+            ("2001:10::1", "IETF protocol assignment"),
+            ("3fff::1", "documentation"),
+            ("100:0:0:1::1", "dummy"),
+            ("5f00::1", "segment routing"),
             ("::ffff:169.254.169.254", "link-local"),
             ("::ffff:10.0.0.1", "private"),
             ("::127.0.0.1", "loopback"),
@@ -219,6 +237,8 @@ mod tests {
             "100.128.0.1",
             "2606:4700::1111",
             "::ffff:93.184.216.34",
+            "::ffff:0:93.184.216.34",
+            "2001:4860:4860::8888",
             "64:ff9b::5db8:d822",
             "2002:5db8:d822::1",
         ] {

@@ -33,6 +33,18 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// An attempt that failed before (or without) an answer.
+    pub fn failed(class: ErrorClass, message: String, latency: Duration) -> Self {
+        Exchange {
+            latency,
+            status: None,
+            response_headers: BTreeMap::new(),
+            excerpt: String::new(),
+            error: Some((class, message)),
+            retry_after_ms: None,
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
     }
@@ -132,18 +144,30 @@ pub async fn send(
     timeout: Duration,
 ) -> Exchange {
     let started = Instant::now();
-    let mut request = client.post(url).timeout(timeout).body(body);
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    let failed = |class: ErrorClass, message: String, started: Instant| Exchange {
-        latency: started.elapsed(),
-        status: None,
-        response_headers: BTreeMap::new(),
-        excerpt: String::new(),
-        error: Some((class, message)),
-        retry_after_ms: None,
+    let failed = |class: ErrorClass, message: String, started: Instant| {
+        Exchange::failed(class, message, started.elapsed())
     };
+    // Headers are built here, not by the request builder, so a value that cannot
+    // be a header is told apart from a bad URL (both would be "builder" errors).
+    let mut header_map = reqwest::header::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name_ok = reqwest::header::HeaderName::from_bytes(name.as_bytes());
+        let value_ok = reqwest::header::HeaderValue::from_str(value);
+        let (Ok(name_ok), Ok(value_ok)) = (name_ok, value_ok) else {
+            let shown: String = name.escape_debug().take(100).collect();
+            return failed(
+                ErrorClass::Internal,
+                format!("cannot build the request: header '{shown}' is not a valid header"),
+                started,
+            );
+        };
+        header_map.append(name_ok, value_ok);
+    }
+    let request = client
+        .post(url)
+        .timeout(timeout)
+        .headers(header_map)
+        .body(body);
     if let Some(Err(blocked)) = literal_address(url).map(|ip| guard.check(ip)) {
         return failed(ErrorClass::BlockedDestination, blocked.to_string(), started);
     }

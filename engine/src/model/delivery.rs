@@ -115,15 +115,33 @@ pub struct EndpointOut {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
+    /// Dot-separated words of letters, digits, `_` and `-` (`order.created`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 128, pattern = "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$")
+    )]
     pub event_type: String,
+    /// A JSON object: the body every endpoint receives.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: Value,
+    /// 1 to 255 characters; must equal the `Idempotency-Key` header when both are sent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub idempotency_key: Option<String>,
+    /// Sent as `X-Correlation-ID`: 1 to 128 of A-Z, a-z, 0-9 and `-_.:`.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")
+    )]
     pub correlation_id: Option<String>,
+    /// 1 to 255 characters: events of one entity replay in order.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub entity_id: Option<String>,
+    /// A JSON object kept with the event (never sent to receivers).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Value>,
 }
 
@@ -189,6 +207,10 @@ pub enum ErrorClass {
     /// The URL leads to an address Herald refuses to reach (loopback, private,
     /// link-local, …): never retried.
     BlockedDestination,
+    /// Herald could not make the attempt for a reason of its own (a request it
+    /// could not build, or a fault in the attempt itself). Logged as an error and
+    /// retried on the policy like any other failure.
+    Internal,
     /// Not an attempt's class but a DLQ entry's: an at-most-once delivery was
     /// on the wire when its worker stopped (shutdown, crash or an expired
     /// lease), so whether the receiver got it is unknown. Never retried.
@@ -198,7 +220,7 @@ pub enum ErrorClass {
 impl ErrorClass {
     /// Every class an attempt's receipt can carry (each has a statistics
     /// column); [`ErrorClass::OutcomeUnknown`] marks DLQ entries only.
-    pub const ALL: [ErrorClass; 9] = [
+    pub const ALL: [ErrorClass; 10] = [
         ErrorClass::Dns,
         ErrorClass::Connect,
         ErrorClass::Tls,
@@ -208,11 +230,12 @@ impl ErrorClass {
         ErrorClass::InvalidUrl,
         ErrorClass::ResponseTooLarge,
         ErrorClass::BlockedDestination,
+        ErrorClass::Internal,
     ];
 
     /// Every class a DLQ entry can carry: the attempts' and `outcome_unknown`.
-    pub const ANY: [ErrorClass; 10] = {
-        let mut any = [ErrorClass::OutcomeUnknown; 10];
+    pub const ANY: [ErrorClass; 11] = {
+        let mut any = [ErrorClass::OutcomeUnknown; 11];
         let mut i = 0;
         while i < Self::ALL.len() {
             any[i] = Self::ALL[i];
@@ -237,6 +260,7 @@ impl ErrorClass {
             ErrorClass::InvalidUrl => "invalid_url",
             ErrorClass::ResponseTooLarge => "response_too_large",
             ErrorClass::BlockedDestination => "blocked_destination",
+            ErrorClass::Internal => "internal",
             ErrorClass::OutcomeUnknown => "outcome_unknown",
         }
     }

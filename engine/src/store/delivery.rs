@@ -34,7 +34,8 @@ pub struct NewEvent {
     pub correlation_id: Option<String>,
     pub entity_id: Option<String>,
     pub metadata: Option<Value>,
-    /// Deliver to this endpoint only, whatever its patterns (test events).
+    /// A test event: delivered to this endpoint only, whatever its patterns,
+    /// and marked `herald-test: true` on every request so a receiver can tell.
     pub only_endpoint: Option<EndpointId>,
 }
 
@@ -150,6 +151,8 @@ pub struct Claimed {
     pub event_type: String,
     pub payload: String,
     pub correlation_id: Option<String>,
+    /// A test event (sent with `herald-test: true`).
+    pub test: bool,
     pub endpoint_id: EndpointId,
     pub url: String,
     pub headers: BTreeMap<String, String>,

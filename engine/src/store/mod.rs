@@ -208,6 +208,49 @@ pub struct ApiKeyAuth {
 }
 
 /// What a live session cookie resolves to.
+/// When failed sign-ins lock what. Counting per account *and* client address
+/// keeps a guesser out of an account without letting anyone who knows an
+/// email keep its owner out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Failures from one address (within `client_window`) that lock that
+    /// address out of the account for `client_window`.
+    pub client_threshold: u32,
+    pub client_window: chrono::Duration,
+    /// Failures from every address since the last success that lock the
+    /// account; each further multiple locks it again for twice as long, up to
+    /// `account_max_lock`. An address with no recent failures may still sign in.
+    pub account_threshold: u32,
+    pub account_lock: chrono::Duration,
+    pub account_max_lock: chrono::Duration,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self {
+            client_threshold: 5,
+            client_window: chrono::Duration::minutes(15),
+            account_threshold: 50,
+            account_lock: chrono::Duration::minutes(15),
+            account_max_lock: chrono::Duration::hours(24),
+        }
+    }
+}
+
+/// The locks a failed sign-in set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginLocks {
+    pub client_locked_until: Option<DateTime<Utc>>,
+    pub account_locked_until: Option<DateTime<Utc>>,
+}
+
+/// One address's standing with one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientLoginState {
+    pub locked_until: Option<DateTime<Utc>>,
+    pub recent_failures: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionUser {
     pub session_id: SessionId,
@@ -236,7 +279,9 @@ pub trait Store: Send + Sync + 'static {
     /// The user and their password hash, for login.
     async fn user_credentials(&self, email: &str) -> Result<Option<(UserOut, String)>>;
     async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Page<UserOut>>;
-    async fn record_login(&self, user: UserId, at: DateTime<Utc>) -> Result<()>;
+    /// A successful sign-in from `client`: clears the account-wide count and
+    /// that address's.
+    async fn record_login(&self, user: UserId, client: &str, at: DateTime<Utc>) -> Result<()>;
 
     async fn create_session(
         &self,
@@ -289,13 +334,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<std::collections::HashMap<EndpointId, crate::model::EndpointBacklog>>;
     /// Soft-deletes; its pending deliveries end as dead when next claimed.
     async fn delete_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<bool>;
-    /// Turns an endpoint off (with a reason) or back on.
+    /// Turns an endpoint off (with a reason) or back on. False when there is
+    /// no such endpoint in the tenant.
     async fn set_endpoint_enabled(
         &self,
+        tenant: TenantId,
         id: EndpointId,
         enabled: bool,
         reason: Option<&str>,
-    ) -> Result<()>;
+    ) -> Result<bool>;
     /// Makes `secret` the endpoint's signing secret; every older one keeps
     /// signing alongside it until `old_valid_until` at the latest. False when
     /// there is no such endpoint in the tenant.
@@ -508,15 +555,25 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user(&self, id: UserId) -> Result<bool>;
     /// Replaces the password hash and ends every session of the user.
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<bool>;
-    /// Counts a failed sign-in; at `threshold` consecutive failures the account
-    /// is locked for `lock_for`. Returns the lock's end when this failure locked it.
+    /// Counts a failed sign-in from `client` against the address's count for
+    /// this account and the account-wide count, locking either as `policy`
+    /// says. Returns the locks this failure set.
     async fn record_failed_login(
         &self,
         id: UserId,
+        client: &str,
         at: DateTime<Utc>,
-        threshold: u32,
-        lock_for: chrono::Duration,
-    ) -> Result<Option<DateTime<Utc>>>;
+        policy: &LockoutPolicy,
+    ) -> Result<LoginLocks>;
+    /// Where `client` stands with this account at `now`: its lock, and whether
+    /// it failed recently (within `policy.client_window`).
+    async fn client_login_state(
+        &self,
+        id: UserId,
+        client: &str,
+        now: DateTime<Utc>,
+        policy: &LockoutPolicy,
+    ) -> Result<ClientLoginState>;
     /// Revokes a key of the tenant; false when there is no such live key.
     async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool>;
     async fn append_audit(&self, entry: NewAudit) -> Result<()>;
@@ -541,6 +598,13 @@ pub trait Store: Send + Sync + 'static {
         tenant: TenantId,
         id: Option<CheckpointId>,
     ) -> Result<Vec<CheckpointOut>>;
+    /// A page of the tenant's checkpoints, newest first, after the cursor `before`.
+    async fn page_checkpoints(
+        &self,
+        tenant: TenantId,
+        before: Option<CheckpointId>,
+        limit: u32,
+    ) -> Result<Page<CheckpointOut>>;
 }
 
 pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {

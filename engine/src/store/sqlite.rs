@@ -13,6 +13,7 @@ use super::{
     EventTypeSummary, Ingested, NewApiKey, NewEndpoint, NewEvent, NewReplay, NewUser, ReplayStep,
     SessionUser, Store, from_millis, stored_id, to_millis,
 };
+use super::{ClientLoginState, LockoutPolicy, LoginLocks};
 use crate::model::{
     ApiKeyId, ApiKeyOut, AuditFilter, AuditId, AuditOut, CheckpointId, CheckpointIn, CheckpointOut,
     DeliveryId, DlqDetail, DlqEntryId, DlqEntryOut, EndpointId, EndpointOut, EventDetail, EventId,
@@ -187,8 +188,8 @@ impl Store for SqliteStore {
         self.list_users_impl(after, limit).await
     }
 
-    async fn record_login(&self, user: UserId, at: DateTime<Utc>) -> Result<()> {
-        self.record_login_impl(user, at).await
+    async fn record_login(&self, user: UserId, client: &str, at: DateTime<Utc>) -> Result<()> {
+        self.record_login_impl(user, client, at).await
     }
 
     async fn create_session(
@@ -332,11 +333,13 @@ impl Store for SqliteStore {
 
     async fn set_endpoint_enabled(
         &self,
+        tenant: TenantId,
         id: EndpointId,
         enabled: bool,
         reason: Option<&str>,
-    ) -> Result<()> {
-        self.set_endpoint_enabled_impl(id, enabled, reason).await
+    ) -> Result<bool> {
+        self.set_endpoint_enabled_impl(tenant, id, enabled, reason)
+            .await
     }
 
     async fn rotate_secret(
@@ -569,6 +572,15 @@ impl Store for SqliteStore {
         self.list_checkpoints_impl(tenant, id).await
     }
 
+    async fn page_checkpoints(
+        &self,
+        tenant: TenantId,
+        before: Option<CheckpointId>,
+        limit: u32,
+    ) -> Result<Page<CheckpointOut>> {
+        self.page_checkpoints_impl(tenant, before, limit).await
+    }
+
     async fn reseal_secrets(&self) -> Result<u64> {
         self.reseal_secrets_impl().await
     }
@@ -617,12 +629,21 @@ impl Store for SqliteStore {
     async fn record_failed_login(
         &self,
         id: UserId,
+        client: &str,
         at: DateTime<Utc>,
-        threshold: u32,
-        lock_for: chrono::Duration,
-    ) -> Result<Option<DateTime<Utc>>> {
-        self.record_failed_login_impl(id, at, threshold, lock_for)
-            .await
+        policy: &LockoutPolicy,
+    ) -> Result<LoginLocks> {
+        self.record_failed_login_impl(id, client, at, policy).await
+    }
+
+    async fn client_login_state(
+        &self,
+        id: UserId,
+        client: &str,
+        now: DateTime<Utc>,
+        policy: &LockoutPolicy,
+    ) -> Result<ClientLoginState> {
+        self.client_login_state_impl(id, client, now, policy).await
     }
 
     async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool> {

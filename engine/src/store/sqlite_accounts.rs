@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use super::{
-    ApiKeyAuth, NewApiKey, NewAudit, NewUser, SessionUser, SqliteStore, from_millis,
-    normalise_email, page_of, stored_id, to_millis,
+    ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewAudit, NewUser,
+    SessionUser, SqliteStore, from_millis, normalise_email, page_of, stored_id, to_millis,
 };
 use crate::error::is_unique_violation;
 use crate::model::{
@@ -161,6 +161,11 @@ impl SqliteStore {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        // A new password starts every count over.
+        sqlx::query("delete from login_failures where user_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -168,26 +173,102 @@ impl SqliteStore {
     pub(super) async fn record_failed_login_impl(
         &self,
         id: UserId,
+        client: &str,
         at: DateTime<Utc>,
-        threshold: u32,
-        lock_for: chrono::Duration,
-    ) -> Result<Option<DateTime<Utc>>> {
-        let until = at + lock_for;
-        // Reaching the threshold locks the account and starts the count over,
-        // so the next lock needs as many failures again.
-        let locked: Option<Option<i64>> = sqlx::query_scalar(
-            r"update users set
-                  locked_until = case when failed_logins + 1 >= $1 then $2 else locked_until end,
-                  failed_logins = case when failed_logins + 1 >= $1 then 0 else failed_logins + 1 end
-              where id = $3
-              returning case when locked_until = $2 then locked_until end",
+        policy: &LockoutPolicy,
+    ) -> Result<LoginLocks> {
+        let at_ms = to_millis(at);
+        let window_start = to_millis(at - policy.client_window);
+        let client_until = to_millis(at + policy.client_window);
+        let mut tx = self.pool().begin().await?;
+        // The address's count: failures older than the window are forgotten;
+        // reaching the threshold locks the address out and starts over.
+        let client_locked: Option<i64> = sqlx::query_scalar(
+            r"insert into login_failures (user_id, client, failures, last_failed_at, locked_until)
+              values ($1, $2, 1, $3, case when 1 >= $4 then $5 end)
+              on conflict (user_id, client) do update set
+                  failures = case
+                      when last_failed_at < $6 then 1
+                      else failures + 1 end,
+                  locked_until = case
+                      when (case when last_failed_at < $6 then 1 else failures + 1 end) >= $4 then $5
+                      else locked_until end,
+                  last_failed_at = $3
+              returning locked_until",
         )
-        .bind(i64::from(threshold.max(1)))
-        .bind(to_millis(until))
         .bind(id.to_string())
+        .bind(client)
+        .bind(at_ms)
+        .bind(i64::from(policy.client_threshold.max(1)))
+        .bind(client_until)
+        .bind(window_start)
+        .fetch_one(&mut *tx)
+        .await?;
+        // The account's count runs until a success. Each multiple of the
+        // threshold locks it, for twice as long as the multiple before.
+        let failed: Option<i64> = sqlx::query_scalar(
+            "update users set failed_logins = failed_logins + 1 where id = $1 returning failed_logins",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let threshold = i64::from(policy.account_threshold.max(1));
+        let mut account_locked_until = None;
+        if let Some(failed) = failed
+            && failed % threshold == 0
+        {
+            let doublings = u32::try_from(failed / threshold - 1)
+                .unwrap_or(u32::MAX)
+                .min(20);
+            let lock = policy
+                .account_lock
+                .checked_mul(1 << doublings)
+                .unwrap_or(policy.account_max_lock)
+                .min(policy.account_max_lock);
+            let until = at + lock;
+            sqlx::query("update users set locked_until = $1 where id = $2")
+                .bind(to_millis(until))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            account_locked_until = Some(until);
+        }
+        tx.commit().await?;
+        Ok(LoginLocks {
+            client_locked_until: client_locked
+                .filter(|u| *u == client_until)
+                .map(from_millis),
+            account_locked_until,
+        })
+    }
+
+    pub(super) async fn client_login_state_impl(
+        &self,
+        id: UserId,
+        client: &str,
+        now: DateTime<Utc>,
+        policy: &LockoutPolicy,
+    ) -> Result<ClientLoginState> {
+        let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+            "select failures, last_failed_at, locked_until from login_failures
+             where user_id = $1 and client = $2",
+        )
+        .bind(id.to_string())
+        .bind(client)
         .fetch_optional(self.pool())
         .await?;
-        Ok(locked.flatten().map(from_millis))
+        let Some((failures, last_failed_at, locked_until)) = row else {
+            return Ok(ClientLoginState::default());
+        };
+        let recent = last_failed_at >= to_millis(now - policy.client_window);
+        Ok(ClientLoginState {
+            locked_until: locked_until.map(from_millis).filter(|u| *u > now),
+            recent_failures: if recent {
+                u32::try_from(failures).unwrap_or(u32::MAX).max(1)
+            } else {
+                0
+            },
+        })
     }
 
     pub(super) async fn revoke_api_key_impl(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool> {
@@ -338,14 +419,26 @@ impl SqliteStore {
         Ok(page_of(users, limit, |u| u.id.to_string()))
     }
 
-    pub(super) async fn record_login_impl(&self, user: UserId, at: DateTime<Utc>) -> Result<()> {
+    pub(super) async fn record_login_impl(
+        &self,
+        user: UserId,
+        client: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "update users set last_login_at = $1, failed_logins = 0, locked_until = null where id = $2",
         )
-            .bind(to_millis(at))
+        .bind(to_millis(at))
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("delete from login_failures where user_id = $1 and client = $2")
             .bind(user.to_string())
-            .execute(self.pool())
+            .bind(client)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 

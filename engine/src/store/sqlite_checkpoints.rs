@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Actor, SqliteStore, from_millis, stored_id, to_millis};
-use crate::model::{CheckpointId, CheckpointIn, CheckpointOut, TenantId};
+use super::{Actor, SqliteStore, from_millis, page_of, stored_id, to_millis};
+use crate::model::{CheckpointId, CheckpointIn, CheckpointOut, Page, TenantId};
 use crate::{EngineError, Result};
 
 impl SqliteStore {
@@ -84,7 +84,7 @@ impl SqliteStore {
         tenant: TenantId,
         id: Option<CheckpointId>,
     ) -> Result<Vec<CheckpointOut>> {
-        let rows: Vec<(String, String, i64, Option<String>, String, i64)> = sqlx::query_as(
+        let rows: Vec<CheckpointRow> = sqlx::query_as(
             r"select id, name, seq, endpoint_id, created_by, created_at from checkpoints
               where tenant_id = $1 and ($2 is null or id = $2) order by seq desc, id desc",
         )
@@ -92,17 +92,41 @@ impl SqliteStore {
         .bind(id.map(|i| i.to_string()))
         .fetch_all(self.reader())
         .await?;
-        rows.into_iter()
-            .map(|(id, name, seq, endpoint, by, at)| {
-                Ok(CheckpointOut {
-                    id: stored_id(&id)?,
-                    name,
-                    seq,
-                    endpoint_id: endpoint.as_deref().map(stored_id).transpose()?,
-                    created_by: by,
-                    created_at: from_millis(at),
-                })
-            })
-            .collect()
+        rows.into_iter().map(checkpoint_out).collect()
     }
+
+    pub(super) async fn page_checkpoints_impl(
+        &self,
+        tenant: TenantId,
+        before: Option<CheckpointId>,
+        limit: u32,
+    ) -> Result<Page<CheckpointOut>> {
+        let rows: Vec<CheckpointRow> = sqlx::query_as(
+            r"select id, name, seq, endpoint_id, created_by, created_at from checkpoints
+              where tenant_id = $1 and ($2 is null or id < $2) order by id desc limit $3",
+        )
+        .bind(tenant.to_string())
+        .bind(before.map(|i| i.to_string()))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.reader())
+        .await?;
+        let items = rows
+            .into_iter()
+            .map(checkpoint_out)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, limit, |c| c.id.to_string()))
+    }
+}
+
+type CheckpointRow = (String, String, i64, Option<String>, String, i64);
+
+fn checkpoint_out((id, name, seq, endpoint, by, at): CheckpointRow) -> Result<CheckpointOut> {
+    Ok(CheckpointOut {
+        id: stored_id(&id)?,
+        name,
+        seq,
+        endpoint_id: endpoint.as_deref().map(stored_id).transpose()?,
+        created_by: by,
+        created_at: from_millis(at),
+    })
 }

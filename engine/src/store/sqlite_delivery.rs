@@ -327,21 +327,24 @@ impl SqliteStore {
 
     pub(super) async fn set_endpoint_enabled_impl(
         &self,
+        tenant: TenantId,
         id: EndpointId,
         enabled: bool,
         reason: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let now = to_millis(Utc::now());
-        sqlx::query(
-            "update endpoints set disabled_at = $1, disabled_reason = $2, updated_at = $3 where id = $4",
+        let done = sqlx::query(
+            "update endpoints set disabled_at = $1, disabled_reason = $2, updated_at = $3
+             where tenant_id = $4 and id = $5 and deleted_at is null",
         )
         .bind(if enabled { None } else { Some(now) })
         .bind(if enabled { None } else { reason })
         .bind(now)
+        .bind(tenant.to_string())
         .bind(id.to_string())
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     pub(super) async fn rotate_secret_impl(

@@ -12,12 +12,6 @@ use crate::model::{AttemptId, DeliveryId, DlqEntryId, ErrorClass};
 
 use super::SqliteStore;
 
-/// How many of the earliest-due deliveries one claim considers: eight per slot
-/// to fill, so endpoints at their limit do not crowd out the rest, within
-/// bounds that keep a claim cheap when only a few slots are free.
-fn claim_window(limit: u32) -> u32 {
-    limit.saturating_mul(8).clamp(64, 1_000)
-}
 use super::sqlite_delivery::{from_json, id_list, json_text, semantics_of};
 
 impl SqliteStore {
@@ -29,36 +23,63 @@ impl SqliteStore {
         per_endpoint: u32,
     ) -> Result<Vec<Claimed>> {
         let now_ms = to_millis(now);
-        // Among the earliest-due deliveries (a bounded window, read through the
-        // due index), each endpoint gets only the slots its in-flight count
-        // leaves free, so nothing claimed has to wait for its endpoint.
+        // Fair by construction: walk the endpoints that have pending work (a
+        // skip-scan, one index seek per endpoint), give each at most the slots
+        // its in-flight count leaves free, and take them round-robin (every
+        // endpoint's first due delivery before anyone's second), with tenants
+        // taking turns too. An endpoint at its limit is skipped and its work
+        // stays due; one endpoint's backlog cannot hide anyone else's.
+        // `indexed by` keeps every step on the pending-only index: the
+        // planner would otherwise pick `deliveries_endpoint_idx` and sort or
+        // scan an endpoint's whole history.
         let ids: Vec<String> = sqlx::query_scalar(
-            r"with due as (
-                  select id, endpoint_id, next_attempt_at from deliveries
-                  where state = 'pending' and next_attempt_at <= $2
-                  order by next_attempt_at limit $5
+            r"with recursive
+              endpoints_with_work(endpoint_id) as (
+                  select (select min(endpoint_id) from deliveries indexed by deliveries_endpoint_due_idx
+                          where state = 'pending')
+                  union all
+                  select (select min(endpoint_id) from deliveries indexed by deliveries_endpoint_due_idx
+                          where state = 'pending' and endpoint_id > w.endpoint_id)
+                  from endpoints_with_work w where w.endpoint_id is not null
               ),
-              busy as (
-                  select endpoint_id, count(*) as n from deliveries
-                  where state = 'in_flight' and endpoint_id in (select endpoint_id from due)
-                  group by endpoint_id
+              ready as (
+                  select w.endpoint_id,
+                         (select min(next_attempt_at) from deliveries d indexed by deliveries_endpoint_due_idx
+                          where d.state = 'pending' and d.endpoint_id = w.endpoint_id) as first_due,
+                         $4 - (select count(*) from deliveries d
+                               where d.state = 'in_flight' and d.endpoint_id = w.endpoint_id) as free
+                  from endpoints_with_work w where w.endpoint_id is not null
               ),
-              ranked as (
-                  select due.id, due.next_attempt_at,
-                         row_number() over (partition by due.endpoint_id order by due.next_attempt_at)
-                           + coalesce(busy.n, 0) as slot
-                  from due left join busy on busy.endpoint_id = due.endpoint_id
+              walk(endpoint_id, first_due, free, turn, rid) as (
+                  select r.endpoint_id, r.first_due, r.free, 1,
+                         (select d.rowid from deliveries d indexed by deliveries_endpoint_due_idx
+                          where d.state = 'pending' and d.endpoint_id = r.endpoint_id
+                          order by d.next_attempt_at, d.rowid limit 1)
+                  from ready r where r.free >= 1 and r.first_due <= $2
+                  union all
+                  select w.endpoint_id, w.first_due, w.free, w.turn + 1,
+                         (select d.rowid from deliveries d indexed by deliveries_endpoint_due_idx, deliveries cur
+                          where cur.rowid = w.rid and d.state = 'pending' and d.endpoint_id = w.endpoint_id
+                            and d.next_attempt_at <= $2
+                            and (d.next_attempt_at, d.rowid) > (cur.next_attempt_at, cur.rowid)
+                          order by d.next_attempt_at, d.rowid limit 1)
+                  from walk w where w.turn < w.free and w.rid is not null
+              ),
+              turns as (
+                  select w.rid, w.turn, w.first_due,
+                         row_number() over (partition by d.tenant_id order by w.turn, w.first_due) as tenant_turn
+                  from walk w join deliveries d on d.rowid = w.rid
+                  where w.rid is not null
               )
               update deliveries set state = 'in_flight', lease_until = $1, updated_at = $2,
                                     claim_token = claim_token + 1
-              where id in (select id from ranked where slot <= $4 order by next_attempt_at limit $3)
+              where rowid in (select rid from turns order by tenant_turn, turn, first_due limit $3)
               returning id",
         )
         .bind(to_millis(lease_until))
         .bind(now_ms)
         .bind(i64::from(limit))
         .bind(i64::from(per_endpoint))
-        .bind(i64::from(claim_window(limit)))
         .fetch_all(self.pool())
         .await?;
         if ids.is_empty() {
@@ -80,6 +101,7 @@ impl SqliteStore {
             event_type: String,
             payload: String,
             correlation_id: Option<String>,
+            test: bool,
             url: String,
             headers: String,
             semantics: String,
@@ -91,7 +113,7 @@ impl SqliteStore {
         let rows = sqlx::query_as::<_, Row>(
             r"select d.id, d.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts, d.attempts - d.chain_base as chain_attempts,
                      d.first_attempt_at, d.chain_trigger, d.chain_reason,
-                     e.event_type, e.payload, e.correlation_id,
+                     e.event_type, e.payload, e.correlation_id, e.test,
                      p.url, p.headers, p.semantics,
                      coalesce(rp.policy, p.retry_policy) as retry_policy, p.timeout_ms,
                      (p.disabled_at is null and p.deleted_at is null) as active
@@ -132,6 +154,7 @@ impl SqliteStore {
                     event_type: r.event_type,
                     payload: r.payload,
                     correlation_id: r.correlation_id,
+                    test: r.test,
                     endpoint_id: stored_id(&r.endpoint_id)?,
                     url: r.url,
                     headers: self.open_headers(&r.headers)?,

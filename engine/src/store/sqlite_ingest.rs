@@ -244,8 +244,8 @@ async fn ingest_on(
         let metadata = event.metadata.as_ref().map(json_text).transpose()?;
         sqlx::query(
             r"insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
-                                  correlation_id, entity_id, metadata, received_at)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                  correlation_id, entity_id, metadata, received_at, test)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(id.to_string())
         .bind(&tenant_text)
@@ -264,6 +264,7 @@ async fn ingest_on(
         .bind(&event.entity_id)
         .bind(&metadata)
         .bind(now_ms)
+        .bind(event.only_endpoint.is_some())
         .execute(&mut *conn)
         .await?;
 

@@ -156,10 +156,22 @@ impl SqliteStore {
         id: RetryPolicyId,
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
+        // Another tenant's policy is not there at all: no count, no write.
+        let exists: Option<i64> =
+            sqlx::query_scalar("select 1 from retry_policies where tenant_id = $1 and id = $2")
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
         // Deleted endpoints keep their reference for the record; live ones block.
         let users: i64 = sqlx::query_scalar(
-            "select count(*) from endpoints where retry_policy_id = $1 and deleted_at is null",
+            "select count(*) from endpoints
+             where tenant_id = $1 and retry_policy_id = $2 and deleted_at is null",
         )
+        .bind(tenant.to_string())
         .bind(id.to_string())
         .fetch_one(&mut *tx)
         .await?;
@@ -170,10 +182,13 @@ impl SqliteStore {
                 ),
             });
         }
-        sqlx::query("update endpoints set retry_policy_id = null where retry_policy_id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "update endpoints set retry_policy_id = null where tenant_id = $1 and retry_policy_id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query("delete from retry_policies where tenant_id = $1 and id = $2")
             .bind(tenant.to_string())
             .bind(id.to_string())

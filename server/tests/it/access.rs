@@ -17,7 +17,7 @@ use crate::harness::{ADMIN_EMAIL, ADMIN_PASSWORD, TestServer};
 
 /// Who may call a console server function.
 #[derive(Debug, Clone, Copy)]
-enum Gate {
+pub(crate) enum Gate {
     /// Anyone, signed in or not.
     Public,
     /// Any signed-in user.
@@ -25,12 +25,12 @@ enum Gate {
     Needs(Permission),
 }
 
-struct Route {
-    method: Method,
+pub(crate) struct Route {
+    pub method: Method,
     /// As registered, with `{id}` placeholders.
-    path: &'static str,
-    permission: Permission,
-    body: Option<Value>,
+    pub path: &'static str,
+    pub permission: Permission,
+    pub body: Option<Value>,
 }
 
 fn route(method: Method, path: &'static str, permission: Permission, body: Option<Value>) -> Route {
@@ -42,7 +42,7 @@ fn route(method: Method, path: &'static str, permission: Permission, body: Optio
     }
 }
 
-fn api_routes() -> Vec<Route> {
+pub(crate) fn api_routes() -> Vec<Route> {
     use Method as M;
     use Permission as P;
     let endpoint = json!({"url": "https://93.184.216.34/hook", "event_types": ["a.*"]});
@@ -260,7 +260,7 @@ async fn every_api_route_admits_exactly_the_scopes_the_matrix_allows() {
 }
 
 /// `(function, who may call it, a well-formed form body)`.
-fn server_functions() -> Vec<(&'static str, Gate, String)> {
+pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
     use Gate::*;
     use Permission as P;
     let ep = EndpointId::nil();

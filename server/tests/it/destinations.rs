@@ -57,6 +57,7 @@ async fn internal_destinations_are_refused_in_every_form_and_never_retried() {
         format!("http://localhost:{port}/hook"),
         format!("http://[::ffff:127.0.0.1]:{port}/hook"),
         format!("http://[::1]:{port}/hook"),
+        format!("http://[::ffff:0:127.0.0.1]:{port}/hook"),
         format!("http://[64:ff9b::7f00:1]:{port}/hook"),
         format!("http://[2002:7f00:1::1]:{port}/hook"),
         format!("http://0.0.0.0:{port}/hook"),
@@ -91,7 +92,8 @@ async fn internal_destinations_are_refused_in_every_form_and_never_retried() {
         "nothing reached the receiver"
     );
 
-    // Saving an endpoint whose name resolves to loopback warns, and saves.
+    // Saving an endpoint whose name resolves to loopback warns, and saves,
+    // without saying which internal address the name leads to.
     let res = api
         .post(
             "/api/v1/endpoints",
@@ -102,10 +104,32 @@ async fn internal_destinations_are_refused_in_every_form_and_never_retried() {
     assert_eq!(status, 201, "{body}");
     let warnings = body["warnings"].as_array().expect("warnings");
     assert!(
-        warnings
-            .iter()
-            .any(|w| w.as_str().unwrap().contains("loopback")),
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("'localhost' resolves to an address Herald does not deliver to")),
         "{body}"
+    );
+    for leak in ["127.0.0.1", "::1", "loopback"] {
+        assert!(
+            !body.to_string().contains(leak),
+            "the warning reveals '{leak}': {body}"
+        );
+    }
+    // A literal internal address is named: the caller typed it.
+    let res = api
+        .post(
+            "/api/v1/endpoints",
+            &json!({"url": format!("http://[::ffff:0:127.0.0.1]:{port}/x"), "event_types": ["none"]}),
+        )
+        .await;
+    let (status, body) = status_and_body(res).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("loopback")),
+        "the IPv4-translated form is classified: {body}"
     );
     // A public address raises no warning.
     let res = api

@@ -61,6 +61,11 @@ impl TestServer {
         }
     }
 
+    /// The data directory (its `herald.db` is the SQLite database).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

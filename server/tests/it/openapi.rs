@@ -533,6 +533,7 @@ async fn documented_enum_values_are_the_ones_the_code_produces() {
         | ErrorClass::InvalidUrl
         | ErrorClass::ResponseTooLarge
         | ErrorClass::BlockedDestination
+        | ErrorClass::Internal
         | ErrorClass::OutcomeUnknown => (),
     };
     let _ = |v: DuplicateOf| match v {

@@ -32,7 +32,8 @@ struct DlqQuery {
     event_type: Option<String>,
     /// The last attempt's error class (`outcome_unknown` for at-most-once deliveries
     /// whose worker stopped mid-request): dns, connect, tls, timeout, http_status,
-    /// connection, invalid_url, response_too_large, blocked_destination, outcome_unknown.
+    /// connection, invalid_url, response_too_large, blocked_destination, internal,
+    /// outcome_unknown.
     error_class: Option<String>,
     /// Entered the DLQ at or after (RFC 3339).
     from: Option<String>,

@@ -70,6 +70,9 @@ fn endpoint_id(id: &str) -> Result<EndpointId, ApiError> {
 }
 
 /// Read an endpoint
+///
+/// A key that may not manage endpoints (scope `read`) sees the URL with its
+/// credentials and query values masked (`https://***@host/path?token=***`).
 #[utoipa::path(
     get,
     path = "/api/v1/endpoints/{id}",
@@ -91,10 +94,22 @@ async fn get_one(
         .get_endpoint(caller.tenant_id, endpoint_id(&id)?)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("endpoint '{id}' was not found")))?;
-    Ok(Json(endpoint))
+    Ok(Json(shown_to(&caller, endpoint)))
+}
+
+/// An endpoint as this caller may see it: URL credentials and query values
+/// only for keys that may manage endpoints.
+fn shown_to(caller: &Caller, mut endpoint: EndpointOut) -> EndpointOut {
+    if !caller.scope.allows(Permission::ManageEndpoints) {
+        endpoint.url = herald_engine::model::redact::mask_url(&endpoint.url);
+    }
+    endpoint
 }
 
 /// List endpoints
+///
+/// URLs are masked for keys that may not manage endpoints, as on `GET
+/// /api/v1/endpoints/{id}`.
 #[utoipa::path(
     get,
     path = "/api/v1/endpoints",
@@ -112,12 +127,16 @@ async fn list(
 ) -> Result<Json<Page<EndpointOut>>, ApiError> {
     caller.require(Permission::Read)?;
     let after = params.cursor::<EndpointId>()?;
-    Ok(Json(
-        state
-            .store
-            .list_endpoints(caller.tenant_id, after, params.limit()?)
-            .await?,
-    ))
+    let mut page = state
+        .store
+        .list_endpoints(caller.tenant_id, after, params.limit()?)
+        .await?;
+    page.items = page
+        .items
+        .into_iter()
+        .map(|e| shown_to(&caller, e))
+        .collect();
+    Ok(Json(page))
 }
 
 /// Change an endpoint
@@ -345,7 +364,9 @@ struct TestEventSent {
 /// Send a test event
 ///
 /// Sends an event to this endpoint alone (whatever its patterns), so a team
-/// can check its receiver; the event shows what happened.
+/// can check its receiver; the event shows what happened. Every request for a
+/// test event carries `herald-test: true`, and its type is `herald.test` unless
+/// the key may also publish (scope `all`).
 #[utoipa::path(
     post,
     path = "/api/v1/endpoints/{id}/test",
@@ -354,6 +375,7 @@ struct TestEventSent {
     request_body(content = TestEventIn, example = json!({"event_type": "order.created", "payload": {"order_id": "ord_test"}})),
     responses(
         (status = 202, description = "Accepted for delivery.", body = TestEventSent, example = json!({"event_id": ex::EVENT})),
+        (status = 403, description = "Another type than `herald.test` needs the `publish` permission."),
         (status = 404, description = "endpoint 'ep_…' was not found."),
     ),
 )]
@@ -365,6 +387,23 @@ async fn send_test_event(
 ) -> Result<(StatusCode, Json<TestEventSent>), ApiError> {
     caller.require(Permission::SendTestEvent)?;
     let input: TestEventIn = optional_json(&body)?;
+    // A test event of a real type would be a real event in all but name: only
+    // a caller who may publish can choose the type. Every test event carries
+    // `herald-test: true` either way.
+    if input
+        .event_type
+        .as_deref()
+        .is_some_and(|t| t != herald_engine::service::TEST_EVENT_TYPE)
+    {
+        caller.require(Permission::Publish).map_err(|_| {
+            ApiError::forbidden(format!(
+                "a test event's type is '{}' unless the caller may publish; \
+                 this API key's scope '{}' does not allow 'publish'",
+                herald_engine::service::TEST_EVENT_TYPE,
+                caller.scope
+            ))
+        })?;
+    }
     let event_id = state
         .engine
         .send_test_event(

@@ -7,7 +7,8 @@
 //! `?endpoint_id=`. A client that cannot keep up is disconnected with close
 //! code 4008 and a reason; it may reconnect. A socket opened with a console
 //! session closes (code 4001) when that session ends: sign-out, a password
-//! change or expiry.
+//! change or expiry. One opened with an API key closes (code 4001) when the
+//! key is revoked.
 
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -27,9 +28,9 @@ use crate::state::AppState;
 
 /// Close code for a client dropped for reading too slowly.
 const TOO_SLOW: u16 = 4008;
-/// Close code for a socket whose console session ended.
+/// Close code for a socket whose console session ended or whose key was revoked.
 const SESSION_ENDED: u16 = 4001;
-/// How often a session-authorised socket checks that its session still stands.
+/// How often a socket checks that its session or key still stands.
 const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 /// A client that takes longer than this to accept one message is dropped: a
 /// reader that stopped reading must not hold its connection open forever.
@@ -64,21 +65,38 @@ impl Wanted {
     }
 }
 
-/// The console session a socket was opened with: the socket lives as long as it.
-struct SessionBound {
-    token_digest: String,
-    expires_at: chrono::DateTime<chrono::Utc>,
+/// What a socket was opened with: it lives as long as that stands.
+enum Bound {
+    /// A console session, until sign-out, a password change or expiry.
+    Session {
+        token_digest: String,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// An API key, until it is revoked.
+    Key { token_digest: String },
 }
 
-/// The tenant whose feed the caller may read, and the session it came with.
+/// The tenant whose feed the caller may read, and what authorised it.
 async fn tenant_of(
     state: &AppState,
     parts: &mut http::request::Parts,
-) -> Result<(TenantId, Option<SessionBound>), ApiError> {
+) -> Result<(TenantId, Bound), ApiError> {
     if parts.headers.contains_key(http::header::AUTHORIZATION) {
         let caller = Caller::from_request_parts(parts, state).await?;
         caller.require(Permission::Read)?;
-        return Ok((caller.tenant_id, None));
+        let key = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .map(|(_, key)| key.trim())
+            .unwrap_or_default();
+        return Ok((
+            caller.tenant_id,
+            Bound::Key {
+                token_digest: token_digest(key),
+            },
+        ));
     }
     let Some(token) = session_token_from(&parts.headers) else {
         return Err(ApiError::unauthenticated(
@@ -105,10 +123,10 @@ async fn tenant_of(
         herald_app::ssr::tenant_for(state.store.as_ref(), &session.user, &parts.headers).await?;
     Ok((
         tenant,
-        Some(SessionBound {
+        Bound::Session {
             token_digest: digest,
             expires_at: session.expires_at,
-        }),
+        },
     ))
 }
 
@@ -137,7 +155,7 @@ async fn tenant_of(
 async fn live(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
     let ApiQuery(q) = ApiQuery::<LiveQuery>::from_request_parts(&mut parts, &state).await?;
-    let (tenant, session) = tenant_of(&state, &mut parts).await?;
+    let (tenant, bound) = tenant_of(&state, &mut parts).await?;
     let wanted = Wanted {
         types: match q.types.as_deref() {
             None | Some("") => None,
@@ -168,45 +186,45 @@ async fn live(State(state): State<AppState>, request: Request) -> Result<Respons
         .map_err(|e| ApiError::bad_request(format!("not a websocket request: {e}")))?;
     let feed = state.engine.dispatcher.live().subscribe(tenant);
     let store = state.store.clone();
-    Ok(upgrade.on_upgrade(move |socket| stream(socket, feed, wanted, session, store)))
+    Ok(upgrade.on_upgrade(move |socket| stream(socket, feed, wanted, bound, store)))
 }
 
-/// Whether the socket's console session (if any) still stands.
-async fn session_stands(
-    store: &dyn herald_engine::store::Store,
-    session: &Option<SessionBound>,
-) -> bool {
-    let Some(session) = session else {
-        return true;
-    };
+/// Whether what the socket was opened with still stands. A store error is
+/// not a sign-out or a revocation: the next check decides.
+async fn still_stands(store: &dyn herald_engine::store::Store, bound: &Bound) -> bool {
     let now = chrono::Utc::now();
-    if now >= session.expires_at {
-        return false;
+    match bound {
+        Bound::Session {
+            token_digest,
+            expires_at,
+        } => now < *expires_at && !matches!(store.session_user(token_digest, now).await, Ok(None)),
+        Bound::Key { token_digest } => {
+            !matches!(store.api_key_by_digest(token_digest).await, Ok(None))
+        }
     }
-    // A store error is not a sign-out: the next check decides.
-    !matches!(
-        store.session_user(&session.token_digest, now).await,
-        Ok(None)
-    )
 }
 
 async fn stream(
     mut socket: WebSocket,
     mut feed: herald_engine::live::Subscription,
     wanted: Wanted,
-    session: Option<SessionBound>,
+    bound: Bound,
     store: std::sync::Arc<dyn herald_engine::store::Store>,
 ) {
     let mut check = tokio::time::interval(SESSION_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = check.tick(), if session.is_some() => {
-                if !session_stands(store.as_ref(), &session).await {
+            _ = check.tick() => {
+                if !still_stands(store.as_ref(), &bound).await {
+                    let reason = match bound {
+                        Bound::Session { .. } => "the console session has ended; sign in again",
+                        Bound::Key { .. } => "the API key was revoked",
+                    };
                     let _ = socket
                         .send(Message::Close(Some(CloseFrame {
                             code: SESSION_ENDED,
-                            reason: "the console session has ended; sign in again".into(),
+                            reason: reason.into(),
                         })))
                         .await;
                     return;

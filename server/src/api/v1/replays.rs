@@ -310,20 +310,25 @@ async fn create_checkpoint(
     get,
     path = "/api/v1/checkpoints",
     tag = "Checkpoints",
+    params(ListParams),
     responses(
-        (status = 200, description = "Every checkpoint of the tenant, newest first.", body = Page<CheckpointOut>, example = json!(ex::page(vec![ex::checkpoint()]))),
+        (status = 200, description = "A page of the tenant's checkpoints, newest first.", body = Page<CheckpointOut>, example = json!(ex::page(vec![ex::checkpoint()]))),
+        (status = 400, description = "limit: 0 is out of range; expected 1 to 200"),
     ),
 )]
 async fn list_checkpoints(
     State(state): State<AppState>,
     caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<CheckpointOut>>, ApiError> {
     caller.require(Permission::Read)?;
-    let items = state.store.list_checkpoints(caller.tenant_id, None).await?;
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let before = params.cursor::<CheckpointId>()?;
+    Ok(Json(
+        state
+            .store
+            .page_checkpoints(caller.tenant_id, before, params.limit()?)
+            .await?,
+    ))
 }
 
 /// Read a checkpoint

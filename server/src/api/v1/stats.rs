@@ -56,7 +56,19 @@ async fn stats(
 ) -> Result<Json<StatsOut>, ApiError> {
     caller.require(Permission::Read)?;
     let to = p.to.unwrap_or_else(Utc::now);
-    let from = p.from.unwrap_or(to - chrono::Duration::hours(24));
+    for (field, at) in [("from", p.from), ("to", Some(to))] {
+        if at.is_some_and(|at| !(stats_epoch()..=stats_end()).contains(&at)) {
+            return Err(herald_engine::EngineError::invalid(
+                field,
+                "must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+            )
+            .into());
+        }
+    }
+    let from = match p.from {
+        Some(from) => from,
+        None => (to - chrono::Duration::hours(24)).max(stats_epoch()),
+    };
     let endpoint_id = p
         .endpoint_id
         .filter(|e| !e.is_empty())
@@ -77,6 +89,16 @@ async fn stats(
         totals_only: false,
     };
     Ok(Json(state.store.stats(caller.tenant_id, &query).await?))
+}
+
+fn stats_epoch() -> chrono::DateTime<Utc> {
+    chrono::DateTime::UNIX_EPOCH
+}
+
+fn stats_end() -> chrono::DateTime<Utc> {
+    chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map_or(chrono::DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
 }
 
 #[derive(utoipa::OpenApi)]
