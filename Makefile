@@ -8,12 +8,13 @@ SHELL := bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/herald/target
 HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
 
-.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint test-rust services e2e bench
+.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint test-rust services e2e bench fuzz-api fuzz-api-quick
 
 help:
 	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
 	@echo "make test   formatting, clippy, every Rust test, then the browser tests"
 	@echo "make setup  install missing tools (wasm target, cargo-leptos, wasm-bindgen, chromium, npm packages)"
+	@echo "make fuzz-api  schemathesis over the OpenAPI document, every check, 10 minutes"
 
 setup: setup-build setup-e2e
 
@@ -65,7 +66,16 @@ services:
 e2e: setup-e2e build
 	cd end2end && HERALD_BIN="$(HERALD_BIN)" npx playwright test
 
-test: setup fmt-check lint test-rust e2e
+# Schemathesis over /api/v1/openapi.json with every check (PyPI, in a virtualenv
+# under the build cache): a bounded pass in `make test`, a long one on demand.
+# Both fail on any failed check not named in scripts/fuzz-api.baseline.
+fuzz-api-quick: build
+	scripts/fuzz-api.sh quick
+
+fuzz-api: build
+	scripts/fuzz-api.sh full
+
+test: setup fmt-check lint test-rust e2e fuzz-api-quick
 
 # Throughput on this machine (release build; prints numbers, asserts nothing about speed).
 bench:

@@ -30,17 +30,55 @@ impl Semantics {
     }
 }
 
+/// A subscription pattern in the OpenAPI document: an event type whose
+/// segments may be `*`.
+#[cfg(feature = "openapi")]
+pub struct EventPattern;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for EventPattern {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(128))
+            .pattern(Some("^(\\*|[A-Za-z0-9_-]+)(\\.(\\*|[A-Za-z0-9_-]+))*$"))
+            .description(Some(
+                "An event type in which whole segments may be `*`: `order.*`, `*.created`, `*`.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for EventPattern {}
+
 /// Creating an endpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
+    /// An http:// or https:// URL with a host, at most 2048 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2048,
+            pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"
+        )
+    )]
     pub url: String,
-    /// Patterns such as `order.*` or `*`.
+    /// 1 to 50 patterns such as `order.*` or `*`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Vec<EventPattern>, min_items = 1, max_items = 50)
+    )]
     pub event_types: Vec<String>,
+    /// At most 500 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub description: String,
-    /// Extra headers sent with every request (values are never shown in receipts).
+    /// Up to 20 extra headers sent with every request (values are never shown
+    /// in receipts; at most 4 KiB each and 16 KiB in all).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
@@ -51,8 +89,9 @@ pub struct EndpointIn {
     /// A named retry policy of the tenant's to follow instead of an inline one.
     #[serde(default)]
     pub retry_policy_id: Option<RetryPolicyId>,
-    /// Per-request timeout in milliseconds (default 15000).
+    /// Per-request timeout in milliseconds, 1 to 60000 (default 15000).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60_000))]
     pub timeout_ms: Option<u32>,
     /// A `whsec_…` secret to sign with; generated when absent.
     #[serde(default)]
@@ -66,10 +105,22 @@ pub struct EndpointIn {
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2048,
+            pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"
+        )
+    )]
     pub url: Option<String>,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<Vec<EventPattern>>, min_items = 1, max_items = 50)
+    )]
     pub event_types: Option<Vec<String>>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub description: Option<String>,
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
@@ -82,6 +133,7 @@ pub struct EndpointPatch {
     #[serde(default)]
     pub retry_policy_id: Option<RetryPolicyId>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60_000))]
     pub timeout_ms: Option<u32>,
 }
 
@@ -333,8 +385,14 @@ pub struct EventDetail {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicyIn {
+    /// 1 to 80 characters, no surrounding spaces.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 80, pattern = "^\\S([\\s\\S]*\\S)?$")
+    )]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub description: String,
     pub policy: RetryPolicy,
 }
@@ -345,8 +403,13 @@ pub struct RetryPolicyIn {
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicyPatch {
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 80, pattern = "^\\S([\\s\\S]*\\S)?$")
+    )]
     pub name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub description: Option<String>,
     #[serde(default)]
     pub policy: Option<RetryPolicy>,

@@ -43,6 +43,7 @@ pub struct TenantOut {
 pub struct TenantPatch {
     /// Seconds (1 to 604800), or `null` to turn payload dedup off.
     #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604_800))]
     pub payload_dedup_window_secs: Option<Option<u64>>,
 }
 
@@ -102,6 +103,11 @@ pub struct ApiKeyOut {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyIn {
+    /// 1 to 100 characters (surrounding spaces are trimmed).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 100, pattern = "\\S")
+    )]
     pub name: String,
     #[serde(default)]
     pub scope: Option<Scope>,

@@ -72,7 +72,9 @@ pub struct SkippedEntry {
 pub struct EventReplayIn {
     #[serde(default)]
     pub reason: String,
-    /// Only these endpoints; by default every endpoint the event matches now.
+    /// Only these endpoints (at least one); by default every endpoint the
+    /// event matches now.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub endpoint_ids: Option<Vec<EndpointId>>,
 }
 
@@ -119,6 +121,8 @@ pub struct ReplayIn {
     pub filter: ReplayFilter,
     /// Events per second (default 100).
     pub rate_per_second: Option<f64>,
+    /// Stop after this many events (at least 1; none: no limit).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub max_events: Option<u64>,
     #[serde(default)]
     pub dry_run: bool,
@@ -230,6 +234,15 @@ pub struct ReplayPreview {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointIn {
+    /// 1 to 100 characters, no control characters (surrounding spaces are trimmed).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+        )
+    )]
     pub name: String,
     /// A position in the tenant's sequence; by default the newest event.
     pub seq: Option<i64>,

@@ -27,7 +27,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, for programs: `invalid_request`, `unauthenticated`, `forbidden`,
     /// `not_found`, `conflict`, `idempotency_conflict`, `payload_too_large`,
-    /// `unsupported_media_type`, `invalid`, `rate_limited` or `internal`.
+    /// `unsupported_media_type`, `invalid`, `upgrade_required`, `rate_limited`
+    /// or `internal`.
     #[schema(example = "not_found")]
     pub code: String,
     /// For people; names the field or value that is wrong.
@@ -52,6 +53,7 @@ fn error_code(status: &str, message: &str) -> &'static str {
         "413" => "payload_too_large",
         "415" => "unsupported_media_type",
         "422" => "invalid",
+        "426" => "upgrade_required",
         "429" => "rate_limited",
         _ => "internal",
     }
@@ -125,9 +127,27 @@ impl Modify for Shared {
                 }
                 fill_error_content(op);
             }
+            // Bodies these handlers read with `optional_json`: may be left out.
+            for op in [&mut item.post, &mut item.delete].into_iter().flatten() {
+                if OPTIONAL_BODIES.contains(&path.as_str())
+                    && let Some(body) = op.request_body.as_mut()
+                {
+                    body.required = Some(utoipa::openapi::Required::False);
+                }
+            }
         }
     }
 }
+
+/// Operations whose request body is optional (an empty body means the defaults).
+const OPTIONAL_BODIES: [&str; 6] = [
+    "/api/v1/dlq/{id}/reprocess",
+    "/api/v1/endpoints/{id}/disable",
+    "/api/v1/endpoints/{id}/rotate-secret",
+    "/api/v1/endpoints/{id}/test",
+    "/api/v1/events/{id}/replay",
+    "/api/v1/checkpoints/{id}/recover",
+];
 
 fn add_missing(op: &mut Operation, errors: &[(&str, &str)]) {
     for (status, description) in errors {
@@ -219,8 +239,30 @@ pub fn document() -> Document {
     doc
 }
 
+/// utoipa marks `deny_unknown_fields` structs `additionalProperties: false`,
+/// but not the variants of a tagged union: the retry policy's backoff refuses
+/// unknown fields too, and its schema says so.
+fn closed_bodies(doc: &mut Value) {
+    if let Some(variants) = doc
+        .pointer_mut("/components/schemas/Backoff/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants {
+            if variant.get("properties").is_some()
+                && let Some(fields) = variant.as_object_mut()
+            {
+                fields.insert("additionalProperties".into(), Value::Bool(false));
+            }
+        }
+    }
+}
+
 /// The document as JSON, built once.
 pub fn document_json() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| serde_json::to_value(document()).unwrap_or_else(|_| json!({})))
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(document()).unwrap_or_else(|_| json!({}));
+        closed_bodies(&mut doc);
+        doc
+    })
 }

@@ -171,9 +171,46 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         not_an_array(&body)?;
         match axum::Json::<T>::from_bytes(&body) {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::JsonDataError(e)) if e.body_text().contains("floating point") => {
+                integral_numbers_as_integers(&body)
+                    .map(ApiJson)
+                    .ok_or_else(|| json_rejection(JsonRejection::JsonDataError(e)))
+            }
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// JSON has one number type: `3.0` is the integer 3 to JSON Schema (and so to
+/// the OpenAPI document), though serde will not read it into an integer field.
+/// Where that was the only problem, the body is read again with every integral
+/// number written as an integer; an event's `payload` and `metadata` are the
+/// publisher's own bytes and are left as they are.
+fn integral_numbers_as_integers<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    fn rewrite(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                if let Some(f) = n.as_f64()
+                    && f.fract() == 0.0
+                    && f.abs() < 9.0e15
+                {
+                    *value = serde_json::Value::from(f as i64);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(rewrite),
+            serde_json::Value::Object(fields) => {
+                for (name, field) in fields.iter_mut() {
+                    if name != "payload" && name != "metadata" {
+                        rewrite(field);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    rewrite(&mut value);
+    serde_json::from_value(value).ok()
 }
 
 /// `application/json`, or any `application/*+json`, parameters aside.
@@ -239,13 +276,22 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
         return Ok(T::default());
     }
     not_an_array(body)?;
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
-        } else {
-            ApiError::bad_request(format!("the body is not valid JSON: {e}"))
-        }
-    })
+    serde_json::from_slice(body)
+        .or_else(|e| {
+            if e.is_data() && e.to_string().contains("floating point") {
+                if let Some(value) = integral_numbers_as_integers(body) {
+                    return Ok(value);
+                }
+            }
+            Err(e)
+        })
+        .map_err(|e| {
+            if e.is_data() {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+            } else {
+                ApiError::bad_request(format!("the body is not valid JSON: {e}"))
+            }
+        })
 }
 
 /// An id from the path; one that cannot be an id of its kind names nothing: 404.
@@ -260,8 +306,10 @@ pub fn path_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiErro
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// `next_cursor` from the previous page.
+    #[param(pattern = "^[a-z]+_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
     pub cursor: Option<String>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -279,20 +327,47 @@ impl ListParams {
         }
     }
 
-    /// The cursor parsed as the list's id type; a foreign string is a 400.
-    pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, ApiError>
+    /// The cursor as a position in the list's id order; see [`cursor_of`].
+    pub fn cursor<T>(&self) -> Result<Option<T>, ApiError>
     where
-        T::Err: std::fmt::Display,
+        T: std::str::FromStr<Err = herald_engine::model::IdParseError>,
     {
-        self.cursor
-            .as_deref()
-            .map(|c| {
-                c.parse()
-                    .map_err(|e| ApiError::bad_request(format!("cursor: {e}")))
-            })
-            .transpose()
+        cursor_of(self.cursor.as_deref())
     }
 }
+
+/// A cursor is a position in creation order, which an id's ULID names
+/// whatever its prefix: one of the list's own ids, or any id's ULID under the
+/// list's prefix. Anything else is a 400.
+pub fn cursor_of<T>(raw: Option<&str>) -> Result<Option<T>, ApiError>
+where
+    T: std::str::FromStr<Err = herald_engine::model::IdParseError>,
+{
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    match raw.parse::<T>() {
+        Ok(id) => Ok(Some(id)),
+        Err(e) => raw
+            .split_once('_')
+            .and_then(|(_, ulid)| format!("{}{ulid}", e.prefix).parse::<T>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("cursor: {e}"))),
+    }
+}
+
+/// Query parameters documented as plain text, where an empty value means "not given".
+const EMPTY_MEANS_ABSENT: [&str; 9] = [
+    "state",
+    "error_class",
+    "event_type",
+    "action",
+    "actor",
+    "target",
+    "correlation_id",
+    "entity_id",
+    "types",
+];
 
 /// `Query<T>` whose rejections are API errors.
 pub struct ApiQuery<T>(pub T);
@@ -301,6 +376,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // `name=` with nothing after it is the same as leaving `name` out, for
+        // the free-text parameters (an empty date or number stays an error).
+        let empty = |pair: &str| {
+            pair.is_empty()
+                || pair
+                    .strip_suffix('=')
+                    .is_some_and(|name| EMPTY_MEANS_ABSENT.contains(&name))
+        };
+        if let Some(query) = parts.uri.query()
+            && query.split('&').any(empty)
+        {
+            let kept: Vec<&str> = query.split('&').filter(|pair| !empty(pair)).collect();
+            let uri = format!("{}?{}", parts.uri.path(), kept.join("&"));
+            if let Ok(uri) = uri.parse() {
+                parts.uri = uri;
+            }
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))

@@ -555,6 +555,40 @@ async fn the_api_contract_holds_at_its_edges() {
         assert_eq!(res.status(), 400, "{query}");
     }
 
+    // JSON's one number type: 3.0 is an integer to the OpenAPI document, so
+    // the server takes it as one; a payload keeps its own bytes.
+    let (status, body) = status_and_body(
+        api.post(
+            "/api/v1/retry-policies/preview",
+            &json!({"backoff": {"kind": "schedule", "delays_secs": [5.0]}, "max_attempts": 3.0}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_and_body(
+        api.post(
+            "/api/v1/events",
+            &json!({"event_type": "a.b", "payload": {"x": 1.5, "y": 2.0}, "metadata": {"z": 3.0}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let stored = api
+        .get(&format!("/api/v1/events/{}", body["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(stored["payload"].to_string(), r#"{"x":1.5,"y":2.0}"#, "{stored}");
+    // An empty free-text parameter is no filter; an empty date is an error.
+    let res = api
+        .send(reqwest::Method::GET, "/api/v1/events?state=&event_type=", None)
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = api
+        .send(reqwest::Method::GET, "/api/v1/events?from=", None)
+        .await;
+    assert_eq!(res.status(), 400);
+
     // An undeclared method is a 405 naming the declared ones, probes included.
     for path in ["/healthz", "/readyz", "/metrics", "/api/v1/events"] {
         let res = server

@@ -27,8 +27,10 @@ struct AuditQuery {
     /// Entries before this time (RFC 3339).
     until: Option<DateTime<Utc>>,
     /// `next_cursor` from the previous page.
+    #[param(pattern = "^[a-z]+_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
     cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 

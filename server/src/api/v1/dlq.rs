@@ -36,12 +36,16 @@ struct DlqQuery {
     /// outcome_unknown.
     error_class: Option<String>,
     /// Entered the DLQ at or after (RFC 3339).
+    #[param(format = DateTime)]
     from: Option<String>,
     /// Entered the DLQ before (RFC 3339).
+    #[param(format = DateTime)]
     to: Option<String>,
     /// `next_cursor` from the previous page.
+    #[param(pattern = "^[a-z]+_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
     cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
@@ -175,6 +179,14 @@ async fn dlq_entry(
 #[serde(deny_unknown_fields)]
 struct ReasonIn {
     #[serde(default)]
+    reason: String,
+}
+
+/// Why the entry is discarded: required, it is the only record of the decision.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DiscardIn {
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     reason: String,
 }
 
@@ -322,7 +334,7 @@ async fn reprocess_bulk(
     path = "/api/v1/dlq/{id}",
     tag = "Dead-letter queue",
     params(("id" = DlqEntryId, Path, description = "The DLQ entry's id.")),
-    request_body(content = ReasonIn, example = json!({"reason": "order was cancelled"})),
+    request_body(content = DiscardIn, example = json!({"reason": "order was cancelled"})),
     responses(
         (status = 204, description = "Discarded."),
         (status = 404, description = "DLQ entry 'dlq_…' was not found."),
@@ -336,7 +348,7 @@ async fn discard(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Permission::ManageDlq)?;
     let entry: DlqEntryId = path_id("DLQ entry", &id)?;
-    let reason = optional_json::<ReasonIn>(&body)?.reason;
+    let reason = optional_json::<DiscardIn>(&body)?.reason;
     state
         .engine
         .discard_dlq(caller.tenant_id, entry, &caller.actor(), &reason)

@@ -148,6 +148,7 @@ async fn publish(
 #[serde(deny_unknown_fields)]
 struct BatchIn {
     /// 1 to 1000 events, stored together in one transaction.
+    #[schema(min_items = 1, max_items = 1000)]
     events: Vec<EventIn>,
 }
 
@@ -163,6 +164,7 @@ struct BatchIn {
     responses(
         (status = 202, description = "Stored; the events' ids in the order sent.", body = BatchReceipt,
             example = json!({"ids": [ex::EVENT, "evt_01JD5QA0N1P2Q3R4S5T6V7W8XB"]})),
+        (status = 409, description = "events[0].idempotency_key: 'k' was first used for an event with another type or payload (idempotency_conflict)."),
         (status = 413, description = "the request body is larger than allowed."),
         (status = 422, description = "events[1].event_type: 'Order Created' is not an event type: use dot-separated words of letters, digits, '_' and '-', such as order.created."),
     ),
@@ -218,14 +220,19 @@ struct ListQuery {
     /// Events with a delivery to this endpoint.
     endpoint_id: Option<String>,
     /// Events with a delivery in this state: pending, in_flight, succeeded or dead.
+    #[param(value_type = Option<herald_engine::model::DeliveryState>)]
     state: Option<String>,
     /// Received at or after (RFC 3339).
+    #[param(format = DateTime)]
     from: Option<String>,
     /// Received before (RFC 3339).
+    #[param(format = DateTime)]
     to: Option<String>,
     /// `next_cursor` from the previous page.
+    #[param(pattern = "^[a-z]+_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
     cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
@@ -297,14 +304,7 @@ async fn list(
         state: state_filter,
         from: parse_time("from", q.from.as_deref())?,
         to: parse_time("to", q.to.as_deref())?,
-        before: q
-            .cursor
-            .as_deref()
-            .map(|c| {
-                c.parse::<EventId>()
-                    .map_err(|e| ApiError::bad_request(format!("cursor: {e}")))
-            })
-            .transpose()?,
+        before: crate::api::extract::cursor_of::<EventId>(q.cursor.as_deref())?,
     };
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && to <= from

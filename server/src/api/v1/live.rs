@@ -150,6 +150,7 @@ async fn tenant_of(
                 "event_type": "order.created", "attempt": 1, "trigger": "scheduled", "state": "succeeded", "response_status": 200,
                 "error_class": null, "latency_ms": 84, "at": "2026-11-30T09:15:02Z"})),
         (status = 400, description = "types: 'foo' is not a live message type (replay.progress, delivery.outcome)."),
+        (status = 426, description = "not a websocket request: connect with a websocket client."),
     ),
 )]
 async fn live(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
@@ -183,7 +184,13 @@ async fn live(State(state): State<AppState>, request: Request) -> Result<Respons
     };
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
         .await
-        .map_err(|e| ApiError::bad_request(format!("not a websocket request: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                http::StatusCode::UPGRADE_REQUIRED,
+                "upgrade_required",
+                format!("not a websocket request: {e}"),
+            )
+        })?;
     let feed = state.engine.dispatcher.live().subscribe(tenant);
     let store = state.store.clone();
     Ok(upgrade.on_upgrade(move |socket| stream(socket, feed, wanted, bound, store)))

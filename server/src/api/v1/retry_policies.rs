@@ -119,6 +119,7 @@ async fn get_one(
     responses(
         (status = 200, description = "The policy as it is now.", body = RetryPolicyOut, example = json!(ex::retry_policy_out())),
         (status = 404, description = "retry policy 'rp_…' was not found."),
+        (status = 409, description = "a retry policy named 'orders' already exists."),
     ),
 )]
 async fn update(
