@@ -578,10 +578,18 @@ async fn the_api_contract_holds_at_its_edges() {
     let stored = api
         .get(&format!("/api/v1/events/{}", body["id"].as_str().unwrap()))
         .await;
-    assert_eq!(stored["payload"].to_string(), r#"{"x":1.5,"y":2.0}"#, "{stored}");
+    assert_eq!(
+        stored["payload"].to_string(),
+        r#"{"x":1.5,"y":2.0}"#,
+        "{stored}"
+    );
     // An empty free-text parameter is no filter; an empty date is an error.
     let res = api
-        .send(reqwest::Method::GET, "/api/v1/events?state=&event_type=", None)
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/events?state=&event_type=",
+            None,
+        )
         .await;
     assert_eq!(res.status(), 200);
     let res = api
