@@ -278,10 +278,11 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
     not_an_array(body)?;
     serde_json::from_slice(body)
         .or_else(|e| {
-            if e.is_data() && e.to_string().contains("floating point") {
-                if let Some(value) = integral_numbers_as_integers(body) {
-                    return Ok(value);
-                }
+            if e.is_data()
+                && e.to_string().contains("floating point")
+                && let Some(value) = integral_numbers_as_integers(body)
+            {
+                return Ok(value);
             }
             Err(e)
         })
