@@ -43,8 +43,13 @@ for _ in $(seq 1 100); do
 done
 KEY=$(HERALD_DATA_DIR="$DATA" "$BIN" api-key create --name fuzzer --scope all | grep -o 'hrld_[A-Za-z0-9_-]*' | head -1)
 
+# The bounded pass leaves out one check, positive_data_acceptance: the
+# schema-valid requests the server still refuses (rules between fields, rules on
+# stored data) turn up differently from run to run, so it would fail at random
+# (docs/decisions.md). The full pass runs it, against the baseline.
 case "$MODE" in
-  quick) budget=(--max-examples 5 --phases examples,coverage,fuzzing --max-time 150) ;;
+  quick) budget=(--max-examples 5 --phases examples,coverage,fuzzing --max-time 150
+                 --exclude-checks positive_data_acceptance) ;;
   full) budget=(--max-time "${FUZZ_SECONDS:-600}") ;;
   *) echo "usage: $0 [quick|full]" >&2; exit 2 ;;
 esac
@@ -65,7 +70,7 @@ status=0
 # The key revoking itself would end the run early: that one operation is left out.
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/v1/openapi.json" \
   --header "Authorization: Bearer $KEY" --checks all --seed 20261201 \
-  --workers 2 --exclude-operation-id revoke --no-color \
+  --workers 1 --exclude-operation-id revoke --no-color \
   --suppress-health-check too_slow,filter_too_much \
   "${budget[@]}" "${baseline[@]}" || status=$?
 

@@ -227,10 +227,16 @@ impl Engine {
                 ),
             ));
         }
-        if input.max_events == Some(0) {
+        if input
+            .max_events
+            .is_some_and(|n| n == 0 || n > crate::model::MAX_REPLAY_EVENTS)
+        {
             return Err(EngineError::invalid(
                 "max_events",
-                "must be at least 1 (leave it out for no limit)",
+                format!(
+                    "must be from 1 to {} (leave it out for no limit)",
+                    crate::model::MAX_REPLAY_EVENTS
+                ),
             ));
         }
         let why = reason(&input.reason, false)?;

@@ -112,6 +112,9 @@ pub struct ReplayFilter {
     pub after_checkpoint: Option<CheckpointId>,
 }
 
+/// The most events one replay may be limited to (`max_events`).
+pub const MAX_REPLAY_EVENTS: u64 = 1_000_000_000;
+
 /// `POST /api/v1/replays`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -121,8 +124,8 @@ pub struct ReplayIn {
     pub filter: ReplayFilter,
     /// Events per second (default 100).
     pub rate_per_second: Option<f64>,
-    /// Stop after this many events (at least 1; none: no limit).
-    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    /// Stop after this many events (1 to 1,000,000,000; none: no limit).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
     pub max_events: Option<u64>,
     #[serde(default)]
     pub dry_run: bool,

@@ -358,7 +358,7 @@ where
 }
 
 /// Query parameters documented as plain text, where an empty value means "not given".
-const EMPTY_MEANS_ABSENT: [&str; 9] = [
+const EMPTY_MEANS_ABSENT: [&str; 8] = [
     "state",
     "error_class",
     "event_type",
@@ -367,7 +367,6 @@ const EMPTY_MEANS_ABSENT: [&str; 9] = [
     "target",
     "correlation_id",
     "entity_id",
-    "types",
 ];
 
 /// `Query<T>` whose rejections are API errors.

@@ -27,6 +27,7 @@ pub const MAX_REPROCESS_IDS: usize = 10_000;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DlqQuery {
+    #[param(value_type = Option<EndpointId>)]
     endpoint_id: Option<String>,
     /// An exact event type.
     event_type: Option<String>,
@@ -54,10 +55,13 @@ struct DlqQuery {
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DlqFilterIn {
+    #[schema(value_type = Option<EndpointId>)]
     endpoint_id: Option<String>,
     event_type: Option<String>,
     error_class: Option<String>,
+    #[schema(format = DateTime)]
     from: Option<String>,
+    #[schema(format = DateTime)]
     to: Option<String>,
 }
 

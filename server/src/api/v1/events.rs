@@ -218,6 +218,7 @@ struct ListQuery {
     correlation_id: Option<String>,
     entity_id: Option<String>,
     /// Events with a delivery to this endpoint.
+    #[param(value_type = Option<EndpointId>)]
     endpoint_id: Option<String>,
     /// Events with a delivery in this state: pending, in_flight, succeeded or dead.
     #[param(value_type = Option<herald_engine::model::DeliveryState>)]

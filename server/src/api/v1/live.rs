@@ -41,6 +41,9 @@ const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 #[serde(deny_unknown_fields)]
 struct LiveQuery {
     /// Comma-separated message types; all by default.
+    #[param(
+        pattern = "^(replay\\.progress|delivery\\.outcome)(,(replay\\.progress|delivery\\.outcome))*$"
+    )]
     types: Option<String>,
     /// Only this endpoint's delivery outcomes.
     endpoint_id: Option<String>,
@@ -159,7 +162,7 @@ async fn live(State(state): State<AppState>, request: Request) -> Result<Respons
     let (tenant, bound) = tenant_of(&state, &mut parts).await?;
     let wanted = Wanted {
         types: match q.types.as_deref() {
-            None | Some("") => None,
+            None => None,
             Some(list) => {
                 let types: Vec<String> = list.split(',').map(|t| t.trim().to_owned()).collect();
                 if let Some(bad) = types

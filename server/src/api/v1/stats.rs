@@ -26,6 +26,7 @@ struct StatsParams {
     /// none (default), endpoint or event_type.
     group_by: Option<GroupBy>,
     /// Only this endpoint's attempts.
+    #[param(value_type = Option<EndpointId>)]
     endpoint_id: Option<String>,
     /// Only this event type's attempts.
     event_type: Option<String>,
@@ -71,7 +72,6 @@ async fn stats(
     };
     let endpoint_id = p
         .endpoint_id
-        .filter(|e| !e.is_empty())
         .map(|e| {
             e.parse::<EndpointId>()
                 .map_err(|err| ApiError::bad_request(format!("endpoint_id: {err}")))
