@@ -71,6 +71,7 @@ status=0
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/v1/openapi.json" \
   --header "Authorization: Bearer $KEY" --checks all --seed 20261201 \
   --workers 1 --exclude-operation-id revoke --no-color \
+  --generation-deterministic \
   --suppress-health-check too_slow,filter_too_much \
   "${budget[@]}" "${baseline[@]}" || status=$?
 

@@ -59,13 +59,7 @@ impl utoipa::ToSchema for EventPattern {}
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
     /// An http:// or https:// URL with a host, at most 2048 characters.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 2048,
-            pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
     pub url: String,
     /// 1 to 50 patterns such as `order.*` or `*`.
     #[cfg_attr(
@@ -105,13 +99,7 @@ pub struct EndpointIn {
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     #[serde(default)]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 2048,
-            pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
     pub url: Option<String>,
     #[serde(default)]
     #[cfg_attr(
