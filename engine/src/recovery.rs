@@ -170,28 +170,23 @@ impl Engine {
                 validate_event_type(t)
                     .map_err(|m| EngineError::invalid(format!("filter.event_types[{i}]"), m))?;
                 if !known.iter().any(|k| k.event_type == *t) {
-                    return Err(EngineError::invalid(
-                        format!("filter.event_types[{i}]"),
-                        format!("no event of type '{t}' was ever published in this tenant"),
-                    ));
+                    return Err(EngineError::not_found("event type", t));
                 }
             }
         }
         if let Some(ep) = filter.endpoint_id
             && self.store.get_endpoint(tenant, ep).await?.is_none()
         {
-            return Err(EngineError::invalid(
-                "filter.endpoint_id",
-                format!("no endpoint {ep} in this tenant"),
-            ));
+            return Err(EngineError::not_found("endpoint", ep));
         }
         for (field, value) in [
             ("filter.correlation_id", &filter.correlation_id),
             ("filter.entity_id", &filter.entity_id),
         ] {
+            // Characters, as the OpenAPI document's maxLength counts them.
             if value
                 .as_ref()
-                .is_some_and(|v| v.is_empty() || v.len() > 200)
+                .is_some_and(|v| v.is_empty() || v.chars().count() > 200)
             {
                 return Err(EngineError::invalid(field, "1 to 200 characters"));
             }
@@ -203,10 +198,7 @@ impl Engine {
                 .await?
                 .is_empty()
         {
-            return Err(EngineError::invalid(
-                "filter.after_checkpoint",
-                format!("no checkpoint {cp} in this tenant"),
-            ));
+            return Err(EngineError::not_found("checkpoint", cp));
         }
         Ok(())
     }

@@ -15,6 +15,12 @@ use sha2::Sha256;
 pub const SECRET_PREFIX: &str = "whsec_";
 const MIN_SECRET_BYTES: usize = 24;
 const MAX_SECRET_BYTES: usize = 64;
+/// `Secret::parse`'s rule as a regular expression, for the OpenAPI document:
+/// `whsec_` and the canonical standard base64 (padded, no stray bits) of 24
+/// to 64 bytes. 3k bytes are k groups of four characters; 3k+1 end in `xY==`
+/// and 3k+2 in `xyZ=`, where Y and Z may only be characters whose unused low
+/// bits are zero.
+pub const SECRET_PATTERN: &str = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,21}(?:[A-Za-z0-9+/][AQgw]==)?|(?:[A-Za-z0-9+/]{4}){8,20}[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$";
 /// What `Secret::generate` makes: 32 bytes, 256 bits.
 const GENERATED_SECRET_BYTES: usize = 32;
 

@@ -40,8 +40,61 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> EngineError 
     EngineError::invalid(field, message)
 }
 
+/// The syntax of an endpoint URL, as a regular expression that JSON Schema
+/// (the OpenAPI document), Python and Rust read alike:
+/// `http(s)://[userinfo@]host[:port][/path][?query]` in ASCII, where the host
+/// is a name whose last label does not start with a digit, a dotted-quad IPv4
+/// address or a bracketed IPv6 address, and the port is 0 to 65535. No
+/// fragment, spaces, backslashes or other forms the URL standard repairs
+/// (`http:host`, `http://2130706433`): what is stored is what was meant.
+pub fn endpoint_url_pattern() -> &'static str {
+    static PATTERN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let h16 = "[0-9A-Fa-f]{1,4}";
+        let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+        let ipv4 = format!("{octet}(?:\\.{octet}){{3}}");
+        let ls32 = format!("(?:{h16}:{h16}|{ipv4})");
+        // RFC 3986's nine forms of IPv6address.
+        let head = |n: usize| format!("(?:(?:{h16}:){{0,{n}}}{h16})?");
+        let ipv6 = [
+            format!("(?:{h16}:){{6}}{ls32}"),
+            format!("::(?:{h16}:){{5}}{ls32}"),
+            format!("(?:{h16})?::(?:{h16}:){{4}}{ls32}"),
+            format!("{}::(?:{h16}:){{3}}{ls32}", head(1)),
+            format!("{}::(?:{h16}:){{2}}{ls32}", head(2)),
+            format!("{}::{h16}:{ls32}", head(3)),
+            format!("{}::{ls32}", head(4)),
+            format!("{}::{h16}", head(5)),
+            format!("{}::", head(6)),
+        ]
+        .join("|");
+        let name = "(?:[A-Za-z0-9_-]+\\.)*[A-Za-z_-][A-Za-z0-9_-]*";
+        let port =
+            "(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+        let userinfo = "[A-Za-z0-9._~!$&'()*+,;=:%-]*@";
+        let path = "/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*";
+        let query = "\\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*";
+        format!(
+            "^[hH][tT][tT][pP][sS]?://(?:{userinfo})?(?:{name}|{ipv4}|\\[(?:{ipv6})\\])(?::{port})?(?:{path})?(?:{query})?$"
+        )
+    });
+    &PATTERN
+}
+
 fn endpoint_url(raw: &str) -> Result<String> {
-    let url = url::Url::parse(raw.trim()).map_err(|e| {
+    static SYNTAX: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(endpoint_url_pattern()).expect("the endpoint URL pattern compiles")
+    });
+    if !SYNTAX.is_match(raw) {
+        return Err(invalid(
+            "url",
+            format!(
+                "'{}' is not an endpoint URL: use http(s)://host[:port][/path][?query] in ASCII \
+                 (no spaces, fragment or backslashes; a non-ASCII host in its xn-- form)",
+                raw.chars().take(100).collect::<String>()
+            ),
+        ));
+    }
+    let url = url::Url::parse(raw).map_err(|e| {
         invalid(
             "url",
             format!(
@@ -56,7 +109,7 @@ fn endpoint_url(raw: &str) -> Result<String> {
             "must be an http:// or https:// URL with a host",
         ));
     }
-    if url.as_str().len() > 2_048 {
+    if raw.len() > 2_048 {
         return Err(invalid("url", "at most 2048 characters"));
     }
     Ok(url.to_string())
@@ -89,6 +142,37 @@ const FRAMING_HEADERS: [&str; 7] = [
     "transfer-encoding",
     "upgrade",
 ];
+/// What a custom header's name may be: an HTTP token...
+pub const HEADER_NAME_PATTERN: &str = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+/// ...and its value: visible ASCII, spaces and tabs.
+pub const HEADER_VALUE_PATTERN: &str = "^[\t -~]*$";
+
+/// The names `headers` refuses whatever their case, as one regular expression
+/// for the OpenAPI document: the framing headers, the ones Herald sets, and
+/// the `proxy-` and `herald-` families.
+pub fn reserved_header_pattern() -> String {
+    let any_case = |name: &str| -> String {
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphabetic() {
+                    format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let names = FRAMING_HEADERS
+        .iter()
+        .chain(RESERVED_HEADERS.iter())
+        .map(|name| any_case(name))
+        .chain(["proxy-", "herald-"].map(|prefix| format!("{}.*", any_case(prefix))));
+    format!("^(?:{})$", names.collect::<Vec<_>>().join("|"))
+}
+
+/// How many custom headers an endpoint may have.
+pub const MAX_CUSTOM_HEADERS: usize = MAX_HEADERS;
+
 /// The longest custom header value, and all of an endpoint's values together.
 pub const MAX_HEADER_VALUE_BYTES: usize = 4 * 1024;
 pub const MAX_HEADERS_TOTAL_BYTES: usize = 16 * 1024;
@@ -135,7 +219,12 @@ fn headers(headers: &BTreeMap<String, String>) -> Result<()> {
                 format!("'{name}' is set by Herald and cannot be overridden"),
             ));
         }
-        if reqwest::header::HeaderValue::from_str(value).is_err() {
+        // Visible ASCII, spaces and tabs (`HEADER_VALUE_PATTERN`): `HeaderValue`
+        // would also take the bytes of other characters.
+        if !value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
             return Err(invalid(
                 "headers",
                 format!("the value of '{name}' is not a valid header value"),

@@ -53,12 +53,36 @@ impl utoipa::PartialSchema for EventPattern {
 #[cfg(feature = "openapi")]
 impl utoipa::ToSchema for EventPattern {}
 
+/// An event type in the OpenAPI document: dot-separated words.
+#[cfg(feature = "openapi")]
+pub struct EventTypeName;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for EventTypeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(128))
+            .pattern(Some("^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$"))
+            .description(Some(
+                "Dot-separated words of letters, digits, `_` and `-`: `order.created`.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for EventTypeName {}
+
 /// Creating an endpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
-    /// An http:// or https:// URL with a host, at most 2048 characters.
+    /// `http(s)://[userinfo@]host[:port][/path][?query]` in ASCII (a
+    /// non-ASCII host in its `xn--` form), at most 2048 characters; the
+    /// pattern states the syntax exactly.
     #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
     pub url: String,
     /// 1 to 50 patterns such as `order.*` or `*`.
@@ -87,7 +111,8 @@ pub struct EndpointIn {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60_000))]
     pub timeout_ms: Option<u32>,
-    /// A `whsec_…` secret to sign with; generated when absent.
+    /// A `whsec_…` secret to sign with (base64 of 24 to 64 bytes, canonical
+    /// padding); generated when absent.
     #[serde(default)]
     pub secret: Option<String>,
 }

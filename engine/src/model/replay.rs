@@ -99,11 +99,15 @@ pub struct ReplayFilter {
     pub from: Option<DateTime<Utc>>,
     /// Events received before this time.
     pub to: Option<DateTime<Utc>>,
+    /// Event types published in this tenant (a type never published is a 404).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::model::EventTypeName>))]
     pub event_types: Vec<String>,
     /// Deliver only to this endpoint (events it subscribes to now).
     pub endpoint_id: Option<EndpointId>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub correlation_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub entity_id: Option<String>,
     /// Only events with a dead delivery, and only those deliveries.
     #[serde(default)]
@@ -122,7 +126,11 @@ pub const MAX_REPLAY_EVENTS: u64 = 1_000_000_000;
 pub struct ReplayIn {
     #[serde(default)]
     pub filter: ReplayFilter,
-    /// Events per second (default 100).
+    /// Events per second, more than 0 and at most 5000 (default 100).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(exclusive_minimum = 0.0, maximum = 5_000.0)
+    )]
     pub rate_per_second: Option<f64>,
     /// Stop after this many events (1 to 1,000,000,000; none: no limit).
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
@@ -247,7 +255,9 @@ pub struct CheckpointIn {
         )
     )]
     pub name: String,
-    /// A position in the tenant's sequence; by default the newest event.
+    /// A position in the tenant's sequence, at most the newest event's (the
+    /// default); a position not reached yet is a 409.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub seq: Option<i64>,
     pub endpoint_id: Option<EndpointId>,
 }

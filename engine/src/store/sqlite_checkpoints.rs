@@ -23,11 +23,17 @@ impl SqliteStore {
                 .fetch_one(&mut *tx)
                 .await?;
         let seq = input.seq.unwrap_or(newest);
-        if !(0..=newest).contains(&seq) {
-            return Err(EngineError::invalid(
-                "seq",
-                format!("must be between 0 and the newest event's sequence number ({newest})"),
-            ));
+        if seq < 0 {
+            return Err(EngineError::invalid("seq", "must be 0 or more"));
+        }
+        if seq > newest {
+            // A position the tenant's sequence has not reached: the request is
+            // fine, the stored state is not there yet.
+            return Err(EngineError::Conflict {
+                message: format!(
+                    "seq: the newest event's sequence number is {newest}; a checkpoint cannot be ahead of it"
+                ),
+            });
         }
         if let Some(ep) = input.endpoint_id {
             let found: Option<i64> = sqlx::query_scalar(
@@ -38,10 +44,7 @@ impl SqliteStore {
             .fetch_optional(&mut *tx)
             .await?;
             if found.is_none() {
-                return Err(EngineError::invalid(
-                    "endpoint_id",
-                    format!("no endpoint {ep}"),
-                ));
+                return Err(EngineError::not_found("endpoint", ep));
             }
         }
         let id = CheckpointId::new();

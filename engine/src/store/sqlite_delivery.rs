@@ -130,10 +130,7 @@ async fn named_policy_exists(
             .await?;
     match found {
         Some(_) => Ok(()),
-        None => Err(EngineError::invalid(
-            "retry_policy_id",
-            format!("there is no retry policy '{policy}'"),
-        )),
+        None => Err(EngineError::not_found("retry policy", policy)),
     }
 }
 

@@ -42,6 +42,18 @@ pub(super) async fn active_endpoints(
         .collect()
 }
 
+/// Whether the tenant has this endpoint (enabled or not), deleted ones aside.
+async fn endpoint_exists(conn: &mut SqliteConnection, tenant: &str, id: &str) -> Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "select 1 from endpoints where tenant_id = $1 and id = $2 and deleted_at is null",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.is_some())
+}
+
 /// What re-arming one (event, endpoint) pair did.
 enum Armed {
     Queued(String),
@@ -248,10 +260,15 @@ impl SqliteStore {
                 for (i, ep) in chosen.iter().enumerate() {
                     let id = ep.to_string();
                     if !active.iter().any(|(a, _)| *a == id) {
-                        return Err(EngineError::invalid(
-                            format!("endpoint_ids[{i}]"),
-                            format!("no enabled endpoint {ep} in this tenant"),
-                        ));
+                        return Err(if endpoint_exists(&mut tx, &tenant_text, &id).await? {
+                            EngineError::Conflict {
+                                message: format!(
+                                    "endpoint_ids[{i}]: endpoint '{ep}' is disabled; enable it first"
+                                ),
+                            }
+                        } else {
+                            EngineError::not_found("endpoint", ep)
+                        });
                     }
                     if !targets.contains(&id) {
                         targets.push(id);

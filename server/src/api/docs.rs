@@ -257,12 +257,120 @@ fn closed_bodies(doc: &mut Value) {
     }
 }
 
+/// Rules between two fields that a property's own schema cannot state, written
+/// as JSON Schema where JSON Schema can: a body that takes one field or the
+/// other accepts each when the other is absent or null.
+fn cross_field_rules(doc: &mut Value) {
+    let one_or_other = |a: &str, b: &str| {
+        json!([
+            {"properties": {a: {"type": "null"}}},
+            {"properties": {b: {"type": "null"}}},
+        ])
+    };
+    for schema in ["EndpointIn", "EndpointPatch"] {
+        if let Some(fields) = doc
+            .pointer_mut(&format!("/components/schemas/{schema}"))
+            .and_then(Value::as_object_mut)
+        {
+            fields.insert(
+                "anyOf".into(),
+                one_or_other("retry_policy", "retry_policy_id"),
+            );
+        }
+    }
+    // Exactly one of `ids` and `filter`.
+    if let Some(fields) = doc
+        .pointer_mut("/components/schemas/BulkReprocessIn")
+        .and_then(Value::as_object_mut)
+    {
+        fields.insert(
+            "oneOf".into(),
+            json!([
+                {"required": ["ids"], "properties": {"ids": {"type": "array"}, "filter": {"type": "null"}}},
+                {"required": ["filter"], "properties": {"filter": {"type": "object"}, "ids": {"type": "null"}}},
+            ]),
+        );
+    }
+}
+
+/// String rules kept beside the code that applies them, set into the schemas
+/// that carry them (utoipa takes patterns only as literals).
+fn shared_patterns(doc: &mut Value) {
+    let url = herald_engine::validate::endpoint_url_pattern();
+    let secret = herald_engine::sign::SECRET_PATTERN;
+    for (schema, field, pattern) in [
+        ("EndpointIn", "url", url),
+        ("EndpointPatch", "url", url),
+        ("EndpointIn", "secret", secret),
+        ("RotateIn", "secret", secret),
+    ] {
+        if let Some(property) = doc
+            .pointer_mut(&format!("/components/schemas/{schema}/properties/{field}"))
+            .and_then(Value::as_object_mut)
+        {
+            property.insert("pattern".into(), Value::String(pattern.to_owned()));
+        }
+    }
+}
+
+/// The custom header rules of `validate::headers` as JSON Schema (the total
+/// size across headers is a rule between fields, stated in prose).
+fn header_rules(doc: &mut Value) {
+    use herald_engine::validate as v;
+    for schema in ["EndpointIn", "EndpointPatch"] {
+        if let Some(headers) = doc
+            .pointer_mut(&format!("/components/schemas/{schema}/properties/headers"))
+            .and_then(Value::as_object_mut)
+        {
+            headers.insert("maxProperties".into(), json!(v::MAX_CUSTOM_HEADERS));
+            headers.insert(
+                "propertyNames".into(),
+                json!({"pattern": v::HEADER_NAME_PATTERN, "not": {"pattern": v::reserved_header_pattern()}}),
+            );
+            headers.insert(
+                "additionalProperties".into(),
+                json!({"type": "string", "maxLength": v::MAX_HEADER_VALUE_BYTES, "pattern": v::HEADER_VALUE_PATTERN}),
+            );
+        }
+    }
+}
+
+/// A query parameter in `EMPTY_MEANS_ABSENT` may be empty ("not given") even
+/// where its values are an enumeration.
+fn empty_means_absent(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let parameters = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("parameters").and_then(Value::as_array_mut))
+        .flatten();
+    for parameter in parameters {
+        let named = parameter["in"] == "query"
+            && parameter["name"]
+                .as_str()
+                .is_some_and(|n| super::extract::EMPTY_MEANS_ABSENT.contains(&n));
+        if named
+            && parameter["schema"]["type"] != "string"
+            && let Some(schema) = parameter.get_mut("schema")
+        {
+            *schema = json!({"anyOf": [schema.take(), {"type": "string", "maxLength": 0}]});
+        }
+    }
+}
+
 /// The document as JSON, built once.
 pub fn document_json() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
         let mut doc = serde_json::to_value(document()).unwrap_or_else(|_| json!({}));
         closed_bodies(&mut doc);
+        cross_field_rules(&mut doc);
+        shared_patterns(&mut doc);
+        empty_means_absent(&mut doc);
+        header_rules(&mut doc);
         doc
     })
 }

@@ -142,7 +142,7 @@ pub fn dlq_detail() -> Value {
 }
 
 pub fn replay_filter() -> Value {
-    json!({"from": "2026-11-29T00:00:00Z", "to": "2026-11-30T00:00:00Z", "event_types": ["order.*"], "only_failed": true})
+    json!({"from": "2026-11-29T00:00:00Z", "to": "2026-11-30T00:00:00Z", "event_types": ["order.created"], "only_failed": true})
 }
 
 pub fn replay() -> Value {

@@ -357,8 +357,9 @@ where
     }
 }
 
-/// Query parameters documented as plain text, where an empty value means "not given".
-const EMPTY_MEANS_ABSENT: [&str; 8] = [
+/// Query parameters where an empty value means "not given" (the OpenAPI
+/// document allows the empty string for each).
+pub(crate) const EMPTY_MEANS_ABSENT: [&str; 8] = [
     "state",
     "error_class",
     "event_type",

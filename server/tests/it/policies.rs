@@ -150,7 +150,7 @@ async fn endpoints_refuse_a_policy_that_does_not_exist_or_two_at_once() {
         .await,
     )
     .await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 404, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains(missing));
     let (status, body) = json_of(
         api.post(

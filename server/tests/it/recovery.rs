@@ -233,6 +233,7 @@ async fn one_event_is_replayed_with_the_same_webhook_id_and_a_reason() {
         "replay"
     );
 
+    // An endpoint the tenant does not have is not found, as in a path.
     let res = api
         .post(
             &format!("/api/v1/events/{event}/replay"),
@@ -240,7 +241,27 @@ async fn one_event_is_replayed_with_the_same_webhook_id_and_a_reason() {
         )
         .await;
     let (status, body) = status_and_body(res).await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ep_01J00000000000000000000000")
+    );
+    // One it has, but disabled, is a conflict naming the field.
+    let (disabled, _) = api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let res = api
+        .post(&format!("/api/v1/endpoints/{disabled}/disable"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = api
+        .post(
+            &format!("/api/v1/events/{event}/replay"),
+            &json!({"endpoint_ids": [disabled]}),
+        )
+        .await;
+    let (status, body) = status_and_body(res).await;
+    assert_eq!(status, 409, "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -413,7 +434,7 @@ async fn bad_replay_requests_name_the_problem_and_create_nothing() {
         ),
         (
             json!({"filter": {"event_types": ["never.seen"]}}),
-            "filter.event_types[0]",
+            "event type 'never.seen' was not found",
         ),
         (
             json!({"filter": {"event_types": ["Bad Type"]}}),
@@ -425,7 +446,7 @@ async fn bad_replay_requests_name_the_problem_and_create_nothing() {
         (json!({"max_events": 0}), "max_events"),
         (
             json!({"filter": {"endpoint_id": "ep_01J00000000000000000000000"}}),
-            "filter.endpoint_id",
+            "endpoint 'ep_01J00000000000000000000000' was not found",
         ),
         (json!({"filter": {"colour": "red"}}), "colour"),
     ] {
@@ -472,7 +493,16 @@ async fn recovering_from_a_checkpoint_replays_what_came_after_it() {
             .await,
     )
     .await;
-    assert_eq!(status, 422, "a position past the newest event");
+    assert_eq!(status, 409, "a position past the newest event");
+    let (status, body) = status_and_body(
+        api.post(
+            "/api/v1/checkpoints",
+            &json!({"name": "y", "endpoint_id": "ep_01J00000000000000000000000"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404, "an endpoint the tenant does not have: {body}");
 
     publish_many(&api, "order.created", 5).await;
     let receiver = Receiver::ok().await;

@@ -35,6 +35,7 @@ struct DlqQuery {
     /// whose worker stopped mid-request): dns, connect, tls, timeout, http_status,
     /// connection, invalid_url, response_too_large, blocked_destination, internal,
     /// outcome_unknown.
+    #[param(value_type = Option<ErrorClass>)]
     error_class: Option<String>,
     /// Entered the DLQ at or after (RFC 3339).
     #[param(format = DateTime)]
@@ -58,6 +59,7 @@ struct DlqFilterIn {
     #[schema(value_type = Option<EndpointId>)]
     endpoint_id: Option<String>,
     event_type: Option<String>,
+    #[schema(value_type = Option<ErrorClass>)]
     error_class: Option<String>,
     #[schema(format = DateTime)]
     from: Option<String>,
@@ -246,6 +248,7 @@ async fn reprocess_one(
 #[serde(deny_unknown_fields)]
 struct BulkReprocessIn {
     /// 1 to 10,000 DLQ entry ids.
+    #[schema(value_type = Option<Vec<DlqEntryId>>, min_items = 1, max_items = 10_000)]
     ids: Option<Vec<String>>,
     /// Every entry the filter matches.
     filter: Option<DlqFilterIn>,

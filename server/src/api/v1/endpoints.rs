@@ -37,6 +37,7 @@ struct EndpointCreated {
     request_body(content = EndpointIn, example = json!(ex::endpoint_in())),
     responses(
         (status = 201, description = "The endpoint, with its signing secret shown this once.", body = EndpointCreated, example = json!(ex::endpoint_created())),
+        (status = 404, description = "retry policy 'rp_…' was not found."),
         (status = 422, description = "url: must be an http:// or https:// URL with a host."),
     ),
 )]
@@ -151,7 +152,7 @@ async fn list(
     request_body(content = EndpointPatch, example = json!({"event_types": ["order.*"], "timeout_ms": 5000})),
     responses(
         (status = 200, description = "The endpoint as it is now.", body = EndpointOut, example = json!(ex::endpoint())),
-        (status = 404, description = "endpoint 'ep_…' was not found."),
+        (status = 404, description = "endpoint 'ep_…' (or the retry policy named) was not found."),
     ),
 )]
 async fn update(
@@ -288,10 +289,13 @@ async fn enable(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateIn {
-    /// How long the old secret keeps signing alongside the new one (default 24 h).
+    /// How long the old secret keeps signing alongside the new one, at most
+    /// 30 days (default 24 h).
     #[serde(default)]
+    #[schema(maximum = 2_592_000)]
     grace_period_secs: Option<u64>,
-    /// A `whsec_…` secret to switch to; generated when absent.
+    /// A `whsec_…` secret to switch to (base64 of 24 to 64 bytes, canonical
+    /// padding); generated when absent.
     #[serde(default)]
     secret: Option<String>,
 }
@@ -349,9 +353,11 @@ async fn rotate_secret(
 struct TestEventIn {
     /// Default: `herald.test`.
     #[serde(default)]
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$")]
     event_type: Option<String>,
-    /// Default: `{"test": true, "message": …, "endpoint_id": …}`.
+    /// A JSON object; default: `{"test": true, "message": …, "endpoint_id": …}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     payload: Option<serde_json::Value>,
 }
 
@@ -377,6 +383,7 @@ struct TestEventSent {
         (status = 202, description = "Accepted for delivery.", body = TestEventSent, example = json!({"event_id": ex::EVENT})),
         (status = 403, description = "Another type than `herald.test` needs the `publish` permission."),
         (status = 404, description = "endpoint 'ep_…' was not found."),
+        (status = 409, description = "endpoint 'ep_…' is disabled; enable it to send a test event."),
     ),
 )]
 async fn send_test_event(

@@ -101,7 +101,9 @@ fn receipt(ingested: &Ingested) -> EventReceipt {
     post,
     path = "/api/v1/events",
     tag = "Events",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Deduplicates publishes of the same event, at any time.")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]([\t -~]{0,253}[!-~])?$",
+        description = "Deduplicates publishes of the same event, at any time: 1 to 255 visible ASCII characters. \
+            When the body has an `idempotency_key` too, the two must be equal.")),
     request_body(content = EventIn, example = json!(ex::event_in())),
     responses(
         (status = 202, description = "Stored, with its deliveries queued.", body = EventReceipt,

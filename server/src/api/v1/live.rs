@@ -46,6 +46,7 @@ struct LiveQuery {
     )]
     types: Option<String>,
     /// Only this endpoint's delivery outcomes.
+    #[param(value_type = Option<EndpointId>)]
     endpoint_id: Option<String>,
 }
 

@@ -33,7 +33,8 @@ use crate::state::AppState;
     responses(
         (status = 202, description = "What was queued at each endpoint.", body = EventReplayed,
             example = json!({"event_id": ex::EVENT, "deliveries": [{"delivery_id": ex::DELIVERY, "endpoint_id": ex::ENDPOINT, "status": "queued"}]})),
-        (status = 404, description = "event 'evt_…' was not found."),
+        (status = 404, description = "event 'evt_…' (or an endpoint named) was not found."),
+        (status = 409, description = "endpoint_ids[0]: endpoint 'ep_…' is disabled; enable it first."),
     ),
 )]
 async fn replay_event(
@@ -108,6 +109,7 @@ fn started(out: ReplayStarted) -> Response {
         (status = 201, description = "The job, started.", body = ReplayOut, example = json!(ex::replay_started())),
         (status = 200, description = "A dry run: how many events match and the first few.", body = ReplayPreview,
             example = json!({"total": 1200, "sample": [ex::event_summary()]})),
+        (status = 404, description = "endpoint 'ep_…' was not found (an endpoint, checkpoint or event type the filter names)."),
         (status = 422, description = "filter.to: must be later than filter.from."),
     ),
 )]
@@ -278,7 +280,8 @@ async fn cancel(
     request_body(content = CheckpointIn, example = json!({"name": "before-migration"})),
     responses(
         (status = 201, description = "The checkpoint.", body = CheckpointOut, example = json!(ex::checkpoint())),
-        (status = 409, description = "a checkpoint named 'before-migration' exists already."),
+        (status = 404, description = "endpoint 'ep_…' was not found."),
+        (status = 409, description = "a checkpoint named 'before-migration' exists already, or `seq` is ahead of the newest event."),
     ),
 )]
 async fn create_checkpoint(
@@ -372,7 +375,7 @@ async fn get_checkpoint(
     responses(
         (status = 201, description = "The replay job, started.", body = ReplayOut, example = json!(ex::replay())),
         (status = 200, description = "A dry run: how many events would be replayed.", body = ReplayPreview, example = json!({"total": 1200, "sample": [ex::event_summary()]})),
-        (status = 404, description = "checkpoint 'chk_…' was not found."),
+        (status = 404, description = "checkpoint 'chk_…' was not found (or an endpoint or event type the filter names)."),
     ),
 )]
 async fn recover(

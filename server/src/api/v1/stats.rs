@@ -4,7 +4,9 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use herald_engine::model::{EndpointId, Granularity, GroupBy, Permission, StatsOut};
+use herald_engine::model::{
+    Counts, EndpointId, Granularity, GroupBy, Permission, StatsOut, StatsPoint, StatsSeries,
+};
 use herald_engine::store::{StatsQuery, default_granularity};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,7 +19,8 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StatsParams {
-    /// Default: 24 hours before `to`.
+    /// Default: 24 hours before `to`. The range is clipped to the years 1970
+    /// to 9999; a range wholly outside them has no buckets.
     from: Option<DateTime<Utc>>,
     /// Default: now.
     to: Option<DateTime<Utc>>,
@@ -56,20 +59,12 @@ async fn stats(
     ApiQuery(p): ApiQuery<StatsParams>,
 ) -> Result<Json<StatsOut>, ApiError> {
     caller.require(Permission::Read)?;
-    let to = p.to.unwrap_or_else(Utc::now);
-    for (field, at) in [("from", p.from), ("to", Some(to))] {
-        if at.is_some_and(|at| !(stats_epoch()..=stats_end()).contains(&at)) {
-            return Err(herald_engine::EngineError::invalid(
-                field,
-                "must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
-            )
-            .into());
-        }
-    }
-    let from = match p.from {
-        Some(from) => from,
-        None => (to - chrono::Duration::hours(24)).max(stats_epoch()),
-    };
+    let asked_to = p.to.unwrap_or_else(Utc::now);
+    let asked_from = p.from.unwrap_or_else(|| {
+        asked_to
+            .checked_sub_signed(chrono::Duration::hours(24))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    });
     let endpoint_id = p
         .endpoint_id
         .map(|e| {
@@ -77,13 +72,42 @@ async fn stats(
                 .map_err(|err| ApiError::bad_request(format!("endpoint_id: {err}")))
         })
         .transpose()?;
+    // Herald keeps no statistics outside 1970..=9999: the range is clipped to
+    // those years, and a range wholly outside them is an empty answer.
+    let to = asked_to.min(stats_end());
+    let from = asked_from.max(stats_epoch());
+    let granularity = p
+        .granularity
+        .unwrap_or_else(|| default_granularity(from, to));
+    let group_by = p.group_by.unwrap_or_default();
+    // (Without `from`, the range is the day before `to`, however early.)
+    if (p.from.is_none() || asked_from < asked_to) && to <= from {
+        // Shaped as the store answers a range without attempts.
+        let total = StatsPoint::new(asked_from, Counts::default());
+        let series = match group_by {
+            GroupBy::None => vec![StatsSeries {
+                endpoint_id: None,
+                event_type: None,
+                points: Vec::new(),
+                total: total.clone(),
+            }],
+            GroupBy::Endpoint | GroupBy::EventType => Vec::new(),
+        };
+        return Ok(Json(StatsOut {
+            granularity,
+            from: asked_from,
+            to: asked_to,
+            group_by,
+            series,
+            total,
+            dlq_depth: Vec::new(),
+        }));
+    }
     let query = StatsQuery {
         from,
         to,
-        granularity: p
-            .granularity
-            .unwrap_or_else(|| default_granularity(from, to)),
-        group_by: p.group_by.unwrap_or_default(),
+        granularity,
+        group_by,
         endpoint_id,
         event_type: p.event_type.filter(|t| !t.is_empty()),
         totals_only: false,

@@ -1,0 +1,168 @@
+"""Schemathesis hooks: the rules between fields that Herald's API enforces and
+JSON Schema cannot state, taught to the generator.
+
+JSON Schema describes each value on its own; it cannot say that one date comes
+after another, that a header and a body field carry the same key, or that a
+range divided by a granularity stays under a limit. The OpenAPI document states
+these rules in prose (each operation's description and its 4xx responses), the
+server answers a request that breaks one with a 4xx naming the field, and the
+integration tests pin those answers. Here, each *positive* case (one the
+generator means to be valid) is brought inside the rule, so that
+`positive_data_acceptance` checks everything else about it. Negative cases are
+left as generated.
+
+Rules (server code in brackets):
+- a range's end is after its start: `since`/`until` on GET /audit, `from`/`to`
+  on GET /events and GET /dlq, `filter.from`/`filter.to` on POST /replays,
+  POST /checkpoints/{id}/recover and POST /dlq/reprocess (api/v1/audit.rs,
+  events.rs, dlq.rs, engine recovery.rs);
+- GET /stats: at most `Granularity::max_buckets` buckets (1,440 minutes,
+  2,160 hours, 1,098 days) between `from` and `to`, with their defaults
+  (engine store/sqlite_stats.rs);
+- POST /events: the `Idempotency-Key` header and the body's `idempotency_key`,
+  when both are sent, are the same key (api/v1/events.rs);
+- POST /endpoints, PATCH /endpoints/{id}: custom header names and values come
+  to at most 16 KiB together (engine validate.rs, MAX_HEADERS_TOTAL_BYTES).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+MAX_HEADERS_TOTAL_BYTES = 16 * 1024
+ENDPOINT_BODIES = {("POST", "/api/v1/endpoints"), ("PATCH", "/api/v1/endpoints/{id}")}
+GRANULARITY = {
+    "minute": (timedelta(minutes=1), 24 * 60),
+    "hour": (timedelta(hours=1), 90 * 24),
+    "day": (timedelta(days=1), 3 * 366),
+}
+RANGES = {
+    ("GET", "/api/v1/audit"): ("since", "until"),
+    ("GET", "/api/v1/events"): ("from", "to"),
+    ("GET", "/api/v1/dlq"): ("from", "to"),
+}
+FILTER_BODIES = {
+    ("POST", "/api/v1/replays"),
+    ("POST", "/api/v1/checkpoints/{id}/recover"),
+    ("POST", "/api/v1/dlq/reprocess"),
+}
+
+RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def instant(text):
+    """An RFC 3339 date-time as an aware datetime, or None if it is not one Python can hold."""
+    if not isinstance(text, str):
+        return None
+    m = RFC3339.match(text)
+    if not m:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    fraction = m.group(7) or ""
+    offset = m.group(8)
+    try:
+        at = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    if fraction:
+        at += timedelta(microseconds=int((fraction[1:] + "000000")[:6]))
+    if offset not in ("Z", "z"):
+        sign = 1 if offset[0] == "+" else -1
+        at -= sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+    return at
+
+
+def rfc3339(at):
+    at = at.astimezone(timezone.utc)
+    return (
+        f"{at.year:04d}-{at.month:02d}-{at.day:02d}T"
+        f"{at.hour:02d}:{at.minute:02d}:{at.second:02d}.{at.microsecond:06d}Z"
+    )
+
+
+def ordered(values, start, end):
+    """Puts `end` after `start` when both are given: swapped, or `end` dropped if equal."""
+    if not isinstance(values, dict):
+        return
+    a, b = instant(values.get(start)), instant(values.get(end))
+    if a is None or b is None or a < b:
+        return
+    if a == b:
+        del values[end]
+    else:
+        values[start], values[end] = values[end], values[start]
+
+
+def within_bucket_limit(query):
+    # Without `to`, the server counts to its own "now", which is later than
+    # this one by the time the request takes: an hour's margin.
+    to = instant(query.get("to")) if "to" in query else datetime.now(timezone.utc) + timedelta(hours=1)
+    start = instant(query.get("from")) if "from" in query else None
+    if to is None or ("from" in query and start is None):
+        return
+    if start is None or start >= to:
+        # No `from`, or only a `from` in the future (`to` defaults to now).
+        query.pop("from", None)
+        start = to - timedelta(hours=24)
+    granularity = query.get("granularity")
+    if granularity not in GRANULARITY:
+        span = to - start
+        granularity = (
+            "minute" if span <= timedelta(hours=6) else "hour" if span <= timedelta(days=14) else "day"
+        )
+    width, limit = GRANULARITY[granularity]
+    if to - start > width * limit:
+        # The server clips a range to 1970..9999 and counts buckets in what
+        # remains: a range this long, brought under the limit anywhere, passes.
+        query["from"] = rfc3339(to - width * limit)
+
+
+@schemathesis.hook
+def map_case(context, case):
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return case
+    return within_rules(case)
+
+
+@schemathesis.hook
+def before_add_examples(context, examples):
+    # The examples phase combines the document's examples, which are valid
+    # one by one; `map_case` does not see them.
+    for case in examples:
+        within_rules(case)
+
+
+def within_rules(case):
+    key = (case.method.upper(), case.path)
+    if key in RANGES:
+        ordered(case.query, *RANGES[key])
+    elif key == ("GET", "/api/v1/stats") and isinstance(case.query, dict):
+        ordered(case.query, "from", "to")
+        within_bucket_limit(case.query)
+    elif key in FILTER_BODIES and isinstance(case.body, dict):
+        ordered(case.body.get("filter"), "from", "to")
+    elif key in ENDPOINT_BODIES and isinstance(case.body, dict):
+        headers = case.body.get("headers")
+        if isinstance(headers, dict):
+            budget = MAX_HEADERS_TOTAL_BYTES
+            for name in list(headers):
+                value = headers[name] if isinstance(headers[name], str) else ""
+                room = max(budget - len(name), 0)
+                if len(name) > budget:
+                    del headers[name]
+                    continue
+                headers[name] = value[:room]
+                budget -= len(name) + len(headers[name])
+    elif key == ("POST", "/api/v1/events") and isinstance(case.body, dict):
+        headers = case.headers or {}
+        sent = [h for h in headers if h.lower() == "idempotency-key"]
+        if sent and case.body.get("idempotency_key") is not None:
+            for h in sent:
+                del headers[h]
+    return case
