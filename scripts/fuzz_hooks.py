@@ -99,14 +99,23 @@ def ordered(values, start, end):
 
 
 def within_bucket_limit(query):
-    # Without `to`, the server counts to its own "now", which is later than
-    # this one by the time the request takes: an hour's margin.
-    to = instant(query.get("to")) if "to" in query else datetime.now(timezone.utc) + timedelta(hours=1)
+    now = datetime.now(timezone.utc)
     start = instant(query.get("from")) if "from" in query else None
-    if to is None or ("from" in query and start is None):
+    if "from" in query and start is None:
         return
+    if "to" in query:
+        to = instant(query.get("to"))
+        if to is None:
+            return
+    else:
+        # The server counts to its own "now", later than this one by the time
+        # the request takes (an hour's margin), and a `from` about now or in
+        # the future (a timestamp taken from a response) would come after it.
+        to = now + timedelta(hours=1)
+        if start is not None and start >= now - timedelta(minutes=1):
+            query.pop("from")
+            start = None
     if start is None or start >= to:
-        # No `from`, or only a `from` in the future (`to` defaults to now).
         query.pop("from", None)
         start = to - timedelta(hours=24)
     granularity = query.get("granularity")
