@@ -8,55 +8,27 @@ use std::sync::OnceLock;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// The one error format: a stable machine `code`, a `message` for people and
-/// the request's `correlation_id` (also in the `X-Correlation-ID` header).
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
+use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, for programs: `invalid_request`, `unauthenticated`, `forbidden`,
-    /// `not_found`, `conflict`, `idempotency_conflict`, `payload_too_large`,
-    /// `unsupported_media_type`, `invalid`, `upgrade_required`, `rate_limited`
-    /// or `internal`.
-    #[schema(example = "not_found")]
-    pub code: String,
-    /// For people; names the field or value that is wrong.
-    pub message: String,
-    /// Quote it when reporting a problem: the server's logs carry it.
-    #[schema(example = "01JD5Q8X3V4N2M7K9P6R0S1T2W")]
-    pub correlation_id: String,
-}
-
-/// The code the API answers each error status with (a 409 about an
+/// The code the API answers an error status with (a 409 about an
 /// idempotency key has its own, as `ApiError` gives it).
-fn error_code(status: &str, message: &str) -> &'static str {
+fn error_code(status: &str, message: &str) -> ErrorCode {
     if status == "409" && message.starts_with("idempotency_key:") {
-        return "idempotency_conflict";
+        return ErrorCode::IdempotencyConflict;
     }
-    match status {
-        "400" => "invalid_request",
-        "401" => "unauthenticated",
-        "403" => "forbidden",
-        "404" => "not_found",
-        "409" => "conflict",
-        "413" => "payload_too_large",
-        "415" => "unsupported_media_type",
-        "422" => "invalid",
-        "426" => "upgrade_required",
-        "429" => "rate_limited",
-        _ => "internal",
-    }
+    status
+        .parse::<u16>()
+        .ok()
+        .and_then(|s| http::StatusCode::from_u16(s).ok())
+        .and_then(ErrorCode::for_status)
+        .unwrap_or(ErrorCode::Internal)
 }
 
 /// Responses every authenticated operation can give, whatever it does.
@@ -200,7 +172,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(openapi_json),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     tags(
         (name = "Events", description = "Publishing events and reading them with their deliveries and attempt receipts."),
         (name = "Endpoints", description = "Where a tenant's events are delivered, and how."),

@@ -10,7 +10,7 @@ use http::request::Parts;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// An authenticated API caller: the key's tenant and scope.
@@ -160,8 +160,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
+                        ErrorCode::PayloadTooLarge,
                         "the request body is larger than allowed",
                     )
                 } else {
@@ -235,8 +234,7 @@ fn is_json(headers: &http::HeaderMap) -> bool {
 fn not_an_array(body: &[u8]) -> Result<(), ApiError> {
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
+            ErrorCode::Invalid,
             "the body must be a JSON object, not an array",
         )),
         _ => Ok(()),
@@ -245,8 +243,7 @@ fn not_an_array(body: &[u8]) -> Result<(), ApiError> {
 
 fn not_json() -> ApiError {
     ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        ErrorCode::UnsupportedMediaType,
         "send the body as JSON with 'Content-Type: application/json'",
     )
 }
@@ -257,12 +254,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text()))
         }
-        JsonRejection::JsonDataError(e) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text())
-        }
+        JsonRejection::JsonDataError(e) => ApiError::new(ErrorCode::Invalid, e.body_text()),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "the request body is larger than allowed",
         ),
         other => ApiError::bad_request(other.body_text()),
@@ -288,7 +282,7 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
         })
         .map_err(|e| {
             if e.is_data() {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+                ApiError::new(ErrorCode::Invalid, e.to_string())
             } else {
                 ApiError::bad_request(format!("the body is not valid JSON: {e}"))
             }

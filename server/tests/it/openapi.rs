@@ -542,6 +542,25 @@ async fn documented_enum_values_are_the_ones_the_code_produces() {
 
     let server = TestServer::start().await;
     let doc = document(&server).await;
+    {
+        use herald_server::error::ErrorCode as C;
+        // `ErrorCode::ALL` must name every code: this stops compiling when
+        // one is added, as a reminder to add it there too.
+        let _ = |c: C| match c {
+            C::InvalidRequest
+            | C::Unauthenticated
+            | C::Forbidden
+            | C::NotFound
+            | C::Conflict
+            | C::IdempotencyConflict
+            | C::PayloadTooLarge
+            | C::UnsupportedMediaType
+            | C::Invalid
+            | C::UpgradeRequired
+            | C::RateLimited
+            | C::Internal => (),
+        };
+    }
     let expected = [
         ("DeliveryState", wire(&states)),
         (
@@ -571,6 +590,7 @@ async fn documented_enum_values_are_the_ones_the_code_produces() {
         ("Scope", wire(&Scope::ALL)),
         ("ErrorClass", wire(&ErrorClass::ANY)),
         ("DuplicateOf", wire(&DuplicateOf::ALL)),
+        ("ErrorCode", wire(&herald_server::error::ErrorCode::ALL)),
     ];
     let mut problems = Vec::new();
     for (schema, code) in &expected {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::events::parse_time;
 use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json, path_id};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Entry ids one bulk reprocess request may list.
@@ -229,7 +229,7 @@ async fn reprocess_one(
         return Err(if skipped.reason.starts_with("not in") {
             ApiError::not_found(format!("DLQ entry '{id}' was not found"))
         } else {
-            ApiError::new(StatusCode::CONFLICT, "conflict", skipped.reason.clone())
+            ApiError::new(ErrorCode::Conflict, skipped.reason.clone())
         });
     }
     caller

@@ -28,7 +28,7 @@ use crate::state::AppState;
 pub const MAX_BATCH: usize = 1_000;
 
 fn invalid(message: String) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    ApiError::unprocessable(message)
 }
 
 fn idempotency_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {

@@ -190,8 +190,7 @@ async fn live(State(state): State<AppState>, request: Request) -> Result<Respons
         .await
         .map_err(|e| {
             ApiError::new(
-                http::StatusCode::UPGRADE_REQUIRED,
-                "upgrade_required",
+                crate::error::ErrorCode::UpgradeRequired,
                 format!("not a websocket request: {e}"),
             )
         })?;

@@ -206,9 +206,7 @@ async fn preview(
     ApiJson(policy): ApiJson<RetryPolicy>,
 ) -> Result<Json<Preview>, ApiError> {
     caller.require(Permission::Read)?;
-    policy
-        .validate()
-        .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m))?;
+    policy.validate().map_err(ApiError::unprocessable)?;
     let schedule_secs = policy.preview_offsets_secs();
     Ok(Json(Preview {
         attempts: schedule_secs.len(),
