@@ -5,29 +5,32 @@
 //! No transaction or row lock is held while a request is on the wire; a crashed
 //! worker's leases expire and its deliveries are claimed again.
 
+mod attempt;
 pub mod guard;
 pub mod http;
+mod receipts;
+mod rescue;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::FutureExt;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use self::attempt::{after_attempt, panic_text};
+use self::receipts::{Recorder, record_receipts};
 use crate::live::LiveHub;
 use crate::model::{
-    DeliveryId, DeliveryOutcome, DeliveryState, EndpointId, ErrorClass, LiveMessage, Semantics,
-    Trigger,
+    DeliveryId, DeliveryOutcome, DeliveryState, EndpointId, ErrorClass, LiveMessage,
 };
-use crate::retry::{GiveUp, Next};
-use crate::sign::signature_header;
 use crate::store::{
-    AfterAttempt, AttemptOutcome, Backend, ClaimToken, Claimed, NewAttempt, Recorded, Settled,
-    Store,
+    AfterAttempt, AttemptOutcome, ClaimToken, Claimed, NewAttempt, Recorded, Store,
 };
 
 /// Headers Herald sets itself; endpoints cannot override them.
@@ -147,34 +150,11 @@ impl Dispatcher {
         let (recorder, receipts) = mpsc::unbounded_channel();
         let writer = tokio::spawn(record_receipts(self.store.clone(), receipts));
 
-        // SQLite is a single node: whatever is in flight at start was claimed by an
-        // earlier run that stopped without finishing. Take it back now rather than
-        // wait for those leases to run out.
-        if self.store.backend() == Backend::Sqlite {
-            let every_lease =
-                Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-            match self
-                .store
-                .reclaim_expired(every_lease + chrono::Duration::seconds(1), Utc::now())
-                .await
-            {
-                Ok(settled) => self.settled(
-                    settled,
-                    "recovered deliveries left in flight by the previous run",
-                ),
-                Err(e) => tracing::error!(error = %e, "cannot recover deliveries left in flight"),
-            }
-        }
+        self.recover_left_in_flight().await;
 
         while !*stop.borrow() {
             if last_reclaim.is_none_or(|t| t.elapsed() >= self.config.sweep * 5) {
-                let now = Utc::now();
-                match self.store.reclaim_expired(now, now).await {
-                    Ok(settled) => {
-                        self.settled(settled, "reclaimed deliveries whose lease had expired")
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot reclaim expired leases"),
-                }
+                self.reclaim_expired().await;
                 last_reclaim = Some(tokio::time::Instant::now());
             }
             while let Some(done) = tasks.try_join_next_with_id() {
@@ -275,18 +255,6 @@ impl Dispatcher {
         }
     }
 
-    /// Reports (and counts) what settling in-flight deliveries did.
-    fn settled(&self, settled: Settled, what: &str) {
-        self.metrics.dlq_added(settled.dead_lettered);
-        if settled.requeued + settled.dead > 0 {
-            tracing::warn!(
-                requeued = settled.requeued,
-                outcome_unknown = settled.dead,
-                "{what}"
-            );
-        }
-    }
-
     /// How long to wait before claiming again. Work already due that the last
     /// claim did not take is waiting for a busy endpoint: a finishing request
     /// (or a wake, or the sweep) ends the wait, never a zero-length sleep, which
@@ -299,66 +267,6 @@ impl Dispatcher {
             },
             _ => self.config.sweep,
         }
-    }
-
-    /// Builds, signs and sends one request: what came back, and the request
-    /// headers as the receipt shows them (custom values redacted).
-    async fn attempt(
-        &self,
-        claimed: &Claimed,
-        started_at: DateTime<Utc>,
-    ) -> (http::Exchange, BTreeMap<String, String>) {
-        #[cfg(test)]
-        if claimed.url.contains("fault.invalid") {
-            panic!("a fault injected by a test");
-        }
-        let timestamp = started_at.timestamp();
-        let webhook_id = claimed.id.to_string();
-        let body = claimed.payload.clone().into_bytes();
-
-        let mut headers: Vec<(String, String)> = vec![
-            ("content-type".into(), "application/json".into()),
-            ("webhook-id".into(), webhook_id.clone()),
-            ("webhook-timestamp".into(), timestamp.to_string()),
-            (
-                "webhook-signature".into(),
-                signature_header(&claimed.secrets, &webhook_id, timestamp, &body),
-            ),
-            ("herald-event-type".into(), claimed.event_type.clone()),
-            ("herald-attempt".into(), (claimed.attempts + 1).to_string()),
-        ];
-        if claimed.trigger == Trigger::Replay {
-            let reason = claimed.reason.as_deref().unwrap_or_default();
-            headers.push(("herald-replay".into(), header_text(reason, "replay")));
-        }
-        if claimed.test {
-            headers.push(("herald-test".into(), "true".into()));
-        }
-        // Validated at ingest; an event stored before that rule whose id cannot
-        // be a header value is delivered without it rather than never.
-        if let Some(correlation) = &claimed.correlation_id
-            && crate::validate::is_header_safe(correlation)
-        {
-            headers.push(("x-correlation-id".into(), correlation.clone()));
-        }
-        let mut receipt_headers: BTreeMap<String, String> = headers.iter().cloned().collect();
-        for (name, value) in &claimed.headers {
-            headers.push((name.clone(), value.clone()));
-            // Custom header values can be credentials: receipts never show them.
-            receipt_headers.insert(name.to_ascii_lowercase(), "[redacted]".into());
-        }
-
-        let timeout = Duration::from_millis(u64::from(claimed.timeout_ms));
-        let exchange = http::send(
-            &self.client,
-            &self.config.guard,
-            &claimed.url,
-            &headers,
-            body,
-            timeout,
-        )
-        .await;
-        (exchange, receipt_headers)
     }
 
     /// One attempt at one claimed delivery, its receipt, and what comes next.
@@ -407,7 +315,13 @@ impl Dispatcher {
         };
         let gone = exchange.status == Some(410);
         let next = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            after_attempt(&claimed, &exchange, started_at)
+            after_attempt(
+                &claimed,
+                &exchange,
+                started_at,
+                Utc::now(),
+                rand::random::<f64>(),
+            )
         }))
         .unwrap_or_else(|panic| {
             let what = panic_text(panic.as_ref());
@@ -492,138 +406,6 @@ impl Dispatcher {
     }
 }
 
-/// What comes after an attempt: done, again later on the policy, or dead.
-fn after_attempt(
-    claimed: &Claimed,
-    exchange: &http::Exchange,
-    started_at: DateTime<Utc>,
-) -> AfterAttempt {
-    // The retry policy counts within the chain: a reprocess or replay gets
-    // the whole schedule again.
-    let attempts_made = claimed.chain_attempts + 1;
-    if exchange.succeeded() {
-        AfterAttempt::Succeeded
-    } else if exchange.blocked() {
-        AfterAttempt::Dead {
-            reason: "the destination address is blocked; retrying cannot change that".into(),
-        }
-    } else if exchange.status == Some(410) {
-        AfterAttempt::Dead {
-            reason: "the receiver answered 410 Gone; the endpoint was disabled".into(),
-        }
-    } else if claimed.semantics == Semantics::AtMostOnce {
-        AfterAttempt::Dead {
-            reason: "the attempt failed and at-most-once deliveries are not retried".into(),
-        }
-    } else {
-        let first = claimed.first_attempt_at.unwrap_or(started_at);
-        let age_ms = u64::try_from((Utc::now() - first).num_milliseconds()).unwrap_or(0);
-        match claimed.retry_policy.next(
-            attempts_made,
-            age_ms,
-            exchange.retry_after_ms,
-            rand::random::<f64>(),
-        ) {
-            Next::RetryInMs(ms) => AfterAttempt::RetryAt(later_by_ms(Utc::now(), ms)),
-            Next::GiveUp(GiveUp::MaxAttempts) => AfterAttempt::Dead {
-                reason: format!("retries exhausted after {attempts_made} attempts"),
-            },
-            Next::GiveUp(GiveUp::MaxAge) => AfterAttempt::Dead {
-                reason: "the retry policy's maximum age was reached".into(),
-            },
-        }
-    }
-}
-
-/// `now` plus `ms`, saturating at the latest time Herald stores (a policy's
-/// delays are bounded, but a stored policy or a receiver's `Retry-After` must
-/// never be able to overflow the clock).
-fn later_by_ms(now: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
-    let latest = DateTime::<Utc>::MAX_UTC;
-    i64::try_from(ms)
-        .ok()
-        .and_then(chrono::TimeDelta::try_milliseconds)
-        .and_then(|delay| now.checked_add_signed(delay))
-        .unwrap_or(latest)
-        .min(latest)
-}
-
-/// The message a panic carried, for the log and the receipt.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned());
-    text.chars().take(300).collect()
-}
-
-/// Free text (a person's reason) as a header value: visible ASCII only, at most
-/// 200 characters; `fallback` when nothing is left.
-fn header_text(text: &str, fallback: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .take(200)
-        .collect();
-    let clean = clean.trim();
-    if clean.is_empty() {
-        fallback.to_owned()
-    } else {
-        clean.to_owned()
-    }
-}
-
-/// Attempts waiting for their receipt, each with whom to tell what became of
-/// it (`None`: it could not be written).
-type Recorder = mpsc::UnboundedSender<(AttemptOutcome, oneshot::Sender<Option<Recorded>>)>;
-
-/// Most receipts written in one transaction.
-const RECEIPT_BATCH: usize = 512;
-
-/// Writes receipts with group commit: whatever finished while the previous
-/// transaction was being written goes into the next one, so one commit serves
-/// many deliveries when traffic is heavy and a lone attempt is written at once.
-#[tracing::instrument(skip_all, name = "receipts", fields(correlation_id = "receipts"))]
-async fn record_receipts(
-    store: Arc<dyn Store>,
-    mut queue: mpsc::UnboundedReceiver<(AttemptOutcome, oneshot::Sender<Option<Recorded>>)>,
-) {
-    let mut batch = Vec::with_capacity(RECEIPT_BATCH);
-    let mut waiting = Vec::with_capacity(RECEIPT_BATCH);
-    while let Some((outcome, done)) = queue.recv().await {
-        batch.push(outcome);
-        waiting.push(done);
-        while batch.len() < RECEIPT_BATCH {
-            match queue.try_recv() {
-                Ok((outcome, done)) => {
-                    batch.push(outcome);
-                    waiting.push(done);
-                }
-                Err(_) => break,
-            }
-        }
-        let count = batch.len();
-        let results = match store.record_attempts(std::mem::take(&mut batch)).await {
-            Ok(results) => results.into_iter().map(Some).collect(),
-            Err(e) => {
-                // Their leases will expire and they will be settled then.
-                tracing::error!(error = %e, attempts = count, "cannot record attempts");
-                vec![None; count]
-            }
-        };
-        for (done, result) in waiting.drain(..).zip(results) {
-            let _ = done.send(result);
-        }
-    }
-}
-
 fn finished(
     in_flight: &mut HashMap<tokio::task::Id, (DeliveryId, ClaimToken)>,
     done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
@@ -641,217 +423,5 @@ fn finished(
                 );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn idle_endpoint_slots_are_dropped_and_busy_ones_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("d.db").display());
-        let store = crate::store::connect(&url, Arc::new(crate::vault::Vault::ephemeral()))
-            .await
-            .unwrap();
-        let dispatcher = Dispatcher::new(store, DispatcherConfig::default());
-        let busy_endpoint = EndpointId::new();
-        let held = dispatcher
-            .endpoint_slot(busy_endpoint)
-            .try_acquire_owned()
-            .unwrap();
-        for _ in 0..2_500 {
-            drop(dispatcher.endpoint_slot(EndpointId::new()));
-        }
-        let slots = dispatcher.endpoint_slots.lock().unwrap();
-        assert!(slots.len() <= SLOT_PRUNE_AT, "{} slots kept", slots.len());
-        let busy = slots.get(&busy_endpoint).expect("a slot in use is kept");
-        assert_eq!(
-            busy.available_permits(),
-            DispatcherConfig::default().per_endpoint - 1
-        );
-        drop(slots);
-        drop(held);
-    }
-
-    /// A receiver that answers every request with `answer` (a whole HTTP/1.1
-    /// response) and counts the requests.
-    async fn receiver(answer: &'static str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let count = count.clone();
-                tokio::spawn(async move {
-                    let mut read = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !read.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => read.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let _ = socket.write_all(answer.as_bytes()).await;
-                    let _ = socket.shutdown().await;
-                });
-            }
-        });
-        (url, seen)
-    }
-
-    /// Runs a dispatcher (allowed to reach loopback) with one endpoint at `url`
-    /// under `policy`, publishes one event, and returns what is needed to follow it.
-    async fn one_delivery(
-        url: &str,
-        policy: crate::retry::RetryPolicy,
-    ) -> (
-        tempfile::TempDir,
-        Arc<dyn Store>,
-        crate::model::TenantId,
-        crate::model::EventId,
-        watch::Sender<bool>,
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = format!("sqlite://{}", dir.path().join("d.db").display());
-        let store = crate::store::connect(&db, Arc::new(crate::vault::Vault::ephemeral()))
-            .await
-            .unwrap();
-        let tenant = store.ensure_tenant("default", "Default").await.unwrap();
-        store
-            .create_endpoint(
-                tenant.id,
-                crate::store::NewEndpoint {
-                    url: url.into(),
-                    description: String::new(),
-                    event_types: vec!["*".into()],
-                    headers: Default::default(),
-                    semantics: Semantics::AtLeastOnce,
-                    // Stored as it is: the store does not validate, so a policy
-                    // from before a bound existed reaches the dispatcher too.
-                    retry_policy: policy,
-                    retry_policy_id: None,
-                    timeout_ms: 2_000,
-                    secret: crate::sign::Secret::generate(),
-                },
-            )
-            .await
-            .unwrap();
-        let config = DispatcherConfig {
-            guard: guard::DestinationGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
-            ..DispatcherConfig::default()
-        };
-        let dispatcher = Dispatcher::new(store.clone(), config);
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(dispatcher.clone().run(stopped));
-        let ingested = store
-            .ingest(
-                tenant.id,
-                vec![crate::store::NewEvent {
-                    event_type: "a.b".into(),
-                    payload: r#"{"n":1}"#.into(),
-                    payload_sha256: "digest".into(),
-                    idempotency_key: None,
-                    correlation_id: None,
-                    entity_id: None,
-                    metadata: None,
-                    only_endpoint: None,
-                }],
-                Utc::now(),
-            )
-            .await
-            .unwrap();
-        dispatcher.wake();
-        let event = ingested[0].event().id;
-        (dir, store, tenant.id, event, stop)
-    }
-
-    /// Waits (up to 10 s) until the event's one delivery has `n` receipts.
-    async fn receipts(
-        store: &Arc<dyn Store>,
-        tenant: crate::model::TenantId,
-        event: crate::model::EventId,
-        n: usize,
-    ) -> crate::model::DeliveryOut {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let detail = store.event_detail(tenant, event).await.unwrap().unwrap();
-            let delivery = detail.deliveries[0].clone();
-            if delivery.attempt_log.len() >= n && delivery.state != DeliveryState::InFlight {
-                return delivery;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no {n} receipt(s) after 10 s: {delivery:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    #[tokio::test]
-    async fn a_huge_retry_after_under_an_unbounded_cap_is_a_receipt_and_a_retry() {
-        let (url, _) = receiver(
-            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 18446744073709551615\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-        )
-        .await;
-        let policy = crate::retry::RetryPolicy {
-            retry_after_cap_secs: u64::MAX,
-            ..crate::retry::RetryPolicy::schedule(vec![1])
-        };
-        let (_dir, store, tenant, event, _stop) = one_delivery(&url, policy).await;
-        let delivery = receipts(&store, tenant, event, 1).await;
-        assert_eq!(delivery.state, DeliveryState::Pending);
-        assert_eq!(delivery.attempt_log[0].response_status, Some(429));
-        let next = delivery.next_attempt_at.expect("a retry is planned");
-        let wait = next - Utc::now();
-        assert!(
-            wait <= chrono::Duration::days(7) && wait > chrono::Duration::days(6),
-            "the retry waits the bounded cap (7 days), not {wait}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_fault_inside_an_attempt_is_an_internal_receipt_that_follows_the_policy() {
-        // Nothing listens there: the injected fault fires before any request.
-        let policy = crate::retry::RetryPolicy::schedule(vec![0]).with_max_attempts(2);
-        let (_dir, store, tenant, event, _stop) =
-            one_delivery("http://fault.invalid/hook", policy).await;
-        let delivery = receipts(&store, tenant, event, 2).await;
-        assert_eq!(delivery.state, DeliveryState::Dead, "{delivery:?}");
-        assert_eq!(delivery.attempts, 2);
-        for (i, attempt) in delivery.attempt_log.iter().enumerate() {
-            assert_eq!(attempt.attempt, i as u32 + 1, "attempts are numbered on");
-            assert_eq!(attempt.error_class, Some(ErrorClass::Internal));
-            assert!(
-                attempt
-                    .error_message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("a fault injected by a test")),
-                "{attempt:?}"
-            );
-        }
-        let dlq = store
-            .list_dlq(tenant, &crate::store::DlqFilter::default(), 10)
-            .await
-            .unwrap();
-        assert_eq!(dlq.items.len(), 1, "retries exhausted: one DLQ entry");
-    }
-
-    #[test]
-    fn time_arithmetic_saturates() {
-        let now = Utc::now();
-        assert_eq!(later_by_ms(now, u64::MAX), DateTime::<Utc>::MAX_UTC);
-        assert_eq!(
-            later_by_ms(DateTime::<Utc>::MAX_UTC, 1),
-            DateTime::<Utc>::MAX_UTC
-        );
-        assert_eq!(later_by_ms(now, 1_000), now + chrono::Duration::seconds(1));
     }
 }

@@ -41,6 +41,15 @@ use crate::{EngineError, Result};
 /// The tenant every installation starts with.
 pub const DEFAULT_TENANT: &str = "default";
 
+/// What a backend can and cannot do, declared by the backend so callers never
+/// ask which database they are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// One Herald node uses the database: whatever is in flight when it starts
+    /// was left by its own previous run.
+    pub single_node: bool,
+}
+
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -260,7 +269,7 @@ pub struct SessionUser {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    fn backend(&self) -> Backend;
+    fn capabilities(&self) -> Capabilities;
     /// Applies pending migrations; safe to call on every start.
     async fn migrate(&self) -> Result<()>;
     /// A round trip to the database, for readiness checks.

@@ -9,7 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, SqlitePool};
 
 use super::{
-    Actor, ApiKeyAuth, AttemptOutcome, Backend, Claimed, DlqFilter, EventFilter, EventSummary,
+    Actor, ApiKeyAuth, AttemptOutcome, Capabilities, Claimed, DlqFilter, EventFilter, EventSummary,
     EventTypeSummary, Ingested, NewApiKey, NewEndpoint, NewEvent, NewReplay, NewUser, ReplayStep,
     SessionUser, Store, from_millis, stored_id, to_millis,
 };
@@ -126,8 +126,8 @@ impl TryFrom<TenantRow> for TenantOut {
 
 #[async_trait]
 impl Store for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { single_node: true }
     }
 
     async fn migrate(&self) -> Result<()> {

@@ -1,0 +1,315 @@
+//! One attempt: the request built, signed and sent, and the pure decision of
+//! what comes after it (succeeded, again later on the retry policy, or dead).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Dispatcher, http};
+use crate::model::{Semantics, Trigger};
+use crate::retry::{GiveUp, Next};
+use crate::sign::signature_header;
+use crate::store::{AfterAttempt, Claimed};
+
+impl Dispatcher {
+    /// Builds, signs and sends one request: what came back, and the request
+    /// headers as the receipt shows them (custom values redacted).
+    pub(super) async fn attempt(
+        &self,
+        claimed: &Claimed,
+        started_at: DateTime<Utc>,
+    ) -> (http::Exchange, BTreeMap<String, String>) {
+        #[cfg(test)]
+        if claimed.url.contains("fault.invalid") {
+            panic!("a fault injected by a test");
+        }
+        let timestamp = started_at.timestamp();
+        let webhook_id = claimed.id.to_string();
+        let body = claimed.payload.clone().into_bytes();
+
+        let mut headers: Vec<(String, String)> = vec![
+            ("content-type".into(), "application/json".into()),
+            ("webhook-id".into(), webhook_id.clone()),
+            ("webhook-timestamp".into(), timestamp.to_string()),
+            (
+                "webhook-signature".into(),
+                signature_header(&claimed.secrets, &webhook_id, timestamp, &body),
+            ),
+            ("herald-event-type".into(), claimed.event_type.clone()),
+            ("herald-attempt".into(), (claimed.attempts + 1).to_string()),
+        ];
+        if claimed.trigger == Trigger::Replay {
+            let reason = claimed.reason.as_deref().unwrap_or_default();
+            headers.push(("herald-replay".into(), header_text(reason, "replay")));
+        }
+        if claimed.test {
+            headers.push(("herald-test".into(), "true".into()));
+        }
+        // Validated at ingest; an event stored before that rule whose id cannot
+        // be a header value is delivered without it rather than never.
+        if let Some(correlation) = &claimed.correlation_id
+            && crate::validate::is_header_safe(correlation)
+        {
+            headers.push(("x-correlation-id".into(), correlation.clone()));
+        }
+        let mut receipt_headers: BTreeMap<String, String> = headers.iter().cloned().collect();
+        for (name, value) in &claimed.headers {
+            headers.push((name.clone(), value.clone()));
+            // Custom header values can be credentials: receipts never show them.
+            receipt_headers.insert(name.to_ascii_lowercase(), "[redacted]".into());
+        }
+
+        let timeout = Duration::from_millis(u64::from(claimed.timeout_ms));
+        let exchange = http::send(
+            &self.client,
+            &self.config.guard,
+            &claimed.url,
+            &headers,
+            body,
+            timeout,
+        )
+        .await;
+        (exchange, receipt_headers)
+    }
+}
+
+/// What comes after an attempt: done, again later on the policy, or dead.
+///
+/// Pure: the clock (`now`) and the jitter draw (`draw`, in [0, 1)) are given.
+pub(super) fn after_attempt(
+    claimed: &Claimed,
+    exchange: &http::Exchange,
+    started_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    draw: f64,
+) -> AfterAttempt {
+    // The retry policy counts within the chain: a reprocess or replay gets
+    // the whole schedule again.
+    let attempts_made = claimed.chain_attempts + 1;
+    if exchange.succeeded() {
+        AfterAttempt::Succeeded
+    } else if exchange.blocked() {
+        AfterAttempt::Dead {
+            reason: "the destination address is blocked; retrying cannot change that".into(),
+        }
+    } else if exchange.status == Some(410) {
+        AfterAttempt::Dead {
+            reason: "the receiver answered 410 Gone; the endpoint was disabled".into(),
+        }
+    } else if claimed.semantics == Semantics::AtMostOnce {
+        AfterAttempt::Dead {
+            reason: "the attempt failed and at-most-once deliveries are not retried".into(),
+        }
+    } else {
+        let first = claimed.first_attempt_at.unwrap_or(started_at);
+        let age_ms = u64::try_from((now - first).num_milliseconds()).unwrap_or(0);
+        match claimed
+            .retry_policy
+            .next(attempts_made, age_ms, exchange.retry_after_ms, draw)
+        {
+            Next::RetryInMs(ms) => AfterAttempt::RetryAt(later_by_ms(now, ms)),
+            Next::GiveUp(GiveUp::MaxAttempts) => AfterAttempt::Dead {
+                reason: format!("retries exhausted after {attempts_made} attempts"),
+            },
+            Next::GiveUp(GiveUp::MaxAge) => AfterAttempt::Dead {
+                reason: "the retry policy's maximum age was reached".into(),
+            },
+        }
+    }
+}
+
+/// `now` plus `ms`, saturating at the latest time Herald stores (a policy's
+/// delays are bounded, but a stored policy or a receiver's `Retry-After` must
+/// never be able to overflow the clock).
+pub(super) fn later_by_ms(now: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
+    let latest = DateTime::<Utc>::MAX_UTC;
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::TimeDelta::try_milliseconds)
+        .and_then(|delay| now.checked_add_signed(delay))
+        .unwrap_or(latest)
+        .min(latest)
+}
+
+/// The message a panic carried, for the log and the receipt.
+pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    text.chars().take(300).collect()
+}
+
+/// Free text (a person's reason) as a header value: visible ASCII only, at most
+/// 200 characters; `fallback` when nothing is left.
+fn header_text(text: &str, fallback: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(200)
+        .collect();
+    let clean = clean.trim();
+    if clean.is_empty() {
+        fallback.to_owned()
+    } else {
+        clean.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::{after_attempt, http};
+    use crate::model::{DeliveryId, EndpointId, ErrorClass, EventId, Semantics, TenantId, Trigger};
+    use crate::retry::{Backoff, RetryPolicy};
+    use crate::store::{AfterAttempt, ClaimToken, Claimed};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
+    }
+
+    /// A delivery on its `chain`-th attempt under a plain schedule of 10 s
+    /// delays, 3 attempts in all.
+    fn claimed(semantics: Semantics, chain: u32) -> Claimed {
+        Claimed {
+            id: DeliveryId::new(),
+            claim: ClaimToken(1),
+            tenant_id: TenantId::new(),
+            event_id: EventId::new(),
+            event_type: "order.created".into(),
+            payload: "{}".into(),
+            correlation_id: None,
+            test: false,
+            endpoint_id: EndpointId::new(),
+            url: "http://127.0.0.1:9/hook".into(),
+            headers: BTreeMap::new(),
+            semantics,
+            retry_policy: RetryPolicy {
+                backoff: Backoff::Schedule {
+                    delays_secs: vec![10].into(),
+                },
+                max_attempts: 3,
+                max_age_secs: Some(3_600),
+                jitter: 0.0,
+                ..RetryPolicy::default()
+            },
+            timeout_ms: 1_000,
+            secrets: Vec::new(),
+            endpoint_active: true,
+            attempts: chain,
+            chain_attempts: chain,
+            first_attempt_at: Some(now()),
+            trigger: Trigger::Scheduled,
+            reason: None,
+        }
+    }
+
+    fn answered(status: u16) -> http::Exchange {
+        http::Exchange {
+            latency: Duration::from_millis(5),
+            status: Some(status),
+            response_headers: BTreeMap::new(),
+            excerpt: String::new(),
+            error: None,
+            retry_after_ms: None,
+        }
+    }
+
+    fn decide(claimed: &Claimed, exchange: &http::Exchange) -> AfterAttempt {
+        after_attempt(claimed, exchange, now(), now(), 0.5)
+    }
+
+    fn retry_in_10s() -> AfterAttempt {
+        AfterAttempt::RetryAt(now() + chrono::Duration::seconds(10))
+    }
+
+    #[test]
+    fn every_2xx_succeeds_and_every_other_status_but_410_is_retried() {
+        let first = claimed(Semantics::AtLeastOnce, 0);
+        for status in 100..600u16 {
+            let next = decide(&first, &answered(status));
+            match status {
+                200..=299 => assert!(matches!(next, AfterAttempt::Succeeded), "{status}"),
+                410 => assert!(
+                    matches!(&next, AfterAttempt::Dead { reason } if reason.contains("410")),
+                    "{status}: {next:?}"
+                ),
+                _ => assert_eq!(next, retry_in_10s(), "{status}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_class_is_retried_but_a_blocked_destination() {
+        let first = claimed(Semantics::AtLeastOnce, 0);
+        for class in ErrorClass::ANY {
+            let failed = http::Exchange::failed(class, "x".into(), Duration::ZERO);
+            let next = decide(&first, &failed);
+            if class == ErrorClass::BlockedDestination {
+                assert!(
+                    matches!(&next, AfterAttempt::Dead { reason } if reason.contains("blocked")),
+                    "{class:?}: {next:?}"
+                );
+            } else {
+                assert_eq!(next, retry_in_10s(), "{class:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn at_most_once_is_never_retried_but_still_succeeds() {
+        let first = claimed(Semantics::AtMostOnce, 0);
+        assert!(matches!(
+            decide(&first, &answered(204)),
+            AfterAttempt::Succeeded
+        ));
+        for failed in [
+            answered(503),
+            http::Exchange::failed(ErrorClass::Timeout, "x".into(), Duration::ZERO),
+        ] {
+            assert!(
+                matches!(&decide(&first, &failed), AfterAttempt::Dead { reason } if reason.contains("at-most-once")),
+            );
+        }
+    }
+
+    #[test]
+    fn the_policy_ends_the_chain_by_attempts_and_by_age() {
+        // The third attempt of three fails: retries are exhausted.
+        let last = claimed(Semantics::AtLeastOnce, 2);
+        assert!(matches!(
+            &decide(&last, &answered(500)),
+            AfterAttempt::Dead { reason } if reason.contains("after 3 attempts")
+        ));
+        // Nearly an hour after the first attempt, a 10 s delay passes the age.
+        let old = claimed(Semantics::AtLeastOnce, 0);
+        let late = now() + chrono::Duration::seconds(3_595);
+        assert!(matches!(
+            &after_attempt(&old, &answered(500), late, late, 0.5),
+            AfterAttempt::Dead { reason } if reason.contains("maximum age")
+        ));
+    }
+
+    #[test]
+    fn retry_after_lengthens_the_delay_within_the_cap() {
+        let first = claimed(Semantics::AtLeastOnce, 0);
+        let mut asked = answered(429);
+        asked.retry_after_ms = Some(60_000);
+        assert_eq!(
+            decide(&first, &asked),
+            AfterAttempt::RetryAt(now() + chrono::Duration::seconds(60))
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! The dispatcher against a real store and local receivers.
+
+use chrono::DateTime;
+
+use super::attempt::later_by_ms;
+use super::*;
+use crate::model::Semantics;
+
+#[tokio::test]
+async fn idle_endpoint_slots_are_dropped_and_busy_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("d.db").display());
+    let store = crate::store::connect(&url, Arc::new(crate::vault::Vault::ephemeral()))
+        .await
+        .unwrap();
+    let dispatcher = Dispatcher::new(store, DispatcherConfig::default());
+    let busy_endpoint = EndpointId::new();
+    let held = dispatcher
+        .endpoint_slot(busy_endpoint)
+        .try_acquire_owned()
+        .unwrap();
+    for _ in 0..2_500 {
+        drop(dispatcher.endpoint_slot(EndpointId::new()));
+    }
+    let slots = dispatcher.endpoint_slots.lock().unwrap();
+    assert!(slots.len() <= SLOT_PRUNE_AT, "{} slots kept", slots.len());
+    let busy = slots.get(&busy_endpoint).expect("a slot in use is kept");
+    assert_eq!(
+        busy.available_permits(),
+        DispatcherConfig::default().per_endpoint - 1
+    );
+    drop(slots);
+    drop(held);
+}
+
+/// A receiver that answers every request with `answer` (a whole HTTP/1.1
+/// response) and counts the requests.
+async fn receiver(answer: &'static str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut read = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read.extend_from_slice(&buf[..n]),
+                    }
+                }
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// Runs a dispatcher (allowed to reach loopback) with one endpoint at `url`
+/// under `policy`, publishes one event, and returns what is needed to follow it.
+async fn one_delivery(
+    url: &str,
+    policy: crate::retry::RetryPolicy,
+) -> (
+    tempfile::TempDir,
+    Arc<dyn Store>,
+    crate::model::TenantId,
+    crate::model::EventId,
+    watch::Sender<bool>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let store = crate::store::connect(&db, Arc::new(crate::vault::Vault::ephemeral()))
+        .await
+        .unwrap();
+    let tenant = store.ensure_tenant("default", "Default").await.unwrap();
+    store
+        .create_endpoint(
+            tenant.id,
+            crate::store::NewEndpoint {
+                url: url.into(),
+                description: String::new(),
+                event_types: vec!["*".into()],
+                headers: Default::default(),
+                semantics: Semantics::AtLeastOnce,
+                // Stored as it is: the store does not validate, so a policy
+                // from before a bound existed reaches the dispatcher too.
+                retry_policy: policy,
+                retry_policy_id: None,
+                timeout_ms: 2_000,
+                secret: crate::sign::Secret::generate(),
+            },
+        )
+        .await
+        .unwrap();
+    let config = DispatcherConfig {
+        guard: guard::DestinationGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        ..DispatcherConfig::default()
+    };
+    let dispatcher = Dispatcher::new(store.clone(), config);
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(dispatcher.clone().run(stopped));
+    let ingested = store
+        .ingest(
+            tenant.id,
+            vec![crate::store::NewEvent {
+                event_type: "a.b".into(),
+                payload: r#"{"n":1}"#.into(),
+                payload_sha256: "digest".into(),
+                idempotency_key: None,
+                correlation_id: None,
+                entity_id: None,
+                metadata: None,
+                only_endpoint: None,
+            }],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    dispatcher.wake();
+    let event = ingested[0].event().id;
+    (dir, store, tenant.id, event, stop)
+}
+
+/// Waits (up to 10 s) until the event's one delivery has `n` receipts.
+async fn receipts(
+    store: &Arc<dyn Store>,
+    tenant: crate::model::TenantId,
+    event: crate::model::EventId,
+    n: usize,
+) -> crate::model::DeliveryOut {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let detail = store.event_detail(tenant, event).await.unwrap().unwrap();
+        let delivery = detail.deliveries[0].clone();
+        if delivery.attempt_log.len() >= n && delivery.state != DeliveryState::InFlight {
+            return delivery;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {n} receipt(s) after 10 s: {delivery:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_huge_retry_after_under_an_unbounded_cap_is_a_receipt_and_a_retry() {
+    let (url, _) = receiver(
+        "HTTP/1.1 429 Too Many Requests\r\nretry-after: 18446744073709551615\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let policy = crate::retry::RetryPolicy {
+        retry_after_cap_secs: u64::MAX,
+        ..crate::retry::RetryPolicy::schedule(vec![1])
+    };
+    let (_dir, store, tenant, event, _stop) = one_delivery(&url, policy).await;
+    let delivery = receipts(&store, tenant, event, 1).await;
+    assert_eq!(delivery.state, DeliveryState::Pending);
+    assert_eq!(delivery.attempt_log[0].response_status, Some(429));
+    let next = delivery.next_attempt_at.expect("a retry is planned");
+    let wait = next - Utc::now();
+    assert!(
+        wait <= chrono::Duration::days(7) && wait > chrono::Duration::days(6),
+        "the retry waits the bounded cap (7 days), not {wait}"
+    );
+}
+
+#[tokio::test]
+async fn a_fault_inside_an_attempt_is_an_internal_receipt_that_follows_the_policy() {
+    // Nothing listens there: the injected fault fires before any request.
+    let policy = crate::retry::RetryPolicy::schedule(vec![0]).with_max_attempts(2);
+    let (_dir, store, tenant, event, _stop) =
+        one_delivery("http://fault.invalid/hook", policy).await;
+    let delivery = receipts(&store, tenant, event, 2).await;
+    assert_eq!(delivery.state, DeliveryState::Dead, "{delivery:?}");
+    assert_eq!(delivery.attempts, 2);
+    for (i, attempt) in delivery.attempt_log.iter().enumerate() {
+        assert_eq!(attempt.attempt, i as u32 + 1, "attempts are numbered on");
+        assert_eq!(attempt.error_class, Some(ErrorClass::Internal));
+        assert!(
+            attempt
+                .error_message
+                .as_deref()
+                .is_some_and(|m| m.contains("a fault injected by a test")),
+            "{attempt:?}"
+        );
+    }
+    let dlq = store
+        .list_dlq(tenant, &crate::store::DlqFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(dlq.items.len(), 1, "retries exhausted: one DLQ entry");
+}
+
+#[test]
+fn time_arithmetic_saturates() {
+    let now = Utc::now();
+    assert_eq!(later_by_ms(now, u64::MAX), DateTime::<Utc>::MAX_UTC);
+    assert_eq!(
+        later_by_ms(DateTime::<Utc>::MAX_UTC, 1),
+        DateTime::<Utc>::MAX_UTC
+    );
+    assert_eq!(later_by_ms(now, 1_000), now + chrono::Duration::seconds(1));
+}
