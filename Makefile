@@ -8,12 +8,14 @@ SHELL := bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/herald/target
 HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
 
-.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint test-rust services e2e bench fuzz-api fuzz-api-quick
+.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint check test-fast test-rust services e2e bench fuzz-api fuzz-api-quick
 
 help:
 	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
 	@echo "make test   formatting, clippy, every Rust test, then the browser tests"
 	@echo "make setup  install missing tools (wasm target, cargo-leptos, wasm-bindgen, chromium, npm packages)"
+	@echo "make check  formatting and clippy, no tests (the edit loop)"
+	@echo "make test-fast  unit tests and the store conformance suite: no server, no browser"
 	@echo "make fuzz-api  schemathesis over the OpenAPI document, every check, 10 minutes"
 
 setup: setup-build setup-e2e
@@ -48,6 +50,15 @@ lint: setup-build
 	cargo clippy -p herald-app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy -p herald-frontend --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy -p herald-server --all-targets -- -D warnings
+
+# The edit loop: what `make test` checks before it runs anything.
+check: fmt-check lint
+
+# Unit tests and the store conformance suite: no server, no browser.
+test-fast:
+	cargo test -p herald-engine
+	cargo test -p herald-app --features ssr --lib
+	cargo test -p herald-server --lib
 
 # Per package, so features are not unified across the ssr and hydrate builds.
 # A test whose service is missing is left out by name (and `services` says so),
