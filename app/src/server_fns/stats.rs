@@ -247,7 +247,7 @@ pub async fn delivery_stats(
 ) -> Result<StatsView, ConsoleError> {
     use crate::ssr::{console_state, console_tenant, fail, parse_id, require};
     use herald_engine::model::{GroupBy, Permission};
-    use herald_engine::store::{StatsQuery, default_granularity};
+    use herald_engine::store::StatsQuery;
 
     let user = require(Permission::Read)?;
     let whole_urls = user.role.allows(Permission::ManageEndpoints);
@@ -261,7 +261,7 @@ pub async fn delivery_stats(
     let query = StatsQuery {
         from,
         to,
-        granularity: default_granularity(from, to),
+        granularity: herald_engine::model::Granularity::for_range(from, to),
         group_by: GroupBy::None,
         endpoint_id: endpoint,
         event_type: None,

@@ -58,6 +58,20 @@ impl Granularity {
         at_ms.div_euclid(self.millis()) * self.millis()
     }
 
+    /// The granularity that gives a readable chart for a range: minutes up to
+    /// 6 hours, hours up to 14 days, days beyond. Each stays within its
+    /// `max_buckets` over the ranges it is chosen for, days aside.
+    pub fn for_range(from: DateTime<Utc>, to: DateTime<Utc>) -> Granularity {
+        let span = to - from;
+        if span <= chrono::Duration::hours(6) {
+            Granularity::Minute
+        } else if span <= chrono::Duration::days(14) {
+            Granularity::Hour
+        } else {
+            Granularity::Day
+        }
+    }
+
     /// The most buckets one query may span at this granularity.
     pub fn max_buckets(self) -> i64 {
         match self {
@@ -232,6 +246,27 @@ pub struct StatsOut {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_range_picks_minutes_hours_or_days() {
+        let at = |h: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(h);
+        assert_eq!(Granularity::for_range(at(0), at(6)), Granularity::Minute);
+        assert_eq!(
+            Granularity::for_range(at(0), at(6) + chrono::Duration::seconds(1)),
+            Granularity::Hour
+        );
+        assert_eq!(
+            Granularity::for_range(at(0), at(14 * 24)),
+            Granularity::Hour
+        );
+        assert_eq!(
+            Granularity::for_range(at(0), at(14 * 24 + 1)),
+            Granularity::Day
+        );
+        // Chosen for its range, minutes and hours stay within their limits.
+        assert!(6 * 60 <= Granularity::Minute.max_buckets());
+        assert!(14 * 24 <= Granularity::Hour.max_buckets());
+    }
 
     #[test]
     fn buckets_hold_latencies_up_to_their_bound() {

@@ -21,8 +21,8 @@ mod sqlite_stats;
 
 pub use delivery::*;
 pub use sqlite::SqliteStore;
-pub use sqlite_dlq::REPROCESS_BATCH;
-pub use sqlite_stats::default_granularity;
+/// DLQ entries one reprocess call handles, in one transaction, on every backend.
+pub const REPROCESS_BATCH: usize = 1_000;
 
 use std::sync::Arc;
 
@@ -191,7 +191,7 @@ pub struct NewAudit {
     pub tenant_id: Option<TenantId>,
     pub actor: String,
     pub role: String,
-    pub action: String,
+    pub action: crate::model::AuditAction,
     pub target: String,
     pub summary: String,
     pub correlation_id: Option<String>,

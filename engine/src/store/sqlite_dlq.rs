@@ -6,14 +6,13 @@ use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 use super::sqlite_delivery::from_json;
 use super::sqlite_stats::count_dlq_removal;
-use super::{Actor, DlqFilter, SqliteStore, from_millis, page_of, stored_id, to_millis};
+use super::{
+    Actor, DlqFilter, REPROCESS_BATCH, SqliteStore, from_millis, page_of, stored_id, to_millis,
+};
 use crate::model::{
     ActionId, DlqDetail, DlqEntryId, DlqEntryOut, Page, ReprocessOut, SkippedEntry, TenantId,
 };
 use crate::{EngineError, Result};
-
-/// Entries one reprocess call handles in one transaction.
-pub const REPROCESS_BATCH: usize = 1_000;
 
 #[derive(FromRow)]
 struct EntryRow {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -381,18 +381,5 @@ impl SqliteStore {
         }
         points.reverse();
         Ok(points)
-    }
-}
-
-/// The granularity that gives a readable chart for a range: minutes up to 6
-/// hours, hours up to 14 days, days beyond.
-pub fn default_granularity(from: DateTime<Utc>, to: DateTime<Utc>) -> Granularity {
-    let span = to - from;
-    if span <= chrono::Duration::hours(6) {
-        Granularity::Minute
-    } else if span <= chrono::Duration::days(14) {
-        Granularity::Hour
-    } else {
-        Granularity::Day
     }
 }

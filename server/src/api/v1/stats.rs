@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use herald_engine::model::{
     Counts, EndpointId, Granularity, GroupBy, Permission, StatsOut, StatsPoint, StatsSeries,
 };
-use herald_engine::store::{StatsQuery, default_granularity};
+use herald_engine::store::StatsQuery;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -78,7 +78,7 @@ async fn stats(
     let from = asked_from.max(stats_epoch());
     let granularity = p
         .granularity
-        .unwrap_or_else(|| default_granularity(from, to));
+        .unwrap_or_else(|| Granularity::for_range(from, to));
     let group_by = p.group_by.unwrap_or_default();
     // (Without `from`, the range is the day before `to`, however early.)
     if (p.from.is_none() || asked_from < asked_to) && to <= from {
