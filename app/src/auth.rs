@@ -37,7 +37,7 @@ pub async fn login(
             None,
             attempted.clone(),
             "-".into(),
-            "login.failure",
+            herald_engine::model::AuditAction::LoginFailure,
             attempted.clone(),
             summary,
         )
@@ -125,7 +125,7 @@ pub async fn login(
         user.tenant_id,
         crate::ssr::user_actor(&user).0,
         user.role.to_string(),
-        "login.success",
+        herald_engine::model::AuditAction::LoginSuccess,
         &user.email,
         "signed in",
     )
@@ -167,7 +167,7 @@ pub async fn change_password(current: String, new_password: String) -> Result<()
     audit_by(
         &user,
         None,
-        "user.password",
+        herald_engine::model::AuditAction::UserPassword,
         &user.email,
         "changed own password; sessions ended",
     )

@@ -73,7 +73,7 @@ pub async fn audit(
     tenant: Option<herald_engine::model::TenantId>,
     actor: String,
     role: String,
-    action: &str,
+    action: herald_engine::model::AuditAction,
     target: impl std::fmt::Display,
     summary: impl Into<String>,
 ) {
@@ -86,7 +86,7 @@ pub async fn audit(
             tenant_id: tenant,
             actor,
             role,
-            action: action.into(),
+            action,
             target: target.to_string(),
             summary: summary.into(),
             correlation_id: Some(correlation_id()),
@@ -99,7 +99,7 @@ pub async fn audit(
 pub async fn audit_by(
     user: &UserOut,
     tenant: Option<herald_engine::model::TenantId>,
-    action: &str,
+    action: herald_engine::model::AuditAction,
     target: impl std::fmt::Display,
     summary: impl Into<String>,
 ) {

@@ -1,6 +1,7 @@
 //! The `herald` command line.
 
 use clap::{Parser, Subcommand};
+use herald_engine::model::AuditAction;
 use herald_engine::model::{Role, Scope};
 
 use crate::config::{CommonArgs, Config, ServeArgs};
@@ -229,7 +230,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 cli_audit(
                     store.as_ref(),
                     None,
-                    "user.create",
+                    AuditAction::UserCreate,
                     &user.email,
                     format!("created {} user {} (global)", user.role, user.email),
                 )
@@ -260,7 +261,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 cli_audit(
                     store.as_ref(),
                     Some(t.id),
-                    "tenant.create",
+                    AuditAction::TenantCreate,
                     &t.slug,
                     format!("created tenant '{}'", t.slug),
                 )
@@ -294,7 +295,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 cli_audit(
                     store.as_ref(),
                     Some(tenant.id),
-                    "api_key.create",
+                    AuditAction::ApiKeyCreate,
                     issued.0.id,
                     format!("created key '{}' with scope '{scope}'", issued.0.name),
                 )
@@ -353,7 +354,7 @@ async fn rotate_master_key(config: &Config, new_key: Option<String>) -> anyhow::
         cli_audit(
             store.as_ref(),
             None,
-            "master_key.rotate",
+            AuditAction::MasterKeyRotate,
             new.id(),
             format!("re-sealed {n} values under master key {}", new.id()),
         )
@@ -383,7 +384,7 @@ async fn rotate_master_key(config: &Config, new_key: Option<String>) -> anyhow::
 async fn cli_audit(
     store: &dyn herald_engine::store::Store,
     tenant: Option<herald_engine::model::TenantId>,
-    action: &str,
+    action: herald_engine::model::AuditAction,
     target: impl std::fmt::Display,
     summary: String,
 ) {
@@ -394,7 +395,7 @@ async fn cli_audit(
             tenant_id: tenant,
             actor: format!("cli {who}"),
             role: "local".into(),
-            action: action.into(),
+            action,
             target: target.to_string(),
             summary,
             correlation_id: None,

@@ -179,7 +179,7 @@ pub async fn create_user(
     audit_by(
         &admin,
         None,
-        "user.create",
+        herald_engine::model::AuditAction::UserCreate,
         &user.email,
         format!(
             "created {} user {} ({})",
@@ -237,7 +237,7 @@ pub async fn update_user(
     audit_by(
         &admin,
         None,
-        "user.update",
+        herald_engine::model::AuditAction::UserUpdate,
         &user.email,
         format!(
             "role {}, {}",
@@ -273,7 +273,14 @@ pub async fn delete_user(id: String) -> Result<(), ConsoleError> {
         })
     })?;
     state.store.delete_user(id).await?;
-    audit_by(&admin, None, "user.delete", &user.email, "deleted the user").await;
+    audit_by(
+        &admin,
+        None,
+        herald_engine::model::AuditAction::UserDelete,
+        &user.email,
+        "deleted the user",
+    )
+    .await;
     Ok(())
 }
 
@@ -311,7 +318,7 @@ pub async fn create_api_key(name: String, scope: String) -> Result<KeyCreated, C
     audit_by(
         &user,
         Some(tenant),
-        "api_key.create",
+        herald_engine::model::AuditAction::ApiKeyCreate,
         listing.id,
         format!("created key '{}' with scope '{scope}'", listing.name),
     )
@@ -335,7 +342,7 @@ pub async fn revoke_api_key(id: String) -> Result<(), ConsoleError> {
     audit_by(
         &user,
         Some(tenant),
-        "api_key.revoke",
+        herald_engine::model::AuditAction::ApiKeyRevoke,
         key,
         "revoked the key",
     )

@@ -140,7 +140,14 @@ pub async fn reprocess_dlq(
             ),
             &reason,
         );
-        audit_by(&user, Some(tenant), "dlq.reprocess", target, summary).await;
+        audit_by(
+            &user,
+            Some(tenant),
+            herald_engine::model::AuditAction::DlqReprocess,
+            target,
+            summary,
+        )
+        .await;
     }
     Ok(out)
 }
@@ -160,7 +167,7 @@ pub async fn discard_dlq(id: String, reason: String) -> Result<(), ConsoleError>
     audit_by(
         &user,
         Some(tenant),
-        "dlq.discard",
+        herald_engine::model::AuditAction::DlqDiscard,
         entry,
         herald_engine::audit::with_reason("discarded the entry", &reason),
     )

@@ -225,7 +225,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
     audit_by(
         &user,
         Some(tenant),
-        "endpoint.create",
+        herald_engine::model::AuditAction::EndpointCreate,
         endpoint.id,
         format!("created endpoint {} for {}", endpoint.id, endpoint.url),
     )
@@ -261,7 +261,14 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
         .engine
         .update_endpoint(tenant, parse_id("endpoint", &id)?, patch)
         .await?;
-    audit_by(&user, Some(tenant), "endpoint.update", endpoint.id, summary).await;
+    audit_by(
+        &user,
+        Some(tenant),
+        herald_engine::model::AuditAction::EndpointUpdate,
+        endpoint.id,
+        summary,
+    )
+    .await;
     Ok(endpoint)
 }
 
@@ -281,10 +288,13 @@ pub async fn set_endpoint_enabled(
         .set_endpoint_enabled(tenant, parse_id("endpoint", &id)?, enabled, reason)
         .await?;
     let (action, summary) = if enabled {
-        ("endpoint.enable", "enabled".to_string())
+        (
+            herald_engine::model::AuditAction::EndpointEnable,
+            "enabled".to_string(),
+        )
     } else {
         (
-            "endpoint.disable",
+            herald_engine::model::AuditAction::EndpointDisable,
             format!(
                 "disabled: {}",
                 endpoint.disabled_reason.clone().unwrap_or_default()
@@ -309,7 +319,7 @@ pub async fn rotate_endpoint_secret(id: String) -> Result<SecretShown, ConsoleEr
     audit_by(
         &user,
         Some(tenant),
-        "endpoint.rotate_secret",
+        herald_engine::model::AuditAction::EndpointRotateSecret,
         &id,
         format!(
             "rotated the signing secret; the previous one signs until {}",
@@ -344,7 +354,7 @@ pub async fn send_test_event(id: String) -> Result<TestOutcome, ConsoleError> {
     audit_by(
         &user,
         Some(tenant),
-        "endpoint.test_event",
+        herald_engine::model::AuditAction::EndpointTestEvent,
         endpoint_id,
         format!("sent test event {event_id}"),
     )

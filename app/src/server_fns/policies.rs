@@ -87,7 +87,7 @@ pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, Conso
                 },
             )
             .await?;
-        (saved, "retry_policy.create")
+        (saved, herald_engine::model::AuditAction::RetryPolicyCreate)
     } else {
         let saved = state
             .engine
@@ -101,7 +101,7 @@ pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, Conso
                 },
             )
             .await?;
-        (saved, "retry_policy.update")
+        (saved, herald_engine::model::AuditAction::RetryPolicyUpdate)
     };
     audit_by(
         &user,
@@ -128,7 +128,7 @@ pub async fn delete_retry_policy(id: String) -> Result<(), ConsoleError> {
     audit_by(
         &user,
         Some(tenant),
-        "retry_policy.delete",
+        herald_engine::model::AuditAction::RetryPolicyDelete,
         &id,
         "deleted the retry policy",
     )

@@ -161,7 +161,7 @@ pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
             audit_by(
                 &user,
                 Some(tenant),
-                "replay.start",
+                herald_engine::model::AuditAction::ReplayStart,
                 job.id,
                 format!("started replay {} ({} events planned)", job.id, job.total),
             )
@@ -193,10 +193,15 @@ pub async fn control_replay(id: String, action: String) -> Result<ReplayOut, Con
         }
     };
     let out = state.engine.control_replay(tenant, id, to).await?;
+    let action = match to {
+        ReplayState::Paused => herald_engine::model::AuditAction::ReplayPause,
+        ReplayState::Cancelled => herald_engine::model::AuditAction::ReplayCancel,
+        _ => herald_engine::model::AuditAction::ReplayResume,
+    };
     audit_by(
         &user,
         Some(tenant),
-        &format!("replay.{action}"),
+        action,
         id,
         format!("replay is now {}", out.state.as_str()),
     )

@@ -5,6 +5,119 @@ use serde::{Deserialize, Serialize};
 
 use super::{AuditId, Role, TenantId};
 
+/// Every change the audit log records. The log and its filters spell each as
+/// `thing.verb` (`as_str`); code names them only through this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    EndpointCreate,
+    EndpointUpdate,
+    EndpointDelete,
+    EndpointEnable,
+    EndpointDisable,
+    EndpointRotateSecret,
+    EndpointTestEvent,
+    RetryPolicyCreate,
+    RetryPolicyUpdate,
+    RetryPolicyDelete,
+    DlqReprocess,
+    DlqDiscard,
+    EventReplay,
+    ReplayStart,
+    ReplayPause,
+    ReplayResume,
+    ReplayCancel,
+    CheckpointCreate,
+    CheckpointRecover,
+    ApiKeyCreate,
+    ApiKeyRevoke,
+    UserCreate,
+    UserUpdate,
+    UserDelete,
+    UserPassword,
+    TenantCreate,
+    TenantUpdate,
+    MasterKeyRotate,
+    LoginSuccess,
+    LoginFailure,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 30] = [
+        AuditAction::EndpointCreate,
+        AuditAction::EndpointUpdate,
+        AuditAction::EndpointDelete,
+        AuditAction::EndpointEnable,
+        AuditAction::EndpointDisable,
+        AuditAction::EndpointRotateSecret,
+        AuditAction::EndpointTestEvent,
+        AuditAction::RetryPolicyCreate,
+        AuditAction::RetryPolicyUpdate,
+        AuditAction::RetryPolicyDelete,
+        AuditAction::DlqReprocess,
+        AuditAction::DlqDiscard,
+        AuditAction::EventReplay,
+        AuditAction::ReplayStart,
+        AuditAction::ReplayPause,
+        AuditAction::ReplayResume,
+        AuditAction::ReplayCancel,
+        AuditAction::CheckpointCreate,
+        AuditAction::CheckpointRecover,
+        AuditAction::ApiKeyCreate,
+        AuditAction::ApiKeyRevoke,
+        AuditAction::UserCreate,
+        AuditAction::UserUpdate,
+        AuditAction::UserDelete,
+        AuditAction::UserPassword,
+        AuditAction::TenantCreate,
+        AuditAction::TenantUpdate,
+        AuditAction::MasterKeyRotate,
+        AuditAction::LoginSuccess,
+        AuditAction::LoginFailure,
+    ];
+
+    /// As the log stores it: `endpoint.create`, `login.failure`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::EndpointCreate => "endpoint.create",
+            AuditAction::EndpointUpdate => "endpoint.update",
+            AuditAction::EndpointDelete => "endpoint.delete",
+            AuditAction::EndpointEnable => "endpoint.enable",
+            AuditAction::EndpointDisable => "endpoint.disable",
+            AuditAction::EndpointRotateSecret => "endpoint.rotate_secret",
+            AuditAction::EndpointTestEvent => "endpoint.test_event",
+            AuditAction::RetryPolicyCreate => "retry_policy.create",
+            AuditAction::RetryPolicyUpdate => "retry_policy.update",
+            AuditAction::RetryPolicyDelete => "retry_policy.delete",
+            AuditAction::DlqReprocess => "dlq.reprocess",
+            AuditAction::DlqDiscard => "dlq.discard",
+            AuditAction::EventReplay => "event.replay",
+            AuditAction::ReplayStart => "replay.start",
+            AuditAction::ReplayPause => "replay.pause",
+            AuditAction::ReplayResume => "replay.resume",
+            AuditAction::ReplayCancel => "replay.cancel",
+            AuditAction::CheckpointCreate => "checkpoint.create",
+            AuditAction::CheckpointRecover => "checkpoint.recover",
+            AuditAction::ApiKeyCreate => "api_key.create",
+            AuditAction::ApiKeyRevoke => "api_key.revoke",
+            AuditAction::UserCreate => "user.create",
+            AuditAction::UserUpdate => "user.update",
+            AuditAction::UserDelete => "user.delete",
+            AuditAction::UserPassword => "user.password",
+            AuditAction::TenantCreate => "tenant.create",
+            AuditAction::TenantUpdate => "tenant.update",
+            AuditAction::MasterKeyRotate => "master_key.rotate",
+            AuditAction::LoginSuccess => "login.success",
+            AuditAction::LoginFailure => "login.failure",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One audited change. Rows are appended and never changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -56,4 +169,58 @@ pub struct UserPatch {
     /// `Some(None)` makes the user global; `Some(Some(t))` binds them to `t`.
     #[serde(default, with = "super::double_option")]
     pub tenant_id: Option<Option<TenantId>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditAction;
+
+    #[test]
+    fn every_action_is_thing_dot_verb_and_named_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for action in AuditAction::ALL {
+            let text = action.as_str();
+            let (thing, verb) = text.split_once('.').expect("thing.verb");
+            assert!(!thing.is_empty() && !verb.is_empty(), "{text}");
+            assert!(
+                text.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.'),
+                "{text}"
+            );
+            assert!(seen.insert(text), "{text} twice");
+        }
+        // ALL must list every variant: this stops compiling when one is added.
+        let _ = |a: AuditAction| match a {
+            AuditAction::EndpointCreate => (),
+            AuditAction::EndpointUpdate => (),
+            AuditAction::EndpointDelete => (),
+            AuditAction::EndpointEnable => (),
+            AuditAction::EndpointDisable => (),
+            AuditAction::EndpointRotateSecret => (),
+            AuditAction::EndpointTestEvent => (),
+            AuditAction::RetryPolicyCreate => (),
+            AuditAction::RetryPolicyUpdate => (),
+            AuditAction::RetryPolicyDelete => (),
+            AuditAction::DlqReprocess => (),
+            AuditAction::DlqDiscard => (),
+            AuditAction::EventReplay => (),
+            AuditAction::ReplayStart => (),
+            AuditAction::ReplayPause => (),
+            AuditAction::ReplayResume => (),
+            AuditAction::ReplayCancel => (),
+            AuditAction::CheckpointCreate => (),
+            AuditAction::CheckpointRecover => (),
+            AuditAction::ApiKeyCreate => (),
+            AuditAction::ApiKeyRevoke => (),
+            AuditAction::UserCreate => (),
+            AuditAction::UserUpdate => (),
+            AuditAction::UserDelete => (),
+            AuditAction::UserPassword => (),
+            AuditAction::TenantCreate => (),
+            AuditAction::TenantUpdate => (),
+            AuditAction::MasterKeyRotate => (),
+            AuditAction::LoginSuccess => (),
+            AuditAction::LoginFailure => (),
+        };
+    }
 }

@@ -294,7 +294,7 @@ impl SqliteStore {
         .bind(to_millis(Utc::now()))
         .bind(&e.actor)
         .bind(&e.role)
-        .bind(&e.action)
+        .bind(e.action.as_str())
         .bind(&e.target)
         .bind(&e.summary)
         .bind(&e.correlation_id)

@@ -32,7 +32,7 @@ impl Caller {
     pub async fn audit(
         &self,
         state: &AppState,
-        action: &str,
+        action: herald_engine::model::AuditAction,
         target: impl std::fmt::Display,
         summary: impl Into<String>,
     ) {
@@ -42,7 +42,7 @@ impl Caller {
                 tenant_id: Some(self.tenant_id),
                 actor: self.actor().0,
                 role: format!("key:{}", self.scope),
-                action: action.into(),
+                action,
                 target: target.to_string(),
                 summary: summary.into(),
                 correlation_id: Some(crate::correlation::current()),

@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use herald_engine::model::AuditAction;
 use herald_engine::model::{ApiKeyId, ApiKeyIn, ApiKeyOut, Page, Permission, Scope};
 use http::StatusCode;
 use serde::Serialize;
@@ -91,7 +92,7 @@ async fn create(
     caller
         .audit(
             &state,
-            "api_key.create",
+            AuditAction::ApiKeyCreate,
             listing.id,
             format!("created key '{}' with scope '{scope}'", listing.name),
         )
@@ -124,7 +125,7 @@ async fn revoke(
         return Err(not_found());
     }
     caller
-        .audit(&state, "api_key.revoke", key, "revoked the key")
+        .audit(&state, AuditAction::ApiKeyRevoke, key, "revoked the key")
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use herald_engine::model::AuditAction;
 use herald_engine::model::{
     DlqDetail, DlqEntryId, DlqEntryOut, EndpointId, ErrorClass, Page, Permission, ReprocessOut,
 };
@@ -235,7 +236,7 @@ async fn reprocess_one(
     caller
         .audit(
             &state,
-            "dlq.reprocess",
+            AuditAction::DlqReprocess,
             entry,
             herald_engine::audit::with_reason("reprocessed the entry", &reason),
         )
@@ -316,7 +317,7 @@ async fn reprocess_bulk(
         caller
             .audit(
                 &state,
-                "dlq.reprocess",
+                AuditAction::DlqReprocess,
                 herald_engine::audit::targets(&out.reprocessed),
                 herald_engine::audit::with_reason(
                     &format!(
@@ -363,7 +364,7 @@ async fn discard(
     caller
         .audit(
             &state,
-            "dlq.discard",
+            AuditAction::DlqDiscard,
             entry,
             herald_engine::audit::with_reason("discarded the entry", &reason),
         )

@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use herald_engine::model::AuditAction;
 use herald_engine::model::{
     EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, Page, Permission,
 };
@@ -54,7 +55,7 @@ async fn create(
     caller
         .audit(
             &state,
-            "endpoint.create",
+            AuditAction::EndpointCreate,
             endpoint.id,
             format!("created endpoint {} for {}", endpoint.id, endpoint.url),
         )
@@ -168,7 +169,7 @@ async fn update(
         .update_endpoint(caller.tenant_id, endpoint_id(&id)?, patch)
         .await?;
     caller
-        .audit(&state, "endpoint.update", endpoint.id, summary)
+        .audit(&state, AuditAction::EndpointUpdate, endpoint.id, summary)
         .await;
     Ok(Json(endpoint))
 }
@@ -199,7 +200,12 @@ async fn delete(
     {
         tracing::info!(endpoint = %id, "endpoint deleted");
         caller
-            .audit(&state, "endpoint.delete", &id, "deleted the endpoint")
+            .audit(
+                &state,
+                AuditAction::EndpointDelete,
+                &id,
+                "deleted the endpoint",
+            )
             .await;
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -249,7 +255,7 @@ async fn disable(
     caller
         .audit(
             &state,
-            "endpoint.disable",
+            AuditAction::EndpointDisable,
             endpoint.id,
             format!("disabled: {reason}"),
         )
@@ -281,7 +287,7 @@ async fn enable(
         .set_endpoint_enabled(caller.tenant_id, endpoint_id(&id)?, true, None)
         .await?;
     caller
-        .audit(&state, "endpoint.enable", endpoint.id, "enabled")
+        .audit(&state, AuditAction::EndpointEnable, endpoint.id, "enabled")
         .await;
     Ok(Json(endpoint))
 }
@@ -337,7 +343,7 @@ async fn rotate_secret(
     caller
         .audit(
             &state,
-            "endpoint.rotate_secret",
+            AuditAction::EndpointRotateSecret,
             &id,
             format!(
                 "rotated the signing secret; the previous one signs until {}",
@@ -423,7 +429,7 @@ async fn send_test_event(
     caller
         .audit(
             &state,
-            "endpoint.test_event",
+            AuditAction::EndpointTestEvent,
             &id,
             format!("sent test event {event_id}"),
         )

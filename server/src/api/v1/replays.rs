@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use herald_engine::model::AuditAction;
 use herald_engine::model::{
     CheckpointId, CheckpointIn, CheckpointOut, EventId, EventReplayIn, Page, Permission, ReplayId,
     ReplayIn, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery,
@@ -53,7 +54,7 @@ async fn replay_event(
     caller
         .audit(
             &state,
-            "event.replay",
+            AuditAction::EventReplay,
             event,
             format!("replayed the event to {} deliveries", deliveries.len()),
         )
@@ -75,7 +76,12 @@ struct EventReplayed {
     deliveries: Vec<ReplayedDelivery>,
 }
 
-async fn audit_started(state: &AppState, caller: &Caller, action: &str, out: &ReplayStarted) {
+async fn audit_started(
+    state: &AppState,
+    caller: &Caller,
+    action: AuditAction,
+    out: &ReplayStarted,
+) {
     if let ReplayStarted::Job(job) = out {
         caller
             .audit(
@@ -123,7 +129,7 @@ async fn create_replay(
         .engine
         .start_replay(caller.tenant_id, input, &caller.actor())
         .await?;
-    audit_started(&state, &caller, "replay.start", &out).await;
+    audit_started(&state, &caller, AuditAction::ReplayStart, &out).await;
     Ok(started(out))
 }
 
@@ -188,9 +194,9 @@ async fn control(
         .control_replay(caller.tenant_id, replay, to)
         .await?;
     let action = match to {
-        ReplayState::Paused => "replay.pause",
-        ReplayState::Cancelled => "replay.cancel",
-        _ => "replay.resume",
+        ReplayState::Paused => AuditAction::ReplayPause,
+        ReplayState::Cancelled => AuditAction::ReplayCancel,
+        _ => AuditAction::ReplayResume,
     };
     caller
         .audit(
@@ -297,7 +303,7 @@ async fn create_checkpoint(
     caller
         .audit(
             &state,
-            "checkpoint.create",
+            AuditAction::CheckpointCreate,
             checkpoint.id,
             format!(
                 "checkpoint '{}' at sequence {}",
@@ -391,7 +397,7 @@ async fn recover(
         .engine
         .recover_from_checkpoint(caller.tenant_id, checkpoint, input, &caller.actor())
         .await?;
-    audit_started(&state, &caller, "checkpoint.recover", &out).await;
+    audit_started(&state, &caller, AuditAction::CheckpointRecover, &out).await;
     Ok(started(out))
 }
 

@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use herald_engine::model::AuditAction;
 use herald_engine::model::{
     Page, Permission, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch,
 };
@@ -47,7 +48,7 @@ async fn create(
     caller
         .audit(
             &state,
-            "retry_policy.create",
+            AuditAction::RetryPolicyCreate,
             policy.id,
             format!("created retry policy '{}'", policy.name),
         )
@@ -135,7 +136,7 @@ async fn update(
         .update_retry_policy(caller.tenant_id, policy_id(&id)?, patch)
         .await?;
     caller
-        .audit(&state, "retry_policy.update", policy.id, summary)
+        .audit(&state, AuditAction::RetryPolicyUpdate, policy.id, summary)
         .await;
     Ok(Json(policy))
 }
@@ -167,7 +168,7 @@ async fn delete(
     caller
         .audit(
             &state,
-            "retry_policy.delete",
+            AuditAction::RetryPolicyDelete,
             &id,
             "deleted the retry policy",
         )

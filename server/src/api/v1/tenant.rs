@@ -2,6 +2,7 @@
 
 use axum::routing::get;
 use axum::{Json, Router, extract::State};
+use herald_engine::model::AuditAction;
 use herald_engine::model::{Permission, TenantOut, TenantPatch};
 
 use crate::api::extract::{ApiJson, Caller};
@@ -58,7 +59,7 @@ async fn update(
         .update_tenant(caller.tenant_id, patch.clone())
         .await?;
     caller
-        .audit(&state, "tenant.update", caller.tenant_id, summary)
+        .audit(&state, AuditAction::TenantUpdate, caller.tenant_id, summary)
         .await;
     Ok(Json(load(&state, &caller).await?))
 }
