@@ -1,12 +1,5 @@
-import { test, expect, ADMIN, hydrated, signIn, type Herald } from './fixtures';
+import { test, expect, ADMIN, hydrated, signIn } from './fixtures';
 import { TestReceiver } from './receiver';
-
-async function apiKey(herald: Herald): Promise<string> {
-  const out = await herald.cli(['api-key', 'create', '--name', 'e2e-stats']);
-  const key = out.split('\n').find((l) => l.startsWith('Key (shown only once): '));
-  if (!key) throw new Error(`no key in:\n${out}`);
-  return key.replace('Key (shown only once): ', '').trim();
-}
 
 /** A `datetime-local` value (UTC) `hours` before now. */
 function hoursAgo(hours: number): string {
@@ -19,7 +12,7 @@ test('an operator watches the dashboard fill with deliveries, live, and changes 
   const healthy = await TestReceiver.start(200);
   const failing = await TestReceiver.start(500);
   try {
-    const key = await apiKey(herald);
+    const key = await herald.apiKey();
     const api = (path: string, data: unknown) =>
       request.post(`${herald.url}${path}`, { headers: { authorization: `Bearer ${key}` }, data });
     const once = { backoff: { kind: 'schedule', delays_secs: [1] }, max_attempts: 1, jitter: 0 };
@@ -110,7 +103,7 @@ test('a bad custom range is refused with a message naming the field', async ({ p
 });
 
 test('an integrator reads the API reference and tries a request with a key', async ({ page, herald }) => {
-  const key = await apiKey(herald);
+  const key = await herald.apiKey();
   // No sign-in: the reference is public.
   await page.goto('/docs');
   await expect(page.getByRole('heading', { name: /Herald API/ })).toBeVisible();

@@ -1,13 +1,5 @@
-import { test, expect, ADMIN, hydrated, signIn, type Herald } from './fixtures';
+import { test, expect, ADMIN, hydrated, signIn } from './fixtures';
 import { TestReceiver } from './receiver';
-
-/** An API key for seeding data the way a publishing service would. */
-async function apiKey(herald: Herald): Promise<string> {
-  const out = await herald.cli(['api-key', 'create', '--name', 'e2e-seed']);
-  const key = out.split('\n').find((l) => l.startsWith('Key (shown only once): '));
-  if (!key) throw new Error(`no key in:\n${out}`);
-  return key.replace('Key (shown only once): ', '').trim();
-}
 
 test('a product team registers an endpoint, sends a test event and sees it delivered', async ({ page, herald }) => {
   const receiver = await TestReceiver.start(200);
@@ -68,7 +60,7 @@ test('an operator filters events to a failed one and reads its receipts', async 
   const failing = await TestReceiver.start(500);
   const healthy = await TestReceiver.start(200);
   try {
-    const key = await apiKey(herald);
+    const key = await herald.apiKey();
     const api = (path: string, data: unknown) =>
       request.post(`${herald.url}${path}`, { headers: { authorization: `Bearer ${key}` }, data });
     const fast = { backoff: { kind: 'schedule', delays_secs: [1] }, max_attempts: 2, jitter: 0 };

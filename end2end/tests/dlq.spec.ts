@@ -1,17 +1,10 @@
-import { test, expect, ADMIN, hydrated, signIn, type Herald } from './fixtures';
+import { test, expect, ADMIN, hydrated, signIn } from './fixtures';
 import { TestReceiver } from './receiver';
-
-async function apiKey(herald: Herald): Promise<string> {
-  const out = await herald.cli(['api-key', 'create', '--name', 'e2e-dlq']);
-  const key = out.split('\n').find((l) => l.startsWith('Key (shown only once): '));
-  if (!key) throw new Error(`no key in:\n${out}`);
-  return key.replace('Key (shown only once): ', '').trim();
-}
 
 test('support staff inspect the DLQ, discard one entry and reprocess the rest once the receiver is fixed', async ({ page, herald, request }) => {
   const receiver = await TestReceiver.start(500);
   try {
-    const key = await apiKey(herald);
+    const key = await herald.apiKey();
     const api = (path: string, data: unknown) =>
       request.post(`${herald.url}${path}`, { headers: { authorization: `Bearer ${key}` }, data });
     const once = { backoff: { kind: 'schedule', delays_secs: [1] }, max_attempts: 1, jitter: 0 };

@@ -13,6 +13,8 @@ export type Herald = {
   dataDir: string;
   /** Runs a `herald` subcommand against this server's data directory. */
   cli: (args: string[]) => Promise<string>;
+  /** A new API key of scope `all`, for seeding data as a publishing service would. */
+  apiKey: (name?: string) => Promise<string>;
 };
 
 function heraldBin(): string {
@@ -65,7 +67,14 @@ export const test = base.extend<{ herald: Herald }>({
       return stdout;
     };
 
-    await use({ url, dataDir, cli });
+    const apiKey = async (name = 'e2e') => {
+      const out = await cli(['api-key', 'create', '--name', name]);
+      const line = out.split('\n').find((l) => l.startsWith('Key (shown only once): '));
+      if (!line) throw new Error(`no key in:\n${out}`);
+      return line.replace('Key (shown only once): ', '').trim();
+    };
+
+    await use({ url, dataDir, cli, apiKey });
 
     child.kill('SIGTERM');
     if (child.exitCode === null) await once(child, 'exit');

@@ -1,12 +1,5 @@
-import { test, expect, ADMIN, hydrated, signIn, type Herald } from './fixtures';
+import { test, expect, ADMIN, hydrated, signIn } from './fixtures';
 import { TestReceiver } from './receiver';
-
-async function apiKey(herald: Herald): Promise<string> {
-  const out = await herald.cli(['api-key', 'create', '--name', 'e2e-replays']);
-  const key = out.split('\n').find((l) => l.startsWith('Key (shown only once): '));
-  if (!key) throw new Error(`no key in:\n${out}`);
-  return key.replace('Key (shown only once): ', '').trim();
-}
 
 /** "N of M events dispatched …" → N */
 function dispatched(text: string | null): number {
@@ -18,7 +11,7 @@ function dispatched(text: string | null): number {
 test('an operator previews a replay, starts it and pauses, resumes and cancels it while progress moves live', async ({ page, herald, request }) => {
   const receiver = await TestReceiver.start(200);
   try {
-    const key = await apiKey(herald);
+    const key = await herald.apiKey();
     const api = (path: string, data: unknown) =>
       request.post(`${herald.url}${path}`, { headers: { authorization: `Bearer ${key}` }, data });
     // The events come before the endpoint: only a replay delivers them.
@@ -88,7 +81,7 @@ test('an operator previews a replay, starts it and pauses, resumes and cancels i
 test('an operator watches attempts arrive live on the dashboard', async ({ page, herald, request }) => {
   const receiver = await TestReceiver.start(200);
   try {
-    const key = await apiKey(herald);
+    const key = await herald.apiKey();
     const api = (path: string, data: unknown) =>
       request.post(`${herald.url}${path}`, { headers: { authorization: `Bearer ${key}` }, data });
     expect((await api('/api/v1/endpoints', { url: receiver.url, event_types: ['*'] })).status()).toBe(201);
