@@ -42,16 +42,13 @@ pub async fn login(
             summary,
         )
     };
-    let (user, hash) = match state.store.user_credentials(&email).await? {
-        Some(found) => found,
-        None => {
-            // Spend the same time as a real check so timing does not reveal
-            // which emails have accounts.
-            verify_password_async(dummy_password_hash().to_string(), password).await;
-            tracing::info!(email = %attempted, "sign-in refused: unknown email");
-            refused("no account with this email".into()).await;
-            return Err(fail(ConsoleError::InvalidCredentials));
-        }
+    let Some((user, hash)) = state.store.user_credentials(&email).await? else {
+        // Spend the same time as a real check so timing does not reveal
+        // which emails have accounts.
+        verify_password_async(dummy_password_hash().to_string(), password).await;
+        tracing::info!(email = %attempted, "sign-in refused: unknown email");
+        refused("no account with this email".into()).await;
+        return Err(fail(ConsoleError::InvalidCredentials));
     };
     let now = chrono::Utc::now();
     let locked = |until: chrono::DateTime<chrono::Utc>, message: &str| {
