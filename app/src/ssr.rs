@@ -95,7 +95,17 @@ pub async fn audit(
     .await;
 }
 
-/// `audit` for a change the signed-in `user` made in `tenant`.
+/// The signed-in `user`, as the audit log names who made a change.
+pub fn by_user(user: &UserOut) -> herald_engine::audit::AuditBy {
+    herald_engine::audit::AuditBy {
+        actor: user_actor(user).0,
+        role: user.role.to_string(),
+        correlation_id: Some(correlation_id()),
+    }
+}
+
+/// `audit` for a change the signed-in `user` made in `tenant` (for operations
+/// whose engine call does not write it with the change yet).
 pub async fn audit_by(
     user: &UserOut,
     tenant: Option<herald_engine::model::TenantId>,

@@ -1,11 +1,47 @@
-//! Appending to the audit log. Entries are written after the change they
-//! describe has committed; a failure to write one is logged at error level
-//! with the entry, so it is never silently lost, but does not undo the change.
+//! The audit log. An engine operation that changes something writes its entry
+//! in the change's own transaction (`AuditBy::entry`, passed to the store):
+//! the two commit together or not at all. `record` appends an entry on its
+//! own, for the operations not yet moved into the engine; a failure there is
+//! logged at error level with the entry, but does not undo the change.
 
+use crate::model::{AuditAction, TenantId};
 use crate::store::{NewAudit, Store};
 
-pub async fn record(store: &dyn Store, mut entry: NewAudit) {
-    entry.summary = mask_urls(&entry.summary);
+/// Who makes a change, as the audit log names them: the REST API's key, the
+/// console's user or the command line.
+#[derive(Debug, Clone)]
+pub struct AuditBy {
+    /// `api key key_…`, `user ops@example.com`, `cli ops`.
+    pub actor: String,
+    /// The key's scope (`key:manage`), the user's role, or `local`.
+    pub role: String,
+    pub correlation_id: Option<String>,
+}
+
+impl AuditBy {
+    /// The entry for a change to `tenant`'s `target`; URLs in the summary
+    /// are masked.
+    pub fn entry(
+        &self,
+        tenant: Option<TenantId>,
+        action: AuditAction,
+        target: impl std::fmt::Display,
+        summary: impl Into<String>,
+    ) -> NewAudit {
+        NewAudit {
+            tenant_id: tenant,
+            actor: self.actor.clone(),
+            role: self.role.clone(),
+            action,
+            target: target.to_string(),
+            summary: mask_urls(&summary.into()),
+            correlation_id: self.correlation_id.clone(),
+        }
+    }
+}
+
+/// Logs an entry the store has written with its change.
+pub fn logged(entry: &NewAudit) {
     tracing::info!(
         action = %entry.action,
         actor = %entry.actor,
@@ -13,6 +49,11 @@ pub async fn record(store: &dyn Store, mut entry: NewAudit) {
         "audit: {}",
         entry.summary
     );
+}
+
+pub async fn record(store: &dyn Store, mut entry: NewAudit) {
+    entry.summary = mask_urls(&entry.summary);
+    logged(&entry);
     if let Err(e) = store.append_audit(entry.clone()).await {
         tracing::error!(error = %e, ?entry, "could not append to the audit log");
     }

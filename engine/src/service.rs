@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::audit::{self, AuditBy};
 use crate::dispatch::Dispatcher;
 use crate::model::{
-    EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, EventIn, RetryPolicyId,
-    RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId, TenantPatch,
+    AuditAction, EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, EventIn,
+    RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId, TenantPatch,
 };
 use crate::replay::ReplayRunner;
 use crate::sign::Secret;
@@ -74,10 +75,18 @@ impl Engine {
         &self,
         tenant: TenantId,
         input: EndpointIn,
+        by: &AuditBy,
     ) -> Result<(EndpointOut, String)> {
         let endpoint = validate::endpoint(input)?;
         let secret = endpoint.secret.expose();
-        let mut endpoint = self.store.create_endpoint(tenant, endpoint).await?;
+        let audit = by.entry(
+            Some(tenant),
+            AuditAction::EndpointCreate,
+            endpoint.id,
+            format!("created endpoint {} for {}", endpoint.id, endpoint.url),
+        );
+        let mut endpoint = self.store.create_endpoint(tenant, endpoint, &audit).await?;
+        audit::logged(&audit);
         endpoint.warnings = self.destination_warnings(&endpoint.url).await;
         tracing::info!(endpoint = %endpoint.id, "endpoint created");
         Ok((endpoint, secret))
@@ -88,19 +97,48 @@ impl Engine {
         tenant: TenantId,
         id: EndpointId,
         patch: EndpointPatch,
+        by: &AuditBy,
     ) -> Result<EndpointOut> {
         let patch = validate::endpoint_patch(patch)?;
         let url_changed = patch.url.is_some();
+        let audit = by.entry(
+            Some(tenant),
+            AuditAction::EndpointUpdate,
+            id,
+            audit::changed_fields(&patch),
+        );
         let mut endpoint = self
             .store
-            .update_endpoint(tenant, id, patch)
+            .update_endpoint(tenant, id, patch, &audit)
             .await?
             .ok_or_else(|| EngineError::not_found("endpoint", id))?;
+        audit::logged(&audit);
         if url_changed {
             endpoint.warnings = self.destination_warnings(&endpoint.url).await;
         }
         tracing::info!(endpoint = %id, "endpoint updated");
         Ok(endpoint)
+    }
+
+    /// Deletes an endpoint: nothing more is delivered to it; its receipts stay.
+    pub async fn delete_endpoint(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        by: &AuditBy,
+    ) -> Result<()> {
+        let audit = by.entry(
+            Some(tenant),
+            AuditAction::EndpointDelete,
+            id,
+            "deleted the endpoint",
+        );
+        if !self.store.delete_endpoint(tenant, id, &audit).await? {
+            return Err(EngineError::not_found("endpoint", id));
+        }
+        audit::logged(&audit);
+        tracing::info!(endpoint = %id, "endpoint deleted");
+        Ok(())
     }
 
     /// Resolves the URL's host now and says which of its addresses the
@@ -156,6 +194,7 @@ impl Engine {
         id: EndpointId,
         enabled: bool,
         reason: Option<String>,
+        by: &AuditBy,
     ) -> Result<EndpointOut> {
         let endpoint = self.endpoint(tenant, id).await?;
         let reason = if enabled {
@@ -170,13 +209,29 @@ impl Engine {
             }
             Some(reason)
         };
+        let audit = match &reason {
+            None => by.entry(Some(tenant), AuditAction::EndpointEnable, id, "enabled"),
+            Some(reason) => by.entry(
+                Some(tenant),
+                AuditAction::EndpointDisable,
+                id,
+                format!("disabled: {reason}"),
+            ),
+        };
         if !self
             .store
-            .set_endpoint_enabled(tenant, endpoint.id, enabled, reason.as_deref())
+            .set_endpoint_enabled(
+                tenant,
+                endpoint.id,
+                enabled,
+                reason.as_deref(),
+                Some(&audit),
+            )
             .await?
         {
             return Err(EngineError::not_found("endpoint", id));
         }
+        audit::logged(&audit);
         tracing::info!(endpoint = %id, enabled, "endpoint switched");
         self.endpoint(tenant, id).await
     }
@@ -189,6 +244,7 @@ impl Engine {
         id: EndpointId,
         grace_period_secs: Option<u64>,
         secret: Option<String>,
+        by: &AuditBy,
     ) -> Result<Rotated> {
         let grace = grace_period_secs.unwrap_or(DEFAULT_GRACE_SECS);
         if grace > MAX_GRACE_SECS {
@@ -206,9 +262,23 @@ impl Engine {
         let shown = secret.expose();
         let until =
             Utc::now() + chrono::Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
-        if !self.store.rotate_secret(tenant, id, secret, until).await? {
+        let audit = by.entry(
+            Some(tenant),
+            AuditAction::EndpointRotateSecret,
+            id,
+            format!(
+                "rotated the signing secret; the previous one signs until {}",
+                until.to_rfc3339()
+            ),
+        );
+        if !self
+            .store
+            .rotate_secret(tenant, id, secret, until, &audit)
+            .await?
+        {
             return Err(EngineError::not_found("endpoint", id));
         }
+        audit::logged(&audit);
         tracing::info!(endpoint = %id, grace_secs = grace, "endpoint secret rotated");
         Ok(Rotated {
             secret: shown,

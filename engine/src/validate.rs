@@ -276,6 +276,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         None => Secret::generate(),
     };
     Ok(NewEndpoint {
+        id: crate::model::EndpointId::new(),
         url,
         description: input.description,
         event_types: input.event_types,

@@ -55,6 +55,11 @@ async fn main() {
                     timeout_ms: None,
                     secret: None,
                 },
+                &herald_engine::audit::AuditBy {
+                    actor: "bench".into(),
+                    role: "-".into(),
+                    correlation_id: None,
+                },
             )
             .await
             .unwrap();

@@ -205,7 +205,7 @@ mod checks {
 
 #[server(prefix = "/fn", endpoint = "create_endpoint")]
 pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, require};
+    use crate::ssr::{by_user, console_state, console_tenant, require};
     use herald_engine::model::{EndpointIn, Permission};
     let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
@@ -221,15 +221,10 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
         secret: None,
     };
-    let (endpoint, secret) = state.engine.create_endpoint(tenant, input).await?;
-    audit_by(
-        &user,
-        Some(tenant),
-        herald_engine::model::AuditAction::EndpointCreate,
-        endpoint.id,
-        format!("created endpoint {} for {}", endpoint.id, endpoint.url),
-    )
-    .await;
+    let (endpoint, secret) = state
+        .engine
+        .create_endpoint(tenant, input, &by_user(&user))
+        .await?;
     Ok(SecretShown {
         endpoint_id: endpoint.id.to_string(),
         secret,
@@ -240,7 +235,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
 
 #[server(prefix = "/fn", endpoint = "update_endpoint")]
 pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointOut, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
     use herald_engine::model::{EndpointPatch, Permission};
     let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
@@ -256,19 +251,10 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
         retry_policy_id: checks::policy(&form.retry_policy_id)?,
         timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
     };
-    let summary = herald_engine::audit::changed_fields(&patch);
     let endpoint = state
         .engine
-        .update_endpoint(tenant, parse_id("endpoint", &id)?, patch)
+        .update_endpoint(tenant, parse_id("endpoint", &id)?, patch, &by_user(&user))
         .await?;
-    audit_by(
-        &user,
-        Some(tenant),
-        herald_engine::model::AuditAction::EndpointUpdate,
-        endpoint.id,
-        summary,
-    )
-    .await;
     Ok(endpoint)
 }
 
@@ -278,55 +264,41 @@ pub async fn set_endpoint_enabled(
     enabled: bool,
     reason: Option<String>,
 ) -> Result<EndpointOut, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
     use herald_engine::model::Permission;
     let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let endpoint = state
         .engine
-        .set_endpoint_enabled(tenant, parse_id("endpoint", &id)?, enabled, reason)
+        .set_endpoint_enabled(
+            tenant,
+            parse_id("endpoint", &id)?,
+            enabled,
+            reason,
+            &by_user(&user),
+        )
         .await?;
-    let (action, summary) = if enabled {
-        (
-            herald_engine::model::AuditAction::EndpointEnable,
-            "enabled".to_string(),
-        )
-    } else {
-        (
-            herald_engine::model::AuditAction::EndpointDisable,
-            format!(
-                "disabled: {}",
-                endpoint.disabled_reason.clone().unwrap_or_default()
-            ),
-        )
-    };
-    audit_by(&user, Some(tenant), action, endpoint.id, summary).await;
     Ok(endpoint)
 }
 
 #[server(prefix = "/fn", endpoint = "rotate_endpoint_secret")]
 pub async fn rotate_endpoint_secret(id: String) -> Result<SecretShown, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
     use herald_engine::model::Permission;
     let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let rotated = state
         .engine
-        .rotate_secret(tenant, parse_id("endpoint", &id)?, None, None)
+        .rotate_secret(
+            tenant,
+            parse_id("endpoint", &id)?,
+            None,
+            None,
+            &by_user(&user),
+        )
         .await?;
-    audit_by(
-        &user,
-        Some(tenant),
-        herald_engine::model::AuditAction::EndpointRotateSecret,
-        &id,
-        format!(
-            "rotated the signing secret; the previous one signs until {}",
-            rotated.previous_secret_valid_until.to_rfc3339()
-        ),
-    )
-    .await;
     Ok(SecretShown {
         endpoint_id: id,
         secret: rotated.secret,

@@ -396,7 +396,13 @@ impl Dispatcher {
             let reason = "the receiver answered 410 Gone";
             if let Err(e) = self
                 .store
-                .set_endpoint_enabled(claimed.tenant_id, claimed.endpoint_id, false, Some(reason))
+                .set_endpoint_enabled(
+                    claimed.tenant_id,
+                    claimed.endpoint_id,
+                    false,
+                    Some(reason),
+                    None,
+                )
                 .await
             {
                 tracing::error!(error = %e, "cannot disable an endpoint that answered 410");

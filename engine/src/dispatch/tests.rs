@@ -87,6 +87,7 @@ async fn one_delivery(
         .create_endpoint(
             tenant.id,
             crate::store::NewEndpoint {
+                id: EndpointId::new(),
                 url: url.into(),
                 description: String::new(),
                 event_types: vec!["*".into()],
@@ -98,6 +99,15 @@ async fn one_delivery(
                 retry_policy_id: None,
                 timeout_ms: 2_000,
                 secret: crate::sign::Secret::generate(),
+            },
+            &crate::store::NewAudit {
+                tenant_id: Some(tenant.id),
+                actor: "test".into(),
+                role: "-".into(),
+                action: crate::model::AuditAction::EndpointCreate,
+                target: "-".into(),
+                summary: "-".into(),
+                correlation_id: None,
             },
         )
         .await

@@ -13,6 +13,8 @@ use crate::sign::Secret;
 
 #[derive(Debug, Clone)]
 pub struct NewEndpoint {
+    /// Chosen before the insert, so the audit entry can name it.
+    pub id: EndpointId,
     pub url: String,
     pub description: String,
     pub event_types: Vec<String>,

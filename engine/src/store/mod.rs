@@ -319,8 +319,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<ApiKeyOut>>;
 
     // Endpoints.
-    async fn create_endpoint(&self, tenant: TenantId, endpoint: NewEndpoint)
-    -> Result<EndpointOut>;
+    /// Creates the endpoint and appends `audit`, in one transaction.
+    async fn create_endpoint(
+        &self,
+        tenant: TenantId,
+        endpoint: NewEndpoint,
+        audit: &NewAudit,
+    ) -> Result<EndpointOut>;
     async fn get_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<Option<EndpointOut>>;
     async fn list_endpoints(
         &self,
@@ -334,6 +339,7 @@ pub trait Store: Send + Sync + 'static {
         tenant: TenantId,
         id: EndpointId,
         patch: crate::model::EndpointPatch,
+        audit: &NewAudit,
     ) -> Result<Option<EndpointOut>>;
     /// What is queued and parked for each of these endpoints (absent: nothing).
     async fn endpoint_backlog(
@@ -342,7 +348,12 @@ pub trait Store: Send + Sync + 'static {
         endpoints: &[EndpointId],
     ) -> Result<std::collections::HashMap<EndpointId, crate::model::EndpointBacklog>>;
     /// Soft-deletes; its pending deliveries end as dead when next claimed.
-    async fn delete_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<bool>;
+    async fn delete_endpoint(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        audit: &NewAudit,
+    ) -> Result<bool>;
     /// Turns an endpoint off (with a reason) or back on. False when there is
     /// no such endpoint in the tenant.
     async fn set_endpoint_enabled(
@@ -351,6 +362,7 @@ pub trait Store: Send + Sync + 'static {
         id: EndpointId,
         enabled: bool,
         reason: Option<&str>,
+        audit: Option<&NewAudit>,
     ) -> Result<bool>;
     /// Makes `secret` the endpoint's signing secret; every older one keeps
     /// signing alongside it until `old_valid_until` at the latest. False when
@@ -361,6 +373,7 @@ pub trait Store: Send + Sync + 'static {
         id: EndpointId,
         secret: crate::sign::Secret,
         old_valid_until: DateTime<Utc>,
+        audit: &NewAudit,
     ) -> Result<bool>;
 
     // Named retry policies.

@@ -10,8 +10,8 @@ use sqlx::{FromRow, SqlitePool};
 
 use super::{
     Actor, ApiKeyAuth, AttemptOutcome, Capabilities, Claimed, DlqFilter, EventFilter, EventSummary,
-    EventTypeSummary, Ingested, NewApiKey, NewEndpoint, NewEvent, NewReplay, NewUser, ReplayStep,
-    SessionUser, Store, from_millis, stored_id, to_millis,
+    EventTypeSummary, Ingested, NewApiKey, NewAudit, NewEndpoint, NewEvent, NewReplay, NewUser,
+    ReplayStep, SessionUser, Store, from_millis, stored_id, to_millis,
 };
 use super::{ClientLoginState, LockoutPolicy, LoginLocks};
 use crate::model::{
@@ -301,8 +301,9 @@ impl Store for SqliteStore {
         &self,
         tenant: TenantId,
         endpoint: NewEndpoint,
+        audit: &NewAudit,
     ) -> Result<EndpointOut> {
-        self.create_endpoint_impl(tenant, endpoint).await
+        self.create_endpoint_impl(tenant, endpoint, audit).await
     }
 
     async fn get_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<Option<EndpointOut>> {
@@ -323,12 +324,18 @@ impl Store for SqliteStore {
         tenant: TenantId,
         id: EndpointId,
         patch: crate::model::EndpointPatch,
+        audit: &NewAudit,
     ) -> Result<Option<EndpointOut>> {
-        self.update_endpoint_impl(tenant, id, patch).await
+        self.update_endpoint_impl(tenant, id, patch, audit).await
     }
 
-    async fn delete_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<bool> {
-        self.delete_endpoint_impl(tenant, id).await
+    async fn delete_endpoint(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        audit: &NewAudit,
+    ) -> Result<bool> {
+        self.delete_endpoint_impl(tenant, id, audit).await
     }
 
     async fn set_endpoint_enabled(
@@ -337,8 +344,9 @@ impl Store for SqliteStore {
         id: EndpointId,
         enabled: bool,
         reason: Option<&str>,
+        audit: Option<&NewAudit>,
     ) -> Result<bool> {
-        self.set_endpoint_enabled_impl(tenant, id, enabled, reason)
+        self.set_endpoint_enabled_impl(tenant, id, enabled, reason, audit)
             .await
     }
 
@@ -348,8 +356,9 @@ impl Store for SqliteStore {
         id: EndpointId,
         secret: crate::sign::Secret,
         old_valid_until: DateTime<Utc>,
+        audit: &NewAudit,
     ) -> Result<bool> {
-        self.rotate_secret_impl(tenant, id, secret, old_valid_until)
+        self.rotate_secret_impl(tenant, id, secret, old_valid_until, audit)
             .await
     }
 

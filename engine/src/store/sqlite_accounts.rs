@@ -285,22 +285,8 @@ impl SqliteStore {
     }
 
     pub(super) async fn append_audit_impl(&self, e: NewAudit) -> Result<()> {
-        sqlx::query(
-            r"insert into audit_log (id, tenant_id, at, actor, role, action, target, summary, correlation_id)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(AuditId::new().to_string())
-        .bind(e.tenant_id.map(|t| t.to_string()))
-        .bind(to_millis(Utc::now()))
-        .bind(&e.actor)
-        .bind(&e.role)
-        .bind(e.action.as_str())
-        .bind(&e.target)
-        .bind(&e.summary)
-        .bind(&e.correlation_id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        insert_audit(&mut conn, &e).await
     }
 
     pub(super) async fn list_audit_impl(
@@ -597,4 +583,25 @@ impl SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(keys, limit, |k| k.id.to_string()))
     }
+}
+
+/// Appends an audit entry on `conn`: inside a change's transaction, the entry
+/// commits with the change or not at all.
+pub(super) async fn insert_audit(conn: &mut sqlx::SqliteConnection, e: &NewAudit) -> Result<()> {
+    sqlx::query(
+        r"insert into audit_log (id, tenant_id, at, actor, role, action, target, summary, correlation_id)
+          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(AuditId::new().to_string())
+    .bind(e.tenant_id.map(|t| t.to_string()))
+    .bind(to_millis(Utc::now()))
+    .bind(&e.actor)
+    .bind(&e.role)
+    .bind(e.action.as_str())
+    .bind(&e.target)
+    .bind(&e.summary)
+    .bind(&e.correlation_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Sqlite};
 
-use super::{NewEndpoint, from_millis, page_of, stored_id, to_millis};
+use super::sqlite_accounts::insert_audit;
+use super::{NewAudit, NewEndpoint, from_millis, page_of, stored_id, to_millis};
 use crate::model::{EndpointId, EndpointOut, EventOut, Page, Semantics, TenantId};
 use crate::sign::Secret;
 use crate::{EngineError, Result};
@@ -139,8 +140,9 @@ impl SqliteStore {
         &self,
         tenant: TenantId,
         e: NewEndpoint,
+        audit: &NewAudit,
     ) -> Result<EndpointOut> {
-        let id = EndpointId::new();
+        let id = e.id;
         let now = to_millis(Utc::now());
         let mut tx = self.pool().begin().await?;
         if let Some(policy) = e.retry_policy_id {
@@ -172,6 +174,7 @@ impl SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         self.get_endpoint_impl(tenant, id)
             .await?
@@ -221,6 +224,7 @@ impl SqliteStore {
         tenant: TenantId,
         id: EndpointId,
         patch: crate::model::EndpointPatch,
+        audit: &NewAudit,
     ) -> Result<Option<EndpointOut>> {
         let mut tx = self.pool().begin().await?;
         if let Some(policy) = patch.retry_policy_id {
@@ -263,6 +267,7 @@ impl SqliteStore {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         self.get_endpoint_impl(tenant, id).await
     }
@@ -309,7 +314,9 @@ impl SqliteStore {
         &self,
         tenant: TenantId,
         id: EndpointId,
+        audit: &NewAudit,
     ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "update endpoints set deleted_at = $1, updated_at = $1
              where tenant_id = $2 and id = $3 and deleted_at is null",
@@ -317,9 +324,14 @@ impl SqliteStore {
         .bind(to_millis(Utc::now()))
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub(super) async fn set_endpoint_enabled_impl(
@@ -328,8 +340,10 @@ impl SqliteStore {
         id: EndpointId,
         enabled: bool,
         reason: Option<&str>,
+        audit: Option<&NewAudit>,
     ) -> Result<bool> {
         let now = to_millis(Utc::now());
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "update endpoints set disabled_at = $1, disabled_reason = $2, updated_at = $3
              where tenant_id = $4 and id = $5 and deleted_at is null",
@@ -339,9 +353,16 @@ impl SqliteStore {
         .bind(now)
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(audit) = audit {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub(super) async fn rotate_secret_impl(
@@ -350,6 +371,7 @@ impl SqliteStore {
         id: EndpointId,
         secret: Secret,
         old_valid_until: DateTime<Utc>,
+        audit: &NewAudit,
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         let now = to_millis(Utc::now());
@@ -390,6 +412,7 @@ impl SqliteStore {
         .bind(newest.map_or(now, |n| n.max(now - 1) + 1))
         .execute(&mut *tx)
         .await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -2,13 +2,13 @@
 //! leases, fencing, receipts and settling in-flight work.
 
 use super::*;
-use herald_engine::model::ErrorClass;
 use herald_engine::model::Semantics;
+use herald_engine::model::{AuditAction, AuditFilter, ErrorClass};
 use herald_engine::retry::RetryPolicy;
 use herald_engine::sign::Secret;
 use herald_engine::store::{
-    AfterAttempt, AttemptOutcome, DlqFilter, EventFilter, Ingested, NewAttempt, NewEndpoint,
-    NewEvent, Recorded, Settled,
+    AfterAttempt, AttemptOutcome, DlqFilter, EventFilter, Ingested, NewAttempt, NewAudit,
+    NewEndpoint, NewEvent, Recorded, Settled,
 };
 
 /// An at-least-once and an at-most-once endpoint, one event for both,
@@ -27,7 +27,7 @@ async fn one_event_claimed_by_both_semantics(
         .unwrap();
     for semantics in [Semantics::AtLeastOnce, Semantics::AtMostOnce] {
         b.store
-            .create_endpoint(t.id, endpoint(&["*"], semantics))
+            .create_endpoint(t.id, endpoint(&["*"], semantics), &audit())
             .await
             .unwrap();
     }
@@ -64,8 +64,22 @@ fn receipt(claimed: &herald_engine::store::Claimed, next: AfterAttempt) -> Attem
     }
 }
 
+/// Who the suite's changes are by, as the audit log records them.
+fn audit() -> NewAudit {
+    NewAudit {
+        tenant_id: None,
+        actor: "store test".into(),
+        role: "-".into(),
+        action: AuditAction::EndpointCreate,
+        target: "-".into(),
+        summary: "a change made by the conformance suite".into(),
+        correlation_id: None,
+    }
+}
+
 fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
     NewEndpoint {
+        id: herald_engine::model::EndpointId::new(),
         url: "http://127.0.0.1:9/hook".into(),
         description: String::new(),
         event_types: patterns.iter().map(|p| p.to_string()).collect(),
@@ -100,15 +114,23 @@ async fn ingest_fans_out_to_matching_endpoints_in_sequence() {
             .await
             .unwrap();
         b.store
-            .create_endpoint(t.id, endpoint(&["order.*"], Semantics::AtLeastOnce))
+            .create_endpoint(
+                t.id,
+                endpoint(&["order.*"], Semantics::AtLeastOnce),
+                &audit(),
+            )
             .await
             .unwrap();
         b.store
-            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
+            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce), &audit())
             .await
             .unwrap();
         b.store
-            .create_endpoint(t.id, endpoint(&["user.*"], Semantics::AtLeastOnce))
+            .create_endpoint(
+                t.id,
+                endpoint(&["user.*"], Semantics::AtLeastOnce),
+                &audit(),
+            )
             .await
             .unwrap();
         let out = b
@@ -162,7 +184,7 @@ async fn concurrent_publishes_stay_independent() {
             .await
             .unwrap();
         b.store
-            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
+            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce), &audit())
             .await
             .unwrap();
         // A tenant that does not exist: its writes break a foreign key.
@@ -346,7 +368,7 @@ async fn named_policies_apply_to_their_endpoints_and_cannot_vanish_under_them() 
 
         let mut e = endpoint(&["*"], Semantics::AtLeastOnce);
         e.retry_policy_id = Some(policy.id);
-        let e = b.store.create_endpoint(t.id, e).await.unwrap();
+        let e = b.store.create_endpoint(t.id, e, &audit()).await.unwrap();
         assert_eq!(e.retry_policy.max_attempts, 3, "{}", b.name);
         b.store
             .update_retry_policy(
@@ -385,7 +407,7 @@ async fn named_policies_apply_to_their_endpoints_and_cannot_vanish_under_them() 
             b.store.delete_retry_policy(t.id, policy.id).await,
             Err(EngineError::Conflict { .. })
         ));
-        b.store.delete_endpoint(t.id, e.id).await.unwrap();
+        b.store.delete_endpoint(t.id, e.id, &audit()).await.unwrap();
         assert!(
             b.store.delete_retry_policy(t.id, policy.id).await.unwrap(),
             "{}",
@@ -467,11 +489,19 @@ async fn a_claim_never_exceeds_an_endpoints_concurrency() {
             .unwrap();
         let busy = b
             .store
-            .create_endpoint(t.id, endpoint(&["busy.*"], Semantics::AtLeastOnce))
+            .create_endpoint(
+                t.id,
+                endpoint(&["busy.*"], Semantics::AtLeastOnce),
+                &audit(),
+            )
             .await
             .unwrap();
         b.store
-            .create_endpoint(t.id, endpoint(&["calm.*"], Semantics::AtLeastOnce))
+            .create_endpoint(
+                t.id,
+                endpoint(&["calm.*"], Semantics::AtLeastOnce),
+                &audit(),
+            )
             .await
             .unwrap();
         let now = Utc::now();
@@ -512,7 +542,7 @@ async fn a_receipt_from_a_claim_no_longer_held_is_refused() {
             .await
             .unwrap();
         b.store
-            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
+            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce), &audit())
             .await
             .unwrap();
         let now = Utc::now();
@@ -677,7 +707,7 @@ async fn a_lone_publish_that_fails_part_way_changes_nothing() {
             .await
             .unwrap();
         b.store
-            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce))
+            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce), &audit())
             .await
             .unwrap();
         // The failure is injected into the last write of the request,
@@ -715,5 +745,96 @@ async fn a_lone_publish_that_fails_part_way_changes_nothing() {
             .await
             .expect("the next publish is not blocked");
         assert_eq!(out[0].event().seq, 1, "{}", b.name);
+    }
+}
+
+/// An endpoint change and its audit entry commit together: when the entry
+/// cannot be written, the change is not made either, and with it in place
+/// each change leaves exactly one entry.
+#[tokio::test]
+async fn an_endpoint_change_and_its_audit_entry_commit_together() {
+    for b in backends().await {
+        let t = b
+            .store
+            .ensure_tenant(DEFAULT_TENANT, "Default")
+            .await
+            .unwrap();
+        let entries = |b: &Backend| {
+            let store = b.store.clone();
+            async move {
+                store
+                    .list_audit(None, &AuditFilter::default(), None, 200)
+                    .await
+                    .unwrap()
+                    .items
+                    .len()
+            }
+        };
+        let kept = b
+            .store
+            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce), &audit())
+            .await
+            .unwrap();
+        assert_eq!(entries(&b).await, 1, "{}: one change, one entry", b.name);
+
+        let raw = sqlx::SqlitePool::connect(&b.url).await.unwrap();
+        sqlx::query(
+            "create trigger refuse_audit before insert on audit_log \
+             begin select raise(abort, 'audit refused'); end",
+        )
+        .execute(&raw)
+        .await
+        .unwrap();
+        let refused = endpoint(&["*"], Semantics::AtLeastOnce);
+        let refused_id = refused.id;
+        assert!(
+            b.store
+                .create_endpoint(t.id, refused, &audit())
+                .await
+                .is_err(),
+            "{}",
+            b.name
+        );
+        assert!(
+            b.store
+                .get_endpoint(t.id, refused_id)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: an endpoint was created without its audit entry",
+            b.name
+        );
+        let patch = herald_engine::model::EndpointPatch {
+            description: Some("changed".into()),
+            ..Default::default()
+        };
+        assert!(
+            b.store
+                .update_endpoint(t.id, kept.id, patch, &audit())
+                .await
+                .is_err()
+        );
+        assert!(
+            b.store
+                .set_endpoint_enabled(t.id, kept.id, false, Some("off"), Some(&audit()))
+                .await
+                .is_err()
+        );
+        assert!(
+            b.store
+                .rotate_secret(t.id, kept.id, Secret::generate(), Utc::now(), &audit())
+                .await
+                .is_err()
+        );
+        assert!(
+            b.store
+                .delete_endpoint(t.id, kept.id, &audit())
+                .await
+                .is_err()
+        );
+        let after = b.store.get_endpoint(t.id, kept.id).await.unwrap();
+        let after = after.unwrap_or_else(|| panic!("{}: deleted without an entry", b.name));
+        assert_eq!(after, kept, "{}: changed without an entry", b.name);
+        assert_eq!(entries(&b).await, 1, "{}", b.name);
     }
 }

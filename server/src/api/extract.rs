@@ -28,7 +28,17 @@ impl Caller {
         herald_engine::store::Actor(format!("api key {}", self.key_id))
     }
 
-    /// Appends an audit entry for a change this key made.
+    /// This key, as the audit log names who made a change.
+    pub fn by(&self) -> herald_engine::audit::AuditBy {
+        herald_engine::audit::AuditBy {
+            actor: self.actor().0,
+            role: format!("key:{}", self.scope),
+            correlation_id: Some(crate::correlation::current()),
+        }
+    }
+
+    /// Appends an audit entry for a change this key made (for operations
+    /// whose engine call does not write it with the change yet).
     pub async fn audit(
         &self,
         state: &AppState,
@@ -36,19 +46,10 @@ impl Caller {
         target: impl std::fmt::Display,
         summary: impl Into<String>,
     ) {
-        herald_engine::audit::record(
-            state.store.as_ref(),
-            herald_engine::store::NewAudit {
-                tenant_id: Some(self.tenant_id),
-                actor: self.actor().0,
-                role: format!("key:{}", self.scope),
-                action,
-                target: target.to_string(),
-                summary: summary.into(),
-                correlation_id: Some(crate::correlation::current()),
-            },
-        )
-        .await;
+        let entry = self
+            .by()
+            .entry(Some(self.tenant_id), action, target, summary);
+        herald_engine::audit::record(state.store.as_ref(), entry).await;
     }
 
     /// The one permission check for API routes (the same matrix the console uses).

@@ -50,16 +50,8 @@ async fn create(
     caller.require(Permission::ManageEndpoints)?;
     let (endpoint, secret) = state
         .engine
-        .create_endpoint(caller.tenant_id, input)
+        .create_endpoint(caller.tenant_id, input, &caller.by())
         .await?;
-    caller
-        .audit(
-            &state,
-            AuditAction::EndpointCreate,
-            endpoint.id,
-            format!("created endpoint {} for {}", endpoint.id, endpoint.url),
-        )
-        .await;
     Ok((
         StatusCode::CREATED,
         Json(EndpointCreated { endpoint, secret }),
@@ -163,14 +155,10 @@ async fn update(
     ApiJson(patch): ApiJson<EndpointPatch>,
 ) -> Result<Json<EndpointOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    let summary = herald_engine::audit::changed_fields(&patch);
     let endpoint = state
         .engine
-        .update_endpoint(caller.tenant_id, endpoint_id(&id)?, patch)
+        .update_endpoint(caller.tenant_id, endpoint_id(&id)?, patch, &caller.by())
         .await?;
-    caller
-        .audit(&state, AuditAction::EndpointUpdate, endpoint.id, summary)
-        .await;
     Ok(Json(endpoint))
 }
 
@@ -193,26 +181,11 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    if state
-        .store
-        .delete_endpoint(caller.tenant_id, endpoint_id(&id)?)
-        .await?
-    {
-        tracing::info!(endpoint = %id, "endpoint deleted");
-        caller
-            .audit(
-                &state,
-                AuditAction::EndpointDelete,
-                &id,
-                "deleted the endpoint",
-            )
-            .await;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!(
-            "endpoint '{id}' was not found"
-        )))
-    }
+    state
+        .engine
+        .delete_endpoint(caller.tenant_id, endpoint_id(&id)?, &caller.by())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Why the endpoint is disabled (optional).
@@ -249,17 +222,14 @@ async fn disable(
     let input: DisableIn = optional_json(&body)?;
     let endpoint = state
         .engine
-        .set_endpoint_enabled(caller.tenant_id, endpoint_id(&id)?, false, input.reason)
-        .await?;
-    let reason = endpoint.disabled_reason.clone().unwrap_or_default();
-    caller
-        .audit(
-            &state,
-            AuditAction::EndpointDisable,
-            endpoint.id,
-            format!("disabled: {reason}"),
+        .set_endpoint_enabled(
+            caller.tenant_id,
+            endpoint_id(&id)?,
+            false,
+            input.reason,
+            &caller.by(),
         )
-        .await;
+        .await?;
     Ok(Json(endpoint))
 }
 
@@ -284,11 +254,14 @@ async fn enable(
     caller.require(Permission::ManageEndpoints)?;
     let endpoint = state
         .engine
-        .set_endpoint_enabled(caller.tenant_id, endpoint_id(&id)?, true, None)
+        .set_endpoint_enabled(
+            caller.tenant_id,
+            endpoint_id(&id)?,
+            true,
+            None,
+            &caller.by(),
+        )
         .await?;
-    caller
-        .audit(&state, AuditAction::EndpointEnable, endpoint.id, "enabled")
-        .await;
     Ok(Json(endpoint))
 }
 
@@ -338,19 +311,9 @@ async fn rotate_secret(
             endpoint_id(&id)?,
             input.grace_period_secs,
             input.secret,
+            &caller.by(),
         )
         .await?;
-    caller
-        .audit(
-            &state,
-            AuditAction::EndpointRotateSecret,
-            &id,
-            format!(
-                "rotated the signing secret; the previous one signs until {}",
-                rotated.previous_secret_valid_until.to_rfc3339()
-            ),
-        )
-        .await;
     Ok(Json(rotated))
 }
 
