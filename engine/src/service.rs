@@ -329,9 +329,21 @@ impl Engine {
         &self,
         tenant: TenantId,
         input: RetryPolicyIn,
+        by: &AuditBy,
     ) -> Result<RetryPolicyOut> {
         validate::retry_policy_in(&input)?;
-        let policy = self.store.create_retry_policy(tenant, input).await?;
+        let id = RetryPolicyId::new();
+        let audit = by.entry(
+            Some(tenant),
+            AuditAction::RetryPolicyCreate,
+            id,
+            format!("created retry policy '{}'", input.name),
+        );
+        let policy = self
+            .store
+            .create_retry_policy(tenant, id, input, &audit)
+            .await?;
+        audit::logged(&audit);
         tracing::info!(retry_policy = %policy.id, "retry policy created");
         Ok(policy)
     }
@@ -341,21 +353,41 @@ impl Engine {
         tenant: TenantId,
         id: RetryPolicyId,
         patch: RetryPolicyPatch,
+        by: &AuditBy,
     ) -> Result<RetryPolicyOut> {
         validate::retry_policy_patch(&patch)?;
+        let audit = by.entry(
+            Some(tenant),
+            AuditAction::RetryPolicyUpdate,
+            id,
+            audit::changed_fields(&patch),
+        );
         let policy = self
             .store
-            .update_retry_policy(tenant, id, patch)
+            .update_retry_policy(tenant, id, patch, &audit)
             .await?
             .ok_or_else(|| EngineError::not_found("retry policy", id))?;
+        audit::logged(&audit);
         tracing::info!(retry_policy = %id, "retry policy updated");
         Ok(policy)
     }
 
-    pub async fn delete_retry_policy(&self, tenant: TenantId, id: RetryPolicyId) -> Result<()> {
-        if !self.store.delete_retry_policy(tenant, id).await? {
+    pub async fn delete_retry_policy(
+        &self,
+        tenant: TenantId,
+        id: RetryPolicyId,
+        by: &AuditBy,
+    ) -> Result<()> {
+        let audit = by.entry(
+            Some(tenant),
+            AuditAction::RetryPolicyDelete,
+            id,
+            "deleted the retry policy",
+        );
+        if !self.store.delete_retry_policy(tenant, id, &audit).await? {
             return Err(EngineError::not_found("retry policy", id));
         }
+        audit::logged(&audit);
         tracing::info!(retry_policy = %id, "retry policy deleted");
         Ok(())
     }

@@ -67,7 +67,7 @@ impl PolicyForm {
 
 #[server(prefix = "/fn", endpoint = "save_retry_policy")]
 pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, invalid_field, parse_id, require};
+    use crate::ssr::{by_user, console_state, console_tenant, invalid_field, parse_id, require};
     use herald_engine::model::{Permission, RetryPolicyIn, RetryPolicyPatch};
     let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
@@ -75,8 +75,9 @@ pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, Conso
     let policy = form.fields().to_policy().map_err(invalid_field)?;
     let name = form.name.trim().to_string();
     let description = form.description.trim().to_string();
-    let (saved, action) = if form.id.is_empty() {
-        let saved = state
+    let by = by_user(&user);
+    let saved = if form.id.is_empty() {
+        state
             .engine
             .create_retry_policy(
                 tenant,
@@ -85,11 +86,11 @@ pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, Conso
                     description,
                     policy,
                 },
+                &by,
             )
-            .await?;
-        (saved, herald_engine::model::AuditAction::RetryPolicyCreate)
+            .await?
     } else {
-        let saved = state
+        state
             .engine
             .update_retry_policy(
                 tenant,
@@ -99,39 +100,23 @@ pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, Conso
                     description: Some(description),
                     policy: Some(policy),
                 },
+                &by,
             )
-            .await?;
-        (saved, herald_engine::model::AuditAction::RetryPolicyUpdate)
+            .await?
     };
-    audit_by(
-        &user,
-        Some(tenant),
-        action,
-        saved.id,
-        format!("saved retry policy '{}'", saved.name),
-    )
-    .await;
     Ok(saved)
 }
 
 #[server(prefix = "/fn", endpoint = "delete_retry_policy")]
 pub async fn delete_retry_policy(id: String) -> Result<(), ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
     use herald_engine::model::Permission;
     let user = require(Permission::ManageEndpoints)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     state
         .engine
-        .delete_retry_policy(tenant, parse_id("retry policy", &id)?)
+        .delete_retry_policy(tenant, parse_id("retry policy", &id)?, &by_user(&user))
         .await?;
-    audit_by(
-        &user,
-        Some(tenant),
-        herald_engine::model::AuditAction::RetryPolicyDelete,
-        &id,
-        "deleted the retry policy",
-    )
-    .await;
     Ok(())
 }

@@ -378,10 +378,14 @@ pub trait Store: Send + Sync + 'static {
 
     // Named retry policies.
     /// Fails with `Conflict` when the tenant already has a policy of that name.
+    /// Creates the policy (with the id the caller chose) and appends `audit`,
+    /// in one transaction.
     async fn create_retry_policy(
         &self,
         tenant: TenantId,
+        id: RetryPolicyId,
         policy: RetryPolicyIn,
+        audit: &NewAudit,
     ) -> Result<RetryPolicyOut>;
     async fn get_retry_policy(
         &self,
@@ -400,9 +404,15 @@ pub trait Store: Send + Sync + 'static {
         tenant: TenantId,
         id: RetryPolicyId,
         patch: RetryPolicyPatch,
+        audit: &NewAudit,
     ) -> Result<Option<RetryPolicyOut>>;
     /// Fails with `Conflict` while an endpoint follows the policy.
-    async fn delete_retry_policy(&self, tenant: TenantId, id: RetryPolicyId) -> Result<bool>;
+    async fn delete_retry_policy(
+        &self,
+        tenant: TenantId,
+        id: RetryPolicyId,
+        audit: &NewAudit,
+    ) -> Result<bool>;
 
     // Ingest: events and their deliveries, durable in one transaction.
     /// All or nothing. An idempotency key seen before (in the tenant, or earlier

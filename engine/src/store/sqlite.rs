@@ -250,9 +250,12 @@ impl Store for SqliteStore {
     async fn create_retry_policy(
         &self,
         tenant: TenantId,
+        id: crate::model::RetryPolicyId,
         policy: crate::model::RetryPolicyIn,
+        audit: &NewAudit,
     ) -> Result<crate::model::RetryPolicyOut> {
-        self.create_retry_policy_impl(tenant, policy).await
+        self.create_retry_policy_impl(tenant, id, policy, audit)
+            .await
     }
 
     async fn get_retry_policy(
@@ -277,16 +280,19 @@ impl Store for SqliteStore {
         tenant: TenantId,
         id: crate::model::RetryPolicyId,
         patch: crate::model::RetryPolicyPatch,
+        audit: &NewAudit,
     ) -> Result<Option<crate::model::RetryPolicyOut>> {
-        self.update_retry_policy_impl(tenant, id, patch).await
+        self.update_retry_policy_impl(tenant, id, patch, audit)
+            .await
     }
 
     async fn delete_retry_policy(
         &self,
         tenant: TenantId,
         id: crate::model::RetryPolicyId,
+        audit: &NewAudit,
     ) -> Result<bool> {
-        self.delete_retry_policy_impl(tenant, id).await
+        self.delete_retry_policy_impl(tenant, id, audit).await
     }
 
     async fn endpoint_backlog(

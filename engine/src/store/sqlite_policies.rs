@@ -3,8 +3,9 @@
 use chrono::Utc;
 use sqlx::FromRow;
 
+use super::sqlite_accounts::insert_audit;
 use super::sqlite_delivery::{from_json, json_text};
-use super::{SqliteStore, from_millis, page_of, stored_id, to_millis};
+use super::{NewAudit, SqliteStore, from_millis, page_of, stored_id, to_millis};
 use crate::error::is_unique_violation;
 use crate::model::{
     Page, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId, TenantPatch,
@@ -60,10 +61,12 @@ impl SqliteStore {
     pub(super) async fn create_retry_policy_impl(
         &self,
         tenant: TenantId,
+        id: RetryPolicyId,
         input: RetryPolicyIn,
+        audit: &NewAudit,
     ) -> Result<RetryPolicyOut> {
-        let id = RetryPolicyId::new();
         let now = to_millis(Utc::now());
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             r"insert into retry_policies (id, tenant_id, name, description, policy, created_at, updated_at)
               values ($1, $2, $3, $4, $5, $6, $6)",
@@ -74,9 +77,11 @@ impl SqliteStore {
         .bind(&input.description)
         .bind(json_text(&input.policy)?)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(name_taken(&input.name))?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         self.get_retry_policy_impl(tenant, id)
             .await?
             .ok_or_else(|| EngineError::Internal("retry policy vanished after insert".into()))
@@ -125,8 +130,10 @@ impl SqliteStore {
         tenant: TenantId,
         id: RetryPolicyId,
         patch: RetryPolicyPatch,
+        audit: &NewAudit,
     ) -> Result<Option<RetryPolicyOut>> {
         let name = patch.name.clone().unwrap_or_default();
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             r"update retry_policies set
                   name = coalesce($1, name),
@@ -141,12 +148,14 @@ impl SqliteStore {
         .bind(to_millis(Utc::now()))
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(name_taken(&name))?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         self.get_retry_policy_impl(tenant, id).await
     }
 
@@ -154,6 +163,7 @@ impl SqliteStore {
         &self,
         tenant: TenantId,
         id: RetryPolicyId,
+        audit: &NewAudit,
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         // Another tenant's policy is not there at all: no count, no write.
@@ -194,8 +204,12 @@ impl SqliteStore {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     pub(super) async fn update_tenant_impl(

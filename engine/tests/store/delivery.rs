@@ -3,7 +3,7 @@
 
 use super::*;
 use herald_engine::model::Semantics;
-use herald_engine::model::{AuditAction, AuditFilter, ErrorClass};
+use herald_engine::model::{AuditAction, AuditFilter, ErrorClass, RetryPolicyId};
 use herald_engine::retry::RetryPolicy;
 use herald_engine::sign::Secret;
 use herald_engine::store::{
@@ -340,11 +340,13 @@ async fn named_policies_apply_to_their_endpoints_and_cannot_vanish_under_them() 
             .store
             .create_retry_policy(
                 t.id,
+                RetryPolicyId::new(),
                 RetryPolicyIn {
                     name: "fast".into(),
                     description: String::new(),
                     policy: RetryPolicy::schedule(vec![1, 2]),
                 },
+                &audit(),
             )
             .await
             .unwrap();
@@ -353,11 +355,13 @@ async fn named_policies_apply_to_their_endpoints_and_cannot_vanish_under_them() 
             .store
             .create_retry_policy(
                 t.id,
+                RetryPolicyId::new(),
                 RetryPolicyIn {
                     name: "fast".into(),
                     description: String::new(),
                     policy: RetryPolicy::default(),
                 },
+                &audit(),
             )
             .await;
         assert!(
@@ -378,6 +382,7 @@ async fn named_policies_apply_to_their_endpoints_and_cannot_vanish_under_them() 
                     policy: Some(RetryPolicy::schedule(vec![5])),
                     ..Default::default()
                 },
+                &audit(),
             )
             .await
             .unwrap()
@@ -404,12 +409,15 @@ async fn named_policies_apply_to_their_endpoints_and_cannot_vanish_under_them() 
         );
 
         assert!(matches!(
-            b.store.delete_retry_policy(t.id, policy.id).await,
+            b.store.delete_retry_policy(t.id, policy.id, &audit()).await,
             Err(EngineError::Conflict { .. })
         ));
         b.store.delete_endpoint(t.id, e.id, &audit()).await.unwrap();
         assert!(
-            b.store.delete_retry_policy(t.id, policy.id).await.unwrap(),
+            b.store
+                .delete_retry_policy(t.id, policy.id, &audit())
+                .await
+                .unwrap(),
             "{}",
             b.name
         );
@@ -748,11 +756,11 @@ async fn a_lone_publish_that_fails_part_way_changes_nothing() {
     }
 }
 
-/// An endpoint change and its audit entry commit together: when the entry
-/// cannot be written, the change is not made either, and with it in place
-/// each change leaves exactly one entry.
+/// A change and its audit entry commit together: when the entry cannot be
+/// written, the change (to an endpoint or a named retry policy) is not made
+/// either, and with it in place each change leaves exactly one entry.
 #[tokio::test]
-async fn an_endpoint_change_and_its_audit_entry_commit_together() {
+async fn a_change_and_its_audit_entry_commit_together() {
     for b in backends().await {
         let t = b
             .store
@@ -831,6 +839,27 @@ async fn an_endpoint_change_and_its_audit_entry_commit_together() {
                 .delete_endpoint(t.id, kept.id, &audit())
                 .await
                 .is_err()
+        );
+        let policy = RetryPolicyId::new();
+        let input = herald_engine::model::RetryPolicyIn {
+            name: "refused".into(),
+            description: String::new(),
+            policy: RetryPolicy::default(),
+        };
+        assert!(
+            b.store
+                .create_retry_policy(t.id, policy, input, &audit())
+                .await
+                .is_err()
+        );
+        assert!(
+            b.store
+                .get_retry_policy(t.id, policy)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: a policy was created without its audit entry",
+            b.name
         );
         let after = b.store.get_endpoint(t.id, kept.id).await.unwrap();
         let after = after.unwrap_or_else(|| panic!("{}: deleted without an entry", b.name));

@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use herald_engine::model::AuditAction;
 use herald_engine::model::{
     Page, Permission, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch,
 };
@@ -43,16 +42,8 @@ async fn create(
     caller.require(Permission::ManageEndpoints)?;
     let policy = state
         .engine
-        .create_retry_policy(caller.tenant_id, input)
+        .create_retry_policy(caller.tenant_id, input, &caller.by())
         .await?;
-    caller
-        .audit(
-            &state,
-            AuditAction::RetryPolicyCreate,
-            policy.id,
-            format!("created retry policy '{}'", policy.name),
-        )
-        .await;
     Ok((StatusCode::CREATED, Json(policy)))
 }
 
@@ -130,14 +121,10 @@ async fn update(
     ApiJson(patch): ApiJson<RetryPolicyPatch>,
 ) -> Result<Json<RetryPolicyOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    let summary = herald_engine::audit::changed_fields(&patch);
     let policy = state
         .engine
-        .update_retry_policy(caller.tenant_id, policy_id(&id)?, patch)
+        .update_retry_policy(caller.tenant_id, policy_id(&id)?, patch, &caller.by())
         .await?;
-    caller
-        .audit(&state, AuditAction::RetryPolicyUpdate, policy.id, summary)
-        .await;
     Ok(Json(policy))
 }
 
@@ -163,16 +150,8 @@ async fn delete(
     caller.require(Permission::ManageEndpoints)?;
     state
         .engine
-        .delete_retry_policy(caller.tenant_id, policy_id(&id)?)
+        .delete_retry_policy(caller.tenant_id, policy_id(&id)?, &caller.by())
         .await?;
-    caller
-        .audit(
-            &state,
-            AuditAction::RetryPolicyDelete,
-            &id,
-            "deleted the retry policy",
-        )
-        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
