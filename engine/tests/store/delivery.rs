@@ -816,29 +816,34 @@ async fn a_change_and_its_audit_entry_commit_together() {
             description: Some("changed".into()),
             ..Default::default()
         };
-        assert!(
+        let refused = |what: &str, failed: bool| assert!(failed, "{}: {what} went through", b.name);
+        refused(
+            "an update",
             b.store
                 .update_endpoint(t.id, kept.id, patch, &audit())
                 .await
-                .is_err()
+                .is_err(),
         );
-        assert!(
+        refused(
+            "a disable",
             b.store
                 .set_endpoint_enabled(t.id, kept.id, false, Some("off"), Some(&audit()))
                 .await
-                .is_err()
+                .is_err(),
         );
-        assert!(
+        refused(
+            "a rotation",
             b.store
                 .rotate_secret(t.id, kept.id, Secret::generate(), Utc::now(), &audit())
                 .await
-                .is_err()
+                .is_err(),
         );
-        assert!(
+        refused(
+            "a delete",
             b.store
                 .delete_endpoint(t.id, kept.id, &audit())
                 .await
-                .is_err()
+                .is_err(),
         );
         let policy = RetryPolicyId::new();
         let input = herald_engine::model::RetryPolicyIn {
@@ -846,11 +851,12 @@ async fn a_change_and_its_audit_entry_commit_together() {
             description: String::new(),
             policy: RetryPolicy::default(),
         };
-        assert!(
+        refused(
+            "a new policy",
             b.store
                 .create_retry_policy(t.id, policy, input, &audit())
                 .await
-                .is_err()
+                .is_err(),
         );
         assert!(
             b.store
