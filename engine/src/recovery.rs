@@ -5,11 +5,12 @@
 
 use chrono::Utc;
 
+use crate::audit::AuditBy;
 use crate::model::event_type::validate_event_type;
 use crate::model::{
-    CheckpointId, CheckpointIn, CheckpointOut, DlqEntryId, EventId, EventReplayIn, ReplayFilter,
-    ReplayId, ReplayIn, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery, ReprocessOut,
-    TenantId,
+    AuditAction, CheckpointId, CheckpointIn, CheckpointOut, DlqEntryId, EventId, EventReplayIn,
+    ReplayFilter, ReplayId, ReplayIn, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery,
+    ReprocessOut, TenantId,
 };
 use crate::service::Engine;
 use crate::store::{Actor, DlqFilter, NewReplay, REPROCESS_BATCH};
@@ -107,17 +108,25 @@ impl Engine {
         &self,
         tenant: TenantId,
         id: DlqEntryId,
-        actor: &Actor,
+        by: &AuditBy,
         why: &str,
     ) -> Result<()> {
         let why = reason(why, true)?;
+        let actor = Actor(by.actor.clone());
+        let audit = by.entry(
+            Some(tenant),
+            AuditAction::DlqDiscard,
+            id,
+            crate::audit::with_reason("discarded the entry", &why),
+        );
         if !self
             .store
-            .discard_dlq(tenant, id, actor, &why, Utc::now())
+            .discard_dlq(tenant, id, &actor, &why, Utc::now(), &audit)
             .await?
         {
             return Err(EngineError::not_found("DLQ entry", id));
         }
+        crate::audit::logged(&audit);
         tracing::info!(entry = %id, actor = %actor.0, "DLQ entry discarded");
         Ok(())
     }

@@ -154,7 +154,7 @@ pub async fn reprocess_dlq(
 
 #[server(prefix = "/fn", endpoint = "discard_dlq")]
 pub async fn discard_dlq(id: String, reason: String) -> Result<(), ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require, user_actor};
+    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
     use herald_engine::model::{DlqEntryId, Permission};
     let user = require(Permission::ManageDlq)?;
     let state = console_state()?;
@@ -162,15 +162,7 @@ pub async fn discard_dlq(id: String, reason: String) -> Result<(), ConsoleError>
     let entry: DlqEntryId = parse_id("DLQ entry", &id)?;
     state
         .engine
-        .discard_dlq(tenant, entry, &user_actor(&user), &reason)
+        .discard_dlq(tenant, entry, &by_user(&user), &reason)
         .await?;
-    audit_by(
-        &user,
-        Some(tenant),
-        herald_engine::model::AuditAction::DlqDiscard,
-        entry,
-        herald_engine::audit::with_reason("discarded the entry", &reason),
-    )
-    .await;
     Ok(())
 }

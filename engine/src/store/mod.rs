@@ -504,6 +504,7 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<ReprocessOut>;
     /// Removes the entry (the delivery stays dead), recording who and why.
+    /// Removes the entry and appends `audit`, in one transaction.
     async fn discard_dlq(
         &self,
         tenant: TenantId,
@@ -511,6 +512,7 @@ pub trait Store: Send + Sync + 'static {
         actor: &Actor,
         reason: &str,
         now: DateTime<Utc>,
+        audit: &NewAudit,
     ) -> Result<bool>;
 
     // Replays and checkpoints.

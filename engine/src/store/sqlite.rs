@@ -491,8 +491,10 @@ impl Store for SqliteStore {
         actor: &Actor,
         reason: &str,
         now: DateTime<Utc>,
+        audit: &NewAudit,
     ) -> Result<bool> {
-        self.discard_dlq_impl(tenant, id, actor, reason, now).await
+        self.discard_dlq_impl(tenant, id, actor, reason, now, audit)
+            .await
     }
 
     async fn replay_event(

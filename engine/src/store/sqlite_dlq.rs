@@ -4,10 +4,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
+use super::sqlite_accounts::insert_audit;
 use super::sqlite_delivery::from_json;
 use super::sqlite_stats::count_dlq_removal;
 use super::{
-    Actor, DlqFilter, REPROCESS_BATCH, SqliteStore, from_millis, page_of, stored_id, to_millis,
+    Actor, DlqFilter, NewAudit, REPROCESS_BATCH, SqliteStore, from_millis, page_of, stored_id,
+    to_millis,
 };
 use crate::model::{
     ActionId, DlqDetail, DlqEntryId, DlqEntryOut, Page, ReprocessOut, SkippedEntry, TenantId,
@@ -260,6 +262,7 @@ impl SqliteStore {
         actor: &Actor,
         reason: &str,
         now: DateTime<Utc>,
+        audit: &NewAudit,
     ) -> Result<bool> {
         let tenant_text = tenant.to_string();
         let mut tx = self.pool().begin().await?;
@@ -289,6 +292,7 @@ impl SqliteStore {
             to_millis(now),
         )
         .await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -359,16 +359,8 @@ async fn discard(
     let reason = optional_json::<DiscardIn>(&body)?.reason;
     state
         .engine
-        .discard_dlq(caller.tenant_id, entry, &caller.actor(), &reason)
+        .discard_dlq(caller.tenant_id, entry, &caller.by(), &reason)
         .await?;
-    caller
-        .audit(
-            &state,
-            AuditAction::DlqDiscard,
-            entry,
-            herald_engine::audit::with_reason("discarded the entry", &reason),
-        )
-        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
