@@ -170,6 +170,19 @@ async fn dlq_entries_are_inspected_reprocessed_and_discarded_one_by_one() {
         .send(Method::GET, &format!("/api/v1/dlq/{drop}"), None)
         .await;
     assert_eq!(res.status(), 404);
+    // One audit row, naming the entry, the key and the reason.
+    let audit = api.get("/api/v1/audit?action=dlq.discard").await;
+    let rows = audit["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{audit}");
+    assert_eq!(rows[0]["target"], drop.as_str());
+    assert!(rows[0]["actor"].as_str().unwrap().starts_with("api key "));
+    assert!(
+        rows[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("customer cancelled"),
+        "{audit}"
+    );
 
     let res = api
         .post(&format!("/api/v1/dlq/{keep}/reprocess"), &json!({}))
