@@ -30,50 +30,46 @@ impl Semantics {
     }
 }
 
-/// A subscription pattern in the OpenAPI document: an event type whose
-/// segments may be `*`.
+/// A string type of the OpenAPI document: 1 to 128 characters matching
+/// `pattern`, described by `description`.
 #[cfg(feature = "openapi")]
-pub struct EventPattern;
+macro_rules! event_type_schema {
+    ($(#[$doc:meta])* $name:ident, $pattern:literal, $description:literal) => {
+        $(#[$doc])*
+        pub struct $name;
 
-#[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for EventPattern {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .min_length(Some(1))
-            .max_length(Some(128))
-            .pattern(Some("^(\\*|[A-Za-z0-9_-]+)(\\.(\\*|[A-Za-z0-9_-]+))*$"))
-            .description(Some(
-                "An event type in which whole segments may be `*`: `order.*`, `*.created`, `*`.",
-            ))
-            .into()
-    }
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(128))
+                    .pattern(Some($pattern))
+                    .description(Some($description))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
 }
 
 #[cfg(feature = "openapi")]
-impl utoipa::ToSchema for EventPattern {}
-
-/// An event type in the OpenAPI document: dot-separated words.
-#[cfg(feature = "openapi")]
-pub struct EventTypeName;
-
-#[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for EventTypeName {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .min_length(Some(1))
-            .max_length(Some(128))
-            .pattern(Some("^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$"))
-            .description(Some(
-                "Dot-separated words of letters, digits, `_` and `-`: `order.created`.",
-            ))
-            .into()
-    }
-}
+event_type_schema!(
+    /// A subscription pattern in the OpenAPI document: an event type whose
+    /// segments may be `*`.
+    EventPattern,
+    "^(\\*|[A-Za-z0-9_-]+)(\\.(\\*|[A-Za-z0-9_-]+))*$",
+    "An event type in which whole segments may be `*`: `order.*`, `*.created`, `*`."
+);
 
 #[cfg(feature = "openapi")]
-impl utoipa::ToSchema for EventTypeName {}
+event_type_schema!(
+    /// An event type in the OpenAPI document: dot-separated words.
+    EventTypeName,
+    "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$",
+    "Dot-separated words of letters, digits, `_` and `-`: `order.created`."
+);
 
 /// Creating an endpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
