@@ -52,6 +52,7 @@ test('an admin manages API keys, users and tenants, and finds each change in the
 
   // The audit log has each change, naming the admin.
   await page.goto('/audit');
+  await hydrated(page); // the filter's inputs take their value from the URL on hydration
   const audit = page.getByRole('table', { name: 'Audit entries' });
   for (const action of ['api_key.create', 'api_key.revoke', 'user.create', 'login.success']) {
     await expect(audit.getByRole('row').filter({ hasText: action }).first()).toContainText(`user ${ADMIN.email}`);
