@@ -7,19 +7,20 @@
 //! events in sequence order and saves its cursor in the same transaction that
 //! arms their deliveries, so a restarted server resumes exactly where it was.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
-use super::sqlite_delivery::{from_json, json_text};
-use super::sqlite_dlq::{REARM_DELIVERY, record_action};
-use super::sqlite_events::{SUMMARY_SELECT, SummaryRow};
-use super::{
-    Actor, EventSummary, NewReplay, ReplayStep, SqliteStore, from_millis, stored_id, to_millis,
-};
+use super::dlq::{REARM_DELIVERY, record_action};
+use super::endpoints::{from_json, json_text};
+use super::events::{SUMMARY_SELECT, SummaryRow};
 use crate::model::event_type::any_pattern_matches;
 use crate::model::{
     DeliveryId, EndpointId, EventId, Page, ReplayFilter, ReplayId, ReplayOut, ReplayPreview,
     ReplayState, ReplayedDelivery, TenantId,
+};
+use crate::store::{
+    Actor, EventSummary, NewReplay, ReplayStep, SqliteStore, from_millis, stored_id, to_millis,
 };
 use crate::{EngineError, Result};
 
@@ -94,12 +95,8 @@ async fn arm(
             .fetch_optional(&mut *conn)
             .await?;
             if let Some((endpoint, event_type)) = removed {
-                super::sqlite_stats::count_dlq_removal(
-                    conn,
-                    (tenant, &endpoint, &event_type),
-                    now_ms,
-                )
-                .await?;
+                super::stats::count_dlq_removal(conn, (tenant, &endpoint, &event_type), now_ms)
+                    .await?;
             }
             id
         }
@@ -231,7 +228,49 @@ fn count(n: i64) -> u64 {
 }
 
 impl SqliteStore {
-    pub(super) async fn replay_event_impl(
+    async fn replay_out(&self, row: JobRow) -> Result<ReplayOut> {
+        let states: Vec<(String, i64)> = sqlx::query_as(
+            "select state, count(*) from deliveries where replay_id = $1 group by state",
+        )
+        .bind(&row.id)
+        .fetch_all(self.reader())
+        .await?;
+        let of = |s: &str| {
+            states
+                .iter()
+                .filter(|(state, _)| state == s)
+                .map(|(_, n)| count(*n))
+                .sum::<u64>()
+        };
+        Ok(ReplayOut {
+            id: stored_id(&row.id)?,
+            tenant_id: stored_id(&row.tenant_id)?,
+            state: ReplayState::parse(&row.state).ok_or_else(|| {
+                EngineError::Internal(format!("unknown replay state {}", row.state))
+            })?,
+            filter: from_json(&row.filter, "replay filter")?,
+            reason: row.reason,
+            rate_per_second: row.rate_per_second,
+            total: count(row.total),
+            dispatched: count(row.dispatched),
+            deliveries: count(row.deliveries),
+            succeeded: of("succeeded"),
+            failed: of("dead"),
+            in_progress: of("pending") + of("in_flight"),
+            ordered: row.ordered,
+            created_by: row.created_by,
+            error: row.error,
+            created_at: from_millis(row.created_at),
+            started_at: row.started_at.map(from_millis),
+            finished_at: row.finished_at.map(from_millis),
+            updated_at: from_millis(row.updated_at),
+        })
+    }
+}
+
+#[async_trait]
+impl crate::store::ReplayStore for SqliteStore {
+    async fn replay_event(
         &self,
         tenant: TenantId,
         event: EventId,
@@ -322,7 +361,7 @@ impl SqliteStore {
         Ok(Some(out))
     }
 
-    pub(super) async fn replay_preview_impl(
+    async fn replay_preview(
         &self,
         tenant: TenantId,
         filter: &ReplayFilter,
@@ -365,14 +404,14 @@ impl SqliteStore {
         })
     }
 
-    pub(super) async fn create_replay_impl(
+    async fn create_replay(
         &self,
         tenant: TenantId,
         replay: NewReplay,
         now: DateTime<Utc>,
     ) -> Result<ReplayOut> {
         let preview = self
-            .replay_preview_impl(tenant, &replay.filter, replay.max_events)
+            .replay_preview(tenant, &replay.filter, replay.max_events)
             .await?;
         let tenant_text = tenant.to_string();
         let now_ms = to_millis(now);
@@ -399,51 +438,12 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.get_replay_impl(Some(tenant), id)
+        self.get_replay(Some(tenant), id)
             .await?
             .ok_or_else(|| EngineError::Internal("a new replay vanished".into()))
     }
 
-    async fn replay_out(&self, row: JobRow) -> Result<ReplayOut> {
-        let states: Vec<(String, i64)> = sqlx::query_as(
-            "select state, count(*) from deliveries where replay_id = $1 group by state",
-        )
-        .bind(&row.id)
-        .fetch_all(self.reader())
-        .await?;
-        let of = |s: &str| {
-            states
-                .iter()
-                .filter(|(state, _)| state == s)
-                .map(|(_, n)| count(*n))
-                .sum::<u64>()
-        };
-        Ok(ReplayOut {
-            id: stored_id(&row.id)?,
-            tenant_id: stored_id(&row.tenant_id)?,
-            state: ReplayState::parse(&row.state).ok_or_else(|| {
-                EngineError::Internal(format!("unknown replay state {}", row.state))
-            })?,
-            filter: from_json(&row.filter, "replay filter")?,
-            reason: row.reason,
-            rate_per_second: row.rate_per_second,
-            total: count(row.total),
-            dispatched: count(row.dispatched),
-            deliveries: count(row.deliveries),
-            succeeded: of("succeeded"),
-            failed: of("dead"),
-            in_progress: of("pending") + of("in_flight"),
-            ordered: row.ordered,
-            created_by: row.created_by,
-            error: row.error,
-            created_at: from_millis(row.created_at),
-            started_at: row.started_at.map(from_millis),
-            finished_at: row.finished_at.map(from_millis),
-            updated_at: from_millis(row.updated_at),
-        })
-    }
-
-    pub(super) async fn get_replay_impl(
+    async fn get_replay(
         &self,
         tenant: Option<TenantId>,
         id: ReplayId,
@@ -461,7 +461,7 @@ impl SqliteStore {
         }
     }
 
-    pub(super) async fn list_replays_impl(
+    async fn list_replays(
         &self,
         tenant: TenantId,
         before: Option<ReplayId>,
@@ -480,11 +480,11 @@ impl SqliteStore {
         for row in rows {
             items.push(self.replay_out(row).await?);
         }
-        Ok(super::page_of(items, limit, |r| r.id.to_string()))
+        Ok(crate::store::page_of(items, limit, |r| r.id.to_string()))
     }
 
     /// Moves a job from one of `from` to `to`; false when it was in none of them.
-    pub(super) async fn set_replay_state_impl(
+    async fn set_replay_state(
         &self,
         tenant: Option<TenantId>,
         id: ReplayId,
@@ -523,7 +523,7 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn active_replays_impl(&self) -> Result<Vec<(ReplayId, ReplayState)>> {
+    async fn active_replays(&self) -> Result<Vec<(ReplayId, ReplayState)>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "select id, state from replay_jobs where state in ('pending', 'running') order by id",
         )
@@ -539,7 +539,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn replay_step_impl(
+    async fn replay_step(
         &self,
         id: ReplayId,
         max_events: u32,

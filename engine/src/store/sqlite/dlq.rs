@@ -1,18 +1,20 @@
 //! SQLite: the dead-letter queue — listing, inspecting, reprocessing and
 //! discarding entries, each change recorded with who made it and why.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
-use super::sqlite_accounts::insert_audit;
-use super::sqlite_delivery::from_json;
-use super::sqlite_stats::count_dlq_removal;
-use super::{
-    Actor, DlqFilter, NewAudit, REPROCESS_BATCH, SqliteStore, from_millis, page_of, stored_id,
-    to_millis,
-};
+use super::audit::insert_audit;
+use super::endpoints::from_json;
+use super::stats::count_dlq_removal;
 use crate::model::{
     ActionId, DlqDetail, DlqEntryId, DlqEntryOut, Page, ReprocessOut, SkippedEntry, TenantId,
+};
+use crate::store::EventStore;
+use crate::store::{
+    Actor, DlqFilter, NewAudit, REPROCESS_BATCH, SqliteStore, from_millis, page_of, stored_id,
+    to_millis,
 };
 use crate::{EngineError, Result};
 
@@ -113,8 +115,9 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, tenant: TenantId, filter: &DlqF
     }
 }
 
-impl SqliteStore {
-    pub(super) async fn list_dlq_impl(
+#[async_trait]
+impl crate::store::DlqStore for SqliteStore {
+    async fn list_dlq(
         &self,
         tenant: TenantId,
         filter: &DlqFilter,
@@ -135,18 +138,14 @@ impl SqliteStore {
         Ok(page_of(items, limit, |e| e.id.to_string()))
     }
 
-    pub(super) async fn dlq_count_impl(&self, tenant: TenantId, filter: &DlqFilter) -> Result<u64> {
+    async fn dlq_count(&self, tenant: TenantId, filter: &DlqFilter) -> Result<u64> {
         let mut q = QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries q");
         push_filter(&mut q, tenant, filter);
         let n: i64 = q.build_query_scalar().fetch_one(self.reader()).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    pub(super) async fn dlq_entry_impl(
-        &self,
-        tenant: TenantId,
-        id: DlqEntryId,
-    ) -> Result<Option<DlqDetail>> {
+    async fn dlq_entry(&self, tenant: TenantId, id: DlqEntryId) -> Result<Option<DlqDetail>> {
         let Some(row) = sqlx::query_as::<_, EntryRow>(&format!(
             "{ENTRY_SELECT} where q.tenant_id = $1 and q.id = $2"
         ))
@@ -159,7 +158,7 @@ impl SqliteStore {
         };
         let entry = DlqEntryOut::try_from(row)?;
         let detail = self
-            .event_detail_impl(tenant, entry.event_id)
+            .event_detail(tenant, entry.event_id)
             .await?
             .ok_or_else(|| EngineError::Internal(format!("DLQ entry {id} lost its event")))?;
         let delivery = detail
@@ -175,7 +174,7 @@ impl SqliteStore {
     }
 
     /// Up to `limit` entry ids matching `filter`, newest first (bulk reprocess).
-    pub(super) async fn dlq_ids_impl(
+    async fn dlq_ids(
         &self,
         tenant: TenantId,
         filter: &DlqFilter,
@@ -189,7 +188,7 @@ impl SqliteStore {
         ids.iter().map(|id| stored_id(id)).collect()
     }
 
-    pub(super) async fn reprocess_dlq_impl(
+    async fn reprocess_dlq(
         &self,
         tenant: TenantId,
         ids: &[DlqEntryId],
@@ -255,7 +254,7 @@ impl SqliteStore {
         Ok(out)
     }
 
-    pub(super) async fn discard_dlq_impl(
+    async fn discard_dlq(
         &self,
         tenant: TenantId,
         id: DlqEntryId,

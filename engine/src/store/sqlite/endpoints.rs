@@ -1,18 +1,20 @@
 //! SQLite implementation of the delivery domain (endpoints, ingest, the
 //! dispatcher's claims and receipts). The `Store` impl in `sqlite.rs` forwards here.
 
+use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Sqlite};
 
-use super::sqlite_accounts::insert_audit;
-use super::{NewAudit, NewEndpoint, from_millis, page_of, stored_id, to_millis};
+use super::audit::insert_audit;
 use crate::model::{EndpointId, EndpointOut, EventOut, Page, Semantics, TenantId};
 use crate::sign::Secret;
+use crate::store::{NewAudit, NewEndpoint, from_millis, page_of, stored_id, to_millis};
+use crate::vault::Purpose;
 use crate::{EngineError, Result};
 
-use super::SqliteStore;
+use crate::store::SqliteStore;
 
 pub(super) fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value)
@@ -135,8 +137,9 @@ async fn named_policy_exists(
     }
 }
 
-impl SqliteStore {
-    pub(super) async fn create_endpoint_impl(
+#[async_trait]
+impl crate::store::EndpointStore for SqliteStore {
+    async fn create_endpoint(
         &self,
         tenant: TenantId,
         e: NewEndpoint,
@@ -176,16 +179,12 @@ impl SqliteStore {
         .await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        self.get_endpoint_impl(tenant, id)
+        self.get_endpoint(tenant, id)
             .await?
             .ok_or_else(|| EngineError::Internal("endpoint vanished after insert".into()))
     }
 
-    pub(super) async fn get_endpoint_impl(
-        &self,
-        tenant: TenantId,
-        id: EndpointId,
-    ) -> Result<Option<EndpointOut>> {
+    async fn get_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<Option<EndpointOut>> {
         sqlx::query_as::<_, EndpointRow>(&format!(
             "select {ENDPOINT_COLUMNS} from endpoints where tenant_id = $1 and id = $2 and deleted_at is null"
         ))
@@ -197,7 +196,7 @@ impl SqliteStore {
         .transpose()
     }
 
-    pub(super) async fn list_endpoints_impl(
+    async fn list_endpoints(
         &self,
         tenant: TenantId,
         after: Option<EndpointId>,
@@ -219,7 +218,7 @@ impl SqliteStore {
         Ok(page_of(items, limit, |e| e.id.to_string()))
     }
 
-    pub(super) async fn update_endpoint_impl(
+    async fn update_endpoint(
         &self,
         tenant: TenantId,
         id: EndpointId,
@@ -269,10 +268,10 @@ impl SqliteStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        self.get_endpoint_impl(tenant, id).await
+        self.get_endpoint(tenant, id).await
     }
 
-    pub(super) async fn endpoint_backlog_impl(
+    async fn endpoint_backlog(
         &self,
         tenant: TenantId,
         endpoints: &[EndpointId],
@@ -310,7 +309,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn delete_endpoint_impl(
+    async fn delete_endpoint(
         &self,
         tenant: TenantId,
         id: EndpointId,
@@ -334,7 +333,7 @@ impl SqliteStore {
         Ok(true)
     }
 
-    pub(super) async fn set_endpoint_enabled_impl(
+    async fn set_endpoint_enabled(
         &self,
         tenant: TenantId,
         id: EndpointId,
@@ -365,7 +364,7 @@ impl SqliteStore {
         Ok(true)
     }
 
-    pub(super) async fn rotate_secret_impl(
+    async fn rotate_secret(
         &self,
         tenant: TenantId,
         id: EndpointId,
@@ -415,5 +414,53 @@ impl SqliteStore {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn reseal_secrets(&self) -> Result<u64> {
+        let vault = self.vault();
+        let mut tx = self.pool().begin().await?;
+        let mut changed = 0u64;
+
+        let secrets: Vec<(String, i64, String)> =
+            sqlx::query_as("select endpoint_id, created_at, secret from endpoint_secrets")
+                .fetch_all(&mut *tx)
+                .await?;
+        for (endpoint, created_at, stored) in secrets {
+            if vault.is_current(&stored) {
+                continue;
+            }
+            let plain = vault.open(Purpose::EndpointSecret, &stored)?;
+            sqlx::query(
+                "update endpoint_secrets set secret = $1 where endpoint_id = $2 and created_at = $3",
+            )
+            .bind(vault.seal(Purpose::EndpointSecret, &plain))
+            .bind(&endpoint)
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+            changed += 1;
+        }
+
+        let endpoints: Vec<(String, String)> =
+            sqlx::query_as("select id, headers from endpoints where headers <> '{}'")
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id, stored) in endpoints {
+            let sealed: BTreeMap<String, String> = serde_json::from_str(&stored)
+                .map_err(|e| EngineError::Internal(format!("corrupt endpoint headers: {e}")))?;
+            let stale = sealed.values().filter(|v| !vault.is_current(v)).count();
+            if stale == 0 {
+                continue;
+            }
+            let headers = self.open_headers(&stored)?;
+            sqlx::query("update endpoints set headers = $1 where id = $2")
+                .bind(self.seal_headers(&headers)?)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            changed += stale as u64;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 }

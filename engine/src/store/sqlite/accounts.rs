@@ -1,17 +1,18 @@
 //! Accounts: console users (credentials, roles, tenant binding, lockout),
 //! their sessions, API keys, and the audit log.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{
-    ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewAudit, NewUser,
-    SessionUser, SqliteStore, from_millis, normalise_email, page_of, stored_id, to_millis,
-};
 use crate::error::is_unique_violation;
 use crate::model::{
-    ApiKeyId, ApiKeyOut, AuditFilter, AuditId, AuditOut, Page, SessionId, TenantId, UserId,
-    UserOut, UserPatch,
+    ApiKeyId, ApiKeyOut, Page, SessionId, TenantId, TenantOut, TenantPatch, UserId, UserOut,
+    UserPatch,
+};
+use crate::store::{
+    ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewUser, SessionUser,
+    SqliteStore, from_millis, normalise_email, page_of, stored_id, to_millis,
 };
 use crate::{EngineError, Result};
 
@@ -71,44 +72,68 @@ pub(super) const USER_COLUMNS: &str =
     "id, email, role, tenant_id, created_at, last_login_at, locked_until";
 
 #[derive(FromRow)]
-struct AuditRow {
+struct TenantRow {
     id: String,
-    tenant_id: Option<String>,
-    at: i64,
-    actor: String,
-    role: String,
-    action: String,
-    target: String,
-    summary: String,
-    correlation_id: Option<String>,
+    slug: String,
+    name: String,
+    payload_dedup_window_ms: Option<i64>,
+    created_at: i64,
 }
 
-impl TryFrom<AuditRow> for AuditOut {
+impl TryFrom<TenantRow> for TenantOut {
     type Error = EngineError;
-    fn try_from(r: AuditRow) -> Result<Self> {
-        Ok(AuditOut {
+    fn try_from(r: TenantRow) -> Result<Self> {
+        Ok(TenantOut {
             id: stored_id(&r.id)?,
-            tenant_id: r.tenant_id.as_deref().map(stored_id).transpose()?,
-            at: from_millis(r.at),
-            actor: r.actor,
-            role: r.role,
-            action: r.action,
-            target: r.target,
-            summary: r.summary,
-            correlation_id: r.correlation_id,
+            slug: r.slug,
+            name: r.name,
+            payload_dedup_window_secs: r
+                .payload_dedup_window_ms
+                .and_then(|ms| u64::try_from(ms / 1_000).ok()),
+            created_at: from_millis(r.created_at),
         })
     }
 }
 
-/// `LIKE` pattern text with its wildcards escaped (`\` is the escape character).
-fn like_escaped(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
+#[async_trait]
+impl crate::store::AccountStore for SqliteStore {
+    async fn ensure_tenant(&self, slug: &str, name: &str) -> Result<TenantOut> {
+        sqlx::query(
+            r"insert into tenants (id, slug, name, created_at) values ($1, $2, $3, $4)
+              on conflict (slug) do nothing",
+        )
+        .bind(TenantId::new().to_string())
+        .bind(slug)
+        .bind(name)
+        .bind(to_millis(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        self.tenant_by_slug(slug)
+            .await?
+            .ok_or_else(|| EngineError::Internal(format!("tenant '{slug}' vanished after insert")))
+    }
 
-impl SqliteStore {
-    pub(super) async fn get_user_impl(&self, id: UserId) -> Result<Option<UserOut>> {
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantOut>> {
+        sqlx::query_as::<_, TenantRow>(
+            r"select id, slug, name, payload_dedup_window_ms, created_at from tenants where slug = $1",
+        )
+        .bind(slug)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(TenantOut::try_from)
+        .transpose()
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantOut>> {
+        let rows = sqlx::query_as::<_, TenantRow>(
+            "select id, slug, name, payload_dedup_window_ms, created_at from tenants order by slug",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(TenantOut::try_from).collect()
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<UserOut>> {
         sqlx::query_as::<_, UserRow>(&format!("select {USER_COLUMNS} from users where id = $1"))
             .bind(id.to_string())
             .fetch_optional(self.reader())
@@ -117,11 +142,7 @@ impl SqliteStore {
             .transpose()
     }
 
-    pub(super) async fn update_user_impl(
-        &self,
-        id: UserId,
-        patch: UserPatch,
-    ) -> Result<Option<UserOut>> {
+    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<Option<UserOut>> {
         let (set_tenant, tenant) = match patch.tenant_id {
             None => (false, None),
             Some(t) => (true, t.map(|t| t.to_string())),
@@ -140,7 +161,7 @@ impl SqliteStore {
         row.map(UserOut::try_from).transpose()
     }
 
-    pub(super) async fn delete_user_impl(&self, id: UserId) -> Result<bool> {
+    async fn delete_user(&self, id: UserId) -> Result<bool> {
         let done = sqlx::query("delete from users where id = $1")
             .bind(id.to_string())
             .execute(self.pool())
@@ -148,7 +169,7 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    pub(super) async fn set_password_impl(&self, id: UserId, password_hash: &str) -> Result<bool> {
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "update users set password_hash = $1, failed_logins = 0, locked_until = null where id = $2",
@@ -170,7 +191,7 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    pub(super) async fn record_failed_login_impl(
+    async fn record_failed_login(
         &self,
         id: UserId,
         client: &str,
@@ -242,7 +263,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) async fn client_login_state_impl(
+    async fn client_login_state(
         &self,
         id: UserId,
         client: &str,
@@ -271,7 +292,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) async fn revoke_api_key_impl(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool> {
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool> {
         let done = sqlx::query(
             r"update api_keys set revoked_at = $1
               where tenant_id = $2 and id = $3 and revoked_at is null",
@@ -284,57 +305,7 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    pub(super) async fn append_audit_impl(&self, e: NewAudit) -> Result<()> {
-        let mut conn = self.pool().acquire().await?;
-        insert_audit(&mut conn, &e).await
-    }
-
-    pub(super) async fn list_audit_impl(
-        &self,
-        tenant: Option<TenantId>,
-        f: &AuditFilter,
-        before: Option<AuditId>,
-        limit: u32,
-    ) -> Result<Page<AuditOut>> {
-        let (action_exact, action_prefix) = match f.action.as_deref() {
-            Some(a) if a.ends_with('.') => (None, Some(format!("{}%", like_escaped(a)))),
-            Some(a) => (Some(a.to_string()), None),
-            None => (None, None),
-        };
-        let rows = sqlx::query_as::<_, AuditRow>(
-            r"select id, tenant_id, at, actor, role, action, target, summary, correlation_id
-              from audit_log
-              where ($1 is null or tenant_id = $1)
-                and ($2 is null or id < $2)
-                and ($3 is null or action = $3)
-                and ($4 is null or action like $4 escape '\')
-                and ($5 is null or actor like $5 escape '\')
-                and ($6 is null or target = $6)
-                and ($7 is null or at >= $7)
-                and ($8 is null or at < $8)
-              order by id desc limit $9",
-        )
-        .bind(tenant.map(|t| t.to_string()))
-        .bind(before.map(|b| b.to_string()))
-        .bind(action_exact)
-        .bind(action_prefix)
-        .bind(f.actor.as_deref().map(|a| format!("%{}%", like_escaped(a))))
-        .bind(&f.target)
-        .bind(f.since.map(to_millis))
-        .bind(f.until.map(to_millis))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(self.reader())
-        .await?;
-        let entries = rows
-            .into_iter()
-            .map(AuditOut::try_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(entries, limit, |e| e.id.to_string()))
-    }
-}
-
-impl SqliteStore {
-    pub(super) async fn create_user_impl(&self, user: NewUser) -> Result<UserOut> {
+    async fn create_user(&self, user: NewUser) -> Result<UserOut> {
         let email = normalise_email(&user.email);
         let row = sqlx::query_as::<_, UserRow>(&format!(
             r"insert into users (id, email, password_hash, role, created_at, tenant_id)
@@ -360,16 +331,13 @@ impl SqliteStore {
         row.try_into()
     }
 
-    pub(super) async fn user_count_impl(&self) -> Result<i64> {
+    async fn user_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("select count(*) from users")
             .fetch_one(self.reader())
             .await?)
     }
 
-    pub(super) async fn user_credentials_impl(
-        &self,
-        email: &str,
-    ) -> Result<Option<(UserOut, String)>> {
+    async fn user_credentials(&self, email: &str) -> Result<Option<(UserOut, String)>> {
         #[derive(FromRow)]
         struct Row {
             #[sqlx(flatten)]
@@ -386,11 +354,7 @@ impl SqliteStore {
             .transpose()
     }
 
-    pub(super) async fn list_users_impl(
-        &self,
-        after: Option<UserId>,
-        limit: u32,
-    ) -> Result<Page<UserOut>> {
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Page<UserOut>> {
         let rows = sqlx::query_as::<_, UserRow>(&format!(
             "select {USER_COLUMNS} from users where id > $1 order by id limit $2"
         ))
@@ -405,12 +369,7 @@ impl SqliteStore {
         Ok(page_of(users, limit, |u| u.id.to_string()))
     }
 
-    pub(super) async fn record_login_impl(
-        &self,
-        user: UserId,
-        client: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn record_login(&self, user: UserId, client: &str, at: DateTime<Utc>) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "update users set last_login_at = $1, failed_logins = 0, locked_until = null where id = $2",
@@ -428,7 +387,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn create_session_impl(
+    async fn create_session(
         &self,
         user: UserId,
         token_digest: &str,
@@ -449,7 +408,7 @@ impl SqliteStore {
         Ok(id)
     }
 
-    pub(super) async fn session_user_impl(
+    async fn session_user(
         &self,
         token_digest: &str,
         now: DateTime<Utc>,
@@ -481,7 +440,7 @@ impl SqliteStore {
         .transpose()
     }
 
-    pub(super) async fn delete_session_impl(&self, token_digest: &str) -> Result<()> {
+    async fn delete_session(&self, token_digest: &str) -> Result<()> {
         sqlx::query("delete from sessions where token_digest = $1")
             .bind(token_digest)
             .execute(self.pool())
@@ -489,7 +448,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn delete_expired_sessions_impl(&self, now: DateTime<Utc>) -> Result<u64> {
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
         let done = sqlx::query("delete from sessions where expires_at <= $1")
             .bind(to_millis(now))
             .execute(self.pool())
@@ -497,7 +456,7 @@ impl SqliteStore {
         Ok(done.rows_affected())
     }
 
-    pub(super) async fn create_api_key_impl(&self, key: NewApiKey) -> Result<ApiKeyOut> {
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKeyOut> {
         let id = ApiKeyId::new();
         sqlx::query(
             r"insert into api_keys (id, tenant_id, name, display_prefix, key_digest, scope, created_at)
@@ -522,7 +481,7 @@ impl SqliteStore {
         row.try_into()
     }
 
-    pub(super) async fn api_key_by_digest_impl(&self, digest: &str) -> Result<Option<ApiKeyAuth>> {
+    async fn api_key_by_digest(&self, digest: &str) -> Result<Option<ApiKeyAuth>> {
         #[derive(FromRow)]
         struct Row {
             id: String,
@@ -551,7 +510,7 @@ impl SqliteStore {
         .transpose()
     }
 
-    pub(super) async fn touch_api_key_impl(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<()> {
+    async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<()> {
         sqlx::query("update api_keys set last_used_at = $1 where id = $2")
             .bind(to_millis(at))
             .bind(id.to_string())
@@ -560,7 +519,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn list_api_keys_impl(
+    async fn list_api_keys(
         &self,
         tenant: TenantId,
         after: Option<ApiKeyId>,
@@ -583,25 +542,17 @@ impl SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(keys, limit, |k| k.id.to_string()))
     }
-}
 
-/// Appends an audit entry on `conn`: inside a change's transaction, the entry
-/// commits with the change or not at all.
-pub(super) async fn insert_audit(conn: &mut sqlx::SqliteConnection, e: &NewAudit) -> Result<()> {
-    sqlx::query(
-        r"insert into audit_log (id, tenant_id, at, actor, role, action, target, summary, correlation_id)
-          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(AuditId::new().to_string())
-    .bind(e.tenant_id.map(|t| t.to_string()))
-    .bind(to_millis(Utc::now()))
-    .bind(&e.actor)
-    .bind(&e.role)
-    .bind(e.action.as_str())
-    .bind(&e.target)
-    .bind(&e.summary)
-    .bind(&e.correlation_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    async fn update_tenant(&self, tenant: TenantId, patch: TenantPatch) -> Result<()> {
+        if let Some(window) = patch.payload_dedup_window_secs {
+            let window_ms =
+                window.map(|s| i64::try_from(s.saturating_mul(1_000)).unwrap_or(i64::MAX));
+            sqlx::query("update tenants set payload_dedup_window_ms = $1 where id = $2")
+                .bind(window_ms)
+                .bind(tenant.to_string())
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(())
+    }
 }

@@ -1,23 +1,66 @@
 //! SQLite: reading events back: the event list, one event with its deliveries
 //! and receipts, and the event types a tenant has published.
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
-use super::sqlite_delivery::{EVENT_COLUMNS, EventRow, from_json};
-use super::{
-    EventFilter, EventSummary, EventTypeSummary, SqliteStore, from_millis, page_of, stored_id,
-    to_millis,
-};
+use super::endpoints::{EVENT_COLUMNS, EventRow, from_json};
+use chrono::{DateTime, Utc};
+
 use crate::Result;
 use crate::model::{
     AttemptId, AttemptOut, DeliveryActionOut, DeliveryOut, EventDetail, EventId, EventOut, Page,
     TenantId,
 };
+use crate::store::{
+    EventFilter, EventSummary, EventTypeSummary, Ingested, NewEvent, SqliteStore, from_millis,
+    page_of, stored_id, to_millis,
+};
 
-impl SqliteStore {
-    pub(super) async fn event_types_impl(&self, tenant: TenantId) -> Result<Vec<EventTypeSummary>> {
+/// One row of an event list, with its delivery counts: the select ends with
+/// `where e.tenant_id = ` for the caller to bind and narrow.
+pub(super) const SUMMARY_SELECT: &str = r"select e.id, e.seq, e.event_type, e.correlation_id, e.entity_id, e.received_at,
+       (select count(*) from deliveries d where d.event_id = e.id) as deliveries,
+       (select count(*) from deliveries d where d.event_id = e.id and d.state = 'succeeded') as succeeded,
+       (select count(*) from deliveries d where d.event_id = e.id and d.state = 'dead') as dead
+  from events e where e.tenant_id = ";
+
+#[derive(FromRow)]
+pub(super) struct SummaryRow {
+    id: String,
+    seq: i64,
+    event_type: String,
+    correlation_id: Option<String>,
+    entity_id: Option<String>,
+    received_at: i64,
+    deliveries: i64,
+    succeeded: i64,
+    dead: i64,
+}
+
+impl TryFrom<SummaryRow> for EventSummary {
+    type Error = crate::EngineError;
+    fn try_from(r: SummaryRow) -> Result<Self> {
+        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(EventSummary {
+            id: stored_id(&r.id)?,
+            seq: r.seq,
+            event_type: r.event_type,
+            correlation_id: r.correlation_id,
+            entity_id: r.entity_id,
+            received_at: from_millis(r.received_at),
+            deliveries: count(r.deliveries),
+            succeeded: count(r.succeeded),
+            dead: count(r.dead),
+        })
+    }
+}
+
+#[async_trait]
+impl crate::store::EventStore for SqliteStore {
+    async fn event_types(&self, tenant: TenantId) -> Result<Vec<EventTypeSummary>> {
         // Kept up to date by ingest: no counting over the events themselves.
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             r"select event_type, events, last_seen_at from event_type_stats
@@ -36,11 +79,7 @@ impl SqliteStore {
             .collect())
     }
 
-    pub(super) async fn event_detail_impl(
-        &self,
-        tenant: TenantId,
-        id: EventId,
-    ) -> Result<Option<EventDetail>> {
+    async fn event_detail(&self, tenant: TenantId, id: EventId) -> Result<Option<EventDetail>> {
         let Some(row) = sqlx::query_as::<_, EventRow>(&format!(
             "select {EVENT_COLUMNS} from events where tenant_id = $1 and id = $2"
         ))
@@ -150,7 +189,7 @@ impl SqliteStore {
         Ok(Some(EventDetail { event, deliveries }))
     }
 
-    pub(super) async fn list_events_impl(
+    async fn list_events(
         &self,
         tenant: TenantId,
         filter: &EventFilter,
@@ -198,43 +237,13 @@ impl SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, limit, |e| e.id.to_string()))
     }
-}
 
-/// One row of an event list, with its delivery counts: the select ends with
-/// `where e.tenant_id = ` for the caller to bind and narrow.
-pub(super) const SUMMARY_SELECT: &str = r"select e.id, e.seq, e.event_type, e.correlation_id, e.entity_id, e.received_at,
-       (select count(*) from deliveries d where d.event_id = e.id) as deliveries,
-       (select count(*) from deliveries d where d.event_id = e.id and d.state = 'succeeded') as succeeded,
-       (select count(*) from deliveries d where d.event_id = e.id and d.state = 'dead') as dead
-  from events e where e.tenant_id = ";
-
-#[derive(FromRow)]
-pub(super) struct SummaryRow {
-    id: String,
-    seq: i64,
-    event_type: String,
-    correlation_id: Option<String>,
-    entity_id: Option<String>,
-    received_at: i64,
-    deliveries: i64,
-    succeeded: i64,
-    dead: i64,
-}
-
-impl TryFrom<SummaryRow> for EventSummary {
-    type Error = crate::EngineError;
-    fn try_from(r: SummaryRow) -> Result<Self> {
-        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
-        Ok(EventSummary {
-            id: stored_id(&r.id)?,
-            seq: r.seq,
-            event_type: r.event_type,
-            correlation_id: r.correlation_id,
-            entity_id: r.entity_id,
-            received_at: from_millis(r.received_at),
-            deliveries: count(r.deliveries),
-            succeeded: count(r.succeeded),
-            dead: count(r.dead),
-        })
+    async fn ingest(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ingested>> {
+        super::ingest::submit(self.ingest_queue(), tenant, events, now).await
     }
 }

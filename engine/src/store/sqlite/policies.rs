@@ -1,16 +1,17 @@
 //! SQLite: named retry policies and tenant settings.
 
+use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::FromRow;
 
-use super::sqlite_accounts::insert_audit;
-use super::sqlite_delivery::{from_json, json_text};
-use super::{NewAudit, SqliteStore, from_millis, page_of, stored_id, to_millis};
+use super::audit::insert_audit;
+use super::endpoints::{from_json, json_text};
 use crate::error::is_unique_violation;
 use crate::model::{
-    Page, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId, TenantPatch,
+    Page, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId,
 };
 use crate::retry::RetryPolicy;
+use crate::store::{NewAudit, SqliteStore, from_millis, page_of, stored_id, to_millis};
 use crate::{EngineError, Result};
 
 #[derive(FromRow)]
@@ -57,8 +58,9 @@ fn name_taken(name: &str) -> impl FnOnce(sqlx::Error) -> EngineError + '_ {
     }
 }
 
-impl SqliteStore {
-    pub(super) async fn create_retry_policy_impl(
+#[async_trait]
+impl crate::store::PolicyStore for SqliteStore {
+    async fn create_retry_policy(
         &self,
         tenant: TenantId,
         id: RetryPolicyId,
@@ -82,12 +84,12 @@ impl SqliteStore {
         .map_err(name_taken(&input.name))?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        self.get_retry_policy_impl(tenant, id)
+        self.get_retry_policy(tenant, id)
             .await?
             .ok_or_else(|| EngineError::Internal("retry policy vanished after insert".into()))
     }
 
-    pub(super) async fn get_retry_policy_impl(
+    async fn get_retry_policy(
         &self,
         tenant: TenantId,
         id: RetryPolicyId,
@@ -103,7 +105,7 @@ impl SqliteStore {
         .transpose()
     }
 
-    pub(super) async fn list_retry_policies_impl(
+    async fn list_retry_policies(
         &self,
         tenant: TenantId,
         after: Option<RetryPolicyId>,
@@ -125,7 +127,7 @@ impl SqliteStore {
         Ok(page_of(items, limit, |p| p.id.to_string()))
     }
 
-    pub(super) async fn update_retry_policy_impl(
+    async fn update_retry_policy(
         &self,
         tenant: TenantId,
         id: RetryPolicyId,
@@ -156,10 +158,10 @@ impl SqliteStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        self.get_retry_policy_impl(tenant, id).await
+        self.get_retry_policy(tenant, id).await
     }
 
-    pub(super) async fn delete_retry_policy_impl(
+    async fn delete_retry_policy(
         &self,
         tenant: TenantId,
         id: RetryPolicyId,
@@ -210,22 +212,5 @@ impl SqliteStore {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    pub(super) async fn update_tenant_impl(
-        &self,
-        tenant: TenantId,
-        patch: TenantPatch,
-    ) -> Result<()> {
-        if let Some(window) = patch.payload_dedup_window_secs {
-            let window_ms =
-                window.map(|s| i64::try_from(s.saturating_mul(1_000)).unwrap_or(i64::MAX));
-            sqlx::query("update tenants set payload_dedup_window_ms = $1 where id = $2")
-                .bind(window_ms)
-                .bind(tenant.to_string())
-                .execute(self.pool())
-                .await?;
-        }
-        Ok(())
     }
 }

@@ -2,17 +2,18 @@
 //! hour and day rows in the same transaction as its receipt; queries read the
 //! rows of one granularity and sum them per bucket and group.
 
+use async_trait::async_trait;
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{SqliteStore, StatSample, StatsQuery, from_millis, stored_id, to_millis};
 use crate::model::{
     Counts, DepthPoint, EndpointId, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut,
     StatsPoint, StatsSeries, TenantId,
 };
+use crate::store::{SqliteStore, StatSample, StatsQuery, from_millis, stored_id, to_millis};
 use crate::{EngineError, Result};
 
 /// The plain count columns, in the order `counts_at` reads them.
@@ -177,7 +178,121 @@ fn narrow(sql: &mut QueryBuilder<'_, Sqlite>, q: &StatsQuery) {
 type GroupKey = (Option<EndpointId>, Option<String>);
 
 impl SqliteStore {
-    pub(super) async fn record_stats_impl(&self, samples: Vec<StatSample>) -> Result<()> {
+    /// The DLQ's depth at the end of each bucket, drawn back from its size now:
+    /// the depth at a time is today's minus what was added since, plus what
+    /// was removed since. `net` holds each bucket's additions minus removals.
+    async fn dlq_depth(
+        &self,
+        tenant: TenantId,
+        q: &StatsQuery,
+        from: i64,
+        buckets: i64,
+        net: &BTreeMap<i64, i64>,
+    ) -> Result<Vec<DepthPoint>> {
+        let g = q.granularity;
+        let end = from + buckets * g.millis();
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries where tenant_id = ");
+        sql.push_bind(tenant.to_string());
+        narrow(&mut sql, q);
+        let now: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
+
+        // The net change after the range, from the coarsest rows that fit:
+        // minutes up to the next hour, hours up to the next day, then days.
+        let ceil = |at: i64, to: Granularity| to.bucket_start(at + to.millis() - 1);
+        let (minutes_end, hours_end) = match g {
+            Granularity::Minute => (ceil(end, Granularity::Hour), ceil(end, Granularity::Day)),
+            Granularity::Hour => (end, ceil(end, Granularity::Day)),
+            Granularity::Day => (end, end),
+        };
+        // One index range per granularity (an OR of the three would scan the
+        // tenant's every row).
+        let mut sql = QueryBuilder::<Sqlite>::new("select coalesce(sum(net), 0) from (");
+        let ranges = [
+            (Granularity::Minute, end, Some(minutes_end)),
+            (Granularity::Hour, minutes_end, Some(hours_end)),
+            (Granularity::Day, hours_end, None),
+        ];
+        for (i, (granularity, start, stop)) in ranges.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(" union all ");
+            }
+            sql.push(
+                "select dlq_added - dlq_removed as net from delivery_stats where tenant_id = ",
+            )
+            .push_bind(tenant.to_string())
+            .push(" and granularity = ")
+            .push_bind(granularity.as_str())
+            .push(" and bucket_start >= ")
+            .push_bind(start);
+            if let Some(stop) = stop {
+                sql.push(" and bucket_start < ").push_bind(stop);
+            }
+            narrow(&mut sql, q);
+        }
+        sql.push(")");
+        let after: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
+
+        let now_ms = to_millis(Utc::now());
+        let mut depth = now - after;
+        let mut points = Vec::with_capacity(usize::try_from(buckets).unwrap_or(0));
+        for i in (0..buckets).rev() {
+            let start = from + i * g.millis();
+            points.push(DepthPoint {
+                end: from_millis((start + g.millis()).min(now_ms.max(start))),
+                // Rows written before removals were counted can make the
+                // drawn-back depth negative; a queue is never smaller than empty.
+                depth: u64::try_from(depth).unwrap_or(0),
+            });
+            depth -= net.get(&start).copied().unwrap_or(0);
+        }
+        points.reverse();
+        Ok(points)
+    }
+}
+
+#[async_trait]
+impl crate::store::StatsStore for SqliteStore {
+    async fn gauges(&self, now: DateTime<Utc>) -> Result<crate::metrics::Gauges> {
+        let now = to_millis(now);
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let (due, scheduled, in_flight): (i64, i64, i64) = sqlx::query_as(
+            r"select
+                  (select count(*) from deliveries where state = 'pending' and next_attempt_at <= $1),
+                  (select count(*) from deliveries where state = 'pending' and next_attempt_at > $1),
+                  (select count(*) from deliveries where state = 'in_flight')",
+        )
+        .bind(now)
+        .fetch_one(self.reader())
+        .await?;
+        let (dlq, enabled, disabled): (i64, i64, i64) = sqlx::query_as(
+            r"select
+                  (select count(*) from dlq_entries),
+                  (select count(*) from endpoints where deleted_at is null and disabled_at is null),
+                  (select count(*) from endpoints where deleted_at is null and disabled_at is not null)",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        let replays: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "select id, state, dispatched, total from replay_jobs where state in ('running', 'paused') order by id",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        Ok(crate::metrics::Gauges {
+            due: count(due),
+            scheduled: count(scheduled),
+            in_flight: count(in_flight),
+            dlq_depth: count(dlq),
+            endpoints_enabled: count(enabled),
+            endpoints_disabled: count(disabled),
+            replays: replays
+                .into_iter()
+                .map(|(id, state, dispatched, total)| (id, state, count(dispatched), count(total)))
+                .collect(),
+        })
+    }
+
+    async fn record_stats(&self, samples: Vec<StatSample>) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         for s in &samples {
             add_stats(
@@ -196,7 +311,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn stats_impl(&self, tenant: TenantId, q: &StatsQuery) -> Result<StatsOut> {
+    async fn stats(&self, tenant: TenantId, q: &StatsQuery) -> Result<StatsOut> {
         let g = q.granularity;
         let from = g.bucket_start(to_millis(q.from));
         let to = to_millis(q.to);
@@ -309,77 +424,5 @@ impl SqliteStore {
             total: StatsPoint::new(from_millis(from), total),
             dlq_depth,
         })
-    }
-
-    /// The DLQ's depth at the end of each bucket, drawn back from its size now:
-    /// the depth at a time is today's minus what was added since, plus what
-    /// was removed since. `net` holds each bucket's additions minus removals.
-    async fn dlq_depth(
-        &self,
-        tenant: TenantId,
-        q: &StatsQuery,
-        from: i64,
-        buckets: i64,
-        net: &BTreeMap<i64, i64>,
-    ) -> Result<Vec<DepthPoint>> {
-        let g = q.granularity;
-        let end = from + buckets * g.millis();
-        let mut sql =
-            QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries where tenant_id = ");
-        sql.push_bind(tenant.to_string());
-        narrow(&mut sql, q);
-        let now: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
-
-        // The net change after the range, from the coarsest rows that fit:
-        // minutes up to the next hour, hours up to the next day, then days.
-        let ceil = |at: i64, to: Granularity| to.bucket_start(at + to.millis() - 1);
-        let (minutes_end, hours_end) = match g {
-            Granularity::Minute => (ceil(end, Granularity::Hour), ceil(end, Granularity::Day)),
-            Granularity::Hour => (end, ceil(end, Granularity::Day)),
-            Granularity::Day => (end, end),
-        };
-        // One index range per granularity (an OR of the three would scan the
-        // tenant's every row).
-        let mut sql = QueryBuilder::<Sqlite>::new("select coalesce(sum(net), 0) from (");
-        let ranges = [
-            (Granularity::Minute, end, Some(minutes_end)),
-            (Granularity::Hour, minutes_end, Some(hours_end)),
-            (Granularity::Day, hours_end, None),
-        ];
-        for (i, (granularity, start, stop)) in ranges.into_iter().enumerate() {
-            if i > 0 {
-                sql.push(" union all ");
-            }
-            sql.push(
-                "select dlq_added - dlq_removed as net from delivery_stats where tenant_id = ",
-            )
-            .push_bind(tenant.to_string())
-            .push(" and granularity = ")
-            .push_bind(granularity.as_str())
-            .push(" and bucket_start >= ")
-            .push_bind(start);
-            if let Some(stop) = stop {
-                sql.push(" and bucket_start < ").push_bind(stop);
-            }
-            narrow(&mut sql, q);
-        }
-        sql.push(")");
-        let after: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
-
-        let now_ms = to_millis(Utc::now());
-        let mut depth = now - after;
-        let mut points = Vec::with_capacity(usize::try_from(buckets).unwrap_or(0));
-        for i in (0..buckets).rev() {
-            let start = from + i * g.millis();
-            points.push(DepthPoint {
-                end: from_millis((start + g.millis()).min(now_ms.max(start))),
-                // Rows written before removals were counted can make the
-                // drawn-back depth negative; a queue is never smaller than empty.
-                depth: u64::try_from(depth).unwrap_or(0),
-            });
-            depth -= net.get(&start).copied().unwrap_or(0);
-        }
-        points.reverse();
-        Ok(points)
     }
 }

@@ -11,11 +11,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sqlite_delivery::{EVENT_COLUMNS, EventRow, from_json, json_text};
-use super::sqlite_replay::active_endpoints;
-use super::{DuplicateOf, Ingested, NewEvent, SqliteStore, from_millis, stored_id, to_millis};
+use super::endpoints::{EVENT_COLUMNS, EventRow, from_json, json_text};
+use super::replays::active_endpoints;
 use crate::model::event_type::any_pattern_matches;
 use crate::model::{DeliveryId, EventId, EventOut, TenantId};
+use crate::store::{DuplicateOf, Ingested, NewEvent, from_millis, stored_id, to_millis};
 use crate::{EngineError, Result};
 
 /// Requests waiting for the writer before publishers are made to wait.
@@ -40,26 +40,25 @@ pub(super) fn spawn_ingest_writer(pool: SqlitePool) -> mpsc::Sender<IngestReques
     queue
 }
 
-impl SqliteStore {
-    pub(super) async fn ingest_impl(
-        &self,
-        tenant: TenantId,
-        events: Vec<NewEvent>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Ingested>> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || EngineError::Internal("the ingest writer has stopped".into());
-        self.ingest_queue()
-            .send(IngestRequest {
-                tenant,
-                events,
-                now,
-                reply,
-            })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
+/// Hands a batch to the writer and waits for its commit.
+pub(super) async fn submit(
+    queue: &mpsc::Sender<IngestRequest>,
+    tenant: TenantId,
+    events: Vec<NewEvent>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Ingested>> {
+    let (reply, answer) = oneshot::channel();
+    let stopped = || EngineError::Internal("the ingest writer has stopped".into());
+    queue
+        .send(IngestRequest {
+            tenant,
+            events,
+            now,
+            reply,
+        })
+        .await
+        .map_err(|_| stopped())?;
+    answer.await.map_err(|_| stopped())?
 }
 
 async fn write_ingests(pool: SqlitePool, mut requests: mpsc::Receiver<IngestRequest>) {

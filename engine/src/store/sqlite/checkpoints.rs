@@ -1,14 +1,29 @@
 //! SQLite: checkpoints, named positions in a tenant's event sequence that a
 //! replay can start after.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Actor, SqliteStore, from_millis, page_of, stored_id, to_millis};
 use crate::model::{CheckpointId, CheckpointIn, CheckpointOut, Page, TenantId};
+use crate::store::{Actor, SqliteStore, from_millis, page_of, stored_id, to_millis};
 use crate::{EngineError, Result};
 
-impl SqliteStore {
-    pub(super) async fn create_checkpoint_impl(
+type CheckpointRow = (String, String, i64, Option<String>, String, i64);
+
+fn checkpoint_out((id, name, seq, endpoint, by, at): CheckpointRow) -> Result<CheckpointOut> {
+    Ok(CheckpointOut {
+        id: stored_id(&id)?,
+        name,
+        seq,
+        endpoint_id: endpoint.as_deref().map(stored_id).transpose()?,
+        created_by: by,
+        created_at: from_millis(at),
+    })
+}
+
+#[async_trait]
+impl crate::store::CheckpointStore for SqliteStore {
+    async fn create_checkpoint(
         &self,
         tenant: TenantId,
         input: &CheckpointIn,
@@ -82,7 +97,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) async fn list_checkpoints_impl(
+    async fn list_checkpoints(
         &self,
         tenant: TenantId,
         id: Option<CheckpointId>,
@@ -98,7 +113,7 @@ impl SqliteStore {
         rows.into_iter().map(checkpoint_out).collect()
     }
 
-    pub(super) async fn page_checkpoints_impl(
+    async fn page_checkpoints(
         &self,
         tenant: TenantId,
         before: Option<CheckpointId>,
@@ -119,17 +134,4 @@ impl SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, limit, |c| c.id.to_string()))
     }
-}
-
-type CheckpointRow = (String, String, i64, Option<String>, String, i64);
-
-fn checkpoint_out((id, name, seq, endpoint, by, at): CheckpointRow) -> Result<CheckpointOut> {
-    Ok(CheckpointOut {
-        id: stored_id(&id)?,
-        name,
-        seq,
-        endpoint_id: endpoint.as_deref().map(stored_id).transpose()?,
-        created_by: by,
-        created_at: from_millis(at),
-    })
 }

@@ -1,0 +1,48 @@
+//! The dispatcher's side: claims, leases and receipts.
+
+use super::*;
+
+#[async_trait]
+pub trait DispatchStore: Send + Sync {
+    /// Claims up to `limit` due deliveries with a lease until `lease_until`, in one
+    /// statement, never more for one endpoint than brings its in-flight count to
+    /// `per_endpoint`; nothing stays locked while they are sent.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+        per_endpoint: u32,
+    ) -> Result<Vec<Claimed>>;
+    /// Settles in-flight deliveries whose lease ends before
+    /// `leases_ending_before`: at-least-once ones are due again at `now`;
+    /// at-most-once ones may have been sent, so they end dead in the DLQ with
+    /// class `outcome_unknown`.
+    async fn reclaim_expired(
+        &self,
+        leases_ending_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Settled>;
+    /// Settles claims whose requests may have gone out but whose outcome is
+    /// unknown (a shutdown stopped them), as [`Store::reclaim_expired`] does.
+    /// A claim no longer held (its lease expired and it was settled) is left alone.
+    async fn hand_back(
+        &self,
+        claims: &[(DeliveryId, ClaimToken)],
+        now: DateTime<Utc>,
+    ) -> Result<Settled>;
+    /// Gives claims back unattempted (nothing was sent), due again at `at`.
+    async fn release(&self, claims: &[(DeliveryId, ClaimToken)], at: DateTime<Utc>) -> Result<()>;
+    /// Ends a claimed delivery without an attempt (its endpoint is gone or
+    /// disabled): dead, with a DLQ entry saying why. False when the claim is
+    /// no longer held (nothing changes).
+    async fn abandon(&self, delivery: DeliveryId, claim: ClaimToken, reason: &str) -> Result<bool>;
+    /// Appends each receipt and moves its delivery on, all in one transaction
+    /// (the dispatcher group-commits the attempts that finish together). A
+    /// receipt whose claim is no longer held (the delivery was settled or
+    /// claimed again since, or no longer exists) is refused and changes
+    /// nothing. One answer per outcome, in order.
+    async fn record_attempts(&self, batch: Vec<AttemptOutcome>) -> Result<Vec<Recorded>>;
+    /// The earliest time a pending delivery is due, if any.
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
+}

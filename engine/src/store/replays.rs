@@ -1,0 +1,60 @@
+//! Single-event replays and replay jobs.
+
+use super::*;
+
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Re-arms the event's deliveries (to `endpoints`, or to every endpoint it
+    /// matches now). `None` when the event is not the tenant's.
+    async fn replay_event(
+        &self,
+        tenant: TenantId,
+        event: EventId,
+        endpoints: Option<&[EndpointId]>,
+        actor: &Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<ReplayedDelivery>>>;
+    async fn replay_preview(
+        &self,
+        tenant: TenantId,
+        filter: &ReplayFilter,
+        max_events: Option<u64>,
+    ) -> Result<ReplayPreview>;
+    async fn create_replay(
+        &self,
+        tenant: TenantId,
+        replay: NewReplay,
+        now: DateTime<Utc>,
+    ) -> Result<ReplayOut>;
+    /// The job (of `tenant`, when given).
+    async fn get_replay(&self, tenant: Option<TenantId>, id: ReplayId)
+    -> Result<Option<ReplayOut>>;
+    async fn list_replays(
+        &self,
+        tenant: TenantId,
+        before: Option<ReplayId>,
+        limit: u32,
+    ) -> Result<Page<ReplayOut>>;
+    /// Moves a job (of `tenant`, when given) from one of `from` to `to`;
+    /// false when it was in none of those states.
+    async fn set_replay_state(
+        &self,
+        tenant: Option<TenantId>,
+        id: ReplayId,
+        from: &[ReplayState],
+        to: ReplayState,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Every pending or running job, across tenants (the runner's view).
+    async fn active_replays(&self) -> Result<Vec<(ReplayId, ReplayState)>>;
+    /// Takes the job's next `max_events` events and arms their deliveries,
+    /// saving the cursor in the same transaction.
+    async fn replay_step(
+        &self,
+        id: ReplayId,
+        max_events: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ReplayStep>;
+}

@@ -1,0 +1,121 @@
+//! The audit log. A change appends its entry inside its own transaction
+//! (`insert_audit`); the area's methods read the log and append entries that
+//! record no change (sign-ins).
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::FromRow;
+
+use super::SqliteStore;
+use crate::model::{AuditFilter, AuditId, AuditOut, Page, TenantId};
+use crate::store::{NewAudit, from_millis, page_of, stored_id, to_millis};
+use crate::{EngineError, Result};
+
+#[derive(FromRow)]
+struct AuditRow {
+    id: String,
+    tenant_id: Option<String>,
+    at: i64,
+    actor: String,
+    role: String,
+    action: String,
+    target: String,
+    summary: String,
+    correlation_id: Option<String>,
+}
+
+impl TryFrom<AuditRow> for AuditOut {
+    type Error = EngineError;
+    fn try_from(r: AuditRow) -> Result<Self> {
+        Ok(AuditOut {
+            id: stored_id(&r.id)?,
+            tenant_id: r.tenant_id.as_deref().map(stored_id).transpose()?,
+            at: from_millis(r.at),
+            actor: r.actor,
+            role: r.role,
+            action: r.action,
+            target: r.target,
+            summary: r.summary,
+            correlation_id: r.correlation_id,
+        })
+    }
+}
+
+/// `LIKE` pattern text with its wildcards escaped (`\` is the escape character).
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Appends an audit entry on `conn`: inside a change's transaction, the entry
+/// commits with the change or not at all.
+pub(super) async fn insert_audit(conn: &mut sqlx::SqliteConnection, e: &NewAudit) -> Result<()> {
+    sqlx::query(
+        r"insert into audit_log (id, tenant_id, at, actor, role, action, target, summary, correlation_id)
+          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(AuditId::new().to_string())
+    .bind(e.tenant_id.map(|t| t.to_string()))
+    .bind(to_millis(Utc::now()))
+    .bind(&e.actor)
+    .bind(&e.role)
+    .bind(e.action.as_str())
+    .bind(&e.target)
+    .bind(&e.summary)
+    .bind(&e.correlation_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl crate::store::AuditStore for SqliteStore {
+    async fn append_audit(&self, e: NewAudit) -> Result<()> {
+        let mut conn = self.pool().acquire().await?;
+        insert_audit(&mut conn, &e).await
+    }
+
+    async fn list_audit(
+        &self,
+        tenant: Option<TenantId>,
+        f: &AuditFilter,
+        before: Option<AuditId>,
+        limit: u32,
+    ) -> Result<Page<AuditOut>> {
+        let (action_exact, action_prefix) = match f.action.as_deref() {
+            Some(a) if a.ends_with('.') => (None, Some(format!("{}%", like_escaped(a)))),
+            Some(a) => (Some(a.to_string()), None),
+            None => (None, None),
+        };
+        let rows = sqlx::query_as::<_, AuditRow>(
+            r"select id, tenant_id, at, actor, role, action, target, summary, correlation_id
+              from audit_log
+              where ($1 is null or tenant_id = $1)
+                and ($2 is null or id < $2)
+                and ($3 is null or action = $3)
+                and ($4 is null or action like $4 escape '\')
+                and ($5 is null or actor like $5 escape '\')
+                and ($6 is null or target = $6)
+                and ($7 is null or at >= $7)
+                and ($8 is null or at < $8)
+              order by id desc limit $9",
+        )
+        .bind(tenant.map(|t| t.to_string()))
+        .bind(before.map(|b| b.to_string()))
+        .bind(action_exact)
+        .bind(action_prefix)
+        .bind(f.actor.as_deref().map(|a| format!("%{}%", like_escaped(a))))
+        .bind(&f.target)
+        .bind(f.since.map(to_millis))
+        .bind(f.until.map(to_millis))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.reader())
+        .await?;
+        let entries = rows
+            .into_iter()
+            .map(AuditOut::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(entries, limit, |e| e.id.to_string()))
+    }
+}

@@ -1,0 +1,156 @@
+//! The embedded SQLite store: one file in WAL mode, no server to install.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{Capabilities, Store};
+use crate::Result;
+
+mod accounts;
+mod audit;
+mod checkpoints;
+mod dispatch;
+mod dlq;
+mod endpoints;
+mod events;
+mod ingest;
+mod policies;
+mod replays;
+mod secrets;
+mod stats;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// Two pools over one file. SQLite lets one writer in at a time; letting several
+/// connections race for that lock makes the losers sleep in SQLite's busy
+/// handler (milliseconds each), so every write goes through the one writer
+/// connection and queues fairly in the pool instead. Reads run in parallel on
+/// the reader pool and, in WAL mode, never wait for the writer.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    reader: SqlitePool,
+    ingest: tokio::sync::mpsc::Sender<self::ingest::IngestRequest>,
+    vault: std::sync::Arc<crate::vault::Vault>,
+}
+
+impl SqliteStore {
+    pub async fn connect(
+        url: &str,
+        vault: std::sync::Arc<crate::vault::Vault>,
+        durability: super::Durability,
+    ) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL survives a crash of the process, not of the OS or
+            // the power: the last commits may not have reached the disk. FULL
+            // syncs the WAL on every commit (group commit keeps that to one
+            // sync per group of requests).
+            .synchronous(match durability {
+                super::Durability::Process => SqliteSynchronous::Normal,
+                super::Durability::Power => SqliteSynchronous::Full,
+            })
+            .foreign_keys(true)
+            // 64 MiB of page cache per connection (SQLite's default is 2 MiB):
+            // with millions of events the indexes ingest writes into stay in
+            // memory instead of being read back from disk on every insert.
+            .pragma("cache_size", "-65536")
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let ingest = self::ingest::spawn_ingest_writer(pool.clone());
+        Ok(Self {
+            pool,
+            reader,
+            ingest,
+            vault,
+        })
+    }
+
+    /// The writer: every statement that changes data, and reads that must see
+    /// the writer's own uncommitted work.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    fn ingest_queue(&self) -> &tokio::sync::mpsc::Sender<self::ingest::IngestRequest> {
+        &self.ingest
+    }
+
+    /// Seals and opens endpoint secrets and header values.
+    fn vault(&self) -> &crate::vault::Vault {
+        &self.vault
+    }
+
+    /// Read-only queries (lists, lookups, pages).
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { single_node: true }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's `synchronous` on the writer and a reader: 1 is NORMAL, 2 is FULL.
+    async fn synchronous_of(durability: super::super::Durability) -> (i64, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let store = SqliteStore::connect(
+            &url,
+            std::sync::Arc::new(crate::vault::Vault::ephemeral()),
+            durability,
+        )
+        .await
+        .unwrap();
+        let writer: i64 = sqlx::query_scalar("pragma synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let reader: i64 = sqlx::query_scalar("pragma synchronous")
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        (writer, reader)
+    }
+
+    #[tokio::test]
+    async fn durability_sets_how_commits_reach_the_disk() {
+        use super::super::Durability;
+        assert_eq!(synchronous_of(Durability::Power).await, (2, 2), "FULL");
+        assert_eq!(synchronous_of(Durability::Process).await, (1, 1), "NORMAL");
+    }
+}

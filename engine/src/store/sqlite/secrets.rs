@@ -1,0 +1,40 @@
+//! Endpoint secrets and custom header values go through the vault on their way
+//! into and out of the database: sealed at rest, in clear only in memory.
+
+use std::collections::BTreeMap;
+
+use crate::sign::Secret;
+use crate::store::SqliteStore;
+use crate::vault::Purpose;
+use crate::{EngineError, Result};
+
+impl SqliteStore {
+    pub(super) fn seal_secret(&self, secret: &Secret) -> String {
+        self.vault().seal(Purpose::EndpointSecret, &secret.expose())
+    }
+
+    pub(super) fn open_secret(&self, stored: &str) -> Result<Secret> {
+        let text = self.vault().open(Purpose::EndpointSecret, stored)?;
+        Secret::parse(&text)
+            .map_err(|e| EngineError::Internal(format!("corrupt endpoint secret: {e}")))
+    }
+
+    /// Header names stay readable (the console lists them); values are sealed.
+    pub(super) fn seal_headers(&self, headers: &BTreeMap<String, String>) -> Result<String> {
+        let sealed: BTreeMap<&String, String> = headers
+            .iter()
+            .map(|(name, value)| (name, self.vault().seal(Purpose::HeaderValue, value)))
+            .collect();
+        serde_json::to_string(&sealed)
+            .map_err(|e| EngineError::Internal(format!("cannot encode headers: {e}")))
+    }
+
+    pub(super) fn open_headers(&self, stored: &str) -> Result<BTreeMap<String, String>> {
+        let sealed: BTreeMap<String, String> = serde_json::from_str(stored)
+            .map_err(|e| EngineError::Internal(format!("corrupt endpoint headers: {e}")))?;
+        sealed
+            .into_iter()
+            .map(|(name, value)| Ok((name, self.vault().open(Purpose::HeaderValue, &value)?)))
+            .collect()
+    }
+}
