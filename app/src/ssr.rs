@@ -97,11 +97,7 @@ pub async fn audit(
 
 /// The signed-in `user`, as the audit log names who made a change.
 pub fn by_user(user: &UserOut) -> herald_engine::audit::AuditBy {
-    herald_engine::audit::AuditBy {
-        actor: user_actor(user).0,
-        role: user.role.to_string(),
-        correlation_id: Some(correlation_id()),
-    }
+    herald_engine::audit::AuditBy::user(user, Some(correlation_id()))
 }
 
 /// `audit` for a change the signed-in `user` made in `tenant` (for operations

@@ -19,6 +19,34 @@ pub struct AuditBy {
 }
 
 impl AuditBy {
+    /// The command line, as the operating-system user running it.
+    pub fn cli() -> Self {
+        let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        Self {
+            actor: format!("cli {who}"),
+            role: "local".into(),
+            correlation_id: None,
+        }
+    }
+
+    /// A console user.
+    pub fn user(user: &crate::model::UserOut, correlation_id: Option<String>) -> Self {
+        Self {
+            actor: format!("user {}", user.email),
+            role: user.role.to_string(),
+            correlation_id,
+        }
+    }
+
+    /// Herald itself, for what it does unasked (the first admin on first run).
+    pub fn system() -> Self {
+        Self {
+            actor: "herald".into(),
+            role: "system".into(),
+            correlation_id: None,
+        }
+    }
+
     /// The entry for a change to `tenant`'s `target`; URLs in the summary
     /// are masked.
     pub fn entry(

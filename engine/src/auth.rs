@@ -12,8 +12,13 @@ use rand::RngCore;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 
-use crate::model::{ApiKeyOut, Role, Scope, TenantId, UserOut};
-use crate::store::{NewApiKey, NewUser, Store};
+use crate::audit::AuditBy;
+use crate::model::{
+    ApiKeyId, ApiKeyOut, AuditAction, Role, Scope, TenantId, UserId, UserOut, UserPatch,
+};
+use chrono::{DateTime, Utc};
+
+use crate::store::{LockoutPolicy, NewApiKey, NewAudit, NewUser, Store};
 use crate::{EngineError, Result};
 
 /// Every API key starts with this, so leaked keys are easy to recognise and scan for.
@@ -134,14 +139,16 @@ pub fn plausible_email(s: &str) -> bool {
 }
 
 /// Creates a console user: checks the email and password, hashes the password
-/// (argon2id) and stores the account. The one way users are made.
+/// (argon2id) and stores the account with its audit entry. The one way users
+/// are made.
 pub async fn register_user(
     store: &dyn Store,
+    by: &AuditBy,
     email: &str,
     password: String,
     role: Role,
 ) -> Result<UserOut> {
-    register_user_in(store, email, password, role, None).await
+    register_user_in(store, by, email, password, role, None).await
 }
 
 /// Admins are global; other roles may be global or bound to one tenant.
@@ -155,9 +162,24 @@ pub fn validate_binding(role: Role, tenant: Option<TenantId>) -> Result<()> {
     Ok(())
 }
 
+/// How the audit log names a user's tenant binding: `tenant acme` or `global`.
+async fn binding_text(store: &dyn Store, tenant: Option<TenantId>) -> Result<String> {
+    let Some(tenant) = tenant else {
+        return Ok("global".into());
+    };
+    let slug = store
+        .list_tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.id == tenant)
+        .map_or_else(|| tenant.to_string(), |t| t.slug);
+    Ok(format!("tenant {slug}"))
+}
+
 /// `register_user` for a user bound to `tenant` (`None`: global).
 pub async fn register_user_in(
     store: &dyn Store,
+    by: &AuditBy,
     email: &str,
     password: String,
     role: Role,
@@ -172,14 +194,77 @@ pub async fn register_user_in(
     }
     validate_password(&password)?;
     let password_hash = hash_password_async(password).await?;
-    store
-        .create_user(NewUser {
-            email: email.to_string(),
-            password_hash,
-            role,
-            tenant_id: tenant,
-        })
-        .await
+    let email = crate::store::normalise_email(email);
+    let audit = by.entry(
+        None,
+        AuditAction::UserCreate,
+        &email,
+        format!(
+            "created {role} user {email} ({})",
+            binding_text(store, tenant).await?
+        ),
+    );
+    let user = store
+        .create_user(
+            NewUser {
+                email,
+                password_hash,
+                role,
+                tenant_id: tenant,
+            },
+            &audit,
+        )
+        .await?;
+    crate::audit::logged(&audit);
+    Ok(user)
+}
+
+/// Gives a user another role and tenant binding; `None` when there is no such
+/// user.
+pub async fn update_user(
+    store: &dyn Store,
+    by: &AuditBy,
+    id: UserId,
+    role: Role,
+    tenant: Option<TenantId>,
+) -> Result<Option<UserOut>> {
+    validate_binding(role, tenant)?;
+    let Some(user) = store.get_user(id).await? else {
+        return Ok(None);
+    };
+    let audit = by.entry(
+        None,
+        AuditAction::UserUpdate,
+        &user.email,
+        format!("role {role}, {}", binding_text(store, tenant).await?),
+    );
+    let patch = UserPatch {
+        role: Some(role),
+        tenant_id: Some(tenant),
+    };
+    let updated = store.update_user(id, patch, &audit).await?;
+    if updated.is_some() {
+        crate::audit::logged(&audit);
+    }
+    Ok(updated)
+}
+
+/// Deletes a user and so ends their sessions; false when there is no such user.
+pub async fn delete_user(store: &dyn Store, by: &AuditBy, id: UserId) -> Result<bool> {
+    let Some(user) = store.get_user(id).await? else {
+        return Ok(false);
+    };
+    let audit = by.entry(
+        None,
+        AuditAction::UserDelete,
+        &user.email,
+        "deleted the user",
+    );
+    let deleted = store.delete_user(id, &audit).await?;
+    if deleted {
+        crate::audit::logged(&audit);
+    }
+    Ok(deleted)
 }
 
 /// An API key's name, trimmed: 1 to 100 characters.
@@ -192,25 +277,230 @@ pub fn validate_key_name(name: &str) -> Result<&str> {
 }
 
 /// Issues an API key for a tenant: the listing, and the key itself, which is
-/// shown once and never stored (only its digest is). The one way keys are made.
+/// shown once and never stored (only its digest is). The one way keys are
+/// made; the audit entry commits with the key.
 pub async fn issue_api_key(
     store: &dyn Store,
+    by: &AuditBy,
     tenant: TenantId,
     name: &str,
     scope: Scope,
 ) -> Result<(ApiKeyOut, String)> {
     let name = validate_key_name(name)?;
     let secret = generate_api_key();
+    let id = ApiKeyId::new();
+    let audit = by.entry(
+        Some(tenant),
+        AuditAction::ApiKeyCreate,
+        id,
+        format!("created key '{name}' with scope '{scope}'"),
+    );
     let listing = store
-        .create_api_key(NewApiKey {
-            tenant_id: tenant,
-            name: name.to_string(),
-            display_prefix: secret.display_prefix,
-            key_digest: secret.digest,
-            scope,
-        })
+        .create_api_key(
+            NewApiKey {
+                id,
+                tenant_id: tenant,
+                name: name.to_string(),
+                display_prefix: secret.display_prefix,
+                key_digest: secret.digest,
+                scope,
+            },
+            &audit,
+        )
         .await?;
+    crate::audit::logged(&audit);
     Ok((listing, secret.key))
+}
+
+/// Revokes a live key of the tenant; false when there is none by that id.
+pub async fn revoke_api_key(
+    store: &dyn Store,
+    by: &AuditBy,
+    tenant: TenantId,
+    id: ApiKeyId,
+) -> Result<bool> {
+    let audit = by.entry(
+        Some(tenant),
+        AuditAction::ApiKeyRevoke,
+        id,
+        "revoked the key",
+    );
+    let revoked = store.revoke_api_key(tenant, id, &audit).await?;
+    if revoked {
+        crate::audit::logged(&audit);
+    }
+    Ok(revoked)
+}
+
+/// A console sign-in attempt.
+#[derive(Debug, Clone)]
+pub struct SignInAttempt {
+    pub email: String,
+    pub password: String,
+    /// The address it comes from: lockout counts per account and address.
+    pub client: String,
+    pub correlation_id: Option<String>,
+    /// How long the session lasts.
+    pub session_ttl: chrono::Duration,
+}
+
+/// Which lock turned a sign-in away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// This address failed too often for this account; others may sign in.
+    Address,
+    /// The account failed too often; addresses with no recent failures may
+    /// still sign in.
+    Account,
+}
+
+/// Where a sign-in attempt ended. Each is in the audit log.
+#[derive(Debug)]
+pub enum SignIn {
+    /// The credentials were right and a session started; `token` is the
+    /// session cookie's value (only its digest is stored).
+    Started { user: UserOut, token: String },
+    /// The email or the password was wrong; the two look the same, timing
+    /// included.
+    Refused,
+    /// A lock is in force: no password was checked.
+    Locked { lock: Lock, until: DateTime<Utc> },
+}
+
+/// Checks a sign-in against the account and its locks, counts a failure
+/// towards the locks, and starts a session on success.
+pub async fn sign_in(
+    store: &dyn Store,
+    attempt: SignInAttempt,
+    policy: &LockoutPolicy,
+    now: DateTime<Utc>,
+) -> Result<SignIn> {
+    let attempted: String = attempt.email.trim().chars().take(200).collect();
+    let refused = |summary: String| {
+        crate::audit::record(
+            store,
+            NewAudit {
+                tenant_id: None,
+                actor: attempted.clone(),
+                role: "-".into(),
+                action: AuditAction::LoginFailure,
+                target: attempted.clone(),
+                summary,
+                correlation_id: attempt.correlation_id.clone(),
+            },
+        )
+    };
+    let Some((user, hash)) = store.user_credentials(&attempt.email).await? else {
+        // Spend the same time as a real check so timing does not reveal
+        // which emails have accounts.
+        verify_password_async(dummy_password_hash().to_string(), attempt.password).await;
+        tracing::info!(email = %attempted, "sign-in refused: unknown email");
+        refused("no account with this email".into()).await;
+        return Ok(SignIn::Refused);
+    };
+    let standing = store
+        .client_login_state(user.id, &attempt.client, now, policy)
+        .await?;
+    if let Some(until) = standing.locked_until {
+        refused("this address is locked out of the account after repeated failures".into()).await;
+        return Ok(SignIn::Locked {
+            lock: Lock::Address,
+            until,
+        });
+    }
+    // The whole account is locked only for addresses that failed recently:
+    // its owner, signing in from an address with no recent failures, gets in.
+    if let Some(until) = user.locked_until.filter(|u| *u > now)
+        && standing.recent_failures > 0
+    {
+        refused("the account is locked after repeated failures".into()).await;
+        return Ok(SignIn::Locked {
+            lock: Lock::Account,
+            until,
+        });
+    }
+    if !verify_password_async(hash, attempt.password).await {
+        tracing::info!(user = %user.id, "sign-in refused: wrong password");
+        let locks = store
+            .record_failed_login(user.id, &attempt.client, now, policy)
+            .await?;
+        let mut summary = String::from("wrong password");
+        if let Some(until) = locks.client_locked_until {
+            summary.push_str(&format!(
+                "; this address is locked out until {}",
+                until.to_rfc3339()
+            ));
+        }
+        if let Some(until) = locks.account_locked_until {
+            summary.push_str(&format!(
+                "; the account is locked until {} for addresses with recent failures",
+                until.to_rfc3339()
+            ));
+        }
+        refused(summary).await;
+        return Ok(SignIn::Refused);
+    }
+    let (token, digest) = generate_session_token();
+    store
+        .create_session(user.id, &digest, now + attempt.session_ttl)
+        .await?;
+    store.record_login(user.id, &attempt.client, now).await?;
+    tracing::info!(user = %user.id, role = %user.role, "signed in");
+    let by = AuditBy::user(&user, attempt.correlation_id);
+    crate::audit::record(
+        store,
+        by.entry(
+            user.tenant_id,
+            AuditAction::LoginSuccess,
+            &user.email,
+            "signed in",
+        ),
+    )
+    .await;
+    Ok(SignIn::Started { user, token })
+}
+
+/// Changes a user's own password after checking the current one. Every
+/// session of theirs ends, in the same transaction as the change and its
+/// audit entry.
+pub async fn change_password(
+    store: &dyn Store,
+    user: &UserOut,
+    current: String,
+    new_password: String,
+    correlation_id: Option<String>,
+) -> Result<()> {
+    let (_, hash) = store
+        .user_credentials(&user.email)
+        .await?
+        .ok_or_else(|| EngineError::not_found("user", user.id))?;
+    if !verify_password_async(hash, current).await {
+        return Err(EngineError::invalid(
+            "current",
+            "is not your current password",
+        ));
+    }
+    validate_password(&new_password).map_err(|e| match e {
+        EngineError::Invalid { message, .. } => EngineError::invalid("new_password", message),
+        other => other,
+    })?;
+    let new_hash = hash_password_async(new_password).await?;
+    let audit = AuditBy::user(user, correlation_id).entry(
+        None,
+        AuditAction::UserPassword,
+        &user.email,
+        "changed own password; sessions ended",
+    );
+    if !store.set_password(user.id, &new_hash, &audit).await? {
+        return Err(EngineError::not_found("user", user.id));
+    }
+    crate::audit::logged(&audit);
+    Ok(())
+}
+
+/// Ends the session a cookie's token names (nothing when there is none).
+pub async fn sign_out(store: &dyn Store, token: &str) -> Result<()> {
+    store.delete_session(&token_digest(token)).await
 }
 
 #[cfg(test)]

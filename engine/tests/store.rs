@@ -6,8 +6,9 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use herald_engine::EngineError;
 use herald_engine::auth::{generate_api_key, generate_session_token, token_digest};
+use herald_engine::model::AuditAction;
 use herald_engine::model::{Role, Scope};
-use herald_engine::store::{DEFAULT_TENANT, NewApiKey, NewUser, Store};
+use herald_engine::store::{DEFAULT_TENANT, NewApiKey, NewAudit, NewUser, Store};
 
 struct Backend {
     name: &'static str,
@@ -32,6 +33,19 @@ async fn backends() -> Vec<Backend> {
         url,
         _dir: dir,
     }]
+}
+
+/// Who the suite's changes are by, as the audit log records them.
+fn audit() -> NewAudit {
+    NewAudit {
+        tenant_id: None,
+        actor: "store test".into(),
+        role: "-".into(),
+        action: AuditAction::EndpointCreate,
+        target: "-".into(),
+        summary: "a change made by the conformance suite".into(),
+        correlation_id: None,
+    }
 }
 
 fn user(email: &str, role: Role) -> NewUser {
@@ -86,13 +100,13 @@ async fn emails_are_unique_regardless_of_case() {
     for b in backends().await {
         let created = b
             .store
-            .create_user(user("Ops@Example.com", Role::Operator))
+            .create_user(user("Ops@Example.com", Role::Operator), &audit())
             .await
             .unwrap();
         assert_eq!(created.email, "ops@example.com", "{}", b.name);
         let err = b
             .store
-            .create_user(user("OPS@example.com", Role::Viewer))
+            .create_user(user("OPS@example.com", Role::Viewer), &audit())
             .await
             .unwrap_err();
         assert!(
@@ -119,7 +133,7 @@ async fn users_page_in_creation_order() {
         for i in 0..5 {
             ids.push(
                 b.store
-                    .create_user(user(&format!("u{i}@x.io"), Role::Viewer))
+                    .create_user(user(&format!("u{i}@x.io"), Role::Viewer), &audit())
                     .await
                     .unwrap()
                     .id,
@@ -145,7 +159,7 @@ async fn sessions_resolve_until_they_expire_or_are_deleted() {
     for b in backends().await {
         let u = b
             .store
-            .create_user(user("s@x.io", Role::Support))
+            .create_user(user("s@x.io", Role::Support), &audit())
             .await
             .unwrap();
         let now = Utc::now();
@@ -204,13 +218,17 @@ async fn api_keys_resolve_by_digest_within_their_tenant() {
         let secret = generate_api_key();
         let created = b
             .store
-            .create_api_key(NewApiKey {
-                tenant_id: other.id,
-                name: "ingest".into(),
-                display_prefix: secret.display_prefix.clone(),
-                key_digest: secret.digest.clone(),
-                scope: Scope::Ingest,
-            })
+            .create_api_key(
+                NewApiKey {
+                    id: herald_engine::model::ApiKeyId::new(),
+                    tenant_id: other.id,
+                    name: "ingest".into(),
+                    display_prefix: secret.display_prefix.clone(),
+                    key_digest: secret.digest.clone(),
+                    scope: Scope::Ingest,
+                },
+                &audit(),
+            )
             .await
             .unwrap();
         assert_eq!(created.tenant, "acme");
@@ -271,6 +289,137 @@ async fn a_closed_store_fails_instead_of_hanging() {
     for b in backends().await {
         b.store.close().await;
         assert!(b.store.ping().await.is_err(), "{}", b.name);
+    }
+}
+
+/// With the audit insert refused, no account change goes through: users are
+/// not created, changed or deleted, keys not issued or revoked; with it in
+/// place, each change leaves exactly one entry.
+#[tokio::test]
+async fn an_account_change_and_its_audit_entry_commit_together() {
+    for b in backends().await {
+        let t = b
+            .store
+            .ensure_tenant(DEFAULT_TENANT, "Default")
+            .await
+            .unwrap();
+        let new_key = |secret: &herald_engine::auth::NewApiKeySecret| NewApiKey {
+            id: herald_engine::model::ApiKeyId::new(),
+            tenant_id: t.id,
+            name: "k".into(),
+            display_prefix: secret.display_prefix.clone(),
+            key_digest: secret.digest.clone(),
+            scope: Scope::Read,
+        };
+        let kept_user = b
+            .store
+            .create_user(user("kept@x.io", Role::Viewer), &audit())
+            .await
+            .unwrap();
+        let kept_secret = generate_api_key();
+        let kept_key = b
+            .store
+            .create_api_key(new_key(&kept_secret), &audit())
+            .await
+            .unwrap();
+        let entries = b
+            .store
+            .list_audit(
+                None,
+                &herald_engine::model::AuditFilter::default(),
+                None,
+                50,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            entries.items.len(),
+            2,
+            "{}: two changes, two entries",
+            b.name
+        );
+
+        let raw = sqlx::SqlitePool::connect(&b.url).await.unwrap();
+        sqlx::query(
+            "create trigger refuse_audit before insert on audit_log \
+             begin select raise(abort, 'audit refused'); end",
+        )
+        .execute(&raw)
+        .await
+        .unwrap();
+        let refused = |what: &str, failed: bool| assert!(failed, "{}: {what} went through", b.name);
+        refused(
+            "a new user",
+            b.store
+                .create_user(user("refused@x.io", Role::Viewer), &audit())
+                .await
+                .is_err(),
+        );
+        let patch = herald_engine::model::UserPatch {
+            role: Some(Role::Admin),
+            tenant_id: None,
+        };
+        refused(
+            "a user change",
+            b.store
+                .update_user(kept_user.id, patch, &audit())
+                .await
+                .is_err(),
+        );
+        refused(
+            "a user deletion",
+            b.store.delete_user(kept_user.id, &audit()).await.is_err(),
+        );
+        let refused_secret = generate_api_key();
+        refused(
+            "a new key",
+            b.store
+                .create_api_key(new_key(&refused_secret), &audit())
+                .await
+                .is_err(),
+        );
+        refused(
+            "a revocation",
+            b.store
+                .revoke_api_key(t.id, kept_key.id, &audit())
+                .await
+                .is_err(),
+        );
+
+        assert!(
+            b.store
+                .user_credentials("refused@x.io")
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: a user was created without its audit entry",
+            b.name
+        );
+        let user_now = b.store.get_user(kept_user.id).await.unwrap();
+        assert_eq!(
+            user_now.as_ref(),
+            Some(&kept_user),
+            "{}: a user was changed or deleted without its audit entry",
+            b.name
+        );
+        assert!(
+            b.store
+                .api_key_by_digest(&refused_secret.digest)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: a key was issued without its audit entry",
+            b.name
+        );
+        assert!(
+            b.store
+                .api_key_by_digest(&kept_secret.digest)
+                .await
+                .unwrap()
+                .is_some(),
+            "{}: a key was revoked without its audit entry",
+            b.name
+        );
     }
 }
 

@@ -115,9 +115,15 @@ async fn main() {
         seeding.elapsed().as_secs_f64()
     );
 
-    let (_, key) = issue_api_key(store.as_ref(), tenant, "bench", Scope::Read)
-        .await
-        .unwrap();
+    let (_, key) = issue_api_key(
+        store.as_ref(),
+        &herald_engine::audit::AuditBy::system(),
+        tenant,
+        "bench",
+        Scope::Read,
+    )
+    .await
+    .unwrap();
     let http = reqwest::Client::new();
     let to = Utc::now();
     let at = |hours: i64| {

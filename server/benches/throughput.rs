@@ -38,9 +38,15 @@ async fn start(durability: Durability) -> Bench {
         base,
         data,
     } = common::start_with(durability).await;
-    let (_, key) = issue_api_key(running.state.store.as_ref(), tenant, "bench", Scope::All)
-        .await
-        .unwrap();
+    let (_, key) = issue_api_key(
+        running.state.store.as_ref(),
+        &herald_engine::audit::AuditBy::system(),
+        tenant,
+        "bench",
+        Scope::All,
+    )
+    .await
+    .unwrap();
     Bench {
         base,
         running,

@@ -1,6 +1,7 @@
 //! The `herald` command line.
 
 use clap::{Parser, Subcommand};
+use herald_engine::audit::AuditBy;
 use herald_engine::model::AuditAction;
 use herald_engine::model::{Role, Scope};
 
@@ -223,19 +224,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("--email: '{email}' is not an email address");
             }
             let store = crate::state::open_store(&config).await?;
-            let user =
-                herald_engine::auth::register_user(store.as_ref(), &email, password.clone(), role)
-                    .await;
-            if let Ok(user) = &user {
-                cli_audit(
-                    store.as_ref(),
-                    None,
-                    AuditAction::UserCreate,
-                    &user.email,
-                    format!("created {} user {} (global)", user.role, user.email),
-                )
-                .await;
-            }
+            let user = herald_engine::auth::register_user(
+                store.as_ref(),
+                &AuditBy::cli(),
+                &email,
+                password.clone(),
+                role,
+            )
+            .await;
             store.close().await;
             let user = user?;
             println!("Created {} user {} ({})", user.role, user.email, user.id);
@@ -289,17 +285,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     .tenant_by_slug(&tenant)
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("--tenant: there is no tenant '{tenant}'"))?;
-                let issued =
-                    herald_engine::auth::issue_api_key(store.as_ref(), tenant.id, &name, scope)
-                        .await?;
-                cli_audit(
+                let issued = herald_engine::auth::issue_api_key(
                     store.as_ref(),
-                    Some(tenant.id),
-                    AuditAction::ApiKeyCreate,
-                    issued.0.id,
-                    format!("created key '{}' with scope '{scope}'", issued.0.name),
+                    &AuditBy::cli(),
+                    tenant.id,
+                    &name,
+                    scope,
                 )
-                .await;
+                .await?;
                 anyhow::Ok(issued)
             }
             .await;
@@ -388,20 +381,8 @@ async fn cli_audit(
     target: impl std::fmt::Display,
     summary: String,
 ) {
-    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    herald_engine::audit::record(
-        store,
-        herald_engine::store::NewAudit {
-            tenant_id: tenant,
-            actor: format!("cli {who}"),
-            role: "local".into(),
-            action,
-            target: target.to_string(),
-            summary,
-            correlation_id: None,
-        },
-    )
-    .await;
+    herald_engine::audit::record(store, AuditBy::cli().entry(tenant, action, target, summary))
+        .await;
 }
 
 /// Settings for commands that only open the database.

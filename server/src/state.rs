@@ -109,6 +109,7 @@ pub async fn ensure_first_admin(
     };
     let user = herald_engine::auth::register_user(
         store,
+        &herald_engine::audit::AuditBy::system(),
         &config.admin_email,
         password.clone(),
         herald_engine::model::Role::Admin,

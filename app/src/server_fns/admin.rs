@@ -161,7 +161,7 @@ pub async fn create_user(
     tenant: String,
     password: String,
 ) -> Result<UserOut, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, require};
+    use crate::ssr::{by_user, console_state, require};
     use herald_engine::model::{Permission, Role};
     let admin = require(Permission::ManageUsers)?;
     let state = console_state()?;
@@ -170,29 +170,13 @@ pub async fn create_user(
     let tenant_id = tenant_by_slug_or_global(&tenants, &tenant)?;
     let user = herald_engine::auth::register_user_in(
         state.store.as_ref(),
+        &by_user(&admin),
         email.trim(),
         password,
         role,
         tenant_id,
     )
     .await?;
-    audit_by(
-        &admin,
-        None,
-        herald_engine::model::AuditAction::UserCreate,
-        &user.email,
-        format!(
-            "created {} user {} ({})",
-            user.role,
-            user.email,
-            if tenant.trim().is_empty() {
-                "global"
-            } else {
-                tenant.trim()
-            }
-        ),
-    )
-    .await;
     Ok(user)
 }
 
@@ -204,8 +188,8 @@ pub async fn update_user(
     role: String,
     tenant: String,
 ) -> Result<UserOut, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, fail, parse_id, require};
-    use herald_engine::model::{Permission, Role, UserId, UserPatch};
+    use crate::ssr::{by_user, console_state, fail, parse_id, require};
+    use herald_engine::model::{Permission, Role, UserId};
     let admin = require(Permission::ManageUsers)?;
     let state = console_state()?;
     let id: UserId = parse_id("user", &id)?;
@@ -218,45 +202,26 @@ pub async fn update_user(
     }
     let tenants = state.store.list_tenants().await?;
     let tenant_id = tenant_by_slug_or_global(&tenants, &tenant)?;
-    herald_engine::auth::validate_binding(role, tenant_id)?;
-    let user = state
-        .store
-        .update_user(
-            id,
-            UserPatch {
-                role: Some(role),
-                tenant_id: Some(tenant_id),
-            },
-        )
-        .await?
-        .ok_or_else(|| {
-            fail(ConsoleError::NotFound {
-                message: format!("user '{id}' was not found"),
-            })
-        })?;
-    audit_by(
-        &admin,
-        None,
-        herald_engine::model::AuditAction::UserUpdate,
-        &user.email,
-        format!(
-            "role {}, {}",
-            user.role,
-            if tenant.trim().is_empty() {
-                "global".to_string()
-            } else {
-                format!("tenant {}", tenant.trim())
-            }
-        ),
+    let user = herald_engine::auth::update_user(
+        state.store.as_ref(),
+        &by_user(&admin),
+        id,
+        role,
+        tenant_id,
     )
-    .await;
+    .await?
+    .ok_or_else(|| {
+        fail(ConsoleError::NotFound {
+            message: format!("user '{id}' was not found"),
+        })
+    })?;
     Ok(user)
 }
 
 /// Deletes a user and ends their sessions. Admins cannot delete themselves.
 #[server(prefix = "/fn", endpoint = "delete_user")]
 pub async fn delete_user(id: String) -> Result<(), ConsoleError> {
-    use crate::ssr::{audit_by, console_state, fail, parse_id, require};
+    use crate::ssr::{by_user, console_state, fail, parse_id, require};
     use herald_engine::model::{Permission, UserId};
     let admin = require(Permission::ManageUsers)?;
     let state = console_state()?;
@@ -267,20 +232,11 @@ pub async fn delete_user(id: String) -> Result<(), ConsoleError> {
             message: "you cannot delete your own account".into(),
         }));
     }
-    let user = state.store.get_user(id).await?.ok_or_else(|| {
-        fail(ConsoleError::NotFound {
+    if !herald_engine::auth::delete_user(state.store.as_ref(), &by_user(&admin), id).await? {
+        return Err(fail(ConsoleError::NotFound {
             message: format!("user '{id}' was not found"),
-        })
-    })?;
-    state.store.delete_user(id).await?;
-    audit_by(
-        &admin,
-        None,
-        herald_engine::model::AuditAction::UserDelete,
-        &user.email,
-        "deleted the user",
-    )
-    .await;
+        }));
+    }
     Ok(())
 }
 
@@ -307,46 +263,38 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyOut>, ConsoleError> {
 /// Creates an API key in the working tenant; the key is shown this once.
 #[server(prefix = "/fn", endpoint = "create_api_key")]
 pub async fn create_api_key(name: String, scope: String) -> Result<KeyCreated, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, require};
+    use crate::ssr::{by_user, console_state, console_tenant, require};
     use herald_engine::model::{Permission, Scope};
     let user = require(Permission::ManageApiKeys)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let scope: Scope = parse_field("scope", &scope)?;
-    let (listing, key) =
-        herald_engine::auth::issue_api_key(state.store.as_ref(), tenant, &name, scope).await?;
-    audit_by(
-        &user,
-        Some(tenant),
-        herald_engine::model::AuditAction::ApiKeyCreate,
-        listing.id,
-        format!("created key '{}' with scope '{scope}'", listing.name),
+    let (listing, key) = herald_engine::auth::issue_api_key(
+        state.store.as_ref(),
+        &by_user(&user),
+        tenant,
+        &name,
+        scope,
     )
-    .await;
+    .await?;
     Ok(KeyCreated { listing, key })
 }
 
 #[server(prefix = "/fn", endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(id: String) -> Result<(), ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, fail, parse_id, require};
+    use crate::ssr::{by_user, console_state, console_tenant, fail, parse_id, require};
     use herald_engine::model::{ApiKeyId, Permission};
     let user = require(Permission::ManageApiKeys)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
     let key: ApiKeyId = parse_id("API key", &id)?;
-    if !state.store.revoke_api_key(tenant, key).await? {
+    if !herald_engine::auth::revoke_api_key(state.store.as_ref(), &by_user(&user), tenant, key)
+        .await?
+    {
         return Err(fail(ConsoleError::NotFound {
             message: format!("API key '{id}' was not found"),
         }));
     }
-    audit_by(
-        &user,
-        Some(tenant),
-        herald_engine::model::AuditAction::ApiKeyRevoke,
-        key,
-        "revoked the key",
-    )
-    .await;
     Ok(())
 }
 

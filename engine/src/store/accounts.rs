@@ -9,7 +9,8 @@ pub trait AccountStore: Send + Sync {
     /// Applies a checked settings change (see `validate::tenant_patch`).
     async fn update_tenant(&self, tenant: TenantId, patch: TenantPatch) -> Result<()>;
     /// Fails with `Conflict` when the email is taken (emails compare case-insensitively).
-    async fn create_user(&self, user: NewUser) -> Result<UserOut>;
+    /// Creates the user and appends `audit`, in one transaction.
+    async fn create_user(&self, user: NewUser, audit: &NewAudit) -> Result<UserOut>;
     async fn user_count(&self) -> Result<i64>;
     /// The user and their password hash, for login.
     async fn user_credentials(&self, email: &str) -> Result<Option<(UserOut, String)>>;
@@ -31,7 +32,9 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<Option<SessionUser>>;
     async fn delete_session(&self, token_digest: &str) -> Result<()>;
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
-    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKeyOut>;
+    /// Stores the key (with the id the caller chose) and appends `audit`, in
+    /// one transaction.
+    async fn create_api_key(&self, key: NewApiKey, audit: &NewAudit) -> Result<ApiKeyOut>;
     /// The key's tenant and scope when it exists and is not revoked.
     async fn api_key_by_digest(&self, digest: &str) -> Result<Option<ApiKeyAuth>>;
     async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<()>;
@@ -44,10 +47,22 @@ pub trait AccountStore: Send + Sync {
     /// Every tenant, by slug.
     async fn list_tenants(&self) -> Result<Vec<TenantOut>>;
     async fn get_user(&self, id: UserId) -> Result<Option<UserOut>>;
-    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<Option<UserOut>>;
-    async fn delete_user(&self, id: UserId) -> Result<bool>;
-    /// Replaces the password hash and ends every session of the user.
-    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<bool>;
+    /// Applies the patch and appends `audit`, in one transaction; `None` (and
+    /// nothing appended) when there is no such user.
+    async fn update_user(
+        &self,
+        id: UserId,
+        patch: UserPatch,
+        audit: &NewAudit,
+    ) -> Result<Option<UserOut>>;
+    /// Deletes the user (their sessions go with them) and appends `audit`, in
+    /// one transaction; false (and nothing appended) when there is no such user.
+    async fn delete_user(&self, id: UserId, audit: &NewAudit) -> Result<bool>;
+    /// Replaces the password hash, ends every session of the user and appends
+    /// `audit`, in one transaction; false (and nothing changed) when there is
+    /// no such user.
+    async fn set_password(&self, id: UserId, password_hash: &str, audit: &NewAudit)
+    -> Result<bool>;
     /// Counts a failed sign-in from `client` against the address's count for
     /// this account and the account-wide count, locking either as `policy`
     /// says. Returns the locks this failure set.
@@ -67,6 +82,12 @@ pub trait AccountStore: Send + Sync {
         now: DateTime<Utc>,
         policy: &LockoutPolicy,
     ) -> Result<ClientLoginState>;
-    /// Revokes a key of the tenant; false when there is no such live key.
-    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool>;
+    /// Revokes a key of the tenant and appends `audit`, in one transaction;
+    /// false (and nothing appended) when there is no such live key.
+    async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        audit: &NewAudit,
+    ) -> Result<bool>;
 }

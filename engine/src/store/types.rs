@@ -53,6 +53,7 @@ pub struct NewAudit {
 
 #[derive(Debug, Clone)]
 pub struct NewApiKey {
+    pub id: ApiKeyId,
     pub tenant_id: TenantId,
     pub name: String,
     pub display_prefix: String,

@@ -3,12 +3,12 @@
 
 use super::*;
 use herald_engine::model::Semantics;
-use herald_engine::model::{AuditAction, AuditFilter, ErrorClass, RetryPolicyId};
+use herald_engine::model::{AuditFilter, ErrorClass, RetryPolicyId};
 use herald_engine::retry::RetryPolicy;
 use herald_engine::sign::Secret;
 use herald_engine::store::{
-    AfterAttempt, AttemptOutcome, DlqFilter, EventFilter, Ingested, NewAttempt, NewAudit,
-    NewEndpoint, NewEvent, Recorded, Settled,
+    AfterAttempt, AttemptOutcome, DlqFilter, EventFilter, Ingested, NewAttempt, NewEndpoint,
+    NewEvent, Recorded, Settled,
 };
 
 /// An at-least-once and an at-most-once endpoint, one event for both,
@@ -61,19 +61,6 @@ fn receipt(claimed: &herald_engine::store::Claimed, next: AfterAttempt) -> Attem
         },
         next,
         event_type: None,
-    }
-}
-
-/// Who the suite's changes are by, as the audit log records them.
-fn audit() -> NewAudit {
-    NewAudit {
-        tenant_id: None,
-        actor: "store test".into(),
-        role: "-".into(),
-        action: AuditAction::EndpointCreate,
-        target: "-".into(),
-        summary: "a change made by the conformance suite".into(),
-        correlation_id: None,
     }
 }
 

@@ -60,6 +60,7 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub async fn viewer_session(store: &dyn herald_engine::store::Store) -> String {
     let user = herald_engine::auth::register_user(
         store,
+        &herald_engine::audit::AuditBy::system(),
         "bench@herald.test",
         "bench-password-long".into(),
         herald_engine::model::Role::Viewer,

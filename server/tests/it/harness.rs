@@ -85,15 +85,22 @@ impl TestServer {
     pub async fn tenant_key(&self, slug: &str, scope: Scope) -> String {
         let store = &self.running.state.store;
         let tenant = store.ensure_tenant(slug, slug).await.unwrap();
-        let (_, key) = issue_api_key(store.as_ref(), tenant.id, &format!("{scope} key"), scope)
-            .await
-            .unwrap();
+        let (_, key) = issue_api_key(
+            store.as_ref(),
+            &herald_engine::audit::AuditBy::system(),
+            tenant.id,
+            &format!("{scope} key"),
+            scope,
+        )
+        .await
+        .unwrap();
         key
     }
 
     pub async fn create_user(&self, email: &str, password: &str, role: Role) {
         register_user(
             self.running.state.store.as_ref(),
+            &herald_engine::audit::AuditBy::system(),
             email,
             password.into(),
             role,

@@ -173,6 +173,7 @@ async fn console_users_bound_to_a_tenant_see_only_that_tenant() {
     let tenant_b = store.ensure_tenant("tenant-b", "B").await.unwrap();
     herald_engine::auth::register_user_in(
         store.as_ref(),
+        &herald_engine::audit::AuditBy::system(),
         "b-viewer@herald.test",
         "viewer-password".into(),
         Role::Viewer,
@@ -228,6 +229,7 @@ async fn console_users_bound_to_a_tenant_see_only_that_tenant() {
     // Nor can an admin be bound to one.
     let err = herald_engine::auth::register_user_in(
         store.as_ref(),
+        &herald_engine::audit::AuditBy::system(),
         "b-admin@herald.test",
         "admin-password".into(),
         Role::Admin,
@@ -396,6 +398,7 @@ async fn another_tenants_ids_change_nothing_on_any_route_or_server_function() {
         let email = format!("b-{role}@herald.test");
         herald_engine::auth::register_user_in(
             store.as_ref(),
+            &herald_engine::audit::AuditBy::system(),
             &email,
             "role-password-1".into(),
             role,

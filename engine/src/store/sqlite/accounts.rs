@@ -5,14 +5,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
+use super::audit::insert_audit;
 use crate::error::is_unique_violation;
 use crate::model::{
     ApiKeyId, ApiKeyOut, Page, SessionId, TenantId, TenantOut, TenantPatch, UserId, UserOut,
     UserPatch,
 };
 use crate::store::{
-    ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewUser, SessionUser,
-    SqliteStore, from_millis, normalise_email, page_of, stored_id, to_millis,
+    ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewAudit, NewUser,
+    SessionUser, SqliteStore, from_millis, normalise_email, page_of, stored_id, to_millis,
 };
 use crate::{EngineError, Result};
 
@@ -142,11 +143,17 @@ impl crate::store::AccountStore for SqliteStore {
             .transpose()
     }
 
-    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<Option<UserOut>> {
+    async fn update_user(
+        &self,
+        id: UserId,
+        patch: UserPatch,
+        audit: &NewAudit,
+    ) -> Result<Option<UserOut>> {
         let (set_tenant, tenant) = match patch.tenant_id {
             None => (false, None),
             Some(t) => (true, t.map(|t| t.to_string())),
         };
+        let mut tx = self.pool().begin().await?;
         let row = sqlx::query_as::<_, UserRow>(&format!(
             r"update users set role = coalesce($1, role),
                                tenant_id = case when $2 then $3 else tenant_id end
@@ -156,20 +163,35 @@ impl crate::store::AccountStore for SqliteStore {
         .bind(set_tenant)
         .bind(tenant)
         .bind(id.to_string())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?;
+        if row.is_some() {
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await?;
+        }
         row.map(UserOut::try_from).transpose()
     }
 
-    async fn delete_user(&self, id: UserId) -> Result<bool> {
+    async fn delete_user(&self, id: UserId, audit: &NewAudit) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query("delete from users where id = $1")
             .bind(id.to_string())
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
-    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<bool> {
+    async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        audit: &NewAudit,
+    ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "update users set password_hash = $1, failed_logins = 0, locked_until = null where id = $2",
@@ -187,8 +209,12 @@ impl crate::store::AccountStore for SqliteStore {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn record_failed_login(
@@ -292,7 +318,13 @@ impl crate::store::AccountStore for SqliteStore {
         })
     }
 
-    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool> {
+    async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        audit: &NewAudit,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             r"update api_keys set revoked_at = $1
               where tenant_id = $2 and id = $3 and revoked_at is null",
@@ -300,13 +332,19 @@ impl crate::store::AccountStore for SqliteStore {
         .bind(to_millis(Utc::now()))
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
-    async fn create_user(&self, user: NewUser) -> Result<UserOut> {
+    async fn create_user(&self, user: NewUser, audit: &NewAudit) -> Result<UserOut> {
         let email = normalise_email(&user.email);
+        let mut tx = self.pool().begin().await?;
         let row = sqlx::query_as::<_, UserRow>(&format!(
             r"insert into users (id, email, password_hash, role, created_at, tenant_id)
               values ($1, $2, $3, $4, $5, $6) returning {USER_COLUMNS}"
@@ -317,7 +355,7 @@ impl crate::store::AccountStore for SqliteStore {
         .bind(user.role.as_str())
         .bind(to_millis(Utc::now()))
         .bind(user.tenant_id.map(|t| t.to_string()))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -328,6 +366,8 @@ impl crate::store::AccountStore for SqliteStore {
                 e.into()
             }
         })?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         row.try_into()
     }
 
@@ -456,8 +496,9 @@ impl crate::store::AccountStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKeyOut> {
-        let id = ApiKeyId::new();
+    async fn create_api_key(&self, key: NewApiKey, audit: &NewAudit) -> Result<ApiKeyOut> {
+        let id = key.id;
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             r"insert into api_keys (id, tenant_id, name, display_prefix, key_digest, scope, created_at)
               values ($1, $2, $3, $4, $5, $6, $7)",
@@ -469,15 +510,17 @@ impl crate::store::AccountStore for SqliteStore {
         .bind(&key.key_digest)
         .bind(key.scope.as_str())
         .bind(to_millis(Utc::now()))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        insert_audit(&mut tx, audit).await?;
         let row = sqlx::query_as::<_, ApiKeyRow>(
             r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at
               from api_keys k join tenants t on t.id = k.tenant_id where k.id = $1",
         )
         .bind(id.to_string())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         row.try_into()
     }
 

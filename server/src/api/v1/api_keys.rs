@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use herald_engine::model::AuditAction;
 use herald_engine::model::{ApiKeyId, ApiKeyIn, ApiKeyOut, Page, Permission, Scope};
 use http::StatusCode;
 use serde::Serialize;
@@ -83,20 +82,13 @@ async fn create(
     }
     let (listing, key) = herald_engine::auth::issue_api_key(
         state.store.as_ref(),
+        &caller.by(),
         caller.tenant_id,
         &input.name,
         scope,
     )
     .await?;
     tracing::info!(key = %listing.id, scope = %scope, "API key created");
-    caller
-        .audit(
-            &state,
-            AuditAction::ApiKeyCreate,
-            listing.id,
-            format!("created key '{}' with scope '{scope}'", listing.name),
-        )
-        .await;
     Ok((StatusCode::CREATED, Json(ApiKeyCreated { listing, key })))
 }
 
@@ -121,12 +113,16 @@ async fn revoke(
     caller.require(Permission::ManageApiKeys)?;
     let not_found = || ApiError::not_found(format!("API key '{id}' was not found"));
     let key: ApiKeyId = id.parse().map_err(|_| not_found())?;
-    if !state.store.revoke_api_key(caller.tenant_id, key).await? {
+    if !herald_engine::auth::revoke_api_key(
+        state.store.as_ref(),
+        &caller.by(),
+        caller.tenant_id,
+        key,
+    )
+    .await?
+    {
         return Err(not_found());
     }
-    caller
-        .audit(&state, AuditAction::ApiKeyRevoke, key, "revoked the key")
-        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
