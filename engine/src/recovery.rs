@@ -58,21 +58,39 @@ impl Engine {
         &self,
         tenant: TenantId,
         ids: &[DlqEntryId],
-        actor: &Actor,
+        by: &AuditBy,
         why: &str,
     ) -> Result<ReprocessOut> {
         let why = reason(why, false)?;
+        let actor = Actor(by.actor.clone());
+        // One entry per batch, written with it.
+        let audit = |done: &ReprocessOut| {
+            let summary = match (done.reprocessed.len(), done.skipped.len()) {
+                (0, _) => return None,
+                (1, 0) => "reprocessed the entry".to_owned(),
+                (n, skipped) => format!("reprocessed {n} entries ({skipped} skipped)"),
+            };
+            Some(by.entry(
+                Some(tenant),
+                AuditAction::DlqReprocess,
+                crate::audit::targets(&done.reprocessed),
+                crate::audit::with_reason(&summary, &why),
+            ))
+        };
         let mut out = ReprocessOut::default();
         for chunk in ids.chunks(REPROCESS_BATCH) {
             let done = self
                 .store
-                .reprocess_dlq(tenant, chunk, actor, &why, Utc::now())
+                .reprocess_dlq(tenant, chunk, &actor, &why, Utc::now(), &audit)
                 .await?;
+            if let Some(entry) = audit(&done) {
+                crate::audit::logged(&entry);
+            }
             out.reprocessed.extend(done.reprocessed);
             out.skipped.extend(done.skipped);
         }
         if !out.reprocessed.is_empty() {
-            tracing::info!(entries = out.reprocessed.len(), actor = %actor.0, "DLQ entries reprocessed");
+            tracing::info!(entries = out.reprocessed.len(), actor = %by.actor, "DLQ entries reprocessed");
             self.dispatcher.wake();
         }
         Ok(out)
@@ -83,7 +101,7 @@ impl Engine {
         &self,
         tenant: TenantId,
         mut filter: DlqFilter,
-        actor: &Actor,
+        by: &AuditBy,
         why: &str,
     ) -> Result<ReprocessOut> {
         let mut out = ReprocessOut::default();
@@ -95,7 +113,7 @@ impl Engine {
             let Some(last) = ids.last().copied() else {
                 break;
             };
-            let done = self.reprocess_dlq(tenant, &ids, actor, why).await?;
+            let done = self.reprocess_dlq(tenant, &ids, by, why).await?;
             out.reprocessed.extend(done.reprocessed);
             out.skipped.extend(done.skipped);
             // Skipped entries stay in the queue: go on past them.
@@ -137,7 +155,7 @@ impl Engine {
         tenant: TenantId,
         event: EventId,
         input: EventReplayIn,
-        actor: &Actor,
+        by: &AuditBy,
     ) -> Result<Vec<ReplayedDelivery>> {
         let why = reason(&input.reason, false)?;
         if input.endpoint_ids.as_ref().is_some_and(Vec::is_empty) {
@@ -146,18 +164,30 @@ impl Engine {
                 "name at least one endpoint, or leave it out to replay to every matching endpoint",
             ));
         }
+        let audit = |out: &Vec<ReplayedDelivery>| {
+            Some(by.entry(
+                Some(tenant),
+                AuditAction::EventReplay,
+                event,
+                format!("replayed the event to {} deliveries", out.len()),
+            ))
+        };
         let out = self
             .store
             .replay_event(
                 tenant,
                 event,
                 input.endpoint_ids.as_deref(),
-                actor,
+                &Actor(by.actor.clone()),
                 &why,
                 Utc::now(),
+                &audit,
             )
             .await?
             .ok_or_else(|| EngineError::not_found("event", event))?;
+        if let Some(entry) = audit(&out) {
+            crate::audit::logged(&entry);
+        }
         if out.iter().any(|d| d.status == "queued") {
             self.dispatcher.wake();
         }
@@ -217,7 +247,18 @@ impl Engine {
         &self,
         tenant: TenantId,
         input: ReplayIn,
-        actor: &Actor,
+        by: &AuditBy,
+    ) -> Result<ReplayStarted> {
+        self.start_replay_as(tenant, input, by, AuditAction::ReplayStart)
+            .await
+    }
+
+    async fn start_replay_as(
+        &self,
+        tenant: TenantId,
+        input: ReplayIn,
+        by: &AuditBy,
+        action: AuditAction,
     ) -> Result<ReplayStarted> {
         let rate = input.rate_per_second.unwrap_or(DEFAULT_REPLAY_RATE);
         if !rate.is_finite() || rate <= 0.0 || rate > MAX_REPLAY_RATE {
@@ -249,21 +290,32 @@ impl Engine {
                 .await?;
             return Ok(ReplayStarted::DryRun(preview));
         }
+        let id = ReplayId::new();
+        let audit = |planned: &ReplayPreview| {
+            Some(by.entry(
+                Some(tenant),
+                action,
+                id,
+                format!("started replay {id} ({} events planned)", planned.total),
+            ))
+        };
         let job = self
             .store
             .create_replay(
                 tenant,
                 NewReplay {
+                    id,
                     filter: input.filter,
                     rate_per_second: rate,
                     max_events: input.max_events,
                     reason: why,
-                    actor: actor.clone(),
+                    actor: Actor(by.actor.clone()),
                 },
                 Utc::now(),
+                &audit,
             )
             .await?;
-        tracing::info!(replay = %job.id, total = job.total, actor = %actor.0, "replay created");
+        tracing::info!(replay = %job.id, total = job.total, actor = %by.actor, "replay created");
         self.replays.wake();
         Ok(ReplayStarted::Job(Box::new(job)))
     }
@@ -281,6 +333,7 @@ impl Engine {
         tenant: TenantId,
         id: ReplayId,
         to: ReplayState,
+        by: &AuditBy,
     ) -> Result<ReplayOut> {
         let (from, verb): (&[ReplayState], &str) = match to {
             ReplayState::Paused => (&[ReplayState::Pending, ReplayState::Running], "paused"),
@@ -301,9 +354,20 @@ impl Engine {
             }
         };
         let current = self.replay(tenant, id).await?;
+        let action = match to {
+            ReplayState::Paused => AuditAction::ReplayPause,
+            ReplayState::Cancelled => AuditAction::ReplayCancel,
+            _ => AuditAction::ReplayResume,
+        };
+        let audit = by.entry(
+            Some(tenant),
+            action,
+            id,
+            format!("replay is now {}", to.as_str()),
+        );
         if !self
             .store
-            .set_replay_state(Some(tenant), id, from, to, None, Utc::now())
+            .set_replay_state(Some(tenant), id, from, to, None, Utc::now(), Some(&audit))
             .await?
         {
             return Err(EngineError::Conflict {
@@ -317,6 +381,7 @@ impl Engine {
                 ),
             });
         }
+        crate::audit::logged(&audit);
         tracing::info!(replay = %id, state = to.as_str(), "replay {verb}");
         self.replays.report(id).await;
         if to == ReplayState::Running {
@@ -329,7 +394,7 @@ impl Engine {
         &self,
         tenant: TenantId,
         mut input: CheckpointIn,
-        actor: &Actor,
+        by: &AuditBy,
     ) -> Result<CheckpointOut> {
         input.name = input.name.trim().to_owned();
         let chars = input.name.chars().count();
@@ -342,9 +407,25 @@ impl Engine {
         if input.name.chars().any(char::is_control) {
             return Err(EngineError::invalid("name", "no control characters"));
         }
-        self.store
-            .create_checkpoint(tenant, &input, actor, Utc::now())
-            .await
+        let audit = |checkpoint: &CheckpointOut| {
+            Some(by.entry(
+                Some(tenant),
+                AuditAction::CheckpointCreate,
+                checkpoint.id,
+                format!(
+                    "checkpoint '{}' at sequence {}",
+                    checkpoint.name, checkpoint.seq
+                ),
+            ))
+        };
+        let checkpoint = self
+            .store
+            .create_checkpoint(tenant, &input, &Actor(by.actor.clone()), Utc::now(), &audit)
+            .await?;
+        if let Some(entry) = audit(&checkpoint) {
+            crate::audit::logged(&entry);
+        }
+        Ok(checkpoint)
     }
 
     /// Replays everything after a checkpoint (to its endpoint, if it has one).
@@ -353,7 +434,7 @@ impl Engine {
         tenant: TenantId,
         id: CheckpointId,
         mut input: ReplayIn,
-        actor: &Actor,
+        by: &AuditBy,
     ) -> Result<ReplayStarted> {
         let checkpoint = self
             .store
@@ -368,6 +449,7 @@ impl Engine {
         if input.reason.trim().is_empty() {
             input.reason = format!("recover from checkpoint '{}'", checkpoint.name);
         }
-        self.start_replay(tenant, input, actor).await
+        self.start_replay_as(tenant, input, by, AuditAction::CheckpointRecover)
+            .await
     }
 }

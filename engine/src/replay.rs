@@ -75,6 +75,7 @@ impl ReplayRunner {
                                     ReplayState::Running,
                                     None,
                                     Utc::now(),
+                                    None,
                                 )
                                 .await;
                             if !matches!(started, Ok(true)) {
@@ -179,6 +180,7 @@ impl ReplayRunner {
                             ReplayState::Failed,
                             Some(&e.to_string()),
                             Utc::now(),
+                            None,
                         )
                         .await;
                     return;
@@ -206,6 +208,7 @@ impl ReplayRunner {
                 ReplayState::Completed,
                 None,
                 Utc::now(),
+                None,
             )
             .await
         {

@@ -320,9 +320,22 @@ impl Engine {
             .ok_or_else(|| EngineError::Internal("ingest returned nothing".into()))
     }
 
-    pub async fn update_tenant(&self, tenant: TenantId, patch: TenantPatch) -> Result<()> {
+    pub async fn update_tenant(
+        &self,
+        tenant: TenantId,
+        patch: TenantPatch,
+        by: &AuditBy,
+    ) -> Result<()> {
         validate::tenant_patch(&patch)?;
-        self.store.update_tenant(tenant, patch).await
+        let audit = by.entry(
+            Some(tenant),
+            AuditAction::TenantUpdate,
+            tenant,
+            crate::audit::changed_fields(&patch),
+        );
+        self.store.update_tenant(tenant, patch, &audit).await?;
+        crate::audit::logged(&audit);
+        Ok(())
     }
 
     pub async fn create_retry_policy(

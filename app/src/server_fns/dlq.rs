@@ -105,12 +105,12 @@ pub async fn reprocess_dlq(
     query: DlqQuery,
     reason: String,
 ) -> Result<ReprocessOut, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require, user_actor};
+    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
     use herald_engine::model::{DlqEntryId, Permission};
     let user = require(Permission::ManageDlq)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
-    let actor = user_actor(&user);
+    let actor = by_user(&user);
     let out = if all {
         let filter = filter_of(&DlqQuery {
             before: String::new(),
@@ -130,25 +130,6 @@ pub async fn reprocess_dlq(
             .reprocess_dlq(tenant, &ids, &actor, &reason)
             .await?
     };
-    if !out.reprocessed.is_empty() {
-        let target = herald_engine::audit::targets(&out.reprocessed);
-        let summary = herald_engine::audit::with_reason(
-            &format!(
-                "reprocessed {} entries ({} skipped)",
-                out.reprocessed.len(),
-                out.skipped.len()
-            ),
-            &reason,
-        );
-        audit_by(
-            &user,
-            Some(tenant),
-            herald_engine::model::AuditAction::DlqReprocess,
-            target,
-            summary,
-        )
-        .await;
-    }
     Ok(out)
 }
 

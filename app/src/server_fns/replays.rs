@@ -126,7 +126,7 @@ pub async fn list_replays() -> Result<Vec<ReplayOut>, ConsoleError> {
 
 #[server(prefix = "/fn", endpoint = "preview_replay")]
 pub async fn preview_replay(form: ReplayForm) -> Result<ReplayPreview, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, internal, require, user_actor};
+    use crate::ssr::{by_user, console_state, console_tenant, internal, require};
     use herald_engine::model::Permission;
     use herald_engine::recovery::ReplayStarted;
     let user = require(Permission::ManageReplays)?;
@@ -134,7 +134,7 @@ pub async fn preview_replay(form: ReplayForm) -> Result<ReplayPreview, ConsoleEr
     let tenant = console_tenant(&state).await?;
     match state
         .engine
-        .start_replay(tenant, form.request(true)?, &user_actor(&user))
+        .start_replay(tenant, form.request(true)?, &by_user(&user))
         .await
         .map_err(form_error)?
     {
@@ -145,7 +145,7 @@ pub async fn preview_replay(form: ReplayForm) -> Result<ReplayPreview, ConsoleEr
 
 #[server(prefix = "/fn", endpoint = "start_replay")]
 pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, internal, require, user_actor};
+    use crate::ssr::{by_user, console_state, console_tenant, internal, require};
     use herald_engine::model::Permission;
     use herald_engine::recovery::ReplayStarted;
     let user = require(Permission::ManageReplays)?;
@@ -153,21 +153,11 @@ pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
     let tenant = console_tenant(&state).await?;
     match state
         .engine
-        .start_replay(tenant, form.request(false)?, &user_actor(&user))
+        .start_replay(tenant, form.request(false)?, &by_user(&user))
         .await
         .map_err(form_error)?
     {
-        ReplayStarted::Job(job) => {
-            audit_by(
-                &user,
-                Some(tenant),
-                herald_engine::model::AuditAction::ReplayStart,
-                job.id,
-                format!("started replay {} ({} events planned)", job.id, job.total),
-            )
-            .await;
-            Ok(*job)
-        }
+        ReplayStarted::Job(job) => Ok(*job),
         ReplayStarted::DryRun(_) => Err(internal("a replay answered with a dry run")),
     }
 }
@@ -175,7 +165,7 @@ pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
 /// `action` is `pause`, `resume` or `cancel`.
 #[server(prefix = "/fn", endpoint = "control_replay")]
 pub async fn control_replay(id: String, action: String) -> Result<ReplayOut, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, fail, parse_id, require};
+    use crate::ssr::{by_user, console_state, console_tenant, fail, parse_id, require};
     use herald_engine::model::{Permission, ReplayId, ReplayState};
     let user = require(Permission::ManageReplays)?;
     let state = console_state()?;
@@ -192,19 +182,8 @@ pub async fn control_replay(id: String, action: String) -> Result<ReplayOut, Con
             }));
         }
     };
-    let out = state.engine.control_replay(tenant, id, to).await?;
-    let action = match to {
-        ReplayState::Paused => herald_engine::model::AuditAction::ReplayPause,
-        ReplayState::Cancelled => herald_engine::model::AuditAction::ReplayCancel,
-        _ => herald_engine::model::AuditAction::ReplayResume,
-    };
-    audit_by(
-        &user,
-        Some(tenant),
-        action,
-        id,
-        format!("replay is now {}", out.state.as_str()),
-    )
-    .await;
-    Ok(out)
+    Ok(state
+        .engine
+        .control_replay(tenant, id, to, &by_user(&user))
+        .await?)
 }

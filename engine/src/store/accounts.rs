@@ -6,8 +6,14 @@ use super::*;
 pub trait AccountStore: Send + Sync {
     async fn ensure_tenant(&self, slug: &str, name: &str) -> Result<TenantOut>;
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantOut>>;
-    /// Applies a checked settings change (see `validate::tenant_patch`).
-    async fn update_tenant(&self, tenant: TenantId, patch: TenantPatch) -> Result<()>;
+    /// Applies a checked settings change (see `validate::tenant_patch`) and
+    /// appends `audit`, in one transaction.
+    async fn update_tenant(
+        &self,
+        tenant: TenantId,
+        patch: TenantPatch,
+        audit: &NewAudit,
+    ) -> Result<()>;
     /// Fails with `Conflict` when the email is taken (emails compare case-insensitively).
     /// Creates the user and appends `audit`, in one transaction.
     async fn create_user(&self, user: NewUser, audit: &NewAudit) -> Result<UserOut>;

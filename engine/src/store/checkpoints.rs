@@ -10,6 +10,7 @@ pub trait CheckpointStore: Send + Sync {
         input: &CheckpointIn,
         actor: &Actor,
         now: DateTime<Utc>,
+        audit: &AuditWith<'_, CheckpointOut>,
     ) -> Result<CheckpointOut>;
     /// The tenant's checkpoints (or just `id`), newest position first.
     async fn list_checkpoints(

@@ -116,6 +116,8 @@ pub struct DlqFilter {
 /// A replay job about to be made (validated by the service).
 #[derive(Debug, Clone)]
 pub struct NewReplay {
+    /// Chosen by the caller, so its audit entry can name it.
+    pub id: crate::model::ReplayId,
     pub filter: crate::model::ReplayFilter,
     pub rate_per_second: f64,
     pub max_events: Option<u64>,

@@ -29,6 +29,7 @@ pub trait DlqStore: Send + Sync {
         actor: &Actor,
         reason: &str,
         now: DateTime<Utc>,
+        audit: &AuditWith<'_, ReprocessOut>,
     ) -> Result<ReprocessOut>;
     /// Removes the entry (the delivery stays dead), recording who and why, and
     /// appends `audit`, in one transaction.

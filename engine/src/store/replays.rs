@@ -6,6 +6,7 @@ use super::*;
 pub trait ReplayStore: Send + Sync {
     /// Re-arms the event's deliveries (to `endpoints`, or to every endpoint it
     /// matches now). `None` when the event is not the tenant's.
+    #[allow(clippy::too_many_arguments)] // the row's inputs and the audit entry
     async fn replay_event(
         &self,
         tenant: TenantId,
@@ -14,6 +15,7 @@ pub trait ReplayStore: Send + Sync {
         actor: &Actor,
         reason: &str,
         now: DateTime<Utc>,
+        audit: &AuditWith<'_, Vec<ReplayedDelivery>>,
     ) -> Result<Option<Vec<ReplayedDelivery>>>;
     async fn replay_preview(
         &self,
@@ -26,6 +28,7 @@ pub trait ReplayStore: Send + Sync {
         tenant: TenantId,
         replay: NewReplay,
         now: DateTime<Utc>,
+        audit: &AuditWith<'_, ReplayPreview>,
     ) -> Result<ReplayOut>;
     /// The job (of `tenant`, when given).
     async fn get_replay(&self, tenant: Option<TenantId>, id: ReplayId)
@@ -38,6 +41,7 @@ pub trait ReplayStore: Send + Sync {
     ) -> Result<Page<ReplayOut>>;
     /// Moves a job (of `tenant`, when given) from one of `from` to `to`;
     /// false when it was in none of those states.
+    #[allow(clippy::too_many_arguments)] // the row's inputs and the audit entry
     async fn set_replay_state(
         &self,
         tenant: Option<TenantId>,
@@ -46,6 +50,7 @@ pub trait ReplayStore: Send + Sync {
         to: ReplayState,
         error: Option<&str>,
         now: DateTime<Utc>,
+        audit: Option<&NewAudit>,
     ) -> Result<bool>;
     /// Every pending or running job, across tenants (the runner's view).
     async fn active_replays(&self) -> Result<Vec<(ReplayId, ReplayState)>>;

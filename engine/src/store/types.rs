@@ -39,6 +39,11 @@ pub struct StatsQuery {
     pub totals_only: bool,
 }
 
+/// Builds the audit entry of a change whose wording depends on what it did;
+/// the store calls it inside the change's transaction and writes what it
+/// returns there (`None`: the change did nothing worth an entry).
+pub type AuditWith<'a, T> = dyn Fn(&T) -> Option<NewAudit> + Send + Sync + 'a;
+
 /// An audit log entry to append.
 #[derive(Debug, Clone)]
 pub struct NewAudit {

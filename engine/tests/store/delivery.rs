@@ -250,6 +250,7 @@ async fn the_dedup_window_drops_repeats_inside_it_only() {
                 TenantPatch {
                     payload_dedup_window_secs: Some(Some(60)),
                 },
+                &audit(),
             )
             .await
             .unwrap();
@@ -858,5 +859,139 @@ async fn a_change_and_its_audit_entry_commit_together() {
         let after = after.unwrap_or_else(|| panic!("{}: deleted without an entry", b.name));
         assert_eq!(after, kept, "{}: changed without an entry", b.name);
         assert_eq!(entries(&b).await, 1, "{}", b.name);
+    }
+}
+
+/// With the audit insert refused, no recovery change goes through: a DLQ
+/// reprocess, a single-event replay, a replay job, its pause, a checkpoint
+/// and a tenant setting all fail and leave everything as it was.
+#[tokio::test]
+async fn a_recovery_change_and_its_audit_entry_commit_together() {
+    use herald_engine::model::{CheckpointIn, ReplayFilter, ReplayId, ReplayState, TenantPatch};
+    use herald_engine::store::{Actor, NewReplay};
+    for b in backends().await {
+        let (t, now, claimed) = one_event_claimed_by_both_semantics(&b).await;
+        let first = &claimed[0];
+        assert!(
+            b.store
+                .abandon(first.id, first.claim, "gone")
+                .await
+                .unwrap()
+        );
+        let entries = b
+            .store
+            .dlq_ids(t.id, &DlqFilter::default(), 10)
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1, "{}", b.name);
+        let actor = Actor("store test".into());
+        let new_replay = || NewReplay {
+            id: ReplayId::new(),
+            filter: ReplayFilter::default(),
+            rate_per_second: 10.0,
+            max_events: None,
+            reason: "suite".into(),
+            actor: actor.clone(),
+        };
+        let job = b
+            .store
+            .create_replay(t.id, new_replay(), now, &|_| Some(audit()))
+            .await
+            .unwrap();
+        let detail = || b.store.event_detail(t.id, first.event_id);
+        let event_before = detail().await.unwrap();
+
+        let raw = sqlx::SqlitePool::connect(&b.url).await.unwrap();
+        sqlx::query(
+            "create trigger refuse_audit before insert on audit_log \
+             begin select raise(abort, 'audit refused'); end",
+        )
+        .execute(&raw)
+        .await
+        .unwrap();
+        let refused = |what: &str, failed: bool| assert!(failed, "{}: {what} went through", b.name);
+        refused(
+            "a DLQ reprocess",
+            b.store
+                .reprocess_dlq(t.id, &entries, &actor, "fixed", now, &|_| Some(audit()))
+                .await
+                .is_err(),
+        );
+        refused(
+            "a single-event replay",
+            b.store
+                .replay_event(t.id, first.event_id, None, &actor, "again", now, &|_| {
+                    Some(audit())
+                })
+                .await
+                .is_err(),
+        );
+        refused(
+            "a replay job",
+            b.store
+                .create_replay(t.id, new_replay(), now, &|_| Some(audit()))
+                .await
+                .is_err(),
+        );
+        refused(
+            "a replay pause",
+            b.store
+                .set_replay_state(
+                    Some(t.id),
+                    job.id,
+                    &[ReplayState::Pending],
+                    ReplayState::Paused,
+                    None,
+                    now,
+                    Some(&audit()),
+                )
+                .await
+                .is_err(),
+        );
+        let checkpoint = CheckpointIn {
+            name: "refused".into(),
+            ..Default::default()
+        };
+        refused(
+            "a checkpoint",
+            b.store
+                .create_checkpoint(t.id, &checkpoint, &actor, now, &|_| Some(audit()))
+                .await
+                .is_err(),
+        );
+        let patch = TenantPatch {
+            payload_dedup_window_secs: Some(Some(60)),
+        };
+        refused(
+            "a tenant setting",
+            b.store.update_tenant(t.id, patch, &audit()).await.is_err(),
+        );
+
+        let unchanged = |what: &str, same: bool| assert!(same, "{}: {what} changed", b.name);
+        unchanged(
+            "the DLQ",
+            b.store
+                .dlq_ids(t.id, &DlqFilter::default(), 10)
+                .await
+                .unwrap()
+                == entries,
+        );
+        unchanged(
+            "the event's deliveries",
+            detail().await.unwrap() == event_before,
+        );
+        let replays = b.store.list_replays(t.id, None, 10).await.unwrap().items;
+        unchanged("the replay jobs", replays.len() == 1);
+        unchanged("the job's state", replays[0].state == ReplayState::Pending);
+        unchanged(
+            "the checkpoints",
+            b.store
+                .list_checkpoints(t.id, None)
+                .await
+                .unwrap()
+                .is_empty(),
+        );
+        let tenant = b.store.tenant_by_slug(&t.slug).await.unwrap().unwrap();
+        unchanged("the tenant", tenant == t);
     }
 }

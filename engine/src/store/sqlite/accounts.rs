@@ -586,16 +586,24 @@ impl crate::store::AccountStore for SqliteStore {
         Ok(page_of(keys, limit, |k| k.id.to_string()))
     }
 
-    async fn update_tenant(&self, tenant: TenantId, patch: TenantPatch) -> Result<()> {
+    async fn update_tenant(
+        &self,
+        tenant: TenantId,
+        patch: TenantPatch,
+        audit: &NewAudit,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
         if let Some(window) = patch.payload_dedup_window_secs {
             let window_ms =
                 window.map(|s| i64::try_from(s.saturating_mul(1_000)).unwrap_or(i64::MAX));
             sqlx::query("update tenants set payload_dedup_window_ms = $1 where id = $2")
                 .bind(window_ms)
                 .bind(tenant.to_string())
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await?;
         }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

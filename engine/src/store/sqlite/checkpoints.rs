@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::audit::insert_audit;
 use crate::model::{CheckpointId, CheckpointIn, CheckpointOut, Page, TenantId};
-use crate::store::{Actor, SqliteStore, from_millis, page_of, stored_id, to_millis};
+use crate::store::{Actor, AuditWith, SqliteStore, from_millis, page_of, stored_id, to_millis};
 use crate::{EngineError, Result};
 
 type CheckpointRow = (String, String, i64, Option<String>, String, i64);
@@ -29,6 +30,7 @@ impl crate::store::CheckpointStore for SqliteStore {
         input: &CheckpointIn,
         actor: &Actor,
         now: DateTime<Utc>,
+        audit: &AuditWith<'_, CheckpointOut>,
     ) -> Result<CheckpointOut> {
         let tenant_text = tenant.to_string();
         let mut tx = self.pool().begin().await?;
@@ -86,15 +88,19 @@ impl crate::store::CheckpointStore for SqliteStore {
                 other?;
             }
         }
-        tx.commit().await?;
-        Ok(CheckpointOut {
+        let out = CheckpointOut {
             id,
             name: input.name.clone(),
             seq,
             endpoint_id: input.endpoint_id,
             created_by: actor.0.clone(),
             created_at: from_millis(to_millis(now)),
-        })
+        };
+        if let Some(entry) = audit(&out) {
+            insert_audit(&mut tx, &entry).await?;
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     async fn list_checkpoints(

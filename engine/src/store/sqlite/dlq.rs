@@ -11,11 +11,11 @@ use super::stats::count_dlq_removal;
 use crate::model::{
     ActionId, DlqDetail, DlqEntryId, DlqEntryOut, Page, ReprocessOut, SkippedEntry, TenantId,
 };
-use crate::store::EventStore;
 use crate::store::{
     Actor, DlqFilter, NewAudit, REPROCESS_BATCH, SqliteStore, from_millis, page_of, stored_id,
     to_millis,
 };
+use crate::store::{AuditWith, EventStore};
 use crate::{EngineError, Result};
 
 #[derive(FromRow)]
@@ -195,6 +195,7 @@ impl crate::store::DlqStore for SqliteStore {
         actor: &Actor,
         reason: &str,
         now: DateTime<Utc>,
+        audit: &AuditWith<'_, ReprocessOut>,
     ) -> Result<ReprocessOut> {
         let now_ms = to_millis(now);
         let tenant_text = tenant.to_string();
@@ -249,6 +250,9 @@ impl crate::store::DlqStore for SqliteStore {
             )
             .await?;
             out.reprocessed.push(*id);
+        }
+        if let Some(entry) = audit(&out) {
+            insert_audit(&mut tx, &entry).await?;
         }
         tx.commit().await?;
         Ok(out)

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
+use super::audit::insert_audit;
 use super::dlq::{REARM_DELIVERY, record_action};
 use super::endpoints::{from_json, json_text};
 use super::events::{SUMMARY_SELECT, SummaryRow};
@@ -20,7 +21,8 @@ use crate::model::{
     ReplayState, ReplayedDelivery, TenantId,
 };
 use crate::store::{
-    Actor, EventSummary, NewReplay, ReplayStep, SqliteStore, from_millis, stored_id, to_millis,
+    Actor, AuditWith, EventSummary, NewAudit, NewReplay, ReplayStep, SqliteStore, from_millis,
+    stored_id, to_millis,
 };
 use crate::{EngineError, Result};
 
@@ -270,6 +272,7 @@ impl SqliteStore {
 
 #[async_trait]
 impl crate::store::ReplayStore for SqliteStore {
+    #[allow(clippy::too_many_arguments)] // the row's inputs and the audit entry
     async fn replay_event(
         &self,
         tenant: TenantId,
@@ -278,6 +281,7 @@ impl crate::store::ReplayStore for SqliteStore {
         actor: &Actor,
         reason: &str,
         now: DateTime<Utc>,
+        audit: &AuditWith<'_, Vec<ReplayedDelivery>>,
     ) -> Result<Option<Vec<ReplayedDelivery>>> {
         let tenant_text = tenant.to_string();
         let event_text = event.to_string();
@@ -357,6 +361,9 @@ impl crate::store::ReplayStore for SqliteStore {
                 why,
             });
         }
+        if let Some(entry) = audit(&out) {
+            insert_audit(&mut tx, &entry).await?;
+        }
         tx.commit().await?;
         Ok(Some(out))
     }
@@ -409,13 +416,14 @@ impl crate::store::ReplayStore for SqliteStore {
         tenant: TenantId,
         replay: NewReplay,
         now: DateTime<Utc>,
+        audit: &AuditWith<'_, ReplayPreview>,
     ) -> Result<ReplayOut> {
         let preview = self
             .replay_preview(tenant, &replay.filter, replay.max_events)
             .await?;
         let tenant_text = tenant.to_string();
         let now_ms = to_millis(now);
-        let id = ReplayId::new();
+        let id = replay.id;
         let mut tx = self.pool().begin().await?;
         let (start, end) = seq_range(&mut tx, &tenant_text, &replay.filter).await?;
         let ordered = replay.filter.entity_id.is_some() || replay.filter.correlation_id.is_some();
@@ -437,6 +445,9 @@ impl crate::store::ReplayStore for SqliteStore {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
+        if let Some(entry) = audit(&preview) {
+            insert_audit(&mut tx, &entry).await?;
+        }
         tx.commit().await?;
         self.get_replay(Some(tenant), id)
             .await?
@@ -484,6 +495,7 @@ impl crate::store::ReplayStore for SqliteStore {
     }
 
     /// Moves a job from one of `from` to `to`; false when it was in none of them.
+    #[allow(clippy::too_many_arguments)] // the row's inputs and the audit entry
     async fn set_replay_state(
         &self,
         tenant: Option<TenantId>,
@@ -492,6 +504,7 @@ impl crate::store::ReplayStore for SqliteStore {
         to: ReplayState,
         error: Option<&str>,
         now: DateTime<Utc>,
+        audit: Option<&NewAudit>,
     ) -> Result<bool> {
         let now_ms = to_millis(now);
         let mut q = QueryBuilder::<Sqlite>::new("update replay_jobs set state = ");
@@ -519,8 +532,16 @@ impl crate::store::ReplayStore for SqliteStore {
             list.push_bind(state.as_str());
         }
         q.push(")");
-        let done = q.build().execute(self.pool()).await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.pool().begin().await?;
+        let done = q.build().execute(&mut *tx).await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(entry) = audit {
+            insert_audit(&mut tx, entry).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn active_replays(&self) -> Result<Vec<(ReplayId, ReplayState)>> {

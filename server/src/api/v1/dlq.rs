@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use herald_engine::model::AuditAction;
 use herald_engine::model::{
     DlqDetail, DlqEntryId, DlqEntryOut, EndpointId, ErrorClass, Page, Permission, ReprocessOut,
 };
@@ -224,7 +223,7 @@ async fn reprocess_one(
     let reason = optional_json::<ReasonIn>(&body)?.reason;
     let out = state
         .engine
-        .reprocess_dlq(caller.tenant_id, &[entry], &caller.actor(), &reason)
+        .reprocess_dlq(caller.tenant_id, &[entry], &caller.by(), &reason)
         .await?;
     if let Some(skipped) = out.skipped.first() {
         return Err(if skipped.reason.starts_with("not in") {
@@ -233,14 +232,6 @@ async fn reprocess_one(
             ApiError::new(ErrorCode::Conflict, skipped.reason.clone())
         });
     }
-    caller
-        .audit(
-            &state,
-            AuditAction::DlqReprocess,
-            entry,
-            herald_engine::audit::with_reason("reprocessed the entry", &reason),
-        )
-        .await;
     Ok((StatusCode::ACCEPTED, Json(out)).into_response())
 }
 
@@ -278,7 +269,7 @@ async fn reprocess_bulk(
     ApiJson(input): ApiJson<BulkReprocessIn>,
 ) -> Result<(StatusCode, Json<ReprocessOut>), ApiError> {
     caller.require(Permission::ManageDlq)?;
-    let actor = caller.actor();
+    let actor = caller.by();
     let out = match (input.ids, input.filter) {
         (Some(ids), None) => {
             if ids.is_empty() || ids.len() > MAX_REPROCESS_IDS {
@@ -313,23 +304,6 @@ async fn reprocess_bulk(
             ));
         }
     };
-    if !out.reprocessed.is_empty() {
-        caller
-            .audit(
-                &state,
-                AuditAction::DlqReprocess,
-                herald_engine::audit::targets(&out.reprocessed),
-                herald_engine::audit::with_reason(
-                    &format!(
-                        "reprocessed {} entries ({} skipped)",
-                        out.reprocessed.len(),
-                        out.skipped.len()
-                    ),
-                    &input.reason,
-                ),
-            )
-            .await;
-    }
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 

@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use herald_engine::model::AuditAction;
 use herald_engine::model::{
     CheckpointId, CheckpointIn, CheckpointOut, EventId, EventReplayIn, Page, Permission, ReplayId,
     ReplayIn, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery,
@@ -49,16 +48,8 @@ async fn replay_event(
     let input = optional_json(&body)?;
     let deliveries = state
         .engine
-        .replay_event(caller.tenant_id, event, input, &caller.actor())
+        .replay_event(caller.tenant_id, event, input, &caller.by())
         .await?;
-    caller
-        .audit(
-            &state,
-            AuditAction::EventReplay,
-            event,
-            format!("replayed the event to {} deliveries", deliveries.len()),
-        )
-        .await;
     Ok((
         StatusCode::ACCEPTED,
         Json(EventReplayed {
@@ -68,30 +59,11 @@ async fn replay_event(
     ))
 }
 
-/// Audits a replay job that started (a dry run changes nothing).
 /// What a single-event replay queued.
 #[derive(Serialize, utoipa::ToSchema)]
 struct EventReplayed {
     event_id: EventId,
     deliveries: Vec<ReplayedDelivery>,
-}
-
-async fn audit_started(
-    state: &AppState,
-    caller: &Caller,
-    action: AuditAction,
-    out: &ReplayStarted,
-) {
-    if let ReplayStarted::Job(job) = out {
-        caller
-            .audit(
-                state,
-                action,
-                job.id,
-                format!("started replay {} ({} events planned)", job.id, job.total),
-            )
-            .await;
-    }
 }
 
 fn started(out: ReplayStarted) -> Response {
@@ -127,9 +99,8 @@ async fn create_replay(
     caller.require(Permission::ManageReplays)?;
     let out = state
         .engine
-        .start_replay(caller.tenant_id, input, &caller.actor())
+        .start_replay(caller.tenant_id, input, &caller.by())
         .await?;
-    audit_started(&state, &caller, AuditAction::ReplayStart, &out).await;
     Ok(started(out))
 }
 
@@ -191,21 +162,8 @@ async fn control(
     let replay: ReplayId = path_id("replay", &id)?;
     let out = state
         .engine
-        .control_replay(caller.tenant_id, replay, to)
+        .control_replay(caller.tenant_id, replay, to, &caller.by())
         .await?;
-    let action = match to {
-        ReplayState::Paused => AuditAction::ReplayPause,
-        ReplayState::Cancelled => AuditAction::ReplayCancel,
-        _ => AuditAction::ReplayResume,
-    };
-    caller
-        .audit(
-            &state,
-            action,
-            replay,
-            format!("replay is now {}", out.state.as_str()),
-        )
-        .await;
     Ok(Json(out))
 }
 
@@ -298,19 +256,8 @@ async fn create_checkpoint(
     caller.require(Permission::ManageReplays)?;
     let checkpoint = state
         .engine
-        .create_checkpoint(caller.tenant_id, input, &caller.actor())
+        .create_checkpoint(caller.tenant_id, input, &caller.by())
         .await?;
-    caller
-        .audit(
-            &state,
-            AuditAction::CheckpointCreate,
-            checkpoint.id,
-            format!(
-                "checkpoint '{}' at sequence {}",
-                checkpoint.name, checkpoint.seq
-            ),
-        )
-        .await;
     Ok((StatusCode::CREATED, Json(checkpoint)))
 }
 
@@ -395,9 +342,8 @@ async fn recover(
     let input = optional_json(&body)?;
     let out = state
         .engine
-        .recover_from_checkpoint(caller.tenant_id, checkpoint, input, &caller.actor())
+        .recover_from_checkpoint(caller.tenant_id, checkpoint, input, &caller.by())
         .await?;
-    audit_started(&state, &caller, AuditAction::CheckpointRecover, &out).await;
     Ok(started(out))
 }
 

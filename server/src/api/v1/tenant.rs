@@ -2,7 +2,6 @@
 
 use axum::routing::get;
 use axum::{Json, Router, extract::State};
-use herald_engine::model::AuditAction;
 use herald_engine::model::{Permission, TenantOut, TenantPatch};
 
 use crate::api::extract::{ApiJson, Caller};
@@ -53,14 +52,10 @@ async fn update(
     ApiJson(patch): ApiJson<TenantPatch>,
 ) -> Result<Json<TenantOut>, ApiError> {
     caller.require(Permission::ManageEndpoints)?;
-    let summary = herald_engine::audit::changed_fields(&patch);
     state
         .engine
-        .update_tenant(caller.tenant_id, patch.clone())
+        .update_tenant(caller.tenant_id, patch, &caller.by())
         .await?;
-    caller
-        .audit(&state, AuditAction::TenantUpdate, caller.tenant_id, summary)
-        .await;
     Ok(Json(load(&state, &caller).await?))
 }
 
