@@ -68,56 +68,9 @@ pub fn fail(err: ConsoleError) -> ConsoleError {
     err
 }
 
-/// Appends an audit entry for a change made in the console.
-pub async fn audit(
-    tenant: Option<herald_engine::model::TenantId>,
-    actor: String,
-    role: String,
-    action: herald_engine::model::AuditAction,
-    target: impl std::fmt::Display,
-    summary: impl Into<String>,
-) {
-    let Ok(state) = console_state() else {
-        return;
-    };
-    herald_engine::audit::record(
-        state.store.as_ref(),
-        herald_engine::store::NewAudit {
-            tenant_id: tenant,
-            actor,
-            role,
-            action,
-            target: target.to_string(),
-            summary: summary.into(),
-            correlation_id: Some(correlation_id()),
-        },
-    )
-    .await;
-}
-
 /// The signed-in `user`, as the audit log names who made a change.
 pub fn by_user(user: &UserOut) -> herald_engine::audit::AuditBy {
     herald_engine::audit::AuditBy::user(user, Some(correlation_id()))
-}
-
-/// `audit` for a change the signed-in `user` made in `tenant` (for operations
-/// whose engine call does not write it with the change yet).
-pub async fn audit_by(
-    user: &UserOut,
-    tenant: Option<herald_engine::model::TenantId>,
-    action: herald_engine::model::AuditAction,
-    target: impl std::fmt::Display,
-    summary: impl Into<String>,
-) {
-    audit(
-        tenant,
-        user_actor(user).0,
-        user.role.to_string(),
-        action,
-        target,
-        summary,
-    )
-    .await;
 }
 
 /// The client's address, as the server saw the connection.

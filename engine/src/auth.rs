@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::AuditBy;
 use crate::model::{
-    ApiKeyId, ApiKeyOut, AuditAction, Role, Scope, TenantId, UserId, UserOut, UserPatch,
+    ApiKeyId, ApiKeyOut, AuditAction, Role, Scope, TenantId, TenantOut, UserId, UserOut, UserPatch,
 };
 use chrono::{DateTime, Utc};
 
@@ -265,6 +265,28 @@ pub async fn delete_user(store: &dyn Store, by: &AuditBy, id: UserId) -> Result<
         crate::audit::logged(&audit);
     }
     Ok(deleted)
+}
+
+/// Creates a tenant (its slug checked), or answers the existing one with
+/// `false`; a new tenant's audit entry commits with it.
+pub async fn create_tenant(
+    store: &dyn Store,
+    by: &AuditBy,
+    slug: &str,
+    name: &str,
+) -> Result<(TenantOut, bool)> {
+    crate::validate::tenant_slug(slug)?;
+    let audit = by.entry(
+        None,
+        AuditAction::TenantCreate,
+        slug,
+        format!("created tenant '{slug}'"),
+    );
+    let (tenant, created) = store.create_tenant(slug, name, &audit).await?;
+    if created {
+        crate::audit::logged(&audit);
+    }
+    Ok((tenant, created))
 }
 
 /// An API key's name, trimmed: 1 to 100 characters.

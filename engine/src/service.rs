@@ -16,7 +16,7 @@ use crate::model::{
 };
 use crate::replay::ReplayRunner;
 use crate::sign::Secret;
-use crate::store::{Ingested, NewEvent, Store};
+use crate::store::{IngestAudit, Ingested, NewEvent, Store};
 use crate::{EngineError, Result, validate};
 
 /// How long a rotated-out secret keeps signing by default: 24 hours.
@@ -47,6 +47,12 @@ impl Engine {
     /// Checks and commits events; wakes the dispatcher when deliveries were made.
     pub async fn publish(&self, tenant: TenantId, events: Vec<NewEvent>) -> Result<Vec<Ingested>> {
         let ingested = self.store.ingest(tenant, events, Utc::now()).await?;
+        self.published(&ingested);
+        Ok(ingested)
+    }
+
+    /// Counts what an ingest created and wakes the dispatcher for its deliveries.
+    fn published(&self, ingested: &[Ingested]) {
         let created = ingested
             .iter()
             .filter(|i| matches!(i, Ingested::Created { .. }))
@@ -60,7 +66,6 @@ impl Engine {
         {
             self.dispatcher.wake();
         }
-        Ok(ingested)
     }
 
     async fn endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<EndpointOut> {
@@ -294,6 +299,7 @@ impl Engine {
         id: EndpointId,
         event_type: Option<String>,
         payload: Option<Value>,
+        by: &AuditBy,
     ) -> Result<EventId> {
         let endpoint = self.endpoint(tenant, id).await?;
         if !endpoint.enabled {
@@ -313,11 +319,29 @@ impl Engine {
         };
         let mut event = validate::event(test, None, "", self.max_payload_bytes)?;
         event.only_endpoint = Some(endpoint.id);
-        let ingested = self.publish(tenant, vec![event]).await?;
-        ingested
+        let by = by.clone();
+        let entry = move |event: EventId| {
+            by.entry(
+                Some(tenant),
+                AuditAction::EndpointTestEvent,
+                id,
+                format!("sent test event {event}"),
+            )
+        };
+        let for_store = entry.clone();
+        let audit: IngestAudit =
+            Box::new(move |ingested: &Vec<Ingested>| Some(for_store(ingested.first()?.event().id)));
+        let ingested = self
+            .store
+            .ingest_audited(tenant, vec![event], Utc::now(), audit)
+            .await?;
+        self.published(&ingested);
+        let event = ingested
             .first()
             .map(|i| i.event().id)
-            .ok_or_else(|| EngineError::Internal("ingest returned nothing".into()))
+            .ok_or_else(|| EngineError::Internal("ingest returned nothing".into()))?;
+        audit::logged(&entry(event));
+        Ok(event)
     }
 
     pub async fn update_tenant(

@@ -297,6 +297,31 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
     file.sync_all().map_err(fail)
 }
 
+/// Re-seals every stored secret not sealed under `key_id`, the key the
+/// store's vault seals with now (see `EndpointStore::reseal_secrets`). When
+/// anything changed, its audit entry commits with it.
+pub async fn reseal(
+    store: &dyn crate::store::Store,
+    by: &crate::audit::AuditBy,
+    key_id: &str,
+) -> crate::Result<u64> {
+    let entry = |n: u64| {
+        by.entry(
+            None,
+            crate::model::AuditAction::MasterKeyRotate,
+            key_id,
+            format!("re-sealed {n} values under master key {key_id}"),
+        )
+    };
+    let resealed = store
+        .reseal_secrets(&|n: &u64| (*n > 0).then(|| entry(*n)))
+        .await?;
+    if resealed > 0 {
+        crate::audit::logged(&entry(resealed));
+    }
+    Ok(resealed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -292,8 +292,9 @@ async fn a_closed_store_fails_instead_of_hanging() {
     }
 }
 
-/// With the audit insert refused, no account change goes through: users are
-/// not created, changed or deleted, keys not issued or revoked; with it in
+/// With the audit insert refused, no account change goes through: tenants
+/// and users are not created, users not changed or deleted, keys not issued
+/// or revoked; with it in
 /// place, each change leaves exactly one entry.
 #[tokio::test]
 async fn an_account_change_and_its_audit_entry_commit_together() {
@@ -348,6 +349,18 @@ async fn an_account_change_and_its_audit_entry_commit_together() {
         .await
         .unwrap();
         let refused = |what: &str, failed: bool| assert!(failed, "{}: {what} went through", b.name);
+        refused(
+            "a new tenant",
+            b.store
+                .create_tenant("refused", "Refused", &audit())
+                .await
+                .is_err(),
+        );
+        assert!(
+            b.store.tenant_by_slug("refused").await.unwrap().is_none(),
+            "{}: a tenant was created without its audit entry",
+            b.name
+        );
         refused(
             "a new user",
             b.store

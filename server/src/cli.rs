@@ -2,7 +2,6 @@
 
 use clap::{Parser, Subcommand};
 use herald_engine::audit::AuditBy;
-use herald_engine::model::AuditAction;
 use herald_engine::model::{Role, Scope};
 
 use crate::config::{CommonArgs, Config, ServeArgs};
@@ -249,22 +248,15 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let config = offline_config(&common)?;
             herald_engine::validate::tenant_slug(&slug).map_err(|e| anyhow::anyhow!("--{e}"))?;
             let store = crate::state::open_store(&config).await?;
-            let existed = store.tenant_by_slug(&slug).await?.is_some();
-            let tenant = store
-                .ensure_tenant(&slug, name.as_deref().unwrap_or(&slug))
-                .await;
-            if let (Ok(t), false) = (&tenant, existed) {
-                cli_audit(
-                    store.as_ref(),
-                    Some(t.id),
-                    AuditAction::TenantCreate,
-                    &t.slug,
-                    format!("created tenant '{}'", t.slug),
-                )
-                .await;
-            }
+            let tenant = herald_engine::auth::create_tenant(
+                store.as_ref(),
+                &AuditBy::cli(),
+                &slug,
+                name.as_deref().unwrap_or(&slug),
+            )
+            .await;
             store.close().await;
-            let tenant = tenant?;
+            let (tenant, _) = tenant?;
             println!("Tenant '{}' ({}): {}", tenant.slug, tenant.id, tenant.name);
             Ok(())
         }
@@ -342,17 +334,7 @@ async fn rotate_master_key(config: &Config, new_key: Option<String>) -> anyhow::
     )
     .await
     .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-    let resealed = store.reseal_secrets().await;
-    if let Ok(n) = &resealed {
-        cli_audit(
-            store.as_ref(),
-            None,
-            AuditAction::MasterKeyRotate,
-            new.id(),
-            format!("re-sealed {n} values under master key {}", new.id()),
-        )
-        .await;
-    }
+    let resealed = herald_engine::vault::reseal(store.as_ref(), &AuditBy::cli(), new.id()).await;
     store.close().await;
     let resealed = resealed?;
     if from_env {
@@ -371,18 +353,6 @@ async fn rotate_master_key(config: &Config, new_key: Option<String>) -> anyhow::
         );
     }
     Ok(())
-}
-
-/// Audits a change made with the command line, on this machine.
-async fn cli_audit(
-    store: &dyn herald_engine::store::Store,
-    tenant: Option<herald_engine::model::TenantId>,
-    action: herald_engine::model::AuditAction,
-    target: impl std::fmt::Display,
-    summary: String,
-) {
-    herald_engine::audit::record(store, AuditBy::cli().entry(tenant, action, target, summary))
-        .await;
 }
 
 /// Settings for commands that only open the database.

@@ -51,6 +51,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         })?;
     }
     let vault = open_vault(config)?;
+    let key_id = vault.current_key_id().to_owned();
     let store = herald_engine::store::connect_with(
         &config.database_url,
         Arc::new(vault),
@@ -63,7 +64,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             herald_engine::store::redact_url(&config.database_url)
         )
     })?;
-    let resealed = store.reseal_secrets().await?;
+    let resealed = herald_engine::vault::reseal(
+        store.as_ref(),
+        &herald_engine::audit::AuditBy::system(),
+        &key_id,
+    )
+    .await?;
     if resealed > 0 {
         tracing::info!(
             values = resealed,

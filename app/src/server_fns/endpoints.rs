@@ -311,7 +311,7 @@ pub async fn rotate_endpoint_secret(id: String) -> Result<SecretShown, ConsoleEr
 /// at most 20 s) for its first attempt, so the console can show the outcome.
 #[server(prefix = "/fn", endpoint = "send_test_event")]
 pub async fn send_test_event(id: String) -> Result<TestOutcome, ConsoleError> {
-    use crate::ssr::{audit_by, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
     use herald_engine::model::Permission;
     use std::time::{Duration, Instant};
     let user = require(Permission::SendTestEvent)?;
@@ -321,16 +321,8 @@ pub async fn send_test_event(id: String) -> Result<TestOutcome, ConsoleError> {
     let endpoint = state.store.get_endpoint(tenant, endpoint_id).await?;
     let event_id = state
         .engine
-        .send_test_event(tenant, endpoint_id, None, None)
+        .send_test_event(tenant, endpoint_id, None, None, &by_user(&user))
         .await?;
-    audit_by(
-        &user,
-        Some(tenant),
-        herald_engine::model::AuditAction::EndpointTestEvent,
-        endpoint_id,
-        format!("sent test event {event_id}"),
-    )
-    .await;
     let wait = Duration::from_millis(u64::from(endpoint.map_or(15_000, |e| e.timeout_ms)) + 2_000)
         .min(Duration::from_secs(20));
     let started = Instant::now();

@@ -5,6 +5,15 @@ use super::*;
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     async fn ensure_tenant(&self, slug: &str, name: &str) -> Result<TenantOut>;
+    /// Creates the tenant and appends `audit`, in one transaction; when the
+    /// slug is taken, changes nothing and answers the existing tenant with
+    /// `false`.
+    async fn create_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+        audit: &NewAudit,
+    ) -> Result<(TenantOut, bool)>;
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantOut>>;
     /// Applies a checked settings change (see `validate::tenant_patch`) and
     /// appends `audit`, in one transaction.

@@ -62,6 +62,7 @@ pub trait EndpointStore: Send + Sync {
     ) -> Result<bool>;
     /// Re-seals every endpoint secret and header value not sealed under the
     /// vault's current key (values in clear included), in one transaction;
-    /// returns how many values changed.
-    async fn reseal_secrets(&self) -> Result<u64>;
+    /// returns how many values changed. `audit` is asked for an entry before the
+    /// commit.
+    async fn reseal_secrets(&self, audit: &AuditWith<'_, u64>) -> Result<u64>;
 }

@@ -12,6 +12,15 @@ pub trait EventStore: Send + Sync {
         events: Vec<NewEvent>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Ingested>>;
+    /// [`EventStore::ingest`] with an audit entry, built from what was
+    /// ingested, that commits with the events.
+    async fn ingest_audited(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+        now: DateTime<Utc>,
+        audit: IngestAudit,
+    ) -> Result<Vec<Ingested>>;
     /// Every event type the tenant has published, alphabetically.
     async fn event_types(&self, tenant: TenantId) -> Result<Vec<EventTypeSummary>>;
     async fn event_detail(&self, tenant: TenantId, id: EventId) -> Result<Option<EventDetail>>;

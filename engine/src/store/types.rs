@@ -44,6 +44,9 @@ pub struct StatsQuery {
 /// returns there (`None`: the change did nothing worth an entry).
 pub type AuditWith<'a, T> = dyn Fn(&T) -> Option<NewAudit> + Send + Sync + 'a;
 
+/// [`AuditWith`] for an ingest, which the ingest writer runs on its own task.
+pub type IngestAudit = Box<AuditWith<'static, Vec<crate::store::Ingested>>>;
+
 /// An audit log entry to append.
 #[derive(Debug, Clone)]
 pub struct NewAudit {

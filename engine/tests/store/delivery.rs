@@ -863,8 +863,8 @@ async fn a_change_and_its_audit_entry_commit_together() {
 }
 
 /// With the audit insert refused, no recovery change goes through: a DLQ
-/// reprocess, a single-event replay, a replay job, its pause, a checkpoint
-/// and a tenant setting all fail and leave everything as it was.
+/// reprocess, a single-event replay, a replay job, its pause, a checkpoint,
+/// a tenant setting and a test event all fail and leave everything as it was.
 #[tokio::test]
 async fn a_recovery_change_and_its_audit_entry_commit_together() {
     use herald_engine::model::{CheckpointIn, ReplayFilter, ReplayId, ReplayState, TenantPatch};
@@ -993,5 +993,34 @@ async fn a_recovery_change_and_its_audit_entry_commit_together() {
         );
         let tenant = b.store.tenant_by_slug(&t.slug).await.unwrap().unwrap();
         unchanged("the tenant", tenant == t);
+
+        // A test event is an ingest with an entry: refused, it stores nothing,
+        // and a publish (which has no entry) is not held up by it.
+        let all = EventFilter::default();
+        let events = || b.store.list_events(t.id, &all, 50);
+        let before = events().await.unwrap().items.len();
+        refused(
+            "an audited publish",
+            b.store
+                .ingest_audited(
+                    t.id,
+                    vec![event("test.ping", None)],
+                    now,
+                    Box::new(|_: &Vec<Ingested>| Some(audit())),
+                )
+                .await
+                .is_err(),
+        );
+        unchanged("the events", events().await.unwrap().items.len() == before);
+        b.store
+            .ingest(t.id, vec![event("a.b", None)], now)
+            .await
+            .unwrap();
+        assert_eq!(
+            events().await.unwrap().items.len(),
+            before + 1,
+            "{}",
+            b.name
+        );
     }
 }

@@ -37,21 +37,6 @@ impl Caller {
         }
     }
 
-    /// Appends an audit entry for a change this key made (for operations
-    /// whose engine call does not write it with the change yet).
-    pub async fn audit(
-        &self,
-        state: &AppState,
-        action: herald_engine::model::AuditAction,
-        target: impl std::fmt::Display,
-        summary: impl Into<String>,
-    ) {
-        let entry = self
-            .by()
-            .entry(Some(self.tenant_id), action, target, summary);
-        herald_engine::audit::record(state.store.as_ref(), entry).await;
-    }
-
     /// The one permission check for API routes (the same matrix the console uses).
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
         if self.scope.allows(permission) {

@@ -114,6 +114,34 @@ impl crate::store::AccountStore for SqliteStore {
             .ok_or_else(|| EngineError::Internal(format!("tenant '{slug}' vanished after insert")))
     }
 
+    async fn create_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+        audit: &NewAudit,
+    ) -> Result<(TenantOut, bool)> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            r"insert into tenants (id, slug, name, created_at) values ($1, $2, $3, $4)
+              on conflict (slug) do nothing",
+        )
+        .bind(TenantId::new().to_string())
+        .bind(slug)
+        .bind(name)
+        .bind(to_millis(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        let created = done.rows_affected() == 1;
+        if created {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        let tenant = self.tenant_by_slug(slug).await?.ok_or_else(|| {
+            EngineError::Internal(format!("tenant '{slug}' vanished after insert"))
+        })?;
+        Ok((tenant, created))
+    }
+
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantOut>> {
         sqlx::query_as::<_, TenantRow>(
             r"select id, slug, name, payload_dedup_window_ms, created_at from tenants where slug = $1",

@@ -10,7 +10,7 @@ use sqlx::{FromRow, Sqlite};
 use super::audit::insert_audit;
 use crate::model::{EndpointId, EndpointOut, EventOut, Page, Semantics, TenantId};
 use crate::sign::Secret;
-use crate::store::{NewAudit, NewEndpoint, from_millis, page_of, stored_id, to_millis};
+use crate::store::{AuditWith, NewAudit, NewEndpoint, from_millis, page_of, stored_id, to_millis};
 use crate::vault::Purpose;
 use crate::{EngineError, Result};
 
@@ -416,7 +416,7 @@ impl crate::store::EndpointStore for SqliteStore {
         Ok(true)
     }
 
-    async fn reseal_secrets(&self) -> Result<u64> {
+    async fn reseal_secrets(&self, audit: &AuditWith<'_, u64>) -> Result<u64> {
         let vault = self.vault();
         let mut tx = self.pool().begin().await?;
         let mut changed = 0u64;
@@ -459,6 +459,9 @@ impl crate::store::EndpointStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
             changed += stale as u64;
+        }
+        if let Some(entry) = audit(&changed) {
+            insert_audit(&mut tx, &entry).await?;
         }
         tx.commit().await?;
         Ok(changed)

@@ -15,8 +15,8 @@ use crate::model::{
     TenantId,
 };
 use crate::store::{
-    EventFilter, EventSummary, EventTypeSummary, Ingested, NewEvent, SqliteStore, from_millis,
-    page_of, stored_id, to_millis,
+    EventFilter, EventSummary, EventTypeSummary, IngestAudit, Ingested, NewEvent, SqliteStore,
+    from_millis, page_of, stored_id, to_millis,
 };
 
 /// One row of an event list, with its delivery counts: the select ends with
@@ -244,6 +244,16 @@ impl crate::store::EventStore for SqliteStore {
         events: Vec<NewEvent>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Ingested>> {
-        super::ingest::submit(self.ingest_queue(), tenant, events, now).await
+        super::ingest::submit(self.ingest_queue(), tenant, events, now, None).await
+    }
+
+    async fn ingest_audited(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+        now: DateTime<Utc>,
+        audit: IngestAudit,
+    ) -> Result<Vec<Ingested>> {
+        super::ingest::submit(self.ingest_queue(), tenant, events, now, Some(audit)).await
     }
 }

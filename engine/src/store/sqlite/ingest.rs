@@ -11,11 +11,14 @@ use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::audit::insert_audit;
 use super::endpoints::{EVENT_COLUMNS, EventRow, from_json, json_text};
 use super::replays::active_endpoints;
 use crate::model::event_type::any_pattern_matches;
 use crate::model::{DeliveryId, EventId, EventOut, TenantId};
-use crate::store::{DuplicateOf, Ingested, NewEvent, from_millis, stored_id, to_millis};
+use crate::store::{
+    DuplicateOf, IngestAudit, Ingested, NewEvent, from_millis, stored_id, to_millis,
+};
 use crate::{EngineError, Result};
 
 /// Requests waiting for the writer before publishers are made to wait.
@@ -27,6 +30,7 @@ pub(super) struct IngestRequest {
     tenant: TenantId,
     events: Vec<NewEvent>,
     now: DateTime<Utc>,
+    audit: Option<IngestAudit>,
     reply: oneshot::Sender<Result<Vec<Ingested>>>,
 }
 
@@ -40,12 +44,14 @@ pub(super) fn spawn_ingest_writer(pool: SqlitePool) -> mpsc::Sender<IngestReques
     queue
 }
 
-/// Hands a batch to the writer and waits for its commit.
+/// Hands a batch to the writer and waits for its commit; `audit`'s entry, if
+/// any, commits with the events.
 pub(super) async fn submit(
     queue: &mpsc::Sender<IngestRequest>,
     tenant: TenantId,
     events: Vec<NewEvent>,
     now: DateTime<Utc>,
+    audit: Option<IngestAudit>,
 ) -> Result<Vec<Ingested>> {
     let (reply, answer) = oneshot::channel();
     let stopped = || EngineError::Internal("the ingest writer has stopped".into());
@@ -54,6 +60,7 @@ pub(super) async fn submit(
             tenant,
             events,
             now,
+            audit,
             reply,
         })
         .await
@@ -90,7 +97,13 @@ async fn write_group(pool: &SqlitePool, group: Vec<IngestRequest>) {
             if !alone {
                 sqlx::query("savepoint request").execute(&mut *tx).await?;
             }
-            let result = ingest_on(&mut tx, request.tenant, request.events, request.now).await;
+            let mut result = ingest_on(&mut tx, request.tenant, request.events, request.now).await;
+            if let (Ok(ingested), Some(audit)) = (&result, &request.audit)
+                && let Some(entry) = audit(ingested)
+                && let Err(e) = insert_audit(&mut tx, &entry).await
+            {
+                result = Err(e);
+            }
             if alone {
                 lone_failed = result.is_err();
             } else {

@@ -4,7 +4,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use herald_engine::model::AuditAction;
 use herald_engine::model::{
     EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, Page, Permission,
 };
@@ -387,16 +386,9 @@ async fn send_test_event(
             endpoint_id(&id)?,
             input.event_type,
             input.payload,
+            &caller.by(),
         )
         .await?;
-    caller
-        .audit(
-            &state,
-            AuditAction::EndpointTestEvent,
-            &id,
-            format!("sent test event {event_id}"),
-        )
-        .await;
     Ok((StatusCode::ACCEPTED, Json(TestEventSent { event_id })))
 }
 
