@@ -18,7 +18,9 @@ use crate::model::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::store::{LockoutPolicy, NewApiKey, NewAudit, NewUser, Store};
+use std::sync::Arc;
+
+use crate::store::{ApiKeyAuth, LockoutPolicy, NewApiKey, NewAudit, NewUser, SessionUser, Store};
 use crate::{EngineError, Result};
 
 /// Every API key starts with this, so leaked keys are easy to recognise and scan for.
@@ -352,6 +354,52 @@ pub async fn revoke_api_key(
         crate::audit::logged(&audit);
     }
     Ok(revoked)
+}
+
+/// How often a key's `last_used_at` is written at most: a write per request
+/// would cost ingest throughput for no one's benefit.
+const TOUCH_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The live API key a request presents (the key itself, not its digest).
+pub async fn api_key(store: &dyn Store, key: &str) -> Result<Option<ApiKeyAuth>> {
+    store.api_key_by_digest(&token_digest(key)).await
+}
+
+/// Notes that a key was used at `now`: at most once a minute, on its own
+/// task so the request does not wait for the write.
+pub fn note_key_use(store: &Arc<dyn Store>, key: &ApiKeyAuth, now: DateTime<Utc>) {
+    if key.last_used_at.is_some_and(|t| now - t <= TOUCH_INTERVAL) {
+        return;
+    }
+    let store = Arc::clone(store);
+    let id = key.id;
+    // In the request's span, so a failure logs its correlation id.
+    tokio::spawn(tracing::Instrument::in_current_span(async move {
+        if let Err(e) = store.touch_api_key(id, now).await {
+            tracing::warn!(error = %e, key = %id, "could not record API key use");
+        }
+    }));
+}
+
+/// The signed-in user a session cookie's token belongs to, while the session
+/// lasts.
+pub async fn session(
+    store: &dyn Store,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<SessionUser>> {
+    store.session_user(&token_digest(token), now).await
+}
+
+/// Whether the session whose token has this digest still lasts at `now` (a
+/// long-lived connection checks this now and then, holding only the digest).
+pub async fn session_lasts(store: &dyn Store, digest: &str, now: DateTime<Utc>) -> Result<bool> {
+    Ok(store.session_user(digest, now).await?.is_some())
+}
+
+/// Whether the API key with this digest is still live (not revoked).
+pub async fn key_lasts(store: &dyn Store, digest: &str) -> Result<bool> {
+    Ok(store.api_key_by_digest(digest).await?.is_some())
 }
 
 /// A console sign-in attempt.

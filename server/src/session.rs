@@ -6,7 +6,6 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use herald_app::ssr::session_token_from;
-use herald_engine::auth::token_digest;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -67,10 +66,7 @@ async fn signed_in(state: AppState, mut req: Request, next: Next) -> Response {
     }
     let session = match session_token_from(req.headers()) {
         Some(token) => {
-            state
-                .store
-                .session_user(&token_digest(&token), chrono::Utc::now())
-                .await
+            herald_engine::auth::session(state.store.as_ref(), &token, chrono::Utc::now()).await
         }
         None => Ok(None),
     };

@@ -3,7 +3,7 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
-use herald_engine::auth::{API_KEY_PREFIX, token_digest};
+use herald_engine::auth::API_KEY_PREFIX;
 use herald_engine::model::{ApiKeyId, Permission, Scope, TenantId};
 use http::StatusCode;
 use http::request::Parts;
@@ -50,10 +50,6 @@ impl Caller {
     }
 }
 
-/// How often a key's `last_used_at` is written at most: a write per request
-/// would cost ingest throughput for no one's benefit.
-const TOUCH_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -98,9 +94,7 @@ impl FromRequestParts<AppState> for Caller {
                     "malformed Authorization header: expected 'Bearer {API_KEY_PREFIX}…'"
                 ))
             })?;
-        let auth = state
-            .store
-            .api_key_by_digest(&token_digest(key))
+        let auth = herald_engine::auth::api_key(state.store.as_ref(), key)
             .await?
             .ok_or_else(|| refused("unknown or revoked API key".into()))?;
 
@@ -111,17 +105,7 @@ impl FromRequestParts<AppState> for Caller {
                 wait,
             ));
         }
-        let now = chrono::Utc::now();
-        if auth.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
-            let store = state.store.clone();
-            let id = auth.id;
-            // In the request's span, so a failure logs its correlation id.
-            tokio::spawn(tracing::Instrument::in_current_span(async move {
-                if let Err(e) = store.touch_api_key(id, now).await {
-                    tracing::warn!(error = %e, key = %id, "could not record API key use");
-                }
-            }));
-        }
+        herald_engine::auth::note_key_use(&state.store, &auth, chrono::Utc::now());
         Ok(Caller {
             key_id: auth.id,
             tenant_id: auth.tenant_id,

@@ -14,6 +14,7 @@ mod fairness;
 mod harness;
 mod health;
 mod hostile;
+mod layering;
 mod logs;
 mod metrics;
 mod openapi;

@@ -108,9 +108,7 @@ async fn tenant_of(
         ));
     };
     let digest = token_digest(&token);
-    let session = state
-        .store
-        .session_user(&digest, chrono::Utc::now())
+    let session = herald_engine::auth::session(state.store.as_ref(), &token, chrono::Utc::now())
         .await?
         .ok_or_else(|| ApiError::unauthenticated("the console session has ended; sign in again"))?;
     // A cookie rides along whoever opens the socket: only Herald's own pages may.
@@ -207,10 +205,17 @@ async fn still_stands(store: &dyn herald_engine::store::Store, bound: &Bound) ->
         Bound::Session {
             token_digest,
             expires_at,
-        } => now < *expires_at && !matches!(store.session_user(token_digest, now).await, Ok(None)),
-        Bound::Key { token_digest } => {
-            !matches!(store.api_key_by_digest(token_digest).await, Ok(None))
+        } => {
+            now < *expires_at
+                && !matches!(
+                    herald_engine::auth::session_lasts(store, token_digest, now).await,
+                    Ok(false)
+                )
         }
+        Bound::Key { token_digest } => !matches!(
+            herald_engine::auth::key_lasts(store, token_digest).await,
+            Ok(false)
+        ),
     }
 }
 
