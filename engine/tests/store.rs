@@ -48,6 +48,14 @@ fn audit() -> NewAudit {
     }
 }
 
+/// The tenant every installation starts with.
+async fn default_tenant(b: &Backend) -> herald_engine::model::TenantOut {
+    b.store
+        .ensure_tenant(DEFAULT_TENANT, "Default")
+        .await
+        .unwrap()
+}
+
 fn user(email: &str, role: Role) -> NewUser {
     NewUser {
         email: email.into(),
@@ -75,11 +83,7 @@ async fn migrations_are_idempotent() {
 #[tokio::test]
 async fn ensure_tenant_creates_once() {
     for b in backends().await {
-        let first = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
+        let first = default_tenant(&b).await;
         let again = b
             .store
             .ensure_tenant(DEFAULT_TENANT, "Other name")
@@ -209,11 +213,7 @@ async fn sessions_resolve_until_they_expire_or_are_deleted() {
 #[tokio::test]
 async fn api_keys_resolve_by_digest_within_their_tenant() {
     for b in backends().await {
-        let default = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
+        let default = default_tenant(&b).await;
         let other = b.store.ensure_tenant("acme", "Acme").await.unwrap();
         let secret = generate_api_key();
         let created = b
@@ -299,11 +299,7 @@ async fn a_closed_store_fails_instead_of_hanging() {
 #[tokio::test]
 async fn an_account_change_and_its_audit_entry_commit_together() {
     for b in backends().await {
-        let t = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
+        let t = default_tenant(&b).await;
         let new_key = |secret: &herald_engine::auth::NewApiKeySecret| NewApiKey {
             id: herald_engine::model::ApiKeyId::new(),
             tenant_id: t.id,

@@ -20,11 +20,7 @@ async fn one_event_claimed_by_both_semantics(
     chrono::DateTime<Utc>,
     Vec<herald_engine::store::Claimed>,
 ) {
-    let t = b
-        .store
-        .ensure_tenant(DEFAULT_TENANT, "Default")
-        .await
-        .unwrap();
+    let t = default_tenant(&b).await;
     for semantics in [Semantics::AtLeastOnce, Semantics::AtMostOnce] {
         b.store
             .create_endpoint(t.id, endpoint(&["*"], semantics), &audit())
@@ -42,6 +38,23 @@ async fn one_event_claimed_by_both_semantics(
         .await
         .unwrap();
     (t, now, claimed)
+}
+
+/// The default tenant with one endpoint for every event type.
+async fn tenant_with_endpoint(
+    b: &Backend,
+    semantics: Semantics,
+) -> (
+    herald_engine::model::TenantOut,
+    herald_engine::model::EndpointOut,
+) {
+    let t = default_tenant(b).await;
+    let ep = b
+        .store
+        .create_endpoint(t.id, endpoint(&["*"], semantics), &audit())
+        .await
+        .unwrap();
+    (t, ep)
 }
 
 fn receipt(claimed: &herald_engine::store::Claimed, next: AfterAttempt) -> AttemptOutcome {
@@ -95,11 +108,7 @@ fn event(event_type: &str, key: Option<&str>) -> NewEvent {
 #[tokio::test]
 async fn ingest_fans_out_to_matching_endpoints_in_sequence() {
     for b in backends().await {
-        let t = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
+        let t = default_tenant(&b).await;
         b.store
             .create_endpoint(
                 t.id,
@@ -165,15 +174,7 @@ async fn ingest_fans_out_to_matching_endpoints_in_sequence() {
 async fn concurrent_publishes_stay_independent() {
     use herald_engine::model::TenantId;
     for b in backends().await {
-        let t = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
-        b.store
-            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce), &audit())
-            .await
-            .unwrap();
+        let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
         // A tenant that does not exist: its writes break a foreign key.
         let ghost = TenantId::new();
         let mut calls = Vec::new();
@@ -239,11 +240,7 @@ async fn the_dedup_window_drops_repeats_inside_it_only() {
     use herald_engine::model::TenantPatch;
     use herald_engine::store::DuplicateOf;
     for b in backends().await {
-        let t = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
+        let t = default_tenant(&b).await;
         b.store
             .update_tenant(
                 t.id,
@@ -319,11 +316,7 @@ async fn the_dedup_window_drops_repeats_inside_it_only() {
 async fn named_policies_apply_to_their_endpoints_and_cannot_vanish_under_them() {
     use herald_engine::model::{RetryPolicyIn, RetryPolicyPatch};
     for b in backends().await {
-        let t = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
+        let t = default_tenant(&b).await;
         let policy = b
             .store
             .create_retry_policy(
@@ -478,11 +471,7 @@ async fn claims_lease_and_expired_leases_come_back_due_now() {
 #[tokio::test]
 async fn a_claim_never_exceeds_an_endpoints_concurrency() {
     for b in backends().await {
-        let t = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
+        let t = default_tenant(&b).await;
         let busy = b
             .store
             .create_endpoint(
@@ -532,15 +521,7 @@ async fn a_claim_never_exceeds_an_endpoints_concurrency() {
 #[tokio::test]
 async fn a_receipt_from_a_claim_no_longer_held_is_refused() {
     for b in backends().await {
-        let t = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
-        b.store
-            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce), &audit())
-            .await
-            .unwrap();
+        let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
         let now = Utc::now();
         b.store
             .ingest(t.id, vec![event("a.b", None)], now)
@@ -697,15 +678,7 @@ async fn handing_back_at_shutdown_parks_at_most_once_and_requeues_the_rest() {
 #[tokio::test]
 async fn a_lone_publish_that_fails_part_way_changes_nothing() {
     for b in backends().await {
-        let t = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
-        b.store
-            .create_endpoint(t.id, endpoint(&["*"], Semantics::AtLeastOnce), &audit())
-            .await
-            .unwrap();
+        let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
         // The failure is injected into the last write of the request,
         // after its events and deliveries are written.
         let raw = sqlx::SqlitePool::connect(&b.url).await.unwrap();
@@ -750,11 +723,7 @@ async fn a_lone_publish_that_fails_part_way_changes_nothing() {
 #[tokio::test]
 async fn a_change_and_its_audit_entry_commit_together() {
     for b in backends().await {
-        let t = b
-            .store
-            .ensure_tenant(DEFAULT_TENANT, "Default")
-            .await
-            .unwrap();
+        let t = default_tenant(&b).await;
         let entries = |b: &Backend| {
             let store = b.store.clone();
             async move {

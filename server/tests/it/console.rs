@@ -76,13 +76,7 @@ async fn a_viewer_calling_an_admin_only_server_function_is_refused() {
         .await
         .expect("viewer signs in");
 
-    let res = server
-        .http
-        .post(server.url("/fn/list_users"))
-        .header("cookie", &viewer)
-        .send()
-        .await
-        .unwrap();
+    let res = server.console_call(&viewer, "list_users", &[]).await;
     assert_eq!(res.status(), 403);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "forbidden");
@@ -94,13 +88,7 @@ async fn a_viewer_calling_an_admin_only_server_function_is_refused() {
         .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
         .await
         .expect("admin signs in");
-    let res = server
-        .http
-        .post(server.url("/fn/list_users"))
-        .header("cookie", &admin)
-        .send()
-        .await
-        .unwrap();
+    let res = server.console_call(&admin, "list_users", &[]).await;
     assert_eq!(res.status(), 200);
     let users: Value = res.json().await.unwrap();
     let emails: Vec<&str> = users
@@ -126,13 +114,7 @@ async fn every_role_other_than_admin_is_refused_user_management() {
             .sign_in(&email, "role-password")
             .await
             .expect("signs in");
-        let res = server
-            .http
-            .post(server.url("/fn/list_users"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap();
+        let res = server.console_call(&cookie, "list_users", &[]).await;
         assert_eq!(res.status(), 403, "{role}");
     }
 }
@@ -145,25 +127,15 @@ async fn signing_out_ends_the_session_on_the_server() {
         .await
         .expect("signs in");
     let me: Value = server
-        .http
-        .post(server.url("/fn/current_user"))
-        .header("cookie", &cookie)
-        .send()
+        .console_call(&cookie, "current_user", &[])
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(me["email"], ADMIN_EMAIL);
     assert_eq!(me["role"], "admin");
 
-    let res = server
-        .http
-        .post(server.url("/fn/logout"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = server.console_call(&cookie, "logout", &[]).await;
     assert!(
         res.status().is_success() || res.status().is_redirection(),
         "{}",
@@ -176,21 +148,9 @@ async fn signing_out_ends_the_session_on_the_server() {
     );
 
     // The old cookie no longer opens anything.
-    let res = server
-        .http
-        .post(server.url("/fn/current_user"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = server.console_call(&cookie, "current_user", &[]).await;
     assert_eq!(res.status(), 401);
-    let res = server
-        .http
-        .get(server.url("/settings"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = server.console_page(&cookie, "/settings").await;
     assert!(res.status().is_redirection());
 }
 
@@ -266,13 +226,7 @@ async fn a_live_socket_opened_with_a_session_closes_when_the_session_ends() {
         .insert("origin", server.base.parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
 
-    let res = server
-        .http
-        .post(server.url("/fn/logout"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = server.console_call(&cookie, "logout", &[]).await;
     assert!(res.status().is_success() || res.status().is_redirection());
 
     let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {

@@ -131,4 +131,31 @@ impl TestServer {
             None => Err(res),
         }
     }
+
+    /// Calls a console server function as the holder of `cookie`, with a form
+    /// body (empty: no fields).
+    pub async fn console_call(
+        &self,
+        cookie: &str,
+        function: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/fn/{function}")))
+            .header("cookie", cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Loads a console page as the holder of `cookie`.
+    pub async fn console_page(&self, cookie: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+    }
 }

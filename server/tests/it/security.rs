@@ -311,13 +311,12 @@ async fn each_change_leaves_exactly_one_audit_row_naming_its_actor() {
             == 401
     );
     let res = server
-        .http
-        .post(server.url("/fn/create_api_key"))
-        .header("cookie", &cookie)
-        .form(&[("name", "from the console"), ("scope", "read")])
-        .send()
-        .await
-        .unwrap();
+        .console_call(
+            &cookie,
+            "create_api_key",
+            &[("name", "from the console"), ("scope", "read")],
+        )
+        .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     // The newest of two: the harness issued the test's own key (as Herald).
     let rows = audit_rows(&api, "api_key.create").await;

@@ -218,13 +218,8 @@ async fn console_users_bound_to_a_tenant_see_only_that_tenant() {
     );
     // A bound user cannot switch to another tenant.
     let res = server
-        .http
-        .post(server.url("/fn/switch_tenant"))
-        .header("cookie", &cookie)
-        .form(&[("slug", "default")])
-        .send()
-        .await
-        .unwrap();
+        .console_call(&cookie, "switch_tenant", &[("slug", "default")])
+        .await;
     assert_eq!(res.status(), 403);
     // Nor can an admin be bound to one.
     let err = herald_engine::auth::register_user_in(
