@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use super::audit::insert_audit;
+use super::id_page;
 use crate::error::is_unique_violation;
 use crate::model::{
     ApiKeyId, ApiKeyOut, Page, SessionId, TenantId, TenantOut, TenantPatch, UserId, UserOut,
@@ -13,7 +14,7 @@ use crate::model::{
 };
 use crate::store::{
     ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewAudit, NewUser,
-    SessionUser, SqliteStore, from_millis, normalise_email, page_of, stored_id, to_millis,
+    SessionUser, SqliteStore, from_millis, normalise_email, stored_id, to_millis,
 };
 use crate::{EngineError, Result};
 
@@ -423,18 +424,16 @@ impl crate::store::AccountStore for SqliteStore {
     }
 
     async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Page<UserOut>> {
-        let rows = sqlx::query_as::<_, UserRow>(&format!(
-            "select {USER_COLUMNS} from users where id > $1 order by id limit $2"
-        ))
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(self.reader())
-        .await?;
-        let users = rows
-            .into_iter()
-            .map(UserOut::try_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(users, limit, |u| u.id.to_string()))
+        let sql = format!("select {USER_COLUMNS} from users where id > $1 order by id limit $2");
+        id_page::<UserRow, _>(
+            self.reader(),
+            &sql,
+            None,
+            after.map(|a| a.to_string()),
+            limit,
+            |u: &UserOut| u.id.to_string(),
+        )
+        .await
     }
 
     async fn record_login(&self, user: UserId, client: &str, at: DateTime<Utc>) -> Result<()> {
@@ -596,22 +595,18 @@ impl crate::store::AccountStore for SqliteStore {
         after: Option<ApiKeyId>,
         limit: u32,
     ) -> Result<Page<ApiKeyOut>> {
-        let rows = sqlx::query_as::<_, ApiKeyRow>(
+        id_page::<ApiKeyRow, _>(
+            self.reader(),
             r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at
               from api_keys k join tenants t on t.id = k.tenant_id
               where k.tenant_id = $1 and k.id > $2 and k.revoked_at is null
               order by k.id limit $3",
+            Some(tenant),
+            after.map(|a| a.to_string()),
+            limit,
+            |k: &ApiKeyOut| k.id.to_string(),
         )
-        .bind(tenant.to_string())
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(self.reader())
-        .await?;
-        let keys = rows
-            .into_iter()
-            .map(ApiKeyOut::try_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(keys, limit, |k| k.id.to_string()))
+        .await
     }
 
     async fn update_tenant(

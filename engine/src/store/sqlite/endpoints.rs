@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Sqlite};
 
 use super::audit::insert_audit;
+use super::id_page;
 use crate::model::{EndpointId, EndpointOut, EventOut, Page, Semantics, TenantId};
 use crate::sign::Secret;
-use crate::store::{AuditWith, NewAudit, NewEndpoint, from_millis, page_of, stored_id, to_millis};
+use crate::store::{AuditWith, NewAudit, NewEndpoint, from_millis, stored_id, to_millis};
 use crate::vault::Purpose;
 use crate::{EngineError, Result};
 
@@ -202,20 +203,19 @@ impl crate::store::EndpointStore for SqliteStore {
         after: Option<EndpointId>,
         limit: u32,
     ) -> Result<Page<EndpointOut>> {
-        let rows = sqlx::query_as::<_, EndpointRow>(&format!(
+        let sql = format!(
             "select {ENDPOINT_COLUMNS} from endpoints
              where tenant_id = $1 and deleted_at is null and id > $2 order by id limit $3"
-        ))
-        .bind(tenant.to_string())
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(self.reader())
-        .await?;
-        let items = rows
-            .into_iter()
-            .map(EndpointOut::try_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(items, limit, |e| e.id.to_string()))
+        );
+        id_page::<EndpointRow, _>(
+            self.reader(),
+            &sql,
+            Some(tenant),
+            after.map(|a| a.to_string()),
+            limit,
+            |e: &EndpointOut| e.id.to_string(),
+        )
+        .await
     }
 
     async fn update_endpoint(

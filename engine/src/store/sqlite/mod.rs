@@ -99,6 +99,38 @@ impl SqliteStore {
     }
 }
 
+/// One page of rows in id order after the cursor `after`, the shape of every
+/// id-paged list: `sql` selects with the tenant as `$1` (when `tenant` is
+/// given; the cursor and the limit then follow), and ends in
+/// `id > $n order by id limit $m`. Rows become items with `TryFrom`.
+async fn id_page<R, T>(
+    pool: &SqlitePool,
+    sql: &str,
+    tenant: Option<crate::model::TenantId>,
+    after: Option<String>,
+    limit: u32,
+    id_of: impl Fn(&T) -> String,
+) -> Result<crate::model::Page<T>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    T: TryFrom<R, Error = crate::EngineError>,
+{
+    let mut query = sqlx::query_as::<_, R>(sql);
+    if let Some(tenant) = tenant {
+        query = query.bind(tenant.to_string());
+    }
+    let rows = query
+        .bind(after.unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(T::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(super::page_of(items, limit, id_of))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn capabilities(&self) -> Capabilities {

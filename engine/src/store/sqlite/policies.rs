@@ -6,12 +6,13 @@ use sqlx::FromRow;
 
 use super::audit::insert_audit;
 use super::endpoints::{from_json, json_text};
+use super::id_page;
 use crate::error::is_unique_violation;
 use crate::model::{
     Page, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId,
 };
 use crate::retry::RetryPolicy;
-use crate::store::{NewAudit, SqliteStore, from_millis, page_of, stored_id, to_millis};
+use crate::store::{NewAudit, SqliteStore, from_millis, stored_id, to_millis};
 use crate::{EngineError, Result};
 
 #[derive(FromRow)]
@@ -111,20 +112,19 @@ impl crate::store::PolicyStore for SqliteStore {
         after: Option<RetryPolicyId>,
         limit: u32,
     ) -> Result<Page<RetryPolicyOut>> {
-        let rows = sqlx::query_as::<_, PolicyRow>(&format!(
+        let sql = format!(
             "select {POLICY_COLUMNS} from retry_policies rp
              where rp.tenant_id = $1 and rp.id > $2 order by rp.id limit $3"
-        ))
-        .bind(tenant.to_string())
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(self.reader())
-        .await?;
-        let items = rows
-            .into_iter()
-            .map(RetryPolicyOut::try_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(items, limit, |p| p.id.to_string()))
+        );
+        id_page::<PolicyRow, _>(
+            self.reader(),
+            &sql,
+            Some(tenant),
+            after.map(|a| a.to_string()),
+            limit,
+            |p: &RetryPolicyOut| p.id.to_string(),
+        )
+        .await
     }
 
     async fn update_retry_policy(
