@@ -20,7 +20,7 @@ async fn one_event_claimed_by_both_semantics(
     chrono::DateTime<Utc>,
     Vec<herald_engine::store::Claimed>,
 ) {
-    let t = default_tenant(&b).await;
+    let t = default_tenant(b).await;
     for semantics in [Semantics::AtLeastOnce, Semantics::AtMostOnce] {
         b.store
             .create_endpoint(t.id, endpoint(&["*"], semantics), &audit())
