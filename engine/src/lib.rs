@@ -18,6 +18,8 @@ pub mod dispatch;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
+pub mod ingest;
+#[cfg(feature = "server")]
 pub mod limit;
 #[cfg(feature = "server")]
 pub mod live;

@@ -5,8 +5,6 @@
 //! answers each caller only after the commit. Under load one commit serves many
 //! requests; a lone request is written at once.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
@@ -14,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::audit::insert_audit;
 use super::endpoints::{EVENT_COLUMNS, EventRow, from_json, json_text};
 use super::replays::active_endpoints;
-use crate::model::event_type::any_pattern_matches;
+use crate::ingest::{BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies};
 use crate::model::{DeliveryId, EventId, EventOut, TenantId};
 use crate::store::{
     DuplicateOf, IngestAudit, Ingested, NewEvent, from_millis, stored_id, to_millis,
@@ -164,10 +162,8 @@ async fn ingest_on(
     .bind(&tenant_text)
     .fetch_one(&mut *conn)
     .await?;
-
     let endpoints = active_endpoints(&mut *conn, &tenant_text).await?;
-
-    let dedup_window_ms: Option<i64> =
+    let window_ms: Option<i64> =
         sqlx::query_scalar("select payload_dedup_window_ms from tenants where id = $1")
             .bind(&tenant_text)
             .fetch_optional(&mut *conn)
@@ -175,169 +171,31 @@ async fn ingest_on(
             .flatten();
 
     let mut seq = base;
-    // Events made per type, for event_type_stats.
-    let mut type_counts: Vec<(String, i64)> = Vec::new();
+    let mut seen = BatchSeen::default();
     let mut out = Vec::with_capacity(events.len());
-    // Keys used earlier in this batch, with the payload digest they came with.
-    let mut seen_keys: HashMap<String, (EventOut, String)> = HashMap::new();
-    // (type, payload digest) of events made earlier in this batch.
-    let mut seen_payloads: HashMap<(String, String), EventOut> = HashMap::new();
     for event in events {
-        if let Some(key) = &event.idempotency_key {
-            if let Some((original, digest)) = seen_keys.get(key) {
-                if original.event_type != event.event_type || *digest != event.payload_sha256 {
-                    return Err(EngineError::IdempotencyConflict {
-                        key: key.clone(),
-                        original: original.id,
-                    });
-                }
-                out.push(Ingested::Duplicate {
-                    event: original.clone(),
-                    why: DuplicateOf::IdempotencyKey,
-                });
-                continue;
-            }
-            let existing = sqlx::query_as::<_, EventRow>(&format!(
-                "select {EVENT_COLUMNS} from events where tenant_id = $1 and idempotency_key = $2"
-            ))
-            .bind(&tenant_text)
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if let Some(row) = existing {
-                // A repeat must be the same event: the key names it.
-                if row.event_type != event.event_type || row.payload != event.payload {
-                    return Err(EngineError::IdempotencyConflict {
-                        key: key.clone(),
-                        original: stored_id(&row.id)?,
-                    });
-                }
-                out.push(Ingested::Duplicate {
-                    event: row.try_into()?,
-                    why: DuplicateOf::IdempotencyKey,
-                });
-                continue;
-            }
-        }
-        // Test events are addressed to one endpoint on purpose: never deduplicated.
-        if let (Some(window), None) = (dedup_window_ms, event.only_endpoint) {
-            let payload_key = (event.event_type.clone(), event.payload_sha256.clone());
-            if let Some(original) = seen_payloads.get(&payload_key) {
-                out.push(Ingested::Duplicate {
-                    event: original.clone(),
-                    why: DuplicateOf::PayloadWindow,
-                });
-                continue;
-            }
-            let existing = sqlx::query_as::<_, EventRow>(&format!(
-                r"select {EVENT_COLUMNS} from events
-                  where tenant_id = $1 and payload_sha256 = $2 and payload_sha256 <> ''
-                    and event_type = $3 and received_at >= $4
-                  order by received_at limit 1"
-            ))
-            .bind(&tenant_text)
-            .bind(&event.payload_sha256)
-            .bind(&event.event_type)
-            .bind(now_ms.saturating_sub(window))
-            .fetch_optional(&mut *conn)
-            .await?;
-            // Equal digests of unequal payloads are not a concern with SHA-256,
-            // but comparing the bytes costs little and makes it certain.
-            if let Some(row) = existing.filter(|r| r.payload == event.payload) {
-                out.push(Ingested::Duplicate {
-                    event: row.try_into()?,
-                    why: DuplicateOf::PayloadWindow,
-                });
-                continue;
-            }
+        if let Some(repeat) =
+            repeat_of(conn, &tenant_text, &event, &seen, window_ms, now_ms).await?
+        {
+            out.push(repeat);
+            continue;
         }
         seq += 1;
-        let id = EventId::new();
-        let metadata = event.metadata.as_ref().map(json_text).transpose()?;
-        sqlx::query(
-            r"insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
-                                  correlation_id, entity_id, metadata, received_at, test)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(id.to_string())
-        .bind(&tenant_text)
-        .bind(seq)
-        .bind(&event.event_type)
-        .bind(&event.payload)
-        // The digest is kept only while the dedup window is on: with it off,
-        // ingest skips a random-order index insert per event.
-        .bind(if dedup_window_ms.is_some() {
-            event.payload_sha256.as_str()
-        } else {
-            ""
-        })
-        .bind(&event.idempotency_key)
-        .bind(&event.correlation_id)
-        .bind(&event.entity_id)
-        .bind(&metadata)
-        .bind(now_ms)
-        .bind(event.only_endpoint.is_some())
-        .execute(&mut *conn)
-        .await?;
-
+        let stored = insert_event(conn, &tenant_text, seq, &event, window_ms, now_ms).await?;
         let mut deliveries = 0u32;
-        let target = event.only_endpoint.map(|e| e.to_string());
         for (endpoint_id, patterns) in &endpoints {
-            let wanted = match &target {
-                Some(only) => only == endpoint_id,
-                None => any_pattern_matches(patterns, &event.event_type),
-            };
-            if !wanted {
-                continue;
+            if goes_to(&event, endpoint_id, patterns) {
+                insert_delivery(conn, &tenant_text, stored.id, endpoint_id, now_ms).await?;
+                deliveries += 1;
             }
-            sqlx::query(
-                r"insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at,
-                                          created_at, updated_at)
-                  values ($1, $2, $3, $4, 'pending', $5, $5, $5)",
-            )
-            .bind(DeliveryId::new().to_string())
-            .bind(&tenant_text)
-            .bind(id.to_string())
-            .bind(endpoint_id)
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?;
-            deliveries += 1;
         }
-
-        let stored = EventOut {
-            id,
-            seq,
-            event_type: event.event_type,
-            payload: from_json(&event.payload, "event payload")?,
-            idempotency_key: event.idempotency_key,
-            correlation_id: event.correlation_id,
-            entity_id: event.entity_id,
-            metadata: event.metadata,
-            received_at: from_millis(now_ms),
-        };
-        if let Some(key) = &stored.idempotency_key {
-            seen_keys.insert(key.clone(), (stored.clone(), event.payload_sha256.clone()));
-        }
-        if dedup_window_ms.is_some() && target.is_none() {
-            seen_payloads.insert(
-                (stored.event_type.clone(), event.payload_sha256.clone()),
-                stored.clone(),
-            );
-        }
-        match type_counts
-            .iter_mut()
-            .find(|(t, _)| *t == stored.event_type)
-        {
-            Some((_, n)) => *n += 1,
-            None => type_counts.push((stored.event_type.clone(), 1)),
-        }
+        seen.made(&stored, &event, window_ms);
         out.push(Ingested::Created {
             event: stored,
             deliveries,
         });
     }
-    for (event_type, n) in &type_counts {
+    for (event_type, n) in seen.per_type() {
         sqlx::query(
             r"insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
               values ($1, $2, $3, $4)
@@ -359,4 +217,130 @@ async fn ingest_on(
             .await?;
     }
     Ok(out)
+}
+
+/// The event `event` repeats, if any: one under its idempotency key (earlier
+/// in the batch or stored), or one with its payload inside the tenant's dedup
+/// window. A different event under the same key is a conflict.
+async fn repeat_of(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    event: &NewEvent,
+    seen: &BatchSeen,
+    window_ms: Option<i64>,
+    now_ms: i64,
+) -> Result<Option<Ingested>> {
+    let repeat = |event: EventOut, why: DuplicateOf| Some(Ingested::Duplicate { event, why });
+    if let Some(key) = &event.idempotency_key {
+        if let Some(original) = seen.under_key(event)? {
+            return Ok(repeat(original, DuplicateOf::IdempotencyKey));
+        }
+        let existing = sqlx::query_as::<_, EventRow>(&format!(
+            "select {EVENT_COLUMNS} from events where tenant_id = $1 and idempotency_key = $2"
+        ))
+        .bind(tenant)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = existing {
+            check_stored_under_key(event, stored_id(&row.id)?, &row.event_type, &row.payload)?;
+            return Ok(repeat(row.try_into()?, DuplicateOf::IdempotencyKey));
+        }
+    }
+    let Some(window) = window_ms.filter(|_| payload_dedup_applies(window_ms, event)) else {
+        return Ok(None);
+    };
+    if let Some(original) = seen.same_payload(event) {
+        return Ok(repeat(original, DuplicateOf::PayloadWindow));
+    }
+    let existing = sqlx::query_as::<_, EventRow>(&format!(
+        r"select {EVENT_COLUMNS} from events
+          where tenant_id = $1 and payload_sha256 = $2 and payload_sha256 <> ''
+            and event_type = $3 and received_at >= $4
+          order by received_at limit 1"
+    ))
+    .bind(tenant)
+    .bind(&event.payload_sha256)
+    .bind(&event.event_type)
+    .bind(now_ms.saturating_sub(window))
+    .fetch_optional(&mut *conn)
+    .await?;
+    // Equal digests of unequal payloads are not a concern with SHA-256, but
+    // comparing the bytes costs little and makes it certain.
+    match existing.filter(|r| r.payload == event.payload) {
+        Some(row) => Ok(repeat(row.try_into()?, DuplicateOf::PayloadWindow)),
+        None => Ok(None),
+    }
+}
+
+/// Stores a new event at `seq`; what a publisher gets back.
+async fn insert_event(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    seq: i64,
+    event: &NewEvent,
+    window_ms: Option<i64>,
+    now_ms: i64,
+) -> Result<EventOut> {
+    let id = EventId::new();
+    let metadata = event.metadata.as_ref().map(json_text).transpose()?;
+    sqlx::query(
+        r"insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
+                              correlation_id, entity_id, metadata, received_at, test)
+          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(id.to_string())
+    .bind(tenant)
+    .bind(seq)
+    .bind(&event.event_type)
+    .bind(&event.payload)
+    // The digest is kept only while the dedup window is on: with it off,
+    // ingest skips a random-order index insert per event.
+    .bind(if window_ms.is_some() {
+        event.payload_sha256.as_str()
+    } else {
+        ""
+    })
+    .bind(&event.idempotency_key)
+    .bind(&event.correlation_id)
+    .bind(&event.entity_id)
+    .bind(&metadata)
+    .bind(now_ms)
+    .bind(event.only_endpoint.is_some())
+    .execute(&mut *conn)
+    .await?;
+    Ok(EventOut {
+        id,
+        seq,
+        event_type: event.event_type.clone(),
+        payload: from_json(&event.payload, "event payload")?,
+        idempotency_key: event.idempotency_key.clone(),
+        correlation_id: event.correlation_id.clone(),
+        entity_id: event.entity_id.clone(),
+        metadata: event.metadata.clone(),
+        received_at: from_millis(now_ms),
+    })
+}
+
+/// A delivery of a new event to one endpoint, due now.
+async fn insert_delivery(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    event: EventId,
+    endpoint: &str,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        r"insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at,
+                                  created_at, updated_at)
+          values ($1, $2, $3, $4, 'pending', $5, $5, $5)",
+    )
+    .bind(DeliveryId::new().to_string())
+    .bind(tenant)
+    .bind(event.to_string())
+    .bind(endpoint)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -1,0 +1,195 @@
+//! What ingest decides apart from the SQL, for every backend to call: which
+//! endpoints an event goes to, whether it repeats an event stored or made
+//! earlier in its batch, and what the per-type counts add up to.
+
+use std::collections::HashMap;
+
+use crate::model::event_type::any_pattern_matches;
+use crate::model::{EventId, EventOut};
+use crate::store::NewEvent;
+use crate::{EngineError, Result};
+
+/// Whether `event` goes to the endpoint `endpoint` with these `patterns`: a
+/// test event to its one endpoint only, any other event to every endpoint
+/// with a matching pattern.
+pub fn goes_to(event: &NewEvent, endpoint: &str, patterns: &[String]) -> bool {
+    match event.only_endpoint {
+        Some(only) => only.to_string() == endpoint,
+        None => any_pattern_matches(patterns, &event.event_type),
+    }
+}
+
+/// Whether the payload dedup window applies to `event`: the tenant has one,
+/// and it is not a test event (those are addressed on purpose, every time).
+pub fn payload_dedup_applies(window_ms: Option<i64>, event: &NewEvent) -> bool {
+    window_ms.is_some() && event.only_endpoint.is_none()
+}
+
+/// An event stored under `event`'s idempotency key must be that event: the
+/// same type and payload. Anything else under the key is a conflict.
+pub fn check_stored_under_key(
+    event: &NewEvent,
+    stored_id: EventId,
+    stored_type: &str,
+    stored_payload: &str,
+) -> Result<()> {
+    if stored_type == event.event_type && stored_payload == event.payload {
+        return Ok(());
+    }
+    Err(EngineError::IdempotencyConflict {
+        key: event.idempotency_key.clone().unwrap_or_default(),
+        original: stored_id,
+    })
+}
+
+/// The events made so far in one batch, by idempotency key and by payload,
+/// so a repeat inside the batch is caught before the database is asked.
+#[derive(Debug, Default)]
+pub struct BatchSeen {
+    /// Key → the event and the payload digest it came with.
+    keys: HashMap<String, (EventOut, String)>,
+    /// (type, payload digest) → the event, for events the window applies to.
+    payloads: HashMap<(String, String), EventOut>,
+    /// Events made per type, in first-seen order.
+    per_type: Vec<(String, i64)>,
+}
+
+impl BatchSeen {
+    /// The event made earlier in the batch under `event`'s key: a repeat when
+    /// it is the same event, a conflict when it is not.
+    pub fn under_key(&self, event: &NewEvent) -> Result<Option<EventOut>> {
+        let Some(key) = &event.idempotency_key else {
+            return Ok(None);
+        };
+        let Some((original, digest)) = self.keys.get(key) else {
+            return Ok(None);
+        };
+        if original.event_type != event.event_type || *digest != event.payload_sha256 {
+            return Err(EngineError::IdempotencyConflict {
+                key: key.clone(),
+                original: original.id,
+            });
+        }
+        Ok(Some(original.clone()))
+    }
+
+    /// The event made earlier in the batch with `event`'s type and payload.
+    pub fn same_payload(&self, event: &NewEvent) -> Option<EventOut> {
+        self.payloads
+            .get(&(event.event_type.clone(), event.payload_sha256.clone()))
+            .cloned()
+    }
+
+    /// Notes an event just made from `event`.
+    pub fn made(&mut self, stored: &EventOut, event: &NewEvent, window_ms: Option<i64>) {
+        if let Some(key) = &stored.idempotency_key {
+            self.keys
+                .insert(key.clone(), (stored.clone(), event.payload_sha256.clone()));
+        }
+        if payload_dedup_applies(window_ms, event) {
+            self.payloads.insert(
+                (stored.event_type.clone(), event.payload_sha256.clone()),
+                stored.clone(),
+            );
+        }
+        match self
+            .per_type
+            .iter_mut()
+            .find(|(t, _)| *t == stored.event_type)
+        {
+            Some((_, n)) => *n += 1,
+            None => self.per_type.push((stored.event_type.clone(), 1)),
+        }
+    }
+
+    /// Events made per type, for the event-type statistics.
+    pub fn per_type(&self) -> &[(String, i64)] {
+        &self.per_type
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EndpointId;
+
+    fn new_event(event_type: &str, payload: &str, key: Option<&str>) -> NewEvent {
+        NewEvent {
+            event_type: event_type.into(),
+            payload: payload.into(),
+            payload_sha256: format!("sha of {payload}"),
+            idempotency_key: key.map(str::to_owned),
+            correlation_id: None,
+            entity_id: None,
+            metadata: None,
+            only_endpoint: None,
+        }
+    }
+
+    fn stored(event: &NewEvent) -> EventOut {
+        EventOut {
+            id: EventId::new(),
+            seq: 1,
+            event_type: event.event_type.clone(),
+            payload: serde_json::from_str(&event.payload).unwrap(),
+            idempotency_key: event.idempotency_key.clone(),
+            correlation_id: None,
+            entity_id: None,
+            metadata: None,
+            received_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn an_event_goes_to_matching_endpoints_and_a_test_event_to_its_own_only() {
+        let order = new_event("order.created", "{}", None);
+        let patterns = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(goes_to(&order, "ep_a", &patterns(&["order.*"])));
+        assert!(!goes_to(&order, "ep_a", &patterns(&["user.*"])));
+        let target = EndpointId::new();
+        let test = NewEvent {
+            only_endpoint: Some(target),
+            ..order
+        };
+        assert!(goes_to(&test, &target.to_string(), &patterns(&["user.*"])));
+        assert!(!goes_to(&test, "ep_other", &patterns(&["*"])));
+    }
+
+    #[test]
+    fn a_key_names_one_event_in_a_batch_and_in_the_store() {
+        let mut seen = BatchSeen::default();
+        let first = new_event("a.b", r#"{"n":1}"#, Some("k"));
+        assert!(seen.under_key(&first).unwrap().is_none());
+        let made = stored(&first);
+        seen.made(&made, &first, None);
+        assert_eq!(seen.under_key(&first).unwrap(), Some(made.clone()));
+        let other = new_event("a.b", r#"{"n":2}"#, Some("k"));
+        assert!(matches!(
+            seen.under_key(&other),
+            Err(EngineError::IdempotencyConflict { original, .. }) if original == made.id
+        ));
+        assert!(check_stored_under_key(&first, made.id, "a.b", r#"{"n":1}"#).is_ok());
+        assert!(check_stored_under_key(&first, made.id, "a.c", r#"{"n":1}"#).is_err());
+        assert!(check_stored_under_key(&first, made.id, "a.b", r#"{"n":3}"#).is_err());
+    }
+
+    #[test]
+    fn payload_repeats_count_only_with_a_window_and_never_for_test_events() {
+        let event = new_event("a.b", "{}", None);
+        let test = NewEvent {
+            only_endpoint: Some(EndpointId::new()),
+            ..event.clone()
+        };
+        assert!(payload_dedup_applies(Some(60_000), &event));
+        assert!(!payload_dedup_applies(None, &event));
+        assert!(!payload_dedup_applies(Some(60_000), &test));
+
+        let mut seen = BatchSeen::default();
+        seen.made(&stored(&event), &event, None);
+        assert!(seen.same_payload(&event).is_none(), "no window, no memory");
+        let made = stored(&event);
+        seen.made(&made, &event, Some(60_000));
+        assert_eq!(seen.same_payload(&event), Some(made));
+        assert_eq!(seen.per_type(), &[("a.b".to_string(), 2)]);
+    }
+}
