@@ -220,19 +220,10 @@ impl Config {
         herald_engine::store::Backend::from_url(&database_url)
             .map_err(|m| bad("database_url", m, "sqlite://PATH"))?;
 
-        let log = pick(&common.log, file.log).unwrap_or_else(|| "info".into());
-        tracing_subscriber::EnvFilter::try_new(&log).map_err(|e| {
-            bad(
-                "log",
-                format!("'{log}' does not parse: {e}"),
-                "a tracing filter such as info or herald=debug,sqlx=warn",
-            )
-        })?;
-        let log_format = match pick(&common.log_format, file.log_format).as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => return Err(bad("log_format", format!("got '{other}'"), "text or json")),
-        };
+        let (log, log_format) = log_settings(
+            pick(&common.log, file.log),
+            pick(&common.log_format, file.log_format),
+        )?;
 
         let listen_text =
             pick(&serve.listen, file.listen).unwrap_or_else(|| "127.0.0.1:3000".into());
@@ -244,25 +235,10 @@ impl Config {
             )
         })?;
 
-        let admin_email =
-            pick(&serve.admin_email, file.admin_email).unwrap_or_else(|| "admin@localhost".into());
-        if !herald_engine::auth::plausible_email(&admin_email) {
-            return Err(bad(
-                "admin_email",
-                format!("'{admin_email}' is not an email address"),
-                "an address such as ops@example.com",
-            ));
-        }
-        let admin_password = pick(&serve.admin_password, file.admin_password);
-        if let Some(p) = &admin_password
-            && let Err(e) = herald_engine::auth::validate_password(p)
-        {
-            return Err(bad(
-                "admin_password",
-                e.to_string(),
-                "at least 8 characters, or unset for a random one",
-            ));
-        }
+        let (admin_email, admin_password) = admin_settings(
+            pick(&serve.admin_email, file.admin_email),
+            pick(&serve.admin_password, file.admin_password),
+        )?;
 
         let redis_url = pick(&serve.redis_url, file.redis_url).filter(|u| !u.is_empty());
         if let Some(url) = &redis_url
@@ -283,49 +259,14 @@ impl Config {
             None => default_site_dir(),
         };
 
-        let session_ttl_hours = match cli_or_value(&serve.session_ttl_hours, file.session_ttl_hours)
-        {
-            None => 12,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|h| (1..=24 * 90).contains(h))
-                .ok_or_else(|| {
-                    bad(
-                        "session_ttl_hours",
-                        format!("got '{v}'"),
-                        "a whole number of hours from 1 to 2160",
-                    )
-                })?,
-        };
-        let secure_cookies =
-            match cli_or_value(&serve.secure_cookies, file.secure_cookies).as_deref() {
-                None | Some("false") | Some("0") => false,
-                Some("true") | Some("1") => true,
-                Some(other) => {
-                    return Err(bad(
-                        "secure_cookies",
-                        format!("got '{other}'"),
-                        "true or false",
-                    ));
-                }
-            };
-
-        let max_payload_bytes = match cli_or_value(&serve.max_payload_bytes, file.max_payload_bytes)
-        {
-            None => 1024 * 1024,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1024..=16 * 1024 * 1024).contains(n))
-                .ok_or_else(|| {
-                    bad(
-                        "max_payload_bytes",
-                        format!("got '{v}'"),
-                        "a number of bytes from 1024 to 16777216",
-                    )
-                })?,
-        };
+        let (session_ttl_hours, secure_cookies) = session_settings(
+            cli_or_value(&serve.session_ttl_hours, file.session_ttl_hours),
+            cli_or_value(&serve.secure_cookies, file.secure_cookies),
+        )?;
+        let max_payload_bytes = max_payload(cli_or_value(
+            &serve.max_payload_bytes,
+            file.max_payload_bytes,
+        ))?;
 
         let outbound_text =
             pick(&serve.outbound_allow_cidrs, file.outbound_allow_cidrs).unwrap_or_default();
@@ -448,6 +389,106 @@ fn cli_or_value(cli: &Option<String>, file: Option<toml::Value>) -> Option<Strin
             other => other.to_string(),
         })
     })
+}
+
+/// The log filter (checked) and format.
+fn log_settings(
+    log: Option<String>,
+    format: Option<String>,
+) -> Result<(String, LogFormat), ConfigError> {
+    let log = log.unwrap_or_else(|| "info".into());
+    tracing_subscriber::EnvFilter::try_new(&log).map_err(|e| {
+        bad(
+            "log",
+            format!("'{log}' does not parse: {e}"),
+            "a tracing filter such as info or herald=debug,sqlx=warn",
+        )
+    })?;
+    let log_format = match format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => return Err(bad("log_format", format!("got '{other}'"), "text or json")),
+    };
+    Ok((log, log_format))
+}
+
+/// The first admin's email and, when given, password (both checked).
+fn admin_settings(
+    email: Option<String>,
+    password: Option<String>,
+) -> Result<(String, Option<String>), ConfigError> {
+    let admin_email = email.unwrap_or_else(|| "admin@localhost".into());
+    if !herald_engine::auth::plausible_email(&admin_email) {
+        return Err(bad(
+            "admin_email",
+            format!("'{admin_email}' is not an email address"),
+            "an address such as ops@example.com",
+        ));
+    }
+    let admin_password = password;
+    if let Some(p) = &admin_password
+        && let Err(e) = herald_engine::auth::validate_password(p)
+    {
+        return Err(bad(
+            "admin_password",
+            e.to_string(),
+            "at least 8 characters, or unset for a random one",
+        ));
+    }
+    Ok((admin_email, admin_password))
+}
+
+/// How long a console session lasts (hours) and whether its cookie is `Secure`.
+fn session_settings(
+    ttl_hours: Option<String>,
+    secure: Option<String>,
+) -> Result<(u32, bool), ConfigError> {
+    let session_ttl_hours = match ttl_hours {
+        None => 12,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|h| (1..=24 * 90).contains(h))
+            .ok_or_else(|| {
+                bad(
+                    "session_ttl_hours",
+                    format!("got '{v}'"),
+                    "a whole number of hours from 1 to 2160",
+                )
+            })?,
+    };
+    let secure_cookies = match secure.as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(other) => {
+            return Err(bad(
+                "secure_cookies",
+                format!("got '{other}'"),
+                "true or false",
+            ));
+        }
+    };
+
+    Ok((session_ttl_hours, secure_cookies))
+}
+
+/// The largest event payload accepted, in bytes.
+fn max_payload(value: Option<String>) -> Result<usize, ConfigError> {
+    let max_payload_bytes = match value {
+        None => 1024 * 1024,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1024..=16 * 1024 * 1024).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    "max_payload_bytes",
+                    format!("got '{v}'"),
+                    "a number of bytes from 1024 to 16777216",
+                )
+            })?,
+    };
+    Ok(max_payload_bytes)
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<FileSettings, ConfigError> {

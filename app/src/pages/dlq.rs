@@ -9,7 +9,7 @@ use leptos_meta::Title;
 use leptos_router::components::{A, Form};
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-use crate::components::ui::{ErrorNotice, StateBadge, when};
+use crate::components::ui::{ErrorNotice, StateBadge, query_escape, when};
 use crate::pages::event::Attempt;
 use crate::server_fns::dlq::{DiscardDlq, DlqQuery, ReprocessDlq, get_dlq_entry, list_dlq};
 use crate::server_fns::events::endpoint_choices;
@@ -30,6 +30,50 @@ fn reprocessed_text(out: &herald_engine::model::ReprocessOut) -> String {
     text
 }
 
+/// The queue's filters, kept in the URL.
+#[component]
+fn DlqFilters(current: Signal<DlqQuery>) -> impl IntoView {
+    let endpoints = Resource::new(|| (), |_| endpoint_choices());
+    view! {
+        <Form method="GET" action="/dlq" attr:class="filters" attr:aria-label="Filter the queue">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let choices = endpoints.await.unwrap_or_default();
+                    view! {
+                        <label>"Endpoint"
+                            <select name="endpoint_id">
+                                <option value="">"Any endpoint"</option>
+                                {choices.into_iter().map(|(id, url)| {
+                                    let selected = {
+                                        let id = id.clone();
+                                        move || current.get().endpoint_id == id
+                                    };
+                                    view! { <option value=id selected=selected>{url}</option> }
+                                }).collect_view()}
+                            </select>
+                        </label>
+                    }
+                })}
+            </Suspense>
+            <label>"Event type"
+                <input type="text" name="event_type" placeholder="order.created" prop:value=move || current.get().event_type/>
+            </label>
+            <label>"Error class"
+                <select name="error_class">
+                    <option value="">"Any error"</option>
+                    {herald_engine::model::ErrorClass::ANY.into_iter().map(|c| c.as_str()).map(|c| view! {
+                        <option value=c selected=move || current.get().error_class == c>{c}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <div class="filter-actions">
+                <button type="submit">"Apply filters"</button>
+                <A href="/dlq">"Clear"</A>
+            </div>
+        </Form>
+    }
+}
+
 #[component]
 pub fn DlqPage() -> impl IntoView {
     let query = use_query_map();
@@ -46,7 +90,6 @@ pub fn DlqPage() -> impl IntoView {
         move || (current(), reprocess.version().get()),
         |(q, _)| list_dlq(q),
     );
-    let endpoints = Resource::new(|| (), |_| endpoint_choices());
     let selected: RwSignal<BTreeSet<String>> = RwSignal::new(BTreeSet::new());
     let reason = RwSignal::new(String::new());
     Effect::new(move |_| {
@@ -59,42 +102,7 @@ pub fn DlqPage() -> impl IntoView {
         <Title text="Dead-letter queue"/>
         <h1>"Dead-letter queue"</h1>
         <p class="muted">"Deliveries that used up their retries. Reprocessing sends each again with the same webhook-id and the retry policy's full schedule."</p>
-        <Form method="GET" action="/dlq" attr:class="filters" attr:aria-label="Filter the queue">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let choices = endpoints.await.unwrap_or_default();
-                    view! {
-                        <label>"Endpoint"
-                            <select name="endpoint_id">
-                                <option value="">"Any endpoint"</option>
-                                {choices.into_iter().map(|(id, url)| {
-                                    let selected = {
-                                        let id = id.clone();
-                                        move || current().endpoint_id == id
-                                    };
-                                    view! { <option value=id selected=selected>{url}</option> }
-                                }).collect_view()}
-                            </select>
-                        </label>
-                    }
-                })}
-            </Suspense>
-            <label>"Event type"
-                <input type="text" name="event_type" placeholder="order.created" prop:value=move || current().event_type/>
-            </label>
-            <label>"Error class"
-                <select name="error_class">
-                    <option value="">"Any error"</option>
-                    {herald_engine::model::ErrorClass::ANY.into_iter().map(|c| c.as_str()).map(|c| view! {
-                        <option value=c selected=move || current().error_class == c>{c}</option>
-                    }).collect_view()}
-                </select>
-            </label>
-            <div class="filter-actions">
-                <button type="submit">"Apply filters"</button>
-                <A href="/dlq">"Clear"</A>
-            </div>
-        </Form>
+        <DlqFilters current=Signal::derive(current)/>
 
         {move || reprocess.value().get().map(|r| match r {
             Ok(out) => view! { <p class="notice success" role="status">{reprocessed_text(&out)}</p> }.into_any(),
@@ -113,7 +121,13 @@ pub fn DlqPage() -> impl IntoView {
                         let matching = l.matching;
                         let older = l.page.next_cursor.clone().map(|c| {
                             let q = current();
-                            format!("/dlq?endpoint_id={}&event_type={}&error_class={}&before={c}", q.endpoint_id, q.event_type, q.error_class)
+                            format!(
+                                "/dlq?endpoint_id={}&event_type={}&error_class={}&before={}",
+                                query_escape(&q.endpoint_id),
+                                query_escape(&q.event_type),
+                                query_escape(&q.error_class),
+                                query_escape(&c)
+                            )
                         });
                         view! {
                             <div class="row bulk" role="group" aria-label="Bulk actions">

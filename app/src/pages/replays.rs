@@ -38,6 +38,33 @@ fn eta_text(secs: f64) -> String {
     }
 }
 
+/// What a replay would send: how many events, and the first of them.
+#[component]
+fn PreviewNotice(preview: herald_engine::model::ReplayPreview) -> impl IntoView {
+    let p = preview;
+    view! {
+        <div class="notice" role="status" aria-label="Preview">
+            <p><strong>{format!("{} events", p.total)}</strong>" would be replayed. The first of them:"</p>
+            <table>
+                <thead><tr><th>"Seq"</th><th>"Type"</th><th>"Received"</th><th>"Event"</th></tr></thead>
+                <tbody>
+                    {p.sample.into_iter().map(|e| {
+                        let href = format!("/events/{}", e.id);
+                        view! {
+                            <tr>
+                                <td>{e.seq}</td>
+                                <td><code>{e.event_type}</code></td>
+                                <td>{when(e.received_at)}</td>
+                                <td><A href=href><code>{e.id.to_string()}</code></A></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
 #[component]
 pub fn ReplaysPage() -> impl IntoView {
     let form = RwSignal::new(ReplayForm {
@@ -168,27 +195,7 @@ pub fn ReplaysPage() -> impl IntoView {
                 </div>
             </form>
             {move || form_level_error(error.get(), &FIELDS).map(|m| view! { <p class="error" role="alert">{m}</p> })}
-            {move || preview.value().get().and_then(Result::ok).map(|p| view! {
-                <div class="notice" role="status" aria-label="Preview">
-                    <p><strong>{format!("{} events", p.total)}</strong>" would be replayed. The first of them:"</p>
-                    <table>
-                        <thead><tr><th>"Seq"</th><th>"Type"</th><th>"Received"</th><th>"Event"</th></tr></thead>
-                        <tbody>
-                            {p.sample.into_iter().map(|e| {
-                                let href = format!("/events/{}", e.id);
-                                view! {
-                                    <tr>
-                                        <td>{e.seq}</td>
-                                        <td><code>{e.event_type}</code></td>
-                                        <td>{when(e.received_at)}</td>
-                                        <td><A href=href><code>{e.id.to_string()}</code></A></td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                </div>
-            })}
+            {move || preview.value().get().and_then(Result::ok).map(|p| view! { <PreviewNotice preview=p/> })}
         </section>
 
         <section aria-labelledby="jobs">
