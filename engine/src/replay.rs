@@ -35,14 +35,22 @@ const SCAN: Duration = Duration::from_millis(500);
 pub struct ReplayRunner {
     store: Arc<dyn Store>,
     dispatcher: Arc<Dispatcher>,
+    live: Arc<crate::live::LiveHub>,
     wake: Notify,
 }
 
 impl ReplayRunner {
-    pub fn new(store: Arc<dyn Store>, dispatcher: Arc<Dispatcher>) -> Arc<Self> {
+    /// A runner that arms deliveries for `dispatcher` and reports progress to
+    /// `live` (the engine's feed).
+    pub fn new(
+        store: Arc<dyn Store>,
+        dispatcher: Arc<Dispatcher>,
+        live: Arc<crate::live::LiveHub>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             dispatcher,
+            live,
             wake: Notify::new(),
         })
     }
@@ -127,8 +135,7 @@ impl ReplayRunner {
                 return;
             }
             if reported.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
-                self.dispatcher
-                    .live()
+                self.live
                     .publish(job.tenant_id, LiveMessage::progress(job.clone()));
                 reported = Some(Instant::now());
             }
@@ -192,9 +199,7 @@ impl ReplayRunner {
     /// Sends the job as it stands now to the live feed.
     pub async fn report(&self, id: ReplayId) {
         if let Ok(Some(job)) = self.store.get_replay(None, id).await {
-            self.dispatcher
-                .live()
-                .publish(job.tenant_id, LiveMessage::progress(job));
+            self.live.publish(job.tenant_id, LiveMessage::progress(job));
         }
     }
 

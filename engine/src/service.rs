@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use crate::audit::{self, AuditBy};
 use crate::dispatch::Dispatcher;
+use crate::live::LiveHub;
+use crate::metrics::Metrics;
 use crate::model::{
     AuditAction, EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, EventIn,
     RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId, TenantPatch,
@@ -26,12 +28,18 @@ pub const MAX_GRACE_SECS: u64 = 30 * 24 * 3_600;
 /// The event type of test events unless the caller names another.
 pub const TEST_EVENT_TYPE: &str = "herald.test";
 
-/// The store plus the dispatcher to wake, and the limits input is held to.
+/// The store, the workers to wake, the live feed and the counters, and the
+/// limits input is held to.
 #[derive(Clone)]
 pub struct Engine {
     pub store: Arc<dyn Store>,
     pub dispatcher: Arc<Dispatcher>,
     pub replays: Arc<ReplayRunner>,
+    /// What happens as it happens, per tenant: attempt outcomes from the
+    /// dispatcher, progress from the replay runner.
+    pub live: Arc<LiveHub>,
+    /// Counters for `/metrics`: attempts from the dispatcher, ingest from here.
+    pub metrics: Arc<Metrics>,
     pub max_payload_bytes: usize,
 }
 
@@ -44,6 +52,27 @@ pub struct Rotated {
 }
 
 impl Engine {
+    /// Builds the engine and its workers over `store`; the caller starts the
+    /// workers (`dispatcher.run`, `replays.run`).
+    pub fn new(
+        store: Arc<dyn Store>,
+        dispatch: crate::dispatch::DispatcherConfig,
+        max_payload_bytes: usize,
+    ) -> Self {
+        let live = Arc::new(LiveHub::default());
+        let metrics = Arc::new(Metrics::default());
+        let dispatcher = Dispatcher::new(store.clone(), dispatch, live.clone(), metrics.clone());
+        let replays = ReplayRunner::new(store.clone(), dispatcher.clone(), live.clone());
+        Self {
+            store,
+            dispatcher,
+            replays,
+            live,
+            metrics,
+            max_payload_bytes,
+        }
+    }
+
     /// Checks and commits events; wakes the dispatcher when deliveries were made.
     pub async fn publish(&self, tenant: TenantId, events: Vec<NewEvent>) -> Result<Vec<Ingested>> {
         let ingested = self.store.ingest(tenant, events, Utc::now()).await?;
@@ -57,8 +86,7 @@ impl Engine {
             .iter()
             .filter(|i| matches!(i, Ingested::Created { .. }))
             .count();
-        self.dispatcher
-            .metrics()
+        self.metrics
             .events_ingested(u64::try_from(created).unwrap_or(0));
         if ingested
             .iter()

@@ -30,9 +30,8 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use herald_app::ssr::ConsoleState;
 use herald_app::{App, shell};
-use herald_engine::dispatch::{Dispatcher, DispatcherConfig};
+use herald_engine::dispatch::DispatcherConfig;
 use herald_engine::limit::RateLimiter;
-use herald_engine::replay::ReplayRunner;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
@@ -107,7 +106,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             "deliveries may reach these internal address ranges (HERALD_OUTBOUND_ALLOW_CIDRS)"
         );
     }
-    let dispatcher = Dispatcher::new(
+    let engine = herald_engine::service::Engine::new(
         store.clone(),
         DispatcherConfig {
             guard: config.outbound_guard.clone(),
@@ -116,14 +115,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             per_endpoint: config.endpoint_concurrency as usize,
             ..DispatcherConfig::default()
         },
+        config.max_payload_bytes,
     );
-    let replays = ReplayRunner::new(store.clone(), dispatcher.clone());
-    let engine = herald_engine::service::Engine {
-        store: store.clone(),
-        dispatcher: dispatcher.clone(),
-        replays: replays.clone(),
-        max_payload_bytes: config.max_payload_bytes,
-    };
+    let (dispatcher, replays) = (engine.dispatcher.clone(), engine.replays.clone());
     let state = AppState {
         engine: engine.clone(),
         limits: state::Limits {

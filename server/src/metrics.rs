@@ -30,7 +30,7 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
     match state.store.gauges(chrono::Utc::now()).await {
         Ok(gauges) => (
             [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            state.engine.dispatcher.metrics().render(&gauges),
+            state.engine.metrics.render(&gauges),
         )
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),

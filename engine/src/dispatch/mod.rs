@@ -86,36 +86,33 @@ pub struct Dispatcher {
     config: DispatcherConfig,
     wake: Notify,
     endpoint_slots: Mutex<HashMap<EndpointId, Arc<Semaphore>>>,
-    live: LiveHub,
-    metrics: crate::metrics::Metrics,
+    live: Arc<LiveHub>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Dispatcher {
-    pub fn new(store: Arc<dyn Store>, config: DispatcherConfig) -> Arc<Self> {
+    /// A dispatcher that reports attempts to `live` (the engine's feed) and
+    /// counts them in `metrics` (the engine's counters).
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: DispatcherConfig,
+        live: Arc<LiveHub>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             client: http::client(Arc::new(config.guard.clone())),
             config,
             wake: Notify::new(),
             endpoint_slots: Mutex::new(HashMap::new()),
-            live: LiveHub::default(),
-            metrics: crate::metrics::Metrics::default(),
+            live,
+            metrics,
         })
     }
 
     /// Which destinations deliveries may reach.
     pub fn guard(&self) -> &guard::DestinationGuard {
         &self.config.guard
-    }
-
-    /// Counters for `/metrics`: attempts from here, ingest from the engine.
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
-        &self.metrics
-    }
-
-    /// The live feed: attempt outcomes from here, replay progress from the runner.
-    pub fn live(&self) -> &LiveHub {
-        &self.live
     }
 
     /// Tells the dispatcher new work is due (called after ingest commits), so

@@ -13,7 +13,12 @@ async fn idle_endpoint_slots_are_dropped_and_busy_ones_kept() {
     let store = crate::store::connect(&url, Arc::new(crate::vault::Vault::ephemeral()))
         .await
         .unwrap();
-    let dispatcher = Dispatcher::new(store, DispatcherConfig::default());
+    let dispatcher = Dispatcher::new(
+        store,
+        DispatcherConfig::default(),
+        Default::default(),
+        Default::default(),
+    );
     let busy_endpoint = EndpointId::new();
     let held = dispatcher
         .endpoint_slot(busy_endpoint)
@@ -116,7 +121,12 @@ async fn one_delivery(
         guard: guard::DestinationGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
         ..DispatcherConfig::default()
     };
-    let dispatcher = Dispatcher::new(store.clone(), config);
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        config,
+        Default::default(),
+        Default::default(),
+    );
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(dispatcher.clone().run(stopped));
     let ingested = store

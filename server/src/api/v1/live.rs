@@ -192,7 +192,7 @@ async fn live(State(state): State<AppState>, request: Request) -> Result<Respons
                 format!("not a websocket request: {e}"),
             )
         })?;
-    let feed = state.engine.dispatcher.live().subscribe(tenant);
+    let feed = state.engine.live.subscribe(tenant);
     let store = state.store.clone();
     Ok(upgrade.on_upgrade(move |socket| stream(socket, feed, wanted, bound, store)))
 }
