@@ -438,3 +438,6 @@ async fn an_account_change_and_its_audit_entry_commit_together() {
 /// Ingest, claims, receipts and the DLQ.
 #[path = "store/delivery.rs"]
 mod delivery;
+/// The DLQ, replays, checkpoints, secrets and the audit log.
+#[path = "store/recovery.rs"]
+mod recovery;

@@ -41,7 +41,7 @@ async fn one_event_claimed_by_both_semantics(
 }
 
 /// The default tenant with one endpoint for every event type.
-async fn tenant_with_endpoint(
+pub(crate) async fn tenant_with_endpoint(
     b: &Backend,
     semantics: Semantics,
 ) -> (
@@ -92,7 +92,7 @@ fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
     }
 }
 
-fn event(event_type: &str, key: Option<&str>) -> NewEvent {
+pub(crate) fn event(event_type: &str, key: Option<&str>) -> NewEvent {
     NewEvent {
         event_type: event_type.into(),
         payload: r#"{"n":1}"#.into(),
