@@ -34,6 +34,8 @@ pub mod service;
 #[cfg(feature = "server")]
 pub mod sign;
 #[cfg(feature = "server")]
+pub mod stats;
+#[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
 pub mod validate;

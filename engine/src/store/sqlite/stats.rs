@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
+use crate::Result;
 use crate::model::{
-    Counts, DepthPoint, EndpointId, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut,
-    StatsPoint, StatsSeries, TenantId,
+    Counts, DepthPoint, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut, TenantId,
 };
-use crate::store::{SqliteStore, StatSample, StatsQuery, from_millis, stored_id, to_millis};
-use crate::{EngineError, Result};
+use crate::stats::{Range, SummedRow, after_ranges, assemble, dlq_depth};
+use crate::store::{SqliteStore, StatSample, StatsQuery, to_millis};
 
 /// The plain count columns, in the order `counts_at` reads them.
 const COUNT_COLUMNS: [&str; 5] = [
@@ -175,45 +175,28 @@ fn narrow(sql: &mut QueryBuilder<'_, Sqlite>, q: &StatsQuery) {
     }
 }
 
-type GroupKey = (Option<EndpointId>, Option<String>);
-
 impl SqliteStore {
-    /// The DLQ's depth at the end of each bucket, drawn back from its size now:
-    /// the depth at a time is today's minus what was added since, plus what
-    /// was removed since. `net` holds each bucket's additions minus removals.
+    /// The DLQ's depth at the end of each bucket (see `stats::dlq_depth`):
+    /// its size now, and its net change after the range from the coarsest
+    /// rows that fit, one index range per granularity (an OR of the three
+    /// would scan the tenant's every row).
     async fn dlq_depth(
         &self,
         tenant: TenantId,
         q: &StatsQuery,
-        from: i64,
-        buckets: i64,
+        range: Range,
         net: &BTreeMap<i64, i64>,
     ) -> Result<Vec<DepthPoint>> {
         let g = q.granularity;
-        let end = from + buckets * g.millis();
         let mut sql =
             QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries where tenant_id = ");
         sql.push_bind(tenant.to_string());
         narrow(&mut sql, q);
-        let now: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
+        let size_now: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
 
-        // The net change after the range, from the coarsest rows that fit:
-        // minutes up to the next hour, hours up to the next day, then days.
-        let ceil = |at: i64, to: Granularity| to.bucket_start(at + to.millis() - 1);
-        let (minutes_end, hours_end) = match g {
-            Granularity::Minute => (ceil(end, Granularity::Hour), ceil(end, Granularity::Day)),
-            Granularity::Hour => (end, ceil(end, Granularity::Day)),
-            Granularity::Day => (end, end),
-        };
-        // One index range per granularity (an OR of the three would scan the
-        // tenant's every row).
         let mut sql = QueryBuilder::<Sqlite>::new("select coalesce(sum(net), 0) from (");
-        let ranges = [
-            (Granularity::Minute, end, Some(minutes_end)),
-            (Granularity::Hour, minutes_end, Some(hours_end)),
-            (Granularity::Day, hours_end, None),
-        ];
-        for (i, (granularity, start, stop)) in ranges.into_iter().enumerate() {
+        for (i, (granularity, start, stop)) in after_ranges(g, range.end(g)).into_iter().enumerate()
+        {
             if i > 0 {
                 sql.push(" union all ");
             }
@@ -232,22 +215,14 @@ impl SqliteStore {
         }
         sql.push(")");
         let after: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
-
-        let now_ms = to_millis(Utc::now());
-        let mut depth = now - after;
-        let mut points = Vec::with_capacity(usize::try_from(buckets).unwrap_or(0));
-        for i in (0..buckets).rev() {
-            let start = from + i * g.millis();
-            points.push(DepthPoint {
-                end: from_millis((start + g.millis()).min(now_ms.max(start))),
-                // Rows written before removals were counted can make the
-                // drawn-back depth negative; a queue is never smaller than empty.
-                depth: u64::try_from(depth).unwrap_or(0),
-            });
-            depth -= net.get(&start).copied().unwrap_or(0);
-        }
-        points.reverse();
-        Ok(points)
+        Ok(dlq_depth(
+            g,
+            range,
+            size_now,
+            after,
+            net,
+            to_millis(Utc::now()),
+        ))
     }
 }
 
@@ -313,26 +288,7 @@ impl crate::store::StatsStore for SqliteStore {
 
     async fn stats(&self, tenant: TenantId, q: &StatsQuery) -> Result<StatsOut> {
         let g = q.granularity;
-        let from = g.bucket_start(to_millis(q.from));
-        let to = to_millis(q.to);
-        if to <= from {
-            return Err(EngineError::invalid("to", "must be later than from"));
-        }
-        // The limit is on the range asked for: flooring `from` to its bucket
-        // adds one partial bucket (24 hours by minute touch 1,441 of them).
-        let asked = to_millis(q.from).max(from);
-        let buckets = (to - asked + g.millis() - 1) / g.millis();
-        if buckets > g.max_buckets() {
-            return Err(EngineError::invalid(
-                "granularity",
-                format!(
-                    "{} buckets of a {} are too many for one query (at most {}); choose a coarser granularity or a shorter range",
-                    buckets,
-                    g.as_str(),
-                    g.max_buckets()
-                ),
-            ));
-        }
+        let range = Range::of(q)?;
         // SQLite sums the rows of each bucket and group: a week by hour is
         // 168 rows per group to decode, whatever the number of endpoints.
         let group_column = match q.group_by {
@@ -354,75 +310,26 @@ impl crate::store::StatsStore for SqliteStore {
             .push(" and granularity = ")
             .push_bind(g.as_str())
             .push(" and bucket_start >= ")
-            .push_bind(from)
+            .push_bind(range.from)
             .push(" and bucket_start < ")
-            .push_bind(to);
+            .push_bind(range.to);
         narrow(&mut sql, q);
         if q.totals_only {
             sql.push(format!(" group by {group_column}"));
         } else {
             sql.push(format!(" group by bucket_start, {group_column}"));
         }
-        let rows = sql.build().fetch_all(self.reader()).await?;
-
-        let mut groups: BTreeMap<GroupKey, BTreeMap<i64, Counts>> = BTreeMap::new();
-        let mut total = Counts::default();
-        // DLQ additions minus removals per bucket, every group together.
-        let mut dlq_net: BTreeMap<i64, i64> = BTreeMap::new();
-        for row in &rows {
-            let start: i64 = row.try_get(0)?;
-            let group: String = row.try_get(1)?;
-            let counts = counts_at(row, 2)?;
-            let key = match q.group_by {
-                GroupBy::None => (None, None),
-                GroupBy::Endpoint => (Some(stored_id(&group)?), None),
-                GroupBy::EventType => (None, Some(group)),
-            };
-            total.add(&counts);
-            *dlq_net.entry(start).or_default() +=
-                counts.dlq_added as i64 - counts.dlq_removed as i64;
-            groups
-                .entry(key)
-                .or_default()
-                .entry(start)
-                .or_default()
-                .add(&counts);
+        let rows = sql
+            .build()
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, counts_at(row, 2)?)))
+            .collect::<Result<Vec<SummedRow>>>()?;
+        let (mut out, dlq_net) = assemble(q, range, rows)?;
+        if !q.totals_only {
+            out.dlq_depth = self.dlq_depth(tenant, q, range, &dlq_net).await?;
         }
-        if q.group_by == GroupBy::None && groups.is_empty() {
-            groups.insert((None, None), BTreeMap::new());
-        }
-        let series = groups
-            .into_iter()
-            .map(|((endpoint_id, event_type), points)| {
-                let mut sum = Counts::default();
-                let points = points
-                    .into_iter()
-                    .map(|(start, counts)| {
-                        sum.add(&counts);
-                        StatsPoint::new(from_millis(start), counts)
-                    })
-                    .collect();
-                StatsSeries {
-                    endpoint_id,
-                    event_type,
-                    points: if q.totals_only { Vec::new() } else { points },
-                    total: StatsPoint::new(from_millis(from), sum),
-                }
-            })
-            .collect();
-        let dlq_depth = if q.totals_only {
-            Vec::new()
-        } else {
-            self.dlq_depth(tenant, q, from, buckets, &dlq_net).await?
-        };
-        Ok(StatsOut {
-            granularity: g,
-            from: from_millis(from),
-            to: q.to,
-            group_by: q.group_by,
-            series,
-            total: StatsPoint::new(from_millis(from), total),
-            dlq_depth,
-        })
+        Ok(out)
     }
 }
