@@ -16,6 +16,8 @@ pub mod deps;
 #[cfg(feature = "server")]
 pub mod dispatch;
 #[cfg(feature = "server")]
+pub mod dlq;
+#[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
 pub mod ingest;

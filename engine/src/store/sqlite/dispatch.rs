@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use crate::Result;
+use crate::dlq::DeadLetter;
 use crate::model::{AttemptId, DeliveryId, DlqEntryId, ErrorClass};
 use crate::store::{
     AfterAttempt, AttemptOutcome, ClaimToken, Claimed, Recorded, Settled, from_millis, stored_id,
@@ -103,9 +104,7 @@ async fn settle_in_flight(
         let added = insert_dlq_entry(
             tx,
             (delivery, tenant, endpoint, event),
-            &format!("{why}: whether it reached the receiver is unknown, so it is not sent again"),
-            None,
-            Some(ErrorClass::OutcomeUnknown),
+            &DeadLetter::outcome_unknown(why),
             now_ms,
         )
         .await?;
@@ -122,15 +121,14 @@ async fn settle_in_flight(
 /// Puts a dead delivery in the DLQ (or refreshes the entry it already has),
 /// and counts the addition in the statistics in the same transaction. This is
 /// the one place DLQ entries are written; true when a new entry was added.
-/// `class` is the entry's error class when no attempt gives it one.
 async fn insert_dlq_entry(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     (delivery, tenant, endpoint, event): (&str, &str, &str, &str),
-    reason: &str,
-    last_attempt: Option<&str>,
-    class: Option<ErrorClass>,
+    entry: &DeadLetter,
     now_ms: i64,
 ) -> Result<bool> {
+    let (reason, last_attempt) = (&entry.reason, entry.last_attempt.as_deref());
+    let class = entry.class;
     let event_type: String = sqlx::query_scalar("select event_type from events where id = $1")
         .bind(event)
         .fetch_optional(&mut **tx)
@@ -263,9 +261,7 @@ async fn record_one(
         dead_lettered = insert_dlq_entry(
             tx,
             (&delivery_text, &tenant, &endpoint, &event),
-            reason,
-            Some(&attempt_id),
-            None,
+            &DeadLetter::after_attempt(reason, &attempt_id),
             now_ms,
         )
         .await?;
@@ -491,9 +487,7 @@ impl crate::store::DispatchStore for SqliteStore {
         insert_dlq_entry(
             &mut tx,
             (&delivery.to_string(), &tenant, &endpoint, &event),
-            reason,
-            None,
-            None,
+            &DeadLetter::abandoned(reason),
             now_ms,
         )
         .await?;
