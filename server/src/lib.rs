@@ -212,7 +212,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::scrape))
         .route("/api/v1/openapi.json", get(api::docs::openapi_json))
-        .nest("/api/v1", api::v1::router(state.limits.max_payload_bytes))
+        .merge(api::v1::router(state.limits.max_payload_bytes))
         .leptos_routes_with_context(
             &state,
             routes,

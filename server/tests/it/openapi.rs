@@ -118,7 +118,7 @@ async fn the_document_lists_every_route_the_server_serves() {
     let unserved: Vec<_> = documented.difference(&served).collect();
     assert!(
         undocumented.is_empty(),
-        "routes without documentation (add #[utoipa::path] and list the handler in the module's Doc): {undocumented:?}"
+        "routes without documentation (add #[utoipa::path] and register the handler with routes!): {undocumented:?}"
     );
     assert!(
         unserved.is_empty(),

@@ -1,11 +1,12 @@
 //! `GET /api/v1/audit`: the tenant's audit log, newest first.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use herald_engine::model::{AuditFilter, AuditId, AuditOut, Page, Permission};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiQuery, Caller, ListParams};
@@ -83,10 +84,7 @@ async fn list(
     ))
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(list))]
-pub struct Doc;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/audit", get(list))
+/// This resource's routes, each registered with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }

@@ -1,11 +1,10 @@
 //! `/api/v1/dlq`: deliveries that gave up, to inspect, reprocess (one, a
 //! list, or every entry a filter matches) or discard.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use herald_engine::model::{
     DlqDetail, DlqEntryId, DlqEntryOut, EndpointId, ErrorClass, Page, Permission, ReprocessOut,
 };
@@ -13,6 +12,8 @@ use herald_engine::store::DlqFilter;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::events::parse_time;
 use crate::api::examples as ex;
@@ -338,14 +339,11 @@ async fn discard(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(list_dlq, dlq_entry, reprocess_one, reprocess_bulk, discard))]
-pub struct Doc;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/dlq", get(list_dlq))
-        .route("/dlq/reprocess", post(reprocess_bulk))
-        .route("/dlq/{id}", get(dlq_entry).delete(discard))
-        .route("/dlq/{id}/reprocess", post(reprocess_one))
+/// This resource's routes, each registered with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_dlq))
+        .routes(routes!(reprocess_bulk))
+        .routes(routes!(dlq_entry, discard))
+        .routes(routes!(reprocess_one))
 }

@@ -1,15 +1,16 @@
 //! `/api/v1/endpoints`: where a tenant's events are delivered.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use herald_engine::model::{
     EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, Page, Permission,
 };
 use herald_engine::service::Rotated;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json};
@@ -392,26 +393,13 @@ async fn send_test_event(
     Ok((StatusCode::ACCEPTED, Json(TestEventSent { event_id })))
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    create,
-    get_one,
-    list,
-    update,
-    delete,
-    disable,
-    enable,
-    rotate_secret,
-    send_test_event
-))]
-pub struct Doc;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/endpoints", get(list).post(create))
-        .route("/endpoints/{id}", get(get_one).patch(update).delete(delete))
-        .route("/endpoints/{id}/disable", post(disable))
-        .route("/endpoints/{id}/enable", post(enable))
-        .route("/endpoints/{id}/rotate-secret", post(rotate_secret))
-        .route("/endpoints/{id}/test", post(send_test_event))
+/// This resource's routes, each registered with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(disable))
+        .routes(routes!(enable))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(send_test_event))
 }

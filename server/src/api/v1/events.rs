@@ -4,11 +4,10 @@
 //! A 2xx means the event and its deliveries are committed (one transaction).
 
 use axum::Extension;
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use herald_engine::model::{
     DeliveryState, EndpointId, EventDetail, EventId, EventIn, EventTypeSummary, Page, Permission,
@@ -17,6 +16,8 @@ use herald_engine::store::{DuplicateOf, EventFilter, EventSummary, Ingested};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
@@ -378,23 +379,23 @@ struct EventTypes {
     items: Vec<EventTypeSummary>,
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(publish, publish_batch, list, detail, event_types))]
-pub struct Doc;
-
-pub fn router(max_payload_bytes: usize) -> Router<AppState> {
+/// This resource's routes, each registered with its documentation; a
+/// publish may carry a payload at the limit with its envelope around it.
+pub fn routes(max_payload_bytes: usize) -> OpenApiRouter<AppState> {
     // Room for the envelope around a payload at the limit; a batch may carry
     // up to 16 such payloads' worth.
     let single = max_payload_bytes + 64 * 1024;
-    Router::new()
-        .route(
-            "/events",
-            post(publish).get(list).layer(DefaultBodyLimit::max(single)),
+    OpenApiRouter::new()
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(publish, list))
+                .layer(DefaultBodyLimit::max(single)),
         )
-        .route(
-            "/events/batch",
-            post(publish_batch).layer(DefaultBodyLimit::max(single * 16)),
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(publish_batch))
+                .layer(DefaultBodyLimit::max(single * 16)),
         )
-        .route("/events/{id}", get(detail))
-        .route("/event-types", get(event_types))
+        .routes(routes!(detail))
+        .routes(routes!(event_types))
 }

@@ -10,16 +10,16 @@
 //! change or expiry. One opened with an API key closes (code 4001) when the
 //! key is revoked.
 
-use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::response::Response;
-use axum::routing::get;
 use herald_app::ssr::session_token_from;
 use herald_engine::auth::token_digest;
 use herald_engine::model::{EndpointId, LiveMessage, Permission, TenantId};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiQuery, Caller};
@@ -273,10 +273,7 @@ async fn stream(
     }
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(live))]
-pub struct Doc;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/live", get(live))
+/// This resource's routes, each registered with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(live))
 }

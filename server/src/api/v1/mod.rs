@@ -12,40 +12,42 @@ mod stats;
 mod tenant;
 
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Each resource module's part of the OpenAPI document.
-pub fn docs() -> Vec<utoipa::openapi::OpenApi> {
-    use utoipa::OpenApi;
-    vec![
-        tenant::Doc::openapi(),
-        api_keys::Doc::openapi(),
-        audit::Doc::openapi(),
-        endpoints::Doc::openapi(),
-        retry_policies::Doc::openapi(),
-        events::Doc::openapi(),
-        dlq::Doc::openapi(),
-        replays::Doc::openapi(),
-        live::Doc::openapi(),
-        stats::Doc::openapi(),
-    ]
+/// Every `/api/v1` route, each registered with its documentation in one
+/// call (`routes!` over the handler's `#[utoipa::path]`): a route cannot be
+/// served without being in the document, nor documented without being served.
+pub fn api(max_payload_bytes: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .merge(tenant::routes())
+        .merge(api_keys::routes())
+        .merge(audit::routes())
+        .merge(endpoints::routes())
+        .merge(retry_policies::routes())
+        .merge(events::routes(max_payload_bytes))
+        .merge(dlq::routes())
+        .merge(replays::routes())
+        .merge(live::routes())
+        .merge(stats::routes())
 }
 
+/// The `/api/v1` part of the OpenAPI document.
+pub fn docs() -> utoipa::openapi::OpenApi {
+    // The payload limit only sizes a body limit layer, not the document.
+    api(1024 * 1024).into_openapi()
+}
+
+/// The `/api/v1` routes to serve; a path under it that is none of them is a
+/// 404 naming the path.
 pub fn router(max_payload_bytes: usize) -> Router<AppState> {
-    Router::new()
-        .merge(tenant::router())
-        .merge(api_keys::router())
-        .merge(audit::router())
-        .merge(endpoints::router())
-        .merge(retry_policies::router())
-        .merge(events::router(max_payload_bytes))
-        .merge(dlq::router())
-        .merge(replays::router())
-        .merge(live::router())
-        .merge(stats::router())
-        .fallback(|uri: http::Uri| async move {
+    let (router, _) = api(max_payload_bytes).split_for_parts();
+    router.route(
+        "/api/v1/{*rest}",
+        axum::routing::any(|uri: http::Uri| async move {
             ApiError::not_found(format!("no API route at {}", uri.path()))
-        })
+        }),
+    )
 }

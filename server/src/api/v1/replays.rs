@@ -2,11 +2,10 @@
 //! sending stored events again, one or a filtered range, and recovering from
 //! a named point in the event sequence.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use herald_engine::model::{
     CheckpointId, CheckpointIn, CheckpointOut, EventId, EventReplayIn, Page, Permission, ReplayId,
     ReplayIn, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery,
@@ -14,6 +13,8 @@ use herald_engine::model::{
 use herald_engine::recovery::ReplayStarted;
 use http::StatusCode;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json, path_id};
@@ -347,34 +348,16 @@ async fn recover(
     Ok(started(out))
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    replay_event,
-    create_replay,
-    list_replays,
-    get_replay,
-    pause,
-    resume,
-    cancel,
-    create_checkpoint,
-    list_checkpoints,
-    get_checkpoint,
-    recover
-))]
-pub struct Doc;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/events/{id}/replay", post(replay_event))
-        .route("/replays", post(create_replay).get(list_replays))
-        .route("/replays/{id}", get(get_replay))
-        .route("/replays/{id}/pause", post(pause))
-        .route("/replays/{id}/resume", post(resume))
-        .route("/replays/{id}/cancel", post(cancel))
-        .route(
-            "/checkpoints",
-            post(create_checkpoint).get(list_checkpoints),
-        )
-        .route("/checkpoints/{id}", get(get_checkpoint))
-        .route("/checkpoints/{id}/recover", post(recover))
+/// This resource's routes, each registered with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(replay_event))
+        .routes(routes!(create_replay, list_replays))
+        .routes(routes!(get_replay))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(cancel))
+        .routes(routes!(create_checkpoint, list_checkpoints))
+        .routes(routes!(get_checkpoint))
+        .routes(routes!(recover))
 }

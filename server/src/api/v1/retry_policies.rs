@@ -1,15 +1,16 @@
 //! `/api/v1/retry-policies`: named retry policies endpoints can follow, and a
 //! schedule preview for any policy.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use herald_engine::model::{
     Page, Permission, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch,
 };
 use herald_engine::retry::RetryPolicy;
 use http::StatusCode;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
@@ -196,16 +197,10 @@ async fn preview(
     }))
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(create, list, get_one, update, delete, preview))]
-pub struct Doc;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/retry-policies", get(list).post(create))
-        .route("/retry-policies/preview", post(preview))
-        .route(
-            "/retry-policies/{id}",
-            get(get_one).patch(update).delete(delete),
-        )
+/// This resource's routes, each registered with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(preview))
+        .routes(routes!(get_one, update, delete))
 }

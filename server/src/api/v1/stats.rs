@@ -1,8 +1,7 @@
 //! `GET /api/v1/stats`: delivery statistics for a time range.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use herald_engine::model::{
     Counts, EndpointId, Granularity, GroupBy, Permission, StatsOut, StatsPoint, StatsSeries,
@@ -10,6 +9,8 @@ use herald_engine::model::{
 use herald_engine::store::StatsQuery;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::extract::{ApiQuery, Caller};
 use crate::error::ApiError;
@@ -125,10 +126,6 @@ fn stats_end() -> chrono::DateTime<Utc> {
         .map_or(chrono::DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(stats))]
-pub struct Doc;
-
 fn stats_example() -> Value {
     // One hour's bucket; the total is two of them.
     let point = |start: &str, n: u64| {
@@ -152,6 +149,7 @@ fn stats_example() -> Value {
     })
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/stats", get(stats))
+/// This resource's routes, each registered with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stats))
 }

@@ -1,8 +1,9 @@
 //! `/api/v1/tenant`: the tenant the calling key belongs to, and its settings.
 
-use axum::routing::get;
-use axum::{Json, Router, extract::State};
+use axum::{Json, extract::State};
 use herald_engine::model::{Permission, TenantOut, TenantPatch};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::extract::{ApiJson, Caller};
 use crate::error::ApiError;
@@ -59,10 +60,7 @@ async fn update(
     Ok(Json(load(&state, &caller).await?))
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(current, update))]
-pub struct Doc;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/tenant", get(current).patch(update))
+/// This resource's routes, each registered with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(current, update))
 }
