@@ -211,6 +211,28 @@ pub fn require(permission: Permission) -> Result<UserOut, ConsoleError> {
     }
 }
 
+/// What a server function works with once the signed-in user may do what it
+/// does: the user, the console's state and the tenant they work in.
+pub struct Call {
+    pub user: UserOut,
+    pub state: ConsoleState,
+    pub tenant: herald_engine::model::TenantId,
+}
+
+/// Opens a server function that needs `permission` in the working tenant: the
+/// session's user (401 without one, 403 when their role lacks it), the state
+/// and the tenant.
+pub async fn open(permission: Permission) -> Result<Call, ConsoleError> {
+    let user = require(permission)?;
+    let state = console_state()?;
+    let tenant = console_tenant(&state).await?;
+    Ok(Call {
+        user,
+        state,
+        tenant,
+    })
+}
+
 /// `Set-Cookie` value that starts a session.
 pub fn session_cookie(token: &str, max_age: chrono::Duration, secure: bool) -> String {
     format!(

@@ -263,11 +263,13 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyOut>, ConsoleError> {
 /// Creates an API key in the working tenant; the key is shown this once.
 #[server(prefix = "/fn", endpoint = "create_api_key")]
 pub async fn create_api_key(name: String, scope: String) -> Result<KeyCreated, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, require};
+    use crate::ssr::{Call, by_user, open};
     use herald_engine::model::{Permission, Scope};
-    let user = require(Permission::ManageApiKeys)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageApiKeys).await?;
     let scope: Scope = parse_field("scope", &scope)?;
     let (listing, key) = herald_engine::auth::issue_api_key(
         state.store.as_ref(),
@@ -282,11 +284,13 @@ pub async fn create_api_key(name: String, scope: String) -> Result<KeyCreated, C
 
 #[server(prefix = "/fn", endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(id: String) -> Result<(), ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, fail, parse_id, require};
+    use crate::ssr::{Call, by_user, fail, open, parse_id};
     use herald_engine::model::{ApiKeyId, Permission};
-    let user = require(Permission::ManageApiKeys)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageApiKeys).await?;
     let key: ApiKeyId = parse_id("API key", &id)?;
     if !herald_engine::auth::revoke_api_key(state.store.as_ref(), &by_user(&user), tenant, key)
         .await?

@@ -105,11 +105,13 @@ pub async fn reprocess_dlq(
     query: DlqQuery,
     reason: String,
 ) -> Result<ReprocessOut, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{Call, by_user, open, parse_id};
     use herald_engine::model::{DlqEntryId, Permission};
-    let user = require(Permission::ManageDlq)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageDlq).await?;
     let actor = by_user(&user);
     let out = if all {
         let filter = filter_of(&DlqQuery {
@@ -135,11 +137,13 @@ pub async fn reprocess_dlq(
 
 #[server(prefix = "/fn", endpoint = "discard_dlq")]
 pub async fn discard_dlq(id: String, reason: String) -> Result<(), ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{Call, by_user, open, parse_id};
     use herald_engine::model::{DlqEntryId, Permission};
-    let user = require(Permission::ManageDlq)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageDlq).await?;
     let entry: DlqEntryId = parse_id("DLQ entry", &id)?;
     state
         .engine

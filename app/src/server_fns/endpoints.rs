@@ -88,11 +88,13 @@ async fn rows(
 
 #[server(prefix = "/fn", endpoint = "list_endpoints")]
 pub async fn list_endpoints(cursor: Option<String>) -> Result<EndpointList, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, parse_id, require};
+    use crate::ssr::{Call, open, parse_id};
     use herald_engine::model::Permission;
-    let user = require(Permission::Read)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::Read).await?;
     let after = cursor
         .filter(|c| !c.is_empty())
         .map(|c| parse_id("cursor", &c))
@@ -106,11 +108,13 @@ pub async fn list_endpoints(cursor: Option<String>) -> Result<EndpointList, Cons
 
 #[server(prefix = "/fn", endpoint = "get_endpoint")]
 pub async fn get_endpoint(id: String) -> Result<EndpointRow, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, fail, parse_id, require};
+    use crate::ssr::{Call, fail, open, parse_id};
     use herald_engine::model::Permission;
-    let user = require(Permission::Read)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::Read).await?;
     let endpoint = state
         .store
         .get_endpoint(tenant, parse_id("endpoint", &id)?)
@@ -205,11 +209,13 @@ mod checks {
 
 #[server(prefix = "/fn", endpoint = "create_endpoint")]
 pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, require};
+    use crate::ssr::{Call, by_user, open};
     use herald_engine::model::{EndpointIn, Permission};
-    let user = require(Permission::ManageEndpoints)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageEndpoints).await?;
     let input = EndpointIn {
         url: form.url.trim().to_string(),
         event_types: checks::patterns(&form),
@@ -235,11 +241,13 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
 
 #[server(prefix = "/fn", endpoint = "update_endpoint")]
 pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointOut, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{Call, by_user, open, parse_id};
     use herald_engine::model::{EndpointPatch, Permission};
-    let user = require(Permission::ManageEndpoints)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageEndpoints).await?;
     let headers = checks::headers(&form)?;
     let patch = EndpointPatch {
         url: Some(form.url.trim().to_string()),
@@ -264,11 +272,13 @@ pub async fn set_endpoint_enabled(
     enabled: bool,
     reason: Option<String>,
 ) -> Result<EndpointOut, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{Call, by_user, open, parse_id};
     use herald_engine::model::Permission;
-    let user = require(Permission::ManageEndpoints)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageEndpoints).await?;
     let endpoint = state
         .engine
         .set_endpoint_enabled(
@@ -284,11 +294,13 @@ pub async fn set_endpoint_enabled(
 
 #[server(prefix = "/fn", endpoint = "rotate_endpoint_secret")]
 pub async fn rotate_endpoint_secret(id: String) -> Result<SecretShown, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{Call, by_user, open, parse_id};
     use herald_engine::model::Permission;
-    let user = require(Permission::ManageEndpoints)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageEndpoints).await?;
     let rotated = state
         .engine
         .rotate_secret(
@@ -311,12 +323,14 @@ pub async fn rotate_endpoint_secret(id: String) -> Result<SecretShown, ConsoleEr
 /// at most 20 s) for its first attempt, so the console can show the outcome.
 #[server(prefix = "/fn", endpoint = "send_test_event")]
 pub async fn send_test_event(id: String) -> Result<TestOutcome, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{Call, by_user, open, parse_id};
     use herald_engine::model::Permission;
     use std::time::{Duration, Instant};
-    let user = require(Permission::SendTestEvent)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::SendTestEvent).await?;
     let endpoint_id = parse_id("endpoint", &id)?;
     let endpoint = state.store.get_endpoint(tenant, endpoint_id).await?;
     let event_id = state

@@ -67,11 +67,13 @@ impl PolicyForm {
 
 #[server(prefix = "/fn", endpoint = "save_retry_policy")]
 pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, invalid_field, parse_id, require};
+    use crate::ssr::{Call, by_user, invalid_field, open, parse_id};
     use herald_engine::model::{Permission, RetryPolicyIn, RetryPolicyPatch};
-    let user = require(Permission::ManageEndpoints)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageEndpoints).await?;
     let policy = form.fields().to_policy().map_err(invalid_field)?;
     let name = form.name.trim().to_string();
     let description = form.description.trim().to_string();
@@ -109,11 +111,13 @@ pub async fn save_retry_policy(form: PolicyForm) -> Result<RetryPolicyOut, Conso
 
 #[server(prefix = "/fn", endpoint = "delete_retry_policy")]
 pub async fn delete_retry_policy(id: String) -> Result<(), ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, parse_id, require};
+    use crate::ssr::{Call, by_user, open, parse_id};
     use herald_engine::model::Permission;
-    let user = require(Permission::ManageEndpoints)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageEndpoints).await?;
     state
         .engine
         .delete_retry_policy(tenant, parse_id("retry policy", &id)?, &by_user(&user))

@@ -126,12 +126,14 @@ pub async fn list_replays() -> Result<Vec<ReplayOut>, ConsoleError> {
 
 #[server(prefix = "/fn", endpoint = "preview_replay")]
 pub async fn preview_replay(form: ReplayForm) -> Result<ReplayPreview, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, internal, require};
+    use crate::ssr::{Call, by_user, internal, open};
     use herald_engine::model::Permission;
     use herald_engine::recovery::ReplayStarted;
-    let user = require(Permission::ManageReplays)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageReplays).await?;
     match state
         .engine
         .start_replay(tenant, form.request(true)?, &by_user(&user))
@@ -145,12 +147,14 @@ pub async fn preview_replay(form: ReplayForm) -> Result<ReplayPreview, ConsoleEr
 
 #[server(prefix = "/fn", endpoint = "start_replay")]
 pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, internal, require};
+    use crate::ssr::{Call, by_user, internal, open};
     use herald_engine::model::Permission;
     use herald_engine::recovery::ReplayStarted;
-    let user = require(Permission::ManageReplays)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageReplays).await?;
     match state
         .engine
         .start_replay(tenant, form.request(false)?, &by_user(&user))
@@ -165,11 +169,13 @@ pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
 /// `action` is `pause`, `resume` or `cancel`.
 #[server(prefix = "/fn", endpoint = "control_replay")]
 pub async fn control_replay(id: String, action: String) -> Result<ReplayOut, ConsoleError> {
-    use crate::ssr::{by_user, console_state, console_tenant, fail, parse_id, require};
+    use crate::ssr::{Call, by_user, fail, open, parse_id};
     use herald_engine::model::{Permission, ReplayId, ReplayState};
-    let user = require(Permission::ManageReplays)?;
-    let state = console_state()?;
-    let tenant = console_tenant(&state).await?;
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageReplays).await?;
     let id: ReplayId = parse_id("replay", &id)?;
     let to = match action.as_str() {
         "pause" => ReplayState::Paused,
