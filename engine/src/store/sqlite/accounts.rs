@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::audit::insert_audit;
+use super::audit::{commit_audited, insert_audit};
 use super::id_page;
 use crate::error::is_unique_violation;
 use crate::model::{
@@ -194,10 +194,7 @@ impl crate::store::AccountStore for SqliteStore {
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
         .await?;
-        if row.is_some() {
-            insert_audit(&mut tx, audit).await?;
-            tx.commit().await?;
-        }
+        commit_audited(tx, row.is_some(), Some(audit)).await?;
         row.map(UserOut::try_from).transpose()
     }
 
@@ -207,12 +204,7 @@ impl crate::store::AccountStore for SqliteStore {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_audited(tx, done.rows_affected() > 0, Some(audit)).await
     }
 
     async fn set_password(
@@ -238,12 +230,7 @@ impl crate::store::AccountStore for SqliteStore {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_audited(tx, done.rows_affected() > 0, Some(audit)).await
     }
 
     async fn record_failed_login(
@@ -363,12 +350,7 @@ impl crate::store::AccountStore for SqliteStore {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_audited(tx, done.rows_affected() > 0, Some(audit)).await
     }
 
     async fn create_user(&self, user: NewUser, audit: &NewAudit) -> Result<UserOut> {

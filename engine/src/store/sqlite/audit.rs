@@ -48,6 +48,24 @@ fn like_escaped(text: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// Ends a change's transaction: when it changed something, appends `audit`
+/// (if any) and commits, both or neither; when it changed nothing, rolls
+/// back. Answers whether it changed something.
+pub(super) async fn commit_audited(
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    changed: bool,
+    audit: Option<&NewAudit>,
+) -> Result<bool> {
+    if !changed {
+        return Ok(false);
+    }
+    if let Some(audit) = audit {
+        insert_audit(&mut tx, audit).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Appends an audit entry on `conn`: inside a change's transaction, the entry
 /// commits with the change or not at all.
 pub(super) async fn insert_audit(conn: &mut sqlx::SqliteConnection, e: &NewAudit) -> Result<()> {

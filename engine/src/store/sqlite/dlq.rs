@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
-use super::audit::insert_audit;
+use super::audit::{commit_audited, insert_audit};
 use super::endpoints::from_json;
 use super::stats::count_dlq_removal;
 use crate::model::{
@@ -295,8 +295,6 @@ impl crate::store::DlqStore for SqliteStore {
             to_millis(now),
         )
         .await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_audited(tx, true, Some(audit)).await
     }
 }

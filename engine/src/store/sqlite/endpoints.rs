@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Sqlite};
 
-use super::audit::insert_audit;
+use super::audit::{commit_audited, insert_audit};
 use super::id_page;
 use crate::model::{EndpointId, EndpointOut, EventOut, Page, Semantics, TenantId};
 use crate::sign::Secret;
@@ -325,12 +325,7 @@ impl crate::store::EndpointStore for SqliteStore {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_audited(tx, done.rows_affected() > 0, Some(audit)).await
     }
 
     async fn set_endpoint_enabled(
@@ -354,14 +349,7 @@ impl crate::store::EndpointStore for SqliteStore {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        if let Some(audit) = audit {
-            insert_audit(&mut tx, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        commit_audited(tx, done.rows_affected() > 0, audit).await
     }
 
     async fn rotate_secret(
@@ -411,9 +399,7 @@ impl crate::store::EndpointStore for SqliteStore {
         .bind(newest.map_or(now, |n| n.max(now - 1) + 1))
         .execute(&mut *tx)
         .await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_audited(tx, true, Some(audit)).await
     }
 
     async fn reseal_secrets(&self, audit: &AuditWith<'_, u64>) -> Result<u64> {

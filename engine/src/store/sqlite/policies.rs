@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::FromRow;
 
-use super::audit::insert_audit;
+use super::audit::{commit_audited, insert_audit};
 use super::endpoints::{from_json, json_text};
 use super::id_page;
 use crate::error::is_unique_violation;
@@ -206,11 +206,6 @@ impl crate::store::PolicyStore for SqliteStore {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_audited(tx, done.rows_affected() > 0, Some(audit)).await
     }
 }

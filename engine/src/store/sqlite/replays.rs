@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
-use super::audit::insert_audit;
+use super::audit::{commit_audited, insert_audit};
 use super::dlq::{REARM_DELIVERY, record_action};
 use super::endpoints::{from_json, json_text};
 use super::events::{SUMMARY_SELECT, SummaryRow};
@@ -534,14 +534,7 @@ impl crate::store::ReplayStore for SqliteStore {
         q.push(")");
         let mut tx = self.pool().begin().await?;
         let done = q.build().execute(&mut *tx).await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        if let Some(entry) = audit {
-            insert_audit(&mut tx, entry).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        commit_audited(tx, done.rows_affected() == 1, audit).await
     }
 
     async fn active_replays(&self) -> Result<Vec<(ReplayId, ReplayState)>> {
