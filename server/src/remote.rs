@@ -297,6 +297,33 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// Prints `out[key]`: as JSON with `--json`, otherwise as a table of the
+/// named fields (header, field), one row per item.
+fn print_rows(
+    client: &Client,
+    out: &Value,
+    key: &str,
+    columns: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    if client.remote.json {
+        return print_json(out);
+    }
+    let rows: Vec<Vec<String>> = out[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            columns
+                .iter()
+                .map(|(_, field)| text(&item[*field]))
+                .collect()
+        })
+        .collect();
+    let header: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    table(&header, &rows);
+    Ok(())
+}
+
 fn print_json(v: &Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -336,25 +363,18 @@ pub async fn checkpoint(remote: Remote, action: CheckpointAction) -> anyhow::Res
             let out = client
                 .call(reqwest::Method::GET, "/checkpoints", &[], None)
                 .await?;
-            if client.remote.json {
-                return print_json(&out);
-            }
-            let rows: Vec<Vec<String>> = out["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    vec![
-                        text(&c["id"]),
-                        text(&c["name"]),
-                        text(&c["seq"]),
-                        text(&c["endpoint_id"]),
-                        text(&c["created_at"]),
-                    ]
-                })
-                .collect();
-            table(&["ID", "NAME", "SEQ", "ENDPOINT", "CREATED"], &rows);
-            Ok(())
+            print_rows(
+                &client,
+                &out,
+                "items",
+                &[
+                    ("ID", "id"),
+                    ("NAME", "name"),
+                    ("SEQ", "seq"),
+                    ("ENDPOINT", "endpoint_id"),
+                    ("CREATED", "created_at"),
+                ],
+            )
         }
         CheckpointAction::Recover {
             id,
@@ -380,29 +400,19 @@ pub async fn dlq(remote: Remote, action: DlqAction) -> anyhow::Result<()> {
             let out = client
                 .call(reqwest::Method::GET, "/dlq", &query, None)
                 .await?;
-            if client.remote.json {
-                return print_json(&out);
-            }
-            let rows: Vec<Vec<String>> = out["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|e| {
-                    vec![
-                        text(&e["id"]),
-                        text(&e["created_at"]),
-                        text(&e["event_type"]),
-                        text(&e["endpoint_url"]),
-                        text(&e["error_class"]),
-                        text(&e["reason"]),
-                    ]
-                })
-                .collect();
-            table(
-                &["ID", "DIED", "TYPE", "ENDPOINT", "ERROR", "REASON"],
-                &rows,
-            );
-            Ok(())
+            print_rows(
+                &client,
+                &out,
+                "items",
+                &[
+                    ("ID", "id"),
+                    ("DIED", "created_at"),
+                    ("TYPE", "event_type"),
+                    ("ENDPOINT", "endpoint_url"),
+                    ("ERROR", "error_class"),
+                    ("REASON", "reason"),
+                ],
+            )
         }
         DlqAction::Reprocess {
             ids,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Client, Remote, ReplayArgs, ReplaysAction, print_json, table, text};
+use super::{Client, Remote, ReplayArgs, ReplaysAction, print_json, print_rows, table, text};
 
 fn print_preview(preview: &Value) {
     println!("{} events match.", text(&preview["total"]));
@@ -145,24 +145,17 @@ pub async fn replay_event(
             Some(body),
         )
         .await?;
-    if client.remote.json {
-        return print_json(&out);
-    }
-    let rows: Vec<Vec<String>> = out["deliveries"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|d| {
-            vec![
-                text(&d["delivery_id"]),
-                text(&d["endpoint_id"]),
-                text(&d["status"]),
-                text(&d["why"]),
-            ]
-        })
-        .collect();
-    table(&["WEBHOOK-ID", "ENDPOINT", "STATUS", "WHY"], &rows);
-    Ok(())
+    print_rows(
+        &client,
+        &out,
+        "deliveries",
+        &[
+            ("WEBHOOK-ID", "delivery_id"),
+            ("ENDPOINT", "endpoint_id"),
+            ("STATUS", "status"),
+            ("WHY", "why"),
+        ],
+    )
 }
 
 fn replay_row(job: &Value) -> Vec<String> {
