@@ -124,45 +124,42 @@ pub async fn list_replays() -> Result<Vec<ReplayOut>, ConsoleError> {
         .items)
 }
 
-#[server(prefix = "/fn", endpoint = "preview_replay")]
-pub async fn preview_replay(form: ReplayForm) -> Result<ReplayPreview, ConsoleError> {
-    use crate::ssr::{Call, by_user, internal, open};
+/// Starts the form's replay in the working tenant, or with `dry_run` says
+/// what it would replay.
+#[cfg(feature = "ssr")]
+async fn replay_from(
+    form: ReplayForm,
+    dry_run: bool,
+) -> Result<herald_engine::recovery::ReplayStarted, ConsoleError> {
+    use crate::ssr::{Call, by_user, open};
     use herald_engine::model::Permission;
-    use herald_engine::recovery::ReplayStarted;
     let Call {
         user,
         state,
         tenant,
     } = open(Permission::ManageReplays).await?;
-    match state
+    state
         .engine
-        .start_replay(tenant, form.request(true)?, &by_user(&user))
+        .start_replay(tenant, form.request(dry_run)?, &by_user(&user))
         .await
-        .map_err(form_error)?
-    {
+        .map_err(form_error)
+}
+
+#[server(prefix = "/fn", endpoint = "preview_replay")]
+pub async fn preview_replay(form: ReplayForm) -> Result<ReplayPreview, ConsoleError> {
+    use herald_engine::recovery::ReplayStarted;
+    match replay_from(form, true).await? {
         ReplayStarted::DryRun(preview) => Ok(preview),
-        ReplayStarted::Job(_) => Err(internal("a dry run started a job")),
+        ReplayStarted::Job(_) => Err(crate::ssr::internal("a dry run started a job")),
     }
 }
 
 #[server(prefix = "/fn", endpoint = "start_replay")]
 pub async fn start_replay(form: ReplayForm) -> Result<ReplayOut, ConsoleError> {
-    use crate::ssr::{Call, by_user, internal, open};
-    use herald_engine::model::Permission;
     use herald_engine::recovery::ReplayStarted;
-    let Call {
-        user,
-        state,
-        tenant,
-    } = open(Permission::ManageReplays).await?;
-    match state
-        .engine
-        .start_replay(tenant, form.request(false)?, &by_user(&user))
-        .await
-        .map_err(form_error)?
-    {
+    match replay_from(form, false).await? {
         ReplayStarted::Job(job) => Ok(*job),
-        ReplayStarted::DryRun(_) => Err(internal("a replay answered with a dry run")),
+        ReplayStarted::DryRun(_) => Err(crate::ssr::internal("a replay answered with a dry run")),
     }
 }
 
