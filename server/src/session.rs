@@ -96,17 +96,10 @@ async fn signed_in(state: AppState, mut req: Request, next: Next) -> Response {
     }
 }
 
-/// Percent-encodes a value for a query string (everything but unreserved characters and '/').
+/// Percent-encodes a value for a query string, keeping '/' readable (the
+/// value is a path).
 fn encode_query_value(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    herald_engine::model::query::query_escape(value).replace("%2F", "/")
 }
 
 #[cfg(test)]

@@ -65,15 +65,4 @@ pub fn form_level_error(error: Option<ConsoleError>, fields: &[&str]) -> Option<
     }
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
-pub fn query_escape(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use herald_engine::model::query::query_escape;

@@ -35,18 +35,12 @@ pub(crate) fn parse_time(
     field: &str,
     text: &str,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, ConsoleError> {
-    use chrono::{NaiveDateTime, TimeZone, Utc};
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(Some(Utc.from_utc_datetime(&t)));
-        }
+    if let Some(t) = herald_engine::model::query::parse_typed_time(text) {
+        return Ok(Some(t));
     }
     Err(crate::ssr::fail(ConsoleError::Invalid {
         field: field.into(),

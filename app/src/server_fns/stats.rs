@@ -3,7 +3,7 @@
 //! totals, the DLQ's depth and the endpoints failing most. The browser keeps
 //! a live range current with the live feed (`StatsView::record`).
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use herald_engine::model::{
     Counts, DeliveryOutcome, DeliveryState, DepthPoint, EndpointId, Granularity, StatsPoint,
 };
@@ -77,21 +77,14 @@ pub const MAX_CUSTOM_DAYS: i64 = 366;
 /// seconds, or RFC 3339.
 pub fn parse_time(field: &str, value: &str) -> Result<DateTime<Utc>, ConsoleError> {
     let value = value.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
-        .map(|t| t.and_utc())
-        .ok_or_else(|| ConsoleError::Invalid {
-            field: field.into(),
-            message: if value.is_empty() {
-                "give a time such as 2026-11-30T09:00 (UTC)".into()
-            } else {
-                format!("'{value}' is not a time such as 2026-11-30T09:00 (UTC)")
-            },
-        })
+    herald_engine::model::query::parse_typed_time(value).ok_or_else(|| ConsoleError::Invalid {
+        field: field.into(),
+        message: if value.is_empty() {
+            "give a time such as 2026-11-30T09:00 (UTC)".into()
+        } else {
+            format!("'{value}' is not a time such as 2026-11-30T09:00 (UTC)")
+        },
+    })
 }
 
 /// The range a request names: `(from, to, live)`. A preset ends now and is

@@ -6,6 +6,7 @@ mod audit;
 mod delivery;
 pub mod event_type;
 mod ids;
+pub mod query;
 pub mod redact;
 mod replay;
 mod stats;

@@ -246,13 +246,11 @@ pub(super) fn parse_time(
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
     value
         .map(|v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ApiError::bad_request(format!(
-                        "{name}: '{v}' is not an RFC 3339 time such as 2026-01-31T12:00:00Z"
-                    ))
-                })
+            herald_engine::model::query::parse_rfc3339(v).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{name}: '{v}' is not an RFC 3339 time such as 2026-01-31T12:00:00Z"
+                ))
+            })
         })
         .transpose()
 }
