@@ -98,6 +98,10 @@ impl From<herald_engine::EngineError> for ConsoleError {
                 fail(ConsoleError::Invalid { field, message })
             }
             E::Conflict { message } => fail(ConsoleError::Conflict { message }),
+            E::Forbidden { who, permission } => fail(ConsoleError::Forbidden {
+                role: who,
+                permission,
+            }),
             E::IdempotencyConflict { .. } => fail(ConsoleError::Conflict {
                 message: e.to_string(),
             }),

@@ -4,11 +4,13 @@
 //! own, for the operations not yet moved into the engine; a failure there is
 //! logged at error level with the entry, but does not undo the change.
 
-use crate::model::{AuditAction, TenantId};
+use crate::model::{AuditAction, Permission, Role, Scope, TenantId};
 use crate::store::{NewAudit, Store};
 
-/// Who makes a change, as the audit log names them: the REST API's key, the
-/// console's user or the command line.
+/// Who makes a change: the REST API's key, the console's user, the command
+/// line or Herald itself, what they may do, and how the audit log names them.
+/// Every engine operation that changes something takes one and checks it
+/// against the one access matrix before anything else.
 #[derive(Debug, Clone)]
 pub struct AuditBy {
     /// `api key key_…`, `user ops@example.com`, `cli ops`.
@@ -16,9 +18,49 @@ pub struct AuditBy {
     /// The key's scope (`key:manage`), the user's role, or `local`.
     pub role: String,
     pub correlation_id: Option<String>,
+    pub grants: Grants,
+}
+
+/// What an actor may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grants {
+    /// An API key's scope.
+    Scope(Scope),
+    /// A console user's role.
+    Role(Role),
+    /// Everything: the command line on the host (it holds the database and
+    /// the master key), and Herald itself.
+    Everything,
 }
 
 impl AuditBy {
+    /// An API key, by its id and scope.
+    pub fn key(id: impl std::fmt::Display, scope: Scope, correlation_id: Option<String>) -> Self {
+        Self {
+            actor: format!("api key {id}"),
+            role: format!("key:{scope}"),
+            correlation_id,
+            grants: Grants::Scope(scope),
+        }
+    }
+
+    /// Refuses what the actor's role or scope does not allow.
+    pub fn require(&self, permission: Permission) -> crate::Result<()> {
+        let allowed = match self.grants {
+            Grants::Scope(scope) => scope.allows(permission),
+            Grants::Role(role) => role.allows(permission),
+            Grants::Everything => true,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(crate::EngineError::Forbidden {
+                who: self.role.clone(),
+                permission: permission.to_string(),
+            })
+        }
+    }
+
     /// The command line, as the operating-system user running it.
     pub fn cli() -> Self {
         let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
@@ -26,6 +68,7 @@ impl AuditBy {
             actor: format!("cli {who}"),
             role: "local".into(),
             correlation_id: None,
+            grants: Grants::Everything,
         }
     }
 
@@ -35,6 +78,7 @@ impl AuditBy {
             actor: format!("user {}", user.email),
             role: user.role.to_string(),
             correlation_id,
+            grants: Grants::Role(user.role),
         }
     }
 
@@ -44,6 +88,7 @@ impl AuditBy {
             actor: "herald".into(),
             role: "system".into(),
             correlation_id: None,
+            grants: Grants::Everything,
         }
     }
 

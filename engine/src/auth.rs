@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::AuditBy;
 use crate::model::{
-    ApiKeyId, ApiKeyOut, AuditAction, Role, Scope, TenantId, TenantOut, UserId, UserOut, UserPatch,
+    ApiKeyId, ApiKeyOut, AuditAction, Permission, Role, Scope, TenantId, TenantOut, UserId,
+    UserOut, UserPatch,
 };
 use chrono::{DateTime, Utc};
 
@@ -187,6 +188,7 @@ pub async fn register_user_in(
     role: Role,
     tenant: Option<TenantId>,
 ) -> Result<UserOut> {
+    by.require(Permission::ManageUsers)?;
     validate_binding(role, tenant)?;
     if !plausible_email(email) {
         return Err(EngineError::invalid(
@@ -230,6 +232,7 @@ pub async fn update_user(
     role: Role,
     tenant: Option<TenantId>,
 ) -> Result<Option<UserOut>> {
+    by.require(Permission::ManageUsers)?;
     validate_binding(role, tenant)?;
     let Some(user) = store.get_user(id).await? else {
         return Ok(None);
@@ -253,6 +256,7 @@ pub async fn update_user(
 
 /// Deletes a user and so ends their sessions; false when there is no such user.
 pub async fn delete_user(store: &dyn Store, by: &AuditBy, id: UserId) -> Result<bool> {
+    by.require(Permission::ManageUsers)?;
     let Some(user) = store.get_user(id).await? else {
         return Ok(false);
     };
@@ -277,6 +281,7 @@ pub async fn create_tenant(
     slug: &str,
     name: &str,
 ) -> Result<(TenantOut, bool)> {
+    by.require(Permission::ManageUsers)?;
     crate::validate::tenant_slug(slug)?;
     let audit = by.entry(
         None,
@@ -310,6 +315,7 @@ pub async fn issue_api_key(
     name: &str,
     scope: Scope,
 ) -> Result<(ApiKeyOut, String)> {
+    by.require(Permission::ManageApiKeys)?;
     let name = validate_key_name(name)?;
     let secret = generate_api_key();
     let id = ApiKeyId::new();
@@ -343,6 +349,7 @@ pub async fn revoke_api_key(
     tenant: TenantId,
     id: ApiKeyId,
 ) -> Result<bool> {
+    by.require(Permission::ManageApiKeys)?;
     let audit = by.entry(
         Some(tenant),
         AuditAction::ApiKeyRevoke,

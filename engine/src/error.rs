@@ -8,6 +8,9 @@ pub enum EngineError {
     /// The caller named something that does not exist (or is not theirs).
     #[error("{what} '{id}' was not found")]
     NotFound { what: &'static str, id: String },
+    /// Who acts may not do this (`who`: their role, or their key's scope).
+    #[error("'{who}' does not allow '{permission}'")]
+    Forbidden { who: String, permission: String },
     /// The request conflicts with what is stored (a duplicate name, say).
     #[error("{message}")]
     Conflict { message: String },

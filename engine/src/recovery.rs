@@ -9,8 +9,8 @@ use crate::audit::AuditBy;
 use crate::model::event_type::validate_event_type;
 use crate::model::{
     AuditAction, CheckpointId, CheckpointIn, CheckpointOut, DlqEntryId, EventId, EventReplayIn,
-    ReplayFilter, ReplayId, ReplayIn, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery,
-    ReprocessOut, TenantId,
+    Permission, ReplayFilter, ReplayId, ReplayIn, ReplayOut, ReplayPreview, ReplayState,
+    ReplayedDelivery, ReprocessOut, TenantId,
 };
 use crate::service::Engine;
 use crate::store::{Actor, DlqFilter, NewReplay, REPROCESS_BATCH};
@@ -61,6 +61,7 @@ impl Engine {
         by: &AuditBy,
         why: &str,
     ) -> Result<ReprocessOut> {
+        by.require(Permission::ManageDlq)?;
         let why = reason(why, false)?;
         let actor = Actor(by.actor.clone());
         // One entry per batch, written with it.
@@ -104,6 +105,7 @@ impl Engine {
         by: &AuditBy,
         why: &str,
     ) -> Result<ReprocessOut> {
+        by.require(Permission::ManageDlq)?;
         let mut out = ReprocessOut::default();
         loop {
             let ids = self
@@ -129,6 +131,7 @@ impl Engine {
         by: &AuditBy,
         why: &str,
     ) -> Result<()> {
+        by.require(Permission::ManageDlq)?;
         let why = reason(why, true)?;
         let actor = Actor(by.actor.clone());
         let audit = by.entry(
@@ -157,6 +160,7 @@ impl Engine {
         input: EventReplayIn,
         by: &AuditBy,
     ) -> Result<Vec<ReplayedDelivery>> {
+        by.require(Permission::ManageReplays)?;
         let why = reason(&input.reason, false)?;
         if input.endpoint_ids.as_ref().is_some_and(Vec::is_empty) {
             return Err(EngineError::invalid(
@@ -260,6 +264,7 @@ impl Engine {
         by: &AuditBy,
         action: AuditAction,
     ) -> Result<ReplayStarted> {
+        by.require(Permission::ManageReplays)?;
         let rate = input.rate_per_second.unwrap_or(DEFAULT_REPLAY_RATE);
         if !rate.is_finite() || rate <= 0.0 || rate > MAX_REPLAY_RATE {
             return Err(EngineError::invalid(
@@ -335,6 +340,7 @@ impl Engine {
         to: ReplayState,
         by: &AuditBy,
     ) -> Result<ReplayOut> {
+        by.require(Permission::ManageReplays)?;
         let (from, verb): (&[ReplayState], &str) = match to {
             ReplayState::Paused => (&[ReplayState::Pending, ReplayState::Running], "paused"),
             ReplayState::Running => (&[ReplayState::Paused], "resumed"),
@@ -396,6 +402,7 @@ impl Engine {
         mut input: CheckpointIn,
         by: &AuditBy,
     ) -> Result<CheckpointOut> {
+        by.require(Permission::ManageReplays)?;
         input.name = input.name.trim().to_owned();
         let chars = input.name.chars().count();
         if chars == 0 || chars > MAX_CHECKPOINT_NAME {
@@ -436,6 +443,7 @@ impl Engine {
         mut input: ReplayIn,
         by: &AuditBy,
     ) -> Result<ReplayStarted> {
+        by.require(Permission::ManageReplays)?;
         let checkpoint = self
             .store
             .list_checkpoints(tenant, Some(id))

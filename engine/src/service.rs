@@ -13,7 +13,7 @@ use crate::dispatch::Dispatcher;
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::model::{
-    AuditAction, EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, EventIn,
+    AuditAction, EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, EventIn, Permission,
     RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId, TenantPatch,
 };
 use crate::replay::ReplayRunner;
@@ -110,6 +110,7 @@ impl Engine {
         input: EndpointIn,
         by: &AuditBy,
     ) -> Result<(EndpointOut, String)> {
+        by.require(Permission::ManageEndpoints)?;
         let endpoint = validate::endpoint(input)?;
         let secret = endpoint.secret.expose();
         let audit = by.entry(
@@ -132,6 +133,7 @@ impl Engine {
         patch: EndpointPatch,
         by: &AuditBy,
     ) -> Result<EndpointOut> {
+        by.require(Permission::ManageEndpoints)?;
         let patch = validate::endpoint_patch(patch)?;
         let url_changed = patch.url.is_some();
         let audit = by.entry(
@@ -160,6 +162,7 @@ impl Engine {
         id: EndpointId,
         by: &AuditBy,
     ) -> Result<()> {
+        by.require(Permission::ManageEndpoints)?;
         let audit = by.entry(
             Some(tenant),
             AuditAction::EndpointDelete,
@@ -229,6 +232,7 @@ impl Engine {
         reason: Option<String>,
         by: &AuditBy,
     ) -> Result<EndpointOut> {
+        by.require(Permission::ManageEndpoints)?;
         let endpoint = self.endpoint(tenant, id).await?;
         let reason = if enabled {
             None
@@ -279,6 +283,7 @@ impl Engine {
         secret: Option<String>,
         by: &AuditBy,
     ) -> Result<Rotated> {
+        by.require(Permission::ManageEndpoints)?;
         let grace = grace_period_secs.unwrap_or(DEFAULT_GRACE_SECS);
         if grace > MAX_GRACE_SECS {
             return Err(EngineError::invalid(
@@ -329,6 +334,7 @@ impl Engine {
         payload: Option<Value>,
         by: &AuditBy,
     ) -> Result<EventId> {
+        by.require(Permission::SendTestEvent)?;
         let endpoint = self.endpoint(tenant, id).await?;
         if !endpoint.enabled {
             return Err(EngineError::Conflict {
@@ -378,6 +384,7 @@ impl Engine {
         patch: TenantPatch,
         by: &AuditBy,
     ) -> Result<()> {
+        by.require(Permission::ManageEndpoints)?;
         validate::tenant_patch(&patch)?;
         let audit = by.entry(
             Some(tenant),
@@ -396,6 +403,7 @@ impl Engine {
         input: RetryPolicyIn,
         by: &AuditBy,
     ) -> Result<RetryPolicyOut> {
+        by.require(Permission::ManageEndpoints)?;
         validate::retry_policy_in(&input)?;
         let id = RetryPolicyId::new();
         let audit = by.entry(
@@ -420,6 +428,7 @@ impl Engine {
         patch: RetryPolicyPatch,
         by: &AuditBy,
     ) -> Result<RetryPolicyOut> {
+        by.require(Permission::ManageEndpoints)?;
         validate::retry_policy_patch(&patch)?;
         let audit = by.entry(
             Some(tenant),
@@ -443,6 +452,7 @@ impl Engine {
         id: RetryPolicyId,
         by: &AuditBy,
     ) -> Result<()> {
+        by.require(Permission::ManageEndpoints)?;
         let audit = by.entry(
             Some(tenant),
             AuditAction::RetryPolicyDelete,

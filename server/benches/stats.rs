@@ -58,11 +58,7 @@ async fn main() {
                     timeout_ms: None,
                     secret: None,
                 },
-                &herald_engine::audit::AuditBy {
-                    actor: "bench".into(),
-                    role: "-".into(),
-                    correlation_id: None,
-                },
+                &herald_engine::audit::AuditBy::system(),
             )
             .await
             .unwrap();

@@ -166,6 +166,7 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::NotFound { .. } => ApiError::not_found(e.to_string()),
             EngineError::Conflict { message } => ApiError::new(ErrorCode::Conflict, message),
+            EngineError::Forbidden { .. } => ApiError::forbidden(e.to_string()),
             EngineError::IdempotencyConflict { .. } => {
                 ApiError::new(ErrorCode::IdempotencyConflict, e.to_string())
             }

@@ -30,11 +30,11 @@ impl Caller {
 
     /// This key, as the audit log names who made a change.
     pub fn by(&self) -> herald_engine::audit::AuditBy {
-        herald_engine::audit::AuditBy {
-            actor: self.actor().0,
-            role: format!("key:{}", self.scope),
-            correlation_id: Some(crate::correlation::current()),
-        }
+        herald_engine::audit::AuditBy::key(
+            self.key_id,
+            self.scope,
+            Some(crate::correlation::current()),
+        )
     }
 
     /// The one permission check for API routes (the same matrix the console uses).

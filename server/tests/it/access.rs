@@ -475,3 +475,83 @@ async fn every_server_function_admits_exactly_the_roles_the_matrix_allows() {
     }
     assert_eq!(checked, functions.len() * Role::ALL.len());
 }
+
+/// The engine checks the matrix itself, whoever calls it: a viewer's or a
+/// read-scoped key's change is refused there with a 403-kind error and
+/// changes nothing, while an admin's and the command line's go through.
+#[tokio::test]
+async fn the_engine_refuses_a_change_the_actor_may_not_make() {
+    use herald_engine::EngineError;
+    use herald_engine::audit::AuditBy;
+    use herald_engine::model::EndpointIn;
+    let server = TestServer::start().await;
+    let state = &server.running.state;
+    let tenant = state
+        .store
+        .tenant_by_slug(herald_engine::store::DEFAULT_TENANT)
+        .await
+        .unwrap()
+        .unwrap();
+    let viewer = herald_engine::auth::register_user(
+        state.store.as_ref(),
+        &AuditBy::system(),
+        "viewer@herald.test",
+        "viewer-password".into(),
+        Role::Viewer,
+    )
+    .await
+    .unwrap();
+    let input = || -> EndpointIn {
+        serde_json::from_value(json!({"url": "https://example.com/hook", "event_types": ["*"]}))
+            .unwrap()
+    };
+    let refused = [
+        AuditBy::user(&viewer, None),
+        AuditBy::key("key_test", Scope::Read, None),
+    ];
+    for by in &refused {
+        let err = state
+            .engine
+            .create_endpoint(tenant.id, input(), by)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, EngineError::Forbidden { permission, .. } if permission == Permission::ManageEndpoints.as_str()),
+            "{by:?}: {err}"
+        );
+        let err = herald_engine::auth::issue_api_key(
+            state.store.as_ref(),
+            by,
+            tenant.id,
+            "k",
+            Scope::All,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, EngineError::Forbidden { .. }),
+            "{by:?}: {err}"
+        );
+    }
+    let listed = state
+        .store
+        .list_endpoints(tenant.id, None, 10)
+        .await
+        .unwrap();
+    assert!(listed.items.is_empty(), "a refused change went through");
+
+    let admin = state
+        .store
+        .user_credentials(ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    for by in [AuditBy::user(&admin, None), AuditBy::cli()] {
+        state
+            .engine
+            .create_endpoint(tenant.id, input(), &by)
+            .await
+            .unwrap_or_else(|e| panic!("{by:?}: {e}"));
+    }
+}
