@@ -1,13 +1,94 @@
-//! What ingest decides apart from the SQL, for every backend to call: which
-//! endpoints an event goes to, whether it repeats an event stored or made
-//! earlier in its batch, and what the per-type counts add up to.
+//! Ingest. The writer gathers publish requests for group commit: every
+//! request that arrived while the previous group was being written goes into
+//! the next one, one transaction for all (each request all or nothing on its
+//! own), and each caller is answered only after the commit. Under load one
+//! commit serves many requests; a lone request is written at once. It sits
+//! beside the dispatcher's receipt writer, at the same layer.
+//!
+//! Below the writer: what ingest decides apart from the SQL, for every
+//! backend to call: which endpoints an event goes to, whether it repeats an
+//! event stored or made earlier in its batch, and what the per-type counts
+//! add up to.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
 
 use crate::model::event_type::any_pattern_matches;
 use crate::model::{EventId, EventOut};
-use crate::store::NewEvent;
+use crate::store::{Ingested, NewEvent, Publish, Store};
 use crate::{EngineError, Result};
+
+/// Requests waiting for the writer before publishers are made to wait.
+const QUEUE_DEPTH: usize = 1_024;
+/// A group stops taking requests once it holds this many events.
+const GROUP_EVENTS: usize = 4_000;
+
+type Request = (Publish, oneshot::Sender<Result<Vec<Ingested>>>);
+
+/// The handle publishers hand their requests to.
+#[derive(Clone)]
+pub struct IngestWriter {
+    queue: mpsc::Sender<Request>,
+}
+
+impl IngestWriter {
+    /// Starts the writer over `store`; it ends when every handle is gone.
+    pub fn spawn(store: Arc<dyn Store>) -> Self {
+        let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(tracing::Instrument::instrument(
+            write_ingests(store, requests),
+            tracing::info_span!("ingest_writer", correlation_id = "ingest"),
+        ));
+        Self { queue }
+    }
+
+    /// Hands a request to the writer and waits for its group's commit.
+    pub async fn submit(&self, publish: Publish) -> Result<Vec<Ingested>> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || EngineError::Internal("the ingest writer has stopped".into());
+        self.queue
+            .send((publish, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn write_ingests(store: Arc<dyn Store>, mut requests: mpsc::Receiver<Request>) {
+    while let Some(first) = requests.recv().await {
+        let mut events = first.0.events.len();
+        let mut group = vec![first];
+        while events < GROUP_EVENTS {
+            match requests.try_recv() {
+                Ok(next) => {
+                    events += next.0.events.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let (publishes, replies): (Vec<Publish>, Vec<_>) = group.into_iter().unzip();
+        match store.ingest_group(publishes).await {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    // A publisher that went away before the answer still had
+                    // its events stored: the answer has no one to go to.
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, requests = replies.len(), "an ingest transaction failed; nothing in it was stored");
+                for reply in replies {
+                    let _ = reply.send(Err(EngineError::Internal(format!(
+                        "the events could not be stored: {e}"
+                    ))));
+                }
+            }
+        }
+    }
+}
 
 /// Whether `event` goes to the endpoint `endpoint` with these `patterns`: a
 /// test event to its one endpoint only, any other event to every endpoint

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::audit::{self, AuditBy};
 use crate::dispatch::Dispatcher;
+use crate::ingest::IngestWriter;
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::model::{
@@ -18,7 +19,7 @@ use crate::model::{
 };
 use crate::replay::ReplayRunner;
 use crate::sign::Secret;
-use crate::store::{IngestAudit, Ingested, NewEvent, Store};
+use crate::store::{IngestAudit, Ingested, NewEvent, Publish, Store};
 use crate::{EngineError, Result, validate};
 
 /// How long a rotated-out secret keeps signing by default: 24 hours.
@@ -40,6 +41,8 @@ pub struct Engine {
     pub live: Arc<LiveHub>,
     /// Counters for `/metrics`: attempts from the dispatcher, ingest from here.
     pub metrics: Arc<Metrics>,
+    /// Publish requests go through it, for group commit.
+    pub ingest: IngestWriter,
     pub max_payload_bytes: usize,
 }
 
@@ -63,7 +66,9 @@ impl Engine {
         let metrics = Arc::new(Metrics::default());
         let dispatcher = Dispatcher::new(store.clone(), dispatch, live.clone(), metrics.clone());
         let replays = ReplayRunner::new(store.clone(), dispatcher.clone(), live.clone());
+        let ingest = IngestWriter::spawn(store.clone());
         Self {
+            ingest,
             store,
             dispatcher,
             replays,
@@ -75,7 +80,13 @@ impl Engine {
 
     /// Checks and commits events; wakes the dispatcher when deliveries were made.
     pub async fn publish(&self, tenant: TenantId, events: Vec<NewEvent>) -> Result<Vec<Ingested>> {
-        let ingested = self.store.ingest(tenant, events, Utc::now()).await?;
+        let publish = Publish {
+            tenant,
+            events,
+            now: Utc::now(),
+            audit: None,
+        };
+        let ingested = self.ingest.submit(publish).await?;
         self.published(&ingested);
         Ok(ingested)
     }
@@ -366,8 +377,13 @@ impl Engine {
         let audit: IngestAudit =
             Box::new(move |ingested: &Vec<Ingested>| Some(for_store(ingested.first()?.event().id)));
         let ingested = self
-            .store
-            .ingest_audited(tenant, vec![event], Utc::now(), audit)
+            .ingest
+            .submit(Publish {
+                tenant,
+                events: vec![event],
+                now: Utc::now(),
+                audit: Some(audit),
+            })
             .await?;
         self.published(&ingested);
         let event = ingested

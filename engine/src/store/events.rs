@@ -4,23 +4,35 @@ use super::*;
 
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// All or nothing. An idempotency key seen before (in the tenant, or earlier
-    /// in the same batch) yields the original event and creates nothing.
+    /// Writes a group of publish requests in one transaction, each request
+    /// all or nothing on its own: a failing one changes nothing and fails none
+    /// of its neighbours. One answer per request, in order; `Err` when the
+    /// transaction itself failed and nothing in it was stored. An idempotency
+    /// key seen before (in the tenant, or earlier in the same request) yields
+    /// the original event and creates nothing.
+    async fn ingest_group(&self, group: Vec<Publish>) -> Result<Vec<Result<Vec<Ingested>>>>;
+    /// One publish request on its own, in its own transaction.
     async fn ingest(
         &self,
         tenant: TenantId,
         events: Vec<NewEvent>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Ingested>>;
-    /// [`EventStore::ingest`] with an audit entry, built from what was
-    /// ingested, that commits with the events.
-    async fn ingest_audited(
-        &self,
-        tenant: TenantId,
-        events: Vec<NewEvent>,
-        now: DateTime<Utc>,
-        audit: IngestAudit,
-    ) -> Result<Vec<Ingested>>;
+    ) -> Result<Vec<Ingested>> {
+        let publish = Publish {
+            tenant,
+            events,
+            now,
+            audit: None,
+        };
+        self.ingest_group(vec![publish])
+            .await?
+            .pop()
+            .unwrap_or_else(|| {
+                Err(EngineError::Internal(
+                    "an ingest group lost its answer".into(),
+                ))
+            })
+    }
     /// Every event type the tenant has published, alphabetically.
     async fn event_types(&self, tenant: TenantId) -> Result<Vec<EventTypeSummary>>;
     async fn event_detail(&self, tenant: TenantId, id: EventId) -> Result<Option<EventDetail>>;

@@ -47,6 +47,16 @@ pub type AuditWith<'a, T> = dyn Fn(&T) -> Option<NewAudit> + Send + Sync + 'a;
 /// [`AuditWith`] for an ingest, which the ingest writer runs on its own task.
 pub type IngestAudit = Box<AuditWith<'static, Vec<crate::store::Ingested>>>;
 
+/// One publish request in an ingest group.
+pub struct Publish {
+    pub tenant: TenantId,
+    pub events: Vec<crate::store::NewEvent>,
+    pub now: DateTime<Utc>,
+    /// The audit entry to commit with the events, if the publish is a change
+    /// someone made (a test event).
+    pub audit: Option<IngestAudit>,
+}
+
 /// An audit log entry to append.
 #[derive(Debug, Clone)]
 pub struct NewAudit {

@@ -166,39 +166,39 @@ async fn ingest_fans_out_to_matching_endpoints_in_sequence() {
     }
 }
 
-/// Publishers writing at once: requests that share a transaction (SQLite
-/// group-commits them) still each stand alone. A failing request changes
-/// nothing and fails none of its neighbours, sequence numbers stay unique
-/// and gap-free, and one idempotency key yields one event.
+/// Publish requests written as one group share a transaction (the engine's
+/// ingest writer groups them) yet each stands alone: a failing request
+/// changes nothing and fails none of its neighbours, sequence numbers stay
+/// unique and gap-free, and one idempotency key yields one event.
 #[tokio::test]
-async fn concurrent_publishes_stay_independent() {
+async fn requests_in_one_group_stay_independent() {
     use herald_engine::model::TenantId;
+    use herald_engine::store::Publish;
     for b in backends().await {
         let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
         // A tenant that does not exist: its writes break a foreign key.
         let ghost = TenantId::new();
-        let mut calls = Vec::new();
-        for i in 0..60 {
-            let store = b.store.clone();
-            let (tenant, key) = match i % 3 {
-                0 => (t.id, None),
-                1 => (ghost, None),
-                _ => (t.id, Some("same-key")),
-            };
-            calls.push(tokio::spawn(async move {
-                store
-                    .ingest(
-                        tenant,
-                        vec![event("a.b", key), event("a.c", None)],
-                        Utc::now(),
-                    )
-                    .await
-            }));
-        }
+        let group = (0..60)
+            .map(|i| {
+                let (tenant, key) = match i % 3 {
+                    0 => (t.id, None),
+                    1 => (ghost, None),
+                    _ => (t.id, Some("same-key")),
+                };
+                Publish {
+                    tenant,
+                    events: vec![event("a.b", key), event("a.c", None)],
+                    now: Utc::now(),
+                    audit: None,
+                }
+            })
+            .collect();
+        let answers = b.store.ingest_group(group).await.unwrap();
+        assert_eq!(answers.len(), 60, "{}: one answer per request", b.name);
+        let calls = answers;
         let mut seqs = Vec::new();
         let mut keyed = std::collections::BTreeSet::new();
-        for (i, call) in calls.into_iter().enumerate() {
-            let result = call.await.unwrap();
+        for (i, result) in calls.into_iter().enumerate() {
             match i % 3 {
                 1 => assert!(result.is_err(), "{}: an unknown tenant is refused", b.name),
                 _ => {
@@ -971,13 +971,14 @@ async fn a_recovery_change_and_its_audit_entry_commit_together() {
         refused(
             "an audited publish",
             b.store
-                .ingest_audited(
-                    t.id,
-                    vec![event("test.ping", None)],
+                .ingest_group(vec![herald_engine::store::Publish {
+                    tenant: t.id,
+                    events: vec![event("test.ping", None)],
                     now,
-                    Box::new(|_: &Vec<Ingested>| Some(audit())),
-                )
+                    audit: Some(Box::new(|_: &Vec<Ingested>| Some(audit()))),
+                }])
                 .await
+                .unwrap()[0]
                 .is_err(),
         );
         unchanged("the events", events().await.unwrap().items.len() == before);

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 use super::endpoints::{EVENT_COLUMNS, EventRow, from_json};
-use chrono::{DateTime, Utc};
 
 use crate::Result;
 use crate::model::{
@@ -15,8 +14,8 @@ use crate::model::{
     TenantId,
 };
 use crate::store::{
-    EventFilter, EventSummary, EventTypeSummary, IngestAudit, Ingested, NewEvent, SqliteStore,
-    from_millis, page_of, stored_id, to_millis,
+    EventFilter, EventSummary, EventTypeSummary, Ingested, Publish, SqliteStore, from_millis,
+    page_of, stored_id, to_millis,
 };
 
 /// One row of an event list, with its delivery counts: the select ends with
@@ -238,22 +237,7 @@ impl crate::store::EventStore for SqliteStore {
         Ok(page_of(items, limit, |e| e.id.to_string()))
     }
 
-    async fn ingest(
-        &self,
-        tenant: TenantId,
-        events: Vec<NewEvent>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Ingested>> {
-        super::ingest::submit(self.ingest_queue(), tenant, events, now, None).await
-    }
-
-    async fn ingest_audited(
-        &self,
-        tenant: TenantId,
-        events: Vec<NewEvent>,
-        now: DateTime<Utc>,
-        audit: IngestAudit,
-    ) -> Result<Vec<Ingested>> {
-        super::ingest::submit(self.ingest_queue(), tenant, events, now, Some(audit)).await
+    async fn ingest_group(&self, group: Vec<Publish>) -> Result<Vec<Result<Vec<Ingested>>>> {
+        super::ingest::write_group(self.pool(), group).await
     }
 }

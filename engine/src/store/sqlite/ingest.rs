@@ -1,146 +1,61 @@
-//! SQLite ingest with group commit. Publish requests queue for one writer task,
-//! which runs every request that arrived while the previous transaction was
-//! being written in one transaction — each inside its own savepoint, so a
-//! failing request changes nothing and does not fail its neighbours — and
-//! answers each caller only after the commit. Under load one commit serves many
-//! requests; a lone request is written at once.
+//! SQLite ingest: a group of publish requests in one transaction, each inside
+//! its own savepoint, so a failing request changes nothing and does not fail
+//! its neighbours. The engine's ingest writer (`engine::ingest`) gathers the
+//! groups.
 
 use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
 
 use super::audit::insert_audit;
 use super::endpoints::{EVENT_COLUMNS, EventRow, from_json, json_text};
 use super::replays::active_endpoints;
+use crate::Result;
 use crate::ingest::{BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies};
 use crate::model::{DeliveryId, EventId, EventOut, TenantId};
-use crate::store::{
-    DuplicateOf, IngestAudit, Ingested, NewEvent, from_millis, stored_id, to_millis,
-};
-use crate::{EngineError, Result};
+use crate::store::{DuplicateOf, Ingested, NewEvent, Publish, from_millis, stored_id, to_millis};
 
-/// Requests waiting for the writer before publishers are made to wait.
-const QUEUE_DEPTH: usize = 1_024;
-/// A group stops taking requests once it holds this many events.
-const GROUP_EVENTS: usize = 4_000;
-
-pub(super) struct IngestRequest {
-    tenant: TenantId,
-    events: Vec<NewEvent>,
-    now: DateTime<Utc>,
-    audit: Option<IngestAudit>,
-    reply: oneshot::Sender<Result<Vec<Ingested>>>,
-}
-
-/// Starts the writer; it ends when every store handle (every sender) is gone.
-pub(super) fn spawn_ingest_writer(pool: SqlitePool) -> mpsc::Sender<IngestRequest> {
-    let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
-    tokio::spawn(tracing::Instrument::instrument(
-        write_ingests(pool, requests),
-        tracing::info_span!("ingest_writer", correlation_id = "ingest"),
-    ));
-    queue
-}
-
-/// Hands a batch to the writer and waits for its commit; `audit`'s entry, if
-/// any, commits with the events.
-pub(super) async fn submit(
-    queue: &mpsc::Sender<IngestRequest>,
-    tenant: TenantId,
-    events: Vec<NewEvent>,
-    now: DateTime<Utc>,
-    audit: Option<IngestAudit>,
-) -> Result<Vec<Ingested>> {
-    let (reply, answer) = oneshot::channel();
-    let stopped = || EngineError::Internal("the ingest writer has stopped".into());
-    queue
-        .send(IngestRequest {
-            tenant,
-            events,
-            now,
-            audit,
-            reply,
-        })
-        .await
-        .map_err(|_| stopped())?;
-    answer.await.map_err(|_| stopped())?
-}
-
-async fn write_ingests(pool: SqlitePool, mut requests: mpsc::Receiver<IngestRequest>) {
-    while let Some(first) = requests.recv().await {
-        let mut events = first.events.len();
-        let mut group = vec![first];
-        while events < GROUP_EVENTS {
-            match requests.try_recv() {
-                Ok(next) => {
-                    events += next.events.len();
-                    group.push(next);
-                }
-                Err(_) => break,
-            }
+/// Writes `group` in one transaction; one answer per request, in order.
+pub(super) async fn write_group(
+    pool: &SqlitePool,
+    group: Vec<Publish>,
+) -> Result<Vec<Result<Vec<Ingested>>>> {
+    let mut tx = pool.begin().await?;
+    // A lone request needs no savepoint: when it fails, the whole
+    // transaction is rolled back instead of committed.
+    let alone = group.len() == 1;
+    let mut lone_failed = false;
+    let mut answers = Vec::with_capacity(group.len());
+    for request in group {
+        if !alone {
+            sqlx::query("savepoint request").execute(&mut *tx).await?;
         }
-        write_group(&pool, group).await;
-    }
-}
-
-async fn write_group(pool: &SqlitePool, group: Vec<IngestRequest>) {
-    let mut replies = Vec::with_capacity(group.len());
-    let committed = async {
-        let mut tx = pool.begin().await?;
-        // A lone request needs no savepoint: when it fails, the whole
-        // transaction is rolled back instead of committed.
-        let alone = group.len() == 1;
-        let mut lone_failed = false;
-        for request in group {
-            if !alone {
-                sqlx::query("savepoint request").execute(&mut *tx).await?;
-            }
-            let mut result = ingest_on(&mut tx, request.tenant, request.events, request.now).await;
-            if let (Ok(ingested), Some(audit)) = (&result, &request.audit)
-                && let Some(entry) = audit(ingested)
-                && let Err(e) = insert_audit(&mut tx, &entry).await
-            {
-                result = Err(e);
-            }
-            if alone {
-                lone_failed = result.is_err();
-            } else {
-                if result.is_err() {
-                    sqlx::query("rollback to savepoint request")
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query("release savepoint request")
+        let mut result = ingest_on(&mut tx, request.tenant, request.events, request.now).await;
+        if let (Ok(ingested), Some(audit)) = (&result, &request.audit)
+            && let Some(entry) = audit(ingested)
+            && let Err(e) = insert_audit(&mut tx, &entry).await
+        {
+            result = Err(e);
+        }
+        if alone {
+            lone_failed = result.is_err();
+        } else {
+            if result.is_err() {
+                sqlx::query("rollback to savepoint request")
                     .execute(&mut *tx)
                     .await?;
             }
-            replies.push((request.reply, result));
+            sqlx::query("release savepoint request")
+                .execute(&mut *tx)
+                .await?;
         }
-        if lone_failed {
-            tx.rollback().await?;
-        } else {
-            tx.commit().await?;
-        }
-        Ok::<_, sqlx::Error>(())
+        answers.push(result);
     }
-    .await;
-    match committed {
-        Ok(()) => {
-            for (reply, result) in replies {
-                // A publisher that went away before the answer still had its
-                // events stored: the answer simply has no one to go to.
-                let _ = reply.send(result);
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, requests = replies.len(), "an ingest transaction failed; nothing in it was stored");
-            for (reply, _) in replies {
-                let _ = reply.send(Err(EngineError::Internal(format!(
-                    "the events could not be stored: {e}"
-                ))));
-            }
-        }
+    if lone_failed {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
     }
+    Ok(answers)
 }
 
 /// One publish request's writes, on a connection already inside a transaction.

@@ -34,7 +34,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 pub struct SqliteStore {
     pool: SqlitePool,
     reader: SqlitePool,
-    ingest: tokio::sync::mpsc::Sender<self::ingest::IngestRequest>,
     vault: std::sync::Arc<crate::vault::Vault>,
 }
 
@@ -69,11 +68,9 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        let ingest = self::ingest::spawn_ingest_writer(pool.clone());
         Ok(Self {
             pool,
             reader,
-            ingest,
             vault,
         })
     }
@@ -82,10 +79,6 @@ impl SqliteStore {
     /// the writer's own uncommitted work.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    fn ingest_queue(&self) -> &tokio::sync::mpsc::Sender<self::ingest::IngestRequest> {
-        &self.ingest
     }
 
     /// Seals and opens endpoint secrets and header values.
