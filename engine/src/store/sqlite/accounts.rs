@@ -100,6 +100,11 @@ impl TryFrom<TenantRow> for TenantOut {
 #[async_trait]
 impl crate::store::AccountStore for SqliteStore {
     async fn ensure_tenant(&self, slug: &str, name: &str) -> Result<TenantOut> {
+        // Read first: opening a database another process (a running server)
+        // writes to should not need the write lock when the tenant exists.
+        if let Some(tenant) = self.tenant_by_slug(slug).await? {
+            return Ok(tenant);
+        }
         sqlx::query(
             r"insert into tenants (id, slug, name, created_at) values ($1, $2, $3, $4)
               on conflict (slug) do nothing",
