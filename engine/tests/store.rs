@@ -435,9 +435,15 @@ async fn an_account_change_and_its_audit_entry_commit_together() {
     }
 }
 
+/// Changes and their audit entries, all or nothing.
+#[path = "store/audited.rs"]
+mod audited;
 /// Ingest, claims, receipts and the DLQ.
 #[path = "store/delivery.rs"]
 mod delivery;
+/// Every paged list and its cursor.
+#[path = "store/paging.rs"]
+mod paging;
 /// The DLQ, replays, checkpoints, secrets and the audit log.
 #[path = "store/recovery.rs"]
 mod recovery;

@@ -23,11 +23,6 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Who is acting, as the action log and replay jobs record it.
-    pub fn actor(&self) -> herald_engine::store::Actor {
-        herald_engine::store::Actor(format!("api key {}", self.key_id))
-    }
-
     /// This key, as the audit log names who made a change.
     pub fn by(&self) -> herald_engine::audit::AuditBy {
         herald_engine::audit::AuditBy::key(
