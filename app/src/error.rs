@@ -51,6 +51,15 @@ impl ConsoleError {
     }
 }
 
+impl From<herald_engine::model::QueryError> for ConsoleError {
+    fn from(e: herald_engine::model::QueryError) -> Self {
+        ConsoleError::Invalid {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
 impl ConsoleError {
     /// The message for a form field, when this error is about that field.
     pub fn for_field(&self, name: &str) -> Option<String> {

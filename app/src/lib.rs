@@ -12,7 +12,6 @@ pub mod components;
 pub mod error;
 pub mod forms;
 pub mod pages;
-pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
@@ -23,20 +22,19 @@ use leptos_router::path;
 
 use components::layout::Layout;
 use pages::{
-    api_docs::ApiDocsPage,
-    api_keys::ApiKeysPage,
-    audit::AuditPage,
-    dashboard::Dashboard,
-    dlq::{DlqEntryPage, DlqPage},
-    endpoint::EndpointPage,
-    endpoints::{EndpointsPage, NewEndpointPage},
-    event::EventPage,
-    events::EventsPage,
+    admin::{api_keys::ApiKeysPage, audit::AuditPage, settings::SettingsPage},
+    dashboard::page::Dashboard,
+    dlq::page::{DlqEntryPage, DlqPage},
+    docs::page::ApiDocsPage,
+    endpoints::{
+        detail::EndpointPage,
+        list::{EndpointsPage, NewEndpointPage},
+    },
+    events::{detail::EventPage, list::EventsPage},
     login::LoginPage,
     not_found::NotFound,
-    policies::PoliciesPage,
-    replays::ReplaysPage,
-    settings::SettingsPage,
+    policies::page::PoliciesPage,
+    replays::page::ReplaysPage,
 };
 
 /// The HTML document around the app, rendered on the server.

@@ -6,6 +6,7 @@
 use chrono::Utc;
 
 use crate::audit::AuditBy;
+use crate::model::DlqQuery;
 use crate::model::event_type::validate_event_type;
 use crate::model::{
     AuditAction, CheckpointId, CheckpointIn, CheckpointOut, DlqEntryId, EventId, EventReplayIn,
@@ -13,7 +14,7 @@ use crate::model::{
     ReplayedDelivery, ReprocessOut, TenantId,
 };
 use crate::service::Engine;
-use crate::store::{Actor, DlqFilter, NewReplay, REPROCESS_BATCH};
+use crate::store::{Actor, NewReplay, REPROCESS_BATCH};
 use crate::{EngineError, Result};
 
 /// Events per second a replay runs at unless told otherwise.
@@ -101,7 +102,7 @@ impl Engine {
     pub async fn reprocess_dlq_matching(
         &self,
         tenant: TenantId,
-        mut filter: DlqFilter,
+        mut filter: DlqQuery,
         by: &AuditBy,
         why: &str,
     ) -> Result<ReprocessOut> {
@@ -119,7 +120,7 @@ impl Engine {
             out.reprocessed.extend(done.reprocessed);
             out.skipped.extend(done.skipped);
             // Skipped entries stay in the queue: go on past them.
-            filter.before = Some(last);
+            filter.cursor = Some(last);
         }
         Ok(out)
     }

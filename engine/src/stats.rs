@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{
     Counts, DepthPoint, EndpointId, Granularity, GroupBy, StatsOut, StatsPoint, StatsSeries,
 };
-use crate::store::{StatsQuery, from_millis, to_millis};
+use crate::store::{StatsScope, from_millis, to_millis};
 use crate::{EngineError, Result};
 
 /// The buckets a query reads: `[from, to)` in milliseconds, `from` floored
@@ -22,7 +24,7 @@ pub struct Range {
 
 impl Range {
     /// The query's range, or why it cannot be answered in one query.
-    pub fn of(q: &StatsQuery) -> Result<Range> {
+    pub fn of(q: &StatsScope) -> Result<Range> {
         let g = q.granularity;
         let from = g.bucket_start(to_millis(q.from));
         let to = to_millis(q.to);
@@ -53,6 +55,71 @@ impl Range {
     }
 }
 
+/// What a statistics request asks the store, once its defaults are filled in
+/// and its range clipped to the years Herald keeps statistics for (1970 to
+/// 9999); `Empty` when nothing is left to read, already shaped as the store
+/// answers a range without attempts.
+#[derive(Debug, Clone)]
+pub enum Asked {
+    Read(StatsScope),
+    Empty(StatsOut),
+}
+
+/// Fills in a request's defaults: `to` is now, `from` the day before `to`,
+/// the granularity by the range ([`Granularity::for_range`]), no grouping.
+pub fn resolve(q: &crate::model::StatsQuery, now: DateTime<Utc>) -> Asked {
+    let asked_to = q.to.unwrap_or(now);
+    let asked_from = q.from.unwrap_or_else(|| {
+        asked_to
+            .checked_sub_signed(chrono::Duration::hours(24))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    });
+    let to = asked_to.min(stats_end());
+    let from = asked_from.max(DateTime::UNIX_EPOCH);
+    let granularity = q
+        .granularity
+        .unwrap_or_else(|| Granularity::for_range(from, to));
+    let group_by = q.group_by.unwrap_or_default();
+    // (Without `from`, the range is the day before `to`, however early.)
+    if (q.from.is_none() || asked_from < asked_to) && to <= from {
+        let total = StatsPoint::new(asked_from, Counts::default());
+        let series = match group_by {
+            GroupBy::None => vec![StatsSeries {
+                endpoint_id: None,
+                event_type: None,
+                points: Vec::new(),
+                total: total.clone(),
+            }],
+            GroupBy::Endpoint | GroupBy::EventType => Vec::new(),
+        };
+        return Asked::Empty(StatsOut {
+            granularity,
+            from: asked_from,
+            to: asked_to,
+            group_by,
+            series,
+            total,
+            dlq_depth: Vec::new(),
+        });
+    }
+    Asked::Read(StatsScope {
+        from,
+        to,
+        granularity,
+        group_by,
+        endpoint_id: q.endpoint_id,
+        event_type: q.event_type.clone(),
+        totals_only: false,
+    })
+}
+
+/// The last moment Herald keeps statistics for.
+fn stats_end() -> DateTime<Utc> {
+    chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
+}
+
 /// One summed row: a bucket's start, its group (an endpoint id, an event
 /// type, or empty when not grouped) and its counts.
 pub type SummedRow = (i64, String, Counts);
@@ -60,7 +127,7 @@ pub type SummedRow = (i64, String, Counts);
 /// Series, per-group and overall totals from summed rows, and each bucket's
 /// DLQ additions minus removals (every group together) for the depth.
 pub fn assemble(
-    q: &StatsQuery,
+    q: &StatsScope,
     range: Range,
     rows: Vec<SummedRow>,
 ) -> Result<(StatsOut, BTreeMap<i64, i64>)> {
@@ -169,8 +236,8 @@ mod tests {
 
     const HOUR: i64 = 3_600_000;
 
-    fn query(g: Granularity, from_h: i64, to_h: i64, group_by: GroupBy) -> StatsQuery {
-        StatsQuery {
+    fn query(g: Granularity, from_h: i64, to_h: i64, group_by: GroupBy) -> StatsScope {
+        StatsScope {
             from: Utc.timestamp_millis_opt(from_h * HOUR).unwrap(),
             to: Utc.timestamp_millis_opt(to_h * HOUR).unwrap(),
             granularity: g,

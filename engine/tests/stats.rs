@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use herald_engine::model::{
     Counts, EndpointId, ErrorClass, Granularity, GroupBy, LATENCY_BOUNDS_MS, StatsPoint, TenantId,
 };
-use herald_engine::store::{StatSample, StatsQuery};
+use herald_engine::store::{StatSample, StatsScope};
 use herald_engine::vault::Vault;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -160,7 +160,7 @@ async fn stats_answer_exactly_what_the_raw_attempts_say() {
             let endpoint_id = rng
                 .gen_bool(0.3)
                 .then(|| endpoints[rng.gen_range(0..endpoints.len())]);
-            let query = StatsQuery {
+            let query = StatsScope {
                 from,
                 to,
                 granularity,
@@ -264,7 +264,7 @@ async fn queries_that_cannot_be_answered_say_why() {
         .unwrap();
     let tenant = store.ensure_tenant("t", "t").await.unwrap().id;
     let now = Utc::now();
-    let query = |from, to, granularity| StatsQuery {
+    let query = |from, to, granularity| StatsScope {
         from,
         to,
         granularity,

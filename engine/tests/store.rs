@@ -324,12 +324,7 @@ async fn an_account_change_and_its_audit_entry_commit_together() {
             .unwrap();
         let entries = b
             .store
-            .list_audit(
-                None,
-                &herald_engine::model::AuditFilter::default(),
-                None,
-                50,
-            )
+            .list_audit(None, &herald_engine::model::AuditQuery::default(), 50)
             .await
             .unwrap();
         assert_eq!(
@@ -447,3 +442,8 @@ mod paging;
 /// The DLQ, replays, checkpoints, secrets and the audit log.
 #[path = "store/recovery.rs"]
 mod recovery;
+
+/// Receipts and their state changes, handing claims back, statistics and
+/// ordered replays.
+#[path = "store/receipts.rs"]
+mod receipts;

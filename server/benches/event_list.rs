@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use herald_engine::model::EventIn;
-use herald_engine::store::EventFilter;
+use herald_engine::model::EventQuery;
 use serde_json::json;
 
 mod common;
@@ -60,12 +60,12 @@ async fn main() {
     );
 
     // A page half-way down, reached the way the console does: by cursor.
-    let mut filter = EventFilter::default();
+    let mut filter = EventQuery::default();
     let mut middle = None;
     for _ in 0..(EVENTS / 2 / 200) {
         let page = store.list_events(tenant, &filter, 200).await.unwrap();
         middle = page.next_cursor.clone();
-        filter.before = page.next_cursor.map(|c| c.parse().unwrap());
+        filter.cursor = page.next_cursor.map(|c| c.parse().unwrap());
     }
     let middle = middle.expect("a cursor half-way down");
 

@@ -5,6 +5,9 @@
 mod replays;
 
 use clap::{Args, Subcommand};
+use herald_engine::model::{
+    DeliveryState, DlqQuery, EndpointId, ErrorClass, EventQuery, ListQuery,
+};
 use serde_json::{Value, json};
 
 /// Where the server is and who is asking (accepted before or after the subcommand).
@@ -125,24 +128,30 @@ pub enum CheckpointAction {
 #[derive(Debug, Clone, Default, Args)]
 pub struct DlqFilterArgs {
     #[arg(long = "endpoint")]
-    pub endpoint_id: Option<String>,
+    pub endpoint_id: Option<EndpointId>,
     #[arg(long)]
     pub event_type: Option<String>,
+    /// dns, connect, tls, timeout, http_status, … (as the API names them).
     #[arg(long)]
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
 }
 
 impl DlqFilterArgs {
-    fn pairs(&self) -> Vec<(&'static str, String)> {
-        [
-            ("endpoint_id", &self.endpoint_id),
-            ("event_type", &self.event_type),
-            ("error_class", &self.error_class),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
-        .collect()
+    fn query(&self) -> DlqQuery {
+        DlqQuery {
+            endpoint_id: self.endpoint_id,
+            event_type: self.event_type.clone(),
+            error_class: self.error_class,
+            ..DlqQuery::default()
+        }
     }
+}
+
+/// A list query's parameters as the API reads them, with the page size.
+fn list_params(query: &impl ListQuery, limit: u32) -> Vec<(&'static str, String)> {
+    let mut pairs = query.to_writer().pairs().to_vec();
+    pairs.push(("limit", limit.to_string()));
+    pairs
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,9 +206,9 @@ pub enum EventsAction {
         event_type: Option<String>,
         /// pending, in_flight, succeeded or dead.
         #[arg(long)]
-        state: Option<String>,
+        state: Option<DeliveryState>,
         #[arg(long = "endpoint")]
-        endpoint_id: Option<String>,
+        endpoint_id: Option<EndpointId>,
         #[arg(long)]
         correlation_id: Option<String>,
         #[arg(long, default_value_t = 50)]
@@ -395,10 +404,13 @@ pub async fn dlq(remote: Remote, action: DlqAction) -> anyhow::Result<()> {
     let client = Client::new(remote);
     match action {
         DlqAction::List { filter, limit } => {
-            let mut query = filter.pairs();
-            query.push(("limit", limit.to_string()));
             let out = client
-                .call(reqwest::Method::GET, "/dlq", &query, None)
+                .call(
+                    reqwest::Method::GET,
+                    "/dlq",
+                    &list_params(&filter.query(), limit),
+                    None,
+                )
                 .await?;
             print_rows(
                 &client,
@@ -424,9 +436,11 @@ pub async fn dlq(remote: Remote, action: DlqAction) -> anyhow::Result<()> {
                 (false, false) => json!({"ids": ids, "reason": reason}),
                 (true, true) => {
                     let pairs: serde_json::Map<String, Value> = filter
+                        .query()
+                        .to_writer()
                         .pairs()
-                        .into_iter()
-                        .map(|(k, v)| (k.to_owned(), json!(v)))
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), json!(v)))
                         .collect();
                     json!({"filter": pairs, "reason": reason})
                 }
@@ -478,18 +492,20 @@ pub async fn events(remote: Remote, action: EventsAction) -> anyhow::Result<()> 
         correlation_id,
         limit,
     } = action;
-    let mut query: Vec<(&str, String)> = [
-        ("event_type", event_type),
-        ("state", state),
-        ("endpoint_id", endpoint_id),
-        ("correlation_id", correlation_id),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.map(|v| (k, v)))
-    .collect();
-    query.push(("limit", limit.to_string()));
+    let query = EventQuery {
+        event_type,
+        state,
+        endpoint_id,
+        correlation_id,
+        ..EventQuery::default()
+    };
     let out = client
-        .call(reqwest::Method::GET, "/events", &query, None)
+        .call(
+            reqwest::Method::GET,
+            "/events",
+            &list_params(&query, limit),
+            None,
+        )
         .await?;
     if client.remote.json {
         return print_json(&out);

@@ -14,7 +14,7 @@ use leptos_router::hooks::{use_location, use_query_map};
 
 use crate::components::live::use_live_feed;
 use crate::components::ui::{ErrorNotice, query_escape, when};
-use crate::server_fns::stats::{RangeChoice, StatsView, delivery_stats};
+use crate::pages::dashboard::fns::{RangeChoice, StatsView, delivery_stats};
 
 const GREEN: Colour = Colour::from_rgb(0x1a, 0x7f, 0x37);
 const RED: Colour = Colour::from_rgb(0xc6, 0x28, 0x28);
@@ -278,7 +278,7 @@ fn ChartFigure<T: Clone + Send + Sync + 'static>(
 }
 
 #[component]
-fn FailingEndpoints(failing: Vec<crate::server_fns::stats::FailingEndpoint>) -> impl IntoView {
+fn FailingEndpoints(failing: Vec<crate::pages::dashboard::fns::FailingEndpoint>) -> impl IntoView {
     view! {
         <section aria-labelledby="failing-heading">
             <h2 id="failing-heading">"Endpoints failing most"</h2>

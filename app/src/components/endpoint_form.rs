@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::components::ui::{FieldMessage, form_level_error};
 use crate::error::ConsoleError;
-use crate::server_fns::endpoints::EndpointForm;
+use crate::pages::endpoints::fns::EndpointForm;
 
 const FIELDS: [&str; 7] = [
     "url",

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
 
 use crate::auth::{Logout, current_user};
+use crate::components::list::{SignedIn, signed_in};
 
 const SECTIONS: [(&str, &str); 8] = [
     ("/", "Dashboard"),
@@ -19,6 +20,8 @@ const SECTIONS: [(&str, &str); 8] = [
 #[component]
 pub fn Layout() -> impl IntoView {
     let nav_open = RwSignal::new(false);
+    // Loaded once here for every page in the frame (see `list::signed_in`).
+    provide_context(SignedIn(OnceResource::new(current_user())));
 
     view! {
         <div class="shell">
@@ -70,7 +73,7 @@ pub fn Layout() -> impl IntoView {
 /// the sign-out form (works with or without wasm).
 #[component]
 fn AccountMenu() -> impl IntoView {
-    let user = OnceResource::new(current_user());
+    let user = signed_in().0;
     let logout = ServerAction::<Logout>::new();
     let open = RwSignal::new(false);
 

@@ -66,3 +66,24 @@ pub fn form_level_error(error: Option<ConsoleError>, fields: &[&str]) -> Option<
 }
 
 pub use herald_engine::model::query::query_escape;
+
+/// The page's list query, read from its URL as a submitted form is read:
+/// empty fields mean "any", times typed in a `datetime-local` input are UTC.
+pub fn url_query<Q>() -> Memo<Result<Q, ConsoleError>>
+where
+    Q: herald_engine::model::ListQuery + PartialEq + Send + Sync + 'static,
+{
+    let map = leptos_router::hooks::use_query_map();
+    Memo::new(move |_| {
+        map.with(|m| {
+            Q::from_form(m.into_iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .map_err(ConsoleError::from)
+        })
+    })
+}
+
+/// A `datetime-local` input's value for a time (empty for none).
+pub fn typed(t: Option<DateTime<Utc>>) -> String {
+    t.map(herald_engine::model::query::typed_time)
+        .unwrap_or_default()
+}

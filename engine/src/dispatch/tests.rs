@@ -216,7 +216,7 @@ async fn a_fault_inside_an_attempt_is_an_internal_receipt_that_follows_the_polic
         );
     }
     let dlq = store
-        .list_dlq(tenant, &crate::store::DlqFilter::default(), 10)
+        .list_dlq(tenant, &crate::model::DlqQuery::default(), 10)
         .await
         .unwrap();
     assert_eq!(dlq.items.len(), 1, "retries exhausted: one DLQ entry");

@@ -2,8 +2,6 @@
 //! and the console (user roles); the matrix below is the only place it is decided.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// Something a caller may be allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -156,29 +154,6 @@ pub struct ParseEnumError {
     pub what: &'static str,
     pub value: String,
     pub expected: String,
-}
-
-macro_rules! str_enum {
-    ($ty:ident, $what:literal) => {
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl FromStr for $ty {
-            type Err = ParseEnumError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                $ty::ALL
-                    .into_iter()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| ParseEnumError {
-                        what: $what,
-                        value: s.chars().take(64).collect(),
-                        expected: $ty::ALL.map(|v| v.as_str()).join(", "),
-                    })
-            }
-        }
-    };
 }
 
 str_enum!(Role, "role");

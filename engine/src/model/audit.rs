@@ -139,26 +139,6 @@ pub struct AuditOut {
     pub correlation_id: Option<String>,
 }
 
-/// `GET /api/v1/audit` filters; all optional, combined with AND.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct AuditFilter {
-    /// An exact action (`endpoint.update`) or a prefix ending in `.` (`endpoint.`).
-    #[serde(default)]
-    pub action: Option<String>,
-    /// Part of the actor (`ops@`, `key_01J…`).
-    #[serde(default)]
-    pub actor: Option<String>,
-    /// An exact target id or email.
-    #[serde(default)]
-    pub target: Option<String>,
-    #[serde(default)]
-    pub since: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub until: Option<DateTime<Utc>>,
-}
-
 /// A console user's changes: role, tenant binding.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -234,6 +234,13 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    pub const ALL: [DeliveryState; 4] = [
+        DeliveryState::Pending,
+        DeliveryState::InFlight,
+        DeliveryState::Succeeded,
+        DeliveryState::Dead,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
@@ -243,6 +250,8 @@ impl DeliveryState {
         }
     }
 }
+
+str_enum!(DeliveryState, "delivery state");
 
 /// Why an attempt failed, in classes an operator can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -326,6 +335,8 @@ impl ErrorClass {
         }
     }
 }
+
+str_enum!(ErrorClass, "error class", ANY);
 
 /// What started an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,34 @@
 //! Wire types shared by the REST API, the console and the store. Plain serde
 //! types that also compile to wasm; no secrets implement `Serialize` here.
 
+/// `Display` and `FromStr` by a wire enum's names (`as_str`), over the
+/// values in `$all` (default `ALL`); an unknown name lists the choices.
+macro_rules! str_enum {
+    ($ty:ident, $what:literal) => {
+        str_enum!($ty, $what, ALL);
+    };
+    ($ty:ident, $what:literal, $all:ident) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $ty {
+            type Err = $crate::model::ParseEnumError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::$all
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| $crate::model::ParseEnumError {
+                        what: $what,
+                        value: s.chars().take(64).collect(),
+                        expected: $ty::$all.map(|v| v.as_str()).join(", "),
+                    })
+            }
+        }
+    };
+}
+
 mod access;
 mod audit;
 mod delivery;
@@ -18,6 +46,7 @@ pub use ids::{
     ActionId, ApiKeyId, AttemptId, AuditId, CheckpointId, DeliveryId, DlqEntryId, EndpointId,
     EventId, IdParseError, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
 };
+pub use query::{AuditQuery, DlqQuery, EventQuery, ListQuery, Paged, QueryError, StatsQuery, href};
 pub use replay::*;
 pub use stats::*;
 

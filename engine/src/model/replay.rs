@@ -116,6 +116,14 @@ pub struct ReplayFilter {
     pub after_checkpoint: Option<CheckpointId>,
 }
 
+impl ReplayFilter {
+    /// A replay of one entity or one correlation re-sends a workflow: its
+    /// events go one at a time, each after the previous one's deliveries ended.
+    pub fn is_ordered(&self) -> bool {
+        self.entity_id.is_some() || self.correlation_id.is_some()
+    }
+}
+
 /// The most events one replay may be limited to (`max_events`).
 pub const MAX_REPLAY_EVENTS: u64 = 1_000_000_000;
 

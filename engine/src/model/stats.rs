@@ -94,6 +94,21 @@ pub enum GroupBy {
     EventType,
 }
 
+impl GroupBy {
+    pub const ALL: [GroupBy; 3] = [GroupBy::None, GroupBy::Endpoint, GroupBy::EventType];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::None => "none",
+            GroupBy::Endpoint => "endpoint",
+            GroupBy::EventType => "event_type",
+        }
+    }
+}
+
+str_enum!(Granularity, "granularity");
+str_enum!(GroupBy, "grouping");
+
 /// Counts for one bucket (or a sum of buckets).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -11,8 +11,7 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit(
         &self,
         tenant: Option<TenantId>,
-        filter: &AuditFilter,
-        before: Option<AuditId>,
+        filter: &AuditQuery,
         limit: u32,
     ) -> Result<Page<AuditOut>>;
 }

@@ -87,32 +87,6 @@ impl Ingested {
     }
 }
 
-/// Filters for the event list; every field narrows it. Newest first.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    pub event_type: Option<String>,
-    pub correlation_id: Option<String>,
-    pub entity_id: Option<String>,
-    pub endpoint_id: Option<EndpointId>,
-    pub state: Option<crate::model::DeliveryState>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-    /// Keyset cursor: only events older than this one.
-    pub before: Option<EventId>,
-}
-
-/// Filters for the dead-letter queue; every field narrows it. Newest first.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DlqFilter {
-    pub endpoint_id: Option<EndpointId>,
-    pub event_type: Option<String>,
-    pub error_class: Option<ErrorClass>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-    /// Keyset cursor: only entries older than this one.
-    pub before: Option<crate::model::DlqEntryId>,
-}
-
 /// A replay job about to be made (validated by the service).
 #[derive(Debug, Clone)]
 pub struct NewReplay {

@@ -7,16 +7,16 @@ pub trait DlqStore: Send + Sync {
     async fn list_dlq(
         &self,
         tenant: TenantId,
-        filter: &DlqFilter,
+        filter: &DlqQuery,
         limit: u32,
     ) -> Result<Page<DlqEntryOut>>;
-    async fn dlq_count(&self, tenant: TenantId, filter: &DlqFilter) -> Result<u64>;
+    async fn dlq_count(&self, tenant: TenantId, filter: &DlqQuery) -> Result<u64>;
     async fn dlq_entry(&self, tenant: TenantId, id: DlqEntryId) -> Result<Option<DlqDetail>>;
     /// Up to `limit` ids of entries matching `filter`, newest first.
     async fn dlq_ids(
         &self,
         tenant: TenantId,
-        filter: &DlqFilter,
+        filter: &DlqQuery,
         limit: u32,
     ) -> Result<Vec<DlqEntryId>>;
     /// Starts a fresh attempt chain for each entry's delivery (same webhook-id)

@@ -39,7 +39,7 @@ pub trait EventStore: Send + Sync {
     async fn list_events(
         &self,
         tenant: TenantId,
-        filter: &EventFilter,
+        filter: &EventQuery,
         limit: u32,
     ) -> Result<Page<EventSummary>>;
 }

@@ -41,11 +41,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::model::{
-    ApiKeyId, ApiKeyOut, AuditFilter, AuditId, AuditOut, CheckpointId, CheckpointIn, CheckpointOut,
-    DeliveryId, DlqDetail, DlqEntryId, DlqEntryOut, EndpointId, EndpointOut, EventDetail, EventId,
-    Page, ReplayFilter, ReplayId, ReplayOut, ReplayPreview, ReplayState, ReplayedDelivery,
-    ReprocessOut, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, SessionId,
-    TenantId, TenantOut, TenantPatch, UserId, UserOut, UserPatch,
+    ApiKeyId, ApiKeyOut, AuditOut, AuditQuery, CheckpointId, CheckpointIn, CheckpointOut,
+    DeliveryId, DlqDetail, DlqEntryId, DlqEntryOut, DlqQuery, EndpointId, EndpointOut, EventDetail,
+    EventId, EventQuery, Page, ReplayFilter, ReplayId, ReplayOut, ReplayPreview, ReplayState,
+    ReplayedDelivery, ReprocessOut, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch,
+    SessionId, TenantId, TenantOut, TenantPatch, UserId, UserOut, UserPatch,
 };
 use crate::{EngineError, Result};
 

@@ -27,7 +27,7 @@ pub struct StatSample {
 /// A statistics query: a time range at one granularity, optionally narrowed
 /// to an endpoint or event type, split into series by `group_by`.
 #[derive(Debug, Clone)]
-pub struct StatsQuery {
+pub struct StatsScope {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub granularity: crate::model::Granularity,

@@ -3,10 +3,11 @@
 
 use super::*;
 use herald_engine::model::Semantics;
-use herald_engine::model::{AuditFilter, RetryPolicyId};
+use herald_engine::model::{AuditQuery, RetryPolicyId};
+use herald_engine::model::{DlqQuery, EventQuery};
 use herald_engine::retry::RetryPolicy;
 use herald_engine::sign::Secret;
-use herald_engine::store::{DlqFilter, EventFilter, Ingested};
+use herald_engine::store::Ingested;
 
 use super::delivery::{endpoint, event, one_event_claimed_by_both_semantics};
 
@@ -21,7 +22,7 @@ async fn a_change_and_its_audit_entry_commit_together() {
             let store = b.store.clone();
             async move {
                 store
-                    .list_audit(None, &AuditFilter::default(), None, 200)
+                    .list_audit(None, &AuditQuery::default(), 200)
                     .await
                     .unwrap()
                     .items
@@ -142,7 +143,7 @@ async fn a_recovery_change_and_its_audit_entry_commit_together() {
         );
         let entries = b
             .store
-            .dlq_ids(t.id, &DlqFilter::default(), 10)
+            .dlq_ids(t.id, &DlqQuery::default(), 10)
             .await
             .unwrap();
         assert_eq!(entries.len(), 1, "{}", b.name);
@@ -233,7 +234,7 @@ async fn a_recovery_change_and_its_audit_entry_commit_together() {
         unchanged(
             "the DLQ",
             b.store
-                .dlq_ids(t.id, &DlqFilter::default(), 10)
+                .dlq_ids(t.id, &DlqQuery::default(), 10)
                 .await
                 .unwrap()
                 == entries,
@@ -258,7 +259,7 @@ async fn a_recovery_change_and_its_audit_entry_commit_together() {
 
         // A test event is an ingest with an entry: refused, it stores nothing,
         // and a publish (which has no entry) is not held up by it.
-        let all = EventFilter::default();
+        let all = EventQuery::default();
         let events = || b.store.list_events(t.id, &all, 50);
         let before = events().await.unwrap().items.len();
         refused(

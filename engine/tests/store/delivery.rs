@@ -3,12 +3,12 @@
 
 use super::*;
 use herald_engine::model::Semantics;
+use herald_engine::model::{DlqQuery, EventQuery};
 use herald_engine::model::{ErrorClass, RetryPolicyId};
 use herald_engine::retry::RetryPolicy;
 use herald_engine::sign::Secret;
 use herald_engine::store::{
-    AfterAttempt, AttemptOutcome, DlqFilter, EventFilter, Ingested, NewAttempt, NewEndpoint,
-    NewEvent, Recorded, Settled,
+    AfterAttempt, AttemptOutcome, Ingested, NewAttempt, NewEndpoint, NewEvent, Recorded, Settled,
 };
 
 /// An at-least-once and an at-most-once endpoint, one event for both,
@@ -57,7 +57,10 @@ pub(crate) async fn tenant_with_endpoint(
     (t, ep)
 }
 
-fn receipt(claimed: &herald_engine::store::Claimed, next: AfterAttempt) -> AttemptOutcome {
+pub(crate) fn receipt(
+    claimed: &herald_engine::store::Claimed,
+    next: AfterAttempt,
+) -> AttemptOutcome {
     AttemptOutcome {
         delivery: claimed.id,
         claim: claimed.claim,
@@ -447,7 +450,7 @@ async fn claims_lease_and_expired_leases_come_back_due_now() {
         );
         let parked = b
             .store
-            .list_dlq(t.id, &DlqFilter::default(), 10)
+            .list_dlq(t.id, &DlqQuery::default(), 10)
             .await
             .unwrap();
         assert_eq!(parked.items.len(), 1, "{}", b.name);
@@ -591,10 +594,7 @@ async fn a_receipt_from_a_claim_no_longer_held_is_refused() {
         );
         assert_eq!(delivery.attempt_log.len(), 1, "{}: one receipt", b.name);
         assert_eq!(
-            b.store
-                .dlq_count(t.id, &DlqFilter::default())
-                .await
-                .unwrap(),
+            b.store.dlq_count(t.id, &DlqQuery::default()).await.unwrap(),
             0,
             "{}",
             b.name
@@ -645,7 +645,7 @@ async fn handing_back_at_shutdown_parks_at_most_once_and_requeues_the_rest() {
         assert_eq!(again[0].semantics, Semantics::AtLeastOnce);
         let parked = b
             .store
-            .list_dlq(t.id, &DlqFilter::default(), 10)
+            .list_dlq(t.id, &DlqQuery::default(), 10)
             .await
             .unwrap();
         assert_eq!(
@@ -659,7 +659,7 @@ async fn handing_back_at_shutdown_parks_at_most_once_and_requeues_the_rest() {
             .store
             .stats(
                 t.id,
-                &herald_engine::store::StatsQuery {
+                &herald_engine::store::StatsScope {
                     from: now - Duration::hours(1),
                     to: now + Duration::hours(1),
                     granularity: herald_engine::model::Granularity::Hour,
@@ -701,7 +701,7 @@ async fn a_lone_publish_that_fails_part_way_changes_nothing() {
         assert!(failed.is_err(), "{}: the injected failure surfaces", b.name);
         let stored = b
             .store
-            .list_events(t.id, &EventFilter::default(), 10)
+            .list_events(t.id, &EventQuery::default(), 10)
             .await
             .unwrap();
         assert!(stored.items.is_empty(), "{}: nothing kept", b.name);

@@ -2,8 +2,8 @@
 
 use super::*;
 use herald_engine::model::Semantics;
+use herald_engine::model::{DlqQuery, EventQuery};
 use herald_engine::retry::RetryPolicy;
-use herald_engine::store::{DlqFilter, EventFilter};
 
 use super::delivery::{endpoint, event};
 
@@ -38,7 +38,7 @@ where
 #[tokio::test]
 async fn every_list_pages_through_everything_once_in_order() {
     use herald_engine::model::{
-        AuditFilter, CheckpointIn, ReplayFilter, ReplayId, RetryPolicyId, RetryPolicyIn,
+        AuditQuery, CheckpointIn, ReplayFilter, ReplayId, RetryPolicyId, RetryPolicyIn,
     };
     use herald_engine::store::{Actor, NewApiKey, NewReplay};
     const N: usize = 5;
@@ -163,8 +163,8 @@ async fn every_list_pages_through_everything_once_in_order() {
         check("retry policies", walked.await, policies, true);
         let walked = walk(
             |before| async move {
-                let filter = EventFilter {
-                    before,
+                let filter = EventQuery {
+                    cursor: before,
                     ..Default::default()
                 };
                 s.list_events(t.id, &filter, 2).await.unwrap()
@@ -173,7 +173,7 @@ async fn every_list_pages_through_everything_once_in_order() {
         );
         check("events", walked.await, events, false);
         let dlq = s
-            .dlq_ids(t.id, &DlqFilter::default(), 100)
+            .dlq_ids(t.id, &DlqQuery::default(), 100)
             .await
             .unwrap()
             .iter()
@@ -181,8 +181,8 @@ async fn every_list_pages_through_everything_once_in_order() {
             .collect();
         let walked = walk(
             |before| async move {
-                let filter = DlqFilter {
-                    before,
+                let filter = DlqQuery {
+                    cursor: before,
                     ..Default::default()
                 };
                 s.list_dlq(t.id, &filter, 2).await.unwrap()
@@ -201,7 +201,7 @@ async fn every_list_pages_through_everything_once_in_order() {
         );
         check("checkpoints", walked.await, checkpoints, false);
         let audit_ids = s
-            .list_audit(None, &AuditFilter::default(), None, 200)
+            .list_audit(None, &AuditQuery::default(), 200)
             .await
             .unwrap()
             .items
@@ -211,9 +211,11 @@ async fn every_list_pages_through_everything_once_in_order() {
         assert_eq!(audit_ids.len(), 5 * N, "{}: one entry per change", b.name);
         let walked = walk(
             |c| async move {
-                s.list_audit(None, &AuditFilter::default(), c, 2)
-                    .await
-                    .unwrap()
+                let filter = AuditQuery {
+                    cursor: c,
+                    ..Default::default()
+                };
+                s.list_audit(None, &filter, 2).await.unwrap()
             },
             |a| a.id.to_string(),
         );

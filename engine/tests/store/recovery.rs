@@ -2,12 +2,13 @@
 //! must keep them.
 
 use super::*;
+use herald_engine::model::DlqQuery;
 use herald_engine::model::{
-    AuditAction, AuditFilter, CheckpointIn, DeliveryState, ReplayFilter, ReplayId, ReplayState,
+    AuditAction, AuditQuery, CheckpointIn, DeliveryState, ReplayFilter, ReplayId, ReplayState,
     Semantics, Trigger,
 };
 use herald_engine::sign::Secret;
-use herald_engine::store::{Actor, DlqFilter, NewReplay};
+use herald_engine::store::{Actor, NewReplay};
 
 use super::delivery::{event, tenant_with_endpoint};
 
@@ -36,7 +37,7 @@ async fn dead_letters(
         assert!(b.store.abandon(c.id, c.claim, "gone").await.unwrap());
     }
     b.store
-        .dlq_ids(t.id, &DlqFilter::default(), 100)
+        .dlq_ids(t.id, &DlqQuery::default(), 100)
         .await
         .unwrap()
 }
@@ -52,10 +53,7 @@ async fn the_dlq_reprocesses_and_discards_entries() {
         let entries = dead_letters(&b, &t, 3).await;
         assert_eq!(entries.len(), 3, "{}", b.name);
         assert_eq!(
-            b.store
-                .dlq_count(t.id, &DlqFilter::default())
-                .await
-                .unwrap(),
+            b.store.dlq_count(t.id, &DlqQuery::default()).await.unwrap(),
             3
         );
         let unknown = herald_engine::model::DlqEntryId::new();
@@ -76,10 +74,7 @@ async fn the_dlq_reprocesses_and_discards_entries() {
         assert_eq!(out.skipped.len(), 1, "{}", b.name);
         assert_eq!(out.skipped[0].id, unknown, "{}", b.name);
         assert_eq!(
-            b.store
-                .dlq_count(t.id, &DlqFilter::default())
-                .await
-                .unwrap(),
+            b.store.dlq_count(t.id, &DlqQuery::default()).await.unwrap(),
             1,
             "{}",
             b.name
@@ -469,11 +464,11 @@ async fn the_audit_log_filters_by_action_actor_and_target() {
         ] {
             b.store.append_audit(e).await.unwrap();
         }
-        let find = |tenant: Option<herald_engine::model::TenantId>, filter: AuditFilter| {
+        let find = |tenant: Option<herald_engine::model::TenantId>, filter: AuditQuery| {
             let store = b.store.clone();
             async move {
                 store
-                    .list_audit(tenant, &filter, None, 50)
+                    .list_audit(tenant, &filter, 50)
                     .await
                     .unwrap()
                     .items
@@ -483,7 +478,7 @@ async fn the_audit_log_filters_by_action_actor_and_target() {
             }
         };
         let pair = |a: &str, t: &str| (a.to_string(), t.to_string());
-        let exact = AuditFilter {
+        let exact = AuditQuery {
             action: Some("endpoint.update".into()),
             ..Default::default()
         };
@@ -493,7 +488,7 @@ async fn the_audit_log_filters_by_action_actor_and_target() {
             "{}",
             b.name
         );
-        let area = AuditFilter {
+        let area = AuditQuery {
             action: Some("endpoint.".into()),
             ..Default::default()
         };
@@ -507,7 +502,7 @@ async fn the_audit_log_filters_by_action_actor_and_target() {
             b.name
         );
         assert_eq!(find(None, area).await.len(), 3, "{}: every tenant", b.name);
-        let by_actor = AuditFilter {
+        let by_actor = AuditQuery {
             actor: Some("key_9".into()),
             ..Default::default()
         };
@@ -517,13 +512,13 @@ async fn the_audit_log_filters_by_action_actor_and_target() {
             "{}",
             b.name
         );
-        let by_target = AuditFilter {
+        let by_target = AuditQuery {
             target: Some("ep_1".into()),
             ..Default::default()
         };
         assert_eq!(find(Some(t.id), by_target).await.len(), 2, "{}", b.name);
         // `_` and `%` in a prefix are text, not wildcards.
-        let wild = AuditFilter {
+        let wild = AuditQuery {
             action: Some("end_oint.".into()),
             ..Default::default()
         };

@@ -4,7 +4,8 @@
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use herald_engine::auth::API_KEY_PREFIX;
-use herald_engine::model::{ApiKeyId, Permission, Scope, TenantId};
+use herald_engine::model::query::{QueryError, Reader, Source, decode};
+use herald_engine::model::{ApiKeyId, ListQuery, Permission, Scope, TenantId};
 use http::StatusCode;
 use http::request::Parts;
 use serde::Deserialize;
@@ -303,24 +304,87 @@ pub fn cursor_of<T>(raw: Option<&str>) -> Result<Option<T>, ApiError>
 where
     T: std::str::FromStr<Err = herald_engine::model::IdParseError>,
 {
-    let Some(raw) = raw else {
-        return Ok(None);
+    raw.map(|raw| {
+        herald_engine::model::query::parse_cursor(raw)
+            .map_err(|e| ApiError::bad_request(format!("cursor: {e}")))
+    })
+    .transpose()
+}
+
+/// A list's query string: its filters (one of the model's list queries, read
+/// as the console and the CLI read them) and `limit`.
+pub struct ListOf<Q> {
+    pub query: Q,
+    pub limit: u32,
+}
+
+/// `?limit=` beside a list query's own parameters, for the document.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageLimit {
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+/// Filters only (no paging): the statistics query.
+pub struct Filters<Q>(pub Q);
+
+fn read_query<Q: ListQuery>(
+    parts: &Parts,
+    extra: &[&'static str],
+) -> Result<(Q, Option<String>), ApiError> {
+    let mut reader = Reader::new(decode(parts.uri.query().unwrap_or("")), Source::Wire);
+    let bad = |e: QueryError| ApiError::bad_request(e.to_string());
+    let limit = match extra.first() {
+        Some(name) => reader.text(name).map_err(bad)?,
+        None => None,
     };
-    match raw.parse::<T>() {
-        Ok(id) => Ok(Some(id)),
-        Err(e) => raw
-            .split_once('_')
-            .and_then(|(_, ulid)| format!("{}{ulid}", e.prefix).parse::<T>().ok())
-            .map(Some)
-            .ok_or_else(|| ApiError::bad_request(format!("cursor: {e}"))),
+    let query = Q::read(&mut reader).map_err(bad)?;
+    reader.finish(&[Q::FIELDS, extra].concat()).map_err(bad)?;
+    Ok((query, limit))
+}
+
+impl<Q: ListQuery + Send, S: Send + Sync> FromRequestParts<S> for ListOf<Q> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let (query, limit) = read_query::<Q>(parts, &["limit"])?;
+        let limit = limit
+            .map(|l| {
+                l.parse::<u32>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "limit: '{}' is not a number from 1 to {MAX_PAGE}",
+                        l.chars().take(64).collect::<String>()
+                    ))
+                })
+            })
+            .transpose()?;
+        let limit = ListParams {
+            cursor: None,
+            limit,
+        }
+        .limit()?;
+        Ok(ListOf { query, limit })
+    }
+}
+
+impl<Q: ListQuery + Send, S: Send + Sync> FromRequestParts<S> for Filters<Q> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        read_query::<Q>(parts, &[]).map(|(q, _)| Filters(q))
     }
 }
 
 /// Query parameters where an empty value means "not given" (the OpenAPI
-/// document allows the empty string for each).
-pub(crate) const EMPTY_MEANS_ABSENT: [&str; 8] = [
+/// document allows the empty string for each): the list queries' free text
+/// and choices (`Reader::text` and `Reader::choice`).
+pub(crate) const EMPTY_MEANS_ABSENT: [&str; 10] = [
     "state",
     "error_class",
+    "granularity",
+    "group_by",
     "event_type",
     "action",
     "actor",

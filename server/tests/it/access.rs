@@ -307,7 +307,7 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             Needs(P::ManageApiKeys),
             format!("id={}", ApiKeyId::nil()),
         ),
-        ("list_audit", Needs(P::ReadAudit), "query[before]=".into()),
+        ("list_audit", Needs(P::ReadAudit), "query=".into()),
         (
             "delivery_stats",
             Needs(P::Read),
@@ -341,7 +341,7 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             Needs(P::SendTestEvent),
             format!("id={ep}"),
         ),
-        ("list_events", Needs(P::Read), "query[before]=".into()),
+        ("list_events", Needs(P::Read), "query=".into()),
         (
             "get_event",
             Needs(P::Read),
@@ -359,7 +359,7 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             Needs(P::ManageEndpoints),
             format!("id={}", RetryPolicyId::nil()),
         ),
-        ("list_dlq", Needs(P::Read), "query[before]=".into()),
+        ("list_dlq", Needs(P::Read), "query=".into()),
         (
             "get_dlq_entry",
             Needs(P::Read),
@@ -368,7 +368,7 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
         (
             "reprocess_dlq",
             Needs(P::ManageDlq),
-            "all=false&query[before]=&reason=r".into(),
+            "all=false&query=&reason=r".into(),
         ),
         (
             "discard_dlq",

@@ -328,11 +328,10 @@ async fn each_change_leaves_exactly_one_audit_row_naming_its_actor() {
     let logins = store
         .list_audit(
             None,
-            &herald_engine::model::AuditFilter {
+            &herald_engine::model::AuditQuery {
                 action: Some("login.".into()),
                 ..Default::default()
             },
-            None,
             50,
         )
         .await

@@ -508,7 +508,7 @@ async fn another_tenants_ids_change_nothing_on_any_route_or_server_function() {
             .post(server.url("/fn/reprocess_dlq"))
             .header("cookie", cookie)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("ids[0]={dlq}&all=false&query[before]=&reason=r"))
+            .body(format!("ids[0]={dlq}&all=false&query=&reason=r"))
             .send()
             .await
             .unwrap();

@@ -7,7 +7,8 @@ use chrono::Utc;
 use sqlx::FromRow;
 
 use super::SqliteStore;
-use crate::model::{AuditFilter, AuditId, AuditOut, Page, TenantId};
+use crate::model::query::ActionMatch;
+use crate::model::{AuditId, AuditOut, AuditQuery, Page, TenantId};
 use crate::store::{NewAudit, from_millis, page_of, stored_id, to_millis};
 use crate::{EngineError, Result};
 
@@ -97,13 +98,12 @@ impl crate::store::AuditStore for SqliteStore {
     async fn list_audit(
         &self,
         tenant: Option<TenantId>,
-        f: &AuditFilter,
-        before: Option<AuditId>,
+        f: &AuditQuery,
         limit: u32,
     ) -> Result<Page<AuditOut>> {
-        let (action_exact, action_prefix) = match f.action.as_deref() {
-            Some(a) if a.ends_with('.') => (None, Some(format!("{}%", like_escaped(a)))),
-            Some(a) => (Some(a.to_string()), None),
+        let (action_exact, action_prefix) = match f.action_match() {
+            Some(ActionMatch::Prefix(a)) => (None, Some(format!("{}%", like_escaped(a)))),
+            Some(ActionMatch::Exact(a)) => (Some(a.to_string()), None),
             None => (None, None),
         };
         let rows = sqlx::query_as::<_, AuditRow>(
@@ -120,7 +120,7 @@ impl crate::store::AuditStore for SqliteStore {
               order by id desc limit $9",
         )
         .bind(tenant.map(|t| t.to_string()))
-        .bind(before.map(|b| b.to_string()))
+        .bind(f.cursor.map(|b| b.to_string()))
         .bind(action_exact)
         .bind(action_prefix)
         .bind(f.actor.as_deref().map(|a| format!("%{}%", like_escaped(a))))

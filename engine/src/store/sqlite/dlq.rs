@@ -8,12 +8,12 @@ use sqlx::{FromRow, QueryBuilder, Sqlite};
 use super::audit::{commit_audited, insert_audit};
 use super::endpoints::from_json;
 use super::stats::count_dlq_removal;
+use crate::model::DlqQuery;
 use crate::model::{
     ActionId, DlqDetail, DlqEntryId, DlqEntryOut, Page, ReprocessOut, SkippedEntry, TenantId,
 };
 use crate::store::{
-    Actor, DlqFilter, NewAudit, REPROCESS_BATCH, SqliteStore, from_millis, page_of, stored_id,
-    to_millis,
+    Actor, NewAudit, REPROCESS_BATCH, SqliteStore, from_millis, page_of, stored_id, to_millis,
 };
 use crate::store::{AuditWith, EventStore};
 use crate::{EngineError, Result};
@@ -92,7 +92,7 @@ pub(super) async fn record_action(
     Ok(())
 }
 
-fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, tenant: TenantId, filter: &DlqFilter) {
+fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, tenant: TenantId, filter: &DlqQuery) {
     q.push(" where q.tenant_id = ")
         .push_bind(tenant.to_string());
     if let Some(ep) = filter.endpoint_id {
@@ -110,7 +110,7 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, tenant: TenantId, filter: &DlqF
     if let Some(to) = filter.to {
         q.push(" and q.created_at < ").push_bind(to_millis(to));
     }
-    if let Some(before) = filter.before {
+    if let Some(before) = filter.cursor {
         q.push(" and q.id < ").push_bind(before.to_string());
     }
 }
@@ -120,7 +120,7 @@ impl crate::store::DlqStore for SqliteStore {
     async fn list_dlq(
         &self,
         tenant: TenantId,
-        filter: &DlqFilter,
+        filter: &DlqQuery,
         limit: u32,
     ) -> Result<Page<DlqEntryOut>> {
         let mut q = QueryBuilder::<Sqlite>::new(ENTRY_SELECT);
@@ -138,7 +138,7 @@ impl crate::store::DlqStore for SqliteStore {
         Ok(page_of(items, limit, |e| e.id.to_string()))
     }
 
-    async fn dlq_count(&self, tenant: TenantId, filter: &DlqFilter) -> Result<u64> {
+    async fn dlq_count(&self, tenant: TenantId, filter: &DlqQuery) -> Result<u64> {
         let mut q = QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries q");
         push_filter(&mut q, tenant, filter);
         let n: i64 = q.build_query_scalar().fetch_one(self.reader()).await?;
@@ -177,7 +177,7 @@ impl crate::store::DlqStore for SqliteStore {
     async fn dlq_ids(
         &self,
         tenant: TenantId,
-        filter: &DlqFilter,
+        filter: &DlqQuery,
         limit: u32,
     ) -> Result<Vec<DlqEntryId>> {
         let mut q = QueryBuilder::<Sqlite>::new("select q.id from dlq_entries q");

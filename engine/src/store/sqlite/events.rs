@@ -9,13 +9,14 @@ use sqlx::{FromRow, QueryBuilder, Sqlite};
 use super::endpoints::{EVENT_COLUMNS, EventRow, from_json};
 
 use crate::Result;
+use crate::model::EventQuery;
 use crate::model::{
     AttemptId, AttemptOut, DeliveryActionOut, DeliveryOut, EventDetail, EventId, EventOut, Page,
     TenantId,
 };
 use crate::store::{
-    EventFilter, EventSummary, EventTypeSummary, Ingested, Publish, SqliteStore, from_millis,
-    page_of, stored_id, to_millis,
+    EventSummary, EventTypeSummary, Ingested, Publish, SqliteStore, from_millis, page_of,
+    stored_id, to_millis,
 };
 
 /// One row of an event list, with its delivery counts: the select ends with
@@ -191,7 +192,7 @@ impl crate::store::EventStore for SqliteStore {
     async fn list_events(
         &self,
         tenant: TenantId,
-        filter: &EventFilter,
+        filter: &EventQuery,
         limit: u32,
     ) -> Result<Page<EventSummary>> {
         let mut q = QueryBuilder::<Sqlite>::new(SUMMARY_SELECT);
@@ -211,7 +212,7 @@ impl crate::store::EventStore for SqliteStore {
         if let Some(to) = filter.to {
             q.push(" and e.received_at < ").push_bind(to_millis(to));
         }
-        if let Some(before) = filter.before {
+        if let Some(before) = filter.cursor {
             q.push(" and e.id < ").push_bind(before.to_string());
         }
         if filter.endpoint_id.is_some() || filter.state.is_some() {

@@ -426,7 +426,7 @@ impl crate::store::ReplayStore for SqliteStore {
         let id = replay.id;
         let mut tx = self.pool().begin().await?;
         let (start, end) = seq_range(&mut tx, &tenant_text, &replay.filter).await?;
-        let ordered = replay.filter.entity_id.is_some() || replay.filter.correlation_id.is_some();
+        let ordered = replay.filter.is_ordered();
         sqlx::query(
             r"insert into replay_jobs (id, tenant_id, state, filter, reason, rate_per_second, start_seq, end_seq,
                                        cursor_seq, total, ordered, created_by, created_at, updated_at)

@@ -14,7 +14,7 @@ use crate::model::{
     Counts, DepthPoint, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut, TenantId,
 };
 use crate::stats::{Range, SummedRow, after_ranges, assemble, dlq_depth};
-use crate::store::{SqliteStore, StatSample, StatsQuery, to_millis};
+use crate::store::{SqliteStore, StatSample, StatsScope, to_millis};
 
 /// The plain count columns, in the order `counts_at` reads them.
 const COUNT_COLUMNS: [&str; 5] = [
@@ -165,7 +165,7 @@ fn counts_at(row: &SqliteRow, first: usize) -> Result<Counts> {
 }
 
 /// The query's endpoint and event type conditions (both tables have the columns).
-fn narrow(sql: &mut QueryBuilder<'_, Sqlite>, q: &StatsQuery) {
+fn narrow(sql: &mut QueryBuilder<'_, Sqlite>, q: &StatsScope) {
     if let Some(endpoint) = q.endpoint_id {
         sql.push(" and endpoint_id = ")
             .push_bind(endpoint.to_string());
@@ -183,7 +183,7 @@ impl SqliteStore {
     async fn dlq_depth(
         &self,
         tenant: TenantId,
-        q: &StatsQuery,
+        q: &StatsScope,
         range: Range,
         net: &BTreeMap<i64, i64>,
     ) -> Result<Vec<DepthPoint>> {
@@ -286,7 +286,7 @@ impl crate::store::StatsStore for SqliteStore {
         Ok(())
     }
 
-    async fn stats(&self, tenant: TenantId, q: &StatsQuery) -> Result<StatsOut> {
+    async fn stats(&self, tenant: TenantId, q: &StatsScope) -> Result<StatsOut> {
         let g = q.granularity;
         let range = Range::of(q)?;
         // SQLite sums the rows of each bucket and group: a week by hour is

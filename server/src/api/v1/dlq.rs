@@ -5,52 +5,23 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use herald_engine::model::query::Source;
 use herald_engine::model::{
     DlqDetail, DlqEntryId, DlqEntryOut, EndpointId, ErrorClass, Page, Permission, ReprocessOut,
 };
-use herald_engine::store::DlqFilter;
+use herald_engine::model::{DlqQuery, ListQuery};
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::events::parse_time;
 use crate::api::examples as ex;
-use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams, optional_json, path_id};
+use crate::api::extract::{ApiJson, Caller, ListOf, PageLimit, optional_json, path_id};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Entry ids one bulk reprocess request may list.
 pub const MAX_REPROCESS_IDS: usize = 10_000;
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct DlqQuery {
-    #[param(value_type = Option<EndpointId>)]
-    endpoint_id: Option<String>,
-    /// An exact event type.
-    event_type: Option<String>,
-    /// The last attempt's error class (`outcome_unknown` for at-most-once deliveries
-    /// whose worker stopped mid-request): dns, connect, tls, timeout, http_status,
-    /// connection, invalid_url, response_too_large, blocked_destination, internal,
-    /// outcome_unknown.
-    #[param(value_type = Option<ErrorClass>)]
-    error_class: Option<String>,
-    /// Entered the DLQ at or after (RFC 3339).
-    #[param(format = DateTime)]
-    from: Option<String>,
-    /// Entered the DLQ before (RFC 3339).
-    #[param(format = DateTime)]
-    to: Option<String>,
-    /// `next_cursor` from the previous page.
-    #[param(pattern = "^[a-z]+_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
-    cursor: Option<String>,
-    /// 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<u32>,
-}
 
 /// The DLQ filter shared by the list and bulk reprocess, from query or body.
 /// Which DLQ entries; every field narrows, `{}` is all of them.
@@ -68,45 +39,20 @@ struct DlqFilterIn {
     to: Option<String>,
 }
 
-fn dlq_filter(f: DlqFilterIn, prefix: &str) -> Result<DlqFilter, ApiError> {
-    let field = |name: &str| format!("{prefix}{name}");
-    let filter = DlqFilter {
-        endpoint_id: f
-            .endpoint_id
-            .as_deref()
-            .map(|e| {
-                e.parse::<EndpointId>()
-                    .map_err(|e| ApiError::bad_request(format!("{}: {e}", field("endpoint_id"))))
-            })
-            .transpose()?,
-        event_type: f.event_type,
-        error_class: f
-            .error_class
-            .as_deref()
-            .map(|c| {
-                serde_json::from_value::<ErrorClass>(Value::String(c.into())).map_err(|_| {
-                    ApiError::bad_request(format!(
-                        "{}: '{c}' is not an error class ({})",
-                        field("error_class"),
-                        ErrorClass::names()
-                    ))
-                })
-            })
-            .transpose()?,
-        from: parse_time(&field("from"), f.from.as_deref())?,
-        to: parse_time(&field("to"), f.to.as_deref())?,
-        before: None,
-    };
-    if let (Some(from), Some(to)) = (filter.from, filter.to)
-        && to <= from
-    {
-        return Err(ApiError::bad_request(format!(
-            "{}: must be later than {}",
-            field("to"),
-            field("from")
-        )));
-    }
-    Ok(filter)
+/// The body's filter, read as the list reads its query string.
+fn dlq_filter(f: DlqFilterIn) -> Result<DlqQuery, ApiError> {
+    let pairs = [
+        ("endpoint_id", f.endpoint_id),
+        ("event_type", f.event_type),
+        ("error_class", f.error_class),
+        ("from", f.from),
+        ("to", f.to),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+    .collect();
+    DlqQuery::from_pairs(pairs, Source::Wire)
+        .map_err(|e| ApiError::bad_request(format!("filter.{e}")))
 }
 
 /// List the dead-letter queue
@@ -117,7 +63,7 @@ fn dlq_filter(f: DlqFilterIn, prefix: &str) -> Result<DlqFilter, ApiError> {
     get,
     path = "/api/v1/dlq",
     tag = "Dead-letter queue",
-    params(DlqQuery),
+    params(DlqQuery, PageLimit),
     responses(
         (status = 200, description = "A page of DLQ entries, newest first.", body = Page<DlqEntryOut>, example = json!(ex::page(vec![ex::dlq_entry()]))),
         (status = 400, description = "error_class: 'oops' is not an error class."),
@@ -126,29 +72,13 @@ fn dlq_filter(f: DlqFilterIn, prefix: &str) -> Result<DlqFilter, ApiError> {
 async fn list_dlq(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<DlqQuery>,
+    ListOf { query, limit }: ListOf<DlqQuery>,
 ) -> Result<Json<Page<DlqEntryOut>>, ApiError> {
     caller.require(Permission::Read)?;
-    let params = ListParams {
-        cursor: q.cursor,
-        limit: q.limit,
-    };
-    let limit = params.limit()?;
-    let mut filter = dlq_filter(
-        DlqFilterIn {
-            endpoint_id: q.endpoint_id,
-            event_type: q.event_type,
-            error_class: q.error_class,
-            from: q.from,
-            to: q.to,
-        },
-        "",
-    )?;
-    filter.before = params.cursor::<DlqEntryId>()?;
     Ok(Json(
         state
             .store
-            .list_dlq(caller.tenant_id, &filter, limit)
+            .list_dlq(caller.tenant_id, &query, limit)
             .await?,
     ))
 }
@@ -293,7 +223,7 @@ async fn reprocess_bulk(
                 .await?
         }
         (None, Some(filter)) => {
-            let filter = dlq_filter(filter, "filter.")?;
+            let filter = dlq_filter(filter)?;
             state
                 .engine
                 .reprocess_dlq_matching(caller.tenant_id, filter, &actor, &input.reason)

@@ -9,18 +9,16 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use herald_engine::model::{
-    DeliveryState, EndpointId, EventDetail, EventId, EventIn, EventTypeSummary, Page, Permission,
-};
-use herald_engine::store::{DuplicateOf, EventFilter, EventSummary, Ingested};
+use herald_engine::model::EventQuery;
+use herald_engine::model::{EventDetail, EventId, EventIn, EventTypeSummary, Page, Permission};
+use herald_engine::store::{DuplicateOf, EventSummary, Ingested};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::examples as ex;
-use crate::api::extract::{ApiJson, ApiQuery, Caller, ListParams};
+use crate::api::extract::{ApiJson, Caller, ListOf, PageLimit};
 use crate::correlation::FromCaller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -212,49 +210,6 @@ struct BatchReceipt {
     ids: Vec<EventId>,
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    /// An exact event type.
-    event_type: Option<String>,
-    correlation_id: Option<String>,
-    entity_id: Option<String>,
-    /// Events with a delivery to this endpoint.
-    #[param(value_type = Option<EndpointId>)]
-    endpoint_id: Option<String>,
-    /// Events with a delivery in this state: pending, in_flight, succeeded or dead.
-    #[param(value_type = Option<herald_engine::model::DeliveryState>)]
-    state: Option<String>,
-    /// Received at or after (RFC 3339).
-    #[param(format = DateTime)]
-    from: Option<String>,
-    /// Received before (RFC 3339).
-    #[param(format = DateTime)]
-    to: Option<String>,
-    /// `next_cursor` from the previous page.
-    #[param(pattern = "^[a-z]+_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
-    cursor: Option<String>,
-    /// 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<u32>,
-}
-
-pub(super) fn parse_time(
-    name: &str,
-    value: Option<&str>,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
-    value
-        .map(|v| {
-            herald_engine::model::query::parse_rfc3339(v).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "{name}: '{v}' is not an RFC 3339 time such as 2026-01-31T12:00:00Z"
-                ))
-            })
-        })
-        .transpose()
-}
-
 /// List events
 ///
 /// Newest first, filtered by type, correlation id, entity, endpoint, delivery
@@ -263,7 +218,7 @@ pub(super) fn parse_time(
     get,
     path = "/api/v1/events",
     tag = "Events",
-    params(ListQuery),
+    params(EventQuery, PageLimit),
     responses(
         (status = 200, description = "A page of events with their delivery counts.", body = Page<EventSummary>, example = json!(ex::page(vec![ex::event_summary()]))),
         (status = 400, description = "state: 'lost' is not one of pending, in_flight, succeeded, dead."),
@@ -272,51 +227,13 @@ pub(super) fn parse_time(
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ListOf { query, limit }: ListOf<EventQuery>,
 ) -> Result<Json<Page<EventSummary>>, ApiError> {
     caller.require(Permission::Read)?;
-    let limit = ListParams {
-        cursor: None,
-        limit: q.limit,
-    }
-    .limit()?;
-    let state_filter = q
-        .state
-        .as_deref()
-        .map(|s| {
-            serde_json::from_value::<DeliveryState>(Value::String(s.into())).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "state: '{s}' is not one of pending, in_flight, succeeded, dead"
-                ))
-            })
-        })
-        .transpose()?;
-    let filter = EventFilter {
-        event_type: q.event_type,
-        correlation_id: q.correlation_id,
-        entity_id: q.entity_id,
-        endpoint_id: q
-            .endpoint_id
-            .as_deref()
-            .map(|e| {
-                e.parse::<EndpointId>()
-                    .map_err(|e| ApiError::bad_request(format!("endpoint_id: {e}")))
-            })
-            .transpose()?,
-        state: state_filter,
-        from: parse_time("from", q.from.as_deref())?,
-        to: parse_time("to", q.to.as_deref())?,
-        before: crate::api::extract::cursor_of::<EventId>(q.cursor.as_deref())?,
-    };
-    if let (Some(from), Some(to)) = (filter.from, filter.to)
-        && to <= from
-    {
-        return Err(ApiError::bad_request("to: must be later than from"));
-    }
     Ok(Json(
         state
             .store
-            .list_events(caller.tenant_id, &filter, limit)
+            .list_events(caller.tenant_id, &query, limit)
             .await?,
     ))
 }

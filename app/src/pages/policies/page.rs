@@ -1,15 +1,16 @@
 //! Named retry policies: the list with each schedule, and a form whose preview
 //! is computed in the browser, with the engine's own code, as you type.
 
-use herald_engine::model::RetryPolicyOut;
+use herald_engine::model::{Permission, RetryPolicyOut};
 use herald_engine::retry::RetryPolicy;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::components::list::{Allowed, Listing};
 use crate::components::ui::{ErrorNotice, FieldMessage, form_level_error};
 use crate::forms::{PolicyFields, format_duration_secs};
-use crate::pages::endpoints::SectionTabs;
-use crate::server_fns::policies::{
+use crate::pages::endpoints::list::SectionTabs;
+use crate::pages::policies::fns::{
     DeleteRetryPolicy, PolicyForm, SaveRetryPolicy, list_retry_policies,
 };
 
@@ -92,14 +93,11 @@ pub fn PoliciesPage() -> impl IntoView {
         <p class="muted">
             "Named policies endpoints can follow. Changing one changes the schedule of every endpoint that follows it, from its next attempt."
         </p>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match list.await {
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                    Ok(policies) if policies.is_empty() => view! {
-                        <p class="muted">"No named policies yet: endpoints use the Standard Webhooks schedule unless given one."</p>
-                    }.into_any(),
-                    Ok(policies) => view! {
+        <Listing resource=list
+            empty={|| view! {
+                <p class="muted">"No named policies yet: endpoints use the Standard Webhooks schedule unless given one."</p>
+            }}
+            rows={move |policies: Vec<RetryPolicyOut>| view! {
                         <table>
                             <thead><tr>
                                 <th scope="col">"Name"</th>
@@ -112,29 +110,32 @@ pub fn PoliciesPage() -> impl IntoView {
                                     let schedule = schedule_text(&p.policy);
                                     let editing = form_of(&p);
                                     let id = p.id.to_string();
-                                    let name = p.name.clone();
+                                    let edit = Callback::new(move |()| form.set(editing.clone()));
+                                    let remove = Callback::new(move |()| {
+                                        delete.dispatch(DeleteRetryPolicy { id: id.clone() });
+                                    });
+                                    let (edit_label, delete_label) = (format!("Edit {}", p.name), format!("Delete {}", p.name));
                                     view! {
                                         <tr>
                                             <td><strong>{p.name.clone()}</strong><br/><span class="muted">{p.description.clone()}</span></td>
                                             <td>{schedule}</td>
                                             <td>{p.endpoints}</td>
-                                            <td class="actions">
-                                                <button type="button" class="secondary" aria-label=format!("Edit {name}")
-                                                    on:click=move |_| form.set(editing.clone())>"Edit"</button>
-                                                <button type="button" class="danger" aria-label=format!("Delete {}", p.name)
-                                                    on:click=move |_| { delete.dispatch(DeleteRetryPolicy { id: id.clone() }); }>"Delete"</button>
-                                            </td>
+                                            <td class="actions"><Allowed permission=Permission::ManageEndpoints>
+                                                <button type="button" class="secondary" aria-label=edit_label.clone()
+                                                    on:click=move |_| edit.run(())>"Edit"</button>
+                                                <button type="button" class="danger" aria-label=delete_label.clone()
+                                                    on:click=move |_| remove.run(())>"Delete"</button>
+                                            </Allowed></td>
                                         </tr>
                                     }
                                 }).collect_view()}
                             </tbody>
                         </table>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+            }}/>
         {move || delete.value().get().and_then(Result::err).map(|e| view! { <ErrorNotice error=e/> })}
-        <PolicyEditor form save/>
+        <Allowed permission=Permission::ManageEndpoints>
+            <PolicyEditor form save/>
+        </Allowed>
     }
 }
 

@@ -5,16 +5,17 @@ use herald_engine::model::{Role, TenantOut, UserOut};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::auth::{ChangePassword, current_user};
+use crate::auth::ChangePassword;
+use crate::components::list::signed_in;
 use crate::components::ui::{ErrorNotice, FieldMessage, form_level_error, when};
 use crate::error::ConsoleError;
-use crate::server_fns::admin::{
+use crate::pages::admin::fns::{
     CreateUser, DeleteUser, SwitchTenant, UpdateUser, list_users, tenant_choice,
 };
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let me = OnceResource::new(current_user());
+    let me = signed_in().0;
 
     view! {
         <Title text="Settings"/>

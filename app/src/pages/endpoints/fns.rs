@@ -17,12 +17,6 @@ pub struct EndpointRow {
     pub policy_name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EndpointList {
-    pub items: Vec<EndpointRow>,
-    pub next_cursor: Option<String>,
-}
-
 /// A signing secret shown once: on creation or after a rotation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecretShown {
@@ -87,7 +81,9 @@ async fn rows(
 }
 
 #[server(prefix = "/fn", endpoint = "list_endpoints")]
-pub async fn list_endpoints(cursor: Option<String>) -> Result<EndpointList, ConsoleError> {
+pub async fn list_endpoints(
+    cursor: Option<String>,
+) -> Result<herald_engine::model::Page<EndpointRow>, ConsoleError> {
     use crate::ssr::{Call, open, parse_id};
     use herald_engine::model::Permission;
     let Call {
@@ -100,7 +96,7 @@ pub async fn list_endpoints(cursor: Option<String>) -> Result<EndpointList, Cons
         .map(|c| parse_id("cursor", &c))
         .transpose()?;
     let page = state.store.list_endpoints(tenant, after, 50).await?;
-    Ok(EndpointList {
+    Ok(herald_engine::model::Page {
         items: rows(&state, tenant, &user, page.items).await?,
         next_cursor: page.next_cursor,
     })

@@ -1,25 +1,11 @@
 //! Administration from the console: users and their roles and tenants, the
 //! working tenant of a global user, API keys, and the audit log.
 
-use herald_engine::model::{ApiKeyOut, AuditOut, Page, TenantOut, UserOut};
+use herald_engine::model::{ApiKeyOut, AuditOut, AuditQuery, Page, TenantOut, UserOut};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConsoleError;
-
-/// The audit page's filters, as typed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AuditQuery {
-    #[serde(default)]
-    pub action: String,
-    #[serde(default)]
-    pub actor: String,
-    #[serde(default)]
-    pub target: String,
-    /// An audit entry id: show entries older than it.
-    #[serde(default)]
-    pub before: String,
-}
 
 /// Entries the audit page shows at once.
 pub const AUDIT_PAGE: u32 = 50;
@@ -306,24 +292,12 @@ pub async fn revoke_api_key(id: String) -> Result<(), ConsoleError> {
 /// across every tenant, console-wide entries included.
 #[server(prefix = "/fn", endpoint = "list_audit")]
 pub async fn list_audit(query: AuditQuery) -> Result<Page<AuditOut>, ConsoleError> {
-    use crate::ssr::{console_state, parse_id, require};
-    use herald_engine::model::{AuditFilter, Permission};
+    use crate::ssr::{console_state, require};
+    use herald_engine::model::Permission;
     let user = require(Permission::ReadAudit)?;
     let state = console_state()?;
-    let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    let before = match query.before.trim() {
-        "" => None,
-        id => Some(parse_id("audit entry", id)?),
-    };
-    let filter = AuditFilter {
-        action: text(&query.action),
-        actor: text(&query.actor),
-        target: text(&query.target),
-        since: None,
-        until: None,
-    };
     Ok(state
         .store
-        .list_audit(user.tenant_id, &filter, before, AUDIT_PAGE)
+        .list_audit(user.tenant_id, &query, AUDIT_PAGE)
         .await?)
 }

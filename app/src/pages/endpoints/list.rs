@@ -6,9 +6,11 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::endpoint_form::EndpointFormView;
-use crate::components::ui::ErrorNotice;
-use crate::server_fns::endpoints::{CreateEndpoint, EndpointForm, EndpointRow, list_endpoints};
-use crate::server_fns::policies::list_retry_policies;
+use crate::components::list::{Allowed, Listing};
+use crate::components::ui::query_escape;
+use crate::pages::endpoints::fns::{CreateEndpoint, EndpointForm, EndpointRow, list_endpoints};
+use crate::pages::policies::fns::list_retry_policies;
+use herald_engine::model::{Page, Permission};
 
 /// The health column: disabled, dead deliveries, retries, or healthy.
 #[component]
@@ -54,26 +56,26 @@ pub fn EndpointsPage() -> impl IntoView {
     let query = use_query_map();
     let cursor = move || query.with(|q| q.get("cursor"));
     let list = Resource::new(cursor, list_endpoints);
+    let older =
+        Callback::new(|cursor: String| format!("/endpoints?cursor={}", query_escape(&cursor)));
 
     view! {
         <Title text="Endpoints"/>
         <div class="page-head">
             <h1>"Endpoints"</h1>
-            <A href="/endpoints/new" attr:class="button">"New endpoint"</A>
+            <Allowed permission=Permission::ManageEndpoints>
+                <A href="/endpoints/new" attr:class="button">"New endpoint"</A>
+            </Allowed>
         </div>
         <SectionTabs/>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match list.await {
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                    Ok(page) if page.items.is_empty() => view! {
-                        <section class="notice">
-                            <p><strong>"No endpoints yet."</strong></p>
-                            <p>"Register the URL that should receive this tenant's webhooks."</p>
-                        </section>
-                    }.into_any(),
-                    Ok(page) => {
-                        let next = page.next_cursor.map(|c| format!("/endpoints?cursor={c}"));
+        <Listing resource=list older
+            empty={|| view! {
+                <section class="notice">
+                    <p><strong>"No endpoints yet."</strong></p>
+                    <p>"Register the URL that should receive this tenant's webhooks."</p>
+                </section>
+            }}
+            rows={|page: Page<EndpointRow>| {
                         view! {
                             <table>
                                 <thead>
@@ -103,12 +105,8 @@ pub fn EndpointsPage() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
-                            {next.map(|href| view! { <p><A href=href>"More endpoints →"</A></p> })}
-                        }.into_any()
-                    }
-                }
-            })}
-        </Suspense>
+                        }
+            }}/>
     }
 }
 

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::ui::ErrorNotice;
-use crate::server_fns::docs::{ApiOperation, ApiReference, ApiSchema, get_api_reference};
+use crate::pages::docs::fns::{ApiOperation, ApiReference, ApiSchema, get_api_reference};
 
 #[component]
 pub fn ApiDocsPage() -> impl IntoView {

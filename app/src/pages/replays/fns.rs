@@ -41,9 +41,19 @@ pub struct ReplayForm {
 impl ReplayForm {
     /// The API's request, or the first field that is wrong.
     fn request(&self, dry_run: bool) -> Result<herald_engine::model::ReplayIn, ConsoleError> {
-        use crate::server_fns::events::parse_time;
         use crate::ssr::fail;
+        use herald_engine::model::query::{Reader, Source};
         use herald_engine::model::{ReplayFilter, ReplayIn};
+        // The filter's fields are read as every list's filters are.
+        let mut filter = Reader::new(
+            vec![
+                ("from".into(), self.from.clone()),
+                ("to".into(), self.to.clone()),
+                ("endpoint_id".into(), self.endpoint_id.trim().to_string()),
+            ],
+            Source::Form,
+        );
+        let query_error = |e| fail(ConsoleError::from(e));
         let invalid = |field: &str, message: String| {
             fail(ConsoleError::Invalid {
                 field: field.into(),
@@ -67,16 +77,11 @@ impl ReplayForm {
                     .map_err(|_| invalid("max_events", format!("'{m}' is not a whole number")))?,
             ),
         };
-        let endpoint_id = text(&self.endpoint_id)
-            .map(|e| {
-                e.parse()
-                    .map_err(|e| invalid("endpoint_id", format!("{e}")))
-            })
-            .transpose()?;
+        let endpoint_id = filter.id("endpoint_id").map_err(query_error)?;
         Ok(ReplayIn {
             filter: ReplayFilter {
-                from: parse_time("from", &self.from)?,
-                to: parse_time("to", &self.to)?,
+                from: filter.time("from").map_err(query_error)?,
+                to: filter.time("to").map_err(query_error)?,
                 event_types: crate::forms::split_patterns(&self.event_types),
                 endpoint_id,
                 correlation_id: text(&self.correlation_id),

@@ -2,13 +2,13 @@ use herald_engine::model::Permission;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::auth::current_user;
 use crate::components::charts::DeliveryStats;
+use crate::components::list::signed_in;
 use crate::components::live_deliveries::LiveDeliveries;
 
 #[component]
 pub fn Dashboard() -> impl IntoView {
-    let user = OnceResource::new(current_user());
+    let user = signed_in().0;
 
     view! {
         <Title text="Dashboard"/>

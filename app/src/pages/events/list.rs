@@ -1,13 +1,14 @@
 //! Events: filters kept in the URL (every view is a shareable link) and keyset
 //! pagination, so a page costs the same with a million stored events.
 
+use herald_engine::model::{EventQuery, EventSummary, Page};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
-use leptos_router::hooks::use_query_map;
 
-use crate::components::ui::{ErrorNotice, query_escape, when};
-use crate::server_fns::events::{EventQuery, endpoint_choices, list_events};
+use crate::components::list::{Listing, pager};
+use crate::components::ui::{typed, url_query, when};
+use crate::pages::events::fns::{endpoint_choices, list_events};
 
 const STATES: [(&str, &str); 5] = [
     ("", "Any state"),
@@ -17,39 +18,16 @@ const STATES: [(&str, &str); 5] = [
     ("dead", "Failed (dead)"),
 ];
 
-fn query_string(q: &EventQuery) -> String {
-    let pairs = [
-        ("event_type", &q.event_type),
-        ("state", &q.state),
-        ("endpoint_id", &q.endpoint_id),
-        ("correlation_id", &q.correlation_id),
-        ("from", &q.from),
-        ("to", &q.to),
-        ("before", &q.before),
-    ];
-    let encoded: Vec<String> = pairs
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", query_escape(v)))
-        .collect();
-    encoded.join("&")
-}
-
 #[component]
 pub fn EventsPage() -> impl IntoView {
-    let query = use_query_map();
-    let current = move || {
-        query.with(|q| EventQuery {
-            event_type: q.get("event_type").unwrap_or_default(),
-            state: q.get("state").unwrap_or_default(),
-            endpoint_id: q.get("endpoint_id").unwrap_or_default(),
-            correlation_id: q.get("correlation_id").unwrap_or_default(),
-            from: q.get("from").unwrap_or_default(),
-            to: q.get("to").unwrap_or_default(),
-            before: q.get("before").unwrap_or_default(),
-        })
-    };
-    let events = Resource::new(current, list_events);
+    let asked = url_query::<EventQuery>();
+    // What the form shows: the URL's filters, or none when they cannot be read.
+    let current = move || asked.get().unwrap_or_default();
+    let (newest, older) = pager("/events", asked);
+    let events = Resource::new(
+        move || asked.get(),
+        |q| async move { list_events(q?).await },
+    );
     let endpoints = Resource::new(|| (), |_| endpoint_choices());
 
     view! {
@@ -57,12 +35,12 @@ pub fn EventsPage() -> impl IntoView {
         <h1>"Events"</h1>
         <Form method="GET" action="/events" attr:class="filters" attr:aria-label="Filter events">
             <label>"Event type"
-                <input type="text" name="event_type" placeholder="order.created" prop:value=move || current().event_type/>
+                <input type="text" name="event_type" placeholder="order.created" prop:value=move || current().event_type.unwrap_or_default()/>
             </label>
             <label>"Delivery state"
                 <select name="state">
                     {STATES.into_iter().map(|(value, label)| view! {
-                        <option value=value selected=move || current().state == value>{label}</option>
+                        <option value=value selected=move || current().state.map_or("", |s| s.as_str()) == value>{label}</option>
                     }).collect_view()}
                 </select>
             </label>
@@ -76,7 +54,7 @@ pub fn EventsPage() -> impl IntoView {
                                 {choices.into_iter().map(|(id, url)| {
                                     let selected = {
                                         let id = id.clone();
-                                        move || current().endpoint_id == id
+                                        move || current().endpoint_id.is_some_and(|e| e.to_string() == id)
                                     };
                                     view! { <option value=id selected=selected>{url}</option> }
                                 }).collect_view()}
@@ -86,36 +64,22 @@ pub fn EventsPage() -> impl IntoView {
                 })}
             </Suspense>
             <label>"Correlation id"
-                <input type="text" name="correlation_id" prop:value=move || current().correlation_id/>
+                <input type="text" name="correlation_id" prop:value=move || current().correlation_id.unwrap_or_default()/>
             </label>
             <label>"From (UTC)"
-                <input type="datetime-local" name="from" prop:value=move || current().from/>
+                <input type="datetime-local" name="from" prop:value=move || typed(current().from)/>
             </label>
             <label>"To (UTC)"
-                <input type="datetime-local" name="to" prop:value=move || current().to/>
+                <input type="datetime-local" name="to" prop:value=move || typed(current().to)/>
             </label>
             <div class="filter-actions">
                 <button type="submit">"Apply filters"</button>
                 <A href="/events">"Clear"</A>
             </div>
         </Form>
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match events.await {
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                    Ok(page) if page.items.is_empty() => view! {
-                        <p class="muted" role="status">"No events match these filters."</p>
-                    }.into_any(),
-                    Ok(page) => {
-                        let q = current();
-                        let newer = (!q.before.is_empty()).then(|| {
-                            let first = EventQuery { before: String::new(), ..q.clone() };
-                            format!("/events?{}", query_string(&first))
-                        });
-                        let older = page.next_cursor.map(|cursor| {
-                            let next = EventQuery { before: cursor, ..q.clone() };
-                            format!("/events?{}", query_string(&next))
-                        });
+        <Listing resource=events newest older
+            empty={|| view! { <p class="muted" role="status">"No events match these filters."</p> }}
+            rows={|page: Page<EventSummary>| {
                         view! {
                             <table aria-label="Events">
                                 <thead><tr>
@@ -144,14 +108,7 @@ pub fn EventsPage() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
-                            <nav class="pager" aria-label="Pages">
-                                {newer.map(|href| view! { <A href=href>"← Newest"</A> })}
-                                {older.map(|href| view! { <A href=href>"Older →"</A> })}
-                            </nav>
-                        }.into_any()
-                    }
-                }
-            })}
-        </Transition>
+                        }
+            }}/>
     }
 }

@@ -11,12 +11,12 @@ use crate::components::charts::DeliveryStats;
 use crate::components::endpoint_form::EndpointFormView;
 use crate::components::ui::{ErrorNotice, when};
 use crate::forms::format_duration_secs;
-use crate::pages::endpoints::Health;
-use crate::server_fns::endpoints::{
+use crate::pages::endpoints::fns::{
     EndpointForm, EndpointRow, RotateEndpointSecret, SendTestEvent, SetEndpointEnabled,
     TestOutcome, UpdateEndpoint, get_endpoint,
 };
-use crate::server_fns::policies::list_retry_policies;
+use crate::pages::endpoints::list::Health;
+use crate::pages::policies::fns::list_retry_policies;
 
 #[component]
 pub fn EndpointPage() -> impl IntoView {

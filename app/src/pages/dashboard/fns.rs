@@ -240,7 +240,7 @@ pub async fn delivery_stats(
 ) -> Result<StatsView, ConsoleError> {
     use crate::ssr::{console_state, console_tenant, fail, parse_id, require};
     use herald_engine::model::{GroupBy, Permission};
-    use herald_engine::store::StatsQuery;
+    use herald_engine::store::StatsScope;
 
     let user = require(Permission::Read)?;
     let whole_urls = user.role.allows(Permission::ManageEndpoints);
@@ -251,7 +251,7 @@ pub async fn delivery_stats(
         "" => None,
         id => Some(parse_id::<EndpointId>("endpoint", id)?),
     };
-    let query = StatsQuery {
+    let query = StatsScope {
         from,
         to,
         granularity: herald_engine::model::Granularity::for_range(from, to),
@@ -261,7 +261,7 @@ pub async fn delivery_stats(
         totals_only: false,
     };
     // Only each endpoint's total, to rank them.
-    let by_endpoint = StatsQuery {
+    let by_endpoint = StatsScope {
         group_by: GroupBy::Endpoint,
         totals_only: true,
         ..query.clone()

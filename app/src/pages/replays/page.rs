@@ -9,9 +9,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
+use crate::components::list::Listing;
 use crate::components::live::use_live_feed;
 use crate::components::ui::{ErrorNotice, FieldMessage, form_level_error, when};
-use crate::server_fns::replays::{
+use crate::pages::replays::fns::{
     ControlReplay, ReplayForm, list_replays, preview_replay, start_replay,
 };
 
@@ -204,15 +205,11 @@ pub fn ReplaysPage() -> impl IntoView {
                 {move || if connected.get() { "Live: progress updates as it happens." } else { "Connecting to the live feed…" }}
             </p>
             {move || control.value().get().and_then(Result::err).map(|e| view! { <ErrorNotice error=e/> })}
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match jobs.await {
-                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                        Ok(list) if list.is_empty() => view! { <p>"No replays yet."</p> }.into_any(),
-                        Ok(list) => list.into_iter().map(|job| view! { <Job job live control/> }).collect_view().into_any(),
-                    }
-                })}
-            </Suspense>
+            <Listing resource=jobs
+                empty={|| view! { <p>"No replays yet."</p> }}
+                rows={move |list: Vec<ReplayOut>| {
+                    list.into_iter().map(|job| view! { <Job job live control/> }).collect_view()
+                }}/>
         </section>
     }
 }

@@ -4,15 +4,26 @@
 
 use std::collections::BTreeSet;
 
+use herald_engine::model::{DlqQuery, Permission};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
-use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use leptos_router::hooks::{use_navigate, use_params_map};
 
-use crate::components::ui::{ErrorNotice, StateBadge, query_escape, when};
-use crate::pages::event::Attempt;
-use crate::server_fns::dlq::{DiscardDlq, DlqQuery, ReprocessDlq, get_dlq_entry, list_dlq};
-use crate::server_fns::events::endpoint_choices;
+use crate::components::list::{Allowed, Listing, Rows, pager};
+use crate::components::ui::{ErrorNotice, StateBadge, url_query, when};
+use crate::pages::dlq::fns::{DiscardDlq, DlqListing, ReprocessDlq, get_dlq_entry, list_dlq};
+use crate::pages::events::detail::Attempt;
+
+impl Rows for DlqListing {
+    fn is_empty(&self) -> bool {
+        self.page.items.is_empty()
+    }
+    fn next_cursor(&self) -> Option<String> {
+        self.page.next_cursor.clone()
+    }
+}
+use crate::pages::events::fns::endpoint_choices;
 
 fn reprocessed_text(out: &herald_engine::model::ReprocessOut) -> String {
     let mut text = format!("{} reprocessed.", out.reprocessed.len());
@@ -46,7 +57,7 @@ fn DlqFilters(current: Signal<DlqQuery>) -> impl IntoView {
                                 {choices.into_iter().map(|(id, url)| {
                                     let selected = {
                                         let id = id.clone();
-                                        move || current.get().endpoint_id == id
+                                        move || current.get().endpoint_id.is_some_and(|e| e.to_string() == id)
                                     };
                                     view! { <option value=id selected=selected>{url}</option> }
                                 }).collect_view()}
@@ -56,13 +67,13 @@ fn DlqFilters(current: Signal<DlqQuery>) -> impl IntoView {
                 })}
             </Suspense>
             <label>"Event type"
-                <input type="text" name="event_type" placeholder="order.created" prop:value=move || current.get().event_type/>
+                <input type="text" name="event_type" placeholder="order.created" prop:value=move || current.get().event_type.unwrap_or_default()/>
             </label>
             <label>"Error class"
                 <select name="error_class">
                     <option value="">"Any error"</option>
                     {herald_engine::model::ErrorClass::ANY.into_iter().map(|c| c.as_str()).map(|c| view! {
-                        <option value=c selected=move || current.get().error_class == c>{c}</option>
+                        <option value=c selected=move || current.get().error_class.map(|e| e.as_str()) == Some(c)>{c}</option>
                     }).collect_view()}
                 </select>
             </label>
@@ -76,19 +87,13 @@ fn DlqFilters(current: Signal<DlqQuery>) -> impl IntoView {
 
 #[component]
 pub fn DlqPage() -> impl IntoView {
-    let query = use_query_map();
-    let current = move || {
-        query.with(|q| DlqQuery {
-            endpoint_id: q.get("endpoint_id").unwrap_or_default(),
-            event_type: q.get("event_type").unwrap_or_default(),
-            error_class: q.get("error_class").unwrap_or_default(),
-            before: q.get("before").unwrap_or_default(),
-        })
-    };
+    let asked = url_query::<DlqQuery>();
+    let current = move || asked.get().unwrap_or_default();
+    let (newest, older) = pager("/dlq", asked);
     let reprocess = ServerAction::<ReprocessDlq>::new();
     let listing = Resource::new(
-        move || (current(), reprocess.version().get()),
-        |(q, _)| list_dlq(q),
+        move || (asked.get(), reprocess.version().get()),
+        |(q, _)| async move { list_dlq(q?).await },
     );
     let selected: RwSignal<BTreeSet<String>> = RwSignal::new(BTreeSet::new());
     let reason = RwSignal::new(String::new());
@@ -109,27 +114,15 @@ pub fn DlqPage() -> impl IntoView {
             Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
         })}
 
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match listing.await {
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                    Ok(l) if l.page.items.is_empty() => view! {
-                        <p class="muted" role="status">"The dead-letter queue is empty for these filters."</p>
-                    }.into_any(),
-                    Ok(l) => {
+        <Listing resource=listing newest older
+            empty={|| view! {
+                <p class="muted" role="status">"The dead-letter queue is empty for these filters."</p>
+            }}
+            rows={move |l: DlqListing| {
                         let ids: Vec<String> = l.page.items.iter().map(|e| e.id.to_string()).collect();
                         let matching = l.matching;
-                        let older = l.page.next_cursor.clone().map(|c| {
-                            let q = current();
-                            format!(
-                                "/dlq?endpoint_id={}&event_type={}&error_class={}&before={}",
-                                query_escape(&q.endpoint_id),
-                                query_escape(&q.event_type),
-                                query_escape(&q.error_class),
-                                query_escape(&c)
-                            )
-                        });
                         view! {
+                            <Allowed permission=Permission::ManageDlq>
                             <div class="row bulk" role="group" aria-label="Bulk actions">
                                 <label>"Reason"
                                     <input type="text" placeholder="receiver fixed"
@@ -161,6 +154,7 @@ pub fn DlqPage() -> impl IntoView {
                                     {format!("Reprocess all matching ({matching})")}
                                 </button>
                             </div>
+                            </Allowed>
                             <table aria-label="Dead-letter queue">
                                 <thead><tr>
                                     <th scope="col">
@@ -209,14 +203,8 @@ pub fn DlqPage() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
-                            <nav class="pager" aria-label="Pages">
-                                {older.map(|href| view! { <A href=href>"Older →"</A> })}
-                            </nav>
-                        }.into_any()
-                    }
-                }
-            })}
-        </Transition>
+                        }
+            }}/>
     }
 }
 

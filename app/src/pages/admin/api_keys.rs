@@ -1,12 +1,13 @@
 //! API keys of the working tenant: create (the key is shown once), list by
 //! prefix and name, revoke.
 
-use herald_engine::model::Scope;
+use herald_engine::model::{ApiKeyOut, Permission, Scope};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::ui::{ErrorNotice, FieldMessage, form_level_error, when};
-use crate::server_fns::admin::{CreateApiKey, RevokeApiKey, list_api_keys};
+use crate::components::list::{Allowed, Listing};
+use crate::components::ui::{FieldMessage, form_level_error, when};
+use crate::pages::admin::fns::{CreateApiKey, RevokeApiKey, list_api_keys};
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
@@ -41,12 +42,9 @@ pub fn ApiKeysPage() -> impl IntoView {
         <Show when=move || revoke_error().is_some()>
             <p class="error" role="alert">{revoke_error}</p>
         </Show>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match keys.await {
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                    Ok(keys) if keys.is_empty() => view! { <p class="muted">"No keys yet."</p> }.into_any(),
-                    Ok(keys) => view! {
+        <Listing resource=keys
+            empty={|| view! { <p class="muted">"No keys yet."</p> }}
+            rows={move |keys: Vec<ApiKeyOut>| view! {
                         <table aria-label="API keys">
                             <thead><tr>
                                 <th scope="col">"Name"</th>
@@ -74,10 +72,8 @@ pub fn ApiKeysPage() -> impl IntoView {
                                 }).collect_view()}
                             </tbody>
                         </table>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+            }}/>
+        <Allowed permission=Permission::ManageApiKeys>
         <h2>"Create a key"</h2>
         <ActionForm action=create attr:class="stack narrow" attr:aria-label="Create a key">
             <label>"Name" <input type="text" name="name" maxlength="100" required/></label>
@@ -95,5 +91,6 @@ pub fn ApiKeysPage() -> impl IntoView {
             })}
             <button type="submit" disabled=move || create.pending().get()>"Create key"</button>
         </ActionForm>
+        </Allowed>
     }
 }

@@ -7,7 +7,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::components::ui::{ErrorNotice, StateBadge, when};
-use crate::server_fns::events::get_event;
+use crate::pages::events::fns::get_event;
 
 #[component]
 pub fn EventPage() -> impl IntoView {

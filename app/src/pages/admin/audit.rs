@@ -1,0 +1,59 @@
+//! The audit log: every change, who made it, when, with filters.
+
+use herald_engine::model::{AuditOut, AuditQuery, Page};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::components::list::{Listing, pager};
+use crate::components::ui::{url_query, when};
+use crate::pages::admin::fns::list_audit;
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let asked = url_query::<AuditQuery>();
+    let current = move || asked.get().unwrap_or_default();
+    let (newest, older) = pager("/audit", asked);
+    let entries = Resource::new(move || asked.get(), |q| async move { list_audit(q?).await });
+
+    view! {
+        <Title text="Audit log"/>
+        <div class="page-head"><h1>"Audit log"</h1></div>
+        <form method="get" action="/audit" class="filters" aria-label="Filter the audit log">
+            <label>"Action" <input type="text" name="action" placeholder="endpoint. or dlq.reprocess" prop:value=move || current().action.unwrap_or_default()/></label>
+            <label>"Actor" <input type="text" name="actor" placeholder="ops@" prop:value=move || current().actor.unwrap_or_default()/></label>
+            <label>"Target" <input type="text" name="target" placeholder="an id or email" prop:value=move || current().target.unwrap_or_default()/></label>
+            <button type="submit">"Filter"</button>
+            <a href="/audit">"Clear"</a>
+        </form>
+        <Listing resource=entries newest older
+            empty={|| view! { <p class="muted">"No audit entries match."</p> }}
+            rows={|page: Page<AuditOut>| {
+                        view! {
+                            <table aria-label="Audit entries">
+                                <thead><tr>
+                                    <th scope="col">"When"</th>
+                                    <th scope="col">"Actor"</th>
+                                    <th scope="col">"Role"</th>
+                                    <th scope="col">"Action"</th>
+                                    <th scope="col">"Target"</th>
+                                    <th scope="col">"Change"</th>
+                                    <th scope="col">"Correlation id"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {page.items.into_iter().map(|e| view! {
+                                        <tr>
+                                            <td>{when(e.at)}</td>
+                                            <td>{e.actor}</td>
+                                            <td>{e.role}</td>
+                                            <td><code>{e.action}</code></td>
+                                            <td><code>{e.target}</code></td>
+                                            <td>{e.summary}</td>
+                                            <td><code>{e.correlation_id.unwrap_or_default()}</code></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }
+            }}/>
+    }
+}

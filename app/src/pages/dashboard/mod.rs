@@ -1,0 +1,4 @@
+//! The dashboard and the delivery statistics its charts (and the endpoint page) draw.
+
+pub mod fns;
+pub mod page;

@@ -1,0 +1,4 @@
+//! The API reference, served inside the console.
+
+pub mod fns;
+pub mod page;

@@ -1,0 +1,4 @@
+//! Named retry policies.
+
+pub mod fns;
+pub mod page;

@@ -1,0 +1,4 @@
+//! Replays: preview, start and watch jobs.
+
+pub mod fns;
+pub mod page;
