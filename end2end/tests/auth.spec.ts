@@ -71,6 +71,32 @@ test('a viewer is told that user management is for admins; the admin sees the us
   await expect(adminRow.getByRole('combobox', { name: 'Role' })).toHaveValue('admin');
 });
 
+test('a viewer is not offered the actions their role lacks; an admin is', async ({ page, herald }) => {
+  await herald.cli(['user', 'create', '--email', 'looker@herald.test', '--role', 'viewer', '--password', 'looker-password']);
+
+  await page.goto('/login?next=/endpoints');
+  await signIn(page, 'looker@herald.test', 'looker-password');
+  await expect(page.getByRole('heading', { name: 'Endpoints' })).toBeVisible();
+  await expect(page.getByText('No endpoints yet.')).toBeVisible();
+  await expect(page.getByRole('link', { name: 'New endpoint' })).toHaveCount(0);
+  await page.goto('/retry-policies');
+  await expect(page.getByRole('heading', { name: 'Retry policies' })).toBeVisible();
+  await expect(page.getByRole('form', { name: 'Retry policy' })).toHaveCount(0);
+  await page.goto('/api-keys');
+  await expect(page.getByRole('heading', { name: 'API keys' })).toBeVisible();
+  await expect(page.getByText('does not allow this')).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Create a key' })).toHaveCount(0);
+
+  await page.context().clearCookies();
+  await page.goto('/login?next=/endpoints');
+  await signIn(page, ADMIN.email, ADMIN.password);
+  await expect(page.getByRole('link', { name: 'New endpoint' })).toBeVisible();
+  await page.goto('/retry-policies');
+  await expect(page.getByRole('form', { name: 'Retry policy' })).toBeVisible();
+  await page.goto('/api-keys');
+  await expect(page.getByRole('heading', { name: 'Create a key' })).toBeVisible();
+});
+
 test.describe('on a phone', () => {
   test.use({ viewport: { width: 390, height: 844 } });
 
