@@ -13,7 +13,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_query_map};
 
 use crate::components::live::use_live_feed;
-use crate::components::ui::{ErrorNotice, query_escape, when};
+use crate::components::ui::{Columns, ErrorNotice, query_escape, when};
 use crate::pages::dashboard::fns::{RangeChoice, StatsView, delivery_stats};
 
 const GREEN: Colour = Colour::from_rgb(0x1a, 0x7f, 0x37);
@@ -287,13 +287,7 @@ fn FailingEndpoints(failing: Vec<crate::pages::dashboard::fns::FailingEndpoint>)
             } else {
                 view! {
                     <table aria-label="Endpoints failing most">
-                        <thead><tr>
-                            <th scope="col">"Endpoint"</th>
-                            <th scope="col">"Failed"</th>
-                            <th scope="col">"Attempts"</th>
-                            <th scope="col">"Failure rate"</th>
-                            <th scope="col">"Most frequent error"</th>
-                        </tr></thead>
+                        <Columns names=&["Endpoint", "Failed", "Attempts", "Failure rate", "Most frequent error"]/>
                         <tbody>
                             {failing.into_iter().map(|f| {
                                 let rate = f.failed as f64 / f.attempts.max(1) as f64;

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::components::live::use_live_feed;
-use crate::components::ui::{StateBadge, when};
+use crate::components::ui::{Columns, StateBadge, when};
 
 /// Attempts the feed keeps on screen.
 const SHOWN: usize = 20;
@@ -34,13 +34,7 @@ pub fn LiveDeliveries() -> impl IntoView {
                 fallback=|| view! { <p class="muted">"No attempts since this page opened."</p> }
             >
                 <table aria-label="Live deliveries">
-                    <thead><tr>
-                        <th scope="col">"When"</th>
-                        <th scope="col">"Type"</th>
-                        <th scope="col">"Outcome"</th>
-                        <th scope="col">"State"</th>
-                        <th scope="col">"Event"</th>
-                    </tr></thead>
+                    <Columns names=&["When", "Type", "Outcome", "State", "Event"]/>
                     <tbody>
                         <For
                             each=move || outcomes.get()

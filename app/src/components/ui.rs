@@ -67,6 +67,20 @@ pub fn form_level_error(error: Option<ConsoleError>, fields: &[&str]) -> Option<
 
 pub use herald_engine::model::query::query_escape;
 
+/// A table's header row: one column per name, and a last one for row
+/// actions (named for screen readers only) when `actions` is set.
+#[component]
+pub fn Columns(names: &'static [&'static str], #[prop(optional)] actions: bool) -> impl IntoView {
+    view! {
+        <thead><tr>
+            {names.iter().map(|name| view! { <th scope="col">{*name}</th> }).collect_view()}
+            {actions.then(|| view! {
+                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+            })}
+        </tr></thead>
+    }
+}
+
 /// The page's list query, read from its URL as a submitted form is read:
 /// empty fields mean "any", times typed in a `datetime-local` input are UTC.
 pub fn url_query<Q>() -> Memo<Result<Q, ConsoleError>>

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::list::{Allowed, Listing};
-use crate::components::ui::{FieldMessage, form_level_error, when};
+use crate::components::ui::{Columns, FieldMessage, form_level_error, when};
 use crate::pages::admin::fns::{CreateApiKey, RevokeApiKey, list_api_keys};
 
 #[component]
@@ -46,14 +46,7 @@ pub fn ApiKeysPage() -> impl IntoView {
             empty={|| view! { <p class="muted">"No keys yet."</p> }}
             rows={move |keys: Vec<ApiKeyOut>| view! {
                         <table aria-label="API keys">
-                            <thead><tr>
-                                <th scope="col">"Name"</th>
-                                <th scope="col">"Prefix"</th>
-                                <th scope="col">"Scope"</th>
-                                <th scope="col">"Created"</th>
-                                <th scope="col">"Last used"</th>
-                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                            </tr></thead>
+                            <Columns names=&["Name", "Prefix", "Scope", "Created", "Last used"] actions=true/>
                             <tbody>
                                 {keys.into_iter().map(|k| view! {
                                     <tr>

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::list::{Listing, pager};
-use crate::components::ui::{url_query, when};
+use crate::components::ui::{Columns, url_query, when};
 use crate::pages::admin::fns::list_audit;
 
 #[component]
@@ -30,15 +30,7 @@ pub fn AuditPage() -> impl IntoView {
             rows={|page: Page<AuditOut>| {
                         view! {
                             <table aria-label="Audit entries">
-                                <thead><tr>
-                                    <th scope="col">"When"</th>
-                                    <th scope="col">"Actor"</th>
-                                    <th scope="col">"Role"</th>
-                                    <th scope="col">"Action"</th>
-                                    <th scope="col">"Target"</th>
-                                    <th scope="col">"Change"</th>
-                                    <th scope="col">"Correlation id"</th>
-                                </tr></thead>
+                                <Columns names=&["When", "Actor", "Role", "Action", "Target", "Change", "Correlation id"]/>
                                 <tbody>
                                     {page.items.into_iter().map(|e| view! {
                                         <tr>

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 
 use crate::auth::ChangePassword;
 use crate::components::list::signed_in;
-use crate::components::ui::{ErrorNotice, FieldMessage, form_level_error, when};
+use crate::components::ui::{Columns, ErrorNotice, FieldMessage, form_level_error, when};
 use crate::error::ConsoleError;
 use crate::pages::admin::fns::{
     CreateUser, DeleteUser, SwitchTenant, UpdateUser, list_users, tenant_choice,
@@ -158,12 +158,7 @@ fn UsersSection() -> impl IntoView {
                                     <p class="error" role="alert">{row_error}</p>
                                 </Show>
                                 <table aria-label="Users">
-                                    <thead><tr>
-                                        <th scope="col">"Email"</th>
-                                        <th scope="col">"Role and tenant"</th>
-                                        <th scope="col">"Last sign-in"</th>
-                                        <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                                    </tr></thead>
+                                    <Columns names=&["Email", "Role and tenant", "Last sign-in"] actions=true/>
                                     <tbody>
                                         {users.into_iter().map(|u| {
                                             let slug = tenant_slug(&tenants, &u);

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::components::endpoint_form::EndpointFormView;
 use crate::components::list::{Allowed, Listing};
-use crate::components::ui::query_escape;
+use crate::components::ui::{Columns, query_escape};
 use crate::pages::endpoints::fns::{CreateEndpoint, EndpointForm, EndpointRow, list_endpoints};
 use crate::pages::policies::fns::list_retry_policies;
 use herald_engine::model::{Page, Permission};
@@ -78,14 +78,7 @@ pub fn EndpointsPage() -> impl IntoView {
             rows={|page: Page<EndpointRow>| {
                         view! {
                             <table>
-                                <thead>
-                                    <tr>
-                                        <th scope="col">"URL"</th>
-                                        <th scope="col">"Event types"</th>
-                                        <th scope="col">"Retry policy"</th>
-                                        <th scope="col">"Health"</th>
-                                    </tr>
-                                </thead>
+                                <Columns names=&["URL", "Event types", "Retry policy", "Health"]/>
                                 <tbody>
                                     {page.items.into_iter().map(|row| {
                                         let href = format!("/endpoints/{}", row.endpoint.id);

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::components::{A, Form};
 
 use crate::components::list::{Listing, pager};
-use crate::components::ui::{typed, url_query, when};
+use crate::components::ui::{Columns, typed, url_query, when};
 use crate::pages::events::fns::{endpoint_choices, list_events};
 
 const STATES: [(&str, &str); 5] = [
@@ -82,12 +82,7 @@ pub fn EventsPage() -> impl IntoView {
             rows={|page: Page<EventSummary>| {
                         view! {
                             <table aria-label="Events">
-                                <thead><tr>
-                                    <th scope="col">"Received"</th>
-                                    <th scope="col">"Type"</th>
-                                    <th scope="col">"Event"</th>
-                                    <th scope="col">"Deliveries"</th>
-                                </tr></thead>
+                                <Columns names=&["Received", "Type", "Event", "Deliveries"]/>
                                 <tbody>
                                     {page.items.into_iter().map(|e| {
                                         let href = format!("/events/{}", e.id);

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::list::{Allowed, Listing};
-use crate::components::ui::{ErrorNotice, FieldMessage, form_level_error};
+use crate::components::ui::{Columns, ErrorNotice, FieldMessage, form_level_error};
 use crate::forms::{PolicyFields, format_duration_secs};
 use crate::pages::endpoints::list::SectionTabs;
 use crate::pages::policies::fns::{
@@ -99,12 +99,7 @@ pub fn PoliciesPage() -> impl IntoView {
             }}
             rows={move |policies: Vec<RetryPolicyOut>| view! {
                         <table>
-                            <thead><tr>
-                                <th scope="col">"Name"</th>
-                                <th scope="col">"Attempts at"</th>
-                                <th scope="col">"Endpoints"</th>
-                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                            </tr></thead>
+                            <Columns names=&["Name", "Attempts at", "Endpoints"] actions=true/>
                             <tbody>
                                 {policies.into_iter().map(|p| {
                                     let schedule = schedule_text(&p.policy);
