@@ -67,6 +67,34 @@ pub fn form_level_error(error: Option<ConsoleError>, fields: &[&str]) -> Option<
 
 pub use herald_engine::model::query::query_escape;
 
+/// A list filter's endpoint choice (`endpoint_id`): any, or one of the
+/// tenant's endpoints by URL.
+#[component]
+pub fn EndpointFilter(selected: Signal<Option<herald_engine::model::EndpointId>>) -> impl IntoView {
+    let endpoints = Resource::new(|| (), |_| crate::pages::events::fns::endpoint_choices());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let choices = endpoints.await.unwrap_or_default();
+                view! {
+                    <label>"Endpoint"
+                        <select name="endpoint_id">
+                            <option value="">"Any endpoint"</option>
+                            {choices.into_iter().map(|(id, url)| {
+                                let chosen = {
+                                    let id = id.clone();
+                                    move || selected.get().is_some_and(|e| e.to_string() == id)
+                                };
+                                view! { <option value=id selected=chosen>{url}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                }
+            })}
+        </Suspense>
+    }
+}
+
 /// A table's header row: one column per name, and a last one for row
 /// actions (named for screen readers only) when `actions` is set.
 #[component]

@@ -11,7 +11,7 @@ use leptos_router::components::{A, Form};
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::components::list::{Allowed, Listing, Rows, pager};
-use crate::components::ui::{ErrorNotice, StateBadge, url_query, when};
+use crate::components::ui::{EndpointFilter, ErrorNotice, StateBadge, url_query, when};
 use crate::pages::dlq::fns::{DiscardDlq, DlqListing, ReprocessDlq, get_dlq_entry, list_dlq};
 use crate::pages::events::detail::Attempt;
 
@@ -23,7 +23,6 @@ impl Rows for DlqListing {
         self.page.next_cursor.clone()
     }
 }
-use crate::pages::events::fns::endpoint_choices;
 
 fn reprocessed_text(out: &herald_engine::model::ReprocessOut) -> String {
     let mut text = format!("{} reprocessed.", out.reprocessed.len());
@@ -44,28 +43,9 @@ fn reprocessed_text(out: &herald_engine::model::ReprocessOut) -> String {
 /// The queue's filters, kept in the URL.
 #[component]
 fn DlqFilters(current: Signal<DlqQuery>) -> impl IntoView {
-    let endpoints = Resource::new(|| (), |_| endpoint_choices());
     view! {
         <Form method="GET" action="/dlq" attr:class="filters" attr:aria-label="Filter the queue">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let choices = endpoints.await.unwrap_or_default();
-                    view! {
-                        <label>"Endpoint"
-                            <select name="endpoint_id">
-                                <option value="">"Any endpoint"</option>
-                                {choices.into_iter().map(|(id, url)| {
-                                    let selected = {
-                                        let id = id.clone();
-                                        move || current.get().endpoint_id.is_some_and(|e| e.to_string() == id)
-                                    };
-                                    view! { <option value=id selected=selected>{url}</option> }
-                                }).collect_view()}
-                            </select>
-                        </label>
-                    }
-                })}
-            </Suspense>
+            <EndpointFilter selected=Signal::derive(move || current.get().endpoint_id)/>
             <label>"Event type"
                 <input type="text" name="event_type" placeholder="order.created" prop:value=move || current.get().event_type.unwrap_or_default()/>
             </label>

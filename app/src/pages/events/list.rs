@@ -7,8 +7,8 @@ use leptos_meta::Title;
 use leptos_router::components::{A, Form};
 
 use crate::components::list::{Listing, pager};
-use crate::components::ui::{Columns, typed, url_query, when};
-use crate::pages::events::fns::{endpoint_choices, list_events};
+use crate::components::ui::{Columns, EndpointFilter, typed, url_query, when};
+use crate::pages::events::fns::list_events;
 
 const STATES: [(&str, &str); 5] = [
     ("", "Any state"),
@@ -28,7 +28,6 @@ pub fn EventsPage() -> impl IntoView {
         move || asked.get(),
         |q| async move { list_events(q?).await },
     );
-    let endpoints = Resource::new(|| (), |_| endpoint_choices());
 
     view! {
         <Title text="Events"/>
@@ -44,25 +43,7 @@ pub fn EventsPage() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let choices = endpoints.await.unwrap_or_default();
-                    view! {
-                        <label>"Endpoint"
-                            <select name="endpoint_id">
-                                <option value="">"Any endpoint"</option>
-                                {choices.into_iter().map(|(id, url)| {
-                                    let selected = {
-                                        let id = id.clone();
-                                        move || current().endpoint_id.is_some_and(|e| e.to_string() == id)
-                                    };
-                                    view! { <option value=id selected=selected>{url}</option> }
-                                }).collect_view()}
-                            </select>
-                        </label>
-                    }
-                })}
-            </Suspense>
+            <EndpointFilter selected=Signal::derive(move || current().endpoint_id)/>
             <label>"Correlation id"
                 <input type="text" name="correlation_id" prop:value=move || current().correlation_id.unwrap_or_default()/>
             </label>
