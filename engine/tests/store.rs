@@ -447,3 +447,7 @@ mod recovery;
 /// ordered replays.
 #[path = "store/receipts.rs"]
 mod receipts;
+
+/// The DLQ's filters, its depth over time and the gauges.
+#[path = "store/depth.rs"]
+mod depth;
