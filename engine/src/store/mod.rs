@@ -8,6 +8,7 @@
 mod accounts;
 mod audit;
 mod checkpoints;
+mod convert;
 mod delivery;
 mod dispatch;
 mod dlq;
@@ -15,6 +16,8 @@ mod endpoints;
 mod events;
 mod policies;
 mod replays;
+mod rows;
+mod sql;
 mod sqlite;
 mod stats;
 mod types;
@@ -32,13 +35,15 @@ pub use replays::ReplayStore;
 pub use sqlite::SqliteStore;
 pub use stats::StatsStore;
 pub use types::*;
+
+pub(crate) use convert::{from_millis, stored_id, to_millis};
 /// DLQ entries one reprocess call handles, in one transaction, on every backend.
 pub const REPROCESS_BATCH: usize = 1_000;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::model::{
     ApiKeyId, ApiKeyOut, AuditOut, AuditQuery, CheckpointId, CheckpointIn, CheckpointOut,
@@ -184,24 +189,6 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Closes every connection; later calls fail. Used at shutdown.
     async fn close(&self);
-}
-
-pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-/// Parses an id read back from the database; a malformed one is corruption.
-pub(crate) fn stored_id<T: std::str::FromStr>(value: &str) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    value
-        .parse()
-        .map_err(|e| EngineError::Internal(format!("corrupt id in database: {e}")))
 }
 
 /// Cuts a page out of `limit + 1` rows fetched in key order.

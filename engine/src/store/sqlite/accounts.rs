@@ -12,90 +12,13 @@ use crate::model::{
     ApiKeyId, ApiKeyOut, Page, SessionId, TenantId, TenantOut, TenantPatch, UserId, UserOut,
     UserPatch,
 };
+use crate::store::rows::{ApiKeyRow, TenantRow, UserRow};
+use crate::store::sql::USER_COLUMNS;
 use crate::store::{
     ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewAudit, NewUser,
     SessionUser, SqliteStore, from_millis, normalise_email, stored_id, to_millis,
 };
 use crate::{EngineError, Result};
-
-#[derive(FromRow)]
-pub(super) struct UserRow {
-    id: String,
-    email: String,
-    role: String,
-    tenant_id: Option<String>,
-    created_at: i64,
-    last_login_at: Option<i64>,
-    locked_until: Option<i64>,
-}
-
-impl TryFrom<UserRow> for UserOut {
-    type Error = EngineError;
-    fn try_from(r: UserRow) -> Result<Self> {
-        Ok(UserOut {
-            id: stored_id(&r.id)?,
-            email: r.email,
-            role: stored_id(&r.role)?,
-            tenant_id: r.tenant_id.as_deref().map(stored_id).transpose()?,
-            created_at: from_millis(r.created_at),
-            last_login_at: r.last_login_at.map(from_millis),
-            locked_until: r.locked_until.map(from_millis),
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct ApiKeyRow {
-    id: String,
-    name: String,
-    display_prefix: String,
-    tenant: String,
-    scope: String,
-    created_at: i64,
-    last_used_at: Option<i64>,
-}
-
-impl TryFrom<ApiKeyRow> for ApiKeyOut {
-    type Error = EngineError;
-    fn try_from(r: ApiKeyRow) -> Result<Self> {
-        Ok(ApiKeyOut {
-            id: stored_id(&r.id)?,
-            name: r.name,
-            prefix: r.display_prefix,
-            tenant: r.tenant,
-            scope: stored_id(&r.scope)?,
-            created_at: from_millis(r.created_at),
-            last_used_at: r.last_used_at.map(from_millis),
-        })
-    }
-}
-
-pub(super) const USER_COLUMNS: &str =
-    "id, email, role, tenant_id, created_at, last_login_at, locked_until";
-
-#[derive(FromRow)]
-struct TenantRow {
-    id: String,
-    slug: String,
-    name: String,
-    payload_dedup_window_ms: Option<i64>,
-    created_at: i64,
-}
-
-impl TryFrom<TenantRow> for TenantOut {
-    type Error = EngineError;
-    fn try_from(r: TenantRow) -> Result<Self> {
-        Ok(TenantOut {
-            id: stored_id(&r.id)?,
-            slug: r.slug,
-            name: r.name,
-            payload_dedup_window_secs: r
-                .payload_dedup_window_ms
-                .and_then(|ms| u64::try_from(ms / 1_000).ok()),
-            created_at: from_millis(r.created_at),
-        })
-    }
-}
 
 #[async_trait]
 impl crate::store::AccountStore for SqliteStore {

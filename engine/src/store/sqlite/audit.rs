@@ -4,43 +4,13 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::FromRow;
 
 use super::SqliteStore;
+use crate::Result;
 use crate::model::query::ActionMatch;
 use crate::model::{AuditId, AuditOut, AuditQuery, Page, TenantId};
-use crate::store::{NewAudit, from_millis, page_of, stored_id, to_millis};
-use crate::{EngineError, Result};
-
-#[derive(FromRow)]
-struct AuditRow {
-    id: String,
-    tenant_id: Option<String>,
-    at: i64,
-    actor: String,
-    role: String,
-    action: String,
-    target: String,
-    summary: String,
-    correlation_id: Option<String>,
-}
-
-impl TryFrom<AuditRow> for AuditOut {
-    type Error = EngineError;
-    fn try_from(r: AuditRow) -> Result<Self> {
-        Ok(AuditOut {
-            id: stored_id(&r.id)?,
-            tenant_id: r.tenant_id.as_deref().map(stored_id).transpose()?,
-            at: from_millis(r.at),
-            actor: r.actor,
-            role: r.role,
-            action: r.action,
-            target: r.target,
-            summary: r.summary,
-            correlation_id: r.correlation_id,
-        })
-    }
-}
+use crate::store::rows::AuditRow;
+use crate::store::{NewAudit, page_of, to_millis};
 
 /// `LIKE` pattern text with its wildcards escaped (`\` is the escape character).
 fn like_escaped(text: &str) -> String {

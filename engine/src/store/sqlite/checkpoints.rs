@@ -6,21 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::audit::insert_audit;
 use crate::model::{CheckpointId, CheckpointIn, CheckpointOut, Page, TenantId};
-use crate::store::{Actor, AuditWith, SqliteStore, from_millis, page_of, stored_id, to_millis};
+use crate::store::rows::{CheckpointRow, checkpoint_out};
+use crate::store::{Actor, AuditWith, SqliteStore, from_millis, page_of, to_millis};
 use crate::{EngineError, Result};
-
-type CheckpointRow = (String, String, i64, Option<String>, String, i64);
-
-fn checkpoint_out((id, name, seq, endpoint, by, at): CheckpointRow) -> Result<CheckpointOut> {
-    Ok(CheckpointOut {
-        id: stored_id(&id)?,
-        name,
-        seq,
-        endpoint_id: endpoint.as_deref().map(stored_id).transpose()?,
-        created_by: by,
-        created_at: from_millis(at),
-    })
-}
 
 #[async_trait]
 impl crate::store::CheckpointStore for SqliteStore {

@@ -14,7 +14,8 @@ use crate::store::{
 
 use crate::store::SqliteStore;
 
-use super::endpoints::{from_json, id_list, json_text, semantics_of};
+use super::endpoints::id_list;
+use crate::store::convert::{from_json, json_text, semantics_of};
 
 /// Which in-flight deliveries to settle.
 enum InFlight {

@@ -3,68 +3,19 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::audit::{commit_audited, insert_audit};
-use super::endpoints::from_json;
 use super::stats::count_dlq_removal;
 use crate::model::DlqQuery;
 use crate::model::{
     ActionId, DlqDetail, DlqEntryId, DlqEntryOut, Page, ReprocessOut, SkippedEntry, TenantId,
 };
-use crate::store::{
-    Actor, NewAudit, REPROCESS_BATCH, SqliteStore, from_millis, page_of, stored_id, to_millis,
-};
+use crate::store::rows::DlqEntryRow;
+use crate::store::sql::{DLQ_ENTRY_SELECT, REARM_DELIVERY};
+use crate::store::{Actor, NewAudit, REPROCESS_BATCH, SqliteStore, page_of, stored_id, to_millis};
 use crate::store::{AuditWith, EventStore};
 use crate::{EngineError, Result};
-
-#[derive(FromRow)]
-struct EntryRow {
-    id: String,
-    delivery_id: String,
-    endpoint_id: String,
-    endpoint_url: String,
-    event_id: String,
-    event_type: String,
-    reason: String,
-    error_class: Option<String>,
-    attempts: i64,
-    created_at: i64,
-}
-
-const ENTRY_SELECT: &str = r"select q.id, q.delivery_id, q.endpoint_id, p.url as endpoint_url, q.event_id,
-       q.event_type, q.reason, q.error_class, d.attempts, q.created_at
-  from dlq_entries q
-  join deliveries d on d.id = q.delivery_id
-  join endpoints p on p.id = q.endpoint_id";
-
-impl TryFrom<EntryRow> for DlqEntryOut {
-    type Error = EngineError;
-    fn try_from(r: EntryRow) -> Result<Self> {
-        Ok(DlqEntryOut {
-            id: stored_id(&r.id)?,
-            delivery_id: stored_id(&r.delivery_id)?,
-            endpoint_id: stored_id(&r.endpoint_id)?,
-            endpoint_url: r.endpoint_url,
-            event_id: stored_id(&r.event_id)?,
-            event_type: r.event_type,
-            reason: r.reason,
-            error_class: r
-                .error_class
-                .map(|c| from_json(&format!("\"{c}\""), "error class"))
-                .transpose()?,
-            attempts: u32::try_from(r.attempts).unwrap_or(0),
-            created_at: from_millis(r.created_at),
-        })
-    }
-}
-
-/// Starts a fresh attempt chain for a delivery (same id, so the same
-/// `webhook-id`): due now, counted from zero by the retry policy.
-pub(super) const REARM_DELIVERY: &str = r"update deliveries
-    set state = 'pending', next_attempt_at = $1, lease_until = null, first_attempt_at = null,
-        chain_trigger = $2, chain_reason = $3, chain_base = attempts, replay_id = $4, updated_at = $1
-    where id = $5";
 
 pub(super) async fn record_action(
     conn: &mut sqlx::SqliteConnection,
@@ -123,12 +74,12 @@ impl crate::store::DlqStore for SqliteStore {
         filter: &DlqQuery,
         limit: u32,
     ) -> Result<Page<DlqEntryOut>> {
-        let mut q = QueryBuilder::<Sqlite>::new(ENTRY_SELECT);
+        let mut q = QueryBuilder::<Sqlite>::new(DLQ_ENTRY_SELECT);
         push_filter(&mut q, tenant, filter);
         q.push(" order by q.id desc limit ")
             .push_bind(i64::from(limit) + 1);
         let rows = q
-            .build_query_as::<EntryRow>()
+            .build_query_as::<DlqEntryRow>()
             .fetch_all(self.reader())
             .await?;
         let items = rows
@@ -146,8 +97,8 @@ impl crate::store::DlqStore for SqliteStore {
     }
 
     async fn dlq_entry(&self, tenant: TenantId, id: DlqEntryId) -> Result<Option<DlqDetail>> {
-        let Some(row) = sqlx::query_as::<_, EntryRow>(&format!(
-            "{ENTRY_SELECT} where q.tenant_id = $1 and q.id = $2"
+        let Some(row) = sqlx::query_as::<_, DlqEntryRow>(&format!(
+            "{DLQ_ENTRY_SELECT} where q.tenant_id = $1 and q.id = $2"
         ))
         .bind(tenant.to_string())
         .bind(id.to_string())

@@ -1,123 +1,27 @@
-//! SQLite implementation of the delivery domain (endpoints, ingest, the
-//! dispatcher's claims and receipts). The `Store` impl in `sqlite.rs` forwards here.
+//! SQLite: endpoints, their secrets and headers.
 
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, Sqlite};
+use sqlx::Sqlite;
 
 use super::audit::{commit_audited, insert_audit};
 use super::id_page;
-use crate::model::{EndpointId, EndpointOut, EventOut, Page, Semantics, TenantId};
+use crate::model::{EndpointId, EndpointOut, Page, Semantics, TenantId};
 use crate::sign::Secret;
-use crate::store::{AuditWith, NewAudit, NewEndpoint, from_millis, stored_id, to_millis};
+use crate::store::convert::json_text;
+use crate::store::rows::EndpointRow;
+use crate::store::sql::ENDPOINT_COLUMNS;
+use crate::store::{AuditWith, NewAudit, NewEndpoint, stored_id, to_millis};
 use crate::vault::Purpose;
 use crate::{EngineError, Result};
 
 use crate::store::SqliteStore;
 
-pub(super) fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value)
-        .map_err(|e| EngineError::Internal(format!("cannot encode JSON: {e}")))
-}
-
-pub(super) fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
-    serde_json::from_str(text)
-        .map_err(|e| EngineError::Internal(format!("corrupt {what} in database: {e}")))
-}
-
-pub(super) fn semantics_of(text: &str) -> Semantics {
-    match text {
-        "at_most_once" => Semantics::AtMostOnce,
-        _ => Semantics::AtLeastOnce,
-    }
-}
-
 /// Ids as a JSON array, for `in (select value from json_each($n))`.
 pub(super) fn id_list<T: ToString>(ids: &[T]) -> String {
     serde_json::Value::from(ids.iter().map(ToString::to_string).collect::<Vec<_>>()).to_string()
-}
-
-#[derive(FromRow)]
-struct EndpointRow {
-    id: String,
-    url: String,
-    description: String,
-    event_types: String,
-    headers: String,
-    semantics: String,
-    retry_policy: String,
-    retry_policy_id: Option<String>,
-    timeout_ms: i64,
-    disabled_reason: Option<String>,
-    disabled_at: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-/// The policy in force is the named one when the endpoint follows one.
-const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, headers, semantics, \
-     coalesce((select rp.policy from retry_policies rp where rp.id = endpoints.retry_policy_id), retry_policy) as retry_policy, \
-     retry_policy_id, timeout_ms, disabled_reason, disabled_at, created_at, updated_at";
-
-impl TryFrom<EndpointRow> for EndpointOut {
-    type Error = EngineError;
-    fn try_from(r: EndpointRow) -> Result<Self> {
-        let headers: BTreeMap<String, String> = from_json(&r.headers, "endpoint headers")?;
-        Ok(EndpointOut {
-            id: stored_id(&r.id)?,
-            url: r.url,
-            description: r.description,
-            event_types: from_json(&r.event_types, "endpoint event types")?,
-            header_names: headers.into_keys().collect(),
-            semantics: semantics_of(&r.semantics),
-            retry_policy: from_json(&r.retry_policy, "retry policy")?,
-            retry_policy_id: r.retry_policy_id.as_deref().map(stored_id).transpose()?,
-            timeout_ms: u32::try_from(r.timeout_ms).unwrap_or(u32::MAX),
-            enabled: r.disabled_at.is_none(),
-            disabled_reason: r.disabled_reason,
-            created_at: from_millis(r.created_at),
-            updated_at: from_millis(r.updated_at),
-            warnings: Vec::new(),
-        })
-    }
-}
-
-#[derive(FromRow)]
-pub(super) struct EventRow {
-    pub(super) id: String,
-    pub(super) seq: i64,
-    pub(super) event_type: String,
-    pub(super) payload: String,
-    pub(super) idempotency_key: Option<String>,
-    pub(super) correlation_id: Option<String>,
-    pub(super) entity_id: Option<String>,
-    pub(super) metadata: Option<String>,
-    pub(super) received_at: i64,
-}
-
-pub(super) const EVENT_COLUMNS: &str = "id, seq, event_type, payload, idempotency_key, correlation_id, entity_id, metadata, received_at";
-
-impl TryFrom<EventRow> for EventOut {
-    type Error = EngineError;
-    fn try_from(r: EventRow) -> Result<Self> {
-        Ok(EventOut {
-            id: stored_id(&r.id)?,
-            seq: r.seq,
-            event_type: r.event_type,
-            payload: from_json(&r.payload, "event payload")?,
-            idempotency_key: r.idempotency_key,
-            correlation_id: r.correlation_id,
-            entity_id: r.entity_id,
-            metadata: r
-                .metadata
-                .as_deref()
-                .map(|m| from_json(m, "event metadata"))
-                .transpose()?,
-            received_at: from_millis(r.received_at),
-        })
-    }
 }
 
 /// Refuses a named retry policy the tenant does not have.

@@ -7,11 +7,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::audit::insert_audit;
-use super::endpoints::{EVENT_COLUMNS, EventRow, from_json, json_text};
 use super::replays::active_endpoints;
 use crate::Result;
 use crate::ingest::{BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies};
 use crate::model::{DeliveryId, EventId, EventOut, TenantId};
+use crate::store::convert::{from_json, json_text};
+use crate::store::rows::EventRow;
+use crate::store::sql::EVENT_COLUMNS;
 use crate::store::{DuplicateOf, Ingested, NewEvent, Publish, from_millis, stored_id, to_millis};
 
 /// Writes `group` in one transaction; one answer per request, in order.

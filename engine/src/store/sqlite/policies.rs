@@ -2,50 +2,18 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::FromRow;
 
 use super::audit::{commit_audited, insert_audit};
-use super::endpoints::{from_json, json_text};
 use super::id_page;
 use crate::error::is_unique_violation;
 use crate::model::{
     Page, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId,
 };
-use crate::retry::RetryPolicy;
-use crate::store::{NewAudit, SqliteStore, from_millis, stored_id, to_millis};
+use crate::store::convert::json_text;
+use crate::store::rows::PolicyRow;
+use crate::store::sql::POLICY_COLUMNS;
+use crate::store::{NewAudit, SqliteStore, to_millis};
 use crate::{EngineError, Result};
-
-#[derive(FromRow)]
-struct PolicyRow {
-    id: String,
-    name: String,
-    description: String,
-    policy: String,
-    endpoints: i64,
-    created_at: i64,
-    updated_at: i64,
-}
-
-const POLICY_COLUMNS: &str = "rp.id, rp.name, rp.description, rp.policy, \
-     (select count(*) from endpoints e where e.retry_policy_id = rp.id and e.deleted_at is null) as endpoints, \
-     rp.created_at, rp.updated_at";
-
-impl TryFrom<PolicyRow> for RetryPolicyOut {
-    type Error = EngineError;
-    fn try_from(r: PolicyRow) -> Result<Self> {
-        let policy: RetryPolicy = from_json(&r.policy, "retry policy")?;
-        Ok(RetryPolicyOut {
-            id: stored_id(&r.id)?,
-            name: r.name,
-            description: r.description,
-            schedule_secs: policy.preview_offsets_secs(),
-            policy,
-            endpoints: u32::try_from(r.endpoints).unwrap_or(u32::MAX),
-            created_at: from_millis(r.created_at),
-            updated_at: from_millis(r.updated_at),
-        })
-    }
-}
 
 fn name_taken(name: &str) -> impl FnOnce(sqlx::Error) -> EngineError + '_ {
     move |e| {

@@ -12,17 +12,18 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::audit::{commit_audited, insert_audit};
-use super::dlq::{REARM_DELIVERY, record_action};
-use super::endpoints::{from_json, json_text};
-use super::events::{SUMMARY_SELECT, SummaryRow};
+use super::dlq::record_action;
 use crate::model::event_type::any_pattern_matches;
 use crate::model::{
     DeliveryId, EndpointId, EventId, Page, ReplayFilter, ReplayId, ReplayOut, ReplayPreview,
     ReplayState, ReplayedDelivery, TenantId,
 };
+use crate::store::convert::{count, from_json, json_text};
+use crate::store::rows::{JobRow, SummaryRow};
+use crate::store::sql::{JOB_COLUMNS, REARM_DELIVERY, SUMMARY_SELECT};
 use crate::store::{
-    Actor, AuditWith, EventSummary, NewAudit, NewReplay, ReplayStep, SqliteStore, from_millis,
-    stored_id, to_millis,
+    Actor, AuditWith, EventSummary, NewAudit, NewReplay, ReplayStep, SqliteStore, stored_id,
+    to_millis,
 };
 use crate::{EngineError, Result};
 
@@ -203,32 +204,6 @@ async fn seq_range(
     Ok((start, end))
 }
 
-#[derive(FromRow)]
-struct JobRow {
-    id: String,
-    tenant_id: String,
-    state: String,
-    filter: String,
-    reason: String,
-    rate_per_second: f64,
-    total: i64,
-    dispatched: i64,
-    deliveries: i64,
-    ordered: bool,
-    created_by: String,
-    error: Option<String>,
-    created_at: i64,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-    updated_at: i64,
-}
-
-const JOB_COLUMNS: &str = "id, tenant_id, state, filter, reason, rate_per_second, total, dispatched, deliveries, ordered, created_by, error, created_at, started_at, finished_at, updated_at";
-
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
 impl SqliteStore {
     async fn replay_out(&self, row: JobRow) -> Result<ReplayOut> {
         let states: Vec<(String, i64)> = sqlx::query_as(
@@ -237,36 +212,7 @@ impl SqliteStore {
         .bind(&row.id)
         .fetch_all(self.reader())
         .await?;
-        let of = |s: &str| {
-            states
-                .iter()
-                .filter(|(state, _)| state == s)
-                .map(|(_, n)| count(*n))
-                .sum::<u64>()
-        };
-        Ok(ReplayOut {
-            id: stored_id(&row.id)?,
-            tenant_id: stored_id(&row.tenant_id)?,
-            state: ReplayState::parse(&row.state).ok_or_else(|| {
-                EngineError::Internal(format!("unknown replay state {}", row.state))
-            })?,
-            filter: from_json(&row.filter, "replay filter")?,
-            reason: row.reason,
-            rate_per_second: row.rate_per_second,
-            total: count(row.total),
-            dispatched: count(row.dispatched),
-            deliveries: count(row.deliveries),
-            succeeded: of("succeeded"),
-            failed: of("dead"),
-            in_progress: of("pending") + of("in_flight"),
-            ordered: row.ordered,
-            created_by: row.created_by,
-            error: row.error,
-            created_at: from_millis(row.created_at),
-            started_at: row.started_at.map(from_millis),
-            finished_at: row.finished_at.map(from_millis),
-            updated_at: from_millis(row.updated_at),
-        })
+        row.into_out(&states)
     }
 }
 

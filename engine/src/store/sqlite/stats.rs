@@ -14,6 +14,7 @@ use crate::model::{
     Counts, DepthPoint, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut, TenantId,
 };
 use crate::stats::{Range, SummedRow, after_ranges, assemble, dlq_depth};
+use crate::store::sql::{GAUGE_DELIVERIES, GAUGE_QUEUES, GAUGE_REPLAYS};
 use crate::store::{SqliteStore, StatSample, StatsScope, to_millis};
 
 /// The plain count columns, in the order `counts_at` reads them.
@@ -231,28 +232,16 @@ impl crate::store::StatsStore for SqliteStore {
     async fn gauges(&self, now: DateTime<Utc>) -> Result<crate::metrics::Gauges> {
         let now = to_millis(now);
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
-        let (due, scheduled, in_flight): (i64, i64, i64) = sqlx::query_as(
-            r"select
-                  (select count(*) from deliveries where state = 'pending' and next_attempt_at <= $1),
-                  (select count(*) from deliveries where state = 'pending' and next_attempt_at > $1),
-                  (select count(*) from deliveries where state = 'in_flight')",
-        )
-        .bind(now)
-        .fetch_one(self.reader())
-        .await?;
-        let (dlq, enabled, disabled): (i64, i64, i64) = sqlx::query_as(
-            r"select
-                  (select count(*) from dlq_entries),
-                  (select count(*) from endpoints where deleted_at is null and disabled_at is null),
-                  (select count(*) from endpoints where deleted_at is null and disabled_at is not null)",
-        )
-        .fetch_one(self.reader())
-        .await?;
-        let replays: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "select id, state, dispatched, total from replay_jobs where state in ('running', 'paused') order by id",
-        )
-        .fetch_all(self.reader())
-        .await?;
+        let (due, scheduled, in_flight): (i64, i64, i64) = sqlx::query_as(GAUGE_DELIVERIES)
+            .bind(now)
+            .fetch_one(self.reader())
+            .await?;
+        let (dlq, enabled, disabled): (i64, i64, i64) = sqlx::query_as(GAUGE_QUEUES)
+            .fetch_one(self.reader())
+            .await?;
+        let replays: Vec<(String, String, i64, i64)> = sqlx::query_as(GAUGE_REPLAYS)
+            .fetch_all(self.reader())
+            .await?;
         Ok(crate::metrics::Gauges {
             due: count(due),
             scheduled: count(scheduled),

@@ -1,0 +1,71 @@
+//! SQL that every backend accepts, written once: select lists and statements
+//! in the common dialect (`$n` parameters, `coalesce`, correlated subqueries,
+//! `returning`). A statement that needs one database's own syntax (SQLite's
+//! `json_each` for id lists, PostgreSQL's `unnest` or `for update skip
+//! locked`) stays in that backend's files.
+
+pub(crate) const USER_COLUMNS: &str =
+    "id, email, role, tenant_id, created_at, last_login_at, locked_until";
+
+pub(crate) const DLQ_ENTRY_SELECT: &str = r"select q.id, q.delivery_id, q.endpoint_id, p.url as endpoint_url, q.event_id,
+       q.event_type, q.reason, q.error_class, d.attempts, q.created_at
+  from dlq_entries q
+  join deliveries d on d.id = q.delivery_id
+  join endpoints p on p.id = q.endpoint_id";
+
+/// Starts a fresh attempt chain for a delivery (same id, so the same
+/// `webhook-id`): due now, counted from zero by the retry policy.
+pub(crate) const REARM_DELIVERY: &str = r"update deliveries
+    set state = 'pending', next_attempt_at = $1, lease_until = null, first_attempt_at = null,
+        chain_trigger = $2, chain_reason = $3, chain_base = attempts, replay_id = $4, updated_at = $1
+    where id = $5";
+
+/// The policy in force is the named one when the endpoint follows one.
+pub(crate) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, headers, semantics, \
+     coalesce((select rp.policy from retry_policies rp where rp.id = endpoints.retry_policy_id), retry_policy) as retry_policy, \
+     retry_policy_id, timeout_ms, disabled_reason, disabled_at, created_at, updated_at";
+
+pub(crate) const EVENT_COLUMNS: &str = "id, seq, event_type, payload, idempotency_key, correlation_id, entity_id, metadata, received_at";
+
+/// One row of an event list, with its delivery counts: the select ends with
+/// `where e.tenant_id = ` for the caller to bind and narrow.
+pub(crate) const SUMMARY_SELECT: &str = r"select e.id, e.seq, e.event_type, e.correlation_id, e.entity_id, e.received_at,
+       (select count(*) from deliveries d where d.event_id = e.id) as deliveries,
+       (select count(*) from deliveries d where d.event_id = e.id and d.state = 'succeeded') as succeeded,
+       (select count(*) from deliveries d where d.event_id = e.id and d.state = 'dead') as dead
+  from events e where e.tenant_id = ";
+
+pub(crate) const POLICY_COLUMNS: &str = "rp.id, rp.name, rp.description, rp.policy, \
+     (select count(*) from endpoints e where e.retry_policy_id = rp.id and e.deleted_at is null) as endpoints, \
+     rp.created_at, rp.updated_at";
+
+pub(crate) const JOB_COLUMNS: &str = "id, tenant_id, state, filter, reason, rate_per_second, total, dispatched, deliveries, ordered, created_by, error, created_at, started_at, finished_at, updated_at";
+
+/// An event's deliveries (`$1`: the event).
+pub(crate) const DELIVERIES_OF_EVENT: &str = "select id, endpoint_id, state, attempts, next_attempt_at from deliveries where event_id = $1 order by id";
+
+/// Every attempt at an event's deliveries, in order (`$1`: the event).
+pub(crate) const ATTEMPTS_OF_EVENT: &str = r"select a.id, a.delivery_id, a.attempt_no, a.trigger, a.started_at, a.latency_ms, a.request_headers,
+         a.response_status, a.response_headers, a.response_excerpt, a.error_class, a.error_message
+  from attempts a join deliveries d on d.id = a.delivery_id
+  where d.event_id = $1 order by a.delivery_id, a.attempt_no";
+
+/// What people did to an event's deliveries, oldest first (`$1`: the event).
+pub(crate) const ACTIONS_OF_EVENT: &str = r"select a.delivery_id, a.action, a.actor, a.reason, a.replay_id, a.created_at
+  from delivery_actions a join deliveries d on d.id = a.delivery_id
+  where d.event_id = $1 order by a.created_at, a.id";
+
+/// The `/metrics` gauges: deliveries due now (`$1`: now), waiting and in flight.
+pub(crate) const GAUGE_DELIVERIES: &str = r"select
+      (select count(*) from deliveries where state = 'pending' and next_attempt_at <= $1),
+      (select count(*) from deliveries where state = 'pending' and next_attempt_at > $1),
+      (select count(*) from deliveries where state = 'in_flight')";
+
+/// The `/metrics` gauges: the DLQ's size, endpoints enabled and disabled.
+pub(crate) const GAUGE_QUEUES: &str = r"select
+      (select count(*) from dlq_entries),
+      (select count(*) from endpoints where deleted_at is null and disabled_at is null),
+      (select count(*) from endpoints where deleted_at is null and disabled_at is not null)";
+
+/// The `/metrics` gauges: replay jobs running or paused, with their progress.
+pub(crate) const GAUGE_REPLAYS: &str = "select id, state, dispatched, total from replay_jobs where state in ('running', 'paused') order by id";
