@@ -71,7 +71,7 @@ test('a viewer is told that user management is for admins; the admin sees the us
   await expect(adminRow.getByRole('combobox', { name: 'Role' })).toHaveValue('admin');
 });
 
-test('a viewer is not offered the actions their role lacks; an admin is', async ({ page, herald }) => {
+test('a viewer is not offered the actions their role lacks; an admin is', async ({ page, herald, request }) => {
   await herald.cli(['user', 'create', '--email', 'looker@herald.test', '--role', 'viewer', '--password', 'looker-password']);
 
   await page.goto('/login?next=/endpoints');
@@ -87,6 +87,38 @@ test('a viewer is not offered the actions their role lacks; an admin is', async 
   await expect(page.getByText('does not allow this')).toBeVisible();
   await expect(page.getByRole('heading', { name: 'Create a key' })).toHaveCount(0);
 
+  // An endpoint nobody answers at, and one event for it that dies at once.
+  const key = await herald.apiKey();
+  const api = (path: string, data: unknown) =>
+    request.post(`${herald.url}${path}`, { headers: { authorization: `Bearer ${key}` }, data });
+  const once = { backoff: { kind: 'schedule', delays_secs: [1] }, max_attempts: 1, jitter: 0 };
+  const created = await api('/api/v1/endpoints', { url: 'http://127.0.0.1:9/gone', event_types: ['*'], retry_policy: once });
+  expect(created.status()).toBe(201);
+  const endpoint = (await created.json()).id as string;
+  expect((await api('/api/v1/events', { event_type: 'invoice.paid', payload: { n: 1 } })).status()).toBe(202);
+
+  const viewerSees = async (offered: boolean) => {
+    const count = offered ? 1 : 0;
+    await page.goto(`/endpoints/${endpoint}`);
+    await expect(page.getByRole('heading', { name: 'Delivery statistics' })).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Send test event' })).toHaveCount(count);
+    await expect(page.getByRole('button', { name: 'Rotate secret' })).toHaveCount(count);
+    await expect(page.getByRole('button', { name: 'Disable endpoint' })).toHaveCount(count);
+    await expect(page.getByRole('button', { name: 'Save changes' })).toHaveCount(count);
+    await page.goto('/replays');
+    await expect(page.getByRole('heading', { name: 'Jobs' })).toBeVisible();
+    await expect(page.getByRole('heading', { name: 'New replay' })).toHaveCount(count);
+    await expect.poll(async () => {
+      await page.goto('/dlq');
+      return page.getByRole('table').getByRole('link').count();
+    }, { timeout: 15_000 }).toBeGreaterThan(0);
+    await page.getByRole('table').getByRole('link').first().click();
+    await expect(page.getByRole('heading', { name: 'Attempts' })).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Reprocess' })).toHaveCount(count);
+    await expect(page.getByRole('button', { name: 'Discard' })).toHaveCount(count);
+  };
+  await viewerSees(false);
+
   await page.context().clearCookies();
   await page.goto('/login?next=/endpoints');
   await signIn(page, ADMIN.email, ADMIN.password);
@@ -95,6 +127,7 @@ test('a viewer is not offered the actions their role lacks; an admin is', async 
   await expect(page.getByRole('form', { name: 'Retry policy' })).toBeVisible();
   await page.goto('/api-keys');
   await expect(page.getByRole('heading', { name: 'Create a key' })).toBeVisible();
+  await viewerSees(true);
 });
 
 test.describe('on a phone', () => {

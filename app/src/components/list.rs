@@ -22,7 +22,13 @@ impl<T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static> Loadable f
 /// previous answer stays on screen while a new one loads), the error if it
 /// failed.
 #[component]
-pub fn Loaded<T, V, F>(resource: Resource<Result<T, ConsoleError>>, show: F) -> impl IntoView
+pub fn Loaded<T, V, F>(
+    resource: Resource<Result<T, ConsoleError>>,
+    show: F,
+    /// The page's heading when loading failed (an answer draws its own).
+    #[prop(optional)]
+    title: Option<&'static str>,
+) -> impl IntoView
 where
     T: Loadable,
     V: IntoView + 'static,
@@ -35,7 +41,11 @@ where
                 let show = show.clone();
                 Suspend::new(async move {
                     match resource.await {
-                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                        Err(e) => view! {
+                            {title.map(|t| view! { <h1>{t}</h1> })}
+                            <ErrorNotice error=e/>
+                        }
+                        .into_any(),
                         Ok(answer) => show(answer).into_any(),
                     }
                 })

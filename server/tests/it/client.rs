@@ -179,3 +179,26 @@ pub async fn status_and_body(res: reqwest::Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
+
+/// Publishes `n` events of `event_type` in batches of 1,000; returns their ids.
+pub async fn publish_many(api: &Api<'_>, event_type: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for start in (0..n).step_by(1_000) {
+        let events: Vec<Value> = (start..n.min(start + 1_000))
+            .map(|i| json!({"event_type": event_type, "payload": {"n": i}}))
+            .collect();
+        let res = api
+            .post("/api/v1/events/batch", &json!({ "events": events }))
+            .await;
+        assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+        let body: Value = res.json().await.unwrap();
+        ids.extend(
+            body["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap().to_owned()),
+        );
+    }
+    ids
+}

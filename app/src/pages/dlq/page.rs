@@ -4,13 +4,13 @@
 
 use std::collections::BTreeSet;
 
-use herald_engine::model::{DlqQuery, Permission};
+use herald_engine::model::{DlqDetail, DlqQuery, Permission};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use crate::components::list::{Allowed, Listing, Rows, pager};
+use crate::components::list::{Allowed, Listing, Loaded, Rows, pager};
 use crate::components::ui::{EndpointFilter, ErrorNotice, StateBadge, url_query, when};
 use crate::pages::dlq::fns::{DiscardDlq, DlqListing, ReprocessDlq, get_dlq_entry, list_dlq};
 use crate::pages::events::detail::Attempt;
@@ -208,11 +208,7 @@ pub fn DlqEntryPage() -> impl IntoView {
     view! {
         <Title text="DLQ entry"/>
         <p><A href="/dlq">"← Dead-letter queue"</A></p>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match entry.await {
-                    Err(e) => view! { <h1>"DLQ entry"</h1><ErrorNotice error=e/> }.into_any(),
-                    Ok(d) => {
+        <Loaded resource=entry title="DLQ entry" show={move |d: DlqDetail| {
                         let entry_id = d.entry.id.to_string();
                         let (id_reprocess, id_discard) = (entry_id.clone(), entry_id.clone());
                         let payload = serde_json::to_string_pretty(&d.event.payload).unwrap_or_default();
@@ -227,6 +223,7 @@ pub fn DlqEntryPage() -> impl IntoView {
                                 <dt>"Event"</dt><dd><A href=event_href><code>{d.event.id.to_string()}</code></A></dd>
                                 <dt>"State"</dt><dd><StateBadge state=d.delivery.state/></dd>
                             </dl>
+                            <Allowed permission=Permission::ManageDlq>
                             <section aria-labelledby="act">
                                 <h2 id="act">"Act on it"</h2>
                                 <div class="row">
@@ -236,13 +233,19 @@ pub fn DlqEntryPage() -> impl IntoView {
                                             on:input=move |ev| reason.set(event_target_value(&ev))/>
                                     </label>
                                     <button type="button" disabled=move || reprocess.pending().get()
-                                        on:click=move |_| { reprocess.dispatch(ReprocessDlq {
-                                            ids: vec![id_reprocess.clone()], all: false,
-                                            query: DlqQuery::default(), reason: reason.get_untracked() }); }>
+                                        on:click={
+                                            let id = id_reprocess.clone();
+                                            move |_| { reprocess.dispatch(ReprocessDlq {
+                                                ids: vec![id.clone()], all: false,
+                                                query: DlqQuery::default(), reason: reason.get_untracked() }); }
+                                        }>
                                         "Reprocess"
                                     </button>
                                     <button type="button" class="danger" disabled=move || discard.pending().get()
-                                        on:click=move |_| { discard.dispatch(DiscardDlq { id: id_discard.clone(), reason: reason.get_untracked() }); }>
+                                        on:click={
+                                            let id = id_discard.clone();
+                                            move |_| { discard.dispatch(DiscardDlq { id: id.clone(), reason: reason.get_untracked() }); }
+                                        }>
                                         "Discard"
                                     </button>
                                 </div>
@@ -255,16 +258,14 @@ pub fn DlqEntryPage() -> impl IntoView {
                                     Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                                 })}
                             </section>
+                            </Allowed>
                             <h2>"Payload"</h2>
                             <pre class="json" aria-label="Payload">{payload}</pre>
                             <h2>"Attempts"</h2>
                             <ol class="timeline" aria-label="Attempts">
                                 {d.delivery.attempt_log.into_iter().map(|a| view! { <Attempt attempt=a/> }).collect_view()}
                             </ol>
-                        }.into_any()
-                    }
-                }
-            })}
-        </Suspense>
+                        }
+            }}/>
     }
 }

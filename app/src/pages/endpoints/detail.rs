@@ -1,7 +1,7 @@
 //! One endpoint: its settings, health, test event, secret rotation,
 //! enable/disable, and the edit form.
 
-use herald_engine::model::DeliveryState;
+use herald_engine::model::{DeliveryState, Permission, RetryPolicyOut};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -9,6 +9,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::components::charts::DeliveryStats;
 use crate::components::endpoint_form::EndpointFormView;
+use crate::components::list::{Allowed, Loaded};
 use crate::components::ui::{ErrorNotice, when};
 use crate::forms::format_duration_secs;
 use crate::pages::endpoints::fns::{
@@ -38,31 +39,27 @@ pub fn EndpointPage() -> impl IntoView {
                 test.version().get(),
             )
         },
-        |(id, ..)| get_endpoint(id),
+        |(id, ..)| async move {
+            let row = get_endpoint(id).await?;
+            // The edit form's choice of named policies.
+            let policies = list_retry_policies().await.unwrap_or_default();
+            Ok((row, policies))
+        },
     );
-    let policies = Resource::new(|| (), |_| list_retry_policies());
 
     view! {
         <Title text="Endpoint"/>
         <p><A href="/endpoints">"← Endpoints"</A></p>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let policies = policies.await.unwrap_or_default();
-                match endpoint.await {
-                    Err(e) => view! { <h1>"Endpoint"</h1><ErrorNotice error=e/> }.into_any(),
-                    Ok(row) => view! {
-                        <EndpointView row policies update switch rotate test/>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=endpoint title="Endpoint" show={move |(row, policies): (EndpointRow, Vec<RetryPolicyOut>)| view! {
+            <EndpointView row policies update switch rotate test/>
+        }}/>
     }
 }
 
 #[component]
 fn EndpointView(
     row: EndpointRow,
-    policies: Vec<herald_engine::model::RetryPolicyOut>,
+    policies: Vec<RetryPolicyOut>,
     update: ServerAction<UpdateEndpoint>,
     switch: ServerAction<SetEndpointEnabled>,
     rotate: ServerAction<RotateEndpointSecret>,
@@ -116,6 +113,7 @@ fn EndpointView(
             <DeliveryStats endpoint=id.clone()/>
         </section>
 
+        <Allowed permission=Permission::SendTestEvent>
         <section aria-labelledby="test-heading">
             <h2 id="test-heading">"Test event"</h2>
             <p class="muted">"Sends a " <code>"herald.test"</code> " event to this endpoint only and waits for the answer."</p>
@@ -134,6 +132,9 @@ fn EndpointView(
                 Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
             })}
         </section>
+        </Allowed>
+
+        <Allowed permission=Permission::ManageEndpoints>
 
         <section aria-labelledby="secret-heading">
             <h2 id="secret-heading">"Signing secret"</h2>
@@ -210,7 +211,9 @@ fn EndpointView(
             }}
             {move || switch.value().get().and_then(Result::err).map(|e| view! { <ErrorNotice error=e/> })}
         </section>
+        </Allowed>
 
+        <Allowed permission=Permission::ManageEndpoints>
         <section aria-labelledby="edit-heading">
             <h2 id="edit-heading">"Settings"</h2>
             <Show when=saved>
@@ -222,15 +225,19 @@ fn EndpointView(
                 }).collect_view()
             })}
             <EndpointFormView
-                initial
-                policies
+                initial=initial.clone()
+                policies=policies.clone()
                 editing=true
                 submit_label="Save changes"
                 pending=update.pending()
                 error=update_error
-                on_submit=Callback::new(move |form: EndpointForm| { update.dispatch(UpdateEndpoint { id: id_update.clone(), form }); })
+                on_submit={
+                    let id = id_update.clone();
+                    Callback::new(move |form: EndpointForm| { update.dispatch(UpdateEndpoint { id: id.clone(), form }); })
+                }
             />
         </section>
+        </Allowed>
     }
 }
 

@@ -6,8 +6,9 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
-use crate::components::ui::{ErrorNotice, StateBadge, when};
-use crate::pages::events::fns::get_event;
+use crate::components::list::Loaded;
+use crate::components::ui::{StateBadge, when};
+use crate::pages::events::fns::{EventPage as EventPageData, get_event};
 
 #[component]
 pub fn EventPage() -> impl IntoView {
@@ -18,11 +19,7 @@ pub fn EventPage() -> impl IntoView {
     view! {
         <Title text="Event"/>
         <p><A href="/events">"← Events"</A></p>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match event.await {
-                    Err(e) => view! { <h1>"Event"</h1><ErrorNotice error=e/> }.into_any(),
-                    Ok(page) => {
+        <Loaded resource=event title="Event" show={move |page: EventPageData| {
                         let e = page.detail.event;
                         let payload = serde_json::to_string_pretty(&e.payload).unwrap_or_default();
                         let metadata = e.metadata.as_ref().map(|m| serde_json::to_string_pretty(m).unwrap_or_default());
@@ -50,11 +47,8 @@ pub fn EventPage() -> impl IntoView {
                                     view! { <Delivery delivery=d endpoint/> }
                                 }).collect_view().into_any()
                             }}
-                        }.into_any()
-                    }
-                }
-            })}
-        </Suspense>
+                        }
+            }}/>
     }
 }
 

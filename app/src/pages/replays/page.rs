@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
-use herald_engine::model::{LiveMessage, ReplayOut, ReplayState};
+use herald_engine::model::{LiveMessage, Permission, ReplayOut, ReplayState};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
-use crate::components::list::Listing;
+use crate::components::list::{Allowed, Listing};
 use crate::components::live::use_live_feed;
 use crate::components::ui::{ErrorNotice, FieldMessage, form_level_error, when};
 use crate::pages::replays::fns::{
@@ -136,6 +136,7 @@ pub fn ReplaysPage() -> impl IntoView {
             <code>"herald-replay"</code> " header with the reason."
         </p>
 
+        <Allowed permission=Permission::ManageReplays>
         <section aria-labelledby="new-replay">
             <h2 id="new-replay">"New replay"</h2>
             <form class="grid" on:submit=move |ev| ev.prevent_default()>
@@ -198,6 +199,7 @@ pub fn ReplaysPage() -> impl IntoView {
             {move || form_level_error(error.get(), &FIELDS).map(|m| view! { <p class="error" role="alert">{m}</p> })}
             {move || preview.value().get().and_then(Result::ok).map(|p| view! { <PreviewNotice preview=p/> })}
         </section>
+        </Allowed>
 
         <section aria-labelledby="jobs">
             <h2 id="jobs">"Jobs"</h2>
@@ -274,8 +276,9 @@ fn Job(
                 })}
             </p>
             {move || current.with(|j| j.error.clone()).map(|e| view! { <p class="error">{e}</p> })}
+            <Allowed permission=Permission::ManageReplays>
             <div class="row">
-                {move || {
+                {let button = button.clone(); move || {
                     let state = current.with(|j| j.state);
                     let mut buttons = Vec::new();
                     if matches!(state, ReplayState::Pending | ReplayState::Running) {
@@ -290,6 +293,7 @@ fn Job(
                     buttons
                 }}
             </div>
+            </Allowed>
         </article>
     }
 }
