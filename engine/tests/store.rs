@@ -38,6 +38,18 @@ async fn backends() -> Vec<Backend> {
     }]
 }
 
+/// Every delivery due at `at`, claimed with a 60 s lease (up to 100, with
+/// no per-endpoint limit that a scenario's few deliveries could reach).
+async fn claim_due_now(
+    b: &Backend,
+    at: chrono::DateTime<Utc>,
+) -> Vec<herald_engine::store::Claimed> {
+    b.store
+        .claim_due(at, at + Duration::seconds(60), 100, 100)
+        .await
+        .unwrap()
+}
+
 /// Who the suite's changes are by, as the audit log records them.
 fn audit() -> NewAudit {
     NewAudit {

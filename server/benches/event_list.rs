@@ -21,13 +21,8 @@ const SAMPLES: usize = 40;
 
 #[tokio::main]
 async fn main() {
-    let common::Started {
-        running,
-        tenant,
-        base,
-        data: _data,
-    } = common::start().await;
-    let store = running.state.store.clone();
+    let started = common::start().await;
+    let (store, tenant, base) = started.parts();
 
     let seeding = Instant::now();
     for batch in 0..EVENTS / BATCH {
@@ -88,5 +83,5 @@ async fn main() {
     for (name, path) in views {
         common::time_page(&http, (&base, &token), (name, &path), "evt_", SAMPLES).await;
     }
-    running.shutdown().await.unwrap();
+    started.running.shutdown().await.unwrap();
 }

@@ -30,19 +30,15 @@ const SAMPLES: usize = 100;
 
 #[tokio::main]
 async fn main() {
-    let common::Started {
-        running,
-        tenant,
-        base,
-        data: _data,
-    } = common::start().await;
-    let store = running.state.store.clone();
+    let started = common::start().await;
+    let (store, tenant, base) = started.parts();
 
     let seeding = Instant::now();
     let mut rng = StdRng::seed_from_u64(7);
     let mut endpoints: Vec<EndpointId> = Vec::new();
     for i in 0..10 {
-        let (endpoint, _) = running
+        let (endpoint, _) = started
+            .running
             .state
             .engine
             .create_endpoint(
@@ -199,5 +195,5 @@ async fn main() {
         )
         .await;
     }
-    running.shutdown().await.unwrap();
+    started.running.shutdown().await.unwrap();
 }

@@ -32,11 +32,7 @@ pub(crate) async fn one_event_claimed_by_both_semantics(
         .ingest(t.id, vec![event("a.b", None)], now)
         .await
         .unwrap();
-    let claimed = b
-        .store
-        .claim_due(now, now + Duration::seconds(60), 10, 8)
-        .await
-        .unwrap();
+    let claimed = claim_due_now(b, now).await;
     (t, now, claimed)
 }
 
@@ -55,6 +51,46 @@ pub(crate) async fn tenant_with_endpoint(
         .await
         .unwrap();
     (t, ep)
+}
+
+/// The default tenant with one at-least-once endpoint for every type, and
+/// one event of each of `types` published to it now; and that now.
+pub(crate) async fn published(
+    b: &Backend,
+    types: &[&str],
+) -> (
+    herald_engine::model::TenantOut,
+    herald_engine::model::EndpointOut,
+    chrono::DateTime<Utc>,
+) {
+    let (t, ep) = tenant_with_endpoint(b, Semantics::AtLeastOnce).await;
+    let now = Utc::now();
+    b.store
+        .ingest(t.id, types.iter().map(|ty| event(ty, None)).collect(), now)
+        .await
+        .unwrap();
+    (t, ep, now)
+}
+
+/// One event of each of `types` to the tenant's one endpoint, every delivery
+/// claimed and abandoned into the DLQ; the entries' ids, newest first.
+pub(crate) async fn dead_letters(
+    b: &Backend,
+    t: &herald_engine::model::TenantOut,
+    types: &[&str],
+) -> Vec<herald_engine::model::DlqEntryId> {
+    let now = Utc::now();
+    b.store
+        .ingest(t.id, types.iter().map(|ty| event(ty, None)).collect(), now)
+        .await
+        .unwrap();
+    for c in &claim_due_now(b, now).await {
+        assert!(b.store.abandon(c.id, c.claim, "gone").await.unwrap());
+    }
+    b.store
+        .dlq_ids(t.id, &DlqQuery::default(), 100)
+        .await
+        .unwrap()
 }
 
 pub(crate) fn receipt(
@@ -419,11 +455,7 @@ async fn claims_lease_and_expired_leases_come_back_due_now() {
                 .all(|c| c.secrets.len() == 1 && c.endpoint_active)
         );
         assert!(
-            b.store
-                .claim_due(now, now + Duration::seconds(60), 10, 8)
-                .await
-                .unwrap()
-                .is_empty(),
+            claim_due_now(&b, now).await.is_empty(),
             "{}: leased",
             b.name
         );
@@ -460,11 +492,7 @@ async fn claims_lease_and_expired_leases_come_back_due_now() {
             "{}",
             b.name
         );
-        let again = b
-            .store
-            .claim_due(now, now + Duration::seconds(60), 10, 8)
-            .await
-            .unwrap();
+        let again = claim_due_now(&b, now).await;
         assert_eq!(again.len(), 1, "{}: due now, not at the cutoff", b.name);
         assert_eq!(again[0].semantics, Semantics::AtLeastOnce);
         assert_eq!(b.store.next_due_at().await.unwrap(), None);

@@ -5,7 +5,7 @@ use super::*;
 use herald_engine::model::{DlqQuery, EndpointId, Granularity, GroupBy, Semantics};
 use herald_engine::store::{Actor, StatsScope};
 
-use super::delivery::{event, tenant_with_endpoint};
+use super::delivery::{dead_letters, tenant_with_endpoint};
 
 /// The DLQ's size at the end of the first bucket of the minutes around
 /// `since` (before anything was dead) and of the last one, and the entries
@@ -52,23 +52,8 @@ async fn the_dlq_filters_and_its_depth_follow_what_is_waiting() {
     for b in backends().await {
         let (t, ep) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
         let start = Utc::now();
-        b.store
-            .ingest(
-                t.id,
-                vec![event("a.b", None), event("a.b", None), event("c.d", None)],
-                start,
-            )
-            .await
-            .unwrap();
-        let claimed = b
-            .store
-            .claim_due(start, start + Duration::seconds(60), 10, 10)
-            .await
-            .unwrap();
-        assert_eq!(claimed.len(), 3, "{}", b.name);
-        for c in &claimed {
-            assert!(b.store.abandon(c.id, c.claim, "gone").await.unwrap());
-        }
+        let dead = dead_letters(&b, &t, &["a.b", "a.b", "c.d"]).await;
+        assert_eq!(dead.len(), 3, "{}", b.name);
 
         let count = |q: DlqQuery| {
             let store = b.store.clone();

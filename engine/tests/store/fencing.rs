@@ -5,17 +5,14 @@ use super::*;
 use herald_engine::model::{DlqQuery, ErrorClass, EventQuery, Semantics};
 use herald_engine::store::{AfterAttempt, Recorded, Settled};
 
-use super::delivery::{event, one_event_claimed_by_both_semantics, receipt, tenant_with_endpoint};
+use super::delivery::{
+    event, one_event_claimed_by_both_semantics, published, receipt, tenant_with_endpoint,
+};
 
 #[tokio::test]
 async fn a_receipt_from_a_claim_no_longer_held_is_refused() {
     for b in backends().await {
-        let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
-        let now = Utc::now();
-        b.store
-            .ingest(t.id, vec![event("a.b", None)], now)
-            .await
-            .unwrap();
+        let (t, _, now) = published(&b, &["a.b"]).await;
         let lease = now + Duration::seconds(60);
         // The first worker's lease runs out mid-request; a second worker
         // claims the delivery again and succeeds.
@@ -122,11 +119,7 @@ async fn handing_back_at_shutdown_parks_at_most_once_and_requeues_the_rest() {
             "{}",
             b.name
         );
-        let again = b
-            .store
-            .claim_due(now, now + Duration::seconds(60), 10, 8)
-            .await
-            .unwrap();
+        let again = claim_due_now(&b, now).await;
         assert_eq!(again.len(), 1, "{}", b.name);
         assert_eq!(again[0].semantics, Semantics::AtLeastOnce);
         let parked = b

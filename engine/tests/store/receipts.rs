@@ -8,14 +8,10 @@ use herald_engine::model::{
 };
 use herald_engine::store::{AfterAttempt, Claimed, NewReplay, Recorded, StatSample, StatsScope};
 
-use super::delivery::{event, receipt, tenant_with_endpoint};
+use super::delivery::{event, published, receipt, tenant_with_endpoint};
 
 async fn claim_one(b: &Backend, now: chrono::DateTime<Utc>) -> Claimed {
-    let mut claimed = b
-        .store
-        .claim_due(now, now + Duration::seconds(60), 10, 8)
-        .await
-        .unwrap();
+    let mut claimed = claim_due_now(b, now).await;
     assert_eq!(claimed.len(), 1, "{}: one delivery due", b.name);
     claimed.remove(0)
 }
@@ -69,11 +65,7 @@ async fn receipts_move_a_delivery_from_retry_to_the_dlq() {
             b.name
         );
         assert!(
-            b.store
-                .claim_due(now, now + Duration::seconds(60), 10, 8)
-                .await
-                .unwrap()
-                .is_empty(),
+            claim_due_now(&b, now).await.is_empty(),
             "{}: not due before its retry",
             b.name
         );
@@ -131,12 +123,7 @@ async fn receipts_move_a_delivery_from_retry_to_the_dlq() {
 #[tokio::test]
 async fn released_claims_come_back_and_abandoned_ones_are_dead() {
     for b in backends().await {
-        let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
-        let now = Utc::now();
-        b.store
-            .ingest(t.id, vec![event("a.b", None)], now)
-            .await
-            .unwrap();
+        let (t, _, now) = published(&b, &["a.b"]).await;
 
         // Released (a worker that could not start it): due again at the given
         // time, and the old claim writes nothing.
@@ -147,11 +134,7 @@ async fn released_claims_come_back_and_abandoned_ones_are_dead() {
             .await
             .unwrap();
         assert!(
-            b.store
-                .claim_due(now, now + Duration::seconds(60), 10, 8)
-                .await
-                .unwrap()
-                .is_empty(),
+            claim_due_now(&b, now).await.is_empty(),
             "{}: not due before the release time",
             b.name
         );
@@ -196,11 +179,7 @@ async fn released_claims_come_back_and_abandoned_ones_are_dead() {
         assert_eq!(dlq.items.len(), 1, "{}", b.name);
         assert_eq!(dlq.items[0].reason, "endpoint deleted", "{}", b.name);
         assert!(
-            b.store
-                .claim_due(later, later + Duration::seconds(60), 10, 8)
-                .await
-                .unwrap()
-                .is_empty(),
+            claim_due_now(&b, later).await.is_empty(),
             "{}: a dead delivery is never due",
             b.name
         );

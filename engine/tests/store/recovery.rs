@@ -10,36 +10,10 @@ use herald_engine::model::{
 use herald_engine::sign::Secret;
 use herald_engine::store::{Actor, NewReplay};
 
-use super::delivery::{event, tenant_with_endpoint};
+use super::delivery::{dead_letters, event, published, tenant_with_endpoint};
 
 fn actor() -> Actor {
     Actor("suite".into())
-}
-
-/// `n` events to the tenant's one endpoint, every delivery claimed and
-/// abandoned into the DLQ; the entries' ids, newest first.
-async fn dead_letters(
-    b: &Backend,
-    t: &herald_engine::model::TenantOut,
-    n: usize,
-) -> Vec<herald_engine::model::DlqEntryId> {
-    let now = Utc::now();
-    b.store
-        .ingest(t.id, (0..n).map(|_| event("a.b", None)).collect(), now)
-        .await
-        .unwrap();
-    let claimed = b
-        .store
-        .claim_due(now, now + Duration::seconds(60), 100, 100)
-        .await
-        .unwrap();
-    for c in &claimed {
-        assert!(b.store.abandon(c.id, c.claim, "gone").await.unwrap());
-    }
-    b.store
-        .dlq_ids(t.id, &DlqQuery::default(), 100)
-        .await
-        .unwrap()
 }
 
 /// Reprocessing takes entries out of the DLQ and makes their deliveries due
@@ -50,7 +24,7 @@ async fn dead_letters(
 async fn the_dlq_reprocesses_and_discards_entries() {
     for b in backends().await {
         let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
-        let entries = dead_letters(&b, &t, 3).await;
+        let entries = dead_letters(&b, &t, &["a.b"; 3]).await;
         assert_eq!(entries.len(), 3, "{}", b.name);
         assert_eq!(
             b.store.dlq_count(t.id, &DlqQuery::default()).await.unwrap(),
@@ -88,11 +62,7 @@ async fn the_dlq_reprocesses_and_discards_entries() {
         assert!(again.reprocessed.is_empty(), "{}", b.name);
         assert_eq!(again.skipped.len(), 2, "{}", b.name);
 
-        let due = b
-            .store
-            .claim_due(now, now + Duration::seconds(60), 10, 10)
-            .await
-            .unwrap();
+        let due = claim_due_now(&b, now).await;
         assert_eq!(
             due.len(),
             2,
@@ -159,12 +129,7 @@ async fn replays_rearm_deliveries_a_step_at_a_time() {
             .await
             .unwrap();
         // Settle the first deliveries so the replays' are the only ones due.
-        for c in b
-            .store
-            .claim_due(now, now + Duration::seconds(60), 100, 100)
-            .await
-            .unwrap()
-        {
+        for c in claim_due_now(&b, now).await {
             assert!(b.store.abandon(c.id, c.claim, "settled").await.unwrap());
         }
 
@@ -186,11 +151,7 @@ async fn replays_rearm_deliveries_a_step_at_a_time() {
             "{}: another tenant's event",
             b.name
         );
-        let due = b
-            .store
-            .claim_due(now, now + Duration::seconds(60), 100, 100)
-            .await
-            .unwrap();
+        let due = claim_due_now(&b, now).await;
         assert_eq!(due.len(), 1, "{}", b.name);
         assert_eq!(due[0].trigger, Trigger::Replay, "{}", b.name);
         assert_eq!(due[0].reason.as_deref(), Some("again"), "{}", b.name);
@@ -259,11 +220,7 @@ async fn replays_rearm_deliveries_a_step_at_a_time() {
             .unwrap()
             .unwrap();
         assert_eq!(after.dispatched, 5, "{}", b.name);
-        let due = b
-            .store
-            .claim_due(now, now + Duration::seconds(60), 100, 100)
-            .await
-            .unwrap();
+        let due = claim_due_now(&b, now).await;
         assert_eq!(due.len(), 5, "{}", b.name);
         assert!(
             due.iter().all(|c| c.trigger == Trigger::Replay),
@@ -314,12 +271,7 @@ async fn replays_rearm_deliveries_a_step_at_a_time() {
 #[tokio::test]
 async fn checkpoints_mark_positions_that_exist() {
     for b in backends().await {
-        let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
-        let now = Utc::now();
-        b.store
-            .ingest(t.id, (0..3).map(|_| event("a.b", None)).collect(), now)
-            .await
-            .unwrap();
+        let (t, _, now) = published(&b, &["a.b"; 3]).await;
         let named = |name: &str, seq: Option<i64>| CheckpointIn {
             name: name.into(),
             seq,

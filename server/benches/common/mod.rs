@@ -12,7 +12,27 @@ pub struct Started {
     pub running: herald_server::Running,
     pub tenant: TenantId,
     pub base: String,
+    /// Removed when dropped: kept as long as the server runs.
+    #[allow(dead_code)]
     pub data: tempfile::TempDir,
+}
+
+impl Started {
+    /// The store, the tenant and the base URL, what a bench seeds and asks.
+    #[allow(dead_code)] // the throughput bench goes through HTTP only
+    pub fn parts(
+        &self,
+    ) -> (
+        std::sync::Arc<dyn herald_engine::store::Store>,
+        TenantId,
+        String,
+    ) {
+        (
+            self.running.state.store.clone(),
+            self.tenant,
+            self.base.clone(),
+        )
+    }
 }
 
 #[allow(dead_code)] // the throughput bench picks its durability with start_with

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 
+use super::Conditions;
 use super::audit::{commit_audited, insert_audit};
 use super::stats::count_dlq_removal;
 use crate::model::DlqQuery;
@@ -46,24 +47,12 @@ pub(super) async fn record_action(
 fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, tenant: TenantId, filter: &DlqQuery) {
     q.push(" where q.tenant_id = ")
         .push_bind(tenant.to_string());
-    if let Some(ep) = filter.endpoint_id {
-        q.push(" and q.endpoint_id = ").push_bind(ep.to_string());
-    }
-    if let Some(t) = &filter.event_type {
-        q.push(" and q.event_type = ").push_bind(t.clone());
-    }
-    if let Some(c) = filter.error_class {
-        q.push(" and q.error_class = ").push_bind(c.as_str());
-    }
-    if let Some(from) = filter.from {
-        q.push(" and q.created_at >= ").push_bind(to_millis(from));
-    }
-    if let Some(to) = filter.to {
-        q.push(" and q.created_at < ").push_bind(to_millis(to));
-    }
-    if let Some(before) = filter.cursor {
-        q.push(" and q.id < ").push_bind(before.to_string());
-    }
+    Conditions(q)
+        .eq("q.endpoint_id", filter.endpoint_id.map(|e| e.to_string()))
+        .eq("q.event_type", filter.event_type.clone())
+        .eq("q.error_class", filter.error_class.map(|c| c.as_str()))
+        .between("q.created_at", filter.from, filter.to)
+        .before("q.id", filter.cursor);
 }
 
 #[async_trait]

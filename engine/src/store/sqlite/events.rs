@@ -10,11 +10,12 @@ use crate::store::sql::{
     ACTIONS_OF_EVENT, ATTEMPTS_OF_EVENT, DELIVERIES_OF_EVENT, EVENT_COLUMNS, SUMMARY_SELECT,
 };
 
+use super::Conditions;
 use crate::Result;
 use crate::model::EventQuery;
 use crate::model::{EventDetail, EventId, Page, TenantId};
 use crate::store::{
-    EventSummary, EventTypeSummary, Ingested, Publish, SqliteStore, from_millis, page_of, to_millis,
+    EventSummary, EventTypeSummary, Ingested, Publish, SqliteStore, from_millis, page_of,
 };
 
 #[async_trait]
@@ -72,32 +73,17 @@ impl crate::store::EventStore for SqliteStore {
     ) -> Result<Page<EventSummary>> {
         let mut q = QueryBuilder::<Sqlite>::new(SUMMARY_SELECT);
         q.push_bind(tenant.to_string());
-        if let Some(t) = &filter.event_type {
-            q.push(" and e.event_type = ").push_bind(t.clone());
-        }
-        if let Some(c) = &filter.correlation_id {
-            q.push(" and e.correlation_id = ").push_bind(c.clone());
-        }
-        if let Some(en) = &filter.entity_id {
-            q.push(" and e.entity_id = ").push_bind(en.clone());
-        }
-        if let Some(from) = filter.from {
-            q.push(" and e.received_at >= ").push_bind(to_millis(from));
-        }
-        if let Some(to) = filter.to {
-            q.push(" and e.received_at < ").push_bind(to_millis(to));
-        }
-        if let Some(before) = filter.cursor {
-            q.push(" and e.id < ").push_bind(before.to_string());
-        }
+        Conditions(&mut q)
+            .eq("e.event_type", filter.event_type.clone())
+            .eq("e.correlation_id", filter.correlation_id.clone())
+            .eq("e.entity_id", filter.entity_id.clone())
+            .between("e.received_at", filter.from, filter.to)
+            .before("e.id", filter.cursor);
         if filter.endpoint_id.is_some() || filter.state.is_some() {
             q.push(" and exists (select 1 from deliveries d where d.event_id = e.id");
-            if let Some(ep) = filter.endpoint_id {
-                q.push(" and d.endpoint_id = ").push_bind(ep.to_string());
-            }
-            if let Some(state) = filter.state {
-                q.push(" and d.state = ").push_bind(state.as_str());
-            }
+            Conditions(&mut q)
+                .eq("d.endpoint_id", filter.endpoint_id.map(|e| e.to_string()))
+                .eq("d.state", filter.state.map(|s| s.as_str()));
             q.push(")");
         }
         q.push(" order by e.id desc limit ")

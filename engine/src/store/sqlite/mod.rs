@@ -4,8 +4,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{Capabilities, Store};
 use crate::Result;
@@ -122,6 +122,52 @@ where
         .map(T::try_from)
         .collect::<Result<Vec<_>>>()?;
     Ok(super::page_of(items, limit, id_of))
+}
+
+/// A list's conditions, appended to a query that already has its `where`.
+struct Conditions<'q, 'a>(&'q mut QueryBuilder<'a, Sqlite>);
+
+impl<'a> Conditions<'_, 'a> {
+    /// `and <column> = value`, when there is a value.
+    fn eq<T>(&mut self, column: &str, value: Option<T>) -> &mut Self
+    where
+        T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send,
+    {
+        if let Some(value) = value {
+            self.0.push(format!(" and {column} = ")).push_bind(value);
+        }
+        self
+    }
+
+    /// `and <column> >= from and <column> < to` (times), each when given.
+    fn between(
+        &mut self,
+        column: &str,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> &mut Self {
+        if let Some(from) = from {
+            self.0
+                .push(format!(" and {column} >= "))
+                .push_bind(super::to_millis(from));
+        }
+        if let Some(to) = to {
+            self.0
+                .push(format!(" and {column} < "))
+                .push_bind(super::to_millis(to));
+        }
+        self
+    }
+
+    /// `and <column> < cursor`: the page after the cursor, newest first.
+    fn before<T: ToString>(&mut self, column: &str, cursor: Option<T>) -> &mut Self {
+        if let Some(cursor) = cursor {
+            self.0
+                .push(format!(" and {column} < "))
+                .push_bind(cursor.to_string());
+        }
+        self
+    }
 }
 
 #[async_trait]

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
+use super::Conditions;
 use super::audit::{commit_audited, insert_audit};
 use super::dlq::record_action;
 use crate::model::event_type::any_pattern_matches;
@@ -136,18 +137,10 @@ fn push_event_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &ReplayFilter) {
         }
         q.push(")");
     }
-    if let Some(c) = &filter.correlation_id {
-        q.push(" and e.correlation_id = ").push_bind(c.clone());
-    }
-    if let Some(en) = &filter.entity_id {
-        q.push(" and e.entity_id = ").push_bind(en.clone());
-    }
-    if let Some(from) = filter.from {
-        q.push(" and e.received_at >= ").push_bind(to_millis(from));
-    }
-    if let Some(to) = filter.to {
-        q.push(" and e.received_at < ").push_bind(to_millis(to));
-    }
+    Conditions(q)
+        .eq("e.correlation_id", filter.correlation_id.clone())
+        .eq("e.entity_id", filter.entity_id.clone())
+        .between("e.received_at", filter.from, filter.to);
     if filter.only_failed {
         q.push(
             " and exists (select 1 from deliveries d where d.event_id = e.id and d.state = 'dead'",
