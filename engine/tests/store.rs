@@ -448,7 +448,7 @@ mod audited;
 /// Ingest, claims, receipts and the DLQ.
 #[path = "store/delivery.rs"]
 mod delivery;
-/// Refused receipts, handing back and failed publishes.
+/// Refused receipts and failed publishes.
 #[path = "store/fencing.rs"]
 mod fencing;
 /// Every paged list and its cursor.

@@ -548,3 +548,54 @@ async fn a_claim_never_exceeds_an_endpoints_concurrency() {
         );
     }
 }
+
+#[tokio::test]
+async fn handing_back_at_shutdown_parks_at_most_once_and_requeues_the_rest() {
+    for b in backends().await {
+        let (t, now, claimed) = one_event_claimed_by_both_semantics(&b).await;
+        let claims: Vec<_> = claimed.iter().map(|c| (c.id, c.claim)).collect();
+        let settled = b.store.hand_back(&claims, now).await.unwrap();
+        assert_eq!(
+            settled,
+            Settled {
+                requeued: 1,
+                dead: 1,
+                dead_lettered: 1
+            },
+            "{}",
+            b.name
+        );
+        let again = claim_due_now(&b, now).await;
+        assert_eq!(again.len(), 1, "{}", b.name);
+        assert_eq!(again[0].semantics, Semantics::AtLeastOnce);
+        let parked = b
+            .store
+            .list_dlq(t.id, &DlqQuery::default(), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            parked.items[0].error_class,
+            Some(ErrorClass::OutcomeUnknown),
+            "{}",
+            b.name
+        );
+        // The addition is in the statistics, so the depth chart follows it.
+        let stats = b
+            .store
+            .stats(
+                t.id,
+                &herald_engine::store::StatsScope {
+                    from: now - Duration::hours(1),
+                    to: now + Duration::hours(1),
+                    granularity: herald_engine::model::Granularity::Hour,
+                    group_by: herald_engine::model::GroupBy::None,
+                    endpoint_id: None,
+                    event_type: None,
+                    totals_only: true,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(stats.total.counts.dlq_added, 1, "{}", b.name);
+    }
+}

@@ -1,13 +1,11 @@
-//! Claims that are no longer held, work handed back at shutdown and a publish
-//! that fails part way: what every backend refuses or undoes.
+//! Claims that are no longer held and a publish that fails part way: what
+//! every backend refuses or undoes.
 
 use super::*;
-use herald_engine::model::{DlqQuery, ErrorClass, EventQuery, Semantics};
+use herald_engine::model::{DlqQuery, EventQuery, Semantics};
 use herald_engine::store::{AfterAttempt, Recorded, Settled};
 
-use super::delivery::{
-    event, one_event_claimed_by_both_semantics, published, receipt, tenant_with_endpoint,
-};
+use super::delivery::{event, published, receipt, tenant_with_endpoint};
 
 #[tokio::test]
 async fn a_receipt_from_a_claim_no_longer_held_is_refused() {
@@ -16,24 +14,14 @@ async fn a_receipt_from_a_claim_no_longer_held_is_refused() {
         let lease = now + Duration::seconds(60);
         // The first worker's lease runs out mid-request; a second worker
         // claims the delivery again and succeeds.
-        let stale = b
-            .store
-            .claim_due(now, lease, 10, 8)
-            .await
-            .unwrap()
-            .remove(0);
+        let stale = claim_due_now(&b, now).await.remove(0);
         let settled = b
             .store
             .reclaim_expired(lease + Duration::seconds(1), now)
             .await
             .unwrap();
         assert_eq!(settled.requeued, 1, "{}", b.name);
-        let fresh = b
-            .store
-            .claim_due(now, lease, 10, 8)
-            .await
-            .unwrap()
-            .remove(0);
+        let fresh = claim_due_now(&b, now).await.remove(0);
         assert_eq!(fresh.id, stale.id);
         assert_ne!(
             fresh.claim, stale.claim,
@@ -100,57 +88,6 @@ async fn a_receipt_from_a_claim_no_longer_held_is_refused() {
             "{}",
             b.name
         );
-    }
-}
-
-#[tokio::test]
-async fn handing_back_at_shutdown_parks_at_most_once_and_requeues_the_rest() {
-    for b in backends().await {
-        let (t, now, claimed) = one_event_claimed_by_both_semantics(&b).await;
-        let claims: Vec<_> = claimed.iter().map(|c| (c.id, c.claim)).collect();
-        let settled = b.store.hand_back(&claims, now).await.unwrap();
-        assert_eq!(
-            settled,
-            Settled {
-                requeued: 1,
-                dead: 1,
-                dead_lettered: 1
-            },
-            "{}",
-            b.name
-        );
-        let again = claim_due_now(&b, now).await;
-        assert_eq!(again.len(), 1, "{}", b.name);
-        assert_eq!(again[0].semantics, Semantics::AtLeastOnce);
-        let parked = b
-            .store
-            .list_dlq(t.id, &DlqQuery::default(), 10)
-            .await
-            .unwrap();
-        assert_eq!(
-            parked.items[0].error_class,
-            Some(ErrorClass::OutcomeUnknown),
-            "{}",
-            b.name
-        );
-        // The addition is in the statistics, so the depth chart follows it.
-        let stats = b
-            .store
-            .stats(
-                t.id,
-                &herald_engine::store::StatsScope {
-                    from: now - Duration::hours(1),
-                    to: now + Duration::hours(1),
-                    granularity: herald_engine::model::Granularity::Hour,
-                    group_by: herald_engine::model::GroupBy::None,
-                    endpoint_id: None,
-                    event_type: None,
-                    totals_only: true,
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(stats.total.counts.dlq_added, 1, "{}", b.name);
     }
 }
 
