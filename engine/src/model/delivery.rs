@@ -349,6 +349,8 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    pub const ALL: [Trigger; 3] = [Trigger::Scheduled, Trigger::Manual, Trigger::Replay];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Scheduled => "scheduled",
@@ -357,6 +359,8 @@ impl Trigger {
         }
     }
 }
+
+str_enum!(Trigger, "trigger");
 
 /// The receipt of one attempt. Immutable once written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,18 +15,17 @@ use super::{
     IdParseError,
 };
 
+/// Every byte but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes a query value: RFC 3986's unreserved characters stay,
 /// every other byte becomes `%XX`.
 pub fn query_escape(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
 
 /// An RFC 3339 time (`2026-11-30T09:00:00Z`), as the REST API takes them.
@@ -342,6 +341,33 @@ fn ordered(
     }
 }
 
+/// [`ListQuery`] for a query struct from its fields, each named once with
+/// how [`Reader`] reads it (`text`, `choice`, `id`, `cursor` or `time`), in the
+/// order they are written; `ordered(a, b)` adds the check that `a` is before `b`.
+macro_rules! list_query {
+    ($ty:ident { $($field:ident: $kind:ident),* $(,)? } $(ordered($from:ident, $to:ident))?) => {
+        impl ListQuery for $ty {
+            const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            fn read(r: &mut Reader) -> Result<Self, QueryError> {
+                let q = $ty { $($field: r.$kind(stringify!($field))?),* };
+                $(ordered((stringify!($from), q.$from), (stringify!($to), q.$to))?;)?
+                Ok(q)
+            }
+
+            fn write(&self, w: &mut Writer) {
+                $(list_query!(@write w, $kind, stringify!($field), self.$field);)*
+            }
+        }
+    };
+    (@write $w:ident, time, $name:expr, $value:expr) => {
+        $w.time($name, $value)
+    };
+    (@write $w:ident, $kind:ident, $name:expr, $value:expr) => {
+        $w.put($name, $value.as_ref())
+    };
+}
+
 /// `Display`, `FromStr` and serde as the query string, for each list query.
 macro_rules! query_string_forms {
     ($($ty:ty),*) => {$(
@@ -400,44 +426,16 @@ pub struct EventQuery {
     pub cursor: Option<EventId>,
 }
 
-impl ListQuery for EventQuery {
-    const FIELDS: &'static [&'static str] = &[
-        "event_type",
-        "correlation_id",
-        "entity_id",
-        "endpoint_id",
-        "state",
-        "from",
-        "to",
-        "cursor",
-    ];
-
-    fn read(r: &mut Reader) -> Result<Self, QueryError> {
-        let q = EventQuery {
-            event_type: r.text("event_type")?,
-            correlation_id: r.text("correlation_id")?,
-            entity_id: r.text("entity_id")?,
-            endpoint_id: r.id("endpoint_id")?,
-            state: r.choice("state")?,
-            from: r.time("from")?,
-            to: r.time("to")?,
-            cursor: r.cursor("cursor")?,
-        };
-        ordered(("from", q.from), ("to", q.to))?;
-        Ok(q)
-    }
-
-    fn write(&self, w: &mut Writer) {
-        w.put("event_type", self.event_type.as_ref());
-        w.put("correlation_id", self.correlation_id.as_ref());
-        w.put("entity_id", self.entity_id.as_ref());
-        w.put("endpoint_id", self.endpoint_id);
-        w.put("state", self.state);
-        w.time("from", self.from);
-        w.time("to", self.to);
-        w.put("cursor", self.cursor);
-    }
-}
+list_query!(EventQuery {
+    event_type: text,
+    correlation_id: text,
+    entity_id: text,
+    endpoint_id: id,
+    state: choice,
+    from: time,
+    to: time,
+    cursor: cursor,
+} ordered(from, to));
 
 /// The dead-letter queue's filters; every one narrows it. Newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -474,38 +472,14 @@ impl DlqQuery {
     }
 }
 
-impl ListQuery for DlqQuery {
-    const FIELDS: &'static [&'static str] = &[
-        "endpoint_id",
-        "event_type",
-        "error_class",
-        "from",
-        "to",
-        "cursor",
-    ];
-
-    fn read(r: &mut Reader) -> Result<Self, QueryError> {
-        let q = DlqQuery {
-            endpoint_id: r.id("endpoint_id")?,
-            event_type: r.text("event_type")?,
-            error_class: r.choice("error_class")?,
-            from: r.time("from")?,
-            to: r.time("to")?,
-            cursor: r.cursor("cursor")?,
-        };
-        ordered(("from", q.from), ("to", q.to))?;
-        Ok(q)
-    }
-
-    fn write(&self, w: &mut Writer) {
-        w.put("endpoint_id", self.endpoint_id);
-        w.put("event_type", self.event_type.as_ref());
-        w.put("error_class", self.error_class);
-        w.time("from", self.from);
-        w.time("to", self.to);
-        w.put("cursor", self.cursor);
-    }
-}
+list_query!(DlqQuery {
+    endpoint_id: id,
+    event_type: text,
+    error_class: choice,
+    from: time,
+    to: time,
+    cursor: cursor,
+} ordered(from, to));
 
 /// The audit log's filters; all optional, combined with AND. Newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -550,32 +524,14 @@ impl AuditQuery {
     }
 }
 
-impl ListQuery for AuditQuery {
-    const FIELDS: &'static [&'static str] =
-        &["action", "actor", "target", "since", "until", "cursor"];
-
-    fn read(r: &mut Reader) -> Result<Self, QueryError> {
-        let q = AuditQuery {
-            action: r.text("action")?,
-            actor: r.text("actor")?,
-            target: r.text("target")?,
-            since: r.time("since")?,
-            until: r.time("until")?,
-            cursor: r.cursor("cursor")?,
-        };
-        ordered(("since", q.since), ("until", q.until))?;
-        Ok(q)
-    }
-
-    fn write(&self, w: &mut Writer) {
-        w.put("action", self.action.as_ref());
-        w.put("actor", self.actor.as_ref());
-        w.put("target", self.target.as_ref());
-        w.time("since", self.since);
-        w.time("until", self.until);
-        w.put("cursor", self.cursor);
-    }
-}
+list_query!(AuditQuery {
+    action: text,
+    actor: text,
+    target: text,
+    since: time,
+    until: time,
+    cursor: cursor,
+} ordered(since, until));
 
 /// A statistics request: a time range, its granularity and how to split it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -597,36 +553,14 @@ pub struct StatsQuery {
     pub event_type: Option<String>,
 }
 
-impl ListQuery for StatsQuery {
-    const FIELDS: &'static [&'static str] = &[
-        "from",
-        "to",
-        "granularity",
-        "group_by",
-        "endpoint_id",
-        "event_type",
-    ];
-
-    fn read(r: &mut Reader) -> Result<Self, QueryError> {
-        Ok(StatsQuery {
-            from: r.time("from")?,
-            to: r.time("to")?,
-            granularity: r.choice("granularity")?,
-            group_by: r.choice("group_by")?,
-            endpoint_id: r.id("endpoint_id")?,
-            event_type: r.text("event_type")?,
-        })
-    }
-
-    fn write(&self, w: &mut Writer) {
-        w.time("from", self.from);
-        w.time("to", self.to);
-        w.put("granularity", self.granularity);
-        w.put("group_by", self.group_by);
-        w.put("endpoint_id", self.endpoint_id);
-        w.put("event_type", self.event_type.as_ref());
-    }
-}
+list_query!(StatsQuery {
+    from: time,
+    to: time,
+    granularity: choice,
+    group_by: choice,
+    endpoint_id: id,
+    event_type: text,
+});
 
 #[cfg(test)]
 #[path = "query_tests.rs"]

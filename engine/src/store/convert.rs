@@ -14,14 +14,15 @@ pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-/// Parses an id read back from the database; a malformed one is corruption.
+/// Parses an id or an enum value read back from the database; a malformed
+/// one is corruption.
 pub(crate) fn stored_id<T: std::str::FromStr>(value: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
     value
         .parse()
-        .map_err(|e| EngineError::Internal(format!("corrupt id in database: {e}")))
+        .map_err(|e| EngineError::Internal(format!("corrupt value in database: {e}")))
 }
 
 /// A stored count, never negative.

@@ -164,10 +164,7 @@ impl TryFrom<DlqEntryRow> for DlqEntryOut {
             event_id: stored_id(&r.event_id)?,
             event_type: r.event_type,
             reason: r.reason,
-            error_class: r
-                .error_class
-                .map(|c| from_json(&format!("\"{c}\""), "error class"))
-                .transpose()?,
+            error_class: r.error_class.as_deref().map(stored_id).transpose()?,
             attempts: u32::try_from(r.attempts).unwrap_or(0),
             created_at: from_millis(r.created_at),
         })
@@ -396,17 +393,14 @@ impl TryFrom<AttemptRow> for AttemptOut {
         Ok(AttemptOut {
             id: stored_id::<AttemptId>(&a.id)?,
             attempt: u32::try_from(a.attempt_no).unwrap_or(0),
-            trigger: from_json(&format!("\"{}\"", a.trigger), "attempt trigger")?,
+            trigger: stored_id(&a.trigger)?,
             started_at: from_millis(a.started_at),
             latency_ms: count(a.latency_ms),
             request_headers: from_json(&a.request_headers, "request headers")?,
             response_status: a.response_status.and_then(|s| u16::try_from(s).ok()),
             response_headers: from_json(&a.response_headers, "response headers")?,
             response_excerpt: a.response_excerpt,
-            error_class: a
-                .error_class
-                .map(|c| from_json(&format!("\"{c}\""), "error class"))
-                .transpose()?,
+            error_class: a.error_class.as_deref().map(stored_id).transpose()?,
             error_message: a.error_message,
         })
     }
@@ -462,7 +456,7 @@ pub(crate) fn event_detail(
                 actions: actions_of.remove(&d.id).unwrap_or_default(),
                 id: stored_id(&d.id)?,
                 endpoint_id: stored_id(&d.endpoint_id)?,
-                state: from_json(&format!("\"{}\"", d.state), "delivery state")?,
+                state: stored_id(&d.state)?,
                 attempts: u32::try_from(d.attempts).unwrap_or(0),
                 next_attempt_at: d.next_attempt_at.map(from_millis),
             })

@@ -423,7 +423,7 @@ impl crate::store::DispatchStore for SqliteStore {
                     attempts: u32::try_from(r.attempts).unwrap_or(0),
                     chain_attempts: u32::try_from(r.chain_attempts).unwrap_or(0),
                     first_attempt_at: r.first_attempt_at.map(from_millis),
-                    trigger: from_json(&format!("\"{}\"", r.chain_trigger), "chain trigger")?,
+                    trigger: stored_id(&r.chain_trigger)?,
                     reason: r.chain_reason,
                     claim: ClaimToken(r.claim_token),
                 })
