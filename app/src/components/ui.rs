@@ -38,12 +38,12 @@ pub fn ErrorNotice(error: ConsoleError) -> impl IntoView {
 pub fn FieldMessage(
     #[prop(into)] error: Signal<Option<ConsoleError>>,
     name: &'static str,
-    id: &'static str,
+    #[prop(into)] id: String,
 ) -> impl IntoView {
     let message = move || error.get().and_then(|e| e.for_field(name));
     view! {
         <Show when=move || message().is_some()>
-            <span class="field-error" id=id role="alert">{message}</span>
+            <span class="field-error" id=id.clone() role="alert">{message}</span>
         </Show>
     }
 }

@@ -36,12 +36,10 @@ fn schedule_text(policy: &RetryPolicy) -> String {
         .join(" → ")
 }
 
-fn blank_form() -> PolicyForm {
-    let fields = PolicyFields::from_policy(&RetryPolicy::STANDARD);
+/// The form's policy fields for `policy`, with no id, name or description.
+fn policy_form(policy: &RetryPolicy) -> PolicyForm {
+    let fields = PolicyFields::from_policy(policy);
     PolicyForm {
-        id: String::new(),
-        name: String::new(),
-        description: String::new(),
         kind: fields.kind,
         delays: fields.delays,
         base: fields.base,
@@ -50,23 +48,22 @@ fn blank_form() -> PolicyForm {
         max_attempts: fields.max_attempts,
         max_age: fields.max_age,
         jitter_percent: fields.jitter_percent,
+        ..PolicyForm::default()
     }
 }
 
+/// A new policy's form, starting from the standard schedule.
+fn blank_form() -> PolicyForm {
+    policy_form(&RetryPolicy::STANDARD)
+}
+
+/// The form to change `p`.
 fn form_of(p: &RetryPolicyOut) -> PolicyForm {
-    let fields = PolicyFields::from_policy(&p.policy);
     PolicyForm {
         id: p.id.to_string(),
         name: p.name.clone(),
         description: p.description.clone(),
-        kind: fields.kind,
-        delays: fields.delays,
-        base: fields.base,
-        factor: fields.factor,
-        cap: fields.cap,
-        max_attempts: fields.max_attempts,
-        max_age: fields.max_age,
-        jitter_percent: fields.jitter_percent,
+        ..policy_form(&p.policy)
     }
 }
 

@@ -112,10 +112,13 @@ pub fn ReplaysPage() -> impl IntoView {
             .and_then(Result::err)
             .or_else(|| preview.value().get().and_then(Result::err))
     });
+    // A text field of the form: its label, its input and its error.
     let field = move |name: &'static str,
+                      label: &'static str,
                       get: fn(&ReplayForm) -> String,
                       set: fn(&mut ReplayForm, String)| {
         view! {
+            <label for=name>{label}</label>
             <input
                 id=name
                 name=name
@@ -124,6 +127,7 @@ pub fn ReplaysPage() -> impl IntoView {
                 prop:value=move || form.with(get)
                 on:input=move |ev| form.update(|f| set(f, event_target_value(&ev)))
             />
+            <FieldMessage error name id=format!("{name}-error")/>
         }
     };
 
@@ -140,33 +144,15 @@ pub fn ReplaysPage() -> impl IntoView {
         <section aria-labelledby="new-replay">
             <h2 id="new-replay">"New replay"</h2>
             <form class="grid" on:submit=move |ev| ev.prevent_default()>
-                <label for="from">"From (UTC)"</label>
-                {field("from", |f| f.from.clone(), |f, v| f.from = v)}
-                <FieldMessage error name="from" id="from-error"/>
-                <label for="to">"To (UTC)"</label>
-                {field("to", |f| f.to.clone(), |f, v| f.to = v)}
-                <FieldMessage error name="to" id="to-error"/>
-                <label for="event_types">"Event types"</label>
-                {field("event_types", |f| f.event_types.clone(), |f, v| f.event_types = v)}
-                <FieldMessage error name="event_types" id="event_types-error"/>
-                <label for="endpoint_id">"Endpoint id"</label>
-                {field("endpoint_id", |f| f.endpoint_id.clone(), |f, v| f.endpoint_id = v)}
-                <FieldMessage error name="endpoint_id" id="endpoint_id-error"/>
-                <label for="correlation_id">"Correlation id"</label>
-                {field("correlation_id", |f| f.correlation_id.clone(), |f, v| f.correlation_id = v)}
-                <FieldMessage error name="correlation_id" id="correlation_id-error"/>
-                <label for="entity_id">"Entity id"</label>
-                {field("entity_id", |f| f.entity_id.clone(), |f, v| f.entity_id = v)}
-                <FieldMessage error name="entity_id" id="entity_id-error"/>
-                <label for="rate_per_second">"Rate (events/s)"</label>
-                {field("rate_per_second", |f| f.rate_per_second.clone(), |f, v| f.rate_per_second = v)}
-                <FieldMessage error name="rate_per_second" id="rate_per_second-error"/>
-                <label for="max_events">"At most (events)"</label>
-                {field("max_events", |f| f.max_events.clone(), |f, v| f.max_events = v)}
-                <FieldMessage error name="max_events" id="max_events-error"/>
-                <label for="reason">"Reason"</label>
-                {field("reason", |f| f.reason.clone(), |f, v| f.reason = v)}
-                <FieldMessage error name="reason" id="reason-error"/>
+                {field("from", "From (UTC)", |f| f.from.clone(), |f, v| f.from = v)}
+                {field("to", "To (UTC)", |f| f.to.clone(), |f, v| f.to = v)}
+                {field("event_types", "Event types", |f| f.event_types.clone(), |f, v| f.event_types = v)}
+                {field("endpoint_id", "Endpoint id", |f| f.endpoint_id.clone(), |f, v| f.endpoint_id = v)}
+                {field("correlation_id", "Correlation id", |f| f.correlation_id.clone(), |f, v| f.correlation_id = v)}
+                {field("entity_id", "Entity id", |f| f.entity_id.clone(), |f, v| f.entity_id = v)}
+                {field("rate_per_second", "Rate (events/s)", |f| f.rate_per_second.clone(), |f, v| f.rate_per_second = v)}
+                {field("max_events", "At most (events)", |f| f.max_events.clone(), |f, v| f.max_events = v)}
+                {field("reason", "Reason", |f| f.reason.clone(), |f, v| f.reason = v)}
                 <label>
                     <input
                         type="checkbox"
