@@ -104,6 +104,24 @@ pub enum Source {
     Form,
 }
 
+/// How a list parameter is read (the [`Reader`] method of the same name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Choice,
+    Id,
+    Cursor,
+    Time,
+}
+
+impl Kind {
+    /// Text and choices read an empty value as "not given"; on the wire an
+    /// empty id, cursor or time is an error.
+    pub fn empty_is_absent(self) -> bool {
+        matches!(self, Kind::Text | Kind::Choice)
+    }
+}
+
 /// Reads one list's parameters by name; what is left unread is an error.
 pub struct Reader {
     pairs: Vec<(String, String)>,
@@ -262,6 +280,9 @@ pub trait ListQuery: Sized {
     /// The parameter names, in the order they are written.
     const FIELDS: &'static [&'static str];
 
+    /// Each parameter with how it is read.
+    const PARAMS: &'static [(&'static str, Kind)];
+
     /// Reads every parameter the list takes, then checks what it read.
     fn read(r: &mut Reader) -> Result<Self, QueryError>;
 
@@ -348,6 +369,8 @@ macro_rules! list_query {
     ($ty:ident { $($field:ident: $kind:ident),* $(,)? } $(ordered($from:ident, $to:ident))?) => {
         impl ListQuery for $ty {
             const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+            const PARAMS: &'static [(&'static str, Kind)] =
+                &[$((stringify!($field), list_query!(@kind $kind))),*];
 
             fn read(r: &mut Reader) -> Result<Self, QueryError> {
                 let q = $ty { $($field: r.$kind(stringify!($field))?),* };
@@ -360,6 +383,11 @@ macro_rules! list_query {
             }
         }
     };
+    (@kind text) => { Kind::Text };
+    (@kind choice) => { Kind::Choice };
+    (@kind id) => { Kind::Id };
+    (@kind cursor) => { Kind::Cursor };
+    (@kind time) => { Kind::Time };
     (@write $w:ident, time, $name:expr, $value:expr) => {
         $w.time($name, $value)
     };

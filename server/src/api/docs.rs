@@ -307,7 +307,7 @@ fn header_rules(doc: &mut Value) {
     }
 }
 
-/// A query parameter in `EMPTY_MEANS_ABSENT` may be empty ("not given") even
+/// A list query parameter whose empty value means "not given" may be empty ("not given") even
 /// where its values are an enumeration.
 fn empty_means_absent(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
@@ -323,7 +323,7 @@ fn empty_means_absent(doc: &mut Value) {
         let named = parameter["in"] == "query"
             && parameter["name"]
                 .as_str()
-                .is_some_and(|n| super::extract::EMPTY_MEANS_ABSENT.contains(&n));
+                .is_some_and(super::extract::empty_means_absent);
         if named
             && parameter["schema"]["type"] != "string"
             && let Some(schema) = parameter.get_mut("schema")

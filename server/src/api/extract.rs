@@ -5,7 +5,9 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use herald_engine::auth::API_KEY_PREFIX;
 use herald_engine::model::query::{QueryError, Reader, Source, decode};
-use herald_engine::model::{ApiKeyId, ListQuery, Permission, Scope, TenantId};
+use herald_engine::model::{
+    ApiKeyId, AuditQuery, DlqQuery, EventQuery, ListQuery, Permission, Scope, StatsQuery, TenantId,
+};
 use http::StatusCode;
 use http::request::Parts;
 use serde::Deserialize;
@@ -277,15 +279,20 @@ pub struct ListParams {
 pub const MAX_PAGE: u32 = 200;
 const DEFAULT_PAGE: u32 = 50;
 
+/// A page's size: 1 to 200, 50 when not given.
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "limit: {n} is out of range; expected 1 to {MAX_PAGE}"
+        ))),
+    }
+}
+
 impl ListParams {
     pub fn limit(&self) -> Result<u32, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_PAGE),
-            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::bad_request(format!(
-                "limit: {n} is out of range; expected 1 to {MAX_PAGE}"
-            ))),
-        }
+        page_limit(self.limit)
     }
 
     /// The cursor as a position in the list's id order; see [`cursor_of`].
@@ -360,12 +367,10 @@ impl<Q: ListQuery + Send, S: Send + Sync> FromRequestParts<S> for ListOf<Q> {
                 })
             })
             .transpose()?;
-        let limit = ListParams {
-            cursor: None,
-            limit,
-        }
-        .limit()?;
-        Ok(ListOf { query, limit })
+        Ok(ListOf {
+            query,
+            limit: page_limit(limit)?,
+        })
     }
 }
 
@@ -377,21 +382,20 @@ impl<Q: ListQuery + Send, S: Send + Sync> FromRequestParts<S> for Filters<Q> {
     }
 }
 
-/// Query parameters where an empty value means "not given" (the OpenAPI
-/// document allows the empty string for each): the list queries' free text
-/// and choices (`Reader::text` and `Reader::choice`).
-pub(crate) const EMPTY_MEANS_ABSENT: [&str; 10] = [
-    "state",
-    "error_class",
-    "granularity",
-    "group_by",
-    "event_type",
-    "action",
-    "actor",
-    "target",
-    "correlation_id",
-    "entity_id",
-];
+/// Whether `name=` with nothing after it means "not given" in a list's query
+/// string (its free text and choices; see `Kind::empty_is_absent`), which the
+/// OpenAPI document allows.
+pub(crate) fn empty_means_absent(name: &str) -> bool {
+    [
+        EventQuery::PARAMS,
+        DlqQuery::PARAMS,
+        AuditQuery::PARAMS,
+        StatsQuery::PARAMS,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|&(param, kind)| param == name && kind.empty_is_absent())
+}
 
 /// `Query<T>` whose rejections are API errors.
 pub struct ApiQuery<T>(pub T);
@@ -400,23 +404,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        // `name=` with nothing after it is the same as leaving `name` out, for
-        // the free-text parameters (an empty date or number stays an error).
-        let empty = |pair: &str| {
-            pair.is_empty()
-                || pair
-                    .strip_suffix('=')
-                    .is_some_and(|name| EMPTY_MEANS_ABSENT.contains(&name))
-        };
-        if let Some(query) = parts.uri.query()
-            && query.split('&').any(empty)
-        {
-            let kept: Vec<&str> = query.split('&').filter(|pair| !empty(pair)).collect();
-            let uri = format!("{}?{}", parts.uri.path(), kept.join("&"));
-            if let Ok(uri) = uri.parse() {
-                parts.uri = uri;
-            }
-        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
