@@ -6,7 +6,9 @@ use herald_engine::model::{
     Counts, DeliveryState, DlqQuery, ErrorClass, Granularity, GroupBy, ReplayFilter, ReplayId,
     Semantics,
 };
-use herald_engine::store::{AfterAttempt, Claimed, NewReplay, Recorded, StatSample, StatsScope};
+use herald_engine::store::{
+    AfterAttempt, AttemptOutcome, Claimed, NewReplay, Recorded, StatSample, StatsScope,
+};
 
 use super::delivery::{event, published, receipt, tenant_with_endpoint};
 
@@ -14,6 +16,14 @@ async fn claim_one(b: &Backend, now: chrono::DateTime<Utc>) -> Claimed {
     let mut claimed = claim_due_now(b, now).await;
     assert_eq!(claimed.len(), 1, "{}: one delivery due", b.name);
     claimed.remove(0)
+}
+
+/// The receipt of an attempt answered with an HTTP error `status`, then `next`.
+fn failure(claimed: &Claimed, status: u16, next: AfterAttempt) -> AttemptOutcome {
+    let mut outcome = receipt(claimed, next);
+    outcome.attempt.response_status = Some(status);
+    outcome.attempt.error_class = Some(ErrorClass::HttpStatus);
+    outcome
 }
 
 #[tokio::test]
@@ -32,9 +42,7 @@ async fn receipts_move_a_delivery_from_retry_to_the_dlq() {
         // A failed attempt with a retry: pending again, due at the retry.
         let retry_at = now + Duration::seconds(30);
         let first = claim_one(&b, now).await;
-        let mut failed = receipt(&first, AfterAttempt::RetryAt(retry_at));
-        failed.attempt.response_status = Some(503);
-        failed.attempt.error_class = Some(ErrorClass::HttpStatus);
+        let failed = failure(&first, 503, AfterAttempt::RetryAt(retry_at));
         let recorded = b.store.record_attempts(vec![failed]).await.unwrap();
         assert_eq!(
             recorded,
@@ -72,14 +80,13 @@ async fn receipts_move_a_delivery_from_retry_to_the_dlq() {
 
         // The retry fails for good: dead, one DLQ entry, two receipts in order.
         let second = claim_one(&b, retry_at).await;
-        let mut dead = receipt(
+        let dead = failure(
             &second,
+            500,
             AfterAttempt::Dead {
                 reason: "retries exhausted".into(),
             },
         );
-        dead.attempt.response_status = Some(500);
-        dead.attempt.error_class = Some(ErrorClass::HttpStatus);
         let recorded = b.store.record_attempts(vec![dead]).await.unwrap();
         assert_eq!(
             recorded,
