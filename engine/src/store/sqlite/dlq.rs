@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::Conditions;
 use super::audit::{commit_audited, insert_audit};
 use super::stats::count_dlq_removal;
+use super::{Conditions, row_by_id};
 use crate::model::DlqQuery;
 use crate::model::{
     ActionId, DlqDetail, DlqEntryId, DlqEntryOut, Page, ReprocessOut, SkippedEntry, TenantId,
@@ -86,14 +86,8 @@ impl crate::store::DlqStore for SqliteStore {
     }
 
     async fn dlq_entry(&self, tenant: TenantId, id: DlqEntryId) -> Result<Option<DlqDetail>> {
-        let Some(row) = sqlx::query_as::<_, DlqEntryRow>(&format!(
-            "{DLQ_ENTRY_SELECT} where q.tenant_id = $1 and q.id = $2"
-        ))
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_optional(self.reader())
-        .await?
-        else {
+        let sql = format!("{DLQ_ENTRY_SELECT} where q.tenant_id = $1 and q.id = $2");
+        let Some(row) = row_by_id::<DlqEntryRow>(self.reader(), &sql, tenant, id).await? else {
             return Ok(None);
         };
         let entry = DlqEntryOut::try_from(row)?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Sqlite;
 
 use super::audit::{commit_audited, insert_audit};
-use super::id_page;
+use super::{id_page, row_by_id};
 use crate::model::{EndpointId, EndpointOut, Page, Semantics, TenantId};
 use crate::sign::Secret;
 use crate::store::convert::json_text;
@@ -90,15 +90,13 @@ impl crate::store::EndpointStore for SqliteStore {
     }
 
     async fn get_endpoint(&self, tenant: TenantId, id: EndpointId) -> Result<Option<EndpointOut>> {
-        sqlx::query_as::<_, EndpointRow>(&format!(
+        let sql = format!(
             "select {ENDPOINT_COLUMNS} from endpoints where tenant_id = $1 and id = $2 and deleted_at is null"
-        ))
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_optional(self.reader())
-        .await?
-        .map(EndpointOut::try_from)
-        .transpose()
+        );
+        row_by_id::<EndpointRow>(self.reader(), &sql, tenant, id)
+            .await?
+            .map(EndpointOut::try_from)
+            .transpose()
     }
 
     async fn list_endpoints(

@@ -10,7 +10,7 @@ use crate::store::sql::{
     ACTIONS_OF_EVENT, ATTEMPTS_OF_EVENT, DELIVERIES_OF_EVENT, EVENT_COLUMNS, SUMMARY_SELECT,
 };
 
-use super::Conditions;
+use super::{Conditions, row_by_id};
 use crate::Result;
 use crate::model::EventQuery;
 use crate::model::{EventDetail, EventId, Page, TenantId};
@@ -40,14 +40,8 @@ impl crate::store::EventStore for SqliteStore {
     }
 
     async fn event_detail(&self, tenant: TenantId, id: EventId) -> Result<Option<EventDetail>> {
-        let Some(row) = sqlx::query_as::<_, EventRow>(&format!(
-            "select {EVENT_COLUMNS} from events where tenant_id = $1 and id = $2"
-        ))
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_optional(self.reader())
-        .await?
-        else {
+        let sql = format!("select {EVENT_COLUMNS} from events where tenant_id = $1 and id = $2");
+        let Some(row) = row_by_id::<EventRow>(self.reader(), &sql, tenant, id).await? else {
             return Ok(None);
         };
         let deliveries = sqlx::query_as::<_, DeliveryRow>(DELIVERIES_OF_EVENT)

@@ -170,6 +170,23 @@ impl<'a> Conditions<'_, 'a> {
     }
 }
 
+/// The row `sql` selects with the tenant as `$1` and an id as `$2`, if any.
+async fn row_by_id<R>(
+    pool: &SqlitePool,
+    sql: &str,
+    tenant: crate::model::TenantId,
+    id: impl ToString,
+) -> Result<Option<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as::<_, R>(sql)
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn capabilities(&self) -> Capabilities {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::audit::{commit_audited, insert_audit};
-use super::id_page;
+use super::{id_page, row_by_id};
 use crate::error::is_unique_violation;
 use crate::model::{
     Page, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId,
@@ -63,15 +63,13 @@ impl crate::store::PolicyStore for SqliteStore {
         tenant: TenantId,
         id: RetryPolicyId,
     ) -> Result<Option<RetryPolicyOut>> {
-        sqlx::query_as::<_, PolicyRow>(&format!(
+        let sql = format!(
             "select {POLICY_COLUMNS} from retry_policies rp where rp.tenant_id = $1 and rp.id = $2"
-        ))
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_optional(self.reader())
-        .await?
-        .map(RetryPolicyOut::try_from)
-        .transpose()
+        );
+        row_by_id::<PolicyRow>(self.reader(), &sql, tenant, id)
+            .await?
+            .map(RetryPolicyOut::try_from)
+            .transpose()
     }
 
     async fn list_retry_policies(
