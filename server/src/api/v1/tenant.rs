@@ -5,6 +5,7 @@ use herald_engine::model::{Permission, TenantOut, TenantPatch};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::examples as ex;
 use crate::api::extract::{ApiJson, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -23,8 +24,7 @@ async fn load(state: &AppState, caller: &Caller) -> Result<TenantOut, ApiError> 
     path = "/api/v1/tenant",
     tag = "Tenant",
     responses((status = 200, description = "The tenant and its settings.", body = TenantOut,
-        example = json!({"id": "ten_01JD5Q8X3V4N2M7K9P6R0S1T2W", "slug": "acme", "name": "Acme",
-            "payload_dedup_window_secs": 300, "created_at": "2026-11-02T09:00:00Z"}))),
+        example = json!(ex::tenant()))),
 )]
 async fn current(
     State(state): State<AppState>,
@@ -44,8 +44,7 @@ async fn current(
     tag = "Tenant",
     request_body(content = TenantPatch, example = json!({"payload_dedup_window_secs": 300})),
     responses((status = 200, description = "The tenant as it is now.", body = TenantOut,
-        example = json!({"id": "ten_01JD5Q8X3V4N2M7K9P6R0S1T2W", "slug": "acme", "name": "Acme",
-            "payload_dedup_window_secs": 300, "created_at": "2026-11-02T09:00:00Z"}))),
+        example = json!(ex::tenant()))),
 )]
 async fn update(
     State(state): State<AppState>,
