@@ -149,15 +149,16 @@ impl crate::store::AccountStore for SqliteStore {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("delete from sessions where user_id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        // A new password starts every count over.
-        sqlx::query("delete from login_failures where user_id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        // A new password ends every session and starts every count over.
+        for sql in [
+            "delete from sessions where user_id = $1",
+            "delete from login_failures where user_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         commit_audited(tx, done.rows_affected() > 0, Some(audit)).await
     }
 
