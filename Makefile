@@ -8,7 +8,7 @@ SHELL := bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/herald/target
 HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
 
-.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint check test-fast test-rust services e2e bench fuzz-api fuzz-api-quick
+.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-instructions build-release loadtest fuzz-api fuzz-api-quick
 
 help:
 	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
@@ -50,6 +50,7 @@ lint: setup-build
 	cargo clippy -p herald-app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy -p herald-frontend --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy -p herald-server --all-targets -- -D warnings
+	cargo clippy -p herald-load --all-targets -- -D warnings
 
 # The edit loop: what `make test` checks before it runs anything.
 check: fmt-check lint
@@ -59,6 +60,7 @@ test-fast:
 	cargo test -p herald-engine
 	cargo test -p herald-app --features ssr --lib
 	cargo test -p herald-server --lib
+	cargo test -p herald-load
 
 # Per package, so features are not unified across the ssr and hydrate builds.
 # A test whose service is missing is left out by name (and `services` says so),
@@ -69,6 +71,7 @@ test-rust: services
 	cargo test -p herald-server -- --skip crash:: $$(scripts/services.sh skips)
 	@# Shown in full: it reports how many deliveries arrived twice after the kill.
 	cargo test -p herald-server --test it crash:: -- --nocapture
+	cargo test -p herald-load
 
 # Says which external services the tests can use here, and what is skipped without them.
 services:
@@ -88,8 +91,32 @@ fuzz-api: build
 
 test: setup fmt-check lint test-rust e2e fuzz-api-quick
 
-# Throughput on this machine (release build; prints numbers, asserts nothing about speed).
+# Throughput on this machine (release build; prints numbers, asserts nothing about speed):
+# the in-process benches, then the separate-process load generator.
 bench:
 	cargo bench -p herald-server --bench throughput
 	cargo bench -p herald-server --bench event_list
 	cargo bench -p herald-server --bench stats
+	$(MAKE) bench-load
+
+RELEASE_BIN := $(CARGO_TARGET_DIR)/release/herald
+LOAD_BIN := $(CARGO_TARGET_DIR)/release/herald-load
+
+# The release server and the load generator (a process of its own).
+build-release:
+	cargo build --release -p herald-server --bin herald -p herald-load
+
+# What a client in another process sees: ingest and delivery throughput, then
+# ingest-to-receiver latency at 1,000 and 5,000 events/s (60 s each).
+bench-load: build-release
+	$(LOAD_BIN) --herald $(RELEASE_BIN) throughput
+	$(LOAD_BIN) --herald $(RELEASE_BIN) latency --rates 1000,5000 --secs 60
+
+# Instructions per ingested event and per delivery, counted by callgrind.
+bench-instructions: build-release
+	$(LOAD_BIN) --herald $(RELEASE_BIN) instructions
+
+# Mixed publishes and reads: 100 requests/s for 10 minutes, then 1,000/s for a
+# minute; success rate and percentiles. Not part of `make test`.
+loadtest: build-release
+	$(LOAD_BIN) --herald $(RELEASE_BIN) load

@@ -38,8 +38,19 @@ fn random_token() -> String {
 
 /// Hex SHA-256 of a secret token; what the store keeps instead of the token.
 pub fn token_digest(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(token.as_bytes())
+}
+
+/// SHA-256 of `data` in lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(data);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// A freshly generated API key. `key` is shown to its creator once and never stored.
@@ -583,6 +594,16 @@ pub async fn sign_out(store: &dyn Store, token: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_are_sha256_in_lowercase_hex() {
+        // The SHA-256 test vector for "abc" (FIPS 180-2).
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(token_digest("abc"), sha256_hex(b"abc"));
+    }
 
     #[test]
     fn password_hash_is_argon2id_and_verifies() {

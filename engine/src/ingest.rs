@@ -123,11 +123,18 @@ pub fn check_stored_under_key(
     })
 }
 
-/// The events made so far in one batch, by idempotency key and by payload,
-/// so a repeat inside the batch is caught before the database is asked.
+/// The SHA-256 of a payload in hex: what the dedup window compares. Computed
+/// only for tenants with a window.
+pub fn payload_digest(payload: &str) -> String {
+    crate::auth::sha256_hex(payload.as_bytes())
+}
+
+/// The events made so far in one batch (or one group commit), by idempotency
+/// key and by payload, so a repeat inside it is caught before the database is
+/// asked.
 #[derive(Debug, Default)]
 pub struct BatchSeen {
-    /// Key → the event and the payload digest it came with.
+    /// Key → the event and the payload it came with.
     keys: HashMap<String, (EventOut, String)>,
     /// (type, payload digest) → the event, for events the window applies to.
     payloads: HashMap<(String, String), EventOut>,
@@ -142,10 +149,10 @@ impl BatchSeen {
         let Some(key) = &event.idempotency_key else {
             return Ok(None);
         };
-        let Some((original, digest)) = self.keys.get(key) else {
+        let Some((original, payload)) = self.keys.get(key) else {
             return Ok(None);
         };
-        if original.event_type != event.event_type || *digest != event.payload_sha256 {
+        if original.event_type != event.event_type || *payload != event.payload {
             return Err(EngineError::IdempotencyConflict {
                 key: key.clone(),
                 original: original.id,
@@ -154,32 +161,44 @@ impl BatchSeen {
         Ok(Some(original.clone()))
     }
 
-    /// The event made earlier in the batch with `event`'s type and payload.
-    pub fn same_payload(&self, event: &NewEvent) -> Option<EventOut> {
+    /// The event made earlier in the batch with `event`'s type and a payload
+    /// whose digest is `digest`.
+    pub fn same_payload(&self, event: &NewEvent, digest: &str) -> Option<EventOut> {
         self.payloads
-            .get(&(event.event_type.clone(), event.payload_sha256.clone()))
+            .get(&(event.event_type.clone(), digest.to_owned()))
             .cloned()
     }
 
-    /// Notes an event just made from `event`.
-    pub fn made(&mut self, stored: &EventOut, event: &NewEvent, window_ms: Option<i64>) {
+    /// Notes an event just made from `event`; `digest` is its payload's when
+    /// the dedup window applies to it.
+    pub fn made(&mut self, stored: &EventOut, event: &NewEvent, digest: Option<&str>) {
         if let Some(key) = &stored.idempotency_key {
             self.keys
-                .insert(key.clone(), (stored.clone(), event.payload_sha256.clone()));
+                .insert(key.clone(), (stored.clone(), event.payload.clone()));
         }
-        if payload_dedup_applies(window_ms, event) {
+        if let Some(digest) = digest {
             self.payloads.insert(
-                (stored.event_type.clone(), event.payload_sha256.clone()),
+                (stored.event_type.clone(), digest.to_owned()),
                 stored.clone(),
             );
         }
-        match self
-            .per_type
-            .iter_mut()
-            .find(|(t, _)| *t == stored.event_type)
-        {
-            Some((_, n)) => *n += 1,
-            None => self.per_type.push((stored.event_type.clone(), 1)),
+        self.count(&stored.event_type, 1);
+    }
+
+    fn count(&mut self, event_type: &str, n: i64) {
+        match self.per_type.iter_mut().find(|(t, _)| t == event_type) {
+            Some((_, sum)) => *sum += n,
+            None => self.per_type.push((event_type.to_owned(), n)),
+        }
+    }
+
+    /// Takes in what `later` saw (a request that succeeded after the ones
+    /// already here).
+    pub fn absorb(&mut self, later: BatchSeen) {
+        self.keys.extend(later.keys);
+        self.payloads.extend(later.payloads);
+        for (event_type, n) in later.per_type {
+            self.count(&event_type, n);
         }
     }
 
@@ -198,7 +217,7 @@ mod tests {
         NewEvent {
             event_type: event_type.into(),
             payload: payload.into(),
-            payload_sha256: format!("sha of {payload}"),
+            parsed: serde_json::from_str(payload).unwrap(),
             idempotency_key: key.map(str::to_owned),
             correlation_id: None,
             entity_id: None,
@@ -212,7 +231,7 @@ mod tests {
             id: EventId::new(),
             seq: 1,
             event_type: event.event_type.clone(),
-            payload: serde_json::from_str(&event.payload).unwrap(),
+            payload: event.parsed.clone(),
             idempotency_key: event.idempotency_key.clone(),
             correlation_id: None,
             entity_id: None,
@@ -266,11 +285,15 @@ mod tests {
         assert!(!payload_dedup_applies(Some(60_000), &test));
 
         let mut seen = BatchSeen::default();
+        let digest = payload_digest(&event.payload);
         seen.made(&stored(&event), &event, None);
-        assert!(seen.same_payload(&event).is_none(), "no window, no memory");
+        assert!(
+            seen.same_payload(&event, &digest).is_none(),
+            "no window, no memory"
+        );
         let made = stored(&event);
-        seen.made(&made, &event, Some(60_000));
-        assert_eq!(seen.same_payload(&event), Some(made));
+        seen.made(&made, &event, Some(&digest));
+        assert_eq!(seen.same_payload(&event, &digest), Some(made));
         assert_eq!(seen.per_type(), &[("a.b".to_string(), 2)]);
     }
 }

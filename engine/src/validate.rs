@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-
 use crate::dispatch::RESERVED_HEADERS;
 use crate::model::event_type::{validate_event_type, validate_pattern};
 use crate::model::{EndpointIn, EndpointPatch, EventIn};
@@ -255,6 +253,19 @@ fn policy(policy: &RetryPolicy) -> Result<()> {
     policy.validate().map_err(|m| invalid("retry_policy", m))
 }
 
+/// The most requests in flight one endpoint may be given.
+pub const MAX_IN_FLIGHT: u32 = 256;
+
+fn max_in_flight(n: u32) -> Result<()> {
+    if !(1..=MAX_IN_FLIGHT).contains(&n) {
+        return Err(invalid(
+            "max_in_flight",
+            format!("must be from 1 to {MAX_IN_FLIGHT}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a new endpoint; generates its secret unless one is supplied.
 pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
     let url = endpoint_url(&input.url)?;
@@ -271,6 +282,9 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
     policy(&retry_policy)?;
     let timeout_ms = input.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
     timeout(timeout_ms)?;
+    if let Some(n) = input.max_in_flight {
+        max_in_flight(n)?;
+    }
     let secret = match input.secret {
         Some(text) => Secret::parse(&text).map_err(|e| invalid("secret", e.to_string()))?,
         None => Secret::generate(),
@@ -285,6 +299,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         retry_policy,
         retry_policy_id: input.retry_policy_id,
         timeout_ms,
+        max_in_flight: input.max_in_flight,
         secret,
     })
 }
@@ -315,6 +330,9 @@ pub fn endpoint_patch(mut patch: EndpointPatch) -> Result<EndpointPatch> {
     }
     if let Some(ms) = patch.timeout_ms {
         timeout(ms)?;
+    }
+    if let Some(n) = patch.max_in_flight {
+        max_in_flight(n)?;
     }
     Ok(patch)
 }
@@ -385,8 +403,8 @@ pub fn event(
     }
     Ok(NewEvent {
         event_type: input.event_type,
-        payload_sha256: format!("{:x}", Sha256::digest(payload.as_bytes())),
         payload,
+        parsed: input.payload,
         idempotency_key,
         correlation_id: input.correlation_id,
         entity_id: input.entity_id,
@@ -479,6 +497,7 @@ mod tests {
             retry_policy: None,
             retry_policy_id: None,
             timeout_ms: None,
+            max_in_flight: None,
             secret: None,
         }
     }

@@ -45,7 +45,7 @@ async fn claim_due_now(
     at: chrono::DateTime<Utc>,
 ) -> Vec<herald_engine::store::Claimed> {
     b.store
-        .claim_due(at, at + Duration::seconds(60), 100, 100)
+        .claim_due(at, at + Duration::seconds(60), 100, 100, 1)
         .await
         .unwrap()
 }

@@ -52,6 +52,7 @@ async fn main() {
                     retry_policy: None,
                     retry_policy_id: None,
                     timeout_ms: None,
+                    max_in_flight: None,
                     secret: None,
                 },
                 &herald_engine::audit::AuditBy::system(),

@@ -206,6 +206,7 @@ mod tests {
                 ..RetryPolicy::default()
             },
             timeout_ms: 1_000,
+            max_in_flight: None,
             secrets: Vec::new(),
             endpoint_active: true,
             attempts: chain,

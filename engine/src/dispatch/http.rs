@@ -111,7 +111,10 @@ impl Resolve for Resolver {
 /// The shared keep-alive client: no redirects (a 3xx is the receiver's answer),
 /// no proxy from the environment, Herald's user agent, every destination vetted
 /// by `guard`.
-pub fn client(guard: Arc<DestinationGuard>) -> reqwest::Client {
+/// The client deliveries go out on. `idle_per_host` connections to one
+/// receiver are kept open between requests: as many as one endpoint may have
+/// in flight, so a busy endpoint never reconnects.
+pub fn client(guard: Arc<DestinationGuard>, idle_per_host: usize) -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
         .redirect(reqwest::redirect::Policy::none())
@@ -119,7 +122,7 @@ pub fn client(guard: Arc<DestinationGuard>) -> reqwest::Client {
         .dns_resolver(Arc::new(Resolver { guard }))
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(32)
+        .pool_max_idle_per_host(idle_per_host)
         .tcp_nodelay(true)
         .build()
         .expect("a client without custom TLS roots always builds")

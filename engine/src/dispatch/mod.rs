@@ -49,6 +49,22 @@ pub const RESERVED_HEADERS: [&str; 9] = [
 /// How many per-endpoint slots are kept before idle ones are dropped.
 const SLOT_PRUNE_AT: usize = 1_000;
 
+/// Deliveries claimed per endpoint at most, as a multiple of its concurrency:
+/// the ones beyond its slots wait here for a slot instead of in the database,
+/// so a slot freed by a response is refilled at once, without a claim.
+pub const CLAIM_AHEAD: usize = 4;
+
+/// A claimed delivery waiting for a slot is sent only if its lease still
+/// covers its timeout and this margin; otherwise it is handed back.
+const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
+
+/// The slots a delivery holds while its request is on the wire: its
+/// endpoint's and one of the global ones.
+type Slots = (
+    tokio::sync::OwnedSemaphorePermit,
+    tokio::sync::OwnedSemaphorePermit,
+);
+
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
     /// Requests in flight at once, across all endpoints. A request waiting on a
@@ -85,7 +101,7 @@ pub struct Dispatcher {
     client: reqwest::Client,
     config: DispatcherConfig,
     wake: Notify,
-    endpoint_slots: Mutex<HashMap<EndpointId, Arc<Semaphore>>>,
+    endpoint_slots: Mutex<HashMap<EndpointId, (usize, Arc<Semaphore>)>>,
     live: Arc<LiveHub>,
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -101,7 +117,12 @@ impl Dispatcher {
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
-            client: http::client(Arc::new(config.guard.clone())),
+            client: http::client(
+                Arc::new(config.guard.clone()),
+                config
+                    .per_endpoint
+                    .max(crate::validate::MAX_IN_FLIGHT as usize),
+            ),
             config,
             wake: Notify::new(),
             endpoint_slots: Mutex::new(HashMap::new()),
@@ -121,7 +142,8 @@ impl Dispatcher {
         self.wake.notify_one();
     }
 
-    fn endpoint_slot(&self, endpoint: EndpointId) -> Arc<Semaphore> {
+    fn endpoint_slot(&self, endpoint: EndpointId, limit: Option<u32>) -> Arc<Semaphore> {
+        let limit = limit.map_or(self.config.per_endpoint, |n| n as usize);
         let mut slots = self
             .endpoint_slots
             .lock()
@@ -129,19 +151,26 @@ impl Dispatcher {
         // Endpoints come and go: past a thousand entries, drop the slots no
         // task holds (a fresh one is made the next time it is needed).
         if slots.len() >= SLOT_PRUNE_AT && !slots.contains_key(&endpoint) {
-            slots.retain(|_, slot| Arc::strong_count(slot) > 1);
+            slots.retain(|_, (_, slot)| Arc::strong_count(slot) > 1);
         }
-        slots
+        // A changed limit takes a new semaphore: requests already holding
+        // the old one's slots finish on it.
+        let slot = slots
             .entry(endpoint)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_endpoint)))
-            .clone()
+            .or_insert_with(|| (limit, Arc::new(Semaphore::new(limit))));
+        if slot.0 != limit {
+            *slot = (limit, Arc::new(Semaphore::new(limit)));
+        }
+        slot.1.clone()
     }
 
     /// Runs until `stop` turns true, then finishes (or hands back) what is in flight.
     #[tracing::instrument(skip_all, name = "dispatcher", fields(correlation_id = "dispatcher"))]
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
-        let mut tasks: JoinSet<()> = JoinSet::new();
+        // Each task answers whether it made its attempt: one that did not is
+        // still in flight in the database, and is handed back at shutdown.
+        let mut tasks: JoinSet<bool> = JoinSet::new();
         let mut in_flight: HashMap<tokio::task::Id, (DeliveryId, ClaimToken)> = HashMap::new();
         let mut last_reclaim: Option<tokio::time::Instant> = None;
         let (recorder, receipts) = mpsc::unbounded_channel();
@@ -158,8 +187,9 @@ impl Dispatcher {
                 finished(&mut in_flight, done);
             }
 
-            let free = permits.available_permits();
-            let wanted = u32::try_from(free.min(256)).unwrap_or(256);
+            // Claimed and not yet finished, at most twice the global limit.
+            let room = (self.config.concurrency * CLAIM_AHEAD).saturating_sub(tasks.len());
+            let wanted = u32::try_from(room.min(256)).unwrap_or(256);
             let mut claimed_all = false;
             if wanted > 0 {
                 let now = Utc::now();
@@ -168,44 +198,45 @@ impl Dispatcher {
                 let per_endpoint = u32::try_from(self.config.per_endpoint).unwrap_or(u32::MAX);
                 match self
                     .store
-                    .claim_due(now, lease_until, wanted, per_endpoint)
+                    .claim_due(now, lease_until, wanted, per_endpoint, CLAIM_AHEAD as u32)
                     .await
                 {
                     Ok(batch) => {
                         claimed_all = batch.len() as u32 == wanted;
-                        let mut busy = Vec::new();
                         for claimed in batch {
-                            let slot = self.endpoint_slot(claimed.endpoint_id);
-                            let (Ok(endpoint_permit), Ok(permit)) = (
-                                slot.try_acquire_owned(),
-                                permits.clone().try_acquire_owned(),
-                            ) else {
-                                busy.push((claimed.id, claimed.claim));
-                                continue;
-                            };
+                            let slot =
+                                self.endpoint_slot(claimed.endpoint_id, claimed.max_in_flight);
                             let id = (claimed.id, claimed.claim);
-                            let this = self.clone();
-                            let recorder = recorder.clone();
+                            let (this, recorder, permits, stop) = (
+                                self.clone(),
+                                recorder.clone(),
+                                permits.clone(),
+                                stop.clone(),
+                            );
                             let handle = tasks.spawn(async move {
-                                this.deliver(claimed, &recorder).await;
-                                drop((permit, endpoint_permit));
+                                // Its endpoint's slot first: one that waits for a
+                                // global slot holds only its own endpoint's.
+                                let (Ok(endpoint), Ok(global)) =
+                                    (slot.acquire_owned().await, permits.acquire_owned().await)
+                                else {
+                                    return false;
+                                };
+                                if *stop.borrow() {
+                                    return false;
+                                }
+                                if !this.lease_covers(&claimed, lease_until).await {
+                                    return true;
+                                }
+                                this.deliver(claimed, &recorder, (endpoint, global)).await;
+                                true
                             });
                             in_flight.insert(handle.id(), id);
-                        }
-                        if !busy.is_empty() {
-                            // The claim respects each endpoint's limit, so this only
-                            // happens when another node's work finished in between:
-                            // try these again shortly rather than hold their leases.
-                            let later = Utc::now() + chrono::Duration::milliseconds(200);
-                            if let Err(e) = self.store.release(&busy, later).await {
-                                tracing::error!(error = %e, "cannot hand back deliveries");
-                            }
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "cannot claim deliveries"),
                 }
             }
-            if claimed_all && permits.available_permits() > 0 {
+            if claimed_all && tasks.len() < self.config.concurrency * CLAIM_AHEAD {
                 continue;
             }
 
@@ -213,7 +244,17 @@ impl Dispatcher {
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(pause) => {}
-                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => finished(&mut in_flight, done),
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    finished(&mut in_flight, done);
+                    // A finished request freed room for more of its endpoint's
+                    // work: let the requests finishing with it (their receipts
+                    // were committed together) free theirs too, so one claim
+                    // refills many slots rather than one each.
+                    tokio::task::yield_now().await;
+                    while let Some(done) = tasks.try_join_next_with_id() {
+                        finished(&mut in_flight, done);
+                    }
+                }
                 _ = stop.changed() => {}
             }
         }
@@ -252,6 +293,24 @@ impl Dispatcher {
         }
     }
 
+    /// Whether the lease of a delivery that waited for a slot still covers
+    /// an attempt. One that does not is handed back, due now, rather than
+    /// sent with a lease that may run out on the wire.
+    async fn lease_covers(&self, claimed: &Claimed, lease_until: chrono::DateTime<Utc>) -> bool {
+        let needed = chrono::Duration::milliseconds(i64::from(claimed.timeout_ms)) + LEASE_MARGIN;
+        if lease_until - Utc::now() >= needed {
+            return true;
+        }
+        if let Err(e) = self
+            .store
+            .release(&[(claimed.id, claimed.claim)], Utc::now())
+            .await
+        {
+            tracing::error!(error = %e, delivery = %claimed.id, "cannot hand back a delivery whose lease ran short; it is retried when the lease ends");
+        }
+        false
+    }
+
     /// How long to wait before claiming again. Work already due that the last
     /// claim did not take is waiting for a busy endpoint: a finishing request
     /// (or a wake, or the sweep) ends the wait, never a zero-length sleep, which
@@ -275,7 +334,7 @@ impl Dispatcher {
         endpoint = %claimed.endpoint_id,
         event = %claimed.event_id,
     ))]
-    async fn deliver(&self, claimed: Claimed, recorder: &Recorder) {
+    async fn deliver(&self, claimed: Claimed, recorder: &Recorder, slots: Slots) {
         if !claimed.endpoint_active {
             let reason = "the endpoint was disabled or deleted before the delivery was attempted";
             match self.store.abandon(claimed.id, claimed.claim, reason).await {
@@ -310,6 +369,9 @@ impl Dispatcher {
                 )
             }
         };
+        // The response is in: the endpoint's slot is free for the next
+        // delivery while this one's receipt is written.
+        drop(slots);
         let gone = exchange.status == Some(410);
         let next = std::panic::catch_unwind(AssertUnwindSafe(|| {
             after_attempt(
@@ -374,8 +436,6 @@ impl Dispatcher {
             next,
             event_type: Some(claimed.event_type.clone()),
         };
-        // The task (and with it the endpoint's slot) ends once the receipt is
-        // durable, so what is in flight in the database is what is on the wire.
         // Metrics and the live feed report only attempts whose receipt is stored.
         let recorded = match recorder.send((outcome, stored)) {
             Ok(()) => written.await.ok().flatten(),
@@ -411,12 +471,16 @@ impl Dispatcher {
 
 fn finished(
     in_flight: &mut HashMap<tokio::task::Id, (DeliveryId, ClaimToken)>,
-    done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    done: Result<(tokio::task::Id, bool), tokio::task::JoinError>,
 ) {
     match done {
-        Ok((id, ())) => {
+        // Settled: attempted (its receipt written or its lease left to
+        // expire) or handed back.
+        Ok((id, true)) => {
             in_flight.remove(&id);
         }
+        // Never attempted (shutting down): handed back with the rest.
+        Ok((_, false)) => {}
         Err(e) => {
             let delivery = in_flight.remove(&e.id()).map(|(id, _)| id);
             if e.is_panic() {

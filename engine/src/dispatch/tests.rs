@@ -21,17 +21,17 @@ async fn idle_endpoint_slots_are_dropped_and_busy_ones_kept() {
     );
     let busy_endpoint = EndpointId::new();
     let held = dispatcher
-        .endpoint_slot(busy_endpoint)
+        .endpoint_slot(busy_endpoint, None)
         .try_acquire_owned()
         .unwrap();
     for _ in 0..2_500 {
-        drop(dispatcher.endpoint_slot(EndpointId::new()));
+        drop(dispatcher.endpoint_slot(EndpointId::new(), None));
     }
     let slots = dispatcher.endpoint_slots.lock().unwrap();
     assert!(slots.len() <= SLOT_PRUNE_AT, "{} slots kept", slots.len());
     let busy = slots.get(&busy_endpoint).expect("a slot in use is kept");
     assert_eq!(
-        busy.available_permits(),
+        busy.1.available_permits(),
         DispatcherConfig::default().per_endpoint - 1
     );
     drop(slots);
@@ -103,6 +103,7 @@ async fn one_delivery(
                 retry_policy: policy,
                 retry_policy_id: None,
                 timeout_ms: 2_000,
+                max_in_flight: None,
                 secret: crate::sign::Secret::generate(),
             },
             &crate::store::NewAudit {
@@ -135,7 +136,7 @@ async fn one_delivery(
             vec![crate::store::NewEvent {
                 event_type: "a.b".into(),
                 payload: r#"{"n":1}"#.into(),
-                payload_sha256: "digest".into(),
+                parsed: serde_json::json!({"n": 1}),
                 idempotency_key: None,
                 correlation_id: None,
                 entity_id: None,

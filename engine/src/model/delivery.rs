@@ -107,6 +107,11 @@ pub struct EndpointIn {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60_000))]
     pub timeout_ms: Option<u32>,
+    /// Requests in flight to this endpoint at once, 1 to 256 (default: the
+    /// server's `endpoint_concurrency`, 8 unless configured).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 256))]
+    pub max_in_flight: Option<u32>,
     /// A `whsec_…` secret to sign with (base64 of 24 to 64 bytes, canonical
     /// padding); generated when absent.
     #[serde(default)]
@@ -144,6 +149,10 @@ pub struct EndpointPatch {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60_000))]
     pub timeout_ms: Option<u32>,
+    /// Requests in flight to this endpoint at once, 1 to 256.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 256))]
+    pub max_in_flight: Option<u32>,
 }
 
 /// An endpoint as shown (never its secret, never its header values).
@@ -160,6 +169,9 @@ pub struct EndpointOut {
     pub retry_policy: RetryPolicy,
     pub retry_policy_id: Option<RetryPolicyId>,
     pub timeout_ms: u32,
+    /// Requests in flight to this endpoint at once; `null`: the server's
+    /// `endpoint_concurrency`.
+    pub max_in_flight: Option<u32>,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,

@@ -23,6 +23,8 @@ pub struct NewEndpoint {
     pub retry_policy: RetryPolicy,
     pub retry_policy_id: Option<crate::model::RetryPolicyId>,
     pub timeout_ms: u32,
+    /// `None`: the server's endpoint concurrency.
+    pub max_in_flight: Option<u32>,
     pub secret: Secret,
 }
 
@@ -31,7 +33,9 @@ pub struct NewEvent {
     pub event_type: String,
     /// The payload as JSON text (an object), stored and sent byte for byte.
     pub payload: String,
-    pub payload_sha256: String,
+    /// The same payload parsed, handed back in the answer without parsing
+    /// the stored text again.
+    pub parsed: Value,
     pub idempotency_key: Option<String>,
     pub correlation_id: Option<String>,
     pub entity_id: Option<String>,
@@ -137,6 +141,8 @@ pub struct Claimed {
     pub semantics: Semantics,
     pub retry_policy: RetryPolicy,
     pub timeout_ms: u32,
+    /// Requests in flight to the endpoint at once, when it sets its own.
+    pub max_in_flight: Option<u32>,
     /// Current secret first, then rotated-out ones still in their grace period.
     pub secrets: Vec<Secret>,
     /// False when the endpoint was disabled or deleted after the delivery was made.

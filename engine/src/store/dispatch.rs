@@ -6,13 +6,16 @@ use super::*;
 pub trait DispatchStore: Send + Sync {
     /// Claims up to `limit` due deliveries with a lease until `lease_until`, in one
     /// statement, never more for one endpoint than brings its in-flight count to
-    /// `per_endpoint`; nothing stays locked while they are sent.
+    /// `ahead` times its concurrency (its own `max_in_flight`, else
+    /// `per_endpoint`): the dispatcher holds the ones beyond its slots until a
+    /// slot frees. Nothing stays locked while they are sent.
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
         per_endpoint: u32,
+        ahead: u32,
     ) -> Result<Vec<Claimed>>;
     /// Settles in-flight deliveries whose lease ends before
     /// `leases_ending_before`: at-least-once ones are due again at `now`;

@@ -14,6 +14,7 @@ mod dispatch;
 mod dlq;
 mod endpoints;
 mod events;
+pub mod key_cache;
 mod policies;
 mod replays;
 mod rows;

@@ -182,6 +182,7 @@ pub(crate) struct EndpointRow {
     pub(crate) retry_policy: String,
     pub(crate) retry_policy_id: Option<String>,
     pub(crate) timeout_ms: i64,
+    pub(crate) max_in_flight: Option<i64>,
     pub(crate) disabled_reason: Option<String>,
     pub(crate) disabled_at: Option<i64>,
     pub(crate) created_at: i64,
@@ -202,6 +203,7 @@ impl TryFrom<EndpointRow> for EndpointOut {
             retry_policy: from_json(&r.retry_policy, "retry policy")?,
             retry_policy_id: r.retry_policy_id.as_deref().map(stored_id).transpose()?,
             timeout_ms: u32::try_from(r.timeout_ms).unwrap_or(u32::MAX),
+            max_in_flight: r.max_in_flight.and_then(|n| u32::try_from(n).ok()),
             enabled: r.disabled_at.is_none(),
             disabled_reason: r.disabled_reason,
             created_at: from_millis(r.created_at),
@@ -211,7 +213,7 @@ impl TryFrom<EndpointRow> for EndpointOut {
     }
 }
 
-#[derive(FromRow)]
+#[derive(Clone, FromRow)]
 pub(crate) struct EventRow {
     pub(crate) id: String,
     pub(crate) seq: i64,

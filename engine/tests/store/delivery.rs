@@ -127,6 +127,7 @@ pub(crate) fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
         retry_policy: RetryPolicy::default(),
         retry_policy_id: None,
         timeout_ms: 1_000,
+        max_in_flight: None,
         secret: Secret::generate(),
     }
 }
@@ -135,7 +136,7 @@ pub(crate) fn event(event_type: &str, key: Option<&str>) -> NewEvent {
     NewEvent {
         event_type: event_type.into(),
         payload: r#"{"n":1}"#.into(),
-        payload_sha256: "digest".into(),
+        parsed: serde_json::json!({"n": 1}),
         idempotency_key: key.map(str::to_owned),
         correlation_id: None,
         entity_id: None,
@@ -419,7 +420,7 @@ async fn named_policies_apply_to_their_endpoints_and_cannot_vanish_under_them() 
             .unwrap();
         let claimed = b
             .store
-            .claim_due(Utc::now(), Utc::now() + Duration::seconds(60), 10, 8)
+            .claim_due(Utc::now(), Utc::now() + Duration::seconds(60), 10, 8, 1)
             .await
             .unwrap();
         assert_eq!(
@@ -528,7 +529,7 @@ async fn a_claim_never_exceeds_an_endpoints_concurrency() {
         b.store.ingest(t.id, events, now).await.unwrap();
         let lease = now + Duration::seconds(60);
 
-        let first = b.store.claim_due(now, lease, 100, 3).await.unwrap();
+        let first = b.store.claim_due(now, lease, 100, 3, 1).await.unwrap();
         let to_busy = first.iter().filter(|c| c.endpoint_id == busy.id).count();
         assert_eq!(
             (to_busy, first.len()),
@@ -539,11 +540,136 @@ async fn a_claim_never_exceeds_an_endpoints_concurrency() {
         // Its three are still in flight: no more for it until they finish.
         assert!(
             b.store
-                .claim_due(now, lease, 100, 3)
+                .claim_due(now, lease, 100, 3, 1)
                 .await
                 .unwrap()
                 .is_empty(),
             "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_claim_takes_ahead_by_each_endpoints_own_limit() {
+    for b in backends().await {
+        let t = default_tenant(&b).await;
+        let own = b
+            .store
+            .create_endpoint(
+                t.id,
+                NewEndpoint {
+                    max_in_flight: Some(2),
+                    ..endpoint(&["own.*"], Semantics::AtLeastOnce)
+                },
+                &audit(),
+            )
+            .await
+            .unwrap();
+        let default = b
+            .store
+            .create_endpoint(
+                t.id,
+                endpoint(&["default.*"], Semantics::AtLeastOnce),
+                &audit(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(own.max_in_flight, Some(2), "{}: the limit is shown", b.name);
+        assert_eq!(default.max_in_flight, None, "{}", b.name);
+        let now = Utc::now();
+        let events = (0..20)
+            .map(|_| event("own.x", None))
+            .chain((0..20).map(|_| event("default.x", None)))
+            .collect();
+        b.store.ingest(t.id, events, now).await.unwrap();
+        let lease = now + Duration::seconds(60);
+
+        // Twice each endpoint's concurrency: its own 2, else the default 3.
+        let claimed = b.store.claim_due(now, lease, 100, 3, 2).await.unwrap();
+        let to = |id| claimed.iter().filter(|c| c.endpoint_id == id).count();
+        assert_eq!((to(own.id), to(default.id)), (4, 6), "{}", b.name);
+        assert!(
+            claimed
+                .iter()
+                .all(|c| c.max_in_flight == (c.endpoint_id == own.id).then_some(2)),
+            "{}: each claim carries its endpoint's limit",
+            b.name
+        );
+        assert!(
+            b.store
+                .claim_due(now, lease, 100, 3, 2)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}: both are full until some finish",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_conflict_in_a_group_fails_its_request_alone() {
+    use herald_engine::store::Publish;
+    for b in backends().await {
+        let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
+        let keyed = |payload: &str| NewEvent {
+            payload: payload.into(),
+            parsed: serde_json::from_str(payload).unwrap(),
+            ..event("a.b", Some("k-1"))
+        };
+        let request = |events| Publish {
+            tenant: t.id,
+            events,
+            now: Utc::now(),
+            audit: None,
+        };
+        let answers = b
+            .store
+            .ingest_group(vec![
+                request(vec![keyed(r#"{"n":1}"#)]),
+                // The same key with another payload, after an event of its own
+                // that must not be stored either.
+                request(vec![event("a.c", None), keyed(r#"{"n":2}"#)]),
+                // A true repeat of the first request, in the same group.
+                request(vec![keyed(r#"{"n":1}"#)]),
+                request(vec![event("a.d", None)]),
+            ])
+            .await
+            .unwrap();
+        let first = match &answers[0] {
+            Ok(out) => out[0].event().id,
+            Err(e) => panic!("{}: {e}", b.name),
+        };
+        assert!(
+            matches!(&answers[1], Err(herald_engine::EngineError::IdempotencyConflict { original, .. }) if *original == first),
+            "{}: {:?}",
+            b.name,
+            answers[1]
+        );
+        assert!(
+            matches!(&answers[2], Ok(out) if matches!(&out[0], Ingested::Duplicate { event, .. } if event.id == first)),
+            "{}: {:?}",
+            b.name,
+            answers[2]
+        );
+        let stored = b
+            .store
+            .list_events(t.id, &Default::default(), 10)
+            .await
+            .unwrap();
+        let types: Vec<&str> = stored.items.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(
+            (types.len(), types.contains(&"a.c")),
+            (2, false),
+            "{}: the refused request stored nothing: {types:?}",
+            b.name
+        );
+        let seqs: std::collections::BTreeSet<i64> = stored.items.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            [1, 2].into(),
+            "{}: no gap from the refused request",
             b.name
         );
     }

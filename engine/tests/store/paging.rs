@@ -93,7 +93,7 @@ async fn every_list_pages_through_everything_once_in_order() {
         // Five of the deliveries end in the DLQ.
         let claimed = b
             .store
-            .claim_due(now, now + Duration::seconds(60), N as u32, 8)
+            .claim_due(now, now + Duration::seconds(60), N as u32, 8, 1)
             .await
             .unwrap();
         assert_eq!(claimed.len(), N, "{}", b.name);

@@ -341,7 +341,7 @@ async fn a_rotated_secret_signs_until_its_grace_period_ends() {
                     .await
                     .unwrap();
                 let claimed = store
-                    .claim_due(at, at + Duration::seconds(60), 10, 10)
+                    .claim_due(at, at + Duration::seconds(60), 10, 10, 1)
                     .await
                     .unwrap();
                 assert_eq!(claimed.len(), 1);

@@ -35,7 +35,8 @@ pub fn endpoint_in() -> Value {
         "description": "Orders service",
         "headers": {"X-Team": "orders"},
         "semantics": "at_least_once",
-        "timeout_ms": 10000
+        "timeout_ms": 10000,
+        "max_in_flight": 16
     })
 }
 
@@ -45,7 +46,7 @@ pub fn endpoint() -> Value {
         "description": "Orders service", "event_types": ["order.*", "invoice.paid"],
         "header_names": ["X-Team"], "semantics": "at_least_once",
         "retry_policy": retry_policy(), "retry_policy_id": null, "timeout_ms": 10000,
-        "enabled": true, "disabled_reason": null,
+        "max_in_flight": 16, "enabled": true, "disabled_reason": null,
         "created_at": AT, "updated_at": AT
     })
 }

@@ -104,6 +104,7 @@ fn EndpointView(
             <dt>"Retry policy"</dt><dd>{policy_label}": attempts at "{schedule}</dd>
             <dt>"Timeout"</dt><dd>{format!("{} s", f64::from(e.timeout_ms) / 1000.0)}</dd>
             <dt>"Delivery"</dt><dd>{e.semantics.as_str()}</dd>
+            <dt>"In flight at once"</dt><dd>{e.max_in_flight.map_or_else(|| "the server's default".to_string(), |n| n.to_string())}</dd>
             <dt>"Custom headers"</dt><dd>{if e.header_names.is_empty() { "none".to_string() } else { e.header_names.join(", ") }}</dd>
             <dt>"Created"</dt><dd>{when(e.created_at)}</dd>
         </dl>

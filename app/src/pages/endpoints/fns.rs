@@ -221,6 +221,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         retry_policy: None,
         retry_policy_id: checks::policy(&form.retry_policy_id)?,
         timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
+        max_in_flight: None,
         secret: None,
     };
     let (endpoint, secret) = state
@@ -254,6 +255,7 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
         retry_policy: None,
         retry_policy_id: checks::policy(&form.retry_policy_id)?,
         timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
+        max_in_flight: None,
     };
     let endpoint = state
         .engine

@@ -279,7 +279,9 @@ impl crate::store::AccountStore for SqliteStore {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-        commit_audited(tx, done.rows_affected() > 0, Some(audit)).await
+        let revoked = commit_audited(tx, done.rows_affected() > 0, Some(audit)).await?;
+        self.keys.forget(id);
+        Ok(revoked)
     }
 
     async fn create_user(&self, user: NewUser, audit: &NewAudit) -> Result<UserOut> {
@@ -463,6 +465,9 @@ impl crate::store::AccountStore for SqliteStore {
     }
 
     async fn api_key_by_digest(&self, digest: &str) -> Result<Option<ApiKeyAuth>> {
+        if let Some(auth) = self.keys.get(digest) {
+            return Ok(Some(auth));
+        }
         #[derive(FromRow)]
         struct Row {
             id: String,
@@ -479,16 +484,21 @@ impl crate::store::AccountStore for SqliteStore {
         .bind(digest)
         .fetch_optional(self.reader())
         .await?;
-        row.map(|r| {
-            Ok(ApiKeyAuth {
-                id: stored_id(&r.id)?,
-                tenant_id: stored_id(&r.tenant_id)?,
-                tenant_slug: r.tenant_slug,
-                scope: stored_id(&r.scope)?,
-                last_used_at: r.last_used_at.map(from_millis),
+        let auth = row
+            .map(|r| -> Result<ApiKeyAuth> {
+                Ok(ApiKeyAuth {
+                    id: stored_id(&r.id)?,
+                    tenant_id: stored_id(&r.tenant_id)?,
+                    tenant_slug: r.tenant_slug,
+                    scope: stored_id(&r.scope)?,
+                    last_used_at: r.last_used_at.map(from_millis),
+                })
             })
-        })
-        .transpose()
+            .transpose()?;
+        if let Some(auth) = &auth {
+            self.keys.put(digest, auth);
+        }
+        Ok(auth)
     }
 
     async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<()> {
@@ -497,6 +507,7 @@ impl crate::store::AccountStore for SqliteStore {
             .bind(id.to_string())
             .execute(self.pool())
             .await?;
+        self.keys.touched(id, at);
         Ok(())
     }
 

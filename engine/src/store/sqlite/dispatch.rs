@@ -175,99 +175,229 @@ async fn insert_dlq_entry(
     Ok(added)
 }
 
-async fn record_one(
+/// The receipts of a batch of attempts, set by set: one update moves every
+/// delivery on, one insert per run of rows stores the attempts, and the
+/// statistics are summed per endpoint, type and minute and written once.
+/// A receipt counts only while its delivery is still in flight under the
+/// claim its worker was given: a worker whose lease expired (the delivery was
+/// handed back, claimed again, or settled meanwhile) changes nothing.
+async fn record_set(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    AttemptOutcome {
-        delivery,
-        claim,
-        attempt,
-        next,
-        event_type,
-    }: AttemptOutcome,
+    batch: Vec<AttemptOutcome>,
     now_ms: i64,
-) -> Result<Option<((String, String, String, i64), crate::model::Counts, bool)>> {
-    let delivery_text = delivery.to_string();
-    let (state, next_at) = match &next {
-        AfterAttempt::Succeeded => ("succeeded", None),
-        AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
-        AfterAttempt::Dead { .. } => ("dead", None),
-    };
-    // The receipt counts only while the delivery is still in flight under the
-    // claim its worker was given: a worker whose lease expired (the delivery
-    // was handed back, claimed again, or settled meanwhile) changes nothing.
-    let Some((attempt_no, tenant, endpoint, event)): Option<(i64, String, String, String)> =
-        sqlx::query_as(
-            r"update deliveries set attempts = attempts + 1, state = $1, next_attempt_at = $2, lease_until = null,
-                                    first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $4
-              where id = $5 and state = 'in_flight' and claim_token = $6
-              returning attempts, tenant_id, endpoint_id, event_id",
-        )
-        .bind(state)
-        .bind(next_at)
-        .bind(to_millis(attempt.started_at))
-        .bind(now_ms)
-        .bind(&delivery_text)
-        .bind(claim.0)
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
-        tracing::warn!(
-            delivery = %delivery_text,
-            "receipt refused: the delivery is no longer in flight under this worker's claim"
-        );
-        return Ok(None);
-    };
-
-    let event_type: String = match event_type {
-        Some(known) => known,
-        None => sqlx::query_scalar("select event_type from events where id = $1")
-            .bind(&event)
-            .fetch_optional(&mut **tx)
-            .await?
-            .unwrap_or_default(),
-    };
-    let stats = (
-        (
-            tenant.clone(),
-            endpoint.clone(),
-            event_type,
-            crate::model::Granularity::Minute.bucket_start(to_millis(attempt.started_at)),
-        ),
-        // The DLQ entry, if any, is counted where it is written.
-        crate::model::Counts::of_attempt(attempt.error_class, attempt.latency_ms, false),
-    );
-
-    let attempt_id = AttemptId::new().to_string();
-    sqlx::query(
-        r"insert into attempts (id, delivery_id, attempt_no, trigger, started_at, latency_ms, request_headers,
-                                response_status, response_headers, response_excerpt, error_class, error_message)
-          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+) -> Result<Vec<Recorded>> {
+    let moves: Vec<serde_json::Value> = batch
+        .iter()
+        .map(|o| {
+            let (state, next_at) = match &o.next {
+                AfterAttempt::Succeeded => ("succeeded", None),
+                AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
+                AfterAttempt::Dead { .. } => ("dead", None),
+            };
+            serde_json::json!([
+                o.delivery.to_string(),
+                o.claim.0,
+                state,
+                next_at,
+                to_millis(o.attempt.started_at)
+            ])
+        })
+        .collect();
+    let moved: Vec<(String, i64, String, String, String)> = sqlx::query_as(
+        r"update deliveries set attempts = attempts + 1, state = v.new_state, next_attempt_at = v.next_at,
+                                lease_until = null, first_attempt_at = coalesce(first_attempt_at, v.started),
+                                updated_at = $2
+          from (select json_extract(value, '$[0]') as did, json_extract(value, '$[1]') as token,
+                       json_extract(value, '$[2]') as new_state, json_extract(value, '$[3]') as next_at,
+                       json_extract(value, '$[4]') as started
+                from json_each($1)) as v
+          where deliveries.id = v.did and deliveries.state = 'in_flight' and deliveries.claim_token = v.token
+          returning id, attempts, tenant_id, endpoint_id, event_id",
     )
-    .bind(&attempt_id)
-    .bind(&delivery_text)
-    .bind(attempt_no)
-    .bind(attempt.trigger.as_str())
-    .bind(to_millis(attempt.started_at))
-    .bind(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX))
-    .bind(json_text(&attempt.request_headers)?)
-    .bind(attempt.response_status.map(i64::from))
-    .bind(json_text(&attempt.response_headers)?)
-    .bind(&attempt.response_excerpt)
-    .bind(attempt.error_class.map(|c| c.as_str()))
-    .bind(&attempt.error_message)
-    .execute(&mut **tx)
+    .bind(serde_json::Value::Array(moves).to_string())
+    .bind(now_ms)
+    .fetch_all(&mut **tx)
     .await?;
-    let mut dead_lettered = false;
-    if let AfterAttempt::Dead { reason } = &next {
-        dead_lettered = insert_dlq_entry(
+    let moved: std::collections::HashMap<String, (i64, String, String, String)> = moved
+        .into_iter()
+        .map(|(id, attempt_no, tenant, endpoint, event)| {
+            (id, (attempt_no, tenant, endpoint, event))
+        })
+        .collect();
+
+    let mut stats: std::collections::BTreeMap<(String, String, String, i64), crate::model::Counts> =
+        std::collections::BTreeMap::new();
+    let mut recorded = Vec::with_capacity(batch.len());
+    let mut rows = Vec::with_capacity(moved.len());
+    let mut dead = Vec::new();
+    for outcome in batch {
+        let delivery = outcome.delivery.to_string();
+        let Some((attempt_no, tenant, endpoint, event)) = moved.get(&delivery) else {
+            tracing::warn!(
+                delivery = %delivery,
+                "receipt refused: the delivery is no longer in flight under this worker's claim"
+            );
+            recorded.push(Recorded::Refused);
+            continue;
+        };
+        let event_type = match &outcome.event_type {
+            Some(known) => known.clone(),
+            None => sqlx::query_scalar("select event_type from events where id = $1")
+                .bind(event)
+                .fetch_optional(&mut **tx)
+                .await?
+                .unwrap_or_default(),
+        };
+        let attempt = &outcome.attempt;
+        // The DLQ entry, if any, is counted where it is written.
+        stats
+            .entry((
+                tenant.clone(),
+                endpoint.clone(),
+                event_type,
+                crate::model::Granularity::Minute.bucket_start(to_millis(attempt.started_at)),
+            ))
+            .or_default()
+            .add(&crate::model::Counts::of_attempt(
+                attempt.error_class,
+                attempt.latency_ms,
+                false,
+            ));
+        let attempt_id = AttemptId::new().to_string();
+        if let AfterAttempt::Dead { reason } = &outcome.next {
+            dead.push((
+                recorded.len(),
+                delivery.clone(),
+                reason.clone(),
+                attempt_id.clone(),
+            ));
+        }
+        recorded.push(Recorded::Applied {
+            dead_lettered: false,
+        });
+        rows.push((attempt_id, delivery, *attempt_no, outcome.attempt));
+    }
+    insert_attempts(tx, &rows).await?;
+    for (at, delivery, reason, attempt_id) in dead {
+        let (_, tenant, endpoint, event) = &moved[&delivery];
+        let added = insert_dlq_entry(
             tx,
-            (&delivery_text, &tenant, &endpoint, &event),
-            &DeadLetter::after_attempt(reason, &attempt_id),
+            (&delivery, tenant, endpoint, event),
+            &DeadLetter::after_attempt(&reason, &attempt_id),
             now_ms,
         )
         .await?;
+        recorded[at] = Recorded::Applied {
+            dead_lettered: added,
+        };
     }
-    Ok(Some((stats.0, stats.1, dead_lettered)))
+    for ((tenant, endpoint, event_type, minute), counts) in &stats {
+        super::stats::add_stats(tx, (tenant, endpoint, event_type), *minute, counts).await?;
+    }
+    Ok(recorded)
+}
+
+/// Stores attempts (id, delivery id, attempt number, receipt) in runs of rows.
+async fn insert_attempts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    rows: &[(String, String, i64, crate::store::NewAttempt)],
+) -> Result<()> {
+    for run in super::ingest::runs(rows) {
+        let encoded = run
+            .iter()
+            .map(|(_, _, _, a)| {
+                Ok((
+                    json_text(&a.request_headers)?,
+                    json_text(&a.response_headers)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "insert into attempts (id, delivery_id, attempt_no, trigger, started_at, latency_ms, request_headers, \
+             response_status, response_headers, response_excerpt, error_class, error_message) ",
+        );
+        insert.push_values(
+            run.iter().zip(encoded),
+            |mut b, ((id, delivery, no, a), (request, response))| {
+                b.push_bind(id.as_str())
+                    .push_bind(delivery.as_str())
+                    .push_bind(*no)
+                    .push_bind(a.trigger.as_str())
+                    .push_bind(to_millis(a.started_at))
+                    .push_bind(i64::try_from(a.latency_ms).unwrap_or(i64::MAX))
+                    .push_bind(request)
+                    .push_bind(a.response_status.map(i64::from))
+                    .push_bind(response)
+                    .push_bind(a.response_excerpt.as_str())
+                    .push_bind(a.error_class.map(|c| c.as_str()))
+                    .push_bind(a.error_message.as_deref());
+            },
+        );
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// One endpoint's delivery settings, opened: header values and secrets
+/// decrypted, the retry policy parsed.
+pub(super) struct Opened {
+    /// The endpoint's `updated_at` and its secrets' times: any change to the
+    /// endpoint or its secrets gives a new version.
+    version: String,
+    headers_sealed: String,
+    policy_text: String,
+    headers: std::collections::BTreeMap<String, String>,
+    retry_policy: crate::retry::RetryPolicy,
+    /// Newest first, each with when it expires (ms).
+    secrets: Vec<(crate::sign::Secret, Option<i64>)>,
+}
+
+impl Opened {
+    /// The secrets to sign with at `now_ms`: a rotated-out one only until
+    /// its grace period ends.
+    fn live_secrets(&self, now_ms: i64) -> Vec<crate::sign::Secret> {
+        self.secrets
+            .iter()
+            .filter(|(_, expires)| expires.is_none_or(|at| at > now_ms))
+            .map(|(secret, _)| secret.clone())
+            .collect()
+    }
+}
+
+/// Opened endpoint settings by endpoint id, replaced whenever the stored
+/// version, headers or policy differ from what was opened.
+#[derive(Default)]
+pub(super) struct EndpointCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Opened>>>,
+}
+
+/// Endpoints kept at most; past it the cache starts over.
+const ENDPOINT_CACHE_MAX: usize = 10_000;
+
+impl EndpointCache {
+    fn get(
+        &self,
+        endpoint: &str,
+        version: &str,
+        headers: &str,
+        policy: &str,
+    ) -> Option<std::sync::Arc<Opened>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(endpoint)
+            .filter(|o| {
+                o.version == version && o.headers_sealed == headers && o.policy_text == policy
+            })
+            .cloned()
+    }
+
+    fn put(&self, endpoint: &str, opened: std::sync::Arc<Opened>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= ENDPOINT_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(endpoint.to_owned(), opened);
+    }
 }
 
 #[async_trait]
@@ -278,6 +408,7 @@ impl crate::store::DispatchStore for SqliteStore {
         lease_until: DateTime<Utc>,
         limit: u32,
         per_endpoint: u32,
+        ahead: u32,
     ) -> Result<Vec<Claimed>> {
         let now_ms = to_millis(now);
         // Fair by construction: walk the endpoints that have pending work (a
@@ -288,7 +419,11 @@ impl crate::store::DispatchStore for SqliteStore {
         // stays due; one endpoint's backlog cannot hide anyone else's.
         // `indexed by` keeps every step on the pending-only index: the
         // planner would otherwise pick `deliveries_endpoint_idx` and sort or
-        // scan an endpoint's whole history.
+        // scan an endpoint's whole history. Each turn seeks the delivery
+        // after the previous turn's in index order, as two seeks (the same
+        // due time and a later rowid, else a later due time): a row-value
+        // comparison on `(next_attempt_at, rowid)` seeks on the time alone and
+        // scanned every delivery sharing it (a whole batch of events).
         let ids: Vec<String> = sqlx::query_scalar(
             r"with recursive
               endpoints_with_work(endpoint_id) as (
@@ -303,8 +438,9 @@ impl crate::store::DispatchStore for SqliteStore {
                   select w.endpoint_id,
                          (select min(next_attempt_at) from deliveries d indexed by deliveries_endpoint_due_idx
                           where d.state = 'pending' and d.endpoint_id = w.endpoint_id) as first_due,
-                         $4 - (select count(*) from deliveries d
-                               where d.state = 'in_flight' and d.endpoint_id = w.endpoint_id) as free
+                         $5 * coalesce((select p.max_in_flight from endpoints p where p.id = w.endpoint_id), $4)
+                           - (select count(*) from deliveries d
+                              where d.state = 'in_flight' and d.endpoint_id = w.endpoint_id) as free
                   from endpoints_with_work w where w.endpoint_id is not null
               ),
               walk(endpoint_id, first_due, free, turn, rid) as (
@@ -315,11 +451,15 @@ impl crate::store::DispatchStore for SqliteStore {
                   from ready r where r.free >= 1 and r.first_due <= $2
                   union all
                   select w.endpoint_id, w.first_due, w.free, w.turn + 1,
-                         (select d.rowid from deliveries d indexed by deliveries_endpoint_due_idx, deliveries cur
-                          where cur.rowid = w.rid and d.state = 'pending' and d.endpoint_id = w.endpoint_id
-                            and d.next_attempt_at <= $2
-                            and (d.next_attempt_at, d.rowid) > (cur.next_attempt_at, cur.rowid)
-                          order by d.next_attempt_at, d.rowid limit 1)
+                         coalesce(
+                           (select d.rowid from deliveries d indexed by deliveries_endpoint_due_idx, deliveries cur
+                            where cur.rowid = w.rid and d.state = 'pending' and d.endpoint_id = w.endpoint_id
+                              and d.next_attempt_at = cur.next_attempt_at and d.rowid > cur.rowid
+                            order by d.rowid limit 1),
+                           (select d.rowid from deliveries d indexed by deliveries_endpoint_due_idx, deliveries cur
+                            where cur.rowid = w.rid and d.state = 'pending' and d.endpoint_id = w.endpoint_id
+                              and d.next_attempt_at > cur.next_attempt_at and d.next_attempt_at <= $2
+                            order by d.next_attempt_at, d.rowid limit 1))
                   from walk w where w.turn < w.free and w.rid is not null
               ),
               turns as (
@@ -337,6 +477,7 @@ impl crate::store::DispatchStore for SqliteStore {
         .bind(now_ms)
         .bind(i64::from(limit))
         .bind(i64::from(per_endpoint))
+        .bind(i64::from(ahead))
         .fetch_all(self.pool())
         .await?;
         if ids.is_empty() {
@@ -366,6 +507,8 @@ impl crate::store::DispatchStore for SqliteStore {
             timeout_ms: i64,
             active: bool,
             claim_token: i64,
+            max_in_flight: Option<i64>,
+            version: String,
         }
         let rows = sqlx::query_as::<_, Row>(
             r"select d.id, d.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts, d.attempts - d.chain_base as chain_attempts,
@@ -373,7 +516,9 @@ impl crate::store::DispatchStore for SqliteStore {
                      e.event_type, e.payload, e.correlation_id, e.test,
                      p.url, p.headers, p.semantics,
                      coalesce(rp.policy, p.retry_policy) as retry_policy, p.timeout_ms,
-                     (p.disabled_at is null and p.deleted_at is null) as active
+                     (p.disabled_at is null and p.deleted_at is null) as active, p.max_in_flight,
+                     p.updated_at || '/' || coalesce((select group_concat(s.created_at || ':' || coalesce(s.expires_at, ''))
+                                                      from endpoint_secrets s where s.endpoint_id = p.id), '') as version
               from deliveries d
               join events e on e.id = d.event_id
               join endpoints p on p.id = d.endpoint_id
@@ -385,46 +530,86 @@ impl crate::store::DispatchStore for SqliteStore {
         .fetch_all(self.reader())
         .await?;
 
-        let secrets: Vec<(String, String)> = sqlx::query_as(
-            r"select s.endpoint_id, s.secret from endpoint_secrets s
-              where s.endpoint_id in (select distinct d.endpoint_id from deliveries d
-                                      where d.id in (select value from json_each($1)))
-                and (s.expires_at is null or s.expires_at > $2)
-              order by s.endpoint_id, s.created_at desc",
-        )
-        .bind(&list)
-        .bind(now_ms)
-        .fetch_all(self.reader())
-        .await?;
-
-        rows.into_iter()
-            .map(|r| {
-                let endpoint_secrets = secrets
+        // Endpoint settings are opened (decrypted, parsed) once per version
+        // of the endpoint, not once per delivery.
+        let mut opened: std::collections::HashMap<&str, std::sync::Arc<Opened>> =
+            std::collections::HashMap::new();
+        let mut missing: Vec<&Row> = Vec::new();
+        for r in &rows {
+            if opened.contains_key(r.endpoint_id.as_str()) {
+                continue;
+            }
+            match self
+                .endpoints
+                .get(&r.endpoint_id, &r.version, &r.headers, &r.retry_policy)
+            {
+                Some(hit) => {
+                    opened.insert(&r.endpoint_id, hit);
+                }
+                None if !missing.iter().any(|m| m.endpoint_id == r.endpoint_id) => {
+                    missing.push(r);
+                }
+                None => {}
+            }
+        }
+        if !missing.is_empty() {
+            let wanted = id_list(
+                &missing
                     .iter()
-                    .filter(|(ep, _)| *ep == r.endpoint_id)
-                    .map(|(_, s)| self.open_secret(s))
-                    .collect::<Result<Vec<_>>>()?;
+                    .map(|r| r.endpoint_id.clone())
+                    .collect::<Vec<_>>(),
+            );
+            let secrets: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+                r"select s.endpoint_id, s.secret, s.expires_at from endpoint_secrets s
+                  where s.endpoint_id in (select value from json_each($1))
+                  order by s.endpoint_id, s.created_at desc",
+            )
+            .bind(&wanted)
+            .fetch_all(self.reader())
+            .await?;
+            for r in missing {
+                let entry = std::sync::Arc::new(Opened {
+                    version: r.version.clone(),
+                    headers_sealed: r.headers.clone(),
+                    policy_text: r.retry_policy.clone(),
+                    headers: self.open_headers(&r.headers)?,
+                    retry_policy: from_json(&r.retry_policy, "retry policy")?,
+                    secrets: secrets
+                        .iter()
+                        .filter(|(ep, _, _)| *ep == r.endpoint_id)
+                        .map(|(_, s, expires)| Ok((self.open_secret(s)?, *expires)))
+                        .collect::<Result<Vec<_>>>()?,
+                });
+                self.endpoints.put(&r.endpoint_id, entry.clone());
+                opened.insert(&r.endpoint_id, entry);
+            }
+        }
+
+        rows.iter()
+            .map(|r| {
+                let endpoint = &opened[r.endpoint_id.as_str()];
                 Ok(Claimed {
                     id: stored_id(&r.id)?,
                     tenant_id: stored_id(&r.tenant_id)?,
                     event_id: stored_id(&r.event_id)?,
-                    event_type: r.event_type,
-                    payload: r.payload,
-                    correlation_id: r.correlation_id,
+                    event_type: r.event_type.clone(),
+                    payload: r.payload.clone(),
+                    correlation_id: r.correlation_id.clone(),
                     test: r.test,
                     endpoint_id: stored_id(&r.endpoint_id)?,
-                    url: r.url,
-                    headers: self.open_headers(&r.headers)?,
+                    url: r.url.clone(),
+                    headers: endpoint.headers.clone(),
                     semantics: semantics_of(&r.semantics),
-                    retry_policy: from_json(&r.retry_policy, "retry policy")?,
+                    retry_policy: endpoint.retry_policy.clone(),
                     timeout_ms: u32::try_from(r.timeout_ms).unwrap_or(u32::MAX),
-                    secrets: endpoint_secrets,
+                    max_in_flight: r.max_in_flight.and_then(|n| u32::try_from(n).ok()),
+                    secrets: endpoint.live_secrets(now_ms),
                     endpoint_active: r.active,
                     attempts: u32::try_from(r.attempts).unwrap_or(0),
                     chain_attempts: u32::try_from(r.chain_attempts).unwrap_or(0),
                     first_attempt_at: r.first_attempt_at.map(from_millis),
                     trigger: stored_id(&r.chain_trigger)?,
-                    reason: r.chain_reason,
+                    reason: r.chain_reason.clone(),
                     claim: ClaimToken(r.claim_token),
                 })
             })
@@ -514,26 +699,7 @@ impl crate::store::DispatchStore for SqliteStore {
         }
         let now_ms = to_millis(Utc::now());
         let mut tx = self.pool().begin().await?;
-        // Attempts that finish together mostly share an endpoint, event type
-        // and minute: their statistics are summed and written once.
-        let mut stats: std::collections::BTreeMap<
-            (String, String, String, i64),
-            crate::model::Counts,
-        > = std::collections::BTreeMap::new();
-        let mut recorded = Vec::with_capacity(batch.len());
-        for outcome in batch {
-            match record_one(&mut tx, outcome, now_ms).await? {
-                Some((key, counts, dead_lettered)) => {
-                    stats.entry(key).or_default().add(&counts);
-                    recorded.push(Recorded::Applied { dead_lettered });
-                }
-                None => recorded.push(Recorded::Refused),
-            }
-        }
-        for ((tenant, endpoint, event_type, minute), counts) in &stats {
-            super::stats::add_stats(&mut tx, (tenant, endpoint, event_type), *minute, counts)
-                .await?;
-        }
+        let recorded = record_set(&mut tx, batch, now_ms).await?;
         tx.commit().await?;
         Ok(recorded)
     }

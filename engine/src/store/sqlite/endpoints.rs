@@ -58,8 +58,8 @@ impl crate::store::EndpointStore for SqliteStore {
         }
         sqlx::query(
             r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
-                                     retry_policy, timeout_ms, created_at, updated_at, retry_policy_id)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
+                                     retry_policy, timeout_ms, created_at, updated_at, retry_policy_id, max_in_flight)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -72,6 +72,7 @@ impl crate::store::EndpointStore for SqliteStore {
         .bind(i64::from(e.timeout_ms))
         .bind(now)
         .bind(e.retry_policy_id.map(|p| p.to_string()))
+        .bind(e.max_in_flight.map(i64::from))
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -143,7 +144,8 @@ impl crate::store::EndpointStore for SqliteStore {
                   retry_policy = coalesce($6, retry_policy),
                   timeout_ms = coalesce($7, timeout_ms),
                   updated_at = $8,
-                  retry_policy_id = case when $6 is not null then null else coalesce($11, retry_policy_id) end
+                  retry_policy_id = case when $6 is not null then null else coalesce($11, retry_policy_id) end,
+                  max_in_flight = coalesce($12, max_in_flight)
               where tenant_id = $9 and id = $10 and deleted_at is null",
         )
         .bind(&patch.url)
@@ -163,6 +165,7 @@ impl crate::store::EndpointStore for SqliteStore {
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(patch.retry_policy_id.map(|p| p.to_string()))
+        .bind(patch.max_in_flight.map(i64::from))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

@@ -1,20 +1,31 @@
-//! SQLite ingest: a group of publish requests in one transaction, each inside
-//! its own savepoint, so a failing request changes nothing and does not fail
-//! its neighbours. The engine's ingest writer (`engine::ingest`) gathers the
-//! groups.
+//! SQLite ingest: a group of publish requests in one transaction, written set
+//! by set. Per tenant in the group, the tenant's settings, endpoints and
+//! sequence are read once, repeats are looked up with one query per kind, and
+//! the new events and their deliveries go in with multi-row inserts: a group's
+//! statements do not grow with its requests. Each request stays all or
+//! nothing: one that is refused (an idempotency conflict) is left out before
+//! anything is written. Should a statement fail anyway, the group is written
+//! again request by request, each in its own savepoint, so only the request at
+//! fault fails. The engine's ingest writer (`engine::ingest`) gathers the groups.
 
-use chrono::{DateTime, Utc};
-use sqlx::{SqliteConnection, SqlitePool};
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::audit::insert_audit;
-use super::replays::active_endpoints;
 use crate::Result;
-use crate::ingest::{BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies};
+use crate::ingest::{
+    BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies, payload_digest,
+};
 use crate::model::{DeliveryId, EventId, EventOut, TenantId};
 use crate::store::convert::{from_json, json_text};
 use crate::store::rows::EventRow;
 use crate::store::sql::EVENT_COLUMNS;
 use crate::store::{DuplicateOf, Ingested, NewEvent, Publish, from_millis, stored_id, to_millis};
+
+/// Most rows in one multi-row insert (events have 12 columns: 3,072
+/// parameters, well under SQLite's limit of 32,766).
+const ROWS_PER_INSERT: usize = 256;
 
 /// Writes `group` in one transaction; one answer per request, in order.
 pub(super) async fn write_group(
@@ -22,242 +33,430 @@ pub(super) async fn write_group(
     group: Vec<Publish>,
 ) -> Result<Vec<Result<Vec<Ingested>>>> {
     let mut tx = pool.begin().await?;
-    // A lone request needs no savepoint: when it fails, the whole
-    // transaction is rolled back instead of committed.
-    let alone = group.len() == 1;
-    let mut lone_failed = false;
+    match write_sets(&mut tx, &group).await {
+        Ok(answers) => {
+            tx.commit().await?;
+            Ok(answers)
+        }
+        Err(e) if group.len() > 1 => {
+            tx.rollback().await?;
+            tracing::warn!(error = %e, requests = group.len(), "a group commit failed; writing its requests one by one");
+            write_each(pool, group).await
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Ok(vec![Err(e)])
+        }
+    }
+}
+
+/// A new event planned for the insert.
+struct Row<'a> {
+    id: EventId,
+    seq: i64,
+    event: &'a NewEvent,
+    digest: Option<String>,
+    /// The endpoints it goes to, as positions in the tenant's list.
+    endpoints: Vec<usize>,
+    received_ms: i64,
+}
+
+/// What a tenant's part of a group needs from the database, read once.
+struct TenantState {
+    endpoints: Vec<(String, Vec<String>)>,
+    window_ms: Option<i64>,
+    next_seq: i64,
+    /// Stored events under the group's idempotency keys.
+    by_key: HashMap<String, EventRow>,
+    /// Stored events inside the window with a payload of the group's, by
+    /// payload, oldest first.
+    by_payload: HashMap<String, Vec<EventRow>>,
+}
+
+async fn tenant_state(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    requests: &[&Publish],
+    now_ms: i64,
+) -> Result<TenantState> {
+    // Writing first takes SQLite's write lock before any read snapshot exists,
+    // so a concurrent writer makes this wait (busy timeout) instead of fail.
+    let last_seq: i64 = sqlx::query_scalar(
+        r"insert into tenant_sequences (tenant_id, last_seq) values ($1, 0)
+          on conflict (tenant_id) do update set last_seq = last_seq
+          returning last_seq",
+    )
+    .bind(tenant)
+    .fetch_one(&mut *conn)
+    .await?;
+    // The tenant's dedup window and its active endpoints, in one statement.
+    let listed: Vec<(Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+        r"select t.payload_dedup_window_ms, e.id, e.event_types
+          from tenants t
+          left join endpoints e on e.tenant_id = t.id and e.deleted_at is null and e.disabled_at is null
+          where t.id = $1",
+    )
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await?;
+    let window_ms = listed.first().and_then(|(window, _, _)| *window);
+    let endpoints = listed
+        .into_iter()
+        .filter_map(|(_, id, patterns)| Some((id?, patterns?)))
+        .map(|(id, patterns)| Ok((id, from_json(&patterns, "endpoint event types")?)))
+        .collect::<Result<Vec<(String, Vec<String>)>>>()?;
+    let events = || requests.iter().flat_map(|r| r.events.iter());
+    let keys: Vec<&str> = events()
+        .filter_map(|e| e.idempotency_key.as_deref())
+        .collect();
+    let mut by_key = HashMap::new();
+    if !keys.is_empty() {
+        let rows = sqlx::query_as::<_, EventRow>(&format!(
+            r"select {EVENT_COLUMNS} from events
+              where tenant_id = $1 and idempotency_key in (select value from json_each($2))"
+        ))
+        .bind(tenant)
+        .bind(json_text(&keys)?)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            if let Some(key) = row.idempotency_key.clone() {
+                by_key.insert(key, row);
+            }
+        }
+    }
+    let mut by_payload: HashMap<String, Vec<EventRow>> = HashMap::new();
+    if let Some(window) = window_ms {
+        let digests: Vec<String> = events()
+            .filter(|e| payload_dedup_applies(window_ms, e))
+            .map(|e| payload_digest(&e.payload))
+            .collect();
+        if !digests.is_empty() {
+            let rows = sqlx::query_as::<_, EventRow>(&format!(
+                r"select {EVENT_COLUMNS} from events
+                  where tenant_id = $1 and payload_sha256 in (select value from json_each($2))
+                    and payload_sha256 <> '' and received_at >= $3
+                  order by received_at"
+            ))
+            .bind(tenant)
+            .bind(json_text(&digests)?)
+            .bind(now_ms.saturating_sub(window))
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in rows {
+                by_payload.entry(row.payload.clone()).or_default().push(row);
+            }
+        }
+    }
+    Ok(TenantState {
+        endpoints,
+        window_ms,
+        next_seq: last_seq + 1,
+        by_key,
+        by_payload,
+    })
+}
+
+/// The group's writes, set by set; one answer per request.
+async fn write_sets(
+    conn: &mut SqliteConnection,
+    group: &[Publish],
+) -> Result<Vec<Result<Vec<Ingested>>>> {
+    let mut answers: Vec<Option<Result<Vec<Ingested>>>> = group.iter().map(|_| None).collect();
+    let mut tenants: Vec<TenantId> = Vec::new();
+    for request in group {
+        if !tenants.contains(&request.tenant) {
+            tenants.push(request.tenant);
+        }
+    }
+    for tenant in tenants {
+        let mine: Vec<(usize, &Publish)> = group
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.tenant == tenant)
+            .collect();
+        let tenant_text = tenant.to_string();
+        let requests: Vec<&Publish> = mine.iter().map(|(_, r)| *r).collect();
+        let now_ms = to_millis(requests[0].now);
+        let mut state = tenant_state(conn, &tenant_text, &requests, now_ms).await?;
+        let mut seen = BatchSeen::default();
+        let mut rows: Vec<Row<'_>> = Vec::new();
+        for (at, request) in mine {
+            let planned = plan(&mut state, &mut seen, &mut rows, request);
+            if let (Ok(ingested), Some(audit)) = (&planned, &request.audit)
+                && let Some(entry) = audit(ingested)
+            {
+                insert_audit(conn, &entry).await?;
+            }
+            answers[at] = Some(planned);
+        }
+        insert_events(conn, &tenant_text, &rows, state.window_ms).await?;
+        insert_deliveries(conn, &tenant_text, &rows, &state.endpoints).await?;
+        for (event_type, n) in seen.per_type() {
+            sqlx::query(
+                r"insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
+                  values ($1, $2, $3, $4)
+                  on conflict (tenant_id, event_type)
+                  do update set events = events + excluded.events, last_seen_at = excluded.last_seen_at",
+            )
+            .bind(&tenant_text)
+            .bind(event_type)
+            .bind(n)
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !rows.is_empty() {
+            sqlx::query("update tenant_sequences set last_seq = $1 where tenant_id = $2")
+                .bind(state.next_seq - 1)
+                .bind(&tenant_text)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.expect("every request belongs to a tenant"))
+        .collect())
+}
+
+/// Decides what one request makes: each event new (a row to insert, with the
+/// endpoints it goes to) or a repeat of one stored or made earlier in the
+/// group. A refused request adds nothing to `rows` or `seen`.
+fn plan<'a>(
+    state: &mut TenantState,
+    seen: &mut BatchSeen,
+    rows: &mut Vec<Row<'a>>,
+    request: &'a Publish,
+) -> Result<Vec<Ingested>> {
+    let mut mine = BatchSeen::default();
+    let mut made: Vec<Row<'a>> = Vec::new();
+    let mut out = Vec::with_capacity(request.events.len());
+    for event in &request.events {
+        let digest =
+            payload_dedup_applies(state.window_ms, event).then(|| payload_digest(&event.payload));
+        if let Some(repeat) = repeat_of(state, seen, &mine, event, digest.as_deref())? {
+            out.push(repeat);
+            continue;
+        }
+        let row = Row {
+            id: EventId::new(),
+            seq: state.next_seq + made.len() as i64,
+            event,
+            digest,
+            endpoints: state
+                .endpoints
+                .iter()
+                .enumerate()
+                .filter(|(_, (id, patterns))| goes_to(event, id, patterns))
+                .map(|(at, _)| at)
+                .collect(),
+            received_ms: to_millis(request.now),
+        };
+        let stored = event_out(&row);
+        mine.made(&stored, event, row.digest.as_deref());
+        out.push(Ingested::Created {
+            event: stored,
+            deliveries: row.endpoints.len() as u32,
+        });
+        made.push(row);
+    }
+    state.next_seq += made.len() as i64;
+    seen.absorb(mine);
+    rows.extend(made);
+    Ok(out)
+}
+
+/// What the publisher gets back for a new event: nothing is parsed again.
+fn event_out(row: &Row<'_>) -> EventOut {
+    let event = row.event;
+    EventOut {
+        id: row.id,
+        seq: row.seq,
+        event_type: event.event_type.clone(),
+        payload: event.parsed.clone(),
+        idempotency_key: event.idempotency_key.clone(),
+        correlation_id: event.correlation_id.clone(),
+        entity_id: event.entity_id.clone(),
+        metadata: event.metadata.clone(),
+        received_at: from_millis(row.received_ms),
+    }
+}
+
+/// The event `event` repeats, if any: one under its idempotency key (earlier
+/// in the group or stored), or one with its payload inside the tenant's dedup
+/// window. A different event under the same key is a conflict.
+fn repeat_of(
+    state: &TenantState,
+    seen: &BatchSeen,
+    mine: &BatchSeen,
+    event: &NewEvent,
+    digest: Option<&str>,
+) -> Result<Option<Ingested>> {
+    let repeat = |event: EventOut, why: DuplicateOf| Some(Ingested::Duplicate { event, why });
+    if let Some(key) = &event.idempotency_key {
+        for earlier in [mine, seen] {
+            if let Some(original) = earlier.under_key(event)? {
+                return Ok(repeat(original, DuplicateOf::IdempotencyKey));
+            }
+        }
+        if let Some(row) = state.by_key.get(key) {
+            check_stored_under_key(event, stored_id(&row.id)?, &row.event_type, &row.payload)?;
+            return Ok(repeat(row.clone().try_into()?, DuplicateOf::IdempotencyKey));
+        }
+    }
+    let Some(digest) = digest else {
+        return Ok(None);
+    };
+    for earlier in [mine, seen] {
+        if let Some(original) = earlier.same_payload(event, digest) {
+            return Ok(repeat(original, DuplicateOf::PayloadWindow));
+        }
+    }
+    // The query matched digests; the map holds payloads byte for byte.
+    let stored = state
+        .by_payload
+        .get(&event.payload)
+        .and_then(|rows| rows.iter().find(|r| r.event_type == event.event_type));
+    match stored {
+        Some(row) => Ok(repeat(row.clone().try_into()?, DuplicateOf::PayloadWindow)),
+        None => Ok(None),
+    }
+}
+
+/// Splits `rows` into runs of at most [`ROWS_PER_INSERT`], each a power of
+/// two long, so that the few statement texts repeat and stay prepared in the
+/// connection's statement cache.
+pub(super) fn runs<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len = if rest.len() >= ROWS_PER_INSERT {
+            ROWS_PER_INSERT
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (run, tail) = rest.split_at(len);
+        rest = tail;
+        Some(run)
+    })
+}
+
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    rows: &[Row<'_>],
+    window_ms: Option<i64>,
+) -> Result<()> {
+    for run in runs(rows) {
+        let metadata = run
+            .iter()
+            .map(|r| r.event.metadata.as_ref().map(json_text).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key, \
+             correlation_id, entity_id, metadata, received_at, test) ",
+        );
+        insert.push_values(run.iter().zip(metadata), |mut b, (row, metadata)| {
+            let e = row.event;
+            b.push_bind(row.id.to_string())
+                .push_bind(tenant)
+                .push_bind(row.seq)
+                .push_bind(e.event_type.as_str())
+                .push_bind(e.payload.as_str())
+                // The digest is kept only while the dedup window is on: with
+                // it off, ingest skips a random-order index insert per event.
+                .push_bind(match (&row.digest, window_ms) {
+                    (Some(d), Some(_)) => d.clone(),
+                    _ => String::new(),
+                })
+                .push_bind(e.idempotency_key.as_deref())
+                .push_bind(e.correlation_id.as_deref())
+                .push_bind(e.entity_id.as_deref())
+                .push_bind(metadata)
+                .push_bind(row.received_ms)
+                .push_bind(e.only_endpoint.is_some());
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A delivery of each new event to each endpoint it goes to, due now.
+async fn insert_deliveries(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    rows: &[Row<'_>],
+    endpoints: &[(String, Vec<String>)],
+) -> Result<()> {
+    let pairs: Vec<(String, &str, i64)> = rows
+        .iter()
+        .flat_map(|r| {
+            let event = r.id.to_string();
+            r.endpoints
+                .iter()
+                .map(move |&at| (event.clone(), endpoints[at].0.as_str(), r.received_ms))
+        })
+        .collect();
+    for run in runs(&pairs) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at, \
+             created_at, updated_at) ",
+        );
+        insert.push_values(run, |mut b, (event, endpoint, due)| {
+            b.push_bind(DeliveryId::new().to_string())
+                .push_bind(tenant)
+                .push_bind(event.as_str())
+                .push_bind(*endpoint)
+                .push_unseparated(", 'pending'")
+                .push_bind(*due)
+                .push_bind(*due)
+                .push_bind(*due);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The slow path: each request on its own in a savepoint, so a statement
+/// that fails fails only its request.
+async fn write_each(pool: &SqlitePool, group: Vec<Publish>) -> Result<Vec<Result<Vec<Ingested>>>> {
+    let mut tx = pool.begin().await?;
     let mut answers = Vec::with_capacity(group.len());
     for request in group {
-        if !alone {
-            sqlx::query("savepoint request").execute(&mut *tx).await?;
-        }
-        let mut result = ingest_on(&mut tx, request.tenant, request.events, request.now).await;
-        if let (Ok(ingested), Some(audit)) = (&result, &request.audit)
-            && let Some(entry) = audit(ingested)
-            && let Err(e) = insert_audit(&mut tx, &entry).await
-        {
-            result = Err(e);
-        }
-        if alone {
-            lone_failed = result.is_err();
+        sqlx::query("savepoint request").execute(&mut *tx).await?;
+        let result = write_sets(&mut tx, std::slice::from_ref(&request))
+            .await
+            .and_then(|mut one| one.pop().expect("one answer per request"));
+        if result.is_ok() {
+            sqlx::query("release savepoint request")
+                .execute(&mut *tx)
+                .await?;
         } else {
-            if result.is_err() {
-                sqlx::query("rollback to savepoint request")
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            sqlx::query("rollback to savepoint request")
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("release savepoint request")
                 .execute(&mut *tx)
                 .await?;
         }
         answers.push(result);
     }
-    if lone_failed {
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
-    }
+    tx.commit().await?;
     Ok(answers)
 }
 
-/// One publish request's writes, on a connection already inside a transaction.
-async fn ingest_on(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    events: Vec<NewEvent>,
-    now: DateTime<Utc>,
-) -> Result<Vec<Ingested>> {
-    let tenant_text = tenant.to_string();
-    let now_ms = to_millis(now);
-    // Writing first takes SQLite's write lock before any read snapshot exists,
-    // so a concurrent writer makes this wait (busy timeout) instead of fail.
-    let base: i64 = sqlx::query_scalar(
-        r"insert into tenant_sequences (tenant_id, last_seq) values ($1, 0)
-          on conflict (tenant_id) do update set last_seq = last_seq
-          returning last_seq",
-    )
-    .bind(&tenant_text)
-    .fetch_one(&mut *conn)
-    .await?;
-    let endpoints = active_endpoints(&mut *conn, &tenant_text).await?;
-    let window_ms: Option<i64> =
-        sqlx::query_scalar("select payload_dedup_window_ms from tenants where id = $1")
-            .bind(&tenant_text)
-            .fetch_optional(&mut *conn)
-            .await?
-            .flatten();
-
-    let mut seq = base;
-    let mut seen = BatchSeen::default();
-    let mut out = Vec::with_capacity(events.len());
-    for event in events {
-        if let Some(repeat) =
-            repeat_of(conn, &tenant_text, &event, &seen, window_ms, now_ms).await?
-        {
-            out.push(repeat);
-            continue;
-        }
-        seq += 1;
-        let stored = insert_event(conn, &tenant_text, seq, &event, window_ms, now_ms).await?;
-        let mut deliveries = 0u32;
-        for (endpoint_id, patterns) in &endpoints {
-            if goes_to(&event, endpoint_id, patterns) {
-                insert_delivery(conn, &tenant_text, stored.id, endpoint_id, now_ms).await?;
-                deliveries += 1;
-            }
-        }
-        seen.made(&stored, &event, window_ms);
-        out.push(Ingested::Created {
-            event: stored,
-            deliveries,
-        });
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn inserts_run_in_powers_of_two_up_to_the_limit() {
+        let rows: Vec<usize> = (0..700).collect();
+        let lens: Vec<usize> = super::runs(&rows).map(<[usize]>::len).collect();
+        assert_eq!(lens, [256, 256, 128, 32, 16, 8, 4]);
+        assert_eq!(lens.iter().sum::<usize>(), 700);
+        assert_eq!(super::runs(&rows[..1]).count(), 1);
+        assert_eq!(super::runs::<usize>(&[]).count(), 0);
     }
-    for (event_type, n) in seen.per_type() {
-        sqlx::query(
-            r"insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
-              values ($1, $2, $3, $4)
-              on conflict (tenant_id, event_type)
-              do update set events = events + excluded.events, last_seen_at = excluded.last_seen_at",
-        )
-        .bind(&tenant_text)
-        .bind(event_type)
-        .bind(n)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-    }
-    if seq != base {
-        sqlx::query("update tenant_sequences set last_seq = $1 where tenant_id = $2")
-            .bind(seq)
-            .bind(&tenant_text)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(out)
-}
-
-/// The event `event` repeats, if any: one under its idempotency key (earlier
-/// in the batch or stored), or one with its payload inside the tenant's dedup
-/// window. A different event under the same key is a conflict.
-async fn repeat_of(
-    conn: &mut SqliteConnection,
-    tenant: &str,
-    event: &NewEvent,
-    seen: &BatchSeen,
-    window_ms: Option<i64>,
-    now_ms: i64,
-) -> Result<Option<Ingested>> {
-    let repeat = |event: EventOut, why: DuplicateOf| Some(Ingested::Duplicate { event, why });
-    if let Some(key) = &event.idempotency_key {
-        if let Some(original) = seen.under_key(event)? {
-            return Ok(repeat(original, DuplicateOf::IdempotencyKey));
-        }
-        let existing = sqlx::query_as::<_, EventRow>(&format!(
-            "select {EVENT_COLUMNS} from events where tenant_id = $1 and idempotency_key = $2"
-        ))
-        .bind(tenant)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = existing {
-            check_stored_under_key(event, stored_id(&row.id)?, &row.event_type, &row.payload)?;
-            return Ok(repeat(row.try_into()?, DuplicateOf::IdempotencyKey));
-        }
-    }
-    let Some(window) = window_ms.filter(|_| payload_dedup_applies(window_ms, event)) else {
-        return Ok(None);
-    };
-    if let Some(original) = seen.same_payload(event) {
-        return Ok(repeat(original, DuplicateOf::PayloadWindow));
-    }
-    let existing = sqlx::query_as::<_, EventRow>(&format!(
-        r"select {EVENT_COLUMNS} from events
-          where tenant_id = $1 and payload_sha256 = $2 and payload_sha256 <> ''
-            and event_type = $3 and received_at >= $4
-          order by received_at limit 1"
-    ))
-    .bind(tenant)
-    .bind(&event.payload_sha256)
-    .bind(&event.event_type)
-    .bind(now_ms.saturating_sub(window))
-    .fetch_optional(&mut *conn)
-    .await?;
-    // Equal digests of unequal payloads are not a concern with SHA-256, but
-    // comparing the bytes costs little and makes it certain.
-    match existing.filter(|r| r.payload == event.payload) {
-        Some(row) => Ok(repeat(row.try_into()?, DuplicateOf::PayloadWindow)),
-        None => Ok(None),
-    }
-}
-
-/// Stores a new event at `seq`; what a publisher gets back.
-async fn insert_event(
-    conn: &mut SqliteConnection,
-    tenant: &str,
-    seq: i64,
-    event: &NewEvent,
-    window_ms: Option<i64>,
-    now_ms: i64,
-) -> Result<EventOut> {
-    let id = EventId::new();
-    let metadata = event.metadata.as_ref().map(json_text).transpose()?;
-    sqlx::query(
-        r"insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
-                              correlation_id, entity_id, metadata, received_at, test)
-          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(id.to_string())
-    .bind(tenant)
-    .bind(seq)
-    .bind(&event.event_type)
-    .bind(&event.payload)
-    // The digest is kept only while the dedup window is on: with it off,
-    // ingest skips a random-order index insert per event.
-    .bind(if window_ms.is_some() {
-        event.payload_sha256.as_str()
-    } else {
-        ""
-    })
-    .bind(&event.idempotency_key)
-    .bind(&event.correlation_id)
-    .bind(&event.entity_id)
-    .bind(&metadata)
-    .bind(now_ms)
-    .bind(event.only_endpoint.is_some())
-    .execute(&mut *conn)
-    .await?;
-    Ok(EventOut {
-        id,
-        seq,
-        event_type: event.event_type.clone(),
-        payload: from_json(&event.payload, "event payload")?,
-        idempotency_key: event.idempotency_key.clone(),
-        correlation_id: event.correlation_id.clone(),
-        entity_id: event.entity_id.clone(),
-        metadata: event.metadata.clone(),
-        received_at: from_millis(now_ms),
-    })
-}
-
-/// A delivery of a new event to one endpoint, due now.
-async fn insert_delivery(
-    conn: &mut SqliteConnection,
-    tenant: &str,
-    event: EventId,
-    endpoint: &str,
-    now_ms: i64,
-) -> Result<()> {
-    sqlx::query(
-        r"insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at,
-                                  created_at, updated_at)
-          values ($1, $2, $3, $4, 'pending', $5, $5, $5)",
-    )
-    .bind(DeliveryId::new().to_string())
-    .bind(tenant)
-    .bind(event.to_string())
-    .bind(endpoint)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }

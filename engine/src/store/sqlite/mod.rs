@@ -35,6 +35,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     reader: SqlitePool,
     vault: std::sync::Arc<crate::vault::Vault>,
+    keys: std::sync::Arc<super::key_cache::KeyCache>,
+    endpoints: std::sync::Arc<dispatch::EndpointCache>,
 }
 
 impl SqliteStore {
@@ -59,19 +61,37 @@ impl SqliteStore {
             // with millions of events the indexes ingest writes into stay in
             // memory instead of being read back from disk on every insert.
             .pragma("cache_size", "-65536")
+            // Checkpoints run on a connection of their own (below), so a
+            // commit never waits for one; this is only the safety net should
+            // that task fall behind. The WAL file is cut back after a burst.
+            .pragma("wal_autocheckpoint", "16384")
+            .pragma("journal_size_limit", "67108864")
             .busy_timeout(Duration::from_secs(5));
+        // sqlx pings a connection before lending it (one round trip to its
+        // worker thread); a local file cannot have gone away in between.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
             .await?;
+        tokio::spawn(checkpoints(
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?,
+            pool.clone(),
+        ));
         Ok(Self {
             pool,
             reader,
             vault,
+            keys: Default::default(),
+            endpoints: Default::default(),
         })
     }
 
@@ -90,6 +110,28 @@ impl SqliteStore {
     pub fn reader(&self) -> &SqlitePool {
         &self.reader
     }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints the WAL on `own`, a connection nothing else uses, while
+/// `writer` is open: SQLite would otherwise run them inside the commit that
+/// crosses its threshold, syncing two files while every writer waits.
+/// A passive checkpoint never blocks the writer or the readers.
+async fn checkpoints(own: SqlitePool, writer: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !writer.is_closed() {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
+            .execute(&own)
+            .await
+        {
+            tracing::warn!(error = %e, "a WAL checkpoint failed; the next one will try again");
+        }
+    }
+    own.close().await;
 }
 
 /// One page of rows in id order after the cursor `after`, the shape of every

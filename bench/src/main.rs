@@ -1,0 +1,149 @@
+//! `herald-load`: Herald's load generator, a process of its own beside the
+//! `herald serve` it starts, so the figures are what a real client sees.
+//!
+//! - `throughput`: single-event and batched ingest (every event subscribed by
+//!   one endpoint, so each creates a delivery), then deliveries per second to
+//!   one local receiver.
+//! - `latency`: ingest → receiver latency at steady publish rates.
+//! - `load`: sustained and burst request rates of mixed publishes and reads;
+//!   success rate and percentiles.
+//! - `instructions`: instructions the server executes per ingested event and
+//!   per delivery, counted by callgrind (stable on a noisy machine).
+//!
+//! `make bench-load`, `make loadtest` and `make bench-instructions` run them
+//! on a release build. Nothing here asserts a speed: it prints figures.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+mod herald;
+mod receiver;
+mod workload;
+
+use herald::Launch;
+
+/// How `instructions` runs the server unless `--wrap` says otherwise.
+const CALLGRIND: &str = "valgrind --tool=callgrind --callgrind-out-file=/dev/null";
+
+#[derive(Parser)]
+#[command(
+    name = "herald-load",
+    about = "Load generator for Herald (a separate process from the server)"
+)]
+struct Cli {
+    /// The herald binary to start (a release build for figures worth quoting).
+    #[arg(long, env = "HERALD_BIN")]
+    herald: PathBuf,
+    /// A command to run the server under, such as `perf record -g --`
+    /// (split at spaces). `instructions` uses callgrind unless this is given.
+    #[arg(long, value_delimiter = ' ', num_args = 1, allow_hyphen_values = true)]
+    wrap: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest (single and batched) and delivery throughput.
+    Throughput {
+        #[arg(long, default_value_t = 20_000)]
+        single_events: usize,
+        #[arg(long, default_value_t = 32)]
+        single_clients: usize,
+        #[arg(long, default_value_t = 100)]
+        batches: usize,
+        #[arg(long, default_value_t = 1_000)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 4)]
+        batch_clients: usize,
+        #[arg(long, default_value_t = 20_000)]
+        deliveries: usize,
+    },
+    /// Ingest → receiver latency at steady publish rates (events/s), each for `--secs`.
+    Latency {
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+        rates: Vec<u32>,
+        #[arg(long, default_value_t = 60)]
+        secs: u32,
+    },
+    /// Mixed publishes and reads at a sustained rate, then a burst.
+    Load {
+        #[arg(long, default_value_t = 100)]
+        steady_rate: u32,
+        #[arg(long, default_value_t = 600)]
+        steady_secs: u32,
+        #[arg(long, default_value_t = 1_000)]
+        burst_rate: u32,
+        #[arg(long, default_value_t = 60)]
+        burst_secs: u32,
+    },
+    /// Instructions per ingested event and per delivery, under callgrind:
+    /// each workload at two sizes, the difference divided by the difference in
+    /// size (so start-up and shutdown cancel out).
+    Instructions {
+        #[arg(long, default_value_t = 500)]
+        small: usize,
+        #[arg(long, default_value_t = 2_000)]
+        large: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let launch = Launch {
+        bin: cli.herald,
+        wrap: cli.wrap,
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Throughput {
+                single_events,
+                single_clients,
+                batches,
+                batch_size,
+                batch_clients,
+                deliveries,
+            } => {
+                workload::throughput(
+                    &launch,
+                    workload::Sizes {
+                        single_events,
+                        single_clients,
+                        batches,
+                        batch_size,
+                        batch_clients,
+                        deliveries,
+                    },
+                )
+                .await
+            }
+            Command::Latency { rates, secs } => workload::latency(&launch, &rates, secs).await,
+            Command::Load {
+                steady_rate,
+                steady_secs,
+                burst_rate,
+                burst_secs,
+            } => {
+                workload::load(
+                    &launch,
+                    &[
+                        ("sustained", steady_rate, steady_secs),
+                        ("burst", burst_rate, burst_secs),
+                    ],
+                )
+                .await
+            }
+            Command::Instructions { small, large } => {
+                let mut launch = launch;
+                if launch.wrap.is_empty() {
+                    launch.wrap = CALLGRIND.split(' ').map(str::to_owned).collect();
+                }
+                workload::instructions(&launch, small, large).await
+            }
+        }
+    })
+}
