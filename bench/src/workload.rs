@@ -228,10 +228,10 @@ where
         tokio::time::sleep_until(at).await;
         let (job, failed) = (job.clone(), failed.clone());
         tasks.spawn(async move {
-            if let Err(e) = job(n).await {
-                if failed.fetch_add(1, Ordering::Relaxed) < 5 {
-                    eprintln!("request {n} failed: {e:#}");
-                }
+            if let Err(e) = job(n).await
+                && failed.fetch_add(1, Ordering::Relaxed) < 5
+            {
+                eprintln!("request {n} failed: {e:#}");
             }
         });
         while tasks.try_join_next().is_some() {}
@@ -449,7 +449,7 @@ async fn counted(launch: &Launch, work: Work, n: usize) -> anyhow::Result<u64> {
 }
 
 pub async fn instructions(launch: &Launch, small: usize, large: usize) -> anyhow::Result<()> {
-    if large <= small || small % 100 != 0 || large % 100 != 0 {
+    if large <= small || !small.is_multiple_of(100) || !large.is_multiple_of(100) {
         bail!("--large must be above --small, both multiples of 100");
     }
     println!(

@@ -3,6 +3,9 @@
 #![recursion_limit = "256"]
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = herald_server::cli::Cli::parse();

@@ -400,6 +400,100 @@ impl EndpointCache {
     }
 }
 
+/// A claimed delivery as the claim's follow-up read returns it.
+#[derive(FromRow)]
+struct ClaimedRow {
+    id: String,
+    tenant_id: String,
+    event_id: String,
+    endpoint_id: String,
+    attempts: i64,
+    chain_attempts: i64,
+    first_attempt_at: Option<i64>,
+    chain_trigger: String,
+    chain_reason: Option<String>,
+    event_type: String,
+    payload: String,
+    correlation_id: Option<String>,
+    test: bool,
+    url: String,
+    headers: String,
+    semantics: String,
+    retry_policy: String,
+    timeout_ms: i64,
+    active: bool,
+    claim_token: i64,
+    max_in_flight: Option<i64>,
+    version: String,
+}
+
+impl SqliteStore {
+    /// The settings of the claimed rows' endpoints, opened: from the cache
+    /// when the stored version matches, else read, decrypted and parsed once
+    /// per endpoint (not once per delivery).
+    async fn opened_endpoints<'r>(
+        &self,
+        rows: &'r [ClaimedRow],
+    ) -> Result<std::collections::HashMap<&'r str, std::sync::Arc<Opened>>> {
+        // Endpoint settings are opened (decrypted, parsed) once per version
+        // of the endpoint, not once per delivery.
+        let mut opened: std::collections::HashMap<&str, std::sync::Arc<Opened>> =
+            std::collections::HashMap::new();
+        let mut missing: Vec<&ClaimedRow> = Vec::new();
+        for r in rows {
+            if opened.contains_key(r.endpoint_id.as_str()) {
+                continue;
+            }
+            match self
+                .endpoints
+                .get(&r.endpoint_id, &r.version, &r.headers, &r.retry_policy)
+            {
+                Some(hit) => {
+                    opened.insert(&r.endpoint_id, hit);
+                }
+                None if !missing.iter().any(|m| m.endpoint_id == r.endpoint_id) => {
+                    missing.push(r);
+                }
+                None => {}
+            }
+        }
+        if !missing.is_empty() {
+            let wanted = id_list(
+                &missing
+                    .iter()
+                    .map(|r| r.endpoint_id.clone())
+                    .collect::<Vec<_>>(),
+            );
+            let secrets: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+                r"select s.endpoint_id, s.secret, s.expires_at from endpoint_secrets s
+              where s.endpoint_id in (select value from json_each($1))
+              order by s.endpoint_id, s.created_at desc",
+            )
+            .bind(&wanted)
+            .fetch_all(self.reader())
+            .await?;
+            for r in missing {
+                let entry = std::sync::Arc::new(Opened {
+                    version: r.version.clone(),
+                    headers_sealed: r.headers.clone(),
+                    policy_text: r.retry_policy.clone(),
+                    headers: self.open_headers(&r.headers)?,
+                    retry_policy: from_json(&r.retry_policy, "retry policy")?,
+                    secrets: secrets
+                        .iter()
+                        .filter(|(ep, _, _)| *ep == r.endpoint_id)
+                        .map(|(_, s, expires)| Ok((self.open_secret(s)?, *expires)))
+                        .collect::<Result<Vec<_>>>()?,
+                });
+                self.endpoints.put(&r.endpoint_id, entry.clone());
+                opened.insert(&r.endpoint_id, entry);
+            }
+        }
+
+        Ok(opened)
+    }
+}
+
 #[async_trait]
 impl crate::store::DispatchStore for SqliteStore {
     async fn claim_due(
@@ -485,32 +579,7 @@ impl crate::store::DispatchStore for SqliteStore {
         }
         let list = id_list(&ids);
 
-        #[derive(FromRow)]
-        struct Row {
-            id: String,
-            tenant_id: String,
-            event_id: String,
-            endpoint_id: String,
-            attempts: i64,
-            chain_attempts: i64,
-            first_attempt_at: Option<i64>,
-            chain_trigger: String,
-            chain_reason: Option<String>,
-            event_type: String,
-            payload: String,
-            correlation_id: Option<String>,
-            test: bool,
-            url: String,
-            headers: String,
-            semantics: String,
-            retry_policy: String,
-            timeout_ms: i64,
-            active: bool,
-            claim_token: i64,
-            max_in_flight: Option<i64>,
-            version: String,
-        }
-        let rows = sqlx::query_as::<_, Row>(
+        let rows = sqlx::query_as::<_, ClaimedRow>(
             r"select d.id, d.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts, d.attempts - d.chain_base as chain_attempts,
                      d.first_attempt_at, d.chain_trigger, d.chain_reason,
                      e.event_type, e.payload, e.correlation_id, e.test,
@@ -530,60 +599,7 @@ impl crate::store::DispatchStore for SqliteStore {
         .fetch_all(self.reader())
         .await?;
 
-        // Endpoint settings are opened (decrypted, parsed) once per version
-        // of the endpoint, not once per delivery.
-        let mut opened: std::collections::HashMap<&str, std::sync::Arc<Opened>> =
-            std::collections::HashMap::new();
-        let mut missing: Vec<&Row> = Vec::new();
-        for r in &rows {
-            if opened.contains_key(r.endpoint_id.as_str()) {
-                continue;
-            }
-            match self
-                .endpoints
-                .get(&r.endpoint_id, &r.version, &r.headers, &r.retry_policy)
-            {
-                Some(hit) => {
-                    opened.insert(&r.endpoint_id, hit);
-                }
-                None if !missing.iter().any(|m| m.endpoint_id == r.endpoint_id) => {
-                    missing.push(r);
-                }
-                None => {}
-            }
-        }
-        if !missing.is_empty() {
-            let wanted = id_list(
-                &missing
-                    .iter()
-                    .map(|r| r.endpoint_id.clone())
-                    .collect::<Vec<_>>(),
-            );
-            let secrets: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-                r"select s.endpoint_id, s.secret, s.expires_at from endpoint_secrets s
-                  where s.endpoint_id in (select value from json_each($1))
-                  order by s.endpoint_id, s.created_at desc",
-            )
-            .bind(&wanted)
-            .fetch_all(self.reader())
-            .await?;
-            for r in missing {
-                let entry = std::sync::Arc::new(Opened {
-                    version: r.version.clone(),
-                    headers_sealed: r.headers.clone(),
-                    policy_text: r.retry_policy.clone(),
-                    headers: self.open_headers(&r.headers)?,
-                    retry_policy: from_json(&r.retry_policy, "retry policy")?,
-                    secrets: secrets
-                        .iter()
-                        .filter(|(ep, _, _)| *ep == r.endpoint_id)
-                        .map(|(_, s, expires)| Ok((self.open_secret(s)?, *expires)))
-                        .collect::<Result<Vec<_>>>()?,
-                });
-                self.endpoints.put(&r.endpoint_id, entry.clone());
-                opened.insert(&r.endpoint_id, entry);
-            }
-        }
+        let opened = self.opened_endpoints(&rows).await?;
 
         rows.iter()
             .map(|r| {
