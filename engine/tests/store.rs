@@ -446,6 +446,9 @@ async fn an_account_change_and_its_audit_entry_commit_together() {
 #[path = "store/audited.rs"]
 mod audited;
 /// Ingest, claims, receipts and the DLQ.
+#[path = "store/claims.rs"]
+mod claims;
+
 #[path = "store/delivery.rs"]
 mod delivery;
 /// Refused receipts and failed publishes.

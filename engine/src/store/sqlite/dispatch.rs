@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
 
 use crate::Result;
 use crate::dlq::DeadLetter;
@@ -14,8 +13,10 @@ use crate::store::{
 
 use crate::store::SqliteStore;
 
+use super::endpoint_cache::ClaimedRow;
+
 use super::endpoints::id_list;
-use crate::store::convert::{from_json, json_text, semantics_of};
+use crate::store::convert::{json_text, semantics_of};
 
 /// Which in-flight deliveries to settle.
 enum InFlight {
@@ -336,162 +337,6 @@ async fn insert_attempts(
         insert.build().execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// One endpoint's delivery settings, opened: header values and secrets
-/// decrypted, the retry policy parsed.
-pub(super) struct Opened {
-    /// The endpoint's `updated_at` and its secrets' times: any change to the
-    /// endpoint or its secrets gives a new version.
-    version: String,
-    headers_sealed: String,
-    policy_text: String,
-    headers: std::collections::BTreeMap<String, String>,
-    retry_policy: crate::retry::RetryPolicy,
-    /// Newest first, each with when it expires (ms).
-    secrets: Vec<(crate::sign::Secret, Option<i64>)>,
-}
-
-impl Opened {
-    /// The secrets to sign with at `now_ms`: a rotated-out one only until
-    /// its grace period ends.
-    fn live_secrets(&self, now_ms: i64) -> Vec<crate::sign::Secret> {
-        self.secrets
-            .iter()
-            .filter(|(_, expires)| expires.is_none_or(|at| at > now_ms))
-            .map(|(secret, _)| secret.clone())
-            .collect()
-    }
-}
-
-/// Opened endpoint settings by endpoint id, replaced whenever the stored
-/// version, headers or policy differ from what was opened.
-#[derive(Default)]
-pub(super) struct EndpointCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Opened>>>,
-}
-
-/// Endpoints kept at most; past it the cache starts over.
-const ENDPOINT_CACHE_MAX: usize = 10_000;
-
-impl EndpointCache {
-    fn get(
-        &self,
-        endpoint: &str,
-        version: &str,
-        headers: &str,
-        policy: &str,
-    ) -> Option<std::sync::Arc<Opened>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(endpoint)
-            .filter(|o| {
-                o.version == version && o.headers_sealed == headers && o.policy_text == policy
-            })
-            .cloned()
-    }
-
-    fn put(&self, endpoint: &str, opened: std::sync::Arc<Opened>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= ENDPOINT_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(endpoint.to_owned(), opened);
-    }
-}
-
-/// A claimed delivery as the claim's follow-up read returns it.
-#[derive(FromRow)]
-struct ClaimedRow {
-    id: String,
-    tenant_id: String,
-    event_id: String,
-    endpoint_id: String,
-    attempts: i64,
-    chain_attempts: i64,
-    first_attempt_at: Option<i64>,
-    chain_trigger: String,
-    chain_reason: Option<String>,
-    event_type: String,
-    payload: String,
-    correlation_id: Option<String>,
-    test: bool,
-    url: String,
-    headers: String,
-    semantics: String,
-    retry_policy: String,
-    timeout_ms: i64,
-    active: bool,
-    claim_token: i64,
-    max_in_flight: Option<i64>,
-    version: String,
-}
-
-impl SqliteStore {
-    /// The settings of the claimed rows' endpoints, opened: from the cache
-    /// when the stored version matches, else read, decrypted and parsed once
-    /// per endpoint (not once per delivery).
-    async fn opened_endpoints<'r>(
-        &self,
-        rows: &'r [ClaimedRow],
-    ) -> Result<std::collections::HashMap<&'r str, std::sync::Arc<Opened>>> {
-        // Endpoint settings are opened (decrypted, parsed) once per version
-        // of the endpoint, not once per delivery.
-        let mut opened: std::collections::HashMap<&str, std::sync::Arc<Opened>> =
-            std::collections::HashMap::new();
-        let mut missing: Vec<&ClaimedRow> = Vec::new();
-        for r in rows {
-            if opened.contains_key(r.endpoint_id.as_str()) {
-                continue;
-            }
-            match self
-                .endpoints
-                .get(&r.endpoint_id, &r.version, &r.headers, &r.retry_policy)
-            {
-                Some(hit) => {
-                    opened.insert(&r.endpoint_id, hit);
-                }
-                None if !missing.iter().any(|m| m.endpoint_id == r.endpoint_id) => {
-                    missing.push(r);
-                }
-                None => {}
-            }
-        }
-        if !missing.is_empty() {
-            let wanted = id_list(
-                &missing
-                    .iter()
-                    .map(|r| r.endpoint_id.clone())
-                    .collect::<Vec<_>>(),
-            );
-            let secrets: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-                r"select s.endpoint_id, s.secret, s.expires_at from endpoint_secrets s
-              where s.endpoint_id in (select value from json_each($1))
-              order by s.endpoint_id, s.created_at desc",
-            )
-            .bind(&wanted)
-            .fetch_all(self.reader())
-            .await?;
-            for r in missing {
-                let entry = std::sync::Arc::new(Opened {
-                    version: r.version.clone(),
-                    headers_sealed: r.headers.clone(),
-                    policy_text: r.retry_policy.clone(),
-                    headers: self.open_headers(&r.headers)?,
-                    retry_policy: from_json(&r.retry_policy, "retry policy")?,
-                    secrets: secrets
-                        .iter()
-                        .filter(|(ep, _, _)| *ep == r.endpoint_id)
-                        .map(|(_, s, expires)| Ok((self.open_secret(s)?, *expires)))
-                        .collect::<Result<Vec<_>>>()?,
-                });
-                self.endpoints.put(&r.endpoint_id, entry.clone());
-                opened.insert(&r.endpoint_id, entry);
-            }
-        }
-
-        Ok(opened)
-    }
 }
 
 #[async_trait]

@@ -15,6 +15,7 @@ mod audit;
 mod checkpoints;
 mod dispatch;
 mod dlq;
+mod endpoint_cache;
 mod endpoints;
 mod events;
 mod ingest;
@@ -36,7 +37,7 @@ pub struct SqliteStore {
     reader: SqlitePool,
     vault: std::sync::Arc<crate::vault::Vault>,
     keys: std::sync::Arc<super::key_cache::KeyCache>,
-    endpoints: std::sync::Arc<dispatch::EndpointCache>,
+    endpoints: std::sync::Arc<endpoint_cache::EndpointCache>,
 }
 
 impl SqliteStore {
