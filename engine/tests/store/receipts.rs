@@ -340,3 +340,47 @@ async fn a_replay_of_one_entity_or_correlation_is_ordered() {
         }
     }
 }
+
+/// An event's page is read at one moment: while receipts are written, its
+/// deliveries and their attempt logs always agree (a page read statement by
+/// statement could show a delivery from before an attempt beside the attempt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_page_is_read_at_one_moment_while_receipts_are_written() {
+    for b in backends().await {
+        let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
+        let event_id = b
+            .store
+            .ingest(t.id, vec![event("a.b", None)], Utc::now())
+            .await
+            .unwrap()[0]
+            .event()
+            .id;
+        let store = b.store.clone();
+        let writer = tokio::spawn(async move {
+            for _ in 0..200 {
+                let now = Utc::now();
+                let claimed = store
+                    .claim_due(now, now + Duration::seconds(60), 1, 1, 1)
+                    .await
+                    .unwrap();
+                assert_eq!(claimed.len(), 1, "the delivery is due again at once");
+                let retry = failure(&claimed[0], 503, AfterAttempt::RetryAt(Utc::now()));
+                store.record_attempts(vec![retry]).await.unwrap();
+            }
+        });
+        let mut reads = 0;
+        while !writer.is_finished() {
+            let detail = b.store.event_detail(t.id, event_id).await.unwrap().unwrap();
+            let delivery = &detail.deliveries[0];
+            assert_eq!(
+                delivery.attempts as usize,
+                delivery.attempt_log.len(),
+                "{}: read {reads}: the delivery's count and its log disagree",
+                b.name
+            );
+            reads += 1;
+        }
+        writer.await.unwrap();
+        assert!(reads > 0, "{}: the page was read during the receipts", b.name);
+    }
+}

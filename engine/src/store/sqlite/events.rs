@@ -40,22 +40,27 @@ impl crate::store::EventStore for SqliteStore {
     }
 
     async fn event_detail(&self, tenant: TenantId, id: EventId) -> Result<Option<EventDetail>> {
+        // One read transaction, so the page shows one moment: read statement
+        // by statement, a receipt committed in between would show a delivery
+        // from before an attempt beside that attempt.
+        let mut read = self.reader().begin().await?;
         let sql = format!("select {EVENT_COLUMNS} from events where tenant_id = $1 and id = $2");
-        let Some(row) = row_by_id::<EventRow>(self.reader(), &sql, tenant, id).await? else {
+        let Some(row) = row_by_id::<EventRow>(&mut *read, &sql, tenant, id).await? else {
             return Ok(None);
         };
         let deliveries = sqlx::query_as::<_, DeliveryRow>(DELIVERIES_OF_EVENT)
             .bind(id.to_string())
-            .fetch_all(self.reader())
+            .fetch_all(&mut *read)
             .await?;
         let attempts = sqlx::query_as::<_, AttemptRow>(ATTEMPTS_OF_EVENT)
             .bind(id.to_string())
-            .fetch_all(self.reader())
+            .fetch_all(&mut *read)
             .await?;
         let actions = sqlx::query_as::<_, ActionRow>(ACTIONS_OF_EVENT)
             .bind(id.to_string())
-            .fetch_all(self.reader())
+            .fetch_all(&mut *read)
             .await?;
+        read.commit().await?;
         event_detail(row, deliveries, attempts, actions).map(Some)
     }
 

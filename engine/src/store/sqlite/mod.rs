@@ -213,10 +213,11 @@ impl<'a> Conditions<'_, 'a> {
     }
 }
 
-/// The row `sql` selects with the tenant as `$1` and an id as `$2`, if any.
-async fn row_by_id<R>(
-    pool: &SqlitePool,
-    sql: &str,
+/// The row `sql` selects with the tenant as `$1` and an id as `$2`, if any,
+/// on a pool or inside a transaction.
+async fn row_by_id<'e, R>(
+    pool: impl sqlx::Executor<'e, Database = Sqlite>,
+    sql: &'e str,
     tenant: crate::model::TenantId,
     id: impl ToString,
 ) -> Result<Option<R>>
