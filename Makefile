@@ -104,7 +104,7 @@ LOAD_BIN := $(CARGO_TARGET_DIR)/release/herald-load
 
 # The release server and the load generator (a process of its own).
 build-release:
-	cargo build --release -p herald-server --bin herald -p herald-load
+	cargo build --release -p herald-server -p herald-load --bin herald --bin herald-load
 
 # What a client in another process sees: ingest and delivery throughput, then
 # ingest-to-receiver latency at 1,000 and 5,000 events/s (60 s each).

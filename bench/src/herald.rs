@@ -18,6 +18,8 @@ pub struct Herald {
     pub base: String,
     pub key: String,
     pub http: reqwest::Client,
+    /// The `max_in_flight` endpoints are created with (`None`: the server's default).
+    max_in_flight: Option<u32>,
     stderr: Arc<Mutex<String>>,
     _data: tempfile::TempDir,
 }
@@ -28,6 +30,8 @@ pub struct Herald {
 pub struct Launch {
     pub bin: PathBuf,
     pub wrap: Vec<String>,
+    /// Concurrent requests each endpoint allows (`None`: the server's default).
+    pub max_in_flight: Option<u32>,
 }
 
 impl Launch {
@@ -91,6 +95,7 @@ impl Launch {
             base,
             key,
             http,
+            max_in_flight: self.max_in_flight,
             stderr,
             _data: data,
         })
@@ -123,13 +128,19 @@ impl Herald {
         format!("{}/api/v1{path}", self.base)
     }
 
+    /// The endpoints' `max_in_flight`, as the figures are labelled.
+    pub fn endpoint_limit(&self) -> String {
+        self.max_in_flight
+            .map_or_else(|| "the server's default".to_owned(), |n| n.to_string())
+    }
+
     /// Subscribes an endpoint at `url` to `types`; returns its id.
     pub async fn endpoint(&self, url: &str, types: &[&str]) -> anyhow::Result<String> {
         let res = self
             .http
             .post(self.url("/endpoints"))
             .bearer_auth(&self.key)
-            .json(&json!({"url": url, "event_types": types}))
+            .json(&json!({"url": url, "event_types": types, "max_in_flight": self.max_in_flight}))
             .send()
             .await?;
         let status = res.status();

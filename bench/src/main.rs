@@ -39,6 +39,10 @@ struct Cli {
     /// (split at spaces). `instructions` uses callgrind unless this is given.
     #[arg(long, value_delimiter = ' ', num_args = 1, allow_hyphen_values = true)]
     wrap: Vec<String>,
+    /// The receiver endpoint's `max_in_flight` (concurrent requests Herald
+    /// sends it); the server's `endpoint_concurrency` (8) unless given.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    max_in_flight: Option<u32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -97,6 +101,7 @@ fn main() -> anyhow::Result<()> {
     let launch = Launch {
         bin: cli.herald,
         wrap: cli.wrap,
+        max_in_flight: cli.max_in_flight,
     };
     runtime.block_on(async move {
         match cli.command {

@@ -158,8 +158,9 @@ pub async fn throughput(launch: &Launch, s: Sizes) -> anyhow::Result<()> {
     let rx = Receiver::start().await?;
     h.endpoint(&rx.url, &["load.*"]).await?;
     println!(
-        "herald-load throughput: {} (a separate process), one endpoint subscribed to every event published",
-        h.base
+        "herald-load throughput: {} (a separate process), one endpoint subscribed to every event published, max_in_flight {}",
+        h.base,
+        h.endpoint_limit()
     );
 
     let (took, lat) = single(&h, s.single_events, s.single_clients, "load.single").await?;
@@ -245,8 +246,9 @@ pub async fn latency(launch: &Launch, rates: &[u32], secs: u32) -> anyhow::Resul
     let rx = Receiver::start().await?;
     h.endpoint(&rx.url, &["load.*"]).await?;
     println!(
-        "herald-load latency: {} (a separate process); payloads carry their send time, the receiver its arrival",
-        h.base
+        "herald-load latency: {} (a separate process), endpoint max_in_flight {}; payloads carry their send time, the receiver its arrival",
+        h.base,
+        h.endpoint_limit()
     );
     let mut expected = 0u64;
     for &rate in rates {

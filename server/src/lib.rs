@@ -118,7 +118,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         config.max_payload_bytes,
     );
     let (dispatcher, replays) = (engine.dispatcher.clone(), engine.replays.clone());
-    let state = AppState {
+    let state = AppState::new(state::Shared {
         engine: engine.clone(),
         limits: state::Limits {
             max_payload_bytes: config.max_payload_bytes,
@@ -149,7 +149,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             Duration::from_secs(60),
             config.bad_key_rate_limit,
         )),
-    };
+    });
 
     let app = router(state.clone());
     let (stop_dispatcher, stop) = watch::channel(false);

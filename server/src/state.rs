@@ -11,8 +11,35 @@ use leptos::config::LeptosOptions;
 
 use crate::config::Config;
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// What every handler shares, behind one `Arc`: axum clones the state for
+/// each extractor and middleware of every request, and a clone of the parts
+/// themselves (two engines, the console's state, the Leptos options) costs
+/// dozens of reference counts where this costs one.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The Leptos routes read their options from the state.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub redis: Option<Redis>,
     pub leptos_options: LeptosOptions,

@@ -130,8 +130,8 @@ pub fn client(guard: Arc<DestinationGuard>, idle_per_host: usize) -> reqwest::Cl
 
 /// An address written into the URL is never looked up, so the resolver never
 /// sees it: the guard judges it here.
-fn literal_address(url: &str) -> Option<std::net::IpAddr> {
-    match url::Url::parse(url).ok()?.host()? {
+fn literal_address(url: &url::Url) -> Option<std::net::IpAddr> {
+    match url.host()? {
         url::Host::Ipv4(v4) => Some(v4.into()),
         url::Host::Ipv6(v6) => Some(v6.into()),
         url::Host::Domain(_) => None,
@@ -166,12 +166,20 @@ pub async fn send(
         };
         header_map.append(name_ok, value_ok);
     }
-    let request = client
-        .post(url)
-        .timeout(timeout)
-        .headers(header_map)
-        .body(body);
-    if let Some(Err(blocked)) = literal_address(url).map(|ip| guard.check(ip)) {
+    // Parsed once for the request and the guard; a URL that does not parse
+    // goes to reqwest as text, which reports it as it always has.
+    let parsed = url::Url::parse(url);
+    let request = match &parsed {
+        Ok(parsed) => client.post(parsed.clone()),
+        Err(_) => client.post(url),
+    };
+    let request = request.timeout(timeout).headers(header_map).body(body);
+    if let Some(Err(blocked)) = parsed
+        .as_ref()
+        .ok()
+        .and_then(literal_address)
+        .map(|ip| guard.check(ip))
+    {
         return failed(ErrorClass::BlockedDestination, blocked.to_string(), started);
     }
     let mut response = match request.send().await {

@@ -381,6 +381,10 @@ async fn an_event_page_is_read_at_one_moment_while_receipts_are_written() {
             reads += 1;
         }
         writer.await.unwrap();
-        assert!(reads > 0, "{}: the page was read during the receipts", b.name);
+        assert!(
+            reads > 0,
+            "{}: the page was read during the receipts",
+            b.name
+        );
     }
 }

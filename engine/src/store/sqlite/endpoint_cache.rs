@@ -2,8 +2,6 @@
 //! (secrets and header values decrypted, the retry policy parsed) once per
 //! version of each endpoint rather than once per delivery.
 
-use sqlx::FromRow;
-
 use super::endpoints::id_list;
 use crate::Result;
 use crate::store::SqliteStore;
@@ -72,7 +70,6 @@ impl EndpointCache {
 }
 
 /// A claimed delivery as the claim's follow-up read returns it.
-#[derive(FromRow)]
 pub(super) struct ClaimedRow {
     pub(super) id: String,
     pub(super) tenant_id: String,

@@ -18,6 +18,7 @@ mod dlq;
 mod endpoint_cache;
 mod endpoints;
 mod events;
+mod hot;
 mod ingest;
 mod policies;
 mod replays;
@@ -38,6 +39,8 @@ pub struct SqliteStore {
     vault: std::sync::Arc<crate::vault::Vault>,
     keys: std::sync::Arc<super::key_cache::KeyCache>,
     endpoints: std::sync::Arc<endpoint_cache::EndpointCache>,
+    /// The claims, receipts and lease recovery (`hot.rs`).
+    hot: std::sync::Arc<hot::HotWriter>,
 }
 
 impl SqliteStore {
@@ -80,6 +83,7 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
+        let hot = hot::HotWriter::open(options.get_filename(), durability)?;
         tokio::spawn(checkpoints(
             SqlitePoolOptions::new()
                 .max_connections(1)
@@ -93,6 +97,7 @@ impl SqliteStore {
             vault,
             keys: Default::default(),
             endpoints: Default::default(),
+            hot: std::sync::Arc::new(hot),
         })
     }
 

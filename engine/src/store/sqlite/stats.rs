@@ -30,26 +30,48 @@ fn error_column(class: ErrorClass) -> String {
     format!("e_{}", class.as_str())
 }
 
-/// Adds `counts` to the minute, hour and day rows of `(tenant, endpoint, event type)` at `at_ms`.
-pub(super) async fn add_stats(
-    conn: &mut SqliteConnection,
-    (tenant, endpoint, event_type): (&str, &str, &str),
+/// A value of the statistics upsert, in parameter order.
+pub(super) enum StatParam<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// The statement that adds counts to the minute, hour and day rows of one
+/// `(tenant, endpoint, event type)`: one row of parameters per granularity
+/// (`stat_params`), summed into the rows already there.
+pub(super) fn stats_upsert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let value_columns: Vec<String> = COUNT_COLUMNS
+            .into_iter()
+            .map(str::to_string)
+            .chain(ErrorClass::ALL.iter().map(|c| error_column(*c)))
+            .chain((0..LATENCY_SLOTS).map(|i| format!("l{i}")))
+            .chain(["latency_sum_ms".to_string()])
+            .collect();
+        let row = vec!["?"; 5 + value_columns.len()].join(", ");
+        let rows = vec![format!("select {row}"); Granularity::ALL.len()].join(" union all ");
+        let sums: Vec<String> = value_columns
+            .iter()
+            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .collect();
+        // `where true` lets SQLite tell the upsert clause from a join.
+        format!(
+            "insert into delivery_stats (tenant_id, endpoint_id, event_type, granularity, bucket_start, {}) \
+             {rows} where true \
+             on conflict (tenant_id, granularity, bucket_start, endpoint_id, event_type) do update set {}",
+            value_columns.join(", "),
+            sums.join(", ")
+        )
+    })
+}
+
+/// The parameters of `stats_upsert_sql` for `counts` at `at_ms`.
+pub(super) fn stat_params<'a>(
+    (tenant, endpoint, event_type): (&'a str, &'a str, &'a str),
     at_ms: i64,
     counts: &Counts,
-) -> Result<()> {
-    let errors: Vec<String> = ErrorClass::ALL.iter().map(|c| error_column(*c)).collect();
-    let latency: Vec<String> = (0..LATENCY_SLOTS).map(|i| format!("l{i}")).collect();
-    let value_columns: Vec<&str> = COUNT_COLUMNS
-        .into_iter()
-        .chain(errors.iter().map(String::as_str))
-        .chain(latency.iter().map(String::as_str))
-        .chain(["latency_sum_ms"])
-        .collect();
-
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
-        "insert into delivery_stats (tenant_id, endpoint_id, event_type, granularity, bucket_start, {}) ",
-        value_columns.join(", ")
-    ));
+) -> Vec<StatParam<'a>> {
     let values: Vec<i64> = [
         counts.attempts,
         counts.succeeded,
@@ -67,46 +89,36 @@ pub(super) async fn add_stats(
     .chain([counts.latency_sum_ms])
     .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
     .collect();
-    for (i, g) in Granularity::ALL.into_iter().enumerate() {
-        q.push(if i == 0 {
-            "select "
-        } else {
-            " union all select "
-        });
-        let mut s = q.separated(", ");
-        s.push_bind(tenant)
-            .push_bind(endpoint)
-            .push_bind(event_type)
-            .push_bind(g.as_str())
-            .push_bind(g.bucket_start(at_ms));
-        for v in &values {
-            s.push_bind(*v);
-        }
+    let mut params = Vec::with_capacity(Granularity::ALL.len() * (5 + values.len()));
+    for g in Granularity::ALL {
+        params.extend([
+            StatParam::Text(tenant),
+            StatParam::Text(endpoint),
+            StatParam::Text(event_type),
+            StatParam::Text(g.as_str()),
+            StatParam::Int(g.bucket_start(at_ms)),
+        ]);
+        params.extend(values.iter().map(|v| StatParam::Int(*v)));
     }
-    // `where true` lets SQLite tell the upsert clause from a join.
-    q.push(
-        " where true on conflict (tenant_id, granularity, bucket_start, endpoint_id, event_type) do update set ",
-    );
-    let sums: Vec<String> = value_columns
-        .iter()
-        .map(|c| format!("{c} = {c} + excluded.{c}"))
-        .collect();
-    q.push(sums.join(", "));
-    q.build().execute(&mut *conn).await?;
-    Ok(())
+    params
 }
 
-/// Counts a DLQ entry entering the queue, in the same transaction as the insert.
-pub(super) async fn count_dlq_addition(
+/// Adds `counts` to the minute, hour and day rows of `(tenant, endpoint, event type)` at `at_ms`.
+pub(super) async fn add_stats(
     conn: &mut SqliteConnection,
-    (tenant, endpoint, event_type): (&str, &str, &str),
+    key: (&str, &str, &str),
     at_ms: i64,
+    counts: &Counts,
 ) -> Result<()> {
-    let counts = Counts {
-        dlq_added: 1,
-        ..Counts::default()
-    };
-    add_stats(conn, (tenant, endpoint, event_type), at_ms, &counts).await
+    let mut q = sqlx::query(stats_upsert_sql());
+    for param in stat_params(key, at_ms, counts) {
+        q = match param {
+            StatParam::Text(text) => q.bind(text),
+            StatParam::Int(n) => q.bind(n),
+        };
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Counts a DLQ entry leaving the queue, in the same transaction as the
