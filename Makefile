@@ -107,10 +107,13 @@ build-release:
 	cargo build --release -p herald-server -p herald-load --bin herald --bin herald-load
 
 # What a client in another process sees: ingest and delivery throughput, then
-# ingest-to-receiver latency at 1,000 and 5,000 events/s (60 s each).
+# ingest-to-receiver latency at 1,000 and 5,000 events/s (60 s each); then
+# deliveries and 5,000 events/s again with the endpoint taking 64 requests at once.
 bench-load: build-release
 	$(LOAD_BIN) --herald $(RELEASE_BIN) throughput
 	$(LOAD_BIN) --herald $(RELEASE_BIN) latency --rates 1000,5000 --secs 60
+	$(LOAD_BIN) --herald $(RELEASE_BIN) --max-in-flight 64 throughput --single-events 100 --batches 1 --deliveries 40000
+	$(LOAD_BIN) --herald $(RELEASE_BIN) --max-in-flight 64 latency --rates 5000 --secs 60
 
 # Instructions per ingested event and per delivery, counted by callgrind.
 bench-instructions: build-release

@@ -201,11 +201,15 @@ impl SqliteStore {
         net: &BTreeMap<i64, i64>,
     ) -> Result<Vec<DepthPoint>> {
         let g = q.granularity;
+        // The queue's size now and what happened to it since the range ended
+        // are read at one moment: an entry added between the two reads would
+        // shift the whole curve by one.
+        let mut read = self.reader().begin().await?;
         let mut sql =
             QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries where tenant_id = ");
         sql.push_bind(tenant.to_string());
         narrow(&mut sql, q);
-        let size_now: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
+        let size_now: i64 = sql.build_query_scalar().fetch_one(&mut *read).await?;
 
         let mut sql = QueryBuilder::<Sqlite>::new("select coalesce(sum(net), 0) from (");
         for (i, (granularity, start, stop)) in after_ranges(g, range.end(g)).into_iter().enumerate()
@@ -227,7 +231,8 @@ impl SqliteStore {
             narrow(&mut sql, q);
         }
         sql.push(")");
-        let after: i64 = sql.build_query_scalar().fetch_one(self.reader()).await?;
+        let after: i64 = sql.build_query_scalar().fetch_one(&mut *read).await?;
+        read.commit().await?;
         Ok(dlq_depth(
             g,
             range,
@@ -244,16 +249,18 @@ impl crate::store::StatsStore for SqliteStore {
     async fn gauges(&self, now: DateTime<Utc>) -> Result<crate::metrics::Gauges> {
         let now = to_millis(now);
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        // One moment for every gauge, so they add up (a delivery moving from
+        // in flight to the DLQ is never counted in both, or in neither).
+        let mut read = self.reader().begin().await?;
         let (due, scheduled, in_flight): (i64, i64, i64) = sqlx::query_as(GAUGE_DELIVERIES)
             .bind(now)
-            .fetch_one(self.reader())
+            .fetch_one(&mut *read)
             .await?;
-        let (dlq, enabled, disabled): (i64, i64, i64) = sqlx::query_as(GAUGE_QUEUES)
-            .fetch_one(self.reader())
-            .await?;
-        let replays: Vec<(String, String, i64, i64)> = sqlx::query_as(GAUGE_REPLAYS)
-            .fetch_all(self.reader())
-            .await?;
+        let (dlq, enabled, disabled): (i64, i64, i64) =
+            sqlx::query_as(GAUGE_QUEUES).fetch_one(&mut *read).await?;
+        let replays: Vec<(String, String, i64, i64)> =
+            sqlx::query_as(GAUGE_REPLAYS).fetch_all(&mut *read).await?;
+        read.commit().await?;
         Ok(crate::metrics::Gauges {
             due: count(due),
             scheduled: count(scheduled),
