@@ -21,9 +21,16 @@ test('a product team registers an endpoint, sends a test event and sees it deliv
     await expect(page.locator('#url-error')).toContainText('http');
     await expect(page.getByLabel('URL')).toHaveAttribute('aria-invalid', 'true');
 
+    // So is a concurrency above what an endpoint may have.
     await page.getByLabel('URL').fill(receiver.url);
+    await page.getByLabel('In flight at once').fill('300');
+    await page.getByRole('button', { name: 'Create endpoint' }).click();
+    await expect(page.locator('#in-flight-error')).toContainText('256');
+    await expect(page.getByLabel('In flight at once')).toHaveAttribute('aria-invalid', 'true');
+
     await page.getByLabel('Event types').fill('order.*, user.created');
     await page.getByLabel('Description').fill('Orders service');
+    await page.getByLabel('In flight at once').fill('16');
     await page.getByRole('button', { name: 'Create endpoint' }).click();
 
     // The secret is shown once, right after creation.
@@ -33,6 +40,8 @@ test('a product team registers an endpoint, sends a test event and sees it deliv
 
     await expect(page.getByRole('heading', { name: receiver.url })).toBeVisible();
     await expect(page.getByText('Healthy')).toBeVisible();
+    await expect(page.locator('dt:has-text("In flight at once") + dd')).toHaveText('16');
+    await expect(page.getByLabel('In flight at once')).toHaveValue('16');
     await hydrated(page);
     await page.getByRole('button', { name: 'Send test event' }).click();
     await expect(page.getByText(/Delivered: HTTP 200 in \d+ ms\./)).toBeVisible();

@@ -8,13 +8,14 @@ use crate::components::ui::{FieldMessage, form_level_error};
 use crate::error::ConsoleError;
 use crate::pages::endpoints::fns::EndpointForm;
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "url",
     "event_types",
     "description",
     "headers",
     "retry_policy_id",
     "timeout_ms",
+    "max_in_flight",
     "semantics",
 ];
 
@@ -34,11 +35,8 @@ pub fn EndpointFormView(
     let event_types = RwSignal::new(initial.event_types);
     let retry_policy_id = RwSignal::new(initial.retry_policy_id);
     let timeout_secs = RwSignal::new(initial.timeout_secs);
-    let semantics = RwSignal::new(if initial.semantics.is_empty() {
-        "at_least_once".to_string()
-    } else {
-        initial.semantics
-    });
+    let max_in_flight = RwSignal::new(initial.max_in_flight);
+    let semantics = RwSignal::new(semantics_or_default(initial.semantics));
     let headers = RwSignal::new(String::new());
     let invalid = move |name: &'static str| {
         move || {
@@ -59,6 +57,7 @@ pub fn EndpointFormView(
             timeout_secs: timeout_secs.get_untracked(),
             semantics: semantics.get_untracked(),
             headers: headers.get_untracked(),
+            max_in_flight: max_in_flight.get_untracked(),
         });
     };
     let policy_options = policies
@@ -107,17 +106,14 @@ pub fn EndpointFormView(
                 </span>
                 <FieldMessage error name="event_types" id="event-types-error"/>
             </label>
-            <label>
-                "Description"
-                <input
-                    type="text"
-                    name="description"
-                    prop:value=move || description.get()
-                    on:input=move |ev| description.set(event_target_value(&ev))
-                    aria-invalid=invalid("description")
-                />
-                <FieldMessage error name="description" id="description-error"/>
-            </label>
+            <ShortField
+                label="Description"
+                name="description"
+                field="description"
+                value=description
+                error=error
+                error_id="description-error"
+            />
             <div class="row">
                 <label>
                     "Retry policy"
@@ -131,19 +127,26 @@ pub fn EndpointFormView(
                     </select>
                     <FieldMessage error name="retry_policy_id" id="policy-error"/>
                 </label>
-                <label>
-                    "Timeout (seconds)"
-                    <input
-                        type="text"
-                        inputmode="decimal"
-                        name="timeout_secs"
-                        placeholder="15"
-                        prop:value=move || timeout_secs.get()
-                        on:input=move |ev| timeout_secs.set(event_target_value(&ev))
-                        aria-invalid=invalid("timeout_ms")
-                    />
-                    <FieldMessage error name="timeout_ms" id="timeout-error"/>
-                </label>
+                <ShortField
+                    label="Timeout (seconds)"
+                    name="timeout_secs"
+                    field="timeout_ms"
+                    inputmode="decimal"
+                    placeholder="15"
+                    value=timeout_secs
+                    error=error
+                    error_id="timeout-error"
+                />
+                <ShortField
+                    label="In flight at once"
+                    name="max_in_flight"
+                    field="max_in_flight"
+                    inputmode="numeric"
+                    placeholder="the server's default"
+                    value=max_in_flight
+                    error=error
+                    error_id="in-flight-error"
+                />
                 <label>
                     "Delivery"
                     <select
@@ -174,5 +177,51 @@ pub fn EndpointFormView(
                 <button type="submit" disabled=move || pending.get()>{submit_label}</button>
             </div>
         </form>
+    }
+}
+
+/// A one-line text field (`field` is what the server's errors call it), with
+/// its error beside it.
+#[component]
+fn ShortField(
+    label: &'static str,
+    name: &'static str,
+    field: &'static str,
+    #[prop(optional)] inputmode: Option<&'static str>,
+    #[prop(optional)] placeholder: Option<&'static str>,
+    value: RwSignal<String>,
+    #[prop(into)] error: Signal<Option<ConsoleError>>,
+    error_id: &'static str,
+) -> impl IntoView {
+    let invalid = move || {
+        error
+            .get()
+            .and_then(|e| e.for_field(field))
+            .is_some()
+            .to_string()
+    };
+    view! {
+        <label>
+            {label}
+            <input
+                type="text"
+                inputmode=inputmode
+                name=name
+                placeholder=placeholder
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+                aria-invalid=invalid
+            />
+            <FieldMessage error name=field id=error_id/>
+        </label>
+    }
+}
+
+/// A new endpoint's delivery semantics start at at-least-once.
+fn semantics_or_default(semantics: String) -> String {
+    if semantics.is_empty() {
+        "at_least_once".to_string()
+    } else {
+        semantics
     }
 }

@@ -86,6 +86,7 @@ fn EndpointView(
         timeout_secs: format!("{}", f64::from(e.timeout_ms) / 1000.0),
         semantics: e.semantics.as_str().to_string(),
         headers: String::new(),
+        max_in_flight: e.max_in_flight.map(|n| n.to_string()).unwrap_or_default(),
     };
     let reason = RwSignal::new(String::new());
     let enabled = e.enabled;

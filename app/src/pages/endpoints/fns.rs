@@ -146,6 +146,10 @@ pub struct EndpointForm {
     /// `Name: value` per line; on edit, empty keeps the current headers.
     #[serde(default)]
     pub headers: String,
+    /// Requests in flight at once; empty for the server's default (on create)
+    /// / no change (on edit).
+    #[serde(default)]
+    pub max_in_flight: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -170,6 +174,18 @@ mod checks {
                         message: "must be a number of seconds, such as 15".into(),
                     })
                 }),
+        }
+    }
+
+    pub fn max_in_flight(text: &str) -> Result<Option<u32>, ConsoleError> {
+        match text.trim() {
+            "" => Ok(None),
+            t => t.parse::<u32>().map(Some).map_err(|_| {
+                fail(ConsoleError::Invalid {
+                    field: "max_in_flight".into(),
+                    message: "must be a whole number from 1 to 256".into(),
+                })
+            }),
         }
     }
 
@@ -221,7 +237,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         retry_policy: None,
         retry_policy_id: checks::policy(&form.retry_policy_id)?,
         timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
-        max_in_flight: None,
+        max_in_flight: checks::max_in_flight(&form.max_in_flight)?,
         secret: None,
     };
     let (endpoint, secret) = state
@@ -255,7 +271,7 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
         retry_policy: None,
         retry_policy_id: checks::policy(&form.retry_policy_id)?,
         timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
-        max_in_flight: None,
+        max_in_flight: checks::max_in_flight(&form.max_in_flight)?,
     };
     let endpoint = state
         .engine
