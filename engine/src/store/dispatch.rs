@@ -5,7 +5,7 @@ use super::*;
 #[async_trait]
 pub trait DispatchStore: Send + Sync {
     /// Claims up to `limit` due deliveries with a lease until `lease_until`, in one
-    /// statement, never more for one endpoint than brings its in-flight count to
+    /// transaction, never more for one endpoint than brings its in-flight count to
     /// `ahead` times its concurrency (its own `max_in_flight`, else
     /// `per_endpoint`): the dispatcher holds the ones beyond its slots until a
     /// slot frees. Nothing stays locked while they are sent.

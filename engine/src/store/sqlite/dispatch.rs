@@ -439,6 +439,23 @@ const CLAIMED_SQL: &str = r"select d.id, d.claim_token, d.tenant_id, d.event_id,
               left join retry_policies rp on rp.id = p.retry_policy_id
               where d.rowid = ?1";
 
+impl SqliteStore {
+    /// `settle_in_flight` as a job of the hot writer.
+    async fn settle(
+        &self,
+        selection: InFlight,
+        now: DateTime<Utc>,
+        why: &'static str,
+    ) -> Result<Settled> {
+        let now_ms = to_millis(now);
+        self.hot
+            .run(self.pool(), move |tx| {
+                settle_in_flight(tx, &selection, now_ms, why)
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl crate::store::DispatchStore for SqliteStore {
     async fn claim_due(
@@ -498,18 +515,12 @@ impl crate::store::DispatchStore for SqliteStore {
         leases_ending_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Settled> {
-        let selection = InFlight::LeaseBefore(to_millis(leases_ending_before));
-        let now_ms = to_millis(now);
-        self.hot
-            .run(self.pool(), move |tx| {
-                settle_in_flight(
-                    tx,
-                    &selection,
-                    now_ms,
-                    "the worker's lease ran out during an at-most-once attempt",
-                )
-            })
-            .await
+        self.settle(
+            InFlight::LeaseBefore(to_millis(leases_ending_before)),
+            now,
+            "the worker's lease ran out during an at-most-once attempt",
+        )
+        .await
     }
 
     async fn hand_back(
@@ -520,18 +531,12 @@ impl crate::store::DispatchStore for SqliteStore {
         if claims.is_empty() {
             return Ok(Settled::default());
         }
-        let selection = InFlight::of_claims(claims);
-        let now_ms = to_millis(now);
-        self.hot
-            .run(self.pool(), move |tx| {
-                settle_in_flight(
-                    tx,
-                    &selection,
-                    now_ms,
-                    "Herald stopped during an at-most-once attempt",
-                )
-            })
-            .await
+        self.settle(
+            InFlight::of_claims(claims),
+            now,
+            "Herald stopped during an at-most-once attempt",
+        )
+        .await
     }
 
     async fn abandon(&self, delivery: DeliveryId, claim: ClaimToken, reason: &str) -> Result<bool> {

@@ -13,7 +13,6 @@
 
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use sqlx::SqlitePool;
@@ -31,23 +30,15 @@ pub(super) struct HotWriter {
 }
 
 impl HotWriter {
-    /// Opens the connection (the database file exists and is in WAL mode by
-    /// now) and starts its thread, which ends when the writer is dropped.
+    /// Opens the connection with the settings of every other (the database
+    /// file exists and is in WAL mode by now) and starts its thread, which ends when the writer is dropped.
     pub(super) fn open(path: &Path, durability: super::super::Durability) -> Result<Self> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            match durability {
-                super::super::Durability::Process => "NORMAL",
-                super::super::Durability::Power => "FULL",
-            },
-        )?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "cache_size", -65_536)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
-        conn.pragma_update(None, "journal_size_limit", 67_108_864)?;
+        conn.busy_timeout(super::BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "synchronous", super::synchronous(durability))?;
+        for (name, value) in super::PRAGMAS {
+            conn.pragma_update(None, name, value)?;
+        }
         conn.set_prepared_statement_cache_capacity(STATEMENTS);
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()

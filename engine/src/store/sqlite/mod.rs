@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{Capabilities, Store};
@@ -32,6 +32,33 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 /// handler (milliseconds each), so every write goes through the one writer
 /// connection and queues fairly in the pool instead. Reads run in parallel on
 /// the reader pool and, in WAL mode, never wait for the writer.
+/// Settings every connection to the file gets, the hot writer's included.
+const PRAGMAS: [(&str, &str); 4] = [
+    ("foreign_keys", "ON"),
+    // 64 MiB of page cache per connection (SQLite's default is 2 MiB): with
+    // millions of events the indexes ingest writes into stay in memory
+    // instead of being read back from disk on every insert.
+    ("cache_size", "-65536"),
+    // Checkpoints run on a connection of their own (`checkpoints`), so a
+    // commit never waits for one; this is only the safety net should that
+    // task fall behind. The WAL file is cut back after a burst.
+    ("wal_autocheckpoint", "16384"),
+    ("journal_size_limit", "67108864"),
+];
+
+/// How long a connection waits for another's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// WAL + NORMAL survives a crash of the process, not of the OS or the power:
+/// the last commits may not have reached the disk. FULL syncs the WAL on
+/// every commit (group commit keeps that to one sync per group of requests).
+fn synchronous(durability: super::Durability) -> &'static str {
+    match durability {
+        super::Durability::Process => "NORMAL",
+        super::Durability::Power => "FULL",
+    }
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -49,28 +76,14 @@ impl SqliteStore {
         vault: std::sync::Arc<crate::vault::Vault>,
         durability: super::Durability,
     ) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let mut options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL survives a crash of the process, not of the OS or
-            // the power: the last commits may not have reached the disk. FULL
-            // syncs the WAL on every commit (group commit keeps that to one
-            // sync per group of requests).
-            .synchronous(match durability {
-                super::Durability::Process => SqliteSynchronous::Normal,
-                super::Durability::Power => SqliteSynchronous::Full,
-            })
-            .foreign_keys(true)
-            // 64 MiB of page cache per connection (SQLite's default is 2 MiB):
-            // with millions of events the indexes ingest writes into stay in
-            // memory instead of being read back from disk on every insert.
-            .pragma("cache_size", "-65536")
-            // Checkpoints run on a connection of their own (below), so a
-            // commit never waits for one; this is only the safety net should
-            // that task fall behind. The WAL file is cut back after a burst.
-            .pragma("wal_autocheckpoint", "16384")
-            .pragma("journal_size_limit", "67108864")
-            .busy_timeout(Duration::from_secs(5));
+            .pragma("synchronous", synchronous(durability))
+            .busy_timeout(BUSY_TIMEOUT);
+        for (name, value) in PRAGMAS {
+            options = options.pragma(name, value);
+        }
         // sqlx pings a connection before lending it (one round trip to its
         // worker thread); a local file cannot have gone away in between.
         let pool = SqlitePoolOptions::new()
