@@ -112,3 +112,62 @@ async fn a_claim_takes_ahead_by_each_endpoints_own_limit() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_claim_takes_turns_and_reads_an_endpoints_backlog_as_far_as_its_turns_reach() {
+    for b in backends().await {
+        let t = default_tenant(&b).await;
+        let mut made = Vec::new();
+        for pattern in ["long.*", "one.*", "other.*"] {
+            made.push(
+                b.store
+                    .create_endpoint(t.id, endpoint(&[pattern], Semantics::AtLeastOnce), &audit())
+                    .await
+                    .unwrap(),
+            );
+        }
+        // All due at the same millisecond: the order within it is the order
+        // of ingest, and reading on past the first rows of the long backlog
+        // has to continue within that same due time.
+        let now = Utc::now();
+        let events = (0..10)
+            .map(|_| event("long.x", None))
+            .chain([event("one.x", None), event("other.x", None)])
+            .collect();
+        let ingested = b.store.ingest(t.id, events, now).await.unwrap();
+        let long_events: Vec<_> = ingested[..10].iter().map(|i| i.event().id).collect();
+        let lease = now + Duration::seconds(60);
+
+        let claimed = b.store.claim_due(now, lease, 8, 100, 1).await.unwrap();
+        let to = |i: usize| {
+            claimed
+                .iter()
+                .filter(|c| c.endpoint_id == made[i].id)
+                .count()
+        };
+        assert_eq!(
+            (to(0), to(1), to(2), claimed.len()),
+            (6, 1, 1, 8),
+            "{}: one each in the first turn, then the long backlog alone",
+            b.name
+        );
+        let taken: Vec<_> = claimed
+            .iter()
+            .filter(|c| c.endpoint_id == made[0].id)
+            .map(|c| c.event_id)
+            .collect();
+        assert_eq!(
+            taken,
+            long_events[..6],
+            "{}: the oldest six, oldest first, none twice",
+            b.name
+        );
+        let rest = b.store.claim_due(now, lease, 8, 100, 1).await.unwrap();
+        assert_eq!(
+            rest.iter().map(|c| c.event_id).collect::<Vec<_>>(),
+            long_events[6..],
+            "{}: the next claim goes on where this one stopped",
+            b.name
+        );
+    }
+}

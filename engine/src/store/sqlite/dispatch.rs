@@ -1,9 +1,9 @@
-//! SQLite: the dispatcher's claims, lease recovery and receipts, each one
-//! transaction on the hot writer (`hot.rs`).
+//! SQLite: the dispatcher's claims (`claim.rs`), lease recovery and receipts,
+//! each one transaction on the hot writer (`hot.rs`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, named_params, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::Result;
 use crate::dlq::DeadLetter;
@@ -15,7 +15,8 @@ use crate::store::{
 
 use crate::store::SqliteStore;
 
-use super::endpoint_cache::ClaimedRow;
+use super::claim::{NEXT_DUE_SQL, claim};
+use super::endpoint_cache::ClaimedEndpoint;
 use super::stats::{StatParam, stat_params, stats_upsert_sql};
 use crate::store::convert::{json_text, semantics_of};
 
@@ -298,147 +299,6 @@ fn record_set(
     Ok(recorded)
 }
 
-/// Claims up to `limit` due deliveries (see `claim_due`) and reads what
-/// sending each needs, in due order: each taken is updated by rowid, where an
-/// `update … returning` would gather its rows in a temporary table first.
-fn claim(
-    tx: &Transaction<'_>,
-    (now_ms, lease_ms): (i64, i64),
-    limit: u32,
-    per_endpoint: u32,
-    ahead: u32,
-) -> Result<Vec<ClaimedRow>> {
-    // Fair by construction: walk the endpoints that have pending work (a
-    // skip-scan, one index seek per endpoint), give each at most the slots
-    // its in-flight count leaves free, and take them round-robin (every
-    // endpoint's first due delivery before anyone's second), with tenants
-    // taking turns too. An endpoint at its limit is skipped and its work
-    // stays due; one endpoint's backlog cannot hide anyone else's.
-    // `indexed by` keeps every step on the pending-only index: the
-    // planner would otherwise pick `deliveries_endpoint_idx` and sort or
-    // scan an endpoint's whole history. Each turn seeks the delivery
-    // after the previous turn's in index order, as two seeks (the same
-    // due time and a later rowid, else a later due time): a row-value
-    // comparison on `(next_attempt_at, rowid)` seeks on the time alone and
-    // scanned every delivery sharing it (a whole batch of events).
-    let mut taken = tx
-        .prepare_cached(CLAIM_SQL)?
-        .query_map(
-            named_params! {
-                "$2": now_ms,
-                "$3": i64::from(limit),
-                "$4": i64::from(per_endpoint),
-                "$5": i64::from(ahead),
-            },
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-        )?
-        .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
-    taken.sort_by_key(|(rowid, due)| (*due, *rowid));
-    let mut hold = tx.prepare_cached(
-        r"update deliveries set state = 'in_flight', lease_until = ?2, updated_at = ?3,
-                                claim_token = claim_token + 1
-          where rowid = ?1",
-    )?;
-    let mut read = tx.prepare_cached(CLAIMED_SQL)?;
-    let mut rows = Vec::with_capacity(taken.len());
-    for (rowid, _) in taken {
-        hold.execute(params![rowid, lease_ms, now_ms])?;
-        // By position, in `CLAIMED_SQL`'s order: a lookup by name costs a
-        // scan of the column names per value.
-        rows.push(read.query_row([rowid], |r| {
-            Ok(ClaimedRow {
-                id: r.get(0)?,
-                claim_token: r.get(1)?,
-                tenant_id: r.get(2)?,
-                event_id: r.get(3)?,
-                endpoint_id: r.get(4)?,
-                attempts: r.get(5)?,
-                chain_attempts: r.get(6)?,
-                first_attempt_at: r.get(7)?,
-                chain_trigger: r.get(8)?,
-                chain_reason: r.get(9)?,
-                event_type: r.get(10)?,
-                payload: r.get(11)?,
-                correlation_id: r.get(12)?,
-                test: r.get(13)?,
-                url: r.get(14)?,
-                headers: r.get(15)?,
-                semantics: r.get(16)?,
-                retry_policy: r.get(17)?,
-                timeout_ms: r.get(18)?,
-                active: r.get(19)?,
-                max_in_flight: r.get(20)?,
-                version: r.get(21)?,
-            })
-        })?);
-    }
-    Ok(rows)
-}
-
-/// The due deliveries a claim takes (rowid, due time), with the claim's
-/// parameters: `$2` now, `$3` the most to take, `$4` the default per-endpoint
-/// concurrency, `$5` how many times that an endpoint may hold at once.
-const CLAIM_SQL: &str = r"with recursive
-              endpoints_with_work(endpoint_id) as (
-                  select (select min(endpoint_id) from deliveries indexed by deliveries_endpoint_due_idx
-                          where state = 'pending')
-                  union all
-                  select (select min(endpoint_id) from deliveries indexed by deliveries_endpoint_due_idx
-                          where state = 'pending' and endpoint_id > w.endpoint_id)
-                  from endpoints_with_work w where w.endpoint_id is not null
-              ),
-              ready as (
-                  select w.endpoint_id,
-                         (select min(next_attempt_at) from deliveries d indexed by deliveries_endpoint_due_idx
-                          where d.state = 'pending' and d.endpoint_id = w.endpoint_id) as first_due,
-                         $5 * coalesce((select p.max_in_flight from endpoints p where p.id = w.endpoint_id), $4)
-                           - (select count(*) from deliveries d
-                              where d.state = 'in_flight' and d.endpoint_id = w.endpoint_id) as free
-                  from endpoints_with_work w where w.endpoint_id is not null
-              ),
-              walk(endpoint_id, first_due, free, turn, rid) as (
-                  select r.endpoint_id, r.first_due, r.free, 1,
-                         (select d.rowid from deliveries d indexed by deliveries_endpoint_due_idx
-                          where d.state = 'pending' and d.endpoint_id = r.endpoint_id
-                          order by d.next_attempt_at, d.rowid limit 1)
-                  from ready r where r.free >= 1 and r.first_due <= $2
-                  union all
-                  select w.endpoint_id, w.first_due, w.free, w.turn + 1,
-                         coalesce(
-                           (select d.rowid from deliveries d indexed by deliveries_endpoint_due_idx, deliveries cur
-                            where cur.rowid = w.rid and d.state = 'pending' and d.endpoint_id = w.endpoint_id
-                              and d.next_attempt_at = cur.next_attempt_at and d.rowid > cur.rowid
-                            order by d.rowid limit 1),
-                           (select d.rowid from deliveries d indexed by deliveries_endpoint_due_idx, deliveries cur
-                            where cur.rowid = w.rid and d.state = 'pending' and d.endpoint_id = w.endpoint_id
-                              and d.next_attempt_at > cur.next_attempt_at and d.next_attempt_at <= $2
-                            order by d.next_attempt_at, d.rowid limit 1))
-                  from walk w where w.turn < w.free and w.rid is not null
-              ),
-              turns as (
-                  select w.rid, w.turn, w.first_due,
-                         row_number() over (partition by d.tenant_id order by w.turn, w.first_due) as tenant_turn
-                  from walk w join deliveries d on d.rowid = w.rid
-                  where w.rid is not null
-              )
-              select t.rid, d.next_attempt_at from turns t join deliveries d on d.rowid = t.rid
-              order by t.tenant_turn, t.turn, t.first_due limit $3";
-
-/// What sending one claimed delivery needs, by its rowid.
-const CLAIMED_SQL: &str = r"select d.id, d.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts, d.attempts - d.chain_base as chain_attempts,
-                     d.first_attempt_at, d.chain_trigger, d.chain_reason,
-                     e.event_type, e.payload, e.correlation_id, e.test,
-                     p.url, p.headers, p.semantics,
-                     coalesce(rp.policy, p.retry_policy) as retry_policy, p.timeout_ms,
-                     (p.disabled_at is null and p.deleted_at is null) as active, p.max_in_flight,
-                     p.updated_at || '/' || coalesce((select group_concat(s.created_at || ':' || coalesce(s.expires_at, ''))
-                                                      from endpoint_secrets s where s.endpoint_id = p.id), '') as version
-              from deliveries d
-              join events e on e.id = d.event_id
-              join endpoints p on p.id = d.endpoint_id
-              left join retry_policies rp on rp.id = p.retry_policy_id
-              where d.rowid = ?1";
-
 impl SqliteStore {
     /// `settle_in_flight` as a job of the hot writer.
     async fn settle(
@@ -468,7 +328,7 @@ impl crate::store::DispatchStore for SqliteStore {
     ) -> Result<Vec<Claimed>> {
         let now_ms = to_millis(now);
         let lease_ms = to_millis(lease_until);
-        let rows = self
+        let (rows, endpoints) = self
             .hot
             .run(self.pool(), move |tx| {
                 claim(tx, (now_ms, lease_ms), limit, per_endpoint, ahead)
@@ -477,11 +337,16 @@ impl crate::store::DispatchStore for SqliteStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let opened = self.opened_endpoints(&rows).await?;
+        let opened = self.opened_endpoints(&endpoints).await?;
+        let settings: std::collections::HashMap<&str, &ClaimedEndpoint> = endpoints
+            .iter()
+            .map(|e| (e.endpoint_id.as_str(), e))
+            .collect();
 
         rows.iter()
             .map(|r| {
                 let endpoint = &opened[r.endpoint_id.as_str()];
+                let stored = settings[r.endpoint_id.as_str()];
                 Ok(Claimed {
                     id: stored_id(&r.id)?,
                     tenant_id: stored_id(&r.tenant_id)?,
@@ -491,14 +356,14 @@ impl crate::store::DispatchStore for SqliteStore {
                     correlation_id: r.correlation_id.clone(),
                     test: r.test,
                     endpoint_id: stored_id(&r.endpoint_id)?,
-                    url: r.url.clone(),
+                    url: stored.url.clone(),
                     headers: endpoint.headers.clone(),
-                    semantics: semantics_of(&r.semantics),
+                    semantics: semantics_of(&stored.semantics),
                     retry_policy: endpoint.retry_policy.clone(),
-                    timeout_ms: u32::try_from(r.timeout_ms).unwrap_or(u32::MAX),
-                    max_in_flight: r.max_in_flight.and_then(|n| u32::try_from(n).ok()),
+                    timeout_ms: u32::try_from(stored.timeout_ms).unwrap_or(u32::MAX),
+                    max_in_flight: stored.max_in_flight.and_then(|n| u32::try_from(n).ok()),
                     secrets: endpoint.live_secrets(now_ms),
-                    endpoint_active: r.active,
+                    endpoint_active: stored.active,
                     attempts: u32::try_from(r.attempts).unwrap_or(0),
                     chain_attempts: u32::try_from(r.chain_attempts).unwrap_or(0),
                     first_attempt_at: r.first_attempt_at.map(from_millis),
@@ -596,11 +461,9 @@ impl crate::store::DispatchStore for SqliteStore {
     }
 
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let at: Option<i64> = sqlx::query_scalar(
-            "select min(next_attempt_at) from deliveries where state = 'pending'",
-        )
-        .fetch_one(self.reader())
-        .await?;
+        let at: Option<i64> = sqlx::query_scalar(NEXT_DUE_SQL)
+            .fetch_one(self.reader())
+            .await?;
         Ok(at.map(from_millis))
     }
 }

@@ -84,34 +84,35 @@ pub(super) struct ClaimedRow {
     pub(super) payload: String,
     pub(super) correlation_id: Option<String>,
     pub(super) test: bool,
+    pub(super) claim_token: i64,
+}
+
+/// The settings of an endpoint a claim took deliveries for, as stored: read
+/// once per endpoint per claim, not once per delivery.
+pub(super) struct ClaimedEndpoint {
+    pub(super) endpoint_id: String,
     pub(super) url: String,
     pub(super) headers: String,
     pub(super) semantics: String,
     pub(super) retry_policy: String,
     pub(super) timeout_ms: i64,
     pub(super) active: bool,
-    pub(super) claim_token: i64,
     pub(super) max_in_flight: Option<i64>,
     pub(super) version: String,
 }
 
 impl SqliteStore {
-    /// The settings of the claimed rows' endpoints, opened: from the cache
-    /// when the stored version matches, else read, decrypted and parsed once
-    /// per endpoint (not once per delivery).
+    /// The settings of a claim's endpoints, opened: from the cache when the
+    /// stored version matches, else decrypted and parsed once per version of
+    /// each endpoint (not once per delivery).
     pub(super) async fn opened_endpoints<'r>(
         &self,
-        rows: &'r [ClaimedRow],
+        rows: &'r [ClaimedEndpoint],
     ) -> Result<std::collections::HashMap<&'r str, std::sync::Arc<Opened>>> {
-        // Endpoint settings are opened (decrypted, parsed) once per version
-        // of the endpoint, not once per delivery.
         let mut opened: std::collections::HashMap<&str, std::sync::Arc<Opened>> =
             std::collections::HashMap::new();
-        let mut missing: Vec<&ClaimedRow> = Vec::new();
+        let mut missing: Vec<&ClaimedEndpoint> = Vec::new();
         for r in rows {
-            if opened.contains_key(r.endpoint_id.as_str()) {
-                continue;
-            }
             match self
                 .endpoints
                 .get(&r.endpoint_id, &r.version, &r.headers, &r.retry_policy)
@@ -119,10 +120,7 @@ impl SqliteStore {
                 Some(hit) => {
                     opened.insert(&r.endpoint_id, hit);
                 }
-                None if !missing.iter().any(|m| m.endpoint_id == r.endpoint_id) => {
-                    missing.push(r);
-                }
-                None => {}
+                None => missing.push(r),
             }
         }
         if !missing.is_empty() {

@@ -13,6 +13,7 @@ use crate::Result;
 mod accounts;
 mod audit;
 mod checkpoints;
+mod claim;
 mod dispatch;
 mod dlq;
 mod endpoint_cache;
@@ -302,5 +303,44 @@ mod tests {
         use super::super::Durability;
         assert_eq!(synchronous_of(Durability::Power).await, (2, 2), "FULL");
         assert_eq!(synchronous_of(Durability::Process).await, (1, 1), "NORMAL");
+    }
+
+    /// The tables every claim and receipt writes state their CHECK rules
+    /// with `=`: an `in (…)` list of more than two values makes SQLite build
+    /// a temporary table each time a statement runs. The rules still hold.
+    #[tokio::test]
+    async fn the_rows_a_delivery_writes_are_checked_without_in_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let store = SqliteStore::connect(
+            &url,
+            std::sync::Arc::new(crate::vault::Vault::ephemeral()),
+            super::super::Durability::Process,
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let schemas: Vec<(String, String)> = sqlx::query_as(
+            "select name, sql from sqlite_schema where type = 'table' \
+             and name in ('deliveries', 'attempts', 'delivery_stats')",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(schemas.len(), 3);
+        for (table, sql) in &schemas {
+            assert!(
+                !sql.to_lowercase().contains(" in ("),
+                "{table} still checks with an in list: {sql}"
+            );
+        }
+        let refused = sqlx::query(
+            "insert into delivery_stats (tenant_id, granularity, bucket_start, endpoint_id, event_type, \
+             attempts, succeeded, failed, dlq_added, latency_sum_ms) values ('t', 'week', 0, 'e', 'x', 0, 0, 0, 0, 0)",
+        )
+        .execute(store.pool())
+        .await
+        .expect_err("a granularity outside the three is refused");
+        assert!(refused.to_string().contains("CHECK"), "{refused}");
     }
 }

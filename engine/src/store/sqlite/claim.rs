@@ -1,0 +1,337 @@
+//! SQLite: which due deliveries a claim takes, fairly across endpoints and
+//! tenants, and what sending each needs; run as a job of the hot writer.
+
+use rusqlite::{Transaction, params};
+
+use super::endpoint_cache::{ClaimedEndpoint, ClaimedRow};
+use crate::Result;
+
+/// An endpoint with due deliveries, as a claim walks it.
+struct Lane {
+    endpoint_id: String,
+    tenant_id: String,
+    first_due: i64,
+    /// The most of its deliveries this claim may take.
+    cap: usize,
+    /// Its due deliveries read so far (rowid, due), in due order.
+    rows: Vec<(i64, i64)>,
+    /// True once `rows` holds all it may give.
+    exhausted: bool,
+}
+
+impl Lane {
+    /// True if the lane has a `turn`-th due delivery (1-based), reading more
+    /// of them when it has not yet: at least `chunk` at a time, continuing
+    /// after the last one read in index order.
+    fn has(
+        &mut self,
+        tx: &Transaction<'_>,
+        turn: usize,
+        now_ms: i64,
+        chunk: usize,
+    ) -> Result<bool> {
+        while self.rows.len() < turn && !self.exhausted {
+            let want = turn.max(self.rows.len() + chunk).min(self.cap) - self.rows.len();
+            let before = self.rows.len();
+            let add = |rows: &mut Vec<(i64, i64)>, sql: &str, p: [i64; 3]| -> Result<()> {
+                let mut statement = tx.prepare_cached(sql)?;
+                let found = statement
+                    .query_map(params![self.endpoint_id, p[0], p[1], p[2]], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })?;
+                for row in found {
+                    rows.push(row?);
+                }
+                Ok(())
+            };
+            let mut rows = std::mem::take(&mut self.rows);
+            // Two seeks, never a row-value comparison on `(due, rowid)`:
+            // SQLite seeks that on the due time alone and would scan every
+            // delivery sharing it (a whole batch of events).
+            let after = rows.last().copied();
+            if let Some((rowid, due)) = after {
+                add(&mut rows, DUE_SAME_TIME, [due, rowid, want as i64])?;
+            }
+            let short = want - (rows.len() - before);
+            if short > 0 {
+                let from = after.map_or(i64::MIN, |(_, due)| due);
+                add(&mut rows, DUE_LATER, [from, now_ms, short as i64])?;
+            }
+            self.exhausted = rows.len() - before < want || rows.len() >= self.cap;
+            self.rows = rows;
+        }
+        Ok(self.rows.len() >= turn)
+    }
+}
+
+/// One tenant's turns in a claim: every endpoint's first due delivery
+/// (earliest-due endpoint first), then every endpoint's second, and so on.
+struct TenantTurns {
+    /// Lanes still giving, by first due time.
+    alive: Vec<usize>,
+    turn: usize,
+    next: usize,
+}
+
+impl TenantTurns {
+    /// The tenant's next (lane, turn), if it has one.
+    fn next(
+        &mut self,
+        tx: &Transaction<'_>,
+        lanes: &mut [Lane],
+        now_ms: i64,
+        chunk: usize,
+    ) -> Result<Option<(usize, usize)>> {
+        loop {
+            if self.next < self.alive.len() {
+                let lane = self.alive[self.next];
+                self.next += 1;
+                return Ok(Some((lane, self.turn)));
+            }
+            if self.alive.is_empty() {
+                return Ok(None);
+            }
+            self.turn += 1;
+            self.next = 0;
+            let mut still = Vec::with_capacity(self.alive.len());
+            for &lane in &self.alive {
+                if lanes[lane].has(tx, self.turn, now_ms, chunk)? {
+                    still.push(lane);
+                }
+            }
+            self.alive = still;
+        }
+    }
+}
+
+/// A delivery a claim takes: its rowid, its due time and its lane.
+type Picked = (i64, i64, usize);
+
+/// Picks up to `limit` due deliveries, fair by
+/// construction: each endpoint gets at most the slots its in-flight count
+/// leaves free, and they are taken round-robin (every endpoint's first due
+/// delivery before anyone's second), with tenants taking turns too. An
+/// endpoint at its limit is skipped and its work stays due; one endpoint's
+/// backlog cannot hide anyone else's. Each endpoint's deliveries are read as
+/// a range of the pending-only index, a chunk at a time, only as far as the
+/// turns reach.
+fn pick(
+    tx: &Transaction<'_>,
+    now_ms: i64,
+    limit: u32,
+    per_endpoint: u32,
+    ahead: u32,
+) -> Result<(Vec<Lane>, Vec<Picked>)> {
+    let limit = limit as usize;
+    let mut lanes: Vec<Lane> = tx
+        .prepare_cached(READY_SQL)?
+        .query_map(params![i64::from(per_endpoint), i64::from(ahead)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?
+        .filter_map(|row| match row {
+            Ok((_, _, first_due, free)) if free < 1 || first_due > now_ms => None,
+            Ok((endpoint_id, tenant_id, first_due, free)) => Some(Ok(Lane {
+                endpoint_id,
+                tenant_id,
+                first_due,
+                cap: usize::try_from(free).unwrap_or(usize::MAX).min(limit),
+                rows: Vec::new(),
+                exhausted: false,
+            })),
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<rusqlite::Result<_>>()?;
+    if lanes.is_empty() || limit == 0 {
+        return Ok((lanes, Vec::new()));
+    }
+    // Enough per read that one endpoint alone is read in one go, and many
+    // endpoints each read about their share.
+    let chunk = limit.div_ceil(lanes.len()) + 1;
+    let mut by_tenant: std::collections::BTreeMap<&str, Vec<usize>> =
+        std::collections::BTreeMap::new();
+    let mut order: Vec<usize> = (0..lanes.len()).collect();
+    order.sort_by(|&a, &b| {
+        (lanes[a].first_due, &lanes[a].endpoint_id)
+            .cmp(&(lanes[b].first_due, &lanes[b].endpoint_id))
+    });
+    for &lane in &order {
+        by_tenant
+            .entry(lanes[lane].tenant_id.as_str())
+            .or_default()
+            .push(lane);
+    }
+    let mut tenants: Vec<TenantTurns> = by_tenant
+        .into_values()
+        .map(|alive| TenantTurns {
+            next: alive.len(),
+            alive,
+            turn: 0,
+        })
+        .collect();
+    let mut picked = Vec::with_capacity(limit);
+    // Round by round, each tenant's next turn; within a round the earlier
+    // turn, then the earlier-due endpoint, goes first.
+    while picked.len() < limit {
+        let mut round = Vec::with_capacity(tenants.len());
+        for tenant in &mut tenants {
+            if let Some(next) = tenant.next(tx, &mut lanes, now_ms, chunk)? {
+                round.push(next);
+            }
+        }
+        if round.is_empty() {
+            break;
+        }
+        round.sort_by(|&(a, ta), &(b, tb)| {
+            (ta, lanes[a].first_due, &lanes[a].endpoint_id).cmp(&(
+                tb,
+                lanes[b].first_due,
+                &lanes[b].endpoint_id,
+            ))
+        });
+        for (lane, turn) in round.into_iter().take(limit - picked.len()) {
+            let (rowid, due) = lanes[lane].rows[turn - 1];
+            picked.push((rowid, due, lane));
+        }
+    }
+    Ok((lanes, picked))
+}
+
+/// Claims up to `limit` due deliveries (see `claim_due` and `pick`) and reads
+/// what sending each needs, in due order, with each endpoint's settings read
+/// once. Each taken is updated by rowid, where an `update … returning` would
+/// gather its rows in a temporary table first.
+pub(super) fn claim(
+    tx: &Transaction<'_>,
+    (now_ms, lease_ms): (i64, i64),
+    limit: u32,
+    per_endpoint: u32,
+    ahead: u32,
+) -> Result<(Vec<ClaimedRow>, Vec<ClaimedEndpoint>)> {
+    let (lanes, mut picked) = pick(tx, now_ms, limit, per_endpoint, ahead)?;
+    picked.sort_by_key(|&(rowid, due, _)| (due, rowid));
+    let mut hold = tx.prepare_cached(
+        r"update deliveries set state = 'in_flight', lease_until = ?2, updated_at = ?3,
+                                claim_token = claim_token + 1
+          where rowid = ?1",
+    )?;
+    let mut read = tx.prepare_cached(CLAIMED_SQL)?;
+    let mut rows = Vec::with_capacity(picked.len());
+    let mut used = vec![false; lanes.len()];
+    for &(rowid, _, lane) in &picked {
+        used[lane] = true;
+        let lane = &lanes[lane];
+        hold.execute(params![rowid, lease_ms, now_ms])?;
+        // By position, in `CLAIMED_SQL`'s order: a lookup by name costs a
+        // scan of the column names per value.
+        rows.push(read.query_row([rowid], |r| {
+            Ok(ClaimedRow {
+                id: r.get(0)?,
+                claim_token: r.get(1)?,
+                tenant_id: lane.tenant_id.clone(),
+                event_id: r.get(2)?,
+                endpoint_id: lane.endpoint_id.clone(),
+                attempts: r.get(3)?,
+                chain_attempts: r.get(4)?,
+                first_attempt_at: r.get(5)?,
+                chain_trigger: r.get(6)?,
+                chain_reason: r.get(7)?,
+                event_type: r.get(8)?,
+                payload: r.get(9)?,
+                correlation_id: r.get(10)?,
+                test: r.get(11)?,
+            })
+        })?);
+    }
+    let mut settings = tx.prepare_cached(ENDPOINT_SQL)?;
+    let mut endpoints = Vec::new();
+    for (lane, _) in lanes.iter().zip(&used).filter(|(_, used)| **used) {
+        endpoints.push(settings.query_row([&lane.endpoint_id], |r| {
+            Ok(ClaimedEndpoint {
+                endpoint_id: lane.endpoint_id.clone(),
+                url: r.get(0)?,
+                headers: r.get(1)?,
+                semantics: r.get(2)?,
+                retry_policy: r.get(3)?,
+                timeout_ms: r.get(4)?,
+                active: r.get(5)?,
+                max_in_flight: r.get(6)?,
+                version: r.get(7)?,
+            })
+        })?);
+    }
+    Ok((rows, endpoints))
+}
+
+/// The endpoints with pending work, found by a skip-scan of the pending-only
+/// index (one seek per endpoint). `indexed by` keeps every step on that
+/// index: the planner would otherwise pick `deliveries_endpoint_idx` and scan
+/// an endpoint's whole backlog.
+macro_rules! endpoints_with_work {
+    () => {
+        r"with recursive
+              endpoints_with_work(endpoint_id) as (
+                  select (select min(endpoint_id) from deliveries indexed by deliveries_endpoint_due_idx
+                          where state = 'pending')
+                  union all
+                  select (select min(endpoint_id) from deliveries indexed by deliveries_endpoint_due_idx
+                          where state = 'pending' and endpoint_id > w.endpoint_id)
+                  from endpoints_with_work w where w.endpoint_id is not null
+              ) "
+    };
+}
+
+/// Each endpoint with pending work: its tenant, its earliest due time and how
+/// many more it may hold in flight (`?1` the default per-endpoint
+/// concurrency, `?2` how many times that an endpoint may hold at once).
+const READY_SQL: &str = concat!(
+    endpoints_with_work!(),
+    r"select w.endpoint_id, p.tenant_id,
+             (select min(next_attempt_at) from deliveries d indexed by deliveries_endpoint_due_idx
+              where d.state = 'pending' and d.endpoint_id = w.endpoint_id),
+             ?2 * coalesce(p.max_in_flight, ?1)
+               - (select count(*) from deliveries d indexed by deliveries_lease_idx
+                  where d.state = 'in_flight' and d.endpoint_id = w.endpoint_id)
+      from endpoints_with_work w join endpoints p on p.id = w.endpoint_id"
+);
+
+/// The earliest due time of any pending delivery.
+pub(super) const NEXT_DUE_SQL: &str = concat!(
+    endpoints_with_work!(),
+    r"select min((select min(next_attempt_at) from deliveries d indexed by deliveries_endpoint_due_idx
+                  where d.state = 'pending' and d.endpoint_id = w.endpoint_id))
+      from endpoints_with_work w where w.endpoint_id is not null"
+);
+
+/// An endpoint's (`?1`) due deliveries after the time `?2` and due by `?3`,
+/// at most `?4`, in due order.
+const DUE_LATER: &str = r"select rowid, next_attempt_at from deliveries indexed by deliveries_endpoint_due_idx
+      where state = 'pending' and endpoint_id = ?1 and next_attempt_at > ?2 and next_attempt_at <= ?3
+      order by next_attempt_at, rowid limit ?4";
+
+/// An endpoint's (`?1`) deliveries due at `?2` after the rowid `?3`, at
+/// most `?4`, in rowid order.
+const DUE_SAME_TIME: &str = r"select rowid, next_attempt_at from deliveries indexed by deliveries_endpoint_due_idx
+      where state = 'pending' and endpoint_id = ?1 and next_attempt_at = ?2 and rowid > ?3
+      order by rowid limit ?4";
+
+/// What sending one claimed delivery needs, by its rowid.
+const CLAIMED_SQL: &str = r"select d.id, d.claim_token, d.event_id, d.attempts, d.attempts - d.chain_base,
+                     d.first_attempt_at, d.chain_trigger, d.chain_reason,
+                     e.event_type, e.payload, e.correlation_id, e.test
+              from deliveries d join events e on e.id = d.event_id
+              where d.rowid = ?1";
+
+/// A claimed endpoint's delivery settings, by its id; `version` changes with
+/// any change to the endpoint or its secrets.
+const ENDPOINT_SQL: &str = r"select p.url, p.headers, p.semantics,
+                     coalesce(rp.policy, p.retry_policy), p.timeout_ms,
+                     (p.disabled_at is null and p.deleted_at is null), p.max_in_flight,
+                     p.updated_at || '/' || coalesce((select group_concat(s.created_at || ':' || coalesce(s.expires_at, ''))
+                                                      from endpoint_secrets s where s.endpoint_id = p.id), '')
+              from endpoints p left join retry_policies rp on rp.id = p.retry_policy_id
+              where p.id = ?1";
