@@ -32,35 +32,41 @@ impl Lane {
     ) -> Result<bool> {
         while self.rows.len() < turn && !self.exhausted {
             let want = turn.max(self.rows.len() + chunk).min(self.cap) - self.rows.len();
-            let before = self.rows.len();
-            let add = |rows: &mut Vec<(i64, i64)>, sql: &str, p: [i64; 3]| -> Result<()> {
-                let mut statement = tx.prepare_cached(sql)?;
-                let found = statement
-                    .query_map(params![self.endpoint_id, p[0], p[1], p[2]], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                    })?;
-                for row in found {
-                    rows.push(row?);
-                }
-                Ok(())
-            };
-            let mut rows = std::mem::take(&mut self.rows);
             // Two seeks, never a row-value comparison on `(due, rowid)`:
             // SQLite seeks that on the due time alone and would scan every
             // delivery sharing it (a whole batch of events).
-            let after = rows.last().copied();
+            let after = self.rows.last().copied();
+            let mut got = 0;
             if let Some((rowid, due)) = after {
-                add(&mut rows, DUE_SAME_TIME, [due, rowid, want as i64])?;
+                got += self.read(tx, DUE_SAME_TIME, [due, rowid, want as i64])?;
             }
-            let short = want - (rows.len() - before);
-            if short > 0 {
+            if got < want {
                 let from = after.map_or(i64::MIN, |(_, due)| due);
-                add(&mut rows, DUE_LATER, [from, now_ms, short as i64])?;
+                got += self.read(tx, DUE_LATER, [from, now_ms, (want - got) as i64])?;
             }
-            self.exhausted = rows.len() - before < want || rows.len() >= self.cap;
-            self.rows = rows;
+            self.exhausted = got < want || self.rows.len() >= self.cap;
         }
         Ok(self.rows.len() >= turn)
+    }
+
+    /// Appends what `sql` (`DUE_SAME_TIME` or `DUE_LATER`) finds for this
+    /// endpoint with the parameters `p`; returns how many.
+    fn read(&mut self, tx: &Transaction<'_>, sql: &str, p: [i64; 3]) -> Result<usize> {
+        let mut statement = tx.prepare_cached(sql)?;
+        let found = statement.query_map(params![self.endpoint_id, p[0], p[1], p[2]], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let before = self.rows.len();
+        for row in found {
+            self.rows.push(row?);
+        }
+        Ok(self.rows.len() - before)
+    }
+
+    /// Which of two lanes goes first within a turn: the earlier due, then
+    /// the endpoint id.
+    fn rank(&self) -> (i64, &str) {
+        (self.first_due, &self.endpoint_id)
     }
 }
 
@@ -155,10 +161,7 @@ fn pick(
     let mut by_tenant: std::collections::BTreeMap<&str, Vec<usize>> =
         std::collections::BTreeMap::new();
     let mut order: Vec<usize> = (0..lanes.len()).collect();
-    order.sort_by(|&a, &b| {
-        (lanes[a].first_due, &lanes[a].endpoint_id)
-            .cmp(&(lanes[b].first_due, &lanes[b].endpoint_id))
-    });
+    order.sort_by(|&a, &b| lanes[a].rank().cmp(&lanes[b].rank()));
     for &lane in &order {
         by_tenant
             .entry(lanes[lane].tenant_id.as_str())
@@ -186,13 +189,7 @@ fn pick(
         if round.is_empty() {
             break;
         }
-        round.sort_by(|&(a, ta), &(b, tb)| {
-            (ta, lanes[a].first_due, &lanes[a].endpoint_id).cmp(&(
-                tb,
-                lanes[b].first_due,
-                &lanes[b].endpoint_id,
-            ))
-        });
+        round.sort_by(|&(a, ta), &(b, tb)| (ta, lanes[a].rank()).cmp(&(tb, lanes[b].rank())));
         for (lane, turn) in round.into_iter().take(limit - picked.len()) {
             let (rowid, due) = lanes[lane].rows[turn - 1];
             picked.push((rowid, due, lane));

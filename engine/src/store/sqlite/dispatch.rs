@@ -16,7 +16,6 @@ use crate::store::{
 use crate::store::SqliteStore;
 
 use super::claim::{NEXT_DUE_SQL, claim};
-use super::endpoint_cache::ClaimedEndpoint;
 use super::stats::{StatParam, stat_params, stats_upsert_sql};
 use crate::store::convert::{json_text, semantics_of};
 
@@ -338,15 +337,9 @@ impl crate::store::DispatchStore for SqliteStore {
             return Ok(Vec::new());
         }
         let opened = self.opened_endpoints(&endpoints).await?;
-        let settings: std::collections::HashMap<&str, &ClaimedEndpoint> = endpoints
-            .iter()
-            .map(|e| (e.endpoint_id.as_str(), e))
-            .collect();
-
         rows.iter()
             .map(|r| {
-                let endpoint = &opened[r.endpoint_id.as_str()];
-                let stored = settings[r.endpoint_id.as_str()];
+                let (stored, endpoint) = &opened[r.endpoint_id.as_str()];
                 Ok(Claimed {
                     id: stored_id(&r.id)?,
                     tenant_id: stored_id(&r.tenant_id)?,

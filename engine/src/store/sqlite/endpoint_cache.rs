@@ -102,15 +102,19 @@ pub(super) struct ClaimedEndpoint {
 }
 
 impl SqliteStore {
-    /// The settings of a claim's endpoints, opened: from the cache when the
+    /// The settings of a claim's endpoints, each as stored and opened: from
+    /// the cache when the
     /// stored version matches, else decrypted and parsed once per version of
     /// each endpoint (not once per delivery).
     pub(super) async fn opened_endpoints<'r>(
         &self,
         rows: &'r [ClaimedEndpoint],
-    ) -> Result<std::collections::HashMap<&'r str, std::sync::Arc<Opened>>> {
-        let mut opened: std::collections::HashMap<&str, std::sync::Arc<Opened>> =
-            std::collections::HashMap::new();
+    ) -> Result<std::collections::HashMap<&'r str, (&'r ClaimedEndpoint, std::sync::Arc<Opened>)>>
+    {
+        let mut opened: std::collections::HashMap<
+            &str,
+            (&ClaimedEndpoint, std::sync::Arc<Opened>),
+        > = std::collections::HashMap::new();
         let mut missing: Vec<&ClaimedEndpoint> = Vec::new();
         for r in rows {
             match self
@@ -118,7 +122,7 @@ impl SqliteStore {
                 .get(&r.endpoint_id, &r.version, &r.headers, &r.retry_policy)
             {
                 Some(hit) => {
-                    opened.insert(&r.endpoint_id, hit);
+                    opened.insert(&r.endpoint_id, (r, hit));
                 }
                 None => missing.push(r),
             }
@@ -152,7 +156,7 @@ impl SqliteStore {
                         .collect::<Result<Vec<_>>>()?,
                 });
                 self.endpoints.put(&r.endpoint_id, entry.clone());
-                opened.insert(&r.endpoint_id, entry);
+                opened.insert(&r.endpoint_id, (r, entry));
             }
         }
 

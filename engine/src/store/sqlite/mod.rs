@@ -276,8 +276,8 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    /// SQLite's `synchronous` on the writer and a reader: 1 is NORMAL, 2 is FULL.
-    async fn synchronous_of(durability: super::super::Durability) -> (i64, i64) {
+    /// A store on a new file in a directory of its own (kept while it lives).
+    async fn opened(durability: super::super::Durability) -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("d.db").display());
         let store = SqliteStore::connect(
@@ -287,6 +287,12 @@ mod tests {
         )
         .await
         .unwrap();
+        (dir, store)
+    }
+
+    /// SQLite's `synchronous` on the writer and a reader: 1 is NORMAL, 2 is FULL.
+    async fn synchronous_of(durability: super::super::Durability) -> (i64, i64) {
+        let (_dir, store) = opened(durability).await;
         let writer: i64 = sqlx::query_scalar("pragma synchronous")
             .fetch_one(store.pool())
             .await
@@ -310,15 +316,7 @@ mod tests {
     /// a temporary table each time a statement runs. The rules still hold.
     #[tokio::test]
     async fn the_rows_a_delivery_writes_are_checked_without_in_lists() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("d.db").display());
-        let store = SqliteStore::connect(
-            &url,
-            std::sync::Arc::new(crate::vault::Vault::ephemeral()),
-            super::super::Durability::Process,
-        )
-        .await
-        .unwrap();
+        let (_dir, store) = opened(super::super::Durability::Process).await;
         store.migrate().await.unwrap();
         let schemas: Vec<(String, String)> = sqlx::query_as(
             "select name, sql from sqlite_schema where type = 'table' \
