@@ -290,8 +290,12 @@ async fn shutdown_signal() {
 pub fn init_tracing(filter: &str, format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: escape codes in a log file or a
+    // collector are noise, and styling every span's fields costs each request
+    // and each delivery thousands of instructions.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_target(false);
     let _ = match format {
         config::LogFormat::Text => builder.try_init(),
