@@ -26,10 +26,23 @@ const GENERATED_SECRET_BYTES: usize = 32;
 
 /// An endpoint's signing secret. Deliberately not `Serialize`: it leaves the
 /// server only when it is created or rotated, through an explicit call.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Secret {
     key: Vec<u8>,
+    /// HMAC-SHA256 with the key already absorbed (its inner and outer pads
+    /// hashed once, when the secret is made): each signature then starts from
+    /// a copy instead of hashing the pads again, two of the six SHA-256
+    /// blocks a typical delivery's signature costs.
+    keyed: Hmac<Sha256>,
 }
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Secret {}
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,7 +66,12 @@ impl Secret {
     pub fn generate() -> Self {
         let mut key = vec![0u8; GENERATED_SECRET_BYTES];
         OsRng.fill_bytes(&mut key);
-        Self { key }
+        Self::from_key(key)
+    }
+
+    fn from_key(key: Vec<u8>) -> Self {
+        let keyed = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes keys of any length");
+        Self { key, keyed }
     }
 
     /// Parses `whsec_<base64 of 24 to 64 bytes>`.
@@ -65,7 +83,7 @@ impl Secret {
         if !(MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&key.len()) {
             return Err(SecretError::WrongLength(key.len()));
         }
-        Ok(Self { key })
+        Ok(Self::from_key(key))
     }
 
     /// The `whsec_…` text form, for showing once and for storing.
@@ -75,8 +93,7 @@ impl Secret {
 
     /// `v1,<base64 signature>` of one message.
     pub fn sign(&self, webhook_id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        let mut mac = self.keyed.clone();
         mac.update(webhook_id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
