@@ -31,7 +31,7 @@ pub const MAX_CORRELATION_LEN: usize = 128;
 
 /// Whether text can be sent as a header value as it is.
 pub fn is_header_safe(value: &str) -> bool {
-    reqwest::header::HeaderValue::from_str(value).is_ok()
+    http::header::HeaderValue::from_str(value).is_ok()
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> EngineError {
@@ -205,7 +205,7 @@ fn headers(headers: &BTreeMap<String, String>) -> Result<()> {
                 format!("the value of '{name}' is longer than {MAX_HEADER_VALUE_BYTES} bytes"),
             ));
         }
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        if http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(invalid(
                 "headers",
                 format!("'{name}' is not a valid header name"),
@@ -351,8 +351,9 @@ pub fn event(
         return Err(invalid(field("payload"), "must be a JSON object"));
     }
     // serde_json keeps object keys sorted, so this text is canonical: equal
-    // payloads give equal bytes, signatures and digests.
-    let payload = input.payload.to_string();
+    // payloads give equal bytes, signatures and digests. Written straight
+    // into a buffer (`Display` would go through the formatter a piece at a time).
+    let payload = serde_json::to_string(&input.payload).expect("a JSON value always serializes");
     if payload.len() > max_payload {
         return Err(EngineError::TooLarge {
             field: field("payload"),

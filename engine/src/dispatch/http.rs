@@ -3,12 +3,19 @@
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
-
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use bytes::Bytes;
+use http::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::rt::TokioExecutor;
 
 use super::guard::{Blocked, DestinationGuard};
 use crate::model::ErrorClass;
@@ -71,20 +78,29 @@ impl StdError for DnsFailure {}
 /// Resolves with the system resolver (through tokio), reports failures as
 /// `DnsFailure`, and hands on only the addresses the guard accepts: the
 /// connection goes to one of those, with no second lookup.
+#[derive(Clone)]
 struct Resolver {
     guard: Arc<DestinationGuard>,
 }
 
-impl Resolve for Resolver {
-    fn resolve(&self, name: Name) -> Resolving {
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let guard = self.guard.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
-                .map_err(|e| -> Box<dyn StdError + Send + Sync> {
-                    Box::new(DnsFailure(format!("{host}: {e}")))
-                })?
+                .map_err(|e| -> BoxError { Box::new(DnsFailure(format!("{host}: {e}"))) })?
                 .collect();
             let mut refused = None;
             let vetted: Vec<SocketAddr> = addrs
@@ -99,33 +115,57 @@ impl Resolve for Resolver {
                 .collect();
             if vetted.is_empty() {
                 return Err(match refused {
-                    Some(blocked) => Box::new(blocked) as Box<dyn StdError + Send + Sync>,
+                    Some(blocked) => Box::new(blocked) as BoxError,
                     None => Box::new(DnsFailure(format!("{host}: no addresses"))),
                 });
             }
-            Ok(Box::new(vetted.into_iter()) as Addrs)
+            Ok(vetted.into_iter())
         })
     }
 }
 
-/// The shared keep-alive client: no redirects (a 3xx is the receiver's answer),
-/// no proxy from the environment, Herald's user agent, every destination vetted
-/// by `guard`.
-/// The client deliveries go out on. `idle_per_host` connections to one
-/// receiver are kept open between requests: as many as one endpoint may have
-/// in flight, so a busy endpoint never reconnects.
-pub fn client(guard: Arc<DestinationGuard>, idle_per_host: usize) -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .dns_resolver(Arc::new(Resolver { guard }))
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(idle_per_host)
-        .tcp_nodelay(true)
-        .build()
-        .expect("a client without custom TLS roots always builds")
+/// The client deliveries go out on: hyper's keep-alive pool over plain TCP or
+/// TLS (rustls, the Mozilla roots), every destination vetted by the guard's
+/// resolver, no redirects (a 3xx is the receiver's answer), no proxy from the
+/// environment. `idle_per_host` connections to one receiver stay open between
+/// requests: as many as one endpoint may have in flight, so a busy endpoint
+/// never reconnects.
+#[derive(Clone)]
+pub struct Client {
+    inner: hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<HttpConnector<Resolver>>,
+        Full<Bytes>,
+    >,
+}
+
+const AGENT: &str = concat!("Herald/", env!("CARGO_PKG_VERSION"), " (webhooks)");
+
+pub fn client(guard: Arc<DestinationGuard>, idle_per_host: usize) -> Client {
+    let mut tcp = HttpConnector::new_with_resolver(Resolver { guard });
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(Duration::from_secs(10)));
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
+    Client {
+        inner: hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(idle_per_host)
+            .build(connector),
+    }
 }
 
 /// An address written into the URL is never looked up, so the resolver never
@@ -138,8 +178,18 @@ fn literal_address(url: &url::Url) -> Option<std::net::IpAddr> {
     }
 }
 
+/// Why an exchange failed before its answer was complete.
+enum Failure {
+    /// The whole exchange ran past its timeout.
+    Timeout,
+    /// Sending or connecting failed.
+    Request(hyper_util::client::legacy::Error),
+    /// The answer's body broke off.
+    Body(hyper::Error),
+}
+
 pub async fn send(
-    client: &reqwest::Client,
+    client: &Client,
     guard: &DestinationGuard,
     url: &str,
     headers: &[(String, String)],
@@ -150,12 +200,14 @@ pub async fn send(
     let failed = |class: ErrorClass, message: String, started: Instant| {
         Exchange::failed(class, message, started.elapsed())
     };
-    // Headers are built here, not by the request builder, so a value that cannot
-    // be a header is told apart from a bad URL (both would be "builder" errors).
-    let mut header_map = reqwest::header::HeaderMap::with_capacity(headers.len());
+    // Headers are built here, so a value that cannot be a header is told
+    // apart from a bad URL.
+    let mut header_map = HeaderMap::with_capacity(headers.len() + 2);
+    header_map.insert(USER_AGENT, HeaderValue::from_static(AGENT));
+    header_map.insert(ACCEPT, HeaderValue::from_static("*/*"));
     for (name, value) in headers {
-        let name_ok = reqwest::header::HeaderName::from_bytes(name.as_bytes());
-        let value_ok = reqwest::header::HeaderValue::from_str(value);
+        let name_ok = HeaderName::from_bytes(name.as_bytes());
+        let value_ok = HeaderValue::from_str(value);
         let (Ok(name_ok), Ok(value_ok)) = (name_ok, value_ok) else {
             let shown: String = name.escape_debug().take(100).collect();
             return failed(
@@ -166,25 +218,46 @@ pub async fn send(
         };
         header_map.append(name_ok, value_ok);
     }
-    // Parsed once for the request and the guard; a URL that does not parse
-    // goes to reqwest as text, which reports it as it always has.
-    let parsed = url::Url::parse(url);
-    let request = match &parsed {
-        Ok(parsed) => client.post(parsed.clone()),
-        Err(_) => client.post(url),
+    // The URL in its WHATWG form (an address written as `0x7f.1` is 127.0.0.1
+    // here), which is what goes on the wire and what the guard judges.
+    let uri = match url::Url::parse(url) {
+        Ok(parsed) => {
+            if let Some(Err(blocked)) = literal_address(&parsed).map(|ip| guard.check(ip)) {
+                return failed(ErrorClass::BlockedDestination, blocked.to_string(), started);
+            }
+            match parsed.scheme() {
+                "http" | "https" => parsed.as_str().parse::<http::Uri>().ok(),
+                _ => None,
+            }
+        }
+        Err(_) => None,
     };
-    let request = request.timeout(timeout).headers(header_map).body(body);
-    if let Some(Err(blocked)) = parsed
-        .as_ref()
-        .ok()
-        .and_then(literal_address)
-        .map(|ip| guard.check(ip))
-    {
-        return failed(ErrorClass::BlockedDestination, blocked.to_string(), started);
-    }
-    let mut response = match request.send().await {
-        Ok(r) => r,
-        Err(e) => return failed(classify(&e), describe(&e), started),
+    let Some(uri) = uri else {
+        return failed(
+            ErrorClass::InvalidUrl,
+            "the endpoint's URL is not an http or https URL Herald can send to".into(),
+            started,
+        );
+    };
+    let mut request = http::Request::new(Full::new(Bytes::from(body)));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = header_map;
+
+    let deadline = tokio::time::Instant::now() + timeout;
+    let response = match tokio::time::timeout_at(deadline, client.inner.request(request)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let e = Failure::Request(e);
+            return failed(classify(&e), describe(&e), started);
+        }
+        Err(_) => {
+            return failed(
+                classify(&Failure::Timeout),
+                describe(&Failure::Timeout),
+                started,
+            );
+        }
     };
 
     let status = response.status().as_u16();
@@ -202,6 +275,11 @@ pub async fn send(
             .and_then(|v| parse_retry_after(v)),
         _ => None,
     };
+    let declared = response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
 
     let mut kept = Vec::new();
     let mut read = 0usize;
@@ -211,13 +289,17 @@ pub async fn send(
             format!("the answer's body is larger than {MAX_RESPONSE_BYTES} bytes"),
         ))
     };
-    let mut body_error = match response.content_length() {
+    let mut body_error = match declared {
         Some(len) if len > MAX_RESPONSE_BYTES as u64 => too_large(),
         _ => None,
     };
+    let mut incoming = response.into_body();
     while body_error.is_none() {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
+        match tokio::time::timeout_at(deadline, incoming.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
                 read += chunk.len();
                 let room = EXCERPT_BYTES.saturating_sub(kept.len());
                 kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -226,9 +308,12 @@ pub async fn send(
                 }
             }
             Ok(None) => break,
-            Err(e) => {
+            Ok(Some(Err(e))) => {
+                let e = Failure::Body(e);
                 body_error = Some((classify(&e), describe(&e)));
-                break;
+            }
+            Err(_) => {
+                body_error = Some((classify(&Failure::Timeout), describe(&Failure::Timeout)));
             }
         }
     }
@@ -268,28 +353,43 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
     Some(u64::try_from(ms).unwrap_or(0))
 }
 
-fn sources(e: &reqwest::Error) -> impl Iterator<Item = &(dyn StdError + 'static)> {
-    std::iter::successors(e.source(), |s| (*s).source())
+impl Failure {
+    fn error(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Failure::Timeout => None,
+            Failure::Request(e) => Some(e),
+            Failure::Body(e) => Some(e),
+        }
+    }
+
+    /// The error's causes, itself left out (its own text is the summary
+    /// `describe` starts with).
+    fn sources(&self) -> impl Iterator<Item = &(dyn StdError + 'static)> {
+        std::iter::successors(self.error().and_then(StdError::source), |s| (*s).source())
+    }
+
+    fn is_connect(&self) -> bool {
+        matches!(self, Failure::Request(e) if e.is_connect())
+    }
 }
 
-fn classify(e: &reqwest::Error) -> ErrorClass {
-    if e.is_timeout() {
+fn classify(e: &Failure) -> ErrorClass {
+    if matches!(e, Failure::Timeout) {
         return ErrorClass::Timeout;
     }
-    if e.is_builder() {
-        return ErrorClass::InvalidUrl;
-    }
-    if sources(e).any(|s| s.downcast_ref::<Blocked>().is_some()) {
+    if e.sources().any(|s| s.downcast_ref::<Blocked>().is_some()) {
         return ErrorClass::BlockedDestination;
     }
     if e.is_connect() {
-        if sources(e).any(|s| s.downcast_ref::<DnsFailure>().is_some()) {
+        if e.sources()
+            .any(|s| s.downcast_ref::<DnsFailure>().is_some())
+        {
             return ErrorClass::Dns;
         }
         // TLS failures surface from the TLS stream as io errors of kind
         // InvalidData, which the connector may wrap in another io error (whose
         // `source()` skips it): look inside each io error too.
-        let tls = sources(e).any(|s| {
+        let tls = e.sources().any(|s| {
             let mut io = s.downcast_ref::<std::io::Error>();
             while let Some(err) = io {
                 if err.kind() == std::io::ErrorKind::InvalidData {
@@ -312,18 +412,15 @@ fn classify(e: &reqwest::Error) -> ErrorClass {
 
 /// The error and its causes on one line, for the receipt. The URL is left out:
 /// it can carry credentials in its query.
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = String::from(if e.is_timeout() {
-        "no complete answer within the timeout"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_body() {
-        "the response body broke off"
-    } else {
-        "the request failed"
+fn describe(e: &Failure) -> String {
+    let mut text = String::from(match e {
+        Failure::Timeout => "no complete answer within the timeout",
+        Failure::Request(_) if e.is_connect() => "cannot connect",
+        Failure::Request(_) => "the request failed",
+        Failure::Body(_) => "the response body broke off",
     });
-    for s in sources(e) {
-        let s = s.to_string();
+    let own = e.error().map(ToString::to_string);
+    for s in own.into_iter().chain(e.sources().map(ToString::to_string)) {
         if !text.contains(&s) {
             text.push_str(": ");
             text.push_str(&s);

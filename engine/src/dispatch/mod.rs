@@ -103,7 +103,7 @@ impl Default for DispatcherConfig {
 
 pub struct Dispatcher {
     store: Arc<dyn Store>,
-    client: reqwest::Client,
+    client: http::Client,
     config: DispatcherConfig,
     wake: Notify,
     endpoint_slots: Mutex<HashMap<EndpointId, (usize, Arc<Semaphore>)>>,
