@@ -58,6 +58,26 @@ pub(super) async fn insert_audit(conn: &mut sqlx::SqliteConnection, e: &NewAudit
     Ok(())
 }
 
+/// `insert_audit` inside a job of the hot writer (an audited publish).
+pub(super) fn insert_audit_on(conn: &rusqlite::Connection, e: &NewAudit) -> Result<()> {
+    conn.prepare_cached(
+        r"insert into audit_log (id, tenant_id, at, actor, role, action, target, summary, correlation_id)
+          values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(rusqlite::params![
+        AuditId::new().to_string(),
+        e.tenant_id.map(|t| t.to_string()),
+        to_millis(Utc::now()),
+        &e.actor,
+        &e.role,
+        e.action.as_str(),
+        &e.target,
+        &e.summary,
+        &e.correlation_id,
+    ])?;
+    Ok(())
+}
+
 #[async_trait]
 impl crate::store::AuditStore for SqliteStore {
     async fn append_audit(&self, e: NewAudit) -> Result<()> {

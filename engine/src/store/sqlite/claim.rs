@@ -1,7 +1,7 @@
 //! SQLite: which due deliveries a claim takes, fairly across endpoints and
 //! tenants, and what sending each needs; run as a job of the hot writer.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
 use super::endpoint_cache::{ClaimedEndpoint, ClaimedRow};
 use crate::Result;
@@ -23,13 +23,7 @@ impl Lane {
     /// True if the lane has a `turn`-th due delivery (1-based), reading more
     /// of them when it has not yet: at least `chunk` at a time, continuing
     /// after the last one read in index order.
-    fn has(
-        &mut self,
-        tx: &Transaction<'_>,
-        turn: usize,
-        now_ms: i64,
-        chunk: usize,
-    ) -> Result<bool> {
+    fn has(&mut self, tx: &Connection, turn: usize, now_ms: i64, chunk: usize) -> Result<bool> {
         while self.rows.len() < turn && !self.exhausted {
             let want = turn.max(self.rows.len() + chunk).min(self.cap) - self.rows.len();
             // Two seeks, never a row-value comparison on `(due, rowid)`:
@@ -51,7 +45,7 @@ impl Lane {
 
     /// Appends what `sql` (`DUE_SAME_TIME` or `DUE_LATER`) finds for this
     /// endpoint with the parameters `p`; returns how many.
-    fn read(&mut self, tx: &Transaction<'_>, sql: &str, p: [i64; 3]) -> Result<usize> {
+    fn read(&mut self, tx: &Connection, sql: &str, p: [i64; 3]) -> Result<usize> {
         let mut statement = tx.prepare_cached(sql)?;
         let found = statement.query_map(params![self.endpoint_id, p[0], p[1], p[2]], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
@@ -83,7 +77,7 @@ impl TenantTurns {
     /// The tenant's next (lane, turn), if it has one.
     fn next(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         lanes: &mut [Lane],
         now_ms: i64,
         chunk: usize,
@@ -122,7 +116,7 @@ type Picked = (i64, i64, usize);
 /// a range of the pending-only index, a chunk at a time, only as far as the
 /// turns reach.
 fn pick(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     now_ms: i64,
     limit: u32,
     per_endpoint: u32,
@@ -203,7 +197,7 @@ fn pick(
 /// once. Each taken is updated by rowid, where an `update … returning` would
 /// gather its rows in a temporary table first.
 pub(super) fn claim(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     (now_ms, lease_ms): (i64, i64),
     limit: u32,
     per_endpoint: u32,

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Result;
 use crate::dlq::DeadLetter;
@@ -62,7 +62,7 @@ impl InFlight {
 
 /// Puts the in-flight deliveries `selection` picks back in the queue, due at
 /// `now_ms`; returns how many.
-fn requeue(tx: &Transaction<'_>, selection: &InFlight, now_ms: i64) -> Result<u64> {
+fn requeue(tx: &Connection, selection: &InFlight, now_ms: i64) -> Result<u64> {
     let update = format!(
         r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = ?2, updated_at = ?2
           where {}",
@@ -79,7 +79,7 @@ fn requeue(tx: &Transaction<'_>, selection: &InFlight, now_ms: i64) -> Result<u6
 /// ones may have reached their receiver, so they are never sent again
 /// automatically but end dead with a DLQ entry of class `outcome_unknown`.
 fn settle_in_flight(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     selection: &InFlight,
     now_ms: i64,
     why: &str,
@@ -119,7 +119,7 @@ fn settle_in_flight(
 }
 
 /// The type of a stored event ("" if it is gone).
-fn event_type_of(tx: &Transaction<'_>, event: &str) -> Result<String> {
+fn event_type_of(tx: &Connection, event: &str) -> Result<String> {
     Ok(tx
         .prepare_cached("select event_type from events where id = ?1")?
         .query_row([event], |r| r.get(0))
@@ -131,7 +131,7 @@ fn event_type_of(tx: &Transaction<'_>, event: &str) -> Result<String> {
 /// and counts the addition in the statistics in the same transaction. This is
 /// the one place DLQ entries are written; true when a new entry was added.
 fn insert_dlq_entry(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     (delivery, tenant, endpoint, event): (&str, &str, &str, &str),
     entry: &DeadLetter,
     now_ms: i64,
@@ -178,12 +178,7 @@ fn insert_dlq_entry(
 }
 
 /// Adds `counts` to the minute, hour and day rows of `(tenant, endpoint, event type)` at `at_ms`.
-fn add_stats(
-    tx: &Transaction<'_>,
-    key: (&str, &str, &str),
-    at_ms: i64,
-    counts: &Counts,
-) -> Result<()> {
+fn add_stats(tx: &Connection, key: (&str, &str, &str), at_ms: i64, counts: &Counts) -> Result<()> {
     let mut upsert = tx.prepare_cached(stats_upsert_sql())?;
     for (i, param) in stat_params(key, at_ms, counts).into_iter().enumerate() {
         match param {
@@ -201,11 +196,7 @@ fn add_stats(
 /// under the claim its worker was given: a worker whose lease expired (the
 /// delivery was handed back, claimed again, or settled meanwhile) changes
 /// nothing.
-fn record_set(
-    tx: &Transaction<'_>,
-    batch: Vec<AttemptOutcome>,
-    now_ms: i64,
-) -> Result<Vec<Recorded>> {
+fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Result<Vec<Recorded>> {
     let mut stats: std::collections::BTreeMap<(String, String, String, i64), Counts> =
         std::collections::BTreeMap::new();
     let mut recorded = Vec::with_capacity(batch.len());
@@ -240,7 +231,9 @@ fn record_set(
             })
             .optional()?;
         let Some((rowid, attempt_no, tenant, endpoint, event)) = moved else {
+            // On the hot writer's thread, outside any span.
             tracing::warn!(
+                correlation_id = "receipts",
                 delivery = %delivery,
                 "receipt refused: the delivery is no longer in flight under this worker's claim"
             );
@@ -414,7 +407,7 @@ impl crate::store::DispatchStore for SqliteStore {
                     })
                     .optional()?;
                 let Some((tenant, endpoint, event)) = row else {
-                    tracing::warn!(%delivery, "not abandoning a delivery that is no longer held under this claim");
+                    tracing::warn!(correlation_id = "dispatcher", %delivery, "not abandoning a delivery that is no longer held under this claim");
                     return Ok(false);
                 };
                 insert_dlq_entry(

@@ -99,6 +99,6 @@ impl crate::store::EventStore for SqliteStore {
     }
 
     async fn ingest_group(&self, group: Vec<Publish>) -> Result<Vec<Result<Vec<Ingested>>>> {
-        super::ingest::write_group(self.pool(), group).await
+        super::ingest::write_group(&self.hot, self.pool(), group).await
     }
 }

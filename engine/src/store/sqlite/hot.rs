@@ -1,5 +1,5 @@
-//! SQLite: the hot writer. The dispatcher's claims, receipts and lease
-//! recovery run here, each as one transaction on a connection of its own,
+//! SQLite: the hot writer. Ingest groups and the dispatcher's claims,
+//! receipts and lease recovery run here, each as one transaction on a connection of its own,
 //! driven through SQLite's C API (`rusqlite`, over the same `libsqlite3-sys`
 //! as sqlx) on a thread of its own. A job is handed over once and answered
 //! once, where sqlx hands every statement, and every row it returns, across
@@ -12,9 +12,11 @@
 //! decides, so a job whose caller went away cannot corrupt anything.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 use sqlx::SqlitePool;
 use tokio::sync::oneshot;
 
@@ -22,11 +24,14 @@ use crate::{EngineError, Result};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// Prepared statements kept per connection: every statement the jobs run.
-const STATEMENTS: usize = 64;
+/// Prepared statements kept per connection: every statement the jobs run
+/// (ingest's multi-row inserts are nine lengths each for two tables).
+const STATEMENTS: usize = 96;
 
 pub(super) struct HotWriter {
     jobs: mpsc::Sender<Job>,
+    /// Transactions committed so far: what the checkpoints pace themselves by.
+    commits: Arc<AtomicU64>,
 }
 
 impl HotWriter {
@@ -55,7 +60,15 @@ impl HotWriter {
                 }
             })
             .map_err(|e| EngineError::Internal(format!("cannot start the SQLite writer: {e}")))?;
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            commits: Arc::default(),
+        })
+    }
+
+    /// The count of transactions this writer has committed.
+    pub(super) fn commits(&self) -> Arc<AtomicU64> {
+        self.commits.clone()
     }
 
     /// Runs `work` in one immediate transaction, committed when it returns
@@ -64,15 +77,17 @@ impl HotWriter {
     pub(super) async fn run<T, F>(&self, baton: &SqlitePool, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let _baton = baton.acquire().await?;
         let (answer, answered) = oneshot::channel();
+        let commits = self.commits.clone();
         let job: Job = Box::new(move |conn| {
             let result = (|| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let value = work(&tx)?;
-                tx.commit()?;
+                let open = Open::begin(conn)?;
+                let value = work(conn)?;
+                open.commit()?;
+                commits.fetch_add(1, Ordering::Relaxed);
                 Ok(value)
             })();
             let _ = answer.send(result);
@@ -82,6 +97,36 @@ impl HotWriter {
         answered.await.map_err(|_| {
             EngineError::Internal("a write failed inside Herald and was rolled back".into())
         })?
+    }
+}
+
+/// A job's transaction, begun and committed with statements prepared once
+/// per connection (rusqlite's `Transaction` parses `BEGIN` and `COMMIT` anew
+/// each time). Rolled back when dropped uncommitted: the job failed, its
+/// commit failed, or it panicked.
+struct Open<'c> {
+    conn: &'c Connection,
+    done: bool,
+}
+
+impl<'c> Open<'c> {
+    fn begin(conn: &'c Connection) -> rusqlite::Result<Self> {
+        conn.prepare_cached("begin immediate")?.execute([])?;
+        Ok(Self { conn, done: false })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("commit")?.execute([])?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if !self.done && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("rollback");
+        }
     }
 }
 

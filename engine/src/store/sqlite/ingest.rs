@@ -6,13 +6,17 @@
 //! nothing: one that is refused (an idempotency conflict) is left out before
 //! anything is written. Should a statement fail anyway, the group is written
 //! again request by request, each in its own savepoint, so only the request at
-//! fault fails. The engine's ingest writer (`engine::ingest`) gathers the groups.
+//! fault fails. The engine's ingest writer (`engine::ingest`) gathers the groups;
+//! each group is one job of the hot writer (`hot.rs`), its statements prepared
+//! once per connection and run through SQLite's C API.
 
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use rusqlite::{Connection, params};
+use sqlx::SqlitePool;
 
-use super::audit::insert_audit;
+use super::audit::insert_audit_on;
+use super::hot::HotWriter;
 use crate::Result;
 use crate::ingest::{
     BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies, payload_digest,
@@ -23,31 +27,32 @@ use crate::store::rows::EventRow;
 use crate::store::sql::EVENT_COLUMNS;
 use crate::store::{DuplicateOf, Ingested, NewEvent, Publish, from_millis, stored_id, to_millis};
 
-/// Most rows in one multi-row insert (events have 12 columns: 3,072
-/// parameters, well under SQLite's limit of 32,766).
-const ROWS_PER_INSERT: usize = 256;
-
-/// Writes `group` in one transaction; one answer per request, in order.
+/// Writes `group` in one transaction of the hot writer; one answer per
+/// request, in order.
 pub(super) async fn write_group(
-    pool: &SqlitePool,
+    hot: &HotWriter,
+    baton: &SqlitePool,
     group: Vec<Publish>,
 ) -> Result<Vec<Result<Vec<Ingested>>>> {
-    let mut tx = pool.begin().await?;
-    match write_sets(&mut tx, &group).await {
-        Ok(answers) => {
-            tx.commit().await?;
-            Ok(answers)
+    hot.run(baton, move |tx| {
+        run_sql(tx, "savepoint grp")?;
+        match write_sets(tx, &group) {
+            Ok(answers) => {
+                run_sql(tx, "release savepoint grp")?;
+                Ok(answers)
+            }
+            Err(e) => {
+                run_sql(tx, "rollback to savepoint grp")?;
+                run_sql(tx, "release savepoint grp")?;
+                if group.len() == 1 {
+                    return Ok(vec![Err(e)]);
+                }
+                tracing::warn!(correlation_id = "ingest", error = %e, requests = group.len(), "a group commit failed; writing its requests one by one");
+                write_each(tx, &group)
+            }
         }
-        Err(e) if group.len() > 1 => {
-            tx.rollback().await?;
-            tracing::warn!(error = %e, requests = group.len(), "a group commit failed; writing its requests one by one");
-            write_each(pool, group).await
-        }
-        Err(e) => {
-            tx.rollback().await?;
-            Ok(vec![Err(e)])
-        }
-    }
+    })
+    .await
 }
 
 /// A new event planned for the insert.
@@ -73,32 +78,52 @@ struct TenantState {
     by_payload: HashMap<String, Vec<EventRow>>,
 }
 
-async fn tenant_state(
-    conn: &mut SqliteConnection,
+/// One parameterless statement, prepared once per connection (`execute_batch`
+/// would parse it again each time).
+fn run_sql(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// A stored event read back for a repeat, its columns in `EVENT_COLUMNS` order.
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        id: r.get(0)?,
+        seq: r.get(1)?,
+        event_type: r.get(2)?,
+        payload: r.get(3)?,
+        idempotency_key: r.get(4)?,
+        correlation_id: r.get(5)?,
+        entity_id: r.get(6)?,
+        metadata: r.get(7)?,
+        received_at: r.get(8)?,
+    })
+}
+
+fn tenant_state(
+    conn: &Connection,
     tenant: &str,
     requests: &[&Publish],
     now_ms: i64,
 ) -> Result<TenantState> {
-    // Writing first takes SQLite's write lock before any read snapshot exists,
-    // so a concurrent writer makes this wait (busy timeout) instead of fail.
-    let last_seq: i64 = sqlx::query_scalar(
-        r"insert into tenant_sequences (tenant_id, last_seq) values ($1, 0)
-          on conflict (tenant_id) do update set last_seq = last_seq
-          returning last_seq",
-    )
-    .bind(tenant)
-    .fetch_one(&mut *conn)
-    .await?;
+    // The transaction is immediate: the write lock is held from its start.
+    let last_seq: i64 = conn
+        .prepare_cached(
+            r"insert into tenant_sequences (tenant_id, last_seq) values (?1, 0)
+              on conflict (tenant_id) do update set last_seq = last_seq
+              returning last_seq",
+        )?
+        .query_row([tenant], |r| r.get(0))?;
     // The tenant's dedup window and its active endpoints, in one statement.
-    let listed: Vec<(Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
-        r"select t.payload_dedup_window_ms, e.id, e.event_types
-          from tenants t
-          left join endpoints e on e.tenant_id = t.id and e.deleted_at is null and e.disabled_at is null
-          where t.id = $1",
-    )
-    .bind(tenant)
-    .fetch_all(&mut *conn)
-    .await?;
+    let listed = conn
+        .prepare_cached(
+            r"select t.payload_dedup_window_ms, e.id, e.event_types
+              from tenants t
+              left join endpoints e on e.tenant_id = t.id and e.deleted_at is null and e.disabled_at is null
+              where t.id = ?1",
+        )?
+        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<(Option<i64>, Option<String>, Option<String>)>>>()?;
     let window_ms = listed.first().and_then(|(window, _, _)| *window);
     let endpoints = listed
         .into_iter()
@@ -111,14 +136,13 @@ async fn tenant_state(
         .collect();
     let mut by_key = HashMap::new();
     if !keys.is_empty() {
-        let rows = sqlx::query_as::<_, EventRow>(&format!(
-            r"select {EVENT_COLUMNS} from events
-              where tenant_id = $1 and idempotency_key in (select value from json_each($2))"
-        ))
-        .bind(tenant)
-        .bind(json_text(&keys)?)
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows = conn
+            .prepare_cached(&format!(
+                r"select {EVENT_COLUMNS} from events
+                  where tenant_id = ?1 and idempotency_key in (select value from json_each(?2))"
+            ))?
+            .query_map(params![tenant, json_text(&keys)?], event_row)?
+            .collect::<rusqlite::Result<Vec<EventRow>>>()?;
         for row in rows {
             if let Some(key) = row.idempotency_key.clone() {
                 by_key.insert(key, row);
@@ -132,17 +156,18 @@ async fn tenant_state(
             .map(|e| payload_digest(&e.payload))
             .collect();
         if !digests.is_empty() {
-            let rows = sqlx::query_as::<_, EventRow>(&format!(
-                r"select {EVENT_COLUMNS} from events
-                  where tenant_id = $1 and payload_sha256 in (select value from json_each($2))
-                    and payload_sha256 <> '' and received_at >= $3
-                  order by received_at"
-            ))
-            .bind(tenant)
-            .bind(json_text(&digests)?)
-            .bind(now_ms.saturating_sub(window))
-            .fetch_all(&mut *conn)
-            .await?;
+            let rows = conn
+                .prepare_cached(&format!(
+                    r"select {EVENT_COLUMNS} from events
+                      where tenant_id = ?1 and payload_sha256 in (select value from json_each(?2))
+                        and payload_sha256 <> '' and received_at >= ?3
+                      order by received_at"
+                ))?
+                .query_map(
+                    params![tenant, json_text(&digests)?, now_ms.saturating_sub(window)],
+                    event_row,
+                )?
+                .collect::<rusqlite::Result<Vec<EventRow>>>()?;
             for row in rows {
                 by_payload.entry(row.payload.clone()).or_default().push(row);
             }
@@ -158,10 +183,7 @@ async fn tenant_state(
 }
 
 /// The group's writes, set by set; one answer per request.
-async fn write_sets(
-    conn: &mut SqliteConnection,
-    group: &[Publish],
-) -> Result<Vec<Result<Vec<Ingested>>>> {
+fn write_sets(conn: &Connection, group: &[Publish]) -> Result<Vec<Result<Vec<Ingested>>>> {
     let mut answers: Vec<Option<Result<Vec<Ingested>>>> = group.iter().map(|_| None).collect();
     let mut tenants: Vec<TenantId> = Vec::new();
     for request in group {
@@ -178,7 +200,7 @@ async fn write_sets(
         let tenant_text = tenant.to_string();
         let requests: Vec<&Publish> = mine.iter().map(|(_, r)| *r).collect();
         let now_ms = to_millis(requests[0].now);
-        let mut state = tenant_state(conn, &tenant_text, &requests, now_ms).await?;
+        let mut state = tenant_state(conn, &tenant_text, &requests, now_ms)?;
         let mut seen = BatchSeen::default();
         let mut rows: Vec<Row<'_>> = Vec::new();
         for (at, request) in mine {
@@ -186,32 +208,24 @@ async fn write_sets(
             if let (Ok(ingested), Some(audit)) = (&planned, &request.audit)
                 && let Some(entry) = audit(ingested)
             {
-                insert_audit(conn, &entry).await?;
+                insert_audit_on(conn, &entry)?;
             }
             answers[at] = Some(planned);
         }
-        insert_events(conn, &tenant_text, &rows, state.window_ms).await?;
-        insert_deliveries(conn, &tenant_text, &rows, &state.endpoints).await?;
+        insert_events(conn, &tenant_text, &rows, state.window_ms)?;
+        insert_deliveries(conn, &tenant_text, &rows, &state.endpoints)?;
+        let mut count_type = conn.prepare_cached(
+            r"insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
+              values (?1, ?2, ?3, ?4)
+              on conflict (tenant_id, event_type)
+              do update set events = events + excluded.events, last_seen_at = excluded.last_seen_at",
+        )?;
         for (event_type, n) in seen.per_type() {
-            sqlx::query(
-                r"insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
-                  values ($1, $2, $3, $4)
-                  on conflict (tenant_id, event_type)
-                  do update set events = events + excluded.events, last_seen_at = excluded.last_seen_at",
-            )
-            .bind(&tenant_text)
-            .bind(event_type)
-            .bind(n)
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?;
+            count_type.execute(params![&tenant_text, event_type, n, now_ms])?;
         }
         if !rows.is_empty() {
-            sqlx::query("update tenant_sequences set last_seq = $1 where tenant_id = $2")
-                .bind(state.next_seq - 1)
-                .bind(&tenant_text)
-                .execute(&mut *conn)
-                .await?;
+            conn.prepare_cached("update tenant_sequences set last_seq = ?1 where tenant_id = ?2")?
+                .execute(params![state.next_seq - 1, &tenant_text])?;
         }
     }
     Ok(answers
@@ -324,6 +338,12 @@ fn repeat_of(
     }
 }
 
+/// Most rows in one multi-row insert (events have 12 columns: 3,072
+/// parameters, well under SQLite's limit of 32,766). Rows of one statement
+/// go in on cursors already open and positioned: inserted one statement
+/// each, the same rows cost SQLite twice the b-tree work.
+const ROWS_PER_INSERT: usize = 256;
+
 /// Splits `rows` into runs of at most [`ROWS_PER_INSERT`], each a power of
 /// two long, so that the few statement texts repeat and stay prepared in the
 /// connection's statement cache.
@@ -344,49 +364,71 @@ pub(super) fn runs<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-async fn insert_events(
-    conn: &mut SqliteConnection,
+/// `insert into {head} values (?, …), …`: `rows` rows of `row` (one row's
+/// values, `?` for each parameter).
+fn multi_row(head: &str, row: &str, rows: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 4));
+    sql.push_str(head);
+    sql.push_str(" values ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(row);
+        sql.push(')');
+    }
+    sql
+}
+
+/// The new events, a run at a time.
+fn insert_events(
+    conn: &Connection,
     tenant: &str,
     rows: &[Row<'_>],
     window_ms: Option<i64>,
 ) -> Result<()> {
     for run in runs(rows) {
-        let metadata = run
-            .iter()
-            .map(|r| r.event.metadata.as_ref().map(json_text).transpose())
-            .collect::<Result<Vec<_>>>()?;
-        let mut insert = QueryBuilder::<Sqlite>::new(
+        let mut insert = conn.prepare_cached(&multi_row(
             "insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key, \
-             correlation_id, entity_id, metadata, received_at, test) ",
-        );
-        insert.push_values(run.iter().zip(metadata), |mut b, (row, metadata)| {
+             correlation_id, entity_id, metadata, received_at, test)",
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
+            run.len(),
+        ))?;
+        let mut at = 0;
+        let mut bind = |value: &dyn rusqlite::ToSql| -> rusqlite::Result<()> {
+            at += 1;
+            insert.raw_bind_parameter(at, value)
+        };
+        for row in run {
             let e = row.event;
-            b.push_bind(row.id.to_string())
-                .push_bind(tenant)
-                .push_bind(row.seq)
-                .push_bind(e.event_type.as_str())
-                .push_bind(e.payload.as_str())
-                // The digest is kept only while the dedup window is on: with
-                // it off, ingest skips a random-order index insert per event.
-                .push_bind(match (&row.digest, window_ms) {
-                    (Some(d), Some(_)) => d.clone(),
-                    _ => String::new(),
-                })
-                .push_bind(e.idempotency_key.as_deref())
-                .push_bind(e.correlation_id.as_deref())
-                .push_bind(e.entity_id.as_deref())
-                .push_bind(metadata)
-                .push_bind(row.received_ms)
-                .push_bind(e.only_endpoint.is_some());
-        });
-        insert.build().execute(&mut *conn).await?;
+            // The digest is kept only while the dedup window is on: with it
+            // off, ingest skips a random-order index insert per event.
+            let digest = match (&row.digest, window_ms) {
+                (Some(d), Some(_)) => d.as_str(),
+                _ => "",
+            };
+            bind(&row.id.to_string())?;
+            bind(&tenant)?;
+            bind(&row.seq)?;
+            bind(&e.event_type)?;
+            bind(&e.payload)?;
+            bind(&digest)?;
+            bind(&e.idempotency_key)?;
+            bind(&e.correlation_id)?;
+            bind(&e.entity_id)?;
+            bind(&e.metadata.as_ref().map(json_text).transpose()?)?;
+            bind(&row.received_ms)?;
+            bind(&e.only_endpoint.is_some())?;
+        }
+        insert.raw_execute()?;
     }
     Ok(())
 }
 
 /// A delivery of each new event to each endpoint it goes to, due now.
-async fn insert_deliveries(
-    conn: &mut SqliteConnection,
+fn insert_deliveries(
+    conn: &Connection,
     tenant: &str,
     rows: &[Row<'_>],
     endpoints: &[(String, Vec<String>)],
@@ -401,50 +443,45 @@ async fn insert_deliveries(
         })
         .collect();
     for run in runs(&pairs) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
+        let mut insert = conn.prepare_cached(&multi_row(
             "insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at, \
-             created_at, updated_at) ",
-        );
-        insert.push_values(run, |mut b, (event, endpoint, due)| {
-            b.push_bind(DeliveryId::new().to_string())
-                .push_bind(tenant)
-                .push_bind(event.as_str())
-                .push_bind(*endpoint)
-                .push_unseparated(", 'pending'")
-                .push_bind(*due)
-                .push_bind(*due)
-                .push_bind(*due);
-        });
-        insert.build().execute(&mut *conn).await?;
+             created_at, updated_at)",
+            "?, ?, ?, ?, 'pending', ?, ?, ?",
+            run.len(),
+        ))?;
+        let mut at = 0;
+        let mut bind = |value: &dyn rusqlite::ToSql| -> rusqlite::Result<()> {
+            at += 1;
+            insert.raw_bind_parameter(at, value)
+        };
+        for (event, endpoint, due) in run {
+            bind(&DeliveryId::new().to_string())?;
+            bind(&tenant)?;
+            bind(event)?;
+            bind(endpoint)?;
+            bind(due)?;
+            bind(due)?;
+            bind(due)?;
+        }
+        insert.raw_execute()?;
     }
     Ok(())
 }
 
 /// The slow path: each request on its own in a savepoint, so a statement
 /// that fails fails only its request.
-async fn write_each(pool: &SqlitePool, group: Vec<Publish>) -> Result<Vec<Result<Vec<Ingested>>>> {
-    let mut tx = pool.begin().await?;
+fn write_each(tx: &Connection, group: &[Publish]) -> Result<Vec<Result<Vec<Ingested>>>> {
     let mut answers = Vec::with_capacity(group.len());
     for request in group {
-        sqlx::query("savepoint request").execute(&mut *tx).await?;
-        let result = write_sets(&mut tx, std::slice::from_ref(&request))
-            .await
+        run_sql(tx, "savepoint request")?;
+        let result = write_sets(tx, std::slice::from_ref(request))
             .and_then(|mut one| one.pop().expect("one answer per request"));
-        if result.is_ok() {
-            sqlx::query("release savepoint request")
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query("rollback to savepoint request")
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("release savepoint request")
-                .execute(&mut *tx)
-                .await?;
+        if result.is_err() {
+            run_sql(tx, "rollback to savepoint request")?;
         }
+        run_sql(tx, "release savepoint request")?;
         answers.push(result);
     }
-    tx.commit().await?;
     Ok(answers)
 }
 
@@ -458,5 +495,13 @@ mod tests {
         assert_eq!(lens.iter().sum::<usize>(), 700);
         assert_eq!(super::runs(&rows[..1]).count(), 1);
         assert_eq!(super::runs::<usize>(&[]).count(), 0);
+    }
+
+    #[test]
+    fn a_multi_row_insert_has_one_group_of_values_per_row() {
+        assert_eq!(
+            super::multi_row("insert into t (a, b)", "?, 'x'", 3),
+            "insert into t (a, b) values (?, 'x'), (?, 'x'), (?, 'x')"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The embedded SQLite store: one file in WAL mode, no server to install.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -67,7 +69,7 @@ pub struct SqliteStore {
     vault: std::sync::Arc<crate::vault::Vault>,
     keys: std::sync::Arc<super::key_cache::KeyCache>,
     endpoints: std::sync::Arc<endpoint_cache::EndpointCache>,
-    /// The claims, receipts and lease recovery (`hot.rs`).
+    /// Ingest groups, claims, receipts and lease recovery (`hot.rs`).
     hot: std::sync::Arc<hot::HotWriter>,
 }
 
@@ -104,6 +106,7 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?,
             pool.clone(),
+            hot.commits(),
         ));
         Ok(Self {
             pool,
@@ -132,18 +135,33 @@ impl SqliteStore {
     }
 }
 
-/// How often the WAL is copied back into the database file.
+/// How often the checkpointer looks at the WAL.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// A checkpoint runs once the hot writer has committed this many
+/// transactions since the last one ...
+const CHECKPOINT_COMMITS: u64 = 256;
+/// ... or this long has passed (the sqlx writer's few commits are not counted).
+const CHECKPOINT_AT_LEAST_EVERY: Duration = Duration::from_secs(5);
 
 /// Checkpoints the WAL on `own`, a connection nothing else uses, while
 /// `writer` is open: SQLite would otherwise run them inside the commit that
 /// crosses its threshold, syncing two files while every writer waits.
-/// A passive checkpoint never blocks the writer or the readers.
-async fn checkpoints(own: SqlitePool, writer: SqlitePool) {
+/// A passive checkpoint never blocks the writer or the readers. Each one
+/// sorts the WAL's index of the frames it copies (4,096 at a time), a cost
+/// per checkpoint, not per frame, so they are paced by the work written
+/// (`commits`, counted by the hot writer): under load every tick, when
+/// quiet every few seconds, rather than four times a second whatever happens.
+async fn checkpoints(own: SqlitePool, writer: SqlitePool, commits: Arc<AtomicU64>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = (0, std::time::Instant::now());
     while !writer.is_closed() {
         tick.tick().await;
+        let committed = commits.load(Ordering::Relaxed);
+        if committed - last.0 < CHECKPOINT_COMMITS && last.1.elapsed() < CHECKPOINT_AT_LEAST_EVERY {
+            continue;
+        }
+        last = (committed, std::time::Instant::now());
         if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
             .execute(&own)
             .await
