@@ -47,14 +47,17 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     // Downstream code (server functions, the API) reads it from the request too.
     req.headers_mut().insert(HEADER, value.clone());
 
+    // The span carries what every line of the request needs; its method and
+    // path are on the request's own closing line (the fmt layer formats a
+    // span's fields when the span is made, for every request).
     let span = tracing::info_span!(
         "request",
         correlation_id = %id,
-        method = %req.method(),
-        path = %req.uri().path(),
         api_key = tracing::field::Empty,
         user = tracing::field::Empty,
     );
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let started = std::time::Instant::now();
     let mut response = CURRENT
         .scope(id, next.run(req))
@@ -66,9 +69,9 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     // Successful requests are the bulk of ingest traffic: keep them out of the
     // default log level, and show everything that went wrong.
     span.in_scope(|| match status {
-        500.. => tracing::warn!(status, latency_ms, "request failed"),
-        400.. => tracing::info!(status, latency_ms, "request refused"),
-        _ => tracing::debug!(status, latency_ms, "request finished"),
+        500.. => tracing::warn!(%method, %path, status, latency_ms, "request failed"),
+        400.. => tracing::info!(%method, %path, status, latency_ms, "request refused"),
+        _ => tracing::debug!(%method, %path, status, latency_ms, "request finished"),
     });
     response
 }

@@ -168,14 +168,44 @@ pub fn client(guard: Arc<DestinationGuard>, idle_per_host: usize) -> Client {
     }
 }
 
-/// An address written into the URL is never looked up, so the resolver never
-/// sees it: the guard judges it here.
-fn literal_address(url: &url::Url) -> Option<std::net::IpAddr> {
-    match url.host()? {
-        url::Host::Ipv4(v4) => Some(v4.into()),
-        url::Host::Ipv6(v6) => Some(v6.into()),
-        url::Host::Domain(_) => None,
+/// Why a URL is not sent to.
+enum Refused {
+    Blocked(Blocked),
+    Invalid,
+}
+
+/// The request target of `url`, its address judged by the guard when it is
+/// written into the URL (the connector never looks those up, so the
+/// resolver never sees them). Endpoint URLs are checked when they are saved,
+/// so the plain form is the rule and parses directly; one that does not is
+/// read as a browser would (WHATWG) first. A host that is not an address is
+/// a name, whatever it looks like, and goes to the guard's resolver.
+fn target(url: &str, guard: &DestinationGuard) -> Result<http::Uri, Refused> {
+    let uri = match url.parse::<http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) => uri,
+        _ => {
+            let parsed = url::Url::parse(url).map_err(|_| Refused::Invalid)?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(Refused::Invalid);
+            }
+            parsed
+                .as_str()
+                .parse::<http::Uri>()
+                .map_err(|_| Refused::Invalid)?
+        }
+    };
+    let host = uri.host().ok_or(Refused::Invalid)?;
+    // As the connector reads it: one pair of brackets off, then an address
+    // (connected to as it is) or a name (looked up by the guard's resolver).
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse::<std::net::IpAddr>();
+    if let Ok(ip) = literal {
+        guard.check(ip).map_err(Refused::Blocked)?;
     }
+    Ok(uri)
 }
 
 /// Why an exchange failed before its answer was complete.
@@ -218,26 +248,18 @@ pub async fn send(
         };
         header_map.append(name_ok, value_ok);
     }
-    // The URL in its WHATWG form (an address written as `0x7f.1` is 127.0.0.1
-    // here), which is what goes on the wire and what the guard judges.
-    let uri = match url::Url::parse(url) {
-        Ok(parsed) => {
-            if let Some(Err(blocked)) = literal_address(&parsed).map(|ip| guard.check(ip)) {
-                return failed(ErrorClass::BlockedDestination, blocked.to_string(), started);
-            }
-            match parsed.scheme() {
-                "http" | "https" => parsed.as_str().parse::<http::Uri>().ok(),
-                _ => None,
-            }
+    let uri = match target(url, guard) {
+        Ok(uri) => uri,
+        Err(Refused::Blocked(blocked)) => {
+            return failed(ErrorClass::BlockedDestination, blocked.to_string(), started);
         }
-        Err(_) => None,
-    };
-    let Some(uri) = uri else {
-        return failed(
-            ErrorClass::InvalidUrl,
-            "the endpoint's URL is not an http or https URL Herald can send to".into(),
-            started,
-        );
+        Err(Refused::Invalid) => {
+            return failed(
+                ErrorClass::InvalidUrl,
+                "the endpoint's URL is not an http or https URL Herald can send to".into(),
+                started,
+            );
+        }
     };
     let mut request = http::Request::new(Full::new(Bytes::from(body)));
     *request.method_mut() = http::Method::POST;
@@ -432,6 +454,35 @@ fn describe(e: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn judged(url: &str) -> Result<String, &'static str> {
+        match target(url, &DestinationGuard::default()) {
+            Ok(uri) => Ok(uri.to_string()),
+            Err(Refused::Blocked(_)) => Err("blocked"),
+            Err(Refused::Invalid) => Err("invalid"),
+        }
+    }
+
+    #[test]
+    fn a_target_is_read_as_the_connector_will_connect_to_it() {
+        assert_eq!(
+            judged("https://hooks.example.com:8443/in?x=1"),
+            Ok("https://hooks.example.com:8443/in?x=1".into())
+        );
+        // What only a browser would read is read as a browser would.
+        assert_eq!(
+            judged("http://hooks.example.com/a b"),
+            Ok("http://hooks.example.com/a%20b".into())
+        );
+        // Addresses the connector would dial without a lookup are judged here
+        // (names, whatever they look like, by the resolver).
+        assert_eq!(judged("http://127.0.0.1:9/hook"), Err("blocked"));
+        assert_eq!(judged("http://[::1]/hook"), Err("blocked"));
+        assert_eq!(judged("http://169.254.169.254/latest"), Err("blocked"));
+        assert_eq!(judged("http://127.0.0.1/a b"), Err("blocked"));
+        assert_eq!(judged("ftp://example.com/file"), Err("invalid"));
+        assert_eq!(judged("not a url"), Err("invalid"));
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_dates() {

@@ -70,6 +70,20 @@ type Slots = (
     tokio::sync::OwnedSemaphorePermit,
 );
 
+/// A warning or an error about one delivery, naming it and its event's
+/// correlation id on the line itself (the delivery's span is at debug level).
+macro_rules! about {
+    ($level:ident, $claimed:expr, $($rest:tt)+) => {
+        tracing::$level!(
+            correlation_id = %correlation_of($claimed),
+            delivery = %$claimed.id,
+            endpoint = %$claimed.endpoint_id,
+            event = %$claimed.event_id,
+            $($rest)+
+        )
+    };
+}
+
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
     /// Requests in flight at once, across all endpoints. A request waiting on a
@@ -333,9 +347,12 @@ impl Dispatcher {
 
     /// One attempt at one claimed delivery, its receipt, and what comes next.
     // Every line about an attempt carries its event's correlation id (the
-    // event id when the publisher gave none), as the request that published it did.
-    #[tracing::instrument(skip_all, fields(
-        correlation_id = %claimed.correlation_id.clone().unwrap_or_else(|| claimed.event_id.to_string()),
+    // event id when the publisher gave none), as the request that published it
+    // did. The span is at debug level: at info, formatting its fields cost
+    // every delivery thousands of instructions whether or not a line was
+    // written, so the warnings and errors below name the delivery themselves.
+    #[tracing::instrument(level = "debug", skip_all, fields(
+        correlation_id = %correlation_of(&claimed),
         delivery = %claimed.id,
         endpoint = %claimed.endpoint_id,
         event = %claimed.event_id,
@@ -346,7 +363,7 @@ impl Dispatcher {
             match self.store.abandon(claimed.id, claimed.claim, reason).await {
                 Ok(added) => self.metrics.dlq_added(u64::from(added)),
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot end a delivery to an inactive endpoint")
+                    about!(error, &claimed, error = %e, "cannot end a delivery to an inactive endpoint")
                 }
             }
             return;
@@ -364,7 +381,7 @@ impl Dispatcher {
             Ok(done) => done,
             Err(panic) => {
                 let what = panic_text(panic.as_ref());
-                tracing::error!(panic = %what, "an attempt failed inside Herald; recorded as class internal");
+                about!(error, &claimed, panic = %what, "an attempt failed inside Herald; recorded as class internal");
                 (
                     http::Exchange::failed(
                         ErrorClass::Internal,
@@ -390,7 +407,7 @@ impl Dispatcher {
         }))
         .unwrap_or_else(|panic| {
             let what = panic_text(panic.as_ref());
-            tracing::error!(panic = %what, "cannot work out the next attempt; the delivery goes to the DLQ");
+            about!(error, &claimed, panic = %what, "cannot work out the next attempt; the delivery goes to the DLQ");
             AfterAttempt::Dead {
                 reason: format!(
                     "Herald could not work out when to try again (an internal fault: {what})"
@@ -468,11 +485,24 @@ impl Dispatcher {
                 )
                 .await
             {
-                tracing::error!(error = %e, "cannot disable an endpoint that answered 410");
+                about!(error, &claimed, error = %e, "cannot disable an endpoint that answered 410");
             }
-            tracing::warn!("endpoint disabled: the receiver answered 410 Gone");
+            about!(
+                warn,
+                &claimed,
+                "endpoint disabled: the receiver answered 410 Gone"
+            );
         }
     }
+}
+
+/// The correlation id of a delivery's lines: its event's, or the event id
+/// when the publisher gave none.
+fn correlation_of(claimed: &Claimed) -> String {
+    claimed
+        .correlation_id
+        .clone()
+        .unwrap_or_else(|| claimed.event_id.to_string())
 }
 
 fn finished(
