@@ -56,9 +56,19 @@ macro_rules! typed_id {
             }
         }
 
+        // Written as two plain strings: ids are formatted for every row a
+        // claim, a receipt or an insert binds, and `write!` with nested
+        // `Display`s went through the formatter's padding logic for each part.
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}{}", $prefix, self.0)
+                let mut buffer = [0u8; ulid::ULID_LEN];
+                let text = self.0.array_to_str(&mut buffer);
+                if f.width().is_none() && f.precision().is_none() {
+                    f.write_str($prefix)?;
+                    f.write_str(text)
+                } else {
+                    f.pad(&format!("{}{text}", $prefix))
+                }
             }
         }
 
@@ -145,6 +155,9 @@ mod tests {
         assert!(text.starts_with("usr_"));
         assert_eq!(text.len(), 4 + 26);
         assert_eq!(text.parse::<UserId>().unwrap(), id);
+        // Widths and alignment still apply.
+        assert_eq!(format!("{id:>32}"), format!("  {text}"));
+        assert_eq!(format!("{id:?}"), text);
     }
 
     #[test]
