@@ -207,12 +207,11 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let console = state.console.clone();
     let options = state.leptos_options.clone();
-    Router::new()
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(metrics::scrape))
-        .route("/api/v1/openapi.json", get(api::docs::openapi_json))
-        .merge(api::v1::router(state.limits.max_payload_bytes))
+    // The console's pages, server functions and files: the session and the
+    // same-origin rule are theirs. The API authenticates by key and is exempt
+    // from both, so its requests do not pass through them at all (each
+    // `from_fn` layer clones the service below it per request).
+    let console_routes = Router::new()
         .leptos_routes_with_context(
             &state,
             routes,
@@ -221,7 +220,14 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(state.clone(), session::guard))
-        .layer(from_fn(security::same_origin))
+        .layer(from_fn(security::same_origin));
+    Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::scrape))
+        .route("/api/v1/openapi.json", get(api::docs::openapi_json))
+        .merge(api::v1::router(state.limits.max_payload_bytes))
+        .merge(console_routes)
         .layer(from_fn_with_state(state.clone(), security::headers))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(from_fn(correlation::layer))
