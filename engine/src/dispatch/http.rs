@@ -230,6 +230,10 @@ pub async fn send(
     let failed = |class: ErrorClass, message: String, started: Instant| {
         Exchange::failed(class, message, started.elapsed())
     };
+    let broke_off = |failure: Failure| {
+        let (class, message) = failure.judged();
+        Exchange::failed(class, message, started.elapsed())
+    };
     // Headers are built here, so a value that cannot be a header is told
     // apart from a bad URL.
     let mut header_map = HeaderMap::with_capacity(headers.len() + 2);
@@ -269,17 +273,8 @@ pub async fn send(
     let deadline = tokio::time::Instant::now() + timeout;
     let response = match tokio::time::timeout_at(deadline, client.inner.request(request)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            let e = Failure::Request(e);
-            return failed(classify(&e), describe(&e), started);
-        }
-        Err(_) => {
-            return failed(
-                classify(&Failure::Timeout),
-                describe(&Failure::Timeout),
-                started,
-            );
-        }
+        Ok(Err(e)) => return broke_off(Failure::Request(e)),
+        Err(_) => return broke_off(Failure::Timeout),
     };
 
     let status = response.status().as_u16();
@@ -330,13 +325,8 @@ pub async fn send(
                 }
             }
             Ok(None) => break,
-            Ok(Some(Err(e))) => {
-                let e = Failure::Body(e);
-                body_error = Some((classify(&e), describe(&e)));
-            }
-            Err(_) => {
-                body_error = Some((classify(&Failure::Timeout), describe(&Failure::Timeout)));
-            }
+            Ok(Some(Err(e))) => body_error = Some(Failure::Body(e).judged()),
+            Err(_) => body_error = Some(Failure::Timeout.judged()),
         }
     }
     let error = if let Some(e) = body_error {
@@ -376,6 +366,11 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
 }
 
 impl Failure {
+    /// Its error class and the line the receipt shows.
+    fn judged(&self) -> (ErrorClass, String) {
+        (classify(self), describe(self))
+    }
+
     fn error(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             Failure::Timeout => None,

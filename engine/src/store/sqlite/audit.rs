@@ -19,6 +19,10 @@ fn like_escaped(text: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// An audit entry's row, for sqlx and for the hot writer alike.
+const INSERT_AUDIT: &str = r"insert into audit_log (id, tenant_id, at, actor, role, action, target, summary, correlation_id)
+    values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
 /// Ends a change's transaction: when it changed something, appends `audit`
 /// (if any) and commits, both or neither; when it changed nothing, rolls
 /// back. Answers whether it changed something.
@@ -40,41 +44,35 @@ pub(super) async fn commit_audited(
 /// Appends an audit entry on `conn`: inside a change's transaction, the entry
 /// commits with the change or not at all.
 pub(super) async fn insert_audit(conn: &mut sqlx::SqliteConnection, e: &NewAudit) -> Result<()> {
-    sqlx::query(
-        r"insert into audit_log (id, tenant_id, at, actor, role, action, target, summary, correlation_id)
-          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(AuditId::new().to_string())
-    .bind(e.tenant_id.map(|t| t.to_string()))
-    .bind(to_millis(Utc::now()))
-    .bind(&e.actor)
-    .bind(&e.role)
-    .bind(e.action.as_str())
-    .bind(&e.target)
-    .bind(&e.summary)
-    .bind(&e.correlation_id)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(INSERT_AUDIT)
+        .bind(AuditId::new().to_string())
+        .bind(e.tenant_id.map(|t| t.to_string()))
+        .bind(to_millis(Utc::now()))
+        .bind(&e.actor)
+        .bind(&e.role)
+        .bind(e.action.as_str())
+        .bind(&e.target)
+        .bind(&e.summary)
+        .bind(&e.correlation_id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 /// `insert_audit` inside a job of the hot writer (an audited publish).
 pub(super) fn insert_audit_on(conn: &rusqlite::Connection, e: &NewAudit) -> Result<()> {
-    conn.prepare_cached(
-        r"insert into audit_log (id, tenant_id, at, actor, role, action, target, summary, correlation_id)
-          values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(rusqlite::params![
-        AuditId::new().to_string(),
-        e.tenant_id.map(|t| t.to_string()),
-        to_millis(Utc::now()),
-        &e.actor,
-        &e.role,
-        e.action.as_str(),
-        &e.target,
-        &e.summary,
-        &e.correlation_id,
-    ])?;
+    conn.prepare_cached(INSERT_AUDIT)?
+        .execute(rusqlite::params![
+            AuditId::new().to_string(),
+            e.tenant_id.map(|t| t.to_string()),
+            to_millis(Utc::now()),
+            &e.actor,
+            &e.role,
+            e.action.as_str(),
+            &e.target,
+            &e.summary,
+            &e.correlation_id,
+        ])?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! SQLite: the hot writer. Ingest groups and the dispatcher's claims,
-//! receipts and lease recovery run here, each as one transaction on a connection of its own,
-//! driven through SQLite's C API (`rusqlite`, over the same `libsqlite3-sys`
+//! receipts and lease recovery run here, each as one transaction on a
+//! connection of its own, driven through SQLite's C API (`rusqlite`, over the same `libsqlite3-sys`
 //! as sqlx) on a thread of its own. A job is handed over once and answered
 //! once, where sqlx hands every statement, and every row it returns, across
 //! threads: on the claim and receipt path those hand-offs, not SQLite, were
@@ -102,30 +102,26 @@ impl HotWriter {
 
 /// A job's transaction, begun and committed with statements prepared once
 /// per connection (rusqlite's `Transaction` parses `BEGIN` and `COMMIT` anew
-/// each time). Rolled back when dropped uncommitted: the job failed, its
+/// each time). Rolled back when dropped still open: the job failed, its
 /// commit failed, or it panicked.
-struct Open<'c> {
-    conn: &'c Connection,
-    done: bool,
-}
+struct Open<'c>(&'c Connection);
 
 impl<'c> Open<'c> {
     fn begin(conn: &'c Connection) -> rusqlite::Result<Self> {
         conn.prepare_cached("begin immediate")?.execute([])?;
-        Ok(Self { conn, done: false })
+        Ok(Self(conn))
     }
 
-    fn commit(mut self) -> rusqlite::Result<()> {
-        self.conn.prepare_cached("commit")?.execute([])?;
-        self.done = true;
+    fn commit(self) -> rusqlite::Result<()> {
+        self.0.prepare_cached("commit")?.execute([])?;
         Ok(())
     }
 }
 
 impl Drop for Open<'_> {
     fn drop(&mut self) {
-        if !self.done && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("rollback");
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("rollback");
         }
     }
 }

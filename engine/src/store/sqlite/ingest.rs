@@ -381,6 +381,44 @@ fn multi_row(head: &str, row: &str, rows: usize) -> String {
     sql
 }
 
+/// Inserts `items` a run at a time: `head` names the table and columns,
+/// `row` is one row's values, and `bind` binds one item's parameters in
+/// order.
+fn insert_runs<T>(
+    conn: &Connection,
+    head: &str,
+    row: &str,
+    items: &[T],
+    mut bind: impl FnMut(&T, &mut Binder<'_, '_>) -> Result<()>,
+) -> Result<()> {
+    for run in runs(items) {
+        let mut insert = conn.prepare_cached(&multi_row(head, row, run.len()))?;
+        let mut binder = Binder {
+            insert: &mut insert,
+            at: 0,
+        };
+        for item in run {
+            bind(item, &mut binder)?;
+        }
+        insert.raw_execute()?;
+    }
+    Ok(())
+}
+
+/// Binds a multi-row insert's parameters one after another.
+struct Binder<'s, 'c> {
+    insert: &'s mut rusqlite::CachedStatement<'c>,
+    at: usize,
+}
+
+impl Binder<'_, '_> {
+    fn next(&mut self, value: &dyn rusqlite::ToSql) -> Result<&mut Self> {
+        self.at += 1;
+        self.insert.raw_bind_parameter(self.at, value)?;
+        Ok(self)
+    }
+}
+
 /// The new events, a run at a time.
 fn insert_events(
     conn: &Connection,
@@ -388,19 +426,13 @@ fn insert_events(
     rows: &[Row<'_>],
     window_ms: Option<i64>,
 ) -> Result<()> {
-    for run in runs(rows) {
-        let mut insert = conn.prepare_cached(&multi_row(
-            "insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key, \
-             correlation_id, entity_id, metadata, received_at, test)",
-            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
-            run.len(),
-        ))?;
-        let mut at = 0;
-        let mut bind = |value: &dyn rusqlite::ToSql| -> rusqlite::Result<()> {
-            at += 1;
-            insert.raw_bind_parameter(at, value)
-        };
-        for row in run {
+    insert_runs(
+        conn,
+        "insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key, \
+         correlation_id, entity_id, metadata, received_at, test)",
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
+        rows,
+        |row, b| {
             let e = row.event;
             // The digest is kept only while the dedup window is on: with it
             // off, ingest skips a random-order index insert per event.
@@ -408,22 +440,21 @@ fn insert_events(
                 (Some(d), Some(_)) => d.as_str(),
                 _ => "",
             };
-            bind(&row.id.to_string())?;
-            bind(&tenant)?;
-            bind(&row.seq)?;
-            bind(&e.event_type)?;
-            bind(&e.payload)?;
-            bind(&digest)?;
-            bind(&e.idempotency_key)?;
-            bind(&e.correlation_id)?;
-            bind(&e.entity_id)?;
-            bind(&e.metadata.as_ref().map(json_text).transpose()?)?;
-            bind(&row.received_ms)?;
-            bind(&e.only_endpoint.is_some())?;
-        }
-        insert.raw_execute()?;
-    }
-    Ok(())
+            b.next(&row.id.to_string())?
+                .next(&tenant)?
+                .next(&row.seq)?
+                .next(&e.event_type)?
+                .next(&e.payload)?
+                .next(&digest)?
+                .next(&e.idempotency_key)?
+                .next(&e.correlation_id)?
+                .next(&e.entity_id)?
+                .next(&e.metadata.as_ref().map(json_text).transpose()?)?
+                .next(&row.received_ms)?
+                .next(&e.only_endpoint.is_some())?;
+            Ok(())
+        },
+    )
 }
 
 /// A delivery of each new event to each endpoint it goes to, due now.
@@ -442,30 +473,23 @@ fn insert_deliveries(
                 .map(move |&at| (event.clone(), endpoints[at].0.as_str(), r.received_ms))
         })
         .collect();
-    for run in runs(&pairs) {
-        let mut insert = conn.prepare_cached(&multi_row(
-            "insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at, \
-             created_at, updated_at)",
-            "?, ?, ?, ?, 'pending', ?, ?, ?",
-            run.len(),
-        ))?;
-        let mut at = 0;
-        let mut bind = |value: &dyn rusqlite::ToSql| -> rusqlite::Result<()> {
-            at += 1;
-            insert.raw_bind_parameter(at, value)
-        };
-        for (event, endpoint, due) in run {
-            bind(&DeliveryId::new().to_string())?;
-            bind(&tenant)?;
-            bind(event)?;
-            bind(endpoint)?;
-            bind(due)?;
-            bind(due)?;
-            bind(due)?;
-        }
-        insert.raw_execute()?;
-    }
-    Ok(())
+    insert_runs(
+        conn,
+        "insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at, \
+         created_at, updated_at)",
+        "?, ?, ?, ?, 'pending', ?, ?, ?",
+        &pairs,
+        |(event, endpoint, due), b| {
+            b.next(&DeliveryId::new().to_string())?
+                .next(&tenant)?
+                .next(event)?
+                .next(endpoint)?
+                .next(due)?
+                .next(due)?
+                .next(due)?;
+            Ok(())
+        },
+    )
 }
 
 /// The slow path: each request on its own in a savepoint, so a statement
