@@ -139,8 +139,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         // A body that reads is read once, by serde_json alone; one that does
         // not is read again through axum's extractor, which tracks the path
         // to the field at fault for the error (a third of the reading's cost,
-        // paid only by bodies that are refused).
-        if let Ok(value) = serde_json::from_slice::<T>(&body) {
+        // paid only by bodies that are refused). The body is checked for
+        // UTF-8 once, whole, rather than string by string as it is read.
+        if let Ok(text) = std::str::from_utf8(&body)
+            && let Ok(value) = serde_json::from_str::<T>(text)
+        {
             return Ok(ApiJson(value));
         }
         match axum::Json::<T>::from_bytes(&body) {

@@ -49,6 +49,9 @@ const PRAGMAS: [(&str, &str); 4] = [
     ("journal_size_limit", "67108864"),
 ];
 
+/// Connections for reads.
+const READERS: u32 = 8;
+
 /// How long a connection waits for another's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -94,8 +97,11 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
+        // Opened at start, all of them (each opening costs some 2 million
+        // instructions), rather than while the first burst of reads waits.
         let reader = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(READERS)
+            .min_connections(READERS)
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
@@ -276,6 +282,18 @@ impl Store for SqliteStore {
 
     async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
+        // Each connection reads the schema the first time it prepares a
+        // statement after a change (some million instructions): the readers
+        // do it now, all at once, rather than one by one under the first
+        // requests.
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            let mut conn = self.reader.acquire().await?;
+            sqlx::query("select count(*) from sqlite_schema")
+                .execute(&mut *conn)
+                .await?;
+            readers.push(conn);
+        }
         Ok(())
     }
 
