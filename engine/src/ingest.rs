@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::model::EventId;
 use crate::model::event_type::any_pattern_matches;
-use crate::model::{EventId, EventOut};
-use crate::store::{Ingested, NewEvent, Publish, Store};
+use crate::store::{Ingested, IngestedEvent, NewEvent, Publish, Store};
 use crate::{EngineError, Result};
 
 /// Requests waiting for the writer before publishers are made to wait.
@@ -135,9 +135,9 @@ pub fn payload_digest(payload: &str) -> String {
 #[derive(Debug, Default)]
 pub struct BatchSeen {
     /// Key → the event and the payload it came with.
-    keys: HashMap<String, (EventOut, String)>,
+    keys: HashMap<String, (IngestedEvent, String)>,
     /// (type, payload digest) → the event, for events the window applies to.
-    payloads: HashMap<(String, String), EventOut>,
+    payloads: HashMap<(String, String), IngestedEvent>,
     /// Events made per type, in first-seen order.
     per_type: Vec<(String, i64)>,
 }
@@ -145,7 +145,7 @@ pub struct BatchSeen {
 impl BatchSeen {
     /// The event made earlier in the batch under `event`'s key: a repeat when
     /// it is the same event, a conflict when it is not.
-    pub fn under_key(&self, event: &NewEvent) -> Result<Option<EventOut>> {
+    pub fn under_key(&self, event: &NewEvent) -> Result<Option<IngestedEvent>> {
         let Some(key) = &event.idempotency_key else {
             return Ok(None);
         };
@@ -163,7 +163,7 @@ impl BatchSeen {
 
     /// The event made earlier in the batch with `event`'s type and a payload
     /// whose digest is `digest`.
-    pub fn same_payload(&self, event: &NewEvent, digest: &str) -> Option<EventOut> {
+    pub fn same_payload(&self, event: &NewEvent, digest: &str) -> Option<IngestedEvent> {
         self.payloads
             .get(&(event.event_type.clone(), digest.to_owned()))
             .cloned()
@@ -171,8 +171,8 @@ impl BatchSeen {
 
     /// Notes an event just made from `event`; `digest` is its payload's when
     /// the dedup window applies to it.
-    pub fn made(&mut self, stored: &EventOut, event: &NewEvent, digest: Option<&str>) {
-        if let Some(key) = &stored.idempotency_key {
+    pub fn made(&mut self, stored: &IngestedEvent, event: &NewEvent, digest: Option<&str>) {
+        if let Some(key) = &event.idempotency_key {
             self.keys
                 .insert(key.clone(), (stored.clone(), event.payload.clone()));
         }
@@ -217,7 +217,6 @@ mod tests {
         NewEvent {
             event_type: event_type.into(),
             payload: payload.into(),
-            parsed: serde_json::from_str(payload).unwrap(),
             idempotency_key: key.map(str::to_owned),
             correlation_id: None,
             entity_id: None,
@@ -226,16 +225,11 @@ mod tests {
         }
     }
 
-    fn stored(event: &NewEvent) -> EventOut {
-        EventOut {
+    fn stored(event: &NewEvent) -> IngestedEvent {
+        IngestedEvent {
             id: EventId::new(),
             seq: 1,
             event_type: event.event_type.clone(),
-            payload: event.parsed.clone(),
-            idempotency_key: event.idempotency_key.clone(),
-            correlation_id: None,
-            entity_id: None,
-            metadata: None,
             received_at: chrono::Utc::now(),
         }
     }

@@ -354,15 +354,17 @@ impl Engine {
         }
         let test = EventIn {
             event_type: event_type.unwrap_or_else(|| TEST_EVENT_TYPE.into()),
-            payload: payload.unwrap_or_else(|| {
-                json!({"test": true, "message": "A test event sent from Herald", "endpoint_id": endpoint.id})
-            }),
+            payload: payload
+                .unwrap_or_else(|| {
+                    json!({"test": true, "message": "A test event sent from Herald", "endpoint_id": endpoint.id})
+                })
+                .into(),
             idempotency_key: None,
             correlation_id: None,
             entity_id: None,
             metadata: Some(json!({"herald_test_event": true})),
         };
-        let mut event = validate::event(test, None, "", self.max_payload_bytes)?;
+        let mut event = validate::event(test, None, None, self.max_payload_bytes)?;
         event.only_endpoint = Some(endpoint.id);
         let by = by.clone();
         let entry = move |event: EventId| {

@@ -32,7 +32,7 @@ async fn main() {
                 herald_engine::validate::event(
                     EventIn {
                         event_type: format!("type{}.happened", n % 10),
-                        payload: json!({"n": n, "customer": "c_123", "total": "19.99"}),
+                        payload: json!({"n": n, "customer": "c_123", "total": "19.99"}).into(),
                         idempotency_key: None,
                         correlation_id: n
                             .is_multiple_of(100)
@@ -41,7 +41,7 @@ async fn main() {
                         metadata: None,
                     },
                     None,
-                    "",
+                    None,
                     1 << 20,
                 )
                 .unwrap()

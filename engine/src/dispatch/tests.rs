@@ -136,7 +136,6 @@ async fn one_delivery(
             vec![crate::store::NewEvent {
                 event_type: "a.b".into(),
                 payload: r#"{"n":1}"#.into(),
-                parsed: serde_json::json!({"n": 1}),
                 idempotency_key: None,
                 correlation_id: None,
                 entity_id: None,

@@ -196,7 +196,7 @@ pub struct EventIn {
     pub event_type: String,
     /// A JSON object: the body every endpoint receives.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub payload: Value,
+    pub payload: super::CanonicalJson,
     /// 1 to 255 characters; must equal the `Idempotency-Key` header when both are sent.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]

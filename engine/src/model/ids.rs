@@ -29,6 +29,9 @@ fn monotonic_ulid() -> ulid::Ulid {
     generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
 }
 
+/// The longest prefix a typed id has.
+const MAX_PREFIX: usize = 4;
+
 macro_rules! typed_id {
     ($name:ident, $prefix:literal, $kind:literal) => {
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,6 +43,17 @@ macro_rules! typed_id {
             /// The all-zero id: a placeholder that names nothing.
             pub fn nil() -> Self {
                 Self(ulid::Ulid::nil())
+            }
+
+            /// The id as text, as `Display` writes it, without the
+            /// formatter (ids are written for every row ingest, a claim or a
+            /// receipt binds).
+            pub fn text(&self) -> String {
+                let mut buffer = [0u8; ulid::ULID_LEN];
+                let mut text = String::with_capacity($prefix.len() + ulid::ULID_LEN);
+                text.push_str($prefix);
+                text.push_str(self.0.array_to_str(&mut buffer));
+                text
             }
 
             /// A new id, ordered after every id this process made before it.
@@ -92,9 +106,19 @@ macro_rules! typed_id {
             }
         }
 
+        // One string, built on the stack: `collect_str` would escape the
+        // text piece by piece through the formatter.
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                let mut buffer = [0u8; ulid::ULID_LEN];
+                let ulid = self.0.array_to_str(&mut buffer);
+                let mut whole = [0u8; MAX_PREFIX + ulid::ULID_LEN];
+                let len = $prefix.len() + ulid.len();
+                whole[..$prefix.len()].copy_from_slice($prefix.as_bytes());
+                whole[$prefix.len()..len].copy_from_slice(ulid.as_bytes());
+                s.serialize_str(
+                    std::str::from_utf8(&whole[..len]).map_err(serde::ser::Error::custom)?,
+                )
             }
         }
 
@@ -158,6 +182,9 @@ mod tests {
         // Widths and alignment still apply.
         assert_eq!(format!("{id:>32}"), format!("  {text}"));
         assert_eq!(format!("{id:?}"), text);
+        assert_eq!(id.text(), text);
+        let short = EndpointId::new();
+        assert_eq!(short.text(), short.to_string(), "a three-letter prefix");
     }
 
     #[test]
@@ -182,6 +209,11 @@ mod tests {
         let id = SessionId::new();
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(json, format!("\"{id}\""));
+        let short = EndpointId::new();
+        assert_eq!(
+            serde_json::to_string(&short).unwrap(),
+            format!("\"{short}\"")
+        );
         assert_eq!(serde_json::from_str::<SessionId>(&json).unwrap(), id);
         assert!(serde_json::from_str::<SessionId>("\"ses_nope\"").is_err());
     }

@@ -31,6 +31,7 @@ macro_rules! str_enum {
 
 mod access;
 mod audit;
+mod canonical;
 mod delivery;
 pub mod event_type;
 mod ids;
@@ -41,6 +42,7 @@ mod stats;
 
 pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_markdown};
 pub use audit::*;
+pub use canonical::CanonicalJson;
 pub use delivery::*;
 pub use ids::{
     ActionId, ApiKeyId, AttemptId, AuditId, CheckpointId, DeliveryId, DlqEntryId, EndpointId,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{DeliveryId, EndpointId, ErrorClass, EventId, EventOut, Semantics, Trigger};
+use crate::model::{DeliveryId, EndpointId, ErrorClass, EventId, Semantics, Trigger};
 pub use crate::model::{EventSummary, EventTypeSummary};
 use crate::retry::RetryPolicy;
 use crate::sign::Secret;
@@ -33,9 +33,6 @@ pub struct NewEvent {
     pub event_type: String,
     /// The payload as JSON text (an object), stored and sent byte for byte.
     pub payload: String,
-    /// The same payload parsed, handed back in the answer without parsing
-    /// the stored text again.
-    pub parsed: Value,
     pub idempotency_key: Option<String>,
     pub correlation_id: Option<String>,
     pub entity_id: Option<String>,
@@ -45,15 +42,26 @@ pub struct NewEvent {
     pub only_endpoint: Option<EndpointId>,
 }
 
+/// What a publisher is told of an event: enough to name it, not its
+/// payload (which it sent, and which nothing reads back from an answer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestedEvent {
+    pub id: EventId,
+    /// Its position in the tenant's sequence.
+    pub seq: i64,
+    pub event_type: String,
+    pub received_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ingested {
     Created {
-        event: EventOut,
+        event: IngestedEvent,
         deliveries: u32,
     },
     /// Seen before: this is the original event, and nothing was created.
     Duplicate {
-        event: EventOut,
+        event: IngestedEvent,
         why: DuplicateOf,
     },
 }
@@ -84,7 +92,7 @@ impl DuplicateOf {
 }
 
 impl Ingested {
-    pub fn event(&self) -> &EventOut {
+    pub fn event(&self) -> &IngestedEvent {
         match self {
             Ingested::Created { event, .. } | Ingested::Duplicate { event, .. } => event,
         }

@@ -136,7 +136,6 @@ pub(crate) fn event(event_type: &str, key: Option<&str>) -> NewEvent {
     NewEvent {
         event_type: event_type.into(),
         payload: r#"{"n":1}"#.into(),
-        parsed: serde_json::json!({"n": 1}),
         idempotency_key: key.map(str::to_owned),
         correlation_id: None,
         entity_id: None,
@@ -507,7 +506,6 @@ async fn a_conflict_in_a_group_fails_its_request_alone() {
         let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
         let keyed = |payload: &str| NewEvent {
             payload: payload.into(),
-            parsed: serde_json::from_str(payload).unwrap(),
             ..event("a.b", Some("k-1"))
         };
         let request = |events| Publish {

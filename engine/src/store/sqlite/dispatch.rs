@@ -33,7 +33,7 @@ impl InFlight {
             serde_json::Value::Array(
                 claims
                     .iter()
-                    .map(|(id, token)| serde_json::json!([id.to_string(), token.0]))
+                    .map(|(id, token)| serde_json::json!([id.text(), token.0]))
                     .collect(),
             )
             .to_string(),
@@ -148,7 +148,7 @@ fn insert_dlq_entry(
               on conflict (delivery_id) do nothing",
         )?
         .execute(params![
-            DlqEntryId::new().to_string(),
+            DlqEntryId::new().text(),
             tenant,
             delivery,
             endpoint,
@@ -217,7 +217,7 @@ fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Resul
          values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for outcome in batch {
-        let delivery = outcome.delivery.to_string();
+        let delivery = outcome.delivery.text();
         let (state, next_at) = match &outcome.next {
             AfterAttempt::Succeeded => ("succeeded", None),
             AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
@@ -245,7 +245,7 @@ fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Resul
             Some(known) => known.clone(),
             None => event_type_of(tx, &event)?,
         };
-        let attempt_id = AttemptId::new().to_string();
+        let attempt_id = AttemptId::new().text();
         store.execute(params![
             &attempt_id,
             &delivery,
@@ -395,7 +395,7 @@ impl crate::store::DispatchStore for SqliteStore {
         let reason = reason.to_owned();
         self.hot
             .run(self.pool(), move |tx| {
-                let delivery = delivery.to_string();
+                let delivery = delivery.text();
                 let row: Option<(String, String, String)> = tx
                     .prepare_cached(
                         r"update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = ?1

@@ -21,11 +21,13 @@ use crate::Result;
 use crate::ingest::{
     BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies, payload_digest,
 };
-use crate::model::{DeliveryId, EventId, EventOut, TenantId};
+use crate::model::{DeliveryId, EventId, TenantId};
 use crate::store::convert::{from_json, json_text};
 use crate::store::rows::EventRow;
 use crate::store::sql::EVENT_COLUMNS;
-use crate::store::{DuplicateOf, Ingested, NewEvent, Publish, from_millis, stored_id, to_millis};
+use crate::store::{
+    DuplicateOf, Ingested, IngestedEvent, NewEvent, Publish, from_millis, stored_id, to_millis,
+};
 
 /// Writes `group` in one transaction of the hot writer; one answer per
 /// request, in order.
@@ -58,6 +60,8 @@ pub(super) async fn write_group(
 /// A new event planned for the insert.
 struct Row<'a> {
     id: EventId,
+    /// The id as text, written into both inserts.
+    id_text: String,
     seq: i64,
     event: &'a NewEvent,
     digest: Option<String>,
@@ -197,7 +201,7 @@ fn write_sets(conn: &Connection, group: &[Publish]) -> Result<Vec<Result<Vec<Ing
             .enumerate()
             .filter(|(_, r)| r.tenant == tenant)
             .collect();
-        let tenant_text = tenant.to_string();
+        let tenant_text = tenant.text();
         let requests: Vec<&Publish> = mine.iter().map(|(_, r)| *r).collect();
         let now_ms = to_millis(requests[0].now);
         let mut state = tenant_state(conn, &tenant_text, &requests, now_ms)?;
@@ -253,8 +257,10 @@ fn plan<'a>(
             out.push(repeat);
             continue;
         }
+        let id = EventId::new();
         let row = Row {
-            id: EventId::new(),
+            id,
+            id_text: id.text(),
             seq: state.next_seq + made.len() as i64,
             event,
             digest,
@@ -281,20 +287,25 @@ fn plan<'a>(
     Ok(out)
 }
 
-/// What the publisher gets back for a new event: nothing is parsed again.
-fn event_out(row: &Row<'_>) -> EventOut {
-    let event = row.event;
-    EventOut {
+/// What the publisher gets back for a new event.
+fn event_out(row: &Row<'_>) -> IngestedEvent {
+    IngestedEvent {
         id: row.id,
         seq: row.seq,
-        event_type: event.event_type.clone(),
-        payload: event.parsed.clone(),
-        idempotency_key: event.idempotency_key.clone(),
-        correlation_id: event.correlation_id.clone(),
-        entity_id: event.entity_id.clone(),
-        metadata: event.metadata.clone(),
+        event_type: row.event.event_type.clone(),
         received_at: from_millis(row.received_ms),
     }
+}
+
+/// What the publisher gets back for a stored event it repeats: its payload
+/// is not read back.
+fn stored_event(row: &EventRow) -> Result<IngestedEvent> {
+    Ok(IngestedEvent {
+        id: stored_id(&row.id)?,
+        seq: row.seq,
+        event_type: row.event_type.clone(),
+        received_at: from_millis(row.received_at),
+    })
 }
 
 /// The event `event` repeats, if any: one under its idempotency key (earlier
@@ -307,7 +318,7 @@ fn repeat_of(
     event: &NewEvent,
     digest: Option<&str>,
 ) -> Result<Option<Ingested>> {
-    let repeat = |event: EventOut, why: DuplicateOf| Some(Ingested::Duplicate { event, why });
+    let repeat = |event: IngestedEvent, why: DuplicateOf| Some(Ingested::Duplicate { event, why });
     if let Some(key) = &event.idempotency_key {
         for earlier in [mine, seen] {
             if let Some(original) = earlier.under_key(event)? {
@@ -316,7 +327,7 @@ fn repeat_of(
         }
         if let Some(row) = state.by_key.get(key) {
             check_stored_under_key(event, stored_id(&row.id)?, &row.event_type, &row.payload)?;
-            return Ok(repeat(row.clone().try_into()?, DuplicateOf::IdempotencyKey));
+            return Ok(repeat(stored_event(row)?, DuplicateOf::IdempotencyKey));
         }
     }
     let Some(digest) = digest else {
@@ -333,7 +344,7 @@ fn repeat_of(
         .get(&event.payload)
         .and_then(|rows| rows.iter().find(|r| r.event_type == event.event_type));
     match stored {
-        Some(row) => Ok(repeat(row.clone().try_into()?, DuplicateOf::PayloadWindow)),
+        Some(row) => Ok(repeat(stored_event(row)?, DuplicateOf::PayloadWindow)),
         None => Ok(None),
     }
 }
@@ -440,7 +451,7 @@ fn insert_events(
                 (Some(d), Some(_)) => d.as_str(),
                 _ => "",
             };
-            b.next(&row.id.to_string())?
+            b.next(&row.id_text)?
                 .next(&tenant)?
                 .next(&row.seq)?
                 .next(&e.event_type)?
@@ -464,13 +475,12 @@ fn insert_deliveries(
     rows: &[Row<'_>],
     endpoints: &[(String, Vec<String>)],
 ) -> Result<()> {
-    let pairs: Vec<(String, &str, i64)> = rows
+    let pairs: Vec<(&str, &str, i64)> = rows
         .iter()
         .flat_map(|r| {
-            let event = r.id.to_string();
             r.endpoints
                 .iter()
-                .map(move |&at| (event.clone(), endpoints[at].0.as_str(), r.received_ms))
+                .map(move |&at| (r.id_text.as_str(), endpoints[at].0.as_str(), r.received_ms))
         })
         .collect();
     insert_runs(
@@ -480,7 +490,7 @@ fn insert_deliveries(
         "?, ?, ?, ?, 'pending', ?, ?, ?",
         &pairs,
         |(event, endpoint, due), b| {
-            b.next(&DeliveryId::new().to_string())?
+            b.next(&DeliveryId::new().text())?
                 .next(&tenant)?
                 .next(event)?
                 .next(endpoint)?

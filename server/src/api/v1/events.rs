@@ -130,7 +130,7 @@ async fn publish(
     let event = herald_engine::validate::event(
         input,
         idempotency_header(&headers)?,
-        "",
+        None,
         state.limits.max_payload_bytes,
     )?;
     let mut ingested = state.engine.publish(caller.tenant_id, vec![event]).await?;
@@ -192,12 +192,7 @@ async fn publish_batch(
             if e.correlation_id.is_none() {
                 e.correlation_id.clone_from(&header_correlation);
             }
-            herald_engine::validate::event(
-                e,
-                None,
-                &format!("events[{i}]."),
-                state.limits.max_payload_bytes,
-            )
+            herald_engine::validate::event(e, None, Some(i), state.limits.max_payload_bytes)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let ingested = state.engine.publish(caller.tenant_id, events).await?;
