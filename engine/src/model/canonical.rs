@@ -20,13 +20,13 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanonicalJson {
     text: String,
-    object: bool,
 }
 
 impl CanonicalJson {
     /// Whether the value is a JSON object.
     pub fn is_object(&self) -> bool {
-        self.object
+        // Canonical text has no leading space: an object's starts with `{`.
+        self.text.starts_with('{')
     }
 
     /// The canonical text.
@@ -44,7 +44,6 @@ impl From<&Value> for CanonicalJson {
         Self {
             // serde_json keeps a `Value`'s keys sorted: this is the same text.
             text: serde_json::to_string(value).expect("a JSON value always serializes"),
-            object: value.is_object(),
         }
     }
 }
@@ -67,14 +66,14 @@ impl<'de> Deserialize<'de> for CanonicalJson {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // Room for a typical event's payload without growing.
         let mut out = Vec::with_capacity(256);
-        let object = Writer {
+        Writer {
             out: &mut out,
             members: &mut Vec::new(),
         }
         .deserialize(d)?;
         // Only serde_json's serializer wrote here, and it writes UTF-8.
         let text = String::from_utf8(out).map_err(de::Error::custom)?;
-        Ok(Self { text, object })
+        Ok(Self { text })
     }
 }
 
@@ -85,7 +84,7 @@ fn written<E: de::Error>(result: serde_json::Result<()>) -> Result<(), E> {
 /// An object's member as written: its key, and where `"key":value` is.
 type Member<'de> = (Cow<'de, str>, Range<usize>);
 
-/// Writes the value it reads onto `out`; answers whether it was an object.
+/// Writes the value it reads onto `out`.
 /// `members` is a stack the objects being read share: each uses the part
 /// above where it found it, and leaves it as it found it.
 struct Writer<'a, 'de> {
@@ -107,81 +106,68 @@ impl<'de> Writer<'_, 'de> {
 }
 
 impl<'de> DeserializeSeed<'de> for Writer<'_, 'de> {
-    type Value = bool;
+    type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Writer<'_, 'de> {
-    type Value = bool;
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<bool, E> {
+    fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<(), E> {
         written(self.json().serialize_bool(v))?;
-        Ok(false)
+        Ok(())
     }
 
-    fn visit_i64<E: de::Error>(mut self, v: i64) -> Result<bool, E> {
+    fn visit_i64<E: de::Error>(mut self, v: i64) -> Result<(), E> {
         written(self.json().serialize_i64(v))?;
-        Ok(false)
+        Ok(())
     }
 
-    fn visit_u64<E: de::Error>(mut self, v: u64) -> Result<bool, E> {
+    fn visit_u64<E: de::Error>(mut self, v: u64) -> Result<(), E> {
         written(self.json().serialize_u64(v))?;
-        Ok(false)
+        Ok(())
     }
 
-    fn visit_f64<E: de::Error>(mut self, v: f64) -> Result<bool, E> {
+    fn visit_f64<E: de::Error>(mut self, v: f64) -> Result<(), E> {
         // As `Value` does: a number JSON cannot hold is null.
         match serde_json::Number::from_f64(v) {
             Some(n) => written(n.serialize(&mut self.json()))?,
             None => self.out.extend_from_slice(b"null"),
         }
-        Ok(false)
+        Ok(())
     }
 
-    fn visit_str<E: de::Error>(mut self, v: &str) -> Result<bool, E> {
+    fn visit_str<E: de::Error>(mut self, v: &str) -> Result<(), E> {
         written(self.json().serialize_str(v))?;
-        Ok(false)
+        Ok(())
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.out.extend_from_slice(b"null");
-        Ok(false)
+        Ok(())
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<bool, E> {
-        self.visit_unit()
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        self.deserialize(d)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<bool, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         self.out.push(b'[');
-        let mut first = true;
-        loop {
-            let at = self.out.len();
-            if !first {
-                self.out.push(b',');
-            }
-            if seq.next_element_seed(self.inner())?.is_none() {
-                self.out.truncate(at);
-                break;
-            }
-            first = false;
+        let start = self.out.len();
+        while seq.next_element_seed(self.inner())?.is_some() {
+            self.out.push(b',');
+        }
+        if self.out.len() > start {
+            self.out.pop();
         }
         self.out.push(b']');
-        Ok(false)
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<bool, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         // Each member is written as it is read, `"key":value,`; an object
         // whose keys came sorted and unrepeated is then done. Otherwise it is
         // put together again from those pieces in key order.
@@ -205,7 +191,7 @@ impl<'de> Visitor<'de> for Writer<'_, 'de> {
                 self.out.pop();
             }
             self.out.push(b'}');
-            return Ok(true);
+            return Ok(());
         }
         let members = &mut self.members[base..];
         // Stable: among equal keys the last one read is last, and wins.
@@ -225,7 +211,7 @@ impl<'de> Visitor<'de> for Writer<'_, 'de> {
         self.members.truncate(base);
         self.out.truncate(start);
         self.out.extend_from_slice(&object);
-        Ok(true)
+        Ok(())
     }
 }
 

@@ -29,9 +29,6 @@ fn monotonic_ulid() -> ulid::Ulid {
     generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
 }
 
-/// The longest prefix a typed id has.
-const MAX_PREFIX: usize = 4;
-
 macro_rules! typed_id {
     ($name:ident, $prefix:literal, $kind:literal) => {
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -106,19 +103,11 @@ macro_rules! typed_id {
             }
         }
 
-        // One string, built on the stack: `collect_str` would escape the
-        // text piece by piece through the formatter.
+        // One plain string: `collect_str` would escape the text piece by
+        // piece through the formatter.
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut buffer = [0u8; ulid::ULID_LEN];
-                let ulid = self.0.array_to_str(&mut buffer);
-                let mut whole = [0u8; MAX_PREFIX + ulid::ULID_LEN];
-                let len = $prefix.len() + ulid.len();
-                whole[..$prefix.len()].copy_from_slice($prefix.as_bytes());
-                whole[$prefix.len()..len].copy_from_slice(ulid.as_bytes());
-                s.serialize_str(
-                    std::str::from_utf8(&whole[..len]).map_err(serde::ser::Error::custom)?,
-                )
+                s.serialize_str(&self.text())
             }
         }
 
