@@ -56,8 +56,8 @@ lint: setup-build
 check: fmt-check lint
 
 # Unit tests and the store conformance suite: no server, no browser.
-test-fast:
-	cargo test -p herald-engine
+test-fast: services
+	HERALD_TEST_POSTGRES=$$(scripts/services.sh postgres) cargo test -p herald-engine -- $$(scripts/services.sh skips)
 	cargo test -p herald-app --features ssr --lib
 	cargo test -p herald-server --lib
 	cargo test -p herald-load
@@ -66,7 +66,7 @@ test-fast:
 # A test whose service is missing is left out by name (and `services` says so),
 # never passed silently.
 test-rust: services
-	cargo test -p herald-engine
+	HERALD_TEST_POSTGRES=$$(scripts/services.sh postgres) cargo test -p herald-engine -- $$(scripts/services.sh skips)
 	cargo test -p herald-app --features ssr
 	cargo test -p herald-server -- --skip crash:: $$(scripts/services.sh skips)
 	@# Shown in full: it reports how many deliveries arrived twice after the kill.

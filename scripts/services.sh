@@ -2,6 +2,7 @@
 # Which external services the tests can reach here.
 #   scripts/services.sh report   one line per service: used, or which tests are skipped
 #   scripts/services.sh skips    `--skip NAME` arguments for tests whose service is missing
+#   scripts/services.sh postgres `skip` when PostgreSQL is missing (for HERALD_TEST_POSTGRES), else nothing
 set -euo pipefail
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -13,10 +14,18 @@ case "${1:-report}" in
     else
       echo "services: SKIPPING readyz_checks_a_live_redis: nothing listens on 127.0.0.1:6379 (start redis-server to run it)"
     fi
-    echo "services: PostgreSQL is not used yet (the PostgreSQL store is not built): no test needs it"
+    if answers 5432; then
+      echo "services: PostgreSQL at 127.0.0.1:5432 answers: the store conformance suite runs on SQLite and PostgreSQL (database herald_test, a schema per test)"
+    else
+      echo "services: SKIPPING the PostgreSQL half of the store conformance suite and parity::both_schemas_have_the_same_tables_columns_and_indexes: nothing listens on 127.0.0.1:5432"
+    fi
     ;;
   skips)
     answers 6379 || echo "--skip readyz_checks_a_live_redis"
+    answers 5432 || echo "--skip parity::both_schemas_have_the_same_tables_columns_and_indexes"
     ;;
-  *) echo "usage: $0 [report|skips]" >&2; exit 2 ;;
+  postgres)
+    answers 5432 || echo "skip"
+    ;;
+  *) echo "usage: $0 [report|skips|postgres]" >&2; exit 2 ;;
 esac

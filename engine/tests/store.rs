@@ -18,7 +18,153 @@ struct Backend {
     store: Arc<dyn Store>,
     /// For tests that inject failures with the backend's own SQL.
     url: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+    _schema: Option<PgSchema>,
+}
+
+impl Backend {
+    /// Makes every insert into `table` fail from now on, or only those of
+    /// events of `event_type` when given (the table has that column).
+    async fn refuse_inserts(&self, table: &str, event_type: Option<&str>) {
+        if self.name == "sqlite" {
+            let raw = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            let when = event_type.map_or(String::new(), |t| format!("when new.event_type = '{t}'"));
+            sqlx::query(&format!(
+                "create trigger refuse_{table} before insert on {table} {when} \
+                 begin select raise(abort, 'injected failure'); end"
+            ))
+            .execute(&raw)
+            .await
+            .unwrap();
+            raw.close().await;
+        } else {
+            let raw = sqlx::PgPool::connect(&self.url).await.unwrap();
+            sqlx::query(&format!(
+                "create function refuse_{table}() returns trigger language plpgsql as \
+                 $$ begin raise exception 'injected failure'; end $$"
+            ))
+            .execute(&raw)
+            .await
+            .unwrap();
+            let when =
+                event_type.map_or(String::new(), |t| format!("when (new.event_type = '{t}')"));
+            sqlx::query(&format!(
+                "create trigger refuse_{table} before insert on {table} for each row {when} \
+                 execute function refuse_{table}()"
+            ))
+            .execute(&raw)
+            .await
+            .unwrap();
+            raw.close().await;
+        }
+    }
+}
+
+/// The database the PostgreSQL half of the suite runs in; each test gets a
+/// schema of its own there, dropped when it ends.
+fn postgres_base() -> Option<String> {
+    match std::env::var("HERALD_TEST_POSTGRES") {
+        Ok(v) if v == "skip" => None,
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => Some("postgres://postgres@127.0.0.1:5432/herald_test".into()),
+    }
+}
+
+/// A schema made for one test, dropped (with everything in it) when the
+/// test's backends go.
+struct PgSchema {
+    base: String,
+    name: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // A runtime of its own: drop runs inside the test's runtime.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let pool = sqlx::PgPool::connect(&base).await?;
+                    // The test's own connections may still hold a transaction
+                    // (their runtime is the one this drop blocks): ended here.
+                    sqlx::query(
+                        "select pg_terminate_backend(pid) from pg_stat_activity \
+                         where application_name = $1 and pid <> pg_backend_pid()",
+                    )
+                    .bind(&name)
+                    .execute(&pool)
+                    .await?;
+                    sqlx::query(&format!("drop schema if exists {name} cascade"))
+                        .execute(&pool)
+                        .await?;
+                    pool.close().await;
+                    Ok::<_, sqlx::Error>(())
+                })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test schema {}", self.name);
+        }
+    }
+}
+
+/// A store on a fresh schema of the test database (made if missing).
+async fn postgres_backend(base: &str) -> Backend {
+    let unreachable = |e: sqlx::Error| -> ! {
+        panic!(
+            "PostgreSQL at {base} cannot be reached ({e}); start it, or set \
+             HERALD_TEST_POSTGRES=skip to run the suite on SQLite alone"
+        )
+    };
+    let pool = match sqlx::PgPool::connect(base).await {
+        Ok(pool) => pool,
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
+            // The test database does not exist yet: made from the server's own.
+            let (server, db) = base
+                .rsplit_once('/')
+                .expect("a database URL names a database");
+            let admin = sqlx::PgPool::connect(&format!("{server}/postgres"))
+                .await
+                .unwrap_or_else(|e| unreachable(e));
+            // Two test binaries may race to make it: the loser is told it exists.
+            let _ = sqlx::query(&format!("create database {db}"))
+                .execute(&admin)
+                .await;
+            admin.close().await;
+            sqlx::PgPool::connect(base)
+                .await
+                .unwrap_or_else(|e| unreachable(e))
+        }
+        Err(e) => unreachable(e),
+    };
+    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
+    sqlx::query(&format!("create schema {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let schema = PgSchema {
+        base: base.to_string(),
+        name: name.clone(),
+    };
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{name}&application_name={name}");
+    let store = herald_engine::store::connect(
+        &url,
+        std::sync::Arc::new(herald_engine::vault::Vault::ephemeral()),
+    )
+    .await
+    .expect("postgres opens");
+    Backend {
+        name: "postgres",
+        store,
+        url,
+        _dir: None,
+        _schema: Some(schema),
+    }
 }
 
 async fn backends() -> Vec<Backend> {
@@ -30,12 +176,17 @@ async fn backends() -> Vec<Backend> {
     )
     .await
     .expect("sqlite opens");
-    vec![Backend {
+    let mut all = vec![Backend {
         name: "sqlite",
         store,
         url,
-        _dir: dir,
-    }]
+        _dir: Some(dir),
+        _schema: None,
+    }];
+    if let Some(base) = postgres_base() {
+        all.push(postgres_backend(&base).await);
+    }
+    all
 }
 
 /// Every delivery due at `at`, claimed with a 60 s lease (up to 100, with
@@ -346,14 +497,7 @@ async fn an_account_change_and_its_audit_entry_commit_together() {
             b.name
         );
 
-        let raw = sqlx::SqlitePool::connect(&b.url).await.unwrap();
-        sqlx::query(
-            "create trigger refuse_audit before insert on audit_log \
-             begin select raise(abort, 'audit refused'); end",
-        )
-        .execute(&raw)
-        .await
-        .unwrap();
+        b.refuse_inserts("audit_log", None).await;
         let refused = |what: &str, failed: bool| assert!(failed, "{}: {what} went through", b.name);
         refused(
             "a new tenant",
@@ -469,3 +613,7 @@ mod receipts;
 /// The DLQ's filters, its depth over time and the gauges.
 #[path = "store/depth.rs"]
 mod depth;
+
+// The two schemas compared, and what each database does differently pinned.
+#[path = "store/parity.rs"]
+mod parity;

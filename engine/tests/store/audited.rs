@@ -36,14 +36,7 @@ async fn a_change_and_its_audit_entry_commit_together() {
             .unwrap();
         assert_eq!(entries(&b).await, 1, "{}: one change, one entry", b.name);
 
-        let raw = sqlx::SqlitePool::connect(&b.url).await.unwrap();
-        sqlx::query(
-            "create trigger refuse_audit before insert on audit_log \
-             begin select raise(abort, 'audit refused'); end",
-        )
-        .execute(&raw)
-        .await
-        .unwrap();
+        b.refuse_inserts("audit_log", None).await;
         let refused = endpoint(&["*"], Semantics::AtLeastOnce);
         let refused_id = refused.id;
         assert!(
@@ -164,14 +157,7 @@ async fn a_recovery_change_and_its_audit_entry_commit_together() {
         let detail = || b.store.event_detail(t.id, first.event_id);
         let event_before = detail().await.unwrap();
 
-        let raw = sqlx::SqlitePool::connect(&b.url).await.unwrap();
-        sqlx::query(
-            "create trigger refuse_audit before insert on audit_log \
-             begin select raise(abort, 'audit refused'); end",
-        )
-        .execute(&raw)
-        .await
-        .unwrap();
+        b.refuse_inserts("audit_log", None).await;
         let refused = |what: &str, failed: bool| assert!(failed, "{}: {what} went through", b.name);
         refused(
             "a DLQ reprocess",

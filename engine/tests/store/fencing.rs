@@ -97,14 +97,8 @@ async fn a_lone_publish_that_fails_part_way_changes_nothing() {
         let (t, _) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
         // The failure is injected into the last write of the request,
         // after its events and deliveries are written.
-        let raw = sqlx::SqlitePool::connect(&b.url).await.unwrap();
-        sqlx::query(
-            "create trigger inject_failure before insert on event_type_stats \
-             when new.event_type = 'boom.fail' begin select raise(abort, 'injected failure'); end",
-        )
-        .execute(&raw)
-        .await
-        .unwrap();
+        b.refuse_inserts("event_type_stats", Some("boom.fail"))
+            .await;
         let now = Utc::now();
         let failed = b
             .store

@@ -9,15 +9,14 @@ use crate::Result;
 use crate::dlq::DeadLetter;
 use crate::model::{AttemptId, Counts, DeliveryId, DlqEntryId, ErrorClass, Granularity};
 use crate::store::{
-    AfterAttempt, AttemptOutcome, ClaimToken, Claimed, Recorded, Settled, from_millis, stored_id,
-    to_millis,
+    AfterAttempt, AttemptOutcome, ClaimToken, Claimed, Recorded, Settled, from_millis, to_millis,
 };
 
 use crate::store::SqliteStore;
 
 use super::claim::{NEXT_DUE_SQL, claim};
 use super::stats::{StatParam, stat_params, stats_upsert_sql};
-use crate::store::convert::{json_text, semantics_of};
+use crate::store::convert::json_text;
 
 /// Which in-flight deliveries to settle.
 enum InFlight {
@@ -329,36 +328,7 @@ impl crate::store::DispatchStore for SqliteStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let opened = self.opened_endpoints(&endpoints).await?;
-        rows.iter()
-            .map(|r| {
-                let (stored, endpoint) = &opened[r.endpoint_id.as_str()];
-                Ok(Claimed {
-                    id: stored_id(&r.id)?,
-                    tenant_id: stored_id(&r.tenant_id)?,
-                    event_id: stored_id(&r.event_id)?,
-                    event_type: r.event_type.clone(),
-                    payload: r.payload.clone(),
-                    correlation_id: r.correlation_id.clone(),
-                    test: r.test,
-                    endpoint_id: stored_id(&r.endpoint_id)?,
-                    url: stored.url.clone(),
-                    headers: endpoint.headers.clone(),
-                    semantics: semantics_of(&stored.semantics),
-                    retry_policy: endpoint.retry_policy.clone(),
-                    timeout_ms: u32::try_from(stored.timeout_ms).unwrap_or(u32::MAX),
-                    max_in_flight: stored.max_in_flight.and_then(|n| u32::try_from(n).ok()),
-                    secrets: endpoint.live_secrets(now_ms),
-                    endpoint_active: stored.active,
-                    attempts: u32::try_from(r.attempts).unwrap_or(0),
-                    chain_attempts: u32::try_from(r.chain_attempts).unwrap_or(0),
-                    first_attempt_at: r.first_attempt_at.map(from_millis),
-                    trigger: stored_id(&r.chain_trigger)?,
-                    reason: r.chain_reason.clone(),
-                    claim: ClaimToken(r.claim_token),
-                })
-            })
-            .collect()
+        self.claimed(&rows, &endpoints, now_ms).await
     }
 
     async fn reclaim_expired(

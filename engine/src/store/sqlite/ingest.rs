@@ -13,30 +13,25 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
-use sqlx::SqlitePool;
 
-use super::audit::insert_audit_on;
-use super::hot::HotWriter;
+use super::SqliteStore;
+use super::audit::INSERT_AUDIT;
 use crate::Result;
-use crate::ingest::{
-    BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies, payload_digest,
-};
-use crate::model::{DeliveryId, EventId, TenantId};
+use crate::ingest::{BatchSeen, payload_dedup_applies, payload_digest};
+use crate::model::{DeliveryId, TenantId};
 use crate::store::convert::{from_json, json_text};
+use crate::store::ingest_plan::{Row, TenantState, plan};
 use crate::store::rows::EventRow;
 use crate::store::sql::EVENT_COLUMNS;
-use crate::store::{
-    DuplicateOf, Ingested, IngestedEvent, NewEvent, Publish, from_millis, stored_id, to_millis,
-};
+use crate::store::{Ingested, Publish, to_millis};
 
 /// Writes `group` in one transaction of the hot writer; one answer per
 /// request, in order.
 pub(super) async fn write_group(
-    hot: &HotWriter,
-    baton: &SqlitePool,
+    store: &SqliteStore,
     group: Vec<Publish>,
 ) -> Result<Vec<Result<Vec<Ingested>>>> {
-    hot.run(baton, move |tx| {
+    store.hot.run(store.pool(), move |tx| {
         run_sql(tx, "savepoint grp")?;
         match write_sets(tx, &group) {
             Ok(answers) => {
@@ -57,29 +52,20 @@ pub(super) async fn write_group(
     .await
 }
 
-/// A new event planned for the insert.
-struct Row<'a> {
-    id: EventId,
-    /// The id as text, written into both inserts.
-    id_text: String,
-    seq: i64,
-    event: &'a NewEvent,
-    digest: Option<String>,
-    /// The endpoints it goes to, as positions in the tenant's list.
-    endpoints: Vec<usize>,
-    received_ms: i64,
-}
-
-/// What a tenant's part of a group needs from the database, read once.
-struct TenantState {
-    endpoints: Vec<(String, Vec<String>)>,
-    window_ms: Option<i64>,
-    next_seq: i64,
-    /// Stored events under the group's idempotency keys.
-    by_key: HashMap<String, EventRow>,
-    /// Stored events inside the window with a payload of the group's, by
-    /// payload, oldest first.
-    by_payload: HashMap<String, Vec<EventRow>>,
+/// `insert_audit` inside a job of the hot writer (an audited publish).
+fn insert_audit_on(conn: &Connection, e: &crate::store::NewAudit) -> Result<()> {
+    conn.prepare_cached(INSERT_AUDIT)?.execute(params![
+        crate::model::AuditId::new().to_string(),
+        e.tenant_id.map(|t| t.to_string()),
+        to_millis(chrono::Utc::now()),
+        &e.actor,
+        &e.role,
+        e.action.as_str(),
+        &e.target,
+        &e.summary,
+        &e.correlation_id,
+    ])?;
+    Ok(())
 }
 
 /// One parameterless statement, prepared once per connection (`execute_batch`
@@ -236,117 +222,6 @@ fn write_sets(conn: &Connection, group: &[Publish]) -> Result<Vec<Result<Vec<Ing
         .into_iter()
         .map(|a| a.expect("every request belongs to a tenant"))
         .collect())
-}
-
-/// Decides what one request makes: each event new (a row to insert, with the
-/// endpoints it goes to) or a repeat of one stored or made earlier in the
-/// group. A refused request adds nothing to `rows` or `seen`.
-fn plan<'a>(
-    state: &mut TenantState,
-    seen: &mut BatchSeen,
-    rows: &mut Vec<Row<'a>>,
-    request: &'a Publish,
-) -> Result<Vec<Ingested>> {
-    let mut mine = BatchSeen::default();
-    let mut made: Vec<Row<'a>> = Vec::new();
-    let mut out = Vec::with_capacity(request.events.len());
-    for event in &request.events {
-        let digest =
-            payload_dedup_applies(state.window_ms, event).then(|| payload_digest(&event.payload));
-        if let Some(repeat) = repeat_of(state, seen, &mine, event, digest.as_deref())? {
-            out.push(repeat);
-            continue;
-        }
-        let id = EventId::new();
-        let row = Row {
-            id,
-            id_text: id.text(),
-            seq: state.next_seq + made.len() as i64,
-            event,
-            digest,
-            endpoints: state
-                .endpoints
-                .iter()
-                .enumerate()
-                .filter(|(_, (id, patterns))| goes_to(event, id, patterns))
-                .map(|(at, _)| at)
-                .collect(),
-            received_ms: to_millis(request.now),
-        };
-        let stored = event_out(&row);
-        mine.made(&stored, event, row.digest.as_deref());
-        out.push(Ingested::Created {
-            event: stored,
-            deliveries: row.endpoints.len() as u32,
-        });
-        made.push(row);
-    }
-    state.next_seq += made.len() as i64;
-    seen.absorb(mine);
-    rows.extend(made);
-    Ok(out)
-}
-
-/// What the publisher gets back for a new event.
-fn event_out(row: &Row<'_>) -> IngestedEvent {
-    IngestedEvent {
-        id: row.id,
-        seq: row.seq,
-        event_type: row.event.event_type.clone(),
-        received_at: from_millis(row.received_ms),
-    }
-}
-
-/// What the publisher gets back for a stored event it repeats: its payload
-/// is not read back.
-fn stored_event(row: &EventRow) -> Result<IngestedEvent> {
-    Ok(IngestedEvent {
-        id: stored_id(&row.id)?,
-        seq: row.seq,
-        event_type: row.event_type.clone(),
-        received_at: from_millis(row.received_at),
-    })
-}
-
-/// The event `event` repeats, if any: one under its idempotency key (earlier
-/// in the group or stored), or one with its payload inside the tenant's dedup
-/// window. A different event under the same key is a conflict.
-fn repeat_of(
-    state: &TenantState,
-    seen: &BatchSeen,
-    mine: &BatchSeen,
-    event: &NewEvent,
-    digest: Option<&str>,
-) -> Result<Option<Ingested>> {
-    let repeat = |event: IngestedEvent, why: DuplicateOf| Some(Ingested::Duplicate { event, why });
-    if let Some(key) = &event.idempotency_key {
-        for earlier in [mine, seen] {
-            if let Some(original) = earlier.under_key(event)? {
-                return Ok(repeat(original, DuplicateOf::IdempotencyKey));
-            }
-        }
-        if let Some(row) = state.by_key.get(key) {
-            check_stored_under_key(event, stored_id(&row.id)?, &row.event_type, &row.payload)?;
-            return Ok(repeat(stored_event(row)?, DuplicateOf::IdempotencyKey));
-        }
-    }
-    let Some(digest) = digest else {
-        return Ok(None);
-    };
-    for earlier in [mine, seen] {
-        if let Some(original) = earlier.same_payload(event, digest) {
-            return Ok(repeat(original, DuplicateOf::PayloadWindow));
-        }
-    }
-    // The query matched digests; the map holds payloads byte for byte.
-    let stored = state
-        .by_payload
-        .get(&event.payload)
-        .and_then(|rows| rows.iter().find(|r| r.event_type == event.event_type));
-    match stored {
-        Some(row) => Ok(repeat(stored_event(row)?, DuplicateOf::PayloadWindow)),
-        None => Ok(None),
-    }
 }
 
 /// Most rows in one multi-row insert (events have 12 columns: 3,072

@@ -6,27 +6,57 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{Capabilities, Store};
 use crate::Result;
 
+// The areas whose SQL both backends share, compiled once per backend
+// against its own types (`Db`, `This`, …) below.
+#[path = "../common/accounts.rs"]
 mod accounts;
+#[path = "../common/audit.rs"]
 mod audit;
+#[path = "../common/checkpoints.rs"]
 mod checkpoints;
+#[path = "../common/dlq.rs"]
+mod dlq;
+#[path = "../common/endpoint_cache.rs"]
+mod endpoint_cache;
+#[path = "../common/endpoints.rs"]
+mod endpoints;
+#[path = "../common/events.rs"]
+mod events;
+#[path = "../common/helpers.rs"]
+mod helpers;
+#[path = "../common/policies.rs"]
+mod policies;
+#[path = "../common/replays.rs"]
+mod replays;
+#[path = "../common/secrets.rs"]
+mod secrets;
+#[path = "../common/stats.rs"]
+mod stats;
+
+// SQLite's own: the hot writer and what runs on it.
 mod claim;
 mod dispatch;
-mod dlq;
-mod endpoint_cache;
-mod endpoints;
-mod events;
 mod hot;
 mod ingest;
-mod policies;
-mod replays;
-mod secrets;
-mod stats;
+
+/// The types the shared areas are written against.
+type Db = sqlx::Sqlite;
+type DbPool = SqlitePool;
+type DbRow = sqlx::sqlite::SqliteRow;
+type DbConnection = sqlx::SqliteConnection;
+type This = SqliteStore;
+
+/// The ids in the JSON array `$1`, as a subquery.
+const IDS_OF_JSON_1: &str = "select value from json_each($1)";
+/// `LIKE` that ignores the case of ASCII letters (SQLite's own `like` does).
+const LIKE_ANY_CASE: &str = "like";
+use helpers::{Conditions, id_page, row_by_id};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -130,6 +160,11 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// A read transaction: in WAL mode it sees one moment throughout.
+    async fn snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.reader.begin().await?)
+    }
+
     /// Seals and opens endpoint secrets and header values.
     fn vault(&self) -> &crate::vault::Vault {
         &self.vault
@@ -176,102 +211,6 @@ async fn checkpoints(own: SqlitePool, writer: SqlitePool, commits: Arc<AtomicU64
         }
     }
     own.close().await;
-}
-
-/// One page of rows in id order after the cursor `after`, the shape of every
-/// id-paged list: `sql` selects with the tenant as `$1` (when `tenant` is
-/// given; the cursor and the limit then follow), and ends in
-/// `id > $n order by id limit $m`. Rows become items with `TryFrom`.
-async fn id_page<R, T>(
-    pool: &SqlitePool,
-    sql: &str,
-    tenant: Option<crate::model::TenantId>,
-    after: Option<String>,
-    limit: u32,
-    id_of: impl Fn(&T) -> String,
-) -> Result<crate::model::Page<T>>
-where
-    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
-    T: TryFrom<R, Error = crate::EngineError>,
-{
-    let mut query = sqlx::query_as::<_, R>(sql);
-    if let Some(tenant) = tenant {
-        query = query.bind(tenant.to_string());
-    }
-    let rows = query
-        .bind(after.unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(pool)
-        .await?;
-    let items = rows
-        .into_iter()
-        .map(T::try_from)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(super::page_of(items, limit, id_of))
-}
-
-/// A list's conditions, appended to a query that already has its `where`.
-struct Conditions<'q, 'a>(&'q mut QueryBuilder<'a, Sqlite>);
-
-impl<'a> Conditions<'_, 'a> {
-    /// `and <column> = value`, when there is a value.
-    fn eq<T>(&mut self, column: &str, value: Option<T>) -> &mut Self
-    where
-        T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send,
-    {
-        if let Some(value) = value {
-            self.0.push(format!(" and {column} = ")).push_bind(value);
-        }
-        self
-    }
-
-    /// `and <column> >= from and <column> < to` (times), each when given.
-    fn between(
-        &mut self,
-        column: &str,
-        from: Option<chrono::DateTime<chrono::Utc>>,
-        to: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> &mut Self {
-        if let Some(from) = from {
-            self.0
-                .push(format!(" and {column} >= "))
-                .push_bind(super::to_millis(from));
-        }
-        if let Some(to) = to {
-            self.0
-                .push(format!(" and {column} < "))
-                .push_bind(super::to_millis(to));
-        }
-        self
-    }
-
-    /// `and <column> < cursor`: the page after the cursor, newest first.
-    fn before<T: ToString>(&mut self, column: &str, cursor: Option<T>) -> &mut Self {
-        if let Some(cursor) = cursor {
-            self.0
-                .push(format!(" and {column} < "))
-                .push_bind(cursor.to_string());
-        }
-        self
-    }
-}
-
-/// The row `sql` selects with the tenant as `$1` and an id as `$2`, if any,
-/// on a pool or inside a transaction.
-async fn row_by_id<'e, R>(
-    pool: impl sqlx::Executor<'e, Database = Sqlite>,
-    sql: &'e str,
-    tenant: crate::model::TenantId,
-    id: impl ToString,
-) -> Result<Option<R>>
-where
-    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
-{
-    Ok(sqlx::query_as::<_, R>(sql)
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_optional(pool)
-        .await?)
 }
 
 #[async_trait]

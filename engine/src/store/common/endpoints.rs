@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 
+use super::Db;
 use chrono::{DateTime, Utc};
-use sqlx::Sqlite;
 
 use super::audit::{commit_audited, insert_audit};
 use super::{id_page, row_by_id};
@@ -17,25 +17,26 @@ use crate::store::{AuditWith, NewAudit, NewEndpoint, stored_id, to_millis};
 use crate::vault::Purpose;
 use crate::{EngineError, Result};
 
-use crate::store::SqliteStore;
+use super::This;
 
-/// Ids as a JSON array, for `in (select value from json_each($n))`.
+/// Ids as a JSON array, for `in (IDS_OF_JSON_1)` (the backend's way to list them).
 pub(super) fn id_list<T: ToString>(ids: &[T]) -> String {
     serde_json::Value::from(ids.iter().map(ToString::to_string).collect::<Vec<_>>()).to_string()
 }
 
 /// Refuses a named retry policy the tenant does not have.
 async fn named_policy_exists(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut sqlx::Transaction<'_, Db>,
     tenant: TenantId,
     policy: crate::model::RetryPolicyId,
 ) -> Result<()> {
-    let found: Option<i64> =
-        sqlx::query_scalar("select 1 from retry_policies where id = $1 and tenant_id = $2")
-            .bind(policy.to_string())
-            .bind(tenant.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
+    let found: Option<i64> = sqlx::query_scalar(
+        "select cast(1 as bigint) from retry_policies where id = $1 and tenant_id = $2",
+    )
+    .bind(policy.to_string())
+    .bind(tenant.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
     match found {
         Some(_) => Ok(()),
         None => Err(EngineError::not_found("retry policy", policy)),
@@ -43,7 +44,7 @@ async fn named_policy_exists(
 }
 
 #[async_trait]
-impl crate::store::EndpointStore for SqliteStore {
+impl crate::store::EndpointStore for This {
     async fn create_endpoint(
         &self,
         tenant: TenantId,
@@ -183,21 +184,23 @@ impl crate::store::EndpointStore for SqliteStore {
     ) -> Result<HashMap<EndpointId, crate::model::EndpointBacklog>> {
         // deliveries_endpoint_idx (endpoint_id, state) leaves out succeeded
         // rows, the bulk of the table; the condition matches its own.
-        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        let sql = format!(
             r"select endpoint_id,
-                     sum(state = 'pending' and attempts = 0),
-                     sum(state = 'pending' and attempts > 0),
-                     sum(state = 'in_flight'),
-                     sum(state = 'dead')
+                     count(*) filter (where state = 'pending' and attempts = 0),
+                     count(*) filter (where state = 'pending' and attempts > 0),
+                     count(*) filter (where state = 'in_flight'),
+                     count(*) filter (where state = 'dead')
               from deliveries
-              where endpoint_id in (select value from json_each($1))
+              where endpoint_id in ({})
                 and state <> 'succeeded' and tenant_id = $2
               group by endpoint_id",
-        )
-        .bind(id_list(endpoints))
-        .bind(tenant.to_string())
-        .fetch_all(self.reader())
-        .await?;
+            super::IDS_OF_JSON_1
+        );
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(&sql)
+            .bind(id_list(endpoints))
+            .bind(tenant.to_string())
+            .fetch_all(self.reader())
+            .await?;
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         rows.into_iter()
             .map(|(id, pending, retrying, in_flight, dead)| {

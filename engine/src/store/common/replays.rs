@@ -8,8 +8,11 @@
 //! arms their deliveries, so a restarted server resumes exactly where it was.
 
 use async_trait::async_trait;
+
+use super::This;
+use super::{Db, DbConnection};
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{FromRow, QueryBuilder};
 
 use super::Conditions;
 use super::audit::{commit_audited, insert_audit};
@@ -23,8 +26,7 @@ use crate::store::convert::{count, from_json, json_text};
 use crate::store::rows::{JobRow, SummaryRow};
 use crate::store::sql::{JOB_COLUMNS, REARM_DELIVERY, SUMMARY_SELECT};
 use crate::store::{
-    Actor, AuditWith, EventSummary, NewAudit, NewReplay, ReplayStep, SqliteStore, stored_id,
-    to_millis,
+    Actor, AuditWith, EventSummary, NewAudit, NewReplay, ReplayStep, stored_id, to_millis,
 };
 use crate::{EngineError, Result};
 
@@ -33,7 +35,7 @@ const SAMPLE: i64 = 10;
 
 /// The tenant's active endpoints with their subscriptions.
 pub(super) async fn active_endpoints(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     tenant: &str,
 ) -> Result<Vec<(String, Vec<String>)>> {
     let rows: Vec<(String, String)> = sqlx::query_as(
@@ -48,9 +50,9 @@ pub(super) async fn active_endpoints(
 }
 
 /// Whether the tenant has this endpoint (enabled or not), deleted ones aside.
-async fn endpoint_exists(conn: &mut SqliteConnection, tenant: &str, id: &str) -> Result<bool> {
+async fn endpoint_exists(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<bool> {
     let found: Option<i64> = sqlx::query_scalar(
-        "select 1 from endpoints where tenant_id = $1 and id = $2 and deleted_at is null",
+        "select cast(1 as bigint) from endpoints where tenant_id = $1 and id = $2 and deleted_at is null",
     )
     .bind(tenant)
     .bind(id)
@@ -68,7 +70,7 @@ enum Armed {
 
 /// Arms the event's delivery to one endpoint for a new chain.
 async fn arm(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     (tenant, event, endpoint): (&str, &str, &str),
     (trigger, reason, replay): (&str, &str, Option<&str>),
     now_ms: i64,
@@ -128,7 +130,7 @@ async fn arm(
 }
 
 /// `where` clauses of a job's filter over `events e`, after `tenant_id = …`.
-fn push_event_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &ReplayFilter) {
+fn push_event_filter(q: &mut QueryBuilder<'_, Db>, filter: &ReplayFilter) {
     if !filter.event_types.is_empty() {
         q.push(" and e.event_type in (");
         let mut list = q.separated(", ");
@@ -154,7 +156,7 @@ fn push_event_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &ReplayFilter) {
 
 /// The sequence range a job scans: after `start`, up to `end` inclusive.
 async fn seq_range(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     tenant: &str,
     filter: &ReplayFilter,
 ) -> Result<(i64, i64)> {
@@ -197,7 +199,7 @@ async fn seq_range(
     Ok((start, end))
 }
 
-impl SqliteStore {
+impl This {
     async fn replay_out(&self, row: JobRow) -> Result<ReplayOut> {
         let states: Vec<(String, i64)> = sqlx::query_as(
             "select state, count(*) from deliveries where replay_id = $1 group by state",
@@ -210,7 +212,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl crate::store::ReplayStore for SqliteStore {
+impl crate::store::ReplayStore for This {
     #[allow(clippy::too_many_arguments)] // the row's inputs and the audit entry
     async fn replay_event(
         &self,
@@ -317,7 +319,7 @@ impl crate::store::ReplayStore for SqliteStore {
         let mut conn = self.reader().acquire().await?;
         let (start, end) = seq_range(&mut conn, &tenant_text, filter).await?;
         let cap = max_events.map_or(i64::MAX, |m| i64::try_from(m).unwrap_or(i64::MAX));
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = QueryBuilder::<Db>::new(
             "select count(*) from (select 1 from events e where e.tenant_id = ",
         );
         q.push_bind(&tenant_text)
@@ -326,10 +328,10 @@ impl crate::store::ReplayStore for SqliteStore {
             .push(" and e.seq <= ")
             .push_bind(end);
         push_event_filter(&mut q, filter);
-        q.push(" limit ").push_bind(cap).push(")");
+        q.push(" limit ").push_bind(cap).push(") as matching");
         let total: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
 
-        let mut q = QueryBuilder::<Sqlite>::new(SUMMARY_SELECT);
+        let mut q = QueryBuilder::<Db>::new(SUMMARY_SELECT);
         q.push_bind(&tenant_text)
             .push(" and e.seq > ")
             .push_bind(start)
@@ -446,7 +448,7 @@ impl crate::store::ReplayStore for SqliteStore {
         audit: Option<&NewAudit>,
     ) -> Result<bool> {
         let now_ms = to_millis(now);
-        let mut q = QueryBuilder::<Sqlite>::new("update replay_jobs set state = ");
+        let mut q = QueryBuilder::<Db>::new("update replay_jobs set state = ");
         q.push_bind(to.as_str())
             .push(", updated_at = ")
             .push_bind(now_ms);
@@ -531,7 +533,7 @@ impl crate::store::ReplayStore for SqliteStore {
         }
         let filter: ReplayFilter = from_json(&job.filter, "replay filter")?;
         let want = i64::from(max_events).min(job.total - job.dispatched).max(0);
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = QueryBuilder::<Db>::new(
             "select e.id, e.seq, e.event_type from events e where e.tenant_id = ",
         );
         q.push_bind(&job.tenant_id)
@@ -559,7 +561,7 @@ impl crate::store::ReplayStore for SqliteStore {
                 }
                 if filter.only_failed {
                     let dead: Option<i64> = sqlx::query_scalar(
-                        "select 1 from deliveries where event_id = $1 and endpoint_id = $2 and state = 'dead'",
+                        "select cast(1 as bigint) from deliveries where event_id = $1 and endpoint_id = $2 and state = 'dead'",
                     )
                     .bind(event)
                     .bind(endpoint)

@@ -4,14 +4,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::This;
 use super::audit::insert_audit;
 use crate::model::{CheckpointId, CheckpointIn, CheckpointOut, Page, TenantId};
 use crate::store::rows::{CheckpointRow, checkpoint_out};
-use crate::store::{Actor, AuditWith, SqliteStore, from_millis, page_of, to_millis};
+use crate::store::{Actor, AuditWith, from_millis, page_of, to_millis};
 use crate::{EngineError, Result};
 
 #[async_trait]
-impl crate::store::CheckpointStore for SqliteStore {
+impl crate::store::CheckpointStore for This {
     async fn create_checkpoint(
         &self,
         tenant: TenantId,
@@ -42,7 +43,7 @@ impl crate::store::CheckpointStore for SqliteStore {
         }
         if let Some(ep) = input.endpoint_id {
             let found: Option<i64> = sqlx::query_scalar(
-                "select 1 from endpoints where tenant_id = $1 and id = $2 and deleted_at is null",
+                "select cast(1 as bigint) from endpoints where tenant_id = $1 and id = $2 and deleted_at is null",
             )
             .bind(&tenant_text)
             .bind(ep.to_string())

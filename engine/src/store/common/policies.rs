@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 
+use super::This;
 use super::audit::{commit_audited, insert_audit};
 use super::{id_page, row_by_id};
 use crate::error::is_unique_violation;
@@ -12,7 +13,7 @@ use crate::model::{
 use crate::store::convert::json_text;
 use crate::store::rows::PolicyRow;
 use crate::store::sql::POLICY_COLUMNS;
-use crate::store::{NewAudit, SqliteStore, to_millis};
+use crate::store::{NewAudit, to_millis};
 use crate::{EngineError, Result};
 
 fn name_taken(name: &str) -> impl FnOnce(sqlx::Error) -> EngineError + '_ {
@@ -28,7 +29,7 @@ fn name_taken(name: &str) -> impl FnOnce(sqlx::Error) -> EngineError + '_ {
 }
 
 #[async_trait]
-impl crate::store::PolicyStore for SqliteStore {
+impl crate::store::PolicyStore for This {
     async fn create_retry_policy(
         &self,
         tenant: TenantId,
@@ -135,12 +136,13 @@ impl crate::store::PolicyStore for SqliteStore {
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         // Another tenant's policy is not there at all: no count, no write.
-        let exists: Option<i64> =
-            sqlx::query_scalar("select 1 from retry_policies where tenant_id = $1 and id = $2")
-                .bind(tenant.to_string())
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "select cast(1 as bigint) from retry_policies where tenant_id = $1 and id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
         if exists.is_none() {
             return Ok(false);
         }

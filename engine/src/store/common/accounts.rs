@@ -2,6 +2,8 @@
 //! their sessions, API keys, and the audit log.
 
 use async_trait::async_trait;
+
+use super::This;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
@@ -16,12 +18,12 @@ use crate::store::rows::{ApiKeyRow, TenantRow, UserRow};
 use crate::store::sql::USER_COLUMNS;
 use crate::store::{
     ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewAudit, NewUser,
-    SessionUser, SqliteStore, from_millis, normalise_email, stored_id, to_millis,
+    SessionUser, from_millis, normalise_email, stored_id, to_millis,
 };
 use crate::{EngineError, Result};
 
 #[async_trait]
-impl crate::store::AccountStore for SqliteStore {
+impl crate::store::AccountStore for This {
     async fn ensure_tenant(&self, slug: &str, name: &str) -> Result<TenantOut> {
         // Read first: opening a database another process (a running server)
         // writes to should not need the write lock when the tenant exists.
@@ -76,7 +78,7 @@ impl crate::store::AccountStore for SqliteStore {
             r"select id, slug, name, payload_dedup_window_ms, created_at from tenants where slug = $1",
         )
         .bind(slug)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.reader())
         .await?
         .map(TenantOut::try_from)
         .transpose()
@@ -86,7 +88,7 @@ impl crate::store::AccountStore for SqliteStore {
         let rows = sqlx::query_as::<_, TenantRow>(
             "select id, slug, name, payload_dedup_window_ms, created_at from tenants order by slug",
         )
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await?;
         rows.into_iter().map(TenantOut::try_from).collect()
     }

@@ -3,23 +3,23 @@
 
 use async_trait::async_trait;
 
-use sqlx::{QueryBuilder, Sqlite};
+use super::Db;
+use sqlx::QueryBuilder;
 
 use crate::store::rows::{ActionRow, AttemptRow, DeliveryRow, EventRow, SummaryRow, event_detail};
 use crate::store::sql::{
     ACTIONS_OF_EVENT, ATTEMPTS_OF_EVENT, DELIVERIES_OF_EVENT, EVENT_COLUMNS, SUMMARY_SELECT,
 };
 
+use super::This;
 use super::{Conditions, row_by_id};
 use crate::Result;
 use crate::model::EventQuery;
 use crate::model::{EventDetail, EventId, Page, TenantId};
-use crate::store::{
-    EventSummary, EventTypeSummary, Ingested, Publish, SqliteStore, from_millis, page_of,
-};
+use crate::store::{EventSummary, EventTypeSummary, Ingested, Publish, from_millis, page_of};
 
 #[async_trait]
-impl crate::store::EventStore for SqliteStore {
+impl crate::store::EventStore for This {
     async fn event_types(&self, tenant: TenantId) -> Result<Vec<EventTypeSummary>> {
         // Kept up to date by ingest: no counting over the events themselves.
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
@@ -43,7 +43,7 @@ impl crate::store::EventStore for SqliteStore {
         // One read transaction, so the page shows one moment: read statement
         // by statement, a receipt committed in between would show a delivery
         // from before an attempt beside that attempt.
-        let mut read = self.reader().begin().await?;
+        let mut read = self.snapshot().await?;
         let sql = format!("select {EVENT_COLUMNS} from events where tenant_id = $1 and id = $2");
         let Some(row) = row_by_id::<EventRow>(&mut *read, &sql, tenant, id).await? else {
             return Ok(None);
@@ -70,7 +70,7 @@ impl crate::store::EventStore for SqliteStore {
         filter: &EventQuery,
         limit: u32,
     ) -> Result<Page<EventSummary>> {
-        let mut q = QueryBuilder::<Sqlite>::new(SUMMARY_SELECT);
+        let mut q = QueryBuilder::<Db>::new(SUMMARY_SELECT);
         q.push_bind(tenant.to_string());
         Conditions(&mut q)
             .eq("e.event_type", filter.event_type.clone())
@@ -99,6 +99,6 @@ impl crate::store::EventStore for SqliteStore {
     }
 
     async fn ingest_group(&self, group: Vec<Publish>) -> Result<Vec<Result<Vec<Ingested>>>> {
-        super::ingest::write_group(&self.hot, self.pool(), group).await
+        super::ingest::write_group(self, group).await
     }
 }

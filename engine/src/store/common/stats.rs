@@ -5,17 +5,19 @@
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
+use super::DbRow;
+use super::{Db, DbConnection};
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row};
 
+use super::This;
 use crate::Result;
 use crate::model::{
     Counts, DepthPoint, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut, TenantId,
 };
 use crate::stats::{Range, SummedRow, after_ranges, assemble, dlq_depth};
 use crate::store::sql::{GAUGE_DELIVERIES, GAUGE_QUEUES, GAUGE_REPLAYS};
-use crate::store::{SqliteStore, StatSample, StatsScope, to_millis};
+use crate::store::{StatSample, StatsScope, to_millis};
 
 /// The plain count columns, in the order `counts_at` reads them.
 const COUNT_COLUMNS: [&str; 5] = [
@@ -49,11 +51,17 @@ pub(super) fn stats_upsert_sql() -> &'static str {
             .chain((0..LATENCY_SLOTS).map(|i| format!("l{i}")))
             .chain(["latency_sum_ms".to_string()])
             .collect();
-        let row = vec!["?"; 5 + value_columns.len()].join(", ");
-        let rows = vec![format!("select {row}"); Granularity::ALL.len()].join(" union all ");
+        let width = 5 + value_columns.len();
+        let rows = (0..Granularity::ALL.len())
+            .map(|g| {
+                let row: Vec<String> = (1..=width).map(|i| format!("${}", g * width + i)).collect();
+                format!("select {}", row.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(" union all ");
         let sums: Vec<String> = value_columns
             .iter()
-            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .map(|c| format!("{c} = delivery_stats.{c} + excluded.{c}"))
             .collect();
         // `where true` lets SQLite tell the upsert clause from a join.
         format!(
@@ -105,7 +113,7 @@ pub(super) fn stat_params<'a>(
 
 /// Adds `counts` to the minute, hour and day rows of `(tenant, endpoint, event type)` at `at_ms`.
 pub(super) async fn add_stats(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     key: (&str, &str, &str),
     at_ms: i64,
     counts: &Counts,
@@ -124,7 +132,7 @@ pub(super) async fn add_stats(
 /// Counts a DLQ entry leaving the queue, in the same transaction as the
 /// delete, so the queue's depth over time can be drawn.
 pub(super) async fn count_dlq_removal(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     (tenant, endpoint, event_type): (&str, &str, &str),
     at_ms: i64,
 ) -> Result<()> {
@@ -143,13 +151,13 @@ fn summed_columns() -> String {
         .chain(ErrorClass::ALL.iter().map(|c| error_column(*c)))
         .chain((0..LATENCY_SLOTS).map(|i| format!("l{i}")))
         .chain(["latency_sum_ms".to_string()])
-        .map(|c| format!("sum({c})"))
+        .map(|c| format!("cast(sum({c}) as bigint)"))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 /// Counts from the summed columns, which start at column `first`.
-fn counts_at(row: &SqliteRow, first: usize) -> Result<Counts> {
+fn counts_at(row: &DbRow, first: usize) -> Result<Counts> {
     let n = |i: usize| -> Result<u64> {
         let v: i64 = row.try_get(first + i)?;
         Ok(u64::try_from(v).unwrap_or(0))
@@ -178,7 +186,7 @@ fn counts_at(row: &SqliteRow, first: usize) -> Result<Counts> {
 }
 
 /// The query's endpoint and event type conditions (both tables have the columns).
-fn narrow(sql: &mut QueryBuilder<'_, Sqlite>, q: &StatsScope) {
+fn narrow(sql: &mut QueryBuilder<'_, Db>, q: &StatsScope) {
     if let Some(endpoint) = q.endpoint_id {
         sql.push(" and endpoint_id = ")
             .push_bind(endpoint.to_string());
@@ -188,7 +196,7 @@ fn narrow(sql: &mut QueryBuilder<'_, Sqlite>, q: &StatsScope) {
     }
 }
 
-impl SqliteStore {
+impl This {
     /// The DLQ's depth at the end of each bucket (see `stats::dlq_depth`):
     /// its size now, and its net change after the range from the coarsest
     /// rows that fit, one index range per granularity (an OR of the three
@@ -204,14 +212,15 @@ impl SqliteStore {
         // The queue's size now and what happened to it since the range ended
         // are read at one moment: an entry added between the two reads would
         // shift the whole curve by one.
-        let mut read = self.reader().begin().await?;
+        let mut read = self.snapshot().await?;
         let mut sql =
-            QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries where tenant_id = ");
+            QueryBuilder::<Db>::new("select count(*) from dlq_entries where tenant_id = ");
         sql.push_bind(tenant.to_string());
         narrow(&mut sql, q);
         let size_now: i64 = sql.build_query_scalar().fetch_one(&mut *read).await?;
 
-        let mut sql = QueryBuilder::<Sqlite>::new("select coalesce(sum(net), 0) from (");
+        let mut sql =
+            QueryBuilder::<Db>::new("select cast(coalesce(sum(net), 0) as bigint) from (");
         for (i, (granularity, start, stop)) in after_ranges(g, range.end(g)).into_iter().enumerate()
         {
             if i > 0 {
@@ -230,7 +239,7 @@ impl SqliteStore {
             }
             narrow(&mut sql, q);
         }
-        sql.push(")");
+        sql.push(") as moves");
         let after: i64 = sql.build_query_scalar().fetch_one(&mut *read).await?;
         read.commit().await?;
         Ok(dlq_depth(
@@ -245,13 +254,13 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl crate::store::StatsStore for SqliteStore {
+impl crate::store::StatsStore for This {
     async fn gauges(&self, now: DateTime<Utc>) -> Result<crate::metrics::Gauges> {
         let now = to_millis(now);
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         // One moment for every gauge, so they add up (a delivery moving from
         // in flight to the DLQ is never counted in both, or in neither).
-        let mut read = self.reader().begin().await?;
+        let mut read = self.snapshot().await?;
         let (due, scheduled, in_flight): (i64, i64, i64) = sqlx::query_as(GAUGE_DELIVERIES)
             .bind(now)
             .fetch_one(&mut *read)
@@ -299,10 +308,13 @@ impl crate::store::StatsStore for SqliteStore {
         let range = Range::of(q)?;
         // SQLite sums the rows of each bucket and group: a week by hour is
         // 168 rows per group to decode, whatever the number of endpoints.
-        let group_column = match q.group_by {
-            GroupBy::None => "''",
-            GroupBy::Endpoint => "endpoint_id",
-            GroupBy::EventType => "event_type",
+        // Without grouping, every row has the tenant (the one asked for):
+        // grouping by it keeps "no rows, no groups" (PostgreSQL refuses a
+        // constant in `group by`).
+        let (group_column, group_key) = match q.group_by {
+            GroupBy::None => ("''", "tenant_id"),
+            GroupBy::Endpoint => ("endpoint_id", "endpoint_id"),
+            GroupBy::EventType => ("event_type", "event_type"),
         };
         // With totals only, each group is one row (its first bucket stands for it).
         let bucket = if q.totals_only {
@@ -310,7 +322,7 @@ impl crate::store::StatsStore for SqliteStore {
         } else {
             "bucket_start"
         };
-        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+        let mut sql = QueryBuilder::<Db>::new(format!(
             "select {bucket}, {group_column}, {} from delivery_stats where tenant_id = ",
             summed_columns()
         ));
@@ -323,9 +335,9 @@ impl crate::store::StatsStore for SqliteStore {
             .push_bind(range.to);
         narrow(&mut sql, q);
         if q.totals_only {
-            sql.push(format!(" group by {group_column}"));
+            sql.push(format!(" group by {group_key}"));
         } else {
-            sql.push(format!(" group by bucket_start, {group_column}"));
+            sql.push(format!(" group by bucket_start, {group_key}"));
         }
         let rows = sql
             .build()

@@ -2,9 +2,9 @@
 //! (secrets and header values decrypted, the retry policy parsed) once per
 //! version of each endpoint rather than once per delivery.
 
+use super::This;
 use super::endpoints::id_list;
 use crate::Result;
-use crate::store::SqliteStore;
 use crate::store::convert::from_json;
 
 /// One endpoint's delivery settings, opened: header values and secrets
@@ -101,7 +101,7 @@ pub(super) struct ClaimedEndpoint {
     pub(super) version: String,
 }
 
-impl SqliteStore {
+impl This {
     /// The settings of a claim's endpoints, each as stored and opened: from
     /// the cache when the
     /// stored version matches, else decrypted and parsed once per version of
@@ -134,14 +134,16 @@ impl SqliteStore {
                     .map(|r| r.endpoint_id.clone())
                     .collect::<Vec<_>>(),
             );
-            let secrets: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+            let sql = format!(
                 r"select s.endpoint_id, s.secret, s.expires_at from endpoint_secrets s
-              where s.endpoint_id in (select value from json_each($1))
-              order by s.endpoint_id, s.created_at desc",
-            )
-            .bind(&wanted)
-            .fetch_all(self.reader())
-            .await?;
+                  where s.endpoint_id in ({})
+                  order by s.endpoint_id, s.created_at desc",
+                super::IDS_OF_JSON_1
+            );
+            let secrets: Vec<(String, String, Option<i64>)> = sqlx::query_as(&sql)
+                .bind(&wanted)
+                .fetch_all(self.reader())
+                .await?;
             for r in missing {
                 let entry = std::sync::Arc::new(Opened {
                     version: r.version.clone(),
@@ -161,5 +163,47 @@ impl SqliteStore {
         }
 
         Ok(opened)
+    }
+
+    /// What the dispatcher gets for a claim: each claimed delivery with its
+    /// endpoint's settings opened.
+    pub(super) async fn claimed(
+        &self,
+        rows: &[ClaimedRow],
+        endpoints: &[ClaimedEndpoint],
+        now_ms: i64,
+    ) -> Result<Vec<crate::store::Claimed>> {
+        use crate::store::convert::semantics_of;
+        use crate::store::{ClaimToken, Claimed, from_millis, stored_id};
+        let opened = self.opened_endpoints(endpoints).await?;
+        rows.iter()
+            .map(|r| {
+                let (stored, endpoint) = &opened[r.endpoint_id.as_str()];
+                Ok(Claimed {
+                    id: stored_id(&r.id)?,
+                    tenant_id: stored_id(&r.tenant_id)?,
+                    event_id: stored_id(&r.event_id)?,
+                    event_type: r.event_type.clone(),
+                    payload: r.payload.clone(),
+                    correlation_id: r.correlation_id.clone(),
+                    test: r.test,
+                    endpoint_id: stored_id(&r.endpoint_id)?,
+                    url: stored.url.clone(),
+                    headers: endpoint.headers.clone(),
+                    semantics: semantics_of(&stored.semantics),
+                    retry_policy: endpoint.retry_policy.clone(),
+                    timeout_ms: u32::try_from(stored.timeout_ms).unwrap_or(u32::MAX),
+                    max_in_flight: stored.max_in_flight.and_then(|n| u32::try_from(n).ok()),
+                    secrets: endpoint.live_secrets(now_ms),
+                    endpoint_active: stored.active,
+                    attempts: u32::try_from(r.attempts).unwrap_or(0),
+                    chain_attempts: u32::try_from(r.chain_attempts).unwrap_or(0),
+                    first_attempt_at: r.first_attempt_at.map(from_millis),
+                    trigger: stored_id(&r.chain_trigger)?,
+                    reason: r.chain_reason.clone(),
+                    claim: ClaimToken(r.claim_token),
+                })
+            })
+            .collect()
     }
 }

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use super::This;
 use crate::sign::Secret;
-use crate::store::SqliteStore;
 use crate::vault::Purpose;
 use crate::{EngineError, Result};
 
-impl SqliteStore {
+impl This {
     pub(super) fn seal_secret(&self, secret: &Secret) -> String {
         self.vault().seal(Purpose::EndpointSecret, &secret.expose())
     }

@@ -2,9 +2,13 @@
 //! discarding entries, each change recorded with who made it and why.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite};
 
+use super::Db;
+use super::DbConnection;
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+
+use super::This;
 use super::audit::{commit_audited, insert_audit};
 use super::stats::count_dlq_removal;
 use super::{Conditions, row_by_id};
@@ -14,12 +18,12 @@ use crate::model::{
 };
 use crate::store::rows::DlqEntryRow;
 use crate::store::sql::{DLQ_ENTRY_SELECT, REARM_DELIVERY};
-use crate::store::{Actor, NewAudit, REPROCESS_BATCH, SqliteStore, page_of, stored_id, to_millis};
+use crate::store::{Actor, NewAudit, REPROCESS_BATCH, page_of, stored_id, to_millis};
 use crate::store::{AuditWith, EventStore};
 use crate::{EngineError, Result};
 
 pub(super) async fn record_action(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut DbConnection,
     (tenant, delivery): (&str, &str),
     action: &str,
     actor: &Actor,
@@ -44,7 +48,7 @@ pub(super) async fn record_action(
     Ok(())
 }
 
-fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, tenant: TenantId, filter: &DlqQuery) {
+fn push_filter(q: &mut QueryBuilder<'_, Db>, tenant: TenantId, filter: &DlqQuery) {
     q.push(" where q.tenant_id = ")
         .push_bind(tenant.to_string());
     Conditions(q)
@@ -56,14 +60,14 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, tenant: TenantId, filter: &DlqQ
 }
 
 #[async_trait]
-impl crate::store::DlqStore for SqliteStore {
+impl crate::store::DlqStore for This {
     async fn list_dlq(
         &self,
         tenant: TenantId,
         filter: &DlqQuery,
         limit: u32,
     ) -> Result<Page<DlqEntryOut>> {
-        let mut q = QueryBuilder::<Sqlite>::new(DLQ_ENTRY_SELECT);
+        let mut q = QueryBuilder::<Db>::new(DLQ_ENTRY_SELECT);
         push_filter(&mut q, tenant, filter);
         q.push(" order by q.id desc limit ")
             .push_bind(i64::from(limit) + 1);
@@ -79,7 +83,7 @@ impl crate::store::DlqStore for SqliteStore {
     }
 
     async fn dlq_count(&self, tenant: TenantId, filter: &DlqQuery) -> Result<u64> {
-        let mut q = QueryBuilder::<Sqlite>::new("select count(*) from dlq_entries q");
+        let mut q = QueryBuilder::<Db>::new("select count(*) from dlq_entries q");
         push_filter(&mut q, tenant, filter);
         let n: i64 = q.build_query_scalar().fetch_one(self.reader()).await?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -114,7 +118,7 @@ impl crate::store::DlqStore for SqliteStore {
         filter: &DlqQuery,
         limit: u32,
     ) -> Result<Vec<DlqEntryId>> {
-        let mut q = QueryBuilder::<Sqlite>::new("select q.id from dlq_entries q");
+        let mut q = QueryBuilder::<Db>::new("select q.id from dlq_entries q");
         push_filter(&mut q, tenant, filter);
         q.push(" order by q.id desc limit ")
             .push_bind(i64::from(limit));

@@ -1,0 +1,152 @@
+//! Ingest's decisions, the same on every backend: which events of a group
+//! are new and which repeat one stored or made earlier in the group, with
+//! their ids, sequence numbers and the endpoints each goes to. A backend
+//! reads the tenant's state (`TenantState`) and writes the planned rows.
+
+use std::collections::HashMap;
+
+use crate::Result;
+use crate::ingest::{
+    BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies, payload_digest,
+};
+use crate::model::EventId;
+use crate::store::rows::EventRow;
+use crate::store::{
+    DuplicateOf, Ingested, IngestedEvent, NewEvent, Publish, from_millis, stored_id, to_millis,
+};
+
+/// A new event planned for the insert.
+pub(crate) struct Row<'a> {
+    pub(crate) id: EventId,
+    /// The id as text, written into both inserts.
+    pub(crate) id_text: String,
+    pub(crate) seq: i64,
+    pub(crate) event: &'a NewEvent,
+    pub(crate) digest: Option<String>,
+    /// The endpoints it goes to, as positions in the tenant's list.
+    pub(crate) endpoints: Vec<usize>,
+    pub(crate) received_ms: i64,
+}
+
+/// What a tenant's part of a group needs from the database, read once.
+pub(crate) struct TenantState {
+    pub(crate) endpoints: Vec<(String, Vec<String>)>,
+    pub(crate) window_ms: Option<i64>,
+    pub(crate) next_seq: i64,
+    /// Stored events under the group's idempotency keys.
+    pub(crate) by_key: HashMap<String, EventRow>,
+    /// Stored events inside the window with a payload of the group's, by
+    /// payload, oldest first.
+    pub(crate) by_payload: HashMap<String, Vec<EventRow>>,
+}
+
+/// Decides what one request makes: each event new (a row to insert, with the
+/// endpoints it goes to) or a repeat of one stored or made earlier in the
+/// group. A refused request adds nothing to `rows` or `seen`.
+pub(crate) fn plan<'a>(
+    state: &mut TenantState,
+    seen: &mut BatchSeen,
+    rows: &mut Vec<Row<'a>>,
+    request: &'a Publish,
+) -> Result<Vec<Ingested>> {
+    let mut mine = BatchSeen::default();
+    let mut made: Vec<Row<'a>> = Vec::new();
+    let mut out = Vec::with_capacity(request.events.len());
+    for event in &request.events {
+        let digest =
+            payload_dedup_applies(state.window_ms, event).then(|| payload_digest(&event.payload));
+        if let Some(repeat) = repeat_of(state, seen, &mine, event, digest.as_deref())? {
+            out.push(repeat);
+            continue;
+        }
+        let id = EventId::new();
+        let row = Row {
+            id,
+            id_text: id.text(),
+            seq: state.next_seq + made.len() as i64,
+            event,
+            digest,
+            endpoints: state
+                .endpoints
+                .iter()
+                .enumerate()
+                .filter(|(_, (id, patterns))| goes_to(event, id, patterns))
+                .map(|(at, _)| at)
+                .collect(),
+            received_ms: to_millis(request.now),
+        };
+        let stored = event_out(&row);
+        mine.made(&stored, event, row.digest.as_deref());
+        out.push(Ingested::Created {
+            event: stored,
+            deliveries: row.endpoints.len() as u32,
+        });
+        made.push(row);
+    }
+    state.next_seq += made.len() as i64;
+    seen.absorb(mine);
+    rows.extend(made);
+    Ok(out)
+}
+
+/// What the publisher gets back for a new event.
+fn event_out(row: &Row<'_>) -> IngestedEvent {
+    IngestedEvent {
+        id: row.id,
+        seq: row.seq,
+        event_type: row.event.event_type.clone(),
+        received_at: from_millis(row.received_ms),
+    }
+}
+
+/// What the publisher gets back for a stored event it repeats: its payload
+/// is not read back.
+pub(crate) fn stored_event(row: &EventRow) -> Result<IngestedEvent> {
+    Ok(IngestedEvent {
+        id: stored_id(&row.id)?,
+        seq: row.seq,
+        event_type: row.event_type.clone(),
+        received_at: from_millis(row.received_at),
+    })
+}
+
+/// The event `event` repeats, if any: one under its idempotency key (earlier
+/// in the group or stored), or one with its payload inside the tenant's dedup
+/// window. A different event under the same key is a conflict.
+fn repeat_of(
+    state: &TenantState,
+    seen: &BatchSeen,
+    mine: &BatchSeen,
+    event: &NewEvent,
+    digest: Option<&str>,
+) -> Result<Option<Ingested>> {
+    let repeat = |event: IngestedEvent, why: DuplicateOf| Some(Ingested::Duplicate { event, why });
+    if let Some(key) = &event.idempotency_key {
+        for earlier in [mine, seen] {
+            if let Some(original) = earlier.under_key(event)? {
+                return Ok(repeat(original, DuplicateOf::IdempotencyKey));
+            }
+        }
+        if let Some(row) = state.by_key.get(key) {
+            check_stored_under_key(event, stored_id(&row.id)?, &row.event_type, &row.payload)?;
+            return Ok(repeat(stored_event(row)?, DuplicateOf::IdempotencyKey));
+        }
+    }
+    let Some(digest) = digest else {
+        return Ok(None);
+    };
+    for earlier in [mine, seen] {
+        if let Some(original) = earlier.same_payload(event, digest) {
+            return Ok(repeat(original, DuplicateOf::PayloadWindow));
+        }
+    }
+    // The query matched digests; the map holds payloads byte for byte.
+    let stored = state
+        .by_payload
+        .get(&event.payload)
+        .and_then(|rows| rows.iter().find(|r| r.event_type == event.event_type));
+    match stored {
+        Some(row) => Ok(repeat(stored_event(row)?, DuplicateOf::PayloadWindow)),
+        None => Ok(None),
+    }
+}

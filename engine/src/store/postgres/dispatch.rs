@@ -1,0 +1,693 @@
+//! PostgreSQL: the dispatcher's claims, lease recovery and receipts. A claim
+//! picks its deliveries fairly in one statement (round-robin over endpoints
+//! and tenants, each endpoint capped by its free slots, counted over every
+//! node's in-flight work) and takes them with `for update skip locked`, so
+//! nodes claiming at once never wait for each other and never take the same
+//! delivery. Every claim bumps the delivery's `claim_token`, the fencing
+//! token its receipt must show. Receipts of a batch are written with one
+//! statement per table (`unnest`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use super::PostgresStore;
+use super::endpoint_cache::{ClaimedEndpoint, ClaimedRow};
+use super::stats::add_stats;
+use crate::Result;
+use crate::dlq::DeadLetter;
+use crate::model::{AttemptId, Counts, DeliveryId, DlqEntryId, ErrorClass, Granularity};
+use crate::store::convert::json_text;
+use crate::store::{
+    AfterAttempt, AttemptOutcome, ClaimToken, Claimed, Recorded, Settled, from_millis, to_millis,
+};
+
+/// Which deliveries a claim takes, in the order it takes them (`$1` now,
+/// `$2` the most to take, `$3` the default per-endpoint concurrency, `$4`
+/// how many times that an endpoint may hold at once). Within a tenant every
+/// endpoint's first due delivery comes before anyone's second (earlier-due
+/// endpoints first); tenants take turns. An endpoint at its limit gives none.
+const PICK_SQL: &str = r"with ready as (
+    select p.id as endpoint_id, p.tenant_id,
+           $4 * coalesce(p.max_in_flight, $3)
+             - (select count(*) from deliveries f where f.state = 'in_flight' and f.endpoint_id = p.id) as free
+    from endpoints p
+    where exists (select 1 from deliveries d
+                  where d.state = 'pending' and d.endpoint_id = p.id and d.next_attempt_at <= $1)
+), lanes as (
+    select r.endpoint_id, r.tenant_id, d.id, d.next_attempt_at,
+           row_number() over (partition by r.endpoint_id order by d.next_attempt_at, d.id) as turn,
+           min(d.next_attempt_at) over (partition by r.endpoint_id) as first_due
+    from ready r
+    cross join lateral (
+        select id, next_attempt_at from deliveries d
+        where d.state = 'pending' and d.endpoint_id = r.endpoint_id and d.next_attempt_at <= $1
+        order by d.next_attempt_at, d.id
+        limit least(r.free, $2)
+    ) d
+    where r.free > 0
+), ranked as (
+    select id, turn, first_due, endpoint_id,
+           row_number() over (partition by tenant_id order by turn, first_due, endpoint_id) as tenant_turn
+    from lanes
+)
+select id from ranked order by tenant_turn, turn, first_due, endpoint_id limit $2";
+
+/// Takes the picked deliveries (`$1`) still pending and due by `$2` that no
+/// other node holds locked, leased until `$3`; returns what sending each needs.
+const TAKE_SQL: &str = r"with picked as (
+    select id from deliveries
+    where id = any($1) and state = 'pending' and next_attempt_at <= $2
+    for update skip locked
+), held as (
+    update deliveries d
+    set state = 'in_flight', lease_until = $3, updated_at = $2, claim_token = d.claim_token + 1
+    from picked where d.id = picked.id
+    returning d.id, d.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts,
+              d.attempts - d.chain_base as chain_attempts, d.first_attempt_at, d.chain_trigger,
+              d.chain_reason, d.next_attempt_at
+)
+select h.id, h.claim_token, h.tenant_id, h.event_id, h.endpoint_id, h.attempts, h.chain_attempts,
+       h.first_attempt_at, h.chain_trigger, h.chain_reason, e.event_type, e.payload, e.correlation_id, e.test
+from held h join events e on e.id = h.event_id
+order by h.next_attempt_at, h.id";
+
+/// Claimed endpoints' delivery settings (`$1` their ids); `version` changes
+/// with any change to the endpoint or its secrets.
+const ENDPOINTS_SQL: &str = r"select p.id, p.url, p.headers, p.semantics, coalesce(rp.policy, p.retry_policy),
+       p.timeout_ms, (p.disabled_at is null and p.deleted_at is null), p.max_in_flight,
+       p.updated_at || '/' || coalesce((select string_agg(s.created_at || ':' || coalesce(s.expires_at::text, ''), ','
+                                                          order by s.created_at)
+                                        from endpoint_secrets s where s.endpoint_id = p.id), '')
+from endpoints p left join retry_policies rp on rp.id = p.retry_policy_id
+where p.id = any($1)";
+
+type TakenRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    bool,
+);
+
+type EndpointSettings = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    bool,
+    Option<i64>,
+    String,
+);
+
+/// Which in-flight deliveries to settle.
+enum InFlight {
+    /// Those whose lease ends before this time (ms).
+    LeaseBefore(i64),
+    /// These claims.
+    Claims(Vec<String>, Vec<i64>),
+}
+
+impl InFlight {
+    fn of_claims(claims: &[(DeliveryId, ClaimToken)]) -> Self {
+        InFlight::Claims(
+            claims.iter().map(|(id, _)| id.text()).collect(),
+            claims.iter().map(|(_, token)| token.0).collect(),
+        )
+    }
+
+    /// A condition on `deliveries` over the parameters `$1` and `$2`.
+    fn condition(&self) -> &'static str {
+        match self {
+            InFlight::LeaseBefore(_) => {
+                "state = 'in_flight' and lease_until < $1 and $2::bigint[] is null"
+            }
+            InFlight::Claims(..) => {
+                "state = 'in_flight' and (id, claim_token) in \
+                 (select * from unnest($1::text[], $2::bigint[]))"
+            }
+        }
+    }
+
+    fn bind<'q>(
+        &'q self,
+        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        match self {
+            InFlight::LeaseBefore(cutoff) => q.bind(*cutoff).bind(None::<Vec<i64>>),
+            InFlight::Claims(ids, tokens) => q.bind(ids).bind(tokens),
+        }
+    }
+
+    fn bind_as<'q, O>(
+        &'q self,
+        q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        match self {
+            InFlight::LeaseBefore(cutoff) => q.bind(*cutoff).bind(None::<Vec<i64>>),
+            InFlight::Claims(ids, tokens) => q.bind(ids).bind(tokens),
+        }
+    }
+}
+
+/// Puts the in-flight deliveries `selection` picks back in the queue, due at
+/// `now_ms`; returns how many.
+async fn requeue(conn: &mut PgConnection, selection: &InFlight, now_ms: i64) -> Result<u64> {
+    let update = format!(
+        r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $3, updated_at = $3
+          where {}",
+        selection.condition()
+    );
+    let moved = selection
+        .bind(sqlx::query(&update))
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    Ok(moved.rows_affected())
+}
+
+/// The in-flight deliveries `selection` picks, whose attempt's outcome nobody
+/// knows: at-least-once ones are due again at `now_ms`; at-most-once ones may
+/// have reached their receiver, so they end dead with a DLQ entry of class
+/// `outcome_unknown`.
+async fn settle_in_flight(
+    conn: &mut PgConnection,
+    selection: &InFlight,
+    now_ms: i64,
+    why: &str,
+) -> Result<Settled> {
+    let select = format!(
+        r"select id, tenant_id, endpoint_id, event_id from deliveries
+          where {}
+            and endpoint_id in (select id from endpoints where semantics = 'at_most_once')
+          for update skip locked",
+        selection.condition()
+    );
+    let unknown: Vec<(String, String, String, String)> = selection
+        .bind_as(sqlx::query_as(&select))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut dead_lettered = 0;
+    for (delivery, tenant, endpoint, event) in &unknown {
+        sqlx::query(
+            "update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = $1 where id = $2",
+        )
+        .bind(now_ms)
+        .bind(delivery)
+        .execute(&mut *conn)
+        .await?;
+        let added = insert_dlq_entry(
+            conn,
+            (delivery, tenant, endpoint, event),
+            &DeadLetter::outcome_unknown(why),
+            now_ms,
+        )
+        .await?;
+        dead_lettered += u64::from(added);
+    }
+    let requeued = requeue(conn, selection, now_ms).await?;
+    Ok(Settled {
+        requeued,
+        dead: unknown.len() as u64,
+        dead_lettered,
+    })
+}
+
+/// The type of a stored event ("" if it is gone).
+async fn event_type_of(conn: &mut PgConnection, event: &str) -> Result<String> {
+    let found: Option<String> = sqlx::query_scalar("select event_type from events where id = $1")
+        .bind(event)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(found.unwrap_or_default())
+}
+
+/// Puts a dead delivery in the DLQ (or refreshes the entry it already has),
+/// and counts the addition in the statistics in the same transaction; true
+/// when a new entry was added.
+async fn insert_dlq_entry(
+    conn: &mut PgConnection,
+    (delivery, tenant, endpoint, event): (&str, &str, &str, &str),
+    entry: &DeadLetter,
+    now_ms: i64,
+) -> Result<bool> {
+    let (reason, last_attempt) = (&entry.reason, entry.last_attempt.as_deref());
+    let class = entry.class.map(ErrorClass::as_str);
+    let event_type = event_type_of(conn, event).await?;
+    let added = sqlx::query(
+        r"insert into dlq_entries (id, tenant_id, delivery_id, endpoint_id, event_id, reason, last_attempt_id, created_at,
+                                   event_type, error_class)
+          values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                  coalesce($10, (select error_class from attempts where id = $7)))
+          on conflict (delivery_id) do nothing",
+    )
+    .bind(DlqEntryId::new().text())
+    .bind(tenant)
+    .bind(delivery)
+    .bind(endpoint)
+    .bind(event)
+    .bind(reason)
+    .bind(last_attempt)
+    .bind(now_ms)
+    .bind(&event_type)
+    .bind(class)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if added {
+        let counts = Counts {
+            dlq_added: 1,
+            ..Counts::default()
+        };
+        add_stats(conn, (tenant, endpoint, &event_type), now_ms, &counts).await?;
+    } else {
+        sqlx::query(
+            r"update dlq_entries set reason = $1, last_attempt_id = $2, created_at = $3,
+                                     error_class = coalesce($4, (select error_class from attempts where id = $2))
+              where delivery_id = $5",
+        )
+        .bind(reason)
+        .bind(last_attempt)
+        .bind(now_ms)
+        .bind(class)
+        .bind(delivery)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(added)
+}
+
+/// A delivery a receipt moves on: as it was held, and where it goes.
+struct Held {
+    id: String,
+    attempt_no: i64,
+    tenant: String,
+    endpoint: String,
+    event: String,
+    event_type: String,
+}
+
+/// The receipts of a batch: the deliveries still held under their claims are
+/// read (and locked) in one statement, moved on in one and their attempts
+/// stored in one; DLQ entries and statistics follow. A receipt whose claim is
+/// no longer held changes nothing.
+async fn record_set(
+    conn: &mut PgConnection,
+    batch: Vec<AttemptOutcome>,
+    now_ms: i64,
+) -> Result<Vec<Recorded>> {
+    let ids: Vec<String> = batch.iter().map(|o| o.delivery.text()).collect();
+    let tokens: Vec<i64> = batch.iter().map(|o| o.claim.0).collect();
+    let rows: Vec<(String, i64, String, String, String, String)> = sqlx::query_as(
+        r"select d.id, d.attempts + 1, d.tenant_id, d.endpoint_id, d.event_id, e.event_type
+          from deliveries d join events e on e.id = d.event_id
+          where d.state = 'in_flight'
+            and (d.id, d.claim_token) in (select * from unnest($1::text[], $2::bigint[]))
+          for update of d",
+    )
+    .bind(&ids)
+    .bind(&tokens)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut held: std::collections::HashMap<String, Held> = rows
+        .into_iter()
+        .map(|(id, attempt_no, tenant, endpoint, event, event_type)| {
+            (
+                id.clone(),
+                Held {
+                    id,
+                    attempt_no,
+                    tenant,
+                    endpoint,
+                    event,
+                    event_type,
+                },
+            )
+        })
+        .collect();
+    let mut moves = Moves::default();
+    let mut receipts = Receipts::default();
+    let mut stats: std::collections::BTreeMap<(String, String, String, i64), Counts> =
+        std::collections::BTreeMap::new();
+    let mut dead: Vec<(Held, String, String)> = Vec::new();
+    let mut recorded = Vec::with_capacity(batch.len());
+    for (outcome, delivery) in batch.into_iter().zip(ids) {
+        // A delivery named twice in one batch counts once.
+        let Some(h) = held.remove(&delivery) else {
+            tracing::warn!(
+                correlation_id = "receipts",
+                delivery = %delivery,
+                "receipt refused: the delivery is no longer in flight under this worker's claim"
+            );
+            recorded.push(Recorded::Refused);
+            continue;
+        };
+        let (state, next_at) = match &outcome.next {
+            AfterAttempt::Succeeded => ("succeeded", None),
+            AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
+            AfterAttempt::Dead { .. } => ("dead", None),
+        };
+        let attempt = &outcome.attempt;
+        let started = to_millis(attempt.started_at);
+        moves.id.push(h.id.clone());
+        moves.attempts.push(h.attempt_no);
+        moves.state.push(state.to_owned());
+        moves.next.push(next_at);
+        moves.started.push(started);
+        let attempt_id = AttemptId::new().text();
+        receipts.push(&attempt_id, &h, attempt)?;
+        stats
+            .entry((
+                h.tenant.clone(),
+                h.endpoint.clone(),
+                outcome
+                    .event_type
+                    .clone()
+                    .unwrap_or_else(|| h.event_type.clone()),
+                Granularity::Minute.bucket_start(started),
+            ))
+            .or_default()
+            .add(&Counts::of_attempt(
+                attempt.error_class,
+                attempt.latency_ms,
+                false,
+            ));
+        match &outcome.next {
+            AfterAttempt::Dead { reason } => {
+                recorded.push(Recorded::Applied {
+                    dead_lettered: false,
+                });
+                dead.push((h, reason.clone(), attempt_id));
+                // Its answer is settled once its DLQ entry is written.
+                moves.dead_at.push(recorded.len() - 1);
+            }
+            _ => recorded.push(Recorded::Applied {
+                dead_lettered: false,
+            }),
+        }
+    }
+    if !moves.id.is_empty() {
+        sqlx::query(
+            r"update deliveries d
+              set attempts = u.attempts, state = u.state, next_attempt_at = u.next, lease_until = null,
+                  first_attempt_at = coalesce(d.first_attempt_at, u.started), updated_at = $6
+              from unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
+                   as u(id, attempts, state, next, started)
+              where d.id = u.id",
+        )
+        .bind(&moves.id)
+        .bind(&moves.attempts)
+        .bind(&moves.state)
+        .bind(&moves.next)
+        .bind(&moves.started)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+        receipts.insert(conn).await?;
+    }
+    for ((h, reason, attempt_id), at) in dead.into_iter().zip(moves.dead_at) {
+        let added = insert_dlq_entry(
+            conn,
+            (&h.id, &h.tenant, &h.endpoint, &h.event),
+            &DeadLetter::after_attempt(&reason, &attempt_id),
+            now_ms,
+        )
+        .await?;
+        recorded[at] = Recorded::Applied {
+            dead_lettered: added,
+        };
+    }
+    for ((tenant, endpoint, event_type, minute), counts) in &stats {
+        add_stats(conn, (tenant, endpoint, event_type), *minute, counts).await?;
+    }
+    Ok(recorded)
+}
+
+/// How a batch moves its deliveries on, one array per column.
+#[derive(Default)]
+struct Moves {
+    id: Vec<String>,
+    attempts: Vec<i64>,
+    state: Vec<String>,
+    next: Vec<Option<i64>>,
+    started: Vec<i64>,
+    /// Answers (positions) of the deliveries that end dead.
+    dead_at: Vec<usize>,
+}
+
+/// A batch's attempts, one array per column.
+#[derive(Default)]
+struct Receipts {
+    id: Vec<String>,
+    delivery: Vec<String>,
+    attempt_no: Vec<i64>,
+    trigger: Vec<String>,
+    started: Vec<i64>,
+    latency: Vec<i64>,
+    request_headers: Vec<String>,
+    status: Vec<Option<i64>>,
+    response_headers: Vec<String>,
+    excerpt: Vec<String>,
+    class: Vec<Option<String>>,
+    message: Vec<Option<String>>,
+}
+
+impl Receipts {
+    fn push(&mut self, id: &str, h: &Held, a: &crate::store::NewAttempt) -> Result<()> {
+        self.id.push(id.to_owned());
+        self.delivery.push(h.id.clone());
+        self.attempt_no.push(h.attempt_no);
+        self.trigger.push(a.trigger.as_str().to_owned());
+        self.started.push(to_millis(a.started_at));
+        self.latency
+            .push(i64::try_from(a.latency_ms).unwrap_or(i64::MAX));
+        self.request_headers.push(json_text(&a.request_headers)?);
+        self.status.push(a.response_status.map(i64::from));
+        self.response_headers.push(json_text(&a.response_headers)?);
+        self.excerpt.push(a.response_excerpt.clone());
+        self.class
+            .push(a.error_class.map(|c| c.as_str().to_owned()));
+        self.message.push(a.error_message.clone());
+        Ok(())
+    }
+
+    async fn insert(&self, conn: &mut PgConnection) -> Result<()> {
+        sqlx::query(
+            r"insert into attempts (id, delivery_id, attempt_no, trigger, started_at, latency_ms, request_headers,
+                                   response_status, response_headers, response_excerpt, error_class, error_message)
+              select * from unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[],
+                                   $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[])",
+        )
+        .bind(&self.id)
+        .bind(&self.delivery)
+        .bind(&self.attempt_no)
+        .bind(&self.trigger)
+        .bind(&self.started)
+        .bind(&self.latency)
+        .bind(&self.request_headers)
+        .bind(&self.status)
+        .bind(&self.response_headers)
+        .bind(&self.excerpt)
+        .bind(&self.class)
+        .bind(&self.message)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+impl PostgresStore {
+    async fn settle(
+        &self,
+        selection: InFlight,
+        now: DateTime<Utc>,
+        why: &'static str,
+    ) -> Result<Settled> {
+        let mut tx = self.pool().begin().await?;
+        let settled = settle_in_flight(&mut tx, &selection, to_millis(now), why).await?;
+        tx.commit().await?;
+        Ok(settled)
+    }
+}
+
+#[async_trait]
+impl crate::store::DispatchStore for PostgresStore {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+        per_endpoint: u32,
+        ahead: u32,
+    ) -> Result<Vec<Claimed>> {
+        let now_ms = to_millis(now);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let picked: Vec<String> = sqlx::query_scalar(PICK_SQL)
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .bind(i64::from(per_endpoint))
+            .bind(i64::from(ahead))
+            .fetch_all(self.pool())
+            .await?;
+        if picked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool().begin().await?;
+        let taken: Vec<TakenRow> = sqlx::query_as(TAKE_SQL)
+            .bind(&picked)
+            .bind(now_ms)
+            .bind(to_millis(lease_until))
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut endpoint_ids: Vec<String> = taken.iter().map(|t| t.4.clone()).collect();
+        endpoint_ids.sort();
+        endpoint_ids.dedup();
+        let settings: Vec<EndpointSettings> = sqlx::query_as(ENDPOINTS_SQL)
+            .bind(&endpoint_ids)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        // The claim's order is the pick's (fair) order, not the due order.
+        let position: std::collections::HashMap<&str, usize> = picked
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let mut rows: Vec<ClaimedRow> = taken
+            .into_iter()
+            .map(|t| ClaimedRow {
+                id: t.0,
+                claim_token: t.1,
+                tenant_id: t.2,
+                event_id: t.3,
+                endpoint_id: t.4,
+                attempts: t.5,
+                chain_attempts: t.6,
+                first_attempt_at: t.7,
+                chain_trigger: t.8,
+                chain_reason: t.9,
+                event_type: t.10,
+                payload: t.11,
+                correlation_id: t.12,
+                test: t.13,
+            })
+            .collect();
+        rows.sort_by_key(|r| position.get(r.id.as_str()).copied());
+        let endpoints: Vec<ClaimedEndpoint> = settings
+            .into_iter()
+            .map(|s| ClaimedEndpoint {
+                endpoint_id: s.0,
+                url: s.1,
+                headers: s.2,
+                semantics: s.3,
+                retry_policy: s.4,
+                timeout_ms: s.5,
+                active: s.6,
+                max_in_flight: s.7,
+                version: s.8,
+            })
+            .collect();
+        self.claimed(&rows, &endpoints, now_ms).await
+    }
+
+    async fn reclaim_expired(
+        &self,
+        leases_ending_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Settled> {
+        self.settle(
+            InFlight::LeaseBefore(to_millis(leases_ending_before)),
+            now,
+            "the worker's lease ran out during an at-most-once attempt",
+        )
+        .await
+    }
+
+    async fn hand_back(
+        &self,
+        claims: &[(DeliveryId, ClaimToken)],
+        now: DateTime<Utc>,
+    ) -> Result<Settled> {
+        if claims.is_empty() {
+            return Ok(Settled::default());
+        }
+        self.settle(
+            InFlight::of_claims(claims),
+            now,
+            "Herald stopped during an at-most-once attempt",
+        )
+        .await
+    }
+
+    async fn abandon(&self, delivery: DeliveryId, claim: ClaimToken, reason: &str) -> Result<bool> {
+        let now_ms = to_millis(Utc::now());
+        let delivery = delivery.text();
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            r"update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = $1
+              where id = $2 and state = 'in_flight' and claim_token = $3
+              returning tenant_id, endpoint_id, event_id",
+        )
+        .bind(now_ms)
+        .bind(&delivery)
+        .bind(claim.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((tenant, endpoint, event)) = row else {
+            tracing::warn!(correlation_id = "dispatcher", %delivery, "not abandoning a delivery that is no longer held under this claim");
+            return Ok(false);
+        };
+        insert_dlq_entry(
+            &mut tx,
+            (&delivery, &tenant, &endpoint, &event),
+            &DeadLetter::abandoned(reason),
+            now_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn release(&self, claims: &[(DeliveryId, ClaimToken)], now: DateTime<Utc>) -> Result<()> {
+        if claims.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool().acquire().await?;
+        requeue(&mut conn, &InFlight::of_claims(claims), to_millis(now)).await?;
+        Ok(())
+    }
+
+    async fn record_attempts(&self, batch: Vec<AttemptOutcome>) -> Result<Vec<Recorded>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now_ms = to_millis(Utc::now());
+        let mut tx = self.pool().begin().await?;
+        let recorded = record_set(&mut tx, batch, now_ms).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "select min(next_attempt_at) from deliveries where state = 'pending'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(at.map(from_millis))
+    }
+}

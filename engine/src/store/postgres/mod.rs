@@ -1,0 +1,150 @@
+//! The PostgreSQL store: what several Herald nodes share. The areas whose SQL
+//! is the same as SQLite's are compiled from `../common` against this
+//! backend's types; ingest and the dispatcher's claims and receipts are
+//! written for PostgreSQL on purpose (`unnest` arrays, `for update skip
+//! locked`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::{Capabilities, Store};
+use crate::Result;
+
+#[path = "../common/accounts.rs"]
+mod accounts;
+#[path = "../common/audit.rs"]
+mod audit;
+#[path = "../common/checkpoints.rs"]
+mod checkpoints;
+#[path = "../common/dlq.rs"]
+mod dlq;
+#[path = "../common/endpoint_cache.rs"]
+mod endpoint_cache;
+#[path = "../common/endpoints.rs"]
+mod endpoints;
+#[path = "../common/events.rs"]
+mod events;
+#[path = "../common/helpers.rs"]
+mod helpers;
+#[path = "../common/policies.rs"]
+mod policies;
+#[path = "../common/replays.rs"]
+mod replays;
+#[path = "../common/secrets.rs"]
+mod secrets;
+#[path = "../common/stats.rs"]
+mod stats;
+
+mod dispatch;
+mod ingest;
+
+/// The types the shared areas are written against.
+type Db = sqlx::Postgres;
+type DbPool = PgPool;
+type DbRow = sqlx::postgres::PgRow;
+type DbConnection = sqlx::PgConnection;
+type This = PostgresStore;
+use helpers::{Conditions, id_page, row_by_id};
+
+/// The ids in the JSON array `$1`, as a subquery.
+const IDS_OF_JSON_1: &str = "select value from json_array_elements_text($1::json)";
+/// `LIKE` that ignores the case of ASCII letters, as SQLite's `like` does.
+const LIKE_ANY_CASE: &str = "ilike";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Connections per node: requests, the dispatcher, ingest groups and replays
+/// each hold one only for a transaction.
+const CONNECTIONS: u32 = 16;
+
+/// How long a request waits for a connection before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    vault: std::sync::Arc<crate::vault::Vault>,
+    keys: std::sync::Arc<super::key_cache::KeyCache>,
+    endpoints: std::sync::Arc<endpoint_cache::EndpointCache>,
+}
+
+impl PostgresStore {
+    /// Connects to the database `url` names. With `durability` `process`,
+    /// commits do not wait for the WAL to reach the disk
+    /// (`synchronous_commit = off`): a crash of PostgreSQL's machine may lose
+    /// the last fraction of a second, a crash of Herald loses nothing.
+    pub async fn connect(
+        url: &str,
+        vault: std::sync::Arc<crate::vault::Vault>,
+        durability: super::Durability,
+    ) -> Result<Self> {
+        let mut options = PgConnectOptions::from_str(url)?;
+        // Named in `pg_stat_activity`, unless the URL names it already.
+        if options.get_application_name().is_none() {
+            options = options.application_name("herald");
+        }
+        if durability == super::Durability::Process {
+            options = options.options([("synchronous_commit", "off")]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            vault,
+            keys: Default::default(),
+            endpoints: Default::default(),
+        })
+    }
+
+    /// Every statement, reads and writes alike.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Reads: the same pool (PostgreSQL runs them beside the writes).
+    pub fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A read-only transaction that sees one moment throughout (PostgreSQL's
+    /// default sees a new one with each statement).
+    async fn snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        Ok(self
+            .pool
+            .begin_with("begin isolation level repeatable read read only")
+            .await?)
+    }
+
+    /// Seals and opens endpoint secrets and header values.
+    fn vault(&self) -> &crate::vault::Vault {
+        &self.vault
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { single_node: false }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,121 @@
+//! The two schemas are one design: the same tables, columns, nullability and
+//! indexes, with each deliberate difference named here with its reason.
+
+use std::collections::BTreeSet;
+
+use super::*;
+
+/// Indexes only one backend has, and why.
+const ONLY_POSTGRES: &[(&str, &str)] = &[(
+    "deliveries.deliveries_due_idx",
+    "the dispatcher's wake-up time; SQLite reads it with a skip-scan of the pending index instead",
+)];
+
+type Schema = (BTreeSet<(String, String, bool)>, BTreeSet<String>);
+
+/// (table, column, nullable) for every column, and `table.index` for every
+/// index made by a migration, of the SQLite database at `url`.
+async fn sqlite_schema(url: &str) -> Schema {
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select name from sqlite_schema where type = 'table' \
+         and name not like 'sqlite_%' and name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut columns = BTreeSet::new();
+    let mut indexes = BTreeSet::new();
+    for table in tables {
+        let info: Vec<(String, bool, bool)> = sqlx::query_as(&format!(
+            "select name, \"notnull\", pk from pragma_table_info('{table}')"
+        ))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for (column, not_null, pk) in info {
+            // SQLite lets a text primary key hold null; the schema never does.
+            columns.insert((table.clone(), column, !not_null && !pk));
+        }
+        let made: Vec<String> = sqlx::query_scalar(
+            "select name from sqlite_schema where type = 'index' and tbl_name = $1 and sql is not null",
+        )
+        .bind(&table)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        indexes.extend(made.into_iter().map(|i| format!("{table}.{i}")));
+    }
+    pool.close().await;
+    (columns, indexes)
+}
+
+/// The same for the PostgreSQL schema the store at `url` uses (constraint
+/// indexes, primary keys and `unique` columns, left out as SQLite's are).
+async fn postgres_schema(url: &str) -> Schema {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "select table_name::text, column_name::text, is_nullable::text from information_schema.columns \
+         where table_schema = current_schema() and table_name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let columns = rows
+        .into_iter()
+        .map(|(t, c, nullable)| (t, c, nullable == "YES"))
+        .collect();
+    let made: Vec<(String, String)> = sqlx::query_as(
+        "select i.tablename::text, i.indexname::text from pg_indexes i \
+         where i.schemaname = current_schema() and i.tablename <> '_sqlx_migrations' \
+           and not exists (select 1 from pg_constraint c where c.conname = i.indexname \
+                           and c.connamespace = (select oid from pg_namespace where nspname = current_schema()))",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    (
+        columns,
+        made.into_iter().map(|(t, i)| format!("{t}.{i}")).collect(),
+    )
+}
+
+#[tokio::test]
+async fn both_schemas_have_the_same_tables_columns_and_indexes() {
+    let all = backends().await;
+    let sqlite = all.iter().find(|b| b.name == "sqlite").unwrap();
+    let Some(postgres) = all.iter().find(|b| b.name == "postgres") else {
+        panic!(
+            "the schema comparison needs PostgreSQL (HERALD_TEST_POSTGRES=skip leaves it out by name)"
+        );
+    };
+    let (sqlite_columns, sqlite_indexes) = sqlite_schema(&sqlite.url).await;
+    let (pg_columns, mut pg_indexes) = postgres_schema(&postgres.url).await;
+    assert!(sqlite_columns.len() > 100, "the SQLite schema was read");
+    let only = |a: &BTreeSet<(String, String, bool)>, b: &BTreeSet<(String, String, bool)>| {
+        a.difference(b).cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(
+        (
+            only(&sqlite_columns, &pg_columns),
+            only(&pg_columns, &sqlite_columns)
+        ),
+        (vec![], vec![]),
+        "columns (table, column, nullable) only in SQLite, only in PostgreSQL"
+    );
+    for (index, _why) in ONLY_POSTGRES {
+        assert!(
+            pg_indexes.remove(*index),
+            "{index} is listed as PostgreSQL's own but missing"
+        );
+    }
+    assert_eq!(
+        (
+            sqlite_indexes.difference(&pg_indexes).collect::<Vec<_>>(),
+            pg_indexes.difference(&sqlite_indexes).collect::<Vec<_>>()
+        ),
+        (vec![], vec![]),
+        "indexes only in SQLite, only in PostgreSQL"
+    );
+}
