@@ -69,6 +69,13 @@ test-rust: services
 	HERALD_TEST_POSTGRES=$$(scripts/services.sh postgres) cargo test -p herald-engine -- $$(scripts/services.sh skips)
 	cargo test -p herald-app --features ssr
 	cargo test -p herald-server -- --skip crash:: $$(scripts/services.sh skips)
+	@# The HTTP suite again on PostgreSQL (a schema per server), less two tests
+	@# that open SQLite's file itself; `services` says when PostgreSQL is missing.
+	if [ -z "$$(scripts/services.sh postgres)" ]; then \
+	  HERALD_TEST_BACKEND=postgres cargo test -p herald-server --test it -- --skip crash:: \
+	    --skip security::secrets_are_sealed_at_rest_and_survive_a_master_key_rotation \
+	    --skip tenancy::another_tenants_ids_change_nothing_on_any_route_or_server_function; \
+	fi
 	@# Shown in full: it reports how many deliveries arrived twice after the kill.
 	cargo test -p herald-server --test it crash:: -- --nocapture
 	cargo test -p herald-load

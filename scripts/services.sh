@@ -15,14 +15,14 @@ case "${1:-report}" in
       echo "services: SKIPPING readyz_checks_a_live_redis: nothing listens on 127.0.0.1:6379 (start redis-server to run it)"
     fi
     if answers 5432; then
-      echo "services: PostgreSQL at 127.0.0.1:5432 answers: the store conformance suite runs on SQLite and PostgreSQL (database herald_test, a schema per test)"
+      echo "services: PostgreSQL at 127.0.0.1:5432 answers: the store conformance suite runs on SQLite and PostgreSQL (database herald_test, a schema per test), and the HTTP suite runs a second time on PostgreSQL"
     else
-      echo "services: SKIPPING the PostgreSQL half of the store conformance suite and parity::both_schemas_have_the_same_tables_columns_and_indexes: nothing listens on 127.0.0.1:5432"
+      echo "services: SKIPPING the PostgreSQL half of the store conformance suite, parity::both_schemas_have_the_same_tables_columns_and_indexes, differential::random_operations_leave_both_backends_alike and the HTTP suite's PostgreSQL run: nothing listens on 127.0.0.1:5432"
     fi
     ;;
   skips)
     answers 6379 || echo "--skip readyz_checks_a_live_redis"
-    answers 5432 || echo "--skip parity::both_schemas_have_the_same_tables_columns_and_indexes"
+    answers 5432 || echo "--skip parity::both_schemas_have_the_same_tables_columns_and_indexes --skip differential::"
     ;;
   postgres)
     answers 5432 || echo "skip"

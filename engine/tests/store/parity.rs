@@ -119,3 +119,127 @@ async fn both_schemas_have_the_same_tables_columns_and_indexes() {
         "indexes only in SQLite, only in PostgreSQL"
     );
 }
+
+/// Event types list byte by byte on both (upper case before `_` before lower
+/// case), as SQLite's binary collation sorts: PostgreSQL's locale collations
+/// would interleave cases, so its text columns are `collate "C"`.
+#[tokio::test]
+async fn text_sorts_byte_by_byte_on_both() {
+    for b in backends().await {
+        let t = default_tenant(&b).await;
+        let types = ["order.b", "Order.a", "_order.c", "order.B", "ORDER.d"];
+        b.store
+            .ingest(
+                t.id,
+                types
+                    .iter()
+                    .map(|ty| super::delivery::event(ty, None))
+                    .collect(),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let listed: Vec<String> = b
+            .store
+            .event_types(t.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.event_type)
+            .collect();
+        assert_eq!(
+            listed,
+            ["ORDER.d", "Order.a", "_order.c", "order.B", "order.b"],
+            "{}",
+            b.name
+        );
+    }
+}
+
+/// The audit log's actor filter matches whatever the case, on both: SQLite's
+/// `like` ignores ASCII case, PostgreSQL's does not, so there it is `ilike`.
+#[tokio::test]
+async fn the_actor_filter_ignores_case_on_both() {
+    for b in backends().await {
+        let t = default_tenant(&b).await;
+        let mut entry = audit();
+        entry.tenant_id = Some(t.id);
+        entry.actor = "Key_Deploy".into();
+        b.store.append_audit(entry).await.unwrap();
+        for asked in ["key_deploy", "KEY_DEPLOY", "y_De"] {
+            let found = b
+                .store
+                .list_audit(
+                    Some(t.id),
+                    &herald_engine::model::AuditQuery {
+                        actor: Some(asked.into()),
+                        ..Default::default()
+                    },
+                    10,
+                )
+                .await
+                .unwrap();
+            assert_eq!(found.items.len(), 1, "{}: actor {asked}", b.name);
+        }
+        // `_` is a character here, not a wildcard.
+        let escaped = b
+            .store
+            .list_audit(
+                Some(t.id),
+                &herald_engine::model::AuditQuery {
+                    actor: Some("key-deploy".into()),
+                    ..Default::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert!(escaped.items.is_empty(), "{}", b.name);
+    }
+}
+
+/// What each database does differently, on its own SQL, so a shared
+/// statement that leans on one of them is caught here: `sum` of a bigint is
+/// `numeric` on PostgreSQL (the shared sums cast to bigint), NULLs sort
+/// first ascending on SQLite and last on PostgreSQL (no shared statement
+/// orders by a column that can be null without saying where NULLs go), and
+/// `like` ignores case on SQLite only.
+#[tokio::test]
+async fn the_dialect_differences_the_shared_sql_avoids_are_real() {
+    for b in backends().await {
+        let (sum_type, nulls_first, like_any_case): (String, bool, bool) = if b.name == "sqlite" {
+            let raw = sqlx::SqlitePool::connect(&b.url).await.unwrap();
+            let row = sqlx::query_as(
+                "select typeof(sum(x)), (select x from (select 1 as x union all select null) order by x limit 1) is null, \
+                 'ABC' like 'abc' from (select 1 as x)",
+            )
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+            raw.close().await;
+            row
+        } else {
+            let raw = sqlx::PgPool::connect(&b.url).await.unwrap();
+            let row = sqlx::query_as(
+                "select pg_typeof(sum(x))::text, (select x from (select 1 as x union all select null) as v order by x limit 1) is null, \
+                 'ABC' like 'abc' from (select 1::bigint as x) as one",
+            )
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+            raw.close().await;
+            row
+        };
+        let expected = if b.name == "sqlite" {
+            ("integer".to_string(), true, true)
+        } else {
+            ("numeric".to_string(), false, false)
+        };
+        assert_eq!(
+            (sum_type, nulls_first, like_any_case),
+            expected,
+            "{}",
+            b.name
+        );
+    }
+}

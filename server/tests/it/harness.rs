@@ -30,6 +30,9 @@ impl TestServer {
     /// Starts on an existing data directory (a restart, say).
     pub async fn start_in(data: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::for_data_dir(data.path());
+        if let Some(url) = postgres_for(data.path()).await {
+            config.database_url = url;
+        }
         config.admin_email = ADMIN_EMAIL.into();
         config.admin_password = Some(ADMIN_PASSWORD.into());
         // Test receivers listen on loopback, which the guard refuses by default.
@@ -158,4 +161,49 @@ impl TestServer {
             .await
             .unwrap()
     }
+}
+
+/// With `HERALD_TEST_BACKEND=postgres`, the database of a server on `data`:
+/// a schema of the `herald_test` database of its own, named in the data
+/// directory so a restart finds it again. Schemas of earlier runs are dropped
+/// when the first server of a run starts.
+async fn postgres_for(data: &std::path::Path) -> Option<String> {
+    if std::env::var("HERALD_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    static CLEARED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let base = "postgres://postgres@127.0.0.1:5432/herald_test";
+    let pool = sqlx::PgPool::connect(base)
+        .await
+        .expect("HERALD_TEST_BACKEND=postgres needs PostgreSQL with a herald_test database");
+    CLEARED
+        .get_or_init(|| async {
+            let old: Vec<String> = sqlx::query_scalar(
+                "select nspname::text from pg_namespace where nspname like 's\\_%'",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            for schema in old {
+                let _ = sqlx::query(&format!("drop schema {schema} cascade"))
+                    .execute(&pool)
+                    .await;
+            }
+        })
+        .await;
+    let named = data.join("postgres-schema");
+    let schema = match std::fs::read_to_string(&named) {
+        Ok(name) => name,
+        Err(_) => {
+            let name = format!("s_{}", ulid::Ulid::new().to_string().to_lowercase());
+            sqlx::query(&format!("create schema {name}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            std::fs::write(&named, &name).unwrap();
+            name
+        }
+    };
+    pool.close().await;
+    Some(format!("{base}?options=-c%20search_path%3D{schema}"))
 }

@@ -182,11 +182,12 @@ impl crate::store::AccountStore for This {
               values ($1, $2, 1, $3, case when 1 >= $4 then $5 end)
               on conflict (user_id, client) do update set
                   failures = case
-                      when last_failed_at < $6 then 1
-                      else failures + 1 end,
+                      when login_failures.last_failed_at < $6 then 1
+                      else login_failures.failures + 1 end,
                   locked_until = case
-                      when (case when last_failed_at < $6 then 1 else failures + 1 end) >= $4 then $5
-                      else locked_until end,
+                      when (case when login_failures.last_failed_at < $6 then 1
+                                 else login_failures.failures + 1 end) >= $4 then $5
+                      else login_failures.locked_until end,
                   last_failed_at = $3
               returning locked_until",
         )
