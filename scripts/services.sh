@@ -22,7 +22,7 @@ case "${1:-report}" in
     ;;
   skips)
     answers 6379 || echo "--skip readyz_checks_a_live_redis"
-    answers 5432 || echo "--skip parity::both_schemas_have_the_same_tables_columns_and_indexes --skip differential::"
+    answers 5432 || echo "--skip parity::both_schemas_have_the_same_tables_columns_and_indexes --skip differential:: --skip nodes::"
     ;;
   postgres)
     answers 5432 || echo "skip"

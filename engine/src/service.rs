@@ -65,6 +65,13 @@ impl Engine {
         let live = Arc::new(LiveHub::default());
         let metrics = Arc::new(Metrics::default());
         let dispatcher = Dispatcher::new(store.clone(), dispatch, live.clone(), metrics.clone());
+        // Work committed by other nodes wakes this one's dispatcher at once.
+        let woken = std::sync::Arc::downgrade(&dispatcher);
+        store.on_new_work(std::sync::Arc::new(move || {
+            if let Some(dispatcher) = woken.upgrade() {
+                dispatcher.wake();
+            }
+        }));
         let replays = ReplayRunner::new(store.clone(), dispatcher.clone(), live.clone());
         let ingest = IngestWriter::spawn(store.clone());
         Self {

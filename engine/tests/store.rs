@@ -687,3 +687,7 @@ async fn failed_sign_ins_lock_the_address_then_the_account() {
         );
     }
 }
+
+// What nodes sharing one PostgreSQL database tell each other.
+#[path = "store/nodes.rs"]
+mod nodes;

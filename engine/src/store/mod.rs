@@ -198,7 +198,16 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Closes every connection; later calls fail. Used at shutdown.
     async fn close(&self);
+    /// Calls `wake` whenever another process sharing the database commits
+    /// new work (and, harmlessly, when this one does), for as long as the
+    /// store is open. A backend with one process per database never calls it.
+    fn on_new_work(&self, wake: WakeOnWork) {
+        drop(wake);
+    }
 }
+
+/// What [`Store::on_new_work`] calls.
+pub type WakeOnWork = Arc<dyn Fn() + Send + Sync>;
 
 /// Cuts a page out of `limit + 1` rows fetched in key order.
 pub(crate) fn page_of<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Page<T> {

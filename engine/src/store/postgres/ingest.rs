@@ -340,6 +340,11 @@ async fn insert_deliveries(
     if ids.is_empty() {
         return Ok(());
     }
+    // Other nodes hear of it when (and only if) the group commits.
+    sqlx::query("select pg_notify($1, '')")
+        .bind(super::WORK_CHANNEL)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         r"insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at,
                                  created_at, updated_at)

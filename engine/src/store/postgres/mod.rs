@@ -147,4 +147,54 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    fn on_new_work(&self, wake: super::WakeOnWork) {
+        tokio::spawn(listen_for_work(self.pool.clone(), wake));
+    }
+}
+
+/// The channel every node notifies when it commits new deliveries (once per
+/// commit, never per event) and listens on.
+pub(super) const WORK_CHANNEL: &str = "herald_work";
+
+/// How long to wait before listening again after the connection failed.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// Calls `wake` on every notification of new work until the pool closes.
+/// A lost connection is opened again; notifications sent meanwhile are
+/// missed, which the dispatcher's periodic sweep covers.
+async fn listen_for_work(pool: PgPool, wake: super::WakeOnWork) {
+    while !pool.is_closed() {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(correlation_id = "listen", error = %e, "cannot listen for other nodes' work; retrying");
+                tokio::time::sleep(LISTEN_RETRY).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(WORK_CHANNEL).await {
+            tracing::warn!(correlation_id = "listen", error = %e, "cannot listen for other nodes' work; retrying");
+            tokio::time::sleep(LISTEN_RETRY).await;
+            continue;
+        }
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => wake(),
+                // The connection was lost: anything sent meanwhile is missed,
+                // so look for due work now.
+                Ok(None) => wake(),
+                Err(e) => {
+                    if !pool.is_closed() {
+                        tracing::warn!(correlation_id = "listen", error = %e, "lost the connection that listens for other nodes' work");
+                    }
+                    break;
+                }
+            }
+            if pool.is_closed() {
+                return;
+            }
+        }
+        tokio::time::sleep(LISTEN_RETRY).await;
+    }
 }
