@@ -68,6 +68,27 @@ pub struct FirstRunAdmin {
 }
 
 /// Opens (and migrates) the database and makes sure the default tenant exists.
+/// The file in the data directory that names this node on the leases it takes.
+pub const NODE_FILE: &str = "node-id";
+
+/// This node's name: made once per data directory and kept there, so a node
+/// that restarts takes back at once what it left in flight.
+fn node_name(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join(NODE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+        _ => {
+            std::fs::create_dir_all(data_dir).map_err(|e| {
+                anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display())
+            })?;
+            let name = format!("node_{}", ulid::Ulid::new());
+            std::fs::write(&path, &name)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            Ok(name)
+        }
+    }
+}
+
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
@@ -79,10 +100,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     }
     let vault = open_vault(config)?;
     let key_id = vault.current_key_id().to_owned();
-    let store = herald_engine::store::connect_with(
+    let node = node_name(&config.data_dir)?;
+    let store = herald_engine::store::connect_node(
         &config.database_url,
         Arc::new(vault),
         config.durability,
+        &node,
     )
     .await
     .map_err(|e| {

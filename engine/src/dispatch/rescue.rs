@@ -1,6 +1,5 @@
-//! Taking back deliveries whose worker is gone: at start on a single node
-//! (whatever is in flight was claimed by the previous run), and whenever a
-//! lease runs out.
+//! Taking back deliveries whose worker is gone: at start, what this node's
+//! previous run left in flight, and whenever a lease runs out.
 
 use chrono::Utc;
 
@@ -8,20 +7,11 @@ use super::Dispatcher;
 use crate::store::Settled;
 
 impl Dispatcher {
-    /// On a single node, whatever is in flight at start was claimed by an
-    /// earlier run that stopped without finishing: take it back now rather
-    /// than wait for those leases to run out.
+    /// Whatever this node left in flight in an earlier run (on a single
+    /// node, everything in flight) is taken back at start rather than when
+    /// those leases run out; other nodes' work is left to them.
     pub(super) async fn recover_left_in_flight(&self) {
-        if !self.store.capabilities().single_node {
-            return;
-        }
-        let every_lease =
-            Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-        match self
-            .store
-            .reclaim_expired(every_lease + chrono::Duration::seconds(1), Utc::now())
-            .await
-        {
+        match self.store.reclaim_own(Utc::now()).await {
             Ok(settled) => self.settled(
                 settled,
                 "recovered deliveries left in flight by the previous run",

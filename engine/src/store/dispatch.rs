@@ -26,6 +26,10 @@ pub trait DispatchStore: Send + Sync {
         leases_ending_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Settled>;
+    /// Settles, as [`Store::reclaim_expired`] does, every delivery this node
+    /// (as the store names it) left in flight in an earlier run, whatever its
+    /// lease: called once at start, before this run claims anything.
+    async fn reclaim_own(&self, now: DateTime<Utc>) -> Result<Settled>;
     /// Settles claims whose requests may have gone out but whose outcome is
     /// unknown (a shutdown stopped them), as [`Store::reclaim_expired`] does.
     /// A claim no longer held (its lease expired and it was settled) is left alone.

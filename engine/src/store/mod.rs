@@ -155,11 +155,26 @@ pub async fn connect(url: &str, vault: Arc<crate::vault::Vault>) -> Result<Arc<d
     connect_with(url, vault, Durability::Power).await
 }
 
-/// [`connect`] with the durability of commits chosen.
+/// [`connect`] with the durability of commits chosen, as a node of a name
+/// of its own (a process that claims nothing, or tests).
 pub async fn connect_with(
     url: &str,
     vault: Arc<crate::vault::Vault>,
     durability: Durability,
+) -> Result<Arc<dyn Store>> {
+    let node = format!("node_{}", ulid::Ulid::new());
+    connect_node(url, vault, durability, &node).await
+}
+
+/// [`connect_with`] as the node `node`: the name its leases carry, so that
+/// when it restarts under the same name it takes back at once what it left
+/// in flight ([`DispatchStore::reclaim_own`]). SQLite has one node and
+/// ignores it.
+pub async fn connect_node(
+    url: &str,
+    vault: Arc<crate::vault::Vault>,
+    durability: Durability,
+    node: &str,
 ) -> Result<Arc<dyn Store>> {
     match Backend::from_url(url).map_err(|m| EngineError::invalid("database_url", m))? {
         Backend::Sqlite => {
@@ -168,7 +183,7 @@ pub async fn connect_with(
             Ok(Arc::new(store))
         }
         Backend::Postgres => {
-            let store = PostgresStore::connect(url, vault, durability).await?;
+            let store = PostgresStore::connect(url, vault, durability, node).await?;
             store.migrate().await?;
             Ok(Arc::new(store))
         }

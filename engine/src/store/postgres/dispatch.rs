@@ -54,14 +54,16 @@ const PICK_SQL: &str = r"with ready as (
 select id from ranked order by tenant_turn, turn, first_due, endpoint_id limit $2";
 
 /// Takes the picked deliveries (`$1`) still pending and due by `$2` that no
-/// other node holds locked, leased until `$3`; returns what sending each needs.
+/// other node holds locked, leased to this node (`$4`) until `$3`; returns
+/// what sending each needs.
 const TAKE_SQL: &str = r"with picked as (
     select id from deliveries
     where id = any($1) and state = 'pending' and next_attempt_at <= $2
     for update skip locked
 ), held as (
     update deliveries d
-    set state = 'in_flight', lease_until = $3, updated_at = $2, claim_token = d.claim_token + 1
+    set state = 'in_flight', lease_until = $3, lease_owner = $4, updated_at = $2,
+        claim_token = d.claim_token + 1
     from picked where d.id = picked.id
     returning d.id, d.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts,
               d.attempts - d.chain_base as chain_attempts, d.first_attempt_at, d.chain_trigger,
@@ -117,6 +119,8 @@ enum InFlight {
     LeaseBefore(i64),
     /// These claims.
     Claims(Vec<String>, Vec<i64>),
+    /// Those this node holds.
+    OwnedBy(String),
 }
 
 impl InFlight {
@@ -137,6 +141,9 @@ impl InFlight {
                 "state = 'in_flight' and (id, claim_token) in \
                  (select * from unnest($1::text[], $2::bigint[]))"
             }
+            InFlight::OwnedBy(_) => {
+                "state = 'in_flight' and lease_owner = $1 and $2::bigint[] is null"
+            }
         }
     }
 
@@ -147,6 +154,7 @@ impl InFlight {
         match self {
             InFlight::LeaseBefore(cutoff) => q.bind(*cutoff).bind(None::<Vec<i64>>),
             InFlight::Claims(ids, tokens) => q.bind(ids).bind(tokens),
+            InFlight::OwnedBy(node) => q.bind(node).bind(None::<Vec<i64>>),
         }
     }
 
@@ -157,6 +165,7 @@ impl InFlight {
         match self {
             InFlight::LeaseBefore(cutoff) => q.bind(*cutoff).bind(None::<Vec<i64>>),
             InFlight::Claims(ids, tokens) => q.bind(ids).bind(tokens),
+            InFlight::OwnedBy(node) => q.bind(node).bind(None::<Vec<i64>>),
         }
     }
 }
@@ -551,6 +560,7 @@ impl crate::store::DispatchStore for PostgresStore {
             .bind(&picked)
             .bind(now_ms)
             .bind(to_millis(lease_until))
+            .bind(&self.node)
             .fetch_all(&mut *tx)
             .await?;
         let mut endpoint_ids: Vec<String> = taken.iter().map(|t| t.4.clone()).collect();
@@ -613,6 +623,15 @@ impl crate::store::DispatchStore for PostgresStore {
             InFlight::LeaseBefore(to_millis(leases_ending_before)),
             now,
             "the worker's lease ran out during an at-most-once attempt",
+        )
+        .await
+    }
+
+    async fn reclaim_own(&self, now: DateTime<Utc>) -> Result<Settled> {
+        self.settle(
+            InFlight::OwnedBy(self.node.clone()),
+            now,
+            "this node restarted during an at-most-once attempt",
         )
         .await
     }

@@ -33,10 +33,11 @@ pub(super) async fn write_group(
     store: &PostgresStore,
     group: Vec<Publish>,
 ) -> Result<Vec<Result<Vec<Ingested>>>> {
+    let channel = store.channel.as_str();
     let mut tx = store.pool().begin().await?;
     let answers = {
         let mut attempt = tx.begin().await?;
-        match write_sets(&mut attempt, &group).await {
+        match write_sets(&mut attempt, &group, channel).await {
             Ok(answers) => {
                 attempt.commit().await?;
                 answers
@@ -50,7 +51,7 @@ pub(super) async fn write_group(
                 let mut answers = Vec::with_capacity(group.len());
                 for request in &group {
                     let mut one = tx.begin().await?;
-                    let result = write_sets(&mut one, std::slice::from_ref(request))
+                    let result = write_sets(&mut one, std::slice::from_ref(request), channel)
                         .await
                         .and_then(|mut one| one.pop().expect("one answer per request"));
                     if result.is_ok() {
@@ -148,6 +149,7 @@ async fn tenant_state(
 async fn write_sets(
     conn: &mut PgConnection,
     group: &[Publish],
+    channel: &str,
 ) -> Result<Vec<Result<Vec<Ingested>>>> {
     let mut answers: Vec<Option<Result<Vec<Ingested>>>> = group.iter().map(|_| None).collect();
     let mut tenants: Vec<TenantId> = Vec::new();
@@ -198,7 +200,7 @@ async fn write_sets(
             answers[at] = Some(result);
         }
         insert_events(conn, &tenant_text, &rows, state.window_ms).await?;
-        insert_deliveries(conn, &tenant_text, &rows, &state.endpoints).await?;
+        insert_deliveries(conn, &tenant_text, &rows, &state.endpoints, channel).await?;
         let (types, counts): (Vec<String>, Vec<i64>) = seen.per_type().iter().cloned().unzip();
         if !types.is_empty() {
             sqlx::query(
@@ -324,6 +326,7 @@ async fn insert_deliveries(
     tenant: &str,
     rows: &[Row<'_>],
     endpoints: &[(String, Vec<String>)],
+    channel: &str,
 ) -> Result<()> {
     let mut ids = Vec::new();
     let mut events = Vec::new();
@@ -342,7 +345,7 @@ async fn insert_deliveries(
     }
     // Other nodes hear of it when (and only if) the group commits.
     sqlx::query("select pg_notify($1, '')")
-        .bind(super::WORK_CHANNEL)
+        .bind(channel)
         .execute(&mut *conn)
         .await?;
     sqlx::query(

@@ -67,6 +67,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// This node's name on the leases it takes (stable across its restarts).
+    node: String,
+    /// The notification channel of this installation's nodes.
+    channel: String,
     vault: std::sync::Arc<crate::vault::Vault>,
     keys: std::sync::Arc<super::key_cache::KeyCache>,
     endpoints: std::sync::Arc<endpoint_cache::EndpointCache>,
@@ -81,6 +85,7 @@ impl PostgresStore {
         url: &str,
         vault: std::sync::Arc<crate::vault::Vault>,
         durability: super::Durability,
+        node: &str,
     ) -> Result<Self> {
         let mut options = PgConnectOptions::from_str(url)?;
         // Named in `pg_stat_activity`, unless the URL names it already.
@@ -95,8 +100,13 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
+        let schema: String = sqlx::query_scalar("select current_schema()::text")
+            .fetch_one(&pool)
+            .await?;
         Ok(Self {
             pool,
+            node: node.to_owned(),
+            channel: work_channel(&schema),
             vault,
             keys: Default::default(),
             endpoints: Default::default(),
@@ -149,13 +159,25 @@ impl Store for PostgresStore {
     }
 
     fn on_new_work(&self, wake: super::WakeOnWork) {
-        tokio::spawn(listen_for_work(self.pool.clone(), wake));
+        tokio::spawn(listen_for_work(
+            self.pool.clone(),
+            self.channel.clone(),
+            wake,
+        ));
     }
 }
 
-/// The channel every node notifies when it commits new deliveries (once per
-/// commit, never per event) and listens on.
-pub(super) const WORK_CHANNEL: &str = "herald_work";
+/// The channel every node of the installation notifies when it commits new
+/// deliveries (once per commit, never per event) and listens on: named after
+/// the schema, so installations sharing a database do not wake each other.
+fn work_channel(schema: &str) -> String {
+    let mut name = format!("herald_work:{schema}");
+    // PostgreSQL cuts identifiers at 63 bytes.
+    while name.len() > 63 {
+        name.pop();
+    }
+    name
+}
 
 /// How long to wait before listening again after the connection failed.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
@@ -163,7 +185,7 @@ const LISTEN_RETRY: Duration = Duration::from_secs(1);
 /// Calls `wake` on every notification of new work until the pool closes.
 /// A lost connection is opened again; notifications sent meanwhile are
 /// missed, which the dispatcher's periodic sweep covers.
-async fn listen_for_work(pool: PgPool, wake: super::WakeOnWork) {
+async fn listen_for_work(pool: PgPool, channel: String, wake: super::WakeOnWork) {
     while !pool.is_closed() {
         let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
@@ -173,7 +195,7 @@ async fn listen_for_work(pool: PgPool, wake: super::WakeOnWork) {
                 continue;
             }
         };
-        if let Err(e) = listener.listen(WORK_CHANNEL).await {
+        if let Err(e) = listener.listen(&channel).await {
             tracing::warn!(correlation_id = "listen", error = %e, "cannot listen for other nodes' work; retrying");
             tokio::time::sleep(LISTEN_RETRY).await;
             continue;

@@ -344,6 +344,16 @@ impl crate::store::DispatchStore for SqliteStore {
         .await
     }
 
+    /// One node per database: whatever is in flight is its own.
+    async fn reclaim_own(&self, now: DateTime<Utc>) -> Result<Settled> {
+        self.settle(
+            InFlight::LeaseBefore(i64::MAX),
+            now,
+            "Herald stopped during an at-most-once attempt",
+        )
+        .await
+    }
+
     async fn hand_back(
         &self,
         claims: &[(DeliveryId, ClaimToken)],
