@@ -17,6 +17,12 @@ async fn one_event_is_replayed_with_the_same_webhook_id_and_a_reason() {
     api.endpoint(&receiver.url, &["*"], json!({})).await;
     let event = api.publish("user.created", json!({"user": 7})).await;
     let first = receiver.wait_for(1, Duration::from_secs(10)).await;
+    // The receiver has the request before Herald has its receipt: until then
+    // the delivery is in flight, and a replay skips it.
+    api.event_until(&event, Duration::from_secs(5), |d| {
+        d["deliveries"][0]["state"] == "succeeded"
+    })
+    .await;
 
     let res = api
         .post(
