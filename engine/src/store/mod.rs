@@ -191,7 +191,8 @@ pub async fn connect_node(
 }
 
 /// Everything a backend implements: one trait per area, each in its own
-/// file here and implemented in `<backend>/<area>.rs`.
+/// file here and implemented in `common/<area>.rs` (compiled for each
+/// backend) or `<backend>/<area>.rs`.
 #[async_trait]
 pub trait Store:
     AccountStore
