@@ -41,6 +41,7 @@ mod stats;
 
 mod dispatch;
 mod ingest;
+mod receipts;
 
 /// The types the shared areas are written against.
 type Db = sqlx::Postgres;
