@@ -14,6 +14,11 @@ case "${1:-report}" in
     else
       echo "services: SKIPPING readyz_checks_a_live_redis: nothing listens on 127.0.0.1:6379 (start redis-server to run it)"
     fi
+    if command -v redis-server >/dev/null; then
+      echo "services: redis-server is installed: the shared-limit and cross-node live feed tests run Redis servers of their own"
+    else
+      echo "services: SKIPPING two_nodes_admit_together_what_one_bucket_allows, limits_fall_back_to_each_node_while_redis_is_down_and_share_again_after, the_live_feed_crosses_nodes_and_survives_a_redis_restart: redis-server is not installed"
+    fi
     if answers 5432; then
       echo "services: PostgreSQL at 127.0.0.1:5432 answers: the store conformance suite runs on SQLite and PostgreSQL (database herald_test, a schema per test), and the HTTP suite runs a second time on PostgreSQL"
     else
@@ -22,6 +27,7 @@ case "${1:-report}" in
     ;;
   skips)
     answers 6379 || echo "--skip readyz_checks_a_live_redis"
+    command -v redis-server >/dev/null || echo "--skip two_nodes_admit_together_what_one_bucket_allows --skip limits_fall_back_to_each_node_while_redis_is_down_and_share_again_after --skip the_live_feed_crosses_nodes_and_survives_a_redis_restart"
     answers 5432 || echo "--skip parity::both_schemas_have_the_same_tables_columns_and_indexes --skip differential:: --skip nodes::"
     ;;
   postgres)

@@ -52,6 +52,30 @@ impl EngineError {
             id: id.to_string(),
         }
     }
+
+    /// The database could not be reached or asked to try again (a lost
+    /// connection, a pool that timed out, PostgreSQL's serialization
+    /// failures, deadlocks and connection errors, SQLite's busy lock): the
+    /// same work may succeed later, unlike a rejected statement.
+    pub fn is_transient(&self) -> bool {
+        let EngineError::Database(err) = self else {
+            return false;
+        };
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code == "40001" || code == "40P01" || code.starts_with("08") || code == "57P01"
+                    // SQLITE_BUSY and its extended codes
+                    || code == "5" || code == "261" || code == "517"
+            }),
+            _ => false,
+        }
+    }
 }
 
 /// True when a database error is a unique-constraint violation. Decided by the

@@ -4,6 +4,12 @@
 //! with a bounded buffer: a subscriber that falls behind loses its place (and
 //! is dropped by the websocket handler) instead of slowing anyone down, and a
 //! busy tenant's traffic never fills a quiet tenant's buffer.
+//!
+//! With Redis, the feed crosses nodes ([`relay`]): what this node publishes
+//! also goes, batched per tick and per tenant, to the tenant's Redis channel,
+//! and what other nodes publish there reaches this node's subscribers. Like
+//! the local feed it is lossy (a batch that cannot be sent is dropped): the
+//! feed shows what happens, the store keeps what happened.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +26,14 @@ type Channels = Arc<Mutex<HashMap<TenantId, broadcast::Sender<LiveMessage>>>>;
 #[derive(Default)]
 pub struct LiveHub {
     channels: Channels,
+    /// This node's messages on their way to the other nodes, when relayed.
+    outbox: std::sync::OnceLock<tokio::sync::mpsc::Sender<(TenantId, LiveMessage)>>,
 }
+
+/// Messages waiting for the relay's next tick at most; more are dropped.
+const OUTBOX: usize = 16_384;
+/// How often the relay sends what this node published.
+pub const RELAY_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// One subscriber's view of its tenant's feed; the tenant's channel goes
 /// away when its last subscription is dropped.
@@ -54,8 +67,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl LiveHub {
-    /// Sends to the tenant's subscribers; with none, the message is dropped.
+    /// Sends to the tenant's subscribers here and, when relayed, on every
+    /// other node; with none, the message is dropped.
     pub fn publish(&self, tenant: TenantId, message: LiveMessage) {
+        if let Some(outbox) = self.outbox.get() {
+            let _ = outbox.try_send((tenant, message.clone()));
+        }
+        self.publish_here(tenant, message);
+    }
+
+    /// Sends to this node's subscribers of the tenant only.
+    fn publish_here(&self, tenant: TenantId, message: LiveMessage) {
         if let Some(sender) = lock(&self.channels).get(&tenant) {
             let _ = sender.send(message);
         }
@@ -73,14 +95,160 @@ impl LiveHub {
         }
     }
 
-    /// Whether anyone listens to the tenant (to skip building messages for no one).
+    /// Whether anyone may listen to the tenant (to skip building messages
+    /// for no one). When relayed, someone on another node may.
     pub fn has_subscribers(&self, tenant: TenantId) -> bool {
-        lock(&self.channels).contains_key(&tenant)
+        self.outbox.get().is_some() || lock(&self.channels).contains_key(&tenant)
     }
 
     /// How many tenants have a channel now.
     pub fn tenants(&self) -> usize {
         lock(&self.channels).len()
+    }
+}
+
+/// One tick's messages of one tenant from one node, as sent on Redis.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Batch {
+    node: String,
+    messages: Vec<LiveMessage>,
+}
+
+/// Carries the feed between nodes through Redis until `stop` turns true:
+/// sends this node's messages (batched per tick and per tenant, on channel
+/// `live:<tenant>`), and hands other nodes' to this node's subscribers.
+/// Either half reconnects by itself when Redis comes back.
+pub fn relay(
+    hub: &Arc<LiveHub>,
+    redis: crate::deps::Redis,
+    node: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let (outbox, pending) = tokio::sync::mpsc::channel(OUTBOX);
+    if hub.outbox.set(outbox).is_err() {
+        return;
+    }
+    tokio::spawn(send_batches(
+        pending,
+        redis.clone(),
+        node.clone(),
+        stop.clone(),
+    ));
+    tokio::spawn(receive_batches(hub.clone(), redis, node, stop));
+}
+
+#[tracing::instrument(skip_all, name = "live_relay", fields(correlation_id = "live-relay"))]
+async fn send_batches(
+    mut pending: tokio::sync::mpsc::Receiver<(TenantId, LiveMessage)>,
+    redis: crate::deps::Redis,
+    node: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(RELAY_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => {}
+        }
+        let mut by_tenant: HashMap<TenantId, Vec<LiveMessage>> = HashMap::new();
+        while let Ok((tenant, message)) = pending.try_recv() {
+            by_tenant.entry(tenant).or_default().push(message);
+        }
+        if by_tenant.is_empty() {
+            continue;
+        }
+        let sends: Vec<(String, String)> = by_tenant
+            .into_iter()
+            .filter_map(|(tenant, messages)| {
+                let batch = Batch {
+                    node: node.clone(),
+                    messages,
+                };
+                Some((
+                    redis.name(&format!("live:{tenant}")),
+                    serde_json::to_string(&batch).ok()?,
+                ))
+            })
+            .collect();
+        // One round trip for every tenant's batch; lost if Redis is away.
+        redis
+            .call("live feed publish", |mut connection| async move {
+                let mut pipe = redis::pipe();
+                for (channel, payload) in &sends {
+                    pipe.publish(channel, payload).ignore();
+                }
+                pipe.query_async::<()>(&mut connection).await
+            })
+            .await;
+    }
+}
+
+#[tracing::instrument(skip_all, name = "live_relay", fields(correlation_id = "live-relay"))]
+async fn receive_batches(
+    hub: Arc<LiveHub>,
+    redis: crate::deps::Redis,
+    node: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use futures_util::StreamExt as _;
+    let pattern = redis.name("live:*");
+    let prefix = redis.name("live:");
+    while !*stop.borrow() {
+        let subscribed = async {
+            let mut pubsub = redis.client().get_async_pubsub().await?;
+            pubsub.psubscribe(&pattern).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let mut pubsub = match tokio::time::timeout(crate::deps::CALL_TIMEOUT * 4, subscribed).await
+        {
+            Ok(Ok(pubsub)) => pubsub,
+            Ok(Err(e)) => {
+                redis.failed("live feed subscribe", &e.to_string());
+                wait_or_stop(&mut stop, crate::deps::RETRY_AFTER).await;
+                continue;
+            }
+            Err(_) => {
+                redis.failed("live feed subscribe", "no answer in time");
+                wait_or_stop(&mut stop, crate::deps::RETRY_AFTER).await;
+                continue;
+            }
+        };
+        tracing::info!("receiving other nodes' live feed");
+        let mut messages = pubsub.on_message();
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(message) = message else { break };
+                    let Some(tenant) = message
+                        .get_channel_name()
+                        .strip_prefix(prefix.as_str())
+                        .and_then(|t| t.parse::<TenantId>().ok())
+                    else {
+                        continue;
+                    };
+                    let Ok(batch) = serde_json::from_slice::<Batch>(message.get_payload_bytes()) else {
+                        continue;
+                    };
+                    if batch.node == node {
+                        continue;
+                    }
+                    for message in batch.messages {
+                        hub.publish_here(tenant, message);
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+        }
+        redis.failed("live feed subscribe", "the subscription ended");
+        wait_or_stop(&mut stop, crate::deps::RETRY_AFTER).await;
+    }
+}
+
+async fn wait_or_stop(stop: &mut tokio::sync::watch::Receiver<bool>, wait: std::time::Duration) {
+    tokio::select! {
+        () = tokio::time::sleep(wait) => {}
+        _ = stop.changed() => {}
     }
 }
 

@@ -49,6 +49,10 @@ pub struct Gauges {
     pub endpoints_disabled: u64,
     /// Running or paused replay jobs: `(id, state, dispatched, total)`.
     pub replays: Vec<(String, String, u64, u64)>,
+    /// The node answering the scrape.
+    pub node: String,
+    /// Every node the heartbeat table remembers.
+    pub nodes: Vec<crate::model::NodeOut>,
 }
 
 impl Metrics {
@@ -184,6 +188,54 @@ impl Metrics {
                 dispatched,
             );
         }
+
+        let n = family(
+            o,
+            "herald_node_info",
+            "gauge",
+            "The node that answered this scrape (each node counts its own events and attempts above).",
+        );
+        let version = env!("CARGO_PKG_VERSION");
+        line(
+            o,
+            n,
+            &format!("{{node=\"{}\",version=\"{version}\"}}", gauges.node),
+            1,
+        );
+        let n = family(
+            o,
+            "herald_node_alive",
+            "gauge",
+            "Nodes sharing the database: 1 when heard from lately, 0 when gone.",
+        );
+        for node in &gauges.nodes {
+            line(
+                o,
+                n,
+                &format!("{{node=\"{}\"}}", node.name),
+                u8::from(node.alive),
+            );
+        }
+        let n = family(
+            o,
+            "herald_node_leases",
+            "gauge",
+            "Leases each live node holds: deliveries in flight (at its last heartbeat) and replay jobs.",
+        );
+        for node in gauges.nodes.iter().filter(|n| n.alive) {
+            line(
+                o,
+                n,
+                &format!("{{node=\"{}\",kind=\"delivery\"}}", node.name),
+                node.in_flight,
+            );
+            line(
+                o,
+                n,
+                &format!("{{node=\"{}\",kind=\"replay\"}}", node.name),
+                node.replays,
+            );
+        }
         out
     }
 }
@@ -228,5 +280,48 @@ mod tests {
         assert!(text.contains("herald_delivery_attempt_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
         assert!(text.contains("herald_delivery_attempt_duration_seconds_count 3\n"));
         assert!(text.contains("herald_dlq_entries_added_total 1\n"));
+    }
+
+    #[test]
+    fn nodes_are_labelled_by_name_with_their_leases() {
+        let node = |name: &str, alive, in_flight, replays| crate::model::NodeOut {
+            name: name.into(),
+            version: "0".into(),
+            started_at: chrono::DateTime::default(),
+            heartbeat_at: chrono::DateTime::default(),
+            alive,
+            in_flight,
+            replays,
+        };
+        let gauges = Gauges {
+            node: "node_a".into(),
+            nodes: vec![node("node_a", true, 12, 1), node("node_b", false, 3, 0)],
+            ..Gauges::default()
+        };
+        let text = Metrics::default().render(&gauges);
+        assert!(
+            text.contains("herald_node_info{node=\"node_a\",version=\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("herald_node_alive{node=\"node_a\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("herald_node_alive{node=\"node_b\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("herald_node_leases{node=\"node_a\",kind=\"delivery\"} 12\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("herald_node_leases{node=\"node_a\",kind=\"replay\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("herald_node_leases{node=\"node_b\""),
+            "a gone node holds nothing: {text}"
+        );
     }
 }

@@ -5,6 +5,12 @@
 //! runner finds the job still `running` and carries on from its cursor. Pause
 //! and cancel are state changes in the store that the job's task notices on
 //! its next tick.
+//!
+//! Where several nodes share the database, each job is driven by the node
+//! that leases it. Every scan renews this node's leases and takes the jobs
+//! whose lease ran out (their node died or was cut off); a job whose lease
+//! went to another node stops here, and a step by a node that lost the lease
+//! changes nothing (the store checks the owner and the cursor).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,8 +35,16 @@ const MAX_STEP: f64 = 500.0;
 pub const MAX_RATE: f64 = MAX_STEP * 1_000.0 / TICK.as_millis() as f64;
 /// How often a running job's progress goes to the live feed.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
-/// How often the runner looks for jobs when nothing wakes it.
+/// How often the runner looks for jobs (and renews its leases) when nothing
+/// wakes it.
 const SCAN: Duration = Duration::from_millis(500);
+/// How long a job's lease lasts without renewal: a job on a node that died
+/// moves to another this long after its last scan. Many scans fit in it, so
+/// a slow scan or two never lets a live node's job go.
+pub const LEASE: Duration = Duration::from_secs(10);
+/// How long a job's task waits after a step failed for a reason that may pass
+/// (the database unreachable) before trying again.
+const RETRY_STEP: Duration = Duration::from_millis(500);
 
 pub struct ReplayRunner {
     store: Arc<dyn Store>,
@@ -67,8 +81,20 @@ impl ReplayRunner {
         let mut jobs: HashMap<ReplayId, JoinHandle<()>> = HashMap::new();
         while !*stop.borrow() {
             jobs.retain(|_, task| !task.is_finished());
-            match self.store.active_replays().await {
+            let now = Utc::now();
+            let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+            match self.store.lease_replays(now, until).await {
                 Ok(active) => {
+                    // A job another node took over (this one was cut off
+                    // longer than the lease) stops here.
+                    jobs.retain(|id, task| {
+                        let ours = active.iter().any(|(leased, _)| leased == id);
+                        if !ours {
+                            tracing::warn!(replay = %id, "replay lease lost to another node; stopping here");
+                            task.abort();
+                        }
+                        ours
+                    });
                     for (id, state) in active {
                         if jobs.contains_key(&id) {
                             continue;
@@ -98,7 +124,7 @@ impl ReplayRunner {
                         jobs.insert(id, tokio::spawn(this.drive(id, stop)));
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "cannot list replays"),
+                Err(e) => tracing::error!(error = %e, "cannot lease replays"),
             }
             tokio::select! {
                 () = self.wake.notified() => {}
@@ -175,6 +201,12 @@ impl ReplayRunner {
                     if !step.running {
                         return;
                     }
+                }
+                Err(e) if e.is_transient() => {
+                    // The database is out of reach: try again; if this lasts
+                    // longer than the lease another node takes the job over.
+                    tracing::warn!(error = %e, replay = %id, "a replay step could not reach the database; retrying");
+                    tokio::time::sleep(RETRY_STEP).await;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, replay = %id, "a replay step failed");

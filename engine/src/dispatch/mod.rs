@@ -58,6 +58,10 @@ pub const CLAIM_AHEAD: usize = 4;
 /// covers its timeout and this margin; otherwise it is handed back.
 const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 
+/// The shortest request a lease cut short still makes; below it the
+/// delivery is handed back.
+const MIN_REQUEST: chrono::Duration = chrono::Duration::seconds(1);
+
 /// How long the dispatcher lets finishing requests gather before it claims
 /// the work that waited for them: each claim is a statement on the one
 /// writer, and a claim of one row costs nearly what a claim of thirty does.
@@ -123,6 +127,8 @@ pub struct Dispatcher {
     endpoint_slots: Mutex<HashMap<EndpointId, (usize, Arc<Semaphore>)>>,
     live: Arc<LiveHub>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Deliveries claimed and not yet settled, for the heartbeat.
+    held: std::sync::atomic::AtomicUsize,
 }
 
 impl Dispatcher {
@@ -147,7 +153,13 @@ impl Dispatcher {
             endpoint_slots: Mutex::new(HashMap::new()),
             live,
             metrics,
+            held: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Deliveries this node holds now: claimed and not yet settled.
+    pub fn held(&self) -> u64 {
+        self.held.load(std::sync::atomic::Ordering::Relaxed) as u64
     }
 
     /// Which destinations deliveries may reach.
@@ -205,6 +217,8 @@ impl Dispatcher {
             while let Some(done) = tasks.try_join_next_with_id() {
                 finished(&mut in_flight, done);
             }
+            self.held
+                .store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
 
             // Claimed and not yet finished, at most twice the global limit.
             let room = (self.config.concurrency * CLAIM_AHEAD).saturating_sub(tasks.len());
@@ -232,6 +246,7 @@ impl Dispatcher {
                                 permits.clone(),
                                 stop.clone(),
                             );
+                            let mut claimed = claimed;
                             let handle = tasks.spawn(async move {
                                 // Its endpoint's slot first: one that waits for a
                                 // global slot holds only its own endpoint's.
@@ -243,7 +258,7 @@ impl Dispatcher {
                                 if *stop.borrow() {
                                     return false;
                                 }
-                                if !this.lease_covers(&claimed, lease_until).await {
+                                if !this.lease_covers(&mut claimed, lease_until).await {
                                     return true;
                                 }
                                 this.deliver(claimed, &recorder, (endpoint, global)).await;
@@ -259,6 +274,8 @@ impl Dispatcher {
                 continue;
             }
 
+            self.held
+                .store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
             let pause = self.pause_until_next_due().await;
             tokio::select! {
                 () = self.wake.notified() => {}
@@ -313,12 +330,26 @@ impl Dispatcher {
         }
     }
 
-    /// Whether the lease of a delivery that waited for a slot still covers
-    /// an attempt. One that does not is handed back, due now, rather than
-    /// sent with a lease that may run out on the wire.
-    async fn lease_covers(&self, claimed: &Claimed, lease_until: chrono::DateTime<Utc>) -> bool {
-        let needed = chrono::Duration::milliseconds(i64::from(claimed.timeout_ms)) + LEASE_MARGIN;
-        if lease_until - Utc::now() >= needed {
+    /// Whether the lease of a delivery that waited for a slot still leaves
+    /// room for a request: its timeout and [`LEASE_MARGIN`] must fit before
+    /// the lease ends, so another node never takes over a delivery whose
+    /// request may still be on the wire. A timeout longer than what is left
+    /// (a lease shorter than an endpoint's timeout, or a long wait for the
+    /// slot) is cut to fit; with less than [`MIN_REQUEST`] left, the delivery
+    /// is handed back, due again at once.
+    async fn lease_covers(
+        &self,
+        claimed: &mut Claimed,
+        lease_until: chrono::DateTime<Utc>,
+    ) -> bool {
+        let left = lease_until - Utc::now() - LEASE_MARGIN;
+        let wanted = chrono::Duration::milliseconds(i64::from(claimed.timeout_ms));
+        if left >= wanted {
+            return true;
+        }
+        if left >= MIN_REQUEST {
+            claimed.timeout_ms =
+                u32::try_from(left.num_milliseconds()).unwrap_or(claimed.timeout_ms);
             return true;
         }
         if let Err(e) = self

@@ -35,6 +35,7 @@ mod canonical;
 mod delivery;
 pub mod event_type;
 mod ids;
+mod node;
 pub mod query;
 pub mod redact;
 mod replay;
@@ -48,6 +49,7 @@ pub use ids::{
     ActionId, ApiKeyId, AttemptId, AuditId, CheckpointId, DeliveryId, DlqEntryId, EndpointId,
     EventId, IdParseError, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
 };
+pub use node::NodeOut;
 pub use query::{AuditQuery, DlqQuery, EventQuery, ListQuery, Paged, QueryError, StatsQuery, href};
 pub use replay::*;
 pub use stats::*;

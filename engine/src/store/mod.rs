@@ -10,6 +10,7 @@ mod accounts;
 mod audit;
 mod checkpoints;
 mod convert;
+pub mod copy;
 mod delivery;
 mod dispatch;
 mod dlq;
@@ -17,6 +18,7 @@ mod endpoints;
 mod events;
 mod ingest_plan;
 pub mod key_cache;
+mod nodes;
 mod policies;
 // Both backends compile the shared areas (`common/`) as modules of their own.
 #[allow(clippy::duplicate_mod)]
@@ -37,6 +39,7 @@ pub use dispatch::DispatchStore;
 pub use dlq::DlqStore;
 pub use endpoints::EndpointStore;
 pub use events::EventStore;
+pub use nodes::{Heartbeat, NodeStore};
 pub use policies::PolicyStore;
 pub use postgres::PostgresStore;
 pub use replays::ReplayStore;
@@ -56,9 +59,9 @@ use chrono::{DateTime, Utc};
 use crate::model::{
     ApiKeyId, ApiKeyOut, AuditOut, AuditQuery, CheckpointId, CheckpointIn, CheckpointOut,
     DeliveryId, DlqDetail, DlqEntryId, DlqEntryOut, DlqQuery, EndpointId, EndpointOut, EventDetail,
-    EventId, EventQuery, Page, ReplayFilter, ReplayId, ReplayOut, ReplayPreview, ReplayState,
-    ReplayedDelivery, ReprocessOut, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch,
-    SessionId, TenantId, TenantOut, TenantPatch, UserId, UserOut, UserPatch,
+    EventId, EventQuery, NodeOut, Page, ReplayFilter, ReplayId, ReplayOut, ReplayPreview,
+    ReplayState, ReplayedDelivery, ReprocessOut, RetryPolicyId, RetryPolicyIn, RetryPolicyOut,
+    RetryPolicyPatch, SessionId, TenantId, TenantOut, TenantPatch, UserId, UserOut, UserPatch,
 };
 use crate::{EngineError, Result};
 
@@ -168,8 +171,7 @@ pub async fn connect_with(
 
 /// [`connect_with`] as the node `node`: the name its leases carry, so that
 /// when it restarts under the same name it takes back at once what it left
-/// in flight ([`DispatchStore::reclaim_own`]). SQLite has one node and
-/// ignores it.
+/// in flight ([`DispatchStore::reclaim_own`]).
 pub async fn connect_node(
     url: &str,
     vault: Arc<crate::vault::Vault>,
@@ -178,7 +180,7 @@ pub async fn connect_node(
 ) -> Result<Arc<dyn Store>> {
     match Backend::from_url(url).map_err(|m| EngineError::invalid("database_url", m))? {
         Backend::Sqlite => {
-            let store = SqliteStore::connect(url, vault, durability).await?;
+            let store = SqliteStore::connect(url, vault, durability, node).await?;
             store.migrate().await?;
             Ok(Arc::new(store))
         }
@@ -205,6 +207,7 @@ pub trait Store:
     + ReplayStore
     + CheckpointStore
     + StatsStore
+    + NodeStore
     + 'static
 {
     fn capabilities(&self) -> Capabilities;

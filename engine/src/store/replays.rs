@@ -52,10 +52,21 @@ pub trait ReplayStore: Send + Sync {
         now: DateTime<Utc>,
         audit: Option<&NewAudit>,
     ) -> Result<bool>;
-    /// Every pending or running job, across tenants (the runner's view).
+    /// Every pending or running job, across tenants.
     async fn active_replays(&self) -> Result<Vec<(ReplayId, ReplayState)>>;
+    /// The runner's view: leases to this node, until `until`, every pending
+    /// or running job that no other node holds (no owner, or a lease that
+    /// ended before `now`), renews those it holds, and returns them all. On
+    /// a single-node backend every active job is this node's.
+    async fn lease_replays(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(ReplayId, ReplayState)>>;
     /// Takes the job's next `max_events` events and arms their deliveries,
-    /// saving the cursor in the same transaction.
+    /// saving the cursor in the same transaction. Only the node holding the
+    /// job's lease steps it: for any other node nothing changes and the step
+    /// says the job is not running (here).
     async fn replay_step(
         &self,
         id: ReplayId,

@@ -185,6 +185,10 @@ impl Side<'_> {
                     )
                     .await
                     .unwrap();
+                store
+                    .lease_replays(now, now + chrono::Duration::seconds(60))
+                    .await
+                    .unwrap();
                 let step = store.replay_step(job.id, 2, now).await.unwrap();
                 format!("replay of {}: {step:?}", job.total)
             }
@@ -226,6 +230,7 @@ impl Side<'_> {
         }
         let mut gauges = self.b.store.gauges(now).await.unwrap();
         gauges.replays.iter_mut().for_each(|r| r.0.clear());
+        gauges.node.clear();
         format!("{out:#?}\n{gauges:?}")
     }
 }

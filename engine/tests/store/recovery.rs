@@ -201,6 +201,18 @@ async fn replays_rearm_deliveries_a_step_at_a_time() {
                 .await
                 .unwrap()
         );
+        let step = b.store.replay_step(job.id, 2, now).await.unwrap();
+        assert!(
+            !step.running && step.events == 0,
+            "{}: a job nobody leases is not stepped",
+            b.name
+        );
+        let leased = b
+            .store
+            .lease_replays(now, now + Duration::seconds(60))
+            .await
+            .unwrap();
+        assert_eq!(leased, [(job.id, ReplayState::Running)], "{}", b.name);
         let mut steps = Vec::new();
         loop {
             let step = b.store.replay_step(job.id, 2, now).await.unwrap();

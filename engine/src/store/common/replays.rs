@@ -494,6 +494,42 @@ impl crate::store::ReplayStore for This {
             .collect()
     }
 
+    async fn lease_replays(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(ReplayId, ReplayState)>> {
+        // Under PostgreSQL's read committed, a node whose update waited for
+        // another's tests the condition again on the row that one wrote, so
+        // two nodes never both take a job.
+        let single_node = crate::store::Store::capabilities(self).single_node;
+        let mut tx = self.pool().begin().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            r"update replay_jobs set lease_owner = $1, lease_until = $2
+              where state in ('pending', 'running')
+                and ($4 or lease_owner is null or lease_owner = $1 or lease_until < $3)
+              returning id, state",
+        )
+        .bind(&self.node)
+        .bind(to_millis(until))
+        .bind(to_millis(now))
+        .bind(single_node)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut leased = rows
+            .into_iter()
+            .map(|(id, state)| {
+                Ok((
+                    stored_id(&id)?,
+                    ReplayState::parse(&state).unwrap_or(ReplayState::Failed),
+                ))
+            })
+            .collect::<Result<Vec<(ReplayId, ReplayState)>>>()?;
+        leased.sort_by_key(|(id, _)| *id);
+        Ok(leased)
+    }
+
     async fn replay_step(
         &self,
         id: ReplayId,
@@ -513,9 +549,10 @@ impl crate::store::ReplayStore for This {
             cursor_seq: i64,
             total: i64,
             dispatched: i64,
+            lease_owner: Option<String>,
         }
         let Some(job) = sqlx::query_as::<_, Row>(
-            "select tenant_id, state, filter, reason, end_seq, cursor_seq, total, dispatched from replay_jobs where id = $1",
+            "select tenant_id, state, filter, reason, end_seq, cursor_seq, total, dispatched, lease_owner from replay_jobs where id = $1",
         )
         .bind(&id_text)
         .fetch_optional(&mut *tx)
@@ -523,7 +560,7 @@ impl crate::store::ReplayStore for This {
         else {
             return Err(EngineError::not_found("replay", id));
         };
-        if job.state != "running" {
+        if job.state != "running" || job.lease_owner.as_deref() != Some(self.node.as_str()) {
             return Ok(ReplayStep {
                 events: 0,
                 deliveries: 0,
@@ -591,11 +628,14 @@ impl crate::store::ReplayStore for This {
             events.last().map_or(job.cursor_seq, |(_, seq, _)| *seq)
         };
         // When the scan ends early (only_failed events that were delivered in
-        // the meantime), the total becomes what was actually replayed.
-        sqlx::query(
+        // the meantime), the total becomes what was actually replayed. The
+        // cursor moves only if this node still holds the job from where this
+        // step read it: a node that lost its lease meanwhile (cut off, and
+        // another took the job over) leaves the job to its new owner.
+        let saved = sqlx::query(
             r"update replay_jobs set cursor_seq = $1, dispatched = dispatched + $2, deliveries = deliveries + $3,
                      total = case when $4 then dispatched + $2 else total end, updated_at = $5
-              where id = $6",
+              where id = $6 and lease_owner = $7 and cursor_seq = $8 and state = 'running'",
         )
         .bind(cursor)
         .bind(taken)
@@ -603,8 +643,19 @@ impl crate::store::ReplayStore for This {
         .bind(scan_done)
         .bind(now_ms)
         .bind(&id_text)
+        .bind(&self.node)
+        .bind(job.cursor_seq)
         .execute(&mut *tx)
         .await?;
+        if saved.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(ReplayStep {
+                events: 0,
+                deliveries: 0,
+                scan_done: false,
+                running: false,
+            });
+        }
         tx.commit().await?;
         Ok(ReplayStep {
             events: u32::try_from(taken).unwrap_or(0),

@@ -281,6 +281,9 @@ impl crate::store::StatsStore for This {
                 .into_iter()
                 .map(|(id, state, dispatched, total)| (id, state, count(dispatched), count(total)))
                 .collect(),
+            node: self.node.clone(),
+            // From the heartbeat table, read by `membership::nodes`.
+            nodes: Vec::new(),
         })
     }
 

@@ -2,10 +2,15 @@
 //! picks its deliveries fairly in one statement (round-robin over endpoints
 //! and tenants, each endpoint capped by its free slots, counted over every
 //! node's in-flight work) and takes them with `for update skip locked`, so
-//! nodes claiming at once never wait for each other and never take the same
-//! delivery. Every claim bumps the delivery's `claim_token`, the fencing
-//! token its receipt must show. Receipts of a batch are written with one
-//! statement per table (`unnest`).
+//! two claims never take the same delivery. Every claim bumps the delivery's
+//! `claim_token`, the fencing token its receipt must show. Receipts of a
+//! batch are written with one statement per table (`unnest`).
+//!
+//! An endpoint's concurrency limit holds across nodes: its deliveries in
+//! flight on every node count against it, and claims of the installation
+//! take turns (a transaction-scoped advisory lock around pick and take), so
+//! two nodes never both see the same free slots. Nodes claim nothing ahead
+//! of their slots here: a delivery claimed is a delivery on the wire.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -326,17 +331,24 @@ impl crate::store::DispatchStore for PostgresStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        // Claiming ahead would let each node fill its own slots from rows it
+        // holds: across nodes that is a limit per node, not per endpoint.
+        let _ = ahead;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("select pg_advisory_xact_lock(hashtext($1))")
+            .bind(&self.claim_lock)
+            .execute(&mut *tx)
+            .await?;
         let picked: Vec<String> = sqlx::query_scalar(PICK_SQL)
             .bind(now_ms)
             .bind(i64::from(limit))
             .bind(i64::from(per_endpoint))
-            .bind(i64::from(ahead))
-            .fetch_all(self.pool())
+            .bind(1_i64)
+            .fetch_all(&mut *tx)
             .await?;
         if picked.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool().begin().await?;
         let taken: Vec<TakenRow> = sqlx::query_as(TAKE_SQL)
             .bind(&picked)
             .bind(now_ms)

@@ -30,6 +30,8 @@ mod endpoints;
 mod events;
 #[path = "../common/helpers.rs"]
 mod helpers;
+#[path = "../common/nodes.rs"]
+mod nodes;
 #[path = "../common/policies.rs"]
 mod policies;
 #[path = "../common/replays.rs"]
@@ -72,6 +74,10 @@ pub struct PostgresStore {
     node: String,
     /// The notification channel of this installation's nodes.
     channel: String,
+    /// The advisory lock this installation's claims take turns on.
+    claim_lock: String,
+    /// `<database>/<schema>`.
+    installation: String,
     vault: std::sync::Arc<crate::vault::Vault>,
     keys: std::sync::Arc<super::key_cache::KeyCache>,
     endpoints: std::sync::Arc<endpoint_cache::EndpointCache>,
@@ -101,13 +107,16 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        let schema: String = sqlx::query_scalar("select current_schema()::text")
-            .fetch_one(&pool)
-            .await?;
+        let (database, schema): (String, String) =
+            sqlx::query_as("select current_database()::text, current_schema()::text")
+                .fetch_one(&pool)
+                .await?;
         Ok(Self {
             pool,
             node: node.to_owned(),
             channel: work_channel(&schema),
+            claim_lock: format!("herald_claim:{schema}"),
+            installation: format!("{database}/{schema}"),
             vault,
             keys: Default::default(),
             endpoints: Default::default(),

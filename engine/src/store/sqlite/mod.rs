@@ -30,6 +30,8 @@ mod endpoints;
 mod events;
 #[path = "../common/helpers.rs"]
 mod helpers;
+#[path = "../common/nodes.rs"]
+mod nodes;
 #[path = "../common/policies.rs"]
 mod policies;
 #[path = "../common/replays.rs"]
@@ -104,6 +106,10 @@ pub struct SqliteStore {
     endpoints: std::sync::Arc<endpoint_cache::EndpointCache>,
     /// Ingest groups, claims, receipts and lease recovery (`hot.rs`).
     hot: std::sync::Arc<hot::HotWriter>,
+    /// This node's name (SQLite has one node; its replay leases carry it).
+    node: String,
+    /// The database file.
+    installation: String,
 }
 
 impl SqliteStore {
@@ -111,6 +117,7 @@ impl SqliteStore {
         url: &str,
         vault: std::sync::Arc<crate::vault::Vault>,
         durability: super::Durability,
+        node: &str,
     ) -> Result<Self> {
         let mut options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -136,6 +143,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         let hot = hot::HotWriter::open(options.get_filename(), durability)?;
+        let installation = options.get_filename().display().to_string();
         tokio::spawn(checkpoints(
             SqlitePoolOptions::new()
                 .max_connections(1)
@@ -151,6 +159,8 @@ impl SqliteStore {
             keys: Default::default(),
             endpoints: Default::default(),
             hot: std::sync::Arc::new(hot),
+            node: node.to_owned(),
+            installation,
         })
     }
 
@@ -259,6 +269,7 @@ mod tests {
             &url,
             std::sync::Arc::new(crate::vault::Vault::ephemeral()),
             durability,
+            "node_test",
         )
         .await
         .unwrap();
