@@ -8,7 +8,7 @@ SHELL := bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/herald/target
 HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
 
-.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-instructions build-release loadtest fuzz-api fuzz-api-quick
+.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-postgres bench-instructions build-release loadtest fuzz-api fuzz-api-quick
 
 help:
 	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
@@ -68,20 +68,25 @@ test-fast: services
 test-rust: services
 	HERALD_TEST_POSTGRES=$$(scripts/services.sh postgres) cargo test -p herald-engine -- $$(scripts/services.sh skips)
 	cargo test -p herald-app --features ssr
-	cargo test -p herald-server -- --skip crash:: $$(scripts/services.sh skips)
+	cargo test -p herald-server -- --skip crash:: --skip nodes:: $$(scripts/services.sh skips)
 	@# The HTTP suite again on PostgreSQL (a schema per server), less two tests
 	@# that open SQLite's file itself and the live feed's 20,000-delivery load
 	@# test (the feed does not touch the store; on a debug build against
 	@# PostgreSQL its replay does not fit the test's 120 s on this machine).
 	@# `services` says when PostgreSQL is missing.
 	if [ -z "$$(scripts/services.sh postgres)" ]; then \
-	  HERALD_TEST_BACKEND=postgres cargo test -p herald-server --test it -- --skip crash:: \
+	  HERALD_TEST_BACKEND=postgres cargo test -p herald-server --test it -- --skip crash:: --skip nodes:: \
 	    --skip security::secrets_are_sealed_at_rest_and_survive_a_master_key_rotation \
 	    --skip tenancy::another_tenants_ids_change_nothing_on_any_route_or_server_function \
 	    --skip recovery::a_live_client_that_stops_reading_is_dropped_without_slowing_delivery; \
 	fi
 	@# Shown in full: it reports how many deliveries arrived twice after the kill.
 	cargo test -p herald-server --test it crash:: -- --nocapture
+	@# Several `herald serve` processes on one PostgreSQL schema, one at a time
+	@# (each runs thousands of deliveries), with their duplicate counts shown.
+	if [ -z "$$(scripts/services.sh postgres)" ]; then \
+	  cargo test -p herald-server --test it nodes:: -- --nocapture --test-threads=1 $$(scripts/services.sh skips); \
+	fi
 	cargo test -p herald-load
 
 # Says which external services the tests can use here, and what is skipped without them.
@@ -109,6 +114,7 @@ bench:
 	cargo bench -p herald-server --bench event_list
 	cargo bench -p herald-server --bench stats
 	$(MAKE) bench-load
+	$(MAKE) bench-postgres
 
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/herald
 LOAD_BIN := $(CARGO_TARGET_DIR)/release/herald-load
@@ -125,6 +131,17 @@ bench-load: build-release
 	$(LOAD_BIN) --herald $(RELEASE_BIN) latency --rates 1000,5000 --secs 60
 	$(LOAD_BIN) --herald $(RELEASE_BIN) --max-in-flight 64 throughput --single-events 100 --batches 1 --deliveries 40000
 	$(LOAD_BIN) --herald $(RELEASE_BIN) --max-in-flight 64 latency --rates 5000 --secs 60
+
+# The same figures on PostgreSQL with 1, 2 and 3 nodes on this machine (every
+# node on the same cores: the numbers show what coordination costs, not what
+# more machines would gain). Each run makes a schema of herald_bench and drops it.
+bench-postgres: build-release
+	psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname = 'herald_bench'" | grep -q 1 \
+	  || psql -h 127.0.0.1 -U postgres -d postgres -qc "create database herald_bench"
+	for n in 1 2 3; do \
+	  $(LOAD_BIN) --herald $(RELEASE_BIN) --postgres postgres://postgres@127.0.0.1:5432/herald_bench --nodes $$n throughput; \
+	  $(LOAD_BIN) --herald $(RELEASE_BIN) --postgres postgres://postgres@127.0.0.1:5432/herald_bench --nodes $$n latency --rates 1000 --secs 30; \
+	done
 
 # Instructions per ingested event and per delivery, counted by callgrind.
 bench-instructions: build-release

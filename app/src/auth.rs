@@ -21,7 +21,7 @@ pub async fn login(
     let state = console_state()?;
     let address = client_ip();
     if let Some(ip) = address
-        && let Err(wait) = state.login_limiter.check(&ip)
+        && let Err(wait) = state.login_limiter.check(&ip).await
     {
         return Err(fail(ConsoleError::RateLimited {
             message: "Too many sign-in attempts from your address; wait a moment.".into(),

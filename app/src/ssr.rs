@@ -24,7 +24,7 @@ pub struct ConsoleState {
     pub session_ttl: chrono::Duration,
     pub secure_cookies: bool,
     /// Sign-in attempts per client address.
-    pub login_limiter: Arc<herald_engine::limit::RateLimiter<std::net::IpAddr>>,
+    pub login_limiter: Arc<herald_engine::limit::SharedLimiter<std::net::IpAddr>>,
     /// The REST API's OpenAPI document, for the `/docs` page.
     pub api_doc: &'static serde_json::Value,
 }

@@ -2,6 +2,11 @@
 //! data directory, the production log settings (the defaults: `info`, text on
 //! stdout, read and thrown away here), no API rate limit (one key drives the
 //! whole load) and deliveries allowed to loopback receivers.
+//!
+//! With `--postgres`, on a fresh schema of that PostgreSQL database, as one
+//! or more nodes (`--nodes`), each with a data directory of its own and the
+//! same master key; requests go to the nodes in turn, as a load balancer
+//! would send them.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,14 +19,20 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub struct Herald {
-    child: Child,
+    children: Vec<Child>,
+    /// Where it listens: every node's address, comma-separated.
     pub base: String,
+    bases: Vec<String>,
+    /// The node the next request goes to.
+    turn: std::sync::atomic::AtomicUsize,
     pub key: String,
     pub http: reqwest::Client,
     /// The `max_in_flight` endpoints are created with (`None`: the server's default).
     max_in_flight: Option<u32>,
     stderr: Arc<Mutex<String>>,
-    _data: tempfile::TempDir,
+    /// The PostgreSQL schema made for this run, dropped at the end.
+    schema: Option<(String, String)>,
+    _data: Vec<tempfile::TempDir>,
 }
 
 /// How to start the server: the binary, and a command that wraps it (such as
@@ -32,11 +43,100 @@ pub struct Launch {
     pub wrap: Vec<String>,
     /// Concurrent requests each endpoint allows (`None`: the server's default).
     pub max_in_flight: Option<u32>,
+    /// A PostgreSQL database to run on (a fresh schema in it), instead of SQLite.
+    pub postgres: Option<String>,
+    /// `herald serve` processes sharing it.
+    pub nodes: usize,
+}
+
+/// 32 random bytes as hex: one master key for every node of a run.
+fn master_key() -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Runs SQL on `database` with psql.
+async fn psql(database: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .args([database, "-qc", sql])
+        .output()
+        .await
+        .context("running psql")?;
+    if !out.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
 }
 
 impl Launch {
+    /// What the figures were measured on.
+    pub fn label(&self) -> String {
+        match &self.postgres {
+            None => "SQLite".to_owned(),
+            Some(_) => format!(
+                "PostgreSQL, {} node{}",
+                self.nodes,
+                if self.nodes == 1 { "" } else { "s" }
+            ),
+        }
+    }
+
     pub async fn start(&self) -> anyhow::Result<Herald> {
-        let data = tempfile::tempdir()?;
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut schema = None;
+        if let Some(database) = &self.postgres {
+            let name = format!(
+                "bench_{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_millis()
+            );
+            psql(database, &format!("create schema {name}")).await?;
+            let separator = if database.contains('?') { '&' } else { '?' };
+            env.push((
+                "HERALD_DATABASE_URL".into(),
+                format!("{database}{separator}options=-c%20search_path%3D{name}"),
+            ));
+            env.push(("HERALD_MASTER_KEY".into(), master_key()?));
+            schema = Some((database.clone(), name));
+        }
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (mut children, mut bases, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..self.nodes.max(1) {
+            let data = tempfile::tempdir()?;
+            let (child, base) = self.spawn(data.path(), &env, &stderr).await?;
+            children.push(child);
+            bases.push(base);
+            dirs.push(data);
+        }
+        let key = api_key(&self.bin, dirs[0].path(), &env).await?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Herald {
+            children,
+            base: bases.join(","),
+            bases,
+            turn: std::sync::atomic::AtomicUsize::new(0),
+            key,
+            http,
+            max_in_flight: self.max_in_flight,
+            stderr,
+            schema,
+            _data: dirs,
+        })
+    }
+
+    /// One `herald serve` on `data`; its address once it listens.
+    async fn spawn(
+        &self,
+        data: &Path,
+        env: &[(String, String)],
+        stderr: &Arc<Mutex<String>>,
+    ) -> anyhow::Result<(Child, String)> {
         let mut cmd = match self.wrap.split_first() {
             Some((first, rest)) => {
                 let mut cmd = Command::new(first);
@@ -46,7 +146,7 @@ impl Launch {
             None => Command::new(&self.bin),
         };
         cmd.arg("serve")
-            .env("HERALD_DATA_DIR", data.path())
+            .env("HERALD_DATA_DIR", data)
             .env("HERALD_LISTEN", "127.0.0.1:0")
             .env("HERALD_OUTBOUND_ALLOW_CIDRS", "127.0.0.0/8")
             .env("HERALD_API_RATE_LIMIT", "0")
@@ -58,10 +158,10 @@ impl Launch {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {}", self.bin.display()))?;
-        let stderr = Arc::new(Mutex::new(String::new()));
         let mut err_lines = BufReader::new(child.stderr.take().expect("piped")).lines();
         let sink = stderr.clone();
         tokio::spawn(async move {
@@ -85,30 +185,18 @@ impl Launch {
         .map_err(|e| anyhow::anyhow!("{e}: {}", stderr.lock().expect("stderr buffer")))?;
         // The server's log, read so that it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = out_lines.next_line().await {} });
-        let key = api_key(&self.bin, data.path()).await?;
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1024)
-            .timeout(Duration::from_secs(60))
-            .build()?;
-        Ok(Herald {
-            child,
-            base,
-            key,
-            http,
-            max_in_flight: self.max_in_flight,
-            stderr,
-            _data: data,
-        })
+        Ok((child, base))
     }
 }
 
 /// A new API key of scope `all` for the default tenant, from the CLI.
-async fn api_key(bin: &Path, data: &Path) -> anyhow::Result<String> {
+async fn api_key(bin: &Path, data: &Path, env: &[(String, String)]) -> anyhow::Result<String> {
     let out = Command::new(bin)
         .args(["api-key", "create", "--name", "load"])
         .env("HERALD_DATA_DIR", data)
         .env_remove("HERALD_CONFIG")
         .env_remove("HERALD_DATABASE_URL")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .await?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -124,8 +212,10 @@ async fn api_key(bin: &Path, data: &Path) -> anyhow::Result<String> {
 }
 
 impl Herald {
+    /// An API URL on the next node in turn.
     pub fn url(&self, path: &str) -> String {
-        format!("{}/api/v1{path}", self.base)
+        let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}/api/v1{path}", self.bases[turn % self.bases.len()])
     }
 
     /// The endpoints' `max_in_flight`, as the figures are labelled.
@@ -154,17 +244,24 @@ impl Herald {
     /// Stops the server as an operator would (SIGTERM) and returns what it
     /// wrote on stderr.
     pub async fn stop(mut self) -> anyhow::Result<String> {
-        if let Some(pid) = self.child.id() {
-            Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await?;
+        for child in &self.children {
+            if let Some(pid) = child.id() {
+                Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await?;
+            }
         }
-        tokio::time::timeout(Duration::from_secs(600), self.child.wait())
-            .await
-            .context("herald did not stop within 10 minutes")??;
+        for child in &mut self.children {
+            tokio::time::timeout(Duration::from_secs(600), child.wait())
+                .await
+                .context("herald did not stop within 10 minutes")??;
+        }
         // The stderr reader finishes when the pipe closes.
         tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some((database, name)) = &self.schema {
+            psql(database, &format!("drop schema {name} cascade")).await?;
+        }
         Ok(self.stderr.lock().expect("stderr buffer").clone())
     }
 }

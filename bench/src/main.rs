@@ -43,6 +43,14 @@ struct Cli {
     /// sends it); the server's `endpoint_concurrency` (8) unless given.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     max_in_flight: Option<u32>,
+    /// Run on this PostgreSQL database (a fresh schema in it, dropped at the
+    /// end) instead of SQLite, e.g. postgres://postgres@127.0.0.1:5432/herald_bench.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// `herald serve` processes sharing the PostgreSQL database; requests go
+    /// to them in turn.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    nodes: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -102,7 +110,12 @@ fn main() -> anyhow::Result<()> {
         bin: cli.herald,
         wrap: cli.wrap,
         max_in_flight: cli.max_in_flight,
+        postgres: cli.postgres,
+        nodes: cli.nodes as usize,
     };
+    if launch.nodes > 1 && launch.postgres.is_none() {
+        anyhow::bail!("--nodes: several nodes share a PostgreSQL database; give --postgres too");
+    }
     runtime.block_on(async move {
         match cli.command {
             Command::Throughput {

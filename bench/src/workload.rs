@@ -158,7 +158,8 @@ pub async fn throughput(launch: &Launch, s: Sizes) -> anyhow::Result<()> {
     let rx = Receiver::start().await?;
     h.endpoint(&rx.url, &["load.*"]).await?;
     println!(
-        "herald-load throughput: {} (a separate process), one endpoint subscribed to every event published, max_in_flight {}",
+        "herald-load throughput ({}): {} (separate processes), one endpoint subscribed to every event published, max_in_flight {}",
+        launch.label(),
         h.base,
         h.endpoint_limit()
     );
@@ -246,7 +247,8 @@ pub async fn latency(launch: &Launch, rates: &[u32], secs: u32) -> anyhow::Resul
     let rx = Receiver::start().await?;
     h.endpoint(&rx.url, &["load.*"]).await?;
     println!(
-        "herald-load latency: {} (a separate process), endpoint max_in_flight {}; payloads carry their send time, the receiver its arrival",
+        "herald-load latency ({}): {} (separate processes), endpoint max_in_flight {}; payloads carry their send time, the receiver its arrival",
+        launch.label(),
         h.base,
         h.endpoint_limit()
     );

@@ -34,6 +34,21 @@ pub enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Copy a stopped SQLite Herald (events, deliveries, receipts, DLQ,
+    /// replays, checkpoints, accounts, keys, sealed secrets, audit) into an
+    /// empty PostgreSQL database, with a progress bar, then count every table
+    /// on both sides. Start the PostgreSQL nodes with the same master key.
+    #[command(name = "migrate-store")]
+    MigrateStore {
+        /// The SQLite database, e.g. sqlite://./data/herald.db. Its directory
+        /// is locked while the copy runs: a server on it must be stopped.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database, e.g. postgres://herald@db/herald. Refused
+        /// unless every table is empty.
+        #[arg(long)]
+        to: String,
+    },
     /// Manage console users.
     User {
         #[command(subcommand)]
@@ -203,6 +218,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::MigrateStore { from, to } => migrate_store(&from, &to).await,
         Command::User {
             action:
                 UserAction::Create {
@@ -298,6 +314,63 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `herald migrate-store`: the copy, with a progress bar on stderr.
+async fn migrate_store(from: &str, to: &str) -> anyhow::Result<()> {
+    use herald_engine::store::{Backend, copy, redact_url};
+    if Backend::from_url(from) != Ok(Backend::Sqlite) {
+        anyhow::bail!("--from: expected sqlite://PATH, got '{}'", redact_url(from));
+    }
+    if Backend::from_url(to) != Ok(Backend::Postgres) {
+        anyhow::bail!(
+            "--to: expected postgres://USER@HOST/DB, got '{}'",
+            redact_url(to)
+        );
+    }
+    let file = std::path::PathBuf::from(
+        from.trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+            .split('?')
+            .next()
+            .unwrap_or_default(),
+    );
+    // The server that wrote it holds its data directory's lock while it runs.
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let _lock = crate::lock::lock_data_dir(dir)?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {pos}/{len} rows · {msg} · {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("#>-"),
+    );
+    let copied = copy::sqlite_to_postgres(from, to, &|p| {
+        bar.set_length(p.total);
+        bar.set_position(p.copied);
+        bar.set_message(p.table.to_owned());
+    })
+    .await;
+    bar.finish_and_clear();
+    let copied = copied?;
+    println!(
+        "Copied {} rows from {} to {}; every table counted again on both sides:",
+        copied.rows(),
+        redact_url(from),
+        redact_url(to)
+    );
+    for (table, rows) in &copied.tables {
+        println!("  {table:<24} {rows}");
+    }
+    println!(
+        "Start the PostgreSQL nodes with the master key this SQLite Herald used \
+         (its data directory's master.key, or HERALD_MASTER_KEY)."
+    );
+    Ok(())
 }
 
 /// Re-seals every secret under a new key. With a key file, the new key is

@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// wait without holding anything [default: 8].
     #[arg(long, env = "HERALD_ENDPOINT_CONCURRENCY", value_name = "REQUESTS")]
     pub endpoint_concurrency: Option<String>,
+    /// Seconds a claimed delivery stays this node's before another node may
+    /// take it over (a request's timeout is cut to fit it) [default: 120].
+    #[arg(long, env = "HERALD_DELIVERY_LEASE_SECS", value_name = "SECONDS")]
+    pub delivery_lease_secs: Option<String>,
 }
 
 /// The keys a herald.toml may contain (all optional; unknown keys are refused).
@@ -146,6 +150,7 @@ struct FileSettings {
     bad_key_rate_limit: Option<toml::Value>,
     delivery_concurrency: Option<toml::Value>,
     endpoint_concurrency: Option<toml::Value>,
+    delivery_lease_secs: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +192,8 @@ pub struct Config {
     pub delivery_concurrency: u32,
     /// Requests in flight at once to any one endpoint.
     pub endpoint_concurrency: u32,
+    /// How long a claimed delivery is this node's.
+    pub delivery_lease_secs: u32,
 }
 
 impl Config {
@@ -204,6 +211,13 @@ impl Config {
 
     pub fn resolve(common: &CommonArgs, serve: &ServeArgs) -> Result<Self, ConfigError> {
         let file = load_file(common.config.as_deref())?;
+        let Delivery {
+            shutdown_grace_secs,
+            delivery_concurrency,
+            endpoint_concurrency,
+            delivery_lease_secs,
+        } = Delivery::resolve(serve, &file)?;
+
         let pick = |cli: &Option<String>, file: Option<String>| cli.clone().or(file);
 
         let data_dir =
@@ -308,36 +322,6 @@ impl Config {
             100_000,
             "requests per minute from 0 (off) to 100000",
         )?;
-        let shutdown_grace_secs = whole_number(
-            "shutdown_grace_secs",
-            cli_or_value(&serve.shutdown_grace_secs, file.shutdown_grace_secs),
-            10,
-            3_600,
-            "seconds from 0 to 3600",
-        )?;
-        let delivery_concurrency = whole_number(
-            "delivery_concurrency",
-            cli_or_value(&serve.delivery_concurrency, file.delivery_concurrency),
-            1024,
-            100_000,
-            "requests from 1 to 100000",
-        )?;
-        let endpoint_concurrency = whole_number(
-            "endpoint_concurrency",
-            cli_or_value(&serve.endpoint_concurrency, file.endpoint_concurrency),
-            8,
-            1_000,
-            "requests from 1 to 1000",
-        )?;
-        if delivery_concurrency == 0 || endpoint_concurrency == 0 {
-            let (key, got) = if delivery_concurrency == 0 {
-                ("delivery_concurrency", delivery_concurrency)
-            } else {
-                ("endpoint_concurrency", endpoint_concurrency)
-            };
-            return Err(bad(key, format!("got '{got}'"), "at least 1 request"));
-        }
-
         Ok(Config {
             data_dir,
             database_url,
@@ -360,6 +344,75 @@ impl Config {
             bad_key_rate_limit,
             delivery_concurrency,
             endpoint_concurrency,
+            delivery_lease_secs,
+        })
+    }
+}
+
+/// The delivery engine's settings.
+struct Delivery {
+    shutdown_grace_secs: u32,
+    delivery_concurrency: u32,
+    endpoint_concurrency: u32,
+    delivery_lease_secs: u32,
+}
+
+impl Delivery {
+    fn resolve(serve: &ServeArgs, file: &FileSettings) -> Result<Self, ConfigError> {
+        let shutdown_grace_secs = whole_number(
+            "shutdown_grace_secs",
+            cli_or_value(&serve.shutdown_grace_secs, file.shutdown_grace_secs.clone()),
+            10,
+            3_600,
+            "seconds from 0 to 3600",
+        )?;
+        let delivery_concurrency = whole_number(
+            "delivery_concurrency",
+            cli_or_value(
+                &serve.delivery_concurrency,
+                file.delivery_concurrency.clone(),
+            ),
+            1024,
+            100_000,
+            "requests from 1 to 100000",
+        )?;
+        let endpoint_concurrency = whole_number(
+            "endpoint_concurrency",
+            cli_or_value(
+                &serve.endpoint_concurrency,
+                file.endpoint_concurrency.clone(),
+            ),
+            8,
+            1_000,
+            "requests from 1 to 1000",
+        )?;
+        let delivery_lease_secs = whole_number(
+            "delivery_lease_secs",
+            cli_or_value(&serve.delivery_lease_secs, file.delivery_lease_secs.clone()),
+            120,
+            3_600,
+            "seconds from 10 to 3600",
+        )?;
+        if delivery_lease_secs < 10 {
+            return Err(bad(
+                "delivery_lease_secs",
+                format!("got '{delivery_lease_secs}'"),
+                "seconds from 10 to 3600",
+            ));
+        }
+        if delivery_concurrency == 0 || endpoint_concurrency == 0 {
+            let (key, got) = if delivery_concurrency == 0 {
+                ("delivery_concurrency", delivery_concurrency)
+            } else {
+                ("endpoint_concurrency", endpoint_concurrency)
+            };
+            return Err(bad(key, format!("got '{got}'"), "at least 1 request"));
+        }
+        Ok(Self {
+            shutdown_grace_secs,
+            delivery_concurrency,
+            endpoint_concurrency,
+            delivery_lease_secs,
         })
     }
 }
@@ -549,6 +602,25 @@ mod tests {
         );
         assert_eq!(c.shutdown_grace_secs, 10);
         assert_eq!(c.bad_key_rate_limit, 30);
+        assert_eq!(c.delivery_lease_secs, 120);
+    }
+
+    #[test]
+    fn the_delivery_lease_is_at_least_ten_seconds() {
+        let with = |v: &str| {
+            Config::resolve(
+                &CommonArgs::default(),
+                &serve(|s| s.delivery_lease_secs = Some(v.into())),
+            )
+        };
+        assert_eq!(with("10").unwrap().delivery_lease_secs, 10);
+        for bad in ["9", "0", "3601", "soon"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("HERALD_DELIVERY_LEASE_SECS") && err.contains("10 to 3600"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ use axum::serve::ListenerExt;
 use herald_app::ssr::ConsoleState;
 use herald_app::{App, shell};
 use herald_engine::dispatch::DispatcherConfig;
-use herald_engine::limit::RateLimiter;
+use herald_engine::limit::SharedLimiter;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
@@ -54,6 +54,7 @@ pub struct Running {
     stop_dispatcher: watch::Sender<bool>,
     dispatching: JoinHandle<()>,
     replaying: JoinHandle<()>,
+    heartbeats: JoinHandle<()>,
     /// Held until shutdown has closed the database.
     data_dir_lock: lock::DataDirLock,
 }
@@ -67,6 +68,12 @@ impl Running {
         let _ = self.stop_dispatcher.send(true);
         let _ = self.replaying.await;
         let _ = self.dispatching.await;
+        let _ = self.heartbeats.await;
+        // Leaving says so to the other nodes at once: this node's row goes and
+        // they take over its replay jobs without waiting for the leases.
+        if let Err(e) = self.state.store.leave().await {
+            tracing::warn!(correlation_id = "shutdown", error = %e, "cannot remove this node's heartbeat; it ages out instead");
+        }
         self.housekeeping.abort();
         self.state.store.close().await;
         drop(self.data_dir_lock);
@@ -87,7 +94,11 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         .as_deref()
         .map(herald_engine::deps::Redis::open)
         .transpose()
-        .map_err(|e| anyhow::anyhow!("HERALD_REDIS_URL: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("HERALD_REDIS_URL: {e}"))?
+        .map(|redis| redis.for_installation(store.installation()));
+    // What nodes share through Redis (rate limits, the live feed) matters
+    // only where there can be several nodes; SQLite has one.
+    let shared = redis.clone().filter(|_| !store.capabilities().single_node);
     if !config.site_dir.join("pkg").is_dir() {
         tracing::warn!(
             site_dir = %config.site_dir.display(),
@@ -113,6 +124,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             shutdown_grace: Duration::from_secs(u64::from(config.shutdown_grace_secs)),
             concurrency: config.delivery_concurrency as usize,
             per_endpoint: config.endpoint_concurrency as usize,
+            lease: Duration::from_secs(u64::from(config.delivery_lease_secs)),
             ..DispatcherConfig::default()
         },
         config.max_payload_bytes,
@@ -128,10 +140,12 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             store: store.clone(),
             session_ttl: chrono::Duration::hours(i64::from(config.session_ttl_hours)),
             secure_cookies: config.secure_cookies,
-            login_limiter: Arc::new(RateLimiter::new(
+            login_limiter: Arc::new(SharedLimiter::new(
+                "login",
                 config.login_rate_limit,
                 Duration::from_secs(60),
                 config.login_rate_limit,
+                shared.clone(),
             )),
             api_doc: api::docs::document_json(),
         },
@@ -139,20 +153,37 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         redis,
         leptos_options: state::leptos_options(&config),
         // A burst of twice the per-second rate absorbs a client's spikes.
-        api_limiter: Arc::new(RateLimiter::new(
+        api_limiter: Arc::new(SharedLimiter::new(
+            "api",
             config.api_rate_limit,
             Duration::from_secs(1),
             config.api_rate_limit.saturating_mul(2),
+            shared.clone(),
         )),
-        bad_key_limiter: Arc::new(RateLimiter::new(
+        bad_key_limiter: Arc::new(SharedLimiter::new(
+            "bad_key",
             config.bad_key_rate_limit,
             Duration::from_secs(60),
             config.bad_key_rate_limit,
+            shared.clone(),
         )),
     });
 
     let app = router(state.clone());
     let (stop_dispatcher, stop) = watch::channel(false);
+    let heartbeats = tokio::spawn(herald_engine::membership::heartbeats(
+        state.store.clone(),
+        dispatcher.clone(),
+        stop.clone(),
+    ));
+    if let Some(redis) = shared {
+        herald_engine::live::relay(
+            &state.engine.live,
+            redis,
+            state.store.node().to_owned(),
+            stop.clone(),
+        );
+    }
     let dispatching = tokio::spawn(dispatcher.run(stop.clone()));
     let replaying = tokio::spawn(replays.run(stop));
     let addr = listener.local_addr()?;
@@ -187,6 +218,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         stop_dispatcher,
         dispatching,
         replaying,
+        heartbeats,
         data_dir_lock,
     })
 }

@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text format. Counters come from the engine's
 //! in-memory metrics; queue, DLQ, endpoint and replay gauges are read from the
-//! store on each scrape. No authentication: it carries aggregate counts and
+//! store on each scrape, and so are the nodes sharing the database (from
+//! their heartbeats) with the leases each holds. No authentication: it carries aggregate counts and
 //! replay job ids only, no tenant data; restrict it at the network if needed.
 
 use axum::extract::State;
@@ -14,8 +15,9 @@ use crate::state::AppState;
 ///
 /// Counters, histograms and gauges in the Prometheus text format: events
 /// ingested, delivery attempts by outcome and error class, attempt latency,
-/// due and in-flight queue depth, DLQ depth, endpoints by state and replay
-/// progress. No key needed; keep the port private or scrape through a proxy.
+/// due and in-flight queue depth, DLQ depth, endpoints by state, replay
+/// progress, and the nodes sharing the database with the leases each holds
+/// (`herald_node_leases`). No key needed; keep the port private or scrape through a proxy.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -27,7 +29,16 @@ use crate::state::AppState;
     ),
 )]
 pub async fn scrape(State(state): State<AppState>) -> Response {
-    match state.store.gauges(chrono::Utc::now()).await {
+    let gauges = match state.store.gauges(chrono::Utc::now()).await {
+        Ok(mut gauges) => herald_engine::membership::nodes(state.store.as_ref())
+            .await
+            .map(|nodes| {
+                gauges.nodes = nodes;
+                gauges
+            }),
+        Err(e) => Err(e),
+    };
+    match gauges {
         Ok(gauges) => (
             [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
             state.engine.metrics.render(&gauges),

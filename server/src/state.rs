@@ -48,9 +48,9 @@ pub struct Shared {
     pub engine: Engine,
     pub limits: Limits,
     /// Requests per API key.
-    pub api_limiter: Arc<herald_engine::limit::RateLimiter<herald_engine::model::ApiKeyId>>,
+    pub api_limiter: Arc<herald_engine::limit::SharedLimiter<herald_engine::model::ApiKeyId>>,
     /// Unknown or malformed API keys per client address.
-    pub bad_key_limiter: Arc<herald_engine::limit::RateLimiter<std::net::IpAddr>>,
+    pub bad_key_limiter: Arc<herald_engine::limit::SharedLimiter<std::net::IpAddr>>,
 }
 
 /// Request limits from the configuration.

@@ -150,11 +150,21 @@ async fn copy(
             .map(|(name, _)| name.as_str())
             .collect::<Vec<_>>()
             .join(", ");
+        // By primary key (some tables have no rowid), else in rowid order.
+        let key: Vec<String> =
+            sqlx::query_scalar("select name from pragma_table_info($1) where pk > 0 order by pk")
+                .bind(table)
+                .fetch_all(source)
+                .await?;
+        let order = if key.is_empty() {
+            "rowid".to_owned()
+        } else {
+            key.join(", ")
+        };
         let mut offset = 0_i64;
         loop {
-            // In rowid order: the order the rows were written in.
             let rows = sqlx::query(&format!(
-                "select {list} from {table} order by rowid limit {BATCH} offset {offset}"
+                "select {list} from {table} order by {order} limit {BATCH} offset {offset}"
             ))
             .fetch_all(source)
             .await?;

@@ -72,12 +72,6 @@ impl FromRequestParts<AppState> for Caller {
                 wait,
             ));
         }
-        let refused = |message: String| {
-            if let Some(ip) = address {
-                let _ = state.bad_key_limiter.check(&ip);
-            }
-            ApiError::unauthenticated(message)
-        };
         let key = header
             .to_str()
             .ok()
@@ -86,18 +80,27 @@ impl FromRequestParts<AppState> for Caller {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim)
-            .filter(|k| k.starts_with(API_KEY_PREFIX))
-            .ok_or_else(|| {
-                refused(format!(
-                    "malformed Authorization header: expected 'Bearer {API_KEY_PREFIX}…'"
-                ))
-            })?;
-        let auth = herald_engine::auth::api_key(state.store.as_ref(), key)
-            .await?
-            .ok_or_else(|| refused("unknown or revoked API key".into()))?;
+            .filter(|k| k.starts_with(API_KEY_PREFIX));
+        let auth = match key {
+            Some(key) => herald_engine::auth::api_key(state.store.as_ref(), key)
+                .await?
+                .ok_or_else(|| "unknown or revoked API key".to_owned()),
+            None => Err(format!(
+                "malformed Authorization header: expected 'Bearer {API_KEY_PREFIX}…'"
+            )),
+        };
+        let auth = match auth {
+            Ok(auth) => auth,
+            Err(message) => {
+                if let Some(ip) = address {
+                    let _ = state.bad_key_limiter.check(&ip).await;
+                }
+                return Err(ApiError::unauthenticated(message));
+            }
+        };
 
         tracing::Span::current().record("api_key", tracing::field::display(auth.id));
-        if let Err(wait) = state.api_limiter.check(&auth.id) {
+        if let Err(wait) = state.api_limiter.check(&auth.id).await {
             return Err(ApiError::rate_limited(
                 "This API key is over its request rate limit (HERALD_API_RATE_LIMIT).",
                 wait,

@@ -308,6 +308,7 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             format!("id={}", ApiKeyId::nil()),
         ),
         ("list_audit", Needs(P::ReadAudit), "query=".into()),
+        ("cluster_nodes", Needs(P::Read), String::new()),
         (
             "delivery_stats",
             Needs(P::Read),

@@ -21,6 +21,7 @@ mod hostile;
 mod layering;
 mod logs;
 mod metrics;
+mod nodes;
 mod openapi;
 mod openapi_rules;
 mod policies;

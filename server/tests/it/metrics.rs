@@ -311,3 +311,67 @@ async fn dlq_depth_follows_entries_in_and_out() {
     let scraped = scrape(&server).await;
     assert_eq!(value(&scraped, "herald_dlq_entries_added_total", &[]), 7.0);
 }
+
+/// A running node writes its heartbeat: `/metrics` names it with the leases
+/// it holds, and the dashboard's node list shows it alive.
+#[tokio::test]
+async fn a_node_reports_itself_and_its_leases_in_metrics_and_on_the_dashboard() {
+    let server = TestServer::start().await;
+    let node = server.running.state.store.node().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let scraped = loop {
+        let scraped = scrape(&server).await;
+        let alive = scraped
+            .samples
+            .iter()
+            .any(|s| s.metric == "herald_node_alive" && s.labels.get("node") == Some(&node));
+        if alive {
+            break scraped;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heartbeat from {node} within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        value(&scraped, "herald_node_alive", &[("node", &node)]),
+        1.0
+    );
+    assert_eq!(value(&scraped, "herald_node_info", &[("node", &node)]), 1.0);
+    assert_eq!(
+        value(
+            &scraped,
+            "herald_node_leases",
+            &[("node", &node), ("kind", "delivery")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &scraped,
+            "herald_node_leases",
+            &[("node", &node), ("kind", "replay")]
+        ),
+        0.0
+    );
+
+    let cookie = server
+        .sign_in(crate::harness::ADMIN_EMAIL, crate::harness::ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    let res = server.console_call(&cookie, "cluster_nodes", &[]).await;
+    assert_eq!(res.status(), 200);
+    let nodes: serde_json::Value = res.json().await.unwrap();
+    let nodes = nodes.as_array().expect("a list of nodes");
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    assert_eq!(nodes[0]["name"], json!(node));
+    assert_eq!(nodes[0]["alive"], json!(true));
+    let page = server
+        .console_page(&cookie, "/")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&node), "the dashboard names the node");
+}

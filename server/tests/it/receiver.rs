@@ -50,6 +50,11 @@ struct Shared {
     script: Arc<Mutex<VecDeque<Reply>>>,
     default: Reply,
     received: Arc<Mutex<Vec<Received>>>,
+    /// Requests being answered now, by `webhook-id`.
+    answering: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    /// Requests that arrived while another of the same `webhook-id` was
+    /// still being answered.
+    overlapping: Arc<Mutex<Vec<String>>>,
 }
 
 pub struct Receiver {
@@ -97,6 +102,24 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Head
     Some((headers, body))
 }
 
+/// Marks a request answered (or abandoned) when dropped.
+struct Answered {
+    shared: Shared,
+    webhook_id: String,
+}
+
+impl Drop for Answered {
+    fn drop(&mut self) {
+        let mut answering = self.shared.answering.lock().unwrap();
+        if let Some(n) = answering.get_mut(&self.webhook_id) {
+            *n -= 1;
+            if *n == 0 {
+                answering.remove(&self.webhook_id);
+            }
+        }
+    }
+}
+
 fn response(status: u16, extra: &str, body: &[u8]) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {status} Scripted\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{extra}\r\n",
@@ -110,6 +133,23 @@ fn response(status: u16, extra: &str, body: &[u8]) -> Vec<u8> {
 async fn serve_connection(mut stream: TcpStream, shared: Shared) {
     let mut buf = Vec::new();
     while let Some((headers, body)) = read_request(&mut stream, &mut buf).await {
+        let webhook_id = headers
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        {
+            let mut answering = shared.answering.lock().unwrap();
+            let now = answering.entry(webhook_id.clone()).or_default();
+            if *now > 0 {
+                shared.overlapping.lock().unwrap().push(webhook_id.clone());
+            }
+            *now += 1;
+        }
+        let _answered = Answered {
+            shared: shared.clone(),
+            webhook_id,
+        };
         shared.received.lock().unwrap().push(Received {
             headers,
             body,
@@ -143,12 +183,19 @@ async fn serve_connection(mut stream: TcpStream, shared: Shared) {
 impl Receiver {
     /// Answers with `script` in order, then with `default` forever.
     pub async fn start(script: Vec<Reply>, default: Reply) -> Self {
+        Self::start_on("127.0.0.1", script, default).await
+    }
+
+    /// [`Receiver::start`] listening on `ip`.
+    pub async fn start_on(ip: &str, script: Vec<Reply>, default: Reply) -> Self {
         let shared = Shared {
             script: Arc::new(Mutex::new(script.into())),
             default,
             received: Arc::default(),
+            answering: Arc::default(),
+            overlapping: Arc::default(),
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let accepting = shared.clone();
         tokio::spawn(async move {
@@ -165,6 +212,12 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
+    }
+
+    /// The `webhook-id`s of requests that arrived while another request of
+    /// the same id was still being answered.
+    pub fn overlapping(&self) -> Vec<String> {
+        self.shared.overlapping.lock().unwrap().clone()
     }
 
     /// Waits until at least `n` requests arrived (or panics after `within`).

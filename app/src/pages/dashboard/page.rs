@@ -5,6 +5,7 @@ use leptos_meta::Title;
 use crate::components::charts::DeliveryStats;
 use crate::components::list::signed_in;
 use crate::components::live_deliveries::LiveDeliveries;
+use crate::pages::dashboard::nodes::Nodes;
 
 #[component]
 pub fn Dashboard() -> impl IntoView {
@@ -15,6 +16,7 @@ pub fn Dashboard() -> impl IntoView {
         <h1>"Dashboard"</h1>
         <DeliveryStats/>
         <LiveDeliveries/>
+        <Nodes/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 user.await

@@ -60,6 +60,9 @@ const LIKE_ANY_CASE: &str = "ilike";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
+/// How long the server keeps a session that sits idle inside a transaction.
+const IDLE_IN_TRANSACTION: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Connections per node: requests, the dispatcher, ingest groups and replays
 /// each hold one only for a transaction.
 const CONNECTIONS: u32 = 16;
@@ -102,6 +105,15 @@ impl PostgresStore {
         if durability == super::Durability::Process {
             options = options.options([("synchronous_commit", "off")]);
         }
+        // A node cut off mid-transaction leaves its session open on the
+        // server, holding its locks (the claims' advisory lock among them)
+        // until the server notices. Herald never waits between the
+        // statements of a transaction, so a session idle inside one for
+        // long is a node that is gone: the server ends it and its locks go.
+        options = options.options([(
+            "idle_in_transaction_session_timeout",
+            IDLE_IN_TRANSACTION.as_millis(),
+        )]);
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
