@@ -18,12 +18,12 @@ case "${1:-report}" in
     if command -v redis-server >/dev/null; then
       echo "services: redis-server is installed: the shared-limit and cross-node live feed tests run Redis servers of their own"
     else
-      echo "services: SKIPPING two_nodes_admit_together_what_one_bucket_allows, limits_fall_back_to_each_node_while_redis_is_down_and_share_again_after, the_live_feed_crosses_nodes_and_survives_a_redis_restart, nodes::redis_stopping_never_stops_delivery_and_what_it_shares_comes_back: redis-server is not installed"
+      echo "services: SKIPPING two_nodes_admit_together_what_one_bucket_allows, limits_fall_back_to_each_node_while_redis_is_down_and_share_again_after, the_live_feed_crosses_nodes_and_survives_a_redis_restart, nodes::redis_restart::redis_stopping_never_stops_delivery_and_what_it_shares_comes_back: redis-server is not installed"
     fi
     if netns_ok; then
-      echo "services: network namespaces work here: nodes::a_node_cut_off_from_postgres_is_taken_over_and_rejoins_without_duplicates runs"
+      echo "services: network namespaces work here: nodes::netns::a_node_cut_off_from_postgres_is_taken_over_and_rejoins_without_duplicates runs"
     else
-      echo "services: SKIPPING nodes::a_node_cut_off_from_postgres_is_taken_over_and_rejoins_without_duplicates: network namespaces need root and iproute2 (ip netns)"
+      echo "services: SKIPPING nodes::netns::a_node_cut_off_from_postgres_is_taken_over_and_rejoins_without_duplicates: network namespaces need root and iproute2 (ip netns)"
     fi
     if answers 5432; then
       echo "services: PostgreSQL at 127.0.0.1:5432 answers: the store conformance suite runs on SQLite and PostgreSQL (database herald_test, a schema per test), the HTTP suite runs a second time on PostgreSQL, and the several-node tests (nodes::) run herald processes on it"

@@ -1,0 +1,203 @@
+//! Nodes killed mid-work (SIGKILL): their deliveries and replay jobs are
+//! finished by the others.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Cluster, publish_spread, seen};
+use crate::receiver::{Receiver, Reply};
+
+/// Three nodes share 10,000 events to five endpoints. One is killed (SIGKILL)
+/// mid-delivery: still every event is delivered, the duplicates are at most
+/// what the dead node held in flight, and no webhook-id is ever on the wire
+/// from two nodes at once.
+#[tokio::test]
+async fn three_nodes_deliver_every_event_when_one_is_killed_mid_delivery() {
+    const EVENTS: usize = 10_000;
+    const ENDPOINTS: usize = 5;
+    let mut cluster = Cluster::start(3, None).await;
+    let mut receivers = Vec::new();
+    for i in 0..ENDPOINTS {
+        let receiver = Receiver::start(Vec::new(), Reply::Hang(Duration::from_millis(20))).await;
+        let (status, body) = cluster
+            .post(
+                0,
+                "/api/v1/endpoints",
+                &json!({"url": receiver.url, "event_types": [format!("t{i}.created")],
+                        "timeout_ms": 2_000}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        receivers.push(receiver);
+    }
+    publish_spread(&cluster, &[0, 1, 2], EVENTS, ENDPOINTS).await;
+
+    // Mid-delivery: node 1 dies with whatever it holds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while receivers.iter().map(|r| r.received().len()).sum::<usize>() < EVENTS / 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a quarter of the deliveries never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dead = cluster.nodes[1].name();
+    cluster.nodes[1].kill();
+    let held = cluster.in_flight_of(&dead).await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let unique: usize = receivers.iter().map(|r| seen(r).0).sum();
+        if unique == EVENTS {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {unique} of {EVENTS} events delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let any late request land before counting.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (unique, total) = receivers
+        .iter()
+        .map(seen)
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let duplicates = total - unique;
+    eprintln!(
+        "kill -9 mid-delivery: {EVENTS} events, {total} requests, {duplicates} duplicates, \
+         the dead node held {held} in flight"
+    );
+    assert_eq!(unique, EVENTS);
+    assert!(
+        duplicates as i64 <= held,
+        "{duplicates} duplicates, more than the {held} the dead node held"
+    );
+    for r in &receivers {
+        assert!(
+            r.overlapping().is_empty(),
+            "a webhook-id was on the wire twice at once: {:?}",
+            r.overlapping()
+        );
+    }
+    let db = cluster.database().await;
+    let unfinished: i64 =
+        sqlx::query_scalar("select count(*) from deliveries where state <> 'succeeded'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(unfinished, 0, "every delivery ends succeeded");
+    db.close().await;
+    // Both survivors did part of the work.
+    for node in [0, 2] {
+        let text = cluster
+            .http
+            .get(cluster.nodes[node].url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let sent: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("herald_delivery_attempts_total{outcome=\"succeeded\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(sent > 0.0, "node {node} delivered nothing");
+    }
+}
+
+/// A replay job of 5,000 events runs on one node; that node is killed. The
+/// job finishes on another node from its saved cursor: each event is sent
+/// once more, plus at most what the dead node had in flight.
+#[tokio::test]
+async fn a_replay_on_a_killed_node_is_finished_by_another() {
+    const EVENTS: usize = 5_000;
+    let mut cluster = Cluster::start(2, None).await;
+    publish_spread(&cluster, &[0, 1], EVENTS, 1).await;
+    let receiver = Receiver::start(Vec::new(), Reply::Hang(Duration::from_millis(5))).await;
+    let (status, body) = cluster
+        .post(
+            0,
+            "/api/v1/endpoints",
+            &json!({"url": receiver.url, "event_types": ["*"], "timeout_ms": 2_000}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, job) = cluster
+        .post(
+            0,
+            "/api/v1/replays",
+            &json!({"rate_per_second": 250, "reason": "takeover"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    let path = format!("/api/v1/replays/{}", job["id"].as_str().unwrap());
+
+    // Which node drives it, from the job's lease.
+    let db = cluster.database().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let owner: String = loop {
+        let row: Option<(Option<String>, i64)> =
+            sqlx::query_as("select lease_owner, dispatched from replay_jobs")
+                .fetch_optional(&db)
+                .await
+                .unwrap();
+        if let Some((Some(owner), dispatched)) = row
+            && dispatched >= 1_000
+        {
+            break owner;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replay never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (dead, alive) = if cluster.nodes[0].name() == owner {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    cluster.nodes[dead].kill();
+    let held = cluster.in_flight_of(&owner).await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let done = loop {
+        let job = cluster.get(alive, &path).await;
+        if job["state"] == "completed" {
+            break job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replay was not finished: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["dispatched"], EVENTS);
+    let finisher: Option<String> = sqlx::query_scalar("select lease_owner from replay_jobs")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        finisher.as_deref(),
+        Some(cluster.nodes[alive].name().as_str()),
+        "the surviving node took the job over"
+    );
+    db.close().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (unique, total) = seen(&receiver);
+    eprintln!(
+        "replay takeover: {EVENTS} events, {total} requests, {} duplicates, the dead node held {held} in flight",
+        total - unique
+    );
+    assert_eq!(unique, EVENTS, "every event was replayed");
+    assert!(
+        (total - unique) as i64 <= held,
+        "{} events sent twice, more than the {held} the dead node held",
+        total - unique
+    );
+    assert!(receiver.overlapping().is_empty());
+}
