@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
+use futures_util::TryStreamExt as _;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row, SqlitePool};
@@ -161,47 +162,35 @@ async fn copy(
         } else {
             key.join(", ")
         };
-        let mut offset = 0_i64;
+        // One read through the table (a read-only file nobody writes to),
+        // written in batches as it streams.
+        let select = format!("select {list} from {table} order by {order}");
+        let mut rows = sqlx::query(&select).fetch(source);
+        let mut batch: Vec<Vec<Value>> = Vec::with_capacity(BATCH);
         loop {
-            let rows = sqlx::query(&format!(
-                "select {list} from {table} order by {order} limit {BATCH} offset {offset}"
-            ))
-            .fetch_all(source)
-            .await?;
-            if rows.is_empty() {
-                break;
-            }
-            let mut values = Vec::with_capacity(rows.len());
-            for row in &rows {
+            let row = rows.try_next().await?;
+            if let Some(row) = &row {
                 let mut one = Vec::with_capacity(columns.len());
                 for (i, (name, kind)) in columns.iter().enumerate() {
                     one.push(read(row, i, *kind).map_err(|e| {
                         EngineError::Internal(format!("{table}.{name}: cannot read the value: {e}"))
                     })?);
                 }
-                values.push(one);
+                batch.push(one);
             }
-            let mut insert =
-                QueryBuilder::<Postgres>::new(format!("insert into {table} ({list}) "));
-            insert.push_values(values, |mut b, row| {
-                for value in row {
-                    match value {
-                        Value::Int(v) => b.push_bind(v),
-                        Value::Bool(v) => b.push_bind(v),
-                        Value::Float(v) => b.push_bind(v),
-                        Value::Text(v) => b.push_bind(v),
-                        Value::Bytes(v) => b.push_bind(v),
-                    };
-                }
-            });
-            insert.build().execute(&mut *tx).await?;
-            offset += i64::try_from(rows.len()).unwrap_or(0);
-            copied += rows.len() as u64;
-            progress(Progress {
-                table,
-                copied,
-                total,
-            });
+            if batch.len() == BATCH || (row.is_none() && !batch.is_empty()) {
+                let n = batch.len() as u64;
+                insert(&mut tx, table, &list, std::mem::take(&mut batch)).await?;
+                copied += n;
+                progress(Progress {
+                    table,
+                    copied,
+                    total,
+                });
+            }
+            if row.is_none() {
+                break;
+            }
         }
     }
     // Counted again on both sides before anything is committed.
@@ -217,6 +206,29 @@ async fn copy(
     }
     tx.commit().await?;
     Ok(Copied { tables: counts })
+}
+
+/// Writes one batch of rows into `table`'s columns `list`.
+async fn insert(
+    tx: &mut sqlx::PgConnection,
+    table: &str,
+    list: &str,
+    rows: Vec<Vec<Value>>,
+) -> Result<()> {
+    let mut insert = QueryBuilder::<Postgres>::new(format!("insert into {table} ({list}) "));
+    insert.push_values(rows, |mut b, row| {
+        for value in row {
+            match value {
+                Value::Int(v) => b.push_bind(v),
+                Value::Bool(v) => b.push_bind(v),
+                Value::Float(v) => b.push_bind(v),
+                Value::Text(v) => b.push_bind(v),
+                Value::Bytes(v) => b.push_bind(v),
+            };
+        }
+    });
+    insert.build().execute(&mut *tx).await?;
+    Ok(())
 }
 
 /// The target's tables (the migrations' bookkeeping aside), each after the
