@@ -4,14 +4,20 @@ use super::delivery::{event, tenant_with_endpoint};
 use super::*;
 use herald_engine::model::Semantics;
 
+/// The PostgreSQL backend: these tests are about several nodes, which only
+/// PostgreSQL has.
+fn postgres(all: &[Backend]) -> &Backend {
+    all.iter()
+        .find(|b| b.name == "postgres")
+        .expect("needs PostgreSQL (HERALD_TEST_POSTGRES=skip leaves it out by name)")
+}
+
 /// A publish committed through one store wakes every other store on the
 /// database once per commit, however many events and deliveries it made.
 #[tokio::test]
 async fn a_commit_on_one_node_wakes_the_others_once() {
     let all = backends().await;
-    let Some(b) = all.iter().find(|b| b.name == "postgres") else {
-        panic!("needs PostgreSQL (HERALD_TEST_POSTGRES=skip leaves it out by name)");
-    };
+    let b = postgres(&all);
     let (t, _) = tenant_with_endpoint(b, Semantics::AtLeastOnce).await;
     let other =
         herald_engine::store::connect(&b.url, Arc::new(herald_engine::vault::Vault::ephemeral()))
@@ -52,9 +58,7 @@ async fn a_commit_on_one_node_wakes_the_others_once() {
 #[tokio::test]
 async fn a_restarting_node_takes_back_only_its_own_leases() {
     let all = backends().await;
-    let Some(b) = all.iter().find(|b| b.name == "postgres") else {
-        panic!("needs PostgreSQL (HERALD_TEST_POSTGRES=skip leaves it out by name)");
-    };
+    let b = postgres(&all);
     // One installation: the same master key on every node.
     let vault = Arc::new(herald_engine::vault::Vault::ephemeral());
     let node = |name: &'static str| {
@@ -290,9 +294,7 @@ async fn sqlx_insert_node(b: &Backend, name: &str, at: chrono::DateTime<Utc>) {
 #[tokio::test]
 async fn a_replay_job_moves_to_another_node_when_its_lease_ends() {
     let all = backends().await;
-    let Some(b) = all.iter().find(|b| b.name == "postgres") else {
-        panic!("needs PostgreSQL (HERALD_TEST_POSTGRES=skip leaves it out by name)");
-    };
+    let b = postgres(&all);
     let nodes = three_nodes(b).await;
     let (a, other) = (&nodes[0], &nodes[1]);
     let t = a.ensure_tenant(DEFAULT_TENANT, "Default").await.unwrap();
@@ -372,9 +374,7 @@ async fn a_replay_job_moves_to_another_node_when_its_lease_ends() {
 #[tokio::test]
 async fn claims_on_several_nodes_hold_an_endpoints_limit_together() {
     let all = backends().await;
-    let Some(b) = all.iter().find(|b| b.name == "postgres") else {
-        panic!("needs PostgreSQL (HERALD_TEST_POSTGRES=skip leaves it out by name)");
-    };
+    let b = postgres(&all);
     const LIMIT: u32 = 3;
     const EVENTS: usize = 120;
     let nodes = three_nodes(b).await;

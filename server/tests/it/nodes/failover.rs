@@ -20,15 +20,9 @@ async fn three_nodes_deliver_every_event_when_one_is_killed_mid_delivery() {
     let mut receivers = Vec::new();
     for i in 0..ENDPOINTS {
         let receiver = Receiver::start(Vec::new(), Reply::Hang(Duration::from_millis(20))).await;
-        let (status, body) = cluster
-            .post(
-                0,
-                "/api/v1/endpoints",
-                &json!({"url": receiver.url, "event_types": [format!("t{i}.created")],
-                        "timeout_ms": 2_000}),
-            )
+        cluster
+            .endpoint(&receiver.url, &[&format!("t{i}.created")])
             .await;
-        assert_eq!(status, 201, "{body}");
         receivers.push(receiver);
     }
     publish_spread(&cluster, &[0, 1, 2], EVENTS, ENDPOINTS).await;
@@ -118,14 +112,7 @@ async fn a_replay_on_a_killed_node_is_finished_by_another() {
     let mut cluster = Cluster::start(2, None).await;
     publish_spread(&cluster, &[0, 1], EVENTS, 1).await;
     let receiver = Receiver::start(Vec::new(), Reply::Hang(Duration::from_millis(5))).await;
-    let (status, body) = cluster
-        .post(
-            0,
-            "/api/v1/endpoints",
-            &json!({"url": receiver.url, "event_types": ["*"], "timeout_ms": 2_000}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    cluster.endpoint(&receiver.url, &["*"]).await;
     let (status, job) = cluster
         .post(
             0,

@@ -252,6 +252,18 @@ impl Cluster {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// Subscribes `url` to `types` (through node 0), with a 2 s timeout.
+    async fn endpoint(&self, url: &str, types: &[&str]) {
+        let (status, body) = self
+            .post(
+                0,
+                "/api/v1/endpoints",
+                &json!({"url": url, "event_types": types, "timeout_ms": 2_000}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
     async fn get(&self, node: usize, path: &str) -> Value {
         let res = self
             .http

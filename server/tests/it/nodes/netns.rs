@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use super::{Cluster, Placement, publish_spread, seen};
 use crate::receiver::{Receiver, Reply};
 
@@ -157,14 +155,7 @@ async fn a_node_cut_off_from_postgres_is_taken_over_and_rejoins_without_duplicat
         Reply::Hang(Duration::from_millis(20)),
     )
     .await;
-    let (status, body) = cluster
-        .post(
-            0,
-            "/api/v1/endpoints",
-            &json!({"url": receiver.url, "event_types": ["*"], "timeout_ms": 2_000}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    cluster.endpoint(&receiver.url, &["*"]).await;
     publish_spread(&cluster, &[0], EVENTS, 1).await;
 
     // Wait until the namespace's node holds deliveries, then cut its link.

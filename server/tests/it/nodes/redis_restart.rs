@@ -79,14 +79,7 @@ async fn redis_stopping_never_stops_delivery_and_what_it_shares_comes_back() {
     let cluster = Cluster::start(2, Some(redis.url())).await;
     let namespace = format!("herald:herald_test/{}", cluster.schema.name);
     let receiver = Receiver::start(Vec::new(), Reply::Hang(Duration::from_millis(5))).await;
-    let (status, body) = cluster
-        .post(
-            0,
-            "/api/v1/endpoints",
-            &json!({"url": receiver.url, "event_types": ["*"], "timeout_ms": 2_000}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    cluster.endpoint(&receiver.url, &["*"]).await;
     let bad_key = || async {
         cluster
             .http
