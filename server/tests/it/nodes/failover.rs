@@ -36,7 +36,16 @@ async fn three_nodes_deliver_every_event_when_one_is_killed_mid_delivery() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // ... at a moment it holds deliveries.
     let dead = cluster.nodes[1].name();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while cluster.in_flight_of(&dead).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 1 never held a delivery"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     cluster.nodes[1].kill();
     let held = cluster.in_flight_of(&dead).await;
 
