@@ -70,14 +70,7 @@ async fn a_restarting_node_takes_back_only_its_own_leases() {
         )
     };
     let (a, other) = (node("node_a").await.unwrap(), node("node_b").await.unwrap());
-    let t = a.ensure_tenant(DEFAULT_TENANT, "Default").await.unwrap();
-    a.create_endpoint(
-        t.id,
-        super::delivery::endpoint(&["*"], Semantics::AtLeastOnce),
-        &audit(),
-    )
-    .await
-    .unwrap();
+    let t = tenant_subscribed_to_all(a.as_ref()).await;
     let now = Utc::now();
     a.ingest(t.id, vec![event("a.b", None), event("a.c", None)], now)
         .await
@@ -137,7 +130,25 @@ async fn three_nodes(b: &Backend) -> Vec<Arc<dyn Store>> {
     nodes
 }
 
-/// A replay job of `events` events, created and started on `store`.
+/// The default tenant, with one at-least-once endpoint subscribed to every
+/// event type, made through `store`.
+async fn tenant_subscribed_to_all(store: &dyn Store) -> herald_engine::model::TenantOut {
+    let t = store
+        .ensure_tenant(DEFAULT_TENANT, "Default")
+        .await
+        .unwrap();
+    store
+        .create_endpoint(
+            t.id,
+            super::delivery::endpoint(&["*"], Semantics::AtLeastOnce),
+            &audit(),
+        )
+        .await
+        .unwrap();
+    t
+}
+
+/// A replay job over every event of `tenant`, created and started on `store`.
 async fn running_replay(
     store: &dyn Store,
     tenant: herald_engine::model::TenantId,
@@ -297,14 +308,7 @@ async fn a_replay_job_moves_to_another_node_when_its_lease_ends() {
     let b = postgres(&all);
     let nodes = three_nodes(b).await;
     let (a, other) = (&nodes[0], &nodes[1]);
-    let t = a.ensure_tenant(DEFAULT_TENANT, "Default").await.unwrap();
-    a.create_endpoint(
-        t.id,
-        super::delivery::endpoint(&["*"], Semantics::AtLeastOnce),
-        &audit(),
-    )
-    .await
-    .unwrap();
+    let t = tenant_subscribed_to_all(a.as_ref()).await;
     let now = Utc::now();
     a.ingest(t.id, (0..10).map(|_| event("a.b", None)).collect(), now)
         .await
@@ -378,18 +382,7 @@ async fn claims_on_several_nodes_hold_an_endpoints_limit_together() {
     const LIMIT: u32 = 3;
     const EVENTS: usize = 120;
     let nodes = three_nodes(b).await;
-    let t = nodes[0]
-        .ensure_tenant(DEFAULT_TENANT, "Default")
-        .await
-        .unwrap();
-    nodes[0]
-        .create_endpoint(
-            t.id,
-            super::delivery::endpoint(&["*"], Semantics::AtLeastOnce),
-            &audit(),
-        )
-        .await
-        .unwrap();
+    let t = tenant_subscribed_to_all(nodes[0].as_ref()).await;
     nodes[0]
         .ingest(
             t.id,

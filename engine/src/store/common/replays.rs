@@ -503,7 +503,6 @@ impl crate::store::ReplayStore for This {
         // another's tests the condition again on the row that one wrote, so
         // two nodes never both take a job.
         let single_node = crate::store::Store::capabilities(self).single_node;
-        let mut tx = self.pool().begin().await?;
         let rows: Vec<(String, String)> = sqlx::query_as(
             r"update replay_jobs set lease_owner = $1, lease_until = $2
               where state in ('pending', 'running')
@@ -514,9 +513,8 @@ impl crate::store::ReplayStore for This {
         .bind(to_millis(until))
         .bind(to_millis(now))
         .bind(single_node)
-        .fetch_all(&mut *tx)
+        .fetch_all(self.pool())
         .await?;
-        tx.commit().await?;
         let mut leased = rows
             .into_iter()
             .map(|(id, state)| {
