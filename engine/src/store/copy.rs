@@ -204,6 +204,12 @@ async fn copy(
             )));
         }
     }
+    // Claims made from now on get tokens above every copied one.
+    sqlx::query(
+        "select setval('delivery_claims', greatest(1, (select coalesce(max(claim_token), 0) from delivery_queue)))",
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Copied { tables: counts })
 }
@@ -231,9 +237,25 @@ async fn insert(
     Ok(())
 }
 
+/// SQLite tables PostgreSQL keeps in several, written through a view of the
+/// SQLite table's name: the view, and the tables behind it.
+const SPLIT: &[(&str, &[&str])] = &[("deliveries", &["delivery_records", "delivery_queue"])];
+
 /// The target's tables (the migrations' bookkeeping aside), each after the
-/// tables its foreign keys name.
+/// tables its foreign keys name; a split table is written as its view, where
+/// the first of its tables comes.
 async fn tables_in_order(target: &PgPool) -> Result<Vec<String>> {
+    let mut ordered = base_tables_in_order(target).await?;
+    for (view, tables) in SPLIT {
+        if let Some(at) = ordered.iter().position(|t| t == tables[0]) {
+            ordered[at] = (*view).to_owned();
+        }
+        ordered.retain(|t| !tables.contains(&t.as_str()));
+    }
+    Ok(ordered)
+}
+
+async fn base_tables_in_order(target: &PgPool) -> Result<Vec<String>> {
     let names: Vec<String> = sqlx::query_scalar(
         r"select table_name::text from information_schema.tables
           where table_schema = current_schema() and table_type = 'BASE TABLE'

@@ -55,11 +55,16 @@ pub(crate) const ACTIONS_OF_EVENT: &str = r"select a.delivery_id, a.action, a.ac
   from delivery_actions a join deliveries d on d.id = a.delivery_id
   where d.event_id = $1 order by a.created_at, a.id";
 
-/// The `/metrics` gauges: deliveries due now (`$1`: now), waiting and in flight.
-pub(crate) const GAUGE_DELIVERIES: &str = r"select
-      (select count(*) from deliveries where state = 'pending' and next_attempt_at <= $1),
-      (select count(*) from deliveries where state = 'pending' and next_attempt_at > $1),
-      (select count(*) from deliveries where state = 'in_flight')";
+/// The `/metrics` gauges: deliveries due now (`$1`: now), waiting and in
+/// flight, from the table of live deliveries `queue`.
+pub(crate) fn gauge_deliveries(queue: &str) -> String {
+    format!(
+        r"select
+      (select count(*) from {queue} where state = 'pending' and next_attempt_at <= $1),
+      (select count(*) from {queue} where state = 'pending' and next_attempt_at > $1),
+      (select count(*) from {queue} where state = 'in_flight')"
+    )
+}
 
 /// The `/metrics` gauges: the DLQ's size, endpoints enabled and disabled.
 pub(crate) const GAUGE_QUEUES: &str = r"select

@@ -436,3 +436,127 @@ async fn claims_on_several_nodes_hold_an_endpoints_limit_together() {
     );
     assert!(most >= 1, "the sampling saw the work");
 }
+
+/// Claims, hand-backs and claims again change only the queue of live work:
+/// the delivery's record keeps its row version (`xmin`) until an attempt
+/// ends, and a delivery that ended leaves the queue, so the history does not
+/// bloat with claims and the queue holds pending and in-flight work only.
+#[tokio::test]
+async fn claims_change_only_the_queue_and_an_ended_delivery_leaves_it() {
+    use herald_engine::store::AfterAttempt;
+    let all = backends().await;
+    let b = postgres(&all);
+    let (t, _) = tenant_with_endpoint(b, Semantics::AtLeastOnce).await;
+    let now = Utc::now();
+    b.store
+        .ingest(t.id, vec![event("a.b", None), event("a.c", None)], now)
+        .await
+        .unwrap();
+    let db = sqlx::PgPool::connect(&b.url).await.unwrap();
+    let versions = || async {
+        sqlx::query_as::<_, (String, String, String)>(
+            "select id, xmin::text, state from delivery_records order by id",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap()
+    };
+    let queue = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "select delivery_id, state from delivery_queue order by delivery_id",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap()
+    };
+    let made = versions().await;
+    assert_eq!(made.len(), 2);
+    assert_eq!(queue().await.len(), 2, "both deliveries are live");
+
+    let lease = now + Duration::seconds(600);
+    let first = b.store.claim_due(now, lease, 2, 100, 1).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let claims: Vec<_> = first.iter().map(|c| (c.id, c.claim)).collect();
+    b.store.release(&claims, now).await.unwrap();
+    let again = b.store.claim_due(now, lease, 2, 100, 1).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(
+        queue().await.iter().all(|(_, s)| s == "in_flight"),
+        "the queue says in flight"
+    );
+    assert_eq!(
+        versions().await,
+        made,
+        "two claims and a hand-back left the records as they were made"
+    );
+    // The view shows what the two tables hold together.
+    let shown: Vec<String> = sqlx::query_scalar("select state from deliveries order by id")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(shown, ["in_flight", "in_flight"]);
+
+    // One succeeds, one is to be tried again.
+    let recorded = b
+        .store
+        .record_attempts(vec![
+            super::delivery::receipt(&again[0], AfterAttempt::Succeeded),
+            super::delivery::receipt(&again[1], AfterAttempt::RetryAt(now + Duration::hours(1))),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 2);
+    let after = versions().await;
+    assert!(
+        after.iter().zip(&made).all(|(a, m)| a.1 != m.1),
+        "an attempt that ended wrote each record once: {after:?}"
+    );
+    let ended = again[0].id.to_string();
+    let retried = again[1].id.to_string();
+    assert_eq!(
+        queue().await,
+        [(retried.clone(), "pending".to_string())],
+        "the succeeded delivery left the queue; the retried one waits there"
+    );
+    let states: Vec<(String, String)> =
+        sqlx::query_as("select id, state from deliveries order by id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    let mut expected = vec![
+        (ended, "succeeded".to_string()),
+        (retried.clone(), "pending".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(states, expected);
+    // Claimed again, the retried delivery has a token neither of its earlier
+    // claims had: a late receipt under the first one is refused.
+    let third = b
+        .store
+        .claim_due(
+            now + Duration::hours(2),
+            now + Duration::hours(3),
+            2,
+            100,
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(third.len(), 1);
+    let stale = first.iter().find(|c| c.id == third[0].id).unwrap();
+    assert_ne!(stale.claim, third[0].claim);
+    let late = b
+        .store
+        .record_attempts(vec![super::delivery::receipt(
+            stale,
+            AfterAttempt::Succeeded,
+        )])
+        .await
+        .unwrap();
+    assert!(
+        matches!(late[0], herald_engine::store::Recorded::Refused),
+        "a receipt under an old claim changes nothing"
+    );
+    assert_eq!(queue().await, [(retried, "in_flight".to_string())]);
+    db.close().await;
+}

@@ -185,15 +185,16 @@ impl crate::store::EndpointStore for This {
         // deliveries_endpoint_idx (endpoint_id, state) leaves out succeeded
         // rows, the bulk of the table; the condition matches its own.
         let sql = format!(
-            r"select endpoint_id,
-                     count(*) filter (where state = 'pending' and attempts = 0),
-                     count(*) filter (where state = 'pending' and attempts > 0),
-                     count(*) filter (where state = 'in_flight'),
-                     count(*) filter (where state = 'dead')
-              from deliveries
-              where endpoint_id in ({})
-                and state <> 'succeeded' and tenant_id = $2
-              group by endpoint_id",
+            r"select d.endpoint_id,
+                     count(*) filter (where d.live_state = 'pending' and d.attempts = 0),
+                     count(*) filter (where d.live_state = 'pending' and d.attempts > 0),
+                     count(*) filter (where d.live_state = 'in_flight'),
+                     count(*) filter (where d.live_state = 'dead')
+              from {}
+              where d.endpoint_id in ({})
+                and d.state <> 'succeeded' and d.tenant_id = $2
+              group by d.endpoint_id",
+            super::LIVE_DELIVERIES,
             super::IDS_OF_JSON_1
         );
         let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(&sql)

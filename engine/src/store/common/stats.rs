@@ -16,7 +16,7 @@ use crate::model::{
     Counts, DepthPoint, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut, TenantId,
 };
 use crate::stats::{Range, SummedRow, after_ranges, assemble, dlq_depth};
-use crate::store::sql::{GAUGE_DELIVERIES, GAUGE_QUEUES, GAUGE_REPLAYS};
+use crate::store::sql::{GAUGE_QUEUES, GAUGE_REPLAYS, gauge_deliveries};
 use crate::store::{StatSample, StatsScope, to_millis};
 
 /// The plain count columns, in the order `counts_at` reads them.
@@ -261,10 +261,11 @@ impl crate::store::StatsStore for This {
         // One moment for every gauge, so they add up (a delivery moving from
         // in flight to the DLQ is never counted in both, or in neither).
         let mut read = self.snapshot().await?;
-        let (due, scheduled, in_flight): (i64, i64, i64) = sqlx::query_as(GAUGE_DELIVERIES)
-            .bind(now)
-            .fetch_one(&mut *read)
-            .await?;
+        let (due, scheduled, in_flight): (i64, i64, i64) =
+            sqlx::query_as(&gauge_deliveries(super::DELIVERY_QUEUE))
+                .bind(now)
+                .fetch_one(&mut *read)
+                .await?;
         let (dlq, enabled, disabled): (i64, i64, i64) =
             sqlx::query_as(GAUGE_QUEUES).fetch_one(&mut *read).await?;
         let replays: Vec<(String, String, i64, i64)> =

@@ -1,10 +1,14 @@
-//! PostgreSQL: the dispatcher's claims, lease recovery and receipts. A claim
-//! picks its deliveries fairly in one statement (round-robin over endpoints
-//! and tenants, each endpoint capped by its free slots, counted over every
-//! node's in-flight work) and takes them with `for update skip locked`, so
-//! two claims never take the same delivery. Every claim bumps the delivery's
-//! `claim_token`, the fencing token its receipt must show. Receipts of a
-//! batch are written with one statement per table (`unnest`).
+//! PostgreSQL: the dispatcher's claims, lease recovery and receipts, on the
+//! queue of live work (`delivery_queue`: pending and in-flight deliveries
+//! only); a delivery's record (`delivery_records`) is written when an
+//! attempt ends, never by a claim. A claim picks its deliveries fairly in
+//! one statement (round-robin over endpoints and tenants, each endpoint
+//! capped by its free slots, counted over every node's in-flight work) and
+//! takes them with `for update skip locked`, so two claims never take the
+//! same delivery. Every claim gives the delivery a new `claim_token` (from a
+//! sequence, so no token is ever used twice), the fencing token its receipt
+//! must show. Receipts of a batch are written with one statement per table
+//! (`unnest`).
 //!
 //! An endpoint's concurrency limit holds across nodes: its deliveries in
 //! flight on every node count against it, and claims of the installation
@@ -35,9 +39,9 @@ use crate::store::{
 const PICK_SQL: &str = r"with ready as (
     select p.id as endpoint_id, p.tenant_id,
            $4 * coalesce(p.max_in_flight, $3)
-             - (select count(*) from deliveries f where f.state = 'in_flight' and f.endpoint_id = p.id) as free
+             - (select count(*) from delivery_queue f where f.state = 'in_flight' and f.endpoint_id = p.id) as free
     from endpoints p
-    where exists (select 1 from deliveries d
+    where exists (select 1 from delivery_queue d
                   where d.state = 'pending' and d.endpoint_id = p.id and d.next_attempt_at <= $1)
 ), lanes as (
     select r.endpoint_id, r.tenant_id, d.id, d.next_attempt_at,
@@ -45,9 +49,9 @@ const PICK_SQL: &str = r"with ready as (
            min(d.next_attempt_at) over (partition by r.endpoint_id) as first_due
     from ready r
     cross join lateral (
-        select id, next_attempt_at from deliveries d
+        select delivery_id as id, next_attempt_at from delivery_queue d
         where d.state = 'pending' and d.endpoint_id = r.endpoint_id and d.next_attempt_at <= $1
-        order by d.next_attempt_at, d.id
+        order by d.next_attempt_at, d.delivery_id
         limit least(r.free, $2)
     ) d
     where r.free > 0
@@ -62,22 +66,20 @@ select id from ranked order by tenant_turn, turn, first_due, endpoint_id limit $
 /// other node holds locked, leased to this node (`$4`) until `$3`; returns
 /// what sending each needs.
 const TAKE_SQL: &str = r"with picked as (
-    select id from deliveries
-    where id = any($1) and state = 'pending' and next_attempt_at <= $2
+    select delivery_id from delivery_queue
+    where delivery_id = any($1) and state = 'pending' and next_attempt_at <= $2
     for update skip locked
 ), held as (
-    update deliveries d
-    set state = 'in_flight', lease_until = $3, lease_owner = $4, updated_at = $2,
-        claim_token = d.claim_token + 1
-    from picked where d.id = picked.id
-    returning d.id, d.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts,
-              d.attempts - d.chain_base as chain_attempts, d.first_attempt_at, d.chain_trigger,
-              d.chain_reason, d.next_attempt_at
+    update delivery_queue q
+    set state = 'in_flight', lease_until = $3, lease_owner = $4, claim_token = nextval('delivery_claims')
+    from picked where q.delivery_id = picked.delivery_id
+    returning q.delivery_id, q.claim_token, q.next_attempt_at
 )
-select h.id, h.claim_token, h.tenant_id, h.event_id, h.endpoint_id, h.attempts, h.chain_attempts,
-       h.first_attempt_at, h.chain_trigger, h.chain_reason, e.event_type, e.payload, e.correlation_id, e.test
-from held h join events e on e.id = h.event_id
-order by h.next_attempt_at, h.id";
+select h.delivery_id, h.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts,
+       d.attempts - d.chain_base, d.first_attempt_at, d.chain_trigger, d.chain_reason,
+       e.event_type, e.payload, e.correlation_id, e.test
+from held h join delivery_records d on d.id = h.delivery_id join events e on e.id = d.event_id
+order by h.next_attempt_at, h.delivery_id";
 
 /// Claimed endpoints' delivery settings (`$1` their ids); `version` changes
 /// with any change to the endpoint or its secrets.
@@ -136,18 +138,18 @@ impl InFlight {
         )
     }
 
-    /// A condition on `deliveries` over the parameters `$1` and `$2`.
+    /// A condition on `delivery_queue q` over the parameters `$1` and `$2`.
     fn condition(&self) -> &'static str {
         match self {
             InFlight::LeaseBefore(_) => {
-                "state = 'in_flight' and lease_until < $1 and $2::bigint[] is null"
+                "q.state = 'in_flight' and q.lease_until < $1 and $2::bigint[] is null"
             }
             InFlight::Claims(..) => {
-                "state = 'in_flight' and (id, claim_token) in \
+                "q.state = 'in_flight' and (q.delivery_id, q.claim_token) in \
                  (select * from unnest($1::text[], $2::bigint[]))"
             }
             InFlight::OwnedBy(_) => {
-                "state = 'in_flight' and lease_owner = $1 and $2::bigint[] is null"
+                "q.state = 'in_flight' and q.lease_owner = $1 and $2::bigint[] is null"
             }
         }
     }
@@ -179,7 +181,7 @@ impl InFlight {
 /// `now_ms`; returns how many.
 async fn requeue(conn: &mut PgConnection, selection: &InFlight, now_ms: i64) -> Result<u64> {
     let update = format!(
-        r"update deliveries set state = 'pending', lease_until = null, next_attempt_at = $3, updated_at = $3
+        r"update delivery_queue q set state = 'pending', lease_until = null, next_attempt_at = $3
           where {}",
         selection.condition()
     );
@@ -202,10 +204,11 @@ async fn settle_in_flight(
     why: &str,
 ) -> Result<Settled> {
     let select = format!(
-        r"select id, tenant_id, endpoint_id, event_id from deliveries
+        r"select q.delivery_id, d.tenant_id, q.endpoint_id, d.event_id
+          from delivery_queue q join delivery_records d on d.id = q.delivery_id
           where {}
-            and endpoint_id in (select id from endpoints where semantics = 'at_most_once')
-          for update skip locked",
+            and q.endpoint_id in (select id from endpoints where semantics = 'at_most_once')
+          for update of q skip locked",
         selection.condition()
     );
     let unknown: Vec<(String, String, String, String)> = selection
@@ -214,13 +217,7 @@ async fn settle_in_flight(
         .await?;
     let mut dead_lettered = 0;
     for (delivery, tenant, endpoint, event) in &unknown {
-        sqlx::query(
-            "update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = $1 where id = $2",
-        )
-        .bind(now_ms)
-        .bind(delivery)
-        .execute(&mut *conn)
-        .await?;
+        end_live(conn, delivery, now_ms).await?;
         let added = insert_dlq_entry(
             conn,
             (delivery, tenant, endpoint, event),
@@ -236,6 +233,19 @@ async fn settle_in_flight(
         dead: unknown.len() as u64,
         dead_lettered,
     })
+}
+
+/// Ends a live delivery dead: off the queue, and so in its record.
+async fn end_live(conn: &mut PgConnection, delivery: &str, now_ms: i64) -> Result<()> {
+    sqlx::query(
+        r"with gone as (delete from delivery_queue where delivery_id = $2 returning delivery_id)
+          update delivery_records d set state = 'dead', updated_at = $1 from gone where d.id = gone.delivery_id",
+    )
+    .bind(now_ms)
+    .bind(delivery)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// The type of a stored event ("" if it is gone).
@@ -450,9 +460,12 @@ impl crate::store::DispatchStore for PostgresStore {
         let delivery = delivery.text();
         let mut tx = self.pool().begin().await?;
         let row: Option<(String, String, String)> = sqlx::query_as(
-            r"update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = $1
-              where id = $2 and state = 'in_flight' and claim_token = $3
-              returning tenant_id, endpoint_id, event_id",
+            r"with gone as (
+                  delete from delivery_queue where delivery_id = $2 and state = 'in_flight' and claim_token = $3
+                  returning delivery_id
+              )
+              update delivery_records d set state = 'dead', updated_at = $1 from gone where d.id = gone.delivery_id
+              returning d.tenant_id, d.endpoint_id, d.event_id",
         )
         .bind(now_ms)
         .bind(&delivery)
@@ -496,7 +509,7 @@ impl crate::store::DispatchStore for PostgresStore {
 
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
         let at: Option<i64> = sqlx::query_scalar(
-            "select min(next_attempt_at) from deliveries where state = 'pending'",
+            "select min(next_attempt_at) from delivery_queue where state = 'pending'",
         )
         .fetch_one(self.pool())
         .await?;

@@ -349,10 +349,14 @@ async fn insert_deliveries(
         .execute(&mut *conn)
         .await?;
     sqlx::query(
-        r"insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at,
-                                 created_at, updated_at)
-          select id, $1, event_id, endpoint_id, 'pending', due, due, due
-          from unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) as u(id, event_id, endpoint_id, due)",
+        r"with u as (
+              select * from unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) as u(id, event_id, endpoint_id, due)
+          ), recorded as (
+              insert into delivery_records (id, tenant_id, event_id, endpoint_id, state, created_at, updated_at)
+              select id, $1, event_id, endpoint_id, 'pending', due, due from u
+          )
+          insert into delivery_queue (delivery_id, endpoint_id, state, next_attempt_at)
+          select id, endpoint_id, 'pending', due from u",
     )
     .bind(tenant)
     .bind(&ids)

@@ -57,6 +57,13 @@ use helpers::{Conditions, id_page, row_by_id};
 const IDS_OF_JSON_1: &str = "select value from json_array_elements_text($1::json)";
 /// `LIKE` that ignores the case of ASCII letters, as SQLite's `like` does.
 const LIKE_ANY_CASE: &str = "ilike";
+/// Where live (pending and in-flight) deliveries are: their own small table
+/// (migration 0004), apart from every delivery's record.
+const DELIVERY_QUEUE: &str = "delivery_queue";
+/// Deliveries as `d` with their state now as `live_state`: the record's
+/// columns stay plain, so a condition on them can use its indexes.
+const LIVE_DELIVERIES: &str = "(select r.*, coalesce(q.state, r.state) as live_state \
+     from delivery_records r left join delivery_queue q on q.delivery_id = r.id) as d";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 

@@ -1,5 +1,7 @@
 //! PostgreSQL: the receipts of a batch of attempts, written with one
-//! statement per table (`unnest`).
+//! statement per table (`unnest`): the deliveries' records, the queue (a
+//! delivery to retry waits there again, one that ended leaves it) and the
+//! attempts.
 
 use sqlx::PgConnection;
 
@@ -34,10 +36,12 @@ pub(super) async fn record_set(
     let tokens: Vec<i64> = batch.iter().map(|o| o.claim.0).collect();
     let rows: Vec<(String, i64, String, String, String, String)> = sqlx::query_as(
         r"select d.id, d.attempts + 1, d.tenant_id, d.endpoint_id, d.event_id, e.event_type
-          from deliveries d join events e on e.id = d.event_id
-          where d.state = 'in_flight'
-            and (d.id, d.claim_token) in (select * from unnest($1::text[], $2::bigint[]))
-          for update of d",
+          from delivery_queue q
+          join delivery_records d on d.id = q.delivery_id
+          join events e on e.id = d.event_id
+          where q.state = 'in_flight'
+            and (q.delivery_id, q.claim_token) in (select * from unnest($1::text[], $2::bigint[]))
+          for update of q",
     )
     .bind(&ids)
     .bind(&tokens)
@@ -122,12 +126,19 @@ pub(super) async fn record_set(
     }
     if !moves.id.is_empty() {
         sqlx::query(
-            r"update deliveries d
-              set attempts = u.attempts, state = u.state, next_attempt_at = u.next, lease_until = null,
+            r"with u as (
+                  select * from unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
+                      as u(id, attempts, state, next, started)
+              ), retried as (
+                  update delivery_queue q set state = 'pending', next_attempt_at = u.next, lease_until = null
+                  from u where q.delivery_id = u.id and u.state = 'pending'
+              ), ended as (
+                  delete from delivery_queue q using u where q.delivery_id = u.id and u.state <> 'pending'
+              )
+              update delivery_records d
+              set attempts = u.attempts, state = u.state,
                   first_attempt_at = coalesce(d.first_attempt_at, u.started), updated_at = $6
-              from unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
-                   as u(id, attempts, state, next, started)
-              where d.id = u.id",
+              from u where d.id = u.id",
         )
         .bind(&moves.id)
         .bind(&moves.attempts)

@@ -58,6 +58,12 @@ type This = SqliteStore;
 const IDS_OF_JSON_1: &str = "select value from json_each($1)";
 /// `LIKE` that ignores the case of ASCII letters (SQLite's own `like` does).
 const LIKE_ANY_CASE: &str = "like";
+/// Where live (pending and in-flight) deliveries are: one table holds every
+/// delivery here.
+const DELIVERY_QUEUE: &str = "deliveries";
+/// Deliveries as `d` with their state now as `live_state` (PostgreSQL keeps
+/// it in two tables).
+const LIVE_DELIVERIES: &str = "(select *, state as live_state from deliveries) as d";
 use helpers::{Conditions, id_page, row_by_id};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
