@@ -39,8 +39,27 @@ pub enum ReplayStarted {
     Job(Box<ReplayOut>),
 }
 
+/// White space as the API document's patterns mean it (`\s` of the
+/// ECMAScript regular expressions JSON Schema uses). Rust's own white space
+/// differs at two characters: it counts U+0085 (next line) and not U+FEFF.
+fn is_pattern_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
+/// A reason as recorded: trimmed; a required one must have a character
+/// other than white space (the document's pattern `\S`).
 fn reason(text: &str, required: bool) -> Result<String> {
-    let text = text.trim();
+    let text = text.trim_matches(is_pattern_space);
     if required && text.is_empty() {
         return Err(EngineError::invalid("reason", "say why (it is recorded)"));
     }
@@ -455,10 +474,28 @@ impl Engine {
         if input.filter.endpoint_id.is_none() {
             input.filter.endpoint_id = checkpoint.endpoint_id;
         }
-        if input.reason.trim().is_empty() {
+        if input.reason.trim_matches(is_pattern_space).is_empty() {
             input.reason = format!("recover from checkpoint '{}'", checkpoint.name);
         }
         self.start_replay_as(tenant, input, by, AuditAction::CheckpointRecover)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+
+    /// A required reason is refused exactly when the document's pattern
+    /// (`\S`, ECMAScript's white space) refuses it.
+    #[test]
+    fn a_required_reason_is_blank_as_the_documents_pattern_says() {
+        for blank in ["", " \t\n", "\u{feff}", "\u{3000}\u{a0}\u{2028}"] {
+            assert!(reason(blank, true).is_err(), "{blank:?} is blank");
+        }
+        for given in ["\u{85}", "x", " why "] {
+            assert!(reason(given, true).is_ok(), "{given:?} says something");
+        }
+        assert_eq!(reason("\u{feff} why \u{3000}", true).unwrap(), "why");
     }
 }
