@@ -217,7 +217,7 @@ async fn settle_in_flight(
         .await?;
     let mut dead_lettered = 0;
     for (delivery, tenant, endpoint, event) in &unknown {
-        end_live(conn, delivery, now_ms).await?;
+        end_live(conn, delivery, None, now_ms).await?;
         let added = insert_dlq_entry(
             conn,
             (delivery, tenant, endpoint, event),
@@ -235,17 +235,29 @@ async fn settle_in_flight(
     })
 }
 
-/// Ends a live delivery dead: off the queue, and so in its record.
-async fn end_live(conn: &mut PgConnection, delivery: &str, now_ms: i64) -> Result<()> {
-    sqlx::query(
-        r"with gone as (delete from delivery_queue where delivery_id = $2 returning delivery_id)
-          update delivery_records d set state = 'dead', updated_at = $1 from gone where d.id = gone.delivery_id",
+/// Ends a live delivery dead (off the queue, and so in its record), when
+/// `claim` is given only if it is still in flight under that claim; returns
+/// its tenant, endpoint and event if it ended.
+async fn end_live(
+    conn: &mut PgConnection,
+    delivery: &str,
+    claim: Option<i64>,
+    now_ms: i64,
+) -> Result<Option<(String, String, String)>> {
+    Ok(sqlx::query_as(
+        r"with gone as (
+              delete from delivery_queue
+              where delivery_id = $2 and ($3::bigint is null or (state = 'in_flight' and claim_token = $3))
+              returning delivery_id
+          )
+          update delivery_records d set state = 'dead', updated_at = $1 from gone where d.id = gone.delivery_id
+          returning d.tenant_id, d.endpoint_id, d.event_id",
     )
     .bind(now_ms)
     .bind(delivery)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .bind(claim)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// The type of a stored event ("" if it is gone).
@@ -459,19 +471,7 @@ impl crate::store::DispatchStore for PostgresStore {
         let now_ms = to_millis(Utc::now());
         let delivery = delivery.text();
         let mut tx = self.pool().begin().await?;
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            r"with gone as (
-                  delete from delivery_queue where delivery_id = $2 and state = 'in_flight' and claim_token = $3
-                  returning delivery_id
-              )
-              update delivery_records d set state = 'dead', updated_at = $1 from gone where d.id = gone.delivery_id
-              returning d.tenant_id, d.endpoint_id, d.event_id",
-        )
-        .bind(now_ms)
-        .bind(&delivery)
-        .bind(claim.0)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = end_live(&mut tx, &delivery, Some(claim.0), now_ms).await?;
         let Some((tenant, endpoint, event)) = row else {
             tracing::warn!(correlation_id = "dispatcher", %delivery, "not abandoning a delivery that is no longer held under this claim");
             return Ok(false);

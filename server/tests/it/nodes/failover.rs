@@ -57,11 +57,7 @@ async fn three_nodes_deliver_every_event_when_one_is_killed_mid_delivery() {
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
     loop {
         let unique: usize = receivers.iter().map(|r| seen(r).0).sum();
-        let unfinished: i64 =
-            sqlx::query_scalar("select count(*) from deliveries where state <> 'succeeded'")
-                .fetch_one(&db)
-                .await
-                .unwrap();
+        let unfinished = Cluster::unfinished(&db).await;
         if unique == EVENTS && unfinished == 0 {
             break;
         }

@@ -281,6 +281,14 @@ impl Cluster {
         sqlx::PgPool::connect(&self.schema.url()).await.unwrap()
     }
 
+    /// How many deliveries have not succeeded (yet).
+    async fn unfinished(db: &sqlx::PgPool) -> i64 {
+        sqlx::query_scalar("select count(*) from deliveries where state <> 'succeeded'")
+            .fetch_one(db)
+            .await
+            .unwrap()
+    }
+
     /// The deliveries `node` holds in flight, read from the database.
     async fn in_flight_of(&self, node: &str) -> i64 {
         let db = self.database().await;
