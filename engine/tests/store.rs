@@ -691,3 +691,7 @@ async fn failed_sign_ins_lock_the_address_then_the_account() {
 // What nodes sharing one PostgreSQL database tell each other.
 #[path = "store/nodes.rs"]
 mod nodes;
+
+// Receipts that lease the next deliveries into the slots they free.
+#[path = "store/refill.rs"]
+mod refill;

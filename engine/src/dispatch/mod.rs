@@ -24,7 +24,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use self::attempt::{after_attempt, panic_text};
-use self::receipts::{Recorder, record_receipts};
+use self::receipts::{Recorder, Refilling, record_receipts};
 use crate::live::LiveHub;
 use crate::model::{
     DeliveryId, DeliveryOutcome, DeliveryState, EndpointId, ErrorClass, LiveMessage,
@@ -129,6 +129,9 @@ pub struct Dispatcher {
     metrics: Arc<crate::metrics::Metrics>,
     /// Deliveries claimed and not yet settled, for the heartbeat.
     held: std::sync::atomic::AtomicUsize,
+    /// Whether the store refills the slots receipts free
+    /// ([`Store::record_and_refill`]); if not, a freed slot calls for a claim.
+    refills: bool,
 }
 
 impl Dispatcher {
@@ -140,6 +143,7 @@ impl Dispatcher {
         live: Arc<LiveHub>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Arc<Self> {
+        let refills = store.refills();
         Arc::new(Self {
             store,
             client: http::client(
@@ -154,6 +158,7 @@ impl Dispatcher {
             live,
             metrics,
             held: std::sync::atomic::AtomicUsize::new(0),
+            refills,
         })
     }
 
@@ -198,14 +203,30 @@ impl Dispatcher {
     /// Runs until `stop` turns true, then finishes (or hands back) what is in flight.
     #[tracing::instrument(skip_all, name = "dispatcher", fields(correlation_id = "dispatcher"))]
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(self.config.concurrency));
-        // Each task answers whether it made its attempt: one that did not is
-        // still in flight in the database, and is handed back at shutdown.
-        let mut tasks: JoinSet<bool> = JoinSet::new();
-        let mut in_flight: HashMap<tokio::task::Id, (DeliveryId, ClaimToken)> = HashMap::new();
-        let mut last_reclaim: Option<tokio::time::Instant> = None;
         let (recorder, receipts) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(record_receipts(self.store.clone(), receipts));
+        let (refilled, mut refills) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(record_receipts(
+            self.store.clone(),
+            receipts,
+            Refilling {
+                lease: chrono::Duration::from_std(self.config.lease).unwrap_or_default(),
+                per_endpoint: u32::try_from(self.config.per_endpoint).unwrap_or(u32::MAX),
+                to: refilled,
+                stop: stop.clone(),
+            },
+        ));
+        let mut run = Running {
+            tasks: JoinSet::new(),
+            in_flight: HashMap::new(),
+            recorder,
+            permits: Arc::new(Semaphore::new(self.config.concurrency)),
+            stop: stop.clone(),
+        };
+        let mut last_reclaim: Option<tokio::time::Instant> = None;
+        // Whether to claim on this turn: after a wake, a sweep, or slots freed
+        // that no receipt refilled.
+        let mut claim = true;
+        let mut next_look = tokio::time::Instant::now();
 
         self.recover_left_in_flight().await;
 
@@ -214,21 +235,23 @@ impl Dispatcher {
                 self.reclaim_expired().await;
                 last_reclaim = Some(tokio::time::Instant::now());
             }
-            while let Some(done) = tasks.try_join_next_with_id() {
-                finished(&mut in_flight, done);
+            claim |= run.reap(self.refills);
+            while let Ok(refill) = refills.try_recv() {
+                claim |= refill.short;
+                self.start_all(&mut run, refill.claims, refill.lease_until);
             }
             self.held
-                .store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
+                .store(run.in_flight.len(), std::sync::atomic::Ordering::Relaxed);
 
             // Claimed and not yet finished, at most twice the global limit.
-            let room = (self.config.concurrency * CLAIM_AHEAD).saturating_sub(tasks.len());
+            let room = (self.config.concurrency * CLAIM_AHEAD).saturating_sub(run.tasks.len());
             let wanted = u32::try_from(room.min(256)).unwrap_or(256);
-            let mut claimed_all = false;
-            if wanted > 0 {
+            if claim && wanted > 0 {
                 let now = Utc::now();
                 let lease_until =
                     now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
                 let per_endpoint = u32::try_from(self.config.per_endpoint).unwrap_or(u32::MAX);
+                let mut claimed_all = false;
                 match self
                     .store
                     .claim_due(now, lease_until, wanted, per_endpoint, CLAIM_AHEAD as u32)
@@ -236,60 +259,34 @@ impl Dispatcher {
                 {
                     Ok(batch) => {
                         claimed_all = batch.len() as u32 == wanted;
-                        for claimed in batch {
-                            let slot =
-                                self.endpoint_slot(claimed.endpoint_id, claimed.max_in_flight);
-                            let id = (claimed.id, claimed.claim);
-                            let (this, recorder, permits, stop) = (
-                                self.clone(),
-                                recorder.clone(),
-                                permits.clone(),
-                                stop.clone(),
-                            );
-                            let mut claimed = claimed;
-                            let handle = tasks.spawn(async move {
-                                // Its endpoint's slot first: one that waits for a
-                                // global slot holds only its own endpoint's.
-                                let (Ok(endpoint), Ok(global)) =
-                                    (slot.acquire_owned().await, permits.acquire_owned().await)
-                                else {
-                                    return false;
-                                };
-                                if *stop.borrow() {
-                                    return false;
-                                }
-                                if !this.lease_covers(&mut claimed, lease_until).await {
-                                    return true;
-                                }
-                                this.deliver(claimed, &recorder, (endpoint, global)).await;
-                                true
-                            });
-                            in_flight.insert(handle.id(), id);
-                        }
+                        self.start_all(&mut run, batch, lease_until);
                     }
                     Err(e) => tracing::error!(error = %e, "cannot claim deliveries"),
                 }
+                if claimed_all && run.tasks.len() < self.config.concurrency * CLAIM_AHEAD {
+                    continue;
+                }
+                next_look = tokio::time::Instant::now() + self.pause_until_next_due().await;
             }
-            if claimed_all && tasks.len() < self.config.concurrency * CLAIM_AHEAD {
-                continue;
-            }
+            claim = false;
 
-            self.held
-                .store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
-            let pause = self.pause_until_next_due().await;
             tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(pause) => {}
-                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                    finished(&mut in_flight, done);
-                    // A finished request freed room for more of its endpoint's
-                    // work: let the requests finishing after it free theirs
-                    // too, so one claim refills many slots rather than one
-                    // each. Its endpoint's other claimed deliveries keep its
-                    // slots busy meanwhile.
-                    tokio::time::sleep(CLAIM_COALESCE).await;
-                    while let Some(done) = tasks.try_join_next_with_id() {
-                        finished(&mut in_flight, done);
+                () = self.wake.notified() => claim = true,
+                () = tokio::time::sleep_until(next_look) => claim = true,
+                Some(refill) = refills.recv() => {
+                    claim = refill.short;
+                    self.start_all(&mut run, refill.claims, refill.lease_until);
+                }
+                Some(done) = run.tasks.join_next_with_id(), if !run.tasks.is_empty() => {
+                    claim = finished(&mut run.in_flight, done, self.refills);
+                    if claim {
+                        // A finished request freed room for more of its
+                        // endpoint's work: let the requests finishing after it
+                        // free theirs too, so one claim refills many slots
+                        // rather than one each. Its endpoint's other claimed
+                        // deliveries keep its slots busy meanwhile.
+                        tokio::time::sleep(CLAIM_COALESCE).await;
+                        run.reap(self.refills);
                     }
                 }
                 _ = stop.changed() => {}
@@ -297,18 +294,27 @@ impl Dispatcher {
         }
 
         // Shutting down: let requests in flight finish, then hand back the rest.
+        let Running {
+            mut tasks,
+            mut in_flight,
+            recorder,
+            ..
+        } = run;
         let grace = tokio::time::sleep(self.config.shutdown_grace);
         tokio::pin!(grace);
         while !tasks.is_empty() {
             tokio::select! {
-                Some(done) = tasks.join_next_with_id() => finished(&mut in_flight, done),
+                Some(done) = tasks.join_next_with_id() => {
+                    finished(&mut in_flight, done, false);
+                }
                 () = &mut grace => break,
             }
         }
         tasks.abort_all();
         // Receipts already queued are written first (every sender is gone
         // once the aborted tasks are dropped, so the writer stores what it has
-        // and ends); only what is still in flight after that is handed back.
+        // and ends); only what is still in flight after that is handed back,
+        // with what a receipt refilled that no task was started for.
         while tasks.join_next().await.is_some() {}
         drop(recorder);
         if let Err(e) = writer.await {
@@ -316,7 +322,10 @@ impl Dispatcher {
         }
         // Their requests may have reached the receiver: at-least-once ones are
         // sent again on the next start, at-most-once ones go to the DLQ.
-        let unfinished: Vec<(DeliveryId, ClaimToken)> = in_flight.into_values().collect();
+        let mut unfinished: Vec<(DeliveryId, ClaimToken)> = in_flight.into_values().collect();
+        while let Ok(refill) = refills.try_recv() {
+            unfinished.extend(refill.claims.iter().map(|c| (c.id, c.claim)));
+        }
         if !unfinished.is_empty() {
             match self.store.hand_back(&unfinished, Utc::now()).await {
                 Ok(settled) => self.settled(
@@ -328,6 +337,48 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Starts a task for each claimed delivery: it sends the delivery once it
+    /// has its endpoint's slot and a global one, unless the lease ran short.
+    fn start_all(
+        self: &Arc<Self>,
+        run: &mut Running,
+        claims: Vec<Claimed>,
+        lease_until: chrono::DateTime<Utc>,
+    ) {
+        for claimed in claims {
+            let slot = self.endpoint_slot(claimed.endpoint_id, claimed.max_in_flight);
+            let id = (claimed.id, claimed.claim);
+            let (this, recorder, permits, stop) = (
+                self.clone(),
+                run.recorder.clone(),
+                run.permits.clone(),
+                run.stop.clone(),
+            );
+            let mut claimed = claimed;
+            // A task that made no attempt leaves its delivery in flight in
+            // the database, to be handed back at shutdown.
+            let handle = run.tasks.spawn(async move {
+                // Its endpoint's slot first: one that waits for a global slot
+                // holds only its own endpoint's.
+                let (Ok(endpoint), Ok(global)) =
+                    (slot.acquire_owned().await, permits.acquire_owned().await)
+                else {
+                    return Ended::Unattempted;
+                };
+                if *stop.borrow() {
+                    return Ended::Unattempted;
+                }
+                if !this.lease_covers(&mut claimed, lease_until).await {
+                    return Ended::Settled;
+                }
+                this.deliver(claimed, &recorder, (endpoint, global)).await
+            });
+            run.in_flight.insert(handle.id(), id);
+        }
+        self.held
+            .store(run.in_flight.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether the lease of a delivery that waited for a slot still leaves
@@ -388,7 +439,7 @@ impl Dispatcher {
         endpoint = %claimed.endpoint_id,
         event = %claimed.event_id,
     ))]
-    async fn deliver(&self, claimed: Claimed, recorder: &Recorder, slots: Slots) {
+    async fn deliver(&self, claimed: Claimed, recorder: &Recorder, slots: Slots) -> Ended {
         if !claimed.endpoint_active {
             let reason = "the endpoint was disabled or deleted before the delivery was attempted";
             match self.store.abandon(claimed.id, claimed.claim, reason).await {
@@ -397,7 +448,7 @@ impl Dispatcher {
                     about!(error, &claimed, error = %e, "cannot end a delivery to an inactive endpoint")
                 }
             }
-            return;
+            return Ended::Settled;
         }
         let started_at = Utc::now();
         let began = std::time::Instant::now();
@@ -491,9 +542,9 @@ impl Dispatcher {
             event_type: Some(claimed.event_type.clone()),
         };
         // Metrics and the live feed report only attempts whose receipt is stored.
-        let recorded = match recorder.send((outcome, stored)) {
-            Ok(()) => written.await.ok().flatten(),
-            Err(_) => None,
+        let (ended, recorded) = match recorder.send((outcome, stored)) {
+            Ok(()) => (Ended::Receipted, written.await.ok().flatten()),
+            Err(_) => (Ended::Settled, None),
         };
         if let Some(Recorded::Applied { dead_lettered }) = recorded {
             self.metrics.attempt(counted.0, counted.1);
@@ -524,6 +575,7 @@ impl Dispatcher {
                 "endpoint disabled: the receiver answered 410 Gone"
             );
         }
+        ended
     }
 }
 
@@ -536,18 +588,57 @@ fn correlation_of(claimed: &Claimed) -> String {
         .unwrap_or_else(|| claimed.event_id.to_string())
 }
 
+/// What the dispatcher's loop keeps while it runs.
+struct Running {
+    tasks: JoinSet<Ended>,
+    /// The claim of each task's delivery, until the task settles it.
+    in_flight: HashMap<tokio::task::Id, (DeliveryId, ClaimToken)>,
+    recorder: Recorder,
+    permits: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Running {
+    /// Forgets the tasks that have finished; true when one freed a slot that
+    /// calls for a claim (see [`finished`]).
+    fn reap(&mut self, refills: bool) -> bool {
+        let mut claim = false;
+        while let Some(done) = self.tasks.try_join_next_with_id() {
+            claim |= finished(&mut self.in_flight, done, refills);
+        }
+        claim
+    }
+}
+
+/// How a delivery's task ended.
+enum Ended {
+    /// Never attempted (shutting down): still in flight, handed back with the rest.
+    Unattempted,
+    /// Its receipt went to the writer, which refills the slot where the
+    /// store does (and says when it could not).
+    Receipted,
+    /// Settled without a receipt (handed back, or abandoned).
+    Settled,
+}
+
+/// Forgets a finished task's claim unless it is still in flight; true when
+/// the slot it freed calls for a claim: it was settled without a receipt,
+/// it panicked, or its receipt refilled nothing (`refills` false).
 fn finished(
     in_flight: &mut HashMap<tokio::task::Id, (DeliveryId, ClaimToken)>,
-    done: Result<(tokio::task::Id, bool), tokio::task::JoinError>,
-) {
+    done: Result<(tokio::task::Id, Ended), tokio::task::JoinError>,
+    refills: bool,
+) -> bool {
     match done {
-        // Settled: attempted (its receipt written or its lease left to
-        // expire) or handed back.
-        Ok((id, true)) => {
+        Ok((_, Ended::Unattempted)) => false,
+        Ok((id, Ended::Receipted)) => {
             in_flight.remove(&id);
+            !refills
         }
-        // Never attempted (shutting down): handed back with the rest.
-        Ok((_, false)) => {}
+        Ok((id, Ended::Settled)) => {
+            in_flight.remove(&id);
+            true
+        }
         Err(e) => {
             let delivery = in_flight.remove(&e.id()).map(|(id, _)| id);
             if e.is_panic() {
@@ -556,6 +647,7 @@ fn finished(
                     "a delivery task panicked; its lease will expire and it will be retried"
                 );
             }
+            true
         }
     }
 }

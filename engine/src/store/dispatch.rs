@@ -50,6 +50,30 @@ pub trait DispatchStore: Send + Sync {
     /// claimed again since, or no longer exists) is refused and changes
     /// nothing. One answer per outcome, in order.
     async fn record_attempts(&self, batch: Vec<AttemptOutcome>) -> Result<Vec<Recorded>>;
+    /// Whether [`Store::record_and_refill`] refills slots here.
+    fn refills(&self) -> bool {
+        false
+    }
+    /// Records `batch` as [`Store::record_attempts`] does and, in the same
+    /// transaction, refills the endpoint slots its receipts free: for each
+    /// endpoint, up to as many deliveries due by `now` as the batch ended
+    /// attempts of, never past its limit (its own `max_in_flight`, else
+    /// `per_endpoint`), leased until `lease_until` like a claim's. Each
+    /// refill takes at most the slots its own receipts freed, so it needs no
+    /// turn with other claims to keep a limit that holds across nodes.
+    ///
+    /// A backend whose claims run ahead of the slots (one node on SQLite)
+    /// refills nothing: the work it claimed ahead fills them.
+    async fn record_and_refill(
+        &self,
+        batch: Vec<AttemptOutcome>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        per_endpoint: u32,
+    ) -> Result<(Vec<Recorded>, Vec<Claimed>)> {
+        let _ = (now, lease_until, per_endpoint);
+        Ok((self.record_attempts(batch).await?, Vec::new()))
+    }
     /// The earliest time a pending delivery is due, if any.
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
 }

@@ -6,7 +6,7 @@ use herald_engine::model::Semantics;
 
 /// The PostgreSQL backend: these tests are about several nodes, which only
 /// PostgreSQL has.
-fn postgres(all: &[Backend]) -> &Backend {
+pub(super) fn postgres(all: &[Backend]) -> &Backend {
     all.iter()
         .find(|b| b.name == "postgres")
         .expect("needs PostgreSQL (HERALD_TEST_POSTGRES=skip leaves it out by name)")
@@ -112,7 +112,7 @@ async fn a_restarting_node_takes_back_only_its_own_leases() {
 
 /// One installation of three nodes on the backend's database, under the
 /// names `node_a`, `node_b`, `node_c`.
-async fn three_nodes(b: &Backend) -> Vec<Arc<dyn Store>> {
+pub(super) async fn three_nodes(b: &Backend) -> Vec<Arc<dyn Store>> {
     let vault = Arc::new(herald_engine::vault::Vault::ephemeral());
     let mut nodes = Vec::new();
     for name in ["node_a", "node_b", "node_c"] {
@@ -132,7 +132,7 @@ async fn three_nodes(b: &Backend) -> Vec<Arc<dyn Store>> {
 
 /// The default tenant, with one at-least-once endpoint subscribed to every
 /// event type, made through `store`.
-async fn tenant_subscribed_to_all(store: &dyn Store) -> herald_engine::model::TenantOut {
+pub(super) async fn tenant_subscribed_to_all(store: &dyn Store) -> herald_engine::model::TenantOut {
     let t = store
         .ensure_tenant(DEFAULT_TENANT, "Default")
         .await

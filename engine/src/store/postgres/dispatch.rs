@@ -62,14 +62,11 @@ const PICK_SQL: &str = r"with ready as (
 )
 select id from ranked order by tenant_turn, turn, first_due, endpoint_id limit $2";
 
-/// Takes the picked deliveries (`$1`) still pending and due by `$2` that no
-/// other node holds locked, leased to this node (`$4`) until `$3`; returns
-/// what sending each needs.
-const TAKE_SQL: &str = r"with picked as (
-    select delivery_id from delivery_queue
-    where delivery_id = any($1) and state = 'pending' and next_attempt_at <= $2
-    for update skip locked
-), held as (
+/// Leases the deliveries of the statement's first CTE, `picked`, to this
+/// node (`$4`) until `$3`; returns what sending each needs, earliest due first.
+macro_rules! take_picked {
+    () => {
+        r"held as (
     update delivery_queue q
     set state = 'in_flight', lease_until = $3, lease_owner = $4, claim_token = nextval('delivery_claims')
     from picked where q.delivery_id = picked.delivery_id
@@ -79,7 +76,46 @@ select h.delivery_id, h.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.a
        d.attempts - d.chain_base, d.first_attempt_at, d.chain_trigger, d.chain_reason,
        e.event_type, e.payload, e.correlation_id, e.test
 from held h join delivery_records d on d.id = h.delivery_id join events e on e.id = d.event_id
-order by h.next_attempt_at, h.delivery_id";
+order by h.next_attempt_at, h.delivery_id"
+    };
+}
+
+/// Takes the picked deliveries (`$1`) still pending and due by `$2` that no
+/// other node holds locked.
+const TAKE_SQL: &str = concat!(
+    r"with picked as (
+    select delivery_id from delivery_queue
+    where delivery_id = any($1) and state = 'pending' and next_attempt_at <= $2
+    for update skip locked
+), ",
+    take_picked!()
+);
+
+/// Refills the slots a batch of receipts freed (`$1` endpoints, `$5` how
+/// many each): for each endpoint, its earliest deliveries due by `$2` that
+/// no other node holds locked, no more than it freed and no more than its
+/// limit leaves room for (`$6` the default per-endpoint concurrency). The
+/// count of what is in flight sees this transaction's receipts.
+const REFILL_SQL: &str = concat!(
+    r"with freed as (
+    select f.endpoint_id,
+           least(f.n, coalesce(p.max_in_flight, $6)
+                      - (select count(*) from delivery_queue c
+                         where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id)) as n
+    from unnest($1::text[], $5::bigint[]) as f(endpoint_id, n)
+    join endpoints p on p.id = f.endpoint_id
+), picked as (
+    select d.delivery_id from freed f
+    cross join lateral (
+        select delivery_id from delivery_queue d
+        where d.state = 'pending' and d.endpoint_id = f.endpoint_id and d.next_attempt_at <= $2
+        order by d.next_attempt_at, d.delivery_id
+        limit greatest(f.n, 0)
+        for update skip locked
+    ) d
+), ",
+    take_picked!()
+);
 
 /// Claimed endpoints' delivery settings (`$1` their ids); `version` changes
 /// with any change to the endpoint or its secrets.
@@ -325,6 +361,57 @@ pub(super) async fn insert_dlq_entry(
     Ok(added)
 }
 
+/// The taken deliveries as claimed rows, with their endpoints' settings.
+async fn with_settings(
+    conn: &mut PgConnection,
+    taken: Vec<TakenRow>,
+) -> Result<(Vec<ClaimedRow>, Vec<ClaimedEndpoint>)> {
+    if taken.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut endpoint_ids: Vec<String> = taken.iter().map(|t| t.4.clone()).collect();
+    endpoint_ids.sort();
+    endpoint_ids.dedup();
+    let settings: Vec<EndpointSettings> = sqlx::query_as(ENDPOINTS_SQL)
+        .bind(&endpoint_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    let rows = taken
+        .into_iter()
+        .map(|t| ClaimedRow {
+            id: t.0,
+            claim_token: t.1,
+            tenant_id: t.2,
+            event_id: t.3,
+            endpoint_id: t.4,
+            attempts: t.5,
+            chain_attempts: t.6,
+            first_attempt_at: t.7,
+            chain_trigger: t.8,
+            chain_reason: t.9,
+            event_type: t.10,
+            payload: t.11,
+            correlation_id: t.12,
+            test: t.13,
+        })
+        .collect();
+    let endpoints = settings
+        .into_iter()
+        .map(|s| ClaimedEndpoint {
+            endpoint_id: s.0,
+            url: s.1,
+            headers: s.2,
+            semantics: s.3,
+            retry_policy: s.4,
+            timeout_ms: s.5,
+            active: s.6,
+            max_in_flight: s.7,
+            version: s.8,
+        })
+        .collect();
+    Ok((rows, endpoints))
+}
+
 impl PostgresStore {
     async fn settle(
         &self,
@@ -378,13 +465,7 @@ impl crate::store::DispatchStore for PostgresStore {
             .bind(&self.node)
             .fetch_all(&mut *tx)
             .await?;
-        let mut endpoint_ids: Vec<String> = taken.iter().map(|t| t.4.clone()).collect();
-        endpoint_ids.sort();
-        endpoint_ids.dedup();
-        let settings: Vec<EndpointSettings> = sqlx::query_as(ENDPOINTS_SQL)
-            .bind(&endpoint_ids)
-            .fetch_all(&mut *tx)
-            .await?;
+        let (mut rows, endpoints) = with_settings(&mut tx, taken).await?;
         tx.commit().await?;
         // The claim's order is the pick's (fair) order, not the due order.
         let position: std::collections::HashMap<&str, usize> = picked
@@ -392,40 +473,7 @@ impl crate::store::DispatchStore for PostgresStore {
             .enumerate()
             .map(|(i, id)| (id.as_str(), i))
             .collect();
-        let mut rows: Vec<ClaimedRow> = taken
-            .into_iter()
-            .map(|t| ClaimedRow {
-                id: t.0,
-                claim_token: t.1,
-                tenant_id: t.2,
-                event_id: t.3,
-                endpoint_id: t.4,
-                attempts: t.5,
-                chain_attempts: t.6,
-                first_attempt_at: t.7,
-                chain_trigger: t.8,
-                chain_reason: t.9,
-                event_type: t.10,
-                payload: t.11,
-                correlation_id: t.12,
-                test: t.13,
-            })
-            .collect();
         rows.sort_by_key(|r| position.get(r.id.as_str()).copied());
-        let endpoints: Vec<ClaimedEndpoint> = settings
-            .into_iter()
-            .map(|s| ClaimedEndpoint {
-                endpoint_id: s.0,
-                url: s.1,
-                headers: s.2,
-                semantics: s.3,
-                retry_policy: s.4,
-                timeout_ms: s.5,
-                active: s.6,
-                max_in_flight: s.7,
-                version: s.8,
-            })
-            .collect();
         self.claimed(&rows, &endpoints, now_ms).await
     }
 
@@ -502,9 +550,48 @@ impl crate::store::DispatchStore for PostgresStore {
         }
         let now_ms = to_millis(Utc::now());
         let mut tx = self.pool().begin().await?;
-        let recorded = record_set(&mut tx, batch, now_ms).await?;
+        let (recorded, _) = record_set(&mut tx, batch, now_ms).await?;
         tx.commit().await?;
         Ok(recorded)
+    }
+
+    fn refills(&self) -> bool {
+        true
+    }
+
+    async fn record_and_refill(
+        &self,
+        batch: Vec<AttemptOutcome>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        per_endpoint: u32,
+    ) -> Result<(Vec<Recorded>, Vec<Claimed>)> {
+        if batch.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let now_ms = to_millis(now);
+        let mut tx = self.pool().begin().await?;
+        let (recorded, freed) = record_set(&mut tx, batch, now_ms).await?;
+        let taken: Vec<TakenRow> = if freed.is_empty() {
+            Vec::new()
+        } else {
+            let (endpoints, counts): (Vec<String>, Vec<i64>) = freed.into_iter().unzip();
+            sqlx::query_as(REFILL_SQL)
+                .bind(&endpoints)
+                .bind(now_ms)
+                .bind(to_millis(lease_until))
+                .bind(&self.node)
+                .bind(&counts)
+                .bind(i64::from(per_endpoint))
+                .fetch_all(&mut *tx)
+                .await?
+        };
+        let (rows, endpoints) = with_settings(&mut tx, taken).await?;
+        tx.commit().await?;
+        if rows.is_empty() {
+            return Ok((recorded, Vec::new()));
+        }
+        Ok((recorded, self.claimed(&rows, &endpoints, now_ms).await?))
     }
 
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {

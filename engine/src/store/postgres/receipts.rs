@@ -26,12 +26,14 @@ struct Held {
 /// The receipts of a batch: the deliveries still held under their claims are
 /// read (and locked) in one statement, moved on in one and their attempts
 /// stored in one; DLQ entries and statistics follow. A receipt whose claim is
-/// no longer held changes nothing.
+/// no longer held changes nothing. Answers one [`Recorded`] per outcome, and
+/// how many slots the batch freed per endpoint (its applied receipts: each
+/// ended an attempt in flight).
 pub(super) async fn record_set(
     conn: &mut PgConnection,
     batch: Vec<AttemptOutcome>,
     now_ms: i64,
-) -> Result<Vec<Recorded>> {
+) -> Result<(Vec<Recorded>, std::collections::BTreeMap<String, i64>)> {
     let ids: Vec<String> = batch.iter().map(|o| o.delivery.text()).collect();
     let tokens: Vec<i64> = batch.iter().map(|o| o.claim.0).collect();
     let rows: Vec<(String, i64, String, String, String, String)> = sqlx::query_as(
@@ -69,6 +71,7 @@ pub(super) async fn record_set(
         std::collections::BTreeMap::new();
     let mut dead: Vec<(Held, String, String)> = Vec::new();
     let mut recorded = Vec::with_capacity(batch.len());
+    let mut freed: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     for (outcome, delivery) in batch.into_iter().zip(ids) {
         // A delivery named twice in one batch counts once.
         let Some(h) = held.remove(&delivery) else {
@@ -80,6 +83,7 @@ pub(super) async fn record_set(
             recorded.push(Recorded::Refused);
             continue;
         };
+        *freed.entry(h.endpoint.clone()).or_default() += 1;
         let (state, next_at) = match &outcome.next {
             AfterAttempt::Succeeded => ("succeeded", None),
             AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
@@ -165,7 +169,7 @@ pub(super) async fn record_set(
     for ((tenant, endpoint, event_type, minute), counts) in &stats {
         add_stats(conn, (tenant, endpoint, event_type), *minute, counts).await?;
     }
-    Ok(recorded)
+    Ok((recorded, freed))
 }
 
 /// How a batch moves its deliveries on, one array per column.
