@@ -1,21 +1,23 @@
-//! PostgreSQL ingest: a group of publish requests in one transaction, one
-//! statement per table per tenant (`insert … select from unnest(…)`), and the
-//! tenant's sequence taken with one `insert … on conflict … returning` once
+//! PostgreSQL ingest: a group of publish requests in one transaction. Per
+//! tenant, one statement writes the group's events and deliveries
+//! (`insert … select from unnest(…)` per table, as data-modifying CTEs) and
+//! takes the tenant's sequence with `insert … on conflict … returning` once
 //! the group knows how many events it makes. That statement holds the
 //! tenant's sequence row until the commit, so sequence numbers are gapless
-//! and committed in order on every node; everything before it (reading the
-//! endpoints and the repeats) runs without it.
+//! and committed in order on every node; it comes last, so another node's
+//! group waits for the commit only, not for the group's other statements
+//! (reading the endpoints and the repeats, the per-type counts, the wake-up).
 //!
 //! Each request stays all or nothing: one that is refused (an idempotency
 //! conflict) is left out before anything is written. Should a statement fail
 //! anyway (another node committed the same idempotency key meanwhile), the
-//! group is written again request by request, each in a savepoint of its own,
-//! so only the request at fault fails; the others see the committed event and
-//! answer with it.
+//! group is rolled back and written again request by request, each in a
+//! transaction of its own, so only the request at fault fails; the others see
+//! the committed event and answer with it.
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{Acquire, PgConnection};
+use sqlx::PgConnection;
 
 use super::PostgresStore;
 use super::audit::insert_audit;
@@ -35,37 +37,32 @@ pub(super) async fn write_group(
 ) -> Result<Vec<Result<Vec<Ingested>>>> {
     let channel = store.channel.as_str();
     let mut tx = store.pool().begin().await?;
-    let answers = {
-        let mut attempt = tx.begin().await?;
-        match write_sets(&mut attempt, &group, channel).await {
-            Ok(answers) => {
-                attempt.commit().await?;
-                answers
-            }
-            Err(e) => {
-                attempt.rollback().await?;
-                if group.len() == 1 {
-                    return Ok(vec![Err(e)]);
-                }
-                tracing::warn!(correlation_id = "ingest", error = %e, requests = group.len(), "a group commit failed; writing its requests one by one");
-                let mut answers = Vec::with_capacity(group.len());
-                for request in &group {
-                    let mut one = tx.begin().await?;
-                    let result = write_sets(&mut one, std::slice::from_ref(request), channel)
-                        .await
-                        .and_then(|mut one| one.pop().expect("one answer per request"));
-                    if result.is_ok() {
-                        one.commit().await?;
-                    } else {
-                        one.rollback().await?;
-                    }
-                    answers.push(result);
-                }
-                answers
-            }
+    match write_sets(&mut tx, &group, channel).await {
+        Ok(answers) => {
+            tx.commit().await?;
+            return Ok(answers);
         }
-    };
-    tx.commit().await?;
+        Err(e) => {
+            tx.rollback().await?;
+            if group.len() == 1 {
+                return Ok(vec![Err(e)]);
+            }
+            tracing::warn!(correlation_id = "ingest", error = %e, requests = group.len(), "a group commit failed; writing its requests one by one");
+        }
+    }
+    let mut answers = Vec::with_capacity(group.len());
+    for request in &group {
+        let mut one = store.pool().begin().await?;
+        let result = write_sets(&mut one, std::slice::from_ref(request), channel)
+            .await
+            .and_then(|mut one| one.pop().expect("one answer per request"));
+        if result.is_ok() {
+            one.commit().await?;
+        } else {
+            one.rollback().await?;
+        }
+        answers.push(result);
+    }
     Ok(answers)
 }
 
@@ -174,11 +171,17 @@ async fn write_sets(
         for (at, request) in mine {
             planned.push((at, request, plan(&mut state, &mut seen, &mut rows, request)));
         }
-        let offset = take_sequence(conn, &tenant_text, rows.len()).await?;
-        let made: HashSet<_> = rows.iter().map(|r| r.id).collect();
-        for row in &mut rows {
-            row.seq += offset;
+        // The wake-up first: the tenant's sequence row is held from the
+        // statement that takes it until the commit.
+        if rows.iter().any(|r| !r.endpoints.is_empty()) {
+            // Other nodes hear of it when (and only if) the group commits.
+            sqlx::query("select pg_notify($1, '')")
+                .bind(channel)
+                .execute(&mut *conn)
+                .await?;
         }
+        let offset = insert_rows(conn, &tenant_text, &rows, &state, &seen, now_ms).await?;
+        let made: HashSet<_> = rows.iter().map(|r| r.id).collect();
         for (at, request, mut result) in planned {
             if let Ok(ingested) = &mut result {
                 for one in ingested.iter_mut() {
@@ -199,24 +202,6 @@ async fn write_sets(
             }
             answers[at] = Some(result);
         }
-        insert_events(conn, &tenant_text, &rows, state.window_ms).await?;
-        insert_deliveries(conn, &tenant_text, &rows, &state.endpoints, channel).await?;
-        let (types, counts): (Vec<String>, Vec<i64>) = seen.per_type().iter().cloned().unzip();
-        if !types.is_empty() {
-            sqlx::query(
-                r"insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
-                  select $1, t, n, $4 from unnest($2::text[], $3::bigint[]) as u(t, n)
-                  on conflict (tenant_id, event_type)
-                  do update set events = event_type_stats.events + excluded.events,
-                                last_seen_at = excluded.last_seen_at",
-            )
-            .bind(&tenant_text)
-            .bind(&types)
-            .bind(&counts)
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?;
-        }
     }
     Ok(answers
         .into_iter()
@@ -224,83 +209,113 @@ async fn write_sets(
         .collect())
 }
 
-/// Takes `n` numbers of the tenant's sequence; answers what to add to the
-/// group's own numbering (1..=n) to get them. Locks the tenant's sequence
-/// row until the transaction ends.
-async fn take_sequence(conn: &mut PgConnection, tenant: &str, n: usize) -> Result<i64> {
-    if n == 0 {
-        return Ok(0);
-    }
-    let n = n as i64;
-    let last: i64 = sqlx::query_scalar(
-        r"insert into tenant_sequences (tenant_id, last_seq) values ($1, $2)
-          on conflict (tenant_id) do update set last_seq = tenant_sequences.last_seq + excluded.last_seq
-          returning last_seq",
-    )
-    .bind(tenant)
-    .bind(n)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(last - n)
-}
-
-/// The new events, in one statement.
-async fn insert_events(
+/// The group's new events of one tenant, their deliveries (each due at
+/// once) and the per-type counts, in one statement that takes the tenant's
+/// sequence numbers for them and locks its sequence row until the commit;
+/// answers what to add to the group's own numbering (1..=n) to get those
+/// numbers. Nothing is written, and no number taken, when the group makes no
+/// event.
+///
+/// The counts join the sequence, so its row is locked before theirs: two
+/// groups of one tenant lock in the same order and never deadlock.
+async fn insert_rows(
     conn: &mut PgConnection,
     tenant: &str,
     rows: &[Row<'_>],
-    window_ms: Option<i64>,
-) -> Result<()> {
+    state: &TenantState,
+    seen: &BatchSeen,
+    now_ms: i64,
+) -> Result<i64> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    let mut columns = EventColumns::default();
+    let (types, counts): (Vec<String>, Vec<i64>) = seen.per_type().iter().cloned().unzip();
+    let mut events = EventColumns::default();
+    let mut deliveries = DeliveryColumns::default();
     for row in rows {
         let e = row.event;
         // The digest is kept only while the dedup window is on.
-        let digest = match (&row.digest, window_ms) {
+        let digest = match (&row.digest, state.window_ms) {
             (Some(d), Some(_)) => d.clone(),
             _ => String::new(),
         };
-        columns.id.push(row.id_text.clone());
-        columns.seq.push(row.seq);
-        columns.event_type.push(e.event_type.clone());
-        columns.payload.push(e.payload.clone());
-        columns.digest.push(digest);
-        columns.idempotency_key.push(e.idempotency_key.clone());
-        columns.correlation_id.push(e.correlation_id.clone());
-        columns.entity_id.push(e.entity_id.clone());
-        columns
+        events.id.push(row.id_text.clone());
+        events.seq.push(row.seq);
+        events.event_type.push(e.event_type.clone());
+        events.payload.push(e.payload.clone());
+        events.digest.push(digest);
+        events.idempotency_key.push(e.idempotency_key.clone());
+        events.correlation_id.push(e.correlation_id.clone());
+        events.entity_id.push(e.entity_id.clone());
+        events
             .metadata
             .push(e.metadata.as_ref().map(json_text).transpose()?);
-        columns.received_at.push(row.received_ms);
-        columns.test.push(e.only_endpoint.is_some());
+        events.received_at.push(row.received_ms);
+        events.test.push(e.only_endpoint.is_some());
+        for &at in &row.endpoints {
+            deliveries.id.push(DeliveryId::new().text());
+            deliveries.event.push(row.id_text.clone());
+            deliveries.endpoint.push(state.endpoints[at].0.clone());
+            deliveries.due.push(row.received_ms);
+        }
     }
-    sqlx::query(
-        r"insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
-                             correlation_id, entity_id, metadata, received_at, test)
-          select id, $1, seq, event_type, payload, digest, idempotency_key, correlation_id, entity_id,
-                 metadata, received_at, test
-          from unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
-                      $8::text[], $9::text[], $10::text[], $11::bigint[], $12::boolean[])
-               as u(id, seq, event_type, payload, digest, idempotency_key, correlation_id, entity_id,
-                    metadata, received_at, test)",
+    let base: i64 = sqlx::query_scalar(
+        r"with seq as (
+              insert into tenant_sequences (tenant_id, last_seq) values ($1, $2)
+              on conflict (tenant_id) do update set last_seq = tenant_sequences.last_seq + excluded.last_seq
+              returning last_seq - $2 as base
+          ), made as (
+              insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
+                                  correlation_id, entity_id, metadata, received_at, test)
+              select u.id, $1, u.seq + seq.base, u.event_type, u.payload, u.digest, u.idempotency_key,
+                     u.correlation_id, u.entity_id, u.metadata, u.received_at, u.test
+              from unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+                          $9::text[], $10::text[], $11::text[], $12::bigint[], $13::boolean[])
+                   as u(id, seq, event_type, payload, digest, idempotency_key, correlation_id, entity_id,
+                        metadata, received_at, test)
+              cross join seq
+          ), d as (
+              select * from unnest($14::text[], $15::text[], $16::text[], $17::bigint[])
+                  as d(id, event_id, endpoint_id, due)
+          ), recorded as (
+              insert into delivery_records (id, tenant_id, event_id, endpoint_id, state, created_at, updated_at)
+              select id, $1, event_id, endpoint_id, 'pending', due, due from d
+          ), queued as (
+              insert into delivery_queue (delivery_id, endpoint_id, state, next_attempt_at)
+              select id, endpoint_id, 'pending', due from d
+          ), counted as (
+              insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
+              select $1, t.event_type, t.n, $20
+              from unnest($18::text[], $19::bigint[]) as t(event_type, n) cross join seq
+              on conflict (tenant_id, event_type)
+              do update set events = event_type_stats.events + excluded.events,
+                            last_seen_at = excluded.last_seen_at
+          )
+          select base from seq",
     )
     .bind(tenant)
-    .bind(&columns.id)
-    .bind(&columns.seq)
-    .bind(&columns.event_type)
-    .bind(&columns.payload)
-    .bind(&columns.digest)
-    .bind(&columns.idempotency_key)
-    .bind(&columns.correlation_id)
-    .bind(&columns.entity_id)
-    .bind(&columns.metadata)
-    .bind(&columns.received_at)
-    .bind(&columns.test)
-    .execute(&mut *conn)
+    .bind(rows.len() as i64)
+    .bind(&events.id)
+    .bind(&events.seq)
+    .bind(&events.event_type)
+    .bind(&events.payload)
+    .bind(&events.digest)
+    .bind(&events.idempotency_key)
+    .bind(&events.correlation_id)
+    .bind(&events.entity_id)
+    .bind(&events.metadata)
+    .bind(&events.received_at)
+    .bind(&events.test)
+    .bind(&deliveries.id)
+    .bind(&deliveries.event)
+    .bind(&deliveries.endpoint)
+    .bind(&deliveries.due)
+    .bind(&types)
+    .bind(&counts)
+    .bind(now_ms)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    Ok(base)
 }
 
 /// The events' columns, one array each, for `unnest`.
@@ -319,51 +334,11 @@ struct EventColumns {
     test: Vec<bool>,
 }
 
-/// A delivery of each new event to each endpoint it goes to, due now, in one
-/// statement.
-async fn insert_deliveries(
-    conn: &mut PgConnection,
-    tenant: &str,
-    rows: &[Row<'_>],
-    endpoints: &[(String, Vec<String>)],
-    channel: &str,
-) -> Result<()> {
-    let mut ids = Vec::new();
-    let mut events = Vec::new();
-    let mut targets = Vec::new();
-    let mut due = Vec::new();
-    for row in rows {
-        for &at in &row.endpoints {
-            ids.push(DeliveryId::new().text());
-            events.push(row.id_text.clone());
-            targets.push(endpoints[at].0.clone());
-            due.push(row.received_ms);
-        }
-    }
-    if ids.is_empty() {
-        return Ok(());
-    }
-    // Other nodes hear of it when (and only if) the group commits.
-    sqlx::query("select pg_notify($1, '')")
-        .bind(channel)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        r"with u as (
-              select * from unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) as u(id, event_id, endpoint_id, due)
-          ), recorded as (
-              insert into delivery_records (id, tenant_id, event_id, endpoint_id, state, created_at, updated_at)
-              select id, $1, event_id, endpoint_id, 'pending', due, due from u
-          )
-          insert into delivery_queue (delivery_id, endpoint_id, state, next_attempt_at)
-          select id, endpoint_id, 'pending', due from u",
-    )
-    .bind(tenant)
-    .bind(&ids)
-    .bind(&events)
-    .bind(&targets)
-    .bind(&due)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// The deliveries' columns, one array each, for `unnest`.
+#[derive(Default)]
+struct DeliveryColumns {
+    id: Vec<String>,
+    event: Vec<String>,
+    endpoint: Vec<String>,
+    due: Vec<i64>,
 }
