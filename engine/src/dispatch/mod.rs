@@ -246,26 +246,30 @@ impl Dispatcher {
             // Claimed and not yet finished, at most twice the global limit.
             let room = (self.config.concurrency * CLAIM_AHEAD).saturating_sub(run.tasks.len());
             let wanted = u32::try_from(room.min(256)).unwrap_or(256);
-            if claim && wanted > 0 {
-                let now = Utc::now();
-                let lease_until =
-                    now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-                let per_endpoint = u32::try_from(self.config.per_endpoint).unwrap_or(u32::MAX);
-                let mut claimed_all = false;
-                match self
-                    .store
-                    .claim_due(now, lease_until, wanted, per_endpoint, CLAIM_AHEAD as u32)
-                    .await
-                {
-                    Ok(batch) => {
-                        claimed_all = batch.len() as u32 == wanted;
-                        self.start_all(&mut run, batch, lease_until);
+            if claim {
+                if wanted > 0 {
+                    let now = Utc::now();
+                    let lease_until =
+                        now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+                    let per_endpoint = u32::try_from(self.config.per_endpoint).unwrap_or(u32::MAX);
+                    let mut claimed_all = false;
+                    match self
+                        .store
+                        .claim_due(now, lease_until, wanted, per_endpoint, CLAIM_AHEAD as u32)
+                        .await
+                    {
+                        Ok(batch) => {
+                            claimed_all = batch.len() as u32 == wanted;
+                            self.start_all(&mut run, batch, lease_until);
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot claim deliveries"),
                     }
-                    Err(e) => tracing::error!(error = %e, "cannot claim deliveries"),
+                    if claimed_all && run.tasks.len() < self.config.concurrency * CLAIM_AHEAD {
+                        continue;
+                    }
                 }
-                if claimed_all && run.tasks.len() < self.config.concurrency * CLAIM_AHEAD {
-                    continue;
-                }
+                // The next look comes at the earliest due time, or after a
+                // sweep: never at once, which would spin on the database.
                 next_look = tokio::time::Instant::now() + self.pause_until_next_due().await;
             }
             claim = false;

@@ -229,3 +229,79 @@ async fn claims_and_refills_on_several_nodes_hold_an_endpoints_limit_together() 
     );
     assert!(most >= 1, "the sampling saw the work");
 }
+
+/// A node takes no more than its share of an endpoint's slots (the limit
+/// over the live nodes, rounded up), by claim or by refill, so the
+/// endpoint's work spreads over the nodes; when nodes stop beating, the
+/// shares of the live ones grow.
+#[tokio::test]
+async fn an_endpoints_slots_are_shared_among_the_live_nodes() {
+    use herald_engine::store::Heartbeat;
+    let all = backends().await;
+    let b = postgres(&all);
+    const LIMIT: u32 = 6;
+    let nodes = three_nodes(b).await;
+    let t = tenant_subscribed_to_all(nodes[0].as_ref()).await;
+    let now = Utc::now();
+    nodes[0]
+        .ingest(t.id, (0..20).map(|_| event("a.b", None)).collect(), now)
+        .await
+        .unwrap();
+    let beat = |at| Heartbeat {
+        version: "test".into(),
+        started_at: at,
+        now: at,
+        in_flight: 0,
+    };
+    for node in &nodes {
+        node.heartbeat(&beat(now), now - Duration::days(1))
+            .await
+            .unwrap();
+    }
+    let lease = now + Duration::seconds(600);
+    let mut held = Vec::new();
+    for node in &nodes {
+        let claimed = node.claim_due(now, lease, 50, LIMIT, 1).await.unwrap();
+        assert_eq!(claimed.len(), 2, "{}: a third of the slots", node.node());
+        held.push(claimed);
+    }
+    assert!(
+        nodes[0]
+            .claim_due(now, lease, 50, LIMIT, 1)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the limit is full"
+    );
+    // node_a's receipts refill its own share, no more.
+    let receipts = held[0]
+        .iter()
+        .map(|c| receipt(c, AfterAttempt::Succeeded))
+        .collect();
+    let (_, refilled) = nodes[0]
+        .record_and_refill(receipts, now, lease, LIMIT)
+        .await
+        .unwrap();
+    assert_eq!(refilled.len(), 2);
+    held[0] = refilled;
+
+    // node_b and node_c go quiet and their deliveries end: node_a, the only
+    // live node, may hold the whole limit.
+    for (i, node) in nodes.iter().enumerate().skip(1) {
+        let receipts = held[i]
+            .iter()
+            .map(|c| receipt(c, AfterAttempt::Succeeded))
+            .collect();
+        node.record_attempts(receipts).await.unwrap();
+    }
+    let later = now + Duration::seconds(30);
+    nodes[0]
+        .heartbeat(&beat(later), now - Duration::days(1))
+        .await
+        .unwrap();
+    let claimed = nodes[0]
+        .claim_due(later, lease, 50, LIMIT, 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4, "node_a takes the rest of the limit");
+}

@@ -33,14 +33,24 @@ use crate::store::{
 
 /// Which deliveries a claim takes, in the order it takes them (`$1` now,
 /// `$2` the most to take, `$3` the default per-endpoint concurrency, `$4`
-/// how many times that an endpoint may hold at once). Within a tenant every
-/// endpoint's first due delivery comes before anyone's second (earlier-due
-/// endpoints first); tenants take turns. An endpoint at its limit gives none.
-const PICK_SQL: &str = r"with ready as (
+/// how many times that an endpoint may hold at once, `$5` this node, `$6`
+/// the oldest heartbeat of a live node). Within a tenant every endpoint's
+/// first due delivery comes before anyone's second (earlier-due endpoints
+/// first); tenants take turns. An endpoint at its limit gives none, and a
+/// node takes no more than its share of an endpoint's slots (the limit over
+/// the live nodes, rounded up): the endpoint's work spreads over the nodes
+/// instead of staying with the first to claim it, which its refills would
+/// otherwise keep for good. The shares spread work; the limit is the count.
+const PICK_SQL: &str = r"with live as (
+    select greatest(1, count(*)) as nodes from nodes where heartbeat_at >= $6
+), ready as (
     select p.id as endpoint_id, p.tenant_id,
-           $4 * coalesce(p.max_in_flight, $3)
-             - (select count(*) from delivery_queue f where f.state = 'in_flight' and f.endpoint_id = p.id) as free
-    from endpoints p
+           least($4 * coalesce(p.max_in_flight, $3)
+                   - (select count(*) from delivery_queue f where f.state = 'in_flight' and f.endpoint_id = p.id),
+                 (coalesce(p.max_in_flight, $3) + live.nodes - 1) / live.nodes
+                   - (select count(*) from delivery_queue f
+                      where f.state = 'in_flight' and f.endpoint_id = p.id and f.lease_owner = $5)) as free
+    from endpoints p cross join live
     where exists (select 1 from delivery_queue d
                   where d.state = 'pending' and d.endpoint_id = p.id and d.next_attempt_at <= $1)
 ), lanes as (
@@ -93,17 +103,26 @@ const TAKE_SQL: &str = concat!(
 
 /// Refills the slots a batch of receipts freed (`$1` endpoints, `$5` how
 /// many each): for each endpoint, its earliest deliveries due by `$2` that
-/// no other node holds locked, no more than it freed and no more than its
-/// limit leaves room for (`$6` the default per-endpoint concurrency). The
-/// count of what is in flight sees this transaction's receipts.
+/// no other node holds locked, no more than it freed, no more than its limit
+/// leaves room for (`$6` the default per-endpoint concurrency) and no more
+/// than this node's share of it (as in [`PICK_SQL`], `$7` the oldest
+/// heartbeat of a live node). The counts of what is in flight see this
+/// transaction's receipts.
 const REFILL_SQL: &str = concat!(
-    r"with freed as (
+    r"with live as (
+    select greatest(1, count(*)) as nodes from nodes where heartbeat_at >= $7
+), freed as (
     select f.endpoint_id,
-           least(f.n, coalesce(p.max_in_flight, $6)
-                      - (select count(*) from delivery_queue c
-                         where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id)) as n
+           least(f.n,
+                 coalesce(p.max_in_flight, $6)
+                   - (select count(*) from delivery_queue c
+                      where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id),
+                 (coalesce(p.max_in_flight, $6) + live.nodes - 1) / live.nodes
+                   - (select count(*) from delivery_queue c
+                      where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id and c.lease_owner = $4)) as n
     from unnest($1::text[], $5::bigint[]) as f(endpoint_id, n)
     join endpoints p on p.id = f.endpoint_id
+    cross join live
 ), picked as (
     select d.delivery_id from freed f
     cross join lateral (
@@ -361,6 +380,11 @@ pub(super) async fn insert_dlq_entry(
     Ok(added)
 }
 
+/// The oldest heartbeat (ms) of a node counted as alive at `now_ms`.
+fn alive_since(now_ms: i64) -> i64 {
+    now_ms - i64::try_from(crate::membership::ALIVE_WITHIN.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The taken deliveries as claimed rows, with their endpoints' settings.
 async fn with_settings(
     conn: &mut PgConnection,
@@ -453,6 +477,8 @@ impl crate::store::DispatchStore for PostgresStore {
             .bind(i64::from(limit))
             .bind(i64::from(per_endpoint))
             .bind(1_i64)
+            .bind(&self.node)
+            .bind(alive_since(now_ms))
             .fetch_all(&mut *tx)
             .await?;
         if picked.is_empty() {
@@ -583,6 +609,7 @@ impl crate::store::DispatchStore for PostgresStore {
                 .bind(&self.node)
                 .bind(&counts)
                 .bind(i64::from(per_endpoint))
+                .bind(alive_since(now_ms))
                 .fetch_all(&mut *tx)
                 .await?
         };
