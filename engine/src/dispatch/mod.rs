@@ -208,12 +208,12 @@ impl Dispatcher {
         let writer = tokio::spawn(record_receipts(
             self.store.clone(),
             receipts,
-            Refilling {
+            self.refills.then(|| Refilling {
                 lease: chrono::Duration::from_std(self.config.lease).unwrap_or_default(),
                 per_endpoint: u32::try_from(self.config.per_endpoint).unwrap_or(u32::MAX),
                 to: refilled,
                 stop: stop.clone(),
-            },
+            }),
         ));
         let mut run = Running {
             tasks: JoinSet::new(),

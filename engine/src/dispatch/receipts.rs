@@ -26,7 +26,7 @@ pub(super) struct Refill {
     pub short: bool,
 }
 
-/// What the writer needs to refill slots.
+/// What the writer needs to refill slots (given only where the store refills).
 pub(super) struct Refilling {
     pub lease: chrono::Duration,
     pub per_endpoint: u32,
@@ -47,7 +47,7 @@ const RECEIPT_BATCH: usize = 512;
 pub(super) async fn record_receipts(
     store: Arc<dyn Store>,
     mut queue: mpsc::UnboundedReceiver<(AttemptOutcome, oneshot::Sender<Option<Recorded>>)>,
-    refilling: Refilling,
+    refilling: Option<Refilling>,
 ) {
     let mut batch = Vec::with_capacity(RECEIPT_BATCH);
     let mut waiting = Vec::with_capacity(RECEIPT_BATCH);
@@ -65,38 +65,11 @@ pub(super) async fn record_receipts(
         }
         let count = batch.len();
         let batch = std::mem::take(&mut batch);
-        let written = if !store.refills() || *refilling.stop.borrow() {
-            store.record_attempts(batch).await
-        } else {
-            let now = Utc::now();
-            let lease_until = now + refilling.lease;
-            let written = store
-                .record_and_refill(batch, now, lease_until, refilling.per_endpoint)
-                .await;
-            let (recorded, refill) = match written {
-                Ok((recorded, claims)) => {
-                    let freed = recorded
-                        .iter()
-                        .filter(|r| matches!(r, Recorded::Applied { .. }))
-                        .count();
-                    let short = claims.len() < freed;
-                    (
-                        Ok(recorded),
-                        (!claims.is_empty() || short).then_some((claims, short)),
-                    )
-                }
-                Err(e) => (Err(e), Some((Vec::new(), true))),
-            };
-            if let Some((claims, short)) = refill {
-                // The dispatcher outlives the writer; were it gone, the
-                // leases would expire and the work be retried.
-                let _ = refilling.to.send(Refill {
-                    claims,
-                    lease_until,
-                    short,
-                });
+        let written = match &refilling {
+            Some(refilling) if !*refilling.stop.borrow() => {
+                record_and_refill(store.as_ref(), batch, refilling).await
             }
-            recorded
+            _ => store.record_attempts(batch).await,
         };
         let results = match written {
             Ok(results) => results.into_iter().map(Some).collect(),
@@ -110,4 +83,40 @@ pub(super) async fn record_receipts(
             let _ = done.send(result);
         }
     }
+}
+
+/// Writes `batch` and refills the slots it frees; hands the dispatcher what
+/// the refill leased, and says when a claim may find work for slots it left
+/// free (it refilled fewer than it freed, or nothing could be written).
+async fn record_and_refill(
+    store: &dyn Store,
+    batch: Vec<AttemptOutcome>,
+    refilling: &Refilling,
+) -> crate::Result<Vec<Recorded>> {
+    let now = Utc::now();
+    let lease_until = now + refilling.lease;
+    let (recorded, claims, short) = match store
+        .record_and_refill(batch, now, lease_until, refilling.per_endpoint)
+        .await
+    {
+        Ok((recorded, claims)) => {
+            let freed = recorded
+                .iter()
+                .filter(|r| matches!(r, Recorded::Applied { .. }))
+                .count();
+            let short = claims.len() < freed;
+            (Ok(recorded), claims, short)
+        }
+        Err(e) => (Err(e), Vec::new(), true),
+    };
+    if !claims.is_empty() || short {
+        // The dispatcher outlives the writer; were it gone, the leases would
+        // expire and the work be retried.
+        let _ = refilling.to.send(Refill {
+            claims,
+            lease_until,
+            short,
+        });
+    }
+    recorded
 }
