@@ -1,7 +1,9 @@
 //! Heartbeats: every node writes its row in the `nodes` table every few
-//! seconds, saying it is alive and what it holds. Nothing is decided from
-//! them (leases and the claim itself keep the work safe); they tell the
-//! dashboard and `/metrics` which nodes share the database.
+//! seconds, saying it is alive and what it holds. They tell the dashboard
+//! and `/metrics` which nodes share the database, and on PostgreSQL they
+//! decide which node serves each endpoint (its owner: the live node ranked
+//! first for it by rendezvous hashing). They keep nothing safe: leases and
+//! the claim's count of every node's in-flight work do that, whoever owns.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,8 @@ use crate::store::{Heartbeat, Store};
 
 /// How often a node writes its heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
-/// A node not heard from for this long is shown as gone.
+/// A node not heard from for this long is shown as gone, and the endpoints
+/// it served move to the live nodes.
 pub const ALIVE_WITHIN: Duration = Duration::from_secs(10);
 /// A node not heard from for this long is forgotten.
 const FORGET_AFTER: chrono::Duration = chrono::Duration::days(1);

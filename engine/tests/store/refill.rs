@@ -230,29 +230,58 @@ async fn claims_and_refills_on_several_nodes_hold_an_endpoints_limit_together() 
     assert!(most >= 1, "the sampling saw the work");
 }
 
-/// A node takes no more than its share of an endpoint's slots (the limit
-/// over the live nodes, rounded up), by claim or by refill, so the
-/// endpoint's work spreads over the nodes; when nodes stop beating, the
-/// shares of the live ones grow.
+/// Each endpoint is served by one live node (its owner): only the owner
+/// claims or refills the endpoint's deliveries, and the endpoints spread
+/// over the nodes. When a node stops beating, its endpoints move to the
+/// others and no other endpoint moves; what the silent node still holds
+/// counts against the limit until it ends. When it beats again, the same
+/// endpoints come back to it, and the nodes that held them meanwhile no
+/// longer refill them.
 #[tokio::test]
-async fn an_endpoints_slots_are_shared_among_the_live_nodes() {
+async fn each_endpoint_is_served_by_one_live_node_and_moves_when_its_owner_stops_beating() {
+    use herald_engine::model::EndpointId;
     use herald_engine::store::Heartbeat;
+    use std::collections::{BTreeMap, BTreeSet};
     let all = backends().await;
     let b = postgres(&all);
-    const LIMIT: u32 = 6;
+    const ENDPOINTS: usize = 12;
+    const LIMIT: u32 = 1;
     let nodes = three_nodes(b).await;
-    let t = tenant_subscribed_to_all(nodes[0].as_ref()).await;
-    let now = Utc::now();
-    nodes[0]
-        .ingest(t.id, (0..20).map(|_| event("a.b", None)).collect(), now)
+    let t = nodes[0]
+        .ensure_tenant(DEFAULT_TENANT, "Default")
         .await
         .unwrap();
+    for i in 0..ENDPOINTS {
+        let pattern = format!("e{i}.x");
+        nodes[0]
+            .create_endpoint(
+                t.id,
+                super::delivery::endpoint(&[pattern.as_str()], Semantics::AtLeastOnce),
+                &audit(),
+            )
+            .await
+            .unwrap();
+    }
+    let publish_round = |at: DateTime<Utc>| {
+        let store = nodes[0].clone();
+        async move {
+            let events = (0..ENDPOINTS)
+                .map(|i| event(&format!("e{i}.x"), None))
+                .collect();
+            store.ingest(t.id, events, at).await.unwrap();
+        }
+    };
     let beat = |at| Heartbeat {
         version: "test".into(),
         started_at: at,
         now: at,
         in_flight: 0,
     };
+    let endpoints_of = |claims: &[Claimed]| -> BTreeSet<EndpointId> {
+        claims.iter().map(|c| c.endpoint_id).collect()
+    };
+    let now = Utc::now();
+    publish_round(now).await;
     for node in &nodes {
         node.heartbeat(&beat(now), now - Duration::days(1))
             .await
@@ -260,48 +289,119 @@ async fn an_endpoints_slots_are_shared_among_the_live_nodes() {
     }
     let lease = now + Duration::seconds(600);
     let mut held = Vec::new();
-    for node in &nodes {
+    let mut owner = BTreeMap::new();
+    for (i, node) in nodes.iter().enumerate() {
         let claimed = node.claim_due(now, lease, 50, LIMIT, 1).await.unwrap();
-        assert_eq!(claimed.len(), 2, "{}: a third of the slots", node.node());
+        for e in endpoints_of(&claimed) {
+            assert!(owner.insert(e, i).is_none(), "{e}: claimed by two nodes");
+        }
         held.push(claimed);
     }
+    assert_eq!(owner.len(), ENDPOINTS, "every endpoint is served");
+    let serving: BTreeSet<usize> = owner.values().copied().collect();
     assert!(
-        nodes[0]
-            .claim_due(now, lease, 50, LIMIT, 1)
-            .await
-            .unwrap()
-            .is_empty(),
-        "the limit is full"
+        serving.len() >= 2,
+        "{ENDPOINTS} endpoints spread over the nodes, not all on one: {owner:?}"
     );
-    // node_a's receipts refill its own share, no more.
-    let receipts = held[0]
-        .iter()
-        .map(|c| receipt(c, AfterAttempt::Succeeded))
-        .collect();
-    let (_, refilled) = nodes[0]
-        .record_and_refill(receipts, now, lease, LIMIT)
-        .await
-        .unwrap();
-    assert_eq!(refilled.len(), 2);
-    held[0] = refilled;
 
-    // node_b and node_c go quiet and their deliveries end: node_a, the only
-    // live node, may hold the whole limit.
-    for (i, node) in nodes.iter().enumerate().skip(1) {
+    // A node that serves endpoints goes silent, holding its deliveries.
+    let silent = *serving.iter().next().unwrap();
+    let later = now + Duration::seconds(30);
+    publish_round(later).await;
+    for (i, node) in nodes.iter().enumerate() {
+        if i != silent {
+            node.heartbeat(&beat(later), now - Duration::days(1))
+                .await
+                .unwrap();
+        }
+    }
+    let lease = later + Duration::seconds(600);
+    let mut moved = BTreeMap::new();
+    let mut holding: Vec<Vec<Claimed>> = vec![Vec::new(); nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        if i == silent {
+            continue;
+        }
+        // The live nodes' receipts refill their own endpoints, as before.
         let receipts = held[i]
             .iter()
             .map(|c| receipt(c, AfterAttempt::Succeeded))
             .collect();
-        node.record_attempts(receipts).await.unwrap();
+        let (_, refilled) = node
+            .record_and_refill(receipts, later, lease, LIMIT)
+            .await
+            .unwrap();
+        assert_eq!(
+            endpoints_of(&refilled),
+            endpoints_of(&held[i]),
+            "node {i} keeps its endpoints"
+        );
+        holding[i] = refilled;
+        // The silent node's endpoints are full while it holds their deliveries.
+        assert!(
+            node.claim_due(later, lease, 50, LIMIT, 1)
+                .await
+                .unwrap()
+                .is_empty(),
+            "node {i}: the silent node's deliveries still count against the limit"
+        );
     }
-    let later = now + Duration::seconds(30);
-    nodes[0]
-        .heartbeat(&beat(later), now - Duration::days(1))
+    // Its deliveries end (answered before it went silent, or leases run out).
+    let receipts = held[silent]
+        .iter()
+        .map(|c| receipt(c, AfterAttempt::Succeeded))
+        .collect();
+    nodes[silent].record_attempts(receipts).await.unwrap();
+    for (i, node) in nodes.iter().enumerate() {
+        if i == silent {
+            continue;
+        }
+        let took = node.claim_due(later, lease, 50, LIMIT, 1).await.unwrap();
+        for e in endpoints_of(&took) {
+            assert!(moved.insert(e, i).is_none(), "{e}: taken over twice");
+        }
+        holding[i].extend(took);
+    }
+    assert_eq!(
+        moved.keys().copied().collect::<BTreeSet<_>>(),
+        endpoints_of(&held[silent]),
+        "exactly the silent node's endpoints move to the live ones"
+    );
+
+    // The silent node beats again: its endpoints come back to it. The nodes
+    // that took them over refill only their own.
+    let again = later + Duration::seconds(1);
+    publish_round(again).await;
+    for node in &nodes {
+        node.heartbeat(&beat(again), now - Duration::days(1))
+            .await
+            .unwrap();
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        if i == silent {
+            continue;
+        }
+        let receipts = holding[i]
+            .iter()
+            .map(|c| receipt(c, AfterAttempt::Succeeded))
+            .collect();
+        let (_, refilled) = node
+            .record_and_refill(receipts, again, lease, LIMIT)
+            .await
+            .unwrap();
+        assert_eq!(
+            endpoints_of(&refilled),
+            endpoints_of(&held[i]),
+            "node {i} refills its own endpoints and none it took over"
+        );
+    }
+    let back = nodes[silent]
+        .claim_due(again, lease, 50, LIMIT, 1)
         .await
         .unwrap();
-    let claimed = nodes[0]
-        .claim_due(later, lease, 50, LIMIT, 1)
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 4, "node_a takes the rest of the limit");
+    assert_eq!(
+        endpoints_of(&back),
+        endpoints_of(&held[silent]),
+        "the node that beats again serves its endpoints again"
+    );
 }

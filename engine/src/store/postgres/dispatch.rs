@@ -15,6 +15,15 @@
 //! take turns (a transaction-scoped advisory lock around pick and take), so
 //! two nodes never both see the same free slots. Nodes claim nothing ahead
 //! of their slots here: a delivery claimed is a delivery on the wire.
+//!
+//! Each endpoint is served by one node at a time, its owner: of the live
+//! nodes (by heartbeat), the one ranked first for it by rendezvous hashing
+//! (`endpoint_owner`, migration 0006). A node claims and refills only for
+//! the endpoints it owns, so an endpoint's receipts and refills batch on one
+//! node instead of splitting into small transactions on each, and endpoints
+//! move only when a node joins or stops beating. Ownership is not what keeps
+//! the limit: while nodes disagree about who is live, two may claim for the
+//! same endpoint, and the count over every node bounds them both.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -37,22 +46,18 @@ use crate::store::{
 /// the oldest heartbeat of a live node). Within a tenant every endpoint's
 /// first due delivery comes before anyone's second (earlier-due endpoints
 /// first); tenants take turns. An endpoint at its limit gives none, and a
-/// node takes no more than its share of an endpoint's slots (the limit over
-/// the live nodes, rounded up): the endpoint's work spreads over the nodes
-/// instead of staying with the first to claim it, which its refills would
-/// otherwise keep for good. The shares spread work; the limit is the count.
-const PICK_SQL: &str = r"with live as (
-    select greatest(1, count(*)) as nodes from nodes where heartbeat_at >= $6
-), ready as (
+/// node claims only for the endpoints it owns (`endpoint_owner`, migration
+/// 0006): each endpoint's work stays on one node, whose receipts refill its
+/// slots in large batches, and the endpoints spread over the nodes. The
+/// owners spread the work; the limit, counted over every node, is the count.
+const PICK_SQL: &str = r"with ready as (
     select p.id as endpoint_id, p.tenant_id,
-           least($4 * coalesce(p.max_in_flight, $3)
-                   - (select count(*) from delivery_queue f where f.state = 'in_flight' and f.endpoint_id = p.id),
-                 (coalesce(p.max_in_flight, $3) + live.nodes - 1) / live.nodes
-                   - (select count(*) from delivery_queue f
-                      where f.state = 'in_flight' and f.endpoint_id = p.id and f.lease_owner = $5)) as free
-    from endpoints p cross join live
+           $4 * coalesce(p.max_in_flight, $3)
+             - (select count(*) from delivery_queue f where f.state = 'in_flight' and f.endpoint_id = p.id) as free
+    from endpoints p
     where exists (select 1 from delivery_queue d
                   where d.state = 'pending' and d.endpoint_id = p.id and d.next_attempt_at <= $1)
+      and endpoint_owner(p.id, $6, $5) = $5
 ), lanes as (
     select r.endpoint_id, r.tenant_id, d.id, d.next_attempt_at,
            row_number() over (partition by r.endpoint_id order by d.next_attempt_at, d.id) as turn,
@@ -102,27 +107,21 @@ const TAKE_SQL: &str = concat!(
 );
 
 /// Refills the slots a batch of receipts freed (`$1` endpoints, `$5` how
-/// many each): for each endpoint, its earliest deliveries due by `$2` that
-/// no other node holds locked, no more than it freed, no more than its limit
-/// leaves room for (`$6` the default per-endpoint concurrency) and no more
-/// than this node's share of it (as in [`PICK_SQL`], `$7` the oldest
-/// heartbeat of a live node). The counts of what is in flight see this
-/// transaction's receipts.
+/// many each): for each endpoint this node owns (as in [`PICK_SQL`], `$7`
+/// the oldest heartbeat of a live node), its earliest deliveries due by `$2`
+/// that no other node holds locked, no more than it freed and no more than
+/// its limit leaves room for (`$6` the default per-endpoint concurrency).
+/// The counts of what is in flight see this transaction's receipts.
 const REFILL_SQL: &str = concat!(
-    r"with live as (
-    select greatest(1, count(*)) as nodes from nodes where heartbeat_at >= $7
-), freed as (
+    r"with freed as (
     select f.endpoint_id,
            least(f.n,
                  coalesce(p.max_in_flight, $6)
                    - (select count(*) from delivery_queue c
-                      where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id),
-                 (coalesce(p.max_in_flight, $6) + live.nodes - 1) / live.nodes
-                   - (select count(*) from delivery_queue c
-                      where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id and c.lease_owner = $4)) as n
+                      where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id)) as n
     from unnest($1::text[], $5::bigint[]) as f(endpoint_id, n)
     join endpoints p on p.id = f.endpoint_id
-    cross join live
+    where endpoint_owner(p.id, $7, $4) = $4
 ), picked as (
     select d.delivery_id from freed f
     cross join lateral (
