@@ -264,6 +264,64 @@ impl Cluster {
         assert_eq!(status, 201, "{body}");
     }
 
+    /// Subscribes `url` to `types` with an endpoint that node `owner` serves
+    /// while every node of the cluster is alive: endpoints are made (and
+    /// the others deleted) until the database's `endpoint_owner` names that
+    /// node. Each endpoint is served by one node, chosen by hashing its id,
+    /// so a test that needs work on a given node places it there.
+    async fn endpoint_on(&self, owner: usize, url: &str, types: &[&str]) {
+        let db = self.database().await;
+        let names: Vec<String> = self.nodes.iter().map(Node::name).collect();
+        let alive_since = || chrono::Utc::now().timestamp_millis() - 10_000;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let beating: Vec<String> =
+                sqlx::query_scalar("select name from nodes where heartbeat_at >= $1")
+                    .bind(alive_since())
+                    .fetch_all(&db)
+                    .await
+                    .unwrap();
+            if names.iter().all(|n| beating.contains(n)) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the nodes' heartbeats never all showed: {beating:?} of {names:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for _ in 0..64 {
+            let (status, body) = self
+                .post(
+                    0,
+                    "/api/v1/endpoints",
+                    &json!({"url": url, "event_types": types, "timeout_ms": 2_000}),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+            let id = body["id"].as_str().unwrap().to_owned();
+            let served_by: String = sqlx::query_scalar("select endpoint_owner($1, $2, null)")
+                .bind(&id)
+                .bind(alive_since())
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            if served_by == names[owner] {
+                db.close().await;
+                return;
+            }
+            let res = self
+                .http
+                .delete(self.nodes[0].url(&format!("/api/v1/endpoints/{id}")))
+                .bearer_auth(&self.key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 204);
+        }
+        panic!("no endpoint of 64 fell to node {owner}");
+    }
+
     async fn get(&self, node: usize, path: &str) -> Value {
         let res = self
             .http

@@ -155,7 +155,7 @@ async fn a_node_cut_off_from_postgres_is_taken_over_and_rejoins_without_duplicat
         Reply::Hang(Duration::from_millis(20)),
     )
     .await;
-    cluster.endpoint(&receiver.url, &["*"]).await;
+    cluster.endpoint_on(1, &receiver.url, &["*"]).await;
     publish_spread(&cluster, &[0], EVENTS, 1).await;
 
     // Wait until the namespace's node holds deliveries, then cut its link.
