@@ -71,6 +71,11 @@ enum Command {
         batch_clients: usize,
         #[arg(long, default_value_t = 20_000)]
         deliveries: usize,
+        /// Endpoints subscribed to every event (all to the one receiver):
+        /// each event makes this many deliveries, which spread over the
+        /// nodes by endpoint.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        endpoints: u32,
     },
     /// Ingest → receiver latency at steady publish rates (events/s), each for `--secs`.
     Latency {
@@ -125,6 +130,7 @@ fn main() -> anyhow::Result<()> {
                 batch_size,
                 batch_clients,
                 deliveries,
+                endpoints,
             } => {
                 workload::throughput(
                     &launch,
@@ -135,6 +141,7 @@ fn main() -> anyhow::Result<()> {
                         batch_size,
                         batch_clients,
                         deliveries,
+                        endpoints: endpoints as usize,
                     },
                 )
                 .await

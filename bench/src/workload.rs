@@ -18,6 +18,8 @@ pub struct Sizes {
     pub batch_size: usize,
     pub batch_clients: usize,
     pub deliveries: usize,
+    /// Endpoints subscribed to every event: deliveries per event.
+    pub endpoints: usize,
 }
 
 /// A typical small order event; `sent_us` when the receiver should time it.
@@ -156,16 +158,24 @@ async fn drained(rx: &Receiver, expected: u64) -> anyhow::Result<Duration> {
 pub async fn throughput(launch: &Launch, s: Sizes) -> anyhow::Result<()> {
     let h = Arc::new(launch.start().await?);
     let rx = Receiver::start().await?;
-    h.endpoint(&rx.url, &["load.*"]).await?;
+    for _ in 0..s.endpoints {
+        h.endpoint(&rx.url, &["load.*"]).await?;
+    }
+    let fanout = s.endpoints as u64;
     println!(
-        "herald-load throughput ({}): {} (separate processes), one endpoint subscribed to every event published, max_in_flight {}",
+        "herald-load throughput ({}): {} (separate processes), {} subscribed to every event published, max_in_flight {} each",
         launch.label(),
         h.base,
+        if s.endpoints == 1 {
+            "one endpoint".to_owned()
+        } else {
+            format!("{} endpoints", s.endpoints)
+        },
         h.endpoint_limit()
     );
 
     let (took, lat) = single(&h, s.single_events, s.single_clients, "load.single").await?;
-    let mut expected = s.single_events as u64;
+    let mut expected = s.single_events as u64 * fanout;
     println!(
         "ingest, single-event POSTs ({} clients, {} events): {:.0} events/s; request {}",
         s.single_clients,
@@ -181,7 +191,7 @@ pub async fn throughput(launch: &Launch, s: Sizes) -> anyhow::Result<()> {
 
     let (took, lat) = batched(&h, s.batches, s.batch_size, s.batch_clients, "load.batch").await?;
     let events = s.batches * s.batch_size;
-    expected += events as u64;
+    expected += events as u64 * fanout;
     println!(
         "ingest, batches of {} ({} clients, {events} events): {:.0} events/s; request {}",
         s.batch_size,
@@ -198,13 +208,14 @@ pub async fn throughput(launch: &Launch, s: Sizes) -> anyhow::Result<()> {
     let started = Instant::now();
     let batches = s.deliveries.div_ceil(s.batch_size);
     batched(&h, batches, s.batch_size, s.batch_clients, "load.delivery").await?;
-    expected += (batches * s.batch_size) as u64;
+    expected += (batches * s.batch_size) as u64 * fanout;
     drained(&rx, expected).await?;
+    let delivered = batches * s.batch_size * s.endpoints;
     println!(
-        "delivery to one local receiver ({} events published in batches of {}, first publish to last arrival): {:.0} deliveries/s",
+        "delivery to one local receiver ({} events published in batches of {}, {delivered} deliveries, first publish to last arrival): {:.0} deliveries/s",
         batches * s.batch_size,
         s.batch_size,
-        (batches * s.batch_size) as f64 / started.elapsed().as_secs_f64()
+        delivered as f64 / started.elapsed().as_secs_f64()
     );
     Arc::into_inner(h)
         .context("server still shared")?
