@@ -39,6 +39,27 @@ async fn publish_in_order(
     ids
 }
 
+/// Records every one of `held` as answered 2xx at `at`; what the receipts
+/// refilled.
+async fn answered(
+    node: &dyn herald_engine::store::Store,
+    held: &[Claimed],
+    at: DateTime<Utc>,
+    lease: DateTime<Utc>,
+    limit: u32,
+) -> Vec<Claimed> {
+    let receipts = held
+        .iter()
+        .map(|c| receipt(c, AfterAttempt::Succeeded))
+        .collect();
+    let (recorded, refilled) = node
+        .record_and_refill(receipts, at, lease, limit)
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), held.len());
+    refilled
+}
+
 fn events_of(claims: &[Claimed]) -> Vec<EventId> {
     claims.iter().map(|c| c.event_id).collect()
 }
@@ -323,14 +344,7 @@ async fn each_endpoint_is_served_by_one_live_node_and_moves_when_its_owner_stops
             continue;
         }
         // The live nodes' receipts refill their own endpoints, as before.
-        let receipts = held[i]
-            .iter()
-            .map(|c| receipt(c, AfterAttempt::Succeeded))
-            .collect();
-        let (_, refilled) = node
-            .record_and_refill(receipts, later, lease, LIMIT)
-            .await
-            .unwrap();
+        let refilled = answered(node.as_ref(), &held[i], later, lease, LIMIT).await;
         assert_eq!(
             endpoints_of(&refilled),
             endpoints_of(&held[i]),
@@ -381,14 +395,7 @@ async fn each_endpoint_is_served_by_one_live_node_and_moves_when_its_owner_stops
         if i == silent {
             continue;
         }
-        let receipts = holding[i]
-            .iter()
-            .map(|c| receipt(c, AfterAttempt::Succeeded))
-            .collect();
-        let (_, refilled) = node
-            .record_and_refill(receipts, again, lease, LIMIT)
-            .await
-            .unwrap();
+        let refilled = answered(node.as_ref(), &holding[i], again, lease, LIMIT).await;
         assert_eq!(
             endpoints_of(&refilled),
             endpoints_of(&held[i]),

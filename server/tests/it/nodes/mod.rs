@@ -252,8 +252,9 @@ impl Cluster {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    /// Subscribes `url` to `types` (through node 0), with a 2 s timeout.
-    async fn endpoint(&self, url: &str, types: &[&str]) {
+    /// Subscribes `url` to `types` (through node 0), with a 2 s timeout;
+    /// the endpoint's id.
+    async fn endpoint(&self, url: &str, types: &[&str]) -> String {
         let (status, body) = self
             .post(
                 0,
@@ -262,6 +263,7 @@ impl Cluster {
             )
             .await;
         assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
     }
 
     /// Subscribes `url` to `types` with an endpoint that node `owner` serves
@@ -291,15 +293,7 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         for _ in 0..64 {
-            let (status, body) = self
-                .post(
-                    0,
-                    "/api/v1/endpoints",
-                    &json!({"url": url, "event_types": types, "timeout_ms": 2_000}),
-                )
-                .await;
-            assert_eq!(status, 201, "{body}");
-            let id = body["id"].as_str().unwrap().to_owned();
+            let id = self.endpoint(url, types).await;
             let served_by: String = sqlx::query_scalar("select endpoint_owner($1, $2, null)")
                 .bind(&id)
                 .bind(alive_since())
