@@ -75,17 +75,16 @@ async fn a_receipt_refills_the_slots_it_frees_and_no_more() {
         let claimed = b.store.claim_due(now, lease, 50, 2, 1).await.unwrap();
         assert_eq!(events_of(&claimed), ids[..2], "{}", b.name);
         let in_flight = || async { b.store.gauges(Utc::now()).await.unwrap().in_flight };
+        let store = &b.store;
+        let refill = |receipts, limit| async move {
+            store
+                .record_and_refill(receipts, now, lease, limit)
+                .await
+                .unwrap()
+        };
 
-        let (recorded, refilled) = b
-            .store
-            .record_and_refill(
-                vec![receipt(&claimed[0], AfterAttempt::Succeeded)],
-                now,
-                lease,
-                2,
-            )
-            .await
-            .unwrap();
+        let (recorded, refilled) =
+            refill(vec![receipt(&claimed[0], AfterAttempt::Succeeded)], 2).await;
         assert_eq!(
             recorded,
             [Recorded::Applied {
@@ -109,19 +108,14 @@ async fn a_receipt_refills_the_slots_it_frees_and_no_more() {
         let mut held = vec![claimed[1].clone(), refilled[0].clone()];
 
         // Two slots freed under a limit lowered to one: one refill.
-        let (_, refilled) = b
-            .store
-            .record_and_refill(
-                vec![
-                    receipt(&held[0], AfterAttempt::RetryAt(now + Duration::hours(1))),
-                    receipt(&held[1], AfterAttempt::Succeeded),
-                ],
-                now,
-                lease,
-                1,
-            )
-            .await
-            .unwrap();
+        let (_, refilled) = refill(
+            vec![
+                receipt(&held[0], AfterAttempt::RetryAt(now + Duration::hours(1))),
+                receipt(&held[1], AfterAttempt::Succeeded),
+            ],
+            1,
+        )
+        .await;
         assert_eq!(
             events_of(&refilled),
             ids[3..4],
@@ -131,42 +125,16 @@ async fn a_receipt_refills_the_slots_it_frees_and_no_more() {
         held = refilled;
 
         // A refused receipt frees nothing, so refills nothing.
-        let (recorded, refilled) = b
-            .store
-            .record_and_refill(
-                vec![receipt(&claimed[0], AfterAttempt::Succeeded)],
-                now,
-                lease,
-                2,
-            )
-            .await
-            .unwrap();
+        let (recorded, refilled) =
+            refill(vec![receipt(&claimed[0], AfterAttempt::Succeeded)], 2).await;
         assert_eq!(recorded, [Recorded::Refused]);
         assert!(refilled.is_empty(), "a stale claim frees no slot");
         assert_eq!(in_flight().await, 1);
 
         // The last one due; the retried delivery is not due for an hour.
-        let (_, refilled) = b
-            .store
-            .record_and_refill(
-                vec![receipt(&held[0], AfterAttempt::Succeeded)],
-                now,
-                lease,
-                2,
-            )
-            .await
-            .unwrap();
+        let (_, refilled) = refill(vec![receipt(&held[0], AfterAttempt::Succeeded)], 2).await;
         assert_eq!(events_of(&refilled), ids[4..5]);
-        let (_, refilled) = b
-            .store
-            .record_and_refill(
-                vec![receipt(&refilled[0], AfterAttempt::Succeeded)],
-                now,
-                lease,
-                2,
-            )
-            .await
-            .unwrap();
+        let (_, refilled) = refill(vec![receipt(&refilled[0], AfterAttempt::Succeeded)], 2).await;
         assert!(refilled.is_empty(), "nothing else is due");
         let gauges = b.store.gauges(Utc::now()).await.unwrap();
         assert_eq!(

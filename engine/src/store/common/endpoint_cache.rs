@@ -69,7 +69,9 @@ impl EndpointCache {
     }
 }
 
-/// A claimed delivery as the claim's follow-up read returns it.
+/// A claimed delivery as the claim's follow-up read returns it (on
+/// PostgreSQL, by column name).
+#[derive(sqlx::FromRow)]
 pub(super) struct ClaimedRow {
     pub(super) id: String,
     pub(super) tenant_id: String,
@@ -89,6 +91,7 @@ pub(super) struct ClaimedRow {
 
 /// The settings of an endpoint a claim took deliveries for, as stored: read
 /// once per endpoint per claim, not once per delivery.
+#[derive(sqlx::FromRow)]
 pub(super) struct ClaimedEndpoint {
     pub(super) endpoint_id: String,
     pub(super) url: String,

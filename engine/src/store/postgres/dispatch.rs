@@ -87,8 +87,8 @@ macro_rules! take_picked {
     from picked where q.delivery_id = picked.delivery_id
     returning q.delivery_id, q.claim_token, q.next_attempt_at
 )
-select h.delivery_id, h.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts,
-       d.attempts - d.chain_base, d.first_attempt_at, d.chain_trigger, d.chain_reason,
+select h.delivery_id as id, h.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts,
+       d.attempts - d.chain_base as chain_attempts, d.first_attempt_at, d.chain_trigger, d.chain_reason,
        e.event_type, e.payload, e.correlation_id, e.test
 from held h join delivery_records d on d.id = h.delivery_id join events e on e.id = d.event_id
 order by h.next_attempt_at, h.delivery_id"
@@ -137,42 +137,13 @@ const REFILL_SQL: &str = concat!(
 
 /// Claimed endpoints' delivery settings (`$1` their ids); `version` changes
 /// with any change to the endpoint or its secrets.
-const ENDPOINTS_SQL: &str = r"select p.id, p.url, p.headers, p.semantics, coalesce(rp.policy, p.retry_policy),
-       p.timeout_ms, (p.disabled_at is null and p.deleted_at is null), p.max_in_flight,
+const ENDPOINTS_SQL: &str = r"select p.id as endpoint_id, p.url, p.headers, p.semantics, coalesce(rp.policy, p.retry_policy) as retry_policy,
+       p.timeout_ms, (p.disabled_at is null and p.deleted_at is null) as active, p.max_in_flight,
        p.updated_at || '/' || coalesce((select string_agg(s.created_at || ':' || coalesce(s.expires_at::text, ''), ','
                                                           order by s.created_at)
-                                        from endpoint_secrets s where s.endpoint_id = p.id), '')
+                                        from endpoint_secrets s where s.endpoint_id = p.id), '') as version
 from endpoints p left join retry_policies rp on rp.id = p.retry_policy_id
 where p.id = any($1)";
-
-type TakenRow = (
-    String,
-    i64,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    bool,
-);
-
-type EndpointSettings = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    bool,
-    Option<i64>,
-    String,
-);
 
 /// Which in-flight deliveries to settle.
 enum InFlight {
@@ -384,55 +355,18 @@ fn alive_since(now_ms: i64) -> i64 {
     now_ms - i64::try_from(crate::membership::ALIVE_WITHIN.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The taken deliveries as claimed rows, with their endpoints' settings.
-async fn with_settings(
-    conn: &mut PgConnection,
-    taken: Vec<TakenRow>,
-) -> Result<(Vec<ClaimedRow>, Vec<ClaimedEndpoint>)> {
-    if taken.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+/// The settings of the endpoints `rows` were taken for.
+async fn settings_of(conn: &mut PgConnection, rows: &[ClaimedRow]) -> Result<Vec<ClaimedEndpoint>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
     }
-    let mut endpoint_ids: Vec<String> = taken.iter().map(|t| t.4.clone()).collect();
-    endpoint_ids.sort();
+    let mut endpoint_ids: Vec<&str> = rows.iter().map(|r| r.endpoint_id.as_str()).collect();
+    endpoint_ids.sort_unstable();
     endpoint_ids.dedup();
-    let settings: Vec<EndpointSettings> = sqlx::query_as(ENDPOINTS_SQL)
+    Ok(sqlx::query_as(ENDPOINTS_SQL)
         .bind(&endpoint_ids)
         .fetch_all(&mut *conn)
-        .await?;
-    let rows = taken
-        .into_iter()
-        .map(|t| ClaimedRow {
-            id: t.0,
-            claim_token: t.1,
-            tenant_id: t.2,
-            event_id: t.3,
-            endpoint_id: t.4,
-            attempts: t.5,
-            chain_attempts: t.6,
-            first_attempt_at: t.7,
-            chain_trigger: t.8,
-            chain_reason: t.9,
-            event_type: t.10,
-            payload: t.11,
-            correlation_id: t.12,
-            test: t.13,
-        })
-        .collect();
-    let endpoints = settings
-        .into_iter()
-        .map(|s| ClaimedEndpoint {
-            endpoint_id: s.0,
-            url: s.1,
-            headers: s.2,
-            semantics: s.3,
-            retry_policy: s.4,
-            timeout_ms: s.5,
-            active: s.6,
-            max_in_flight: s.7,
-            version: s.8,
-        })
-        .collect();
-    Ok((rows, endpoints))
+        .await?)
 }
 
 impl PostgresStore {
@@ -483,14 +417,14 @@ impl crate::store::DispatchStore for PostgresStore {
         if picked.is_empty() {
             return Ok(Vec::new());
         }
-        let taken: Vec<TakenRow> = sqlx::query_as(TAKE_SQL)
+        let mut rows: Vec<ClaimedRow> = sqlx::query_as(TAKE_SQL)
             .bind(&picked)
             .bind(now_ms)
             .bind(to_millis(lease_until))
             .bind(&self.node)
             .fetch_all(&mut *tx)
             .await?;
-        let (mut rows, endpoints) = with_settings(&mut tx, taken).await?;
+        let endpoints = settings_of(&mut tx, &rows).await?;
         tx.commit().await?;
         // The claim's order is the pick's (fair) order, not the due order.
         let position: std::collections::HashMap<&str, usize> = picked
@@ -597,7 +531,7 @@ impl crate::store::DispatchStore for PostgresStore {
         let now_ms = to_millis(now);
         let mut tx = self.pool().begin().await?;
         let (recorded, freed) = record_set(&mut tx, batch, now_ms).await?;
-        let taken: Vec<TakenRow> = if freed.is_empty() {
+        let rows: Vec<ClaimedRow> = if freed.is_empty() {
             Vec::new()
         } else {
             let (endpoints, counts): (Vec<String>, Vec<i64>) = freed.into_iter().unzip();
@@ -612,7 +546,7 @@ impl crate::store::DispatchStore for PostgresStore {
                 .fetch_all(&mut *tx)
                 .await?
         };
-        let (rows, endpoints) = with_settings(&mut tx, taken).await?;
+        let endpoints = settings_of(&mut tx, &rows).await?;
         tx.commit().await?;
         if rows.is_empty() {
             return Ok((recorded, Vec::new()));
