@@ -71,6 +71,8 @@ pub struct PolicyFields {
     pub max_age: String,
     /// Percent, 0 to 50.
     pub jitter_percent: String,
+    /// Comma-separated statuses that end a delivery at once: `400, 404`.
+    pub give_up_on: String,
 }
 
 impl PolicyFields {
@@ -83,6 +85,7 @@ impl PolicyFields {
                 .map(format_duration_secs)
                 .unwrap_or_default(),
             jitter_percent: format!("{}", (policy.jitter * 100.0).round()),
+            give_up_on: give_up_text(policy),
             ..Default::default()
         };
         match &policy.backoff {
@@ -165,12 +168,26 @@ impl PolicyFields {
                 .parse::<f64>()
                 .map_err(|_| field_error("jitter", "must be a percentage from 0 to 50"))?,
         };
+        let give_up_on = self
+            .give_up_on
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                t.parse::<u16>().map_err(|_| {
+                    field_error(
+                        "give_up_on",
+                        format!("'{t}' is not an HTTP status such as 404"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<u16>, _>>()?;
         let policy = RetryPolicy {
             backoff,
             max_attempts,
             max_age_secs,
             jitter: jitter / 100.0,
             retry_after_cap_secs: RetryPolicy::STANDARD.retry_after_cap_secs,
+            give_up_on: give_up_on.into(),
         };
         policy.validate().map_err(|message| {
             let field = match message.split(':').next().unwrap_or_default() {
@@ -181,6 +198,7 @@ impl PolicyFields {
                 "backoff.base_secs" => "base",
                 "backoff.factor" => "factor",
                 "backoff.cap_secs" => "cap",
+                "give_up_on" => "give_up_on",
                 _ => "policy",
             };
             let message = message
@@ -191,6 +209,16 @@ impl PolicyFields {
         })?;
         Ok(policy)
     }
+}
+
+/// The statuses a policy gives up on at once, as typed in its form.
+pub fn give_up_text(policy: &RetryPolicy) -> String {
+    policy
+        .give_up_on
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Subscription patterns typed as a comma- or space-separated list.

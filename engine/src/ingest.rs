@@ -220,6 +220,7 @@ mod tests {
             idempotency_key: key.map(str::to_owned),
             correlation_id: None,
             entity_id: None,
+            ordering_key: None,
             metadata: None,
             only_endpoint: None,
         }

@@ -77,7 +77,37 @@ pub struct RetryPolicy {
     #[serde(default = "default_retry_after_cap")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 604_800))]
     pub retry_after_cap_secs: u64,
+    /// Response statuses that end a delivery at once, without a retry: its
+    /// receiver says the request itself is wrong (for example `[400, 401,
+    /// 403, 404, 422]`). At most 50 statuses from 300 to 599. Default none:
+    /// every failure but 410 (which disables the endpoint) is retried.
+    #[serde(default, skip_serializing_if = "<[u16]>::is_empty")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Vec<GiveUpStatus>, max_items = 50)
+    )]
+    pub give_up_on: Cow<'static, [u16]>,
 }
+
+/// A response status that ends a delivery at once: the OpenAPI document's
+/// name for its bounds.
+#[cfg(feature = "openapi")]
+pub struct GiveUpStatus;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for GiveUpStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .minimum(Some(300))
+            .maximum(Some(599))
+            .description(Some("An HTTP status, 300 to 599."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for GiveUpStatus {}
 
 /// The longest delay, `Retry-After` cap and base a policy may name: 7 days.
 pub const WEEK: u64 = 7 * 24 * 3_600;
@@ -117,6 +147,7 @@ impl RetryPolicy {
         max_age_secs: None,
         jitter: 0.1,
         retry_after_cap_secs: default_retry_after_cap(),
+        give_up_on: Cow::Borrowed(&[]),
     };
 
     pub fn schedule(delays_secs: Vec<u64>) -> Self {
@@ -159,6 +190,11 @@ impl RetryPolicy {
     }
 
     /// Checks a policy from outside; the message names the field at fault.
+    /// Whether a response with this status ends the delivery at once.
+    pub fn gives_up_on(&self, status: u16) -> bool {
+        self.give_up_on.contains(&status)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=100).contains(&self.max_attempts) {
             return Err("max_attempts: must be from 1 to 100".into());
@@ -177,6 +213,14 @@ impl RetryPolicy {
         if self.retry_after_cap_secs > WEEK {
             return Err(format!(
                 "retry_after_cap_secs: must be from 0 to {WEEK} (7 days)"
+            ));
+        }
+        if self.give_up_on.len() > 50 {
+            return Err("give_up_on: at most 50 statuses".into());
+        }
+        if let Some(bad) = self.give_up_on.iter().find(|s| !(300..=599).contains(*s)) {
+            return Err(format!(
+                "give_up_on: {bad} is not a failure status (300 to 599)"
             ));
         }
         match &self.backoff {
@@ -434,6 +478,20 @@ mod tests {
                 },
                 "retry_after_cap_secs",
             ),
+            (
+                RetryPolicy {
+                    give_up_on: vec![404, 200].into(),
+                    ..RetryPolicy::default()
+                },
+                "give_up_on",
+            ),
+            (
+                RetryPolicy {
+                    give_up_on: vec![400; 51].into(),
+                    ..RetryPolicy::default()
+                },
+                "give_up_on",
+            ),
         ];
         for (policy, field) in bad {
             let err = policy.validate().expect_err(field);
@@ -448,6 +506,7 @@ mod tests {
     fn the_largest_valid_policy_is_accepted() {
         let widest = RetryPolicy {
             retry_after_cap_secs: WEEK,
+            give_up_on: (300..350).collect::<Vec<u16>>().into(),
             ..RetryPolicy::schedule(vec![WEEK; 100])
                 .with_max_attempts(100)
                 .with_max_age_secs(Some(MAX_AGE_SECS))

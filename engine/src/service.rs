@@ -154,6 +154,7 @@ impl Engine {
         by.require(Permission::ManageEndpoints)?;
         let patch = validate::endpoint_patch(patch)?;
         let url_changed = patch.url.is_some();
+        let on_dead_changed = patch.on_dead.is_some();
         let audit = by.entry(
             Some(tenant),
             AuditAction::EndpointUpdate,
@@ -168,6 +169,18 @@ impl Engine {
         audit::logged(&audit);
         if url_changed {
             endpoint.warnings = self.destination_warnings(&endpoint.url).await;
+        }
+        if on_dead_changed {
+            // Streams a DLQ entry held go on once the endpoint skips dead
+            // deliveries (the write is done: a failure here is caught up by
+            // the dispatcher's sweep).
+            if let Err(e) = self
+                .store
+                .advance_stalled_streams(Some(id), Utc::now())
+                .await
+            {
+                tracing::warn!(endpoint = %id, error = %e, "ordered streams not advanced after the change; the sweep will");
+            }
         }
         tracing::info!(endpoint = %id, "endpoint updated");
         Ok(endpoint)
@@ -291,6 +304,39 @@ impl Engine {
         self.endpoint(tenant, id).await
     }
 
+    /// Drops a disabled endpoint's backlog: every delivery waiting for it
+    /// ends dead without a DLQ entry (audited with how many). Refused while
+    /// the endpoint is enabled: its deliveries are on their way.
+    pub async fn discard_backlog(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        by: &AuditBy,
+    ) -> Result<u64> {
+        by.require(Permission::ManageEndpoints)?;
+        let endpoint = self.endpoint(tenant, id).await?;
+        if endpoint.enabled {
+            return Err(EngineError::Conflict {
+                message: format!("endpoint '{id}' is enabled: disable it to discard its backlog"),
+            });
+        }
+        let entry = |n: &u64| {
+            by.entry(
+                Some(tenant),
+                AuditAction::EndpointDiscardBacklog,
+                id,
+                format!("discarded the backlog: {n} deliveries"),
+            )
+        };
+        let ended = self
+            .store
+            .discard_backlog(tenant, id, &|n| Some(entry(n)))
+            .await?;
+        audit::logged(&entry(&ended));
+        tracing::warn!(endpoint = %id, discarded = ended, "endpoint backlog discarded");
+        Ok(ended)
+    }
+
     /// Switches to a new secret (generated unless given); the old ones keep
     /// signing alongside it for the grace period.
     pub async fn rotate_secret(
@@ -369,6 +415,7 @@ impl Engine {
             idempotency_key: None,
             correlation_id: None,
             entity_id: None,
+            ordering_key: None,
             metadata: Some(json!({"herald_test_event": true})),
         };
         let mut event = validate::event(test, None, None, self.max_payload_bytes)?;

@@ -300,6 +300,8 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         retry_policy_id: input.retry_policy_id,
         timeout_ms,
         max_in_flight: input.max_in_flight,
+        ordering: input.ordering,
+        on_dead: input.on_dead,
         secret,
     })
 }
@@ -394,6 +396,7 @@ pub fn event(
     for (name, value) in [
         ("idempotency_key", &idempotency_key),
         ("entity_id", &input.entity_id),
+        ("ordering_key", &input.ordering_key),
     ] {
         // Characters, as the OpenAPI document's maxLength counts them.
         if value
@@ -412,6 +415,7 @@ pub fn event(
         idempotency_key,
         correlation_id: input.correlation_id,
         entity_id: input.entity_id,
+        ordering_key: input.ordering_key,
         metadata: input.metadata,
         only_endpoint: None,
     })
@@ -502,6 +506,8 @@ mod tests {
             retry_policy_id: None,
             timeout_ms: None,
             max_in_flight: None,
+            ordering: Default::default(),
+            on_dead: Default::default(),
             secret: None,
         }
     }
@@ -589,6 +595,7 @@ mod tests {
             idempotency_key: key.map(str::to_owned),
             correlation_id: None,
             entity_id: None,
+            ordering_key: None,
             metadata: None,
         };
         let from_header = event(event_in(None), Some("k-1"), None, 1024).unwrap();

@@ -599,6 +599,12 @@ mod delivery;
 #[path = "store/fencing.rs"]
 mod fencing;
 /// Every paged list and its cursor.
+#[path = "store/held.rs"]
+mod held;
+
+#[path = "store/ordering.rs"]
+mod ordering;
+
 #[path = "store/paging.rs"]
 mod paging;
 /// The DLQ, replays, checkpoints, secrets and the audit log.

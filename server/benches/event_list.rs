@@ -38,6 +38,7 @@ async fn main() {
                             .is_multiple_of(100)
                             .then(|| format!("corr-{}", n % 5_000)),
                         entity_id: None,
+                        ordering_key: None,
                         metadata: None,
                     },
                     None,

@@ -53,6 +53,8 @@ async fn main() {
                     retry_policy_id: None,
                     timeout_ms: None,
                     max_in_flight: None,
+                    ordering: Default::default(),
+                    on_dead: Default::default(),
                     secret: None,
                 },
                 &herald_engine::audit::AuditBy::system(),

@@ -8,7 +8,7 @@ use crate::components::ui::{FieldMessage, form_level_error};
 use crate::error::ConsoleError;
 use crate::pages::endpoints::fns::EndpointForm;
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 10] = [
     "url",
     "event_types",
     "description",
@@ -17,6 +17,8 @@ const FIELDS: [&str; 8] = [
     "timeout_ms",
     "max_in_flight",
     "semantics",
+    "ordering",
+    "on_dead",
 ];
 
 #[component]
@@ -37,6 +39,8 @@ pub fn EndpointFormView(
     let timeout_secs = RwSignal::new(initial.timeout_secs);
     let max_in_flight = RwSignal::new(initial.max_in_flight);
     let semantics = RwSignal::new(semantics_or_default(initial.semantics));
+    let ordering = RwSignal::new(or_default(initial.ordering, "none"));
+    let on_dead = RwSignal::new(or_default(initial.on_dead, "block"));
     let headers = RwSignal::new(String::new());
     let invalid = move |name: &'static str| {
         move || {
@@ -58,6 +62,8 @@ pub fn EndpointFormView(
             semantics: semantics.get_untracked(),
             headers: headers.get_untracked(),
             max_in_flight: max_in_flight.get_untracked(),
+            ordering: ordering.get_untracked(),
+            on_dead: on_dead.get_untracked(),
         });
     };
     let policy_options = policies
@@ -159,6 +165,39 @@ pub fn EndpointFormView(
                     </select>
                 </label>
             </div>
+            <div class="row">
+                <label>
+                    "Order"
+                    <select
+                        name="ordering"
+                        on:change=move |ev| ordering.set(event_target_value(&ev))
+                        prop:value=move || ordering.get()
+                        aria-describedby="ordering-help"
+                    >
+                        <option value="none">"No order (fastest)"</option>
+                        <option value="key">"In order per ordering key"</option>
+                        <option value="endpoint">"In order, one at a time"</option>
+                    </select>
+                    <span class="help" id="ordering-help">
+                        "Per key: events with the same " <code>"ordering_key"</code>
+                        " (else " <code>"entity_id"</code> ") arrive in the order they were published."
+                    </span>
+                    <FieldMessage error name="ordering" id="ordering-error"/>
+                </label>
+                <label>
+                    "When a delivery dies"
+                    <select
+                        name="on_dead"
+                        on:change=move |ev| on_dead.set(event_target_value(&ev))
+                        prop:value=move || on_dead.get()
+                        disabled=move || ordering.get() == "none"
+                    >
+                        <option value="block">"Hold its stream until it is reprocessed or discarded"</option>
+                        <option value="skip">"Skip it and go on"</option>
+                    </select>
+                    <FieldMessage error name="on_dead" id="on-dead-error"/>
+                </label>
+            </div>
             <label>
                 "Custom headers"
                 <textarea
@@ -218,6 +257,15 @@ fn ShortField(
 }
 
 /// A new endpoint's delivery semantics start at at-least-once.
+/// A choice's value, or `default` when none was made.
+fn or_default(value: String, default: &str) -> String {
+    if value.is_empty() {
+        default.to_string()
+    } else {
+        value
+    }
+}
+
 fn semantics_or_default(semantics: String) -> String {
     if semantics.is_empty() {
         "at_least_once".to_string()

@@ -94,8 +94,24 @@ pub(super) fn after_attempt(
             reason: "the destination address is blocked; retrying cannot change that".into(),
         }
     } else if exchange.status == Some(410) {
+        // The endpoint is disabled before this receipt is written: an
+        // at-least-once delivery waits with the rest of its backlog until it
+        // is enabled again; an at-most-once one had its one attempt.
+        if claimed.semantics == Semantics::AtMostOnce {
+            AfterAttempt::Dead {
+                reason: "the receiver answered 410 Gone; the endpoint was disabled".into(),
+            }
+        } else {
+            AfterAttempt::RetryAt(later_by_ms(now, GONE_HOLD_MS))
+        }
+    } else if let Some(status) = exchange
+        .status
+        .filter(|s| claimed.retry_policy.gives_up_on(*s))
+    {
         AfterAttempt::Dead {
-            reason: "the receiver answered 410 Gone; the endpoint was disabled".into(),
+            reason: format!(
+                "the receiver answered {status}, which the retry policy gives up on at once"
+            ),
         }
     } else if claimed.semantics == Semantics::AtMostOnce {
         AfterAttempt::Dead {
@@ -118,6 +134,11 @@ pub(super) fn after_attempt(
         }
     }
 }
+
+/// How long a delivery answered 410 waits before it is due again; its
+/// endpoint is disabled by then, so it waits for the endpoint (were the
+/// disabling to fail, it is tried again no sooner than this).
+const GONE_HOLD_MS: u64 = 5_000;
 
 /// `now` plus `ms`, saturating at the latest time Herald stores (a policy's
 /// delays are bounded, but a stored policy or a receiver's `Retry-After` must
@@ -237,19 +258,44 @@ mod tests {
     }
 
     #[test]
-    fn every_2xx_succeeds_and_every_other_status_but_410_is_retried() {
+    fn every_2xx_succeeds_every_other_status_is_retried_and_410_holds() {
         let first = claimed(Semantics::AtLeastOnce, 0);
         for status in 100..600u16 {
             let next = decide(&first, &answered(status));
             match status {
                 200..=299 => assert!(matches!(next, AfterAttempt::Succeeded), "{status}"),
-                410 => assert!(
-                    matches!(&next, AfterAttempt::Dead { reason } if reason.contains("410")),
-                    "{status}: {next:?}"
+                410 => assert_eq!(
+                    next,
+                    AfterAttempt::RetryAt(now() + chrono::Duration::seconds(5)),
+                    "410 holds the delivery for when the endpoint is enabled again"
                 ),
                 _ => assert_eq!(next, retry_in_10s(), "{status}"),
             }
         }
+    }
+
+    #[test]
+    fn the_statuses_a_policy_gives_up_on_end_the_delivery_at_once() {
+        let mut first = claimed(Semantics::AtLeastOnce, 0);
+        first.retry_policy.give_up_on = vec![400, 401, 403, 404, 422].into();
+        for status in [400, 401, 403, 404, 422] {
+            assert!(
+                matches!(&decide(&first, &answered(status)), AfterAttempt::Dead { reason }
+                    if reason.contains(&status.to_string()) && reason.contains("gives up")),
+                "{status}"
+            );
+        }
+        for status in [402, 405, 429, 500, 503] {
+            assert_eq!(
+                decide(&first, &answered(status)),
+                retry_in_10s(),
+                "{status}"
+            );
+        }
+        assert!(matches!(
+            decide(&first, &answered(200)),
+            AfterAttempt::Succeeded
+        ));
     }
 
     #[test]

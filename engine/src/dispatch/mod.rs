@@ -445,7 +445,23 @@ impl Dispatcher {
     ))]
     async fn deliver(&self, claimed: Claimed, recorder: &Recorder, slots: Slots) -> Ended {
         if !claimed.endpoint_active {
-            let reason = "the endpoint was disabled or deleted before the delivery was attempted";
+            // Disabled since it was claimed: it waits with the endpoint's
+            // other deliveries (claims pass a disabled endpoint by).
+            if let Ok(Some(_)) = self
+                .store
+                .get_endpoint(claimed.tenant_id, claimed.endpoint_id)
+                .await
+            {
+                if let Err(e) = self
+                    .store
+                    .release(&[(claimed.id, claimed.claim)], Utc::now())
+                    .await
+                {
+                    about!(error, &claimed, error = %e, "cannot hand back a delivery to a disabled endpoint");
+                }
+                return Ended::Settled;
+            }
+            let reason = "the endpoint was deleted before the delivery was attempted";
             match self.store.abandon(claimed.id, claimed.claim, reason).await {
                 Ok(added) => self.metrics.dlq_added(u64::from(added)),
                 Err(e) => {
@@ -536,6 +552,29 @@ impl Dispatcher {
                 latency_ms: attempt.latency_ms,
                 at: Utc::now(),
             });
+        if gone {
+            // Before the receipt: the delivery it puts back must find the
+            // endpoint disabled, or the next claim would send it again.
+            let reason = "the receiver answered 410 Gone";
+            if let Err(e) = self
+                .store
+                .set_endpoint_enabled(
+                    claimed.tenant_id,
+                    claimed.endpoint_id,
+                    false,
+                    Some(reason),
+                    None,
+                )
+                .await
+            {
+                about!(error, &claimed, error = %e, "cannot disable an endpoint that answered 410");
+            }
+            about!(
+                warn,
+                &claimed,
+                "endpoint disabled: the receiver answered 410 Gone; its deliveries wait until it is enabled"
+            );
+        }
         let (stored, written) = oneshot::channel();
         let counted = (attempt.error_class, exchange.latency);
         let outcome = AttemptOutcome {
@@ -557,27 +596,6 @@ impl Dispatcher {
                 self.live
                     .publish(claimed.tenant_id, LiveMessage::DeliveryOutcome(feed));
             }
-        }
-        if gone {
-            let reason = "the receiver answered 410 Gone";
-            if let Err(e) = self
-                .store
-                .set_endpoint_enabled(
-                    claimed.tenant_id,
-                    claimed.endpoint_id,
-                    false,
-                    Some(reason),
-                    None,
-                )
-                .await
-            {
-                about!(error, &claimed, error = %e, "cannot disable an endpoint that answered 410");
-            }
-            about!(
-                warn,
-                &claimed,
-                "endpoint disabled: the receiver answered 410 Gone"
-            );
         }
         ended
     }

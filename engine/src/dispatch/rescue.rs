@@ -27,6 +27,14 @@ impl Dispatcher {
             Ok(settled) => self.settled(settled, "reclaimed deliveries whose lease had expired"),
             Err(e) => tracing::error!(error = %e, "cannot reclaim expired leases"),
         }
+        // The safety net of ordered streams: one whose next delivery no
+        // write armed (a change of `on_dead`, or a write that failed after
+        // its commit) goes on here.
+        match self.store.advance_stalled_streams(None, now).await {
+            Ok(0) => {}
+            Ok(armed) => tracing::info!(armed, "armed ordered streams that had nothing in flight"),
+            Err(e) => tracing::error!(error = %e, "cannot advance ordered streams"),
+        }
     }
 
     /// Reports (and counts) what settling in-flight deliveries did.

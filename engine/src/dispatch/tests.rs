@@ -104,6 +104,8 @@ async fn one_delivery(
                 retry_policy_id: None,
                 timeout_ms: 2_000,
                 max_in_flight: None,
+                ordering: Default::default(),
+                on_dead: Default::default(),
                 secret: crate::sign::Secret::generate(),
             },
             &crate::store::NewAudit {
@@ -139,6 +141,7 @@ async fn one_delivery(
                 idempotency_key: None,
                 correlation_id: None,
                 entity_id: None,
+                ordering_key: None,
                 metadata: None,
                 only_endpoint: None,
             }],
@@ -181,6 +184,7 @@ async fn a_huge_retry_after_under_an_unbounded_cap_is_a_receipt_and_a_retry() {
     .await;
     let policy = crate::retry::RetryPolicy {
         retry_after_cap_secs: u64::MAX,
+        give_up_on: Default::default(),
         ..crate::retry::RetryPolicy::schedule(vec![1])
     };
     let (_dir, store, tenant, event, _stop) = one_delivery(&url, policy).await;

@@ -16,6 +16,7 @@ pub enum AuditAction {
     EndpointDisable,
     EndpointRotateSecret,
     EndpointTestEvent,
+    EndpointDiscardBacklog,
     RetryPolicyCreate,
     RetryPolicyUpdate,
     RetryPolicyDelete,
@@ -42,7 +43,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 31] = [
         AuditAction::EndpointCreate,
         AuditAction::EndpointUpdate,
         AuditAction::EndpointDelete,
@@ -50,6 +51,7 @@ impl AuditAction {
         AuditAction::EndpointDisable,
         AuditAction::EndpointRotateSecret,
         AuditAction::EndpointTestEvent,
+        AuditAction::EndpointDiscardBacklog,
         AuditAction::RetryPolicyCreate,
         AuditAction::RetryPolicyUpdate,
         AuditAction::RetryPolicyDelete,
@@ -85,6 +87,7 @@ impl AuditAction {
             AuditAction::EndpointDisable => "endpoint.disable",
             AuditAction::EndpointRotateSecret => "endpoint.rotate_secret",
             AuditAction::EndpointTestEvent => "endpoint.test_event",
+            AuditAction::EndpointDiscardBacklog => "endpoint.discard_backlog",
             AuditAction::RetryPolicyCreate => "retry_policy.create",
             AuditAction::RetryPolicyUpdate => "retry_policy.update",
             AuditAction::RetryPolicyDelete => "retry_policy.delete",
@@ -178,6 +181,7 @@ mod tests {
             AuditAction::EndpointDisable => (),
             AuditAction::EndpointRotateSecret => (),
             AuditAction::EndpointTestEvent => (),
+            AuditAction::EndpointDiscardBacklog => (),
             AuditAction::RetryPolicyCreate => (),
             AuditAction::RetryPolicyUpdate => (),
             AuditAction::RetryPolicyDelete => (),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AttemptId, DeliveryId, EndpointId, EventId, RetryPolicyId};
+use super::{AttemptId, DeliveryId, EndpointId, EventId, OnDead, OrderingMode, RetryPolicyId};
 use crate::retry::RetryPolicy;
 
 /// How an endpoint's deliveries are attempted.
@@ -112,6 +112,15 @@ pub struct EndpointIn {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 256))]
     pub max_in_flight: Option<u32>,
+    /// Whether deliveries go out in order: `none` (default), `endpoint` (one
+    /// stream) or `key` (one stream per ordering key).
+    #[serde(default)]
+    pub ordering: OrderingMode,
+    /// What a dead delivery does to its stream when the endpoint is ordered:
+    /// `block` (default: the stream waits until the DLQ entry is reprocessed
+    /// or discarded) or `skip`.
+    #[serde(default)]
+    pub on_dead: OnDead,
     /// A `whsec_…` secret to sign with (base64 of 24 to 64 bytes, canonical
     /// padding); generated when absent.
     #[serde(default)]
@@ -153,6 +162,12 @@ pub struct EndpointPatch {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 256))]
     pub max_in_flight: Option<u32>,
+    /// Applies to deliveries made from now on; those already waiting in a
+    /// stream keep their place.
+    #[serde(default)]
+    pub ordering: Option<OrderingMode>,
+    #[serde(default)]
+    pub on_dead: Option<OnDead>,
 }
 
 /// An endpoint as shown (never its secret, never its header values).
@@ -172,6 +187,8 @@ pub struct EndpointOut {
     /// Requests in flight to this endpoint at once; `null`: the server's
     /// `endpoint_concurrency`.
     pub max_in_flight: Option<u32>,
+    pub ordering: OrderingMode,
+    pub on_dead: OnDead,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -212,6 +229,11 @@ pub struct EventIn {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub entity_id: Option<String>,
+    /// 1 to 255 characters: at endpoints ordered by key, the stream the
+    /// event's delivery joins (default: its `entity_id`).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub ordering_key: Option<String>,
     /// A JSON object kept with the event (never sent to receivers).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
@@ -228,6 +250,7 @@ pub struct EventOut {
     pub idempotency_key: Option<String>,
     pub correlation_id: Option<String>,
     pub entity_id: Option<String>,
+    pub ordering_key: Option<String>,
     pub metadata: Option<Value>,
     pub received_at: DateTime<Utc>,
 }
@@ -400,7 +423,13 @@ pub struct DeliveryOut {
     pub endpoint_id: EndpointId,
     pub state: DeliveryState,
     pub attempts: u32,
+    /// When it is due; `null` while pending means it waits for the delivery
+    /// before it in its stream.
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The ordered stream it belongs to (`""`: the endpoint's one stream),
+    /// `null` when unordered.
+    #[serde(default)]
+    pub stream: Option<String>,
     pub attempt_log: Vec<AttemptOut>,
     /// What people did to it by hand (reprocess, discard, replay), oldest first.
     #[serde(default)]
@@ -501,4 +530,7 @@ pub struct EndpointBacklog {
     pub in_flight: u32,
     /// Gave up: in the dead-letter queue.
     pub dead: u32,
+    /// Waiting for the delivery before them in their ordered stream.
+    #[serde(default)]
+    pub waiting: u32,
 }

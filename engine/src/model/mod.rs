@@ -36,6 +36,7 @@ mod delivery;
 pub mod event_type;
 mod ids;
 mod node;
+mod ordering;
 pub mod query;
 pub mod redact;
 mod replay;
@@ -50,6 +51,7 @@ pub use ids::{
     EventId, IdParseError, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
 };
 pub use node::NodeOut;
+pub use ordering::{BlockedStream, OnDead, OrderingMode};
 pub use query::{AuditQuery, DlqQuery, EventQuery, ListQuery, Paged, QueryError, StatsQuery, href};
 pub use replay::*;
 pub use stats::*;

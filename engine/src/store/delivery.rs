@@ -25,6 +25,8 @@ pub struct NewEndpoint {
     pub timeout_ms: u32,
     /// `None`: the server's endpoint concurrency.
     pub max_in_flight: Option<u32>,
+    pub ordering: crate::model::OrderingMode,
+    pub on_dead: crate::model::OnDead,
     pub secret: Secret,
 }
 
@@ -36,6 +38,7 @@ pub struct NewEvent {
     pub idempotency_key: Option<String>,
     pub correlation_id: Option<String>,
     pub entity_id: Option<String>,
+    pub ordering_key: Option<String>,
     pub metadata: Option<Value>,
     /// A test event: delivered to this endpoint only, whatever its patterns,
     /// and marked `herald-test: true` on every request so a receiver can tell.

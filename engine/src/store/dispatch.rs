@@ -74,6 +74,17 @@ pub trait DispatchStore: Send + Sync {
         let _ = (now, lease_until, per_endpoint);
         Ok((self.record_attempts(batch).await?, Vec::new()))
     }
+    /// Arms the next waiting delivery of every ordered stream (of one
+    /// endpoint, or all) that has nothing armed or in flight and no DLQ entry
+    /// blocking it; how many were armed. The writes that end or add a
+    /// stream's deliveries arm it themselves: this is for what they cannot
+    /// see (a change of the endpoint's `on_dead`) and the safety net should
+    /// one have been missed.
+    async fn advance_stalled_streams(
+        &self,
+        endpoint: Option<EndpointId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
     /// The earliest time a pending delivery is due, if any.
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
 }

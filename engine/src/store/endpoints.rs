@@ -32,6 +32,14 @@ pub trait EndpointStore: Send + Sync {
         tenant: TenantId,
         endpoints: &[EndpointId],
     ) -> Result<std::collections::HashMap<EndpointId, crate::model::EndpointBacklog>>;
+    /// The endpoint's ordered streams that a DLQ entry holds up (its
+    /// `on_dead` is `block`), oldest entry first, at most `limit`.
+    async fn blocked_streams(
+        &self,
+        tenant: TenantId,
+        endpoint: EndpointId,
+        limit: u32,
+    ) -> Result<Vec<crate::model::BlockedStream>>;
     /// Soft-deletes; its pending deliveries end as dead when next claimed.
     async fn delete_endpoint(
         &self,
@@ -49,6 +57,15 @@ pub trait EndpointStore: Send + Sync {
         reason: Option<&str>,
         audit: Option<&NewAudit>,
     ) -> Result<bool>;
+    /// Ends every pending delivery of the endpoint (none in flight) dead,
+    /// without a DLQ entry: the backlog an operator chose to drop. Appends
+    /// the audit entry `audit` makes of how many, in the same transaction.
+    async fn discard_backlog(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        audit: &AuditWith<'_, u64>,
+    ) -> Result<u64>;
     /// Makes `secret` the endpoint's signing secret; every older one keeps
     /// signing alongside it until `old_valid_until` at the latest. False when
     /// there is no such endpoint in the tenant.

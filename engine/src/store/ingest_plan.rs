@@ -9,7 +9,8 @@ use crate::Result;
 use crate::ingest::{
     BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies, payload_digest,
 };
-use crate::model::EventId;
+use crate::model::{EventId, OrderingMode};
+use crate::store::convert::from_json;
 use crate::store::rows::EventRow;
 use crate::store::{
     DuplicateOf, Ingested, IngestedEvent, NewEvent, Publish, from_millis, stored_id, to_millis,
@@ -28,9 +29,49 @@ pub(crate) struct Row<'a> {
     pub(crate) received_ms: i64,
 }
 
+/// An active endpoint of the tenant, as ingest sees it.
+pub(crate) struct Route {
+    pub(crate) id: String,
+    pub(crate) patterns: Vec<String>,
+    pub(crate) ordering: OrderingMode,
+}
+
+impl Route {
+    /// Reads an endpoint's row as listed (`event_types` as JSON text).
+    pub(crate) fn listed(id: String, patterns: &str, ordering: &str) -> Result<Self> {
+        Ok(Route {
+            id,
+            patterns: from_json(patterns, "endpoint event types")?,
+            ordering: stored_id(ordering)?,
+        })
+    }
+}
+
+/// One delivery a planned event makes: the endpoint's id, and the stream
+/// it joins there (`None`: unordered). A delivery of a stream is made
+/// waiting (no due time) and armed once nothing of its stream is ahead.
+pub(crate) struct Made<'r> {
+    pub(crate) endpoint: &'r str,
+    pub(crate) stream: Option<String>,
+}
+
+impl Row<'_> {
+    /// The deliveries this event makes, at the tenant's endpoints `routes`.
+    pub(crate) fn deliveries<'r>(&self, routes: &'r [Route]) -> impl Iterator<Item = Made<'r>> {
+        let (key, entity) = (
+            self.event.ordering_key.as_deref(),
+            self.event.entity_id.as_deref(),
+        );
+        self.endpoints.iter().map(move |&at| Made {
+            endpoint: routes[at].id.as_str(),
+            stream: routes[at].ordering.stream_of(key, entity),
+        })
+    }
+}
+
 /// What a tenant's part of a group needs from the database, read once.
 pub(crate) struct TenantState {
-    pub(crate) endpoints: Vec<(String, Vec<String>)>,
+    pub(crate) endpoints: Vec<Route>,
     pub(crate) window_ms: Option<i64>,
     pub(crate) next_seq: i64,
     /// Stored events under the group's idempotency keys.
@@ -70,7 +111,7 @@ pub(crate) fn plan<'a>(
                 .endpoints
                 .iter()
                 .enumerate()
-                .filter(|(_, (id, patterns))| goes_to(event, id, patterns))
+                .filter(|(_, route)| goes_to(event, &route.id, &route.patterns))
                 .map(|(at, _)| at)
                 .collect(),
             received_ms: to_millis(request.now),

@@ -183,6 +183,8 @@ pub(crate) struct EndpointRow {
     pub(crate) retry_policy_id: Option<String>,
     pub(crate) timeout_ms: i64,
     pub(crate) max_in_flight: Option<i64>,
+    pub(crate) ordering: String,
+    pub(crate) on_dead: String,
     pub(crate) disabled_reason: Option<String>,
     pub(crate) disabled_at: Option<i64>,
     pub(crate) created_at: i64,
@@ -204,6 +206,8 @@ impl TryFrom<EndpointRow> for EndpointOut {
             retry_policy_id: r.retry_policy_id.as_deref().map(stored_id).transpose()?,
             timeout_ms: u32::try_from(r.timeout_ms).unwrap_or(u32::MAX),
             max_in_flight: r.max_in_flight.and_then(|n| u32::try_from(n).ok()),
+            ordering: stored_id(&r.ordering)?,
+            on_dead: stored_id(&r.on_dead)?,
             enabled: r.disabled_at.is_none(),
             disabled_reason: r.disabled_reason,
             created_at: from_millis(r.created_at),
@@ -224,6 +228,7 @@ pub(crate) struct EventRow {
     pub(crate) entity_id: Option<String>,
     pub(crate) metadata: Option<String>,
     pub(crate) received_at: i64,
+    pub(crate) ordering_key: Option<String>,
 }
 
 impl TryFrom<EventRow> for EventOut {
@@ -237,6 +242,7 @@ impl TryFrom<EventRow> for EventOut {
             idempotency_key: r.idempotency_key,
             correlation_id: r.correlation_id,
             entity_id: r.entity_id,
+            ordering_key: r.ordering_key,
             metadata: r
                 .metadata
                 .as_deref()
@@ -371,6 +377,7 @@ pub(crate) struct DeliveryRow {
     pub(crate) state: String,
     pub(crate) attempts: i64,
     pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) stream: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -461,6 +468,7 @@ pub(crate) fn event_detail(
                 state: stored_id(&d.state)?,
                 attempts: u32::try_from(d.attempts).unwrap_or(0),
                 next_attempt_at: d.next_attempt_at.map(from_millis),
+                stream: d.stream,
             })
         })
         .collect::<Result<Vec<_>>>()?;

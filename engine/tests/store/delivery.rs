@@ -128,6 +128,8 @@ pub(crate) fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
         retry_policy_id: None,
         timeout_ms: 1_000,
         max_in_flight: None,
+        ordering: Default::default(),
+        on_dead: Default::default(),
         secret: Secret::generate(),
     }
 }
@@ -139,6 +141,7 @@ pub(crate) fn event(event_type: &str, key: Option<&str>) -> NewEvent {
         idempotency_key: key.map(str::to_owned),
         correlation_id: None,
         entity_id: None,
+        ordering_key: None,
         metadata: None,
         only_endpoint: None,
     }

@@ -36,7 +36,9 @@ pub fn endpoint_in() -> Value {
         "headers": {"X-Team": "orders"},
         "semantics": "at_least_once",
         "timeout_ms": 10000,
-        "max_in_flight": 16
+        "max_in_flight": 16,
+        "ordering": "key",
+        "on_dead": "block"
     })
 }
 
@@ -46,7 +48,8 @@ pub fn endpoint() -> Value {
         "description": "Orders service", "event_types": ["order.*", "invoice.paid"],
         "header_names": ["X-Team"], "semantics": "at_least_once",
         "retry_policy": retry_policy(), "retry_policy_id": null, "timeout_ms": 10000,
-        "max_in_flight": 16, "enabled": true, "disabled_reason": null,
+        "max_in_flight": 16, "ordering": "key", "on_dead": "block",
+        "enabled": true, "disabled_reason": null,
         "created_at": AT, "updated_at": AT
     })
 }
@@ -83,7 +86,7 @@ pub fn event() -> Value {
         "id": EVENT, "event_type": "order.created",
         "payload": {"order_id": "ord_1042", "total": 4200, "currency": "EUR"},
         "seq": 1042, "idempotency_key": "order-1042-created", "correlation_id": "req-7f3a",
-        "entity_id": "ord_1042", "metadata": null, "received_at": AT
+        "entity_id": "ord_1042", "ordering_key": null, "metadata": null, "received_at": AT
     })
 }
 
@@ -99,7 +102,7 @@ pub fn attempt() -> Value {
 pub fn delivery() -> Value {
     json!({
         "id": DELIVERY, "endpoint_id": ENDPOINT, "state": "succeeded", "attempts": 1,
-        "next_attempt_at": null, "attempt_log": [attempt()], "actions": []
+        "next_attempt_at": null, "stream": "ord_1042", "attempt_log": [attempt()], "actions": []
     })
 }
 

@@ -325,11 +325,13 @@ async fn a_dropped_connection_and_an_oversized_answer_are_classed_and_retried() 
     assert_eq!(receiver.received().len(), 3);
 }
 
+/// A 410 disables the endpoint and holds its deliveries, the one answered
+/// 410 included: nothing is attempted or dropped until it is enabled again.
 #[tokio::test]
-async fn a_410_disables_the_endpoint() {
+async fn a_410_disables_the_endpoint_and_holds_its_deliveries() {
     let server = TestServer::start().await;
     let api = Api::new(&server).await;
-    let receiver = Receiver::start(Vec::new(), Reply::Status(410)).await;
+    let receiver = Receiver::start(vec![Reply::Status(410)], Reply::Status(200)).await;
     let (endpoint, _) = api
         .endpoint(
             &receiver.url,
@@ -338,26 +340,44 @@ async fn a_410_disables_the_endpoint() {
         )
         .await;
     let event = api.publish("order.created", json!({"n": 1})).await;
-    api.event_until(&event, Duration::from_secs(10), |d| states(d) == ["dead"])
-        .await;
-
-    let endpoint = api.get(&format!("/api/v1/endpoints/{endpoint}")).await;
-    assert_eq!(endpoint["enabled"], false);
+    let path = format!("/api/v1/endpoints/{endpoint}");
+    crate::client::until(&api, &path, Duration::from_secs(10), |e| {
+        e["enabled"] == false
+    })
+    .await;
+    let disabled = api.get(&path).await;
     assert!(
-        endpoint["disabled_reason"]
+        disabled["disabled_reason"]
             .as_str()
             .unwrap()
             .contains("410")
     );
-    assert_eq!(receiver.received().len(), 1, "410 is not retried");
-
-    // New events no longer go to a disabled endpoint.
+    // Published while disabled: made, and held with the first.
     let later = api.publish("order.created", json!({"n": 2})).await;
-    assert!(
-        api.get(&format!("/api/v1/events/{later}")).await["deliveries"]
-            .as_array()
-            .unwrap()
-            .is_empty()
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "nothing is attempted while disabled"
+    );
+    for id in [&event, &later] {
+        assert_eq!(
+            states(&api.get(&format!("/api/v1/events/{id}")).await),
+            ["pending"],
+            "held, not dead"
+        );
+    }
+
+    let res = api.post(&format!("{path}/enable"), &json!({})).await;
+    assert_eq!(res.status(), 200);
+    for id in [&event, &later] {
+        api.event_until(id, Duration::from_secs(10), |d| states(d) == ["succeeded"])
+            .await;
+    }
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "the first again, then the second"
     );
 }
 

@@ -89,11 +89,13 @@ async fn a_test_event_goes_to_that_endpoint_alone() {
 }
 
 #[tokio::test]
-async fn a_disabled_endpoint_gets_nothing_until_enabled() {
+async fn a_disabled_endpoint_holds_what_is_published_and_sends_it_in_order_when_enabled() {
     let server = TestServer::start().await;
     let api = Api::new(&server).await;
     let receiver = Receiver::ok().await;
-    let (id, _) = api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let (id, _) = api
+        .endpoint(&receiver.url, &["*"], json!({"ordering": "endpoint"}))
+        .await;
 
     let res = api
         .post(
@@ -110,19 +112,23 @@ async fn a_disabled_endpoint_gets_nothing_until_enabled() {
         ),
         (json!(false), json!("receiver migration"))
     );
-    let quiet = api.publish("order.created", json!({"n": 1})).await;
-    assert!(
-        api.get(&format!("/api/v1/events/{quiet}")).await["deliveries"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    let mut held = Vec::new();
+    for n in 0..20 {
+        held.push(api.publish("order.created", json!({"n": n})).await);
+    }
     assert_eq!(
         api.post(&format!("/api/v1/endpoints/{id}/test"), &json!({}))
             .await
             .status(),
         409
     );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "nothing is sent while disabled"
+    );
+    let list = api.get("/api/v1/endpoints").await;
+    assert_eq!(list["items"][0]["enabled"], false);
 
     assert_eq!(
         api.post(&format!("/api/v1/endpoints/{id}/enable"), &json!({}))
@@ -130,12 +136,59 @@ async fn a_disabled_endpoint_gets_nothing_until_enabled() {
             .status(),
         200
     );
-    let heard = api.publish("order.created", json!({"n": 2})).await;
-    api.event_until(&heard, Duration::from_secs(10), |d| {
-        states(d) == ["succeeded"]
-    })
-    .await;
-    assert_eq!(receiver.received().len(), 1);
+    let got = receiver.wait_for(20, Duration::from_secs(20)).await;
+    let order: Vec<u64> = got
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["n"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(order, (0..20).collect::<Vec<u64>>(), "none lost, in order");
+    for event in &held {
+        api.event_until(event, Duration::from_secs(10), |d| {
+            states(d) == ["succeeded"]
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn disabling_with_discard_drops_the_backlog_on_the_record() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let receiver = Receiver::ok().await;
+    let (id, _) = api.endpoint(&receiver.url, &["*"], json!({})).await;
+    let res = api
+        .post(&format!("/api/v1/endpoints/{id}/disable"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    for n in 0..3 {
+        api.publish("order.created", json!({"n": n})).await;
+    }
+    let res = api
+        .post(
+            &format!("/api/v1/endpoints/{id}/disable"),
+            &json!({"reason": "moved away", "discard_backlog": true}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let audit = api
+        .get("/api/v1/audit?action=endpoint.discard_backlog")
+        .await;
+    let entry = &audit["items"][0];
+    assert!(
+        entry["summary"].as_str().unwrap().contains("3 deliveries"),
+        "{audit:#}"
+    );
+    api.post(&format!("/api/v1/endpoints/{id}/enable"), &json!({}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "the discarded backlog is never sent"
+    );
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ mod metrics;
 mod nodes;
 mod openapi;
 mod openapi_rules;
+mod ordering;
 mod policies;
 mod receiver;
 mod recovery;

@@ -259,7 +259,7 @@ async fn dlq_depth_follows_entries_in_and_out() {
         dlq["items"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("disabled or deleted"),
+            .contains("deleted"),
         "{dlq:#}"
     );
     assert_eq!(

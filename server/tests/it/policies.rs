@@ -189,6 +189,11 @@ async fn the_preview_shows_when_each_attempt_is_planned() {
     assert_eq!(preview["schedule_secs"], json!([0, 10, 30, 70, 130, 190]));
     assert_eq!(preview["attempts"], 6);
     assert_eq!(preview["span_secs"], 190);
+    assert_eq!(
+        preview["give_up_on"],
+        json!([]),
+        "by default every failure retries"
+    );
 
     let (status, body) = json_of(
         api.post(
@@ -328,4 +333,58 @@ async fn inside_the_dedup_window_an_identical_payload_is_delivered_once() {
         .publish("user.updated", json!({"user": 2, "name": "Grace"}))
         .await;
     assert_ne!(again, first);
+}
+
+#[tokio::test]
+async fn a_status_the_policy_gives_up_on_ends_the_delivery_at_its_first_answer() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let policy = json!({"backoff": {"kind": "schedule", "delays_secs": [1]}, "max_attempts": 5,
+                        "jitter": 0.0, "give_up_on": [404, 422]});
+    let (status, preview) =
+        json_of(api.post("/api/v1/retry-policies/preview", &policy).await).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["give_up_on"], json!([404, 422]));
+    let (status, refused) = json_of(
+        api.post(
+            "/api/v1/retry-policies/preview",
+            &json!({"backoff": {"kind": "schedule", "delays_secs": [1]}, "max_attempts": 5, "give_up_on": [200]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("give_up_on")
+    );
+
+    // 404 ends the delivery at once; 500 is retried as before.
+    let gone = Receiver::start(Vec::new(), Reply::Status(404)).await;
+    let failing = Receiver::start(vec![Reply::Status(500)], Reply::Status(200)).await;
+    api.endpoint(&gone.url, &["a.*"], json!({"retry_policy": policy}))
+        .await;
+    api.endpoint(&failing.url, &["b.*"], json!({"retry_policy": policy}))
+        .await;
+    let dead = api.publish("a.happened", json!({"n": 1})).await;
+    let retried = api.publish("b.happened", json!({"n": 2})).await;
+    let detail = api
+        .event_until(&dead, Duration::from_secs(10), |d| states(d) == ["dead"])
+        .await;
+    assert_eq!(
+        detail["deliveries"][0]["attempts"], 1,
+        "no retry after a 404"
+    );
+    api.event_until(&retried, Duration::from_secs(10), |d| {
+        states(d) == ["succeeded"]
+    })
+    .await;
+    let dlq = api.get("/api/v1/dlq").await;
+    let reason = dlq["items"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("404"), "{reason}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(gone.received().len(), 1, "the 404 was not retried");
+    assert_eq!(failing.received().len(), 2, "the 500 was retried once");
 }

@@ -45,11 +45,18 @@ impl Received {
     }
 }
 
+/// Chooses a reply from a request's body and the requests before it (the
+/// script and default answer when it gives none).
+pub type Judge = Arc<dyn Fn(&[u8], &[Received]) -> Option<Reply> + Send + Sync>;
+
 #[derive(Clone)]
 struct Shared {
     script: Arc<Mutex<VecDeque<Reply>>>,
     default: Reply,
+    judge: Option<Judge>,
     received: Arc<Mutex<Vec<Received>>>,
+    /// When each request in `received` (same positions) was answered.
+    answered_at: Arc<Mutex<Vec<Option<Instant>>>>,
     /// Requests being answered now, by `webhook-id`.
     answering: Arc<Mutex<std::collections::HashMap<String, usize>>>,
     /// Requests that arrived while another of the same `webhook-id` was
@@ -150,17 +157,28 @@ async fn serve_connection(mut stream: TcpStream, shared: Shared) {
             shared: shared.clone(),
             webhook_id,
         };
-        shared.received.lock().unwrap().push(Received {
-            headers,
-            body,
-            at: Instant::now(),
+        let judged = shared.judge.as_ref().and_then(|judge| {
+            let earlier = shared.received.lock().unwrap().clone();
+            judge(&body, &earlier)
         });
-        let reply = shared
-            .script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| shared.default.clone());
+        let at = {
+            let mut received = shared.received.lock().unwrap();
+            received.push(Received {
+                headers,
+                body,
+                at: Instant::now(),
+            });
+            shared.answered_at.lock().unwrap().push(None);
+            received.len() - 1
+        };
+        let reply = judged.unwrap_or_else(|| {
+            shared
+                .script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or_else(|| shared.default.clone())
+        });
         let bytes = match reply {
             Reply::Status(code) => response(code, "", format!("answered {code}").as_bytes()),
             Reply::RetryAfter(code, secs) => {
@@ -177,6 +195,7 @@ async fn serve_connection(mut stream: TcpStream, shared: Shared) {
         if stream.write_all(&bytes).await.is_err() {
             return;
         }
+        shared.answered_at.lock().unwrap()[at] = Some(Instant::now());
     }
 }
 
@@ -188,10 +207,25 @@ impl Receiver {
 
     /// [`Receiver::start`] listening on `ip`.
     pub async fn start_on(ip: &str, script: Vec<Reply>, default: Reply) -> Self {
+        Self::serve(ip, script, default, None).await
+    }
+
+    /// Answers each request as `judge` decides from its body and the
+    /// requests before it, else with `default`.
+    pub async fn judging(
+        judge: impl Fn(&[u8], &[Received]) -> Option<Reply> + Send + Sync + 'static,
+        default: Reply,
+    ) -> Self {
+        Self::serve("127.0.0.1", Vec::new(), default, Some(Arc::new(judge))).await
+    }
+
+    async fn serve(ip: &str, script: Vec<Reply>, default: Reply, judge: Option<Judge>) -> Self {
         let shared = Shared {
             script: Arc::new(Mutex::new(script.into())),
             default,
+            judge,
             received: Arc::default(),
+            answered_at: Arc::default(),
             answering: Arc::default(),
             overlapping: Arc::default(),
         };
@@ -212,6 +246,12 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
+    }
+
+    /// When each request of [`Receiver::received`] (same positions) was
+    /// answered; `None` while it is being answered, or if it never was.
+    pub fn answered_at(&self) -> Vec<Option<Instant>> {
+        self.shared.answered_at.lock().unwrap().clone()
     }
 
     /// The `webhook-id`s of requests that arrived while another request of

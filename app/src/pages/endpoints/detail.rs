@@ -17,6 +17,20 @@ use crate::pages::endpoints::fns::{
     TestOutcome, UpdateEndpoint, get_endpoint,
 };
 use crate::pages::endpoints::list::Health;
+
+/// How an endpoint orders its deliveries, in words.
+fn ordering_label(e: &herald_engine::model::EndpointOut) -> String {
+    use herald_engine::model::{OnDead, OrderingMode};
+    let dead = match e.on_dead {
+        OnDead::Block => "a dead delivery holds its stream",
+        OnDead::Skip => "a dead delivery is skipped",
+    };
+    match e.ordering {
+        OrderingMode::None => "none".to_string(),
+        OrderingMode::Endpoint => format!("one at a time, in order; {dead}"),
+        OrderingMode::Key => format!("in order per ordering key; {dead}"),
+    }
+}
 use crate::pages::policies::fns::list_retry_policies;
 
 #[component]
@@ -77,7 +91,15 @@ fn EndpointView(
         .into_iter()
         .map(format_duration_secs)
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(", ")
+        + &if e.retry_policy.give_up_on.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; gives up at once on {}",
+                crate::forms::give_up_text(&e.retry_policy)
+            )
+        };
     let initial = EndpointForm {
         url: e.url.clone(),
         description: e.description.clone(),
@@ -87,6 +109,8 @@ fn EndpointView(
         semantics: e.semantics.as_str().to_string(),
         headers: String::new(),
         max_in_flight: e.max_in_flight.map(|n| n.to_string()).unwrap_or_default(),
+        ordering: e.ordering.as_str().to_string(),
+        on_dead: e.on_dead.as_str().to_string(),
     };
     let reason = RwSignal::new(String::new());
     let enabled = e.enabled;
@@ -105,10 +129,13 @@ fn EndpointView(
             <dt>"Retry policy"</dt><dd>{policy_label}": attempts at "{schedule}</dd>
             <dt>"Timeout"</dt><dd>{format!("{} s", f64::from(e.timeout_ms) / 1000.0)}</dd>
             <dt>"Delivery"</dt><dd>{e.semantics.as_str()}</dd>
+            <dt>"Order"</dt><dd>{ordering_label(&e)}</dd>
             <dt>"In flight at once"</dt><dd>{e.max_in_flight.map_or_else(|| "the server's default".to_string(), |n| n.to_string())}</dd>
             <dt>"Custom headers"</dt><dd>{if e.header_names.is_empty() { "none".to_string() } else { e.header_names.join(", ") }}</dd>
             <dt>"Created"</dt><dd>{when(e.created_at)}</dd>
         </dl>
+
+        {(!row.blocked.is_empty()).then(|| view! { <BlockedStreams streams=row.blocked.clone()/> })}
 
         <section aria-labelledby="stats-heading">
             <h2 id="stats-heading">"Delivery statistics"</h2>
@@ -240,6 +267,40 @@ fn EndpointView(
             />
         </section>
         </Allowed>
+    }
+}
+
+/// The ordered streams a dead delivery holds up, each with the DLQ entry
+/// to reprocess or discard.
+#[component]
+fn BlockedStreams(streams: Vec<herald_engine::model::BlockedStream>) -> impl IntoView {
+    let rows = streams
+        .into_iter()
+        .map(|s| {
+            let name = if s.stream.is_empty() {
+                "the endpoint's one stream".to_string()
+            } else {
+                s.stream.clone()
+            };
+            let href = format!("/dlq/{}", s.dlq_entry_id);
+            view! {
+                <tr>
+                    <td><code>{name}</code></td>
+                    <td><A href=href>{s.dlq_entry_id.to_string()}</A></td>
+                    <td class="num">{s.waiting}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section aria-labelledby="blocked-heading">
+            <h2 id="blocked-heading">"Blocked streams"</h2>
+            <p>"A dead delivery holds each of these streams: reprocess or discard its DLQ entry to let the stream go on."</p>
+            <table>
+                <thead><tr><th scope="col">"Stream"</th><th scope="col">"Blocked by"</th><th scope="col">"Waiting"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </section>
     }
 }
 

@@ -15,6 +15,9 @@ pub struct EndpointRow {
     pub backlog: EndpointBacklog,
     /// The named retry policy it follows, if any.
     pub policy_name: Option<String>,
+    /// Its ordered streams held up by a DLQ entry (on its own page only).
+    #[serde(default)]
+    pub blocked: Vec<herald_engine::model::BlockedStream>,
 }
 
 /// A signing secret shown once: on creation or after a rotation.
@@ -76,6 +79,7 @@ async fn rows(
                 .retry_policy_id
                 .and_then(|id| names.get(&id).cloned()),
             endpoint,
+            blocked: Vec::new(),
         })
         .collect())
 }
@@ -120,10 +124,18 @@ pub async fn get_endpoint(id: String) -> Result<EndpointRow, ConsoleError> {
                 message: format!("endpoint '{id}' was not found"),
             })
         })?;
-    rows(&state, tenant, &user, vec![endpoint])
+    let ordered = endpoint.ordering != herald_engine::model::OrderingMode::None;
+    let mut row = rows(&state, tenant, &user, vec![endpoint])
         .await?
         .pop()
-        .ok_or_else(|| crate::ssr::internal("endpoint row vanished"))
+        .ok_or_else(|| crate::ssr::internal("endpoint row vanished"))?;
+    if ordered || row.backlog.waiting > 0 {
+        row.blocked = state
+            .store
+            .blocked_streams(tenant, row.endpoint.id, 20)
+            .await?;
+    }
+    Ok(row)
 }
 
 /// The fields of the endpoint form, as typed.
@@ -150,6 +162,13 @@ pub struct EndpointForm {
     /// / no change (on edit).
     #[serde(default)]
     pub max_in_flight: String,
+    /// `none`, `endpoint` or `key`; empty for the default (on create) / no
+    /// change (on edit).
+    #[serde(default)]
+    pub ordering: String,
+    /// `block` or `skip`; empty as for `ordering`.
+    #[serde(default)]
+    pub on_dead: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -201,6 +220,23 @@ mod checks {
         }
     }
 
+    /// A choice among a wire enum's names (`field` names it in the error);
+    /// empty: none made.
+    pub fn choice<T: std::str::FromStr<Err = herald_engine::model::ParseEnumError>>(
+        field: &str,
+        text: &str,
+    ) -> Result<Option<T>, ConsoleError> {
+        match text.trim() {
+            "" => Ok(None),
+            t => t.parse::<T>().map(Some).map_err(|e| {
+                fail(ConsoleError::Invalid {
+                    field: field.into(),
+                    message: e.to_string(),
+                })
+            }),
+        }
+    }
+
     pub fn policy(text: &str) -> Result<Option<RetryPolicyId>, ConsoleError> {
         match text.trim() {
             "" => Ok(None),
@@ -238,6 +274,8 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         retry_policy_id: checks::policy(&form.retry_policy_id)?,
         timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
         max_in_flight: checks::max_in_flight(&form.max_in_flight)?,
+        ordering: checks::choice("ordering", &form.ordering)?.unwrap_or_default(),
+        on_dead: checks::choice("on_dead", &form.on_dead)?.unwrap_or_default(),
         secret: None,
     };
     let (endpoint, secret) = state
@@ -272,6 +310,8 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
         retry_policy_id: checks::policy(&form.retry_policy_id)?,
         timeout_ms: checks::timeout_ms(&form.timeout_secs)?,
         max_in_flight: checks::max_in_flight(&form.max_in_flight)?,
+        ordering: checks::choice("ordering", &form.ordering)?,
+        on_dead: checks::choice("on_dead", &form.on_dead)?,
     };
     let endpoint = state
         .engine

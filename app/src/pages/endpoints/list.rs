@@ -29,12 +29,17 @@ pub fn Health(row: EndpointRow) -> impl IntoView {
         )
     } else if b.dead > 0 {
         ("badge bad", format!("{} dead", b.dead))
+    } else if !row.blocked.is_empty() {
+        (
+            "badge bad",
+            format!("{} blocked streams", row.blocked.len()),
+        )
     } else if b.retrying > 0 {
         ("badge warn", format!("Retrying {}", b.retrying))
     } else {
         ("badge ok", "Healthy".to_string())
     };
-    let queued = b.pending + b.in_flight;
+    let queued = b.pending + b.in_flight + b.waiting;
     view! {
         <span class=class>{text}</span>
         {(queued > 0).then(|| view! { <span class="muted">" · "{queued}" queued"</span> })}

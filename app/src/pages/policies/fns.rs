@@ -48,6 +48,8 @@ pub struct PolicyForm {
     pub max_age: String,
     #[serde(default)]
     pub jitter_percent: String,
+    #[serde(default)]
+    pub give_up_on: String,
 }
 
 impl PolicyForm {
@@ -61,6 +63,7 @@ impl PolicyForm {
             max_attempts: self.max_attempts.clone(),
             max_age: self.max_age.clone(),
             jitter_percent: self.jitter_percent.clone(),
+            give_up_on: self.give_up_on.clone(),
         }
     }
 }

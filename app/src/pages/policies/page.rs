@@ -14,7 +14,7 @@ use crate::pages::policies::fns::{
     DeleteRetryPolicy, PolicyForm, SaveRetryPolicy, list_retry_policies,
 };
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "name",
     "description",
     "kind",
@@ -25,15 +25,24 @@ const FIELDS: [&str; 10] = [
     "max_attempts",
     "max_age",
     "jitter",
+    "give_up_on",
 ];
 
 fn schedule_text(policy: &RetryPolicy) -> String {
-    policy
+    let schedule = policy
         .preview_offsets_secs()
         .into_iter()
         .map(format_duration_secs)
         .collect::<Vec<_>>()
-        .join(" → ")
+        .join(" → ");
+    if policy.give_up_on.is_empty() {
+        schedule
+    } else {
+        format!(
+            "{schedule}; gives up at once on {}",
+            crate::forms::give_up_text(policy)
+        )
+    }
 }
 
 /// The form's policy fields for `policy`, with no id, name or description.
@@ -48,6 +57,7 @@ fn policy_form(policy: &RetryPolicy) -> PolicyForm {
         max_attempts: fields.max_attempts,
         max_age: fields.max_age,
         jitter_percent: fields.jitter_percent,
+        give_up_on: fields.give_up_on,
         ..PolicyForm::default()
     }
 }
@@ -208,6 +218,11 @@ fn PolicyEditor(form: RwSignal<PolicyForm>, save: ServerAction<SaveRetryPolicy>)
                     <label>"Jitter (%)" <input type="text" inputmode="numeric" prop:value=move || form.with(|f| f.jitter_percent.clone()) on:input=move |ev| form.update(|f| f.jitter_percent = event_target_value(&ev))/>
                         <FieldMessage error name="jitter" id="jitter-error"/></label>
                 </div>
+                <label>"Give up at once on statuses"
+                    <input type="text" placeholder="none: every failure but 410 is retried" aria-describedby="give-up-help"
+                        prop:value=move || form.with(|f| f.give_up_on.clone()) on:input=move |ev| form.update(|f| f.give_up_on = event_target_value(&ev))/>
+                    <span class="help" id="give-up-help">"Comma-separated, such as " <code>"400, 401, 403, 404, 422"</code> ": the receiver says the request itself is wrong, so retrying cannot help."</span>
+                    <FieldMessage error name="give_up_on" id="give-up-error"/></label>
                 <div class="preview" aria-live="polite">
                     <strong>"Schedule preview: "</strong>
                     {move || match preview() {

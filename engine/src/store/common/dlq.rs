@@ -1,6 +1,8 @@
 //! SQLite: the dead-letter queue — listing, inspecting, reprocessing and
 //! discarding entries, each change recorded with who made it and why.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 
 use super::Db;
@@ -138,6 +140,7 @@ impl crate::store::DlqStore for This {
         let now_ms = to_millis(now);
         let tenant_text = tenant.to_string();
         let mut out = ReprocessOut::default();
+        let mut streams = BTreeSet::new();
         let mut tx = self.pool().begin().await?;
         for id in ids.iter().take(REPROCESS_BATCH) {
             let found: Option<(String, bool)> = sqlx::query_as(
@@ -162,14 +165,17 @@ impl crate::store::DlqStore for This {
                 continue;
             }
             let Some((delivery, _)) = found else { continue };
-            sqlx::query(REARM_DELIVERY)
+            let (endpoint, stream): (String, Option<String>) = sqlx::query_as(REARM_DELIVERY)
                 .bind(now_ms)
                 .bind("manual")
                 .bind(reason)
                 .bind(None::<String>)
                 .bind(&delivery)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
+            if let Some(stream) = stream {
+                streams.insert((endpoint, stream));
+            }
             let (endpoint, event_type): (String, String) = sqlx::query_as(
                 "delete from dlq_entries where id = $1 returning endpoint_id, event_type",
             )
@@ -189,6 +195,9 @@ impl crate::store::DlqStore for This {
             .await?;
             out.reprocessed.push(*id);
         }
+        // Each reprocessed delivery of a stream waits for its turn, which
+        // comes first unless the stream moved on past it.
+        super::advance_streams_on(&mut tx, &streams, now_ms).await?;
         if let Some(entry) = audit(&out) {
             insert_audit(&mut tx, &entry).await?;
         }
@@ -207,16 +216,21 @@ impl crate::store::DlqStore for This {
     ) -> Result<bool> {
         let tenant_text = tenant.to_string();
         let mut tx = self.pool().begin().await?;
-        let removed: Option<(String, String, String)> = sqlx::query_as(
-            "delete from dlq_entries where tenant_id = $1 and id = $2 returning delivery_id, endpoint_id, event_type",
+        let removed: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+            "delete from dlq_entries where tenant_id = $1 and id = $2 returning delivery_id, endpoint_id, event_type, stream",
         )
         .bind(&tenant_text)
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((delivery, endpoint, event_type)) = removed else {
+        let Some((delivery, endpoint, event_type, stream)) = removed else {
             return Ok(false);
         };
+        if let Some(stream) = stream {
+            // A stream this entry blocked goes on.
+            let stream = BTreeSet::from([(endpoint.clone(), stream)]);
+            super::advance_streams_on(&mut tx, &stream, to_millis(now)).await?;
+        }
         count_dlq_removal(
             &mut tx,
             (&tenant_text, &endpoint, &event_type),

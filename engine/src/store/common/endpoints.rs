@@ -59,8 +59,9 @@ impl crate::store::EndpointStore for This {
         }
         sqlx::query(
             r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
-                                     retry_policy, timeout_ms, created_at, updated_at, retry_policy_id, max_in_flight)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)",
+                                     retry_policy, timeout_ms, created_at, updated_at, retry_policy_id, max_in_flight,
+                                     ordering, on_dead)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14)",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -74,6 +75,8 @@ impl crate::store::EndpointStore for This {
         .bind(now)
         .bind(e.retry_policy_id.map(|p| p.to_string()))
         .bind(e.max_in_flight.map(i64::from))
+        .bind(e.ordering.as_str())
+        .bind(e.on_dead.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -146,7 +149,9 @@ impl crate::store::EndpointStore for This {
                   timeout_ms = coalesce($7, timeout_ms),
                   updated_at = $8,
                   retry_policy_id = case when $6 is not null then null else coalesce($11, retry_policy_id) end,
-                  max_in_flight = coalesce($12, max_in_flight)
+                  max_in_flight = coalesce($12, max_in_flight),
+                  ordering = coalesce($13, ordering),
+                  on_dead = coalesce($14, on_dead)
               where tenant_id = $9 and id = $10 and deleted_at is null",
         )
         .bind(&patch.url)
@@ -167,6 +172,8 @@ impl crate::store::EndpointStore for This {
         .bind(id.to_string())
         .bind(patch.retry_policy_id.map(|p| p.to_string()))
         .bind(patch.max_in_flight.map(i64::from))
+        .bind(patch.ordering.map(crate::model::OrderingMode::as_str))
+        .bind(patch.on_dead.map(crate::model::OnDead::as_str))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -186,10 +193,13 @@ impl crate::store::EndpointStore for This {
         // rows, the bulk of the table; the condition matches its own.
         let sql = format!(
             r"select d.endpoint_id,
-                     count(*) filter (where d.live_state = 'pending' and d.attempts = 0),
-                     count(*) filter (where d.live_state = 'pending' and d.attempts > 0),
+                     count(*) filter (where d.live_state = 'pending' and d.attempts = 0
+                                            and d.next_attempt_at is not null),
+                     count(*) filter (where d.live_state = 'pending' and d.attempts > 0
+                                            and d.next_attempt_at is not null),
                      count(*) filter (where d.live_state = 'in_flight'),
-                     count(*) filter (where d.live_state = 'dead')
+                     count(*) filter (where d.live_state = 'dead'),
+                     count(*) filter (where d.live_state = 'pending' and d.next_attempt_at is null)
               from {}
               where d.endpoint_id in ({})
                 and d.state <> 'succeeded' and d.tenant_id = $2
@@ -197,14 +207,14 @@ impl crate::store::EndpointStore for This {
             super::LIVE_DELIVERIES,
             super::IDS_OF_JSON_1
         );
-        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(&sql)
+        let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(&sql)
             .bind(id_list(endpoints))
             .bind(tenant.to_string())
             .fetch_all(self.reader())
             .await?;
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         rows.into_iter()
-            .map(|(id, pending, retrying, in_flight, dead)| {
+            .map(|(id, pending, retrying, in_flight, dead, waiting)| {
                 Ok((
                     stored_id(&id)?,
                     crate::model::EndpointBacklog {
@@ -212,8 +222,45 @@ impl crate::store::EndpointStore for This {
                         retrying: count(retrying),
                         in_flight: count(in_flight),
                         dead: count(dead),
+                        waiting: count(waiting),
                     },
                 ))
+            })
+            .collect()
+    }
+
+    async fn blocked_streams(
+        &self,
+        tenant: TenantId,
+        endpoint: EndpointId,
+        limit: u32,
+    ) -> Result<Vec<crate::model::BlockedStream>> {
+        // A live delivery of a stream waits exactly when it has no due time.
+        let sql = format!(
+            r"select x.stream, x.id, x.delivery_id, x.event_id,
+                     (select count(*) from {queue} w
+                      where w.endpoint_id = x.endpoint_id and w.stream = x.stream
+                        and w.state <> 'succeeded' and w.state <> 'dead' and w.next_attempt_at is null)
+              from dlq_entries x join endpoints p on p.id = x.endpoint_id
+              where x.tenant_id = $1 and x.endpoint_id = $2 and x.stream is not null and p.on_dead = 'block'
+              order by x.id limit $3",
+            queue = super::DELIVERY_QUEUE
+        );
+        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(&sql)
+            .bind(tenant.to_string())
+            .bind(endpoint.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+        rows.into_iter()
+            .map(|(stream, entry, delivery, event, waiting)| {
+                Ok(crate::model::BlockedStream {
+                    stream,
+                    dlq_entry_id: stored_id(&entry)?,
+                    delivery_id: stored_id(&delivery)?,
+                    event_id: stored_id(&event)?,
+                    waiting: u32::try_from(waiting).unwrap_or(u32::MAX),
+                })
             })
             .collect()
     }
@@ -259,6 +306,30 @@ impl crate::store::EndpointStore for This {
         .execute(&mut *tx)
         .await?;
         commit_audited(tx, done.rows_affected() > 0, audit).await
+    }
+
+    async fn discard_backlog(
+        &self,
+        tenant: TenantId,
+        id: EndpointId,
+        audit: &crate::store::AuditWith<'_, u64>,
+    ) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        let ended = sqlx::query(
+            r"update deliveries set state = 'dead', next_attempt_at = null, updated_at = $1
+              where endpoint_id = $2 and tenant_id = $3 and state = 'pending'",
+        )
+        .bind(to_millis(Utc::now()))
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if let Some(entry) = audit(&ended) {
+            insert_audit(&mut tx, &entry).await?;
+        }
+        tx.commit().await?;
+        Ok(ended)
     }
 
     async fn rotate_secret(

@@ -7,6 +7,8 @@
 //! events in sequence order and saves its cursor in the same transaction that
 //! arms their deliveries, so a restarted server resumes exactly where it was.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 
 use super::This;
@@ -81,16 +83,16 @@ async fn arm(
             .bind(endpoint)
             .fetch_optional(&mut *conn)
             .await?;
-    let id = match existing {
+    let (id, stream) = match existing {
         Some((id, state)) if state == "in_flight" => return Ok(Armed::InFlight(id)),
         Some((id, _)) => {
-            sqlx::query(REARM_DELIVERY)
+            let (_, stream): (String, Option<String>) = sqlx::query_as(REARM_DELIVERY)
                 .bind(now_ms)
                 .bind(trigger)
                 .bind(reason)
                 .bind(replay)
                 .bind(&id)
-                .execute(&mut *conn)
+                .fetch_one(&mut *conn)
                 .await?;
             // A dead delivery that is tried again leaves the DLQ; it returns
             // there if this chain fails too.
@@ -104,14 +106,23 @@ async fn arm(
                 super::stats::count_dlq_removal(conn, (tenant, &endpoint, &event_type), now_ms)
                     .await?;
             }
-            id
+            (id, stream)
         }
         None => {
+            // A delivery to an endpoint that did not exist when the event
+            // came: it joins the stream the endpoint's ordering gives it.
             let id = DeliveryId::new().to_string();
-            sqlx::query(
+            let stream: Option<String> = sqlx::query_scalar(
                 r"insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at,
-                                          chain_trigger, chain_reason, replay_id, created_at, updated_at)
-                  values ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $5, $5)",
+                                          chain_trigger, chain_reason, replay_id, created_at, updated_at,
+                                          stream, stream_seq)
+                  select $1, $2, $3, $4, 'pending', case when s.stream is null then $5 end, $6, $7, $8, $5, $5,
+                         s.stream, case when s.stream is not null then s.seq end
+                  from (select case p.ordering when 'endpoint' then ''
+                                               when 'key' then coalesce(e.ordering_key, e.entity_id) end as stream,
+                               e.seq
+                        from endpoints p, events e where p.id = $4 and e.id = $3) as s
+                  returning stream",
             )
             .bind(&id)
             .bind(tenant)
@@ -121,11 +132,17 @@ async fn arm(
             .bind(trigger)
             .bind(reason)
             .bind(replay)
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await?;
-            id
+            (id, stream)
         }
     };
+    // A delivery of an ordered stream waits for its turn (its own stream's
+    // order is the events' order, replayed or not).
+    if let Some(stream) = stream {
+        let stream = BTreeSet::from([(endpoint.to_owned(), stream)]);
+        super::advance_streams_on(conn, &stream, now_ms).await?;
+    }
     Ok(Armed::Queued(id))
 }
 

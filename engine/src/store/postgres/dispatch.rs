@@ -25,6 +25,8 @@
 //! the limit: while nodes disagree about who is live, two may claim for the
 //! same endpoint, and the count over every node bounds them both.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -33,9 +35,10 @@ use super::PostgresStore;
 use super::endpoint_cache::{ClaimedEndpoint, ClaimedRow};
 use super::receipts::record_set;
 use super::stats::add_stats;
+use super::streams;
 use crate::Result;
 use crate::dlq::DeadLetter;
-use crate::model::{Counts, DeliveryId, DlqEntryId, ErrorClass};
+use crate::model::{Counts, DeliveryId, DlqEntryId, EndpointId, ErrorClass};
 use crate::store::{
     AttemptOutcome, ClaimToken, Claimed, Recorded, Settled, from_millis, to_millis,
 };
@@ -57,6 +60,7 @@ const PICK_SQL: &str = r"with ready as (
     from endpoints p
     where exists (select 1 from delivery_queue d
                   where d.state = 'pending' and d.endpoint_id = p.id and d.next_attempt_at <= $1)
+      and (p.disabled_at is null or p.deleted_at is not null)
       and endpoint_owner(p.id, $6, $5) = $5
 ), lanes as (
     select r.endpoint_id, r.tenant_id, d.id, d.next_attempt_at,
@@ -121,7 +125,7 @@ const REFILL_SQL: &str = concat!(
                       where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id)) as n
     from unnest($1::text[], $5::bigint[]) as f(endpoint_id, n)
     join endpoints p on p.id = f.endpoint_id
-    where endpoint_owner(p.id, $7, $4) = $4
+    where endpoint_owner(p.id, $7, $4) = $4 and (p.disabled_at is null or p.deleted_at is not null)
 ), picked as (
     select d.delivery_id from freed f
     cross join lateral (
@@ -241,8 +245,11 @@ async fn settle_in_flight(
         .fetch_all(&mut *conn)
         .await?;
     let mut dead_lettered = 0;
+    let mut ended = BTreeSet::new();
     for (delivery, tenant, endpoint, event) in &unknown {
-        end_live(conn, delivery, None, now_ms).await?;
+        if let Some((.., Some(stream))) = end_live(conn, delivery, None, now_ms).await? {
+            ended.insert((endpoint.clone(), stream));
+        }
         let added = insert_dlq_entry(
             conn,
             (delivery, tenant, endpoint, event),
@@ -253,6 +260,7 @@ async fn settle_in_flight(
         dead_lettered += u64::from(added);
     }
     let requeued = requeue(conn, selection, now_ms).await?;
+    streams::advance(conn, &ended, now_ms).await?;
     Ok(Settled {
         requeued,
         dead: unknown.len() as u64,
@@ -262,13 +270,13 @@ async fn settle_in_flight(
 
 /// Ends a live delivery dead (off the queue, and so in its record), when
 /// `claim` is given only if it is still in flight under that claim; returns
-/// its tenant, endpoint and event if it ended.
+/// its tenant, endpoint, event and stream if it ended.
 async fn end_live(
     conn: &mut PgConnection,
     delivery: &str,
     claim: Option<i64>,
     now_ms: i64,
-) -> Result<Option<(String, String, String)>> {
+) -> Result<Option<(String, String, String, Option<String>)>> {
     Ok(sqlx::query_as(
         r"with gone as (
               delete from delivery_queue
@@ -276,7 +284,7 @@ async fn end_live(
               returning delivery_id
           )
           update delivery_records d set state = 'dead', updated_at = $1 from gone where d.id = gone.delivery_id
-          returning d.tenant_id, d.endpoint_id, d.event_id",
+          returning d.tenant_id, d.endpoint_id, d.event_id, d.stream",
     )
     .bind(now_ms)
     .bind(delivery)
@@ -308,9 +316,10 @@ pub(super) async fn insert_dlq_entry(
     let event_type = event_type_of(conn, event).await?;
     let added = sqlx::query(
         r"insert into dlq_entries (id, tenant_id, delivery_id, endpoint_id, event_id, reason, last_attempt_id, created_at,
-                                   event_type, error_class)
+                                   event_type, error_class, stream)
           values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                  coalesce($10, (select error_class from attempts where id = $7)))
+                  coalesce($10, (select error_class from attempts where id = $7)),
+                  (select stream from delivery_records where id = $3))
           on conflict (delivery_id) do nothing",
     )
     .bind(DlqEntryId::new().text())
@@ -479,7 +488,7 @@ impl crate::store::DispatchStore for PostgresStore {
         let delivery = delivery.text();
         let mut tx = self.pool().begin().await?;
         let row = end_live(&mut tx, &delivery, Some(claim.0), now_ms).await?;
-        let Some((tenant, endpoint, event)) = row else {
+        let Some((tenant, endpoint, event, stream)) = row else {
             tracing::warn!(correlation_id = "dispatcher", %delivery, "not abandoning a delivery that is no longer held under this claim");
             return Ok(false);
         };
@@ -490,6 +499,9 @@ impl crate::store::DispatchStore for PostgresStore {
             now_ms,
         )
         .await?;
+        if let Some(stream) = stream {
+            streams::advance(&mut tx, &BTreeSet::from([(endpoint, stream)]), now_ms).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -552,6 +564,19 @@ impl crate::store::DispatchStore for PostgresStore {
             return Ok((recorded, Vec::new()));
         }
         Ok((recorded, self.claimed(&rows, &endpoints, now_ms).await?))
+    }
+
+    async fn advance_stalled_streams(
+        &self,
+        endpoint: Option<EndpointId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        let endpoint = endpoint.map(|e| e.text());
+        let stalled = streams::stalled(&mut tx, endpoint.as_deref()).await?;
+        let armed = streams::advance(&mut tx, &stalled, to_millis(now)).await?;
+        tx.commit().await?;
+        Ok(armed)
     }
 
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {

@@ -15,17 +15,18 @@
 //! transaction of its own, so only the request at fault fails; the others see
 //! the committed event and answer with it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sqlx::PgConnection;
 
 use super::PostgresStore;
 use super::audit::insert_audit;
+use super::streams;
 use crate::Result;
 use crate::ingest::{BatchSeen, payload_dedup_applies, payload_digest};
 use crate::model::{DeliveryId, TenantId};
-use crate::store::convert::{from_json, json_text};
-use crate::store::ingest_plan::{Row, TenantState, plan};
+use crate::store::convert::json_text;
+use crate::store::ingest_plan::{Route, Row, TenantState, plan};
 use crate::store::rows::EventRow;
 use crate::store::sql::EVENT_COLUMNS;
 use crate::store::{Ingested, Publish, to_millis};
@@ -74,22 +75,23 @@ async fn tenant_state(
     requests: &[&Publish],
     now_ms: i64,
 ) -> Result<TenantState> {
-    let listed: Vec<(Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
-        r"select t.payload_dedup_window_ms, e.id, e.event_types
+    let listed: Vec<(Option<i64>, Option<String>, Option<String>, Option<String>)> =
+        sqlx::query_as(
+            r"select t.payload_dedup_window_ms, e.id, e.event_types, e.ordering
           from tenants t
-          left join endpoints e on e.tenant_id = t.id and e.deleted_at is null and e.disabled_at is null
+          left join endpoints e on e.tenant_id = t.id and e.deleted_at is null
           where t.id = $1
           order by e.id",
-    )
-    .bind(tenant)
-    .fetch_all(&mut *conn)
-    .await?;
-    let window_ms = listed.first().and_then(|(window, _, _)| *window);
+        )
+        .bind(tenant)
+        .fetch_all(&mut *conn)
+        .await?;
+    let window_ms = listed.first().and_then(|(window, ..)| *window);
     let endpoints = listed
         .into_iter()
-        .filter_map(|(_, id, patterns)| Some((id?, patterns?)))
-        .map(|(id, patterns)| Ok((id, from_json(&patterns, "endpoint event types")?)))
-        .collect::<Result<Vec<(String, Vec<String>)>>>()?;
+        .filter_map(|(_, id, patterns, ordering)| Some((id?, patterns?, ordering?)))
+        .map(|(id, patterns, ordering)| Route::listed(id, &patterns, &ordering))
+        .collect::<Result<Vec<Route>>>()?;
     let events = || requests.iter().flat_map(|r| r.events.iter());
     let keys: Vec<String> = events().filter_map(|e| e.idempotency_key.clone()).collect();
     let mut by_key = HashMap::new();
@@ -181,6 +183,13 @@ async fn write_sets(
                 .await?;
         }
         let offset = insert_rows(conn, &tenant_text, &rows, &state, &seen, now_ms).await?;
+        // After the sequence row: every group of the tenant takes it first.
+        let joined: BTreeSet<(String, String)> = rows
+            .iter()
+            .flat_map(|r| r.deliveries(&state.endpoints))
+            .filter_map(|m| Some((m.endpoint.to_owned(), m.stream?)))
+            .collect();
+        streams::advance(conn, &joined, now_ms).await?;
         let made: HashSet<_> = rows.iter().map(|r| r.id).collect();
         for (at, request, mut result) in planned {
             if let Ok(ingested) = &mut result {
@@ -247,16 +256,19 @@ async fn insert_rows(
         events.idempotency_key.push(e.idempotency_key.clone());
         events.correlation_id.push(e.correlation_id.clone());
         events.entity_id.push(e.entity_id.clone());
+        events.ordering_key.push(e.ordering_key.clone());
         events
             .metadata
             .push(e.metadata.as_ref().map(json_text).transpose()?);
         events.received_at.push(row.received_ms);
         events.test.push(e.only_endpoint.is_some());
-        for &at in &row.endpoints {
+        for made in row.deliveries(&state.endpoints) {
             deliveries.id.push(DeliveryId::new().text());
             deliveries.event.push(row.id_text.clone());
-            deliveries.endpoint.push(state.endpoints[at].0.clone());
+            deliveries.endpoint.push(made.endpoint.to_owned());
             deliveries.due.push(row.received_ms);
+            deliveries.seq.push(row.seq);
+            deliveries.stream.push(made.stream);
         }
     }
     let base: i64 = sqlx::query_scalar(
@@ -266,23 +278,28 @@ async fn insert_rows(
               returning last_seq - $2 as base
           ), made as (
               insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
-                                  correlation_id, entity_id, metadata, received_at, test)
+                                  correlation_id, entity_id, metadata, received_at, test, ordering_key)
               select u.id, $1, u.seq + seq.base, u.event_type, u.payload, u.digest, u.idempotency_key,
-                     u.correlation_id, u.entity_id, u.metadata, u.received_at, u.test
+                     u.correlation_id, u.entity_id, u.metadata, u.received_at, u.test, u.ordering_key
               from unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-                          $9::text[], $10::text[], $11::text[], $12::bigint[], $13::boolean[])
+                          $9::text[], $10::text[], $11::text[], $12::bigint[], $13::boolean[], $23::text[])
                    as u(id, seq, event_type, payload, digest, idempotency_key, correlation_id, entity_id,
-                        metadata, received_at, test)
+                        metadata, received_at, test, ordering_key)
               cross join seq
           ), d as (
-              select * from unnest($14::text[], $15::text[], $16::text[], $17::bigint[])
-                  as d(id, event_id, endpoint_id, due)
+              select u.id, u.event_id, u.endpoint_id, u.due, u.stream,
+                     case when u.stream is not null then u.seq + seq.base end as stream_seq
+              from unnest($14::text[], $15::text[], $16::text[], $17::bigint[], $21::bigint[], $22::text[])
+                  as u(id, event_id, endpoint_id, due, seq, stream)
+              cross join seq
           ), recorded as (
-              insert into delivery_records (id, tenant_id, event_id, endpoint_id, state, created_at, updated_at)
-              select id, $1, event_id, endpoint_id, 'pending', due, due from d
+              insert into delivery_records (id, tenant_id, event_id, endpoint_id, state, created_at, updated_at,
+                                            stream, stream_seq)
+              select id, $1, event_id, endpoint_id, 'pending', due, due, stream, stream_seq from d
           ), queued as (
-              insert into delivery_queue (delivery_id, endpoint_id, state, next_attempt_at)
-              select id, endpoint_id, 'pending', due from d
+              -- A delivery of an ordered stream waits (no due time) to be armed.
+              insert into delivery_queue (delivery_id, endpoint_id, state, next_attempt_at, stream, stream_seq)
+              select id, endpoint_id, 'pending', case when stream is null then due end, stream, stream_seq from d
           ), counted as (
               insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
               select $1, t.event_type, t.n, $20
@@ -313,6 +330,9 @@ async fn insert_rows(
     .bind(&types)
     .bind(&counts)
     .bind(now_ms)
+    .bind(&deliveries.seq)
+    .bind(&deliveries.stream)
+    .bind(&events.ordering_key)
     .fetch_one(&mut *conn)
     .await?;
     Ok(base)
@@ -329,6 +349,7 @@ struct EventColumns {
     idempotency_key: Vec<Option<String>>,
     correlation_id: Vec<Option<String>>,
     entity_id: Vec<Option<String>>,
+    ordering_key: Vec<Option<String>>,
     metadata: Vec<Option<String>>,
     received_at: Vec<i64>,
     test: Vec<bool>,
@@ -341,4 +362,7 @@ struct DeliveryColumns {
     event: Vec<String>,
     endpoint: Vec<String>,
     due: Vec<i64>,
+    /// The event's number within the group (the tenant's once shifted).
+    seq: Vec<i64>,
+    stream: Vec<Option<String>>,
 }

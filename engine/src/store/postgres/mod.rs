@@ -44,6 +44,10 @@ mod stats;
 mod dispatch;
 mod ingest;
 mod receipts;
+mod streams;
+
+/// Arms ordered streams inside a transaction of the shared areas.
+use streams::advance_on as advance_streams_on;
 
 /// The types the shared areas are written against.
 type Db = sqlx::Postgres;
@@ -62,7 +66,7 @@ const LIKE_ANY_CASE: &str = "ilike";
 const DELIVERY_QUEUE: &str = "delivery_queue";
 /// Deliveries as `d` with their state now as `live_state`: the record's
 /// columns stay plain, so a condition on them can use its indexes.
-const LIVE_DELIVERIES: &str = "(select r.*, coalesce(q.state, r.state) as live_state \
+const LIVE_DELIVERIES: &str = "(select r.*, coalesce(q.state, r.state) as live_state, q.next_attempt_at \
      from delivery_records r left join delivery_queue q on q.delivery_id = r.id) as d";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");

@@ -21,7 +21,12 @@ struct Held {
     endpoint: String,
     event: String,
     event_type: String,
+    stream: Option<String>,
 }
+
+/// A held delivery as read: id, the attempt's number, tenant, endpoint,
+/// event, event type and stream.
+type HeldRow = (String, i64, String, String, String, String, Option<String>);
 
 /// The receipts of a batch: the deliveries still held under their claims are
 /// read (and locked) in one statement, moved on in one and their attempts
@@ -36,8 +41,8 @@ pub(super) async fn record_set(
 ) -> Result<(Vec<Recorded>, std::collections::BTreeMap<String, i64>)> {
     let ids: Vec<String> = batch.iter().map(|o| o.delivery.text()).collect();
     let tokens: Vec<i64> = batch.iter().map(|o| o.claim.0).collect();
-    let rows: Vec<(String, i64, String, String, String, String)> = sqlx::query_as(
-        r"select d.id, d.attempts + 1, d.tenant_id, d.endpoint_id, d.event_id, e.event_type
+    let rows: Vec<HeldRow> = sqlx::query_as(
+        r"select d.id, d.attempts + 1, d.tenant_id, d.endpoint_id, d.event_id, e.event_type, q.stream
           from delivery_queue q
           join delivery_records d on d.id = q.delivery_id
           join events e on e.id = d.event_id
@@ -51,19 +56,22 @@ pub(super) async fn record_set(
     .await?;
     let mut held: std::collections::HashMap<String, Held> = rows
         .into_iter()
-        .map(|(id, attempt_no, tenant, endpoint, event, event_type)| {
-            (
-                id.clone(),
-                Held {
-                    id,
-                    attempt_no,
-                    tenant,
-                    endpoint,
-                    event,
-                    event_type,
-                },
-            )
-        })
+        .map(
+            |(id, attempt_no, tenant, endpoint, event, event_type, stream)| {
+                (
+                    id.clone(),
+                    Held {
+                        id,
+                        attempt_no,
+                        tenant,
+                        endpoint,
+                        event,
+                        event_type,
+                        stream,
+                    },
+                )
+            },
+        )
         .collect();
     let mut moves = Moves::default();
     let mut receipts = Receipts::default();
@@ -72,6 +80,7 @@ pub(super) async fn record_set(
     let mut dead: Vec<(Held, String, String)> = Vec::new();
     let mut recorded = Vec::with_capacity(batch.len());
     let mut freed: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    let mut ended = std::collections::BTreeSet::new();
     for (outcome, delivery) in batch.into_iter().zip(ids) {
         // A delivery named twice in one batch counts once.
         let Some(h) = held.remove(&delivery) else {
@@ -91,6 +100,9 @@ pub(super) async fn record_set(
         };
         let attempt = &outcome.attempt;
         let started = to_millis(attempt.started_at);
+        if let (Some(stream), None) = (&h.stream, next_at) {
+            ended.insert((h.endpoint.clone(), stream.clone()));
+        }
         moves.id.push(h.id.clone());
         moves.attempts.push(h.attempt_no);
         moves.state.push(state.to_owned());
@@ -169,6 +181,9 @@ pub(super) async fn record_set(
     for ((tenant, endpoint, event_type, minute), counts) in &stats {
         add_stats(conn, (tenant, endpoint, event_type), *minute, counts).await?;
     }
+    // After the DLQ entries (a dead delivery of a blocking stream holds it)
+    // and before a refill, which then finds the deliveries armed here.
+    super::streams::advance(conn, &ended, now_ms).await?;
     Ok((recorded, freed))
 }
 

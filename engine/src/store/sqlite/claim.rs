@@ -129,13 +129,15 @@ fn pick(
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(2)?,
                 r.get::<_, i64>(3)?,
             ))
         })?
         .filter_map(|row| match row {
-            Ok((_, _, first_due, free)) if free < 1 || first_due > now_ms => None,
-            Ok((endpoint_id, tenant_id, first_due, free)) => Some(Ok(Lane {
+            // No due time: all its pending work waits in ordered streams.
+            Ok((_, _, None, _)) => None,
+            Ok((_, _, Some(first_due), free)) if free < 1 || first_due > now_ms => None,
+            Ok((endpoint_id, tenant_id, Some(first_due), free)) => Some(Ok(Lane {
                 endpoint_id,
                 tenant_id,
                 first_due,
@@ -277,7 +279,8 @@ macro_rules! endpoints_with_work {
 }
 
 /// Each endpoint with pending work: its tenant, its earliest due time and how
-/// many more it may hold in flight (`?1` the default per-endpoint
+/// many more it may hold in flight. A disabled endpoint's deliveries wait
+/// there until it is enabled; a deleted one's are claimed, to end dead (`?1` the default per-endpoint
 /// concurrency, `?2` how many times that an endpoint may hold at once).
 const READY_SQL: &str = concat!(
     endpoints_with_work!(),
@@ -287,7 +290,8 @@ const READY_SQL: &str = concat!(
              ?2 * coalesce(p.max_in_flight, ?1)
                - (select count(*) from deliveries d indexed by deliveries_lease_idx
                   where d.state = 'in_flight' and d.endpoint_id = w.endpoint_id)
-      from endpoints_with_work w join endpoints p on p.id = w.endpoint_id"
+      from endpoints_with_work w join endpoints p on p.id = w.endpoint_id
+      where p.disabled_at is null or p.deleted_at is not null"
 );
 
 /// The earliest due time of any pending delivery.

@@ -1,13 +1,17 @@
 //! SQLite: the dispatcher's claims (`claim.rs`), lease recovery and receipts,
 //! each one transaction on the hot writer (`hot.rs`).
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Result;
 use crate::dlq::DeadLetter;
-use crate::model::{AttemptId, Counts, DeliveryId, DlqEntryId, ErrorClass, Granularity};
+use crate::model::{
+    AttemptId, Counts, DeliveryId, DlqEntryId, EndpointId, ErrorClass, Granularity,
+};
 use crate::store::{
     AfterAttempt, AttemptOutcome, ClaimToken, Claimed, Recorded, Settled, from_millis, to_millis,
 };
@@ -16,6 +20,7 @@ use crate::store::SqliteStore;
 
 use super::claim::{NEXT_DUE_SQL, claim};
 use super::stats::{StatParam, stat_params, stats_upsert_sql};
+use super::streams;
 use crate::store::convert::json_text;
 
 /// Which in-flight deliveries to settle.
@@ -84,7 +89,7 @@ fn settle_in_flight(
     why: &str,
 ) -> Result<Settled> {
     let select = format!(
-        r"select id, tenant_id, endpoint_id, event_id from deliveries
+        r"select id, tenant_id, endpoint_id, event_id, stream from deliveries
           where {}
             and endpoint_id in (select id from endpoints where semantics = 'at_most_once')",
         selection.condition()
@@ -92,11 +97,15 @@ fn settle_in_flight(
     let unknown = tx
         .prepare_cached(&select)?
         .query_map([selection.param()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
-        .collect::<rusqlite::Result<Vec<(String, String, String, String)>>>()?;
+        .collect::<rusqlite::Result<Vec<(String, String, String, String, Option<String>)>>>()?;
     let mut dead_lettered = 0;
-    for (delivery, tenant, endpoint, event) in &unknown {
+    let mut ended = BTreeSet::new();
+    for (delivery, tenant, endpoint, event, stream) in &unknown {
+        if let Some(stream) = stream {
+            ended.insert((endpoint.clone(), stream.clone()));
+        }
         tx.prepare_cached(
             "update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = ?1 where id = ?2",
         )?
@@ -110,6 +119,7 @@ fn settle_in_flight(
         dead_lettered += u64::from(added);
     }
     let requeued = requeue(tx, selection, now_ms)?;
+    streams::advance(tx, &ended, now_ms)?;
     Ok(Settled {
         requeued,
         dead: unknown.len() as u64,
@@ -141,9 +151,10 @@ fn insert_dlq_entry(
     let added = tx
         .prepare_cached(
             r"insert into dlq_entries (id, tenant_id, delivery_id, endpoint_id, event_id, reason, last_attempt_id, created_at,
-                                       event_type, error_class)
+                                       event_type, error_class, stream)
               values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
-                      coalesce(?10, (select error_class from attempts where id = ?7)))
+                      coalesce(?10, (select error_class from attempts where id = ?7)),
+                      (select stream from deliveries where id = ?3))
               on conflict (delivery_id) do nothing",
         )?
         .execute(params![
@@ -189,6 +200,10 @@ fn add_stats(tx: &Connection, key: (&str, &str, &str), at_ms: i64, counts: &Coun
     Ok(())
 }
 
+/// A delivery a receipt finds in flight under its claim: rowid, the
+/// attempt's number, tenant, endpoint, event and stream.
+type Held = (i64, i64, String, String, String, Option<String>);
+
 /// The receipts of a batch of attempts: each moves its delivery on and is
 /// stored, and the statistics are summed per endpoint, type and minute and
 /// written once. A receipt counts only while its delivery is still in flight
@@ -199,10 +214,11 @@ fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Resul
     let mut stats: std::collections::BTreeMap<(String, String, String, i64), Counts> =
         std::collections::BTreeMap::new();
     let mut recorded = Vec::with_capacity(batch.len());
+    let mut ended = BTreeSet::new();
     // A lookup by key and an update by rowid: `update … returning` would
     // gather its rows in a temporary table first, one per statement.
     let mut held = tx.prepare_cached(
-        r"select rowid, attempts + 1, tenant_id, endpoint_id, event_id from deliveries
+        r"select rowid, attempts + 1, tenant_id, endpoint_id, event_id, stream from deliveries
           where id = ?1 and state = 'in_flight' and claim_token = ?2",
     )?;
     let mut advance = tx.prepare_cached(
@@ -224,12 +240,19 @@ fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Resul
         };
         let attempt = &outcome.attempt;
         let started = to_millis(attempt.started_at);
-        let moved: Option<(i64, i64, String, String, String)> = held
+        let moved: Option<Held> = held
             .query_row(params![&delivery, outcome.claim.0], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })
             .optional()?;
-        let Some((rowid, attempt_no, tenant, endpoint, event)) = moved else {
+        let Some((rowid, attempt_no, tenant, endpoint, event, stream)) = moved else {
             // On the hot writer's thread, outside any span.
             tracing::warn!(
                 correlation_id = "receipts",
@@ -240,6 +263,9 @@ fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Resul
             continue;
         };
         advance.execute(params![rowid, attempt_no, state, next_at, started, now_ms])?;
+        if let (Some(stream), None) = (stream, next_at) {
+            ended.insert((endpoint.clone(), stream));
+        }
         let event_type = match &outcome.event_type {
             Some(known) => known.clone(),
             None => event_type_of(tx, &event)?,
@@ -287,6 +313,8 @@ fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Resul
     for ((tenant, endpoint, event_type, minute), counts) in &stats {
         add_stats(tx, (tenant, endpoint, event_type), *minute, counts)?;
     }
+    // After the DLQ entries: a dead delivery of a blocking stream holds it.
+    streams::advance(tx, &ended, now_ms)?;
     Ok(recorded)
 }
 
@@ -376,17 +404,17 @@ impl crate::store::DispatchStore for SqliteStore {
         self.hot
             .run(self.pool(), move |tx| {
                 let delivery = delivery.text();
-                let row: Option<(String, String, String)> = tx
+                let row: Option<(String, String, String, Option<String>)> = tx
                     .prepare_cached(
                         r"update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = ?1
                           where id = ?2 and state = 'in_flight' and claim_token = ?3
-                          returning tenant_id, endpoint_id, event_id",
+                          returning tenant_id, endpoint_id, event_id, stream",
                     )?
                     .query_row(params![now_ms, &delivery, claim.0], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                     })
                     .optional()?;
-                let Some((tenant, endpoint, event)) = row else {
+                let Some((tenant, endpoint, event, stream)) = row else {
                     tracing::warn!(correlation_id = "dispatcher", %delivery, "not abandoning a delivery that is no longer held under this claim");
                     return Ok(false);
                 };
@@ -396,6 +424,9 @@ impl crate::store::DispatchStore for SqliteStore {
                     &DeadLetter::abandoned(&reason),
                     now_ms,
                 )?;
+                if let Some(stream) = stream {
+                    streams::advance(tx, &BTreeSet::from([(endpoint, stream)]), now_ms)?;
+                }
                 Ok(true)
             })
             .await
@@ -423,6 +454,21 @@ impl crate::store::DispatchStore for SqliteStore {
         let now_ms = to_millis(Utc::now());
         self.hot
             .run(self.pool(), move |tx| record_set(tx, batch, now_ms))
+            .await
+    }
+
+    async fn advance_stalled_streams(
+        &self,
+        endpoint: Option<EndpointId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let now_ms = to_millis(now);
+        let endpoint = endpoint.map(|e| e.text());
+        self.hot
+            .run(self.pool(), move |tx| {
+                let stalled = streams::stalled(tx, endpoint.as_deref())?;
+                streams::advance(tx, &stalled, now_ms)
+            })
             .await
     }
 

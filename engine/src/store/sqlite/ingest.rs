@@ -10,17 +10,18 @@
 //! each group is one job of the hot writer (`hot.rs`), its statements prepared
 //! once per connection and run through SQLite's C API.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use super::audit::INSERT_AUDIT;
+use super::streams::{self, StreamKey};
 use crate::Result;
 use crate::ingest::{BatchSeen, payload_dedup_applies, payload_digest};
 use crate::model::{DeliveryId, TenantId};
-use crate::store::convert::{from_json, json_text};
-use crate::store::ingest_plan::{Row, TenantState, plan};
+use crate::store::convert::json_text;
+use crate::store::ingest_plan::{Made, Route, Row, TenantState, plan};
 use crate::store::rows::EventRow;
 use crate::store::sql::EVENT_COLUMNS;
 use crate::store::{Ingested, Publish, to_millis};
@@ -87,8 +88,13 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         entity_id: r.get(6)?,
         metadata: r.get(7)?,
         received_at: r.get(8)?,
+        ordering_key: r.get(9)?,
     })
 }
+
+/// A tenant's dedup window beside each of its active endpoints (id,
+/// patterns, ordering), or once with no endpoint.
+type Listed = (Option<i64>, Option<String>, Option<String>, Option<String>);
 
 fn tenant_state(
     conn: &Connection,
@@ -107,19 +113,21 @@ fn tenant_state(
     // The tenant's dedup window and its active endpoints, in one statement.
     let listed = conn
         .prepare_cached(
-            r"select t.payload_dedup_window_ms, e.id, e.event_types
+            r"select t.payload_dedup_window_ms, e.id, e.event_types, e.ordering
               from tenants t
-              left join endpoints e on e.tenant_id = t.id and e.deleted_at is null and e.disabled_at is null
+              left join endpoints e on e.tenant_id = t.id and e.deleted_at is null
               where t.id = ?1",
         )?
-        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<Vec<(Option<i64>, Option<String>, Option<String>)>>>()?;
-    let window_ms = listed.first().and_then(|(window, _, _)| *window);
+        .query_map([tenant], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<Listed>>>()?;
+    let window_ms = listed.first().and_then(|(window, ..)| *window);
     let endpoints = listed
         .into_iter()
-        .filter_map(|(_, id, patterns)| Some((id?, patterns?)))
-        .map(|(id, patterns)| Ok((id, from_json(&patterns, "endpoint event types")?)))
-        .collect::<Result<Vec<(String, Vec<String>)>>>()?;
+        .filter_map(|(_, id, patterns, ordering)| Some((id?, patterns?, ordering?)))
+        .map(|(id, patterns, ordering)| Route::listed(id, &patterns, &ordering))
+        .collect::<Result<Vec<Route>>>()?;
     let events = || requests.iter().flat_map(|r| r.events.iter());
     let keys: Vec<&str> = events()
         .filter_map(|e| e.idempotency_key.as_deref())
@@ -203,7 +211,8 @@ fn write_sets(conn: &Connection, group: &[Publish]) -> Result<Vec<Result<Vec<Ing
             answers[at] = Some(planned);
         }
         insert_events(conn, &tenant_text, &rows, state.window_ms)?;
-        insert_deliveries(conn, &tenant_text, &rows, &state.endpoints)?;
+        let streams = insert_deliveries(conn, &tenant_text, &rows, &state.endpoints)?;
+        streams::advance(conn, &streams, now_ms)?;
         let mut count_type = conn.prepare_cached(
             r"insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
               values (?1, ?2, ?3, ?4)
@@ -224,7 +233,7 @@ fn write_sets(conn: &Connection, group: &[Publish]) -> Result<Vec<Result<Vec<Ing
         .collect())
 }
 
-/// Most rows in one multi-row insert (events have 12 columns: 3,072
+/// Most rows in one multi-row insert (events have 13 columns: 3,328
 /// parameters, well under SQLite's limit of 32,766). Rows of one statement
 /// go in on cursors already open and positioned: inserted one statement
 /// each, the same rows cost SQLite twice the b-tree work.
@@ -315,8 +324,8 @@ fn insert_events(
     insert_runs(
         conn,
         "insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key, \
-         correlation_id, entity_id, metadata, received_at, test)",
-        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
+         correlation_id, entity_id, metadata, received_at, test, ordering_key)",
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
         rows,
         |row, b| {
             let e = row.event;
@@ -337,44 +346,50 @@ fn insert_events(
                 .next(&e.entity_id)?
                 .next(&e.metadata.as_ref().map(json_text).transpose()?)?
                 .next(&row.received_ms)?
-                .next(&e.only_endpoint.is_some())?;
+                .next(&e.only_endpoint.is_some())?
+                .next(&e.ordering_key)?;
             Ok(())
         },
     )
 }
 
-/// A delivery of each new event to each endpoint it goes to, due now.
+/// A delivery of each new event to each endpoint it goes to, due now, or
+/// waiting when it joins an ordered stream; answers the streams joined,
+/// whose first waiting delivery the caller arms.
 fn insert_deliveries(
     conn: &Connection,
     tenant: &str,
     rows: &[Row<'_>],
-    endpoints: &[(String, Vec<String>)],
-) -> Result<()> {
-    let pairs: Vec<(&str, &str, i64)> = rows
+    routes: &[Route],
+) -> Result<BTreeSet<StreamKey>> {
+    let made: Vec<(&Row<'_>, Made<'_>)> = rows
         .iter()
-        .flat_map(|r| {
-            r.endpoints
-                .iter()
-                .map(move |&at| (r.id_text.as_str(), endpoints[at].0.as_str(), r.received_ms))
-        })
+        .flat_map(|r| r.deliveries(routes).map(move |m| (r, m)))
         .collect();
     insert_runs(
         conn,
         "insert into deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at, \
-         created_at, updated_at)",
-        "?, ?, ?, ?, 'pending', ?, ?, ?",
-        &pairs,
-        |(event, endpoint, due), b| {
+         created_at, updated_at, stream, stream_seq)",
+        "?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?",
+        &made,
+        |(row, m), b| {
+            let due = row.received_ms;
             b.next(&DeliveryId::new().text())?
                 .next(&tenant)?
-                .next(event)?
-                .next(endpoint)?
-                .next(due)?
-                .next(due)?
-                .next(due)?;
+                .next(&row.id_text)?
+                .next(&m.endpoint)?
+                .next(&m.stream.is_none().then_some(due))?
+                .next(&due)?
+                .next(&due)?
+                .next(&m.stream)?
+                .next(&m.stream.as_ref().map(|_| row.seq))?;
             Ok(())
         },
-    )
+    )?;
+    Ok(made
+        .into_iter()
+        .filter_map(|(_, m)| Some((m.endpoint.to_owned(), m.stream?)))
+        .collect())
 }
 
 /// The slow path: each request on its own in a savepoint, so a statement

@@ -46,6 +46,10 @@ mod claim;
 mod dispatch;
 mod hot;
 mod ingest;
+mod streams;
+
+/// Arms ordered streams inside a transaction of the shared areas.
+use streams::advance_on as advance_streams_on;
 
 /// The types the shared areas are written against.
 type Db = sqlx::Sqlite;

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use herald_engine::model::{
-    EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, Page, Permission,
+    BlockedStream, EndpointId, EndpointIn, EndpointOut, EndpointPatch, EventId, Page, Permission,
 };
 use herald_engine::service::Rotated;
 use http::StatusCode;
@@ -89,6 +89,42 @@ async fn get_one(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("endpoint '{id}' was not found")))?;
     Ok(Json(shown_to(&caller, endpoint)))
+}
+
+/// Streams held up by a dead delivery
+///
+/// The endpoint's ordered streams that wait for a DLQ entry to be
+/// reprocessed or discarded (`on_dead: "block"`), oldest entry first, with
+/// how many deliveries wait behind each; at most 100.
+#[utoipa::path(
+    get,
+    path = "/api/v1/endpoints/{id}/blocked-streams",
+    tag = "Endpoints",
+    params(("id" = EndpointId, Path, description = "The endpoint's id.")),
+    responses(
+        (status = 200, description = "The blocked streams (empty when none is).", body = Vec<BlockedStream>,
+            example = json!([{"stream": "order-7", "dlq_entry_id": ex::DLQ, "delivery_id": ex::DELIVERY,
+                              "event_id": ex::EVENT, "waiting": 3}])),
+        (status = 404, description = "endpoint 'ep_…' was not found."),
+    ),
+)]
+async fn blocked_streams(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<BlockedStream>>, ApiError> {
+    caller.require(Permission::Read)?;
+    let endpoint = endpoint_id(&id)?;
+    state
+        .store
+        .get_endpoint(caller.tenant_id, endpoint)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("endpoint '{id}' was not found")))?;
+    let streams = state
+        .store
+        .blocked_streams(caller.tenant_id, endpoint, 100)
+        .await?;
+    Ok(Json(streams))
 }
 
 /// An endpoint as this caller may see it: URL credentials and query values
@@ -194,18 +230,24 @@ async fn delete(
 struct DisableIn {
     #[serde(default)]
     reason: Option<String>,
+    /// Drop the deliveries waiting for it instead of holding them: each ends
+    /// dead without a DLQ entry (audited with how many). Default false.
+    #[serde(default)]
+    discard_backlog: bool,
 }
 
 /// Disable an endpoint
 ///
-/// Deliveries wait (nothing is attempted or dropped) until it is enabled
-/// again. The body is optional.
+/// Its deliveries, and those of events published meanwhile, wait (nothing
+/// is attempted or dropped) until it is enabled again, then go out in order
+/// for ordered endpoints; with `discard_backlog` they are dropped instead.
+/// The body is optional.
 #[utoipa::path(
     post,
     path = "/api/v1/endpoints/{id}/disable",
     tag = "Endpoints",
     params(("id" = EndpointId, Path, description = "The endpoint's id.")),
-    request_body(content = DisableIn, example = json!({"reason": "receiver under maintenance until 14:00"})),
+    request_body(content = DisableIn, example = json!({"reason": "receiver under maintenance until 14:00", "discard_backlog": false})),
     responses(
         (status = 200, description = "The endpoint, disabled.", body = EndpointOut,
             example = json!(ex::endpoint_disabled())),
@@ -230,12 +272,19 @@ async fn disable(
             &caller.by(),
         )
         .await?;
+    if input.discard_backlog {
+        state
+            .engine
+            .discard_backlog(caller.tenant_id, endpoint.id, &caller.by())
+            .await?;
+    }
     Ok(Json(endpoint))
 }
 
 /// Enable an endpoint
 ///
-/// Waiting deliveries are attempted again.
+/// The deliveries it held go out: in order for ordered endpoints, and no
+/// faster than its concurrency allows.
 #[utoipa::path(
     post,
     path = "/api/v1/endpoints/{id}/enable",
@@ -400,6 +449,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one, update, delete))
         .routes(routes!(disable))
         .routes(routes!(enable))
+        .routes(routes!(blocked_streams))
         .routes(routes!(rotate_secret))
         .routes(routes!(send_test_event))
 }

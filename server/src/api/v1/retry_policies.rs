@@ -166,6 +166,9 @@ struct Preview {
     span_secs: u64,
     /// How far each retry may move either way, as a fraction of its delay.
     jitter: f64,
+    /// Response statuses that end a delivery at once, without a retry (410
+    /// always does, and disables the endpoint).
+    give_up_on: Vec<u16>,
 }
 
 /// Preview a retry schedule
@@ -179,7 +182,7 @@ struct Preview {
     request_body(content = RetryPolicy, example = json!(ex::retry_policy())),
     responses(
         (status = 200, description = "The planned attempts (before jitter).", body = Preview,
-            example = json!({"schedule_secs": [0, 5, 15, 35, 75, 155, 315, 635], "attempts": 8, "span_secs": 635, "jitter": 0.1})),
+            example = json!({"schedule_secs": [0, 5, 15, 35, 75, 155, 315, 635], "attempts": 8, "span_secs": 635, "jitter": 0.1, "give_up_on": [400, 404]})),
     ),
 )]
 async fn preview(
@@ -194,6 +197,7 @@ async fn preview(
         span_secs: schedule_secs.last().copied().unwrap_or(0),
         schedule_secs,
         jitter: policy.jitter,
+        give_up_on: policy.give_up_on.to_vec(),
     }))
 }
 

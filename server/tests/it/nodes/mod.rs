@@ -255,13 +255,16 @@ impl Cluster {
     /// Subscribes `url` to `types` (through node 0), with a 2 s timeout;
     /// the endpoint's id.
     async fn endpoint(&self, url: &str, types: &[&str]) -> String {
-        let (status, body) = self
-            .post(
-                0,
-                "/api/v1/endpoints",
-                &json!({"url": url, "event_types": types, "timeout_ms": 2_000}),
-            )
-            .await;
+        self.endpoint_with(url, types, json!({})).await
+    }
+
+    /// [`Cluster::endpoint`] with more of the endpoint's fields (`extra`).
+    async fn endpoint_with(&self, url: &str, types: &[&str], extra: Value) -> String {
+        let mut body = json!({"url": url, "event_types": types, "timeout_ms": 2_000});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        let (status, body) = self.post(0, "/api/v1/endpoints", &body).await;
         assert_eq!(status, 201, "{body}");
         body["id"].as_str().unwrap().to_owned()
     }
@@ -272,6 +275,11 @@ impl Cluster {
     /// node. Each endpoint is served by one node, chosen by hashing its id,
     /// so a test that needs work on a given node places it there.
     async fn endpoint_on(&self, owner: usize, url: &str, types: &[&str]) {
+        self.endpoint_on_with(owner, url, types, json!({})).await;
+    }
+
+    /// [`Cluster::endpoint_on`] with more of the endpoint's fields (`extra`).
+    async fn endpoint_on_with(&self, owner: usize, url: &str, types: &[&str], extra: Value) {
         let db = self.database().await;
         let names: Vec<String> = self.nodes.iter().map(Node::name).collect();
         let alive_since = || chrono::Utc::now().timestamp_millis() - 10_000;
@@ -293,7 +301,7 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         for _ in 0..64 {
-            let id = self.endpoint(url, types).await;
+            let id = self.endpoint_with(url, types, extra.clone()).await;
             let served_by: String = sqlx::query_scalar("select endpoint_owner($1, $2, null)")
                 .bind(&id)
                 .bind(alive_since())
