@@ -114,6 +114,7 @@ bench:
 	cargo bench -p herald-server --bench event_list
 	cargo bench -p herald-server --bench stats
 	$(MAKE) bench-load
+	$(MAKE) bench-ordering
 	$(MAKE) bench-postgres
 
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/herald
@@ -131,6 +132,14 @@ bench-load: build-release
 	$(LOAD_BIN) --herald $(RELEASE_BIN) latency --rates 1000,5000 --secs 60
 	$(LOAD_BIN) --herald $(RELEASE_BIN) --max-in-flight 64 throughput --single-events 100 --batches 1 --deliveries 40000
 	$(LOAD_BIN) --herald $(RELEASE_BIN) --max-in-flight 64 latency --rates 5000 --secs 60
+
+# Delivery throughput by ordering, on SQLite and on PostgreSQL (one node):
+# no order, ordered by key over 1,000 keys, ordered by endpoint (one stream).
+bench-ordering: build-release
+	psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname = 'herald_bench'" | grep -q 1 \
+	  || psql -h 127.0.0.1 -U postgres -d postgres -qc "create database herald_bench"
+	$(LOAD_BIN) --herald $(RELEASE_BIN) ordering
+	$(LOAD_BIN) --herald $(RELEASE_BIN) --postgres postgres://postgres@127.0.0.1:5432/herald_bench ordering --deliveries 5000 --endpoint-deliveries 1000
 
 # The same figures on PostgreSQL with 1, 2 and 3 nodes on this machine (every
 # node on the same cores: the numbers show what coordination costs, not what

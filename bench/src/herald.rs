@@ -226,11 +226,26 @@ impl Herald {
 
     /// Subscribes an endpoint at `url` to `types`; returns its id.
     pub async fn endpoint(&self, url: &str, types: &[&str]) -> anyhow::Result<String> {
+        self.endpoint_with(url, types, json!({})).await
+    }
+
+    /// [`Herald::endpoint`] with more of the endpoint's fields (`extra`).
+    pub async fn endpoint_with(
+        &self,
+        url: &str,
+        types: &[&str],
+        extra: Value,
+    ) -> anyhow::Result<String> {
+        let mut body =
+            json!({"url": url, "event_types": types, "max_in_flight": self.max_in_flight});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
         let res = self
             .http
             .post(self.url("/endpoints"))
             .bearer_auth(&self.key)
-            .json(&json!({"url": url, "event_types": types, "max_in_flight": self.max_in_flight}))
+            .json(&body)
             .send()
             .await?;
         let status = res.status();

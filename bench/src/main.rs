@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod herald;
+mod ordering;
 mod receiver;
 mod workload;
 
@@ -76,6 +77,17 @@ enum Command {
         /// nodes by endpoint.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
         endpoints: u32,
+    },
+    /// Delivery throughput with no order, ordered by key and ordered by
+    /// endpoint (one stream), to one local receiver.
+    Ordering {
+        #[arg(long, default_value_t = 20_000)]
+        deliveries: usize,
+        /// Deliveries to the endpoint ordered as one stream (one at a time).
+        #[arg(long, default_value_t = 2_000)]
+        endpoint_deliveries: usize,
+        #[arg(long, default_value_t = 1_000)]
+        keys: usize,
     },
     /// Ingest → receiver latency at steady publish rates (events/s), each for `--secs`.
     Latency {
@@ -142,6 +154,21 @@ fn main() -> anyhow::Result<()> {
                         batch_clients,
                         deliveries,
                         endpoints: endpoints as usize,
+                    },
+                )
+                .await
+            }
+            Command::Ordering {
+                deliveries,
+                endpoint_deliveries,
+                keys,
+            } => {
+                ordering::ordering(
+                    &launch,
+                    ordering::OrderingRun {
+                        deliveries,
+                        endpoint_deliveries,
+                        keys: keys.max(1),
                     },
                 )
                 .await

@@ -103,7 +103,7 @@ test('a viewer is not offered the actions their role lacks; an admin is', async 
     await expect(page.getByRole('heading', { name: 'Delivery statistics' })).toBeVisible();
     await expect(page.getByRole('button', { name: 'Send test event' })).toHaveCount(count);
     await expect(page.getByRole('button', { name: 'Rotate secret' })).toHaveCount(count);
-    await expect(page.getByRole('button', { name: 'Disable endpoint' })).toHaveCount(count);
+    await expect(page.getByRole('button', { name: 'Pause endpoint' })).toHaveCount(count);
     await expect(page.getByRole('button', { name: 'Save changes' })).toHaveCount(count);
     await page.goto('/replays');
     await expect(page.getByRole('heading', { name: 'Jobs' })).toBeVisible();

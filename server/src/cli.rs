@@ -120,6 +120,13 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Endpoints: list, pause and resume, blocked streams (server).
+    Endpoints {
+        #[command(subcommand)]
+        action: crate::remote::EndpointsAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Stored events (server).
     Events {
         #[command(subcommand)]
@@ -191,6 +198,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Checkpoint { action, remote } => crate::remote::checkpoint(remote, action).await,
         Command::Dlq { action, remote } => crate::remote::dlq(remote, action).await,
         Command::Events { action, remote } => crate::remote::events(remote, action).await,
+        Command::Endpoints { action, remote } => crate::remote::endpoints(remote, action).await,
         Command::Serve { common, serve } => {
             let config = Config::resolve(&common, &serve)?;
             crate::init_tracing(&config.log, config.log_format);

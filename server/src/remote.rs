@@ -2,6 +2,7 @@
 //! checkpoints, the dead-letter queue and events. Tables for people, `--json`
 //! for scripts; an API error is printed with its message and exits non-zero.
 
+mod endpoints;
 mod replays;
 
 use clap::{Args, Subcommand};
@@ -338,6 +339,7 @@ fn print_json(v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub use endpoints::{EndpointsAction, endpoints};
 use replays::run_replay;
 pub use replays::{replay, replay_event, replays};
 

@@ -153,51 +153,8 @@ pub fn EndpointFormView(
                     error=error
                     error_id="in-flight-error"
                 />
-                <label>
-                    "Delivery"
-                    <select
-                        name="semantics"
-                        on:change=move |ev| semantics.set(event_target_value(&ev))
-                        prop:value=move || semantics.get()
-                    >
-                        <option value="at_least_once">"At least once (retried)"</option>
-                        <option value="at_most_once">"At most once (never retried)"</option>
-                    </select>
-                </label>
             </div>
-            <div class="row">
-                <label>
-                    "Order"
-                    <select
-                        name="ordering"
-                        on:change=move |ev| ordering.set(event_target_value(&ev))
-                        prop:value=move || ordering.get()
-                        aria-describedby="ordering-help"
-                    >
-                        <option value="none">"No order (fastest)"</option>
-                        <option value="key">"In order per ordering key"</option>
-                        <option value="endpoint">"In order, one at a time"</option>
-                    </select>
-                    <span class="help" id="ordering-help">
-                        "Per key: events with the same " <code>"ordering_key"</code>
-                        " (else " <code>"entity_id"</code> ") arrive in the order they were published."
-                    </span>
-                    <FieldMessage error name="ordering" id="ordering-error"/>
-                </label>
-                <label>
-                    "When a delivery dies"
-                    <select
-                        name="on_dead"
-                        on:change=move |ev| on_dead.set(event_target_value(&ev))
-                        prop:value=move || on_dead.get()
-                        disabled=move || ordering.get() == "none"
-                    >
-                        <option value="block">"Hold its stream until it is reprocessed or discarded"</option>
-                        <option value="skip">"Skip it and go on"</option>
-                    </select>
-                    <FieldMessage error name="on_dead" id="on-dead-error"/>
-                </label>
-            </div>
+            <OrderingFields semantics ordering on_dead error/>
             <label>
                 "Custom headers"
                 <textarea
@@ -216,6 +173,63 @@ pub fn EndpointFormView(
                 <button type="submit" disabled=move || pending.get()>{submit_label}</button>
             </div>
         </form>
+    }
+}
+
+/// How the endpoint's deliveries are made: their semantics, their order,
+/// and what a dead one does to its stream.
+#[component]
+fn OrderingFields(
+    semantics: RwSignal<String>,
+    ordering: RwSignal<String>,
+    on_dead: RwSignal<String>,
+    #[prop(into)] error: Signal<Option<ConsoleError>>,
+) -> impl IntoView {
+    view! {
+    <div class="row">
+        <label>
+            "Delivery"
+            <select
+                name="semantics"
+                on:change=move |ev| semantics.set(event_target_value(&ev))
+                prop:value=move || semantics.get()
+            >
+                <option value="at_least_once">"At least once (retried)"</option>
+                <option value="at_most_once">"At most once (never retried)"</option>
+            </select>
+        </label>
+        <label>
+            "Order"
+            <select
+                name="ordering"
+                on:change=move |ev| ordering.set(event_target_value(&ev))
+                prop:value=move || ordering.get()
+                aria-describedby="ordering-help"
+            >
+                <option value="none">"No order (fastest)"</option>
+                <option value="key">"In order per ordering key"</option>
+                <option value="endpoint">"In order, one at a time"</option>
+            </select>
+            <span class="help" id="ordering-help">
+                "Per key: events with the same " <code>"ordering_key"</code>
+                " (else " <code>"entity_id"</code> ") arrive in the order they were published."
+            </span>
+            <FieldMessage error name="ordering" id="ordering-error"/>
+        </label>
+        <label>
+            "When a delivery dies"
+            <select
+                name="on_dead"
+                on:change=move |ev| on_dead.set(event_target_value(&ev))
+                prop:value=move || on_dead.get()
+                disabled=move || ordering.get() == "none"
+            >
+                <option value="block">"Hold its stream until it is reprocessed or discarded"</option>
+                <option value="skip">"Skip it and go on"</option>
+            </select>
+            <FieldMessage error name="on_dead" id="on-dead-error"/>
+        </label>
+    </div>
     }
 }
 

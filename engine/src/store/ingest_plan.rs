@@ -29,7 +29,11 @@ pub(crate) struct Row<'a> {
     pub(crate) received_ms: i64,
 }
 
-/// An active endpoint of the tenant, as ingest sees it.
+/// A tenant's dedup window beside each of its endpoints (id, patterns,
+/// ordering), or once with no endpoint, as ingest reads them.
+pub(crate) type Listed = (Option<i64>, Option<String>, Option<String>, Option<String>);
+
+/// An endpoint of the tenant, as ingest sees it.
 pub(crate) struct Route {
     pub(crate) id: String,
     pub(crate) patterns: Vec<String>,

@@ -264,3 +264,62 @@ async fn the_cli_lists_replays_and_manages_checkpoints_and_the_dlq_of_a_running_
     assert!(!ok);
     assert!(err.contains("401"), "{err}");
 }
+
+#[tokio::test]
+async fn the_cli_pauses_and_resumes_an_endpoint_and_names_its_blocked_streams() {
+    use crate::client::{Api, fast_policy};
+    use crate::receiver::{Receiver, Reply};
+    use serde_json::json;
+    use std::time::Duration;
+
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let key = api.key.clone();
+    let receiver = Receiver::ok().await;
+    let (id, _) = api.endpoint(&receiver.url, &["*"], json!({})).await;
+
+    let (ok, out, err) = remote(
+        &server,
+        &key,
+        &["endpoints", "pause", &id, "--reason", "receiver moving"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("Paused"), "{out}");
+    let (ok, out, _) = remote(&server, &key, &["endpoints", "list"]).await;
+    assert!(ok);
+    assert!(out.contains("receiver moving"), "{out}");
+    api.publish("order.created", json!({"n": 1})).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(receiver.received().is_empty(), "paused: nothing is sent");
+    let (ok, out, err) = remote(&server, &key, &["endpoints", "resume", &id]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("Resumed"), "{out}");
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+
+    // An ordered endpoint whose first event dies blocks its stream.
+    let failing = Receiver::start(Vec::new(), Reply::Status(500)).await;
+    let (ordered, _) = api
+        .endpoint(
+            &failing.url,
+            &["ordered.*"],
+            json!({"ordering": "endpoint", "retry_policy": fast_policy(1)}),
+        )
+        .await;
+    api.publish("ordered.one", json!({"n": 1})).await;
+    api.publish("ordered.two", json!({"n": 2})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out, err) = remote(&server, &key, &["endpoints", "blocked", &ordered]).await;
+        assert!(ok, "{err}");
+        if out.contains("dlq_") {
+            assert!(out.starts_with("STREAM"), "{out}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never blocked: {out}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (ok, _, err) = remote(&server, &key, &["endpoints", "resume", "ep_nope"]).await;
+    assert!(!ok);
+    assert!(err.contains("404"), "{err}");
+}

@@ -18,6 +18,17 @@ use crate::pages::endpoints::fns::{
 };
 use crate::pages::endpoints::list::Health;
 
+/// What a paused endpoint holds, in words.
+fn waiting_text(b: &herald_engine::model::EndpointBacklog) -> String {
+    match b.pending + b.retrying + b.waiting {
+        0 => "Nothing waits for it. Resuming sends what is published from now on.".to_string(),
+        1 => "1 delivery waits for it; resuming sends it.".to_string(),
+        n => format!(
+            "{n} deliveries wait for it; resuming sends them, in order where the endpoint is ordered."
+        ),
+    }
+}
+
 /// How an endpoint orders its deliveries, in words.
 fn ordering_label(e: &herald_engine::model::EndpointOut) -> String {
     use herald_engine::model::{OnDead, OrderingMode};
@@ -194,7 +205,7 @@ fn EndpointView(
         </section>
 
         <section aria-labelledby="state-heading">
-            <h2 id="state-heading">{if enabled { "Disable" } else { "Enable" }}</h2>
+            <h2 id="state-heading">{if enabled { "Pause deliveries" } else { "Paused" }}</h2>
             {if enabled {
                 let id = id_switch.clone();
                 view! {
@@ -221,20 +232,21 @@ fn EndpointView(
                                 });
                             }
                         >
-                            "Disable endpoint"
+                            "Pause endpoint"
                         </button>
                     </div>
+                    <p class="muted">"Its deliveries, and those of events published meanwhile, wait until it is resumed: nothing is dropped."</p>
                 }.into_any()
             } else {
                 let id = id_switch.clone();
                 view! {
-                    <p class="muted">"Events published while it is disabled are not queued for it."</p>
+                    <p>{waiting_text(&row.backlog)}</p>
                     <button
                         type="button"
                         disabled=move || switch.pending().get()
                         on:click=move |_| { switch.dispatch(SetEndpointEnabled { id: id.clone(), enabled: true, reason: None }); }
                     >
-                        "Enable endpoint"
+                        "Resume endpoint"
                     </button>
                 }.into_any()
             }}

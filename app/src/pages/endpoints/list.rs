@@ -20,7 +20,7 @@ pub fn Health(row: EndpointRow) -> impl IntoView {
         (
             "badge bad",
             format!(
-                "Disabled: {}",
+                "Paused: {}",
                 row.endpoint
                     .disabled_reason
                     .clone()

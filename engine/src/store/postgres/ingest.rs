@@ -26,7 +26,7 @@ use crate::Result;
 use crate::ingest::{BatchSeen, payload_dedup_applies, payload_digest};
 use crate::model::{DeliveryId, TenantId};
 use crate::store::convert::json_text;
-use crate::store::ingest_plan::{Route, Row, TenantState, plan};
+use crate::store::ingest_plan::{Listed, Route, Row, TenantState, plan};
 use crate::store::rows::EventRow;
 use crate::store::sql::EVENT_COLUMNS;
 use crate::store::{Ingested, Publish, to_millis};
@@ -75,17 +75,16 @@ async fn tenant_state(
     requests: &[&Publish],
     now_ms: i64,
 ) -> Result<TenantState> {
-    let listed: Vec<(Option<i64>, Option<String>, Option<String>, Option<String>)> =
-        sqlx::query_as(
-            r"select t.payload_dedup_window_ms, e.id, e.event_types, e.ordering
+    let listed: Vec<Listed> = sqlx::query_as(
+        r"select t.payload_dedup_window_ms, e.id, e.event_types, e.ordering
           from tenants t
           left join endpoints e on e.tenant_id = t.id and e.deleted_at is null
           where t.id = $1
           order by e.id",
-        )
-        .bind(tenant)
-        .fetch_all(&mut *conn)
-        .await?;
+    )
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await?;
     let window_ms = listed.first().and_then(|(window, ..)| *window);
     let endpoints = listed
         .into_iter()

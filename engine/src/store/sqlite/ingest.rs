@@ -21,7 +21,7 @@ use crate::Result;
 use crate::ingest::{BatchSeen, payload_dedup_applies, payload_digest};
 use crate::model::{DeliveryId, TenantId};
 use crate::store::convert::json_text;
-use crate::store::ingest_plan::{Made, Route, Row, TenantState, plan};
+use crate::store::ingest_plan::{Listed, Made, Route, Row, TenantState, plan};
 use crate::store::rows::EventRow;
 use crate::store::sql::EVENT_COLUMNS;
 use crate::store::{Ingested, Publish, to_millis};
@@ -91,10 +91,6 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         ordering_key: r.get(9)?,
     })
 }
-
-/// A tenant's dedup window beside each of its active endpoints (id,
-/// patterns, ordering), or once with no endpoint.
-type Listed = (Option<i64>, Option<String>, Option<String>, Option<String>);
 
 fn tenant_state(
     conn: &Connection,
