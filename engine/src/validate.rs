@@ -256,6 +256,17 @@ fn policy(policy: &RetryPolicy) -> Result<()> {
 /// The most requests in flight one endpoint may be given.
 pub const MAX_IN_FLIGHT: u32 = 256;
 
+fn rate_limit(limit: &crate::model::RateLimit) -> Result<()> {
+    if (1..=crate::model::MAX_RATE_LIMIT).contains(&limit.limit) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "rate_limit.limit",
+            format!("must be from 1 to {}", crate::model::MAX_RATE_LIMIT),
+        ))
+    }
+}
+
 fn max_in_flight(n: u32) -> Result<()> {
     if !(1..=MAX_IN_FLIGHT).contains(&n) {
         return Err(invalid(
@@ -285,6 +296,9 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
     if let Some(n) = input.max_in_flight {
         max_in_flight(n)?;
     }
+    if let Some(limit) = &input.rate_limit {
+        rate_limit(limit)?;
+    }
     let secret = match input.secret {
         Some(text) => Secret::parse(&text).map_err(|e| invalid("secret", e.to_string()))?,
         None => Secret::generate(),
@@ -302,6 +316,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         max_in_flight: input.max_in_flight,
         ordering: input.ordering,
         on_dead: input.on_dead,
+        rate_limit: input.rate_limit,
         secret,
     })
 }
@@ -335,6 +350,9 @@ pub fn endpoint_patch(mut patch: EndpointPatch) -> Result<EndpointPatch> {
     }
     if let Some(n) = patch.max_in_flight {
         max_in_flight(n)?;
+    }
+    if let Some(Some(limit)) = &patch.rate_limit {
+        rate_limit(limit)?;
     }
     Ok(patch)
 }
@@ -508,6 +526,7 @@ mod tests {
             max_in_flight: None,
             ordering: Default::default(),
             on_dead: Default::default(),
+            rate_limit: None,
             secret: None,
         }
     }

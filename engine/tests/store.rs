@@ -605,6 +605,9 @@ mod held;
 #[path = "store/ordering.rs"]
 mod ordering;
 
+#[path = "store/rate.rs"]
+mod rate;
+
 #[path = "store/paging.rs"]
 mod paging;
 /// The DLQ, replays, checkpoints, secrets and the audit log.

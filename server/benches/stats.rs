@@ -55,6 +55,7 @@ async fn main() {
                     max_in_flight: None,
                     ordering: Default::default(),
                     on_dead: Default::default(),
+                    rate_limit: None,
                     secret: None,
                 },
                 &herald_engine::audit::AuditBy::system(),

@@ -8,7 +8,7 @@ use crate::components::ui::{FieldMessage, form_level_error};
 use crate::error::ConsoleError;
 use crate::pages::endpoints::fns::EndpointForm;
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "url",
     "event_types",
     "description",
@@ -19,6 +19,7 @@ const FIELDS: [&str; 10] = [
     "semantics",
     "ordering",
     "on_dead",
+    "rate_limit",
 ];
 
 #[component]
@@ -38,6 +39,7 @@ pub fn EndpointFormView(
     let retry_policy_id = RwSignal::new(initial.retry_policy_id);
     let timeout_secs = RwSignal::new(initial.timeout_secs);
     let max_in_flight = RwSignal::new(initial.max_in_flight);
+    let rate_limit = RwSignal::new(initial.rate_limit);
     let semantics = RwSignal::new(semantics_or_default(initial.semantics));
     let ordering = RwSignal::new(or_default(initial.ordering, "none"));
     let on_dead = RwSignal::new(or_default(initial.on_dead, "block"));
@@ -62,6 +64,7 @@ pub fn EndpointFormView(
             semantics: semantics.get_untracked(),
             headers: headers.get_untracked(),
             max_in_flight: max_in_flight.get_untracked(),
+            rate_limit: rate_limit.get_untracked(),
             ordering: ordering.get_untracked(),
             on_dead: on_dead.get_untracked(),
         });
@@ -133,27 +136,8 @@ pub fn EndpointFormView(
                     </select>
                     <FieldMessage error name="retry_policy_id" id="policy-error"/>
                 </label>
-                <ShortField
-                    label="Timeout (seconds)"
-                    name="timeout_secs"
-                    field="timeout_ms"
-                    inputmode="decimal"
-                    placeholder="15"
-                    value=timeout_secs
-                    error=error
-                    error_id="timeout-error"
-                />
-                <ShortField
-                    label="In flight at once"
-                    name="max_in_flight"
-                    field="max_in_flight"
-                    inputmode="numeric"
-                    placeholder="the server's default"
-                    value=max_in_flight
-                    error=error
-                    error_id="in-flight-error"
-                />
             </div>
+            <LimitFields timeout_secs max_in_flight rate_limit error/>
             <OrderingFields semantics ordering on_dead error/>
             <label>
                 "Custom headers"
@@ -173,6 +157,49 @@ pub fn EndpointFormView(
                 <button type="submit" disabled=move || pending.get()>{submit_label}</button>
             </div>
         </form>
+    }
+}
+
+/// How much the endpoint takes: its timeout, requests at once and rate.
+#[component]
+fn LimitFields(
+    timeout_secs: RwSignal<String>,
+    max_in_flight: RwSignal<String>,
+    rate_limit: RwSignal<String>,
+    #[prop(into)] error: Signal<Option<ConsoleError>>,
+) -> impl IntoView {
+    view! {
+        <div class="row">
+            <ShortField
+                label="Timeout (seconds)"
+                name="timeout_secs"
+                field="timeout_ms"
+                inputmode="decimal"
+                placeholder="15"
+                value=timeout_secs
+                error=error
+                error_id="timeout-error"
+            />
+            <ShortField
+                label="In flight at once"
+                name="max_in_flight"
+                field="max_in_flight"
+                inputmode="numeric"
+                placeholder="the server's default"
+                value=max_in_flight
+                error=error
+                error_id="in-flight-error"
+            />
+            <ShortField
+                label="Rate limit"
+                name="rate_limit"
+                field="rate_limit"
+                placeholder="none, or 100/s, 600/min"
+                value=rate_limit
+                error=error
+                error_id="rate-limit-error"
+            />
+        </div>
     }
 }
 

@@ -106,6 +106,7 @@ async fn one_delivery(
                 max_in_flight: None,
                 ordering: Default::default(),
                 on_dead: Default::default(),
+                rate_limit: None,
                 secret: crate::sign::Secret::generate(),
             },
             &crate::store::NewAudit {

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AttemptId, DeliveryId, EndpointId, EventId, OnDead, OrderingMode, RetryPolicyId};
+use super::{
+    AttemptId, DeliveryId, EndpointId, EventId, OnDead, OrderingMode, RateLimit, RetryPolicyId,
+};
 use crate::retry::RetryPolicy;
 
 /// How an endpoint's deliveries are attempted.
@@ -121,6 +123,10 @@ pub struct EndpointIn {
     /// or discarded) or `skip`.
     #[serde(default)]
     pub on_dead: OnDead,
+    /// At most this many deliveries per second or minute, over every node
+    /// (default: none). Throttled deliveries wait; they are not attempts.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
     /// A `whsec_…` secret to sign with (base64 of 24 to 64 bytes, canonical
     /// padding); generated when absent.
     #[serde(default)]
@@ -168,6 +174,9 @@ pub struct EndpointPatch {
     pub ordering: Option<OrderingMode>,
     #[serde(default)]
     pub on_dead: Option<OnDead>,
+    /// A new rate limit, or `null` to lift it.
+    #[serde(default, with = "super::double_option")]
+    pub rate_limit: Option<Option<RateLimit>>,
 }
 
 /// An endpoint as shown (never its secret, never its header values).
@@ -189,6 +198,7 @@ pub struct EndpointOut {
     pub max_in_flight: Option<u32>,
     pub ordering: OrderingMode,
     pub on_dead: OnDead,
+    pub rate_limit: Option<RateLimit>,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -533,4 +543,7 @@ pub struct EndpointBacklog {
     /// Waiting for the delivery before them in their ordered stream.
     #[serde(default)]
     pub waiting: u32,
+    /// Deliveries are due but its rate limit holds them back right now.
+    #[serde(default)]
+    pub throttled: bool,
 }

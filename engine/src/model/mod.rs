@@ -38,6 +38,7 @@ mod ids;
 mod node;
 mod ordering;
 pub mod query;
+mod rate;
 pub mod redact;
 mod replay;
 mod stats;
@@ -53,6 +54,7 @@ pub use ids::{
 pub use node::NodeOut;
 pub use ordering::{BlockedStream, OnDead, OrderingMode};
 pub use query::{AuditQuery, DlqQuery, EventQuery, ListQuery, Paged, QueryError, StatsQuery, href};
+pub use rate::{MAX_RATE_LIMIT, RateLimit, RatePer};
 pub use replay::*;
 pub use stats::*;
 

@@ -27,6 +27,7 @@ pub struct NewEndpoint {
     pub max_in_flight: Option<u32>,
     pub ordering: crate::model::OrderingMode,
     pub on_dead: crate::model::OnDead,
+    pub rate_limit: Option<crate::model::RateLimit>,
     pub secret: Secret,
 }
 

@@ -185,6 +185,8 @@ pub(crate) struct EndpointRow {
     pub(crate) max_in_flight: Option<i64>,
     pub(crate) ordering: String,
     pub(crate) on_dead: String,
+    pub(crate) rate_limit: Option<i64>,
+    pub(crate) rate_period_ms: Option<i64>,
     pub(crate) disabled_reason: Option<String>,
     pub(crate) disabled_at: Option<i64>,
     pub(crate) created_at: i64,
@@ -208,6 +210,7 @@ impl TryFrom<EndpointRow> for EndpointOut {
             max_in_flight: r.max_in_flight.and_then(|n| u32::try_from(n).ok()),
             ordering: stored_id(&r.ordering)?,
             on_dead: stored_id(&r.on_dead)?,
+            rate_limit: rate_limit_of(r.rate_limit, r.rate_period_ms),
             enabled: r.disabled_at.is_none(),
             disabled_reason: r.disabled_reason,
             created_at: from_millis(r.created_at),
@@ -215,6 +218,17 @@ impl TryFrom<EndpointRow> for EndpointOut {
             warnings: Vec::new(),
         })
     }
+}
+
+/// An endpoint's stored rate limit (a limit and its period), if it has one.
+pub(crate) fn rate_limit_of(
+    limit: Option<i64>,
+    period_ms: Option<i64>,
+) -> Option<crate::model::RateLimit> {
+    Some(crate::model::RateLimit {
+        limit: u32::try_from(limit?).ok()?,
+        per: crate::model::RatePer::of_period_ms(period_ms?)?,
+    })
 }
 
 #[derive(Clone, FromRow)]

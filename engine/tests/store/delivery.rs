@@ -36,6 +36,35 @@ pub(crate) async fn one_event_claimed_by_both_semantics(
     (t, now, claimed)
 }
 
+/// The default tenant with the endpoint `e` made.
+pub(crate) async fn tenant_with(
+    b: &Backend,
+    e: NewEndpoint,
+) -> (
+    herald_engine::model::TenantOut,
+    herald_engine::model::EndpointOut,
+) {
+    let t = default_tenant(b).await;
+    let ep = b.store.create_endpoint(t.id, e, &audit()).await.unwrap();
+    (t, ep)
+}
+
+/// Applies `patch` to the endpoint.
+pub(crate) async fn patch_endpoint(
+    b: &Backend,
+    (t, ep): (
+        &herald_engine::model::TenantOut,
+        &herald_engine::model::EndpointOut,
+    ),
+    patch: herald_engine::model::EndpointPatch,
+) -> herald_engine::model::EndpointOut {
+    b.store
+        .update_endpoint(t.id, ep.id, patch, &audit())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// The default tenant with one endpoint for every event type.
 pub(crate) async fn tenant_with_endpoint(
     b: &Backend,
@@ -130,6 +159,7 @@ pub(crate) fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
         max_in_flight: None,
         ordering: Default::default(),
         on_dead: Default::default(),
+        rate_limit: None,
         secret: Secret::generate(),
     }
 }

@@ -19,20 +19,12 @@ fn created(out: &[Ingested]) -> Vec<u32> {
 #[tokio::test]
 async fn a_disabled_endpoint_holds_its_deliveries_and_enabling_sends_them_in_order() {
     for b in backends().await {
-        let t = default_tenant(&b).await;
-        let ep = b
-            .store
-            .create_endpoint(
-                t.id,
-                NewEndpoint {
-                    ordering: OrderingMode::Endpoint,
-                    on_dead: OnDead::Block,
-                    ..endpoint(&["*"], Semantics::AtLeastOnce)
-                },
-                &audit(),
-            )
-            .await
-            .unwrap();
+        let e = NewEndpoint {
+            ordering: OrderingMode::Endpoint,
+            on_dead: OnDead::Block,
+            ..endpoint(&["*"], Semantics::AtLeastOnce)
+        };
+        let (t, ep) = super::delivery::tenant_with(&b, e).await;
         b.store
             .ingest(t.id, vec![event("a.one", None)], Utc::now())
             .await

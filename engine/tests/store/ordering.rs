@@ -2,7 +2,7 @@
 //! one before it succeeded or ended; streams do not wait for each other; a
 //! dead delivery blocks its stream or is skipped, as the endpoint says.
 
-use super::delivery::{endpoint, event, receipt};
+use super::delivery::{endpoint, event, patch_endpoint, receipt, tenant_with};
 use super::*;
 use herald_engine::model::{DlqQuery, EndpointPatch, OnDead, OrderingMode, Semantics};
 use herald_engine::store::{Actor, AfterAttempt, Claimed, NewEvent};
@@ -20,21 +20,12 @@ async fn ordered(
     herald_engine::model::TenantOut,
     herald_engine::model::EndpointOut,
 ) {
-    let t = default_tenant(b).await;
-    let ep = b
-        .store
-        .create_endpoint(
-            t.id,
-            herald_engine::store::NewEndpoint {
-                ordering,
-                on_dead,
-                ..endpoint(&["*"], Semantics::AtLeastOnce)
-            },
-            &audit(),
-        )
-        .await
-        .unwrap();
-    (t, ep)
+    let e = herald_engine::store::NewEndpoint {
+        ordering,
+        on_dead,
+        ..endpoint(&["*"], Semantics::AtLeastOnce)
+    };
+    tenant_with(b, e).await
 }
 
 /// An event named by its payload's `n`, in the stream of `key`.
@@ -143,10 +134,7 @@ async fn an_endpoint_stream_orders_every_event_and_the_entity_is_the_default_key
             ordering: Some(OrderingMode::Key),
             ..Default::default()
         };
-        b.store
-            .update_endpoint(t.id, ep.id, patch, &audit())
-            .await
-            .unwrap();
+        patch_endpoint(&b, (&t, &ep), patch).await;
         let by_entity = |n: u32| NewEvent {
             entity_id: Some("order-7".into()),
             ..keyed(None, n)
@@ -290,10 +278,7 @@ async fn a_reprocessed_blocking_delivery_goes_first_and_skip_lets_the_stream_go_
             on_dead: Some(OnDead::Skip),
             ..Default::default()
         };
-        b.store
-            .update_endpoint(t.id, ep.id, patch, &audit())
-            .await
-            .unwrap();
+        patch_endpoint(&b, (&t, &ep), patch).await;
         assert_eq!(
             b.store
                 .advance_stalled_streams(Some(ep.id), now)

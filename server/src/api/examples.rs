@@ -38,7 +38,8 @@ pub fn endpoint_in() -> Value {
         "timeout_ms": 10000,
         "max_in_flight": 16,
         "ordering": "key",
-        "on_dead": "block"
+        "on_dead": "block",
+        "rate_limit": {"limit": 100, "per": "second"}
     })
 }
 
@@ -49,6 +50,7 @@ pub fn endpoint() -> Value {
         "header_names": ["X-Team"], "semantics": "at_least_once",
         "retry_policy": retry_policy(), "retry_policy_id": null, "timeout_ms": 10000,
         "max_in_flight": 16, "ordering": "key", "on_dead": "block",
+        "rate_limit": {"limit": 100, "per": "second"},
         "enabled": true, "disabled_reason": null,
         "created_at": AT, "updated_at": AT
     })

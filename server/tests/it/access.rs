@@ -76,6 +76,7 @@ pub(crate) fn api_routes() -> Vec<Route> {
             Some(json!({})),
         ),
         route(M::POST, "/endpoints/{id}/enable", P::ManageEndpoints, None),
+        route(M::GET, "/endpoints/{id}/blocked-streams", P::Read, None),
         route(
             M::POST,
             "/endpoints/{id}/rotate-secret",

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// `as_ref`/`clone` to hand the store to an engine operation.
 const ALLOWED: &[&str] = &[
     "as_ref",
+    "blocked_streams",
     "clone",
     "dlq_count",
     "dlq_entry",

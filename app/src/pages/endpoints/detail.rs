@@ -122,6 +122,7 @@ fn EndpointView(
         max_in_flight: e.max_in_flight.map(|n| n.to_string()).unwrap_or_default(),
         ordering: e.ordering.as_str().to_string(),
         on_dead: e.on_dead.as_str().to_string(),
+        rate_limit: e.rate_limit.map(|l| l.text()).unwrap_or_default(),
     };
     let reason = RwSignal::new(String::new());
     let enabled = e.enabled;
@@ -141,6 +142,7 @@ fn EndpointView(
             <dt>"Timeout"</dt><dd>{format!("{} s", f64::from(e.timeout_ms) / 1000.0)}</dd>
             <dt>"Delivery"</dt><dd>{e.semantics.as_str()}</dd>
             <dt>"Order"</dt><dd>{ordering_label(&e)}</dd>
+            <dt>"Rate limit"</dt><dd>{e.rate_limit.map_or_else(|| "none".to_string(), |l| l.text())}</dd>
             <dt>"In flight at once"</dt><dd>{e.max_in_flight.map_or_else(|| "the server's default".to_string(), |n| n.to_string())}</dd>
             <dt>"Custom headers"</dt><dd>{if e.header_names.is_empty() { "none".to_string() } else { e.header_names.join(", ") }}</dd>
             <dt>"Created"</dt><dd>{when(e.created_at)}</dd>

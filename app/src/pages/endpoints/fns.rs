@@ -169,6 +169,10 @@ pub struct EndpointForm {
     /// `block` or `skip`; empty as for `ordering`.
     #[serde(default)]
     pub on_dead: String,
+    /// `100/s` or `600/min`; `none` lifts it; empty for none (on create) /
+    /// no change (on edit).
+    #[serde(default)]
+    pub rate_limit: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -237,6 +241,25 @@ mod checks {
         }
     }
 
+    /// A rate limit as typed: `None` when left empty, `Some(None)` for
+    /// `none`.
+    pub fn rate_limit(
+        text: &str,
+    ) -> Result<Option<Option<herald_engine::model::RateLimit>>, ConsoleError> {
+        match text.trim() {
+            "" => Ok(None),
+            "none" => Ok(Some(None)),
+            t => herald_engine::model::RateLimit::parse(t)
+                .map(|l| Some(Some(l)))
+                .ok_or_else(|| {
+                    fail(ConsoleError::Invalid {
+                        field: "rate_limit".into(),
+                        message: "write it as 100/s or 600/min (or none)".into(),
+                    })
+                }),
+        }
+    }
+
     pub fn policy(text: &str) -> Result<Option<RetryPolicyId>, ConsoleError> {
         match text.trim() {
             "" => Ok(None),
@@ -276,6 +299,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         max_in_flight: checks::max_in_flight(&form.max_in_flight)?,
         ordering: checks::choice("ordering", &form.ordering)?.unwrap_or_default(),
         on_dead: checks::choice("on_dead", &form.on_dead)?.unwrap_or_default(),
+        rate_limit: checks::rate_limit(&form.rate_limit)?.flatten(),
         secret: None,
     };
     let (endpoint, secret) = state
@@ -312,6 +336,7 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
         max_in_flight: checks::max_in_flight(&form.max_in_flight)?,
         ordering: checks::choice("ordering", &form.ordering)?,
         on_dead: checks::choice("on_dead", &form.on_dead)?,
+        rate_limit: checks::rate_limit(&form.rate_limit)?,
     };
     let endpoint = state
         .engine

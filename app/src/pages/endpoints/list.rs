@@ -34,6 +34,8 @@ pub fn Health(row: EndpointRow) -> impl IntoView {
             "badge bad",
             format!("{} blocked streams", row.blocked.len()),
         )
+    } else if b.throttled {
+        ("badge warn", "Throttled by its rate limit".to_string())
     } else if b.retrying > 0 {
         ("badge warn", format!("Retrying {}", b.retrying))
     } else {

@@ -19,6 +19,17 @@ use crate::{EngineError, Result};
 
 use super::This;
 
+/// A limited endpoint's bucket as read: id, limit, period, tokens, when
+/// they were counted, and whether work is due for it.
+type RateRow = (
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<f64>,
+    Option<i64>,
+    bool,
+);
+
 /// Ids as a JSON array, for `in (IDS_OF_JSON_1)` (the backend's way to list them).
 pub(super) fn id_list<T: ToString>(ids: &[T]) -> String {
     serde_json::Value::from(ids.iter().map(ToString::to_string).collect::<Vec<_>>()).to_string()
@@ -60,8 +71,8 @@ impl crate::store::EndpointStore for This {
         sqlx::query(
             r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
                                      retry_policy, timeout_ms, created_at, updated_at, retry_policy_id, max_in_flight,
-                                     ordering, on_dead)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14)",
+                                     ordering, on_dead, rate_limit, rate_period_ms)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -77,6 +88,8 @@ impl crate::store::EndpointStore for This {
         .bind(e.max_in_flight.map(i64::from))
         .bind(e.ordering.as_str())
         .bind(e.on_dead.as_str())
+        .bind(e.rate_limit.map(|l| i64::from(l.limit)))
+        .bind(e.rate_limit.map(|l| l.per.period_ms()))
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -151,7 +164,9 @@ impl crate::store::EndpointStore for This {
                   retry_policy_id = case when $6 is not null then null else coalesce($11, retry_policy_id) end,
                   max_in_flight = coalesce($12, max_in_flight),
                   ordering = coalesce($13, ordering),
-                  on_dead = coalesce($14, on_dead)
+                  on_dead = coalesce($14, on_dead),
+                  rate_limit = case when $15 then $16 else rate_limit end,
+                  rate_period_ms = case when $15 then $17 else rate_period_ms end
               where tenant_id = $9 and id = $10 and deleted_at is null",
         )
         .bind(&patch.url)
@@ -174,6 +189,9 @@ impl crate::store::EndpointStore for This {
         .bind(patch.max_in_flight.map(i64::from))
         .bind(patch.ordering.map(crate::model::OrderingMode::as_str))
         .bind(patch.on_dead.map(crate::model::OnDead::as_str))
+        .bind(patch.rate_limit.is_some())
+        .bind(patch.rate_limit.flatten().map(|l| i64::from(l.limit)))
+        .bind(patch.rate_limit.flatten().map(|l| l.per.period_ms()))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -213,7 +231,8 @@ impl crate::store::EndpointStore for This {
             .fetch_all(self.reader())
             .await?;
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
-        rows.into_iter()
+        let mut backlog = rows
+            .into_iter()
             .map(|(id, pending, retrying, in_flight, dead, waiting)| {
                 Ok((
                     stored_id(&id)?,
@@ -223,10 +242,41 @@ impl crate::store::EndpointStore for This {
                         in_flight: count(in_flight),
                         dead: count(dead),
                         waiting: count(waiting),
+                        throttled: false,
                     },
                 ))
             })
-            .collect()
+            .collect::<Result<HashMap<EndpointId, crate::model::EndpointBacklog>>>()?;
+        // Throttled: work is due and its bucket holds not one whole token.
+        let sql = format!(
+            r"select p.id, p.rate_limit, p.rate_period_ms, t.tokens, t.counted_at,
+                     exists (select 1 from {queue} d where d.endpoint_id = p.id and d.state = 'pending'
+                                                      and d.next_attempt_at <= $2)
+              from endpoints p left join endpoint_tokens t on t.endpoint_id = p.id
+              where p.id in ({ids}) and p.rate_limit is not null and p.tenant_id = $3",
+            queue = super::DELIVERY_QUEUE,
+            ids = super::IDS_OF_JSON_1
+        );
+        let now = to_millis(Utc::now());
+        let limited: Vec<RateRow> = sqlx::query_as(&sql)
+            .bind(id_list(endpoints))
+            .bind(now)
+            .bind(tenant.to_string())
+            .fetch_all(self.reader())
+            .await?;
+        for (id, limit, period, tokens, counted_at, due) in limited {
+            let Some(limit) = crate::store::rows::rate_limit_of(limit, period) else {
+                continue;
+            };
+            let counted = tokens.zip(counted_at);
+            if due
+                && limit.available(counted, now) < 1.0
+                && let Some(b) = backlog.get_mut(&stored_id::<EndpointId>(&id)?)
+            {
+                b.throttled = true;
+            }
+        }
+        Ok(backlog)
     }
 
     async fn blocked_streams(

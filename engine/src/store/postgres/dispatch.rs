@@ -36,6 +36,7 @@ use super::endpoint_cache::{ClaimedEndpoint, ClaimedRow};
 use super::receipts::record_set;
 use super::stats::add_stats;
 use super::streams;
+use super::tokens::spend_tokens;
 use crate::Result;
 use crate::dlq::DeadLetter;
 use crate::model::{Counts, DeliveryId, DlqEntryId, EndpointId, ErrorClass};
@@ -55,9 +56,15 @@ use crate::store::{
 /// owners spread the work; the limit, counted over every node, is the count.
 const PICK_SQL: &str = r"with ready as (
     select p.id as endpoint_id, p.tenant_id,
-           $4 * coalesce(p.max_in_flight, $3)
-             - (select count(*) from delivery_queue f where f.state = 'in_flight' and f.endpoint_id = p.id) as free
+           least($4 * coalesce(p.max_in_flight, $3)
+                   - (select count(*) from delivery_queue f where f.state = 'in_flight' and f.endpoint_id = p.id),
+                 case when p.rate_limit is null then $2
+                      else floor(least(greatest(1.0, p.rate_limit * 1000.0 / p.rate_period_ms),
+                                       coalesce(t.tokens, greatest(1.0, p.rate_limit * 1000.0 / p.rate_period_ms))
+                                         + greatest(0, $1 - coalesce(t.counted_at, $1))
+                                           * p.rate_limit::float8 / p.rate_period_ms))::bigint end) as free
     from endpoints p
+    left join endpoint_tokens t on t.endpoint_id = p.id
     where exists (select 1 from delivery_queue d
                   where d.state = 'pending' and d.endpoint_id = p.id and d.next_attempt_at <= $1)
       and (p.disabled_at is null or p.deleted_at is not null)
@@ -122,9 +129,15 @@ const REFILL_SQL: &str = concat!(
            least(f.n,
                  coalesce(p.max_in_flight, $6)
                    - (select count(*) from delivery_queue c
-                      where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id)) as n
+                      where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id),
+                 case when p.rate_limit is null then f.n
+                      else floor(least(greatest(1.0, p.rate_limit * 1000.0 / p.rate_period_ms),
+                                       coalesce(t.tokens, greatest(1.0, p.rate_limit * 1000.0 / p.rate_period_ms))
+                                         + greatest(0, $2 - coalesce(t.counted_at, $2))
+                                           * p.rate_limit::float8 / p.rate_period_ms))::bigint end) as n
     from unnest($1::text[], $5::bigint[]) as f(endpoint_id, n)
     join endpoints p on p.id = f.endpoint_id
+    left join endpoint_tokens t on t.endpoint_id = p.id
     where endpoint_owner(p.id, $7, $4) = $4 and (p.disabled_at is null or p.deleted_at is not null)
 ), picked as (
     select d.delivery_id from freed f
@@ -433,6 +446,7 @@ impl crate::store::DispatchStore for PostgresStore {
             .bind(&self.node)
             .fetch_all(&mut *tx)
             .await?;
+        spend_tokens(&mut tx, &rows, now_ms).await?;
         let endpoints = settings_of(&mut tx, &rows).await?;
         tx.commit().await?;
         // The claim's order is the pick's (fair) order, not the due order.
@@ -558,6 +572,7 @@ impl crate::store::DispatchStore for PostgresStore {
                 .fetch_all(&mut *tx)
                 .await?
         };
+        spend_tokens(&mut tx, &rows, now_ms).await?;
         let endpoints = settings_of(&mut tx, &rows).await?;
         tx.commit().await?;
         if rows.is_empty() {

@@ -45,6 +45,7 @@ mod dispatch;
 mod ingest;
 mod receipts;
 mod streams;
+mod tokens;
 
 /// Arms ordered streams inside a transaction of the shared areas.
 use streams::advance_on as advance_streams_on;

@@ -5,6 +5,53 @@ use rusqlite::{Connection, params};
 
 use super::endpoint_cache::{ClaimedEndpoint, ClaimedRow};
 use crate::Result;
+use crate::model::RateLimit;
+use crate::store::rows::rate_limit_of;
+
+/// An endpoint with pending work, as `READY_SQL` reads it.
+struct Ready {
+    endpoint_id: String,
+    tenant_id: String,
+    /// Its earliest due time (none: all its work waits in ordered streams).
+    first_due: Option<i64>,
+    /// Slots its limit leaves free.
+    free: i64,
+    rate: Option<RateLimit>,
+    /// Its bucket's tokens when last counted, and when.
+    counted: Option<(f64, i64)>,
+}
+
+impl Ready {
+    /// The lane a claim at `now_ms` walks, if the endpoint may give any:
+    /// work due, a free slot and, under a rate limit, a whole token.
+    fn lane(self, now_ms: i64, limit: usize) -> Option<Lane> {
+        let first_due = self.first_due.filter(|due| *due <= now_ms)?;
+        let mut cap = usize::try_from(self.free)
+            .ok()
+            .filter(|f| *f >= 1)?
+            .min(limit);
+        let tokens = self.rate.map(|rate| {
+            let available = rate.available(self.counted, now_ms);
+            (rate, available)
+        });
+        if let Some((_, available)) = tokens {
+            // Whole tokens only; a bucket in debt gives none.
+            cap = cap.min(available.floor().max(0.0) as usize);
+            if cap == 0 {
+                return None;
+            }
+        }
+        Some(Lane {
+            endpoint_id: self.endpoint_id,
+            tenant_id: self.tenant_id,
+            first_due,
+            cap,
+            tokens,
+            rows: Vec::new(),
+            exhausted: false,
+        })
+    }
+}
 
 /// An endpoint with due deliveries, as a claim walks it.
 struct Lane {
@@ -13,6 +60,8 @@ struct Lane {
     first_due: i64,
     /// The most of its deliveries this claim may take.
     cap: usize,
+    /// Under a rate limit: the limit and the tokens its bucket holds now.
+    tokens: Option<(RateLimit, f64)>,
     /// Its due deliveries read so far (rowid, due), in due order.
     rows: Vec<(i64, i64)>,
     /// True once `rows` holds all it may give.
@@ -126,27 +175,16 @@ fn pick(
     let mut lanes: Vec<Lane> = tx
         .prepare_cached(READY_SQL)?
         .query_map(params![i64::from(per_endpoint), i64::from(ahead)], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
+            Ok(Ready {
+                endpoint_id: r.get(0)?,
+                tenant_id: r.get(1)?,
+                first_due: r.get(2)?,
+                free: r.get(3)?,
+                rate: rate_limit_of(r.get(4)?, r.get(5)?),
+                counted: r.get::<_, Option<f64>>(6)?.zip(r.get::<_, Option<i64>>(7)?),
+            })
         })?
-        .filter_map(|row| match row {
-            // No due time: all its pending work waits in ordered streams.
-            Ok((_, _, None, _)) => None,
-            Ok((_, _, Some(first_due), free)) if free < 1 || first_due > now_ms => None,
-            Ok((endpoint_id, tenant_id, Some(first_due), free)) => Some(Ok(Lane {
-                endpoint_id,
-                tenant_id,
-                first_due,
-                cap: usize::try_from(free).unwrap_or(usize::MAX).min(limit),
-                rows: Vec::new(),
-                exhausted: false,
-            })),
-            Err(e) => Some(Err(e)),
-        })
+        .filter_map(|row| row.map(|ready| ready.lane(now_ms, limit)).transpose())
         .collect::<rusqlite::Result<_>>()?;
     if lanes.is_empty() || limit == 0 {
         return Ok((lanes, Vec::new()));
@@ -240,6 +278,17 @@ pub(super) fn claim(
             })
         })?);
     }
+    // What each limited endpoint's bucket holds after this claim.
+    let mut spend = tx.prepare_cached(
+        r"insert into endpoint_tokens (endpoint_id, tokens, counted_at) values (?1, ?2, ?3)
+          on conflict (endpoint_id) do update set tokens = excluded.tokens, counted_at = excluded.counted_at",
+    )?;
+    for (at, lane) in lanes.iter().enumerate() {
+        if let Some((_, available)) = lane.tokens {
+            let taken = picked.iter().filter(|p| p.2 == at).count();
+            spend.execute(params![&lane.endpoint_id, available - taken as f64, now_ms])?;
+        }
+    }
     let mut settings = tx.prepare_cached(ENDPOINT_SQL)?;
     let mut endpoints = Vec::new();
     for (lane, _) in lanes.iter().zip(&used).filter(|(_, used)| **used) {
@@ -289,8 +338,10 @@ const READY_SQL: &str = concat!(
               where d.state = 'pending' and d.endpoint_id = w.endpoint_id),
              ?2 * coalesce(p.max_in_flight, ?1)
                - (select count(*) from deliveries d indexed by deliveries_lease_idx
-                  where d.state = 'in_flight' and d.endpoint_id = w.endpoint_id)
+                  where d.state = 'in_flight' and d.endpoint_id = w.endpoint_id),
+             p.rate_limit, p.rate_period_ms, t.tokens, t.counted_at
       from endpoints_with_work w join endpoints p on p.id = w.endpoint_id
+      left join endpoint_tokens t on t.endpoint_id = p.id
       where p.disabled_at is null or p.deleted_at is not null"
 );
 

@@ -13,6 +13,7 @@ use crate::receiver::Receiver;
 mod failover;
 mod migrate;
 mod netns;
+mod rate;
 mod redis_restart;
 
 pub(super) const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/herald_test";
