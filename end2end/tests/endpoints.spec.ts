@@ -1,7 +1,7 @@
 import { test, expect, ADMIN, hydrated, signIn } from './fixtures';
 import { TestReceiver } from './receiver';
 
-test('a product engineer orders an endpoint by key, and an operator resumes it once paused, with its backlog in order', async ({ page, herald, request }) => {
+test('a product engineer orders an endpoint by key with a rate limit, and an operator resumes it once paused, with its backlog in order', async ({ page, herald, request }) => {
   const receiver = await TestReceiver.start(200);
   try {
     await page.goto('/endpoints/new');
@@ -12,6 +12,11 @@ test('a product engineer orders an endpoint by key, and an operator resumes it o
     await page.getByLabel('Event types').fill('order.*');
     await page.getByRole('combobox', { name: /^Order\b/ }).selectOption('key');
     await page.getByLabel('When a delivery dies').selectOption('skip');
+    // A rate limit written the way people say it; a malformed one is refused beside the field.
+    await page.getByLabel('Rate limit').fill('fast');
+    await page.getByRole('button', { name: 'Create endpoint' }).click();
+    await expect(page.locator('#rate-limit-error')).toContainText('100/s');
+    await page.getByLabel('Rate limit').fill('50/s');
     await page.getByRole('button', { name: 'Create endpoint' }).click();
     await expect(page.getByText('Endpoint created.')).toBeVisible();
     await page.getByRole('link', { name: 'Go to the endpoint' }).click();
@@ -20,6 +25,7 @@ test('a product engineer orders an endpoint by key, and an operator resumes it o
       'in order per ordering key; a dead delivery is skipped',
     );
     await expect(page.getByRole('combobox', { name: /^Order\b/ })).toHaveValue('key');
+    await expect(page.locator('dt:has-text("Rate limit") + dd')).toHaveText('50/s');
 
     // The operator pauses it for a receiver migration.
     await hydrated(page);
