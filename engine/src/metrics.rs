@@ -44,6 +44,9 @@ pub struct Gauges {
     /// Pending deliveries waiting for a later attempt.
     pub scheduled: u64,
     pub in_flight: u64,
+    /// Pending deliveries waiting for the one before them in their ordered
+    /// stream (not yet due).
+    pub waiting: u64,
     pub dlq_depth: u64,
     pub endpoints_enabled: u64,
     pub endpoints_disabled: u64,
@@ -142,11 +145,12 @@ impl Metrics {
             o,
             "herald_deliveries",
             "gauge",
-            "Unfinished deliveries by queue state: due (ready now), scheduled (a later retry), in_flight.",
+            "Unfinished deliveries by queue state: due (ready now), scheduled (a later retry), in_flight, waiting (behind an earlier delivery of their ordered stream).",
         );
         line(o, n, "{state=\"due\"}", gauges.due);
         line(o, n, "{state=\"scheduled\"}", gauges.scheduled);
         line(o, n, "{state=\"in_flight\"}", gauges.in_flight);
+        line(o, n, "{state=\"waiting\"}", gauges.waiting);
 
         let n = family(
             o,

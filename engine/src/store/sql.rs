@@ -59,14 +59,18 @@ pub(crate) const ACTIONS_OF_EVENT: &str = r"select a.delivery_id, a.action, a.ac
   from delivery_actions a join deliveries d on d.id = a.delivery_id
   where d.event_id = $1 order by a.created_at, a.id";
 
-/// The `/metrics` gauges: deliveries due now (`$1`: now), waiting and in
-/// flight, from the table of live deliveries `queue`.
+/// The `/metrics` gauges: deliveries due now (`$1`: now), scheduled later,
+/// in flight, and waiting in ordered streams, from the table of live
+/// deliveries `queue` (the last count's terms are those of
+/// `deliveries_stream_idx`, which serves it).
 pub(crate) fn gauge_deliveries(queue: &str) -> String {
     format!(
         r"select
       (select count(*) from {queue} where state = 'pending' and next_attempt_at <= $1),
       (select count(*) from {queue} where state = 'pending' and next_attempt_at > $1),
-      (select count(*) from {queue} where state = 'in_flight')"
+      (select count(*) from {queue} where state = 'in_flight'),
+      (select count(*) from {queue} where stream is not null and state <> 'succeeded' and state <> 'dead'
+                                      and next_attempt_at is null)"
     )
 }
 

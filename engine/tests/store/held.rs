@@ -61,6 +61,13 @@ async fn a_disabled_endpoint_holds_its_deliveries_and_enabling_sends_them_in_ord
             "{}: one due, two waiting behind it, none dead",
             b.name
         );
+        let gauges = b.store.gauges(Utc::now()).await.unwrap();
+        assert_eq!(
+            (gauges.due, gauges.waiting),
+            (1, 2),
+            "{}: the metrics count them the same",
+            b.name
+        );
 
         b.store
             .set_endpoint_enabled(t.id, ep.id, true, None, Some(&audit()))

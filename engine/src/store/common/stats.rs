@@ -261,7 +261,7 @@ impl crate::store::StatsStore for This {
         // One moment for every gauge, so they add up (a delivery moving from
         // in flight to the DLQ is never counted in both, or in neither).
         let mut read = self.snapshot().await?;
-        let (due, scheduled, in_flight): (i64, i64, i64) =
+        let (due, scheduled, in_flight, waiting): (i64, i64, i64, i64) =
             sqlx::query_as(&gauge_deliveries(super::DELIVERY_QUEUE))
                 .bind(now)
                 .fetch_one(&mut *read)
@@ -275,6 +275,7 @@ impl crate::store::StatsStore for This {
             due: count(due),
             scheduled: count(scheduled),
             in_flight: count(in_flight),
+            waiting: count(waiting),
             dlq_depth: count(dlq),
             endpoints_enabled: count(enabled),
             endpoints_disabled: count(disabled),
