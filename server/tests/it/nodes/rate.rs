@@ -37,8 +37,10 @@ async fn two_nodes_keep_an_endpoints_rate_limit_together() {
     }
     receiver.wait_for(EVENTS, Duration::from_secs(60)).await;
     let took = started.elapsed();
-    // Per second, after the first: never more than the limit and the
-    // bucket's one second's worth.
+    // In any one second: never more than the limit, the bucket's one
+    // second's worth and the debt a receipt's refill racing a claim may run
+    // up (at most one refill: the endpoint's 32 slots), which later claims
+    // wait out.
     let got = receiver.received();
     let first = got[0].at;
     let mut per_second = std::collections::BTreeMap::<u64, usize>::new();
@@ -60,8 +62,8 @@ async fn two_nodes_keep_an_endpoints_rate_limit_together() {
     );
     for (second, n) in &per_second {
         assert!(
-            *n <= 200,
-            "second {second}: {n} deliveries, more than the limit and a full bucket"
+            *n <= 100 + 100 + 32,
+            "second {second}: {n} deliveries, more than the limit, a full bucket and one refill's debt"
         );
     }
 }
