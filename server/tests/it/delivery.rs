@@ -325,62 +325,6 @@ async fn a_dropped_connection_and_an_oversized_answer_are_classed_and_retried() 
     assert_eq!(receiver.received().len(), 3);
 }
 
-/// A 410 disables the endpoint and holds its deliveries, the one answered
-/// 410 included: nothing is attempted or dropped until it is enabled again.
-#[tokio::test]
-async fn a_410_disables_the_endpoint_and_holds_its_deliveries() {
-    let server = TestServer::start().await;
-    let api = Api::new(&server).await;
-    let receiver = Receiver::start(vec![Reply::Status(410)], Reply::Status(200)).await;
-    let (endpoint, _) = api
-        .endpoint(
-            &receiver.url,
-            &["*"],
-            json!({"retry_policy": fast_policy(5)}),
-        )
-        .await;
-    let event = api.publish("order.created", json!({"n": 1})).await;
-    let path = format!("/api/v1/endpoints/{endpoint}");
-    crate::client::until(&api, &path, Duration::from_secs(10), |e| {
-        e["enabled"] == false
-    })
-    .await;
-    let disabled = api.get(&path).await;
-    assert!(
-        disabled["disabled_reason"]
-            .as_str()
-            .unwrap()
-            .contains("410")
-    );
-    // Published while disabled: made, and held with the first.
-    let later = api.publish("order.created", json!({"n": 2})).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        receiver.received().len(),
-        1,
-        "nothing is attempted while disabled"
-    );
-    for id in [&event, &later] {
-        assert_eq!(
-            states(&api.get(&format!("/api/v1/events/{id}")).await),
-            ["pending"],
-            "held, not dead"
-        );
-    }
-
-    let res = api.post(&format!("{path}/enable"), &json!({})).await;
-    assert_eq!(res.status(), 200);
-    for id in [&event, &later] {
-        api.event_until(id, Duration::from_secs(10), |d| states(d) == ["succeeded"])
-            .await;
-    }
-    assert_eq!(
-        receiver.received().len(),
-        3,
-        "the first again, then the second"
-    );
-}
-
 #[tokio::test]
 async fn a_repeated_idempotency_key_returns_the_original_event() {
     let server = TestServer::start().await;
