@@ -1,6 +1,9 @@
 //! The webhook receiver Herald delivers to: counts what arrives and, when a
 //! payload carries the time it was published (`sent_us`, microseconds since
-//! the Unix epoch on this machine's clock), how long it took to arrive.
+//! the Unix epoch on this machine's clock), how long it took to arrive. One
+//! started with [`Receiver::acking`] also acknowledges every delivery that
+//! carries a `herald-ack-token`, as an effectively-once receiver does once
+//! its work is done.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::post;
 use hdrhistogram::Histogram;
 
@@ -20,6 +24,10 @@ pub struct Receiver {
 struct Inner {
     received: AtomicU64,
     latency_us: Mutex<Histogram<u64>>,
+    /// Herald's acknowledgement URL, for a receiver that acknowledges.
+    ack_to: Option<String>,
+    acked: AtomicU64,
+    http: reqwest::Client,
 }
 
 pub fn histogram() -> Histogram<u64> {
@@ -44,20 +52,58 @@ fn sent_us(body: &[u8]) -> Option<u64> {
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
-async fn hook(State(inner): State<Arc<Inner>>, body: Bytes) -> &'static str {
+async fn hook(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> &'static str {
     if let Some(sent) = sent_us(&body) {
         let took = now_us().saturating_sub(sent).max(1);
         let _ = inner.latency_us.lock().expect("histogram").record(took);
     }
     inner.received.fetch_add(1, Ordering::Relaxed);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if let (Some(url), Some(id), Some(token)) = (
+        inner.ack_to.clone(),
+        text("webhook-id"),
+        text("herald-ack-token"),
+    ) {
+        // After the answer, as a receiver acknowledges once its work is done.
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let sent = inner
+                .http
+                .post(url)
+                .header("webhook-id", id)
+                .header("herald-ack-token", token)
+                .send()
+                .await;
+            if sent.is_ok_and(|r| r.status().is_success()) {
+                inner.acked.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
     "ok"
 }
 
 impl Receiver {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// A receiver that acknowledges each delivery to Herald at `herald_base`.
+    pub async fn acking(herald_base: &str) -> anyhow::Result<Self> {
+        Self::start_with(Some(format!("{herald_base}/api/v1/acks"))).await
+    }
+
+    async fn start_with(ack_to: Option<String>) -> anyhow::Result<Self> {
         let inner = Arc::new(Inner {
             received: AtomicU64::new(0),
             latency_us: Mutex::new(histogram()),
+            ack_to,
+            acked: AtomicU64::new(0),
+            http: reqwest::Client::new(),
         });
         let app = axum::Router::new()
             .route("/hook", post(hook))
@@ -70,6 +116,23 @@ impl Receiver {
 
     pub fn received(&self) -> u64 {
         self.inner.received.load(Ordering::Relaxed)
+    }
+
+    /// Acknowledgements Herald took.
+    pub fn acked(&self) -> u64 {
+        self.inner.acked.load(Ordering::Relaxed)
+    }
+
+    /// Waits until Herald took `count` acknowledgements; false after `limit`.
+    pub async fn wait_for_acks(&self, count: u64, limit: Duration) -> bool {
+        let started = Instant::now();
+        while self.acked() < count {
+            if started.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        true
     }
 
     /// Ingest-to-receiver latencies recorded so far, and a fresh start.

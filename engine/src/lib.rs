@@ -8,6 +8,8 @@ pub mod model;
 pub mod retry;
 
 #[cfg(feature = "server")]
+pub mod ack;
+#[cfg(feature = "server")]
 pub mod audit;
 #[cfg(feature = "server")]
 pub mod auth;

@@ -31,6 +31,8 @@ struct Histogram {
 pub struct Metrics {
     events_ingested: AtomicU64,
     dlq_added: AtomicU64,
+    acks: AtomicU64,
+    ack_timeouts: AtomicU64,
     /// `(outcome, error class)` → attempts.
     attempts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     latency: Mutex<Histogram>,
@@ -47,6 +49,9 @@ pub struct Gauges {
     /// Pending deliveries waiting for the one before them in their ordered
     /// stream (not yet due).
     pub waiting: u64,
+    /// Answered 2xx at an effectively-once endpoint, waiting for the
+    /// receiver's acknowledgement.
+    pub awaiting_ack: u64,
     pub dlq_depth: u64,
     pub endpoints_enabled: u64,
     pub endpoints_disabled: u64,
@@ -84,6 +89,17 @@ impl Metrics {
     /// DLQ entries added, whatever the path (the store says how many it wrote).
     pub fn dlq_added(&self, n: u64) {
         self.dlq_added.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A receiver acknowledged a delivery.
+    pub fn acked(&self) {
+        self.acks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Deliveries whose acknowledgement did not come in time (sent again,
+    /// or ended when their policy allowed no more).
+    pub fn ack_timeouts(&self, n: u64) {
+        self.ack_timeouts.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of these counters and `gauges`.
@@ -143,14 +159,31 @@ impl Metrics {
 
         let n = family(
             o,
+            "herald_acks_total",
+            "counter",
+            "Deliveries their receivers acknowledged (effectively-once endpoints).",
+        );
+        line(o, n, "", self.acks.load(Ordering::Relaxed));
+
+        let n = family(
+            o,
+            "herald_ack_timeouts_total",
+            "counter",
+            "Deliveries whose acknowledgement did not come within their endpoint's ack timeout.",
+        );
+        line(o, n, "", self.ack_timeouts.load(Ordering::Relaxed));
+
+        let n = family(
+            o,
             "herald_deliveries",
             "gauge",
-            "Unfinished deliveries by queue state: due (ready now), scheduled (a later retry), in_flight, waiting (behind an earlier delivery of their ordered stream).",
+            "Unfinished deliveries by queue state: due (ready now), scheduled (a later retry), in_flight, waiting (behind an earlier delivery of their ordered stream), awaiting_ack (answered, not yet acknowledged).",
         );
         line(o, n, "{state=\"due\"}", gauges.due);
         line(o, n, "{state=\"scheduled\"}", gauges.scheduled);
         line(o, n, "{state=\"in_flight\"}", gauges.in_flight);
         line(o, n, "{state=\"waiting\"}", gauges.waiting);
+        line(o, n, "{state=\"awaiting_ack\"}", gauges.awaiting_ack);
 
         let n = family(
             o,

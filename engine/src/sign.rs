@@ -7,6 +7,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -103,6 +104,92 @@ impl Secret {
     }
 }
 
+/// The prefix of an acknowledgement token (`herald-ack-token`).
+pub const ACK_TOKEN_PREFIX: &str = "ack_";
+/// What an acknowledgement token is an HMAC of, before the `webhook-id`: a
+/// message no Standard Webhooks signature can have (its id would have to be
+/// this text, and ids are Herald's own `dlv_…`).
+const ACK_TOKEN_DOMAIN: &[u8] = b"herald-ack-token.";
+
+impl Secret {
+    /// The acknowledgement token of one delivery: `ack_` and the URL-safe
+    /// base64 of HMAC-SHA256 of `herald-ack-token.{webhook_id}` under this
+    /// secret. Sent with every attempt at an effectively-once endpoint, so a
+    /// receiver can acknowledge without computing a signature.
+    pub fn ack_token(&self, webhook_id: &str) -> String {
+        let mut mac = self.keyed.clone();
+        mac.update(ACK_TOKEN_DOMAIN);
+        mac.update(webhook_id.as_bytes());
+        format!(
+            "{ACK_TOKEN_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    /// Whether `token` is this secret's acknowledgement token for
+    /// `webhook_id` (compared in constant time).
+    fn ack_token_matches(&self, webhook_id: &str, token: &str) -> bool {
+        let Some(tag) = token
+            .strip_prefix(ACK_TOKEN_PREFIX)
+            .and_then(|t| URL_SAFE_NO_PAD.decode(t).ok())
+        else {
+            return false;
+        };
+        let mut mac = self.keyed.clone();
+        mac.update(ACK_TOKEN_DOMAIN);
+        mac.update(webhook_id.as_bytes());
+        mac.verify_slice(&tag).is_ok()
+    }
+
+    /// Whether `signature` (the base64 part of a `v1,` signature) signs the
+    /// message under this secret (compared in constant time).
+    fn signs(&self, webhook_id: &str, timestamp: &str, body: &[u8], signature: &str) -> bool {
+        let Ok(tag) = BASE64.decode(signature) else {
+            return false;
+        };
+        let mut mac = self.keyed.clone();
+        mac.update(webhook_id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac.verify_slice(&tag).is_ok()
+    }
+}
+
+/// Whether a `webhook-signature` header (space-separated `v1,…` entries)
+/// holds a signature of `{webhook_id}.{timestamp}.{body}` by any of
+/// `secrets`: how a receiver's acknowledgement is verified, exactly as a
+/// receiver verifies Herald's requests.
+pub fn signature_verifies(
+    secrets: &[Secret],
+    webhook_id: &str,
+    timestamp: &str,
+    body: &[u8],
+    header: &str,
+) -> bool {
+    header
+        .split(' ')
+        .filter_map(|entry| entry.strip_prefix("v1,"))
+        .take(MAX_SIGNATURES)
+        .any(|sig| {
+            secrets
+                .iter()
+                .any(|s| s.signs(webhook_id, timestamp, body, sig))
+        })
+}
+
+/// The most signatures of one header that are tried.
+const MAX_SIGNATURES: usize = 8;
+
+/// Whether `token` is the acknowledgement token of `webhook_id` under any of
+/// `secrets` (the current one or one still in its grace period).
+pub fn ack_token_verifies(secrets: &[Secret], webhook_id: &str, token: &str) -> bool {
+    secrets
+        .iter()
+        .any(|s| s.ack_token_matches(webhook_id, token))
+}
+
 /// The `webhook-signature` header value: one signature per secret, space-separated.
 pub fn signature_header(
     secrets: &[Secret],
@@ -127,6 +214,70 @@ mod tests {
     const SPEC_TIMESTAMP: i64 = 1_614_265_330;
     const SPEC_BODY: &[u8] = br#"{"test": 2432232314}"#;
     const SPEC_SIGNATURE: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+    #[test]
+    fn an_acknowledgement_verifies_under_any_live_secret_and_nothing_else() {
+        let (current, old, other) = (Secret::generate(), Secret::generate(), Secret::generate());
+        let live = [current.clone(), old.clone()];
+        let signature = old.sign("dlv_1", 1_700_000_000, b"{}");
+        let header = format!("v1,bm9wZQ== {signature}");
+        assert!(signature_verifies(
+            &live,
+            "dlv_1",
+            "1700000000",
+            b"{}",
+            &header
+        ));
+        assert!(!signature_verifies(
+            &live,
+            "dlv_2",
+            "1700000000",
+            b"{}",
+            &header
+        ));
+        assert!(!signature_verifies(
+            &live,
+            "dlv_1",
+            "1700000001",
+            b"{}",
+            &header
+        ));
+        assert!(!signature_verifies(
+            &live,
+            "dlv_1",
+            "1700000000",
+            b"{ }",
+            &header
+        ));
+        assert!(!signature_verifies(
+            &[other.clone()],
+            "dlv_1",
+            "1700000000",
+            b"{}",
+            &header
+        ));
+        assert!(!signature_verifies(
+            &live,
+            "dlv_1",
+            "1700000000",
+            b"{}",
+            "v1,not base64!"
+        ));
+
+        let token = current.ack_token("dlv_1");
+        assert!(token.starts_with(ACK_TOKEN_PREFIX));
+        assert!(ack_token_verifies(&live, "dlv_1", &token));
+        assert!(!ack_token_verifies(&live, "dlv_2", &token));
+        assert!(!ack_token_verifies(&[other], "dlv_1", &token));
+        assert!(!ack_token_verifies(
+            &live,
+            "dlv_1",
+            &token[..token.len() - 1]
+        ));
+        assert!(!ack_token_verifies(&live, "dlv_1", "dlv_1"));
+        // A token is not a signature of anything a receiver is sent.
+        assert_ne!(token, current.sign("dlv_1", 0, b""));
+    }
 
     #[test]
     fn signs_the_specification_example() {

@@ -13,6 +13,10 @@ use crate::{EngineError, Result};
 
 pub const DEFAULT_TIMEOUT_MS: u32 = 15_000;
 pub const MAX_TIMEOUT_MS: u32 = 60_000;
+/// How long an effectively-once endpoint waits for an acknowledgement by
+/// default, and the bounds of what it may set (seconds).
+pub const DEFAULT_ACK_TIMEOUT_SECS: u32 = 300;
+pub const ACK_TIMEOUT_SECS: std::ops::RangeInclusive<u32> = 5..=604_800;
 const MAX_PATTERNS: usize = 50;
 const MAX_HEADERS: usize = 20;
 const MAX_KEY_LEN: usize = 255;
@@ -249,6 +253,20 @@ fn timeout(ms: u32) -> Result<()> {
     Ok(())
 }
 
+fn ack_timeout(secs: u32) -> Result<()> {
+    if !ACK_TIMEOUT_SECS.contains(&secs) {
+        return Err(invalid(
+            "ack_timeout_secs",
+            format!(
+                "must be from {} to {} seconds",
+                ACK_TIMEOUT_SECS.start(),
+                ACK_TIMEOUT_SECS.end()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn policy(policy: &RetryPolicy) -> Result<()> {
     policy.validate().map_err(|m| invalid("retry_policy", m))
 }
@@ -299,6 +317,8 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
     if let Some(limit) = &input.rate_limit {
         rate_limit(limit)?;
     }
+    let ack_timeout_secs = input.ack_timeout_secs.unwrap_or(DEFAULT_ACK_TIMEOUT_SECS);
+    ack_timeout(ack_timeout_secs)?;
     let secret = match input.secret {
         Some(text) => Secret::parse(&text).map_err(|e| invalid("secret", e.to_string()))?,
         None => Secret::generate(),
@@ -317,6 +337,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         ordering: input.ordering,
         on_dead: input.on_dead,
         rate_limit: input.rate_limit,
+        ack_timeout_secs,
         secret,
     })
 }
@@ -353,6 +374,9 @@ pub fn endpoint_patch(mut patch: EndpointPatch) -> Result<EndpointPatch> {
     }
     if let Some(Some(limit)) = &patch.rate_limit {
         rate_limit(limit)?;
+    }
+    if let Some(secs) = patch.ack_timeout_secs {
+        ack_timeout(secs)?;
     }
     Ok(patch)
 }
@@ -527,6 +551,7 @@ mod tests {
             ordering: Default::default(),
             on_dead: Default::default(),
             rate_limit: None,
+            ack_timeout_secs: None,
             secret: None,
         }
     }

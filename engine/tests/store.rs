@@ -608,6 +608,10 @@ mod ordering;
 #[path = "store/rate.rs"]
 mod rate;
 
+/// Receiver acknowledgements and their deadlines.
+#[path = "store/acks.rs"]
+mod acks;
+
 #[path = "store/paging.rs"]
 mod paging;
 /// The DLQ, replays, checkpoints, secrets and the audit log.

@@ -56,6 +56,7 @@ async fn main() {
                     ordering: Default::default(),
                     on_dead: Default::default(),
                     rate_limit: None,
+                    ack_timeout_secs: None,
                     secret: None,
                 },
                 &herald_engine::audit::AuditBy::system(),

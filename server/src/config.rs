@@ -105,8 +105,9 @@ pub struct ServeArgs {
     /// Sign-in attempts per minute from one client address; 0 turns the limit off [default: 10].
     #[arg(long, env = "HERALD_LOGIN_RATE_LIMIT", value_name = "PER_MINUTE")]
     pub login_rate_limit: Option<String>,
-    /// Requests with an unknown or malformed API key per minute from one client
-    /// address before it gets 429 without a lookup; 0 turns the limit off [default: 30].
+    /// Requests with an unknown or malformed API key (or unproven
+    /// acknowledgements) per minute from one client address before it gets 429
+    /// without a lookup; 0 turns the limit off [default: 30].
     #[arg(long, env = "HERALD_BAD_KEY_RATE_LIMIT", value_name = "PER_MINUTE")]
     pub bad_key_rate_limit: Option<String>,
     /// Seconds shutdown waits for requests in flight before handing them back [default: 10].

@@ -197,6 +197,11 @@ fn StatsBody(
                 {move || { let t = total(); format!("{} / {} / {}", millis(t.latency_p50_ms), millis(t.latency_p95_ms), millis(t.latency_p99_ms)) }}
             </dd></div>
             <div><dt>"In the DLQ now"</dt><dd data-kpi="dlq">{dlq_now}</dd></div>
+            <Show when=move || { let c = total().counts; c.acked + c.ack_timeouts > 0 }>
+                <div><dt>"Acknowledged"</dt><dd data-kpi="acked">
+                    {move || { let c = total().counts; format!("{} ({} not in time)", c.acked, c.ack_timeouts) }}
+                </dd></div>
+            </Show>
         </dl>
         <div class="charts">
             <ChartFigure id="chart-deliveries" title="Deliveries" unit=format!("attempts {}", per(g))

@@ -8,7 +8,7 @@ use crate::components::ui::{FieldMessage, form_level_error};
 use crate::error::ConsoleError;
 use crate::pages::endpoints::fns::EndpointForm;
 
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 12] = [
     "url",
     "event_types",
     "description",
@@ -20,6 +20,7 @@ const FIELDS: [&str; 11] = [
     "ordering",
     "on_dead",
     "rate_limit",
+    "ack_timeout_secs",
 ];
 
 #[component]
@@ -43,6 +44,7 @@ pub fn EndpointFormView(
     let semantics = RwSignal::new(semantics_or_default(initial.semantics));
     let ordering = RwSignal::new(or_default(initial.ordering, "none"));
     let on_dead = RwSignal::new(or_default(initial.on_dead, "block"));
+    let ack_timeout = RwSignal::new(initial.ack_timeout_secs);
     let headers = RwSignal::new(String::new());
     let invalid = move |name: &'static str| {
         move || {
@@ -67,6 +69,7 @@ pub fn EndpointFormView(
             rate_limit: rate_limit.get_untracked(),
             ordering: ordering.get_untracked(),
             on_dead: on_dead.get_untracked(),
+            ack_timeout_secs: ack_timeout.get_untracked(),
         });
     };
     let policy_options = policies
@@ -139,6 +142,18 @@ pub fn EndpointFormView(
             </div>
             <LimitFields timeout_secs max_in_flight rate_limit error/>
             <OrderingFields semantics ordering on_dead error/>
+            <Show when=move || semantics.get() == "effectively_once">
+                <ShortField
+                    label="Acknowledgement timeout (seconds)"
+                    name="ack_timeout_secs"
+                    field="ack_timeout_secs"
+                    inputmode="numeric"
+                    placeholder="300"
+                    value=ack_timeout
+                    error=error
+                    error_id="ack-timeout-error"
+                />
+            </Show>
             <label>
                 "Custom headers"
                 <textarea
@@ -223,6 +238,7 @@ fn OrderingFields(
             >
                 <option value="at_least_once">"At least once (retried)"</option>
                 <option value="at_most_once">"At most once (never retried)"</option>
+                <option value="effectively_once">"Effectively once (the receiver acknowledges)"</option>
             </select>
         </label>
         <label>

@@ -19,6 +19,7 @@ pub fn StateBadge(state: DeliveryState) -> impl IntoView {
         DeliveryState::InFlight => ("in flight", "badge info"),
         DeliveryState::Succeeded => ("succeeded", "badge ok"),
         DeliveryState::Dead => ("dead", "badge bad"),
+        DeliveryState::AwaitingAck => ("awaiting ack", "badge info"),
     };
     view! { <span class=class>{label}</span> }
 }

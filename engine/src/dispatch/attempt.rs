@@ -46,6 +46,11 @@ impl Dispatcher {
         if claimed.test {
             headers.push(("herald-test".into(), "true".into()));
         }
+        if claimed.semantics == Semantics::EffectivelyOnce
+            && let Some(current) = claimed.secrets.first()
+        {
+            headers.push(("herald-ack-token".into(), current.ack_token(&webhook_id)));
+        }
         // Validated at ingest; an event stored before that rule whose id cannot
         // be a header value is delivered without it rather than never.
         if let Some(correlation) = &claimed.correlation_id
@@ -54,6 +59,10 @@ impl Dispatcher {
             headers.push(("x-correlation-id".into(), correlation.clone()));
         }
         let mut receipt_headers: BTreeMap<String, String> = headers.iter().cloned().collect();
+        // Whoever reads receipts must not be able to acknowledge for the receiver.
+        if let Some(token) = receipt_headers.get_mut("herald-ack-token") {
+            *token = "[redacted]".into();
+        }
         for (name, value) in &claimed.headers {
             headers.push((name.clone(), value.clone()));
             // Custom header values can be credentials: receipts never show them.
@@ -87,7 +96,12 @@ pub(super) fn after_attempt(
     // The retry policy counts within the chain: a reprocess or replay gets
     // the whole schedule again.
     let attempts_made = claimed.chain_attempts + 1;
-    if exchange.succeeded() {
+    if exchange.succeeded() && claimed.semantics == Semantics::EffectivelyOnce {
+        AfterAttempt::AwaitAck(later_by_ms(
+            now,
+            u64::from(claimed.ack_timeout_secs) * 1_000,
+        ))
+    } else if exchange.succeeded() {
         AfterAttempt::Succeeded
     } else if exchange.blocked() {
         AfterAttempt::Dead {
@@ -132,6 +146,34 @@ pub(super) fn after_attempt(
                 reason: "the retry policy's maximum age was reached".into(),
             },
         }
+    }
+}
+
+/// Why a delivery sent again for want of an acknowledgement ends instead:
+/// its retry policy allows no further attempt (the chain's attempts or its
+/// age are used up). `None` for any other claim.
+pub(super) fn unacknowledged_and_exhausted(
+    claimed: &Claimed,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if !claimed.ack_timed_out {
+        return None;
+    }
+    let policy = &claimed.retry_policy;
+    if claimed.chain_attempts >= policy.max_attempts {
+        return Some(format!(
+            "not acknowledged within {}s of attempt {}; the retry policy allows no more attempts",
+            claimed.ack_timeout_secs, claimed.attempts
+        ));
+    }
+    let first = claimed.first_attempt_at.unwrap_or(now);
+    let age_secs = u64::try_from((now - first).num_seconds()).unwrap_or(0);
+    match policy.max_age_secs {
+        Some(max) if age_secs >= max => Some(format!(
+            "not acknowledged within {}s of attempt {}; the retry policy's maximum age was reached",
+            claimed.ack_timeout_secs, claimed.attempts
+        )),
+        _ => None,
     }
 }
 
@@ -192,7 +234,7 @@ mod tests {
 
     use chrono::{DateTime, TimeZone, Utc};
 
-    use super::{after_attempt, http};
+    use super::{after_attempt, http, unacknowledged_and_exhausted};
     use crate::model::{DeliveryId, EndpointId, ErrorClass, EventId, Semantics, TenantId, Trigger};
     use crate::retry::{Backoff, RetryPolicy};
     use crate::store::{AfterAttempt, ClaimToken, Claimed};
@@ -235,6 +277,8 @@ mod tests {
             first_attempt_at: Some(now()),
             trigger: Trigger::Scheduled,
             reason: None,
+            ack_timeout_secs: 30,
+            ack_timed_out: false,
         }
     }
 
@@ -330,6 +374,44 @@ mod tests {
                 matches!(&decide(&first, &failed), AfterAttempt::Dead { reason } if reason.contains("at-most-once")),
             );
         }
+    }
+
+    #[test]
+    fn exactly_once_is_read_as_effectively_once_and_never_shown() {
+        let read: Semantics = serde_json::from_str("\"exactly_once\"").unwrap();
+        assert_eq!(read, Semantics::EffectivelyOnce);
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            "\"effectively_once\""
+        );
+    }
+
+    #[test]
+    fn effectively_once_awaits_an_acknowledgement_after_a_2xx_and_fails_like_at_least_once() {
+        let first = claimed(Semantics::EffectivelyOnce, 0);
+        assert_eq!(
+            decide(&first, &answered(200)),
+            AfterAttempt::AwaitAck(now() + chrono::Duration::seconds(30))
+        );
+        assert_eq!(decide(&first, &answered(500)), retry_in_10s());
+        // Sent again for want of an acknowledgement: an `ack_timeout` attempt
+        // while the policy has attempts left, then the chain ends.
+        let mut again = claimed(Semantics::EffectivelyOnce, 2);
+        again.ack_timed_out = true;
+        assert_eq!(again.attempt_trigger(), Trigger::AckTimeout);
+        assert_eq!(unacknowledged_and_exhausted(&again, now()), None);
+        let mut spent = claimed(Semantics::EffectivelyOnce, 3);
+        assert_eq!(spent.attempt_trigger(), Trigger::Scheduled);
+        assert_eq!(unacknowledged_and_exhausted(&spent, now()), None);
+        spent.ack_timed_out = true;
+        assert!(
+            unacknowledged_and_exhausted(&spent, now())
+                .is_some_and(|r| r.contains("not acknowledged within 30s of attempt 3"))
+        );
+        let late = now() + chrono::Duration::seconds(3_600);
+        assert!(
+            unacknowledged_and_exhausted(&again, late).is_some_and(|r| r.contains("maximum age"))
+        );
     }
 
     #[test]

@@ -470,6 +470,15 @@ impl Dispatcher {
             }
             return Ended::Settled;
         }
+        if let Some(reason) = attempt::unacknowledged_and_exhausted(&claimed, Utc::now()) {
+            match self.store.abandon(claimed.id, claimed.claim, &reason).await {
+                Ok(added) => self.metrics.dlq_added(u64::from(added)),
+                Err(e) => {
+                    about!(error, &claimed, error = %e, "cannot end an unacknowledged delivery")
+                }
+            }
+            return Ended::Settled;
+        }
         let started_at = Utc::now();
         let began = std::time::Instant::now();
         // A fault inside the attempt (a bug, an overflow) must not kill the task
@@ -521,7 +530,7 @@ impl Dispatcher {
             None => (None, None),
         };
         let attempt = NewAttempt {
-            trigger: claimed.trigger,
+            trigger: claimed.attempt_trigger(),
             started_at,
             latency_ms: u64::try_from(exchange.latency.as_millis()).unwrap_or(u64::MAX),
             request_headers: receipt_headers,
@@ -541,9 +550,10 @@ impl Dispatcher {
                 endpoint_id: claimed.endpoint_id,
                 event_type: claimed.event_type.clone(),
                 attempt: claimed.attempts + 1,
-                trigger: claimed.trigger,
+                trigger: claimed.attempt_trigger(),
                 state: match &next {
                     AfterAttempt::Succeeded => DeliveryState::Succeeded,
+                    AfterAttempt::AwaitAck(_) => DeliveryState::AwaitingAck,
                     AfterAttempt::RetryAt(_) => DeliveryState::Pending,
                     AfterAttempt::Dead { .. } => DeliveryState::Dead,
                 },

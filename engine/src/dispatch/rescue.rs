@@ -27,6 +27,17 @@ impl Dispatcher {
             Ok(settled) => self.settled(settled, "reclaimed deliveries whose lease had expired"),
             Err(e) => tracing::error!(error = %e, "cannot reclaim expired leases"),
         }
+        // Deliveries whose receiver did not acknowledge them in time go out
+        // again (or end, when their policy allows no more attempts).
+        match self.store.expire_acks(now).await {
+            Ok(0) => {}
+            Ok(expired) => {
+                self.metrics.ack_timeouts(expired);
+                tracing::info!(expired, "deliveries not acknowledged in time are due again");
+                self.wake.notify_one();
+            }
+            Err(e) => tracing::error!(error = %e, "cannot expire unacknowledged deliveries"),
+        }
         // The safety net of ordered streams: one whose next delivery no
         // write armed (a change of `on_dead`, or a write that failed after
         // its commit) goes on here.

@@ -107,6 +107,7 @@ async fn one_delivery(
                 ordering: Default::default(),
                 on_dead: Default::default(),
                 rate_limit: None,
+                ack_timeout_secs: 300,
                 secret: crate::sign::Secret::generate(),
             },
             &crate::store::NewAudit {

@@ -21,6 +21,13 @@ pub enum Semantics {
     AtLeastOnce,
     /// One attempt, marked sent before the request goes out; never retried.
     AtMostOnce,
+    /// At-least-once until the receiver acknowledges it: a 2xx leaves the
+    /// delivery `awaiting_ack`, and no acknowledgement (`POST /api/v1/acks`)
+    /// within the endpoint's `ack_timeout_secs` sends it again with the same
+    /// `webhook-id`. `exactly_once`, the design's name for it, is accepted
+    /// as another name.
+    #[serde(alias = "exactly_once")]
+    EffectivelyOnce,
 }
 
 impl Semantics {
@@ -28,6 +35,7 @@ impl Semantics {
         match self {
             Semantics::AtLeastOnce => "at_least_once",
             Semantics::AtMostOnce => "at_most_once",
+            Semantics::EffectivelyOnce => "effectively_once",
         }
     }
 }
@@ -127,6 +135,12 @@ pub struct EndpointIn {
     /// (default: none). Throttled deliveries wait; they are not attempts.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// With `semantics: "effectively_once"`: how long, in seconds, Herald
+    /// waits for the receiver's acknowledgement after a 2xx before sending
+    /// the delivery again, 5 to 604800 (default 300).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 604_800))]
+    pub ack_timeout_secs: Option<u32>,
     /// A `whsec_…` secret to sign with (base64 of 24 to 64 bytes, canonical
     /// padding); generated when absent.
     #[serde(default)]
@@ -177,6 +191,10 @@ pub struct EndpointPatch {
     /// A new rate limit, or `null` to lift it.
     #[serde(default, with = "super::double_option")]
     pub rate_limit: Option<Option<RateLimit>>,
+    /// Applies to acknowledgements awaited from now on.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 604_800))]
+    pub ack_timeout_secs: Option<u32>,
 }
 
 /// An endpoint as shown (never its secret, never its header values).
@@ -199,6 +217,9 @@ pub struct EndpointOut {
     pub ordering: OrderingMode,
     pub on_dead: OnDead,
     pub rate_limit: Option<RateLimit>,
+    /// Seconds Herald waits for an acknowledgement (effectively-once
+    /// endpoints; kept, unused, by the others).
+    pub ack_timeout_secs: u32,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -276,14 +297,18 @@ pub enum DeliveryState {
     Succeeded,
     /// No more automatic attempts: exhausted, endpoint gone, or at-most-once failed.
     Dead,
+    /// Answered 2xx at an effectively-once endpoint; sent again when no
+    /// acknowledgement comes by `next_attempt_at`.
+    AwaitingAck,
 }
 
 impl DeliveryState {
-    pub const ALL: [DeliveryState; 4] = [
+    pub const ALL: [DeliveryState; 5] = [
         DeliveryState::Pending,
         DeliveryState::InFlight,
         DeliveryState::Succeeded,
         DeliveryState::Dead,
+        DeliveryState::AwaitingAck,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -292,6 +317,7 @@ impl DeliveryState {
             DeliveryState::InFlight => "in_flight",
             DeliveryState::Succeeded => "succeeded",
             DeliveryState::Dead => "dead",
+            DeliveryState::AwaitingAck => "awaiting_ack",
         }
     }
 }
@@ -391,16 +417,25 @@ pub enum Trigger {
     Scheduled,
     Manual,
     Replay,
+    /// Sent again because the receiver did not acknowledge the delivery
+    /// within its endpoint's `ack_timeout_secs`.
+    AckTimeout,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 3] = [Trigger::Scheduled, Trigger::Manual, Trigger::Replay];
+    pub const ALL: [Trigger; 4] = [
+        Trigger::Scheduled,
+        Trigger::Manual,
+        Trigger::Replay,
+        Trigger::AckTimeout,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Scheduled => "scheduled",
             Trigger::Manual => "manual",
             Trigger::Replay => "replay",
+            Trigger::AckTimeout => "ack_timeout",
         }
     }
 }
@@ -440,6 +475,9 @@ pub struct DeliveryOut {
     /// `null` when unordered.
     #[serde(default)]
     pub stream: Option<String>,
+    /// When the receiver acknowledged it (effectively-once endpoints).
+    #[serde(default)]
+    pub acked_at: Option<DateTime<Utc>>,
     pub attempt_log: Vec<AttemptOut>,
     /// What people did to it by hand (reprocess, discard, replay), oldest first.
     #[serde(default)]
@@ -543,6 +581,9 @@ pub struct EndpointBacklog {
     /// Waiting for the delivery before them in their ordered stream.
     #[serde(default)]
     pub waiting: u32,
+    /// Answered, waiting for the receiver's acknowledgement.
+    #[serde(default)]
+    pub awaiting_ack: u32,
     /// Deliveries are due but its rate limit holds them back right now.
     #[serde(default)]
     pub throttled: bool,

@@ -314,6 +314,13 @@ pub enum LiveMessage {
     /// An attempt finished.
     #[serde(rename = "delivery.outcome")]
     DeliveryOutcome(DeliveryOutcome),
+    /// A receiver acknowledged a delivery (effectively-once endpoints).
+    #[serde(rename = "delivery.acked")]
+    DeliveryAcked {
+        delivery_id: super::DeliveryId,
+        endpoint_id: super::EndpointId,
+        at: DateTime<Utc>,
+    },
 }
 
 impl LiveMessage {
@@ -330,6 +337,7 @@ impl LiveMessage {
         match self {
             LiveMessage::ReplayProgress { .. } => "replay.progress",
             LiveMessage::DeliveryOutcome(_) => "delivery.outcome",
+            LiveMessage::DeliveryAcked { .. } => "delivery.acked",
         }
     }
 }

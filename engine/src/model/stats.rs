@@ -121,6 +121,12 @@ pub struct Counts {
     /// DLQ entries that left it: reprocessed, discarded or replayed.
     #[serde(default)]
     pub dlq_removed: u64,
+    /// Deliveries their receivers acknowledged (effectively-once endpoints).
+    #[serde(default)]
+    pub acked: u64,
+    /// Acknowledgements that did not come within the endpoint's ack timeout.
+    #[serde(default)]
+    pub ack_timeouts: u64,
     /// Failed attempts by error class.
     pub errors: BTreeMap<String, u64>,
     /// Attempts per latency bucket (`LATENCY_BOUNDS_MS`, then the overflow).
@@ -143,6 +149,8 @@ impl Counts {
             failed: u64::from(error.is_some()),
             dlq_added: u64::from(dead),
             dlq_removed: 0,
+            acked: 0,
+            ack_timeouts: 0,
             errors,
             latency_buckets,
             latency_sum_ms: latency_ms,
@@ -155,6 +163,8 @@ impl Counts {
         self.failed += other.failed;
         self.dlq_added += other.dlq_added;
         self.dlq_removed += other.dlq_removed;
+        self.acked += other.acked;
+        self.ack_timeouts += other.ack_timeouts;
         for (class, n) in &other.errors {
             *self.errors.entry(class.clone()).or_default() += n;
         }

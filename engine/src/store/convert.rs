@@ -43,6 +43,7 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) 
 pub(crate) fn semantics_of(text: &str) -> Semantics {
     match text {
         "at_most_once" => Semantics::AtMostOnce,
+        "effectively_once" => Semantics::EffectivelyOnce,
         _ => Semantics::AtLeastOnce,
     }
 }

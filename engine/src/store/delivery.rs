@@ -28,6 +28,7 @@ pub struct NewEndpoint {
     pub ordering: crate::model::OrderingMode,
     pub on_dead: crate::model::OnDead,
     pub rate_limit: Option<crate::model::RateLimit>,
+    pub ack_timeout_secs: u32,
     pub secret: Secret,
 }
 
@@ -151,6 +152,8 @@ pub struct Claimed {
     pub url: String,
     pub headers: BTreeMap<String, String>,
     pub semantics: Semantics,
+    /// How long an effectively-once endpoint gives its receiver to acknowledge.
+    pub ack_timeout_secs: u32,
     pub retry_policy: RetryPolicy,
     pub timeout_ms: u32,
     /// Requests in flight to the endpoint at once, when it sets its own.
@@ -166,7 +169,23 @@ pub struct Claimed {
     pub first_attempt_at: Option<DateTime<Utc>>,
     /// What started the chain, and why (a replay's reason goes to the receiver).
     pub trigger: Trigger,
+    /// Answered 2xx before, but not acknowledged in time: this attempt's
+    /// trigger is `ack_timeout`.
+    pub ack_timed_out: bool,
     pub reason: Option<String>,
+}
+
+impl Claimed {
+    /// What the attempt about to be made is recorded as started by: the
+    /// chain's trigger, or `ack_timeout` when it goes out again for want of
+    /// an acknowledgement.
+    pub fn attempt_trigger(&self) -> Trigger {
+        if self.ack_timed_out {
+            Trigger::AckTimeout
+        } else {
+            self.trigger
+        }
+    }
 }
 
 /// A receipt about to be written.
@@ -200,11 +219,27 @@ pub struct AttemptOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AfterAttempt {
     Succeeded,
+    /// Answered 2xx at an effectively-once endpoint: awaiting the receiver's
+    /// acknowledgement until this time, then due again.
+    AwaitAck(DateTime<Utc>),
     RetryAt(DateTime<Utc>),
     /// No more automatic attempts; a DLQ entry records why.
     Dead {
         reason: String,
     },
+}
+
+impl AfterAttempt {
+    /// The delivery's stored state after the attempt, and when it is due
+    /// (for one awaiting acknowledgement: its deadline).
+    pub(crate) fn stored(&self) -> (&'static str, Option<i64>) {
+        match self {
+            AfterAttempt::Succeeded => ("succeeded", None),
+            AfterAttempt::AwaitAck(until) => ("awaiting_ack", Some(super::to_millis(*until))),
+            AfterAttempt::RetryAt(at) => ("pending", Some(super::to_millis(*at))),
+            AfterAttempt::Dead { .. } => ("dead", None),
+        }
+    }
 }
 
 /// What became of a receipt.

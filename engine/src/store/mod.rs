@@ -7,6 +7,7 @@
 //! backend on purpose (`sqlite/`, `postgres/`).
 
 mod accounts;
+mod acks;
 mod audit;
 mod checkpoints;
 mod convert;
@@ -32,6 +33,7 @@ mod stats;
 mod types;
 
 pub use accounts::AccountStore;
+pub use acks::{AckStore, AckTarget, Acked};
 pub use audit::AuditStore;
 pub use checkpoints::CheckpointStore;
 pub use delivery::*;
@@ -208,6 +210,7 @@ pub trait Store:
     + CheckpointStore
     + StatsStore
     + NodeStore
+    + AckStore
     + 'static
 {
     fn capabilities(&self) -> Capabilities;

@@ -187,6 +187,7 @@ pub(crate) struct EndpointRow {
     pub(crate) on_dead: String,
     pub(crate) rate_limit: Option<i64>,
     pub(crate) rate_period_ms: Option<i64>,
+    pub(crate) ack_timeout_secs: i64,
     pub(crate) disabled_reason: Option<String>,
     pub(crate) disabled_at: Option<i64>,
     pub(crate) created_at: i64,
@@ -211,6 +212,7 @@ impl TryFrom<EndpointRow> for EndpointOut {
             ordering: stored_id(&r.ordering)?,
             on_dead: stored_id(&r.on_dead)?,
             rate_limit: rate_limit_of(r.rate_limit, r.rate_period_ms),
+            ack_timeout_secs: u32::try_from(r.ack_timeout_secs).unwrap_or(u32::MAX),
             enabled: r.disabled_at.is_none(),
             disabled_reason: r.disabled_reason,
             created_at: from_millis(r.created_at),
@@ -392,6 +394,7 @@ pub(crate) struct DeliveryRow {
     pub(crate) attempts: i64,
     pub(crate) next_attempt_at: Option<i64>,
     pub(crate) stream: Option<String>,
+    pub(crate) acked_at: Option<i64>,
 }
 
 #[derive(FromRow)]
@@ -483,6 +486,7 @@ pub(crate) fn event_detail(
                 attempts: u32::try_from(d.attempts).unwrap_or(0),
                 next_attempt_at: d.next_attempt_at.map(from_millis),
                 stream: d.stream,
+                acked_at: d.acked_at.map(from_millis),
             })
         })
         .collect::<Result<Vec<_>>>()?;

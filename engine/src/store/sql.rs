@@ -20,14 +20,14 @@ pub(crate) const DLQ_ENTRY_SELECT: &str = r"select q.id, q.delivery_id, q.endpoi
 pub(crate) const REARM_DELIVERY: &str = r"update deliveries
     set state = 'pending', next_attempt_at = case when stream is null then $1 end, lease_until = null,
         first_attempt_at = null, chain_trigger = $2, chain_reason = $3, chain_base = attempts, replay_id = $4,
-        updated_at = $1
+        acked_at = null, ack_timed_out = 0, updated_at = $1
     where id = $5
     returning endpoint_id, stream";
 
 /// The policy in force is the named one when the endpoint follows one.
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, headers, semantics, \
      coalesce((select rp.policy from retry_policies rp where rp.id = endpoints.retry_policy_id), retry_policy) as retry_policy, \
-     retry_policy_id, timeout_ms, max_in_flight, ordering, on_dead, rate_limit, rate_period_ms, disabled_reason, disabled_at, created_at, updated_at";
+     retry_policy_id, timeout_ms, max_in_flight, ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, disabled_reason, disabled_at, created_at, updated_at";
 
 pub(crate) const EVENT_COLUMNS: &str = "id, seq, event_type, payload, idempotency_key, correlation_id, entity_id, metadata, received_at, ordering_key";
 
@@ -46,7 +46,7 @@ pub(crate) const POLICY_COLUMNS: &str = "rp.id, rp.name, rp.description, rp.poli
 pub(crate) const JOB_COLUMNS: &str = "id, tenant_id, state, filter, reason, rate_per_second, total, dispatched, deliveries, ordered, created_by, error, created_at, started_at, finished_at, updated_at";
 
 /// An event's deliveries (`$1`: the event).
-pub(crate) const DELIVERIES_OF_EVENT: &str = "select id, endpoint_id, state, attempts, next_attempt_at, stream from deliveries where event_id = $1 order by id";
+pub(crate) const DELIVERIES_OF_EVENT: &str = "select id, endpoint_id, state, attempts, next_attempt_at, stream, acked_at from deliveries where event_id = $1 order by id";
 
 /// Every attempt at an event's deliveries, in order (`$1`: the event).
 pub(crate) const ATTEMPTS_OF_EVENT: &str = r"select a.id, a.delivery_id, a.attempt_no, a.trigger, a.started_at, a.latency_ms, a.request_headers,
@@ -70,7 +70,8 @@ pub(crate) fn gauge_deliveries(queue: &str) -> String {
       (select count(*) from {queue} where state = 'pending' and next_attempt_at > $1),
       (select count(*) from {queue} where state = 'in_flight'),
       (select count(*) from {queue} where stream is not null and state <> 'succeeded' and state <> 'dead'
-                                      and next_attempt_at is null)"
+                                      and next_attempt_at is null),
+      (select count(*) from {queue} where state = 'awaiting_ack')"
     )
 }
 

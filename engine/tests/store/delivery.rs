@@ -160,6 +160,7 @@ pub(crate) fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
         ordering: Default::default(),
         on_dead: Default::default(),
         rate_limit: None,
+        ack_timeout_secs: 300,
         secret: Secret::generate(),
     }
 }

@@ -76,7 +76,8 @@ impl Modify for Shared {
             SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("hrld_…").description(Some("An API key (`hrld_…`), created in the console's API keys page or with `herald api-key create`. It names its tenant and scope.")).build()),
         );
         for (path, item) in doc.paths.paths.iter_mut() {
-            let authenticated = path.starts_with("/api/v1/") && path != OPENAPI_PATH;
+            let keyless = KEYLESS.contains(&path.as_str());
+            let authenticated = path.starts_with("/api/v1/") && path != OPENAPI_PATH && !keyless;
             for op in [
                 &mut item.get,
                 &mut item.post,
@@ -94,7 +95,12 @@ impl Modify for Shared {
                     )]);
                     add_missing(op, &SHARED_ERRORS);
                 }
-                if op.request_body.is_some() {
+                if keyless {
+                    // Proven by a signature, never by a key: no scope to
+                    // refuse, no JSON body to parse.
+                    op.security = Some(Vec::new());
+                    add_missing(op, &[SHARED_ERRORS[3]]);
+                } else if op.request_body.is_some() {
                     add_missing(op, &BODY_ERRORS);
                 }
                 fill_error_content(op);
@@ -110,6 +116,10 @@ impl Modify for Shared {
         }
     }
 }
+
+/// Operations that take no API key: receivers call them, proving who they
+/// are with their endpoint's secret.
+pub const KEYLESS: [&str; 1] = ["/api/v1/acks"];
 
 /// Operations whose request body is optional (an empty body means the defaults).
 const OPTIONAL_BODIES: [&str; 6] = [

@@ -50,7 +50,7 @@ pub fn endpoint() -> Value {
         "header_names": ["X-Team"], "semantics": "at_least_once",
         "retry_policy": retry_policy(), "retry_policy_id": null, "timeout_ms": 10000,
         "max_in_flight": 16, "ordering": "key", "on_dead": "block",
-        "rate_limit": {"limit": 100, "per": "second"},
+        "rate_limit": {"limit": 100, "per": "second"}, "ack_timeout_secs": 300,
         "enabled": true, "disabled_reason": null,
         "created_at": AT, "updated_at": AT
     })
@@ -104,7 +104,7 @@ pub fn attempt() -> Value {
 pub fn delivery() -> Value {
     json!({
         "id": DELIVERY, "endpoint_id": ENDPOINT, "state": "succeeded", "attempts": 1,
-        "next_attempt_at": null, "stream": "ord_1042", "attempt_log": [attempt()], "actions": []
+        "next_attempt_at": null, "stream": "ord_1042", "acked_at": null, "attempt_log": [attempt()], "actions": []
     })
 }
 

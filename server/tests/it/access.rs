@@ -176,6 +176,10 @@ pub(crate) fn api_routes() -> Vec<Route> {
     ]
 }
 
+/// Routes of `/api/v1` that take no API key: receivers call them, proving
+/// who they are with their endpoint's secret.
+pub(crate) const RECEIVER_ROUTES: [(&str, &str); 1] = [("POST", "/acks")];
+
 /// An id of the right kind for the route (it names nothing: allowed callers get 404).
 fn concrete(path: &str) -> String {
     let id = if path.starts_with("/api-keys") {
@@ -205,7 +209,15 @@ async fn every_api_route_admits_exactly_the_scopes_the_matrix_allows() {
         .iter()
         .map(|r| (r.method.to_string(), r.path.to_string()))
         .collect();
-    let registered = crate::routes::api_v1();
+    let mut registered = crate::routes::api_v1();
+    // Receivers prove themselves with the endpoint's secret, never a key:
+    // `acks.rs` tries every way in.
+    for (method, path) in RECEIVER_ROUTES {
+        assert!(
+            registered.remove(&(method.to_string(), path.to_string())),
+            "{method} {path} is no longer served"
+        );
+    }
     assert_eq!(
         registered.len(),
         routes.len(),

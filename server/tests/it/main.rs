@@ -5,6 +5,7 @@
 #![allow(clippy::too_many_lines)]
 
 mod access;
+mod acks;
 mod api_auth;
 mod cli;
 mod client;

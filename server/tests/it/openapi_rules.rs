@@ -54,19 +54,21 @@ async fn documented_enum_values_are_the_ones_the_code_produces() {
         DeliveryState::Pending
         | DeliveryState::InFlight
         | DeliveryState::Succeeded
-        | DeliveryState::Dead => (),
+        | DeliveryState::Dead
+        | DeliveryState::AwaitingAck => (),
     };
     let states = [
         DeliveryState::Pending,
         DeliveryState::InFlight,
         DeliveryState::Succeeded,
         DeliveryState::Dead,
+        DeliveryState::AwaitingAck,
     ];
     let _ = |v: Semantics| match v {
-        Semantics::AtLeastOnce | Semantics::AtMostOnce => (),
+        Semantics::AtLeastOnce | Semantics::AtMostOnce | Semantics::EffectivelyOnce => (),
     };
     let _ = |v: Trigger| match v {
-        Trigger::Scheduled | Trigger::Manual | Trigger::Replay => (),
+        Trigger::Scheduled | Trigger::Manual | Trigger::Replay | Trigger::AckTimeout => (),
     };
     let _ = |v: ReplayState| match v {
         ReplayState::Pending
@@ -121,11 +123,20 @@ async fn documented_enum_values_are_the_ones_the_code_produces() {
         ("DeliveryState", wire(&states)),
         (
             "Semantics",
-            wire(&[Semantics::AtLeastOnce, Semantics::AtMostOnce]),
+            wire(&[
+                Semantics::AtLeastOnce,
+                Semantics::AtMostOnce,
+                Semantics::EffectivelyOnce,
+            ]),
         ),
         (
             "Trigger",
-            wire(&[Trigger::Scheduled, Trigger::Manual, Trigger::Replay]),
+            wire(&[
+                Trigger::Scheduled,
+                Trigger::Manual,
+                Trigger::Replay,
+                Trigger::AckTimeout,
+            ]),
         ),
         (
             "ReplayState",

@@ -1,7 +1,7 @@
 //! One endpoint: its settings, health, test event, secret rotation,
 //! enable/disable, and the edit form.
 
-use herald_engine::model::{DeliveryState, Permission, RetryPolicyOut};
+use herald_engine::model::{DeliveryState, EndpointOut, Permission, RetryPolicyOut, Semantics};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -123,6 +123,7 @@ fn EndpointView(
         ordering: e.ordering.as_str().to_string(),
         on_dead: e.on_dead.as_str().to_string(),
         rate_limit: e.rate_limit.map(|l| l.text()).unwrap_or_default(),
+        ack_timeout_secs: e.ack_timeout_secs.to_string(),
     };
     let reason = RwSignal::new(String::new());
     let enabled = e.enabled;
@@ -140,7 +141,7 @@ fn EndpointView(
             <dt>"Event types"</dt><dd><code>{e.event_types.join(", ")}</code></dd>
             <dt>"Retry policy"</dt><dd>{policy_label}": attempts at "{schedule}</dd>
             <dt>"Timeout"</dt><dd>{format!("{} s", f64::from(e.timeout_ms) / 1000.0)}</dd>
-            <dt>"Delivery"</dt><dd>{e.semantics.as_str()}</dd>
+            <dt>"Delivery"</dt><dd>{semantics_text(&e)}</dd>
             <dt>"Order"</dt><dd>{ordering_label(&e)}</dd>
             <dt>"Rate limit"</dt><dd>{e.rate_limit.map_or_else(|| "none".to_string(), |l| l.text())}</dd>
             <dt>"In flight at once"</dt><dd>{e.max_in_flight.map_or_else(|| "the server's default".to_string(), |n| n.to_string())}</dd>
@@ -331,6 +332,10 @@ fn TestResult(outcome: TestOutcome) -> impl IntoView {
         .unwrap_or_default();
     let (class, text) = match outcome.state {
         DeliveryState::Succeeded => ("notice success", format!("Delivered: {status}{latency}.")),
+        DeliveryState::AwaitingAck => (
+            "notice success",
+            format!("Answered: {status}{latency}; waiting for the receiver's acknowledgement."),
+        ),
         DeliveryState::Pending if outcome.attempts == 0 => (
             "notice",
             "Queued: no answer yet. The event page will show the outcome.".to_string(),
@@ -364,5 +369,17 @@ fn TestResult(outcome: TestOutcome) -> impl IntoView {
             <p>{text}</p>
             <p><A href=href>"View the event and its receipts"</A></p>
         </div>
+    }
+}
+
+/// The endpoint's semantics, with how long it waits for an acknowledgement
+/// when it asks for one.
+fn semantics_text(e: &EndpointOut) -> String {
+    match e.semantics {
+        Semantics::EffectivelyOnce => format!(
+            "effectively once: the receiver acknowledges each delivery within {} s, or it is sent again",
+            e.ack_timeout_secs
+        ),
+        other => other.as_str().replace('_', " "),
     }
 }

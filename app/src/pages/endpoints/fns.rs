@@ -173,6 +173,10 @@ pub struct EndpointForm {
     /// no change (on edit).
     #[serde(default)]
     pub rate_limit: String,
+    /// Seconds to wait for an acknowledgement (effectively-once); empty for
+    /// the default (on create) / no change (on edit).
+    #[serde(default)]
+    pub ack_timeout_secs: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -212,11 +216,24 @@ mod checks {
         }
     }
 
+    pub fn ack_timeout(text: &str) -> Result<Option<u32>, ConsoleError> {
+        match text.trim() {
+            "" => Ok(None),
+            t => t.parse::<u32>().map(Some).map_err(|_| {
+                fail(ConsoleError::Invalid {
+                    field: "ack_timeout_secs".into(),
+                    message: "must be a whole number of seconds, from 5 to 604800".into(),
+                })
+            }),
+        }
+    }
+
     pub fn semantics(text: &str) -> Result<Option<Semantics>, ConsoleError> {
         match text {
             "" => Ok(None),
             "at_least_once" => Ok(Some(Semantics::AtLeastOnce)),
             "at_most_once" => Ok(Some(Semantics::AtMostOnce)),
+            "effectively_once" => Ok(Some(Semantics::EffectivelyOnce)),
             other => Err(fail(ConsoleError::Invalid {
                 field: "semantics".into(),
                 message: format!("'{other}' is not a delivery semantics"),
@@ -300,6 +317,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         ordering: checks::choice("ordering", &form.ordering)?.unwrap_or_default(),
         on_dead: checks::choice("on_dead", &form.on_dead)?.unwrap_or_default(),
         rate_limit: checks::rate_limit(&form.rate_limit)?.flatten(),
+        ack_timeout_secs: checks::ack_timeout(&form.ack_timeout_secs)?,
         secret: None,
     };
     let (endpoint, secret) = state
@@ -337,6 +355,7 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
         ordering: checks::choice("ordering", &form.ordering)?,
         on_dead: checks::choice("on_dead", &form.on_dead)?,
         rate_limit: checks::rate_limit(&form.rate_limit)?,
+        ack_timeout_secs: checks::ack_timeout(&form.ack_timeout_secs)?,
     };
     let endpoint = state
         .engine

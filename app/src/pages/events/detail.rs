@@ -60,6 +60,8 @@ fn Delivery(delivery: DeliveryOut, endpoint: Option<EndpointOut>) -> impl IntoVi
         .unwrap_or_else(|| format!("{} (deleted)", delivery.endpoint_id));
     let href = format!("/endpoints/{}", delivery.endpoint_id);
     let next = delivery.next_attempt_at.map(when);
+    let awaiting = delivery.state == herald_engine::model::DeliveryState::AwaitingAck;
+    let acked = delivery.acked_at.map(when);
     let label = format!("Delivery to {target}");
     view! {
         <article class="delivery" aria-label=label>
@@ -68,7 +70,11 @@ fn Delivery(delivery: DeliveryOut, endpoint: Option<EndpointOut>) -> impl IntoVi
                 " to " <A href=href attr:class="mono">{target}</A>
                 <span class="muted">" · webhook-id "<code>{delivery.id.to_string()}</code></span>
             </header>
-            {next.map(|t| view! { <p class="muted">"Next attempt at "{t}</p> })}
+            {next.map(|t| {
+                let what = if awaiting { "Awaiting the receiver's acknowledgement until " } else { "Next attempt at " };
+                view! { <p class="muted">{what}{t}</p> }
+            })}
+            {acked.map(|t| view! { <p class="muted">"Acknowledged by the receiver at "{t}</p> })}
             {(!delivery.actions.is_empty()).then(|| view! {
                 <ul class="actions" aria-label="Actions">
                     {delivery.actions.into_iter().map(|a| view! {

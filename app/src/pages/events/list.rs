@@ -10,11 +10,12 @@ use crate::components::list::{Listing, pager};
 use crate::components::ui::{Columns, EndpointFilter, typed, url_query, when};
 use crate::pages::events::fns::list_events;
 
-const STATES: [(&str, &str); 5] = [
+const STATES: [(&str, &str); 6] = [
     ("", "Any state"),
     ("succeeded", "Succeeded"),
     ("pending", "Pending or retrying"),
     ("in_flight", "In flight"),
+    ("awaiting_ack", "Awaiting acknowledgement"),
     ("dead", "Failed (dead)"),
 ];
 

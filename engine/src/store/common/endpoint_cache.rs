@@ -87,6 +87,7 @@ pub(super) struct ClaimedRow {
     pub(super) correlation_id: Option<String>,
     pub(super) test: bool,
     pub(super) claim_token: i64,
+    pub(super) ack_timed_out: bool,
 }
 
 /// The settings of an endpoint a claim took deliveries for, as stored: read
@@ -97,6 +98,7 @@ pub(super) struct ClaimedEndpoint {
     pub(super) url: String,
     pub(super) headers: String,
     pub(super) semantics: String,
+    pub(super) ack_timeout_secs: i64,
     pub(super) retry_policy: String,
     pub(super) timeout_ms: i64,
     pub(super) active: bool,
@@ -194,6 +196,7 @@ impl This {
                     url: stored.url.clone(),
                     headers: endpoint.headers.clone(),
                     semantics: semantics_of(&stored.semantics),
+                    ack_timeout_secs: u32::try_from(stored.ack_timeout_secs).unwrap_or(u32::MAX),
                     retry_policy: endpoint.retry_policy.clone(),
                     timeout_ms: u32::try_from(stored.timeout_ms).unwrap_or(u32::MAX),
                     max_in_flight: stored.max_in_flight.and_then(|n| u32::try_from(n).ok()),
@@ -204,6 +207,7 @@ impl This {
                     first_attempt_at: r.first_attempt_at.map(from_millis),
                     trigger: stored_id(&r.chain_trigger)?,
                     reason: r.chain_reason.clone(),
+                    ack_timed_out: r.ack_timed_out,
                     claim: ClaimToken(r.claim_token),
                 })
             })

@@ -19,6 +19,10 @@ use crate::{EngineError, Result};
 
 use super::This;
 
+/// An endpoint's backlog as counted: id, pending, retrying, in flight,
+/// dead, waiting in a stream and awaiting acknowledgement.
+type BacklogRow = (String, i64, i64, i64, i64, i64, i64);
+
 /// A limited endpoint's bucket as read: id, limit, period, tokens, when
 /// they were counted, and whether work is due for it.
 type RateRow = (
@@ -71,8 +75,8 @@ impl crate::store::EndpointStore for This {
         sqlx::query(
             r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
                                      retry_policy, timeout_ms, created_at, updated_at, retry_policy_id, max_in_flight,
-                                     ordering, on_dead, rate_limit, rate_period_ms)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16)",
+                                     ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -90,6 +94,7 @@ impl crate::store::EndpointStore for This {
         .bind(e.on_dead.as_str())
         .bind(e.rate_limit.map(|l| i64::from(l.limit)))
         .bind(e.rate_limit.map(|l| l.per.period_ms()))
+        .bind(i64::from(e.ack_timeout_secs))
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -166,7 +171,8 @@ impl crate::store::EndpointStore for This {
                   ordering = coalesce($13, ordering),
                   on_dead = coalesce($14, on_dead),
                   rate_limit = case when $15 then $16 else rate_limit end,
-                  rate_period_ms = case when $15 then $17 else rate_period_ms end
+                  rate_period_ms = case when $15 then $17 else rate_period_ms end,
+                  ack_timeout_secs = coalesce($18, ack_timeout_secs)
               where tenant_id = $9 and id = $10 and deleted_at is null",
         )
         .bind(&patch.url)
@@ -192,6 +198,7 @@ impl crate::store::EndpointStore for This {
         .bind(patch.rate_limit.is_some())
         .bind(patch.rate_limit.flatten().map(|l| i64::from(l.limit)))
         .bind(patch.rate_limit.flatten().map(|l| l.per.period_ms()))
+        .bind(patch.ack_timeout_secs.map(i64::from))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -217,7 +224,8 @@ impl crate::store::EndpointStore for This {
                                             and d.next_attempt_at is not null),
                      count(*) filter (where d.live_state = 'in_flight'),
                      count(*) filter (where d.live_state = 'dead'),
-                     count(*) filter (where d.live_state = 'pending' and d.next_attempt_at is null)
+                     count(*) filter (where d.live_state = 'pending' and d.next_attempt_at is null),
+                     count(*) filter (where d.live_state = 'awaiting_ack')
               from {}
               where d.endpoint_id in ({})
                 and d.state <> 'succeeded' and d.tenant_id = $2
@@ -225,7 +233,7 @@ impl crate::store::EndpointStore for This {
             super::LIVE_DELIVERIES,
             super::IDS_OF_JSON_1
         );
-        let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(&sql)
+        let rows: Vec<BacklogRow> = sqlx::query_as(&sql)
             .bind(id_list(endpoints))
             .bind(tenant.to_string())
             .fetch_all(self.reader())
@@ -233,19 +241,22 @@ impl crate::store::EndpointStore for This {
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         let mut backlog = rows
             .into_iter()
-            .map(|(id, pending, retrying, in_flight, dead, waiting)| {
-                Ok((
-                    stored_id(&id)?,
-                    crate::model::EndpointBacklog {
-                        pending: count(pending),
-                        retrying: count(retrying),
-                        in_flight: count(in_flight),
-                        dead: count(dead),
-                        waiting: count(waiting),
-                        throttled: false,
-                    },
-                ))
-            })
+            .map(
+                |(id, pending, retrying, in_flight, dead, waiting, awaiting_ack)| {
+                    Ok((
+                        stored_id(&id)?,
+                        crate::model::EndpointBacklog {
+                            pending: count(pending),
+                            retrying: count(retrying),
+                            in_flight: count(in_flight),
+                            dead: count(dead),
+                            waiting: count(waiting),
+                            awaiting_ack: count(awaiting_ack),
+                            throttled: false,
+                        },
+                    ))
+                },
+            )
             .collect::<Result<HashMap<EndpointId, crate::model::EndpointBacklog>>>()?;
         // Throttled: work is due and its bucket holds not one whole token.
         let sql = format!(

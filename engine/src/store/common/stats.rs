@@ -20,12 +20,14 @@ use crate::store::sql::{GAUGE_QUEUES, GAUGE_REPLAYS, gauge_deliveries};
 use crate::store::{StatSample, StatsScope, to_millis};
 
 /// The plain count columns, in the order `counts_at` reads them.
-const COUNT_COLUMNS: [&str; 5] = [
+const COUNT_COLUMNS: [&str; 7] = [
     "attempts",
     "succeeded",
     "failed",
     "dlq_added",
     "dlq_removed",
+    "acked",
+    "ack_timeouts",
 ];
 
 fn error_column(class: ErrorClass) -> String {
@@ -86,6 +88,8 @@ pub(super) fn stat_params<'a>(
         counts.failed,
         counts.dlq_added,
         counts.dlq_removed,
+        counts.acked,
+        counts.ack_timeouts,
     ]
     .into_iter()
     .chain(
@@ -177,6 +181,8 @@ fn counts_at(row: &DbRow, first: usize) -> Result<Counts> {
         failed: n(2)?,
         dlq_added: n(3)?,
         dlq_removed: n(4)?,
+        acked: n(5)?,
+        ack_timeouts: n(6)?,
         errors,
         latency_buckets: (0..LATENCY_SLOTS)
             .map(|i| n(latency_first + i))
@@ -261,7 +267,7 @@ impl crate::store::StatsStore for This {
         // One moment for every gauge, so they add up (a delivery moving from
         // in flight to the DLQ is never counted in both, or in neither).
         let mut read = self.snapshot().await?;
-        let (due, scheduled, in_flight, waiting): (i64, i64, i64, i64) =
+        let (due, scheduled, in_flight, waiting, awaiting_ack): (i64, i64, i64, i64, i64) =
             sqlx::query_as(&gauge_deliveries(super::DELIVERY_QUEUE))
                 .bind(now)
                 .fetch_one(&mut *read)
@@ -276,6 +282,7 @@ impl crate::store::StatsStore for This {
             scheduled: count(scheduled),
             in_flight: count(in_flight),
             waiting: count(waiting),
+            awaiting_ack: count(awaiting_ack),
             dlq_depth: count(dlq),
             endpoints_enabled: count(enabled),
             endpoints_disabled: count(disabled),

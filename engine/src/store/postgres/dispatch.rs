@@ -100,7 +100,7 @@ macro_rules! take_picked {
 )
 select h.delivery_id as id, h.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts,
        d.attempts - d.chain_base as chain_attempts, d.first_attempt_at, d.chain_trigger, d.chain_reason,
-       e.event_type, e.payload, e.correlation_id, e.test
+       e.event_type, e.payload, e.correlation_id, e.test, d.ack_timed_out
 from held h join delivery_records d on d.id = h.delivery_id join events e on e.id = d.event_id
 order by h.next_attempt_at, h.delivery_id"
     };
@@ -154,7 +154,7 @@ const REFILL_SQL: &str = concat!(
 
 /// Claimed endpoints' delivery settings (`$1` their ids); `version` changes
 /// with any change to the endpoint or its secrets.
-const ENDPOINTS_SQL: &str = r"select p.id as endpoint_id, p.url, p.headers, p.semantics, coalesce(rp.policy, p.retry_policy) as retry_policy,
+const ENDPOINTS_SQL: &str = r"select p.id as endpoint_id, p.url, p.headers, p.semantics, p.ack_timeout_secs, coalesce(rp.policy, p.retry_policy) as retry_policy,
        p.timeout_ms, (p.disabled_at is null and p.deleted_at is null) as active, p.max_in_flight,
        p.updated_at || '/' || coalesce((select string_agg(s.created_at || ':' || coalesce(s.expires_at::text, ''), ','
                                                           order by s.created_at)
@@ -296,7 +296,8 @@ async fn end_live(
               where delivery_id = $2 and ($3::bigint is null or (state = 'in_flight' and claim_token = $3))
               returning delivery_id
           )
-          update delivery_records d set state = 'dead', updated_at = $1 from gone where d.id = gone.delivery_id
+          update delivery_records d set state = 'dead', ack_timed_out = false, updated_at = $1
+          from gone where d.id = gone.delivery_id
           returning d.tenant_id, d.endpoint_id, d.event_id, d.stream",
     )
     .bind(now_ms)
@@ -307,7 +308,7 @@ async fn end_live(
 }
 
 /// The type of a stored event ("" if it is gone).
-async fn event_type_of(conn: &mut PgConnection, event: &str) -> Result<String> {
+pub(super) async fn event_type_of(conn: &mut PgConnection, event: &str) -> Result<String> {
     let found: Option<String> = sqlx::query_scalar("select event_type from events where id = $1")
         .bind(event)
         .fetch_optional(&mut *conn)

@@ -16,6 +16,8 @@ use crate::Result;
 
 #[path = "../common/accounts.rs"]
 mod accounts;
+#[path = "../common/acks.rs"]
+mod acks;
 #[path = "../common/audit.rs"]
 mod audit;
 #[path = "../common/checkpoints.rs"]
@@ -41,6 +43,7 @@ mod secrets;
 #[path = "../common/stats.rs"]
 mod stats;
 
+mod acknowledge;
 mod dispatch;
 mod ingest;
 mod receipts;

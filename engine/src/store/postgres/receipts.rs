@@ -22,11 +22,22 @@ struct Held {
     event: String,
     event_type: String,
     stream: Option<String>,
+    /// Its receiver acknowledged it while the attempt was in flight.
+    acked: bool,
 }
 
 /// A held delivery as read: id, the attempt's number, tenant, endpoint,
-/// event, event type and stream.
-type HeldRow = (String, i64, String, String, String, String, Option<String>);
+/// event, event type, stream and whether it was acknowledged.
+type HeldRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    bool,
+);
 
 /// The receipts of a batch: the deliveries still held under their claims are
 /// read (and locked) in one statement, moved on in one and their attempts
@@ -42,7 +53,8 @@ pub(super) async fn record_set(
     let ids: Vec<String> = batch.iter().map(|o| o.delivery.text()).collect();
     let tokens: Vec<i64> = batch.iter().map(|o| o.claim.0).collect();
     let rows: Vec<HeldRow> = sqlx::query_as(
-        r"select d.id, d.attempts + 1, d.tenant_id, d.endpoint_id, d.event_id, e.event_type, q.stream
+        r"select d.id, d.attempts + 1, d.tenant_id, d.endpoint_id, d.event_id, e.event_type, q.stream,
+                 d.acked_at is not null
           from delivery_queue q
           join delivery_records d on d.id = q.delivery_id
           join events e on e.id = d.event_id
@@ -57,7 +69,7 @@ pub(super) async fn record_set(
     let mut held: std::collections::HashMap<String, Held> = rows
         .into_iter()
         .map(
-            |(id, attempt_no, tenant, endpoint, event, event_type, stream)| {
+            |(id, attempt_no, tenant, endpoint, event, event_type, stream, acked)| {
                 (
                     id.clone(),
                     Held {
@@ -68,6 +80,7 @@ pub(super) async fn record_set(
                         event,
                         event_type,
                         stream,
+                        acked,
                     },
                 )
             },
@@ -81,7 +94,7 @@ pub(super) async fn record_set(
     let mut recorded = Vec::with_capacity(batch.len());
     let mut freed: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     let mut ended = std::collections::BTreeSet::new();
-    for (outcome, delivery) in batch.into_iter().zip(ids) {
+    for (mut outcome, delivery) in batch.into_iter().zip(ids) {
         // A delivery named twice in one batch counts once.
         let Some(h) = held.remove(&delivery) else {
             tracing::warn!(
@@ -93,11 +106,10 @@ pub(super) async fn record_set(
             continue;
         };
         *freed.entry(h.endpoint.clone()).or_default() += 1;
-        let (state, next_at) = match &outcome.next {
-            AfterAttempt::Succeeded => ("succeeded", None),
-            AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
-            AfterAttempt::Dead { .. } => ("dead", None),
-        };
+        if h.acked {
+            outcome.next = AfterAttempt::Succeeded;
+        }
+        let (state, next_at) = outcome.next.stored();
         let attempt = &outcome.attempt;
         let started = to_millis(attempt.started_at);
         if let (Some(stream), None) = (&h.stream, next_at) {
@@ -146,13 +158,13 @@ pub(super) async fn record_set(
                   select * from unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
                       as u(id, attempts, state, next, started)
               ), retried as (
-                  update delivery_queue q set state = 'pending', next_attempt_at = u.next, lease_until = null
-                  from u where q.delivery_id = u.id and u.state = 'pending'
+                  update delivery_queue q set state = u.state, next_attempt_at = u.next, lease_until = null
+                  from u where q.delivery_id = u.id and u.next is not null
               ), ended as (
-                  delete from delivery_queue q using u where q.delivery_id = u.id and u.state <> 'pending'
+                  delete from delivery_queue q using u where q.delivery_id = u.id and u.next is null
               )
               update delivery_records d
-              set attempts = u.attempts, state = u.state,
+              set attempts = u.attempts, state = u.state, ack_timed_out = false,
                   first_attempt_at = coalesce(d.first_attempt_at, u.started), updated_at = $6
               from u where d.id = u.id",
         )

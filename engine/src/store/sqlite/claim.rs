@@ -275,6 +275,7 @@ pub(super) fn claim(
                 payload: r.get(9)?,
                 correlation_id: r.get(10)?,
                 test: r.get(11)?,
+                ack_timed_out: r.get(12)?,
             })
         })?);
     }
@@ -303,6 +304,7 @@ pub(super) fn claim(
                 active: r.get(5)?,
                 max_in_flight: r.get(6)?,
                 version: r.get(7)?,
+                ack_timeout_secs: r.get(8)?,
             })
         })?);
     }
@@ -368,7 +370,7 @@ const DUE_SAME_TIME: &str = r"select rowid, next_attempt_at from deliveries inde
 /// What sending one claimed delivery needs, by its rowid.
 const CLAIMED_SQL: &str = r"select d.id, d.claim_token, d.event_id, d.attempts, d.attempts - d.chain_base,
                      d.first_attempt_at, d.chain_trigger, d.chain_reason,
-                     e.event_type, e.payload, e.correlation_id, e.test
+                     e.event_type, e.payload, e.correlation_id, e.test, d.ack_timed_out
               from deliveries d join events e on e.id = d.event_id
               where d.rowid = ?1";
 
@@ -378,6 +380,7 @@ const ENDPOINT_SQL: &str = r"select p.url, p.headers, p.semantics,
                      coalesce(rp.policy, p.retry_policy), p.timeout_ms,
                      (p.disabled_at is null and p.deleted_at is null), p.max_in_flight,
                      p.updated_at || '/' || coalesce((select group_concat(s.created_at || ':' || coalesce(s.expires_at, ''))
-                                                      from endpoint_secrets s where s.endpoint_id = p.id), '')
+                                                      from endpoint_secrets s where s.endpoint_id = p.id), ''),
+                     p.ack_timeout_secs
               from endpoints p left join retry_policies rp on rp.id = p.retry_policy_id
               where p.id = ?1";

@@ -128,7 +128,7 @@ fn settle_in_flight(
 }
 
 /// The type of a stored event ("" if it is gone).
-fn event_type_of(tx: &Connection, event: &str) -> Result<String> {
+pub(super) fn event_type_of(tx: &Connection, event: &str) -> Result<String> {
     Ok(tx
         .prepare_cached("select event_type from events where id = ?1")?
         .query_row([event], |r| r.get(0))
@@ -188,7 +188,12 @@ fn insert_dlq_entry(
 }
 
 /// Adds `counts` to the minute, hour and day rows of `(tenant, endpoint, event type)` at `at_ms`.
-fn add_stats(tx: &Connection, key: (&str, &str, &str), at_ms: i64, counts: &Counts) -> Result<()> {
+pub(super) fn add_stats(
+    tx: &Connection,
+    key: (&str, &str, &str),
+    at_ms: i64,
+    counts: &Counts,
+) -> Result<()> {
     let mut upsert = tx.prepare_cached(stats_upsert_sql())?;
     for (i, param) in stat_params(key, at_ms, counts).into_iter().enumerate() {
         match param {
@@ -201,8 +206,9 @@ fn add_stats(tx: &Connection, key: (&str, &str, &str), at_ms: i64, counts: &Coun
 }
 
 /// A delivery a receipt finds in flight under its claim: rowid, the
-/// attempt's number, tenant, endpoint, event and stream.
-type Held = (i64, i64, String, String, String, Option<String>);
+/// attempt's number, tenant, endpoint, event, stream and whether its
+/// receiver acknowledged it while the attempt was in flight.
+type Held = (i64, i64, String, String, String, Option<String>, bool);
 
 /// The receipts of a batch of attempts: each moves its delivery on and is
 /// stored, and the statistics are summed per endpoint, type and minute and
@@ -218,12 +224,12 @@ fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Resul
     // A lookup by key and an update by rowid: `update … returning` would
     // gather its rows in a temporary table first, one per statement.
     let mut held = tx.prepare_cached(
-        r"select rowid, attempts + 1, tenant_id, endpoint_id, event_id, stream from deliveries
+        r"select rowid, attempts + 1, tenant_id, endpoint_id, event_id, stream, acked_at is not null from deliveries
           where id = ?1 and state = 'in_flight' and claim_token = ?2",
     )?;
     let mut advance = tx.prepare_cached(
         r"update deliveries set attempts = ?2, state = ?3, next_attempt_at = ?4, lease_until = null,
-                                first_attempt_at = coalesce(first_attempt_at, ?5), updated_at = ?6
+                                first_attempt_at = coalesce(first_attempt_at, ?5), updated_at = ?6, ack_timed_out = 0
           where rowid = ?1",
     )?;
     let mut store = tx.prepare_cached(
@@ -231,13 +237,8 @@ fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Resul
          response_status, response_headers, response_excerpt, error_class, error_message) \
          values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
-    for outcome in batch {
+    for mut outcome in batch {
         let delivery = outcome.delivery.text();
-        let (state, next_at) = match &outcome.next {
-            AfterAttempt::Succeeded => ("succeeded", None),
-            AfterAttempt::RetryAt(at) => ("pending", Some(to_millis(*at))),
-            AfterAttempt::Dead { .. } => ("dead", None),
-        };
         let attempt = &outcome.attempt;
         let started = to_millis(attempt.started_at);
         let moved: Option<Held> = held
@@ -249,10 +250,11 @@ fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Resul
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
                 ))
             })
             .optional()?;
-        let Some((rowid, attempt_no, tenant, endpoint, event, stream)) = moved else {
+        let Some((rowid, attempt_no, tenant, endpoint, event, stream, acked)) = moved else {
             // On the hot writer's thread, outside any span.
             tracing::warn!(
                 correlation_id = "receipts",
@@ -262,6 +264,10 @@ fn record_set(tx: &Connection, batch: Vec<AttemptOutcome>, now_ms: i64) -> Resul
             recorded.push(Recorded::Refused);
             continue;
         };
+        if acked {
+            outcome.next = AfterAttempt::Succeeded;
+        }
+        let (state, next_at) = outcome.next.stored();
         advance.execute(params![rowid, attempt_no, state, next_at, started, now_ms])?;
         if let (Some(stream), None) = (stream, next_at) {
             ended.insert((endpoint.clone(), stream));
@@ -406,7 +412,8 @@ impl crate::store::DispatchStore for SqliteStore {
                 let delivery = delivery.text();
                 let row: Option<(String, String, String, Option<String>)> = tx
                     .prepare_cached(
-                        r"update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = ?1
+                        r"update deliveries set state = 'dead', lease_until = null, next_attempt_at = null, updated_at = ?1,
+                                                ack_timed_out = 0
                           where id = ?2 and state = 'in_flight' and claim_token = ?3
                           returning tenant_id, endpoint_id, event_id, stream",
                     )?

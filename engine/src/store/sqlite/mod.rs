@@ -16,6 +16,8 @@ use crate::Result;
 // against its own types (`Db`, `This`, …) below.
 #[path = "../common/accounts.rs"]
 mod accounts;
+#[path = "../common/acks.rs"]
+mod acks;
 #[path = "../common/audit.rs"]
 mod audit;
 #[path = "../common/checkpoints.rs"]
@@ -42,6 +44,7 @@ mod secrets;
 mod stats;
 
 // SQLite's own: the hot writer and what runs on it.
+mod acknowledge;
 mod claim;
 mod dispatch;
 mod hot;
@@ -240,7 +243,13 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
+        // On a connection of its own, closed afterwards: a migration that
+        // edits a table's stored schema (0012, 0016) changes what the schema
+        // cookie makes every other connection read again, but not what the
+        // connection that ran it holds (it bumped the cookie itself).
+        let mut own = self.pool.acquire().await?;
+        MIGRATOR.run_direct(&mut *own).await?;
+        own.close().await?;
         // Each connection reads the schema the first time it prepares a
         // statement after a change (some million instructions): the readers
         // do it now, all at once, rather than one by one under the first

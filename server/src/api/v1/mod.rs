@@ -1,5 +1,7 @@
-//! `/api/v1`: every route needs an API key (`Authorization: Bearer …`).
+//! `/api/v1`: every route needs an API key (`Authorization: Bearer …`) but
+//! one: receivers acknowledge deliveries (`/acks`) with the endpoint's secret.
 
+mod acks;
 mod api_keys;
 mod audit;
 mod dlq;
@@ -23,6 +25,7 @@ use crate::state::AppState;
 pub fn api(max_payload_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
         .merge(tenant::routes())
+        .merge(acks::routes())
         .merge(api_keys::routes())
         .merge(audit::routes())
         .merge(endpoints::routes())

@@ -19,7 +19,9 @@ use crate::state::AppState;
 /// and latency histograms with p50/p95/p99, per minute, hour or day, for the
 /// whole tenant or split by endpoint or event type. Read from rollups kept as
 /// attempts are recorded, so a week costs the same with millions of attempts.
-/// `dlq_depth` gives the DLQ's size at the end of each bucket.
+/// `dlq_depth` gives the DLQ's size at the end of each bucket; `acked` and
+/// `ack_timeouts` count receivers' acknowledgements and missed deadlines
+/// (effectively-once endpoints).
 #[utoipa::path(
     get,
     path = "/api/v1/stats",
@@ -51,7 +53,7 @@ fn stats_example() -> Value {
         latency_buckets[4] = 18 * n;
         latency_buckets[5] = 2 * n;
         json!({"start": start, "attempts": 60 * n, "succeeded": 57 * n, "failed": 3 * n,
-            "dlq_added": n, "dlq_removed": 0, "errors": {"http_status": 2 * n, "timeout": n},
+            "dlq_added": n, "dlq_removed": 0, "acked": 0, "ack_timeouts": 0, "errors": {"http_status": 2 * n, "timeout": n},
             "latency_buckets": latency_buckets, "latency_sum_ms": 2710 * n,
             "latency_p50_ms": 50, "latency_p95_ms": 100, "latency_p99_ms": 250})
     };
