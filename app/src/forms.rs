@@ -36,25 +36,7 @@ pub fn parse_duration_secs(text: &str) -> Option<u64> {
     n.checked_mul(scale)
 }
 
-/// Seconds as the largest whole units that fit: `0s`, `5s`, `5m`, `2h 30m`, `1d`.
-pub fn format_duration_secs(secs: u64) -> String {
-    if secs == 0 {
-        return "0s".into();
-    }
-    let parts = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
-    let mut left = secs;
-    let mut out = Vec::new();
-    for (size, unit) in parts {
-        if left >= size {
-            out.push(format!("{}{unit}", left / size));
-            left %= size;
-        }
-        if out.len() == 2 {
-            break;
-        }
-    }
-    out.join(" ")
-}
+pub use herald_engine::model::format_secs as format_duration_secs;
 
 /// The fields of the retry-policy form, as typed.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -253,6 +253,12 @@ fn timeout(ms: u32) -> Result<()> {
     Ok(())
 }
 
+fn breaker(settings: &crate::model::BreakerSettings) -> Result<()> {
+    settings
+        .validate()
+        .map_err(|(field, message)| invalid(field, message))
+}
+
 fn ack_timeout(secs: u32) -> Result<()> {
     if !ACK_TIMEOUT_SECS.contains(&secs) {
         return Err(invalid(
@@ -319,6 +325,9 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
     }
     let ack_timeout_secs = input.ack_timeout_secs.unwrap_or(DEFAULT_ACK_TIMEOUT_SECS);
     ack_timeout(ack_timeout_secs)?;
+    if let Some(settings) = &input.circuit_breaker {
+        breaker(settings)?;
+    }
     let secret = match input.secret {
         Some(text) => Secret::parse(&text).map_err(|e| invalid("secret", e.to_string()))?,
         None => Secret::generate(),
@@ -338,6 +347,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         on_dead: input.on_dead,
         rate_limit: input.rate_limit,
         ack_timeout_secs,
+        circuit_breaker: input.circuit_breaker,
         secret,
     })
 }
@@ -377,6 +387,9 @@ pub fn endpoint_patch(mut patch: EndpointPatch) -> Result<EndpointPatch> {
     }
     if let Some(secs) = patch.ack_timeout_secs {
         ack_timeout(secs)?;
+    }
+    if let Some(settings) = &patch.circuit_breaker {
+        breaker(settings)?;
     }
     Ok(patch)
 }
@@ -552,6 +565,7 @@ mod tests {
             on_dead: Default::default(),
             rate_limit: None,
             ack_timeout_secs: None,
+            circuit_breaker: None,
             secret: None,
         }
     }

@@ -612,6 +612,10 @@ mod rate;
 #[path = "store/acks.rs"]
 mod acks;
 
+/// Circuit breakers: opening, probes, closing and disabling.
+#[path = "store/breakers.rs"]
+mod breakers;
+
 #[path = "store/paging.rs"]
 mod paging;
 /// The DLQ, replays, checkpoints, secrets and the audit log.

@@ -57,6 +57,7 @@ async fn main() {
                     on_dead: Default::default(),
                     rate_limit: None,
                     ack_timeout_secs: None,
+                    circuit_breaker: None,
                     secret: None,
                 },
                 &herald_engine::audit::AuditBy::system(),

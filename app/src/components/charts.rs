@@ -197,6 +197,9 @@ fn StatsBody(
                 {move || { let t = total(); format!("{} / {} / {}", millis(t.latency_p50_ms), millis(t.latency_p95_ms), millis(t.latency_p99_ms)) }}
             </dd></div>
             <div><dt>"In the DLQ now"</dt><dd data-kpi="dlq">{dlq_now}</dd></div>
+            <Show when=move || { total().counts.breaker_held > 0 }>
+                <div><dt>"Held by circuit breakers"</dt><dd data-kpi="breaker-held">{move || total().counts.breaker_held}</dd></div>
+            </Show>
             <Show when=move || { let c = total().counts; c.acked + c.ack_timeouts > 0 }>
                 <div><dt>"Acknowledged"</dt><dd data-kpi="acked">
                     {move || { let c = total().counts; format!("{} ({} not in time)", c.acked, c.ack_timeouts) }}
@@ -282,6 +285,18 @@ fn ChartFigure<T: Clone + Send + Sync + 'static>(
     }
 }
 
+/// An endpoint's breaker as a badge: open and half-open stand out.
+fn circuit_badge(state: Option<herald_engine::model::BreakerState>) -> impl IntoView {
+    use herald_engine::model::BreakerState;
+    let (class, text) = match state {
+        Some(BreakerState::Open) => ("badge bad", "open"),
+        Some(BreakerState::HalfOpen) => ("badge warn", "half-open"),
+        Some(BreakerState::Closed) => ("badge ok", "closed"),
+        None => ("muted", "—"),
+    };
+    view! { <span class=class data-circuit=text>{text}</span> }
+}
+
 #[component]
 fn FailingEndpoints(failing: Vec<crate::pages::dashboard::fns::FailingEndpoint>) -> impl IntoView {
     view! {
@@ -292,7 +307,7 @@ fn FailingEndpoints(failing: Vec<crate::pages::dashboard::fns::FailingEndpoint>)
             } else {
                 view! {
                     <table aria-label="Endpoints failing most">
-                        <Columns names=&["Endpoint", "Failed", "Attempts", "Failure rate", "Most frequent error"]/>
+                        <Columns names=&["Endpoint", "Failed", "Attempts", "Failure rate", "Most frequent error", "Circuit"]/>
                         <tbody>
                             {failing.into_iter().map(|f| {
                                 let rate = f.failed as f64 / f.attempts.max(1) as f64;
@@ -305,6 +320,7 @@ fn FailingEndpoints(failing: Vec<crate::pages::dashboard::fns::FailingEndpoint>)
                                         <td>{f.attempts}</td>
                                         <td>{format!("{:.1} %", rate * 100.0)}</td>
                                         <td>{f.top_error.map(|e| view! { <code>{e}</code> })}" "<a href=dlq>"DLQ"</a></td>
+                                        <td>{circuit_badge(f.breaker)}</td>
                                     </tr>
                                 }
                             }).collect_view()}

@@ -279,6 +279,7 @@ mod tests {
             reason: None,
             ack_timeout_secs: 30,
             ack_timed_out: false,
+            breaker_probe: false,
         }
     }
 

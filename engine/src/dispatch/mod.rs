@@ -6,6 +6,7 @@
 //! worker's leases expire and its deliveries are claimed again.
 
 mod attempt;
+mod breaker;
 pub mod guard;
 pub mod http;
 mod receipts;
@@ -132,6 +133,8 @@ pub struct Dispatcher {
     /// Whether the store refills the slots receipts free
     /// ([`Store::record_and_refill`]); if not, a freed slot calls for a claim.
     refills: bool,
+    /// The attempts circuit breakers must see.
+    breakers: breaker::Observer,
 }
 
 impl Dispatcher {
@@ -144,6 +147,7 @@ impl Dispatcher {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Arc<Self> {
         let refills = store.refills();
+        let breakers = breaker::spawn(store.clone(), live.clone());
         Arc::new(Self {
             store,
             client: http::client(
@@ -159,6 +163,7 @@ impl Dispatcher {
             metrics,
             held: std::sync::atomic::AtomicUsize::new(0),
             refills,
+            breakers,
         })
     }
 
@@ -600,6 +605,7 @@ impl Dispatcher {
             Err(_) => (Ended::Settled, None),
         };
         if let Some(Recorded::Applied { dead_lettered }) = recorded {
+            self.observe(&claimed, counted.0);
             self.metrics.attempt(counted.0, counted.1);
             self.metrics.dlq_added(u64::from(dead_lettered));
             if let Some(feed) = feed {

@@ -108,6 +108,7 @@ async fn one_delivery(
                 on_dead: Default::default(),
                 rate_limit: None,
                 ack_timeout_secs: 300,
+                circuit_breaker: None,
                 secret: crate::sign::Secret::generate(),
             },
             &crate::store::NewAudit {

@@ -17,6 +17,10 @@ pub enum AuditAction {
     EndpointRotateSecret,
     EndpointTestEvent,
     EndpointDiscardBacklog,
+    /// Its circuit breaker opened (or opened again after a failed probe).
+    EndpointCircuitOpen,
+    /// Its circuit breaker closed: a probe succeeded.
+    EndpointCircuitClose,
     RetryPolicyCreate,
     RetryPolicyUpdate,
     RetryPolicyDelete,
@@ -43,7 +47,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 31] = [
+    pub const ALL: [AuditAction; 33] = [
         AuditAction::EndpointCreate,
         AuditAction::EndpointUpdate,
         AuditAction::EndpointDelete,
@@ -52,6 +56,8 @@ impl AuditAction {
         AuditAction::EndpointRotateSecret,
         AuditAction::EndpointTestEvent,
         AuditAction::EndpointDiscardBacklog,
+        AuditAction::EndpointCircuitOpen,
+        AuditAction::EndpointCircuitClose,
         AuditAction::RetryPolicyCreate,
         AuditAction::RetryPolicyUpdate,
         AuditAction::RetryPolicyDelete,
@@ -88,6 +94,8 @@ impl AuditAction {
             AuditAction::EndpointRotateSecret => "endpoint.rotate_secret",
             AuditAction::EndpointTestEvent => "endpoint.test_event",
             AuditAction::EndpointDiscardBacklog => "endpoint.discard_backlog",
+            AuditAction::EndpointCircuitOpen => "endpoint.circuit_opened",
+            AuditAction::EndpointCircuitClose => "endpoint.circuit_closed",
             AuditAction::RetryPolicyCreate => "retry_policy.create",
             AuditAction::RetryPolicyUpdate => "retry_policy.update",
             AuditAction::RetryPolicyDelete => "retry_policy.delete",
@@ -182,6 +190,8 @@ mod tests {
             AuditAction::EndpointRotateSecret => (),
             AuditAction::EndpointTestEvent => (),
             AuditAction::EndpointDiscardBacklog => (),
+            AuditAction::EndpointCircuitOpen => (),
+            AuditAction::EndpointCircuitClose => (),
             AuditAction::RetryPolicyCreate => (),
             AuditAction::RetryPolicyUpdate => (),
             AuditAction::RetryPolicyDelete => (),

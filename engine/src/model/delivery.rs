@@ -141,6 +141,10 @@ pub struct EndpointIn {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 604_800))]
     pub ack_timeout_secs: Option<u32>,
+    /// When failures pause the endpoint (default: on, 50 % of at least 20
+    /// attempts in 2 minutes; a 30 s cool-down, doubled per failed probe).
+    #[serde(default)]
+    pub circuit_breaker: Option<super::BreakerSettings>,
     /// A `whsec_…` secret to sign with (base64 of 24 to 64 bytes, canonical
     /// padding); generated when absent.
     #[serde(default)]
@@ -195,6 +199,10 @@ pub struct EndpointPatch {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 604_800))]
     pub ack_timeout_secs: Option<u32>,
+    /// New breaker settings (fields left out take their defaults); the
+    /// breaker closes.
+    #[serde(default)]
+    pub circuit_breaker: Option<super::BreakerSettings>,
 }
 
 /// An endpoint as shown (never its secret, never its header values).
@@ -220,6 +228,9 @@ pub struct EndpointOut {
     /// Seconds Herald waits for an acknowledgement (effectively-once
     /// endpoints; kept, unused, by the others).
     pub ack_timeout_secs: u32,
+    pub circuit_breaker: super::BreakerSettings,
+    /// The breaker now.
+    pub breaker: super::BreakerOut,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,

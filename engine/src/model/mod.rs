@@ -31,6 +31,7 @@ macro_rules! str_enum {
 
 mod access;
 mod audit;
+mod breaker;
 mod canonical;
 mod delivery;
 pub mod event_type;
@@ -45,6 +46,7 @@ mod stats;
 
 pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_markdown};
 pub use audit::*;
+pub use breaker::{BreakerChange, BreakerOut, BreakerSettings, BreakerState};
 pub use canonical::CanonicalJson;
 pub use delivery::*;
 pub use ids::{
@@ -158,4 +160,24 @@ pub struct ApiKeyIn {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// Seconds as the largest whole units that fit: `0s`, `5s`, `5m`, `2h 30m`, `1d`.
+pub fn format_secs(secs: u64) -> String {
+    if secs == 0 {
+        return "0s".into();
+    }
+    let parts = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let mut left = secs;
+    let mut out = Vec::new();
+    for (size, unit) in parts {
+        if left >= size {
+            out.push(format!("{}{unit}", left / size));
+            left %= size;
+        }
+        if out.len() == 2 {
+            break;
+        }
+    }
+    out.join(" ")
 }

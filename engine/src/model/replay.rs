@@ -321,6 +321,16 @@ pub enum LiveMessage {
         endpoint_id: super::EndpointId,
         at: DateTime<Utc>,
     },
+    /// An endpoint's circuit breaker opened, closed, or disabled it.
+    #[serde(rename = "endpoint.breaker")]
+    BreakerChanged {
+        endpoint_id: super::EndpointId,
+        change: super::BreakerChange,
+        reason: String,
+        /// When the next probe may go (opened).
+        probe_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl LiveMessage {
@@ -338,6 +348,7 @@ impl LiveMessage {
             LiveMessage::ReplayProgress { .. } => "replay.progress",
             LiveMessage::DeliveryOutcome(_) => "delivery.outcome",
             LiveMessage::DeliveryAcked { .. } => "delivery.acked",
+            LiveMessage::BreakerChanged { .. } => "endpoint.breaker",
         }
     }
 }

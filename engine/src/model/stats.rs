@@ -127,6 +127,10 @@ pub struct Counts {
     /// Acknowledgements that did not come within the endpoint's ack timeout.
     #[serde(default)]
     pub ack_timeouts: u64,
+    /// Deliveries an open circuit breaker held back: each was due while it
+    /// was open, and would have been attempted at least once.
+    #[serde(default)]
+    pub breaker_held: u64,
     /// Failed attempts by error class.
     pub errors: BTreeMap<String, u64>,
     /// Attempts per latency bucket (`LATENCY_BOUNDS_MS`, then the overflow).
@@ -151,6 +155,7 @@ impl Counts {
             dlq_removed: 0,
             acked: 0,
             ack_timeouts: 0,
+            breaker_held: 0,
             errors,
             latency_buckets,
             latency_sum_ms: latency_ms,
@@ -165,6 +170,7 @@ impl Counts {
         self.dlq_removed += other.dlq_removed;
         self.acked += other.acked;
         self.ack_timeouts += other.ack_timeouts;
+        self.breaker_held += other.breaker_held;
         for (class, n) in &other.errors {
             *self.errors.entry(class.clone()).or_default() += n;
         }

@@ -29,6 +29,7 @@ pub struct NewEndpoint {
     pub on_dead: crate::model::OnDead,
     pub rate_limit: Option<crate::model::RateLimit>,
     pub ack_timeout_secs: u32,
+    pub circuit_breaker: Option<crate::model::BreakerSettings>,
     pub secret: Secret,
 }
 
@@ -172,6 +173,9 @@ pub struct Claimed {
     /// Answered 2xx before, but not acknowledged in time: this attempt's
     /// trigger is `ack_timeout`.
     pub ack_timed_out: bool,
+    /// Its endpoint's circuit breaker was open (half-open) when it was
+    /// claimed: this attempt is the breaker's probe.
+    pub breaker_probe: bool,
     pub reason: Option<String>,
 }
 

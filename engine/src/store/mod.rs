@@ -9,6 +9,7 @@
 mod accounts;
 mod acks;
 mod audit;
+mod breakers;
 mod checkpoints;
 mod convert;
 pub mod copy;
@@ -35,6 +36,7 @@ mod types;
 pub use accounts::AccountStore;
 pub use acks::{AckStore, AckTarget, Acked};
 pub use audit::AuditStore;
+pub use breakers::{BreakerObservation, BreakerStore, BreakerTransition};
 pub use checkpoints::CheckpointStore;
 pub use delivery::*;
 pub use dispatch::DispatchStore;
@@ -211,6 +213,7 @@ pub trait Store:
     + StatsStore
     + NodeStore
     + AckStore
+    + BreakerStore
     + 'static
 {
     fn capabilities(&self) -> Capabilities;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::FromRow;
 
 use super::EventSummary;
-use super::convert::{count, from_json, from_millis, semantics_of, stored_id};
+use super::convert::{count, from_json, from_millis, semantics_of, stored_id, to_millis};
 use crate::model::{
     ApiKeyOut, AttemptId, AttemptOut, AuditOut, CheckpointOut, DeliveryActionOut, DeliveryOut,
     DlqEntryOut, EndpointOut, EventDetail, EventOut, ReplayOut, ReplayState, RetryPolicyOut,
@@ -188,6 +188,12 @@ pub(crate) struct EndpointRow {
     pub(crate) rate_limit: Option<i64>,
     pub(crate) rate_period_ms: Option<i64>,
     pub(crate) ack_timeout_secs: i64,
+    pub(crate) breaker_settings: Option<String>,
+    pub(crate) breaker_state: String,
+    pub(crate) breaker_until: Option<i64>,
+    pub(crate) breaker_opened_at: Option<i64>,
+    pub(crate) breaker_trips: i64,
+    pub(crate) breaker_failing_since: Option<i64>,
     pub(crate) disabled_reason: Option<String>,
     pub(crate) disabled_at: Option<i64>,
     pub(crate) created_at: i64,
@@ -213,12 +219,56 @@ impl TryFrom<EndpointRow> for EndpointOut {
             on_dead: stored_id(&r.on_dead)?,
             rate_limit: rate_limit_of(r.rate_limit, r.rate_period_ms),
             ack_timeout_secs: u32::try_from(r.ack_timeout_secs).unwrap_or(u32::MAX),
+            circuit_breaker: breaker_settings_of(r.breaker_settings.as_deref())?,
+            breaker: breaker_of(
+                &r.breaker_state,
+                r.breaker_until,
+                r.breaker_opened_at,
+                r.breaker_trips,
+                r.breaker_failing_since,
+                to_millis(chrono::Utc::now()),
+            ),
             enabled: r.disabled_at.is_none(),
             disabled_reason: r.disabled_reason,
             created_at: from_millis(r.created_at),
             updated_at: from_millis(r.updated_at),
             warnings: Vec::new(),
         })
+    }
+}
+
+/// An endpoint's stored breaker settings (`None`: the defaults).
+pub(crate) fn breaker_settings_of(stored: Option<&str>) -> Result<crate::model::BreakerSettings> {
+    stored.map_or_else(
+        || Ok(Default::default()),
+        |text| from_json(text, "breaker settings"),
+    )
+}
+
+/// An endpoint's breaker as stored, at `now_ms`: open until its probe time,
+/// half-open after it.
+pub(crate) fn breaker_of(
+    state: &str,
+    until: Option<i64>,
+    opened_at: Option<i64>,
+    trips: i64,
+    failing_since: Option<i64>,
+    now_ms: i64,
+) -> crate::model::BreakerOut {
+    use crate::model::{BreakerOut, BreakerState};
+    if state != "open" {
+        return BreakerOut::CLOSED;
+    }
+    BreakerOut {
+        state: if until.is_some_and(|u| u > now_ms) {
+            BreakerState::Open
+        } else {
+            BreakerState::HalfOpen
+        },
+        opened_at: opened_at.map(from_millis),
+        probe_at: until.map(from_millis),
+        trips: u32::try_from(trips).unwrap_or(0),
+        failing_since: failing_since.map(from_millis),
     }
 }
 

@@ -161,6 +161,7 @@ pub(crate) fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
         on_dead: Default::default(),
         rate_limit: None,
         ack_timeout_secs: 300,
+        circuit_breaker: None,
         secret: Secret::generate(),
     }
 }

@@ -51,6 +51,10 @@ pub fn endpoint() -> Value {
         "retry_policy": retry_policy(), "retry_policy_id": null, "timeout_ms": 10000,
         "max_in_flight": 16, "ordering": "key", "on_dead": "block",
         "rate_limit": {"limit": 100, "per": "second"}, "ack_timeout_secs": 300,
+        "circuit_breaker": {"enabled": true, "failure_percent": 50, "min_attempts": 20, "window_secs": 120,
+                            "cooldown_secs": 30, "max_cooldown_secs": 3600, "disable_after_secs": 259200,
+                            "disable_after_trips": null},
+        "breaker": {"state": "closed", "opened_at": null, "probe_at": null, "trips": 0, "failing_since": null},
         "enabled": true, "disabled_reason": null,
         "created_at": AT, "updated_at": AT
     })

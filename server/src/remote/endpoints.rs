@@ -1,5 +1,5 @@
-//! `herald endpoints`: list endpoints, pause and resume them, and name the
-//! ordered streams a dead delivery holds up.
+//! `herald endpoints`: list endpoints, pause and resume them, name the
+//! ordered streams a dead delivery holds up, and show a circuit breaker.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -29,6 +29,9 @@ pub enum EndpointsAction {
     Resume { id: String },
     /// The endpoint's ordered streams held up by a DLQ entry.
     Blocked { id: String },
+    /// The endpoint's circuit breaker: where it stands, what opens it, and
+    /// its latest transitions (from the audit log).
+    Breaker { id: String },
 }
 
 pub async fn endpoints(remote: Remote, action: EndpointsAction) -> anyhow::Result<()> {
@@ -95,6 +98,7 @@ pub async fn endpoints(remote: Remote, action: EndpointsAction) -> anyhow::Resul
             println!("Resumed {id}: what waited is on its way.");
             Ok(())
         }
+        EndpointsAction::Breaker { id } => breaker(&client, &id).await,
         EndpointsAction::Blocked { id } => {
             let out = client
                 .call(
@@ -127,4 +131,73 @@ pub async fn endpoints(remote: Remote, action: EndpointsAction) -> anyhow::Resul
             Ok(())
         }
     }
+}
+
+async fn breaker(client: &Client, id: &str) -> anyhow::Result<()> {
+    let endpoint = client
+        .call(reqwest::Method::GET, &format!("/endpoints/{id}"), &[], None)
+        .await?;
+    let history = client
+        .call(
+            reqwest::Method::GET,
+            "/audit",
+            &[
+                ("target", id.to_owned()),
+                ("action", "endpoint.".to_owned()),
+                ("limit", "20".to_owned()),
+            ],
+            None,
+        )
+        .await?;
+    let transitions: Vec<&serde_json::Value> = history["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| {
+            a["action"]
+                .as_str()
+                .is_some_and(|x| x.starts_with("endpoint.circuit") || x == "endpoint.disable")
+        })
+        .collect();
+    if client.remote.json {
+        return print_json(&json!({
+            "breaker": endpoint["breaker"],
+            "circuit_breaker": endpoint["circuit_breaker"],
+            "history": transitions,
+        }));
+    }
+    let b = &endpoint["breaker"];
+    let s = &endpoint["circuit_breaker"];
+    println!("Circuit breaker of {id}: {}", text(&b["state"]));
+    if b["state"] != "closed" {
+        println!(
+            "  opened at {}, trip {} in a row, failing since {}; next probe at {}",
+            text(&b["opened_at"]),
+            text(&b["trips"]),
+            text(&b["failing_since"]),
+            text(&b["probe_at"])
+        );
+    }
+    if s["enabled"] == false {
+        println!("  off: failures never open it");
+    } else {
+        println!(
+            "  opens when {} % of at least {} attempts fail within {} s; cool-down {} s, doubled per failed probe up to {} s",
+            text(&s["failure_percent"]),
+            text(&s["min_attempts"]),
+            text(&s["window_secs"]),
+            text(&s["cooldown_secs"]),
+            text(&s["max_cooldown_secs"])
+        );
+    }
+    let rows: Vec<Vec<String>> = transitions
+        .iter()
+        .map(|a| vec![text(&a["at"]), text(&a["action"]), text(&a["summary"])])
+        .collect();
+    if rows.is_empty() {
+        println!("No transitions recorded.");
+    } else {
+        table(&["AT", "ACTION", "WHAT"], &rows);
+    }
+    Ok(())
 }

@@ -112,7 +112,11 @@ async fn an_api_key_made_by_the_cli_works_against_the_server() {
 }
 
 /// Runs `herald` against a running server, as an operator's shell would.
-async fn remote(server: &TestServer, key: &str, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn remote(
+    server: &TestServer,
+    key: &str,
+    args: &[&str],
+) -> (bool, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(args)
         .env("HERALD_URL", &server.base)

@@ -127,6 +127,8 @@ pub struct FailingEndpoint {
     pub failed: u64,
     /// Its most frequent error class in the range.
     pub top_error: Option<String>,
+    /// Its circuit breaker now (`None`: the endpoint is gone).
+    pub breaker: Option<herald_engine::model::BreakerState>,
 }
 
 /// What the charts draw.
@@ -285,10 +287,9 @@ pub async fn delivery_stats(
             .collect();
         worst.sort_by(|a, b| b.1.failed.cmp(&a.1.failed).then(a.0.cmp(&b.0)));
         for (id, counts) in worst.into_iter().take(5) {
-            let url = state
-                .store
-                .get_endpoint(tenant, id)
-                .await?
+            let found = state.store.get_endpoint(tenant, id).await?;
+            let breaker = found.as_ref().map(|e| e.breaker.state);
+            let url = found
                 .map(|e| {
                     if whole_urls {
                         e.url
@@ -308,6 +309,7 @@ pub async fn delivery_stats(
                 attempts: counts.attempts,
                 failed: counts.failed,
                 top_error,
+                breaker,
             });
         }
     }

@@ -144,6 +144,7 @@ fn EndpointView(
             <dt>"Delivery"</dt><dd>{semantics_text(&e)}</dd>
             <dt>"Order"</dt><dd>{ordering_label(&e)}</dd>
             <dt>"Rate limit"</dt><dd>{e.rate_limit.map_or_else(|| "none".to_string(), |l| l.text())}</dd>
+            <dt>"Circuit breaker"</dt><dd data-breaker=e.breaker.state.as_str()>{breaker_text(&e)}</dd>
             <dt>"In flight at once"</dt><dd>{e.max_in_flight.map_or_else(|| "the server's default".to_string(), |n| n.to_string())}</dd>
             <dt>"Custom headers"</dt><dd>{if e.header_names.is_empty() { "none".to_string() } else { e.header_names.join(", ") }}</dd>
             <dt>"Created"</dt><dd>{when(e.created_at)}</dd>
@@ -381,5 +382,34 @@ fn semantics_text(e: &EndpointOut) -> String {
             e.ack_timeout_secs
         ),
         other => other.as_str().replace('_', " "),
+    }
+}
+
+/// The endpoint's breaker: where it stands, and what opens it.
+fn breaker_text(e: &EndpointOut) -> String {
+    use herald_engine::model::BreakerState;
+    let s = &e.circuit_breaker;
+    if !s.enabled {
+        return "off".to_string();
+    }
+    let rule = format!(
+        "opens when {} % of at least {} attempts fail within {}",
+        s.failure_percent,
+        s.min_attempts,
+        crate::forms::format_duration_secs(u64::from(s.window_secs))
+    );
+    let b = &e.breaker;
+    match b.state {
+        BreakerState::Closed => format!("closed; {rule}"),
+        BreakerState::Open => format!(
+            "open since {} (trip {} in a row): deliveries wait until the probe at {}",
+            b.opened_at.map(when).unwrap_or_default(),
+            b.trips,
+            b.probe_at.map(when).unwrap_or_default()
+        ),
+        BreakerState::HalfOpen => format!(
+            "half-open (trip {} in a row): the next delivery is a probe; its success closes it",
+            b.trips
+        ),
     }
 }

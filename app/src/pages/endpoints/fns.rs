@@ -318,6 +318,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         on_dead: checks::choice("on_dead", &form.on_dead)?.unwrap_or_default(),
         rate_limit: checks::rate_limit(&form.rate_limit)?.flatten(),
         ack_timeout_secs: checks::ack_timeout(&form.ack_timeout_secs)?,
+        circuit_breaker: None,
         secret: None,
     };
     let (endpoint, secret) = state
@@ -356,6 +357,7 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
         on_dead: checks::choice("on_dead", &form.on_dead)?,
         rate_limit: checks::rate_limit(&form.rate_limit)?,
         ack_timeout_secs: checks::ack_timeout(&form.ack_timeout_secs)?,
+        circuit_breaker: None,
     };
     let endpoint = state
         .engine

@@ -27,6 +27,8 @@ pub fn Health(row: EndpointRow) -> impl IntoView {
                     .unwrap_or_else(|| "no reason given".into())
             ),
         )
+    } else if let Some(text) = breaker_badge(&row.endpoint.breaker) {
+        ("badge bad", text)
     } else if b.dead > 0 {
         ("badge bad", format!("{} dead", b.dead))
     } else if !row.blocked.is_empty() {
@@ -45,6 +47,19 @@ pub fn Health(row: EndpointRow) -> impl IntoView {
     view! {
         <span class=class>{text}</span>
         {(queued > 0).then(|| view! { <span class="muted">" · "{queued}" queued"</span> })}
+    }
+}
+
+/// An open or half-open breaker, in a few words; `None` when closed.
+fn breaker_badge(b: &herald_engine::model::BreakerOut) -> Option<String> {
+    use herald_engine::model::BreakerState;
+    match b.state {
+        BreakerState::Closed => None,
+        BreakerState::Open => Some(match b.probe_at {
+            Some(at) => format!("Circuit open: next probe at {}", at.format("%H:%M:%S UTC")),
+            None => "Circuit open".to_string(),
+        }),
+        BreakerState::HalfOpen => Some("Circuit half-open: probing".to_string()),
     }
 }
 

@@ -99,6 +99,7 @@ pub(super) struct ClaimedEndpoint {
     pub(super) headers: String,
     pub(super) semantics: String,
     pub(super) ack_timeout_secs: i64,
+    pub(super) breaker_open: bool,
     pub(super) retry_policy: String,
     pub(super) timeout_ms: i64,
     pub(super) active: bool,
@@ -208,6 +209,7 @@ impl This {
                     trigger: stored_id(&r.chain_trigger)?,
                     reason: r.chain_reason.clone(),
                     ack_timed_out: r.ack_timed_out,
+                    breaker_probe: stored.breaker_open,
                     claim: ClaimToken(r.claim_token),
                 })
             })

@@ -75,8 +75,8 @@ impl crate::store::EndpointStore for This {
         sqlx::query(
             r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
                                      retry_policy, timeout_ms, created_at, updated_at, retry_policy_id, max_in_flight,
-                                     ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)",
+                                     ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -95,6 +95,7 @@ impl crate::store::EndpointStore for This {
         .bind(e.rate_limit.map(|l| i64::from(l.limit)))
         .bind(e.rate_limit.map(|l| l.per.period_ms()))
         .bind(i64::from(e.ack_timeout_secs))
+        .bind(e.circuit_breaker.as_ref().map(json_text).transpose()?)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -172,7 +173,13 @@ impl crate::store::EndpointStore for This {
                   on_dead = coalesce($14, on_dead),
                   rate_limit = case when $15 then $16 else rate_limit end,
                   rate_period_ms = case when $15 then $17 else rate_period_ms end,
-                  ack_timeout_secs = coalesce($18, ack_timeout_secs)
+                  ack_timeout_secs = coalesce($18, ack_timeout_secs),
+                  breaker_settings = case when $19 is null then breaker_settings else $19 end,
+                  breaker_state = case when $19 is null then breaker_state else 'closed' end,
+                  breaker_until = case when $19 is null then breaker_until end,
+                  breaker_opened_at = case when $19 is null then breaker_opened_at end,
+                  breaker_trips = case when $19 is null then breaker_trips else 0 end,
+                  breaker_failing_since = case when $19 is null then breaker_failing_since end
               where tenant_id = $9 and id = $10 and deleted_at is null",
         )
         .bind(&patch.url)
@@ -199,6 +206,7 @@ impl crate::store::EndpointStore for This {
         .bind(patch.rate_limit.flatten().map(|l| i64::from(l.limit)))
         .bind(patch.rate_limit.flatten().map(|l| l.per.period_ms()))
         .bind(patch.ack_timeout_secs.map(i64::from))
+        .bind(patch.circuit_breaker.as_ref().map(json_text).transpose()?)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -356,7 +364,12 @@ impl crate::store::EndpointStore for This {
         let now = to_millis(Utc::now());
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
-            "update endpoints set disabled_at = $1, disabled_reason = $2, updated_at = $3
+            // Enabled again, it starts with its breaker closed.
+            "update endpoints set disabled_at = $1, disabled_reason = $2, updated_at = $3,
+                                  breaker_state = case when $1 is null then 'closed' else breaker_state end,
+                                  breaker_until = case when $1 is null then null else breaker_until end,
+                                  breaker_trips = case when $1 is null then 0 else breaker_trips end,
+                                  breaker_failing_since = case when $1 is null then null else breaker_failing_since end
              where tenant_id = $4 and id = $5 and deleted_at is null",
         )
         .bind(if enabled { None } else { Some(now) })

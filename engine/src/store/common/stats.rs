@@ -20,7 +20,7 @@ use crate::store::sql::{GAUGE_QUEUES, GAUGE_REPLAYS, gauge_deliveries};
 use crate::store::{StatSample, StatsScope, to_millis};
 
 /// The plain count columns, in the order `counts_at` reads them.
-const COUNT_COLUMNS: [&str; 7] = [
+const COUNT_COLUMNS: [&str; 8] = [
     "attempts",
     "succeeded",
     "failed",
@@ -28,6 +28,7 @@ const COUNT_COLUMNS: [&str; 7] = [
     "dlq_removed",
     "acked",
     "ack_timeouts",
+    "breaker_held",
 ];
 
 fn error_column(class: ErrorClass) -> String {
@@ -90,6 +91,7 @@ pub(super) fn stat_params<'a>(
         counts.dlq_removed,
         counts.acked,
         counts.ack_timeouts,
+        counts.breaker_held,
     ]
     .into_iter()
     .chain(
@@ -183,6 +185,7 @@ fn counts_at(row: &DbRow, first: usize) -> Result<Counts> {
         dlq_removed: n(4)?,
         acked: n(5)?,
         ack_timeouts: n(6)?,
+        breaker_held: n(7)?,
         errors,
         latency_buckets: (0..LATENCY_SLOTS)
             .map(|i| n(latency_first + i))

@@ -56,7 +56,7 @@ use crate::store::{
 /// owners spread the work; the limit, counted over every node, is the count.
 const PICK_SQL: &str = r"with ready as (
     select p.id as endpoint_id, p.tenant_id,
-           least($4 * coalesce(p.max_in_flight, $3)
+           least(case when p.breaker_state = 'open' then 1 else $4 * coalesce(p.max_in_flight, $3) end
                    - (select count(*) from delivery_queue f where f.state = 'in_flight' and f.endpoint_id = p.id),
                  case when p.rate_limit is null then $2
                       else floor(least(greatest(1.0, p.rate_limit * 1000.0 / p.rate_period_ms),
@@ -68,6 +68,7 @@ const PICK_SQL: &str = r"with ready as (
     where exists (select 1 from delivery_queue d
                   where d.state = 'pending' and d.endpoint_id = p.id and d.next_attempt_at <= $1)
       and (p.disabled_at is null or p.deleted_at is not null)
+      and (p.breaker_state = 'closed' or p.breaker_until <= $1 or p.deleted_at is not null)
       and endpoint_owner(p.id, $6, $5) = $5
 ), lanes as (
     select r.endpoint_id, r.tenant_id, d.id, d.next_attempt_at,
@@ -127,7 +128,7 @@ const REFILL_SQL: &str = concat!(
     r"with freed as (
     select f.endpoint_id,
            least(f.n,
-                 coalesce(p.max_in_flight, $6)
+                 case when p.breaker_state = 'open' then 1 else coalesce(p.max_in_flight, $6) end
                    - (select count(*) from delivery_queue c
                       where c.state = 'in_flight' and c.endpoint_id = f.endpoint_id),
                  case when p.rate_limit is null then f.n
@@ -139,6 +140,7 @@ const REFILL_SQL: &str = concat!(
     join endpoints p on p.id = f.endpoint_id
     left join endpoint_tokens t on t.endpoint_id = p.id
     where endpoint_owner(p.id, $7, $4) = $4 and (p.disabled_at is null or p.deleted_at is not null)
+      and (p.breaker_state = 'closed' or p.breaker_until <= $2 or p.deleted_at is not null)
 ), picked as (
     select d.delivery_id from freed f
     cross join lateral (
@@ -154,7 +156,8 @@ const REFILL_SQL: &str = concat!(
 
 /// Claimed endpoints' delivery settings (`$1` their ids); `version` changes
 /// with any change to the endpoint or its secrets.
-const ENDPOINTS_SQL: &str = r"select p.id as endpoint_id, p.url, p.headers, p.semantics, p.ack_timeout_secs, coalesce(rp.policy, p.retry_policy) as retry_policy,
+const ENDPOINTS_SQL: &str = r"select p.id as endpoint_id, p.url, p.headers, p.semantics, p.ack_timeout_secs,
+       (p.breaker_state = 'open' and p.breaker_until <= $2) as breaker_open, coalesce(rp.policy, p.retry_policy) as retry_policy,
        p.timeout_ms, (p.disabled_at is null and p.deleted_at is null) as active, p.max_in_flight,
        p.updated_at || '/' || coalesce((select string_agg(s.created_at || ':' || coalesce(s.expires_at::text, ''), ','
                                                           order by s.created_at)
@@ -378,18 +381,42 @@ fn alive_since(now_ms: i64) -> i64 {
     now_ms - i64::try_from(crate::membership::ALIVE_WITHIN.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The settings of the endpoints `rows` were taken for.
-async fn settings_of(conn: &mut PgConnection, rows: &[ClaimedRow]) -> Result<Vec<ClaimedEndpoint>> {
+/// The settings of the endpoints `rows` were taken for. An endpoint whose
+/// breaker is half-open (open, its probe time passed by `now_ms`; one that
+/// opened since these were taken has a later probe time) gave its probe: no other delivery of it is claimed until
+/// the probe's outcome moves the breaker on, or its lease (`probe_lease_ms`)
+/// ends.
+async fn settings_of(
+    conn: &mut PgConnection,
+    rows: &[ClaimedRow],
+    (now_ms, probe_lease_ms): (i64, i64),
+) -> Result<Vec<ClaimedEndpoint>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let mut endpoint_ids: Vec<&str> = rows.iter().map(|r| r.endpoint_id.as_str()).collect();
     endpoint_ids.sort_unstable();
     endpoint_ids.dedup();
-    Ok(sqlx::query_as(ENDPOINTS_SQL)
+    let endpoints: Vec<ClaimedEndpoint> = sqlx::query_as(ENDPOINTS_SQL)
         .bind(&endpoint_ids)
+        .bind(now_ms)
         .fetch_all(&mut *conn)
-        .await?)
+        .await?;
+    let probing: Vec<&str> = endpoints
+        .iter()
+        .filter(|e| e.breaker_open)
+        .map(|e| e.endpoint_id.as_str())
+        .collect();
+    if !probing.is_empty() {
+        sqlx::query(
+            "update endpoints set breaker_until = $1 where id = any($2) and breaker_state = 'open'",
+        )
+        .bind(probe_lease_ms)
+        .bind(&probing)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(endpoints)
 }
 
 impl PostgresStore {
@@ -448,7 +475,7 @@ impl crate::store::DispatchStore for PostgresStore {
             .fetch_all(&mut *tx)
             .await?;
         spend_tokens(&mut tx, &rows, now_ms).await?;
-        let endpoints = settings_of(&mut tx, &rows).await?;
+        let endpoints = settings_of(&mut tx, &rows, (now_ms, to_millis(lease_until))).await?;
         tx.commit().await?;
         // The claim's order is the pick's (fair) order, not the due order.
         let position: std::collections::HashMap<&str, usize> = picked
@@ -574,7 +601,7 @@ impl crate::store::DispatchStore for PostgresStore {
                 .await?
         };
         spend_tokens(&mut tx, &rows, now_ms).await?;
-        let endpoints = settings_of(&mut tx, &rows).await?;
+        let endpoints = settings_of(&mut tx, &rows, (now_ms, to_millis(lease_until))).await?;
         tx.commit().await?;
         if rows.is_empty() {
             return Ok((recorded, Vec::new()));

@@ -20,6 +20,8 @@ mod accounts;
 mod acks;
 #[path = "../common/audit.rs"]
 mod audit;
+#[path = "../common/breakers.rs"]
+mod breakers;
 #[path = "../common/checkpoints.rs"]
 mod checkpoints;
 #[path = "../common/dlq.rs"]
@@ -72,6 +74,12 @@ const DELIVERY_QUEUE: &str = "delivery_queue";
 /// columns stay plain, so a condition on them can use its indexes.
 const LIVE_DELIVERIES: &str = "(select r.*, coalesce(q.state, r.state) as live_state, q.next_attempt_at \
      from delivery_records r left join delivery_queue q on q.delivery_id = r.id) as d";
+/// An endpoint's (`$1`) deliveries due by `$2`, counted per tenant and event
+/// type.
+const DUE_OF_ENDPOINT: &str = "select d.tenant_id, e.event_type, count(*) from delivery_queue q \
+     join delivery_records d on d.id = q.delivery_id join events e on e.id = d.event_id \
+     where q.endpoint_id = $1 and q.state = 'pending' and q.next_attempt_at <= $2 \
+     group by d.tenant_id, e.event_type";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 

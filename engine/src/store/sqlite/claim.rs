@@ -174,16 +174,19 @@ fn pick(
     let limit = limit as usize;
     let mut lanes: Vec<Lane> = tx
         .prepare_cached(READY_SQL)?
-        .query_map(params![i64::from(per_endpoint), i64::from(ahead)], |r| {
-            Ok(Ready {
-                endpoint_id: r.get(0)?,
-                tenant_id: r.get(1)?,
-                first_due: r.get(2)?,
-                free: r.get(3)?,
-                rate: rate_limit_of(r.get(4)?, r.get(5)?),
-                counted: r.get::<_, Option<f64>>(6)?.zip(r.get::<_, Option<i64>>(7)?),
-            })
-        })?
+        .query_map(
+            params![i64::from(per_endpoint), i64::from(ahead), now_ms],
+            |r| {
+                Ok(Ready {
+                    endpoint_id: r.get(0)?,
+                    tenant_id: r.get(1)?,
+                    first_due: r.get(2)?,
+                    free: r.get(3)?,
+                    rate: rate_limit_of(r.get(4)?, r.get(5)?),
+                    counted: r.get::<_, Option<f64>>(6)?.zip(r.get::<_, Option<i64>>(7)?),
+                })
+            },
+        )?
         .filter_map(|row| row.map(|ready| ready.lane(now_ms, limit)).transpose())
         .collect::<rusqlite::Result<_>>()?;
     if lanes.is_empty() || limit == 0 {
@@ -291,9 +294,14 @@ pub(super) fn claim(
         }
     }
     let mut settings = tx.prepare_cached(ENDPOINT_SQL)?;
-    let mut endpoints = Vec::new();
+    // An endpoint whose breaker is open gave its probe: nothing else of it is
+    // claimed until the probe's outcome moves the breaker on, or its lease ends.
+    let mut probing = tx.prepare_cached(
+        "update endpoints set breaker_until = ?1 where id = ?2 and breaker_state = 'open'",
+    )?;
+    let mut endpoints: Vec<ClaimedEndpoint> = Vec::new();
     for (lane, _) in lanes.iter().zip(&used).filter(|(_, used)| **used) {
-        endpoints.push(settings.query_row([&lane.endpoint_id], |r| {
+        endpoints.push(settings.query_row(params![&lane.endpoint_id, now_ms], |r| {
             Ok(ClaimedEndpoint {
                 endpoint_id: lane.endpoint_id.clone(),
                 url: r.get(0)?,
@@ -305,8 +313,12 @@ pub(super) fn claim(
                 max_in_flight: r.get(6)?,
                 version: r.get(7)?,
                 ack_timeout_secs: r.get(8)?,
+                breaker_open: r.get(9)?,
             })
         })?);
+    }
+    for e in endpoints.iter().filter(|e| e.breaker_open) {
+        probing.execute(params![lease_ms, &e.endpoint_id])?;
     }
     Ok((rows, endpoints))
 }
@@ -332,19 +344,22 @@ macro_rules! endpoints_with_work {
 /// Each endpoint with pending work: its tenant, its earliest due time and how
 /// many more it may hold in flight. A disabled endpoint's deliveries wait
 /// there until it is enabled; a deleted one's are claimed, to end dead (`?1` the default per-endpoint
-/// concurrency, `?2` how many times that an endpoint may hold at once).
+/// concurrency, `?2` how many times that an endpoint may hold at once, `?3`
+/// now). An endpoint whose circuit breaker is open waits until its probe
+/// time; then (half-open) it may hold one delivery in flight, the probe.
 const READY_SQL: &str = concat!(
     endpoints_with_work!(),
     r"select w.endpoint_id, p.tenant_id,
              (select min(next_attempt_at) from deliveries d indexed by deliveries_endpoint_due_idx
               where d.state = 'pending' and d.endpoint_id = w.endpoint_id),
-             ?2 * coalesce(p.max_in_flight, ?1)
+             case when p.breaker_state = 'open' then 1 else ?2 * coalesce(p.max_in_flight, ?1) end
                - (select count(*) from deliveries d indexed by deliveries_lease_idx
                   where d.state = 'in_flight' and d.endpoint_id = w.endpoint_id),
              p.rate_limit, p.rate_period_ms, t.tokens, t.counted_at
       from endpoints_with_work w join endpoints p on p.id = w.endpoint_id
       left join endpoint_tokens t on t.endpoint_id = p.id
-      where p.disabled_at is null or p.deleted_at is not null"
+      where (p.disabled_at is null or p.deleted_at is not null)
+        and (p.breaker_state = 'closed' or p.breaker_until <= ?3 or p.deleted_at is not null)"
 );
 
 /// The earliest due time of any pending delivery.
@@ -381,6 +396,6 @@ const ENDPOINT_SQL: &str = r"select p.url, p.headers, p.semantics,
                      (p.disabled_at is null and p.deleted_at is null), p.max_in_flight,
                      p.updated_at || '/' || coalesce((select group_concat(s.created_at || ':' || coalesce(s.expires_at, ''))
                                                       from endpoint_secrets s where s.endpoint_id = p.id), ''),
-                     p.ack_timeout_secs
+                     p.ack_timeout_secs, p.breaker_state = 'open' and p.breaker_until <= ?2
               from endpoints p left join retry_policies rp on rp.id = p.retry_policy_id
               where p.id = ?1";

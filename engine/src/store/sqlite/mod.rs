@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::SqlitePool;
+use sqlx::migrate::Migrate as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use super::{Capabilities, Store};
@@ -20,6 +21,8 @@ mod accounts;
 mod acks;
 #[path = "../common/audit.rs"]
 mod audit;
+#[path = "../common/breakers.rs"]
+mod breakers;
 #[path = "../common/checkpoints.rs"]
 mod checkpoints;
 #[path = "../common/dlq.rs"]
@@ -71,6 +74,12 @@ const DELIVERY_QUEUE: &str = "deliveries";
 /// Deliveries as `d` with their state now as `live_state` (PostgreSQL keeps
 /// it in two tables).
 const LIVE_DELIVERIES: &str = "(select *, state as live_state from deliveries) as d";
+/// An endpoint's (`$1`) deliveries due by `$2`, counted per tenant and event
+/// type.
+const DUE_OF_ENDPOINT: &str = "select d.tenant_id, e.event_type, count(*) from deliveries d \
+     join events e on e.id = d.event_id \
+     where d.endpoint_id = $1 and d.state = 'pending' and d.next_attempt_at <= $2 \
+     group by d.tenant_id, e.event_type";
 use helpers::{Conditions, id_page, row_by_id};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -243,13 +252,36 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        // On a connection of its own, closed afterwards: a migration that
-        // edits a table's stored schema (0012, 0016) changes what the schema
-        // cookie makes every other connection read again, but not what the
-        // connection that ran it holds (it bumped the cookie itself).
-        let mut own = self.pool.acquire().await?;
-        MIGRATOR.run_direct(&mut *own).await?;
-        own.close().await?;
+        // Each pending migration on a connection of its own, closed
+        // afterwards: one that edits a table's stored schema (0012, 0016)
+        // changes what every other connection reads again, but not what the
+        // connection that ran it holds (it bumped the schema cookie itself),
+        // and a later `alter table` there would work from the stale text.
+        loop {
+            let mut own = self.pool.acquire().await?;
+            own.ensure_migrations_table().await?;
+            let applied: std::collections::HashSet<i64> = own
+                .list_applied_migrations()
+                .await?
+                .into_iter()
+                .map(|m| m.version)
+                .collect();
+            let pending = MIGRATOR
+                .iter()
+                .find(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version));
+            match pending {
+                Some(m) => {
+                    own.apply(m).await?;
+                    own.close().await?;
+                }
+                None => {
+                    // Checks what is applied against what is known.
+                    MIGRATOR.run_direct(&mut *own).await?;
+                    own.close().await?;
+                    break;
+                }
+            }
+        }
         // Each connection reads the schema the first time it prepares a
         // statement after a change (some million instructions): the readers
         // do it now, all at once, rather than one by one under the first

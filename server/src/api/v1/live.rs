@@ -3,7 +3,7 @@
 //! Authorised by an API key (`Authorization: Bearer …`, for scripts) or by the
 //! console's session cookie (browsers cannot set headers on a websocket).
 //! Streams `LiveMessage`s as JSON text frames, only the caller's tenant's:
-//! `replay.progress`, `delivery.outcome` and `delivery.acked`, narrowed by `?types=` and
+//! `replay.progress`, `delivery.outcome`, `delivery.acked` and `endpoint.breaker`, narrowed by `?types=` and
 //! `?endpoint_id=`. A client that cannot keep up is disconnected with close
 //! code 4008 and a reason; it may reconnect. A socket opened with a console
 //! session closes (code 4001) when that session ends: sign-out, a password
@@ -42,7 +42,7 @@ const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 struct LiveQuery {
     /// Comma-separated message types; all by default.
     #[param(
-        pattern = "^(replay\\.progress|delivery\\.outcome|delivery\\.acked)(,(replay\\.progress|delivery\\.outcome|delivery\\.acked))*$"
+        pattern = "^(replay\\.progress|delivery\\.outcome|delivery\\.acked|endpoint\\.breaker)(,(replay\\.progress|delivery\\.outcome|delivery\\.acked|endpoint\\.breaker))*$"
     )]
     types: Option<String>,
     /// Only this endpoint's delivery outcomes and acknowledgements.
@@ -64,7 +64,8 @@ impl Wanted {
         }
         match (message, self.endpoint) {
             (LiveMessage::DeliveryOutcome(o), Some(ep)) => o.endpoint_id == ep,
-            (LiveMessage::DeliveryAcked { endpoint_id, .. }, Some(ep)) => *endpoint_id == ep,
+            (LiveMessage::DeliveryAcked { endpoint_id, .. }, Some(ep))
+            | (LiveMessage::BreakerChanged { endpoint_id, .. }, Some(ep)) => *endpoint_id == ep,
             _ => true,
         }
     }
@@ -138,7 +139,8 @@ async fn tenant_of(
 /// Upgrade to a websocket and receive `LiveMessage`s as JSON text frames, only
 /// the key's tenant's: `replay.progress` (at least every 500 ms while a replay
 /// runs, and on every state change), `delivery.outcome` (each attempt as it
-/// finishes) and `delivery.acked` (a receiver acknowledged a delivery). A reader that accepts nothing for 30 s, or falls too far behind,
+/// finishes), `delivery.acked` (a receiver acknowledged a delivery) and
+/// `endpoint.breaker` (an endpoint's circuit breaker opened or closed). A reader that accepts nothing for 30 s, or falls too far behind,
 /// is closed with code 4008 and may reconnect. Browsers, which cannot set
 /// headers on a websocket, are authorised by the console's session cookie
 /// from Herald's own pages.
@@ -152,7 +154,7 @@ async fn tenant_of(
             example = json!({"type": "delivery.outcome", "delivery_id": ex::DELIVERY, "event_id": ex::EVENT, "endpoint_id": ex::ENDPOINT,
                 "event_type": "order.created", "attempt": 1, "trigger": "scheduled", "state": "succeeded", "response_status": 200,
                 "error_class": null, "latency_ms": 84, "at": "2026-11-30T09:15:02Z"})),
-        (status = 400, description = "types: 'foo' is not a live message type (replay.progress, delivery.outcome, delivery.acked)."),
+        (status = 400, description = "types: 'foo' is not a live message type (replay.progress, delivery.outcome, delivery.acked, endpoint.breaker)."),
         (status = 426, description = "not a websocket request: connect with a websocket client."),
     ),
 )]
@@ -166,10 +168,16 @@ async fn live(State(state): State<AppState>, request: Request) -> Result<Respons
             Some(list) => {
                 let types: Vec<String> = list.split(',').map(|t| t.trim().to_owned()).collect();
                 if let Some(bad) = types.iter().find(|t| {
-                    !["replay.progress", "delivery.outcome", "delivery.acked"].contains(&t.as_str())
+                    ![
+                        "replay.progress",
+                        "delivery.outcome",
+                        "delivery.acked",
+                        "endpoint.breaker",
+                    ]
+                    .contains(&t.as_str())
                 }) {
                     return Err(ApiError::bad_request(format!(
-                        "types: '{bad}' is not a live message type (replay.progress, delivery.outcome, delivery.acked)"
+                        "types: '{bad}' is not a live message type (replay.progress, delivery.outcome, delivery.acked, endpoint.breaker)"
                     )));
                 }
                 Some(types)
