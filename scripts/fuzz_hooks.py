@@ -22,7 +22,9 @@ Rules (server code in brackets):
 - POST /events: the `Idempotency-Key` header and the body's `idempotency_key`,
   when both are sent, are the same key (api/v1/events.rs);
 - POST /endpoints, PATCH /endpoints/{id}: custom header names and values come
-  to at most 16 KiB together (engine validate.rs, MAX_HEADERS_TOTAL_BYTES).
+  to at most 16 KiB together (engine validate.rs, MAX_HEADERS_TOTAL_BYTES);
+  a circuit breaker's `max_cooldown_secs` is at least its `cooldown_secs`
+  (30 when left out) (engine model/breaker.rs).
 """
 
 from __future__ import annotations
@@ -157,6 +159,11 @@ def within_rules(case):
     elif key in FILTER_BODIES and isinstance(case.body, dict):
         ordered(case.body.get("filter"), "from", "to")
     elif key in ENDPOINT_BODIES and isinstance(case.body, dict):
+        breaker = case.body.get("circuit_breaker")
+        if isinstance(breaker, dict) and isinstance(breaker.get("max_cooldown_secs"), int):
+            cooldown = breaker.get("cooldown_secs")
+            floor = cooldown if isinstance(cooldown, int) else 30
+            breaker["max_cooldown_secs"] = max(breaker["max_cooldown_secs"], floor)
         headers = case.body.get("headers")
         if isinstance(headers, dict):
             budget = MAX_HEADERS_TOTAL_BYTES
