@@ -149,6 +149,11 @@ def before_add_examples(context, examples):
         within_rules(case)
 
 
+def is_number(value):
+    """A JSON number (whole numbers may come as `535.0`), not a boolean."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def within_rules(case):
     key = (case.method.upper(), case.path)
     if key in RANGES:
@@ -160,9 +165,9 @@ def within_rules(case):
         ordered(case.body.get("filter"), "from", "to")
     elif key in ENDPOINT_BODIES and isinstance(case.body, dict):
         breaker = case.body.get("circuit_breaker")
-        if isinstance(breaker, dict) and isinstance(breaker.get("max_cooldown_secs"), int):
+        if isinstance(breaker, dict) and is_number(breaker.get("max_cooldown_secs")):
             cooldown = breaker.get("cooldown_secs")
-            floor = cooldown if isinstance(cooldown, int) else 30
+            floor = cooldown if is_number(cooldown) else 30
             breaker["max_cooldown_secs"] = max(breaker["max_cooldown_secs"], floor)
         headers = case.body.get("headers")
         if isinstance(headers, dict):
