@@ -102,6 +102,25 @@ impl Metrics {
         self.ack_timeouts.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// The acknowledgement counters.
+    fn render_acks(&self, o: &mut String) {
+        let n = family(
+            o,
+            "herald_acks_total",
+            "counter",
+            "Deliveries their receivers acknowledged (effectively-once endpoints).",
+        );
+        line(o, n, "", self.acks.load(Ordering::Relaxed));
+
+        let n = family(
+            o,
+            "herald_ack_timeouts_total",
+            "counter",
+            "Deliveries whose acknowledgement did not come within their endpoint's ack timeout.",
+        );
+        line(o, n, "", self.ack_timeouts.load(Ordering::Relaxed));
+    }
+
     /// The Prometheus text exposition of these counters and `gauges`.
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
@@ -157,21 +176,7 @@ impl Metrics {
         );
         line(o, n, "", self.dlq_added.load(Ordering::Relaxed));
 
-        let n = family(
-            o,
-            "herald_acks_total",
-            "counter",
-            "Deliveries their receivers acknowledged (effectively-once endpoints).",
-        );
-        line(o, n, "", self.acks.load(Ordering::Relaxed));
-
-        let n = family(
-            o,
-            "herald_ack_timeouts_total",
-            "counter",
-            "Deliveries whose acknowledgement did not come within their endpoint's ack timeout.",
-        );
-        line(o, n, "", self.ack_timeouts.load(Ordering::Relaxed));
+        self.render_acks(o);
 
         let n = family(
             o,

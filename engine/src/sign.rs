@@ -250,7 +250,7 @@ mod tests {
             &header
         ));
         assert!(!signature_verifies(
-            &[other.clone()],
+            std::slice::from_ref(&other),
             "dlv_1",
             "1700000000",
             b"{}",

@@ -83,6 +83,26 @@ impl Dispatcher {
     }
 }
 
+impl Dispatcher {
+    /// Ends, in the DLQ, a delivery sent again for want of an
+    /// acknowledgement when its policy allows no more attempts; true if it
+    /// did (nothing is sent).
+    pub(super) async fn ended_unacknowledged(&self, claimed: &Claimed) -> bool {
+        let Some(reason) = unacknowledged_and_exhausted(claimed, Utc::now()) else {
+            return false;
+        };
+        match self.store.abandon(claimed.id, claimed.claim, &reason).await {
+            Ok(added) => self.metrics.dlq_added(u64::from(added)),
+            Err(e) => tracing::error!(
+                error = %e,
+                delivery = %claimed.id,
+                "cannot end an unacknowledged delivery"
+            ),
+        }
+        true
+    }
+}
+
 /// What comes after an attempt: done, again later on the policy, or dead.
 ///
 /// Pure: the clock (`now`) and the jitter draw (`draw`, in [0, 1)) are given.

@@ -475,13 +475,7 @@ impl Dispatcher {
             }
             return Ended::Settled;
         }
-        if let Some(reason) = attempt::unacknowledged_and_exhausted(&claimed, Utc::now()) {
-            match self.store.abandon(claimed.id, claimed.claim, &reason).await {
-                Ok(added) => self.metrics.dlq_added(u64::from(added)),
-                Err(e) => {
-                    about!(error, &claimed, error = %e, "cannot end an unacknowledged delivery")
-                }
-            }
+        if self.ended_unacknowledged(&claimed).await {
             return Ended::Settled;
         }
         let started_at = Utc::now();

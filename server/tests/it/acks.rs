@@ -191,6 +191,10 @@ async fn a_delivery_never_acknowledged_ends_in_the_dlq_when_its_policy_is_spent(
     );
 }
 
+/// What a refused acknowledgement is, the headers it sends and the status
+/// it gets.
+type Case = (&'static str, Vec<(&'static str, String)>, u16);
+
 #[tokio::test]
 async fn an_unproven_acknowledgement_is_refused_and_changes_nothing() {
     let server = TestServer::start().await;
@@ -208,7 +212,7 @@ async fn an_unproven_acknowledgement_is_refused_and_changes_nothing() {
     let now = chrono::Utc::now().timestamp();
     let other = herald_engine::sign::Secret::generate().expose();
     let key = server.api_key(herald_engine::model::Scope::All).await;
-    let cases: Vec<(&str, Vec<(&str, String)>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         ("no proof", vec![("webhook-id", id.clone())], 401),
         (
             "an API key is no proof",

@@ -23,6 +23,16 @@ use crate::store::{
 /// since, and whether the endpoint is disabled or deleted.
 type BreakerRow = (String, Option<String>, String, i64, Option<i64>, bool);
 
+/// A breaker as read: its tenant and endpoint, whether open, its trips in
+/// a row and since when it has been failing.
+struct Read<'a> {
+    tenant: &'a str,
+    endpoint: EndpointId,
+    open: bool,
+    trips: i64,
+    failing_since: Option<i64>,
+}
+
 /// What a change writes: what changed and why, the probe time (none:
 /// closed), trips and failing since.
 struct Next {
@@ -77,80 +87,15 @@ impl This {
             return Ok(None);
         }
         let settings = breaker_settings_of(settings.as_deref())?;
-        let next = if state == "open" {
-            // Its probe (attempts in flight when it opened say nothing new).
-            let probes: Vec<_> = seen.iter().filter(|o| o.probe).collect();
-            if probes.is_empty() {
-                return Ok(None);
-            }
-            let trip = trips + 1;
-            let since = failing_since.unwrap_or(now_ms);
-            if probes.iter().any(|o| !o.failed) {
-                Next {
-                    change: BreakerChange::Closed,
-                    reason: "a probe succeeded".into(),
-                    until: None,
-                    trips: 0,
-                    failing_since: None,
-                }
-            } else if let Some(why) =
-                settings.disables(since, u32::try_from(trip).unwrap_or(u32::MAX), now_ms)
-            {
-                Next {
-                    change: BreakerChange::Disabled,
-                    reason: why,
-                    until: None,
-                    trips: 0,
-                    failing_since: None,
-                }
-            } else {
-                let cooldown = settings.cooldown_ms(u32::try_from(trip).unwrap_or(u32::MAX));
-                Next {
-                    change: BreakerChange::Opened,
-                    reason: format!(
-                        "the probe failed; trip {trip} in a row, next probe in {}",
-                        crate::model::format_secs(u64::try_from(cooldown / 1_000).unwrap_or(0))
-                    ),
-                    until: Some(now_ms.saturating_add(cooldown)),
-                    trips: trip,
-                    failing_since: Some(since),
-                }
-            }
-        } else {
-            if !settings.enabled || !seen.iter().any(|o| o.failed) {
-                return Ok(None);
-            }
-            let window_ms = i64::from(settings.window_secs) * 1_000;
-            let from = Granularity::Minute.bucket_start(now_ms - window_ms);
-            let (attempts, failed): (i64, i64) = sqlx::query_as(
-                r"select cast(coalesce(sum(attempts), 0) as bigint), cast(coalesce(sum(failed), 0) as bigint)
-                  from delivery_stats
-                  where tenant_id = $1 and granularity = 'minute' and bucket_start >= $2 and endpoint_id = $3",
-            )
-            .bind(&tenant)
-            .bind(from)
-            .bind(endpoint.to_string())
-            .fetch_one(self.reader())
-            .await?;
-            let (attempts, failed) = (
-                u64::try_from(attempts).unwrap_or(0),
-                u64::try_from(failed).unwrap_or(0),
-            );
-            if !settings.trips(attempts, failed) {
-                return Ok(None);
-            }
-            let cooldown = settings.cooldown_ms(1);
-            Next {
-                change: BreakerChange::Opened,
-                reason: format!(
-                    "{failed} of {attempts} attempts failed in the last {}; first probe in {}",
-                    crate::model::format_secs(u64::from(settings.window_secs)),
-                    crate::model::format_secs(u64::try_from(cooldown / 1_000).unwrap_or(0))
-                ),
-                until: Some(now_ms.saturating_add(cooldown)),
-                trips: 1,
-                failing_since: Some(now_ms),
-            }
+        let read = Read {
+            tenant: &tenant,
+            endpoint,
+            open: state == "open",
+            trips,
+            failing_since,
+        };
+        let Some(next) = self.next_of(&read, &settings, seen, now_ms).await? else {
+            return Ok(None);
         };
         let tenant_id = stored_id(&tenant)?;
         let mut tx = self.pool().begin().await?;
@@ -229,5 +174,94 @@ impl This {
             probe_at: next.until.map(from_millis),
             at: from_millis(now_ms),
         }))
+    }
+
+    /// Where the breaker goes from what was read and seen, if anywhere: a
+    /// closed one opens when its window's failures pass the threshold; an
+    /// open one's probe closes it, opens it again for longer, or disables
+    /// its endpoint.
+    async fn next_of(
+        &self,
+        read: &Read<'_>,
+        settings: &crate::model::BreakerSettings,
+        seen: &[&BreakerObservation],
+        now_ms: i64,
+    ) -> Result<Option<Next>> {
+        let next = if read.open {
+            // Its probe (attempts in flight when it opened say nothing new).
+            let probes: Vec<_> = seen.iter().filter(|o| o.probe).collect();
+            if probes.is_empty() {
+                return Ok(None);
+            }
+            let trip = read.trips + 1;
+            let since = read.failing_since.unwrap_or(now_ms);
+            if probes.iter().any(|o| !o.failed) {
+                Next {
+                    change: BreakerChange::Closed,
+                    reason: "a probe succeeded".into(),
+                    until: None,
+                    trips: 0,
+                    failing_since: None,
+                }
+            } else if let Some(why) =
+                settings.disables(since, u32::try_from(trip).unwrap_or(u32::MAX), now_ms)
+            {
+                Next {
+                    change: BreakerChange::Disabled,
+                    reason: why,
+                    until: None,
+                    trips: 0,
+                    failing_since: None,
+                }
+            } else {
+                let cooldown = settings.cooldown_ms(u32::try_from(trip).unwrap_or(u32::MAX));
+                Next {
+                    change: BreakerChange::Opened,
+                    reason: format!(
+                        "the probe failed; trip {trip} in a row, next probe in {}",
+                        crate::model::format_secs(u64::try_from(cooldown / 1_000).unwrap_or(0))
+                    ),
+                    until: Some(now_ms.saturating_add(cooldown)),
+                    trips: trip,
+                    failing_since: Some(since),
+                }
+            }
+        } else {
+            if !settings.enabled || !seen.iter().any(|o| o.failed) {
+                return Ok(None);
+            }
+            let window_ms = i64::from(settings.window_secs) * 1_000;
+            let from = Granularity::Minute.bucket_start(now_ms - window_ms);
+            let (attempts, failed): (i64, i64) = sqlx::query_as(
+                r"select cast(coalesce(sum(attempts), 0) as bigint), cast(coalesce(sum(failed), 0) as bigint)
+                  from delivery_stats
+                  where tenant_id = $1 and granularity = 'minute' and bucket_start >= $2 and endpoint_id = $3",
+            )
+            .bind(read.tenant)
+            .bind(from)
+            .bind(read.endpoint.to_string())
+            .fetch_one(self.reader())
+            .await?;
+            let (attempts, failed) = (
+                u64::try_from(attempts).unwrap_or(0),
+                u64::try_from(failed).unwrap_or(0),
+            );
+            if !settings.trips(attempts, failed) {
+                return Ok(None);
+            }
+            let cooldown = settings.cooldown_ms(1);
+            Next {
+                change: BreakerChange::Opened,
+                reason: format!(
+                    "{failed} of {attempts} attempts failed in the last {}; first probe in {}",
+                    crate::model::format_secs(u64::from(settings.window_secs)),
+                    crate::model::format_secs(u64::try_from(cooldown / 1_000).unwrap_or(0))
+                ),
+                until: Some(now_ms.saturating_add(cooldown)),
+                trips: 1,
+                failing_since: Some(now_ms),
+            }
+        };
+        Ok(Some(next))
     }
 }
