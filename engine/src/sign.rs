@@ -94,13 +94,19 @@ impl Secret {
 
     /// `v1,<base64 signature>` of one message.
     pub fn sign(&self, webhook_id: &str, timestamp: i64, body: &[u8]) -> String {
+        let mac = self.message_mac(webhook_id, &timestamp.to_string(), body);
+        format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The HMAC of `{webhook_id}.{timestamp}.{body}`, before it is finalised.
+    fn message_mac(&self, webhook_id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
         let mut mac = self.keyed.clone();
         mac.update(webhook_id.as_bytes());
         mac.update(b".");
-        mac.update(timestamp.to_string().as_bytes());
+        mac.update(timestamp.as_bytes());
         mac.update(b".");
         mac.update(body);
-        format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+        mac
     }
 }
 
@@ -117,13 +123,18 @@ impl Secret {
     /// secret. Sent with every attempt at an effectively-once endpoint, so a
     /// receiver can acknowledge without computing a signature.
     pub fn ack_token(&self, webhook_id: &str) -> String {
+        format!(
+            "{ACK_TOKEN_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(self.ack_mac(webhook_id).finalize().into_bytes())
+        )
+    }
+
+    /// The HMAC of an acknowledgement token, before it is finalised.
+    fn ack_mac(&self, webhook_id: &str) -> Hmac<Sha256> {
         let mut mac = self.keyed.clone();
         mac.update(ACK_TOKEN_DOMAIN);
         mac.update(webhook_id.as_bytes());
-        format!(
-            "{ACK_TOKEN_PREFIX}{}",
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-        )
+        mac
     }
 
     /// Whether `token` is this secret's acknowledgement token for
@@ -135,10 +146,7 @@ impl Secret {
         else {
             return false;
         };
-        let mut mac = self.keyed.clone();
-        mac.update(ACK_TOKEN_DOMAIN);
-        mac.update(webhook_id.as_bytes());
-        mac.verify_slice(&tag).is_ok()
+        self.ack_mac(webhook_id).verify_slice(&tag).is_ok()
     }
 
     /// Whether `signature` (the base64 part of a `v1,` signature) signs the
@@ -147,13 +155,9 @@ impl Secret {
         let Ok(tag) = BASE64.decode(signature) else {
             return false;
         };
-        let mut mac = self.keyed.clone();
-        mac.update(webhook_id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac.verify_slice(&tag).is_ok()
+        self.message_mac(webhook_id, timestamp, body)
+            .verify_slice(&tag)
+            .is_ok()
     }
 }
 
