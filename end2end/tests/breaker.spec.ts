@@ -38,6 +38,10 @@ test('an operator sees a failing endpoint\'s circuit breaker open on the dashboa
     await expect(page.getByText(/^Circuit open: next probe at/)).toBeVisible();
     await expect(page.locator('dt:has-text("Circuit breaker") + dd')).toContainText('open since');
     await expect(page.locator('dt:has-text("Circuit breaker") + dd')).toContainText('deliveries wait until the probe');
+    // Its history: the transition that opened it, and why.
+    const history = page.getByRole('region', { name: 'Circuit breaker history' });
+    await expect(history.locator('[data-transition="endpoint.circuit_opened"]')).toHaveCount(1);
+    await expect(history.locator('[data-transition="endpoint.circuit_opened"]')).toContainText(/\d+ of \d+ attempts failed/);
     // Well past the retries' one-second delay: nothing more went out.
     await page.waitForTimeout(2_000);
     expect(failing.received.length).toBe(sent);

@@ -223,6 +223,7 @@ mod tests {
             ordering_key: None,
             metadata: None,
             only_endpoint: None,
+            operational: false,
         }
     }
 
@@ -273,6 +274,7 @@ mod tests {
         let event = new_event("a.b", "{}", None);
         let test = NewEvent {
             only_endpoint: Some(EndpointId::new()),
+            operational: false,
             ..event.clone()
         };
         assert!(payload_dedup_applies(Some(60_000), &event));

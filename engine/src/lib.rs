@@ -32,6 +32,8 @@ pub mod membership;
 #[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
+pub mod ops;
+#[cfg(feature = "server")]
 pub mod recovery;
 #[cfg(feature = "server")]
 pub mod replay;

@@ -210,7 +210,7 @@ impl ReplayRunner {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, replay = %id, "a replay step failed");
-                    let _ = self
+                    if let Ok(true) = self
                         .store
                         .set_replay_state(
                             None,
@@ -221,7 +221,10 @@ impl ReplayRunner {
                             Utc::now(),
                             None,
                         )
-                        .await;
+                        .await
+                    {
+                        self.tell_operations(id, crate::ops::REPLAY_FAILED).await;
+                    }
                     return;
                 }
             }
@@ -232,6 +235,21 @@ impl ReplayRunner {
     pub async fn report(&self, id: ReplayId) {
         if let Ok(Some(job)) = self.store.get_replay(None, id).await {
             self.live.publish(job.tenant_id, LiveMessage::progress(job));
+        }
+    }
+
+    /// Tells the tenant's operations endpoint how the job ended.
+    async fn tell_operations(&self, id: ReplayId, event_type: &'static str) {
+        match self.store.get_replay(None, id).await {
+            Ok(Some(job)) => self.dispatcher.ops().send(crate::ops::Notice {
+                tenant: job.tenant_id,
+                event_type,
+                payload: serde_json::json!({"replay": job}),
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, replay = %id, "cannot read a finished replay for the operations endpoint");
+            }
         }
     }
 
@@ -252,6 +270,7 @@ impl ReplayRunner {
             Ok(true) => {
                 tracing::info!(replay = %id, "replay completed");
                 self.report(id).await;
+                self.tell_operations(id, crate::ops::REPLAY_COMPLETED).await;
             }
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, replay = %id, "cannot complete replay"),

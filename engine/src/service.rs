@@ -64,7 +64,9 @@ impl Engine {
     ) -> Self {
         let live = Arc::new(LiveHub::default());
         let metrics = Arc::new(Metrics::default());
-        let dispatcher = Dispatcher::new(store.clone(), dispatch, live.clone(), metrics.clone());
+        let (ops, notices) = crate::ops::Notices::channel();
+        let dispatcher =
+            Dispatcher::new(store.clone(), dispatch, live.clone(), metrics.clone(), ops);
         // Work committed by other nodes wakes this one's dispatcher at once.
         let woken = std::sync::Arc::downgrade(&dispatcher);
         store.on_new_work(std::sync::Arc::new(move || {
@@ -74,6 +76,12 @@ impl Engine {
         }));
         let replays = ReplayRunner::new(store.clone(), dispatcher.clone(), live.clone());
         let ingest = IngestWriter::spawn(store.clone());
+        crate::ops::spawn(
+            store.clone(),
+            ingest.clone(),
+            Arc::downgrade(&dispatcher),
+            notices,
+        );
         Self {
             ingest,
             store,

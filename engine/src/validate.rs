@@ -473,6 +473,7 @@ pub fn event(
         ordering_key: input.ordering_key,
         metadata: input.metadata,
         only_endpoint: None,
+        operational: false,
     })
 }
 
@@ -508,8 +509,19 @@ pub fn tenant_patch(patch: &crate::model::TenantPatch) -> Result<()> {
             ),
         ));
     }
+    if let Some(Some(n)) = patch.dlq_alert_threshold
+        && !(1..=MAX_DLQ_ALERT_THRESHOLD).contains(&n)
+    {
+        return Err(invalid(
+            "dlq_alert_threshold",
+            format!("must be from 1 to {MAX_DLQ_ALERT_THRESHOLD} entries, or null for no alert"),
+        ));
+    }
     Ok(())
 }
+
+/// The largest dead-letter alert threshold a tenant may set.
+pub const MAX_DLQ_ALERT_THRESHOLD: u64 = 10_000_000;
 
 fn policy_name(name: &str) -> Result<()> {
     let trimmed = name.trim();

@@ -153,11 +153,21 @@ fn names_slugs_windows_and_timeouts_have_their_bounds() {
     }
     let window = |secs| crate::model::TenantPatch {
         payload_dedup_window_secs: Some(secs),
+        ..Default::default()
     };
     assert!(tenant_patch(&window(None)).is_ok(), "null turns it off");
     assert!(tenant_patch(&window(Some(MAX_DEDUP_WINDOW_SECS))).is_ok());
     assert!(tenant_patch(&window(Some(0))).is_err());
     assert!(tenant_patch(&window(Some(MAX_DEDUP_WINDOW_SECS + 1))).is_err());
+    let threshold = |n| crate::model::TenantPatch {
+        dlq_alert_threshold: Some(n),
+        ..Default::default()
+    };
+    assert!(tenant_patch(&threshold(None)).is_ok(), "null: no alert");
+    assert!(tenant_patch(&threshold(Some(1))).is_ok());
+    assert!(tenant_patch(&threshold(Some(MAX_DLQ_ALERT_THRESHOLD))).is_ok());
+    assert!(tenant_patch(&threshold(Some(0))).is_err());
+    assert!(tenant_patch(&threshold(Some(MAX_DLQ_ALERT_THRESHOLD + 1))).is_err());
     assert!(timeout(1).is_ok() && timeout(MAX_TIMEOUT_MS).is_ok());
     assert!(timeout(0).is_err() && timeout(MAX_TIMEOUT_MS + 1).is_err());
 }

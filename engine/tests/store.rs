@@ -615,6 +615,9 @@ mod acks;
 /// Circuit breakers: opening, probes, closing and disabling.
 #[path = "store/breakers.rs"]
 mod breakers;
+/// Operational webhooks: the operations endpoint and dead-letter alerts.
+#[path = "store/ops.rs"]
+mod ops;
 
 #[path = "store/paging.rs"]
 mod paging;

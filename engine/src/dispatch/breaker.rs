@@ -1,6 +1,7 @@
 //! The dispatcher's side of circuit breakers: the attempts a breaker must
 //! see (every failure, and the probe of an open breaker) go to one task that
-//! hands them to the store in batches and tells the live feed what changed.
+//! hands them to the store in batches and tells the live feed and the
+//! tenant's operations endpoint what changed.
 //! Healthy traffic sends nothing here.
 
 use std::sync::Arc;
@@ -21,7 +22,11 @@ const BATCH: usize = 256;
 
 /// Starts the task that moves breakers on; it ends when the dispatcher is
 /// dropped.
-pub(super) fn spawn(store: Arc<dyn Store>, live: Arc<LiveHub>) -> Observer {
+pub(super) fn spawn(
+    store: Arc<dyn Store>,
+    live: Arc<LiveHub>,
+    ops: crate::ops::Notices,
+) -> Observer {
     let (tx, mut rx) = mpsc::unbounded_channel::<BreakerObservation>();
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(BATCH);
@@ -36,6 +41,7 @@ pub(super) fn spawn(store: Arc<dyn Store>, live: Arc<LiveHub>) -> Observer {
             match store.observe_breakers(&batch, Utc::now()).await {
                 Ok(changed) => {
                     for t in changed {
+                        ops.breaker(&t);
                         tracing::warn!(
                             correlation_id = "breakers",
                             endpoint = %t.endpoint_id,

@@ -135,19 +135,23 @@ pub struct Dispatcher {
     refills: bool,
     /// The attempts circuit breakers must see.
     breakers: breaker::Observer,
+    /// Operational events for tenants' operations endpoints.
+    ops: crate::ops::Notices,
 }
 
 impl Dispatcher {
-    /// A dispatcher that reports attempts to `live` (the engine's feed) and
-    /// counts them in `metrics` (the engine's counters).
+    /// A dispatcher that reports attempts to `live` (the engine's feed),
+    /// counts them in `metrics` (the engine's counters) and tells `ops` what
+    /// operations endpoints hear of.
     pub fn new(
         store: Arc<dyn Store>,
         config: DispatcherConfig,
         live: Arc<LiveHub>,
         metrics: Arc<crate::metrics::Metrics>,
+        ops: crate::ops::Notices,
     ) -> Arc<Self> {
         let refills = store.refills();
-        let breakers = breaker::spawn(store.clone(), live.clone());
+        let breakers = breaker::spawn(store.clone(), live.clone(), ops.clone());
         Arc::new(Self {
             store,
             client: http::client(
@@ -164,7 +168,13 @@ impl Dispatcher {
             held: std::sync::atomic::AtomicUsize::new(0),
             refills,
             breakers,
+            ops,
         })
+    }
+
+    /// Where operational events go (the replay runner sends its own there).
+    pub fn ops(&self) -> &crate::ops::Notices {
+        &self.ops
     }
 
     /// Deliveries this node holds now: claimed and not yet settled.
@@ -565,7 +575,7 @@ impl Dispatcher {
             // Before the receipt: the delivery it puts back must find the
             // endpoint disabled, or the next claim would send it again.
             let reason = "the receiver answered 410 Gone";
-            if let Err(e) = self
+            match self
                 .store
                 .set_endpoint_enabled(
                     claimed.tenant_id,
@@ -576,7 +586,14 @@ impl Dispatcher {
                 )
                 .await
             {
-                about!(error, &claimed, error = %e, "cannot disable an endpoint that answered 410");
+                Ok(true) => {
+                    self.ops
+                        .gone(claimed.tenant_id, claimed.endpoint_id, reason, Utc::now())
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    about!(error, &claimed, error = %e, "cannot disable an endpoint that answered 410");
+                }
             }
             about!(
                 warn,

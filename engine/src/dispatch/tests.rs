@@ -18,6 +18,7 @@ async fn idle_endpoint_slots_are_dropped_and_busy_ones_kept() {
         DispatcherConfig::default(),
         Default::default(),
         Default::default(),
+        crate::ops::Notices::detached(),
     );
     let busy_endpoint = EndpointId::new();
     let held = dispatcher
@@ -132,6 +133,7 @@ async fn one_delivery(
         config,
         Default::default(),
         Default::default(),
+        crate::ops::Notices::detached(),
     );
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(dispatcher.clone().run(stopped));
@@ -147,6 +149,7 @@ async fn one_delivery(
                 ordering_key: None,
                 metadata: None,
                 only_endpoint: None,
+                operational: false,
             }],
             Utc::now(),
         )

@@ -73,6 +73,14 @@ pub struct TenantOut {
     /// When set, an event whose type and payload equal those of one received
     /// within this many seconds is answered with the original and not delivered again.
     pub payload_dedup_window_secs: Option<u64>,
+    /// The endpoint that receives Herald's own events about this tenant
+    /// (`herald.endpoint.circuit_opened` and the rest), if one is named.
+    #[serde(default)]
+    pub operations_endpoint_id: Option<EndpointId>,
+    /// When the dead-letter queue holds more entries than this, the
+    /// operations endpoint is sent `herald.dlq.threshold_exceeded`.
+    #[serde(default)]
+    pub dlq_alert_threshold: Option<u64>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -85,6 +93,16 @@ pub struct TenantPatch {
     #[serde(default, with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604_800))]
     pub payload_dedup_window_secs: Option<Option<u64>>,
+    /// One of the tenant's endpoints to send Herald's operational events
+    /// to, or `null` to send none.
+    #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub operations_endpoint_id: Option<Option<EndpointId>>,
+    /// Dead-letter entries (1 to 10000000) above which the operations
+    /// endpoint is told, or `null` for no alert.
+    #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000_000))]
+    pub dlq_alert_threshold: Option<Option<u64>>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).

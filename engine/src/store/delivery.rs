@@ -46,6 +46,9 @@ pub struct NewEvent {
     /// A test event: delivered to this endpoint only, whatever its patterns,
     /// and marked `herald-test: true` on every request so a receiver can tell.
     pub only_endpoint: Option<EndpointId>,
+    /// One of Herald's own events to a tenant's operations endpoint (with
+    /// `only_endpoint` naming it): addressed like a test event, not marked as one.
+    pub operational: bool,
 }
 
 /// What a publisher is told of an event: enough to name it, not its

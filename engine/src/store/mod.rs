@@ -21,6 +21,7 @@ mod events;
 mod ingest_plan;
 pub mod key_cache;
 mod nodes;
+mod ops;
 mod policies;
 // Both backends compile the shared areas (`common/`) as modules of their own.
 #[allow(clippy::duplicate_mod)]
@@ -44,6 +45,7 @@ pub use dlq::DlqStore;
 pub use endpoints::EndpointStore;
 pub use events::EventStore;
 pub use nodes::{Heartbeat, NodeStore};
+pub use ops::{DlqAlert, OpsStore};
 pub use policies::PolicyStore;
 pub use postgres::PostgresStore;
 pub use replays::ReplayStore;
@@ -214,6 +216,7 @@ pub trait Store:
     + NodeStore
     + AckStore
     + BreakerStore
+    + OpsStore
     + 'static
 {
     fn capabilities(&self) -> Capabilities;

@@ -76,6 +76,8 @@ pub(crate) struct TenantRow {
     pub(crate) slug: String,
     pub(crate) name: String,
     pub(crate) payload_dedup_window_ms: Option<i64>,
+    pub(crate) ops_endpoint_id: Option<String>,
+    pub(crate) dlq_alert_threshold: Option<i64>,
     pub(crate) created_at: i64,
 }
 
@@ -89,6 +91,8 @@ impl TryFrom<TenantRow> for TenantOut {
             payload_dedup_window_secs: r
                 .payload_dedup_window_ms
                 .and_then(|ms| u64::try_from(ms / 1_000).ok()),
+            operations_endpoint_id: r.ops_endpoint_id.as_deref().map(stored_id).transpose()?,
+            dlq_alert_threshold: r.dlq_alert_threshold.and_then(|n| u64::try_from(n).ok()),
             created_at: from_millis(r.created_at),
         })
     }

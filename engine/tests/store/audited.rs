@@ -210,6 +210,7 @@ async fn a_recovery_change_and_its_audit_entry_commit_together() {
         );
         let patch = TenantPatch {
             payload_dedup_window_secs: Some(Some(60)),
+            ..TenantPatch::default()
         };
         refused(
             "a tenant setting",

@@ -176,6 +176,7 @@ pub(crate) fn event(event_type: &str, key: Option<&str>) -> NewEvent {
         ordering_key: None,
         metadata: None,
         only_endpoint: None,
+        operational: false,
     }
 }
 
@@ -320,6 +321,7 @@ async fn the_dedup_window_drops_repeats_inside_it_only() {
                 t.id,
                 TenantPatch {
                     payload_dedup_window_secs: Some(Some(60)),
+                    ..TenantPatch::default()
                 },
                 &audit(),
             )

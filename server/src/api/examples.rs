@@ -18,7 +18,11 @@ pub const AUDIT: &str = "aud_01JD5QE7F8G9H0J1K2M3N4P5Q6";
 const AT: &str = "2026-11-30T09:15:02Z";
 
 pub fn tenant() -> Value {
-    json!({"id": TENANT, "slug": "acme", "name": "Acme", "payload_dedup_window_secs": 300, "created_at": "2026-11-02T09:00:00Z"})
+    json!({
+        "id": TENANT, "slug": "acme", "name": "Acme", "payload_dedup_window_secs": 300,
+        "operations_endpoint_id": ENDPOINT, "dlq_alert_threshold": 100,
+        "created_at": "2026-11-02T09:00:00Z"
+    })
 }
 
 pub fn retry_policy() -> Value {

@@ -1,7 +1,8 @@
 //! Circuit breakers end to end: a receiver failing every request opens its
 //! endpoint's breaker; while open nothing is sent; one probe goes out per
 //! cool-down; once the receiver recovers a probe closes it and the held
-//! deliveries flow; the statistics count what it held back.
+//! deliveries flow; the statistics count what it held back; the tenant's
+//! operations endpoint is sent each transition, signed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::client::{Api, until};
+use crate::client::{Api, signature_verifies, until};
 use crate::harness::TestServer;
 use crate::receiver::{Receiver, Reply};
 
@@ -26,6 +27,19 @@ async fn a_failing_receiver_opens_the_breaker_one_probe_per_cool_down_and_recove
         Reply::Status(200),
     )
     .await;
+    // The operations endpoint hears of every transition, and of nothing else.
+    let operations = Receiver::ok().await;
+    let (ops_id, ops_secret) = api
+        .endpoint(&operations.url, &["ops.none"], json!({}))
+        .await;
+    let res = api
+        .send(
+            reqwest::Method::PATCH,
+            "/api/v1/tenant",
+            Some(&json!({"operations_endpoint_id": ops_id})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
     let (id, _) = api
         .endpoint(
             &receiver.url,
@@ -90,12 +104,12 @@ async fn a_failing_receiver_opens_the_breaker_one_probe_per_cool_down_and_recove
     .await;
     until(
         &api,
-        "/api/v1/events?limit=10",
+        "/api/v1/events?limit=20&event_type=order.created",
         Duration::from_secs(20),
         |page| {
             page["items"]
                 .as_array()
-                .is_some_and(|items| items.iter().all(|e| e["succeeded"] == 1))
+                .is_some_and(|items| items.len() == 10 && items.iter().all(|e| e["succeeded"] == 1))
         },
     )
     .await;
@@ -122,6 +136,48 @@ async fn a_failing_receiver_opens_the_breaker_one_probe_per_cool_down_and_recove
             "endpoint.circuit_opened",
             "endpoint.circuit_opened"
         ]
+    );
+
+    // The operations endpoint was told each transition, signed, in order.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while operations.received().len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let told = operations.received();
+    let types: Vec<&str> = told.iter().map(|r| r.header("herald-event-type")).collect();
+    assert_eq!(
+        types,
+        [
+            "herald.endpoint.circuit_opened",
+            "herald.endpoint.circuit_opened",
+            "herald.endpoint.circuit_closed"
+        ]
+    );
+    for r in &told {
+        assert!(
+            signature_verifies(&ops_secret, r),
+            "signed with the operations endpoint's secret"
+        );
+        assert_ne!(
+            r.header("herald-test"),
+            "true",
+            "not marked as a test event"
+        );
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["endpoint_id"], id.as_str(), "{body}");
+        assert!(
+            body["reason"].as_str().is_some_and(|s| !s.is_empty()),
+            "{body}"
+        );
+    }
+    let opened: Value = serde_json::from_slice(&told[0].body).unwrap();
+    assert!(opened["next_probe_at"].is_string(), "{opened}");
+    assert!(
+        receiver
+            .received()
+            .iter()
+            .all(|r| !r.header("herald-event-type").starts_with("herald.")),
+        "the failing endpoint subscribes to everything and gets no operational event"
     );
 
     // The command line tells the same story.

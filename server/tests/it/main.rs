@@ -26,6 +26,7 @@ mod metrics;
 mod nodes;
 mod openapi;
 mod openapi_rules;
+mod ops;
 mod ordering;
 mod policies;
 mod receiver;

@@ -151,6 +151,7 @@ fn EndpointView(
         </dl>
 
         {(!row.blocked.is_empty()).then(|| view! { <BlockedStreams streams=row.blocked.clone()/> })}
+        {(!row.breaker_history.is_empty()).then(|| view! { <BreakerHistory entries=row.breaker_history.clone()/> })}
 
         <section aria-labelledby="stats-heading">
             <h2 id="stats-heading">"Delivery statistics"</h2>
@@ -411,5 +412,25 @@ fn breaker_text(e: &EndpointOut) -> String {
             "half-open (trip {} in a row): the next delivery is a probe; its success closes it",
             b.trips
         ),
+    }
+}
+
+/// The breaker's latest transitions, newest first.
+#[component]
+fn BreakerHistory(entries: Vec<herald_engine::model::AuditOut>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="breaker-history-heading">
+            <h2 id="breaker-history-heading">"Circuit breaker history"</h2>
+            <ul data-breaker-history="">
+                {entries.into_iter().map(|a| {
+                    let change = if a.action == "endpoint.circuit_closed" { "Closed" } else { "Opened" };
+                    view! {
+                        <li data-transition=a.action.clone()>
+                            {when(a.at)}" · "<strong>{change}</strong>": "{a.summary}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
     }
 }

@@ -18,6 +18,10 @@ pub struct EndpointRow {
     /// Its ordered streams held up by a DLQ entry (on its own page only).
     #[serde(default)]
     pub blocked: Vec<herald_engine::model::BlockedStream>,
+    /// Its circuit breaker's latest transitions, newest first (on its own
+    /// page only).
+    #[serde(default)]
+    pub breaker_history: Vec<herald_engine::model::AuditOut>,
 }
 
 /// A signing secret shown once: on creation or after a rotation.
@@ -80,6 +84,7 @@ async fn rows(
                 .and_then(|id| names.get(&id).cloned()),
             endpoint,
             blocked: Vec::new(),
+            breaker_history: Vec::new(),
         })
         .collect())
 }
@@ -106,6 +111,10 @@ pub async fn list_endpoints(
     })
 }
 
+/// Breaker transitions an endpoint's page lists.
+#[cfg(feature = "ssr")]
+const BREAKER_HISTORY: usize = 10;
+
 #[server(prefix = "/fn", endpoint = "get_endpoint")]
 pub async fn get_endpoint(id: String) -> Result<EndpointRow, ConsoleError> {
     use crate::ssr::{Call, fail, open, parse_id};
@@ -129,6 +138,23 @@ pub async fn get_endpoint(id: String) -> Result<EndpointRow, ConsoleError> {
         .await?
         .pop()
         .ok_or_else(|| crate::ssr::internal("endpoint row vanished"))?;
+    row.breaker_history = state
+        .store
+        .list_audit(
+            Some(tenant),
+            &herald_engine::model::AuditQuery {
+                action: Some("endpoint.".into()),
+                target: Some(id.clone()),
+                ..Default::default()
+            },
+            100,
+        )
+        .await?
+        .items
+        .into_iter()
+        .filter(|a| a.action.starts_with("endpoint.circuit_"))
+        .take(BREAKER_HISTORY)
+        .collect();
     if ordered || row.backlog.waiting > 0 {
         row.blocked = state
             .store

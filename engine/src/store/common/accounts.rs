@@ -16,6 +16,10 @@ use crate::model::{
 };
 use crate::store::rows::{ApiKeyRow, TenantRow, UserRow};
 use crate::store::sql::USER_COLUMNS;
+
+/// A tenant's columns, in `TenantRow`'s order.
+const TENANT_COLUMNS: &str =
+    "id, slug, name, payload_dedup_window_ms, ops_endpoint_id, dlq_alert_threshold, created_at";
 use crate::store::{
     ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewAudit, NewUser,
     SessionUser, from_millis, normalise_email, stored_id, to_millis,
@@ -74,9 +78,9 @@ impl crate::store::AccountStore for This {
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantOut>> {
-        sqlx::query_as::<_, TenantRow>(
-            r"select id, slug, name, payload_dedup_window_ms, created_at from tenants where slug = $1",
-        )
+        sqlx::query_as::<_, TenantRow>(&format!(
+            "select {TENANT_COLUMNS} from tenants where slug = $1"
+        ))
         .bind(slug)
         .fetch_optional(self.reader())
         .await?
@@ -85,9 +89,9 @@ impl crate::store::AccountStore for This {
     }
 
     async fn list_tenants(&self) -> Result<Vec<TenantOut>> {
-        let rows = sqlx::query_as::<_, TenantRow>(
-            "select id, slug, name, payload_dedup_window_ms, created_at from tenants order by slug",
-        )
+        let rows = sqlx::query_as::<_, TenantRow>(&format!(
+            "select {TENANT_COLUMNS} from tenants order by slug"
+        ))
         .fetch_all(self.reader())
         .await?;
         rows.into_iter().map(TenantOut::try_from).collect()
@@ -549,6 +553,35 @@ impl crate::store::AccountStore for This {
                 .bind(tenant.to_string())
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let Some(endpoint) = patch.operations_endpoint_id {
+            if let Some(id) = endpoint {
+                let found: Option<String> = sqlx::query_scalar(
+                    "select id from endpoints where tenant_id = $1 and id = $2 and deleted_at is null",
+                )
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if found.is_none() {
+                    return Err(EngineError::not_found("endpoint", id));
+                }
+            }
+            sqlx::query("update tenants set ops_endpoint_id = $1 where id = $2")
+                .bind(endpoint.map(|id| id.to_string()))
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(threshold) = patch.dlq_alert_threshold {
+            // A new threshold is a new crossing to watch for.
+            sqlx::query(
+                "update tenants set dlq_alert_threshold = $1, dlq_alerted_at = null where id = $2",
+            )
+            .bind(threshold.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;

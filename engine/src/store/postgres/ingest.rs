@@ -260,7 +260,9 @@ async fn insert_rows(
             .metadata
             .push(e.metadata.as_ref().map(json_text).transpose()?);
         events.received_at.push(row.received_ms);
-        events.test.push(e.only_endpoint.is_some());
+        events
+            .test
+            .push(e.only_endpoint.is_some() && !e.operational);
         for made in row.deliveries(&state.endpoints) {
             deliveries.id.push(DeliveryId::new().text());
             deliveries.event.push(row.id_text.clone());

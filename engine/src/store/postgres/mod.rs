@@ -36,6 +36,8 @@ mod events;
 mod helpers;
 #[path = "../common/nodes.rs"]
 mod nodes;
+#[path = "../common/ops.rs"]
+mod ops;
 #[path = "../common/policies.rs"]
 mod policies;
 #[path = "../common/replays.rs"]

@@ -342,7 +342,7 @@ fn insert_events(
                 .next(&e.entity_id)?
                 .next(&e.metadata.as_ref().map(json_text).transpose()?)?
                 .next(&row.received_ms)?
-                .next(&e.only_endpoint.is_some())?
+                .next(&(e.only_endpoint.is_some() && !e.operational))?
                 .next(&e.ordering_key)?;
             Ok(())
         },

@@ -36,13 +36,23 @@ async fn current(
 
 /// Change the tenant's settings
 ///
-/// Fields left out stay as they are; `null` turns payload dedup off. Tenant
-/// settings are configuration: they need the same scope as endpoints.
+/// Fields left out stay as they are; `null` turns payload dedup off, names
+/// no operations endpoint or sets no dead-letter alert. Tenant settings are
+/// configuration: they need the same scope as endpoints.
+///
+/// The operations endpoint (one of the tenant's endpoints) is sent Herald's
+/// own events about the tenant, signed like any delivery and addressed to it
+/// alone: `herald.endpoint.circuit_opened`, `herald.endpoint.circuit_closed`,
+/// `herald.endpoint.disabled`, `herald.dlq.threshold_exceeded` (once each
+/// time the dead-letter queue goes past `dlq_alert_threshold` entries) and
+/// `herald.replay.completed` / `herald.replay.failed`.
 #[utoipa::path(
     patch,
     path = "/api/v1/tenant",
     tag = "Tenant",
-    request_body(content = TenantPatch, example = json!({"payload_dedup_window_secs": 300})),
+    request_body(content = TenantPatch, example = json!({
+        "payload_dedup_window_secs": 300, "operations_endpoint_id": ex::ENDPOINT, "dlq_alert_threshold": 100
+    })),
     responses((status = 200, description = "The tenant as it is now.", body = TenantOut,
         example = json!(ex::tenant()))),
 )]
