@@ -326,15 +326,59 @@ pub async fn issue_api_key(
     name: &str,
     scope: Scope,
 ) -> Result<(ApiKeyOut, String)> {
+    issue_bound_api_key(store, by, tenant, name, scope, None).await
+}
+
+/// [`issue_api_key`] for any scope: a `consume` key is bound to the inbox
+/// `endpoint` (required then, refused for any other scope).
+pub async fn issue_bound_api_key(
+    store: &dyn Store,
+    by: &AuditBy,
+    tenant: TenantId,
+    name: &str,
+    scope: Scope,
+    endpoint: Option<crate::model::EndpointId>,
+) -> Result<(ApiKeyOut, String)> {
     by.require(Permission::ManageApiKeys)?;
     let name = validate_key_name(name)?;
+    match (scope, endpoint) {
+        (Scope::Consume, None) => {
+            return Err(EngineError::invalid(
+                "endpoint_id",
+                "a key of scope 'consume' is bound to one inbox: name its endpoint_id",
+            ));
+        }
+        (Scope::Consume, Some(id)) => {
+            let inbox = store
+                .get_endpoint(tenant, id)
+                .await?
+                .ok_or_else(|| EngineError::not_found("endpoint", id))?;
+            if inbox.kind != crate::model::EndpointKind::Inbox {
+                return Err(EngineError::Conflict {
+                    message: format!(
+                        "endpoint '{id}' is a webhook endpoint; a consume key is bound to an inbox"
+                    ),
+                });
+            }
+        }
+        (_, Some(_)) => {
+            return Err(EngineError::invalid(
+                "endpoint_id",
+                "only a key of scope 'consume' is bound to an endpoint",
+            ));
+        }
+        (_, None) => {}
+    }
     let secret = generate_api_key();
     let id = ApiKeyId::new();
     let audit = by.entry(
         Some(tenant),
         AuditAction::ApiKeyCreate,
         id,
-        format!("created key '{name}' with scope '{scope}'"),
+        match endpoint {
+            Some(inbox) => format!("created key '{name}' with scope '{scope}' for inbox {inbox}"),
+            None => format!("created key '{name}' with scope '{scope}'"),
+        },
     );
     let listing = store
         .create_api_key(
@@ -345,6 +389,7 @@ pub async fn issue_api_key(
                 display_prefix: secret.display_prefix,
                 key_digest: secret.digest,
                 scope,
+                endpoint_id: endpoint,
             },
             &audit,
         )

@@ -143,11 +143,18 @@ impl Engine {
             Some(tenant),
             AuditAction::EndpointCreate,
             endpoint.id,
-            format!("created endpoint {} for {}", endpoint.id, endpoint.url),
+            match endpoint.kind {
+                crate::model::EndpointKind::Webhook => {
+                    format!("created endpoint {} for {}", endpoint.id, endpoint.url)
+                }
+                crate::model::EndpointKind::Inbox => format!("created inbox {}", endpoint.id),
+            },
         );
         let mut endpoint = self.store.create_endpoint(tenant, endpoint, &audit).await?;
         audit::logged(&audit);
-        endpoint.warnings = self.destination_warnings(&endpoint.url).await;
+        if endpoint.kind == crate::model::EndpointKind::Webhook {
+            endpoint.warnings = self.destination_warnings(&endpoint.url).await;
+        }
         tracing::info!(endpoint = %endpoint.id, "endpoint created");
         Ok((endpoint, secret))
     }
@@ -161,6 +168,9 @@ impl Engine {
     ) -> Result<EndpointOut> {
         by.require(Permission::ManageEndpoints)?;
         let patch = validate::endpoint_patch(patch)?;
+        if self.endpoint(tenant, id).await?.kind == crate::model::EndpointKind::Inbox {
+            validate::inbox_patch(&patch)?;
+        }
         let url_changed = patch.url.is_some();
         let on_dead_changed = patch.on_dead.is_some();
         let audit = by.entry(

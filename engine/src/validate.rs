@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::dispatch::RESERVED_HEADERS;
 use crate::model::event_type::{validate_event_type, validate_pattern};
-use crate::model::{EndpointIn, EndpointPatch, EventIn};
+use crate::model::{EndpointIn, EndpointKind, EndpointPatch, EventIn, OrderingMode, Semantics};
 use crate::retry::RetryPolicy;
 use crate::sign::Secret;
 use crate::store::{NewEndpoint, NewEvent};
@@ -303,7 +303,25 @@ fn max_in_flight(n: u32) -> Result<()> {
 
 /// Checks a new endpoint; generates its secret unless one is supplied.
 pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
-    let url = endpoint_url(&input.url)?;
+    let url = match input.kind {
+        EndpointKind::Webhook if input.url.is_empty() => {
+            return Err(invalid(
+                "url",
+                "required: the URL Herald sends deliveries to (an endpoint of kind 'inbox' has none)",
+            ));
+        }
+        EndpointKind::Webhook => endpoint_url(&input.url)?,
+        EndpointKind::Inbox => {
+            inbox_fields(
+                Some(&input.url),
+                Some(&input.headers),
+                Some(input.semantics),
+                Some(input.ordering),
+                input.rate_limit.is_some(),
+            )?;
+            String::new()
+        }
+    };
     patterns(&input.event_types)?;
     headers(&input.headers)?;
     description(&input.description)?;
@@ -334,6 +352,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
     };
     Ok(NewEndpoint {
         id: crate::model::EndpointId::new(),
+        kind: input.kind,
         url,
         description: input.description,
         event_types: input.event_types,
@@ -350,6 +369,60 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         circuit_breaker: input.circuit_breaker,
         secret,
     })
+}
+
+/// What an inbox endpoint may not have: it sends no requests, so no URL,
+/// headers or rate limit; consumers settle each message, so it is at least
+/// once; they pull in due order, so it is not ordered.
+fn inbox_fields(
+    url: Option<&str>,
+    headers: Option<&BTreeMap<String, String>>,
+    semantics: Option<Semantics>,
+    ordering: Option<OrderingMode>,
+    rate_limit: bool,
+) -> Result<()> {
+    if url.is_some_and(|u| !u.is_empty()) {
+        return Err(invalid(
+            "url",
+            "an inbox has no URL: its consumers pull its messages (GET /api/v1/inbox/{endpoint_id})",
+        ));
+    }
+    if headers.is_some_and(|h| !h.is_empty()) {
+        return Err(invalid(
+            "headers",
+            "an inbox sends no requests, so it takes no headers",
+        ));
+    }
+    if semantics.is_some_and(|s| s != Semantics::AtLeastOnce) {
+        return Err(invalid(
+            "semantics",
+            "an inbox is at_least_once: a message is done when a consumer acknowledges it",
+        ));
+    }
+    if ordering.is_some_and(|o| o != OrderingMode::None) {
+        return Err(invalid(
+            "ordering",
+            "an inbox is not ordered: consumers lease its messages in due order",
+        ));
+    }
+    if rate_limit {
+        return Err(invalid(
+            "rate_limit",
+            "an inbox has no rate limit: its consumers pull at their own pace",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a change to an inbox endpoint against what an inbox may have.
+pub fn inbox_patch(patch: &EndpointPatch) -> Result<()> {
+    inbox_fields(
+        patch.url.as_deref(),
+        patch.headers.as_ref(),
+        patch.semantics,
+        patch.ordering,
+        matches!(patch.rate_limit, Some(Some(_))),
+    )
 }
 
 /// Checks the fields a change to an endpoint sets, with the same rules as

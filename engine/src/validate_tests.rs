@@ -7,6 +7,7 @@ use crate::model::{EndpointIn, EventIn, Semantics};
 
 fn endpoint_in(url: &str) -> EndpointIn {
     EndpointIn {
+        kind: Default::default(),
         url: url.into(),
         event_types: vec!["*".into()],
         description: String::new(),

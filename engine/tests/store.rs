@@ -392,6 +392,7 @@ async fn api_keys_resolve_by_digest_within_their_tenant() {
                     display_prefix: secret.display_prefix.clone(),
                     key_digest: secret.digest.clone(),
                     scope: Scope::Ingest,
+                    endpoint_id: None,
                 },
                 &audit(),
             )
@@ -473,6 +474,7 @@ async fn an_account_change_and_its_audit_entry_commit_together() {
             display_prefix: secret.display_prefix.clone(),
             key_digest: secret.digest.clone(),
             scope: Scope::Read,
+            endpoint_id: None,
         };
         let kept_user = b
             .store
@@ -615,6 +617,9 @@ mod acks;
 /// Circuit breakers: opening, probes, closing and disabling.
 #[path = "store/breakers.rs"]
 mod breakers;
+/// Pull inboxes: leases, their ends, and the sweep.
+#[path = "store/inbox.rs"]
+mod inbox;
 /// Operational webhooks: the operations endpoint and dead-letter alerts.
 #[path = "store/ops.rs"]
 mod ops;

@@ -127,6 +127,14 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// A pull inbox: lease, acknowledge and hand back its messages; its
+    /// depth and consumers (server).
+    Inbox {
+        #[command(subcommand)]
+        action: crate::remote::InboxAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Stored events (server).
     Events {
         #[command(subcommand)]
@@ -176,9 +184,12 @@ pub enum ApiKeyAction {
         /// Slug of the tenant the key belongs to.
         #[arg(long, default_value = "default")]
         tenant: String,
-        /// ingest, read, manage or all.
+        /// ingest, read, manage, all or consume.
         #[arg(long, default_value = "all")]
         scope: Scope,
+        /// With --scope consume: the inbox endpoint the key consumes.
+        #[arg(long)]
+        endpoint: Option<String>,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -199,6 +210,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq { action, remote } => crate::remote::dlq(remote, action).await,
         Command::Events { action, remote } => crate::remote::events(remote, action).await,
         Command::Endpoints { action, remote } => crate::remote::endpoints(remote, action).await,
+        Command::Inbox { action, remote } => crate::remote::inbox(remote, action).await,
         Command::Serve { common, serve } => {
             let config = Config::resolve(&common, &serve)?;
             crate::init_tracing(&config.log, config.log_format);
@@ -290,9 +302,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     name,
                     tenant,
                     scope,
+                    endpoint,
                     common,
                 },
         } => {
+            let endpoint = endpoint
+                .map(|e| e.parse::<herald_engine::model::EndpointId>())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--endpoint: {e}"))?;
             let config = offline_config(&common)?;
             herald_engine::auth::validate_key_name(&name).map_err(|e| anyhow::anyhow!("--{e}"))?;
             let store = crate::state::open_store(&config).await?;
@@ -301,12 +318,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     .tenant_by_slug(&tenant)
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("--tenant: there is no tenant '{tenant}'"))?;
-                let issued = herald_engine::auth::issue_api_key(
+                let issued = herald_engine::auth::issue_bound_api_key(
                     store.as_ref(),
                     &AuditBy::cli(),
                     tenant.id,
                     &name,
                     scope,
+                    endpoint,
                 )
                 .await?;
                 anyhow::Ok(issued)

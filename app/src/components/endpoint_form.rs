@@ -34,6 +34,7 @@ pub fn EndpointFormView(
     #[prop(into)] error: Signal<Option<ConsoleError>>,
     on_submit: Callback<EndpointForm>,
 ) -> impl IntoView {
+    let kind = RwSignal::new(or_default(initial.kind, "webhook"));
     let url = RwSignal::new(initial.url);
     let description = RwSignal::new(initial.description);
     let event_types = RwSignal::new(initial.event_types);
@@ -58,7 +59,12 @@ pub fn EndpointFormView(
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         on_submit.run(EndpointForm {
-            url: url.get_untracked(),
+            kind: kind.get_untracked(),
+            url: if kind.get_untracked() == "inbox" {
+                String::new()
+            } else {
+                url.get_untracked()
+            },
             description: description.get_untracked(),
             event_types: event_types.get_untracked(),
             retry_policy_id: retry_policy_id.get_untracked(),
@@ -88,19 +94,40 @@ pub fn EndpointFormView(
 
     view! {
         <form class="stack form" on:submit=submit novalidate=true aria-label="Endpoint">
-            <label>
-                "URL"
-                <input
-                    type="url"
-                    name="url"
-                    placeholder="https://example.com/webhooks"
-                    prop:value=move || url.get()
-                    on:input=move |ev| url.set(event_target_value(&ev))
-                    aria-invalid=invalid("url")
-                    aria-describedby="url-error"
-                />
-                <FieldMessage error name="url" id="url-error"/>
-            </label>
+            {(!editing).then(|| view! {
+                <label>
+                    "Kind"
+                    <select
+                        name="kind"
+                        on:change=move |ev| kind.set(event_target_value(&ev))
+                        prop:value=move || kind.get()
+                        aria-describedby="kind-help"
+                    >
+                        <option value="webhook">"Webhook: Herald sends each event to a URL"</option>
+                        <option value="inbox">"Inbox: your consumers pull events"</option>
+                    </select>
+                    <span class="help" id="kind-help">
+                        "An inbox has no URL: consumers lease its messages with "
+                        <code>"GET /api/v1/inbox/{id}"</code> " and acknowledge each."
+                    </span>
+                    <FieldMessage error name="kind" id="kind-error"/>
+                </label>
+            })}
+            <Show when=move || kind.get() != "inbox">
+                <label>
+                    "URL"
+                    <input
+                        type="url"
+                        name="url"
+                        placeholder="https://example.com/webhooks"
+                        prop:value=move || url.get()
+                        on:input=move |ev| url.set(event_target_value(&ev))
+                        aria-invalid=invalid("url")
+                        aria-describedby="url-error"
+                    />
+                    <FieldMessage error name="url" id="url-error"/>
+                </label>
+            </Show>
             <label>
                 "Event types"
                 <input

@@ -205,7 +205,7 @@ const GONE_HOLD_MS: u64 = 5_000;
 /// `now` plus `ms`, saturating at the latest time Herald stores (a policy's
 /// delays are bounded, but a stored policy or a receiver's `Retry-After` must
 /// never be able to overflow the clock).
-pub(super) fn later_by_ms(now: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
+pub(crate) fn later_by_ms(now: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
     let latest = DateTime::<Utc>::MAX_UTC;
     i64::try_from(ms)
         .ok()

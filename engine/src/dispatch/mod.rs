@@ -6,6 +6,7 @@
 //! worker's leases expire and its deliveries are claimed again.
 
 mod attempt;
+pub(crate) use attempt::later_by_ms;
 mod breaker;
 pub mod guard;
 pub mod http;

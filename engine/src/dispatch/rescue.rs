@@ -38,6 +38,16 @@ impl Dispatcher {
             }
             Err(e) => tracing::error!(error = %e, "cannot expire unacknowledged deliveries"),
         }
+        // Inbox leases whose visibility timeout ran out end as failed
+        // attempts: visible again, or dead when the retry policy is spent.
+        match crate::inbox::expire_leases(self.store.as_ref(), now).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(
+                expired,
+                "inbox leases ran out; their messages are visible again"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot end inbox leases that ran out"),
+        }
         // The safety net of ordered streams: one whose next delivery no
         // write armed (a change of `on_dead`, or a write that failed after
         // its commit) goes on here.

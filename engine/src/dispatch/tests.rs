@@ -94,6 +94,7 @@ async fn one_delivery(
             tenant.id,
             crate::store::NewEndpoint {
                 id: EndpointId::new(),
+                kind: Default::default(),
                 url: url.into(),
                 description: String::new(),
                 event_types: vec!["*".into()],

@@ -26,10 +26,12 @@ pub enum Permission {
     ManageApiKeys,
     /// Create console users and change their roles (console-wide, not per tenant).
     ManageUsers,
+    /// Lease, acknowledge and hand back a pull inbox's messages.
+    Consume,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::Read,
         Permission::Publish,
         Permission::SendTestEvent,
@@ -39,6 +41,7 @@ impl Permission {
         Permission::ReadAudit,
         Permission::ManageApiKeys,
         Permission::ManageUsers,
+        Permission::Consume,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Permission {
             Permission::ReadAudit => "read_audit",
             Permission::ManageApiKeys => "manage_api_keys",
             Permission::ManageUsers => "manage_users",
+            Permission::Consume => "consume",
         }
     }
 }
@@ -119,10 +123,19 @@ pub enum Scope {
     Manage,
     /// Everything a key can do within its tenant.
     All,
+    /// Consume one pull inbox (the key is bound to it), nothing else: what a
+    /// consuming service needs.
+    Consume,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Ingest, Scope::Read, Scope::Manage, Scope::All];
+    pub const ALL: [Scope; 5] = [
+        Scope::Ingest,
+        Scope::Read,
+        Scope::Manage,
+        Scope::All,
+        Scope::Consume,
+    ];
 
     pub fn allows(self, permission: Permission) -> bool {
         use Permission as P;
@@ -133,8 +146,9 @@ impl Scope {
         match self {
             Scope::Ingest => permission == P::Publish,
             Scope::Read => permission == P::Read,
-            Scope::Manage => permission != P::Publish,
+            Scope::Manage => !matches!(permission, P::Publish | P::Consume),
             Scope::All => true,
+            Scope::Consume => permission == P::Consume,
         }
     }
 
@@ -144,6 +158,7 @@ impl Scope {
             Scope::Read => "read",
             Scope::Manage => "manage",
             Scope::All => "all",
+            Scope::Consume => "consume",
         }
     }
 }

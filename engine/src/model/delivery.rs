@@ -86,9 +86,15 @@ event_type_schema!(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
+    /// `webhook` (default): Herald sends each delivery to `url`; `inbox`:
+    /// no URL, consumers pull (`GET /api/v1/inbox/{endpoint_id}`).
+    #[serde(default)]
+    pub kind: super::EndpointKind,
+    /// Required for a webhook, refused for an inbox:
     /// `http(s)://[userinfo@]host[:port][/path][?query]` in ASCII (a
     /// non-ASCII host in its `xn--` form), at most 2048 characters; the
     /// pattern states the syntax exactly.
+    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
     pub url: String,
     /// 1 to 50 patterns such as `order.*` or `*`.
@@ -210,6 +216,10 @@ pub struct EndpointPatch {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointOut {
     pub id: EndpointId,
+    /// `webhook` or `inbox`.
+    #[serde(default)]
+    pub kind: super::EndpointKind,
+    /// The URL deliveries go to; `""` for an inbox.
     pub url: String,
     pub description: String,
     pub event_types: Vec<String>,
@@ -363,6 +373,8 @@ pub enum ErrorClass {
     /// could not build, or a fault in the attempt itself). Logged as an error and
     /// retried on the policy like any other failure.
     Internal,
+    /// A consumer of a pull inbox handed the message back (`nack`).
+    Nacked,
     /// Not an attempt's class but a DLQ entry's: an at-most-once delivery was
     /// on the wire when its worker stopped (shutdown, crash or an expired
     /// lease), so whether the receiver got it is unknown. Never retried.
@@ -372,7 +384,7 @@ pub enum ErrorClass {
 impl ErrorClass {
     /// Every class an attempt's receipt can carry (each has a statistics
     /// column); [`ErrorClass::OutcomeUnknown`] marks DLQ entries only.
-    pub const ALL: [ErrorClass; 10] = [
+    pub const ALL: [ErrorClass; 11] = [
         ErrorClass::Dns,
         ErrorClass::Connect,
         ErrorClass::Tls,
@@ -383,11 +395,12 @@ impl ErrorClass {
         ErrorClass::ResponseTooLarge,
         ErrorClass::BlockedDestination,
         ErrorClass::Internal,
+        ErrorClass::Nacked,
     ];
 
     /// Every class a DLQ entry can carry: the attempts' and `outcome_unknown`.
-    pub const ANY: [ErrorClass; 11] = {
-        let mut any = [ErrorClass::OutcomeUnknown; 11];
+    pub const ANY: [ErrorClass; 12] = {
+        let mut any = [ErrorClass::OutcomeUnknown; 12];
         let mut i = 0;
         while i < Self::ALL.len() {
             any[i] = Self::ALL[i];
@@ -413,6 +426,7 @@ impl ErrorClass {
             ErrorClass::ResponseTooLarge => "response_too_large",
             ErrorClass::BlockedDestination => "blocked_destination",
             ErrorClass::Internal => "internal",
+            ErrorClass::Nacked => "nacked",
             ErrorClass::OutcomeUnknown => "outcome_unknown",
         }
     }

@@ -36,6 +36,7 @@ mod canonical;
 mod delivery;
 pub mod event_type;
 mod ids;
+mod inbox;
 mod node;
 mod ordering;
 pub mod query;
@@ -53,6 +54,7 @@ pub use ids::{
     ActionId, ApiKeyId, AttemptId, AuditId, CheckpointId, DeliveryId, DlqEntryId, EndpointId,
     EventId, IdParseError, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
 };
+pub use inbox::*;
 pub use node::NodeOut;
 pub use ordering::{BlockedStream, OnDead, OrderingMode};
 pub use query::{AuditQuery, DlqQuery, EventQuery, ListQuery, Paged, QueryError, StatsQuery, href};
@@ -152,6 +154,9 @@ pub struct ApiKeyOut {
     pub prefix: String,
     pub tenant: String,
     pub scope: Scope,
+    /// The inbox a `consume` key is bound to (the only one it may use).
+    #[serde(default)]
+    pub endpoint_id: Option<EndpointId>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -169,6 +174,10 @@ pub struct ApiKeyIn {
     pub name: String,
     #[serde(default)]
     pub scope: Option<Scope>,
+    /// With `scope: "consume"` (and only then): the inbox endpoint the key
+    /// consumes.
+    #[serde(default)]
+    pub endpoint_id: Option<EndpointId>,
 }
 
 /// A list page with a keyset cursor: pass `next_cursor` back as `cursor` for the

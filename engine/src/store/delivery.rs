@@ -15,6 +15,8 @@ use crate::sign::Secret;
 pub struct NewEndpoint {
     /// Chosen before the insert, so the audit entry can name it.
     pub id: EndpointId,
+    pub kind: crate::model::EndpointKind,
+    /// Empty for an inbox.
     pub url: String,
     pub description: String,
     pub event_types: Vec<String>,

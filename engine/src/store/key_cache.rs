@@ -73,6 +73,7 @@ mod tests {
             tenant_id: TenantId::new(),
             tenant_slug: "acme".into(),
             scope: Scope::All,
+            endpoint_id: None,
             last_used_at: None,
         }
     }

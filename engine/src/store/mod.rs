@@ -18,6 +18,7 @@ mod dispatch;
 mod dlq;
 mod endpoints;
 mod events;
+mod inbox;
 mod ingest_plan;
 pub mod key_cache;
 mod nodes;
@@ -44,6 +45,7 @@ pub use dispatch::DispatchStore;
 pub use dlq::DlqStore;
 pub use endpoints::EndpointStore;
 pub use events::EventStore;
+pub use inbox::InboxStore;
 pub use nodes::{Heartbeat, NodeStore};
 pub use ops::{DlqAlert, OpsStore};
 pub use policies::PolicyStore;
@@ -217,6 +219,7 @@ pub trait Store:
     + AckStore
     + BreakerStore
     + OpsStore
+    + InboxStore
     + 'static
 {
     fn capabilities(&self) -> Capabilities;

@@ -53,6 +53,7 @@ pub(crate) struct ApiKeyRow {
     pub(crate) scope: String,
     pub(crate) created_at: i64,
     pub(crate) last_used_at: Option<i64>,
+    pub(crate) endpoint_id: Option<String>,
 }
 
 impl TryFrom<ApiKeyRow> for ApiKeyOut {
@@ -64,6 +65,7 @@ impl TryFrom<ApiKeyRow> for ApiKeyOut {
             prefix: r.display_prefix,
             tenant: r.tenant,
             scope: stored_id(&r.scope)?,
+            endpoint_id: r.endpoint_id.as_deref().map(stored_id).transpose()?,
             created_at: from_millis(r.created_at),
             last_used_at: r.last_used_at.map(from_millis),
         })
@@ -202,6 +204,7 @@ pub(crate) struct EndpointRow {
     pub(crate) disabled_at: Option<i64>,
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
+    pub(crate) kind: String,
 }
 
 impl TryFrom<EndpointRow> for EndpointOut {
@@ -210,6 +213,7 @@ impl TryFrom<EndpointRow> for EndpointOut {
         let headers: BTreeMap<String, String> = from_json(&r.headers, "endpoint headers")?;
         Ok(EndpointOut {
             id: stored_id(&r.id)?,
+            kind: stored_id(&r.kind)?,
             url: r.url,
             description: r.description,
             event_types: from_json(&r.event_types, "endpoint event types")?,

@@ -77,6 +77,8 @@ pub struct NewApiKey {
     pub display_prefix: String,
     pub key_digest: String,
     pub scope: Scope,
+    /// The inbox a `consume` key is bound to.
+    pub endpoint_id: Option<crate::model::EndpointId>,
 }
 
 /// What a presented API key resolves to.
@@ -86,6 +88,8 @@ pub struct ApiKeyAuth {
     pub tenant_id: TenantId,
     pub tenant_slug: String,
     pub scope: Scope,
+    /// The inbox a `consume` key is bound to.
+    pub endpoint_id: Option<crate::model::EndpointId>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
 

@@ -148,6 +148,7 @@ pub(crate) fn receipt(
 pub(crate) fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
     NewEndpoint {
         id: herald_engine::model::EndpointId::new(),
+        kind: Default::default(),
         url: "http://127.0.0.1:9/hook".into(),
         description: String::new(),
         event_types: patterns.iter().map(|p| p.to_string()).collect(),

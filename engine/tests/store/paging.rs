@@ -60,6 +60,7 @@ async fn every_list_pages_through_everything_once_in_order() {
                 display_prefix: secret.display_prefix,
                 key_digest: secret.digest,
                 scope: herald_engine::model::Scope::Read,
+                endpoint_id: None,
             };
             keys.push(
                 b.store

@@ -137,6 +137,21 @@ pub fn retry_policy_out() -> Value {
     })
 }
 
+pub fn pulled() -> Value {
+    json!({"messages": [{
+        "id": DELIVERY, "event_id": EVENT, "event_type": "order.created",
+        "payload": {"order_id": "ord_1042", "total": 4200}, "attempt": 1,
+        "correlation_id": "req-7f3a", "leased_until": AT
+    }]})
+}
+
+pub fn inbox() -> Value {
+    json!({
+        "endpoint_id": ENDPOINT, "ready": 120, "delayed": 3, "leased": 40, "oldest_at": AT,
+        "consumers": [{"name": "billing-worker-1", "first_pull_at": AT, "last_pull_at": AT, "pulls": 812, "leased": 80412}]
+    })
+}
+
 pub fn dlq_entry() -> Value {
     json!({
         "id": DLQ, "delivery_id": DELIVERY, "endpoint_id": ENDPOINT,

@@ -23,6 +23,8 @@ pub struct Caller {
     pub tenant_id: TenantId,
     pub tenant_slug: String,
     pub scope: Scope,
+    /// The inbox a `consume` key is bound to.
+    pub endpoint_id: Option<herald_engine::model::EndpointId>,
 }
 
 impl Caller {
@@ -33,6 +35,16 @@ impl Caller {
             self.scope,
             Some(crate::correlation::current()),
         )
+    }
+
+    /// A key bound to an inbox may use that inbox only (403 otherwise).
+    pub fn require_inbox(&self, inbox: herald_engine::model::EndpointId) -> Result<(), ApiError> {
+        match self.endpoint_id {
+            Some(bound) if bound != inbox => Err(ApiError::forbidden(format!(
+                "this API key consumes inbox '{bound}' only"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The one permission check for API routes (the same matrix the console uses).
@@ -112,6 +124,7 @@ impl FromRequestParts<AppState> for Caller {
             tenant_id: auth.tenant_id,
             tenant_slug: auth.tenant_slug,
             scope: auth.scope,
+            endpoint_id: auth.endpoint_id,
         })
     }
 }

@@ -171,6 +171,20 @@ pub(crate) fn api_routes() -> Vec<Route> {
             P::ManageReplays,
             Some(json!({})),
         ),
+        route(M::GET, "/inbox/{id}", P::Consume, None),
+        route(
+            M::POST,
+            "/inbox/{id}/ack",
+            P::Consume,
+            Some(json!({"ids": ["msg_01J00000000000000000000000"]})),
+        ),
+        route(
+            M::POST,
+            "/inbox/{id}/nack",
+            P::Consume,
+            Some(json!({"ids": ["msg_01J00000000000000000000000"]})),
+        ),
+        route(M::GET, "/inbox/{id}/state", P::Read, None),
         route(M::GET, "/live", P::Read, None),
         route(M::GET, "/stats", P::Read, None),
     ]
@@ -184,7 +198,7 @@ pub(crate) const RECEIVER_ROUTES: [(&str, &str); 1] = [("POST", "/acks")];
 fn concrete(path: &str) -> String {
     let id = if path.starts_with("/api-keys") {
         ApiKeyId::nil().to_string()
-    } else if path.starts_with("/endpoints") {
+    } else if path.starts_with("/endpoints") || path.starts_with("/inbox") {
         EndpointId::nil().to_string()
     } else if path.starts_with("/retry-policies") {
         RetryPolicyId::nil().to_string()

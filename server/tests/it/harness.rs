@@ -1,6 +1,6 @@
 //! A real Herald on a free port with a fresh data directory.
 
-use herald_engine::auth::{issue_api_key, register_user};
+use herald_engine::auth::register_user;
 use herald_engine::dispatch::guard::DestinationGuard;
 use herald_engine::model::{Role, Scope};
 use herald_engine::store::DEFAULT_TENANT;
@@ -88,12 +88,35 @@ impl TestServer {
     pub async fn tenant_key(&self, slug: &str, scope: Scope) -> String {
         let store = &self.running.state.store;
         let tenant = store.ensure_tenant(slug, slug).await.unwrap();
-        let (_, key) = issue_api_key(
+        // A consume key is bound to an inbox: one made for it.
+        let inbox = if scope == Scope::Consume {
+            let input =
+                serde_json::from_value(serde_json::json!({"kind": "inbox", "event_types": ["*"]}))
+                    .unwrap();
+            let inbox = herald_engine::validate::endpoint(input).unwrap();
+            let audit = herald_engine::audit::AuditBy::system().entry(
+                Some(tenant.id),
+                herald_engine::model::AuditAction::EndpointCreate,
+                inbox.id,
+                "an inbox for a consume key",
+            );
+            Some(
+                store
+                    .create_endpoint(tenant.id, inbox, &audit)
+                    .await
+                    .unwrap()
+                    .id,
+            )
+        } else {
+            None
+        };
+        let (_, key) = herald_engine::auth::issue_bound_api_key(
             store.as_ref(),
             &herald_engine::audit::AuditBy::system(),
             tenant.id,
             &format!("{scope} key"),
             scope,
+            inbox,
         )
         .await
         .unwrap();

@@ -20,6 +20,7 @@ mod fairness;
 mod harness;
 mod health;
 mod hostile;
+mod inbox;
 mod layering;
 mod logs;
 mod metrics;

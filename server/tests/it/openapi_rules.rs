@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use herald_engine::model::Scope;
+use herald_engine::model::{EndpointKind, Scope};
 use serde_json::{Value, json};
 
 use crate::harness::TestServer;
@@ -92,6 +92,7 @@ async fn documented_enum_values_are_the_ones_the_code_produces() {
         | ErrorClass::ResponseTooLarge
         | ErrorClass::BlockedDestination
         | ErrorClass::Internal
+        | ErrorClass::Nacked
         | ErrorClass::OutcomeUnknown => (),
     };
     let _ = |v: DuplicateOf| match v {
@@ -155,6 +156,7 @@ async fn documented_enum_values_are_the_ones_the_code_produces() {
         ),
         ("Granularity", wire(&Granularity::ALL)),
         ("Scope", wire(&Scope::ALL)),
+        ("EndpointKind", wire(&EndpointKind::ALL)),
         ("ErrorClass", wire(&ErrorClass::ANY)),
         ("DuplicateOf", wire(&DuplicateOf::ALL)),
         ("ErrorCode", wire(&herald_server::error::ErrorCode::ALL)),

@@ -112,6 +112,7 @@ fn EndpointView(
             )
         };
     let initial = EndpointForm {
+        kind: e.kind.as_str().to_string(),
         url: e.url.clone(),
         description: e.description.clone(),
         event_types: e.event_types.join(", "),
@@ -133,7 +134,7 @@ fn EndpointView(
     let saved = move || matches!(update.value().get(), Some(Ok(_)));
 
     view! {
-        <h1 class="mono">{e.url.clone()}</h1>
+        <h1 class="mono">{if e.kind == herald_engine::model::EndpointKind::Inbox { format!("Inbox {id}") } else { e.url.clone() }}</h1>
         <p><Health row=row.clone()/></p>
         <dl class="facts">
             <dt>"Id"</dt><dd><code>{id.clone()}</code></dd>
@@ -150,6 +151,7 @@ fn EndpointView(
             <dt>"Created"</dt><dd>{when(e.created_at)}</dd>
         </dl>
 
+        {row.inbox.clone().map(|inbox| view! { <InboxState inbox/> })}
         {(!row.blocked.is_empty()).then(|| view! { <BlockedStreams streams=row.blocked.clone()/> })}
         {(!row.breaker_history.is_empty()).then(|| view! { <BreakerHistory entries=row.breaker_history.clone()/> })}
 
@@ -431,6 +433,46 @@ fn BreakerHistory(entries: Vec<herald_engine::model::AuditOut>) -> impl IntoView
                     }
                 }).collect_view()}
             </ul>
+        </section>
+    }
+}
+
+/// An inbox's depth, oldest message and consumers.
+#[component]
+fn InboxState(inbox: herald_engine::model::InboxOut) -> impl IntoView {
+    let oldest = inbox.oldest_at.map_or_else(
+        || "nothing waits".to_string(),
+        |at| format!("made {}", when(at)),
+    );
+    let consumers = inbox.consumers.clone();
+    view! {
+        <section aria-labelledby="inbox-heading">
+            <h2 id="inbox-heading">"Inbox"</h2>
+            <dl class="facts" data-inbox="">
+                <dt>"Ready"</dt><dd data-inbox-ready="">{inbox.ready}</dd>
+                <dt>"Delayed"</dt><dd data-inbox-delayed="">{inbox.delayed}</dd>
+                <dt>"Leased"</dt><dd data-inbox-leased="">{inbox.leased}</dd>
+                <dt>"Oldest message"</dt><dd>{oldest}</dd>
+            </dl>
+            {if consumers.is_empty() {
+                view! { <p class="muted">"No consumer has pulled yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table aria-label="Consumers">
+                        <thead><tr><th>"Consumer"</th><th>"Last pull"</th><th>"Pulls"</th><th>"Leased"</th></tr></thead>
+                        <tbody>
+                            {consumers.into_iter().map(|c| view! {
+                                <tr data-consumer=c.name.clone()>
+                                    <td>{c.name.clone()}</td>
+                                    <td>{when(c.last_pull_at)}</td>
+                                    <td>{c.pulls}</td>
+                                    <td>{c.leased}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
         </section>
     }
 }

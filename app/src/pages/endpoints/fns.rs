@@ -22,6 +22,9 @@ pub struct EndpointRow {
     /// page only).
     #[serde(default)]
     pub breaker_history: Vec<herald_engine::model::AuditOut>,
+    /// An inbox's depth and consumers (on its own page only).
+    #[serde(default)]
+    pub inbox: Option<herald_engine::model::InboxOut>,
 }
 
 /// A signing secret shown once: on creation or after a rotation.
@@ -85,6 +88,7 @@ async fn rows(
             endpoint,
             blocked: Vec::new(),
             breaker_history: Vec::new(),
+            inbox: None,
         })
         .collect())
 }
@@ -155,6 +159,9 @@ pub async fn get_endpoint(id: String) -> Result<EndpointRow, ConsoleError> {
         .filter(|a| a.action.starts_with("endpoint.circuit_"))
         .take(BREAKER_HISTORY)
         .collect();
+    if row.endpoint.kind == herald_engine::model::EndpointKind::Inbox {
+        row.inbox = Some(state.engine.inbox_state(tenant, row.endpoint.id).await?);
+    }
     if ordered || row.backlog.waiting > 0 {
         row.blocked = state
             .store
@@ -167,6 +174,10 @@ pub async fn get_endpoint(id: String) -> Result<EndpointRow, ConsoleError> {
 /// The fields of the endpoint form, as typed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EndpointForm {
+    /// `webhook` or `inbox` (on create only); empty for a webhook.
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
     pub url: String,
     #[serde(default)]
     pub description: String,
@@ -331,6 +342,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         tenant,
     } = open(Permission::ManageEndpoints).await?;
     let input = EndpointIn {
+        kind: checks::choice("kind", &form.kind)?.unwrap_or_default(),
         url: form.url.trim().to_string(),
         event_types: checks::patterns(&form),
         description: form.description.trim().to_string(),

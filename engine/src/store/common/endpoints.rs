@@ -75,8 +75,8 @@ impl crate::store::EndpointStore for This {
         sqlx::query(
             r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
                                      retry_policy, timeout_ms, created_at, updated_at, retry_policy_id, max_in_flight,
-                                     ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                                     ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, kind)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -96,6 +96,7 @@ impl crate::store::EndpointStore for This {
         .bind(e.rate_limit.map(|l| l.per.period_ms()))
         .bind(i64::from(e.ack_timeout_secs))
         .bind(e.circuit_breaker.as_ref().map(json_text).transpose()?)
+        .bind(e.kind.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query(

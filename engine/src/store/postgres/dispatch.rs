@@ -68,6 +68,7 @@ const PICK_SQL: &str = r"with ready as (
     where exists (select 1 from delivery_queue d
                   where d.state = 'pending' and d.endpoint_id = p.id and d.next_attempt_at <= $1)
       and (p.disabled_at is null or p.deleted_at is not null)
+      and (p.kind = 'webhook' or p.deleted_at is not null)
       and (p.breaker_state = 'closed' or p.breaker_until <= $1 or p.deleted_at is not null)
       and endpoint_owner(p.id, $6, $5) = $5
 ), lanes as (
@@ -140,6 +141,7 @@ const REFILL_SQL: &str = concat!(
     join endpoints p on p.id = f.endpoint_id
     left join endpoint_tokens t on t.endpoint_id = p.id
     where endpoint_owner(p.id, $7, $4) = $4 and (p.disabled_at is null or p.deleted_at is not null)
+      and (p.kind = 'webhook' or p.deleted_at is not null)
       and (p.breaker_state = 'closed' or p.breaker_until <= $2 or p.deleted_at is not null)
 ), picked as (
     select d.delivery_id from freed f
@@ -186,8 +188,11 @@ impl InFlight {
     /// A condition on `delivery_queue q` over the parameters `$1` and `$2`.
     fn condition(&self) -> &'static str {
         match self {
+            // An inbox's leases (owner `inbox`) end by their visibility
+            // timeout, as attempts (`inbox::expire_leases`), not here.
             InFlight::LeaseBefore(_) => {
-                "q.state = 'in_flight' and q.lease_until < $1 and $2::bigint[] is null"
+                "q.state = 'in_flight' and q.lease_until < $1 and $2::bigint[] is null \
+                 and q.lease_owner is distinct from 'inbox'"
             }
             InFlight::Claims(..) => {
                 "q.state = 'in_flight' and (q.delivery_id, q.claim_token) in \
@@ -386,7 +391,7 @@ fn alive_since(now_ms: i64) -> i64 {
 /// opened since these were taken has a later probe time) gave its probe: no other delivery of it is claimed until
 /// the probe's outcome moves the breaker on, or its lease (`probe_lease_ms`)
 /// ends.
-async fn settings_of(
+pub(super) async fn settings_of(
     conn: &mut PgConnection,
     rows: &[ClaimedRow],
     (now_ms, probe_lease_ms): (i64, i64),

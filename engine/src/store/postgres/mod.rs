@@ -24,6 +24,8 @@ mod audit;
 mod breakers;
 #[path = "../common/checkpoints.rs"]
 mod checkpoints;
+#[path = "../common/inbox.rs"]
+mod common_inbox;
 #[path = "../common/dlq.rs"]
 mod dlq;
 #[path = "../common/endpoint_cache.rs"]
@@ -49,6 +51,7 @@ mod stats;
 
 mod acknowledge;
 mod dispatch;
+mod inbox;
 mod ingest;
 mod receipts;
 mod streams;

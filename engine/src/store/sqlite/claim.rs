@@ -262,25 +262,12 @@ pub(super) fn claim(
         hold.execute(params![rowid, lease_ms, now_ms])?;
         // By position, in `CLAIMED_SQL`'s order: a lookup by name costs a
         // scan of the column names per value.
-        rows.push(read.query_row([rowid], |r| {
-            Ok(ClaimedRow {
-                id: r.get(0)?,
-                claim_token: r.get(1)?,
-                tenant_id: lane.tenant_id.clone(),
-                event_id: r.get(2)?,
-                endpoint_id: lane.endpoint_id.clone(),
-                attempts: r.get(3)?,
-                chain_attempts: r.get(4)?,
-                first_attempt_at: r.get(5)?,
-                chain_trigger: r.get(6)?,
-                chain_reason: r.get(7)?,
-                event_type: r.get(8)?,
-                payload: r.get(9)?,
-                correlation_id: r.get(10)?,
-                test: r.get(11)?,
-                ack_timed_out: r.get(12)?,
-            })
-        })?);
+        rows.push(read_claimed_with(
+            &mut read,
+            rowid,
+            &lane.tenant_id,
+            &lane.endpoint_id,
+        )?);
     }
     // What each limited endpoint's bucket holds after this claim.
     let mut spend = tx.prepare_cached(
@@ -301,26 +288,87 @@ pub(super) fn claim(
     )?;
     let mut endpoints: Vec<ClaimedEndpoint> = Vec::new();
     for (lane, _) in lanes.iter().zip(&used).filter(|(_, used)| **used) {
-        endpoints.push(settings.query_row(params![&lane.endpoint_id, now_ms], |r| {
-            Ok(ClaimedEndpoint {
-                endpoint_id: lane.endpoint_id.clone(),
-                url: r.get(0)?,
-                headers: r.get(1)?,
-                semantics: r.get(2)?,
-                retry_policy: r.get(3)?,
-                timeout_ms: r.get(4)?,
-                active: r.get(5)?,
-                max_in_flight: r.get(6)?,
-                version: r.get(7)?,
-                ack_timeout_secs: r.get(8)?,
-                breaker_open: r.get(9)?,
-            })
-        })?);
+        endpoints.push(settings_with(&mut settings, &lane.endpoint_id, now_ms)?);
     }
     for e in endpoints.iter().filter(|e| e.breaker_open) {
         probing.execute(params![lease_ms, &e.endpoint_id])?;
     }
     Ok((rows, endpoints))
+}
+
+/// The claimed delivery at `rowid` (just leased), of `tenant` and `endpoint`.
+pub(super) fn read_claimed(
+    tx: &Connection,
+    rowid: i64,
+    tenant: &str,
+    endpoint: &str,
+) -> Result<ClaimedRow> {
+    read_claimed_with(
+        &mut tx.prepare_cached(CLAIMED_SQL)?,
+        rowid,
+        tenant,
+        endpoint,
+    )
+}
+
+fn read_claimed_with(
+    read: &mut rusqlite::CachedStatement<'_>,
+    rowid: i64,
+    tenant: &str,
+    endpoint: &str,
+) -> Result<ClaimedRow> {
+    // By position, in `CLAIMED_SQL`'s order: a lookup by name costs a
+    // scan of the column names per value.
+    Ok(read.query_row([rowid], |r| {
+        Ok(ClaimedRow {
+            id: r.get(0)?,
+            claim_token: r.get(1)?,
+            tenant_id: tenant.to_owned(),
+            event_id: r.get(2)?,
+            endpoint_id: endpoint.to_owned(),
+            attempts: r.get(3)?,
+            chain_attempts: r.get(4)?,
+            first_attempt_at: r.get(5)?,
+            chain_trigger: r.get(6)?,
+            chain_reason: r.get(7)?,
+            event_type: r.get(8)?,
+            payload: r.get(9)?,
+            correlation_id: r.get(10)?,
+            test: r.get(11)?,
+            ack_timed_out: r.get(12)?,
+        })
+    })?)
+}
+
+/// A claimed endpoint's delivery settings at `now_ms`.
+pub(super) fn endpoint_settings(
+    tx: &Connection,
+    endpoint: &str,
+    now_ms: i64,
+) -> Result<ClaimedEndpoint> {
+    settings_with(&mut tx.prepare_cached(ENDPOINT_SQL)?, endpoint, now_ms)
+}
+
+fn settings_with(
+    settings: &mut rusqlite::CachedStatement<'_>,
+    endpoint: &str,
+    now_ms: i64,
+) -> Result<ClaimedEndpoint> {
+    Ok(settings.query_row(params![endpoint, now_ms], |r| {
+        Ok(ClaimedEndpoint {
+            endpoint_id: endpoint.to_owned(),
+            url: r.get(0)?,
+            headers: r.get(1)?,
+            semantics: r.get(2)?,
+            retry_policy: r.get(3)?,
+            timeout_ms: r.get(4)?,
+            active: r.get(5)?,
+            max_in_flight: r.get(6)?,
+            version: r.get(7)?,
+            ack_timeout_secs: r.get(8)?,
+            breaker_open: r.get(9)?,
+        })
+    })?)
 }
 
 /// The endpoints with pending work, found by a skip-scan of the pending-only
@@ -347,6 +395,7 @@ macro_rules! endpoints_with_work {
 /// concurrency, `?2` how many times that an endpoint may hold at once, `?3`
 /// now). An endpoint whose circuit breaker is open waits until its probe
 /// time; then (half-open) it may hold one delivery in flight, the probe.
+/// An inbox's deliveries are its consumers' to lease, never claimed.
 const READY_SQL: &str = concat!(
     endpoints_with_work!(),
     r"select w.endpoint_id, p.tenant_id,
@@ -359,6 +408,7 @@ const READY_SQL: &str = concat!(
       from endpoints_with_work w join endpoints p on p.id = w.endpoint_id
       left join endpoint_tokens t on t.endpoint_id = p.id
       where (p.disabled_at is null or p.deleted_at is not null)
+        and (p.kind = 'webhook' or p.deleted_at is not null)
         and (p.breaker_state = 'closed' or p.breaker_until <= ?3 or p.deleted_at is not null)"
 );
 

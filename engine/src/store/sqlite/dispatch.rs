@@ -47,7 +47,12 @@ impl InFlight {
     /// A condition on `deliveries` whose one parameter is `?1`.
     fn condition(&self) -> &'static str {
         match self {
-            InFlight::LeaseBefore(_) => "state = 'in_flight' and lease_until < ?1",
+            // An inbox's leases end by their visibility timeout, as
+            // attempts (`inbox::expire_leases`), not here.
+            InFlight::LeaseBefore(_) => {
+                "state = 'in_flight' and lease_until < ?1 \
+                 and endpoint_id not in (select id from endpoints where kind = 'inbox')"
+            }
             InFlight::Claims(_) => {
                 "state = 'in_flight' and (id, claim_token) in \
                  (select json_extract(value, '$[0]'), json_extract(value, '$[1]') from json_each(?1))"

@@ -25,6 +25,8 @@ mod audit;
 mod breakers;
 #[path = "../common/checkpoints.rs"]
 mod checkpoints;
+#[path = "../common/inbox.rs"]
+mod common_inbox;
 #[path = "../common/dlq.rs"]
 mod dlq;
 #[path = "../common/endpoint_cache.rs"]
@@ -53,6 +55,7 @@ mod acknowledge;
 mod claim;
 mod dispatch;
 mod hot;
+mod inbox;
 mod ingest;
 mod streams;
 

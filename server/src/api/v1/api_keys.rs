@@ -81,12 +81,13 @@ async fn create(
             caller.scope
         )));
     }
-    let (listing, key) = herald_engine::auth::issue_api_key(
+    let (listing, key) = herald_engine::auth::issue_bound_api_key(
         state.store.as_ref(),
         &caller.by(),
         caller.tenant_id,
         &input.name,
         scope,
+        input.endpoint_id,
     )
     .await?;
     tracing::info!(key = %listing.id, scope = %scope, "API key created");

@@ -7,6 +7,7 @@ mod audit;
 mod dlq;
 mod endpoints;
 mod events;
+mod inbox;
 mod live;
 mod replays;
 mod retry_policies;
@@ -32,6 +33,7 @@ pub fn api(max_payload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(retry_policies::routes())
         .merge(events::routes(max_payload_bytes))
         .merge(dlq::routes())
+        .merge(inbox::routes())
         .merge(replays::routes())
         .merge(live::routes())
         .merge(stats::routes())
