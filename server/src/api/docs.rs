@@ -187,6 +187,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "Events", description = "Publishing events and reading them with their deliveries and attempt receipts."),
         (name = "Endpoints", description = "Where a tenant's events are delivered, and how."),
         (name = "Retry policies", description = "Named retry schedules endpoints can follow."),
+        (name = "Inbox", description = "Pull inboxes: consumers lease messages, acknowledge them or hand them back."),
         (name = "Dead-letter queue", description = "Deliveries that gave up, to inspect, reprocess or discard."),
         (name = "Replays", description = "Sending stored events again, one or a filtered range, with progress."),
         (name = "Checkpoints", description = "Named points in the event sequence to recover from."),

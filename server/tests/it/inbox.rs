@@ -348,3 +348,50 @@ async fn an_inbox_refuses_what_only_a_webhook_has_and_a_webhook_cannot_be_pulled
     assert_eq!(status, 422, "{answer}");
     assert!(answer.to_string().contains("endpoint_id"), "{answer}");
 }
+
+#[tokio::test]
+async fn the_command_line_pulls_acknowledges_and_shows_an_inbox() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let id = inbox(&api, &["job.*"], json!({})).await;
+    let key = consume_key(&api, &id).await;
+    api.publish("job.created", json!({"n": 1})).await;
+
+    let (ok, out, err) = crate::cli::remote(
+        &server,
+        &key,
+        &[
+            "inbox",
+            "pull",
+            &id,
+            "--limit",
+            "5",
+            "--consumer",
+            "cli",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let pulled: Value = serde_json::from_str(&out).unwrap();
+    let message = pulled["messages"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(pulled["messages"][0]["payload"], json!({"n": 1}));
+
+    let (ok, out, err) = crate::cli::remote(&server, &key, &["inbox", "ack", &id, &message]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "1 acknowledged");
+    let (ok, out, err) = crate::cli::remote(&server, &key, &["inbox", "ack", &id, &message]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("{message}: not leased now")), "{out}");
+
+    let (ok, out, err) = crate::cli::remote(&server, &api.key, &["inbox", "state", &id]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with(&format!("Inbox {id}: 0 ready, 0 delayed, 0 leased")),
+        "{out}"
+    );
+    assert!(out.contains("cli"), "the consumer is listed: {out}");
+    let (ok, out, _) = crate::cli::remote(&server, &key, &["inbox", "pull", &id]).await;
+    assert!(ok);
+    assert_eq!(out.trim(), format!("Nothing is visible in inbox {id} now."));
+}

@@ -104,7 +104,11 @@ pub fn EndpointsPage() -> impl IntoView {
                                 <tbody>
                                     {page.items.into_iter().map(|row| {
                                         let href = format!("/endpoints/{}", row.endpoint.id);
-                                        let url = row.endpoint.url.clone();
+                                        let url = if row.endpoint.kind == herald_engine::model::EndpointKind::Inbox {
+                                            format!("inbox {}", row.endpoint.id)
+                                        } else {
+                                            row.endpoint.url.clone()
+                                        };
                                         let patterns = row.endpoint.event_types.join(", ");
                                         let policy = row.policy_name.clone().unwrap_or_else(|| {
                                             format!("inline ({} attempts)", row.endpoint.retry_policy.max_attempts)
