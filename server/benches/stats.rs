@@ -44,6 +44,7 @@ async fn main() {
             .create_endpoint(
                 tenant,
                 EndpointIn {
+                    kind: Default::default(),
                     url: format!("http://127.0.0.1:9/bench-{i}"),
                     event_types: vec!["none.*".into()],
                     description: String::new(),

@@ -94,40 +94,7 @@ pub fn EndpointFormView(
 
     view! {
         <form class="stack form" on:submit=submit novalidate=true aria-label="Endpoint">
-            {(!editing).then(|| view! {
-                <label>
-                    "Kind"
-                    <select
-                        name="kind"
-                        on:change=move |ev| kind.set(event_target_value(&ev))
-                        prop:value=move || kind.get()
-                        aria-describedby="kind-help"
-                    >
-                        <option value="webhook">"Webhook: Herald sends each event to a URL"</option>
-                        <option value="inbox">"Inbox: your consumers pull events"</option>
-                    </select>
-                    <span class="help" id="kind-help">
-                        "An inbox has no URL: consumers lease its messages with "
-                        <code>"GET /api/v1/inbox/{id}"</code> " and acknowledge each."
-                    </span>
-                    <FieldMessage error name="kind" id="kind-error"/>
-                </label>
-            })}
-            <Show when=move || kind.get() != "inbox">
-                <label>
-                    "URL"
-                    <input
-                        type="url"
-                        name="url"
-                        placeholder="https://example.com/webhooks"
-                        prop:value=move || url.get()
-                        on:input=move |ev| url.set(event_target_value(&ev))
-                        aria-invalid=invalid("url")
-                        aria-describedby="url-error"
-                    />
-                    <FieldMessage error name="url" id="url-error"/>
-                </label>
-            </Show>
+            <DestinationFields editing kind url error/>
             <label>
                 "Event types"
                 <input
@@ -199,6 +166,60 @@ pub fn EndpointFormView(
                 <button type="submit" disabled=move || pending.get()>{submit_label}</button>
             </div>
         </form>
+    }
+}
+
+/// What the endpoint is (chosen on creation only) and, for a webhook, where
+/// it sends.
+#[component]
+fn DestinationFields(
+    editing: bool,
+    kind: RwSignal<String>,
+    url: RwSignal<String>,
+    #[prop(into)] error: Signal<Option<ConsoleError>>,
+) -> impl IntoView {
+    let url_invalid = move || {
+        error
+            .get()
+            .and_then(|e| e.for_field("url"))
+            .is_some()
+            .to_string()
+    };
+    view! {
+            {(!editing).then(|| view! {
+                <label>
+                    "Kind"
+                    <select
+                        name="kind"
+                        on:change=move |ev| kind.set(event_target_value(&ev))
+                        prop:value=move || kind.get()
+                        aria-describedby="kind-help"
+                    >
+                        <option value="webhook">"Webhook: Herald sends each event to a URL"</option>
+                        <option value="inbox">"Inbox: your consumers pull events"</option>
+                    </select>
+                    <span class="help" id="kind-help">
+                        "An inbox has no URL: consumers lease its messages with "
+                        <code>"GET /api/v1/inbox/{id}"</code> " and acknowledge each."
+                    </span>
+                    <FieldMessage error name="kind" id="kind-error"/>
+                </label>
+            })}
+            <Show when=move || kind.get() != "inbox">
+                <label>
+                    "URL"
+                    <input
+                        type="url"
+                        name="url"
+                        placeholder="https://example.com/webhooks"
+                        prop:value=move || url.get()
+                        on:input=move |ev| url.set(event_target_value(&ev))
+                        aria-invalid=url_invalid
+                        aria-describedby="url-error"
+                    />
+                    <FieldMessage error name="url" id="url-error"/>
+                </label>
+            </Show>
     }
 }
 

@@ -178,6 +178,36 @@ impl Dispatcher {
         &self.ops
     }
 
+    /// Disables the endpoint of a delivery whose receiver answered 410 Gone,
+    /// and tells the tenant's operations endpoint.
+    async fn disable_gone(&self, claimed: &Claimed) {
+        let reason = "the receiver answered 410 Gone";
+        match self
+            .store
+            .set_endpoint_enabled(
+                claimed.tenant_id,
+                claimed.endpoint_id,
+                false,
+                Some(reason),
+                None,
+            )
+            .await
+        {
+            Ok(true) => self
+                .ops
+                .gone(claimed.tenant_id, claimed.endpoint_id, reason, Utc::now()),
+            Ok(false) => {}
+            Err(e) => {
+                about!(error, claimed, error = %e, "cannot disable an endpoint that answered 410");
+            }
+        }
+        about!(
+            warn,
+            claimed,
+            "endpoint disabled: the receiver answered 410 Gone; its deliveries wait until it is enabled"
+        );
+    }
+
     /// Deliveries this node holds now: claimed and not yet settled.
     pub fn held(&self) -> u64 {
         self.held.load(std::sync::atomic::Ordering::Relaxed) as u64
@@ -575,32 +605,7 @@ impl Dispatcher {
         if gone {
             // Before the receipt: the delivery it puts back must find the
             // endpoint disabled, or the next claim would send it again.
-            let reason = "the receiver answered 410 Gone";
-            match self
-                .store
-                .set_endpoint_enabled(
-                    claimed.tenant_id,
-                    claimed.endpoint_id,
-                    false,
-                    Some(reason),
-                    None,
-                )
-                .await
-            {
-                Ok(true) => {
-                    self.ops
-                        .gone(claimed.tenant_id, claimed.endpoint_id, reason, Utc::now())
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    about!(error, &claimed, error = %e, "cannot disable an endpoint that answered 410");
-                }
-            }
-            about!(
-                warn,
-                &claimed,
-                "endpoint disabled: the receiver answered 410 Gone; its deliveries wait until it is enabled"
-            );
+            self.disable_gone(&claimed).await;
         }
         let (stored, written) = oneshot::channel();
         let counted = (attempt.error_class, exchange.latency);

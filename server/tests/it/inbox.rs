@@ -165,7 +165,7 @@ async fn two_competing_consumers_get_each_message_once_the_unacked_come_back_and
     };
     tokio::join!(consume("worker-a"), consume("worker-b"), watch);
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(seen.len(), MESSAGES, "every message was leased");
     let mut by_consumer: HashMap<&str, usize> = HashMap::new();
     for (message, leases) in seen.iter() {
@@ -233,7 +233,11 @@ async fn a_nack_hands_a_message_back_for_later_and_receipts_record_each_lease() 
     );
 
     let answer = worker
-        .settle("nack", &[message.clone()], json!({"retry_after_secs": 1}))
+        .settle(
+            "nack",
+            std::slice::from_ref(&message),
+            json!({"retry_after_secs": 1}),
+        )
         .await;
     assert_eq!(answer["settled"], json!([message]), "{answer}");
     assert!(
@@ -255,7 +259,9 @@ async fn a_nack_hands_a_message_back_for_later_and_receipts_record_each_lease() 
         .await;
     assert_eq!(answer["settled"], json!([message]), "{answer}");
     assert_eq!(answer["not_leased"], json!([unknown]), "{answer}");
-    let answer = worker.settle("ack", &[message.clone()], json!({})).await;
+    let answer = worker
+        .settle("ack", std::slice::from_ref(&message), json!({}))
+        .await;
     assert_eq!(
         answer["not_leased"],
         json!([message]),
