@@ -16,3 +16,5 @@ create table inbox_consumers (
     leased         bigint not null,
     primary key (endpoint_id, consumer)
 );
+-- An inbox's consumers, most recent first.
+create index inbox_consumers_seen_idx on inbox_consumers (endpoint_id, last_pull_at);

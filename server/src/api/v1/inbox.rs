@@ -94,16 +94,21 @@ async fn ack(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AckIn>,
 ) -> Result<Json<InboxSettled>, ApiError> {
-    let id = consumable(&state, &caller, &id).await?;
+    settle(&state, &caller, &id, &body.ids, LeaseEnd::Acked).await
+}
+
+/// Ends the leases of `ids` in the inbox the path names.
+async fn settle(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    ids: &[herald_engine::model::DeliveryId],
+    end: LeaseEnd,
+) -> Result<Json<InboxSettled>, ApiError> {
+    let id = consumable(state, caller, id).await?;
     let settled = state
         .engine
-        .settle_inbox(
-            caller.tenant_id,
-            id,
-            &body.ids,
-            LeaseEnd::Acked,
-            &caller.key_id.to_string(),
-        )
+        .settle_inbox(caller.tenant_id, id, ids, end, &caller.key_id.to_string())
         .await?;
     Ok(Json(settled))
 }
@@ -133,21 +138,10 @@ async fn nack(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NackIn>,
 ) -> Result<Json<InboxSettled>, ApiError> {
-    let id = consumable(&state, &caller, &id).await?;
     let end = LeaseEnd::Nacked {
         retry_after_secs: body.retry_after_secs,
     };
-    let settled = state
-        .engine
-        .settle_inbox(
-            caller.tenant_id,
-            id,
-            &body.ids,
-            end,
-            &caller.key_id.to_string(),
-        )
-        .await?;
-    Ok(Json(settled))
+    settle(&state, &caller, &id, &body.ids, end).await
 }
 
 /// An inbox's depth and consumers
