@@ -195,11 +195,11 @@ fn DestinationFields(
                         prop:value=move || kind.get()
                         aria-describedby="kind-help"
                     >
-                        <option value="webhook">"Webhook: Herald sends each event to a URL"</option>
+                        <option value="webhook">"Webhook: Herald sends each event to your server"</option>
                         <option value="inbox">"Inbox: your consumers pull events"</option>
                     </select>
                     <span class="help" id="kind-help">
-                        "An inbox has no URL: consumers lease its messages with "
+                        "An inbox has no address of its own: consumers lease its messages with "
                         <code>"GET /api/v1/inbox/{id}"</code> " and acknowledge each."
                     </span>
                     <FieldMessage error name="kind" id="kind-error"/>
