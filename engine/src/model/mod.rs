@@ -98,7 +98,6 @@ pub struct TenantPatch {
     /// One of the tenant's endpoints to send Herald's operational events
     /// to, or `null` to send none.
     #[serde(default, with = "double_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub operations_endpoint_id: Option<Option<EndpointId>>,
     /// Dead-letter entries (1 to 10000000) above which the operations
     /// endpoint is told, or `null` for no alert.

@@ -51,6 +51,7 @@ async fn consumable(state: &AppState, caller: &Caller, id: &str) -> Result<Endpo
     params(("id" = EndpointId, Path, description = "The inbox endpoint's id."), PullQuery),
     responses(
         (status = 200, description = "The leased messages.", body = Pulled, example = json!(ex::pulled())),
+        (status = 400, description = "query string: unknown field `lmit`, expected one of `limit`, `visibility_secs`, `consumer`"),
         (status = 404, description = "endpoint 'ep_…' was not found."),
         (status = 409, description = "endpoint 'ep_…' is a webhook endpoint: Herald sends to its URL; only an inbox is pulled"),
         (status = 422, description = "visibility_secs: must be from 1 to 43200 seconds (12 hours)"),

@@ -53,8 +53,11 @@ async fn current(
     request_body(content = TenantPatch, example = json!({
         "payload_dedup_window_secs": 300, "operations_endpoint_id": ex::ENDPOINT, "dlq_alert_threshold": 100
     })),
-    responses((status = 200, description = "The tenant as it is now.", body = TenantOut,
-        example = json!(ex::tenant()))),
+    responses(
+        (status = 200, description = "The tenant as it is now.", body = TenantOut,
+            example = json!(ex::tenant())),
+        (status = 404, description = "endpoint 'ep_…' was not found."),
+    ),
 )]
 async fn update(
     State(state): State<AppState>,
