@@ -49,6 +49,26 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Copy the SQLite database of a Herald, running or not, to a new file:
+    /// a consistent snapshot, checked before it gets its name. For
+    /// PostgreSQL use pg_dump (see the README's Backups section).
+    Backup {
+        /// The file to write; refused if it exists.
+        #[arg(long)]
+        to: std::path::PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Put a backup made by `herald backup` in place as the database of an
+    /// empty data directory (no server may run on it), then bring its schema
+    /// up to date.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Manage console users.
     User {
         #[command(subcommand)]
@@ -239,6 +259,12 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::MigrateStore { from, to } => migrate_store(&from, &to).await,
+        Command::Backup { to, common } => {
+            crate::backup::backup(&offline_config(&common)?, &to).await
+        }
+        Command::Restore { from, common } => {
+            crate::backup::restore(&offline_config(&common)?, &from).await
+        }
         Command::User {
             action:
                 UserAction::Create {

@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod correlation;

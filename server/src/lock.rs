@@ -1,6 +1,6 @@
 //! One Herald process per data directory.
 //!
-//! `herald serve`, `herald migrate` and `herald rotate-master-key` hold an
+//! `herald serve`, `herald migrate`, `herald restore` and `herald rotate-master-key` hold an
 //! exclusive OS lock on `<data_dir>/herald.lock` for as long as they run. The
 //! kernel releases it when the process ends however it ends (SIGKILL
 //! included), so a lock is never stale; the file itself stays and only names

@@ -9,6 +9,7 @@
 mod accounts;
 mod acks;
 mod audit;
+pub mod backup;
 mod breakers;
 mod checkpoints;
 mod convert;

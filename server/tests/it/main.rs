@@ -7,6 +7,7 @@
 mod access;
 mod acks;
 mod api_auth;
+mod backup;
 mod breakers;
 mod cli;
 mod client;

@@ -89,6 +89,11 @@ use helpers::{Conditions, id_page, row_by_id};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// The newest schema version this Herald knows (its last migration).
+pub(crate) fn newest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// Two pools over one file. SQLite lets one writer in at a time; letting several
 /// connections race for that lock makes the losers sleep in SQLite's busy
 /// handler (milliseconds each), so every write goes through the one writer
