@@ -33,6 +33,12 @@ pub struct Metrics {
     dlq_added: AtomicU64,
     acks: AtomicU64,
     ack_timeouts: AtomicU64,
+    /// Breaker transitions: opened, closed, disabled (in that order).
+    breakers: [AtomicU64; 3],
+    /// In-flight deliveries taken back from a lease that ran out, and from
+    /// this node's previous run at start.
+    leases_expired: AtomicU64,
+    leases_restart: AtomicU64,
     /// `(outcome, error class)` → attempts.
     attempts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     latency: Mutex<Histogram>,
@@ -100,6 +106,64 @@ impl Metrics {
     /// or ended when their policy allowed no more).
     pub fn ack_timeouts(&self, n: u64) {
         self.ack_timeouts.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A circuit breaker changed state.
+    pub fn breaker(&self, change: crate::model::BreakerChange) {
+        let slot = match change {
+            crate::model::BreakerChange::Opened => 0,
+            crate::model::BreakerChange::Closed => 1,
+            crate::model::BreakerChange::Disabled => 2,
+        };
+        self.breakers[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// In-flight deliveries taken back: from leases that ran out (`expired`,
+    /// a node that stopped or stalled), or at start from this node's previous
+    /// run.
+    pub fn leases_taken_back(&self, n: u64, expired: bool) {
+        let counter = if expired {
+            &self.leases_expired
+        } else {
+            &self.leases_restart
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Breaker transitions and leases taken back: what an operator alerts on.
+    fn render_recovery(&self, o: &mut String) {
+        let n = family(
+            o,
+            "herald_breaker_transitions_total",
+            "counter",
+            "Circuit breaker transitions by change: opened, closed, disabled (the endpoint was disabled).",
+        );
+        for (change, count) in ["opened", "closed", "disabled"].iter().zip(&self.breakers) {
+            line(
+                o,
+                n,
+                &format!("{{change=\"{change}\"}}"),
+                count.load(Ordering::Relaxed),
+            );
+        }
+        let n = family(
+            o,
+            "herald_delivery_leases_taken_back_total",
+            "counter",
+            "In-flight deliveries taken back, by why: expired (a lease ran out: its node stopped or stalled) or restart (left by this node's previous run).",
+        );
+        line(
+            o,
+            n,
+            "{why=\"expired\"}",
+            self.leases_expired.load(Ordering::Relaxed),
+        );
+        line(
+            o,
+            n,
+            "{why=\"restart\"}",
+            self.leases_restart.load(Ordering::Relaxed),
+        );
     }
 
     /// The acknowledgement counters.
@@ -177,6 +241,7 @@ impl Metrics {
         line(o, n, "", self.dlq_added.load(Ordering::Relaxed));
 
         self.render_acks(o);
+        self.render_recovery(o);
 
         let n = family(
             o,
@@ -322,6 +387,28 @@ mod tests {
         assert!(text.contains("herald_delivery_attempt_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
         assert!(text.contains("herald_delivery_attempt_duration_seconds_count 3\n"));
         assert!(text.contains("herald_dlq_entries_added_total 1\n"));
+    }
+
+    #[test]
+    fn breaker_transitions_and_leases_taken_back_are_counted_apart() {
+        let m = Metrics::default();
+        let text = m.render(&Gauges::default());
+        assert!(text.contains("herald_breaker_transitions_total{change=\"opened\"} 0\n"));
+        m.breaker(crate::model::BreakerChange::Opened);
+        m.breaker(crate::model::BreakerChange::Opened);
+        m.breaker(crate::model::BreakerChange::Disabled);
+        m.leases_taken_back(5, true);
+        m.leases_taken_back(2, false);
+        let text = m.render(&Gauges::default());
+        for expected in [
+            "herald_breaker_transitions_total{change=\"opened\"} 2\n",
+            "herald_breaker_transitions_total{change=\"closed\"} 0\n",
+            "herald_breaker_transitions_total{change=\"disabled\"} 1\n",
+            "herald_delivery_leases_taken_back_total{why=\"expired\"} 5\n",
+            "herald_delivery_leases_taken_back_total{why=\"restart\"} 2\n",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub(super) fn spawn(
     store: Arc<dyn Store>,
     live: Arc<LiveHub>,
     ops: crate::ops::Notices,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> Observer {
     let (tx, mut rx) = mpsc::unbounded_channel::<BreakerObservation>();
     tokio::spawn(async move {
@@ -41,6 +42,7 @@ pub(super) fn spawn(
             match store.observe_breakers(&batch, Utc::now()).await {
                 Ok(changed) => {
                     for t in changed {
+                        metrics.breaker(t.change);
                         ops.breaker(&t);
                         tracing::warn!(
                             correlation_id = "breakers",

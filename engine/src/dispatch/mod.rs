@@ -152,7 +152,7 @@ impl Dispatcher {
         ops: crate::ops::Notices,
     ) -> Arc<Self> {
         let refills = store.refills();
-        let breakers = breaker::spawn(store.clone(), live.clone(), ops.clone());
+        let breakers = breaker::spawn(store.clone(), live.clone(), ops.clone(), metrics.clone());
         Arc::new(Self {
             store,
             client: http::client(

@@ -12,10 +12,14 @@ impl Dispatcher {
     /// those leases run out; other nodes' work is left to them.
     pub(super) async fn recover_left_in_flight(&self) {
         match self.store.reclaim_own(Utc::now()).await {
-            Ok(settled) => self.settled(
-                settled,
-                "recovered deliveries left in flight by the previous run",
-            ),
+            Ok(settled) => {
+                self.metrics
+                    .leases_taken_back(settled.requeued + settled.dead, false);
+                self.settled(
+                    settled,
+                    "recovered deliveries left in flight by the previous run",
+                );
+            }
             Err(e) => tracing::error!(error = %e, "cannot recover deliveries left in flight"),
         }
     }
@@ -24,7 +28,11 @@ impl Dispatcher {
     pub(super) async fn reclaim_expired(&self) {
         let now = Utc::now();
         match self.store.reclaim_expired(now, now).await {
-            Ok(settled) => self.settled(settled, "reclaimed deliveries whose lease had expired"),
+            Ok(settled) => {
+                self.metrics
+                    .leases_taken_back(settled.requeued + settled.dead, true);
+                self.settled(settled, "reclaimed deliveries whose lease had expired");
+            }
             Err(e) => tracing::error!(error = %e, "cannot reclaim expired leases"),
         }
         // Deliveries whose receiver did not acknowledge them in time go out

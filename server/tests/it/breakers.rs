@@ -138,6 +138,28 @@ async fn a_failing_receiver_opens_the_breaker_one_probe_per_cool_down_and_recove
         ]
     );
 
+    // And `/metrics` counted them.
+    let metrics = api
+        .server
+        .http
+        .get(api.server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "herald_breaker_transitions_total{change=\"opened\"} 2",
+        "herald_breaker_transitions_total{change=\"closed\"} 1",
+        "herald_breaker_transitions_total{change=\"disabled\"} 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == expected),
+            "{expected}: {metrics}"
+        );
+    }
+
     // The operations endpoint was told each transition, signed, in order.
     let deadline = Instant::now() + Duration::from_secs(15);
     while operations.received().len() < 3 && Instant::now() < deadline {

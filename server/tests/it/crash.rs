@@ -110,7 +110,7 @@ async fn sigkill_during_delivery_loses_no_accepted_event() {
         "the kill must land before everything was delivered ({at_kill})"
     );
 
-    let (_second, _) = serve(data.path()).await;
+    let (_second, second_url) = serve(data.path()).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let per_id = loop {
         let per_id = per_webhook_id(&receiver);
@@ -143,6 +143,20 @@ async fn sigkill_during_delivery_loses_no_accepted_event() {
         per_id.values().all(|n| *n <= 2),
         "no delivery arrives more than twice"
     );
+    // What the dead run left in flight was taken back at start, and counted.
+    let metrics = reqwest::get(format!("{second_url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let taken_back: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("herald_delivery_leases_taken_back_total{why=\"restart\"} "))
+        .expect("the counter is exposed")
+        .parse()
+        .unwrap();
+    assert!(taken_back >= 1, "{metrics}");
 }
 
 #[tokio::test]

@@ -92,7 +92,9 @@ async fn three_nodes_deliver_every_event_when_one_is_killed_mid_delivery() {
             r.overlapping()
         );
     }
-    // Both survivors did part of the work.
+    // Both survivors did part of the work, and between them took back
+    // every delivery the dead node held when its leases ran out.
+    let mut taken_back = 0.0;
     for node in [0, 2] {
         let text = cluster
             .http
@@ -109,7 +111,18 @@ async fn three_nodes_deliver_every_event_when_one_is_killed_mid_delivery() {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
         assert!(sent > 0.0, "node {node} delivered nothing");
+        taken_back += text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("herald_delivery_leases_taken_back_total{why=\"expired\"} ")
+            })
+            .and_then(|v| v.parse::<f64>().ok())
+            .expect("the survivors count the leases they take back");
     }
+    assert!(
+        taken_back >= held as f64,
+        "the survivors counted {taken_back} leases taken back, the dead node held {held}"
+    );
 }
 
 /// A replay job of 5,000 events runs on one node; that node is killed. The
