@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// (loopback, private, …), comma-separated CIDRs [default: none].
     #[arg(long, env = "HERALD_OUTBOUND_ALLOW_CIDRS", value_name = "CIDRS")]
     pub outbound_allow_cidrs: Option<String>,
+    /// Reverse proxies whose X-Forwarded-For names the client, comma-separated
+    /// CIDRs; from any other peer the header is ignored [default: none].
+    #[arg(long, env = "HERALD_TRUSTED_PROXIES", value_name = "CIDRS")]
+    pub trusted_proxies: Option<String>,
     /// API requests per second each API key may make; 0 turns the limit off [default: 1000].
     #[arg(long, env = "HERALD_API_RATE_LIMIT", value_name = "PER_SECOND")]
     pub api_rate_limit: Option<String>,
@@ -144,6 +148,7 @@ struct FileSettings {
     secure_cookies: Option<toml::Value>,
     max_payload_bytes: Option<toml::Value>,
     outbound_allow_cidrs: Option<String>,
+    trusted_proxies: Option<String>,
     api_rate_limit: Option<toml::Value>,
     login_rate_limit: Option<toml::Value>,
     durability: Option<String>,
@@ -179,6 +184,8 @@ pub struct Config {
     pub max_payload_bytes: usize,
     /// Which internal address ranges deliveries may reach anyway.
     pub outbound_guard: herald_engine::dispatch::guard::DestinationGuard,
+    /// Peers whose X-Forwarded-For is believed (see `crate::proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Requests per second per API key (0: unlimited).
     pub api_rate_limit: u32,
     /// Sign-in attempts per minute per client address (0: unlimited).
@@ -295,6 +302,16 @@ impl Config {
                     )
                 })?,
         );
+        let trusted_proxies = herald_engine::dispatch::guard::DestinationGuard::parse_allow_list(
+            &pick(&serve.trusted_proxies, file.trusted_proxies).unwrap_or_default(),
+        )
+        .map_err(|m| {
+            bad(
+                "trusted_proxies",
+                m,
+                "comma-separated CIDRs of your reverse proxies such as 10.0.0.5/32, or empty",
+            )
+        })?;
         let api_rate_limit = whole_number(
             "api_rate_limit",
             cli_or_value(&serve.api_rate_limit, file.api_rate_limit),
@@ -338,6 +355,7 @@ impl Config {
             secure_cookies,
             max_payload_bytes,
             outbound_guard,
+            trusted_proxies,
             api_rate_limit,
             login_rate_limit,
             durability,

@@ -16,6 +16,7 @@ pub mod error;
 pub mod health;
 pub mod lock;
 pub mod metrics;
+pub mod proxy;
 pub mod remote;
 pub mod security;
 pub mod session;
@@ -136,6 +137,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         limits: state::Limits {
             max_payload_bytes: config.max_payload_bytes,
         },
+        trusted_proxies: config.trusted_proxies.clone(),
         console: ConsoleState {
             engine,
             store: store.clone(),
@@ -264,6 +266,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), security::headers))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(from_fn(correlation::layer))
+        .layer(from_fn_with_state(state.clone(), proxy::client_address))
         .with_state(state)
 }
 

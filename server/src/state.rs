@@ -47,6 +47,8 @@ pub struct Shared {
     /// The operations the API and the console share.
     pub engine: Engine,
     pub limits: Limits,
+    /// Reverse proxies whose X-Forwarded-For names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Requests per API key.
     pub api_limiter: Arc<herald_engine::limit::SharedLimiter<herald_engine::model::ApiKeyId>>,
     /// Unknown or malformed API keys per client address.

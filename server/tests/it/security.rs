@@ -147,6 +147,58 @@ async fn a_key_over_its_rate_gets_429_with_retry_after() {
     assert_eq!(res.status(), 200);
 }
 
+/// A sign-in attempt that a reverse proxy forwarded for `client`.
+async fn login_via_proxy(server: &TestServer, client: &str) -> u16 {
+    server
+        .http
+        .post(server.url("/fn/login"))
+        .header("x-forwarded-for", client)
+        .form(&[
+            ("email", "nobody@herald.test"),
+            ("password", "wrong-password"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_limit_and_nobody_else_picks_one() {
+    // The test client connects from 127.0.0.1: here, the trusted proxy.
+    let server = TestServer::start_with(|c| {
+        c.login_rate_limit = 3;
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(login_via_proxy(&server, "203.0.113.1").await, 401);
+    }
+    assert_eq!(login_via_proxy(&server, "203.0.113.1").await, 429);
+    // Another client behind the same proxy is not locked out with it, even
+    // when it writes the first one's address in front.
+    assert_eq!(login_via_proxy(&server, "203.0.113.2").await, 401);
+    assert_eq!(
+        login_via_proxy(&server, "203.0.113.1, 203.0.113.2").await,
+        401
+    );
+
+    // Without trusted proxies the header is the client's own word: ignored.
+    let server = TestServer::start_with(|c| c.login_rate_limit = 3).await;
+    for n in 0..3 {
+        assert_eq!(
+            login_via_proxy(&server, &format!("198.51.100.{n}")).await,
+            401
+        );
+    }
+    assert_eq!(
+        login_via_proxy(&server, "198.51.100.77").await,
+        429,
+        "a made-up X-Forwarded-For does not buy a fresh allowance"
+    );
+}
+
 async fn login_status(server: &TestServer, email: &str, password: &str) -> reqwest::Response {
     server
         .http
