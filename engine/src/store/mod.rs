@@ -190,14 +190,29 @@ pub async fn connect_node(
     match Backend::from_url(url).map_err(|m| EngineError::invalid("database_url", m))? {
         Backend::Sqlite => {
             let store = SqliteStore::connect(url, vault, durability, node).await?;
-            store.migrate().await?;
+            store.migrate().await.map_err(newer_schema)?;
             Ok(Arc::new(store))
         }
         Backend::Postgres => {
             let store = PostgresStore::connect(url, vault, durability, node).await?;
-            store.migrate().await?;
+            store.migrate().await.map_err(newer_schema)?;
             Ok(Arc::new(store))
         }
+    }
+}
+
+/// A database a newer Herald has migrated says so in words: migrations only
+/// go forward, and an older Herald must not run on a schema it does not know.
+fn newer_schema(e: EngineError) -> EngineError {
+    match e {
+        EngineError::Migrate(sqlx::migrate::MigrateError::VersionMissing(version)) => {
+            EngineError::Internal(format!(
+                "this database was upgraded by a newer Herald (it has migration {version}, which \
+                 this Herald does not know): run that version or a later one; migrations only go \
+                 forward"
+            ))
+        }
+        other => other,
     }
 }
 

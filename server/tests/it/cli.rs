@@ -52,6 +52,47 @@ fn migrate_creates_the_database() {
     assert!(data.path().join("herald.db").exists());
 }
 
+#[tokio::test]
+async fn an_older_herald_refuses_a_database_a_newer_one_migrated() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(
+        herald(data.path())
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        data.path().join("herald.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into _sqlx_migrations (version, description, installed_on, success, checksum, \
+         execution_time) select 9999, 'from a newer herald', installed_on, 1, checksum, 1 \
+         from _sqlx_migrations order by version desc limit 1",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    for command in ["migrate", "serve"] {
+        let out = herald(data.path())
+            .arg(command)
+            .env("HERALD_LISTEN", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{command} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("upgraded by a newer Herald") && err.contains("9999"),
+            "{command}: {err}"
+        );
+    }
+}
+
 #[test]
 fn user_create_refuses_an_unknown_role() {
     let data = tempfile::tempdir().unwrap();
