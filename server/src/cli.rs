@@ -100,6 +100,12 @@ pub enum Command {
     /// Print the REST API's OpenAPI 3.1 document (JSON), as the server serves
     /// it at /api/v1/openapi.json: for client generators, offline.
     Openapi,
+    /// Ask a running Herald whether it serves: each dependency with its
+    /// latency; exit code 0 when it does, 1 when it does not (server).
+    Health {
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Replay stored events matching a filter, with a progress bar (server).
     Replay {
         #[command(flatten)]
@@ -231,16 +237,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Events { action, remote } => crate::remote::events(remote, action).await,
         Command::Endpoints { action, remote } => crate::remote::endpoints(remote, action).await,
         Command::Inbox { action, remote } => crate::remote::inbox(remote, action).await,
-        Command::Serve { common, serve } => {
-            let config = Config::resolve(&common, &serve)?;
-            crate::init_tracing(&config.log, config.log_format);
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!("cannot listen on {} (HERALD_LISTEN): {e}", config.listen)
-                })?;
-            crate::run(config, listener).await
-        }
+        Command::Health { remote } => crate::remote::health(&remote).await,
+        Command::Serve { common, serve } => serve_command(&common, &serve).await,
         Command::Openapi => {
             println!(
                 "{}",
@@ -248,16 +246,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Migrate { common } => {
-            let config = offline_config(&common)?;
-            let _lock = crate::lock::lock_data_dir(&config.data_dir)?;
-            crate::state::open_store(&config).await?.close().await;
-            println!(
-                "Database {} is up to date.",
-                herald_engine::store::redact_url(&config.database_url)
-            );
-            Ok(())
-        }
+        Command::Migrate { common } => migrate(&common).await,
         Command::MigrateStore { from, to } => migrate_store(&from, &to).await,
         Command::Backup { to, common } => {
             crate::backup::backup(&offline_config(&common)?, &to).await
@@ -369,6 +358,26 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// `herald migrate-store`: the copy, with a progress bar on stderr.
+async fn serve_command(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<()> {
+    let config = Config::resolve(common, serve)?;
+    crate::init_tracing(&config.log, config.log_format);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {} (HERALD_LISTEN): {e}", config.listen))?;
+    crate::run(config, listener).await
+}
+
+async fn migrate(common: &CommonArgs) -> anyhow::Result<()> {
+    let config = offline_config(common)?;
+    let _lock = crate::lock::lock_data_dir(&config.data_dir)?;
+    crate::state::open_store(&config).await?.close().await;
+    println!(
+        "Database {} is up to date.",
+        herald_engine::store::redact_url(&config.database_url)
+    );
+    Ok(())
+}
+
 async fn migrate_store(from: &str, to: &str) -> anyhow::Result<()> {
     use herald_engine::store::{Backend, copy, redact_url};
     if Backend::from_url(from) != Ok(Backend::Sqlite) {

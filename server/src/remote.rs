@@ -3,6 +3,7 @@
 //! for scripts; an API error is printed with its message and exits non-zero.
 
 mod endpoints;
+mod health;
 mod inbox;
 mod replays;
 
@@ -341,6 +342,7 @@ fn print_json(v: &Value) -> anyhow::Result<()> {
 }
 
 pub use endpoints::{EndpointsAction, endpoints};
+pub use health::health;
 pub use inbox::{InboxAction, inbox};
 use replays::run_replay;
 pub use replays::{replay, replay_event, replays};
