@@ -97,15 +97,7 @@ async fn a_signed_acknowledgement_ends_the_delivery_and_is_counted() {
     assert!(detail["deliveries"][0]["acked_at"].is_string(), "{detail}");
     let stats = api.get("/api/v1/stats?granularity=minute").await;
     assert_eq!(stats["total"]["acked"], 1, "{stats}");
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(metrics.contains("herald_acks_total 1\n"), "{metrics}");
     assert!(
         metrics.contains("herald_deliveries{state=\"awaiting_ack\"} 0\n"),

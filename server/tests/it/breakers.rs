@@ -139,16 +139,7 @@ async fn a_failing_receiver_opens_the_breaker_one_probe_per_cool_down_and_recove
     );
 
     // And `/metrics` counted them.
-    let metrics = api
-        .server
-        .http
-        .get(api.server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for expected in [
         "herald_breaker_transitions_total{change=\"opened\"} 2",
         "herald_breaker_transitions_total{change=\"closed\"} 1",

@@ -73,6 +73,13 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// `/metrics` as Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let res = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    }
+
     /// Shuts down gracefully and hands back the data directory.
     pub async fn stop(self) -> tempfile::TempDir {
         self.running.shutdown().await.expect("clean shutdown");
