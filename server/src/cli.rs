@@ -31,6 +31,10 @@ pub enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate {
+        /// Change nothing: say which migrations starting this Herald would
+        /// apply (exit code 0 when none, 1 when some). Safe while servers run.
+        #[arg(long)]
+        check: bool,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -246,7 +250,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Migrate { common } => migrate(&common).await,
+        Command::Migrate {
+            check: true,
+            common,
+        } => migrate_check(&common).await,
+        Command::Migrate { common, .. } => migrate(&common).await,
         Command::MigrateStore { from, to } => migrate_store(&from, &to).await,
         Command::Backup { to, common } => {
             crate::backup::backup(&offline_config(&common)?, &to).await
@@ -376,6 +384,35 @@ async fn migrate(common: &CommonArgs) -> anyhow::Result<()> {
         herald_engine::store::redact_url(&config.database_url)
     );
     Ok(())
+}
+
+async fn migrate_check(common: &CommonArgs) -> anyhow::Result<()> {
+    let config = offline_config(common)?;
+    let url = herald_engine::store::redact_url(&config.database_url);
+    let status = herald_engine::store::schema::status(&config.database_url).await?;
+    if !status.unknown.is_empty() {
+        anyhow::bail!(
+            "{url} was upgraded by a newer Herald (migrations {:?}, which this Herald does not \
+             know): run that version or a later one",
+            status.unknown
+        );
+    }
+    println!(
+        "Database {url}: schema {}; this Herald's newest is {}.",
+        status.applied, status.newest
+    );
+    if status.pending.is_empty() {
+        println!("Up to date: starting this Herald changes no schema.");
+        return Ok(());
+    }
+    println!(
+        "{} pending migration(s), applied when this Herald starts (or by `herald migrate`):",
+        status.pending.len()
+    );
+    for (version, description) in &status.pending {
+        println!("  {version:04} {description}");
+    }
+    std::process::exit(1);
 }
 
 async fn migrate_store(from: &str, to: &str) -> anyhow::Result<()> {

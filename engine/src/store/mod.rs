@@ -30,6 +30,7 @@ mod policies;
 mod postgres;
 mod replays;
 mod rows;
+pub mod schema;
 mod sql;
 #[allow(clippy::duplicate_mod)]
 mod sqlite;

@@ -78,9 +78,9 @@ async fn an_older_herald_refuses_a_database_a_newer_one_migrated() {
     .await
     .unwrap();
     db.close().await;
-    for command in ["migrate", "serve"] {
+    for command in ["migrate", "serve", "migrate --check"] {
         let out = herald(data.path())
-            .arg(command)
+            .args(command.split(' '))
             .env("HERALD_LISTEN", "127.0.0.1:0")
             .output()
             .unwrap();
@@ -91,6 +91,40 @@ async fn an_older_herald_refuses_a_database_a_newer_one_migrated() {
             "{command}: {err}"
         );
     }
+}
+
+#[test]
+fn migrate_check_lists_what_starting_would_apply_and_changes_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let out = herald(data.path())
+        .args(["migrate", "--check"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("schema 0;") && text.contains("0001 "),
+        "{text}"
+    );
+    assert!(
+        !data.path().join("herald.db").exists(),
+        "nothing is created"
+    );
+    assert!(
+        herald(data.path())
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = herald(data.path())
+        .args(["migrate", "--check"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Up to date"), "{text}");
 }
 
 #[test]

@@ -88,6 +88,14 @@ const DUE_OF_ENDPOINT: &str = "select d.tenant_id, e.event_type, count(*) from d
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
+/// This Herald's migrations: version and description.
+pub(crate) fn migrations() -> Vec<(i64, String)> {
+    MIGRATOR
+        .iter()
+        .map(|m| (m.version, m.description.to_string()))
+        .collect()
+}
+
 /// How long the server keeps a session that sits idle inside a transaction.
 const IDLE_IN_TRANSACTION: std::time::Duration = std::time::Duration::from_secs(10);
 

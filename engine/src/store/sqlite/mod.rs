@@ -89,6 +89,14 @@ use helpers::{Conditions, id_page, row_by_id};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// This Herald's migrations: version and description.
+pub(crate) fn migrations() -> Vec<(i64, String)> {
+    MIGRATOR
+        .iter()
+        .map(|m| (m.version, m.description.to_string()))
+        .collect()
+}
+
 /// The newest schema version this Herald knows (its last migration).
 pub(crate) fn newest_migration() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
