@@ -403,18 +403,25 @@ async fn the_cli_pauses_and_resumes_an_endpoint_and_names_its_blocked_streams() 
     assert!(err.contains("404"), "{err}");
 }
 
-#[tokio::test]
-async fn health_says_whether_a_server_serves_with_its_exit_code() {
-    let server = TestServer::start().await;
-    let base = server.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
+/// `herald health ARGS --url URL`, off the async runtime.
+async fn health_cli(args: &[&str], url: String) -> std::process::Output {
+    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    args.extend(["--url".to_owned(), url]);
+    tokio::task::spawn_blocking(move || {
         herald(std::path::Path::new("."))
-            .args(["health", "--url", &base])
+            .args(&args)
             .output()
             .unwrap()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn health_says_whether_a_server_serves_with_its_exit_code() {
+    let server = TestServer::start().await;
+    let base = server.base.clone();
+    let out = health_cli(&["health"], base).await;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains(": ready (HTTP 200"), "{text}");
@@ -424,28 +431,14 @@ async fn health_says_whether_a_server_serves_with_its_exit_code() {
         "{text}"
     );
     let base = server.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        herald(std::path::Path::new("."))
-            .args(["health", "--json", "--url", &base])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = health_cli(&["health", "--json"], base).await;
     let body: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["checks"]["database"]["status"], "up");
     let stopped = server.base.clone();
     server.stop().await;
 
     // Nothing listening any more: exit code 1, and it says so.
-    let out = tokio::task::spawn_blocking(move || {
-        herald(std::path::Path::new("."))
-            .args(["health", "--url", &stopped])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = health_cli(&["health"], stopped).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("not answering"));
 }
