@@ -4,18 +4,23 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
+# Node.js runs wasm-opt (npm's binaryen) and precompresses the console's files.
 RUN rustup target add wasm32-unknown-unknown \
- && cargo install cargo-leptos --version 0.3.10 --locked
+ && apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm \
+ && rm -rf /var/lib/apt/lists/*
 # wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
 COPY Cargo.lock .
 RUN want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock) \
- && cargo install wasm-bindgen-cli --version "$want" --locked
+ && (cargo install wasm-bindgen-cli --version "$want" --locked \
+     || cargo install wasm-bindgen-cli --version "$want")
 COPY . .
 ENV CARGO_TARGET_DIR=/src/target
-RUN cargo leptos build --release \
+RUN scripts/setup.sh build \
+ && scripts/build.sh release \
  && mkdir -p /out \
  && cp target/release/herald /out/herald \
- && cp -r target/site /out/site
+ && cp -r target/release/site /out/site
 
 FROM debian:bookworm-slim
 # Deliveries verify TLS with the roots built into the binary: no CA package.

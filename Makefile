@@ -7,8 +7,10 @@ SHELL := bash
 # reuse earlier builds instead of starting cold. Override to taste.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/herald/target
 HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
+RELEASE_BIN := $(CARGO_TARGET_DIR)/release/herald
+LOAD_BIN := $(CARGO_TARGET_DIR)/release/herald-load
 
-.PHONY: help setup setup-build setup-e2e build run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-postgres bench-instructions build-release loadtest fuzz-api fuzz-api-quick
+.PHONY: help setup setup-build setup-e2e build build-release build-bench watch run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-postgres bench-instructions bench-console bench-retention soak loadtest fuzz-api fuzz-api-quick
 
 help:
 	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
@@ -26,15 +28,27 @@ setup-build:
 setup-e2e:
 	@scripts/setup.sh e2e
 
-# The server binary and the console's wasm, CSS and assets (debug build).
+# The server binary and the console's wasm, CSS and assets beside it (debug
+# build: the quickest to build, what the tests use).
 build: setup-build
-	cargo leptos build
+	scripts/build.sh debug
+
+# The release server and the size-optimised console (wasm-opt, hashed names,
+# precompressed): what `make run` serves.
+build-release: setup-build
+	scripts/build.sh release
 
 # Local receivers (a webhook catcher on localhost) are reachable from `make run`:
 # the destination guard otherwise refuses loopback and private addresses.
-run: build
+run: build-release
 	@echo "make run: HERALD_OUTBOUND_ALLOW_CIDRS=$${HERALD_OUTBOUND_ALLOW_CIDRS-127.0.0.0/8,::1/128} (deliveries may reach loopback)"
-	HERALD_OUTBOUND_ALLOW_CIDRS="$${HERALD_OUTBOUND_ALLOW_CIDRS-127.0.0.0/8,::1/128}" $(HERALD_BIN) serve
+	HERALD_OUTBOUND_ALLOW_CIDRS="$${HERALD_OUTBOUND_ALLOW_CIDRS-127.0.0.0/8,::1/128}" $(RELEASE_BIN) serve
+
+# While working on the console: rebuilds and reloads the page on each change
+# (cargo-leptos, installed by `scripts/setup.sh dev`; not needed otherwise).
+watch:
+	scripts/setup.sh dev
+	cargo leptos watch
 
 fmt:
 	cargo fmt --all
@@ -117,17 +131,14 @@ bench:
 	$(MAKE) bench-ordering
 	$(MAKE) bench-postgres
 
-RELEASE_BIN := $(CARGO_TARGET_DIR)/release/herald
-LOAD_BIN := $(CARGO_TARGET_DIR)/release/herald-load
-
-# The release server and the load generator (a process of its own).
-build-release:
-	cargo build --release -p herald-server -p herald-load --bin herald --bin herald-load
+# The release server, its console and the load generator (a process of its own).
+build-bench: build-release
+	cargo build --release -p herald-load --bin herald-load
 
 # What a client in another process sees: ingest and delivery throughput, then
 # ingest-to-receiver latency at 1,000 and 5,000 events/s (60 s each); then
 # deliveries and 5,000 events/s again with the endpoint taking 64 requests at once.
-bench-load: build-release
+bench-load: build-bench
 	$(LOAD_BIN) --herald $(RELEASE_BIN) throughput
 	$(LOAD_BIN) --herald $(RELEASE_BIN) latency --rates 1000,5000 --secs 60
 	$(LOAD_BIN) --herald $(RELEASE_BIN) --max-in-flight 64 throughput --single-events 100 --batches 1 --deliveries 40000
@@ -135,7 +146,7 @@ bench-load: build-release
 
 # Delivery throughput by ordering, on SQLite and on PostgreSQL (one node):
 # no order, ordered by key over 1,000 keys, ordered by endpoint (one stream).
-bench-ordering: build-release
+bench-ordering: build-bench
 	psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname = 'herald_bench'" | grep -q 1 \
 	  || psql -h 127.0.0.1 -U postgres -d postgres -qc "create database herald_bench"
 	$(LOAD_BIN) --herald $(RELEASE_BIN) ordering
@@ -146,7 +157,7 @@ bench-ordering: build-release
 # more machines would gain). Each run makes a schema of herald_bench and drops it.
 # Smaller runs than SQLite's: every event is delivered before the next phase,
 # and deliveries on PostgreSQL go at a few hundred a second here (README).
-bench-postgres: build-release
+bench-postgres: build-bench
 	psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname = 'herald_bench'" | grep -q 1 \
 	  || psql -h 127.0.0.1 -U postgres -d postgres -qc "create database herald_bench"
 	for n in 1 2 3; do \
@@ -154,11 +165,27 @@ bench-postgres: build-release
 	  $(LOAD_BIN) --herald $(RELEASE_BIN) --postgres postgres://postgres@127.0.0.1:5432/herald_bench --nodes $$n latency --rates 1000 --secs 10; \
 	done
 
+# What a browser transfers and waits for on its first visit to the console
+# (release build, precompressed), and with its cache warm. Prints figures.
+bench-console: build-release setup-e2e
+	cd end2end && HERALD_BIN="$(RELEASE_BIN)" node measure/first-load.mjs
+
+# Publish latency on SQLite before, while and after retention prunes
+# 1,000,000 expired events (each with a delivery and a receipt).
+bench-retention: build-bench
+	$(LOAD_BIN) --herald $(RELEASE_BIN) retention
+
+# The soak test, not part of `make test`: 30 minutes (SOAK_MINUTES) of steady
+# load at half the measured maximum, a flaky receiver, a replay and a retention
+# pass; CSV and chart in docs/soak/. SOAK_BACKEND=postgres runs two nodes.
+soak: build-bench
+	scripts/soak.sh
+
 # Instructions per ingested event and per delivery, counted by callgrind.
-bench-instructions: build-release
+bench-instructions: build-bench
 	$(LOAD_BIN) --herald $(RELEASE_BIN) instructions
 
 # Mixed publishes and reads: 100 requests/s for 10 minutes, then 1,000/s for a
 # minute; success rate and percentiles. Not part of `make test`.
-loadtest: build-release
+loadtest: build-bench
 	$(LOAD_BIN) --herald $(RELEASE_BIN) load

@@ -16,7 +16,7 @@ pub mod pages;
 pub mod ssr;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
@@ -47,7 +47,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
+                // A release site's file names carry a hash of their content.
+                <HashedStylesheet options=options.clone() id="herald-css"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -71,7 +74,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="herald-css" href="/pkg/herald.css"/>
         <Title formatter=|page: String| format!("{page} · Herald")/>
         <Router>
             <Routes fallback=NotFound>

@@ -47,6 +47,8 @@ pub struct Launch {
     pub postgres: Option<String>,
     /// `herald serve` processes sharing it.
     pub nodes: usize,
+    /// More settings for every node, as environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 /// 32 random bytes as hex: one master key for every node of a run.
@@ -102,6 +104,7 @@ impl Launch {
             env.push(("HERALD_MASTER_KEY".into(), master_key()?));
             schema = Some((database.clone(), name));
         }
+        env.extend(self.env.iter().cloned());
         let stderr = Arc::new(Mutex::new(String::new()));
         let (mut children, mut bases, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..self.nodes.max(1) {
@@ -212,6 +215,21 @@ async fn api_key(bin: &Path, data: &Path, env: &[(String, String)]) -> anyhow::R
 }
 
 impl Herald {
+    /// The server processes' ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().filter_map(Child::id).collect()
+    }
+
+    /// The PostgreSQL database and schema this run uses, if on PostgreSQL.
+    pub fn schema(&self) -> Option<(&str, &str)> {
+        self.schema.as_ref().map(|(d, s)| (d.as_str(), s.as_str()))
+    }
+
+    /// The first node's data directory (its SQLite database, on SQLite).
+    pub fn data_dir(&self) -> &Path {
+        self._data[0].path()
+    }
+
     /// An API URL on the next node in turn.
     pub fn url(&self, path: &str) -> String {
         let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

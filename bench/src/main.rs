@@ -20,6 +20,8 @@ use clap::{Parser, Subcommand};
 mod herald;
 mod ordering;
 mod receiver;
+mod retention;
+mod soak;
 mod workload;
 
 use herald::Launch;
@@ -107,6 +109,35 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         burst_secs: u32,
     },
+    /// Publish latency while retention prunes `--expired` old events (each
+    /// with a delivery and a receipt) from SQLite, against the same load
+    /// before and after.
+    Retention {
+        #[arg(long, default_value_t = 1_000_000)]
+        expired: u64,
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+        #[arg(long, default_value_t = 30)]
+        secs: u32,
+    },
+    /// A long run under steady load (half of the maximum measured first,
+    /// unless `--rate`), with a receiver that fails 5 % of requests and
+    /// hangs on 1 %, a replay and a retention pass along the way; samples
+    /// RSS, open files, database size, latencies and queue depth into
+    /// `--csv`, and checks that every accepted event was delivered or
+    /// dead-lettered with a reason.
+    Soak {
+        #[arg(long, default_value_t = 30)]
+        minutes: u32,
+        #[arg(long, default_value_t = 10)]
+        sample_secs: u32,
+        #[arg(long)]
+        rate: Option<u32>,
+        #[arg(long, default_value = "soak.csv")]
+        csv: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        expired: u64,
+    },
     /// Instructions per ingested event and per delivery, under callgrind:
     /// each workload at two sizes, the difference divided by the difference in
     /// size (so start-up and shutdown cancel out).
@@ -129,6 +160,7 @@ fn main() -> anyhow::Result<()> {
         max_in_flight: cli.max_in_flight,
         postgres: cli.postgres,
         nodes: cli.nodes as usize,
+        env: Vec::new(),
     };
     if launch.nodes > 1 && launch.postgres.is_none() {
         anyhow::bail!("--nodes: several nodes share a PostgreSQL database; give --postgres too");
@@ -186,6 +218,30 @@ fn main() -> anyhow::Result<()> {
                         ("sustained", steady_rate, steady_secs),
                         ("burst", burst_rate, burst_secs),
                     ],
+                )
+                .await
+            }
+            Command::Retention {
+                expired,
+                rate,
+                secs,
+            } => retention::retention(&launch, expired, rate, secs).await,
+            Command::Soak {
+                minutes,
+                sample_secs,
+                rate,
+                csv,
+                expired,
+            } => {
+                soak::soak(
+                    &launch,
+                    soak::SoakRun {
+                        minutes,
+                        sample_secs: sample_secs.max(1),
+                        rate,
+                        csv,
+                        expired,
+                    },
                 )
                 .await
             }

@@ -23,7 +23,7 @@ pub struct Sizes {
 }
 
 /// A typical small order event; `sent_us` when the receiver should time it.
-fn event(event_type: &str, n: usize, stamp: bool) -> Value {
+pub(crate) fn event(event_type: &str, n: usize, stamp: bool) -> Value {
     let mut payload = json!({
         "order_id": n, "customer": "c_123", "total": "19.99",
         "items": [{"sku": "A1", "qty": 2}]
@@ -38,7 +38,7 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-fn percentiles(h: &Histogram<u64>) -> String {
+pub(crate) fn percentiles(h: &Histogram<u64>) -> String {
     if h.is_empty() {
         return "no samples".into();
     }
@@ -52,7 +52,7 @@ fn percentiles(h: &Histogram<u64>) -> String {
 }
 
 /// Publishes `body` to `path`; the response's JSON when it is a 202.
-async fn post(h: &Herald, path: &str, body: &Value) -> anyhow::Result<Value> {
+pub(crate) async fn post(h: &Herald, path: &str, body: &Value) -> anyhow::Result<Value> {
     let res = h
         .http
         .post(h.url(path))
@@ -226,7 +226,11 @@ pub async fn throughput(launch: &Launch, s: Sizes) -> anyhow::Result<()> {
 
 /// Publishes single events at `rate` per second for `secs`, each request in
 /// its own task (an open loop: a slow answer does not slow the sender).
-async fn open_loop<F, Fut>(rate: u32, secs: u32, job: F) -> anyhow::Result<(usize, usize)>
+pub(crate) async fn open_loop<F, Fut>(
+    rate: u32,
+    secs: u32,
+    job: F,
+) -> anyhow::Result<(usize, usize)>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,

@@ -40,6 +40,8 @@ pub mod recovery;
 #[cfg(feature = "server")]
 pub mod replay;
 #[cfg(feature = "server")]
+pub mod retention;
+#[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "server")]
 pub mod sign;

@@ -39,6 +39,10 @@ pub struct Metrics {
     /// this node's previous run at start.
     leases_expired: AtomicU64,
     leases_restart: AtomicU64,
+    /// Removed by retention: events (with their deliveries and receipts),
+    /// statistics rows.
+    pruned_events: AtomicU64,
+    pruned_stats: AtomicU64,
     /// `(outcome, error class)` → attempts.
     attempts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     latency: Mutex<Histogram>,
@@ -128,6 +132,33 @@ impl Metrics {
             &self.leases_restart
         };
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// What a retention pass removed.
+    pub fn pruned(&self, events: u64, stats: u64) {
+        self.pruned_events.fetch_add(events, Ordering::Relaxed);
+        self.pruned_stats.fetch_add(stats, Ordering::Relaxed);
+    }
+
+    fn render_retention(&self, o: &mut String) {
+        let n = family(
+            o,
+            "herald_retention_removed_total",
+            "counter",
+            "Removed by retention, by what: events (each with its deliveries and receipts) or stats (statistics rows).",
+        );
+        line(
+            o,
+            n,
+            "{what=\"events\"}",
+            self.pruned_events.load(Ordering::Relaxed),
+        );
+        line(
+            o,
+            n,
+            "{what=\"stats\"}",
+            self.pruned_stats.load(Ordering::Relaxed),
+        );
     }
 
     /// Breaker transitions and leases taken back: what an operator alerts on.
@@ -242,6 +273,7 @@ impl Metrics {
 
         self.render_acks(o);
         self.render_recovery(o);
+        self.render_retention(o);
 
         let n = family(
             o,

@@ -58,7 +58,7 @@ fn is_pattern_space(c: char) -> bool {
 
 /// A reason as recorded: trimmed; a required one must have a character
 /// other than white space (the document's pattern `\S`).
-fn reason(text: &str, required: bool) -> Result<String> {
+pub(crate) fn reason(text: &str, required: bool) -> Result<String> {
     let text = text.trim_matches(is_pattern_space);
     if required && text.is_empty() {
         return Err(EngineError::invalid("reason", "say why (it is recorded)"));

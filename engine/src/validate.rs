@@ -590,8 +590,24 @@ pub fn tenant_patch(patch: &crate::model::TenantPatch) -> Result<()> {
             format!("must be from 1 to {MAX_DLQ_ALERT_THRESHOLD} entries, or null for no alert"),
         ));
     }
+    for (field, days) in [
+        ("event_retention_days", patch.event_retention_days),
+        ("stats_retention_days", patch.stats_retention_days),
+    ] {
+        if let Some(Some(n)) = days
+            && !(1..=MAX_RETENTION_DAYS).contains(&n)
+        {
+            return Err(invalid(
+                field,
+                format!("must be from 1 to {MAX_RETENTION_DAYS} days, or null to keep forever"),
+            ));
+        }
+    }
     Ok(())
 }
+
+/// The longest retention a tenant may set, in days (100 years).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 /// The largest dead-letter alert threshold a tenant may set.
 pub const MAX_DLQ_ALERT_THRESHOLD: u64 = 10_000_000;

@@ -623,6 +623,9 @@ mod inbox;
 /// Operational webhooks: the operations endpoint and dead-letter alerts.
 #[path = "store/ops.rs"]
 mod ops;
+/// Retention: pruning expired events and statistics, expunging an event.
+#[path = "store/retention.rs"]
+mod retention;
 
 #[path = "store/paging.rs"]
 mod paging;

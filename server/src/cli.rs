@@ -136,6 +136,18 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Erase one event's payload and its receipts' bodies for a privacy
+    /// request, keeping that it existed; audited with the reason (server).
+    Expunge {
+        /// The event's id (evt_…).
+        #[arg(long)]
+        event: String,
+        /// Why (required, recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Named positions in the event sequence, and recovering from them (server).
     Checkpoint {
         #[command(subcommand)]
@@ -236,6 +248,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             remote,
         } => crate::remote::replay_event(remote, id, endpoints, reason).await,
         Command::Replays { action, remote } => crate::remote::replays(remote, action).await,
+        Command::Expunge {
+            event,
+            reason,
+            remote,
+        } => crate::remote::expunge(remote, &event, reason).await,
         Command::Checkpoint { action, remote } => crate::remote::checkpoint(remote, action).await,
         Command::Dlq { action, remote } => crate::remote::dlq(remote, action).await,
         Command::Events { action, remote } => crate::remote::events(remote, action).await,

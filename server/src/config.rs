@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// take it over (a request's timeout is cut to fit it) [default: 120].
     #[arg(long, env = "HERALD_DELIVERY_LEASE_SECS", value_name = "SECONDS")]
     pub delivery_lease_secs: Option<String>,
+    /// Seconds between retention passes, which remove events, receipts and
+    /// statistics older than each tenant keeps them [default: 600].
+    #[arg(long, env = "HERALD_RETENTION_INTERVAL_SECS", value_name = "SECONDS")]
+    pub retention_interval_secs: Option<String>,
 }
 
 /// The keys a herald.toml may contain (all optional; unknown keys are refused).
@@ -153,6 +157,7 @@ struct FileSettings {
     login_rate_limit: Option<toml::Value>,
     durability: Option<String>,
     shutdown_grace_secs: Option<toml::Value>,
+    retention_interval_secs: Option<toml::Value>,
     bad_key_rate_limit: Option<toml::Value>,
     delivery_concurrency: Option<toml::Value>,
     endpoint_concurrency: Option<toml::Value>,
@@ -202,6 +207,8 @@ pub struct Config {
     pub endpoint_concurrency: u32,
     /// How long a claimed delivery is this node's.
     pub delivery_lease_secs: u32,
+    /// Time between retention passes.
+    pub retention_interval: std::time::Duration,
 }
 
 impl Config {
@@ -340,6 +347,20 @@ impl Config {
             100_000,
             "requests per minute from 0 (off) to 100000",
         )?;
+        let retention_interval_secs = whole_number(
+            "retention_interval_secs",
+            cli_or_value(&serve.retention_interval_secs, file.retention_interval_secs),
+            600,
+            86_400,
+            "seconds from 1 to 86400",
+        )?;
+        if retention_interval_secs == 0 {
+            return Err(bad(
+                "retention_interval_secs",
+                "got '0'".to_string(),
+                "seconds from 1 to 86400",
+            ));
+        }
         Ok(Config {
             data_dir,
             database_url,
@@ -364,6 +385,7 @@ impl Config {
             delivery_concurrency,
             endpoint_concurrency,
             delivery_lease_secs,
+            retention_interval: std::time::Duration::from_secs(u64::from(retention_interval_secs)),
         })
     }
 }
@@ -581,19 +603,24 @@ fn load_file(explicit: Option<&Path>) -> Result<FileSettings, ConfigError> {
     toml::from_str(&text).map_err(|e| config_err(format!("{} is not valid: {e}", path.display())))
 }
 
-/// Where the console's compiled assets are when nobody says: cargo-leptos writes
-/// them to `<workspace>/target/site`; a binary in `target/debug` (or a relocated
-/// `CARGO_TARGET_DIR/debug`) finds them beside its own directory, and a binary run
-/// from the repository finds `./target/site`.
+/// Where the console's compiled assets are when nobody says: `make build` and
+/// `make build-release` write them beside the binary (`<target>/debug/site`,
+/// `<target>/release/site`); `cargo leptos watch` names its own site root in
+/// `LEPTOS_SITE_ROOT`; a binary run from the repository finds `./target/site`.
 fn default_site_dir() -> PathBuf {
     let beside_binary = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().and_then(Path::parent).map(|p| p.join("site")));
-    [Some(PathBuf::from("target/site")), beside_binary]
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("pkg").is_dir())
-        .unwrap_or_else(|| PathBuf::from("target/site"))
+        .and_then(|exe| exe.parent().map(|p| p.join("site")));
+    let cargo_leptos = std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from);
+    [
+        cargo_leptos,
+        beside_binary,
+        Some(PathBuf::from("target/site")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.join("pkg").is_dir())
+    .unwrap_or_else(|| PathBuf::from("target/site"))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod remote;
 pub mod security;
 pub mod session;
+pub mod site;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -57,6 +58,7 @@ pub struct Running {
     dispatching: JoinHandle<()>,
     replaying: JoinHandle<()>,
     heartbeats: JoinHandle<()>,
+    pruning: JoinHandle<()>,
     /// Held until shutdown has closed the database.
     data_dir_lock: lock::DataDirLock,
 }
@@ -71,6 +73,7 @@ impl Running {
         let _ = self.replaying.await;
         let _ = self.dispatching.await;
         let _ = self.heartbeats.await;
+        let _ = self.pruning.await;
         // Leaving says so to the other nodes at once: this node's row goes and
         // they take over its replay jobs without waiting for the leases.
         if let Err(e) = self.state.store.leave().await {
@@ -188,6 +191,17 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         );
     }
     let dispatching = tokio::spawn(dispatcher.run(stop.clone()));
+    let pruning = tokio::spawn(
+        herald_engine::retention::Pruner::new(
+            state.store.clone(),
+            state.engine.metrics.clone(),
+            herald_engine::retention::Pacing {
+                interval: config.retention_interval,
+                ..herald_engine::retention::Pacing::default()
+            },
+        )
+        .run(stop.clone()),
+    );
     let replaying = tokio::spawn(replays.run(stop));
     let addr = listener.local_addr()?;
     let (shutdown, stop) = oneshot::channel::<()>();
@@ -222,6 +236,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         dispatching,
         replaying,
         heartbeats,
+        pruning,
         data_dir_lock,
     })
 }
@@ -254,6 +269,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(from_fn(site::cache_control))
         .layer(from_fn_with_state(state.clone(), session::guard))
         .layer(from_fn(security::same_origin));
     Router::new()

@@ -345,7 +345,7 @@ pub use endpoints::{EndpointsAction, endpoints};
 pub use health::health;
 pub use inbox::{InboxAction, inbox};
 use replays::run_replay;
-pub use replays::{replay, replay_event, replays};
+pub use replays::{expunge, replay, replay_event, replays};
 
 pub async fn checkpoint(remote: Remote, action: CheckpointAction) -> anyhow::Result<()> {
     let client = Client::new(remote);

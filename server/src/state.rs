@@ -181,10 +181,5 @@ pub async fn ensure_first_admin(
 }
 
 pub fn leptos_options(config: &Config) -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("herald")
-        .site_root(config.site_dir.display().to_string())
-        .site_pkg_dir("pkg")
-        .site_addr(config.listen)
-        .build()
+    crate::site::leptos_options(&config.site_dir, config.listen)
 }

@@ -27,6 +27,8 @@ pub enum AuditAction {
     DlqReprocess,
     DlqDiscard,
     EventReplay,
+    /// Its payload and receipts' bodies were erased (a privacy request).
+    EventExpunge,
     ReplayStart,
     ReplayPause,
     ReplayResume,
@@ -47,7 +49,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 33] = [
+    pub const ALL: [AuditAction; 34] = [
         AuditAction::EndpointCreate,
         AuditAction::EndpointUpdate,
         AuditAction::EndpointDelete,
@@ -64,6 +66,7 @@ impl AuditAction {
         AuditAction::DlqReprocess,
         AuditAction::DlqDiscard,
         AuditAction::EventReplay,
+        AuditAction::EventExpunge,
         AuditAction::ReplayStart,
         AuditAction::ReplayPause,
         AuditAction::ReplayResume,
@@ -102,6 +105,7 @@ impl AuditAction {
             AuditAction::DlqReprocess => "dlq.reprocess",
             AuditAction::DlqDiscard => "dlq.discard",
             AuditAction::EventReplay => "event.replay",
+            AuditAction::EventExpunge => "event.expunge",
             AuditAction::ReplayStart => "replay.start",
             AuditAction::ReplayPause => "replay.pause",
             AuditAction::ReplayResume => "replay.resume",
@@ -198,6 +202,7 @@ mod tests {
             AuditAction::DlqReprocess => (),
             AuditAction::DlqDiscard => (),
             AuditAction::EventReplay => (),
+            AuditAction::EventExpunge => (),
             AuditAction::ReplayStart => (),
             AuditAction::ReplayPause => (),
             AuditAction::ReplayResume => (),

@@ -305,6 +305,10 @@ pub struct EventOut {
     pub ordering_key: Option<String>,
     pub metadata: Option<Value>,
     pub received_at: DateTime<Utc>,
+    /// When the event was expunged (a privacy request): its payload,
+    /// metadata and receipts' response bodies were erased; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expunged_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,6 +43,7 @@ pub mod query;
 mod rate;
 pub mod redact;
 mod replay;
+mod retention;
 mod stats;
 
 pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_markdown};
@@ -60,6 +61,7 @@ pub use ordering::{BlockedStream, OnDead, OrderingMode};
 pub use query::{AuditQuery, DlqQuery, EventQuery, ListQuery, Paged, QueryError, StatsQuery, href};
 pub use rate::{MAX_RATE_LIMIT, RateLimit, RatePer};
 pub use replay::*;
+pub use retention::{ExpungeIn, ExpungeOut};
 pub use stats::*;
 
 use chrono::{DateTime, Utc};
@@ -83,6 +85,14 @@ pub struct TenantOut {
     /// operations endpoint is sent `herald.dlq.threshold_exceeded`.
     #[serde(default)]
     pub dlq_alert_threshold: Option<u64>,
+    /// Days an event, its deliveries and their receipts are kept after it
+    /// was received (`null`: forever). Events with a delivery still waiting
+    /// or in the dead-letter queue are kept until it leaves.
+    #[serde(default)]
+    pub event_retention_days: Option<u32>,
+    /// Days delivery statistics are kept (`null`: forever).
+    #[serde(default)]
+    pub stats_retention_days: Option<u32>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -104,6 +114,16 @@ pub struct TenantPatch {
     #[serde(default, with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000_000))]
     pub dlq_alert_threshold: Option<Option<u64>>,
+    /// Days (1 to 36500) events and their receipts are kept, or `null` to
+    /// keep them forever.
+    #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36_500))]
+    pub event_retention_days: Option<Option<u32>>,
+    /// Days (1 to 36500) delivery statistics are kept, or `null` to keep
+    /// them forever.
+    #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36_500))]
+    pub stats_retention_days: Option<Option<u32>>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).

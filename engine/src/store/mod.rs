@@ -29,6 +29,7 @@ mod policies;
 #[allow(clippy::duplicate_mod)]
 mod postgres;
 mod replays;
+mod retention;
 mod rows;
 pub mod schema;
 mod sql;
@@ -53,6 +54,7 @@ pub use ops::{DlqAlert, OpsStore};
 pub use policies::PolicyStore;
 pub use postgres::PostgresStore;
 pub use replays::ReplayStore;
+pub use retention::{Expunged, Pruned, Retention, RetentionStore};
 pub use sqlite::SqliteStore;
 pub use stats::StatsStore;
 pub use types::*;
@@ -237,6 +239,7 @@ pub trait Store:
     + BreakerStore
     + OpsStore
     + InboxStore
+    + RetentionStore
     + 'static
 {
     fn capabilities(&self) -> Capabilities;

@@ -80,6 +80,8 @@ pub(crate) struct TenantRow {
     pub(crate) payload_dedup_window_ms: Option<i64>,
     pub(crate) ops_endpoint_id: Option<String>,
     pub(crate) dlq_alert_threshold: Option<i64>,
+    pub(crate) event_retention_days: Option<i64>,
+    pub(crate) stats_retention_days: Option<i64>,
     pub(crate) created_at: i64,
 }
 
@@ -95,6 +97,8 @@ impl TryFrom<TenantRow> for TenantOut {
                 .and_then(|ms| u64::try_from(ms / 1_000).ok()),
             operations_endpoint_id: r.ops_endpoint_id.as_deref().map(stored_id).transpose()?,
             dlq_alert_threshold: r.dlq_alert_threshold.and_then(|n| u64::try_from(n).ok()),
+            event_retention_days: r.event_retention_days.and_then(|n| u32::try_from(n).ok()),
+            stats_retention_days: r.stats_retention_days.and_then(|n| u32::try_from(n).ok()),
             created_at: from_millis(r.created_at),
         })
     }
@@ -303,6 +307,7 @@ pub(crate) struct EventRow {
     pub(crate) metadata: Option<String>,
     pub(crate) received_at: i64,
     pub(crate) ordering_key: Option<String>,
+    pub(crate) expunged_at: Option<i64>,
 }
 
 impl TryFrom<EventRow> for EventOut {
@@ -323,6 +328,7 @@ impl TryFrom<EventRow> for EventOut {
                 .map(|m| from_json(m, "event metadata"))
                 .transpose()?,
             received_at: from_millis(r.received_at),
+            expunged_at: r.expunged_at.map(from_millis),
         })
     }
 }

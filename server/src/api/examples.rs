@@ -21,6 +21,7 @@ pub fn tenant() -> Value {
     json!({
         "id": TENANT, "slug": "acme", "name": "Acme", "payload_dedup_window_secs": 300,
         "operations_endpoint_id": ENDPOINT, "dlq_alert_threshold": 100,
+        "event_retention_days": 30, "stats_retention_days": 400,
         "created_at": "2026-11-02T09:00:00Z"
     })
 }

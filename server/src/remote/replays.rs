@@ -222,3 +222,27 @@ pub async fn replays(remote: Remote, action: ReplaysAction) -> anyhow::Result<()
     );
     Ok(())
 }
+
+pub async fn expunge(remote: Remote, id: &str, reason: String) -> anyhow::Result<()> {
+    let client = Client::new(remote);
+    let out = client
+        .call(
+            reqwest::Method::POST,
+            &format!("/events/{id}/expunge"),
+            &[],
+            Some(json!({"reason": reason})),
+        )
+        .await?;
+    if client.remote.json {
+        return print_json(&out);
+    }
+    println!(
+        "expunged {} at {}: {} receipts erased, {} waiting deliveries ended, {} DLQ entries removed",
+        text(&out["event_id"]),
+        text(&out["expunged_at"]),
+        text(&out["receipts_erased"]),
+        text(&out["deliveries_ended"]),
+        text(&out["dlq_entries_removed"]),
+    );
+    Ok(())
+}

@@ -126,6 +126,12 @@ pub(crate) fn api_routes() -> Vec<Route> {
             P::ManageReplays,
             Some(json!({})),
         ),
+        route(
+            M::POST,
+            "/events/{id}/expunge",
+            P::ManageReplays,
+            Some(json!({"reason": "erasure request"})),
+        ),
         route(M::GET, "/dlq", P::Read, None),
         route(
             M::POST,

@@ -36,7 +36,14 @@ pub fn EventPage() -> impl IntoView {
                                 <dt>"Idempotency key"</dt><dd>{e.idempotency_key.clone().unwrap_or_else(|| "—".into())}</dd>
                             </dl>
                             <h2>"Payload"</h2>
-                            <pre class="json" aria-label="Payload">{payload}</pre>
+                            {match e.expunged_at {
+                                Some(at) => view! {
+                                    <p class="notice" role="status">
+                                        "Expunged " {when(at)} ": its payload, metadata and the receivers' answers were erased on request. That it existed, and how its deliveries went, is kept."
+                                    </p>
+                                }.into_any(),
+                                None => view! { <pre class="json" aria-label="Payload">{payload}</pre> }.into_any(),
+                            }}
                             {metadata.map(|m| view! { <h2>"Metadata"</h2><pre class="json">{m}</pre> })}
                             <h2>"Deliveries"</h2>
                             {if deliveries.is_empty() {

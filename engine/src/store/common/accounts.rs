@@ -18,8 +18,8 @@ use crate::store::rows::{ApiKeyRow, TenantRow, UserRow};
 use crate::store::sql::USER_COLUMNS;
 
 /// A tenant's columns, in `TenantRow`'s order.
-const TENANT_COLUMNS: &str =
-    "id, slug, name, payload_dedup_window_ms, ops_endpoint_id, dlq_alert_threshold, created_at";
+const TENANT_COLUMNS: &str = "id, slug, name, payload_dedup_window_ms, ops_endpoint_id, dlq_alert_threshold, event_retention_days, \
+     stats_retention_days, created_at";
 use crate::store::{
     ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewAudit, NewUser,
     SessionUser, from_millis, normalise_email, stored_id, to_millis,
@@ -585,6 +585,18 @@ impl crate::store::AccountStore for This {
             .bind(tenant.to_string())
             .execute(&mut *tx)
             .await?;
+        }
+        for (column, days) in [
+            ("event_retention_days", patch.event_retention_days),
+            ("stats_retention_days", patch.stats_retention_days),
+        ] {
+            if let Some(days) = days {
+                sqlx::query(&format!("update tenants set {column} = $1 where id = $2"))
+                    .bind(days.map(i64::from))
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;

@@ -148,6 +148,8 @@ async fn arm(
 
 /// `where` clauses of a job's filter over `events e`, after `tenant_id = …`.
 fn push_event_filter(q: &mut QueryBuilder<'_, Db>, filter: &ReplayFilter) {
+    // An expunged event's payload is gone: there is nothing to send again.
+    q.push(" and e.expunged_at is null");
     if !filter.event_types.is_empty() {
         q.push(" and e.event_type in (");
         let mut list = q.separated(", ");
@@ -245,15 +247,23 @@ impl crate::store::ReplayStore for This {
         let event_text = event.to_string();
         let now_ms = to_millis(now);
         let mut tx = self.pool().begin().await?;
-        let event_type: Option<String> =
-            sqlx::query_scalar("select event_type from events where tenant_id = $1 and id = $2")
-                .bind(&tenant_text)
-                .bind(&event_text)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(event_type) = event_type else {
+        let found: Option<(String, Option<i64>)> = sqlx::query_as(
+            "select event_type, expunged_at from events where tenant_id = $1 and id = $2",
+        )
+        .bind(&tenant_text)
+        .bind(&event_text)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((event_type, expunged)) = found else {
             return Ok(None);
         };
+        if expunged.is_some() {
+            return Err(EngineError::Conflict {
+                message: format!(
+                    "event '{event}' was expunged: its payload is gone, so it cannot be sent again"
+                ),
+            });
+        }
         let active = active_endpoints(&mut tx, &tenant_text).await?;
         let targets: Vec<String> = match endpoints {
             Some(chosen) => {

@@ -44,6 +44,8 @@ mod ops;
 mod policies;
 #[path = "../common/replays.rs"]
 mod replays;
+#[path = "../common/retention.rs"]
+mod retention;
 #[path = "../common/secrets.rs"]
 mod secrets;
 #[path = "../common/stats.rs"]
@@ -70,6 +72,9 @@ use helpers::{Conditions, id_page, row_by_id};
 
 /// The ids in the JSON array `$1`, as a subquery.
 const IDS_OF_JSON_1: &str = "select value from json_array_elements_text($1::json)";
+/// How a pruning batch locks the events it looks at: rows another node is
+/// pruning are skipped.
+const LOCK_FOR_PRUNE: &str = " for update skip locked";
 /// `LIKE` that ignores the case of ASCII letters, as SQLite's `like` does.
 const LIKE_ANY_CASE: &str = "ilike";
 /// Where live (pending and in-flight) deliveries are: their own small table

@@ -89,6 +89,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         metadata: r.get(7)?,
         received_at: r.get(8)?,
         ordering_key: r.get(9)?,
+        expunged_at: r.get(10)?,
     })
 }
 

@@ -45,6 +45,8 @@ mod ops;
 mod policies;
 #[path = "../common/replays.rs"]
 mod replays;
+#[path = "../common/retention.rs"]
+mod retention;
 #[path = "../common/secrets.rs"]
 mod secrets;
 #[path = "../common/stats.rs"]
@@ -71,6 +73,9 @@ type This = SqliteStore;
 
 /// The ids in the JSON array `$1`, as a subquery.
 const IDS_OF_JSON_1: &str = "select value from json_each($1)";
+/// How a pruning batch locks the events it looks at: one writer at a time
+/// holds the whole database here.
+const LOCK_FOR_PRUNE: &str = "";
 /// `LIKE` that ignores the case of ASCII letters (SQLite's own `like` does).
 const LIKE_ANY_CASE: &str = "like";
 /// Where live (pending and in-flight) deliveries are: one table holds every

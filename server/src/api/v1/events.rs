@@ -10,7 +10,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use herald_engine::model::EventQuery;
-use herald_engine::model::{EventDetail, EventId, EventIn, EventTypeSummary, Page, Permission};
+use herald_engine::model::{
+    EventDetail, EventId, EventIn, EventTypeSummary, ExpungeIn, ExpungeOut, Page, Permission,
+};
 use herald_engine::store::{DuplicateOf, EventSummary, Ingested};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -291,6 +293,45 @@ struct EventTypes {
 
 /// This resource's routes, each registered with its documentation; a
 /// publish may carry a payload at the limit with its envelope around it.
+/// Expunge an event (a privacy request)
+///
+/// Erases the event's payload, metadata and payload digest, and the response
+/// headers and bodies of every receipt of its deliveries, keeping that it
+/// existed (id, type, sequence, times, delivery outcomes). Deliveries still
+/// waiting are ended and its dead-letter entries removed, so the erased
+/// payload is never sent; replays skip it. The reason is required and
+/// recorded in the audit log. Refused while one of its deliveries is in
+/// flight (seconds: try again).
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{id}/expunge",
+    tag = "Events",
+    params(("id" = EventId, Path, description = "The event's id.")),
+    request_body(content = ExpungeIn, example = json!({"reason": "erasure request #4411"})),
+    responses(
+        (status = 200, description = "What was erased and ended.", body = ExpungeOut,
+            example = json!({"event_id": ex::EVENT, "expunged_at": "2026-11-30T09:15:02Z",
+                "receipts_erased": 3, "deliveries_ended": 0, "dlq_entries_removed": 1})),
+        (status = 404, description = "event 'evt_…' was not found."),
+        (status = 409, description = "event 'evt_…' has 1 delivery in flight right now; try again in a few seconds."),
+    ),
+)]
+async fn expunge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ExpungeIn>,
+) -> Result<Json<ExpungeOut>, ApiError> {
+    caller.require(Permission::ManageReplays)?;
+    let event: EventId = crate::api::extract::path_id("event", &id)?;
+    Ok(Json(
+        state
+            .engine
+            .expunge_event(caller.tenant_id, event, input, &caller.by())
+            .await?,
+    ))
+}
+
 pub fn routes(max_payload_bytes: usize) -> OpenApiRouter<AppState> {
     // Room for the envelope around a payload at the limit; a batch may carry
     // up to 16 such payloads' worth.
@@ -307,5 +348,6 @@ pub fn routes(max_payload_bytes: usize) -> OpenApiRouter<AppState> {
                 .layer(DefaultBodyLimit::max(single * 16)),
         )
         .routes(routes!(detail))
+        .routes(routes!(expunge))
         .routes(routes!(event_types))
 }

@@ -46,12 +46,19 @@ async fn current(
 /// `herald.endpoint.disabled`, `herald.dlq.threshold_exceeded` (once each
 /// time the dead-letter queue goes past `dlq_alert_threshold` entries) and
 /// `herald.replay.completed` / `herald.replay.failed`.
+///
+/// Retention: `event_retention_days` (new tenants: 30) is how long events,
+/// their deliveries and receipts are kept; an event with a delivery still
+/// waiting or in the dead-letter queue is kept until it leaves.
+/// `stats_retention_days` (new tenants: 400) is how long delivery statistics
+/// are kept. `null` keeps them forever.
 #[utoipa::path(
     patch,
     path = "/api/v1/tenant",
     tag = "Tenant",
     request_body(content = TenantPatch, example = json!({
-        "payload_dedup_window_secs": 300, "operations_endpoint_id": ex::ENDPOINT, "dlq_alert_threshold": 100
+        "payload_dedup_window_secs": 300, "operations_endpoint_id": ex::ENDPOINT, "dlq_alert_threshold": 100,
+        "event_retention_days": 30, "stats_retention_days": 400
     })),
     responses(
         (status = 200, description = "The tenant as it is now.", body = TenantOut,

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds the console's browser half (wasm, its JS glue, the stylesheet and the
+# public files) into the site directory the server reads, without cargo-leptos.
+#   scripts/build-site.sh debug     fast to build: <target>/debug/site
+#   scripts/build-site.sh release   size-optimised: <target>/release/site
+#     the `wasm-release` profile, then wasm-opt -Oz (npm's binaryen package),
+#     content-hashed file names (hash.txt, read by the server) and each file
+#     precompressed with brotli and gzip beside it.
+# The server finds the site beside its own binary (target/<profile>/site) or
+# wherever HERALD_SITE_DIR says.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-debug}
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+# The wasm build has a target directory of its own, so it can run beside the
+# server's build without either waiting for the other's lock.
+front_dir="$target_dir/front"
+tools_dir="$(dirname "$target_dir")/tools"
+say() { printf '\033[1mbuild-site:\033[0m %s\n' "$*"; }
+
+case "$mode" in
+  debug) profile=dev; profile_dir=debug ;;
+  release) profile=wasm-release; profile_dir=wasm-release ;;
+  *) echo "usage: $0 [debug|release]" >&2; exit 2 ;;
+esac
+site="$target_dir/$( [ "$mode" = release ] && echo release || echo debug )/site"
+
+CARGO_TARGET_DIR="$front_dir" cargo build -p herald-frontend --lib \
+  --target wasm32-unknown-unknown --profile "$profile"
+wasm="$front_dir/wasm32-unknown-unknown/$profile_dir/herald_frontend.wasm"
+
+stage=$(mktemp -d "$target_dir/site-stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/pkg"
+wasm-bindgen --target web --no-typescript --out-name herald \
+  --out-dir "$stage/pkg" "$wasm"
+cp style/main.css "$stage/pkg/herald.css"
+cp -r public/. "$stage/"
+
+if [ "$mode" = release ]; then
+  say "wasm-opt -Oz"
+  "$tools_dir/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory \
+    --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+    --enable-reference-types --enable-multivalue \
+    -o "$stage/pkg/herald_bg.opt.wasm" "$stage/pkg/herald_bg.wasm"
+  mv "$stage/pkg/herald_bg.opt.wasm" "$stage/pkg/herald_bg.wasm"
+  # Content-hashed names: a new build is a new URL, so browsers may keep each
+  # file for a year. The JS glue names no wasm file (the page passes its URL).
+  hash() { sha256sum "$1" | cut -c1-16; }
+  js=$(hash "$stage/pkg/herald.js")
+  wasm_hash=$(hash "$stage/pkg/herald_bg.wasm")
+  css=$(hash "$stage/pkg/herald.css")
+  mv "$stage/pkg/herald.js" "$stage/pkg/herald.$js.js"
+  mv "$stage/pkg/herald_bg.wasm" "$stage/pkg/herald.$wasm_hash.wasm"
+  mv "$stage/pkg/herald.css" "$stage/pkg/herald.$css.css"
+  printf 'js: %s\nwasm: %s\ncss: %s\n' "$js" "$wasm_hash" "$css" > "$stage/hash.txt"
+  say "precompressing (brotli, gzip)"
+  node scripts/precompress.mjs "$stage"
+fi
+
+# Swap the finished site in whole: a server reading the old one never sees half.
+rm -rf "$site.old"
+[ -d "$site" ] && mv "$site" "$site.old"
+mkdir -p "$(dirname "$site")"
+mv "$stage" "$site"
+chmod 755 "$site"
+rm -rf "$site.old"
+trap - EXIT
+say "$site ($(du -sh "$site/pkg" | cut -f1) in pkg)"
