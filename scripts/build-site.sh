@@ -38,7 +38,11 @@ wasm-bindgen --target web --no-typescript --out-name herald \
 cp style/main.css "$stage/pkg/herald.css"
 cp -r public/. "$stage/"
 
-if [ "$mode" = release ]; then
+if [ "$mode" = debug ]; then
+  # The name the server asks for (`LEPTOS_OUTPUT_NAME`, .cargo/config.toml),
+  # as cargo-leptos names it.
+  mv "$stage/pkg/herald_bg.wasm" "$stage/pkg/herald.wasm"
+else
   say "wasm-opt -Oz"
   "$tools_dir/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory \
     --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \

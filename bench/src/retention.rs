@@ -29,12 +29,12 @@ select 'evt_0' || printf('%025d', i), '{tenant}', -i, 'load.old',
        '{{"order_id":1,"customer":"c_123","total":"19.99","items":[{{"sku":"A1","qty":2}}]}}', '', i from n;
 {rows}
 insert into deliveries (id, tenant_id, event_id, endpoint_id, state, attempts, created_at, updated_at)
-select 'dlv_0' || printf('%025d', i), '{tenant}', 'evt_0' || printf('%025d', i), '{endpoint}',
+select 'msg_0' || printf('%025d', i), '{tenant}', 'evt_0' || printf('%025d', i), '{endpoint}',
        'succeeded', 1, i, i from n;
 {rows}
 insert into attempts (id, delivery_id, attempt_no, trigger, started_at, latency_ms, request_headers,
                       response_status, response_headers, response_excerpt)
-select 'att_0' || printf('%025d', i), 'dlv_0' || printf('%025d', i), 1, 'scheduled', i, 5, '{{}}',
+select 'att_0' || printf('%025d', i), 'msg_0' || printf('%025d', i), 1, 'scheduled', i, 5, '{{}}',
        200, '{{}}', 'ok' from n;
 commit;
 "#

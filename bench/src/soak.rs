@@ -233,9 +233,9 @@ async fn seed_expired(h: &Herald, endpoint: &str, n: u64) -> anyhow::Result<()> 
                  {rows} insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, received_at)
                    select 'evt_0' || printf('%025d', i), '{tenant}', -i, 'soak.old', '{payload}', '', i from n;
                  {rows} insert into deliveries (id, tenant_id, event_id, endpoint_id, state, attempts, created_at, updated_at)
-                   select 'dlv_0' || printf('%025d', i), '{tenant}', 'evt_0' || printf('%025d', i), '{endpoint}', 'succeeded', 1, i, i from n;
+                   select 'msg_0' || printf('%025d', i), '{tenant}', 'evt_0' || printf('%025d', i), '{endpoint}', 'succeeded', 1, i, i from n;
                  {rows} insert into attempts (id, delivery_id, attempt_no, trigger, started_at, latency_ms, request_headers, response_status)
-                   select 'att_0' || printf('%025d', i), 'dlv_0' || printf('%025d', i), 1, 'scheduled', i, 5, '{{}}', 200 from n;
+                   select 'att_0' || printf('%025d', i), 'msg_0' || printf('%025d', i), 1, 'scheduled', i, 5, '{{}}', 200 from n;
                  commit;"
             );
             sqlite(&db, &sql).await?;
@@ -253,7 +253,7 @@ async fn seed_expired(h: &Herald, endpoint: &str, n: u64) -> anyhow::Result<()> 
                  insert into attempts (id, delivery_id, attempt_no, trigger, started_at, latency_ms, request_headers, response_status)
                    select {a}, {d}, 1, 'scheduled', i, 5, '{{}}', 200 from generate_series(1, {n}) i;",
                 e = ids("evt"),
-                d = ids("dlv"),
+                d = ids("msg"),
                 a = ids("att"),
             );
             query(database, &sql).await?;

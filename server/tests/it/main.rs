@@ -33,6 +33,8 @@ mod ordering;
 mod policies;
 mod receiver;
 mod recovery;
+mod retention;
 mod routes;
 mod security;
+mod site;
 mod tenancy;
