@@ -40,6 +40,7 @@ pub struct SoakRun {
 /// A receiver that answers 500 to 5 % of requests and hangs (longer than
 /// the endpoint's timeout) on 1 %; the rest get 200 and count.
 struct Flaky {
+    url: String,
     seed: AtomicU64,
     delivered: Mutex<HashSet<u64>>,
     latency_us: Mutex<Histogram<u64>>,
@@ -97,8 +98,10 @@ async fn flaky_hook(State(f): State<Arc<Flaky>>, body: Bytes) -> StatusCode {
     StatusCode::OK
 }
 
-async fn start_flaky() -> anyhow::Result<(String, Arc<Flaky>)> {
+async fn start_flaky() -> anyhow::Result<Arc<Flaky>> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let f = Arc::new(Flaky {
+        url: format!("http://{}/hook", listener.local_addr()?),
         seed: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
         delivered: Mutex::new(HashSet::new()),
         latency_us: Mutex::new(histogram()),
@@ -110,10 +113,8 @@ async fn start_flaky() -> anyhow::Result<(String, Arc<Flaky>)> {
     let app = axum::Router::new()
         .route("/hook", post(flaky_hook))
         .with_state(f.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((url, f))
+    Ok(f)
 }
 
 /// One `/metrics` value (the first line starting with `name`).
@@ -305,20 +306,15 @@ async fn measure_max(h: &Herald, flaky: &Flaky, n: u64) -> anyhow::Result<f64> {
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
-pub async fn soak(launch: &Launch, run: SoakRun) -> anyhow::Result<()> {
-    let mut launch = launch.clone();
-    launch
-        .env
-        .push(("HERALD_RETENTION_INTERVAL_SECS".into(), "60".into()));
-    let h = Arc::new(launch.start().await?);
-    let (url, flaky) = start_flaky().await?;
-    // Four endpoints share the load, each allowed 32 requests at once (the
-    // hangs hold a slot for the 2 s timeout); three quick attempts each.
+/// Four endpoints share the load, each allowed 32 requests at once (the
+/// hangs hold a slot for the 2 s timeout), three quick attempts each; the
+/// expired events written; the rate chosen.
+async fn prepare(h: &Herald, flaky: &Flaky, run: &SoakRun) -> anyhow::Result<u32> {
     let mut endpoints = Vec::new();
     for _ in 0..4 {
         endpoints.push(
             h.endpoint_with(
-                &url,
+                &flaky_url(flaky),
                 &["soak.*"],
                 json!({
                     "max_in_flight": 32,
@@ -331,18 +327,17 @@ pub async fn soak(launch: &Launch, run: SoakRun) -> anyhow::Result<()> {
         );
     }
     send(
-        &h,
+        h,
         reqwest::Method::PATCH,
         "/tenant",
         Some(json!({"event_retention_days": null})),
     )
     .await?;
-    seed_expired(&h, &endpoints[0], run.expired).await?;
-
+    seed_expired(h, &endpoints[0], run.expired).await?;
     let rate = match run.rate {
         Some(r) => r,
         None => {
-            let max = measure_max(&h, &flaky, 20_000).await?;
+            let max = measure_max(h, flaky, 20_000).await?;
             println!(
                 "maximum measured: {max:.0} events/s (each delivered to one of four endpoints)"
             );
@@ -352,6 +347,106 @@ pub async fn soak(launch: &Launch, run: SoakRun) -> anyhow::Result<()> {
     flaky.requests.store(0, Ordering::Relaxed);
     flaky.delivered.lock().expect("delivered").clear();
     flaky.misbehave.store(true, Ordering::Relaxed);
+    Ok(rate)
+}
+
+fn flaky_url(flaky: &Flaky) -> String {
+    flaky.url.clone()
+}
+
+/// Unfinished deliveries (due, scheduled, in flight) as `/metrics` says.
+fn live(metrics: &str) -> f64 {
+    ["due", "scheduled", "in_flight"]
+        .iter()
+        .map(|s| metric(metrics, &format!("herald_deliveries{{state=\"{s}\"}} ")))
+        .sum()
+}
+
+async fn take_sample(
+    h: &Herald,
+    flaky: &Flaky,
+    ingest: &Mutex<Histogram<u64>>,
+    accepted: &Mutex<HashMap<String, u64>>,
+    began: Instant,
+) -> anyhow::Result<Sample> {
+    let base = h.base.split(',').next().unwrap_or_default();
+    let metrics = h
+        .http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let (rss_mib, fds) = process_use(&h.pids());
+    let window = std::mem::replace(&mut *ingest.lock().expect("histogram"), histogram());
+    let delivered = std::mem::replace(
+        &mut *flaky.latency_us.lock().expect("histogram"),
+        histogram(),
+    );
+    let s = Sample {
+        secs: began.elapsed().as_secs_f64(),
+        rss_mib,
+        fds,
+        db_mib: db_size(h).await?,
+        ingest: quantiles_ms(&window),
+        delivery: quantiles_ms(&delivered),
+        queue: live(&metrics),
+        dlq: metric(&metrics, "herald_dlq_depth "),
+        published: accepted.lock().expect("accepted").len() as u64,
+        delivered: flaky.delivered.lock().expect("delivered").len() as u64,
+        pruned: metric(&metrics, "herald_retention_removed_total{what=\"events\"} "),
+    };
+    println!(
+        "{:>6.0} s  rss {:>7.1} MiB  fds {:>4}  db {:>8.1} MiB  ingest p50 {:>6.2} p99 {:>7.2} ms  delivery p50 {:>7.2} p99 {:>8.2} ms  queue {:>6}  dlq {:>5}  published {:>8}  delivered {:>8}  pruned {:>7}",
+        s.secs,
+        s.rss_mib,
+        s.fds,
+        s.db_mib,
+        s.ingest.0,
+        s.ingest.1,
+        s.delivery.0,
+        s.delivery.1,
+        s.queue,
+        s.dlq,
+        s.published,
+        s.delivered,
+        s.pruned
+    );
+    Ok(s)
+}
+
+/// Waits until nothing is live (retried to the end, or dead-lettered).
+async fn settle(h: &Herald) -> anyhow::Result<()> {
+    let base = h.base.split(',').next().unwrap_or_default();
+    let settling = Instant::now();
+    loop {
+        let metrics = h
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let left = live(&metrics);
+        if left == 0.0 {
+            return Ok(());
+        }
+        if settling.elapsed() > Duration::from_secs(900) {
+            println!("{left} deliveries still live after 15 minutes");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+pub async fn soak(launch: &Launch, run: SoakRun) -> anyhow::Result<()> {
+    let mut launch = launch.clone();
+    launch
+        .env
+        .push(("HERALD_RETENTION_INTERVAL_SECS".into(), "60".into()));
+    let h = Arc::new(launch.start().await?);
+    let flaky = start_flaky().await?;
+    let rate = prepare(&h, &flaky, &run).await?;
     println!(
         "herald-load soak ({}): {} for {} min at {rate} events/s; receiver fails 5 % and hangs on 1 %; {} expired events to prune; sampling every {} s into {}",
         launch.label(),
@@ -396,58 +491,12 @@ pub async fn soak(launch: &Launch, run: SoakRun) -> anyhow::Result<()> {
     };
 
     let began = Instant::now();
+    let run_start = chrono::Utc::now();
     let mut samples = Vec::new();
     let mut replay_started = false;
-    let base = h.base.split(',').next().unwrap_or_default().to_owned();
-    let run_start = chrono::Utc::now();
     while !load.is_finished() {
         tokio::time::sleep(Duration::from_secs(u64::from(run.sample_secs))).await;
-        let metrics = h
-            .http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let (rss_mib, fds) = process_use(&h.pids());
-        let window = std::mem::replace(&mut *ingest.lock().expect("histogram"), histogram());
-        let delivered_window = std::mem::replace(
-            &mut *flaky.latency_us.lock().expect("histogram"),
-            histogram(),
-        );
-        let sample = Sample {
-            secs: began.elapsed().as_secs_f64(),
-            rss_mib,
-            fds,
-            db_mib: db_size(&h).await?,
-            ingest: quantiles_ms(&window),
-            delivery: quantiles_ms(&delivered_window),
-            queue: ["due", "scheduled", "in_flight"]
-                .iter()
-                .map(|s| metric(&metrics, &format!("herald_deliveries{{state=\"{s}\"}} ")))
-                .sum(),
-            dlq: metric(&metrics, "herald_dlq_depth "),
-            published: accepted.lock().expect("accepted").len() as u64,
-            delivered: flaky.delivered.lock().expect("delivered").len() as u64,
-            pruned: metric(&metrics, "herald_retention_removed_total{what=\"events\"} "),
-        };
-        println!(
-            "{:>6.0} s  rss {:>7.1} MiB  fds {:>4}  db {:>8.1} MiB  ingest p50 {:>6.2} p99 {:>7.2} ms  delivery p50 {:>7.2} p99 {:>8.2} ms  queue {:>6}  dlq {:>5}  published {:>8}  delivered {:>8}  pruned {:>7}",
-            sample.secs,
-            sample.rss_mib,
-            sample.fds,
-            sample.db_mib,
-            sample.ingest.0,
-            sample.ingest.1,
-            sample.delivery.0,
-            sample.delivery.1,
-            sample.queue,
-            sample.dlq,
-            sample.published,
-            sample.delivered,
-            sample.pruned
-        );
-        samples.push(sample);
+        samples.push(take_sample(&h, &flaky, &ingest, &accepted, began).await?);
         // A replay of the run's first minute, a third of the way in.
         if !replay_started && began.elapsed().as_secs() >= u64::from(secs / 3) {
             replay_started = true;
@@ -467,30 +516,7 @@ pub async fn soak(launch: &Launch, run: SoakRun) -> anyhow::Result<()> {
     }
     let (sent, failed) = load.await??;
     write_csv(&run.csv, &samples)?;
-
-    // Everything still live settles: retried, or dead-lettered.
-    let settling = Instant::now();
-    loop {
-        let metrics = h
-            .http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let live: f64 = ["due", "scheduled", "in_flight"]
-            .iter()
-            .map(|s| metric(&metrics, &format!("herald_deliveries{{state=\"{s}\"}} ")))
-            .sum();
-        if live == 0.0 {
-            break;
-        }
-        if settling.elapsed() > Duration::from_secs(900) {
-            println!("{live} deliveries still live after 15 minutes");
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    settle(&h).await?;
     account(&h, &flaky, &accepted, sent, failed, &samples).await?;
     Arc::into_inner(h)
         .context("server still shared")?

@@ -231,6 +231,7 @@ impl Config {
             delivery_concurrency,
             endpoint_concurrency,
             delivery_lease_secs,
+            retention_interval_secs,
         } = Delivery::resolve(serve, &file)?;
 
         let pick = |cli: &Option<String>, file: Option<String>| cli.clone().or(file);
@@ -347,20 +348,6 @@ impl Config {
             100_000,
             "requests per minute from 0 (off) to 100000",
         )?;
-        let retention_interval_secs = whole_number(
-            "retention_interval_secs",
-            cli_or_value(&serve.retention_interval_secs, file.retention_interval_secs),
-            600,
-            86_400,
-            "seconds from 1 to 86400",
-        )?;
-        if retention_interval_secs == 0 {
-            return Err(bad(
-                "retention_interval_secs",
-                "got '0'".to_string(),
-                "seconds from 1 to 86400",
-            ));
-        }
         Ok(Config {
             data_dir,
             database_url,
@@ -390,12 +377,13 @@ impl Config {
     }
 }
 
-/// The delivery engine's settings.
+/// The delivery engine's settings, and its background work's.
 struct Delivery {
     shutdown_grace_secs: u32,
     delivery_concurrency: u32,
     endpoint_concurrency: u32,
     delivery_lease_secs: u32,
+    retention_interval_secs: u32,
 }
 
 impl Delivery {
@@ -449,11 +437,29 @@ impl Delivery {
             };
             return Err(bad(key, format!("got '{got}'"), "at least 1 request"));
         }
+        let retention_interval_secs = whole_number(
+            "retention_interval_secs",
+            cli_or_value(
+                &serve.retention_interval_secs,
+                file.retention_interval_secs.clone(),
+            ),
+            600,
+            86_400,
+            "seconds from 1 to 86400",
+        )?;
+        if retention_interval_secs == 0 {
+            return Err(bad(
+                "retention_interval_secs",
+                "got '0'".to_string(),
+                "seconds from 1 to 86400",
+            ));
+        }
         Ok(Self {
             shutdown_grace_secs,
             delivery_concurrency,
             endpoint_concurrency,
             delivery_lease_secs,
+            retention_interval_secs,
         })
     }
 }
