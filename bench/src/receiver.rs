@@ -40,16 +40,21 @@ pub fn now_us() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// The `sent_us` number in a JSON body, without parsing the rest.
-fn sent_us(body: &[u8]) -> Option<u64> {
-    let key = b"\"sent_us\":";
-    let at = body.windows(key.len()).position(|w| w == key)? + key.len();
+/// The number after `"key":` in a JSON body, without parsing the rest.
+pub fn number_after(body: &[u8], key: &str) -> Option<u64> {
+    let key = format!("\"{key}\":");
+    let at = body.windows(key.len()).position(|w| w == key.as_bytes())? + key.len();
     let digits: Vec<u8> = body[at..]
         .iter()
         .copied()
         .take_while(u8::is_ascii_digit)
         .collect();
     std::str::from_utf8(&digits).ok()?.parse().ok()
+}
+
+/// The `sent_us` number in a JSON body.
+fn sent_us(body: &[u8]) -> Option<u64> {
+    number_after(body, "sent_us")
 }
 
 async fn hook(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> &'static str {

@@ -41,7 +41,7 @@ commit;
     )
 }
 
-async fn sqlite(db: &std::path::Path, sql: &str) -> anyhow::Result<String> {
+pub(crate) async fn sqlite(db: &std::path::Path, sql: &str) -> anyhow::Result<String> {
     use tokio::io::AsyncWriteExt as _;
     let mut child = tokio::process::Command::new("sqlite3")
         .arg(db)
@@ -79,16 +79,7 @@ async fn removed(h: &Herald) -> anyhow::Result<u64> {
 }
 
 async fn patch_tenant(h: &Herald, body: serde_json::Value) -> anyhow::Result<()> {
-    let res = h
-        .http
-        .patch(h.url("/tenant"))
-        .bearer_auth(&h.key)
-        .json(&body)
-        .send()
-        .await?;
-    if !res.status().is_success() {
-        bail!("PATCH /tenant: {} {}", res.status(), res.text().await?);
-    }
+    crate::soak::send(h, reqwest::Method::PATCH, "/tenant", Some(body)).await?;
     Ok(())
 }
 

@@ -23,7 +23,8 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use crate::herald::{Herald, Launch};
-use crate::receiver::{histogram, now_us};
+use crate::receiver::{histogram, now_us, number_after};
+use crate::retention::sqlite;
 use crate::workload::{event, open_loop, post as publish};
 
 pub struct SoakRun {
@@ -49,17 +50,6 @@ struct Flaky {
     hung: AtomicU64,
     /// Off during the measurement of the maximum.
     misbehave: std::sync::atomic::AtomicBool,
-}
-
-/// A number after `"key":` in a JSON body, without parsing the rest.
-fn number_after(body: &[u8], key: &[u8]) -> Option<u64> {
-    let at = body.windows(key.len()).position(|w| w == key)? + key.len();
-    let digits: Vec<u8> = body[at..]
-        .iter()
-        .copied()
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
 impl Flaky {
@@ -88,9 +78,9 @@ async fn flaky_hook(State(f): State<Arc<Flaky>>, body: Bytes) -> StatusCode {
             return StatusCode::INTERNAL_SERVER_ERROR;
         }
     }
-    if let Some(n) = number_after(&body, b"\"order_id\":") {
+    if let Some(n) = number_after(&body, "order_id") {
         let first = f.delivered.lock().expect("delivered").insert(n);
-        if first && let Some(sent) = number_after(&body, b"\"sent_us\":") {
+        if first && let Some(sent) = number_after(&body, "sent_us") {
             let took = now_us().saturating_sub(sent).max(1);
             let _ = f.latency_us.lock().expect("histogram").record(took);
         }
@@ -177,19 +167,6 @@ async fn query(database: &str, sql: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-async fn sqlite(db: &Path, sql: &str) -> anyhow::Result<String> {
-    let out = tokio::process::Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .await
-        .context("running sqlite3")?;
-    if !out.status.success() {
-        bail!("sqlite3: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 /// The database's size on disk in MiB: SQLite's file and its WAL, or the
 /// PostgreSQL schema's tables and indexes.
 async fn db_size(h: &Herald) -> anyhow::Result<f64> {
@@ -263,7 +240,7 @@ async fn seed_expired(h: &Herald, endpoint: &str, n: u64) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn send(
+pub(crate) async fn send(
     h: &Herald,
     method: reqwest::Method,
     path: &str,

@@ -188,21 +188,6 @@ impl crate::store::RetentionStore for This {
         .bind(&event_text)
         .fetch_all(&mut *tx)
         .await?;
-        for (delivery, endpoint, stream) in &ended {
-            record_action(
-                &mut tx,
-                (&tenant_text, delivery),
-                "discard",
-                actor,
-                &why,
-                None,
-                now_ms,
-            )
-            .await?;
-            if let Some(stream) = stream {
-                streams.insert((endpoint.clone(), stream.clone()));
-            }
-        }
         let removed: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
             "delete from dlq_entries where tenant_id = $1 and event_id = $2
              returning delivery_id, endpoint_id, event_type, stream",
@@ -211,11 +196,17 @@ impl crate::store::RetentionStore for This {
         .bind(&event_text)
         .fetch_all(&mut *tx)
         .await?;
-        for (delivery, endpoint, event_type, stream) in &removed {
-            count_dlq_removal(&mut tx, (&tenant_text, endpoint, event_type), now_ms).await?;
+        let (ended_count, removed_count) = (ended.len() as u64, removed.len() as u64);
+        // Each delivery ended or taken out of the DLQ is recorded as discarded.
+        let waiting = ended.into_iter().map(|(d, e, s)| (d, e, s, None));
+        let dead = removed.into_iter().map(|(d, e, t, s)| (d, e, s, Some(t)));
+        for (delivery, endpoint, stream, dlq_type) in waiting.chain(dead) {
+            if let Some(event_type) = &dlq_type {
+                count_dlq_removal(&mut tx, (&tenant_text, &endpoint, event_type), now_ms).await?;
+            }
             record_action(
                 &mut tx,
-                (&tenant_text, delivery),
+                (&tenant_text, &delivery),
                 "discard",
                 actor,
                 &why,
@@ -224,15 +215,15 @@ impl crate::store::RetentionStore for This {
             )
             .await?;
             if let Some(stream) = stream {
-                streams.insert((endpoint.clone(), stream.clone()));
+                streams.insert((endpoint, stream));
             }
         }
         // Ordered streams these deliveries held go on.
         super::advance_streams_on(&mut tx, &streams, now_ms).await?;
         let out = Expunged {
             receipts,
-            deliveries_ended: ended.len() as u64,
-            dlq_removed: removed.len() as u64,
+            deliveries_ended: ended_count,
+            dlq_removed: removed_count,
         };
         if let Some(entry) = audit(&out) {
             insert_audit(&mut tx, &entry).await?;
