@@ -59,17 +59,17 @@ fn master_key() -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Runs SQL on `database` with psql.
-async fn psql(database: &str, sql: &str) -> anyhow::Result<()> {
+/// Runs SQL on `database` with psql; what it printed (unaligned, no headers).
+pub(crate) async fn psql(database: &str, sql: &str) -> anyhow::Result<String> {
     let out = Command::new("psql")
-        .args([database, "-qc", sql])
+        .args([database, "-qtAc", sql])
         .output()
         .await
         .context("running psql")?;
     if !out.status.success() {
         bail!("psql: {}", String::from_utf8_lossy(&out.stderr));
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 impl Launch {
@@ -215,6 +215,18 @@ async fn api_key(bin: &Path, data: &Path, env: &[(String, String)]) -> anyhow::R
 }
 
 impl Herald {
+    /// The first node's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let base = self.bases.first().context("no node")?;
+        Ok(self
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
     /// The server processes' ids.
     pub fn pids(&self) -> Vec<u32> {
         self.children.iter().filter_map(Child::id).collect()

@@ -62,15 +62,9 @@ pub(crate) async fn sqlite(db: &std::path::Path, sql: &str) -> anyhow::Result<St
 
 /// `herald_retention_removed_total{what="events"}` as `/metrics` says now.
 async fn removed(h: &Herald) -> anyhow::Result<u64> {
-    let base = h.base.split(',').next().unwrap_or_default();
-    let text = h
-        .http
-        .get(format!("{base}/metrics"))
-        .send()
+    h.metrics()
         .await?
-        .text()
-        .await?;
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("herald_retention_removed_total{what=\"events\"} "))
         .context("no retention counter in /metrics")?
         .trim()

@@ -23,7 +23,7 @@ use axum::routing::post;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
-use crate::herald::{Herald, Launch};
+use crate::herald::{Herald, Launch, psql};
 use crate::receiver::{histogram, now_us, number_after};
 use crate::retention::sqlite;
 use crate::workload::{event, open_loop, post as publish};
@@ -156,18 +156,6 @@ fn process_use(pids: &[u32]) -> (f64, u64) {
     (rss_kib as f64 / 1024.0, fds)
 }
 
-async fn query(database: &str, sql: &str) -> anyhow::Result<String> {
-    let out = tokio::process::Command::new("psql")
-        .args([database, "-tAc", sql])
-        .output()
-        .await
-        .context("running psql")?;
-    if !out.status.success() {
-        bail!("psql: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 /// The database's size on disk in MiB: SQLite's file and its WAL, or the
 /// PostgreSQL schema's tables and indexes.
 async fn db_size(h: &Herald) -> anyhow::Result<f64> {
@@ -180,7 +168,7 @@ async fn db_size(h: &Herald) -> anyhow::Result<f64> {
             Ok(bytes as f64 / 1_048_576.0)
         }
         Some((database, schema)) => {
-            let bytes = query(
+            let bytes = psql(
                 database,
                 &format!(
                     "select coalesce(sum(pg_total_relation_size(c.oid)), 0) from pg_class c \
@@ -235,7 +223,7 @@ async fn seed_expired(h: &Herald, endpoint: &str, n: u64) -> anyhow::Result<()> 
                 d = ids("msg"),
                 a = ids("att"),
             );
-            query(database, &sql).await?;
+            psql(database, &sql).await?;
         }
     }
     Ok(())
@@ -361,14 +349,7 @@ async fn take_sample(
     accepted: &Mutex<HashMap<String, u64>>,
     began: Instant,
 ) -> anyhow::Result<Sample> {
-    let base = h.base.split(',').next().unwrap_or_default();
-    let metrics = h
-        .http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = h.metrics().await?;
     let (rss_mib, fds) = process_use(&h.pids());
     let window = std::mem::replace(&mut *ingest.lock().expect("histogram"), histogram());
     let delivered = std::mem::replace(
@@ -409,17 +390,9 @@ async fn take_sample(
 
 /// Waits until nothing is live (retried to the end, or dead-lettered).
 async fn settle(h: &Herald) -> anyhow::Result<()> {
-    let base = h.base.split(',').next().unwrap_or_default();
     let settling = Instant::now();
     loop {
-        let metrics = h
-            .http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let left = live(&metrics);
+        let left = live(&h.metrics().await?);
         if left == 0.0 {
             return Ok(());
         }
