@@ -24,6 +24,9 @@ pub struct DlqEntryOut {
     pub error_class: Option<ErrorClass>,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
+    /// The HTTP status of the last attempt, when the receiver answered.
+    #[serde(default)]
+    pub last_status: Option<u16>,
 }
 
 /// A DLQ entry with the event, every attempt and what people did to it.
@@ -229,9 +232,10 @@ pub struct ReplayOut {
 }
 
 impl ReplayOut {
-    /// Seconds until every event is dispatched at the job's rate.
+    /// Seconds until every event is dispatched at the job's rate; none for a
+    /// finished job, and none while paused (it is not on its way).
     pub fn eta_secs(&self) -> Option<f64> {
-        (!self.state.is_final() && self.rate_per_second > 0.0)
+        (!self.state.is_final() && self.state != ReplayState::Paused && self.rate_per_second > 0.0)
             .then(|| self.total.saturating_sub(self.dispatched) as f64 / self.rate_per_second)
     }
 }
@@ -350,5 +354,42 @@ impl LiveMessage {
             LiveMessage::DeliveryAcked { .. } => "delivery.acked",
             LiveMessage::BreakerChanged { .. } => "endpoint.breaker",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(state: ReplayState) -> ReplayOut {
+        let now = Utc::now();
+        ReplayOut {
+            id: ReplayId::new(),
+            tenant_id: unset_tenant(),
+            state,
+            filter: ReplayFilter::default(),
+            reason: String::new(),
+            rate_per_second: 10.0,
+            total: 100,
+            dispatched: 40,
+            deliveries: 40,
+            succeeded: 40,
+            failed: 0,
+            in_progress: 0,
+            ordered: false,
+            created_by: "ops".into(),
+            error: None,
+            created_at: now,
+            started_at: Some(now),
+            finished_at: None,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn a_running_job_has_an_eta_a_paused_or_finished_one_none() {
+        assert_eq!(job(ReplayState::Running).eta_secs(), Some(6.0));
+        assert_eq!(job(ReplayState::Paused).eta_secs(), None);
+        assert_eq!(job(ReplayState::Cancelled).eta_secs(), None);
     }
 }

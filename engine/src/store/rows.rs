@@ -161,6 +161,7 @@ pub(crate) struct DlqEntryRow {
     pub(crate) error_class: Option<String>,
     pub(crate) attempts: i64,
     pub(crate) created_at: i64,
+    pub(crate) last_status: Option<i64>,
 }
 
 impl TryFrom<DlqEntryRow> for DlqEntryOut {
@@ -177,6 +178,7 @@ impl TryFrom<DlqEntryRow> for DlqEntryOut {
             error_class: r.error_class.as_deref().map(stored_id).transpose()?,
             attempts: u32::try_from(r.attempts).unwrap_or(0),
             created_at: from_millis(r.created_at),
+            last_status: r.last_status.and_then(|s| u16::try_from(s).ok()),
         })
     }
 }
