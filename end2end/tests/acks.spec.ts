@@ -37,7 +37,7 @@ test('a product engineer orders an endpoint by key, limits its rate and asks for
     await page.getByLabel('Acknowledgement timeout (seconds)').fill('120');
     await page.getByRole('button', { name: 'Create endpoint' }).click();
     await expect(page.getByText('Endpoint created.')).toBeVisible();
-    const secret = (await page.getByLabel('Signing secret').textContent())!.trim();
+    const secret = (await page.getByLabel('Signing secret', { exact: true }).textContent())!.trim();
     expect(secret).toMatch(/^whsec_/);
     await page.getByRole('link', { name: 'Go to the endpoint' }).click();
     await expect(page.getByRole('heading', { name: receiver.url })).toBeVisible();

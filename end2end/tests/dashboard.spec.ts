@@ -44,10 +44,10 @@ test('an operator watches the dashboard fill with deliveries, live, and changes 
 
     const deliveries = page.getByRole('figure', { name: /Deliveries/ });
     await expect(deliveries.locator('svg').first()).toBeVisible();
-    await expect(deliveries.getByText('Succeeded')).toBeVisible();
-    await expect(deliveries.getByText('Failed')).toBeVisible();
+    await expect(deliveries.locator('.legend').getByText('Succeeded')).toBeVisible();
+    await expect(deliveries.locator('.legend').getByText('Failed')).toBeVisible();
     await expect(page.getByRole('figure', { name: /Success rate/ }).locator('svg').first()).toBeVisible();
-    await expect(page.getByRole('figure', { name: /Latency/ }).getByText('p95')).toBeVisible();
+    await expect(page.getByRole('figure', { name: /Latency/ }).locator('.legend').getByText('p95')).toBeVisible();
     await expect(page.getByRole('figure', { name: /Dead-letter queue/ }).locator('svg').first()).toBeVisible();
 
     // After a reload the server's rollups say the same, and name the failing endpoint.
@@ -56,7 +56,7 @@ test('an operator watches the dashboard fill with deliveries, live, and changes 
     await expect(page.locator('[data-kpi="attempts"]')).toHaveText('10');
     const worst = page.getByRole('table', { name: 'Endpoints failing most' });
     await expect(worst.getByRole('row', { name: new RegExp(failing.url) })).toContainText('100.0 %');
-    await expect(worst.getByRole('row', { name: new RegExp(failing.url) })).toContainText('http_status');
+    await expect(worst.getByRole('row', { name: new RegExp(failing.url) })).toContainText('HTTP error status');
 
     // The range picker: a week, by hour, still has them.
     await page.getByRole('link', { name: 'Last 7 days' }).click();
@@ -76,6 +76,9 @@ test('an operator watches the dashboard fill with deliveries, live, and changes 
     await expect(page.locator('#chart-deliveries').getByText('No data in this range.')).toBeVisible();
     await expect(page.getByRole('status', { name: 'Range shown' })).not.toContainText('live');
     await expect(page.getByText('No failed attempts in this range.')).toBeVisible();
+    // "In the DLQ now" is now, whatever the range; the range's end had none.
+    await expect(page.locator('[data-kpi="dlq"]')).toHaveText('5');
+    await expect(page.locator('[data-kpi="dlq-end"]')).toHaveText('0');
 
     // Back to the last hour, by minute.
     await page.getByRole('link', { name: 'Last hour' }).click();

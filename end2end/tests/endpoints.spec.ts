@@ -29,8 +29,10 @@ test('a product engineer orders an endpoint by key with a rate limit, and an ope
 
     // The operator pauses it for a receiver migration.
     await hydrated(page);
-    await page.getByLabel('Reason').fill('receiver migration');
     await page.getByRole('button', { name: 'Pause endpoint' }).click();
+    const pause = page.getByRole('dialog', { name: 'Pause this endpoint?' });
+    await pause.getByLabel('Reason').fill('receiver migration');
+    await pause.getByRole('button', { name: 'Pause endpoint' }).click();
     await expect(page.getByText('Paused: receiver migration')).toBeVisible();
 
     // Events published meanwhile wait for it.

@@ -52,8 +52,14 @@ test('an operator previews a replay, starts it and pauses, resumes and cancels i
     await expect.poll(async () => dispatched(await counts.textContent()), { timeout: 10_000 }).toBeGreaterThan(early);
     await expect(job.getByLabel('Progress')).not.toHaveAttribute('value', '0');
 
+    // The job just started is highlighted and has the focus.
+    await expect(job).toHaveClass(/started/);
+    await expect(job).toBeFocused();
+
     await job.getByRole('button', { name: 'Pause' }).click();
     await expect(job.getByLabel('State')).toHaveText('paused');
+    // A paused job is not on its way: no ETA.
+    await expect(job).not.toContainText('ETA');
     await page.waitForTimeout(300);
     const paused = dispatched(await counts.textContent());
     await page.waitForTimeout(1000);
@@ -64,6 +70,9 @@ test('an operator previews a replay, starts it and pauses, resumes and cancels i
     await expect.poll(async () => dispatched(await counts.textContent()), { timeout: 10_000 }).toBeGreaterThan(paused);
 
     await job.getByRole('button', { name: 'Cancel' }).click();
+    const cancel = page.getByRole('dialog', { name: 'Cancel this replay?' });
+    await expect(cancel).toContainText('cannot be resumed');
+    await cancel.getByRole('button', { name: 'Cancel the replay' }).click();
     await expect(job.getByLabel('State')).toHaveText('cancelled');
     await expect(job.getByRole('button', { name: 'Resume' })).toHaveCount(0);
     const final = dispatched(await counts.textContent());
@@ -77,6 +86,60 @@ test('an operator previews a replay, starts it and pauses, resumes and cancels i
     await receiver.stop();
   }
 });
+
+for (const size of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+  test.describe(`${size.width} px`, () => {
+    test.use({ viewport: size });
+
+    test('an operator starts a previewed replay of one published type and sees it progress live, in three actions from the Replays page', async ({ page, herald, request }) => {
+      const receiver = await TestReceiver.start(200);
+      try {
+        const key = await herald.apiKey();
+        const api = (path: string, data: unknown) =>
+          request.post(`${herald.url}${path}`, { headers: { authorization: `Bearer ${key}` }, data });
+        const orders = Array.from({ length: 600 }, (_, n) => ({ event_type: 'order.created', payload: { n } }));
+        const invoices = Array.from({ length: 50 }, (_, n) => ({ event_type: 'invoice.paid', payload: { n } }));
+        expect((await api('/api/v1/events/batch', { events: orders })).status()).toBe(202);
+        expect((await api('/api/v1/events/batch', { events: invoices })).status()).toBe(202);
+        expect((await api('/api/v1/endpoints', { url: receiver.url, event_types: ['*'] })).status()).toBe(201);
+
+        await page.goto('/replays');
+        await signIn(page, ADMIN.email, ADMIN.password);
+        await expect(page.getByRole('heading', { name: 'Replays', exact: true })).toBeVisible();
+        await hydrated(page);
+
+        let actions = 0;
+        const act = async (step: () => Promise<void>) => {
+          actions++;
+          await step();
+        };
+        // 1. Pick the type from those published.
+        await act(() => page.getByRole('group', { name: 'Published types' }).getByRole('checkbox', { name: 'order.created' }).check());
+        await expect(page.getByLabel('Event types')).toHaveValue('order.created');
+        // 2. Say why and preview.
+        await act(async () => {
+          await page.getByLabel('Reason').fill('backfill the new receiver');
+          await page.getByRole('button', { name: 'Preview' }).click();
+        });
+        await expect(page.getByRole('status', { name: 'Preview' }).getByText('600 events')).toBeVisible();
+        // 3. Start.
+        await act(() => page.getByRole('button', { name: 'Start replay' }).click());
+
+        const job = page.locator('article.started');
+        await expect(job).toBeFocused();
+        const counts = job.getByLabel('Counts');
+        await expect.poll(async () => dispatched(await counts.textContent()), { timeout: 10_000 }).toBeGreaterThan(0);
+        const early = dispatched(await counts.textContent());
+        await expect.poll(async () => dispatched(await counts.textContent()), { timeout: 10_000 }).toBeGreaterThan(early);
+        expect(actions).toBeLessThanOrEqual(4);
+        await expect.poll(() => receiver.received.length, { timeout: 10_000 }).toBeGreaterThan(0);
+        expect(receiver.received.every((r) => r.headers['herald-event-type'] === 'order.created')).toBe(true);
+      } finally {
+        await receiver.stop();
+      }
+    });
+  });
+}
 
 test('an operator watches attempts arrive live on the dashboard', async ({ page, herald, request }) => {
   const receiver = await TestReceiver.start(200);

@@ -1,70 +1,116 @@
 //! Delivery statistics as charts: a range picker (kept in the URL), totals,
-//! deliveries over time (succeeded and failed, stacked), success rate, latency
-//! percentiles, the DLQ's depth and the endpoints failing most. Drawn with
-//! leptos-chartistry in the browser; the server renders the totals and the
-//! empty states. A range that ends now follows the live feed.
+//! deliveries over time (succeeded and failed side by side), success rate,
+//! latency percentiles, the DLQ's depth and the endpoints failing most. The
+//! charts are drawn on the server (`plot`); a range that ends now follows the
+//! live feed.
 
-use chrono::{DateTime, Utc};
 use herald_engine::model::{Granularity, LiveMessage};
 use leptos::prelude::*;
-// The glob brings the builder traits (`IntoInner`) the crate exports unnamed.
-use leptos_chartistry::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_query_map};
 
 use crate::components::live::use_live_feed;
+use crate::components::plot::{Kind, Plot, Series, TimeChart, Unit};
 use crate::components::ui::{Columns, ErrorNotice, query_escape, when};
 use crate::pages::dashboard::fns::{RangeChoice, StatsView, delivery_stats};
 
-const GREEN: Colour = Colour::from_rgb(0x1a, 0x7f, 0x37);
-const RED: Colour = Colour::from_rgb(0xc6, 0x28, 0x28);
-const BLUE: Colour = Colour::from_rgb(0x1f, 0x5f, 0xbf);
-const AMBER: Colour = Colour::from_rgb(0xb2, 0x6b, 0x00);
-const PURPLE: Colour = Colour::from_rgb(0x6a, 0x3d, 0x9a);
-/// Chart height in pixels; the width follows the page.
-const HEIGHT: f64 = 240.0;
-
-/// A series line: straight segments between buckets (a curve would invent
-/// values between them) and a dot on each bucket, so a bucket with no
-/// neighbours (the gaps are buckets without attempts) still shows.
-fn series_line<T: 'static>(
-    name: &str,
-    colour: Colour,
-    get: impl Fn(&T) -> f64 + Send + Sync + 'static,
-) -> Line<T, f64> {
-    Line::new(get)
-        .with_name(name)
-        .with_colour(colour)
-        .with_interpolation(Interpolation::Linear)
-        .with_marker(Marker::from_shape(MarkerShape::Circle).with_scale(0.7))
+/// The buckets of a view as a chart of `kind` over `series`.
+fn plot_of(v: &StatsView, kind: Kind, unit: Unit, max: Option<f64>, series: Vec<Series>) -> Plot {
+    Plot {
+        starts: v.points.iter().map(|p| p.start).collect(),
+        step_ms: v.granularity.millis(),
+        kind,
+        unit,
+        max,
+        series,
+    }
 }
 
-/// One bucket as the charts plot it. Missing values are NaN (a gap).
-#[derive(Debug, Clone, PartialEq)]
-struct Row {
-    at: DateTime<Utc>,
-    succeeded: f64,
-    failed: f64,
-    success_pct: f64,
-    p50: f64,
-    p95: f64,
-    p99: f64,
+fn deliveries(v: &StatsView) -> Plot {
+    let count = |f: fn(&herald_engine::model::Counts) -> u64| {
+        v.points.iter().map(|p| Some(f(&p.counts) as f64)).collect()
+    };
+    plot_of(
+        v,
+        Kind::Bars,
+        Unit::Count,
+        None,
+        vec![
+            Series {
+                name: "Succeeded",
+                class: "s-ok",
+                values: count(|c| c.succeeded),
+            },
+            Series {
+                name: "Failed",
+                class: "s-bad",
+                values: count(|c| c.failed),
+            },
+        ],
+    )
 }
 
-fn rows(view: &StatsView) -> Vec<Row> {
-    let ms = |v: Option<u64>| v.map_or(f64::NAN, |v| v as f64);
-    view.points
+fn success(v: &StatsView) -> Plot {
+    let values = v
+        .points
         .iter()
-        .map(|p| Row {
-            at: p.start,
-            succeeded: p.counts.succeeded as f64,
-            failed: p.counts.failed as f64,
-            success_pct: p.counts.success_rate().map_or(f64::NAN, |r| r * 100.0),
-            p50: ms(p.latency_p50_ms),
-            p95: ms(p.latency_p95_ms),
-            p99: ms(p.latency_p99_ms),
-        })
-        .collect()
+        .map(|p| p.counts.success_rate().map(|r| r * 100.0))
+        .collect();
+    plot_of(
+        v,
+        Kind::Lines,
+        Unit::Percent,
+        Some(100.0),
+        vec![Series {
+            name: "Success rate",
+            class: "s-ok",
+            values,
+        }],
+    )
+}
+
+fn latency(v: &StatsView) -> Plot {
+    let ms = |f: fn(&herald_engine::model::StatsPoint) -> Option<u64>| {
+        v.points.iter().map(|p| f(p).map(|v| v as f64)).collect()
+    };
+    plot_of(
+        v,
+        Kind::Lines,
+        Unit::Millis,
+        None,
+        vec![
+            Series {
+                name: "p50",
+                class: "s-p50",
+                values: ms(|p| p.latency_p50_ms),
+            },
+            Series {
+                name: "p95",
+                class: "s-p95",
+                values: ms(|p| p.latency_p95_ms),
+            },
+            Series {
+                name: "p99",
+                class: "s-p99",
+                values: ms(|p| p.latency_p99_ms),
+            },
+        ],
+    )
+}
+
+fn dlq(v: &StatsView) -> Plot {
+    let values = v.dlq_depth.iter().map(|d| Some(d.depth as f64)).collect();
+    plot_of(
+        v,
+        Kind::Lines,
+        Unit::Count,
+        None,
+        vec![Series {
+            name: "DLQ entries",
+            class: "s-dlq",
+            values,
+        }],
+    )
 }
 
 fn per(g: Granularity) -> &'static str {
@@ -164,22 +210,30 @@ fn StatsBody(
     with_dashboard: bool,
     connected: RwSignal<bool>,
 ) -> impl IntoView {
-    let data = Signal::derive(move || view.with(rows));
-    let depth = Signal::derive(move || {
-        view.with(|v| {
-            v.dlq_depth
-                .iter()
-                .map(|d| (d.end, d.depth as f64))
-                .collect::<Vec<_>>()
-        })
-    });
     let total = move || view.with(|v| v.total.clone());
     let g = view.with_untracked(|v| v.granularity);
     let live = view.with_untracked(|v| v.live);
     let no_attempts = move || view.with(|v| v.total.counts.attempts == 0);
-    let dlq_now = move || view.with(|v| v.dlq_depth.last().map_or(0, |d| d.depth));
+    let dlq_end = move || view.with(|v| v.dlq_depth.last().map_or(0, |d| d.depth));
     let dlq_empty = move || view.with(|v| v.dlq_depth.iter().all(|d| d.depth == 0));
     let failing = view.with_untracked(|v| v.failing.clone());
+    let empty = || view! { <p class="chart-empty">"No data in this range."</p> };
+    let figure = move |id: &'static str,
+                       title: &'static str,
+                       unit: String,
+                       blank: bool,
+                       plot: Plot| {
+        if blank {
+            view! {
+                <figure class="chart" id=id aria-labelledby=format!("{id}-caption")>
+                    <figcaption id=format!("{id}-caption")><strong>{title}</strong><span class="muted">{format!(" · {unit}")}</span></figcaption>
+                    {empty()}
+                </figure>
+            }.into_any()
+        } else {
+            view! { <TimeChart id title unit_text=unit plot/> }.into_any()
+        }
+    };
 
     view! {
         <p class="muted" role="status" aria-label="Range shown">
@@ -193,10 +247,13 @@ fn StatsBody(
             <div><dt>"Succeeded"</dt><dd data-kpi="succeeded">{move || total().counts.succeeded}</dd></div>
             <div><dt>"Failed"</dt><dd data-kpi="failed">{move || total().counts.failed}</dd></div>
             <div><dt>"Success rate"</dt><dd data-kpi="success-rate">{move || percent(total().counts.success_rate())}</dd></div>
-            <div><dt>"Latency p50 / p95 / p99"</dt><dd data-kpi="latency">
+            <div><dt>"Latency p50 / p95 / p99"</dt><dd data-kpi="latency" class="compact">
                 {move || { let t = total(); format!("{} / {} / {}", millis(t.latency_p50_ms), millis(t.latency_p95_ms), millis(t.latency_p99_ms)) }}
             </dd></div>
-            <div><dt>"In the DLQ now"</dt><dd data-kpi="dlq">{dlq_now}</dd></div>
+            <div><dt>"In the DLQ now"</dt><dd data-kpi="dlq">{move || view.with(|v| v.dlq_now)}</dd></div>
+            <Show when=move || !live>
+                <div><dt>"In the DLQ at the range's end"</dt><dd data-kpi="dlq-end">{dlq_end}</dd></div>
+            </Show>
             <Show when=move || { total().counts.breaker_held > 0 }>
                 <div><dt>"Held by circuit breakers"</dt><dd data-kpi="breaker-held">{move || total().counts.breaker_held}</dd></div>
             </Show>
@@ -207,81 +264,12 @@ fn StatsBody(
             </Show>
         </dl>
         <div class="charts">
-            <ChartFigure id="chart-deliveries" title="Deliveries" unit=format!("attempts {}", per(g))
-                empty=Signal::derive(no_attempts) data
-                series=Series::new(|r: &Row| r.at)
-                    .with_min_y(0.0)
-                    .stack(Stack::new()
-                        .line(series_line("Succeeded", GREEN, |r: &Row| r.succeeded))
-                        .line(series_line("Failed", RED, |r: &Row| r.failed)))
-            />
-            <ChartFigure id="chart-success" title="Success rate" unit="% of attempts".into()
-                empty=Signal::derive(no_attempts) data
-                series=Series::new(|r: &Row| r.at)
-                    .with_y_range(0.0, 100.0)
-                    .line(series_line("Success rate (%)", GREEN, |r: &Row| r.success_pct))
-            />
-            <ChartFigure id="chart-latency" title="Latency" unit="milliseconds, upper bound of the histogram bucket".into()
-                empty=Signal::derive(no_attempts) data
-                series=Series::new(|r: &Row| r.at)
-                    .with_min_y(0.0)
-                    .line(series_line("p50", BLUE, |r: &Row| r.p50))
-                    .line(series_line("p95", AMBER, |r: &Row| r.p95))
-                    .line(series_line("p99", RED, |r: &Row| r.p99))
-            />
-            <ChartFigure id="chart-dlq" title="Dead-letter queue" unit="entries at the end of each bucket".into()
-                empty=Signal::derive(dlq_empty) data=depth
-                series=Series::new(|d: &(DateTime<Utc>, f64)| d.0)
-                    .with_min_y(0.0)
-                    .line(series_line("DLQ entries", PURPLE, |d: &(DateTime<Utc>, f64)| d.1))
-            />
+            {move || { let (blank, plot) = (no_attempts(), view.with(deliveries)); figure("chart-deliveries", "Deliveries", format!("attempts {}", per(g)), blank, plot) }}
+            {move || { let (blank, plot) = (no_attempts(), view.with(success)); figure("chart-success", "Success rate", "% of attempts".into(), blank, plot) }}
+            {move || { let (blank, plot) = (no_attempts(), view.with(latency)); figure("chart-latency", "Latency", "milliseconds, upper bound of the histogram bucket".into(), blank, plot) }}
+            {move || { let (blank, plot) = (dlq_empty(), view.with(dlq)); figure("chart-dlq", "Dead-letter queue", "entries at the end of each bucket".into(), blank, plot) }}
         </div>
         {with_dashboard.then(|| view! { <FailingEndpoints failing/> })}
-    }
-}
-
-/// A chart over time with its title and unit, or the empty state when there
-/// is nothing to draw. The chart itself is drawn once the page is interactive.
-#[component]
-fn ChartFigure<T: Clone + Send + Sync + 'static>(
-    id: &'static str,
-    title: &'static str,
-    unit: String,
-    empty: Signal<bool>,
-    series: Series<T, DateTime<Utc>, f64>,
-    data: Signal<Vec<T>>,
-) -> impl IntoView {
-    let caption = format!("{id}-caption");
-    let labelled_by = caption.clone();
-    let chart = move || {
-        view! {
-            <Chart
-                aspect_ratio=AspectRatio::from_env_width(HEIGHT)
-                top=Legend::start()
-                left=TickLabels::aligned_floats().with_min_chars(5)
-                bottom=TickLabels::timestamps()
-                inner=[
-                    AxisMarker::left_edge().into_inner(),
-                    AxisMarker::bottom_edge().into_inner(),
-                    YGridLine::default().into_inner(),
-                    XGuideLine::over_data().into_inner(),
-                ]
-                tooltip=Tooltip::left_cursor()
-                series=series.clone()
-                data=data
-            />
-        }
-    };
-    view! {
-        <figure class="chart" id=id aria-labelledby=labelled_by>
-            <figcaption id=caption><strong>{title}</strong><span class="muted">{format!(" · {unit}")}</span></figcaption>
-            <Show
-                when=move || !empty.get()
-                fallback=|| view! { <p class="chart-empty">"No data in this range."</p> }
-            >
-                {chart.clone()}
-            </Show>
-        </figure>
     }
 }
 
@@ -315,12 +303,15 @@ fn FailingEndpoints(failing: Vec<crate::pages::dashboard::fns::FailingEndpoint>)
                                 let dlq = format!("/dlq?endpoint_id={}", query_escape(&f.id.to_string()));
                                 view! {
                                     <tr>
-                                        <td><A href=href attr:class="mono">{f.url}</A></td>
-                                        <td>{f.failed}</td>
-                                        <td>{f.attempts}</td>
-                                        <td>{format!("{:.1} %", rate * 100.0)}</td>
-                                        <td>{f.top_error.map(|e| view! { <code>{e}</code> })}" "<a href=dlq>"DLQ"</a></td>
-                                        <td>{circuit_badge(f.breaker)}</td>
+                                        <td data-label="Endpoint"><A href=href attr:class="mono">{f.url}</A></td>
+                                        <td data-label="Failed">{f.failed}</td>
+                                        <td data-label="Attempts">{f.attempts}</td>
+                                        <td data-label="Failure rate">{format!("{:.1} %", rate * 100.0)}</td>
+                                        <td data-label="Most frequent error">{f.top_error.map(|e| {
+                                            e.parse::<herald_engine::model::ErrorClass>()
+                                                .map_or(e, |c| crate::components::ui::error_class_label(c).to_string())
+                                        })}" "<a href=dlq>"DLQ"</a></td>
+                                        <td data-label="Circuit">{circuit_badge(f.breaker)}</td>
                                     </tr>
                                 }
                             }).collect_view()}

@@ -1,11 +1,15 @@
 //! The signed-in frame: top bar with the account menu, navigation, content.
 
 use leptos::prelude::*;
-use leptos_router::components::{A, Outlet};
+use leptos_router::components::Outlet;
+use leptos_router::hooks::use_location;
 
 use crate::auth::{Logout, current_user};
+use crate::components::focus::focus_on;
 use crate::components::list::{SignedIn, signed_in};
 
+/// The sections in the sidebar: where each leads, its name, and the other
+/// paths that belong to it (a detail page highlights its list's section).
 const SECTIONS: [(&str, &str); 8] = [
     ("/", "Dashboard"),
     ("/endpoints", "Endpoints"),
@@ -17,13 +21,64 @@ const SECTIONS: [(&str, &str); 8] = [
     ("/settings", "Settings"),
 ];
 
+/// `aria-current` for a section's link: `page` on the section itself,
+/// `true` on a page inside it (an endpoint, an event, a DLQ entry…).
+fn current_for(section: &str, path: &str) -> Option<&'static str> {
+    let path = path.trim_end_matches('/');
+    let path = if path.is_empty() { "/" } else { path };
+    if path == section {
+        return Some("page");
+    }
+    let inside = match section {
+        "/" => false,
+        "/endpoints" => path.starts_with("/endpoints/") || path == "/retry-policies",
+        _ => path.starts_with(&format!("{section}/")),
+    };
+    inside.then_some("true")
+}
+
+/// A message one page leaves for the next (an entry discarded, then the list
+/// it came from): shown once, by the page that takes it.
+#[derive(Clone, Copy)]
+pub struct Flash(RwSignal<Option<String>>);
+
+impl Flash {
+    pub fn set(self, text: &str) {
+        self.0.set(Some(text.to_string()));
+    }
+
+    /// The message, if one was left; it is gone afterwards.
+    pub fn take(self) -> Option<String> {
+        let text = self.0.get_untracked();
+        if text.is_some() {
+            self.0.set(None);
+        }
+        text
+    }
+}
+
 #[component]
 pub fn Layout() -> impl IntoView {
     let nav_open = RwSignal::new(false);
+    provide_context(Flash(RwSignal::new(None)));
     // Loaded once here for every page in the frame (see `list::signed_in`).
     provide_context(SignedIn(OnceResource::new(current_user())));
+    let pathname = use_location().pathname;
+    // After moving to another page, focus goes to its heading: keyboard and
+    // screen-reader users start from the new content, not the sidebar.
+    Effect::new(move |previous: Option<String>| {
+        let path = pathname.get();
+        if previous.is_some_and(|p| p != path) {
+            focus_on("main h1");
+        }
+        path
+    });
 
     view! {
+        <a class="skip-link" href="#main" on:click=move |ev| {
+            ev.prevent_default();
+            focus_on("#main");
+        }>"Skip to content"</a>
         <div class="shell">
             <header class="topbar">
                 <button
@@ -51,9 +106,13 @@ pub fn Layout() -> impl IntoView {
                         .map(|(href, label)| {
                             view! {
                                 <li>
-                                    <A href=href exact=true on:click=move |_| nav_open.set(false)>
+                                    <a
+                                        href=href
+                                        aria-current=move || pathname.with(|p| current_for(href, p))
+                                        on:click=move |_| nav_open.set(false)
+                                    >
                                         {label}
-                                    </A>
+                                    </a>
                                 </li>
                             }
                         })
@@ -62,7 +121,7 @@ pub fn Layout() -> impl IntoView {
                     <li><a href="/docs" rel="external">"API reference"</a></li>
                 </ul>
             </nav>
-            <main class="content">
+            <main class="content" id="main" tabindex="-1">
                 <Outlet/>
             </main>
         </div>
@@ -96,7 +155,6 @@ fn AccountMenu() -> impl IntoView {
                         <button
                             type="button"
                             class="account-button"
-                            aria-label="Account menu"
                             aria-haspopup="true"
                             aria-controls="account-menu"
                             aria-expanded=move || open.get().to_string()
@@ -104,6 +162,7 @@ fn AccountMenu() -> impl IntoView {
                         >
                             {email}
                             <span aria-hidden="true">" ▾"</span>
+                            <span class="visually-hidden">" account menu"</span>
                         </button>
                     }
                 })}
@@ -115,5 +174,24 @@ fn AccountMenu() -> impl IntoView {
                 </ActionForm>
             </div>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::current_for;
+
+    #[test]
+    fn a_detail_page_highlights_its_section() {
+        assert_eq!(current_for("/", "/"), Some("page"));
+        assert_eq!(current_for("/", "/endpoints"), None);
+        assert_eq!(current_for("/endpoints", "/endpoints"), Some("page"));
+        assert_eq!(current_for("/endpoints", "/endpoints/ep_1"), Some("true"));
+        assert_eq!(current_for("/endpoints", "/endpoints/new"), Some("true"));
+        assert_eq!(current_for("/endpoints", "/retry-policies"), Some("true"));
+        assert_eq!(current_for("/events", "/events/evt_1"), Some("true"));
+        assert_eq!(current_for("/events", "/endpoints"), None);
+        assert_eq!(current_for("/dlq", "/dlq/dlq_1"), Some("true"));
+        assert_eq!(current_for("/dlq", "/dlqx"), None);
     }
 }

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::components::live::use_live_feed;
-use crate::components::ui::{Columns, StateBadge, when};
+use crate::components::ui::{Columns, StateBadge, failure_words, when};
 
 /// Attempts the feed keeps on screen.
 const SHOWN: usize = 20;
@@ -41,18 +41,17 @@ pub fn LiveDeliveries() -> impl IntoView {
                             key=|o| (o.delivery_id, o.attempt)
                             children=|o| {
                                 let outcome = match (o.response_status, o.error_class) {
-                                    (_, Some(class)) => format!("{} · {} ms", class.as_str(), o.latency_ms),
-                                    (Some(status), None) => format!("HTTP {status} · {} ms", o.latency_ms),
                                     (None, None) => format!("{} ms", o.latency_ms),
+                                    (status, class) => format!("{} · {} ms", failure_words(class, status), o.latency_ms),
                                 };
                                 let href = format!("/events/{}", o.event_id);
                                 view! {
                                     <tr>
-                                        <td>{when(o.at)}</td>
-                                        <td><code>{o.event_type}</code></td>
-                                        <td>{outcome}{(o.attempt > 1).then(|| format!(" (attempt {})", o.attempt))}</td>
-                                        <td><StateBadge state=o.state/></td>
-                                        <td><A href=href attr:class="mono">{o.event_id.to_string()}</A></td>
+                                        <td data-label="When">{when(o.at)}</td>
+                                        <td data-label="Type"><code>{o.event_type}</code></td>
+                                        <td data-label="Outcome">{outcome}{(o.attempt > 1).then(|| format!(" (attempt {})", o.attempt))}</td>
+                                        <td data-label="State"><StateBadge state=o.state/></td>
+                                        <td data-label="Event"><A href=href attr:class="mono">{o.event_id.to_string()}</A></td>
                                     </tr>
                                 }
                             }

@@ -1,7 +1,11 @@
 pub mod charts;
+pub mod copy;
+pub mod dialog;
 pub mod endpoint_form;
+pub mod focus;
 pub mod layout;
 pub mod list;
 pub mod live;
 pub mod live_deliveries;
+pub mod plot;
 pub mod ui;

@@ -24,8 +24,32 @@ pub fn StateBadge(state: DeliveryState) -> impl IntoView {
     view! { <span class=class>{label}</span> }
 }
 
+/// An error class in words, for a table cell or a filter choice.
 pub fn error_class_label(class: ErrorClass) -> &'static str {
-    class.as_str()
+    match class {
+        ErrorClass::Dns => "Host not found",
+        ErrorClass::Connect => "Connection refused",
+        ErrorClass::Tls => "TLS failed",
+        ErrorClass::Timeout => "Timed out",
+        ErrorClass::HttpStatus => "HTTP error status",
+        ErrorClass::Connection => "Connection broken",
+        ErrorClass::InvalidUrl => "Invalid URL",
+        ErrorClass::ResponseTooLarge => "Answer too large",
+        ErrorClass::BlockedDestination => "Blocked address",
+        ErrorClass::Internal => "Herald's own failure",
+        ErrorClass::Nacked => "Handed back",
+        ErrorClass::OutcomeUnknown => "Outcome unknown",
+    }
+}
+
+/// What went wrong with a delivery, as people say it: "HTTP 500" when the
+/// receiver answered, the error class in words otherwise.
+pub fn failure_words(class: Option<ErrorClass>, status: Option<u16>) -> String {
+    match (class, status) {
+        (Some(ErrorClass::HttpStatus) | None, Some(status)) => format!("HTTP {status}"),
+        (Some(class), _) => error_class_label(class).to_string(),
+        (None, None) => "—".to_string(),
+    }
 }
 
 /// A failed load or action, announced to assistive technology.
@@ -68,6 +92,15 @@ pub fn form_level_error(error: Option<ConsoleError>, fields: &[&str]) -> Option<
 
 pub use herald_engine::model::query::query_escape;
 
+/// `path` with a query string (as the router's location holds it, with or
+/// without its `?`): how a detail page links back to the list it came from.
+pub fn with_query(path: &str, search: &str) -> String {
+    match search.trim_start_matches('?') {
+        "" => path.to_string(),
+        query => format!("{path}?{query}"),
+    }
+}
+
 /// A list filter's endpoint choice (`endpoint_id`): any, or one of the
 /// tenant's endpoints by URL.
 #[component]
@@ -87,6 +120,41 @@ pub fn EndpointFilter(selected: Signal<Option<herald_engine::model::EndpointId>>
                                     move || selected.get().is_some_and(|e| e.to_string() == id)
                                 };
                                 view! { <option value=id selected=chosen>{url}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// A list filter's event-type choice (`event_type`): any, or one of the
+/// types the tenant has published. A type in the URL that is not among them
+/// (none published yet) stays a choice, so the filter shows what is applied.
+#[component]
+pub fn EventTypeFilter(selected: Signal<Option<String>>) -> impl IntoView {
+    let types = Resource::new(|| (), |_| crate::pages::events::fns::event_type_choices());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let mut choices = types.await.unwrap_or_default();
+                if let Some(asked) = selected.get_untracked()
+                    && !choices.contains(&asked)
+                {
+                    choices.push(asked);
+                }
+                view! {
+                    <label>"Event type"
+                        <select name="event_type">
+                            <option value="">"Any type"</option>
+                            {choices.into_iter().map(|t| {
+                                let chosen = {
+                                    let t = t.clone();
+                                    move || selected.get().as_deref() == Some(t.as_str())
+                                };
+                                let value = t.clone();
+                                view! { <option value=value selected=chosen>{t}</option> }
                             }).collect_view()}
                         </select>
                     </label>
@@ -129,4 +197,33 @@ where
 pub fn typed(t: Option<DateTime<Utc>>) -> String {
     t.map(herald_engine::model::query::typed_time)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_query_travels_with_a_link() {
+        assert_eq!(with_query("/dlq", ""), "/dlq");
+        assert_eq!(
+            with_query("/dlq", "endpoint_id=ep_1"),
+            "/dlq?endpoint_id=ep_1"
+        );
+        assert_eq!(with_query("/dlq/dlq_1", "?a=1&b=2"), "/dlq/dlq_1?a=1&b=2");
+    }
+
+    #[test]
+    fn a_failure_reads_as_people_say_it() {
+        assert_eq!(
+            failure_words(Some(ErrorClass::HttpStatus), Some(500)),
+            "HTTP 500"
+        );
+        assert_eq!(failure_words(Some(ErrorClass::Timeout), None), "Timed out");
+        assert_eq!(failure_words(None, Some(410)), "HTTP 410");
+        assert_eq!(failure_words(None, None), "—");
+        for class in ErrorClass::ANY {
+            assert!(!error_class_label(class).contains('_'), "{class:?}");
+        }
+    }
 }

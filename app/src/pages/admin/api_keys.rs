@@ -50,11 +50,11 @@ pub fn ApiKeysPage() -> impl IntoView {
                             <tbody>
                                 {keys.into_iter().map(|k| view! {
                                     <tr>
-                                        <td>{k.name.clone()}</td>
-                                        <td><code>{format!("{}…", k.prefix)}</code></td>
-                                        <td>{k.scope.as_str()}</td>
-                                        <td>{when(k.created_at)}</td>
-                                        <td>{k.last_used_at.map(when).unwrap_or_else(|| "never".into())}</td>
+                                        <td data-label="Name">{k.name.clone()}</td>
+                                        <td data-label="Prefix"><code>{format!("{}…", k.prefix)}</code></td>
+                                        <td data-label="Scope">{k.scope.as_str()}</td>
+                                        <td data-label="Created">{when(k.created_at)}</td>
+                                        <td data-label="Last used">{k.last_used_at.map(when).unwrap_or_else(|| "never".into())}</td>
                                         <td>
                                             <ActionForm action=revoke attr:aria-label=format!("Revoke {}", k.name)>
                                                 <input type="hidden" name="id" value=k.id.to_string()/>

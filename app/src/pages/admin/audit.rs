@@ -34,13 +34,13 @@ pub fn AuditPage() -> impl IntoView {
                                 <tbody>
                                     {page.items.into_iter().map(|e| view! {
                                         <tr>
-                                            <td>{when(e.at)}</td>
-                                            <td>{e.actor}</td>
-                                            <td>{e.role}</td>
-                                            <td><code>{e.action}</code></td>
-                                            <td><code>{e.target}</code></td>
-                                            <td>{e.summary}</td>
-                                            <td><code>{e.correlation_id.unwrap_or_default()}</code></td>
+                                            <td data-label="When">{when(e.at)}</td>
+                                            <td data-label="Actor">{e.actor}</td>
+                                            <td data-label="Role">{e.role}</td>
+                                            <td data-label="Action"><code>{e.action}</code></td>
+                                            <td data-label="Target"><code>{e.target}</code></td>
+                                            <td data-label="Change">{e.summary}</td>
+                                            <td data-label="Correlation id"><code>{e.correlation_id.unwrap_or_default()}</code></td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>

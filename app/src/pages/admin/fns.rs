@@ -229,18 +229,27 @@ pub async fn delete_user(id: String) -> Result<(), ConsoleError> {
 /// The working tenant's live API keys.
 #[server(prefix = "/fn", endpoint = "list_api_keys")]
 pub async fn list_api_keys() -> Result<Vec<ApiKeyOut>, ConsoleError> {
-    use crate::ssr::{console_state, console_tenant, internal, require};
+    use crate::ssr::{console_state, console_tenant, require};
     use herald_engine::model::Permission;
     require(Permission::ManageApiKeys)?;
     let state = console_state()?;
     let tenant = console_tenant(&state).await?;
+    live_keys(&state, tenant).await
+}
+
+/// Every live key of `tenant`, page by page.
+#[cfg(feature = "ssr")]
+async fn live_keys(
+    state: &crate::ssr::ConsoleState,
+    tenant: herald_engine::model::TenantId,
+) -> Result<Vec<ApiKeyOut>, ConsoleError> {
     let mut keys = Vec::new();
     let mut after = None;
     loop {
         let page = state.store.list_api_keys(tenant, after, 200).await?;
         keys.extend(page.items);
         match page.next_cursor {
-            Some(cursor) => after = Some(cursor.parse().map_err(internal)?),
+            Some(cursor) => after = Some(cursor.parse().map_err(crate::ssr::internal)?),
             None => return Ok(keys),
         }
     }
@@ -292,12 +301,31 @@ pub async fn revoke_api_key(id: String) -> Result<(), ConsoleError> {
 /// across every tenant, console-wide entries included.
 #[server(prefix = "/fn", endpoint = "list_audit")]
 pub async fn list_audit(query: AuditQuery) -> Result<Page<AuditOut>, ConsoleError> {
-    use crate::ssr::{console_state, require};
+    use crate::ssr::{console_state, console_tenant, require};
     use herald_engine::model::Permission;
     let user = require(Permission::ReadAudit)?;
     let state = console_state()?;
-    Ok(state
+    let mut page = state
         .store
         .list_audit(user.tenant_id, &query, AUDIT_PAGE)
-        .await?)
+        .await?;
+    // API keys by name (the working tenant's live keys; others by id).
+    if page.items.iter().any(|e| e.actor.starts_with(KEY_ACTOR)) {
+        let tenant = console_tenant(&state).await?;
+        let names: std::collections::HashMap<String, String> = live_keys(&state, tenant)
+            .await?
+            .into_iter()
+            .map(|k| (k.id.to_string(), k.name))
+            .collect();
+        for e in &mut page.items {
+            if let Some(name) = e.actor.strip_prefix(KEY_ACTOR).and_then(|id| names.get(id)) {
+                e.actor = format!("API key “{name}” ({})", &e.actor[KEY_ACTOR.len()..]);
+            }
+        }
+    }
+    Ok(page)
 }
+
+/// How the audit log names an API key acting (`AuditBy::key`).
+#[cfg(feature = "ssr")]
+const KEY_ACTOR: &str = "api key ";

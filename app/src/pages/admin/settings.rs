@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::auth::ChangePassword;
+use crate::components::dialog::ConfirmDialog;
 use crate::components::list::signed_in;
 use crate::components::ui::{Columns, ErrorNotice, FieldMessage, form_level_error, when};
 use crate::error::ConsoleError;
@@ -117,6 +118,7 @@ fn UsersSection() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let update = ServerAction::<UpdateUser>::new();
     let delete = ServerAction::<DeleteUser>::new();
+    let signed_in_user = signed_in().0;
     let users = Resource::new(
         move || {
             (
@@ -152,6 +154,7 @@ fn UsersSection() -> impl IntoView {
                         }.into_any(),
                         Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                         Ok((users, tenants)) => {
+                            let me = signed_in_user.await.ok().flatten().map(|u| u.id);
                             let tenants_for_form = tenants.clone();
                             view! {
                                 <Show when=move || row_error().is_some()>
@@ -166,11 +169,11 @@ fn UsersSection() -> impl IntoView {
                                             let locked = u.locked_until.filter(|t| *t > chrono::Utc::now());
                                             view! {
                                                 <tr>
-                                                    <td>
+                                                    <td data-label="Email">
                                                         {u.email.clone()}
                                                         {locked.map(|t| view! { <br/><span class="badge bad">{format!("locked until {}", when(t))}</span> })}
                                                     </td>
-                                                    <td>
+                                                    <td data-label="Role and tenant">
                                                         <ActionForm action=update attr:class="inline-form" attr:aria-label=format!("Role of {}", u.email)>
                                                             <input type="hidden" name="id" value=u.id.to_string()/>
                                                             <RoleSelect selected=u.role/>
@@ -178,12 +181,26 @@ fn UsersSection() -> impl IntoView {
                                                             <button type="submit">"Save"</button>
                                                         </ActionForm>
                                                     </td>
-                                                    <td>{u.last_login_at.map(when).unwrap_or_else(|| "never".into())}</td>
-                                                    <td>
-                                                        <ActionForm action=delete attr:aria-label=format!("Delete {}", u.email)>
-                                                            <input type="hidden" name="id" value=u.id.to_string()/>
-                                                            <button type="submit" class="danger">"Delete"</button>
-                                                        </ActionForm>
+                                                    <td data-label="Last sign-in">{u.last_login_at.map(when).unwrap_or_else(|| "never".into())}</td>
+                                                    <td class="actions">
+                                                        // Admins cannot delete themselves: not offered.
+                                                        {(me.as_ref() != Some(&u.id)).then(|| {
+                                                            let open = RwSignal::new(false);
+                                                            let id = u.id.to_string();
+                                                            view! {
+                                                                <button type="button" class="danger" aria-label=format!("Delete {}", u.email)
+                                                                    on:click=move |_| open.set(true)>"Delete"</button>
+                                                                <ConfirmDialog
+                                                                    id=format!("delete-user-{id}")
+                                                                    open
+                                                                    title=format!("Delete {}?", u.email)
+                                                                    message="They are signed out everywhere and can no longer sign in. What they did stays in the audit log. This cannot be undone.".to_string()
+                                                                    confirm="Delete the user".to_string()
+                                                                    danger=true
+                                                                    on_confirm=Callback::new(move |()| { delete.dispatch(DeleteUser { id: id.clone() }); })
+                                                                />
+                                                            }
+                                                        })}
                                                     </td>
                                                 </tr>
                                             }

@@ -144,6 +144,8 @@ pub struct StatsView {
     pub total: StatsPoint,
     /// The DLQ's depth at the end of each bucket.
     pub dlq_depth: Vec<DepthPoint>,
+    /// The DLQ's depth now (the tenant's, or the endpoint's), whatever the range.
+    pub dlq_now: u64,
     /// At most five, most failed attempts first (the dashboard only).
     pub failing: Vec<FailingEndpoint>,
 }
@@ -219,9 +221,12 @@ impl StatsView {
             counts.add(&attempt);
             *point = StatsPoint::new(point.start, counts);
         }
-        if dead && let Some(depth) = self.dlq_depth.last_mut() {
-            depth.depth += 1;
-            depth.end = outcome.at.max(depth.end);
+        if dead {
+            self.dlq_now += 1;
+            if let Some(depth) = self.dlq_depth.last_mut() {
+                depth.depth += 1;
+                depth.end = outcome.at.max(depth.end);
+            }
         }
         let mut total = Counts::default();
         for p in &self.points {
@@ -277,6 +282,16 @@ pub async fn delivery_stats(
         }
     });
     let stats = stats?;
+    let dlq_now = state
+        .store
+        .dlq_count(
+            tenant,
+            &herald_engine::model::DlqQuery {
+                endpoint_id: endpoint,
+                ..Default::default()
+            },
+        )
+        .await?;
     let mut failing = Vec::new();
     if let Some(grouped) = grouped? {
         let mut worst: Vec<_> = grouped
@@ -326,6 +341,7 @@ pub async fn delivery_stats(
         points: StatsView::fill(stats.from, to, stats.granularity, series),
         total: stats.total,
         dlq_depth: stats.dlq_depth,
+        dlq_now,
         failing,
     })
 }
@@ -425,6 +441,7 @@ mod tests {
             total: StatsPoint::new(from, Counts::default()),
             points,
             dlq_depth: depth,
+            dlq_now: 2,
             failing: vec![],
         };
         view.record(&outcome(
@@ -441,6 +458,7 @@ mod tests {
         assert_eq!(view.points[2].counts.attempts, 2);
         assert_eq!(view.total.counts.failed, 1);
         assert_eq!(view.dlq_depth.last().unwrap().depth, 3);
+        assert_eq!(view.dlq_now, 3, "the depth now follows the feed too");
 
         // Two minutes later: two new buckets, the two oldest leave.
         view.record(&outcome(

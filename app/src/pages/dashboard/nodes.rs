@@ -42,17 +42,17 @@ pub fn Nodes() -> impl IntoView {
                                     <tbody>
                                         {nodes.into_iter().map(|n| view! {
                                             <tr>
-                                                <td><code>{n.name}</code></td>
-                                                <td>{if n.alive {
+                                                <td data-label="Node"><code>{n.name}</code></td>
+                                                <td data-label="State">{if n.alive {
                                                     view! { <span class="badge ok">"alive"</span> }
                                                 } else {
                                                     view! { <span class="badge bad">"gone"</span> }
                                                 }}</td>
-                                                <td>{n.in_flight}</td>
-                                                <td>{n.replays}</td>
-                                                <td>{n.version}</td>
-                                                <td>{when(n.started_at)}</td>
-                                                <td>{when(n.heartbeat_at)}</td>
+                                                <td data-label="In flight">{n.in_flight}</td>
+                                                <td data-label="Replays">{n.replays}</td>
+                                                <td data-label="Version">{n.version}</td>
+                                                <td data-label="Started">{when(n.started_at)}</td>
+                                                <td data-label="Last heartbeat">{when(n.heartbeat_at)}</td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>

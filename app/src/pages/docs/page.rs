@@ -21,14 +21,16 @@ pub fn ApiDocsPage() -> impl IntoView {
                 <span class="muted">" · API reference · "</span>
                 <a href="/api/v1/openapi.json">"openapi.json"</a>
             </header>
-            <Suspense fallback=|| view! { <p class="muted">"Loading the reference…"</p> }>
-                {move || Suspend::new(async move {
-                    match reference.await {
-                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                        Ok(r) => view! { <Reference reference=r api_key/> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <main>
+                <Suspense fallback=|| view! { <p class="muted">"Loading the reference…"</p> }>
+                    {move || Suspend::new(async move {
+                        match reference.await {
+                            Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                            Ok(r) => view! { <Reference reference=r api_key/> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </main>
         </div>
     }
 }
@@ -133,7 +135,7 @@ fn Operation(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
         view! {
             <h4>"Request body " <code>{b.schema}</code></h4>
             {(!b.description.is_empty()).then(|| view! { <p>{rich(&b.description)}</p> })}
-            <pre class="example" aria-label="Request example"><code>{b.example}</code></pre>
+            <pre class="example" tabindex="0" aria-label="Request example"><code>{b.example}</code></pre>
         }
     });
     let responses = op
@@ -147,7 +149,7 @@ fn Operation(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
                         <span class=class>{r.status.clone()}</span>" "{rich(&r.description)}
                         {r.schema.clone().map(|s| view! { " " <code>{s}</code> })}
                     </summary>
-                    {r.example.clone().map(|e| view! { <pre class="example"><code>{e}</code></pre> })}
+                    {r.example.clone().map(|e| view! { <pre class="example" tabindex="0"><code>{e}</code></pre> })}
                 </details>
             }
         })
@@ -253,7 +255,7 @@ fn TryIt(op: ApiOperation, api_key: RwSignal<String>) -> impl IntoView {
                 <div role="status" aria-live="polite" id=format!("{id}-answer")>
                     {move || answer.get().map(|(status, text)| view! {
                         <p><strong>{format!("HTTP {status}")}</strong></p>
-                        <pre class="example"><code>{text}</code></pre>
+                        <pre class="example" tabindex="0"><code>{text}</code></pre>
                     })}
                 </div>
             </div>

@@ -8,7 +8,10 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::components::charts::DeliveryStats;
+use crate::components::copy::CopyButton;
+use crate::components::dialog::ConfirmDialog;
 use crate::components::endpoint_form::EndpointFormView;
+use crate::components::focus::focus_on;
 use crate::components::list::{Allowed, Loaded};
 use crate::components::ui::{ErrorNotice, when};
 use crate::forms::format_duration_secs;
@@ -52,18 +55,27 @@ pub fn EndpointPage() -> impl IntoView {
     let update = ServerAction::<UpdateEndpoint>::new();
     let switch = ServerAction::<SetEndpointEnabled>::new();
     let rotate = ServerAction::<RotateEndpointSecret>::new();
-    let test = ServerAction::<SendTestEvent>::new();
 
-    // Reload after every change that alters what the page shows.
+    // After each change, focus goes to what it did.
+    Effect::new(move |_| {
+        if update.value().get().is_some() {
+            focus_on("#edit-result");
+        }
+    });
+    Effect::new(move |_| {
+        if switch.value().get().is_some() {
+            focus_on("#state-heading");
+        }
+    });
+    Effect::new(move |_| {
+        if rotate.value().get().is_some() {
+            focus_on("#rotate-result");
+        }
+    });
+    // Reload after every change to its settings. A test event does not
+    // reload the page: its result shows in place, where the button is.
     let endpoint = Resource::new(
-        move || {
-            (
-                id(),
-                update.version().get(),
-                switch.version().get(),
-                test.version().get(),
-            )
-        },
+        move || (id(), update.version().get(), switch.version().get()),
         |(id, ..)| async move {
             let row = get_endpoint(id).await?;
             // The edit form's choice of named policies.
@@ -76,7 +88,7 @@ pub fn EndpointPage() -> impl IntoView {
         <Title text="Endpoint"/>
         <p><A href="/endpoints">"← Endpoints"</A></p>
         <Loaded resource=endpoint title="Endpoint" show={move |(row, policies): (EndpointRow, Vec<RetryPolicyOut>)| view! {
-            <EndpointView row policies update switch rotate test/>
+            <EndpointView row policies update switch rotate/>
         }}/>
     }
 }
@@ -88,13 +100,12 @@ fn EndpointView(
     update: ServerAction<UpdateEndpoint>,
     switch: ServerAction<SetEndpointEnabled>,
     rotate: ServerAction<RotateEndpointSecret>,
-    test: ServerAction<SendTestEvent>,
 ) -> impl IntoView {
     let e = row.endpoint.clone();
     let id = e.id.to_string();
     let policy_label = match &row.policy_name {
         Some(name) => name.clone(),
-        None => "inline".to_string(),
+        None => "its own".to_string(),
     };
     let schedule = e
         .retry_policy
@@ -127,17 +138,27 @@ fn EndpointView(
         ack_timeout_secs: e.ack_timeout_secs.to_string(),
     };
     let reason = RwSignal::new(String::new());
+    let confirm_rotate = RwSignal::new(false);
+    let confirm_pause = RwSignal::new(false);
     let enabled = e.enabled;
     let (id_test, id_rotate, id_switch, id_update) =
         (id.clone(), id.clone(), id.clone(), id.clone());
     let update_error = Signal::derive(move || update.value().get().and_then(Result::err));
     let saved = move || matches!(update.value().get(), Some(Ok(_)));
+    let inbox = e.kind == herald_engine::model::EndpointKind::Inbox;
+    let publish = publish_example(&e.event_types);
 
     view! {
-        <h1 class="mono">{if e.kind == herald_engine::model::EndpointKind::Inbox { format!("Inbox {id}") } else { e.url.clone() }}</h1>
-        <p><Health row=row.clone()/></p>
+        <div class="page-head">
+            <h1 class="mono">{if inbox { format!("Inbox {id}") } else { e.url.clone() }}</h1>
+            <Health row=row.clone()/>
+        </div>
+        <Allowed permission=Permission::SendTestEvent>
+            <TestEvent id=id_test.clone() enabled/>
+        </Allowed>
+        <h2>"About it"</h2>
         <dl class="facts">
-            <dt>"Id"</dt><dd><code>{id.clone()}</code></dd>
+            <dt>"Id"</dt><dd><code>{id.clone()}</code><CopyButton value=id.clone() what="the endpoint id"/></dd>
             <dt>"Description"</dt><dd>{if e.description.is_empty() { "—".to_string() } else { e.description.clone() }}</dd>
             <dt>"Event types"</dt><dd><code>{e.event_types.join(", ")}</code></dd>
             <dt>"Retry policy"</dt><dd>{policy_label}": attempts at "{schedule}</dd>
@@ -149,37 +170,17 @@ fn EndpointView(
             <dt>"In flight at once"</dt><dd>{e.max_in_flight.map_or_else(|| "the server's default".to_string(), |n| n.to_string())}</dd>
             <dt>"Custom headers"</dt><dd>{if e.header_names.is_empty() { "none".to_string() } else { e.header_names.join(", ") }}</dd>
             <dt>"Created"</dt><dd>{when(e.created_at)}</dd>
+            <dt>"Its events"</dt><dd><A href=format!("/events?endpoint_id={id}")>"Events delivered to it"</A>" · "<A href=format!("/dlq?endpoint_id={id}")>"its DLQ entries"</A></dd>
         </dl>
+        <details class="publish">
+            <summary>"Publish an event it receives"</summary>
+            <p class="muted">"With an API key of scope " <code>"ingest"</code> " (API keys page) in " <code>"HERALD_API_KEY"</code> ":"</p>
+            <pre class="example" tabindex="0"><code>{publish}</code></pre>
+        </details>
 
         {row.inbox.clone().map(|inbox| view! { <InboxState inbox/> })}
         {(!row.blocked.is_empty()).then(|| view! { <BlockedStreams streams=row.blocked.clone()/> })}
         {(!row.breaker_history.is_empty()).then(|| view! { <BreakerHistory entries=row.breaker_history.clone()/> })}
-
-        <section aria-labelledby="stats-heading">
-            <h2 id="stats-heading">"Delivery statistics"</h2>
-            <DeliveryStats endpoint=id.clone()/>
-        </section>
-
-        <Allowed permission=Permission::SendTestEvent>
-        <section aria-labelledby="test-heading">
-            <h2 id="test-heading">"Test event"</h2>
-            <p class="muted">"Sends a " <code>"herald.test"</code> " event to this endpoint only and waits for the answer."</p>
-            <button
-                type="button"
-                disabled=move || test.pending().get() || !enabled
-                on:click={
-                    let id = id_test.clone();
-                    move |_| { test.dispatch(SendTestEvent { id: id.clone() }); }
-                }
-            >
-                {move || if test.pending().get() { "Sending…" } else { "Send test event" }}
-            </button>
-            {move || test.value().get().map(|result| match result {
-                Ok(outcome) => view! { <TestResult outcome/> }.into_any(),
-                Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-            })}
-        </section>
-        </Allowed>
 
         <Allowed permission=Permission::ManageEndpoints>
 
@@ -190,18 +191,28 @@ fn EndpointView(
                 type="button"
                 class="secondary"
                 disabled=move || rotate.pending().get()
-                on:click={
-                    let id = id_rotate.clone();
-                    move |_| { rotate.dispatch(RotateEndpointSecret { id: id.clone() }); }
-                }
+                on:click=move |_| confirm_rotate.set(true)
             >
                 "Rotate secret"
             </button>
+            <ConfirmDialog
+                id="rotate-confirm"
+                open=confirm_rotate
+                title="Rotate the signing secret?".to_string()
+                message="A new secret signs every delivery from now on. The current one also signs for 24 hours, so receivers can switch without failures; after that, a receiver that still checks only the old one rejects every delivery.".to_string()
+                confirm="Rotate secret".to_string()
+                on_confirm={
+                    let id = id_rotate.clone();
+                    Callback::new(move |()| { rotate.dispatch(RotateEndpointSecret { id: id.clone() }); })
+                }
+            />
+            <div id="rotate-result" role="status">
             {move || rotate.value().get().map(|result| match result {
                 Ok(shown) => view! {
-                    <div class="notice success" role="status">
+                    <div class="notice success">
                         <p><strong>"New signing secret"</strong>" (shown only now):"</p>
-                        <p><code class="secret" aria-label="New signing secret">{shown.secret}</code></p>
+                        <p><code class="secret" aria-label="New signing secret">{shown.secret.clone()}</code>
+                            <CopyButton value=shown.secret.clone() what="the new signing secret"/></p>
                         {shown.previous_valid_until.map(|t| view! {
                             <p class="muted">"The previous secret also signs until "{when(t)}"."</p>
                         })}
@@ -209,6 +220,7 @@ fn EndpointView(
                 }.into_any(),
                 Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
             })}
+            </div>
         </section>
 
         <section aria-labelledby="state-heading">
@@ -216,32 +228,30 @@ fn EndpointView(
             {if enabled {
                 let id = id_switch.clone();
                 view! {
-                    <div class="row">
-                        <label>
-                            "Reason"
-                            <input
-                                type="text"
-                                placeholder="receiver under maintenance"
-                                prop:value=move || reason.get()
-                                on:input=move |ev| reason.set(event_target_value(&ev))
-                            />
-                        </label>
-                        <button
-                            type="button"
-                            class="danger"
-                            disabled=move || switch.pending().get()
-                            on:click=move |_| {
-                                let why = reason.get_untracked();
-                                switch.dispatch(SetEndpointEnabled {
-                                    id: id.clone(),
-                                    enabled: false,
-                                    reason: (!why.trim().is_empty()).then_some(why),
-                                });
-                            }
-                        >
-                            "Pause endpoint"
-                        </button>
-                    </div>
+                    <button
+                        type="button"
+                        class="danger"
+                        disabled=move || switch.pending().get()
+                        on:click=move |_| confirm_pause.set(true)
+                    >
+                        "Pause endpoint"
+                    </button>
+                    <ConfirmDialog
+                        id="pause-confirm"
+                        open=confirm_pause
+                        title="Pause this endpoint?".to_string()
+                        message="Nothing is sent to it until it is resumed: its deliveries, and those of events published meanwhile, wait. Nothing is dropped.".to_string()
+                        confirm="Pause endpoint".to_string()
+                        reason
+                        danger=true
+                        on_confirm=Callback::new(move |()| {
+                            switch.dispatch(SetEndpointEnabled {
+                                id: id.clone(),
+                                enabled: false,
+                                reason: Some(reason.get_untracked()),
+                            });
+                        })
+                    />
                     <p class="muted">"Its deliveries, and those of events published meanwhile, wait until it is resumed: nothing is dropped."</p>
                 }.into_any()
             } else {
@@ -264,9 +274,12 @@ fn EndpointView(
         <Allowed permission=Permission::ManageEndpoints>
         <section aria-labelledby="edit-heading">
             <h2 id="edit-heading">"Settings"</h2>
-            <Show when=saved>
-                <p class="success-text" role="status">"Saved."</p>
-            </Show>
+            <div id="edit-result" role="status">
+                <Show when=saved>
+                    <p class="success-text">"Saved."</p>
+                </Show>
+                {move || update_error.get().map(|_| view! { <p class="error">"Not saved: the form below says what to change."</p> })}
+            </div>
             {move || update.value().get().and_then(Result::ok).map(|saved| {
                 saved.warnings.into_iter().map(|w| view! {
                     <p class="warning" role="alert">{w}</p>
@@ -286,6 +299,61 @@ fn EndpointView(
             />
         </section>
         </Allowed>
+
+        <section aria-labelledby="stats-heading">
+            <h2 id="stats-heading">"Delivery statistics"</h2>
+            <DeliveryStats endpoint=id.clone()/>
+        </section>
+    }
+}
+
+/// A `curl` that publishes an event this endpoint receives: its first
+/// subscribed type, a pattern's wildcard made concrete.
+fn publish_example(patterns: &[String]) -> String {
+    let event_type = patterns
+        .iter()
+        .find(|p| !p.contains('*'))
+        .cloned()
+        .or_else(|| patterns.first().map(|p| p.replace('*', "example")))
+        .unwrap_or_else(|| "order.created".to_string());
+    let event_type = if event_type == "example" {
+        "order.created".to_string()
+    } else {
+        event_type
+    };
+    format!(
+        "curl -X POST \"$HERALD_URL/api/v1/events\" \\\n  -H \"Authorization: Bearer $HERALD_API_KEY\" \\\n  -H \"Content-Type: application/json\" \\\n  -d '{{\"event_type\": \"{event_type}\", \"payload\": {{\"id\": \"123\"}}}}'"
+    )
+}
+
+/// "Send test event" and its outcome, in place: the button stays where it
+/// is, the outcome appears under it and takes the focus.
+#[component]
+pub(crate) fn TestEvent(id: String, enabled: bool) -> impl IntoView {
+    let test = ServerAction::<SendTestEvent>::new();
+    Effect::new(move |_| {
+        if test.value().get().is_some() {
+            focus_on("#test-result");
+        }
+    });
+    view! {
+        <section aria-labelledby="test-heading" class="test-event">
+            <h2 id="test-heading">"Test event"</h2>
+            <p class="muted">"Sends a " <code>"herald.test"</code> " event to this endpoint only and waits for the answer."</p>
+            <button
+                type="button"
+                disabled=move || test.pending().get() || !enabled
+                on:click=move |_| { test.dispatch(SendTestEvent { id: id.clone() }); }
+            >
+                {move || if test.pending().get() { "Sending…" } else { "Send test event" }}
+            </button>
+            <div id="test-result" role="status">
+                {move || test.value().get().map(|result| match result {
+                    Ok(outcome) => view! { <TestResult outcome/> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                })}
+            </div>
+        </section>
     }
 }
 
@@ -304,9 +372,9 @@ fn BlockedStreams(streams: Vec<herald_engine::model::BlockedStream>) -> impl Int
             let href = format!("/dlq/{}", s.dlq_entry_id);
             view! {
                 <tr>
-                    <td><code>{name}</code></td>
-                    <td><A href=href>{s.dlq_entry_id.to_string()}</A></td>
-                    <td class="num">{s.waiting}</td>
+                    <td data-label="Stream"><code>{name}</code></td>
+                    <td data-label="Blocked by"><A href=href>{s.dlq_entry_id.to_string()}</A></td>
+                    <td data-label="Waiting" class="num">{s.waiting}</td>
                 </tr>
             }
         })
@@ -369,7 +437,7 @@ fn TestResult(outcome: TestOutcome) -> impl IntoView {
         }
     };
     view! {
-        <div class=class role="status">
+        <div class=class>
             <p>{text}</p>
             <p><A href=href>"View the event and its receipts"</A></p>
         </div>
@@ -384,7 +452,10 @@ fn semantics_text(e: &EndpointOut) -> String {
             "effectively once: the receiver acknowledges each delivery within {} s, or it is sent again",
             e.ack_timeout_secs
         ),
-        other => other.as_str().replace('_', " "),
+        Semantics::AtLeastOnce => {
+            "at least once: retried until it succeeds or the policy gives up".to_string()
+        }
+        Semantics::AtMostOnce => "at most once: never sent twice, so never retried".to_string(),
     }
 }
 
@@ -463,10 +534,10 @@ fn InboxState(inbox: herald_engine::model::InboxOut) -> impl IntoView {
                         <tbody>
                             {consumers.into_iter().map(|c| view! {
                                 <tr data-consumer=c.name.clone()>
-                                    <td>{c.name.clone()}</td>
-                                    <td>{when(c.last_pull_at)}</td>
-                                    <td>{c.pulls}</td>
-                                    <td>{c.leased}</td>
+                                    <td data-label="Consumer">{c.name.clone()}</td>
+                                    <td data-label="Last pull">{when(c.last_pull_at)}</td>
+                                    <td data-label="Pulls">{c.pulls}</td>
+                                    <td data-label="Leased">{c.leased}</td>
                                 </tr>
                             }).collect_view()}
                         </tbody>
@@ -474,5 +545,19 @@ fn InboxState(inbox: herald_engine::model::InboxOut) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::publish_example;
+
+    #[test]
+    fn the_publish_example_uses_a_type_the_endpoint_receives() {
+        let of = |p: &[&str]| publish_example(&p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(of(&["order.*", "invoice.paid"]).contains(r#""event_type": "invoice.paid""#));
+        assert!(of(&["order.*"]).contains(r#""event_type": "order.example""#));
+        assert!(of(&["*"]).contains(r#""event_type": "order.created""#));
+        assert!(of(&[]).contains("$HERALD_URL/api/v1/events"));
     }
 }

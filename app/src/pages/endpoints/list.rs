@@ -5,9 +5,11 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
+use crate::components::copy::CopyButton;
 use crate::components::endpoint_form::EndpointFormView;
 use crate::components::list::{Allowed, Listing};
 use crate::components::ui::{Columns, query_escape};
+use crate::pages::endpoints::detail::TestEvent;
 use crate::pages::endpoints::fns::{CreateEndpoint, EndpointForm, EndpointRow, list_endpoints};
 use crate::pages::policies::fns::list_retry_policies;
 use herald_engine::model::{Page, Permission};
@@ -99,7 +101,7 @@ pub fn EndpointsPage() -> impl IntoView {
             }}
             rows={|page: Page<EndpointRow>| {
                         view! {
-                            <table>
+                            <table aria-label="Endpoints">
                                 <Columns names=&["URL", "Event types", "Retry policy", "Health"]/>
                                 <tbody>
                                     {page.items.into_iter().map(|row| {
@@ -111,14 +113,14 @@ pub fn EndpointsPage() -> impl IntoView {
                                         };
                                         let patterns = row.endpoint.event_types.join(", ");
                                         let policy = row.policy_name.clone().unwrap_or_else(|| {
-                                            format!("inline ({} attempts)", row.endpoint.retry_policy.max_attempts)
+                                            format!("its own ({} attempts)", row.endpoint.retry_policy.max_attempts)
                                         });
                                         view! {
                                             <tr>
-                                                <td><A href=href attr:class="mono">{url}</A></td>
-                                                <td><code>{patterns}</code></td>
-                                                <td>{policy}</td>
-                                                <td><Health row/></td>
+                                                <td data-label="URL"><A href=href attr:class="mono">{url}</A></td>
+                                                <td data-label="Event types"><code>{patterns}</code></td>
+                                                <td data-label="Retry policy">{policy}</td>
+                                                <td data-label="Health"><Health row/></td>
                                             </tr>
                                         }
                                     }).collect_view()}
@@ -162,16 +164,22 @@ pub fn NewEndpointPage() -> impl IntoView {
         >
             {move || created().map(|shown| {
                 let href = format!("/endpoints/{}", shown.endpoint_id);
+                let id = shown.endpoint_id.to_string();
                 view! {
-                    <section class="notice success" role="status">
+                    <section class="notice success" role="status" aria-label="Endpoint created">
                         <p><strong>"Endpoint created."</strong></p>
-                        <p>"Its signing secret is shown only now. Store it where your receiver can verify signatures with it:"</p>
-                        <p><code class="secret" aria-label="Signing secret">{shown.secret}</code></p>
+                        <p>"Its signing secret is shown only now. Store it where your receiver can verify signatures with it "
+                            <a href="https://www.standardwebhooks.com/" rel="external">"(Standard Webhooks libraries)"</a>":"</p>
+                        <p><code class="secret" aria-label="Signing secret">{shown.secret.clone()}</code>
+                            <CopyButton value=shown.secret.clone() what="the signing secret"/></p>
                         {shown.warnings.into_iter().map(|w| view! {
                             <p class="warning" role="alert">{w}</p>
                         }).collect_view()}
-                        <p><A href=href>"Go to the endpoint"</A></p>
                     </section>
+                    <Allowed permission=Permission::SendTestEvent>
+                        <TestEvent id=id.clone() enabled=true/>
+                    </Allowed>
+                    <p><A href=href>"Go to the endpoint"</A></p>
                 }
             })}
         </Show>

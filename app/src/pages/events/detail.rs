@@ -1,32 +1,88 @@
 //! One event: its payload, and each delivery with the timeline of its attempts.
 
-use herald_engine::model::{AttemptOut, DeliveryOut, EndpointOut};
+use std::collections::BTreeSet;
+
+use herald_engine::model::{
+    AttemptOut, DeliveryOut, EndpointOut, ErrorClass, Permission, ReplayedDelivery,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_location, use_params_map};
 
-use crate::components::list::Loaded;
-use crate::components::ui::{StateBadge, when};
-use crate::pages::events::fns::{EventPage as EventPageData, get_event};
+use crate::components::dialog::ConfirmDialog;
+use crate::components::focus::focus_on;
+use crate::components::list::{Allowed, Loaded};
+use crate::components::ui::{ErrorNotice, StateBadge, error_class_label, when, with_query};
+use crate::pages::events::fns::{EventPage as EventPageData, ResendEvent, get_event};
+
+fn endpoints_text(n: usize) -> String {
+    if n == 1 {
+        "1 endpoint".to_string()
+    } else {
+        format!("{n} endpoints")
+    }
+}
+
+/// What a resend did, in words.
+fn resent_text(out: &[ReplayedDelivery]) -> String {
+    let queued = out.iter().filter(|d| d.status == "queued").count();
+    let mut text = format!("Sent again to {}.", endpoints_text(queued));
+    let skipped = out.len() - queued;
+    if skipped > 0 {
+        text.push_str(&format!(
+            " {skipped} skipped: an attempt is already under way."
+        ));
+    }
+    text
+}
 
 #[component]
 pub fn EventPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let event = Resource::new(id, get_event);
+    let resend = ServerAction::<ResendEvent>::new();
+    // A resend reloads the event: its deliveries show the new attempts.
+    let event = Resource::new(
+        move || (id(), resend.version().get()),
+        |(id, _)| get_event(id),
+    );
+    Effect::new(move |_| {
+        if resend.value().get().is_some() {
+            focus_on("#resend-result");
+        }
+    });
+    // The list this event was opened from, filters and all.
+    let search = use_location().search;
 
     view! {
         <Title text="Event"/>
-        <p><A href="/events">"← Events"</A></p>
+        <p><A href=move || with_query("/events", &search.get())>"← Events"</A></p>
+        // Outside the reloaded part, so focus stays on it.
+        <div id="resend-result" role="status">
+            {move || resend.value().get().map(|r| match r {
+                Ok(out) => view! { <p class="notice success">{resent_text(&out)}</p> }.into_any(),
+                Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+            })}
+        </div>
         <Loaded resource=event title="Event" show={move |page: EventPageData| {
                         let e = page.detail.event;
                         let payload = serde_json::to_string_pretty(&e.payload).unwrap_or_default();
                         let metadata = e.metadata.as_ref().map(|m| serde_json::to_string_pretty(m).unwrap_or_default());
                         let endpoints = page.endpoints;
                         let deliveries = page.detail.deliveries;
+                        let targets: Vec<(String, String)> = endpoints.iter().map(|ep| (ep.id.to_string(), ep.url.clone())).collect();
+                        let event_id = e.id.to_string();
+                        let can_resend = e.expunged_at.is_none() && !targets.is_empty();
                         view! {
-                            <h1><code>{e.event_type.clone()}</code></h1>
+                            <div class="page-head">
+                                <h1><code>{e.event_type.clone()}</code></h1>
+                                {can_resend.then(move || view! {
+                                    <Allowed permission=Permission::ManageReplays>
+                                        <Resend action=resend event_id=event_id.clone() endpoints=targets.clone()/>
+                                    </Allowed>
+                                })}
+                            </div>
                             <dl class="facts">
                                 <dt>"Id"</dt><dd><code>{e.id.to_string()}</code></dd>
                                 <dt>"Sequence"</dt><dd>{e.seq}</dd>
@@ -42,9 +98,9 @@ pub fn EventPage() -> impl IntoView {
                                         "Expunged " {when(at)} ": its payload, metadata and the receivers' answers were erased on request. That it existed, and how its deliveries went, is kept."
                                     </p>
                                 }.into_any(),
-                                None => view! { <pre class="json" aria-label="Payload">{payload}</pre> }.into_any(),
+                                None => view! { <pre class="json" tabindex="0" aria-label="Payload">{payload}</pre> }.into_any(),
                             }}
-                            {metadata.map(|m| view! { <h2>"Metadata"</h2><pre class="json">{m}</pre> })}
+                            {metadata.map(|m| view! { <h2>"Metadata"</h2><pre class="json" tabindex="0">{m}</pre> })}
                             <h2>"Deliveries"</h2>
                             {if deliveries.is_empty() {
                                 view! { <p class="muted">"No endpoint was subscribed to this event when it arrived."</p> }.into_any()
@@ -106,7 +162,12 @@ fn Delivery(delivery: DeliveryOut, endpoint: Option<EndpointOut>) -> impl IntoVi
 }
 
 #[component]
-pub(crate) fn Attempt(attempt: AttemptOut) -> impl IntoView {
+pub(crate) fn Attempt(
+    attempt: AttemptOut,
+    /// Its response body shown open (the last attempt of a dead delivery).
+    #[prop(optional)]
+    open: bool,
+) -> impl IntoView {
     let ok = attempt.error_class.is_none()
         && attempt
             .response_status
@@ -115,7 +176,7 @@ pub(crate) fn Attempt(attempt: AttemptOut) -> impl IntoView {
         .response_status
         .map(|s| format!("HTTP {s}"))
         .unwrap_or_else(|| "no response".into());
-    let class = attempt.error_class.map(|c| c.as_str());
+    let class = attempt.error_class.filter(|c| *c != ErrorClass::HttpStatus);
     let headers: Vec<(String, String)> = attempt.request_headers.into_iter().collect();
     let response_headers: Vec<(String, String)> = attempt.response_headers.into_iter().collect();
     view! {
@@ -127,12 +188,12 @@ pub(crate) fn Attempt(attempt: AttemptOut) -> impl IntoView {
             <p>
                 <span class=if ok { "badge ok" } else { "badge bad" }>{status}</span>
                 " in "{attempt.latency_ms}" ms"
-                {class.map(|c| view! { " · error class " <code>{c}</code> })}
+                {class.map(|c| view! { " · " {error_class_label(c)} })}
             </p>
             {attempt.error_message.map(|m| view! { <p class="error">{m}</p> })}
-            <details>
+            <details open=open>
                 <summary>"Response body"</summary>
-                <pre class="json">{if attempt.response_excerpt.is_empty() { "(empty)".to_string() } else { attempt.response_excerpt }}</pre>
+                <pre class="json" tabindex="0">{if attempt.response_excerpt.is_empty() { "(empty)".to_string() } else { attempt.response_excerpt }}</pre>
             </details>
             <details>
                 <summary>"Headers"</summary>
@@ -146,5 +207,66 @@ pub(crate) fn Attempt(attempt: AttemptOut) -> impl IntoView {
                 </dl>
             </details>
         </li>
+    }
+}
+
+/// "Resend…": the event sent again now to the endpoints chosen (all it was
+/// delivered to, by default), after a confirmation with a reason.
+#[component]
+fn Resend(
+    action: ServerAction<ResendEvent>,
+    event_id: String,
+    /// The endpoints it was delivered to: id and URL.
+    endpoints: Vec<(String, String)>,
+) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let reason = RwSignal::new(String::new());
+    let chosen: RwSignal<BTreeSet<String>> =
+        RwSignal::new(endpoints.iter().map(|(id, _)| id.clone()).collect());
+    let total = endpoints.len();
+    let count = move || chosen.with(BTreeSet::len);
+    view! {
+        <button type="button" on:click=move |_| open.set(true) disabled=move || action.pending().get()>
+            "Resend…"
+        </button>
+        <ConfirmDialog
+            id="resend-confirm"
+            open
+            title="Resend this event?".to_string()
+            message=Signal::derive(move || match count() {
+                0 => "It is sent again now, with a new attempt chain, to every endpoint it matches now.".to_string(),
+                n => format!("It is sent again now, with a new attempt chain, to {n} of the {total} endpoints it was delivered to; receivers see the same webhook-id."),
+            })
+            confirm=Signal::derive(move || match count() {
+                0 => "Resend to every matching endpoint".to_string(),
+                n => format!("Resend to {}", endpoints_text(n)),
+            })
+            reason
+            on_confirm=Callback::new(move |()| {
+                action.dispatch(ResendEvent {
+                    id: event_id.clone(),
+                    endpoint_ids: chosen.get_untracked().into_iter().collect(),
+                    reason: reason.get_untracked(),
+                });
+            })
+        >
+            <fieldset>
+                <legend>"Endpoints"</legend>
+                {endpoints.into_iter().map(|(id, url)| {
+                    let (checked, change) = (id.clone(), id);
+                    view! {
+                        <label class="inline">
+                            <input type="checkbox"
+                                prop:checked=move || chosen.with(|c| c.contains(&checked))
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    chosen.update(|c| { if on { c.insert(change.clone()); } else { c.remove(&change); } });
+                                }/>
+                            <span class="mono">{url}</span>
+                        </label>
+                    }
+                }).collect_view()}
+            </fieldset>
+        </ConfirmDialog>
     }
 }

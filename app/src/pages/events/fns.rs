@@ -60,6 +60,59 @@ pub async fn get_event(id: String) -> Result<EventPage, ConsoleError> {
     Ok(EventPage { detail, endpoints })
 }
 
+/// Sends one stored event again now, to the chosen endpoints (none chosen:
+/// every endpoint it matches), with a reason for the audit log.
+#[server(prefix = "/fn", endpoint = "resend_event")]
+pub async fn resend_event(
+    id: String,
+    // An empty list is left out of a form-encoded request: default it.
+    #[server(default)] endpoint_ids: Vec<String>,
+    reason: String,
+) -> Result<Vec<herald_engine::model::ReplayedDelivery>, ConsoleError> {
+    use crate::ssr::{Call, by_user, fail, open, parse_id};
+    use herald_engine::model::{EndpointId, EventReplayIn, Permission};
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageReplays).await?;
+    if reason.trim().is_empty() {
+        return Err(fail(ConsoleError::Invalid {
+            field: "reason".into(),
+            message: "say why (it is recorded)".into(),
+        }));
+    }
+    let event = parse_id("event", &id)?;
+    let endpoint_ids = endpoint_ids
+        .iter()
+        .map(|e| parse_id::<EndpointId>("endpoint", e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let input = EventReplayIn {
+        reason,
+        endpoint_ids: (!endpoint_ids.is_empty()).then_some(endpoint_ids),
+    };
+    Ok(state
+        .engine
+        .replay_event(tenant, event, input, &by_user(&user))
+        .await?)
+}
+
+/// The event types the tenant has published, most recently seen first, for
+/// the filters' and the replay form's event-type choice.
+#[server(prefix = "/fn", endpoint = "event_type_choices")]
+pub async fn event_type_choices() -> Result<Vec<String>, ConsoleError> {
+    use crate::ssr::{Call, open};
+    use herald_engine::model::Permission;
+    let Call { state, tenant, .. } = open(Permission::Read).await?;
+    let mut types = state.store.event_types(tenant).await?;
+    types.sort_by(|a, b| {
+        b.last_seen_at
+            .cmp(&a.last_seen_at)
+            .then(a.event_type.cmp(&b.event_type))
+    });
+    Ok(types.into_iter().map(|t| t.event_type).collect())
+}
+
 /// Every endpoint, for the event list's endpoint filter.
 #[server(prefix = "/fn", endpoint = "endpoint_choices")]
 pub async fn endpoint_choices() -> Result<Vec<(String, String)>, ConsoleError> {

@@ -5,9 +5,10 @@ use herald_engine::model::{EventQuery, EventSummary, Page};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
+use leptos_router::hooks::use_location;
 
 use crate::components::list::{Listing, pager};
-use crate::components::ui::{Columns, EndpointFilter, typed, url_query, when};
+use crate::components::ui::{Columns, EndpointFilter, typed, url_query, when, with_query};
 use crate::pages::events::fns::list_events;
 
 const STATES: [(&str, &str); 6] = [
@@ -25,6 +26,7 @@ pub fn EventsPage() -> impl IntoView {
     // What the form shows: the URL's filters, or none when they cannot be read.
     let current = move || asked.get().unwrap_or_default();
     let (newest, older) = pager("/events", asked);
+    let search = use_location().search;
     let events = Resource::new(
         move || asked.get(),
         |q| async move { list_events(q?).await },
@@ -61,20 +63,21 @@ pub fn EventsPage() -> impl IntoView {
         </Form>
         <Listing resource=events newest older
             empty={|| view! { <p class="muted" role="status">"No events match these filters."</p> }}
-            rows={|page: Page<EventSummary>| {
+            rows={move |page: Page<EventSummary>| {
                         view! {
                             <table aria-label="Events">
                                 <Columns names=&["Received", "Type", "Event", "Deliveries"]/>
                                 <tbody>
                                     {page.items.into_iter().map(|e| {
-                                        let href = format!("/events/{}", e.id);
+                                        // The event page keeps the list's filters for its way back.
+                                        let href = with_query(&format!("/events/{}", e.id), &search.get_untracked());
                                         let other = e.deliveries - e.succeeded - e.dead;
                                         view! {
                                             <tr>
-                                                <td>{when(e.received_at)}</td>
-                                                <td><code>{e.event_type.clone()}</code></td>
-                                                <td><A href=href attr:class="mono">{e.id.to_string()}</A></td>
-                                                <td>
+                                                <td data-label="Received">{when(e.received_at)}</td>
+                                                <td data-label="Type"><code>{e.event_type.clone()}</code></td>
+                                                <td data-label="Event"><A href=href attr:class="mono">{e.id.to_string()}</A></td>
+                                                <td data-label="Deliveries">
                                                     {(e.deliveries == 0).then(|| view! { <span class="muted">"none"</span> })}
                                                     {(e.succeeded > 0).then(|| view! { <span class="badge ok">{e.succeeded}" succeeded"</span> })}
                                                     {(e.dead > 0).then(|| view! { <span class="badge bad">{e.dead}" dead"</span> })}

@@ -6,6 +6,7 @@ use herald_engine::retry::RetryPolicy;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::components::dialog::ConfirmDialog;
 use crate::components::list::{Allowed, Listing};
 use crate::components::ui::{Columns, ErrorNotice, FieldMessage, form_level_error};
 use crate::forms::{PolicyFields, format_duration_secs};
@@ -113,20 +114,37 @@ pub fn PoliciesPage() -> impl IntoView {
                                     let editing = form_of(&p);
                                     let id = p.id.to_string();
                                     let edit = Callback::new(move |()| form.set(editing.clone()));
+                                    let confirm_delete = RwSignal::new(false);
                                     let remove = Callback::new(move |()| {
                                         delete.dispatch(DeleteRetryPolicy { id: id.clone() });
                                     });
+                                    let dialog_id = format!("delete-policy-{}", p.id);
+                                    let dialog_title = format!("Delete the policy {}?", p.name);
+                                    let dialog_message = if p.endpoints == 0 {
+                                        "No endpoint follows it. It cannot be brought back.".to_string()
+                                    } else {
+                                        format!("{} endpoints follow it: Herald refuses to delete a policy in use; give them another one first.", p.endpoints)
+                                    };
                                     let (edit_label, delete_label) = (format!("Edit {}", p.name), format!("Delete {}", p.name));
                                     view! {
                                         <tr>
-                                            <td><strong>{p.name.clone()}</strong><br/><span class="muted">{p.description.clone()}</span></td>
-                                            <td>{schedule}</td>
-                                            <td>{p.endpoints}</td>
+                                            <td data-label="Name"><strong>{p.name.clone()}</strong><br/><span class="muted">{p.description.clone()}</span></td>
+                                            <td data-label="Attempts at">{schedule}</td>
+                                            <td data-label="Endpoints">{p.endpoints}</td>
                                             <td class="actions"><Allowed permission=Permission::ManageEndpoints>
                                                 <button type="button" class="secondary" aria-label=edit_label.clone()
                                                     on:click=move |_| edit.run(())>"Edit"</button>
                                                 <button type="button" class="danger" aria-label=delete_label.clone()
-                                                    on:click=move |_| remove.run(())>"Delete"</button>
+                                                    on:click=move |_| confirm_delete.set(true)>"Delete"</button>
+                                                <ConfirmDialog
+                                                    id=dialog_id.clone()
+                                                    open=confirm_delete
+                                                    title=dialog_title.clone()
+                                                    message=dialog_message.clone()
+                                                    confirm="Delete the policy".to_string()
+                                                    danger=true
+                                                    on_confirm=remove
+                                                />
                                             </Allowed></td>
                                         </tr>
                                     }

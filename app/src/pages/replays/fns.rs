@@ -35,6 +35,9 @@ pub struct ReplayForm {
     pub max_events: String,
     #[serde(default)]
     pub reason: String,
+    /// Only events after this checkpoint's position (a checkpoint id).
+    #[serde(default)]
+    pub after_checkpoint: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -50,6 +53,10 @@ impl ReplayForm {
                 ("from".into(), self.from.clone()),
                 ("to".into(), self.to.clone()),
                 ("endpoint_id".into(), self.endpoint_id.trim().to_string()),
+                (
+                    "after_checkpoint".into(),
+                    self.after_checkpoint.trim().to_string(),
+                ),
             ],
             Source::Form,
         );
@@ -78,6 +85,7 @@ impl ReplayForm {
             ),
         };
         let endpoint_id = filter.id("endpoint_id").map_err(query_error)?;
+        let after_checkpoint = filter.id("after_checkpoint").map_err(query_error)?;
         Ok(ReplayIn {
             filter: ReplayFilter {
                 from: filter.time("from").map_err(query_error)?,
@@ -87,7 +95,7 @@ impl ReplayForm {
                 correlation_id: text(&self.correlation_id),
                 entity_id: text(&self.entity_id),
                 only_failed: self.only_failed.is_some(),
-                after_checkpoint: None,
+                after_checkpoint,
             },
             rate_per_second: rate,
             max_events,
@@ -194,4 +202,44 @@ pub async fn control_replay(id: String, action: String) -> Result<ReplayOut, Con
         .engine
         .control_replay(tenant, id, to, &by_user(&user))
         .await?)
+}
+
+/// The tenant's checkpoints, newest first (the first page).
+#[server(prefix = "/fn", endpoint = "list_checkpoints")]
+pub async fn list_checkpoints() -> Result<Vec<herald_engine::model::CheckpointOut>, ConsoleError> {
+    use crate::ssr::{Call, open};
+    use herald_engine::model::Permission;
+    let Call { state, tenant, .. } = open(Permission::Read).await?;
+    Ok(state
+        .store
+        .page_checkpoints(tenant, None, REPLAYS_SHOWN)
+        .await?
+        .items)
+}
+
+/// Marks the newest event's position with a name, to replay from later.
+#[server(prefix = "/fn", endpoint = "create_checkpoint")]
+pub async fn create_checkpoint(
+    name: String,
+) -> Result<herald_engine::model::CheckpointOut, ConsoleError> {
+    use crate::ssr::{Call, by_user, open};
+    use herald_engine::model::{CheckpointIn, Permission};
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageReplays).await?;
+    state
+        .engine
+        .create_checkpoint(
+            tenant,
+            CheckpointIn {
+                name,
+                seq: None,
+                endpoint_id: None,
+            },
+            &by_user(&user),
+        )
+        .await
+        .map_err(form_error)
 }
