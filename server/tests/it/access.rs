@@ -382,6 +382,12 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             format!("id={}", EventId::nil()),
         ),
         ("endpoint_choices", Needs(P::Read), String::new()),
+        ("event_type_choices", Needs(P::Read), String::new()),
+        (
+            "resend_event",
+            Needs(P::ManageReplays),
+            format!("id={}&reason=r", EventId::nil()),
+        ),
         ("list_retry_policies", Needs(P::Read), String::new()),
         (
             "save_retry_policy",
@@ -410,6 +416,12 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             format!("id={}&reason=r", DlqEntryId::nil()),
         ),
         ("list_replays", Needs(P::Read), String::new()),
+        ("list_checkpoints", Needs(P::Read), String::new()),
+        (
+            "create_checkpoint",
+            Needs(P::ManageReplays),
+            "name=before".into(),
+        ),
         (
             "preview_replay",
             Needs(P::ManageReplays),
