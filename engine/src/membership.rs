@@ -24,13 +24,45 @@ pub const ALIVE_WITHIN: Duration = Duration::from_secs(10);
 /// A node not heard from for this long is forgotten.
 const FORGET_AFTER: chrono::Duration = chrono::Duration::days(1);
 
-/// Writes this node's heartbeat until `stop` turns true.
+/// How often, at most, a node does the database's upkeep ([`Store::upkeep`]).
+pub const UPKEEP: Duration = Duration::from_secs(1);
+/// Between two upkeeps a node waits this many times as long as the last
+/// one took (and at least [`UPKEEP`]): a bigger queue is vacuumed less often,
+/// never for more than a tenth of the time.
+const UPKEEP_REST: u32 = 10;
+
+/// Does the database's upkeep until `stop` turns true, paced by how long it takes.
+async fn upkeep(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
+    let mut failing = false;
+    while !*stop.borrow() {
+        let began = std::time::Instant::now();
+        let done = store.upkeep().await;
+        let rest = (began.elapsed() * UPKEEP_REST).max(UPKEEP);
+        match done {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(correlation_id = "upkeep", error = %e, "database upkeep failed; retrying");
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            () = tokio::time::sleep(rest) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Writes this node's heartbeat until `stop` turns true, and does the
+/// database's upkeep beside it (a task of its own: a slow upkeep must not
+/// hold back the heartbeat that says the node is alive).
 #[tracing::instrument(skip_all, name = "heartbeat", fields(correlation_id = "heartbeat"))]
 pub async fn heartbeats(
     store: Arc<dyn Store>,
     dispatcher: Arc<Dispatcher>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let upkeeping = tokio::spawn(upkeep(store.clone(), stop.clone()));
     let started_at = Utc::now();
     let mut failing = false;
     while !*stop.borrow() {
@@ -58,6 +90,7 @@ pub async fn heartbeats(
             _ = stop.changed() => {}
         }
     }
+    let _ = upkeeping.await;
 }
 
 /// Every node the database remembers, alive or lately gone, by name.

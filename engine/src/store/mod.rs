@@ -249,6 +249,11 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Closes every connection; later calls fail. Used at shutdown.
     async fn close(&self);
+    /// Housekeeping the database needs from Herald itself, run every few
+    /// seconds on every node ([`crate::membership::UPKEEP`]).
+    async fn upkeep(&self) -> Result<()> {
+        Ok(())
+    }
     /// Calls `wake` whenever another process sharing the database commits
     /// new work (and, harmlessly, when this one does), for as long as the
     /// store is open. A backend with one process per database never calls it.
