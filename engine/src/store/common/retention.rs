@@ -10,7 +10,7 @@ use super::This;
 use super::audit::insert_audit;
 use super::dlq::record_action;
 use super::stats::count_dlq_removal;
-use super::{IDS_OF_JSON_1, LOCK_FOR_PRUNE};
+use super::{IDS_OF_JSON_1, LOCK_FOR_PRUNE, PRUNE_DELIVERIES};
 use crate::model::{EventId, TenantId};
 use crate::store::convert::json_text;
 use crate::store::{Actor, AuditWith, Expunged, Pruned, Retention, stored_id, to_millis};
@@ -76,7 +76,7 @@ impl crate::store::RetentionStore for This {
         };
         let batch = json_text(&ids)?;
         let held: Vec<String> = sqlx::query_scalar(&format!(
-            "select distinct d.event_id from deliveries d
+            "select distinct d.event_id from {PRUNE_DELIVERIES} d
              where d.event_id in ({IDS_OF_JSON_1})
                and (d.state in ('pending', 'in_flight', 'awaiting_ack')
                     or exists (select 1 from dlq_entries q where q.delivery_id = d.id))"

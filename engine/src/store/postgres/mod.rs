@@ -75,6 +75,11 @@ const IDS_OF_JSON_1: &str = "select value from json_array_elements_text($1::json
 /// How a pruning batch locks the events it looks at: rows another node is
 /// pruning are skipped.
 const LOCK_FOR_PRUNE: &str = " for update skip locked";
+/// Where the pruner reads deliveries' states (as `d`): the records, whose
+/// state is `pending` while a delivery is queued or in flight and
+/// `awaiting_ack` while it waits (the `deliveries` view would join the
+/// whole queue for each batch).
+const PRUNE_DELIVERIES: &str = "delivery_records";
 /// `LIKE` that ignores the case of ASCII letters, as SQLite's `like` does.
 const LIKE_ANY_CASE: &str = "ilike";
 /// Where live (pending and in-flight) deliveries are: their own small table

@@ -76,6 +76,8 @@ const IDS_OF_JSON_1: &str = "select value from json_each($1)";
 /// How a pruning batch locks the events it looks at: one writer at a time
 /// holds the whole database here.
 const LOCK_FOR_PRUNE: &str = "";
+/// Where the pruner reads deliveries' states (as `d`).
+const PRUNE_DELIVERIES: &str = "deliveries";
 /// `LIKE` that ignores the case of ASCII letters (SQLite's own `like` does).
 const LIKE_ANY_CASE: &str = "like";
 /// Where live (pending and in-flight) deliveries are: one table holds every
