@@ -227,6 +227,22 @@ impl Herald {
             .await?)
     }
 
+    /// Every node's `/metrics` text.
+    pub async fn metrics_of_each(&self) -> anyhow::Result<Vec<String>> {
+        let mut each = Vec::with_capacity(self.bases.len());
+        for base in &self.bases {
+            each.push(
+                self.http
+                    .get(format!("{base}/metrics"))
+                    .send()
+                    .await?
+                    .text()
+                    .await?,
+            );
+        }
+        Ok(each)
+    }
+
     /// The server processes' ids.
     pub fn pids(&self) -> Vec<u32> {
         self.children.iter().filter_map(Child::id).collect()
