@@ -356,6 +356,13 @@ async fn take_sample(
         &mut *flaky.latency_us.lock().expect("histogram"),
         histogram(),
     );
+    // Each node prunes its share: the run's total is theirs summed.
+    let pruned = h
+        .metrics_of_each()
+        .await?
+        .iter()
+        .map(|m| metric(m, "herald_retention_removed_total{what=\"events\"} "))
+        .sum();
     let s = Sample {
         secs: began.elapsed().as_secs_f64(),
         rss_mib,
@@ -367,13 +374,7 @@ async fn take_sample(
         dlq: metric(&metrics, "herald_dlq_depth "),
         published: accepted.lock().expect("accepted").len() as u64,
         delivered: flaky.delivered.lock().expect("delivered").len() as u64,
-        // Each node prunes its share: the run's total is theirs summed.
-        pruned: h
-            .metrics_of_each()
-            .await?
-            .iter()
-            .map(|m| metric(m, "herald_retention_removed_total{what=\"events\"} "))
-            .sum(),
+        pruned,
     };
     println!(
         "{:>6.0} s  rss {:>7.1} MiB  fds {:>4}  db {:>8.1} MiB  ingest p50 {:>6.2} p99 {:>7.2} ms  delivery p50 {:>7.2} p99 {:>8.2} ms  queue {:>6}  dlq {:>5}  published {:>8}  delivered {:>8}  pruned {:>7}",
