@@ -33,7 +33,7 @@ pub fn console_state() -> Result<ConsoleState, ConsoleError> {
     use_context::<ConsoleState>().ok_or_else(|| internal("console state missing from context"))
 }
 
-fn request_parts() -> Option<Parts> {
+pub fn request_parts() -> Option<Parts> {
     use_context::<Parts>()
 }
 
@@ -183,6 +183,18 @@ pub fn parse_id<T: std::str::FromStr>(what: &str, id: &str) -> Result<T, Console
 /// Who is acting, as the action log and replay jobs record it.
 pub fn user_actor(user: &UserOut) -> herald_engine::store::Actor {
     herald_engine::store::Actor(format!("user {}", user.email))
+}
+
+/// The reason the console always asks for (recorded in the audit log):
+/// refused when blank.
+pub fn require_reason(reason: &str) -> Result<(), ConsoleError> {
+    if reason.trim().is_empty() {
+        return Err(fail(ConsoleError::Invalid {
+            field: "reason".into(),
+            message: "say why (it is recorded)".into(),
+        }));
+    }
+    Ok(())
 }
 
 /// A form field's error, with the status set.

@@ -80,12 +80,16 @@ for (const theme of THEMES) {
           const endpoint = await firstRowLink(page, '/endpoints', 'Endpoints');
           const event = await firstRowLink(page, '/events', 'Events');
           const entry = await firstRowLink(page, '/dlq', 'Dead-letter queue');
+          // An endpoint with a play inbox, and what its test event left there.
+          const play = await page.evaluate(async () => (await fetch('/fn/start_play', { method: 'POST' })).json());
+          expect(play, 'a play endpoint').toMatch(/^ep_/);
           const pages = [
             '/',
             '/?range=1h',
             '/endpoints',
             '/endpoints/new',
             endpoint,
+            `/endpoints/${play}`,
             '/retry-policies',
             '/events',
             event,

@@ -36,6 +36,8 @@ pub mod metrics;
 #[cfg(feature = "server")]
 pub mod ops;
 #[cfg(feature = "server")]
+pub mod play;
+#[cfg(feature = "server")]
 pub mod recovery;
 #[cfg(feature = "server")]
 pub mod replay;

@@ -236,6 +236,20 @@ fn headers(headers: &BTreeMap<String, String>) -> Result<()> {
     Ok(())
 }
 
+/// An endpoint's name: at most 100 characters, no control characters.
+fn endpoint_name(text: &str) -> Result<()> {
+    if text.chars().count() > 100 {
+        return Err(invalid("name", "at most 100 characters"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(invalid(
+            "name",
+            "no control characters (such as line breaks)",
+        ));
+    }
+    Ok(())
+}
+
 fn description(text: &str) -> Result<()> {
     if text.chars().count() > 500 {
         return Err(invalid("description", "at most 500 characters"));
@@ -325,6 +339,8 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
     patterns(&input.event_types)?;
     headers(&input.headers)?;
     description(&input.description)?;
+    let name = input.name.trim().to_string();
+    endpoint_name(&name)?;
     if input.retry_policy.is_some() && input.retry_policy_id.is_some() {
         return Err(invalid(
             "retry_policy_id",
@@ -354,6 +370,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         id: crate::model::EndpointId::new(),
         kind: input.kind,
         url,
+        name,
         description: input.description,
         event_types: input.event_types,
         headers: input.headers,
@@ -439,6 +456,9 @@ pub fn endpoint_patch(mut patch: EndpointPatch) -> Result<EndpointPatch> {
     }
     if let Some(d) = &patch.description {
         description(d)?;
+    }
+    if let Some(n) = &patch.name {
+        endpoint_name(n.trim())?;
     }
     if patch.retry_policy.is_some() && patch.retry_policy_id.is_some() {
         return Err(invalid(

@@ -10,6 +10,7 @@ fn endpoint_in(url: &str) -> EndpointIn {
         kind: Default::default(),
         url: url.into(),
         event_types: vec!["*".into()],
+        name: String::new(),
         description: String::new(),
         headers: BTreeMap::new(),
         semantics: Semantics::AtLeastOnce,
@@ -171,4 +172,20 @@ fn names_slugs_windows_and_timeouts_have_their_bounds() {
     assert!(tenant_patch(&threshold(Some(MAX_DLQ_ALERT_THRESHOLD + 1))).is_err());
     assert!(timeout(1).is_ok() && timeout(MAX_TIMEOUT_MS).is_ok());
     assert!(timeout(0).is_err() && timeout(MAX_TIMEOUT_MS + 1).is_err());
+}
+
+#[test]
+fn an_endpoints_name_is_trimmed_bounded_and_one_line() {
+    let named = |name: &str| EndpointIn {
+        name: name.into(),
+        ..endpoint_in("https://hooks.example/in")
+    };
+    assert_eq!(
+        endpoint(named("  Billing service ")).unwrap().name,
+        "Billing service"
+    );
+    assert_eq!(endpoint(named("")).unwrap().name, "");
+    assert_eq!(endpoint(named(&"n".repeat(100))).unwrap().name.len(), 100);
+    assert_eq!(field_of(endpoint(named(&"n".repeat(101)))), "name");
+    assert_eq!(field_of(endpoint(named("two\nlines"))), "name");
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod health;
 pub mod lock;
 pub mod metrics;
+pub mod play;
 pub mod proxy;
 pub mod remote;
 pub mod security;
@@ -277,6 +278,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::scrape))
         .route("/api/v1/openapi.json", get(api::docs::openapi_json))
+        .route("/play/{id}", axum::routing::post(play::receive))
         .merge(api::v1::router(state.limits.max_payload_bytes))
         .merge(console_routes)
         .layer(from_fn_with_state(state.clone(), security::headers))

@@ -8,8 +8,9 @@ use crate::components::ui::{FieldMessage, form_level_error};
 use crate::error::ConsoleError;
 use crate::pages::endpoints::fns::EndpointForm;
 
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 13] = [
     "url",
+    "name",
     "event_types",
     "description",
     "headers",
@@ -36,6 +37,7 @@ pub fn EndpointFormView(
 ) -> impl IntoView {
     let kind = RwSignal::new(or_default(initial.kind, "webhook"));
     let url = RwSignal::new(initial.url);
+    let name = RwSignal::new(initial.name);
     let description = RwSignal::new(initial.description);
     let event_types = RwSignal::new(initial.event_types);
     let retry_policy_id = RwSignal::new(initial.retry_policy_id);
@@ -65,6 +67,7 @@ pub fn EndpointFormView(
             } else {
                 url.get_untracked()
             },
+            name: name.get_untracked(),
             description: description.get_untracked(),
             event_types: event_types.get_untracked(),
             retry_policy_id: retry_policy_id.get_untracked(),
@@ -112,6 +115,14 @@ pub fn EndpointFormView(
                 </span>
                 <FieldMessage error name="event_types" id="event-types-error"/>
             </label>
+            <ShortField
+                label="Name (optional)"
+                name="name"
+                field="name"
+                value=name
+                error=error
+                error_id="name-error"
+            />
             <ShortField
                 label="Description"
                 name="description"

@@ -199,6 +199,15 @@ pub fn typed(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
+/// `n` and a noun, singular or plural: "1 entry", "3 entries".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,14 @@ impl Dispatcher {
             receipt_headers.insert(name.to_ascii_lowercase(), "[redacted]".into());
         }
 
+        // A play inbox is Herald's own: its deliveries never touch the
+        // network (nor the destination guard), whatever host the URL names.
+        if let Some(inbox) = crate::model::play_inbox_of_url(&claimed.url) {
+            let exchange = self
+                .to_play_inbox(claimed, inbox, &receipt_headers, &body)
+                .await;
+            return (exchange, receipt_headers);
+        }
         let timeout = Duration::from_millis(u64::from(claimed.timeout_ms));
         let exchange = http::send(
             &self.client,
@@ -84,6 +92,48 @@ impl Dispatcher {
 }
 
 impl Dispatcher {
+    /// Hands a request to one of the tenant's play inboxes in the process,
+    /// answered as `POST /play/{id}` answers it over HTTP: 200 when kept,
+    /// 404 when the tenant has no such inbox.
+    async fn to_play_inbox(
+        &self,
+        claimed: &Claimed,
+        inbox: crate::model::PlayInboxId,
+        headers: &BTreeMap<String, String>,
+        body: &[u8],
+    ) -> http::Exchange {
+        let began = std::time::Instant::now();
+        let kept = crate::play::receive(
+            &*self.store,
+            inbox,
+            Some(claimed.tenant_id),
+            headers,
+            body,
+            Utc::now(),
+        )
+        .await;
+        let answered = |status: u16, excerpt: &str| http::Exchange {
+            latency: began.elapsed(),
+            status: Some(status),
+            response_headers: BTreeMap::from([(
+                "content-type".to_string(),
+                "application/json".to_string(),
+            )]),
+            excerpt: excerpt.to_string(),
+            error: None,
+            retry_after_ms: None,
+        };
+        match kept {
+            Ok(true) => answered(200, crate::model::PLAY_RECEIVED),
+            Ok(false) => answered(404, crate::model::PLAY_NOT_FOUND),
+            Err(e) => http::Exchange::failed(
+                crate::model::ErrorClass::Internal,
+                format!("the play inbox could not keep the request: {e}"),
+                began.elapsed(),
+            ),
+        }
+    }
+
     /// Ends, in the DLQ, a delivery sent again for want of an
     /// acknowledgement when its policy allows no more attempts; true if it
     /// did (nothing is sent).

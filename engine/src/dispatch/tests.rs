@@ -83,6 +83,17 @@ async fn one_delivery(
     crate::model::EventId,
     watch::Sender<bool>,
 ) {
+    let (dir, store, tenant) = with_endpoint(url, policy, EndpointId::new()).await;
+    let (event, stop) = publish_one(&store, tenant, vec!["127.0.0.0/8".parse().unwrap()]).await;
+    (dir, store, tenant, event, stop)
+}
+
+/// A store with one tenant and one endpoint (`id`) at `url` under `policy`.
+async fn with_endpoint(
+    url: &str,
+    policy: crate::retry::RetryPolicy,
+    id: EndpointId,
+) -> (tempfile::TempDir, Arc<dyn Store>, crate::model::TenantId) {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("d.db").display());
     let store = crate::store::connect(&db, Arc::new(crate::vault::Vault::ephemeral()))
@@ -93,9 +104,10 @@ async fn one_delivery(
         .create_endpoint(
             tenant.id,
             crate::store::NewEndpoint {
-                id: EndpointId::new(),
+                id,
                 kind: Default::default(),
                 url: url.into(),
+                name: String::new(),
                 description: String::new(),
                 event_types: vec!["*".into()],
                 headers: Default::default(),
@@ -125,8 +137,18 @@ async fn one_delivery(
         )
         .await
         .unwrap();
+    (dir, store, tenant.id)
+}
+
+/// Runs a dispatcher whose guard lets `allow` through and publishes one
+/// event of type `a.b` with payload `{"n":1}`.
+async fn publish_one(
+    store: &Arc<dyn Store>,
+    tenant: crate::model::TenantId,
+    allow: Vec<ipnet::IpNet>,
+) -> (crate::model::EventId, watch::Sender<bool>) {
     let config = DispatcherConfig {
-        guard: guard::DestinationGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        guard: guard::DestinationGuard::new(allow),
         ..DispatcherConfig::default()
     };
     let dispatcher = Dispatcher::new(
@@ -140,7 +162,7 @@ async fn one_delivery(
     tokio::spawn(dispatcher.clone().run(stopped));
     let ingested = store
         .ingest(
-            tenant.id,
+            tenant,
             vec![crate::store::NewEvent {
                 event_type: "a.b".into(),
                 payload: r#"{"n":1}"#.into(),
@@ -157,8 +179,7 @@ async fn one_delivery(
         .await
         .unwrap();
     dispatcher.wake();
-    let event = ingested[0].event().id;
-    (dir, store, tenant.id, event, stop)
+    (ingested[0].event().id, stop)
 }
 
 /// Waits (up to 10 s) until the event's one delivery has `n` receipts.
@@ -231,6 +252,115 @@ async fn a_fault_inside_an_attempt_is_an_internal_receipt_that_follows_the_polic
         .await
         .unwrap();
     assert_eq!(dlq.items.len(), 1, "retries exhausted: one DLQ entry");
+}
+
+/// The port of a receiver's URL (`http://127.0.0.1:PORT/hook`).
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/hook")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_delivery_to_a_play_inbox_stays_in_the_process_and_its_signature_verifies() {
+    // A real receiver listens where the URL points, and the guard lets
+    // nothing through: the delivery succeeds only by never leaving Herald.
+    let (hook, seen) = receiver("HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n").await;
+    let inbox = crate::model::PlayInboxId::new();
+    let url = format!("http://127.0.0.1:{}/play/{inbox}", port_of(&hook));
+    let endpoint = EndpointId::new();
+    let (_dir, store, tenant) =
+        with_endpoint(&url, crate::retry::RetryPolicy::schedule(vec![1]), endpoint).await;
+    store
+        .create_play_inbox(tenant, inbox, endpoint, Utc::now())
+        .await
+        .unwrap();
+    let (event, _stop) = publish_one(&store, tenant, Vec::new()).await;
+    let delivery = receipts(&store, tenant, event, 1).await;
+    assert_eq!(delivery.state, DeliveryState::Succeeded, "{delivery:?}");
+    assert_eq!(delivery.attempt_log[0].response_status, Some(200));
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing went over the network"
+    );
+    let kept = store.play_requests(tenant, inbox, 100).await.unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let request = &kept[0];
+    assert!(request.in_process);
+    assert!(request.verified, "{}", request.verification);
+    assert_eq!(request.body, r#"{"n":1}"#);
+    assert_eq!(
+        request.headers.get("webhook-id"),
+        Some(&delivery.id.to_string())
+    );
+    assert_eq!(
+        request.headers.get("herald-event-type").map(String::as_str),
+        Some("a.b")
+    );
+}
+
+#[tokio::test]
+async fn an_ordinary_endpoint_still_cannot_reach_loopback() {
+    // The same receiver, a URL that is no play inbox's (one path a little
+    // off, one not a play id): the guard refuses both, nothing is sent.
+    let (hook, seen) = receiver("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+    let port = port_of(&hook);
+    let inbox = crate::model::PlayInboxId::new();
+    for url in [
+        hook.clone(),
+        format!("http://127.0.0.1:{port}/play/ply_notaninbox"),
+        format!("http://127.0.0.1:{port}/play/{inbox}/more"),
+    ] {
+        let (_dir, store, tenant) = with_endpoint(
+            &url,
+            crate::retry::RetryPolicy::schedule(Vec::new()),
+            EndpointId::new(),
+        )
+        .await;
+        let (event, _stop) = publish_one(&store, tenant, Vec::new()).await;
+        let delivery = receipts(&store, tenant, event, 1).await;
+        assert_eq!(
+            delivery.attempt_log[0].error_class,
+            Some(ErrorClass::BlockedDestination),
+            "{url}: {delivery:?}"
+        );
+    }
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_deliver_into_another_tenants_play_inbox() {
+    let inbox = crate::model::PlayInboxId::new();
+    let url = format!("http://127.0.0.1:9/play/{inbox}");
+    let (_dir, store, tenant) = with_endpoint(
+        &url,
+        crate::retry::RetryPolicy::schedule(Vec::new()),
+        EndpointId::new(),
+    )
+    .await;
+    let other = store.ensure_tenant("other", "Other").await.unwrap().id;
+    store
+        .create_play_inbox(other, inbox, EndpointId::new(), Utc::now())
+        .await
+        .unwrap();
+    let (event, _stop) = publish_one(&store, tenant, Vec::new()).await;
+    let delivery = receipts(&store, tenant, event, 1).await;
+    assert_eq!(
+        delivery.attempt_log[0].response_status,
+        Some(404),
+        "{delivery:?}"
+    );
+    assert!(
+        store
+            .play_requests(other, inbox, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -103,6 +103,14 @@ pub struct EndpointIn {
         schema(value_type = Vec<EventPattern>, min_items = 1, max_items = 50)
     )]
     pub event_types: Vec<String>,
+    /// A name people know it by, shown instead of its URL (at most 100
+    /// characters; empty: none).
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 100, example = "Billing service")
+    )]
+    pub name: String,
     /// At most 500 characters.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 500))]
@@ -172,6 +180,10 @@ pub struct EndpointPatch {
         schema(value_type = Option<Vec<EventPattern>>, min_items = 1, max_items = 50)
     )]
     pub event_types: Option<Vec<String>>,
+    /// `""` removes the name.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 100))]
+    pub name: Option<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub description: Option<String>,
@@ -221,6 +233,9 @@ pub struct EndpointOut {
     pub kind: super::EndpointKind,
     /// The URL deliveries go to; `""` for an inbox.
     pub url: String,
+    /// `""` when it has none.
+    #[serde(default)]
+    pub name: String,
     pub description: String,
     pub event_types: Vec<String>,
     pub header_names: Vec<String>,
@@ -585,6 +600,24 @@ pub struct EventSummary {
     pub deliveries: u32,
     pub succeeded: u32,
     pub dead: u32,
+}
+
+/// One of an endpoint's latest deliveries, with its last attempt: what its
+/// page lists first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentDelivery {
+    pub delivery_id: DeliveryId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    /// The last attempt's answer, latency, error class and start (none
+    /// before the first attempt).
+    pub last_status: Option<u16>,
+    pub last_latency_ms: Option<u64>,
+    pub last_error_class: Option<ErrorClass>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// An event type a tenant has published, with how often and how recently.

@@ -156,6 +156,7 @@ typed_id!(ReplayId, "rpl_", "replay");
 typed_id!(CheckpointId, "chk_", "checkpoint");
 typed_id!(ActionId, "act_", "delivery action");
 typed_id!(AuditId, "aud_", "audit entry");
+typed_id!(PlayInboxId, "ply_", "play inbox");
 
 #[cfg(all(test, feature = "server"))]
 mod tests {

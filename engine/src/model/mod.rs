@@ -39,6 +39,7 @@ mod ids;
 mod inbox;
 mod node;
 mod ordering;
+mod play;
 pub mod query;
 mod rate;
 pub mod redact;
@@ -53,11 +54,12 @@ pub use canonical::CanonicalJson;
 pub use delivery::*;
 pub use ids::{
     ActionId, ApiKeyId, AttemptId, AuditId, CheckpointId, DeliveryId, DlqEntryId, EndpointId,
-    EventId, IdParseError, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
+    EventId, IdParseError, PlayInboxId, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
 };
 pub use inbox::*;
 pub use node::NodeOut;
 pub use ordering::{BlockedStream, OnDead, OrderingMode};
+pub use play::*;
 pub use query::{AuditQuery, DlqQuery, EventQuery, ListQuery, Paged, QueryError, StatsQuery, href};
 pub use rate::{MAX_RATE_LIMIT, RateLimit, RatePer};
 pub use replay::*;

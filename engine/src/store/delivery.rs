@@ -18,6 +18,7 @@ pub struct NewEndpoint {
     pub kind: crate::model::EndpointKind,
     /// Empty for an inbox.
     pub url: String,
+    pub name: String,
     pub description: String,
     pub event_types: Vec<String>,
     pub headers: BTreeMap<String, String>,

@@ -42,4 +42,11 @@ pub trait EventStore: Send + Sync {
         filter: &EventQuery,
         limit: u32,
     ) -> Result<Page<EventSummary>>;
+    /// The endpoint's deliveries of the tenant's newest events, newest first.
+    async fn recent_deliveries(
+        &self,
+        tenant: TenantId,
+        endpoint: EndpointId,
+        limit: u32,
+    ) -> Result<Vec<crate::model::RecentDelivery>>;
 }

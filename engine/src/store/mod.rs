@@ -24,6 +24,7 @@ mod ingest_plan;
 pub mod key_cache;
 mod nodes;
 mod ops;
+mod play;
 mod policies;
 // Both backends compile the shared areas (`common/`) as modules of their own.
 #[allow(clippy::duplicate_mod)]
@@ -51,6 +52,7 @@ pub use events::EventStore;
 pub use inbox::InboxStore;
 pub use nodes::{Heartbeat, NodeStore};
 pub use ops::{DlqAlert, OpsStore};
+pub use play::{PlayStore, PlayTarget};
 pub use policies::PolicyStore;
 pub use postgres::PostgresStore;
 pub use replays::ReplayStore;
@@ -240,6 +242,7 @@ pub trait Store:
     + OpsStore
     + InboxStore
     + RetentionStore
+    + PlayStore
     + 'static
 {
     fn capabilities(&self) -> Capabilities;

@@ -211,6 +211,7 @@ pub(crate) struct EndpointRow {
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
     pub(crate) kind: String,
+    pub(crate) name: String,
 }
 
 impl TryFrom<EndpointRow> for EndpointOut {
@@ -221,6 +222,7 @@ impl TryFrom<EndpointRow> for EndpointOut {
             id: stored_id(&r.id)?,
             kind: stored_id(&r.kind)?,
             url: r.url,
+            name: r.name,
             description: r.description,
             event_types: from_json(&r.event_types, "endpoint event types")?,
             header_names: headers.into_keys().collect(),

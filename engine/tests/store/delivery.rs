@@ -150,6 +150,7 @@ pub(crate) fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
         id: herald_engine::model::EndpointId::new(),
         kind: Default::default(),
         url: "http://127.0.0.1:9/hook".into(),
+        name: String::new(),
         description: String::new(),
         event_types: patterns.iter().map(|p| p.to_string()).collect(),
         headers: Default::default(),

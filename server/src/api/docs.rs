@@ -197,6 +197,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "API keys", description = "Keys for the calling key's tenant."),
         (name = "Audit", description = "Who changed what."),
         (name = "Operations", description = "Health, readiness, metrics and this document; no key needed."),
+        (name = "Play inboxes", description = "Herald's built-in test receiver: what it is sent, kept and shown in the console; no key needed."),
     ),
 )]
 struct Root;
@@ -215,7 +216,10 @@ pub async fn openapi_json() -> Response {
 /// The whole document: every resource module's routes, and the shared parts.
 pub fn document() -> Document {
     let mut doc = Root::openapi();
-    for part in std::iter::once(super::v1::docs()).chain(crate::health::docs()) {
+    for part in std::iter::once(super::v1::docs())
+        .chain(crate::health::docs())
+        .chain(std::iter::once(crate::play::docs()))
+    {
         doc.merge(part);
     }
     Shared.modify(&mut doc);

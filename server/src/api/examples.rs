@@ -37,7 +37,8 @@ pub fn endpoint_in() -> Value {
     json!({
         "url": "https://hooks.example.com/herald",
         "event_types": ["order.*", "invoice.paid"],
-        "description": "Orders service",
+        "name": "Orders service",
+        "description": "Order and invoice events for the orders service",
         "headers": {"X-Team": "orders"},
         "semantics": "at_least_once",
         "timeout_ms": 10000,
@@ -51,7 +52,8 @@ pub fn endpoint_in() -> Value {
 pub fn endpoint() -> Value {
     json!({
         "id": ENDPOINT, "url": "https://hooks.example.com/herald",
-        "description": "Orders service", "event_types": ["order.*", "invoice.paid"],
+        "name": "Orders service", "description": "Order and invoice events for the orders service",
+        "event_types": ["order.*", "invoice.paid"],
         "header_names": ["X-Team"], "semantics": "at_least_once",
         "retry_policy": retry_policy(), "retry_policy_id": null, "timeout_ms": 10000,
         "max_in_flight": 16, "ordering": "key", "on_dead": "block",

@@ -350,6 +350,9 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
         ("api_reference", Public, String::new()),
         ("list_endpoints", Needs(P::Read), String::new()),
         ("get_endpoint", Needs(P::Read), format!("id={ep}")),
+        ("recent_deliveries", Needs(P::Read), format!("id={ep}")),
+        ("start_play", Needs(P::ManageEndpoints), String::new()),
+        ("play_requests", Needs(P::Read), format!("endpoint_id={ep}")),
         (
             "create_endpoint",
             Needs(P::ManageEndpoints),

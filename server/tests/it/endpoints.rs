@@ -343,3 +343,65 @@ async fn a_410_disables_the_endpoint_and_holds_its_deliveries() {
         "the first again, then the second"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_has_an_optional_name_that_a_patch_changes_or_removes() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let (id, _) = api
+        .endpoint(
+            "https://93.184.216.34/hook",
+            &["*"],
+            json!({"name": "  Billing service "}),
+        )
+        .await;
+    let got = api.get(&format!("/api/v1/endpoints/{id}")).await;
+    assert_eq!(got["name"], "Billing service", "stored trimmed: {got}");
+
+    let res = api
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/endpoints/{id}"),
+            Some(&json!({"name": "x\ny"})),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let error: Value = res.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("name:"),
+        "{error}"
+    );
+    assert_eq!(
+        api.get(&format!("/api/v1/endpoints/{id}")).await["name"],
+        "Billing service"
+    );
+
+    // Left out, it stays; empty, it goes.
+    let res = api
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/endpoints/{id}"),
+            Some(&json!({"timeout_ms": 5000})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        api.get(&format!("/api/v1/endpoints/{id}")).await["name"],
+        "Billing service"
+    );
+    let res = api
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/endpoints/{id}"),
+            Some(&json!({"name": ""})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        api.get(&format!("/api/v1/endpoints/{id}")).await["name"],
+        ""
+    );
+}

@@ -30,6 +30,7 @@ mod openapi;
 mod openapi_rules;
 mod ops;
 mod ordering;
+mod play;
 mod policies;
 mod receiver;
 mod recovery;

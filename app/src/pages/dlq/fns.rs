@@ -59,12 +59,7 @@ pub async fn reprocess_dlq(
         tenant,
     } = open(Permission::ManageDlq).await?;
     // The API takes a reprocess without one; the console always asks why.
-    if reason.trim().is_empty() {
-        return Err(crate::ssr::fail(ConsoleError::Invalid {
-            field: "reason".into(),
-            message: "say why (it is recorded)".into(),
-        }));
-    }
+    crate::ssr::require_reason(&reason)?;
     let actor = by_user(&user);
     let out = if all {
         state

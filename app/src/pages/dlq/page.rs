@@ -89,11 +89,7 @@ fn filters_text(q: &DlqQuery) -> String {
 }
 
 fn entries(n: usize) -> String {
-    if n == 1 {
-        "1 entry".to_string()
-    } else {
-        format!("{n} entries")
-    }
+    crate::components::ui::count(n, "entry", "entries")
 }
 
 /// What a reprocess will do, for its confirmation.

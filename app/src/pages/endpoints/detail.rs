@@ -17,9 +17,10 @@ use crate::components::ui::{ErrorNotice, when};
 use crate::forms::format_duration_secs;
 use crate::pages::endpoints::fns::{
     EndpointForm, EndpointRow, RotateEndpointSecret, SendTestEvent, SetEndpointEnabled,
-    TestOutcome, UpdateEndpoint, get_endpoint,
+    TestOutcome, UpdateEndpoint, get_endpoint, recent_deliveries,
 };
 use crate::pages::endpoints::list::Health;
+use crate::pages::endpoints::play::PlayInbox;
 
 /// What a paused endpoint holds, in words.
 fn waiting_text(b: &herald_engine::model::EndpointBacklog) -> String {
@@ -125,6 +126,7 @@ fn EndpointView(
     let initial = EndpointForm {
         kind: e.kind.as_str().to_string(),
         url: e.url.clone(),
+        name: e.name.clone(),
         description: e.description.clone(),
         event_types: e.event_types.join(", "),
         retry_policy_id: e.retry_policy_id.map(|p| p.to_string()).unwrap_or_default(),
@@ -150,15 +152,26 @@ fn EndpointView(
 
     view! {
         <div class="page-head">
-            <h1 class="mono">{if inbox { format!("Inbox {id}") } else { e.url.clone() }}</h1>
+            {if !e.name.is_empty() {
+                view! { <h1>{e.name.clone()}</h1> }.into_any()
+            } else if inbox {
+                view! { <h1 class="mono">{format!("Inbox {id}")}</h1> }.into_any()
+            } else {
+                view! { <h1 class="mono">{e.url.clone()}</h1> }.into_any()
+            }}
             <Health row=row.clone()/>
         </div>
         <Allowed permission=Permission::SendTestEvent>
             <TestEvent id=id_test.clone() enabled/>
         </Allowed>
+        <RecentDeliveries endpoint_id=id.clone()/>
+        <PlayInbox endpoint_id=id.clone()/>
         <h2>"About it"</h2>
         <dl class="facts">
             <dt>"Id"</dt><dd><code>{id.clone()}</code><CopyButton value=id.clone() what="the endpoint id"/></dd>
+            {(!e.name.is_empty() && !inbox).then(|| view! {
+                <dt>"URL"</dt><dd><code class="wrap">{e.url.clone()}</code><CopyButton value=e.url.clone() what="the endpoint URL"/></dd>
+            })}
             <dt>"Description"</dt><dd>{if e.description.is_empty() { "—".to_string() } else { e.description.clone() }}</dd>
             <dt>"Event types"</dt><dd><code>{e.event_types.join(", ")}</code></dd>
             <dt>"Retry policy"</dt><dd>{policy_label}": attempts at "{schedule}</dd>
@@ -559,5 +572,63 @@ mod tests {
         assert!(of(&["order.*"]).contains(r#""event_type": "order.example""#));
         assert!(of(&["*"]).contains(r#""event_type": "order.created""#));
         assert!(of(&[]).contains("$HERALD_URL/api/v1/events"));
+    }
+}
+
+/// What people come to an endpoint's page for: how its latest deliveries
+/// went, each linked to its event.
+#[component]
+pub(crate) fn RecentDeliveries(endpoint_id: String) -> impl IntoView {
+    use crate::components::ui::{StateBadge, failure_words};
+    let id = endpoint_id.clone();
+    let recent = Resource::new(move || id.clone(), recent_deliveries);
+    let all = format!("/events?endpoint_id={endpoint_id}");
+    view! {
+        <section aria-labelledby="recent-heading">
+            <h2 id="recent-heading">"Latest deliveries"</h2>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match recent.await {
+                        Ok(rows) if rows.is_empty() => view! {
+                            <p class="muted">"Nothing delivered to it yet: send a test event, or publish an event it receives."</p>
+                        }.into_any(),
+                        Ok(rows) => view! {
+                            <table aria-label="Latest deliveries">
+                                <thead><tr>
+                                    <th scope="col">"Event"</th>
+                                    <th scope="col">"State"</th>
+                                    <th scope="col">"Last answer"</th>
+                                    <th scope="col" class="num">"Latency"</th>
+                                    <th scope="col">"When"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|d| {
+                                        let href = format!("/events/{}", d.event_id);
+                                        let answer = if d.attempts == 0 {
+                                            "not tried yet".to_string()
+                                        } else {
+                                            failure_words(d.last_error_class, d.last_status)
+                                        };
+                                        let latency = d.last_latency_ms.map_or_else(|| "—".to_string(), |ms| format!("{ms} ms"));
+                                        let at = when(d.last_attempt_at.unwrap_or(d.created_at));
+                                        view! {
+                                            <tr>
+                                                <td data-label="Event"><A href=href><code>{d.event_type.clone()}</code></A></td>
+                                                <td data-label="State"><StateBadge state=d.state/></td>
+                                                <td data-label="Last answer">{answer}</td>
+                                                <td data-label="Latency" class="num">{latency}</td>
+                                                <td data-label="When">{at}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <p><A href=all>"All its events"</A></p>
+        </section>
     }
 }

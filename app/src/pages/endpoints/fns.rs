@@ -179,6 +179,9 @@ pub struct EndpointForm {
     pub kind: String,
     #[serde(default)]
     pub url: String,
+    /// Shown instead of the URL; empty for none.
+    #[serde(default)]
+    pub name: String,
     #[serde(default)]
     pub description: String,
     /// Comma- or space-separated patterns.
@@ -345,6 +348,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         kind: checks::choice("kind", &form.kind)?.unwrap_or_default(),
         url: form.url.trim().to_string(),
         event_types: checks::patterns(&form),
+        name: form.name.trim().to_string(),
         description: form.description.trim().to_string(),
         headers: checks::headers(&form)?,
         semantics: checks::semantics(&form.semantics)?.unwrap_or_default(),
@@ -384,6 +388,7 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
     let patch = EndpointPatch {
         url: Some(form.url.trim().to_string()),
         event_types: Some(checks::patterns(&form)),
+        name: Some(form.name.trim().to_string()),
         description: Some(form.description.trim().to_string()),
         headers: (!headers.is_empty()).then_some(headers),
         semantics: checks::semantics(&form.semantics)?,
@@ -509,3 +514,20 @@ pub async fn send_test_event(id: String) -> Result<TestOutcome, ConsoleError> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The endpoint's latest deliveries with their last attempts, newest first.
+#[server(prefix = "/fn", endpoint = "recent_deliveries")]
+pub async fn recent_deliveries(
+    id: String,
+) -> Result<Vec<herald_engine::model::RecentDelivery>, ConsoleError> {
+    use crate::ssr::{Call, open, parse_id};
+    use herald_engine::model::Permission;
+    let Call { state, tenant, .. } = open(Permission::Read).await?;
+    Ok(state
+        .store
+        .recent_deliveries(tenant, parse_id("endpoint", &id)?, RECENT_DELIVERIES)
+        .await?)
+}
+
+/// How many of its latest deliveries an endpoint's page lists.
+pub const RECENT_DELIVERIES: u32 = 10;

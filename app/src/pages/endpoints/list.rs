@@ -11,6 +11,7 @@ use crate::components::list::{Allowed, Listing};
 use crate::components::ui::{Columns, query_escape};
 use crate::pages::endpoints::detail::TestEvent;
 use crate::pages::endpoints::fns::{CreateEndpoint, EndpointForm, EndpointRow, list_endpoints};
+use crate::pages::endpoints::play::PlayButton;
 use crate::pages::policies::fns::list_retry_policies;
 use herald_engine::model::{Page, Permission};
 
@@ -97,12 +98,13 @@ pub fn EndpointsPage() -> impl IntoView {
                 <section class="notice">
                     <p><strong>"No endpoints yet."</strong></p>
                     <p>"Register the URL that should receive this tenant's webhooks."</p>
+                    <PlayButton/>
                 </section>
             }}
             rows={|page: Page<EndpointRow>| {
                         view! {
                             <table aria-label="Endpoints">
-                                <Columns names=&["URL", "Event types", "Retry policy", "Health"]/>
+                                <Columns names=&["Endpoint", "Event types", "Retry policy", "Health"]/>
                                 <tbody>
                                     {page.items.into_iter().map(|row| {
                                         let href = format!("/endpoints/{}", row.endpoint.id);
@@ -111,13 +113,23 @@ pub fn EndpointsPage() -> impl IntoView {
                                         } else {
                                             row.endpoint.url.clone()
                                         };
+                                        // Its name when it has one, the URL under it.
+                                        let (label, under) = if row.endpoint.name.is_empty() {
+                                            (url, None)
+                                        } else {
+                                            (row.endpoint.name.clone(), Some(url))
+                                        };
+                                        let mono = if under.is_some() { "" } else { "mono" };
                                         let patterns = row.endpoint.event_types.join(", ");
                                         let policy = row.policy_name.clone().unwrap_or_else(|| {
                                             format!("its own ({} attempts)", row.endpoint.retry_policy.max_attempts)
                                         });
                                         view! {
                                             <tr>
-                                                <td data-label="URL"><A href=href attr:class="mono">{url}</A></td>
+                                                <td data-label="Endpoint">
+                                                    <A href=href attr:class=mono>{label}</A>
+                                                    {under.map(|u| view! { <br/><span class="muted mono">{u}</span> })}
+                                                </td>
                                                 <td data-label="Event types"><code>{patterns}</code></td>
                                                 <td data-label="Retry policy">{policy}</td>
                                                 <td data-label="Health"><Health row/></td>
@@ -157,6 +169,7 @@ pub fn NewEndpointPage() -> impl IntoView {
                                 error
                                 on_submit=Callback::new(move |form: EndpointForm| { create.dispatch(CreateEndpoint { form }); })
                             />
+                            <PlayButton/>
                         }
                     })}
                 </Suspense>

@@ -3,3 +3,4 @@
 pub mod detail;
 pub mod fns;
 pub mod list;
+pub mod play;

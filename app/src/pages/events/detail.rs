@@ -17,11 +17,7 @@ use crate::components::ui::{ErrorNotice, StateBadge, error_class_label, when, wi
 use crate::pages::events::fns::{EventPage as EventPageData, ResendEvent, get_event};
 
 fn endpoints_text(n: usize) -> String {
-    if n == 1 {
-        "1 endpoint".to_string()
-    } else {
-        format!("{n} endpoints")
-    }
+    crate::components::ui::count(n, "endpoint", "endpoints")
 }
 
 /// What a resend did, in words.

@@ -69,19 +69,14 @@ pub async fn resend_event(
     #[server(default)] endpoint_ids: Vec<String>,
     reason: String,
 ) -> Result<Vec<herald_engine::model::ReplayedDelivery>, ConsoleError> {
-    use crate::ssr::{Call, by_user, fail, open, parse_id};
+    use crate::ssr::{Call, by_user, open, parse_id};
     use herald_engine::model::{EndpointId, EventReplayIn, Permission};
     let Call {
         user,
         state,
         tenant,
     } = open(Permission::ManageReplays).await?;
-    if reason.trim().is_empty() {
-        return Err(fail(ConsoleError::Invalid {
-            field: "reason".into(),
-            message: "say why (it is recorded)".into(),
-        }));
-    }
+    crate::ssr::require_reason(&reason)?;
     let event = parse_id("event", &id)?;
     let endpoint_ids = endpoint_ids
         .iter()

@@ -75,8 +75,8 @@ impl crate::store::EndpointStore for This {
         sqlx::query(
             r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
                                      retry_policy, timeout_ms, created_at, updated_at, retry_policy_id, max_in_flight,
-                                     ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, kind)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                                     ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, kind, name)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -97,6 +97,7 @@ impl crate::store::EndpointStore for This {
         .bind(i64::from(e.ack_timeout_secs))
         .bind(e.circuit_breaker.as_ref().map(json_text).transpose()?)
         .bind(e.kind.as_str())
+        .bind(&e.name)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -180,7 +181,8 @@ impl crate::store::EndpointStore for This {
                   breaker_until = case when $19 is null then breaker_until end,
                   breaker_opened_at = case when $19 is null then breaker_opened_at end,
                   breaker_trips = case when $19 is null then breaker_trips else 0 end,
-                  breaker_failing_since = case when $19 is null then breaker_failing_since end
+                  breaker_failing_since = case when $19 is null then breaker_failing_since end,
+                  name = coalesce($20, name)
               where tenant_id = $9 and id = $10 and deleted_at is null",
         )
         .bind(&patch.url)
@@ -208,6 +210,7 @@ impl crate::store::EndpointStore for This {
         .bind(patch.rate_limit.flatten().map(|l| l.per.period_ms()))
         .bind(patch.ack_timeout_secs.map(i64::from))
         .bind(patch.circuit_breaker.as_ref().map(json_text).transpose()?)
+        .bind(patch.name.as_deref().map(str::trim))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

@@ -15,8 +15,10 @@ use super::This;
 use super::{Conditions, row_by_id};
 use crate::Result;
 use crate::model::EventQuery;
-use crate::model::{EventDetail, EventId, Page, TenantId};
-use crate::store::{EventSummary, EventTypeSummary, Ingested, Publish, from_millis, page_of};
+use crate::model::{EndpointId, EventDetail, EventId, Page, TenantId};
+use crate::store::{
+    EventSummary, EventTypeSummary, Ingested, Publish, from_millis, page_of, stored_id,
+};
 
 #[async_trait]
 impl crate::store::EventStore for This {
@@ -96,6 +98,61 @@ impl crate::store::EventStore for This {
             .map(EventSummary::try_from)
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, limit, |e| e.id.to_string()))
+    }
+
+    async fn recent_deliveries(
+        &self,
+        tenant: TenantId,
+        endpoint: EndpointId,
+        limit: u32,
+    ) -> Result<Vec<crate::model::RecentDelivery>> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+        );
+        // Newest events first, each looked up by (event, endpoint): the
+        // events list's order and index, stopping at `limit`.
+        let rows: Vec<Row> = sqlx::query_as(
+            r"select d.id, d.event_id, e.event_type, d.state, d.attempts, d.created_at,
+                     a.response_status, a.latency_ms, a.error_class, a.started_at
+              from events e
+              join deliveries d on d.event_id = e.id and d.endpoint_id = $2
+              left join attempts a on a.delivery_id = d.id and a.attempt_no = d.attempts
+              where e.tenant_id = $1
+              order by e.id desc
+              limit $3",
+        )
+        .bind(tenant.to_string())
+        .bind(endpoint.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await?;
+        rows.into_iter()
+            .map(
+                |(id, event, event_type, state, attempts, created, status, latency, class, at)| {
+                    Ok(crate::model::RecentDelivery {
+                        delivery_id: stored_id(&id)?,
+                        event_id: stored_id(&event)?,
+                        event_type,
+                        state: stored_id(&state)?,
+                        attempts: u32::try_from(attempts).unwrap_or(0),
+                        created_at: from_millis(created),
+                        last_status: status.and_then(|s| u16::try_from(s).ok()),
+                        last_latency_ms: latency.and_then(|l| u64::try_from(l).ok()),
+                        last_error_class: class.as_deref().map(stored_id).transpose()?,
+                        last_attempt_at: at.map(from_millis),
+                    })
+                },
+            )
+            .collect()
     }
 
     async fn ingest_group(&self, group: Vec<Publish>) -> Result<Vec<Result<Vec<Ingested>>>> {

@@ -173,6 +173,14 @@ impl crate::store::RetentionStore for This {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // What a play inbox kept of its deliveries goes too.
+        sqlx::query(
+            "delete from play_requests
+             where delivery_id in (select id from deliveries where event_id = $1)",
+        )
+        .bind(&event_text)
+        .execute(&mut *tx)
+        .await?;
         let why = if reason.is_empty() {
             "expunged".to_string()
         } else {

@@ -40,6 +40,8 @@ mod helpers;
 mod nodes;
 #[path = "../common/ops.rs"]
 mod ops;
+#[path = "../common/play.rs"]
+mod play;
 #[path = "../common/policies.rs"]
 mod policies;
 #[path = "../common/replays.rs"]
