@@ -410,6 +410,22 @@ impl Engine {
         })
     }
 
+    /// Makes play inbox `inbox` for the tenant's endpoint `id` (whose
+    /// secret verifies what the inbox receives).
+    pub async fn create_play_inbox(
+        &self,
+        tenant: TenantId,
+        inbox: crate::model::PlayInboxId,
+        id: EndpointId,
+        by: &AuditBy,
+    ) -> Result<()> {
+        by.require(Permission::ManageEndpoints)?;
+        self.endpoint(tenant, id).await?;
+        self.store
+            .create_play_inbox(tenant, inbox, id, chrono::Utc::now())
+            .await
+    }
+
     /// Sends an event to this endpoint alone, whatever its patterns, so a team
     /// can check its receiver; the event's page shows what happened.
     pub async fn send_test_event(

@@ -31,6 +31,8 @@ const ALLOWED: &[&str] = &[
     "list_tenants",
     "list_users",
     "page_checkpoints",
+    "play_requests",
+    "recent_deliveries",
     "stats",
     "tenant_by_slug",
 ];

@@ -523,9 +523,15 @@ pub async fn recent_deliveries(
     use crate::ssr::{Call, open, parse_id};
     use herald_engine::model::Permission;
     let Call { state, tenant, .. } = open(Permission::Read).await?;
+    let endpoint = parse_id("endpoint", &id)?;
+    if state.store.get_endpoint(tenant, endpoint).await?.is_none() {
+        return Err(crate::ssr::fail(ConsoleError::NotFound {
+            message: format!("endpoint '{id}' was not found"),
+        }));
+    }
     Ok(state
         .store
-        .recent_deliveries(tenant, parse_id("endpoint", &id)?, RECENT_DELIVERIES)
+        .recent_deliveries(tenant, endpoint, RECENT_DELIVERIES)
         .await?)
 }
 

@@ -58,8 +58,8 @@ pub async fn start_play() -> Result<String, ConsoleError> {
     let by = by_user(&user);
     let (endpoint, _secret) = state.engine.create_endpoint(tenant, input, &by).await?;
     state
-        .store
-        .create_play_inbox(tenant, inbox, endpoint.id, chrono::Utc::now())
+        .engine
+        .create_play_inbox(tenant, inbox, endpoint.id, &by)
         .await?;
     state
         .engine
@@ -80,7 +80,9 @@ pub async fn play_requests(endpoint_id: String) -> Result<Option<PlayView>, Cons
         .get_endpoint(tenant, parse_id("endpoint", &endpoint_id)?)
         .await?
     else {
-        return Ok(None);
+        return Err(crate::ssr::fail(ConsoleError::NotFound {
+            message: format!("endpoint '{endpoint_id}' was not found"),
+        }));
     };
     let Some(inbox) = play_inbox_of_url(&endpoint.url) else {
         return Ok(None);
