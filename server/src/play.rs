@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Path, Request, State};
 use herald_engine::model::PlayInboxId;
 use serde_json::{Value, json};
@@ -50,20 +49,13 @@ pub async fn receive(
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
     let (parts, body) = request.into_parts();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    // An address that keeps sending to inboxes that do not exist (guessing
-    // ids) is turned away, as one sending unknown API keys is.
-    if let Some(ip) = peer
-        && let Err(wait) = state.bad_key_limiter.peek(&ip)
-    {
-        return Err(ApiError::rate_limited(
-            "Too many requests to unknown play inboxes or unknown API keys from this address.",
-            wait,
-        ));
-    }
+    // An address guessing inbox ids is turned away, as one sending unknown
+    // API keys is.
+    let peer = crate::api::extract::keyless_caller(
+        &state,
+        &parts,
+        "Too many requests to unknown play inboxes or unknown API keys from this address.",
+    )?;
     let body = axum::body::to_bytes(body, MAX_PLAY_BODY)
         .await
         .map_err(|_| {

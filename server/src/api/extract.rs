@@ -438,3 +438,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             })
     }
 }
+
+/// The address a keyless request came from, and whether it may go on: an
+/// address that keeps failing to prove itself (unknown API keys, unproven
+/// acknowledgements, unknown play inboxes) is turned away with `refused`
+/// before anything else is read.
+pub fn keyless_caller(
+    state: &crate::state::AppState,
+    parts: &Parts,
+    refused: &str,
+) -> Result<Option<std::net::IpAddr>, ApiError> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::connect_info::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(ip) = peer
+        && let Err(wait) = state.bad_key_limiter.peek(&ip)
+    {
+        return Err(ApiError::rate_limited(refused, wait));
+    }
+    Ok(peer)
+}

@@ -31,11 +31,7 @@ impl This {
         Ok(Some(AckTarget {
             tenant_id: stored_id(&tenant)?,
             endpoint_id: stored_id(&endpoint)?,
-            secrets: secrets
-                .iter()
-                .filter(|(_, expires)| expires.is_none_or(|at| at > now_ms))
-                .map(|(sealed, _)| self.open_secret(sealed))
-                .collect::<Result<_>>()?,
+            secrets: self.open_live_secrets(&secrets, now_ms)?,
         }))
     }
 }

@@ -58,11 +58,7 @@ impl crate::store::PlayStore for This {
         Ok(Some(PlayTarget {
             tenant_id: stored_id(&tenant)?,
             endpoint_id: stored_id(&endpoint)?,
-            secrets: secrets
-                .iter()
-                .filter(|(_, expires)| expires.is_none_or(|at| at > now_ms))
-                .map(|(sealed, _)| self.open_secret(sealed))
-                .collect::<Result<_>>()?,
+            secrets: self.open_live_secrets(&secrets, now_ms)?,
         }))
     }
 

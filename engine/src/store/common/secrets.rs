@@ -13,6 +13,20 @@ impl This {
         self.vault().seal(Purpose::EndpointSecret, &secret.expose())
     }
 
+    /// The secrets among `stored` (sealed, with when each expires) still
+    /// live at `now_ms`, opened, in the order given.
+    pub(super) fn open_live_secrets(
+        &self,
+        stored: &[(String, Option<i64>)],
+        now_ms: i64,
+    ) -> Result<Vec<Secret>> {
+        stored
+            .iter()
+            .filter(|(_, expires)| expires.is_none_or(|at| at > now_ms))
+            .map(|(sealed, _)| self.open_secret(sealed))
+            .collect()
+    }
+
     pub(super) fn open_secret(&self, stored: &str) -> Result<Secret> {
         let text = self.vault().open(Purpose::EndpointSecret, stored)?;
         Secret::parse(&text)

@@ -3,7 +3,6 @@
 //! secret, through a Standard Webhooks signature or the delivery's token.
 
 use axum::Json;
-use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State};
 use herald_engine::ack::{AckProof, AckRefused};
 use serde::Serialize;
@@ -74,20 +73,11 @@ async fn acknowledge(
     request: Request,
 ) -> Result<Json<AckOut>, ApiError> {
     let (parts, body) = request.into_parts();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    // An address that keeps sending unproven acknowledgements is turned
-    // away before anything is read, as one sending bad API keys is.
-    if let Some(ip) = peer
-        && let Err(wait) = state.bad_key_limiter.peek(&ip)
-    {
-        return Err(ApiError::rate_limited(
-            "Too many unproven acknowledgements or unknown API keys from this address.",
-            wait,
-        ));
-    }
+    let peer = crate::api::extract::keyless_caller(
+        &state,
+        &parts,
+        "Too many unproven acknowledgements or unknown API keys from this address.",
+    )?;
     let body = axum::body::to_bytes(body, MAX_ACK_BODY)
         .await
         .map_err(|_| {
