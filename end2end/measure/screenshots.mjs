@@ -1,9 +1,12 @@
-// Screenshots of the console for the README: the dashboard, an endpoint page
-// and the DLQ, at a laptop's (1280 px) and a phone's (390 px) width, in the
-// light theme and the dark one. Starts the herald binary in HERALD_BIN on a
-// fresh data directory, publishes a few hundred events to a receiver that
+// Screenshots of the console for the README, the same views as the console
+// review's: the dashboard's charts, an endpoint page, the replay form with a
+// preview and a running job, the DLQ and the audit log at a laptop's width
+// (1280 px; the dashboard and the endpoint page in the dark theme too), and
+// the lists at a phone's (390 px). Starts the herald binary in HERALD_BIN on
+// a fresh data directory, publishes a few hundred events to a receiver that
 // answers 200 and one that answers 500 (so there are failures and DLQ
-// entries), then writes docs/screenshots/<page>-<width>[-dark].png.
+// entries), reprocesses three of them (for the audit log), starts a slow
+// replay, then writes docs/screenshots/<view>-<width>[-dark].png.
 //   HERALD_BIN=~/.cache/herald/target/debug/herald node end2end/measure/screenshots.mjs
 import { chromium } from '@playwright/test';
 import { spawn, execFileSync } from 'node:child_process';
@@ -64,9 +67,9 @@ const keyLine = execFileSync(bin, ['api-key', 'create', '--name', 'orders-servic
 const key = keyLine.split('\n').find((l) => l.startsWith('Key (shown only once): ')).replace('Key (shown only once): ', '').trim();
 const api = async (p, body) => {
   const res = await fetch(`${base}${p}`, {
-    method: 'POST',
+    method: body === undefined ? 'GET' : 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (res.status >= 300) throw new Error(`${p}: ${res.status} ${await res.text()}`);
   return res.json();
@@ -75,8 +78,8 @@ const api = async (p, body) => {
 const ok = await receiver(200);
 const failing = await receiver(500);
 const once3 = { backoff: { kind: 'schedule', delays_secs: [1, 2] }, max_attempts: 3, jitter: 0 };
-const orders = await api('/api/v1/endpoints', { url: ok.url, event_types: ['order.*', 'invoice.*'], description: 'Orders service' });
-await api('/api/v1/endpoints', { url: `${failing.url}/partner`, event_types: ['order.*'], retry_policy: once3, description: 'Fulfilment partner' });
+const orders = await api('/api/v1/endpoints', { url: ok.url, event_types: ['order.*', 'invoice.*'], name: 'Orders service', description: 'Keeps the order book in step' });
+await api('/api/v1/endpoints', { url: `${failing.url}/partner`, event_types: ['order.*'], retry_policy: once3, name: 'Fulfilment partner' });
 const types = ['order.created', 'order.paid', 'invoice.paid'];
 for (let n = 0; n < 300; n++) {
   await api('/api/v1/events', { event_type: types[n % 3], payload: { n, customer: `cus_${1000 + (n % 17)}` } });
@@ -84,12 +87,41 @@ for (let n = 0; n < 300; n++) {
 // Let the retries run out, so the DLQ fills.
 await new Promise((r) => setTimeout(r, 8000));
 
+// Three entries reprocessed together (the audit log names them), and a
+// replay slow enough to be running when its page is shot.
+const dead = await api('/api/v1/dlq');
+await api('/api/v1/dlq/reprocess', { ids: dead.items.slice(0, 3).map((e) => e.id), reason: 'partner deployed a fix' });
+await api('/api/v1/replays', { filter: { event_types: ['order.created'] }, rate_per_second: 1, reason: 'partner outage 03:45 UTC' });
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   args: ['--headless=new', '--no-sandbox', '--disable-gpu'],
 });
+// [file name, path, width, theme, what to do before the shot]
+const preview = async (page) => {
+  await page.getByLabel('Event types').fill('order.created');
+  await page.getByLabel('Reason').fill('partner outage 03:45 UTC');
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await page.getByRole('status', { name: 'Preview' }).waitFor();
+};
+const shots = [
+  ['dashboard', '/', 1280, 'light'],
+  ['dashboard', '/', 1280, 'dark'],
+  ['endpoint', `/endpoints/${orders.id}`, 1280, 'light'],
+  ['endpoint', `/endpoints/${orders.id}`, 1280, 'dark'],
+  ['replays', '/replays', 1280, 'light', preview],
+  ['dlq', '/dlq', 1280, 'light'],
+  ['audit', '/audit', 1280, 'light'],
+  ['endpoints', '/endpoints', 390, 'light'],
+  ['events', '/events', 390, 'light'],
+  ['dlq', '/dlq', 390, 'light'],
+  ['replays', '/replays', 390, 'light'],
+  ['endpoint', `/endpoints/${orders.id}`, 390, 'dark'],
+];
 for (const colorScheme of ['light', 'dark']) {
   for (const width of [1280, 390]) {
+    const mine = shots.filter(([, , w, theme]) => w === width && theme === colorScheme);
+    if (mine.length === 0) continue;
     const context = await browser.newContext({ viewport: { width, height: width > 500 ? 800 : 844 }, colorScheme });
     const page = await context.newPage();
     await page.goto(`${base}/login`);
@@ -97,13 +129,13 @@ for (const colorScheme of ['light', 'dark']) {
     await page.getByLabel('Email').fill(ADMIN.email);
     await page.getByLabel('Password').fill(ADMIN.password);
     await Promise.all([page.waitForURL(`${base}/`), page.getByRole('button', { name: 'Sign in' }).click()]);
-    const suffix = `${width}${colorScheme === 'dark' ? '-dark' : ''}`;
-    for (const [name, url] of [['dashboard', '/'], ['endpoint', `/endpoints/${orders.id}`], ['dlq', '/dlq']]) {
+    for (const [name, url, , , before] of mine) {
       await page.goto(`${base}${url}`);
       await page.waitForSelector('body[data-hydrated="true"]');
+      if (before) await before(page);
       await page.waitForTimeout(500);
-      const file = path.join(out, `${name}-${suffix}.png`);
-      await page.screenshot({ path: file, fullPage: width < 500 ? false : true });
+      const file = path.join(out, `${name}-${width}${colorScheme === 'dark' ? '-dark' : ''}.png`);
+      await page.screenshot({ path: file, fullPage: width > 500 });
       console.log(file);
     }
     await context.close();

@@ -3,7 +3,8 @@ import { TestReceiver } from './receiver';
 
 // The dashboard's charts read back what was delivered: succeeded and failed
 // side by side (not stacked), exact values in a bucket's tooltip and in the
-// table of values, round ticks. At a laptop's and a phone's width.
+// table of values, round ticks, and latency percentiles within a few per
+// cent of the receipts'. At a laptop's and a phone's width.
 
 for (const size of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
   test.describe(`${size.width} px`, () => {
@@ -68,6 +69,51 @@ for (const size of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) 
       } finally {
         await healthy.stop();
         await failing.stop();
+      }
+    });
+
+    test('the latency percentiles read back the receipts within a few per cent', async ({ page, herald, request }) => {
+      const slow = await TestReceiver.start(200);
+      slow.delayMs = 260;
+      try {
+        const key = await herald.apiKey();
+        const headers = { authorization: `Bearer ${key}` };
+        expect((await request.post(`${herald.url}/api/v1/endpoints`, { headers, data: { url: slow.url, event_types: ['order.*'] } })).status()).toBe(201);
+        const ids: string[] = [];
+        for (let n = 1; n <= 6; n++) {
+          const res = await request.post(`${herald.url}/api/v1/events`, { headers, data: { event_type: 'order.created', payload: { n } } });
+          expect(res.status()).toBe(202);
+          ids.push((await res.json()).id);
+        }
+        // Each attempt's latency, from its receipt.
+        const latencies: number[] = [];
+        for (const id of ids) {
+          await expect.poll(async () => {
+            const detail = await (await request.get(`${herald.url}/api/v1/events/${id}`, { headers })).json();
+            return detail.deliveries[0]?.state;
+          }, { timeout: 15_000 }).toBe('succeeded');
+          const detail = await (await request.get(`${herald.url}/api/v1/events/${id}`, { headers })).json();
+          latencies.push(detail.deliveries[0].attempt_log[0].latency_ms);
+        }
+        latencies.sort((a, b) => a - b);
+        const exact = (q: number) => latencies[Math.min(latencies.length, Math.max(1, Math.ceil(q * latencies.length))) - 1];
+
+        await page.goto('/');
+        await signIn(page, ADMIN.email, ADMIN.password);
+        await hydrated(page);
+        const kpi = page.locator('[data-kpi="latency"]');
+        await expect(kpi).toHaveText(/^\d+ ms \/ \d+ ms \/ \d+ ms$/);
+        const shown = ((await kpi.textContent()) ?? '').match(/\d+/g)!.map(Number);
+        [0.5, 0.95, 0.99].forEach((q, i) => {
+          expect(Math.abs(shown[i] - exact(q)) * 32, `p${q * 100}: ${shown[i]} ms shown, ${exact(q)} ms measured`).toBeLessThanOrEqual(exact(q));
+        });
+        // The chart's table of values says the same for the bucket.
+        const chart = page.getByRole('figure', { name: /Latency/ });
+        await chart.getByText('Table of values').click();
+        const last = chart.getByRole('table').getByRole('row').last().getByRole('cell');
+        await expect(last).toHaveText(shown.map((v) => `${v.toLocaleString('en-US')} ms`));
+      } finally {
+        await slow.stop();
       }
     });
   });

@@ -43,6 +43,7 @@ test('support staff inspect the DLQ, discard one entry and reprocess the rest on
     await page.getByLabel('Error class').selectOption('http_status');
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await expect(rows).toHaveCount(5);
+    await expect(page).toHaveURL(/\/dlq\?endpoint_id=ep_\w+&event_type=invoice\.paid&error_class=http_status$/);
     const filtered = page.url();
 
     // Inspect one: the last attempt's answer is open; discard it, which needs a reason.

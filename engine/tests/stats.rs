@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use herald_engine::model::{
-    Counts, EndpointId, ErrorClass, Granularity, GroupBy, LATENCY_BOUNDS_MS, StatsPoint, TenantId,
+    Counts, EndpointId, ErrorClass, Granularity, GroupBy, LATENCY_OVERFLOW_MS, StatsPoint,
+    TenantId, latency_bucket,
 };
 use herald_engine::store::{StatSample, StatsScope};
 use herald_engine::vault::Vault;
@@ -38,7 +39,7 @@ fn generate(rng: &mut StdRng, tenants: &[TenantId], endpoints: &[EndpointId]) ->
             let latency_ms = match rng.gen_range(0..10) {
                 0..=5 => rng.gen_range(0..120),
                 6..=8 => rng.gen_range(0..12_000),
-                _ => rng.gen_range(0..60_000),
+                _ => rng.gen_range(0..200_000),
             };
             Attempt {
                 tenant: tenants[rng.gen_range(0..tenants.len())],
@@ -53,7 +54,7 @@ fn generate(rng: &mut StdRng, tenants: &[TenantId], endpoints: &[EndpointId]) ->
         .collect()
 }
 
-/// The bound of the bucket holding the ⌈q·n⌉-th fastest latency, from the raw values.
+/// The ⌈q·n⌉-th fastest latency, from the raw values.
 fn quantile(latencies: &[u64], q: f64) -> Option<u64> {
     if latencies.is_empty() {
         return None;
@@ -61,8 +62,24 @@ fn quantile(latencies: &[u64], q: f64) -> Option<u64> {
     let mut sorted = latencies.to_vec();
     sorted.sort_unstable();
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    let value = sorted[rank - 1];
-    LATENCY_BOUNDS_MS.iter().copied().find(|b| value <= *b)
+    Some(sorted[rank - 1])
+}
+
+/// A reported percentile is within 1/32 of the true one, and missing only
+/// when the true one is 131 s or more.
+fn precise(reported: Option<u64>, latencies: &[u64], q: f64, what: &str) {
+    match (reported, quantile(latencies, q)) {
+        (None, None) => {}
+        (None, Some(exact)) => assert!(
+            exact >= LATENCY_OVERFLOW_MS,
+            "{what}: p{q} missing for {exact} ms"
+        ),
+        (Some(got), Some(exact)) => assert!(
+            got.abs_diff(exact) * 32 <= exact,
+            "{what}: p{q} reported {got} ms, exactly {exact} ms"
+        ),
+        (Some(got), None) => panic!("{what}: p{q} of nothing reported as {got} ms"),
+    }
 }
 
 /// What a point must say about these attempts.
@@ -87,21 +104,14 @@ fn expect(point: &StatsPoint, attempts: &[&Attempt], what: &str) {
         latencies.iter().sum::<u64>(),
         "{what}: sum"
     );
-    assert_eq!(
-        point.latency_p50_ms,
-        quantile(&latencies, 0.50),
-        "{what}: p50"
-    );
-    assert_eq!(
-        point.latency_p95_ms,
-        quantile(&latencies, 0.95),
-        "{what}: p95"
-    );
-    assert_eq!(
-        point.latency_p99_ms,
-        quantile(&latencies, 0.99),
-        "{what}: p99"
-    );
+    let mut histogram: BTreeMap<u64, u64> = BTreeMap::new();
+    for ms in &latencies {
+        *histogram.entry(latency_bucket(*ms)).or_default() += 1;
+    }
+    assert_eq!(c.latency_histogram, histogram, "{what}: histogram");
+    precise(point.latency_p50_ms, &latencies, 0.50, what);
+    precise(point.latency_p95_ms, &latencies, 0.95, what);
+    precise(point.latency_p99_ms, &latencies, 0.99, what);
 }
 
 #[tokio::test]

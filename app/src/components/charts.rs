@@ -126,7 +126,7 @@ fn percent(rate: Option<f64>) -> String {
 }
 
 fn millis(v: Option<u64>) -> String {
-    v.map_or("—".into(), |v| format!("≤ {v} ms"))
+    v.map_or("—".into(), |v| format!("{v} ms"))
 }
 
 /// The range picker and every chart, for the tenant or one endpoint.

@@ -208,6 +208,60 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     }
 }
 
+/// A list's filters: a GET form whose URL keeps only the filters that are
+/// set (`/events?state=dead`, not `/events?event_type=&state=dead&…&=`).
+/// Before the console is interactive it submits as a plain form.
+#[component]
+pub fn FilterForm(
+    action: &'static str,
+    /// The form's accessible name.
+    label: &'static str,
+    children: Children,
+) -> impl IntoView {
+    let navigate = leptos_router::hooks::use_navigate();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(form) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+            else {
+                return;
+            };
+            let Ok(data) = web_sys::FormData::new_with_form(&form) else {
+                return;
+            };
+            let Ok(params) = web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data) else {
+                return;
+            };
+            ev.prevent_default();
+            let query = only_set(&String::from(params.to_string()));
+            navigate(&with_query(action, &query), Default::default());
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, &navigate);
+    };
+    view! {
+        <form method="get" action=action class="filters" aria-label=label on:submit=submit>
+            {children()}
+        </form>
+    }
+}
+
+/// The pairs of an encoded query that have a name and a value.
+pub fn only_set(query: &str) -> String {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(name, value)| !name.is_empty() && !value.is_empty())
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +274,16 @@ mod tests {
             "/dlq?endpoint_id=ep_1"
         );
         assert_eq!(with_query("/dlq/dlq_1", "?a=1&b=2"), "/dlq/dlq_1?a=1&b=2");
+    }
+
+    #[test]
+    fn a_filter_url_keeps_only_the_filters_that_are_set() {
+        assert_eq!(
+            only_set("event_type=order.created&state=&endpoint_id=&from=2026-12-01T10%3A00&to=&="),
+            "event_type=order.created&from=2026-12-01T10%3A00"
+        );
+        assert_eq!(only_set("state=&="), "");
+        assert_eq!(with_query("/events", &only_set("a=&b=")), "/events");
     }
 
     #[test]

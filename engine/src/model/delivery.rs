@@ -108,7 +108,11 @@ pub struct EndpointIn {
     #[serde(default)]
     #[cfg_attr(
         feature = "openapi",
-        schema(max_length = 100, example = "Billing service")
+        schema(
+            max_length = 100,
+            pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$",
+            example = "Billing service"
+        )
     )]
     pub name: String,
     /// At most 500 characters.
@@ -182,7 +186,10 @@ pub struct EndpointPatch {
     pub event_types: Option<Vec<String>>,
     /// `""` removes the name.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_length = 100))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")
+    )]
     pub name: Option<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 500))]

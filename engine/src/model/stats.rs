@@ -9,20 +9,48 @@ use serde::{Deserialize, Serialize};
 
 use super::{EndpointId, ErrorClass};
 
-/// Upper bounds (milliseconds) of the latency buckets; one more bucket holds
-/// everything slower. The same bounds as the `/metrics` histogram.
-pub const LATENCY_BOUNDS_MS: [u64; 12] = [
-    5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
-];
-/// Buckets per histogram: one per bound and the overflow.
-pub const LATENCY_SLOTS: usize = LATENCY_BOUNDS_MS.len() + 1;
+/// Latencies below this many milliseconds each have a bucket of their own.
+const EXACT_BELOW_MS: u64 = 32;
+/// Above them, each power of two is split into this many equal buckets
+/// (log-linear, as in HdrHistogram): a bucket is at most 1/16 of its lower
+/// bound wide, so its midpoint is within 1/32 (3.2 %) of anything in it.
+const SUB_BUCKET_BITS: u32 = 4;
+/// Latencies from this many milliseconds (2^17, about 131 s; a request times
+/// out after at most 60 s) share one last bucket.
+pub const LATENCY_OVERFLOW_MS: u64 = 1 << 17;
 
-/// The bucket a latency falls in.
-pub fn latency_slot(latency_ms: u64) -> usize {
-    LATENCY_BOUNDS_MS
-        .iter()
-        .position(|bound| latency_ms <= *bound)
-        .unwrap_or(LATENCY_BOUNDS_MS.len())
+/// The lower bound (milliseconds) of the latency bucket `latency_ms` falls
+/// in: a bucket is named by where it starts.
+pub fn latency_bucket(latency_ms: u64) -> u64 {
+    if latency_ms < EXACT_BELOW_MS {
+        return latency_ms;
+    }
+    if latency_ms >= LATENCY_OVERFLOW_MS {
+        return LATENCY_OVERFLOW_MS;
+    }
+    let width = latency_bucket_width(latency_ms);
+    latency_ms & !(width - 1)
+}
+
+/// The width (milliseconds) of the bucket holding `latency_ms`; `None` for
+/// the last one, which has no upper bound.
+fn latency_bucket_width(latency_ms: u64) -> u64 {
+    if latency_ms < EXACT_BELOW_MS {
+        return 1;
+    }
+    let power = 63 - latency_ms.leading_zeros();
+    1 << (power - SUB_BUCKET_BITS)
+}
+
+/// The value a quantile falling in the bucket starting at `from_ms` is
+/// reported as: the bucket's midpoint (the bucket itself below 32 ms);
+/// `None` for the last bucket.
+fn latency_bucket_value(from_ms: u64) -> Option<u64> {
+    if from_ms >= LATENCY_OVERFLOW_MS {
+        return None;
+    }
+    let from = latency_bucket(from_ms);
+    Some(from + (latency_bucket_width(from) - 1) / 2)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -133,16 +161,41 @@ pub struct Counts {
     pub breaker_held: u64,
     /// Failed attempts by error class.
     pub errors: BTreeMap<String, u64>,
-    /// Attempts per latency bucket (`LATENCY_BOUNDS_MS`, then the overflow).
-    pub latency_buckets: Vec<u64>,
+    /// Attempts per latency bucket, by the bucket's lower bound in
+    /// milliseconds (only buckets with attempts): each millisecond below
+    /// 32 ms, then 16 buckets per power of two (a bucket is at most 1/16 of
+    /// its lower bound wide), then one for 131,072 ms and more.
+    #[serde(default, deserialize_with = "histogram_keys")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            value_type = BTreeMap<String, u64>,
+            example = json!({"96": 4, "100": 11, "248": 1})
+        )
+    )]
+    pub latency_histogram: BTreeMap<u64, u64>,
     pub latency_sum_ms: u64,
+}
+
+/// A histogram's keys as JSON writes them (strings), also inside a
+/// flattened struct, where serde hands them over as strings only.
+fn histogram_keys<'de, D>(deserializer: D) -> Result<BTreeMap<u64, u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    BTreeMap::<String, u64>::deserialize(deserializer)?
+        .into_iter()
+        .map(|(from, n)| {
+            from.parse()
+                .map(|from| (from, n))
+                .map_err(|_| serde::de::Error::custom(format!("'{from}' is not a latency in ms")))
+        })
+        .collect()
 }
 
 impl Counts {
     /// One attempt's contribution.
     pub fn of_attempt(error: Option<ErrorClass>, latency_ms: u64, dead: bool) -> Counts {
-        let mut latency_buckets = vec![0; LATENCY_SLOTS];
-        latency_buckets[latency_slot(latency_ms)] = 1;
         let mut errors = BTreeMap::new();
         if let Some(class) = error {
             errors.insert(class.as_str().to_string(), 1);
@@ -157,7 +210,7 @@ impl Counts {
             ack_timeouts: 0,
             breaker_held: 0,
             errors,
-            latency_buckets,
+            latency_histogram: BTreeMap::from([(latency_bucket(latency_ms), 1)]),
             latency_sum_ms: latency_ms,
         }
     }
@@ -174,31 +227,28 @@ impl Counts {
         for (class, n) in &other.errors {
             *self.errors.entry(class.clone()).or_default() += n;
         }
-        if self.latency_buckets.len() < LATENCY_SLOTS {
-            self.latency_buckets.resize(LATENCY_SLOTS, 0);
-        }
-        for (mine, theirs) in self.latency_buckets.iter_mut().zip(&other.latency_buckets) {
-            *mine += theirs;
+        for (from, n) in &other.latency_histogram {
+            *self.latency_histogram.entry(*from).or_default() += n;
         }
         self.latency_sum_ms += other.latency_sum_ms;
     }
 
-    /// The latency at quantile `q` (0 < q ≤ 1) to the histogram's resolution:
-    /// the upper bound of the bucket holding the ⌈q·n⌉-th fastest attempt.
-    /// `None` without attempts, or when that attempt took longer than the last
-    /// bound (30 s).
+    /// The latency at quantile `q` (0 < q ≤ 1): the midpoint of the bucket
+    /// holding the ⌈q·n⌉-th fastest attempt, within 3.2 % of that attempt's
+    /// latency (exact below 32 ms). `None` without attempts, or when that
+    /// attempt took 131 s or more.
     pub fn latency_quantile_ms(&self, q: f64) -> Option<u64> {
-        let total: u64 = self.latency_buckets.iter().sum();
+        let total: u64 = self.latency_histogram.values().sum();
         if total == 0 {
             return None;
         }
         // The rank of the attempt the quantile names, 1-based.
         let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
         let mut seen = 0;
-        for (slot, n) in self.latency_buckets.iter().enumerate() {
+        for (from, n) in &self.latency_histogram {
             seen += n;
             if seen >= rank {
-                return LATENCY_BOUNDS_MS.get(slot).copied();
+                return latency_bucket_value(*from);
             }
         }
         None
@@ -300,25 +350,59 @@ mod tests {
     }
 
     #[test]
-    fn buckets_hold_latencies_up_to_their_bound() {
-        assert_eq!(latency_slot(0), 0);
-        assert_eq!(latency_slot(5), 0);
-        assert_eq!(latency_slot(6), 1);
-        assert_eq!(latency_slot(30_000), 11);
-        assert_eq!(latency_slot(30_001), 12);
+    fn buckets_are_exact_below_32_ms_then_a_sixteenth_of_their_start_wide() {
+        for ms in 0..32 {
+            assert_eq!(latency_bucket(ms), ms);
+        }
+        assert_eq!(latency_bucket(32), 32);
+        assert_eq!(latency_bucket(33), 32);
+        assert_eq!(latency_bucket(34), 34);
+        assert_eq!(latency_bucket(100), 100);
+        assert_eq!(latency_bucket(103), 100);
+        assert_eq!(latency_bucket(104), 104);
+        assert_eq!(latency_bucket(250), 248);
+        assert_eq!(latency_bucket(60_000), 59_392);
+        assert_eq!(latency_bucket(LATENCY_OVERFLOW_MS - 1), 126_976);
+        assert_eq!(latency_bucket(LATENCY_OVERFLOW_MS), LATENCY_OVERFLOW_MS);
+        assert_eq!(latency_bucket(u64::MAX), LATENCY_OVERFLOW_MS);
+        // Every latency is within 1/32 of its bucket's reported value, and
+        // buckets tile the line: each starts where the one before ends.
+        let mut previous = 0;
+        for ms in 1..LATENCY_OVERFLOW_MS {
+            let from = latency_bucket(ms);
+            assert!(from <= ms && from >= previous, "{ms}");
+            previous = from;
+            let value = latency_bucket_value(from).unwrap();
+            assert!(value.abs_diff(ms) * 32 <= ms, "{ms} reported as {value}");
+        }
+        assert_eq!(latency_bucket_value(LATENCY_OVERFLOW_MS), None);
     }
 
     #[test]
-    fn quantiles_are_the_bound_of_the_bucket_holding_the_rank() {
+    fn quantiles_are_the_midpoint_of_the_bucket_holding_the_rank() {
         let mut c = Counts::default();
-        for ms in [1, 2, 3, 40, 40, 90, 200, 800, 4_000, 40_000] {
+        for ms in [1, 2, 3, 40, 40, 90, 200, 800, 4_000, 140_000] {
             c.add(&Counts::of_attempt(None, ms, false));
         }
-        assert_eq!(c.latency_quantile_ms(0.5), Some(50)); // 5th fastest: 40 ms
-        assert_eq!(c.latency_quantile_ms(0.3), Some(5)); // 3rd: 3 ms
-        assert_eq!(c.latency_quantile_ms(0.9), Some(5_000)); // 9th: 4 s
-        assert_eq!(c.latency_quantile_ms(0.99), None); // 10th: beyond 30 s
+        assert_eq!(c.latency_quantile_ms(0.5), Some(40)); // 5th fastest: 40 ms, [40, 42)
+        assert_eq!(c.latency_quantile_ms(0.3), Some(3)); // 3rd: 3 ms, exact
+        assert_eq!(c.latency_quantile_ms(0.7), Some(203)); // 7th: 200 ms, [200, 208)
+        assert_eq!(c.latency_quantile_ms(0.9), Some(4_031)); // 9th: 4 s, [3,968, 4,096)
+        assert_eq!(c.latency_quantile_ms(0.99), None); // 10th: beyond 131 s
         assert_eq!(Counts::default().latency_quantile_ms(0.5), None);
+    }
+
+    #[test]
+    fn a_point_reads_back_what_it_wrote() {
+        let mut counts = Counts::of_attempt(None, 250, false);
+        counts.add(&Counts::of_attempt(None, 3, false));
+        let point = StatsPoint::new(DateTime::<Utc>::UNIX_EPOCH, counts);
+        let text = serde_json::to_string(&point).unwrap();
+        assert!(
+            text.contains(r#""latency_histogram":{"3":1,"248":1}"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<StatsPoint>(&text).unwrap(), point);
     }
 
     #[test]

@@ -198,17 +198,14 @@ async fn statistics_sum_samples_into_buckets_and_series() {
     for b in backends().await {
         let (t, ep) = tenant_with_endpoint(&b, Semantics::AtLeastOnce).await;
         let hour = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 30, 9, 0, 0).unwrap();
-        let counts = |attempts: u64, failed: u64, dlq_added: u64| {
-            let mut c = Counts {
-                attempts,
-                succeeded: attempts - failed,
-                failed,
-                dlq_added,
-                ..Counts::default()
-            };
-            if failed > 0 {
-                c.errors.insert("timeout".into(), failed);
+        // Attempts with these latencies, the first `failed` of them timed out.
+        let counts = |latencies: &[u64], failed: usize, dlq_added: u64| {
+            let mut c = Counts::default();
+            for (i, ms) in latencies.iter().enumerate() {
+                let error = (i < failed).then_some(ErrorClass::Timeout);
+                c.add(&Counts::of_attempt(error, *ms, false));
             }
+            c.dlq_added = dlq_added;
             c
         };
         let sample = |event_type: &str, minutes: i64, c: Counts| StatSample {
@@ -220,9 +217,9 @@ async fn statistics_sum_samples_into_buckets_and_series() {
         };
         b.store
             .record_stats(vec![
-                sample("a.b", 5, counts(3, 1, 0)),
-                sample("a.b", 10, counts(2, 0, 0)),
-                sample("c.d", 70, counts(4, 2, 1)),
+                sample("a.b", 5, counts(&[12, 250, 251], 1, 0)),
+                sample("a.b", 10, counts(&[40, 1_000], 0, 0)),
+                sample("c.d", 70, counts(&[3, 3, 90, 5_000], 2, 1)),
             ])
             .await
             .unwrap();
@@ -257,6 +254,41 @@ async fn statistics_sum_samples_into_buckets_and_series() {
             b.name
         );
         assert_eq!(all.total.counts.dlq_added, 1, "{}", b.name);
+        // The latency histogram: each latency in its bucket, named by where
+        // the bucket starts (250 and 251 ms share [248, 256)).
+        let histogram: std::collections::BTreeMap<u64, u64> = [
+            (3, 2),
+            (12, 1),
+            (40, 1),
+            (88, 1),
+            (248, 2),
+            (992, 1),
+            (4_864, 1),
+        ]
+        .into();
+        assert_eq!(all.total.counts.latency_histogram, histogram, "{}", b.name);
+        let p99: Vec<Option<u64>> = all.series[0]
+            .points
+            .iter()
+            .map(|p| p.latency_p99_ms)
+            .collect();
+        assert_eq!(p99, [Some(1_007), Some(4_991)], "{}", b.name);
+        let totals_only = b
+            .store
+            .stats(
+                t.id,
+                &StatsScope {
+                    totals_only: true,
+                    ..scope(GroupBy::None)
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            totals_only.total.counts.latency_histogram, histogram,
+            "{}: totals only",
+            b.name
+        );
 
         let by_type = b
             .store

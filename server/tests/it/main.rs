@@ -38,4 +38,5 @@ mod retention;
 mod routes;
 mod security;
 mod site;
+mod stats;
 mod tenancy;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use herald_engine::model::{DlqDetail, DlqQuery, Permission};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Form};
+use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_navigate, use_params_map};
 
 use crate::components::dialog::ConfirmDialog;
@@ -15,8 +15,8 @@ use crate::components::focus::focus_on;
 use crate::components::layout::Flash;
 use crate::components::list::{Allowed, Listing, Loaded, Rows, pager};
 use crate::components::ui::{
-    EndpointFilter, ErrorNotice, EventTypeFilter, StateBadge, error_class_label, failure_words,
-    url_query, when, with_query,
+    EndpointFilter, ErrorNotice, EventTypeFilter, FilterForm, StateBadge, error_class_label,
+    failure_words, url_query, when, with_query,
 };
 use crate::pages::dlq::fns::{DiscardDlq, DlqListing, ReprocessDlq, get_dlq_entry, list_dlq};
 use crate::pages::events::detail::Attempt;
@@ -50,7 +50,7 @@ fn reprocessed_text(out: &herald_engine::model::ReprocessOut) -> String {
 #[component]
 fn DlqFilters(current: Signal<DlqQuery>) -> impl IntoView {
     view! {
-        <Form method="GET" action="/dlq" attr:class="filters" attr:aria-label="Filter the queue">
+        <FilterForm action="/dlq" label="Filter the queue">
             <EndpointFilter selected=Signal::derive(move || current.get().endpoint_id)/>
             <EventTypeFilter selected=Signal::derive(move || current.get().event_type)/>
             <label>"Error class"
@@ -65,7 +65,7 @@ fn DlqFilters(current: Signal<DlqQuery>) -> impl IntoView {
                 <button type="submit">"Apply filters"</button>
                 <A href="/dlq">"Clear"</A>
             </div>
-        </Form>
+        </FilterForm>
     }
 }
 

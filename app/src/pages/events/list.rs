@@ -4,11 +4,13 @@
 use herald_engine::model::{EventQuery, EventSummary, Page};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Form};
+use leptos_router::components::A;
 use leptos_router::hooks::use_location;
 
 use crate::components::list::{Listing, pager};
-use crate::components::ui::{Columns, EndpointFilter, typed, url_query, when, with_query};
+use crate::components::ui::{
+    Columns, EndpointFilter, FilterForm, typed, url_query, when, with_query,
+};
 use crate::pages::events::fns::list_events;
 
 const STATES: [(&str, &str); 6] = [
@@ -35,7 +37,7 @@ pub fn EventsPage() -> impl IntoView {
     view! {
         <Title text="Events"/>
         <h1>"Events"</h1>
-        <Form method="GET" action="/events" attr:class="filters" attr:aria-label="Filter events">
+        <FilterForm action="/events" label="Filter events">
             <label>"Event type"
                 <input type="text" name="event_type" placeholder="order.created" prop:value=move || current().event_type.unwrap_or_default()/>
             </label>
@@ -60,7 +62,7 @@ pub fn EventsPage() -> impl IntoView {
                 <button type="submit">"Apply filters"</button>
                 <A href="/events">"Clear"</A>
             </div>
-        </Form>
+        </FilterForm>
         <Listing resource=events newest older
             empty={|| view! { <p class="muted" role="status">"No events match these filters."</p> }}
             rows={move |page: Page<EventSummary>| {

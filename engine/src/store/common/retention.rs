@@ -110,6 +110,24 @@ impl crate::store::RetentionStore for This {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<u64> {
+        // Latency rows first, so a histogram never outlives the counts it
+        // belongs to.
+        let latencies = sqlx::query(
+            "delete from delivery_latency
+             where (tenant_id, granularity, bucket_start, endpoint_id, event_type, from_ms) in (
+                 select tenant_id, granularity, bucket_start, endpoint_id, event_type, from_ms from delivery_latency
+                 where tenant_id = $1 and granularity in ('minute', 'hour', 'day') and bucket_start < $2
+                 limit $3)",
+        )
+        .bind(tenant.to_string())
+        .bind(to_millis(before))
+        .bind(i64::from(limit))
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        let Some(rest) = u64::from(limit).checked_sub(latencies).filter(|r| *r > 0) else {
+            return Ok(latencies);
+        };
         let done = sqlx::query(
             "delete from delivery_stats
              where (tenant_id, granularity, bucket_start, endpoint_id, event_type) in (
@@ -119,10 +137,10 @@ impl crate::store::RetentionStore for This {
         )
         .bind(tenant.to_string())
         .bind(to_millis(before))
-        .bind(i64::from(limit))
+        .bind(i64::try_from(rest).unwrap_or(i64::MAX))
         .execute(self.pool())
         .await?;
-        Ok(done.rows_affected())
+        Ok(latencies + done.rows_affected())
     }
 
     async fn expunge_event(

@@ -12,9 +12,7 @@ use sqlx::{QueryBuilder, Row};
 
 use super::This;
 use crate::Result;
-use crate::model::{
-    Counts, DepthPoint, ErrorClass, Granularity, GroupBy, LATENCY_SLOTS, StatsOut, TenantId,
-};
+use crate::model::{Counts, DepthPoint, ErrorClass, Granularity, GroupBy, StatsOut, TenantId};
 use crate::stats::{Range, SummedRow, after_ranges, assemble, dlq_depth};
 use crate::store::sql::{GAUGE_QUEUES, GAUGE_REPLAYS, gauge_deliveries};
 use crate::store::{StatSample, StatsScope, to_millis};
@@ -51,7 +49,6 @@ pub(super) fn stats_upsert_sql() -> &'static str {
             .into_iter()
             .map(str::to_string)
             .chain(ErrorClass::ALL.iter().map(|c| error_column(*c)))
-            .chain((0..LATENCY_SLOTS).map(|i| format!("l{i}")))
             .chain(["latency_sum_ms".to_string()])
             .collect();
         let width = 5 + value_columns.len();
@@ -99,7 +96,6 @@ pub(super) fn stat_params<'a>(
             .iter()
             .map(|c| counts.errors.get(c.as_str()).copied().unwrap_or(0)),
     )
-    .chain((0..LATENCY_SLOTS).map(|i| counts.latency_buckets.get(i).copied().unwrap_or(0)))
     .chain([counts.latency_sum_ms])
     .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
     .collect();
@@ -132,8 +128,39 @@ pub(super) async fn add_stats(
         };
     }
     q.execute(&mut *conn).await?;
+    if counts.latency_histogram.is_empty() {
+        return Ok(());
+    }
+    // Every bucket of the histogram at the three granularities, in one
+    // statement (and in one order, so that two writers never wait on each
+    // other's rows crosswise).
+    let (tenant, endpoint, event_type) = key;
+    let mut sql = QueryBuilder::<Db>::new(
+        "insert into delivery_latency (tenant_id, endpoint_id, event_type, granularity, bucket_start, from_ms, n) ",
+    );
+    let rows = Granularity::ALL.into_iter().flat_map(|g| {
+        counts
+            .latency_histogram
+            .iter()
+            .map(move |(from, n)| (g, *from, *n))
+    });
+    sql.push_values(rows, |mut row, (g, from, n)| {
+        row.push_bind(tenant)
+            .push_bind(endpoint)
+            .push_bind(event_type)
+            .push_bind(g.as_str())
+            .push_bind(g.bucket_start(at_ms))
+            .push_bind(i64::try_from(from).unwrap_or(i64::MAX))
+            .push_bind(i64::try_from(n).unwrap_or(i64::MAX));
+    });
+    sql.push(LATENCY_CONFLICT);
+    sql.build().execute(&mut *conn).await?;
     Ok(())
 }
+
+/// How a latency row already there takes more attempts.
+pub(super) const LATENCY_CONFLICT: &str = " on conflict (tenant_id, granularity, bucket_start, endpoint_id, event_type, from_ms) \
+     do update set n = delivery_latency.n + excluded.n";
 
 /// Counts a DLQ entry leaving the queue, in the same transaction as the
 /// delete, so the queue's depth over time can be drawn.
@@ -155,7 +182,6 @@ fn summed_columns() -> String {
         .into_iter()
         .map(str::to_string)
         .chain(ErrorClass::ALL.iter().map(|c| error_column(*c)))
-        .chain((0..LATENCY_SLOTS).map(|i| format!("l{i}")))
         .chain(["latency_sum_ms".to_string()])
         .map(|c| format!("cast(sum({c}) as bigint)"))
         .collect::<Vec<_>>()
@@ -176,7 +202,7 @@ fn counts_at(row: &DbRow, first: usize) -> Result<Counts> {
             errors.insert(class.as_str().to_string(), count);
         }
     }
-    let latency_first = errors_first + ErrorClass::ALL.len();
+    let sum_at = errors_first + ErrorClass::ALL.len();
     Ok(Counts {
         attempts: n(0)?,
         succeeded: n(1)?,
@@ -187,10 +213,9 @@ fn counts_at(row: &DbRow, first: usize) -> Result<Counts> {
         ack_timeouts: n(6)?,
         breaker_held: n(7)?,
         errors,
-        latency_buckets: (0..LATENCY_SLOTS)
-            .map(|i| n(latency_first + i))
-            .collect::<Result<_>>()?,
-        latency_sum_ms: n(latency_first + LATENCY_SLOTS)?,
+        // Read from `delivery_latency` (`latency_histograms`).
+        latency_histogram: BTreeMap::new(),
+        latency_sum_ms: n(sum_at)?,
     })
 }
 
@@ -337,6 +362,9 @@ impl crate::store::StatsStore for This {
         } else {
             "bucket_start"
         };
+        // Counts and latencies from one moment, so a histogram holds exactly
+        // the attempts counted.
+        let mut read = self.snapshot().await?;
         let mut sql = QueryBuilder::<Db>::new(format!(
             "select {bucket}, {group_column}, {} from delivery_stats where tenant_id = ",
             summed_columns()
@@ -354,13 +382,54 @@ impl crate::store::StatsStore for This {
         } else {
             sql.push(format!(" group by bucket_start, {group_key}"));
         }
-        let rows = sql
+        let mut rows = sql
             .build()
-            .fetch_all(self.reader())
+            .fetch_all(&mut *read)
             .await?
             .iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, counts_at(row, 2)?)))
             .collect::<Result<Vec<SummedRow>>>()?;
+
+        // Each bucket's (or with totals only, each group's) latency histogram.
+        let mut sql = QueryBuilder::<Db>::new(format!(
+            "select {}, {group_column}, from_ms, cast(sum(n) as bigint) from delivery_latency where tenant_id = ",
+            if q.totals_only {
+                "cast(0 as bigint)"
+            } else {
+                "bucket_start"
+            }
+        ));
+        sql.push_bind(tenant.to_string())
+            .push(" and granularity = ")
+            .push_bind(g.as_str())
+            .push(" and bucket_start >= ")
+            .push_bind(range.from)
+            .push(" and bucket_start < ")
+            .push_bind(range.to);
+        narrow(&mut sql, q);
+        if q.totals_only {
+            sql.push(format!(" group by {group_key}, from_ms"));
+        } else {
+            sql.push(format!(" group by bucket_start, {group_key}, from_ms"));
+        }
+        let latencies: Vec<(i64, String, i64, i64)> =
+            sql.build_query_as().fetch_all(&mut *read).await?;
+        read.commit().await?;
+        let mut histograms: BTreeMap<(i64, String), BTreeMap<u64, u64>> = BTreeMap::new();
+        for (start, group, from, n) in latencies {
+            let count = |v: i64| u64::try_from(v).unwrap_or(0);
+            *histograms
+                .entry((start, group))
+                .or_default()
+                .entry(count(from))
+                .or_default() += count(n);
+        }
+        for (start, group, counts) in &mut rows {
+            let start = if q.totals_only { 0 } else { *start };
+            if let Some(histogram) = histograms.remove(&(start, group.clone())) {
+                counts.latency_histogram = histogram;
+            }
+        }
         let (mut out, dlq_net) = assemble(q, range, rows)?;
         if !q.totals_only {
             out.dlq_depth = self.dlq_depth(tenant, q, range, &dlq_net).await?;

@@ -19,7 +19,7 @@ use crate::store::{
 use crate::store::SqliteStore;
 
 use super::claim::{NEXT_DUE_SQL, claim};
-use super::stats::{StatParam, stat_params, stats_upsert_sql};
+use super::stats::{LATENCY_CONFLICT, StatParam, stat_params, stats_upsert_sql};
 use super::streams;
 use crate::store::convert::json_text;
 
@@ -199,15 +199,68 @@ pub(super) fn add_stats(
     at_ms: i64,
     counts: &Counts,
 ) -> Result<()> {
-    let mut upsert = tx.prepare_cached(stats_upsert_sql())?;
-    for (i, param) in stat_params(key, at_ms, counts).into_iter().enumerate() {
-        match param {
-            StatParam::Text(text) => upsert.raw_bind_parameter(i + 1, text)?,
-            StatParam::Int(n) => upsert.raw_bind_parameter(i + 1, n)?,
+    let run = |sql: &str, params: Vec<StatParam<'_>>| -> Result<()> {
+        let mut upsert = tx.prepare_cached(sql)?;
+        for (i, param) in params.into_iter().enumerate() {
+            match param {
+                StatParam::Text(text) => upsert.raw_bind_parameter(i + 1, text)?,
+                StatParam::Int(n) => upsert.raw_bind_parameter(i + 1, n)?,
+            }
         }
+        upsert.raw_execute()?;
+        Ok(())
+    };
+    run(stats_upsert_sql(), stat_params(key, at_ms, counts))?;
+    for (from, n) in &counts.latency_histogram {
+        run(
+            latency_upsert_sql(),
+            latency_params(key, at_ms, (*from, *n)),
+        )?;
     }
-    upsert.raw_execute()?;
     Ok(())
+}
+
+/// The statement that adds `n` attempts to one latency bucket of the minute,
+/// hour and day rows of one `(tenant, endpoint, event type)`, for a writer
+/// that prepares it once: `latency_params` gives its parameters.
+fn latency_upsert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let rows = (0..Granularity::ALL.len())
+            .map(|g| {
+                let row: Vec<String> = (1..=7).map(|i| format!("${}", g * 7 + i)).collect();
+                format!("select {}", row.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(" union all ");
+        format!(
+            "insert into delivery_latency (tenant_id, endpoint_id, event_type, granularity, bucket_start, from_ms, n) \
+             {rows} where true{LATENCY_CONFLICT}"
+        )
+    })
+}
+
+/// The parameters of `latency_upsert_sql` for `n` attempts in the bucket
+/// starting at `from_ms`, at `at_ms`.
+fn latency_params<'a>(
+    (tenant, endpoint, event_type): (&'a str, &'a str, &'a str),
+    at_ms: i64,
+    (from_ms, n): (u64, u64),
+) -> Vec<StatParam<'a>> {
+    Granularity::ALL
+        .into_iter()
+        .flat_map(|g| {
+            [
+                StatParam::Text(tenant),
+                StatParam::Text(endpoint),
+                StatParam::Text(event_type),
+                StatParam::Text(g.as_str()),
+                StatParam::Int(g.bucket_start(at_ms)),
+                StatParam::Int(i64::try_from(from_ms).unwrap_or(i64::MAX)),
+                StatParam::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+            ]
+        })
+        .collect()
 }
 
 /// A delivery a receipt finds in flight under its claim: rowid, the

@@ -48,14 +48,10 @@ async fn stats(
 fn stats_example() -> Value {
     // One hour's bucket; the total is two of them.
     let point = |start: &str, n: u64| {
-        let mut latency_buckets = vec![0; 13];
-        latency_buckets[3] = 40 * n;
-        latency_buckets[4] = 18 * n;
-        latency_buckets[5] = 2 * n;
         json!({"start": start, "attempts": 60 * n, "succeeded": 57 * n, "failed": 3 * n,
             "dlq_added": n, "dlq_removed": 0, "acked": 0, "ack_timeouts": 0, "errors": {"http_status": 2 * n, "timeout": n},
-            "latency_buckets": latency_buckets, "latency_sum_ms": 2710 * n,
-            "latency_p50_ms": 50, "latency_p95_ms": 100, "latency_p99_ms": 250})
+            "latency_histogram": {"38": 20 * n, "40": 20 * n, "88": 18 * n, "232": 2 * n},
+            "latency_sum_ms": 3630 * n, "latency_p50_ms": 40, "latency_p95_ms": 89, "latency_p99_ms": 235})
     };
     json!({
         "granularity": "hour", "from": "2026-11-30T08:00:00Z", "to": "2026-11-30T10:00:00Z", "group_by": "none",
