@@ -78,18 +78,30 @@ const api = async (p, body) => {
 const ok = await receiver(200);
 const failing = await receiver(500);
 const once3 = { backoff: { kind: 'schedule', delays_secs: [1, 2] }, max_attempts: 3, jitter: 0 };
-const orders = await api('/api/v1/endpoints', { url: ok.url, event_types: ['order.*', 'invoice.*'], name: 'Orders service', description: 'Keeps the order book in step' });
-await api('/api/v1/endpoints', { url: `${failing.url}/partner`, event_types: ['order.*'], retry_policy: once3, name: 'Fulfilment partner' });
+// Herald before endpoints had names (SHOTS_BEFORE=1, for "before" pictures)
+// takes the same words as a description.
+const named = (name) => (process.env.SHOTS_BEFORE ? { description: name } : { name });
+const orders = await api('/api/v1/endpoints', { url: ok.url, event_types: ['order.*', 'invoice.*'], ...named('Orders service') });
+await api('/api/v1/endpoints', { url: `${failing.url}/partner`, event_types: ['order.*'], retry_policy: once3, ...named('Fulfilment partner'), circuit_breaker: { enabled: false } });
 const types = ['order.created', 'order.paid', 'invoice.paid'];
 for (let n = 0; n < 300; n++) {
   await api('/api/v1/events', { event_type: types[n % 3], payload: { n, customer: `cus_${1000 + (n % 17)}` } });
 }
-// Let the retries run out, so the DLQ fills.
-await new Promise((r) => setTimeout(r, 8000));
+// Let the retries run out, so the DLQ fills: every order to the partner.
+for (let waited = 0; ; waited += 1) {
+  const dlq = await api('/api/v1/dlq?limit=200');
+  if (dlq.items.length >= 200) break;
+  if (waited > 120) {
+    const events = await api('/api/v1/events?limit=1&event_type=order.created');
+    const detail = await api(`/api/v1/events/${events.items[0].id}`);
+    throw new Error(`the DLQ holds only ${dlq.items.length} entries after 2 minutes; the newest event: ${JSON.stringify(detail).slice(0, 2000)}`);
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+}
 
 // Three entries reprocessed together (the audit log names them), and a
 // replay slow enough to be running when its page is shot.
-const dead = await api('/api/v1/dlq');
+const dead = await api('/api/v1/dlq?limit=3');
 await api('/api/v1/dlq/reprocess', { ids: dead.items.slice(0, 3).map((e) => e.id), reason: 'partner deployed a fix' });
 await api('/api/v1/replays', { filter: { event_types: ['order.created'] }, rate_per_second: 1, reason: 'partner outage 03:45 UTC' });
 
@@ -112,6 +124,8 @@ const shots = [
   ['replays', '/replays', 1280, 'light', preview],
   ['dlq', '/dlq', 1280, 'light'],
   ['audit', '/audit', 1280, 'light'],
+  ['dashboard', '/', 390, 'light'],
+  ['endpoint', `/endpoints/${orders.id}`, 390, 'light'],
   ['endpoints', '/endpoints', 390, 'light'],
   ['events', '/events', 390, 'light'],
   ['dlq', '/dlq', 390, 'light'],

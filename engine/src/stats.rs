@@ -34,18 +34,21 @@ impl Range {
         // The limit is on the range asked for: flooring `from` to its bucket
         // adds one partial bucket (24 hours by minute touch 1,441 of them).
         let asked = to_millis(q.from).max(from);
-        let buckets = (to - asked + g.millis() - 1) / g.millis();
-        if buckets > g.max_buckets() {
+        let limited = (to - asked + g.millis() - 1) / g.millis();
+        if limited > g.max_buckets() {
             return Err(EngineError::invalid(
                 "granularity",
                 format!(
                     "{} buckets of a {} are too many for one query (at most {}); choose a coarser granularity or a shorter range",
-                    buckets,
+                    limited,
                     g.as_str(),
                     g.max_buckets()
                 ),
             ));
         }
+        // Every bucket the range touches, the partial ones at both ends
+        // included: the last is where the DLQ's depth is now.
+        let buckets = (to - from + g.millis() - 1) / g.millis();
         Ok(Range { from, to, buckets })
     }
 
@@ -263,6 +266,36 @@ mod tests {
         assert_eq!((day.from, day.to, day.buckets), (0, 24 * HOUR, 24));
         assert_eq!(day.end(Granularity::Hour), 24 * HOUR);
         assert!(Range::of(&query(Granularity::Hour, 5, 5, GroupBy::None)).is_err());
+        // The last 24 hours at 04:23 by hour: 25 buckets, 04:00 yesterday
+        // to 05:00 today (the DLQ's depth is drawn to now, in the last).
+        let at = |h: i64, m: i64| Utc.timestamp_millis_opt(h * HOUR + m * 60_000).unwrap();
+        let last_day = Range::of(&StatsScope {
+            from: at(4, 23),
+            to: at(28, 23),
+            ..query(Granularity::Hour, 0, 1, GroupBy::None)
+        })
+        .unwrap();
+        assert_eq!((last_day.from, last_day.buckets), (4 * HOUR, 25));
+        assert_eq!(last_day.end(Granularity::Hour), 29 * HOUR);
+        let depth = dlq_depth(
+            Granularity::Hour,
+            last_day,
+            3,
+            0,
+            &BTreeMap::from([(28 * HOUR, 3)]),
+            at(28, 23).timestamp_millis(),
+        );
+        assert_eq!(depth.len(), 25);
+        assert_eq!(depth[24].end, at(28, 23));
+        assert_eq!((depth[23].depth, depth[24].depth), (0, 3));
+        // A day by minute is 1,440 minutes asked (allowed), touching 1,441.
+        let day_by_minute = Range::of(&StatsScope {
+            from: at(4, 23) + chrono::Duration::seconds(30),
+            to: at(28, 23) + chrono::Duration::seconds(30),
+            ..query(Granularity::Minute, 0, 1, GroupBy::None)
+        })
+        .unwrap();
+        assert_eq!(day_by_minute.buckets, 1_441);
         let year_by_minute = query(Granularity::Minute, 0, 24 * 365, GroupBy::None);
         assert!(matches!(
             Range::of(&year_by_minute),

@@ -11,7 +11,7 @@ use leptos_router::hooks::{use_location, use_query_map};
 
 use crate::components::live::use_live_feed;
 use crate::components::plot::{Kind, Plot, Series, TimeChart, Unit};
-use crate::components::ui::{Columns, ErrorNotice, query_escape, when};
+use crate::components::ui::{Columns, EndpointName, ErrorNotice, query_escape, when};
 use crate::pages::dashboard::fns::{RangeChoice, StatsView, delivery_stats};
 
 /// The buckets of a view as a chart of `kind` over `series`.
@@ -266,7 +266,7 @@ fn StatsBody(
         <div class="charts">
             {move || { let (blank, plot) = (no_attempts(), view.with(deliveries)); figure("chart-deliveries", "Deliveries", format!("attempts {}", per(g)), blank, plot) }}
             {move || { let (blank, plot) = (no_attempts(), view.with(success)); figure("chart-success", "Success rate", "% of attempts".into(), blank, plot) }}
-            {move || { let (blank, plot) = (no_attempts(), view.with(latency)); figure("chart-latency", "Latency", "milliseconds, upper bound of the histogram bucket".into(), blank, plot) }}
+            {move || { let (blank, plot) = (no_attempts(), view.with(latency)); figure("chart-latency", "Latency", "milliseconds, to within 3 %".into(), blank, plot) }}
             {move || { let (blank, plot) = (dlq_empty(), view.with(dlq)); figure("chart-dlq", "Dead-letter queue", "entries at the end of each bucket".into(), blank, plot) }}
         </div>
         {with_dashboard.then(|| view! { <FailingEndpoints failing/> })}
@@ -303,7 +303,7 @@ fn FailingEndpoints(failing: Vec<crate::pages::dashboard::fns::FailingEndpoint>)
                                 let dlq = format!("/dlq?endpoint_id={}", query_escape(&f.id.to_string()));
                                 view! {
                                     <tr>
-                                        <td data-label="Endpoint"><A href=href attr:class="mono">{f.url}</A></td>
+                                        <td data-label="Endpoint"><A href=href><EndpointName name=f.name url=f.url/></A></td>
                                         <td data-label="Failed">{f.failed}</td>
                                         <td data-label="Attempts">{f.attempts}</td>
                                         <td data-label="Failure rate">{format!("{:.1} %", rate * 100.0)}</td>

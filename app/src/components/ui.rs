@@ -208,6 +208,22 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     }
 }
 
+/// An endpoint as people know it: its name, else its URL (monospaced); a
+/// name shows its URL on hover.
+#[component]
+pub fn EndpointName(name: String, url: String) -> impl IntoView {
+    if name.is_empty() {
+        view! { <span class="mono">{url}</span> }.into_any()
+    } else {
+        view! { <span title=url>{name}</span> }.into_any()
+    }
+}
+
+/// An endpoint's name, else its URL, in running text.
+pub fn endpoint_words(name: &str, url: &str) -> String {
+    if name.is_empty() { url } else { name }.to_string()
+}
+
 /// A list's filters: a GET form whose URL keeps only the filters that are
 /// set (`/events?state=dead`, not `/events?event_type=&state=dead&…&=`).
 /// Before the console is interactive it submits as a plain form.

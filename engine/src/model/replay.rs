@@ -17,6 +17,9 @@ pub struct DlqEntryOut {
     pub delivery_id: DeliveryId,
     pub endpoint_id: EndpointId,
     pub endpoint_url: String,
+    /// The endpoint's name (empty: it has none).
+    #[serde(default)]
+    pub endpoint_name: String,
     pub event_id: EventId,
     pub event_type: String,
     pub reason: String,

@@ -7,7 +7,7 @@
 pub(crate) const USER_COLUMNS: &str =
     "id, email, role, tenant_id, created_at, last_login_at, locked_until";
 
-pub(crate) const DLQ_ENTRY_SELECT: &str = r"select q.id, q.delivery_id, q.endpoint_id, p.url as endpoint_url, q.event_id,
+pub(crate) const DLQ_ENTRY_SELECT: &str = r"select q.id, q.delivery_id, q.endpoint_id, p.url as endpoint_url, p.name as endpoint_name, q.event_id,
        q.event_type, q.reason, q.error_class, d.attempts, q.created_at,
        (select a.response_status from attempts a where a.id = q.last_attempt_id) as last_status
   from dlq_entries q

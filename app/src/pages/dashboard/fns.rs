@@ -123,6 +123,8 @@ pub fn resolve_range(
 pub struct FailingEndpoint {
     pub id: EndpointId,
     pub url: String,
+    /// Its name (empty: none).
+    pub name: String,
     pub attempts: u64,
     pub failed: u64,
     /// Its most frequent error class in the range.
@@ -304,6 +306,7 @@ pub async fn delivery_stats(
         for (id, counts) in worst.into_iter().take(5) {
             let found = state.store.get_endpoint(tenant, id).await?;
             let breaker = found.as_ref().map(|e| e.breaker.state);
+            let name = found.as_ref().map(|e| e.name.clone()).unwrap_or_default();
             let url = found
                 .map(|e| {
                     if whole_urls {
@@ -321,6 +324,7 @@ pub async fn delivery_stats(
             failing.push(FailingEndpoint {
                 id,
                 url,
+                name,
                 attempts: counts.attempts,
                 failed: counts.failed,
                 top_error,

@@ -15,8 +15,8 @@ use crate::components::focus::focus_on;
 use crate::components::layout::Flash;
 use crate::components::list::{Allowed, Listing, Loaded, Rows, pager};
 use crate::components::ui::{
-    EndpointFilter, ErrorNotice, EventTypeFilter, FilterForm, StateBadge, error_class_label,
-    failure_words, url_query, when, with_query,
+    EndpointFilter, EndpointName, ErrorNotice, EventTypeFilter, FilterForm, StateBadge,
+    error_class_label, failure_words, url_query, when, with_query,
 };
 use crate::pages::dlq::fns::{DiscardDlq, DlqListing, ReprocessDlq, get_dlq_entry, list_dlq};
 use crate::pages::events::detail::Attempt;
@@ -249,7 +249,7 @@ pub fn DlqPage() -> impl IntoView {
                                                     }/></td>
                                                 <td data-label="Died"><A href=href>{when(e.created_at)}</A></td>
                                                 <td data-label="Type"><code>{e.event_type}</code></td>
-                                                <td data-label="Endpoint" class="mono">{e.endpoint_url}</td>
+                                                <td data-label="Endpoint"><EndpointName name=e.endpoint_name url=e.endpoint_url/></td>
                                                 <td data-label="Failure" title=e.reason.clone()>{failure_words(e.error_class, e.last_status)}</td>
                                                 <td data-label="Attempts">{e.attempts}</td>
                                             </tr>
@@ -310,7 +310,7 @@ pub fn DlqEntryPage() -> impl IntoView {
                         let event_href = format!("/events/{}", d.event.id);
                         let last = d.delivery.attempt_log.len();
                         view! {
-                            <h1><code>{d.entry.event_type.clone()}</code>" to "<span class="mono">{d.entry.endpoint_url.clone()}</span></h1>
+                            <h1><code>{d.entry.event_type.clone()}</code>" to "<EndpointName name=d.entry.endpoint_name.clone() url=d.entry.endpoint_url.clone()/></h1>
                             <dl class="facts">
                                 <dt>"Failure"</dt><dd>{failure_words(d.entry.error_class, d.entry.last_status)}</dd>
                                 <dt>"Reason"</dt><dd>{d.entry.reason.clone()}</dd>

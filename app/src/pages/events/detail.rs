@@ -67,7 +67,7 @@ pub fn EventPage() -> impl IntoView {
                         let metadata = e.metadata.as_ref().map(|m| serde_json::to_string_pretty(m).unwrap_or_default());
                         let endpoints = page.endpoints;
                         let deliveries = page.detail.deliveries;
-                        let targets: Vec<(String, String)> = endpoints.iter().map(|ep| (ep.id.to_string(), ep.url.clone())).collect();
+                        let targets: Vec<(String, String)> = endpoints.iter().map(|ep| (ep.id.to_string(), crate::components::ui::endpoint_words(&ep.name, &ep.url))).collect();
                         let event_id = e.id.to_string();
                         let can_resend = e.expunged_at.is_none() && !targets.is_empty();
                         view! {
@@ -115,7 +115,7 @@ pub fn EventPage() -> impl IntoView {
 fn Delivery(delivery: DeliveryOut, endpoint: Option<EndpointOut>) -> impl IntoView {
     let target = endpoint
         .as_ref()
-        .map(|e| e.url.clone())
+        .map(|e| crate::components::ui::endpoint_words(&e.name, &e.url))
         .unwrap_or_else(|| format!("{} (deleted)", delivery.endpoint_id));
     let href = format!("/endpoints/{}", delivery.endpoint_id);
     let next = delivery.next_attempt_at.map(when);

@@ -127,7 +127,8 @@ pub async fn endpoint_choices() -> Result<Vec<(String, String)>, ConsoleError> {
             } else {
                 herald_engine::model::redact::mask_url(&e.url)
             };
-            (e.id.to_string(), url)
+            let label = crate::components::ui::endpoint_words(&e.name, &url);
+            (e.id.to_string(), label)
         }));
         match page.next_cursor {
             Some(c) => after = Some(c.parse().map_err(internal)?),
