@@ -45,6 +45,7 @@ mod rate;
 pub mod redact;
 mod replay;
 mod retention;
+pub mod schema_compat;
 mod stats;
 
 pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_markdown};
