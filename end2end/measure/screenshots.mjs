@@ -78,11 +78,12 @@ const api = async (p, body) => {
 const ok = await receiver(200);
 const failing = await receiver(500);
 const once3 = { backoff: { kind: 'schedule', delays_secs: [1, 2] }, max_attempts: 3, jitter: 0 };
-// Herald before endpoints had names (SHOTS_BEFORE=1, for "before" pictures)
-// takes the same words as a description.
+// Herald before endpoints had names and circuit breakers (SHOTS_BEFORE=1, for
+// "before" pictures) takes the same words as a description.
 const named = (name) => (process.env.SHOTS_BEFORE ? { description: name } : { name });
+const noBreaker = process.env.SHOTS_BEFORE ? {} : { circuit_breaker: { enabled: false } };
 const orders = await api('/api/v1/endpoints', { url: ok.url, event_types: ['order.*', 'invoice.*'], ...named('Orders service') });
-await api('/api/v1/endpoints', { url: `${failing.url}/partner`, event_types: ['order.*'], retry_policy: once3, ...named('Fulfilment partner'), circuit_breaker: { enabled: false } });
+await api('/api/v1/endpoints', { url: `${failing.url}/partner`, event_types: ['order.*'], retry_policy: once3, ...named('Fulfilment partner'), ...noBreaker });
 const types = ['order.created', 'order.paid', 'invoice.paid'];
 for (let n = 0; n < 300; n++) {
   await api('/api/v1/events', { event_type: types[n % 3], payload: { n, customer: `cus_${1000 + (n % 17)}` } });
