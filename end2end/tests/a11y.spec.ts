@@ -66,6 +66,11 @@ for (const theme of THEMES) {
             expect((await api('/api/v1/events', { event_type: 'order.created', payload: { n } })).status()).toBe(202);
           }
           await expect.poll(() => failing.received.length, { timeout: 15_000 }).toBe(9);
+          // The ninth entry is written after its receiver answered: wait for it.
+          await expect.poll(async () => {
+            const dlq = await request.get(`${herald.url}/api/v1/dlq`, { headers: { authorization: `Bearer ${key}` } });
+            return (await dlq.json()).items.length;
+          }, { timeout: 15_000 }).toBe(9);
           expect((await api('/api/v1/dlq/reprocess', { filter: {}, reason: 'many at once' })).status()).toBe(202);
           // The receiver still fails: they die again, back in the queue.
           await expect.poll(() => failing.received.length, { timeout: 15_000 }).toBe(18);

@@ -14,6 +14,8 @@ pub mod audit;
 #[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
+pub mod catalog;
+#[cfg(feature = "server")]
 pub mod deps;
 #[cfg(feature = "server")]
 pub mod dispatch;

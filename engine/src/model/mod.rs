@@ -33,6 +33,7 @@ mod access;
 mod audit;
 mod breaker;
 mod canonical;
+mod catalog;
 mod delivery;
 pub mod event_type;
 mod ids;
@@ -52,6 +53,7 @@ pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_mark
 pub use audit::*;
 pub use breaker::{BreakerChange, BreakerOut, BreakerSettings, BreakerState};
 pub use canonical::CanonicalJson;
+pub use catalog::{SchemaMode, SchemaProblem};
 pub use delivery::*;
 pub use ids::{
     ActionId, ApiKeyId, AttemptId, AuditId, CheckpointId, DeliveryId, DlqEntryId, EndpointId,

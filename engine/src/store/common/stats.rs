@@ -213,10 +213,33 @@ fn counts_at(row: &DbRow, first: usize) -> Result<Counts> {
         ack_timeouts: n(6)?,
         breaker_held: n(7)?,
         errors,
-        // Read from `delivery_latency` (`latency_histograms`).
+        // From `delivery_latency`, filled in by `stats`.
         latency_histogram: BTreeMap::new(),
         latency_sum_ms: n(sum_at)?,
     })
+}
+
+/// `select {columns} from {table}` over the rows of the query's tenant,
+/// granularity, range, endpoint and event type, grouped by `group` (the
+/// statistics and latency tables have the same key columns).
+fn scoped_select(
+    columns: &str,
+    table: &str,
+    (tenant, q, range): (TenantId, &StatsScope, Range),
+    group: &str,
+) -> QueryBuilder<'static, Db> {
+    let mut sql =
+        QueryBuilder::<Db>::new(format!("select {columns} from {table} where tenant_id = "));
+    sql.push_bind(tenant.to_string())
+        .push(" and granularity = ")
+        .push_bind(q.granularity.as_str())
+        .push(" and bucket_start >= ")
+        .push_bind(range.from)
+        .push(" and bucket_start < ")
+        .push_bind(range.to);
+    narrow(&mut sql, q);
+    sql.push(format!(" group by {group}"));
+    sql
 }
 
 /// The query's endpoint and event type conditions (both tables have the columns).
@@ -344,7 +367,6 @@ impl crate::store::StatsStore for This {
     }
 
     async fn stats(&self, tenant: TenantId, q: &StatsScope) -> Result<StatsOut> {
-        let g = q.granularity;
         let range = Range::of(q)?;
         // SQLite sums the rows of each bucket and group: a week by hour is
         // 168 rows per group to decode, whatever the number of endpoints.
@@ -365,55 +387,40 @@ impl crate::store::StatsStore for This {
         // Counts and latencies from one moment, so a histogram holds exactly
         // the attempts counted.
         let mut read = self.snapshot().await?;
-        let mut sql = QueryBuilder::<Db>::new(format!(
-            "select {bucket}, {group_column}, {} from delivery_stats where tenant_id = ",
-            summed_columns()
-        ));
-        sql.push_bind(tenant.to_string())
-            .push(" and granularity = ")
-            .push_bind(g.as_str())
-            .push(" and bucket_start >= ")
-            .push_bind(range.from)
-            .push(" and bucket_start < ")
-            .push_bind(range.to);
-        narrow(&mut sql, q);
-        if q.totals_only {
-            sql.push(format!(" group by {group_key}"));
+        let group = if q.totals_only {
+            group_key.to_string()
         } else {
-            sql.push(format!(" group by bucket_start, {group_key}"));
-        }
-        let mut rows = sql
-            .build()
-            .fetch_all(&mut *read)
-            .await?
-            .iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, counts_at(row, 2)?)))
-            .collect::<Result<Vec<SummedRow>>>()?;
+            format!("bucket_start, {group_key}")
+        };
+        let scope = (tenant, q, range);
+        let mut rows = scoped_select(
+            &format!("{bucket}, {group_column}, {}", summed_columns()),
+            "delivery_stats",
+            scope,
+            &group,
+        )
+        .build()
+        .fetch_all(&mut *read)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, counts_at(row, 2)?)))
+        .collect::<Result<Vec<SummedRow>>>()?;
 
         // Each bucket's (or with totals only, each group's) latency histogram.
-        let mut sql = QueryBuilder::<Db>::new(format!(
-            "select {}, {group_column}, from_ms, cast(sum(n) as bigint) from delivery_latency where tenant_id = ",
-            if q.totals_only {
-                "cast(0 as bigint)"
-            } else {
-                "bucket_start"
-            }
-        ));
-        sql.push_bind(tenant.to_string())
-            .push(" and granularity = ")
-            .push_bind(g.as_str())
-            .push(" and bucket_start >= ")
-            .push_bind(range.from)
-            .push(" and bucket_start < ")
-            .push_bind(range.to);
-        narrow(&mut sql, q);
-        if q.totals_only {
-            sql.push(format!(" group by {group_key}, from_ms"));
+        let latency_bucket = if q.totals_only {
+            "cast(0 as bigint)"
         } else {
-            sql.push(format!(" group by bucket_start, {group_key}, from_ms"));
-        }
-        let latencies: Vec<(i64, String, i64, i64)> =
-            sql.build_query_as().fetch_all(&mut *read).await?;
+            "bucket_start"
+        };
+        let latencies: Vec<(i64, String, i64, i64)> = scoped_select(
+            &format!("{latency_bucket}, {group_column}, from_ms, cast(sum(n) as bigint)"),
+            "delivery_latency",
+            scope,
+            &format!("{group}, from_ms"),
+        )
+        .build_query_as()
+        .fetch_all(&mut *read)
+        .await?;
         read.commit().await?;
         let mut histograms: BTreeMap<(i64, String), BTreeMap<u64, u64>> = BTreeMap::new();
         for (start, group, from, n) in latencies {
