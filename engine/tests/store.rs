@@ -661,3 +661,7 @@ mod nodes;
 // Receipts that lease the next deliveries into the slots they free.
 #[path = "store/refill.rs"]
 mod refill;
+
+// Registered event types and their schema versions.
+#[path = "store/catalog.rs"]
+mod catalog;

@@ -11,6 +11,7 @@ mod acks;
 mod audit;
 pub mod backup;
 mod breakers;
+mod catalog;
 mod checkpoints;
 mod convert;
 pub mod copy;
@@ -43,6 +44,7 @@ pub use accounts::AccountStore;
 pub use acks::{AckStore, AckTarget, Acked};
 pub use audit::AuditStore;
 pub use breakers::{BreakerObservation, BreakerStore, BreakerTransition};
+pub use catalog::{CatalogStore, NewSchemaVersion};
 pub use checkpoints::CheckpointStore;
 pub use delivery::*;
 pub use dispatch::DispatchStore;
@@ -235,6 +237,7 @@ pub trait Store:
     + DlqStore
     + ReplayStore
     + CheckpointStore
+    + CatalogStore
     + StatsStore
     + NodeStore
     + AckStore

@@ -22,6 +22,8 @@ mod acks;
 mod audit;
 #[path = "../common/breakers.rs"]
 mod breakers;
+#[path = "../common/catalog.rs"]
+mod catalog;
 #[path = "../common/checkpoints.rs"]
 mod checkpoints;
 #[path = "../common/inbox.rs"]

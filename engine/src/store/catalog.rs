@@ -1,0 +1,47 @@
+//! The event catalog: registered event types and their schema versions.
+
+use super::*;
+use crate::model::{EventTypeOut, SchemaVersionOut};
+
+/// A schema version to register.
+#[derive(Debug, Clone)]
+pub struct NewSchemaVersion {
+    /// The version the new one was checked against (none: the type had no
+    /// schema): registering is a conflict when another version came first.
+    pub after: Option<u32>,
+    pub schema: serde_json::Value,
+    pub examples: Vec<serde_json::Value>,
+    /// Registered although it could refuse what the version before accepted.
+    pub breaking: bool,
+}
+
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    /// Registers event type `name` for `tenant`, without a schema; a conflict
+    /// when it is registered already.
+    async fn create_event_type(
+        &self,
+        tenant: TenantId,
+        (name, description, deprecated): (&str, &str, bool),
+        now: DateTime<Utc>,
+        audit: &AuditWith<'_, EventTypeOut>,
+    ) -> Result<EventTypeOut>;
+    /// Registers the next version of the type's schema, which becomes the
+    /// current one: a conflict when the current one is not `version.after`,
+    /// not found when the type is not registered.
+    async fn add_schema_version(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        version: &NewSchemaVersion,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        audit: &AuditWith<'_, SchemaVersionOut>,
+    ) -> Result<SchemaVersionOut>;
+    /// A registered type with its current schema.
+    async fn event_type(&self, tenant: TenantId, name: &str) -> Result<Option<EventTypeOut>>;
+    /// Every version of a type's schema, oldest first.
+    async fn schema_versions(&self, tenant: TenantId, name: &str) -> Result<Vec<SchemaVersionOut>>;
+    /// The tenant's registered types, by name.
+    async fn registered_event_types(&self, tenant: TenantId) -> Result<Vec<EventTypeOut>>;
+}
