@@ -83,3 +83,15 @@ impl EngineError {
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+/// A statement's error as the caller says it: a conflict with `message` when
+/// it broke a unique constraint (the name or key is taken), else as it was.
+pub fn taken(message: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> EngineError {
+    move |e| {
+        if is_unique_violation(&e) {
+            EngineError::Conflict { message: message() }
+        } else {
+            e.into()
+        }
+    }
+}

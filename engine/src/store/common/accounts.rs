@@ -9,7 +9,7 @@ use sqlx::FromRow;
 
 use super::audit::{commit_audited, insert_audit};
 use super::id_page;
-use crate::error::is_unique_violation;
+use crate::error::taken;
 use crate::model::{
     ApiKeyId, ApiKeyOut, Page, SessionId, TenantId, TenantOut, TenantPatch, UserId, UserOut,
     UserPatch,
@@ -306,15 +306,9 @@ impl crate::store::AccountStore for This {
         .bind(user.tenant_id.map(|t| t.to_string()))
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                EngineError::Conflict {
-                    message: format!("a user with email '{email}' already exists"),
-                }
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(taken(|| {
+            format!("a user with email '{email}' already exists")
+        }))?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         row.try_into()

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::This;
 use super::audit::insert_audit;
+use crate::error::taken;
 use crate::model::{EventTypeOut, SchemaVersionOut, TenantId};
 use crate::store::{Actor, AuditWith, NewSchemaVersion, from_millis, to_millis};
 use crate::{EngineError, Result};
@@ -70,7 +71,7 @@ impl crate::store::CatalogStore for This {
         audit: &AuditWith<'_, EventTypeOut>,
     ) -> Result<EventTypeOut> {
         let mut tx = self.pool().begin().await?;
-        let inserted = sqlx::query(
+        sqlx::query(
             r"insert into event_types (tenant_id, name, description, deprecated, current_version, created_at, updated_at)
               values ($1, $2, $3, $4, null, $5, $5)",
         )
@@ -80,17 +81,8 @@ impl crate::store::CatalogStore for This {
         .bind(deprecated)
         .bind(to_millis(now))
         .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if crate::error::is_unique_violation(&e) => {
-                return Err(EngineError::Conflict {
-                    message: format!("name: the event type '{name}' is registered already"),
-                });
-            }
-            other => {
-                other?;
-            }
-        }
+        .await
+        .map_err(taken(|| format!("name: the event type '{name}' is registered already")))?;
         let out = EventTypeOut {
             name: name.to_string(),
             description: description.to_string(),
@@ -142,7 +134,7 @@ impl crate::store::CatalogStore for This {
         let next = current.unwrap_or(0) + 1;
         let schema = version.schema.to_string();
         let examples = Value::Array(version.examples.clone()).to_string();
-        let inserted = sqlx::query(
+        sqlx::query(
             r"insert into event_type_versions (tenant_id, name, version, schema, examples, breaking, created_by, created_at)
               values ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -155,20 +147,8 @@ impl crate::store::CatalogStore for This {
         .bind(&actor.0)
         .bind(to_millis(now))
         .execute(&mut *tx)
-        .await;
-        match inserted {
-            // Another writer registered this version between the read and the insert.
-            Err(e) if crate::error::is_unique_violation(&e) => {
-                return Err(EngineError::Conflict {
-                    message: format!(
-                        "version: another version of '{name}' was registered meanwhile"
-                    ),
-                });
-            }
-            other => {
-                other?;
-            }
-        }
+        .await
+        .map_err(taken(|| format!("version: another version of '{name}' was registered meanwhile")))?;
         sqlx::query(
             "update event_types set current_version = $1, updated_at = $2 where tenant_id = $3 and name = $4",
         )

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::This;
 use super::audit::insert_audit;
+use crate::error::taken;
 use crate::model::{CheckpointId, CheckpointIn, CheckpointOut, Page, TenantId};
 use crate::store::rows::{CheckpointRow, checkpoint_out};
 use crate::store::{Actor, AuditWith, from_millis, page_of, to_millis};
@@ -54,7 +55,7 @@ impl crate::store::CheckpointStore for This {
             }
         }
         let id = CheckpointId::new();
-        let inserted = sqlx::query(
+        sqlx::query(
             r"insert into checkpoints (id, tenant_id, name, seq, endpoint_id, created_by, created_at)
               values ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -66,17 +67,8 @@ impl crate::store::CheckpointStore for This {
         .bind(&actor.0)
         .bind(to_millis(now))
         .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if crate::error::is_unique_violation(&e) => {
-                return Err(EngineError::Conflict {
-                    message: format!("name: a checkpoint named '{}' exists already", input.name),
-                });
-            }
-            other => {
-                other?;
-            }
-        }
+        .await
+        .map_err(taken(|| format!("name: a checkpoint named '{}' exists already", input.name)))?;
         let out = CheckpointOut {
             id,
             name: input.name.clone(),

@@ -6,7 +6,7 @@ use chrono::Utc;
 use super::This;
 use super::audit::{commit_audited, insert_audit};
 use super::{id_page, row_by_id};
-use crate::error::is_unique_violation;
+use crate::error::taken;
 use crate::model::{
     Page, RetryPolicyId, RetryPolicyIn, RetryPolicyOut, RetryPolicyPatch, TenantId,
 };
@@ -17,15 +17,7 @@ use crate::store::{NewAudit, to_millis};
 use crate::{EngineError, Result};
 
 fn name_taken(name: &str) -> impl FnOnce(sqlx::Error) -> EngineError + '_ {
-    move |e| {
-        if is_unique_violation(&e) {
-            EngineError::Conflict {
-                message: format!("a retry policy named '{name}' already exists"),
-            }
-        } else {
-            e.into()
-        }
-    }
+    taken(move || format!("a retry policy named '{name}' already exists"))
 }
 
 #[async_trait]
