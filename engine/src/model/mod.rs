@@ -53,7 +53,7 @@ pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_mark
 pub use audit::*;
 pub use breaker::{BreakerChange, BreakerOut, BreakerSettings, BreakerState};
 pub use canonical::CanonicalJson;
-pub use catalog::{EventTypeOut, SchemaMode, SchemaProblem, SchemaVersionOut};
+pub use catalog::{EventTypeOut, SchemaProblem, SchemaVersionOut};
 pub use delivery::*;
 pub use ids::{
     ActionId, ApiKeyId, AttemptId, AuditId, CheckpointId, DeliveryId, DlqEntryId, EndpointId,
