@@ -10,7 +10,7 @@ HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/herald
 LOAD_BIN := $(CARGO_TARGET_DIR)/release/herald-load
 
-.PHONY: help setup setup-build setup-e2e build build-release build-bench watch run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-postgres bench-instructions bench-console bench-retention soak loadtest fuzz-api fuzz-api-quick
+.PHONY: help setup setup-build setup-e2e build build-release build-bench watch run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-postgres bench-instructions bench-console bench-retention bench-validation soak loadtest fuzz-api fuzz-api-quick
 
 help:
 	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
@@ -127,9 +127,15 @@ bench:
 	cargo bench -p herald-server --bench throughput
 	cargo bench -p herald-server --bench event_list
 	cargo bench -p herald-server --bench stats
+	$(MAKE) bench-validation
 	$(MAKE) bench-load
 	$(MAKE) bench-ordering
 	$(MAKE) bench-postgres
+
+# Single-event ingest throughput with schema_mode off, warn and enforce (a
+# typical schema), and the check alone per event.
+bench-validation:
+	cargo bench -p herald-server --bench validation
 
 # The release server, its console and the load generator (a process of its own).
 build-bench: build-release

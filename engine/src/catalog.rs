@@ -2,9 +2,14 @@
 //! `jsonschema` crate and checked against payloads: what `schema_mode` warns
 //! about or enforces at ingest.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde_json::Value;
 
-use crate::model::SchemaProblem;
+use crate::model::{EventProblem, SchemaMode, SchemaProblem, TenantId};
+use crate::store::{CatalogSnapshot, NewEvent, Store};
+use crate::{EngineError, Result};
 
 /// At most this many problems are reported for one payload: enough to fix a
 /// publisher, not so many that a huge array of bad items makes a huge answer.
@@ -63,6 +68,252 @@ impl CompiledSchema {
                 message: e.masked().to_string(),
             })
             .collect()
+    }
+}
+
+/// A tenant's catalog as ingest checks events against it, at one revision.
+#[derive(Debug)]
+pub struct TenantCatalog {
+    pub revision: i64,
+    pub mode: SchemaMode,
+    pub require_registered: bool,
+    types: HashMap<String, Checked>,
+}
+
+/// One registered type: archived or not, and its current schema compiled.
+#[derive(Debug)]
+struct Checked {
+    archived: bool,
+    schema: Option<(u32, Arc<CompiledSchema>)>,
+}
+
+/// At most this many problems are named in one refusal, over all its events.
+pub const MAX_REFUSAL_PROBLEMS: usize = 100;
+
+impl TenantCatalog {
+    /// Checks a publish's events against their types: refuses an
+    /// unregistered (or archived) type when registered types are required;
+    /// under `warn` and `enforce` records on each event the version that
+    /// checked it and, under `warn`, what it found wrong. Under `enforce`
+    /// any problem refuses the whole request (`SchemaViolation`, naming
+    /// each pointer and keyword). Answers how many events were accepted
+    /// with problems. `batch`: the events are a batch, named by index.
+    pub fn check(&self, events: &mut [NewEvent], batch: bool) -> Result<u64> {
+        let at = |i: usize| {
+            if batch {
+                format!("events[{i}].")
+            } else {
+                String::new()
+            }
+        };
+        if self.require_registered {
+            for (i, event) in events.iter().enumerate() {
+                match self.types.get(&event.event_type) {
+                    Some(t) if !t.archived => {}
+                    found => {
+                        let why = if found.is_some() {
+                            "is archived"
+                        } else {
+                            "is not registered"
+                        };
+                        return Err(EngineError::invalid(
+                            format!("{}event_type", at(i)),
+                            format!(
+                                "'{}' {why} in the event catalog, and this tenant accepts registered types only (require_registered_types)",
+                                event.event_type
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if self.mode == SchemaMode::Off {
+            return Ok(0);
+        }
+        let mut refused: Vec<EventProblem> = Vec::new();
+        let mut refused_events = 0usize;
+        let mut warned = 0u64;
+        for (i, event) in events.iter_mut().enumerate() {
+            let Some((version, schema)) = self
+                .types
+                .get(&event.event_type)
+                .and_then(|t| t.schema.as_ref())
+            else {
+                continue;
+            };
+            event.schema_version = Some(*version);
+            let payload: Value = serde_json::from_str(&event.payload).map_err(|e| {
+                EngineError::Internal(format!("a checked payload is not JSON: {e}"))
+            })?;
+            if schema.accepts(&payload) {
+                continue;
+            }
+            let problems = schema.problems(&payload);
+            match self.mode {
+                SchemaMode::Warn => {
+                    warned += 1;
+                    event.schema_problems = problems;
+                }
+                _ => {
+                    refused_events += 1;
+                    let room = MAX_REFUSAL_PROBLEMS.saturating_sub(refused.len());
+                    refused.extend(problems.into_iter().take(room).map(|p| EventProblem {
+                        index: batch.then_some(i),
+                        event_type: event.event_type.clone(),
+                        version: *version,
+                        pointer: p.pointer,
+                        keyword: p.keyword,
+                        message: p.message,
+                    }));
+                }
+            }
+        }
+        if refused.is_empty() {
+            return Ok(warned);
+        }
+        Err(EngineError::SchemaViolation {
+            message: refusal_message(&refused, refused_events, batch),
+            problems: refused,
+        })
+    }
+}
+
+/// `payload: refused by order.created's schema (version 2): /amount: minimum
+/// (…); (the payload): required (…)`, one clause per event.
+fn refusal_message(problems: &[EventProblem], events: usize, batch: bool) -> String {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < problems.len() {
+        let first = &problems[i];
+        let same: Vec<&EventProblem> = problems[i..]
+            .iter()
+            .take_while(|p| p.index == first.index)
+            .collect();
+        i += same.len();
+        let at = match (batch, first.index) {
+            (true, Some(n)) => format!("events[{n}].payload"),
+            _ => "payload".to_string(),
+        };
+        let each: Vec<String> = same
+            .iter()
+            .map(|p| {
+                SchemaProblem {
+                    pointer: p.pointer.clone(),
+                    keyword: p.keyword.clone(),
+                    message: p.message.clone(),
+                }
+                .describe()
+            })
+            .collect();
+        clauses.push(format!(
+            "{at}: refused by {}'s schema (version {}): {}",
+            first.event_type,
+            first.version,
+            each.join("; ")
+        ));
+    }
+    let mut message = clauses.join(". ");
+    let named = problems
+        .iter()
+        .map(|p| p.index)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if events > named {
+        message.push_str(&format!(
+            ". {} more event(s) refused as well; the first {MAX_REFUSAL_PROBLEMS} problems are named",
+            events - named
+        ));
+    }
+    message
+}
+
+/// Each tenant's catalog as last read, and every schema compiled so far
+/// (kept across revisions: a new version compiles once, not the whole
+/// catalog). Ingest checks against the cached catalog and the commit
+/// compares its revision with the stored one, so a stale entry costs a
+/// second check, never a wrong one.
+#[derive(Debug, Default)]
+pub struct SchemaGate {
+    tenants: Mutex<HashMap<TenantId, Arc<TenantCatalog>>>,
+    compiled: Mutex<HashMap<(TenantId, String, u32), Arc<CompiledSchema>>>,
+}
+
+impl SchemaGate {
+    /// The tenant's catalog, read from the store when none is cached.
+    pub async fn catalog(&self, store: &dyn Store, tenant: TenantId) -> Result<Arc<TenantCatalog>> {
+        if let Some(found) = self.tenants.lock().expect("catalog cache").get(&tenant) {
+            return Ok(found.clone());
+        }
+        let snapshot = store.catalog_snapshot(tenant).await?;
+        let catalog = Arc::new(self.build(tenant, snapshot)?);
+        let mut tenants = self.tenants.lock().expect("catalog cache");
+        // Another request may have read a newer one meanwhile.
+        let keep = match tenants.get(&tenant) {
+            Some(cached) if cached.revision > catalog.revision => cached.clone(),
+            _ => catalog,
+        };
+        tenants.insert(tenant, keep.clone());
+        Ok(keep)
+    }
+
+    /// Drops the tenant's cached catalog if it is still at `revision`
+    /// (a commit found the stored one newer, or this node changed it).
+    pub fn forget(&self, tenant: TenantId, revision: Option<i64>) {
+        let mut tenants = self.tenants.lock().expect("catalog cache");
+        if revision.is_none_or(|r| tenants.get(&tenant).is_some_and(|c| c.revision <= r)) {
+            tenants.remove(&tenant);
+        }
+    }
+
+    fn build(&self, tenant: TenantId, snapshot: CatalogSnapshot) -> Result<TenantCatalog> {
+        // Schemas are compiled only when something checks them.
+        let compile = snapshot.mode != SchemaMode::Off;
+        let mut types = HashMap::with_capacity(snapshot.types.len());
+        for t in snapshot.types {
+            let schema = match (compile, t.version, &t.schema) {
+                (true, Some(version), Some(schema)) => {
+                    Some((version, self.compiled(tenant, &t.name, version, schema)?))
+                }
+                _ => None,
+            };
+            types.insert(
+                t.name,
+                Checked {
+                    archived: t.archived,
+                    schema,
+                },
+            );
+        }
+        Ok(TenantCatalog {
+            revision: snapshot.revision,
+            mode: snapshot.mode,
+            require_registered: snapshot.require_registered,
+            types,
+        })
+    }
+
+    fn compiled(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        version: u32,
+        schema: &Value,
+    ) -> Result<Arc<CompiledSchema>> {
+        let key = (tenant, name.to_string(), version);
+        if let Some(found) = self.compiled.lock().expect("schema cache").get(&key) {
+            return Ok(found.clone());
+        }
+        let compiled = Arc::new(CompiledSchema::compile(schema).map_err(|p| {
+            EngineError::Internal(format!(
+                "the stored schema of '{name}' version {version} does not compile ({}); `herald validate-schemas` lists such schemas",
+                p.describe()
+            ))
+        })?);
+        self.compiled
+            .lock()
+            .expect("schema cache")
+            .insert(key, compiled.clone());
+        Ok(compiled)
     }
 }
 

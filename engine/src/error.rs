@@ -27,6 +27,17 @@ pub enum EngineError {
     /// The input is wrong; `field` names what, `message` says why.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// Events their types' schemas refuse (the tenant's `schema_mode` is
+    /// `enforce`): each problem, with the event's place in the request.
+    #[error("{message}")]
+    SchemaViolation {
+        message: String,
+        problems: Vec<crate::model::EventProblem>,
+    },
+    /// The tenant's catalog or schema settings changed after the events were
+    /// checked: nothing was written; check them again and resubmit.
+    #[error("the event catalog changed while the events were being checked")]
+    CatalogChanged,
     /// Something is larger than its limit; `field` names it.
     #[error("{field}: {message}")]
     TooLarge { field: String, message: String },

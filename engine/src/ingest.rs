@@ -224,6 +224,8 @@ mod tests {
             metadata: None,
             only_endpoint: None,
             operational: false,
+            schema_version: None,
+            schema_problems: Vec::new(),
         }
     }
 

@@ -24,6 +24,8 @@ pub mod dlq;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
+pub mod event_types;
+#[cfg(feature = "server")]
 pub mod inbox;
 #[cfg(feature = "server")]
 pub mod ingest;

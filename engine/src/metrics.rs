@@ -43,6 +43,10 @@ pub struct Metrics {
     /// statistics rows.
     pruned_events: AtomicU64,
     pruned_stats: AtomicU64,
+    /// Events their schemas refused at ingest: accepted with a warning
+    /// (`schema_mode: warn`), refused (`enforce`).
+    schema_warned: AtomicU64,
+    schema_refused: AtomicU64,
     /// `(outcome, error class)` → attempts.
     attempts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     latency: Mutex<Histogram>,
@@ -138,6 +142,33 @@ impl Metrics {
     pub fn pruned(&self, events: u64, stats: u64) {
         self.pruned_events.fetch_add(events, Ordering::Relaxed);
         self.pruned_stats.fetch_add(stats, Ordering::Relaxed);
+    }
+
+    /// Events their schemas refused: `warned` were accepted anyway, `refused` were not.
+    pub fn schema_violations(&self, warned: u64, refused: u64) {
+        self.schema_warned.fetch_add(warned, Ordering::Relaxed);
+        self.schema_refused.fetch_add(refused, Ordering::Relaxed);
+    }
+
+    fn render_schemas(&self, o: &mut String) {
+        let n = family(
+            o,
+            "herald_schema_violations_total",
+            "counter",
+            "Published events their type's schema refused, by outcome: warned (schema_mode warn: accepted and flagged) or refused (enforce: answered 422).",
+        );
+        line(
+            o,
+            n,
+            "{outcome=\"warned\"}",
+            self.schema_warned.load(Ordering::Relaxed),
+        );
+        line(
+            o,
+            n,
+            "{outcome=\"refused\"}",
+            self.schema_refused.load(Ordering::Relaxed),
+        );
     }
 
     fn render_retention(&self, o: &mut String) {
@@ -274,6 +305,7 @@ impl Metrics {
         self.render_acks(o);
         self.render_recovery(o);
         self.render_retention(o);
+        self.render_schemas(o);
 
         let n = family(
             o,

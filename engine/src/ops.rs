@@ -129,6 +129,8 @@ pub fn event_of(notice: &Notice, endpoint: EndpointId) -> NewEvent {
         metadata: Some(json!({"herald_operational": true})),
         only_endpoint: Some(endpoint),
         operational: true,
+        schema_version: None,
+        schema_problems: Vec::new(),
     }
 }
 
@@ -207,6 +209,7 @@ impl Publisher {
             events: vec![event_of(&notice, endpoint)],
             now: Utc::now(),
             audit: None,
+            catalog_revision: None,
         };
         match self.ingest.submit(publish).await {
             Ok(_) => {

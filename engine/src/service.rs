@@ -43,6 +43,8 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// Publish requests go through it, for group commit.
     pub ingest: IngestWriter,
+    /// Each tenant's catalog as ingest checks events against it.
+    pub schemas: Arc<crate::catalog::SchemaGate>,
     pub max_payload_bytes: usize,
 }
 
@@ -84,6 +86,7 @@ impl Engine {
         );
         Self {
             ingest,
+            schemas: Arc::default(),
             store,
             dispatcher,
             replays,
@@ -93,17 +96,59 @@ impl Engine {
         }
     }
 
-    /// Checks and commits events; wakes the dispatcher when deliveries were made.
-    pub async fn publish(&self, tenant: TenantId, events: Vec<NewEvent>) -> Result<Vec<Ingested>> {
-        let publish = Publish {
-            tenant,
-            events,
-            now: Utc::now(),
-            audit: None,
-        };
-        let ingested = self.ingest.submit(publish).await?;
-        self.published(&ingested);
-        Ok(ingested)
+    /// Checks events against the tenant's catalog and commits them; wakes
+    /// the dispatcher when deliveries were made. `batch`: the events came as
+    /// a batch (problems name their index).
+    pub async fn publish(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+        batch: bool,
+    ) -> Result<Vec<Ingested>> {
+        // The commit refuses events checked against a catalog that changed
+        // since; each round reads the new one. Changes are rare, so a few
+        // rounds always suffice.
+        const ROUNDS: usize = 5;
+        for round in 1..=ROUNDS {
+            let catalog = self.schemas.catalog(&*self.store, tenant).await?;
+            let mut checked = events.clone();
+            let warned = match catalog.check(&mut checked, batch) {
+                Ok(warned) => warned,
+                Err(e) => {
+                    if let EngineError::SchemaViolation { problems, .. } = &e {
+                        let refused = problems
+                            .iter()
+                            .map(|p| p.index)
+                            .collect::<std::collections::BTreeSet<_>>()
+                            .len();
+                        self.metrics
+                            .schema_violations(0, u64::try_from(refused).unwrap_or(0));
+                    }
+                    return Err(e);
+                }
+            };
+            let publish = Publish {
+                tenant,
+                events: checked,
+                now: Utc::now(),
+                audit: None,
+                catalog_revision: Some(catalog.revision),
+            };
+            match self.ingest.submit(publish).await {
+                Err(EngineError::CatalogChanged) if round < ROUNDS => {
+                    self.schemas.forget(tenant, Some(catalog.revision));
+                }
+                Err(e) => return Err(e),
+                Ok(ingested) => {
+                    self.metrics.schema_violations(warned, 0);
+                    self.published(&ingested);
+                    return Ok(ingested);
+                }
+            }
+        }
+        Err(EngineError::Internal(
+            "the event catalog kept changing while the events were checked".into(),
+        ))
     }
 
     /// Counts what an ingest created and wakes the dispatcher for its deliveries.
@@ -477,6 +522,8 @@ impl Engine {
                 events: vec![event],
                 now: Utc::now(),
                 audit: Some(audit),
+                // A test event is Herald's own: not checked against the catalog.
+                catalog_revision: None,
             })
             .await?;
         self.published(&ingested);
@@ -503,6 +550,8 @@ impl Engine {
             crate::audit::changed_fields(&patch),
         );
         self.store.update_tenant(tenant, patch, &audit).await?;
+        // Its schema settings may have changed: read them afresh.
+        self.schemas.forget(tenant, None);
         crate::audit::logged(&audit);
         Ok(())
     }

@@ -567,6 +567,8 @@ pub fn event(
         metadata: input.metadata,
         only_endpoint: None,
         operational: false,
+        schema_version: None,
+        schema_problems: Vec::new(),
     })
 }
 

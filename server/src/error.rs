@@ -28,6 +28,9 @@ pub struct ErrorDetail {
     /// Quote it when reporting a problem: the server's logs carry it.
     #[schema(example = "01JD5Q8X3V4N2M7K9P6R0S1T2W")]
     pub correlation_id: String,
+    /// With `schema_violation`: each failing JSON pointer and keyword, per event.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<herald_engine::model::EventProblem>,
 }
 
 /// Every machine code the API answers with, and the status each is sent with.
@@ -52,6 +55,9 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 422: well-formed JSON that is not what the operation takes.
     Invalid,
+    /// 422: events their types' schemas refuse (`schema_mode: enforce`);
+    /// `problems` lists each failing pointer and keyword.
+    SchemaViolation,
     /// 426: a plain HTTP request to the websocket.
     UpgradeRequired,
     /// 429: over a rate limit; `Retry-After` says when to try again.
@@ -61,7 +67,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
@@ -71,6 +77,7 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Invalid,
+        ErrorCode::SchemaViolation,
         ErrorCode::UpgradeRequired,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
@@ -85,7 +92,7 @@ impl ErrorCode {
             ErrorCode::Conflict | ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Invalid | ErrorCode::SchemaViolation => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -105,6 +112,8 @@ pub struct ApiError {
     pub message: String,
     /// Sent as `Retry-After` (seconds) with a 429.
     pub retry_after_secs: Option<u64>,
+    /// With `schema_violation`: what each refused event's schema found.
+    pub problems: Vec<herald_engine::model::EventProblem>,
 }
 
 impl ApiError {
@@ -113,6 +122,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            problems: Vec::new(),
         }
     }
 
@@ -171,12 +181,18 @@ impl From<EngineError> for ApiError {
                 ApiError::new(ErrorCode::IdempotencyConflict, e.to_string())
             }
             EngineError::Invalid { .. } => ApiError::new(ErrorCode::Invalid, e.to_string()),
+            EngineError::SchemaViolation { message, problems } => {
+                let mut error = ApiError::new(ErrorCode::SchemaViolation, message);
+                error.problems = problems;
+                error
+            }
             EngineError::TooLarge { .. } => {
                 ApiError::new(ErrorCode::PayloadTooLarge, e.to_string())
             }
-            EngineError::Database(_) | EngineError::Migrate(_) | EngineError::Internal(_) => {
-                ApiError::internal(e)
-            }
+            EngineError::Database(_)
+            | EngineError::Migrate(_)
+            | EngineError::Internal(_)
+            | EngineError::CatalogChanged => ApiError::internal(e),
         }
     }
 }
@@ -189,6 +205,7 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: self.message,
                 correlation_id: correlation::current(),
+                problems: self.problems,
             },
         };
         let mut response = (self.code.status(), Json(body)).into_response();

@@ -173,6 +173,8 @@ async fn publish_one(
                 metadata: None,
                 only_endpoint: None,
                 operational: false,
+                schema_version: None,
+                schema_problems: Vec::new(),
             }],
             Utc::now(),
         )

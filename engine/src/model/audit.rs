@@ -24,6 +24,14 @@ pub enum AuditAction {
     RetryPolicyCreate,
     RetryPolicyUpdate,
     RetryPolicyDelete,
+    /// An event type registered in the catalog.
+    EventTypeCreate,
+    /// Its description or flags changed (deprecated, archived).
+    EventTypeUpdate,
+    /// Archived (deleted from the catalog; its versions are kept).
+    EventTypeDelete,
+    /// A new version of its schema registered.
+    EventTypeVersion,
     DlqReprocess,
     DlqDiscard,
     EventReplay,
@@ -49,7 +57,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 34] = [
+    pub const ALL: [AuditAction; 38] = [
         AuditAction::EndpointCreate,
         AuditAction::EndpointUpdate,
         AuditAction::EndpointDelete,
@@ -63,6 +71,10 @@ impl AuditAction {
         AuditAction::RetryPolicyCreate,
         AuditAction::RetryPolicyUpdate,
         AuditAction::RetryPolicyDelete,
+        AuditAction::EventTypeCreate,
+        AuditAction::EventTypeUpdate,
+        AuditAction::EventTypeDelete,
+        AuditAction::EventTypeVersion,
         AuditAction::DlqReprocess,
         AuditAction::DlqDiscard,
         AuditAction::EventReplay,
@@ -102,6 +114,10 @@ impl AuditAction {
             AuditAction::RetryPolicyCreate => "retry_policy.create",
             AuditAction::RetryPolicyUpdate => "retry_policy.update",
             AuditAction::RetryPolicyDelete => "retry_policy.delete",
+            AuditAction::EventTypeCreate => "event_type.create",
+            AuditAction::EventTypeUpdate => "event_type.update",
+            AuditAction::EventTypeDelete => "event_type.delete",
+            AuditAction::EventTypeVersion => "event_type.version",
             AuditAction::DlqReprocess => "dlq.reprocess",
             AuditAction::DlqDiscard => "dlq.discard",
             AuditAction::EventReplay => "event.replay",
@@ -199,6 +215,10 @@ mod tests {
             AuditAction::RetryPolicyCreate => (),
             AuditAction::RetryPolicyUpdate => (),
             AuditAction::RetryPolicyDelete => (),
+            AuditAction::EventTypeCreate => (),
+            AuditAction::EventTypeUpdate => (),
+            AuditAction::EventTypeDelete => (),
+            AuditAction::EventTypeVersion => (),
             AuditAction::DlqReprocess => (),
             AuditAction::DlqDiscard => (),
             AuditAction::EventReplay => (),

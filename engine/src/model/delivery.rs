@@ -331,6 +331,14 @@ pub struct EventOut {
     /// metadata and receipts' response bodies were erased; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expunged_at: Option<DateTime<Utc>>,
+    /// The version of its type's schema it was checked against at ingest
+    /// (absent: not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<u32>,
+    /// What that schema found wrong, when the tenant's `schema_mode` is
+    /// `warn` and the event was accepted anyway.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_problems: Vec<crate::model::SchemaProblem>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -634,6 +642,9 @@ pub struct EventTypeSummary {
     pub event_type: String,
     pub events: u64,
     pub last_seen_at: DateTime<Utc>,
+    /// Events accepted with schema problems (`schema_mode: warn`).
+    #[serde(default)]
+    pub schema_warnings: u64,
 }
 
 /// What is queued or parked for an endpoint: its health at a glance.

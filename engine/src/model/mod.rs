@@ -53,7 +53,10 @@ pub use access::{ParseEnumError, Permission, Role, Scope, permission_matrix_mark
 pub use audit::*;
 pub use breaker::{BreakerChange, BreakerOut, BreakerSettings, BreakerState};
 pub use canonical::CanonicalJson;
-pub use catalog::{EventTypeOut, SchemaProblem, SchemaVersionOut};
+pub use catalog::{
+    CatalogEntry, EventFailure, EventProblem, EventTypeDetail, EventTypeIn, EventTypeOut,
+    EventTypePatch, SchemaCheckOut, SchemaMode, SchemaProblem, SchemaVersionIn, SchemaVersionOut,
+};
 pub use delivery::*;
 pub use ids::{
     ActionId, ApiKeyId, AttemptId, AuditId, CheckpointId, DeliveryId, DlqEntryId, EndpointId,
@@ -98,6 +101,12 @@ pub struct TenantOut {
     /// Days delivery statistics are kept (`null`: forever).
     #[serde(default)]
     pub stats_retention_days: Option<u32>,
+    /// What ingest does with an event its type's schema refuses.
+    #[serde(default)]
+    pub schema_mode: SchemaMode,
+    /// Refuse events whose type is not registered in the catalog.
+    #[serde(default)]
+    pub require_registered_types: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -129,6 +138,13 @@ pub struct TenantPatch {
     #[serde(default, with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36_500))]
     pub stats_retention_days: Option<Option<u32>>,
+    /// `off`, `warn` (accepted, flagged and counted) or `enforce` (refused
+    /// with 422) for events their type's schema refuses.
+    #[serde(default)]
+    pub schema_mode: Option<SchemaMode>,
+    /// Refuse events whose type is not registered (or is archived).
+    #[serde(default)]
+    pub require_registered_types: Option<bool>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).

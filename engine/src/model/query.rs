@@ -153,6 +153,12 @@ impl Reader {
         Ok(found)
     }
 
+    /// The value as written: `name=` is an empty value, not "not given"
+    /// (a number, which has no empty form).
+    pub fn raw(&mut self, name: &str) -> Result<Option<String>, QueryError> {
+        self.take(name)
+    }
+
     /// Free text; empty is "not given".
     pub fn text(&mut self, name: &str) -> Result<Option<String>, QueryError> {
         Ok(self.take(name)?.filter(|v| !v.is_empty()))

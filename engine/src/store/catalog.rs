@@ -1,7 +1,7 @@
 //! The event catalog: registered event types and their schema versions.
 
 use super::*;
-use crate::model::{EventTypeOut, SchemaVersionOut};
+use crate::model::{EventId, EventTypeOut, EventTypePatch, SchemaMode, SchemaVersionOut};
 
 /// A schema version to register.
 #[derive(Debug, Clone)]
@@ -13,6 +13,18 @@ pub struct NewSchemaVersion {
     pub examples: Vec<serde_json::Value>,
     /// Registered although it could refuse what the version before accepted.
     pub breaking: bool,
+}
+
+/// What ingest checks events against for one tenant: its settings and its
+/// registered types (archived ones included), at a catalog revision.
+#[derive(Debug, Clone)]
+pub struct CatalogSnapshot {
+    /// Read before the rest: what was read is at least this new, so ingest
+    /// comparing it with the committed revision never misses a change.
+    pub revision: i64,
+    pub mode: SchemaMode,
+    pub require_registered: bool,
+    pub types: Vec<EventTypeOut>,
 }
 
 #[async_trait]
@@ -42,6 +54,26 @@ pub trait CatalogStore: Send + Sync {
     async fn event_type(&self, tenant: TenantId, name: &str) -> Result<Option<EventTypeOut>>;
     /// Every version of a type's schema, oldest first.
     async fn schema_versions(&self, tenant: TenantId, name: &str) -> Result<Vec<SchemaVersionOut>>;
-    /// The tenant's registered types, by name.
+    /// The tenant's registered types (archived ones too), by name.
     async fn registered_event_types(&self, tenant: TenantId) -> Result<Vec<EventTypeOut>>;
+    /// Changes a registered type's description and flags (archiving is a
+    /// delete); none when it is not registered.
+    async fn update_event_type(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        patch: &EventTypePatch,
+        now: DateTime<Utc>,
+        audit: &AuditWith<'_, EventTypeOut>,
+    ) -> Result<Option<EventTypeOut>>;
+    /// What ingest checks the tenant's events against.
+    async fn catalog_snapshot(&self, tenant: TenantId) -> Result<CatalogSnapshot>;
+    /// The type's `limit` most recent stored events (not expunged), newest
+    /// first, with their payloads as stored.
+    async fn recent_payloads(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        limit: u32,
+    ) -> Result<Vec<(EventId, String)>>;
 }

@@ -36,7 +36,7 @@ pub struct NewEndpoint {
     pub secret: Secret,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewEvent {
     pub event_type: String,
     /// The payload as JSON text (an object), stored and sent byte for byte.
@@ -52,6 +52,10 @@ pub struct NewEvent {
     /// One of Herald's own events to a tenant's operations endpoint (with
     /// `only_endpoint` naming it): addressed like a test event, not marked as one.
     pub operational: bool,
+    /// The version of its type's schema it was checked against (none: not
+    /// checked), and what that found wrong when it was accepted anyway.
+    pub schema_version: Option<u32>,
+    pub schema_problems: Vec<crate::model::SchemaProblem>,
 }
 
 /// What a publisher is told of an event: enough to name it, not its

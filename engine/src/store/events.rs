@@ -23,6 +23,7 @@ pub trait EventStore: Send + Sync {
             events,
             now,
             audit: None,
+            catalog_revision: None,
         };
         self.ingest_group(vec![publish])
             .await?

@@ -29,9 +29,29 @@ pub(crate) struct Row<'a> {
     pub(crate) received_ms: i64,
 }
 
-/// A tenant's dedup window beside each of its endpoints (id, patterns,
-/// ordering), or once with no endpoint, as ingest reads them.
-pub(crate) type Listed = (Option<i64>, Option<String>, Option<String>, Option<String>);
+/// A tenant's dedup window and catalog revision beside each of its
+/// endpoints (id, patterns, ordering), or once with no endpoint, as ingest
+/// reads them.
+pub(crate) type Listed = (
+    Option<i64>,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The dedup window, the catalog revision and the endpoints of a tenant's
+/// listed rows.
+pub(crate) fn routes_of(listed: Vec<Listed>) -> Result<(Option<i64>, i64, Vec<Route>)> {
+    let window_ms = listed.first().and_then(|(window, ..)| *window);
+    let revision = listed.first().map_or(0, |(_, revision, ..)| *revision);
+    let endpoints = listed
+        .into_iter()
+        .filter_map(|(_, _, id, patterns, ordering)| Some((id?, patterns?, ordering?)))
+        .map(|(id, patterns, ordering)| Route::listed(id, &patterns, &ordering))
+        .collect::<Result<Vec<Route>>>()?;
+    Ok((window_ms, revision, endpoints))
+}
 
 /// An endpoint of the tenant, as ingest sees it.
 pub(crate) struct Route {
@@ -77,6 +97,8 @@ impl Row<'_> {
 pub(crate) struct TenantState {
     pub(crate) endpoints: Vec<Route>,
     pub(crate) window_ms: Option<i64>,
+    /// The tenant's catalog revision, as committed.
+    pub(crate) catalog_revision: i64,
     pub(crate) next_seq: i64,
     /// Stored events under the group's idempotency keys.
     pub(crate) by_key: HashMap<String, EventRow>,
@@ -94,6 +116,12 @@ pub(crate) fn plan<'a>(
     rows: &mut Vec<Row<'a>>,
     request: &'a Publish,
 ) -> Result<Vec<Ingested>> {
+    if request
+        .catalog_revision
+        .is_some_and(|checked| checked != state.catalog_revision)
+    {
+        return Err(crate::EngineError::CatalogChanged);
+    }
     let mut mine = BatchSeen::default();
     let mut made: Vec<Row<'a>> = Vec::new();
     let mut out = Vec::with_capacity(request.events.len());
@@ -132,6 +160,31 @@ pub(crate) fn plan<'a>(
     seen.absorb(mine);
     rows.extend(made);
     Ok(out)
+}
+
+/// The per-type counts of a tenant's new events (`seen.per_type()`) beside
+/// how many of each were accepted with schema problems.
+pub(crate) fn counts_per_type(seen: &BatchSeen, rows: &[Row<'_>]) -> Vec<(String, i64, i64)> {
+    seen.per_type()
+        .iter()
+        .map(|(event_type, n)| {
+            let warned = rows
+                .iter()
+                .filter(|r| {
+                    &r.event.event_type == event_type && !r.event.schema_problems.is_empty()
+                })
+                .count() as i64;
+            (event_type.clone(), *n, warned)
+        })
+        .collect()
+}
+
+/// An event's schema problems as stored: JSON, or null when it has none.
+pub(crate) fn problems_text(event: &NewEvent) -> Result<Option<String>> {
+    if event.schema_problems.is_empty() {
+        return Ok(None);
+    }
+    crate::store::convert::json_text(&event.schema_problems).map(Some)
 }
 
 /// What the publisher gets back for a new event.

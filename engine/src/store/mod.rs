@@ -44,7 +44,7 @@ pub use accounts::AccountStore;
 pub use acks::{AckStore, AckTarget, Acked};
 pub use audit::AuditStore;
 pub use breakers::{BreakerObservation, BreakerStore, BreakerTransition};
-pub use catalog::{CatalogStore, NewSchemaVersion};
+pub use catalog::{CatalogSnapshot, CatalogStore, NewSchemaVersion};
 pub use checkpoints::CheckpointStore;
 pub use delivery::*;
 pub use dispatch::DispatchStore;

@@ -82,6 +82,8 @@ pub(crate) struct TenantRow {
     pub(crate) dlq_alert_threshold: Option<i64>,
     pub(crate) event_retention_days: Option<i64>,
     pub(crate) stats_retention_days: Option<i64>,
+    pub(crate) schema_mode: String,
+    pub(crate) require_registered_types: bool,
     pub(crate) created_at: i64,
 }
 
@@ -99,6 +101,8 @@ impl TryFrom<TenantRow> for TenantOut {
             dlq_alert_threshold: r.dlq_alert_threshold.and_then(|n| u64::try_from(n).ok()),
             event_retention_days: r.event_retention_days.and_then(|n| u32::try_from(n).ok()),
             stats_retention_days: r.stats_retention_days.and_then(|n| u32::try_from(n).ok()),
+            schema_mode: stored_id(&r.schema_mode)?,
+            require_registered_types: r.require_registered_types,
             created_at: from_millis(r.created_at),
         })
     }
@@ -314,6 +318,8 @@ pub(crate) struct EventRow {
     pub(crate) received_at: i64,
     pub(crate) ordering_key: Option<String>,
     pub(crate) expunged_at: Option<i64>,
+    pub(crate) schema_version: Option<i64>,
+    pub(crate) schema_problems: Option<String>,
 }
 
 impl TryFrom<EventRow> for EventOut {
@@ -335,6 +341,13 @@ impl TryFrom<EventRow> for EventOut {
                 .transpose()?,
             received_at: from_millis(r.received_at),
             expunged_at: r.expunged_at.map(from_millis),
+            schema_version: r.schema_version.and_then(|v| u32::try_from(v).ok()),
+            schema_problems: r
+                .schema_problems
+                .as_deref()
+                .map(|p| from_json(p, "event schema problems"))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }

@@ -30,7 +30,7 @@ pub(crate) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, he
      coalesce((select rp.policy from retry_policies rp where rp.id = endpoints.retry_policy_id), retry_policy) as retry_policy, \
      retry_policy_id, timeout_ms, max_in_flight, ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, breaker_state, breaker_until, breaker_opened_at, breaker_trips, breaker_failing_since, disabled_reason, disabled_at, created_at, updated_at, kind, name";
 
-pub(crate) const EVENT_COLUMNS: &str = "id, seq, event_type, payload, idempotency_key, correlation_id, entity_id, metadata, received_at, ordering_key, expunged_at";
+pub(crate) const EVENT_COLUMNS: &str = "id, seq, event_type, payload, idempotency_key, correlation_id, entity_id, metadata, received_at, ordering_key, expunged_at, schema_version, schema_problems";
 
 /// One row of an event list, with its delivery counts: the select ends with
 /// `where e.tenant_id = ` for the caller to bind and narrow.

@@ -55,6 +55,11 @@ pub struct Publish {
     /// The audit entry to commit with the events, if the publish is a change
     /// someone made (a test event).
     pub audit: Option<IngestAudit>,
+    /// The tenant's catalog revision the events were checked against at
+    /// ingest (none: not checked): the request is refused with
+    /// `CatalogChanged`, and nothing written, when the catalog or the
+    /// tenant's schema settings changed since.
+    pub catalog_revision: Option<i64>,
 }
 
 /// An audit log entry to append.

@@ -257,6 +257,7 @@ async fn a_recovery_change_and_its_audit_entry_commit_together() {
                     events: vec![event("test.ping", None)],
                     now,
                     audit: Some(Box::new(|_: &Vec<Ingested>| Some(audit()))),
+                    catalog_revision: None,
                 }])
                 .await
                 .unwrap()[0]

@@ -190,3 +190,134 @@ async fn a_type_keeps_every_schema_version_and_the_newest_is_current() {
             .expect("the same name in another tenant");
     }
 }
+
+/// Every change to what ingest checks moves the tenant's catalog revision;
+/// a publish checked against an older one is refused whole, writing
+/// nothing; what the check found is stored with the event and counted.
+#[tokio::test]
+async fn ingest_refuses_events_checked_against_an_old_catalog_and_keeps_what_the_check_found() {
+    use crate::delivery::event;
+    use herald_engine::model::{EventTypePatch, SchemaMode, SchemaProblem, TenantPatch};
+    use herald_engine::store::{NewEvent, Publish};
+    for b in backends().await {
+        let t = default_tenant(&b).await;
+        let now = Utc::now();
+        let revision = || async { b.store.catalog_snapshot(t.id).await.unwrap().revision };
+        let r0 = revision().await;
+        b.store
+            .create_event_type(t.id, ("order.created", "", false), now, &|_| None)
+            .await
+            .unwrap();
+        let r1 = revision().await;
+        b.store
+            .add_schema_version(
+                t.id,
+                "order.created",
+                &version(None, json!({"type": "object"}), false),
+                &Actor("a".into()),
+                now,
+                &|_| None,
+            )
+            .await
+            .unwrap();
+        let r2 = revision().await;
+        b.store
+            .update_event_type(
+                t.id,
+                "order.created",
+                &EventTypePatch {
+                    deprecated: Some(true),
+                    ..EventTypePatch::default()
+                },
+                now,
+                &|_| None,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let r3 = revision().await;
+        b.store
+            .update_tenant(
+                t.id,
+                TenantPatch {
+                    schema_mode: Some(SchemaMode::Warn),
+                    ..TenantPatch::default()
+                },
+                &audit(),
+            )
+            .await
+            .unwrap();
+        let snapshot = b.store.catalog_snapshot(t.id).await.unwrap();
+        assert!(
+            r0 < r1 && r1 < r2 && r2 < r3 && r3 < snapshot.revision,
+            "{}: {r0} {r1} {r2} {r3} {}",
+            b.name,
+            snapshot.revision
+        );
+        assert_eq!(snapshot.mode, SchemaMode::Warn, "{}", b.name);
+        assert_eq!(snapshot.types[0].version, Some(1), "{}", b.name);
+        assert!(snapshot.types[0].deprecated, "{}", b.name);
+
+        let problem = SchemaProblem {
+            pointer: "/amount".into(),
+            keyword: "minimum".into(),
+            message: "less than the minimum of 0".into(),
+        };
+        let checked = |revision| Publish {
+            tenant: t.id,
+            events: vec![NewEvent {
+                schema_version: Some(1),
+                schema_problems: vec![problem.clone()],
+                ..event("order.created", None)
+            }],
+            now,
+            audit: None,
+            catalog_revision: Some(revision),
+        };
+        let answers = b.store.ingest_group(vec![checked(r3)]).await.unwrap();
+        assert!(
+            matches!(answers[0], Err(herald_engine::EngineError::CatalogChanged)),
+            "{}: {:?}",
+            b.name,
+            answers[0]
+        );
+        assert!(
+            b.store.event_types(t.id).await.unwrap().is_empty(),
+            "{}: nothing written",
+            b.name
+        );
+        let answers = b
+            .store
+            .ingest_group(vec![checked(snapshot.revision)])
+            .await
+            .unwrap();
+        let made = answers[0]
+            .as_ref()
+            .expect("checked against the current catalog");
+        let stored = b
+            .store
+            .event_detail(t.id, made[0].event().id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.event.schema_version, stored.event.schema_problems),
+            (Some(1), vec![problem.clone()]),
+            "{}",
+            b.name
+        );
+        let counted = b.store.event_types(t.id).await.unwrap();
+        assert_eq!(
+            (counted[0].events, counted[0].schema_warnings),
+            (1, 1),
+            "{}",
+            b.name
+        );
+        let recent = b
+            .store
+            .recent_payloads(t.id, "order.created", 10)
+            .await
+            .unwrap();
+        assert_eq!(recent.len(), 1, "{}", b.name);
+    }
+}

@@ -179,6 +179,7 @@ pub(crate) fn event(event_type: &str, key: Option<&str>) -> NewEvent {
         metadata: None,
         only_endpoint: None,
         operational: false,
+        ..NewEvent::default()
     }
 }
 
@@ -267,6 +268,7 @@ async fn requests_in_one_group_stay_independent() {
                     events: vec![event("a.b", key), event("a.c", None)],
                     now: Utc::now(),
                     audit: None,
+                    catalog_revision: None,
                 }
             })
             .collect();
@@ -552,6 +554,7 @@ async fn a_conflict_in_a_group_fails_its_request_alone() {
             events,
             now: Utc::now(),
             audit: None,
+            catalog_revision: None,
         };
         let answers = b
             .store

@@ -185,6 +185,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     tags(
         (name = "Events", description = "Publishing events and reading them with their deliveries and attempt receipts."),
+        (name = "Event types", description = "The event catalog: registered types, their JSON Schemas and versions, checked at ingest under the tenant's schema_mode."),
         (name = "Endpoints", description = "Where a tenant's events are delivered, and how."),
         (name = "Retry policies", description = "Named retry schedules endpoints can follow."),
         (name = "Inbox", description = "Pull inboxes: consumers lease messages, acknowledge them or hand them back."),

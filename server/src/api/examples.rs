@@ -22,6 +22,7 @@ pub fn tenant() -> Value {
         "id": TENANT, "slug": "acme", "name": "Acme", "payload_dedup_window_secs": 300,
         "operations_endpoint_id": ENDPOINT, "dlq_alert_threshold": 100,
         "event_retention_days": 30, "stats_retention_days": 400,
+        "schema_mode": "warn", "require_registered_types": false,
         "created_at": "2026-11-02T09:00:00Z"
     })
 }
@@ -228,4 +229,69 @@ pub fn audit_entry() -> Value {
         "role": "key:manage", "action": "endpoint.update", "target": ENDPOINT,
         "summary": "changed url, event_types", "correlation_id": "01JD5Q8X3V4N2M7K9P6R0S1T2W"
     })
+}
+
+/// A typical event type's schema.
+pub fn order_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["order_id", "amount"],
+        "properties": {
+            "order_id": {"type": "string"},
+            "amount": {"type": "number", "minimum": 0},
+            "currency": {"type": "string", "enum": ["EUR", "USD"]}
+        }
+    })
+}
+
+pub fn order_example() -> Value {
+    json!({"order_id": "ord_1042", "amount": 25.5, "currency": "EUR"})
+}
+
+pub fn event_type_out() -> Value {
+    json!({
+        "name": "order.created", "description": "An order was placed.", "deprecated": false,
+        "archived": false, "version": 2, "schema": order_schema(), "examples": [order_example()],
+        "created_at": "2026-11-02T09:00:00Z", "updated_at": AT
+    })
+}
+
+pub fn event_type_archived() -> Value {
+    let mut out = event_type_out();
+    out["archived"] = json!(true);
+    out
+}
+
+pub fn schema_version(version: u32) -> Value {
+    json!({
+        "version": version, "schema": order_schema(), "examples": [order_example()],
+        "breaking": false, "created_by": "user admin@example.com", "created_at": AT
+    })
+}
+
+pub fn event_type_detail() -> Value {
+    let mut detail = event_type_out();
+    let more = json!({
+        "versions": [schema_version(1), schema_version(2)],
+        "events": 1042, "last_seen_at": AT, "schema_warnings": 3
+    });
+    detail
+        .as_object_mut()
+        .expect("an object")
+        .extend(more.as_object().expect("an object").clone());
+    detail
+}
+
+pub fn schema_check(registered: bool) -> Value {
+    let mut check = json!({
+        "compared_with": 1,
+        "incompatibilities": [],
+        "events_checked": if registered { 0 } else { 500 },
+        "events_failing": 0,
+        "failures": []
+    });
+    if registered {
+        check["registered"] = schema_version(2);
+    }
+    check
 }

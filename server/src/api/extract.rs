@@ -370,7 +370,7 @@ fn read_query<Q: ListQuery>(
     let mut reader = Reader::new(decode(parts.uri.query().unwrap_or("")), Source::Wire);
     let bad = |e: QueryError| ApiError::bad_request(e.to_string());
     let limit = match extra.first() {
-        Some(name) => reader.text(name).map_err(bad)?,
+        Some(name) => reader.raw(name).map_err(bad)?,
         None => None,
     };
     let query = Q::read(&mut reader).map_err(bad)?;

@@ -122,6 +122,27 @@ pub(crate) fn api_routes() -> Vec<Route> {
         route(M::GET, "/event-types", P::Read, None),
         route(
             M::POST,
+            "/event-types",
+            P::ManageEndpoints,
+            Some(json!({"name": "a.b"})),
+        ),
+        route(M::GET, "/event-types/{name}", P::Read, None),
+        route(
+            M::PATCH,
+            "/event-types/{name}",
+            P::ManageEndpoints,
+            Some(json!({"deprecated": true})),
+        ),
+        route(M::DELETE, "/event-types/{name}", P::ManageEndpoints, None),
+        route(M::GET, "/event-types/{name}/versions", P::Read, None),
+        route(
+            M::POST,
+            "/event-types/{name}/versions",
+            P::ManageEndpoints,
+            Some(json!({"schema": {}})),
+        ),
+        route(
+            M::POST,
             "/events/{id}/replay",
             P::ManageReplays,
             Some(json!({})),
@@ -217,7 +238,12 @@ fn concrete(path: &str) -> String {
     } else {
         CheckpointId::nil().to_string()
     };
-    format!("/api/v1{}", path.replace("{id}", &id))
+    // An event type's name: one that is not registered.
+    format!(
+        "/api/v1{}",
+        path.replace("{id}", &id)
+            .replace("{name}", "unregistered.type")
+    )
 }
 
 #[tokio::test]

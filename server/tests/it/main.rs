@@ -9,6 +9,7 @@ mod acks;
 mod api_auth;
 mod backup;
 mod breakers;
+mod catalog;
 mod cli;
 mod client;
 mod console;

@@ -115,6 +115,7 @@ async fn documented_enum_values_are_the_ones_the_code_produces() {
             | C::PayloadTooLarge
             | C::UnsupportedMediaType
             | C::Invalid
+            | C::SchemaViolation
             | C::UpgradeRequired
             | C::RateLimited
             | C::Internal => (),

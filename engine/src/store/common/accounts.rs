@@ -19,7 +19,7 @@ use crate::store::sql::USER_COLUMNS;
 
 /// A tenant's columns, in `TenantRow`'s order.
 const TENANT_COLUMNS: &str = "id, slug, name, payload_dedup_window_ms, ops_endpoint_id, dlq_alert_threshold, event_retention_days, \
-     stats_retention_days, created_at";
+     stats_retention_days, schema_mode, require_registered_types, created_at";
 use crate::store::{
     ApiKeyAuth, ClientLoginState, LockoutPolicy, LoginLocks, NewApiKey, NewAudit, NewUser,
     SessionUser, from_millis, normalise_email, stored_id, to_millis,
@@ -591,6 +591,21 @@ impl crate::store::AccountStore for This {
                     .execute(&mut *tx)
                     .await?;
             }
+        }
+        // Either changes what ingest checks: the catalog's revision moves, so
+        // events checked under the old settings are checked again.
+        if patch.schema_mode.is_some() || patch.require_registered_types.is_some() {
+            sqlx::query(
+                r"update tenants set schema_mode = coalesce($1, schema_mode),
+                    require_registered_types = coalesce($2, require_registered_types),
+                    catalog_revision = catalog_revision + 1
+                  where id = $3",
+            )
+            .bind(patch.schema_mode.map(|m| m.as_str()))
+            .bind(patch.require_registered_types)
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;

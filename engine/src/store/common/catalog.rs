@@ -7,14 +7,17 @@ use serde_json::Value;
 use super::This;
 use super::audit::insert_audit;
 use crate::error::taken;
-use crate::model::{EventTypeOut, SchemaVersionOut, TenantId};
-use crate::store::{Actor, AuditWith, NewSchemaVersion, from_millis, to_millis};
+use crate::model::{EventId, EventTypeOut, EventTypePatch, SchemaVersionOut, TenantId};
+use crate::store::{
+    Actor, AuditWith, CatalogSnapshot, NewSchemaVersion, from_millis, stored_id, to_millis,
+};
 use crate::{EngineError, Result};
 
 /// A type's row with its current version's schema and examples.
 type TypeRow = (
     String,
     String,
+    bool,
     bool,
     Option<i64>,
     Option<String>,
@@ -23,7 +26,7 @@ type TypeRow = (
     i64,
 );
 
-const TYPE_SELECT: &str = r"select t.name, t.description, t.deprecated, t.current_version, v.schema, v.examples,
+const TYPE_SELECT: &str = r"select t.name, t.description, t.deprecated, t.archived, t.current_version, v.schema, v.examples,
        t.created_at, t.updated_at
   from event_types t
   left join event_type_versions v
@@ -48,17 +51,38 @@ fn examples(text: Option<&str>) -> Result<Vec<Value>> {
 }
 
 fn type_out(row: TypeRow) -> Result<EventTypeOut> {
-    let (name, description, deprecated, version, schema, stored_examples, created, updated) = row;
+    let (
+        name,
+        description,
+        deprecated,
+        archived,
+        version,
+        schema,
+        stored_examples,
+        created,
+        updated,
+    ) = row;
     Ok(EventTypeOut {
         name,
         description,
         deprecated,
+        archived,
         version: version.and_then(|v| u32::try_from(v).ok()),
         schema: schema.as_deref().map(|s| json(s, "schema")).transpose()?,
         examples: examples(stored_examples.as_deref())?,
         created_at: from_millis(created),
         updated_at: from_millis(updated),
     })
+}
+
+/// Marks a change to what ingest checks the tenant's events against:
+/// events checked before it are refused at commit and checked again.
+async fn bump_revision(conn: &mut super::DbConnection, tenant: &TenantId) -> Result<()> {
+    sqlx::query("update tenants set catalog_revision = catalog_revision + 1 where id = $1")
+        .bind(tenant.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -83,10 +107,12 @@ impl crate::store::CatalogStore for This {
         .execute(&mut *tx)
         .await
         .map_err(taken(|| format!("name: the event type '{name}' is registered already")))?;
+        bump_revision(&mut tx, &tenant).await?;
         let out = EventTypeOut {
             name: name.to_string(),
             description: description.to_string(),
             deprecated,
+            archived: false,
             version: None,
             schema: None,
             examples: Vec::new(),
@@ -158,6 +184,7 @@ impl crate::store::CatalogStore for This {
         .bind(name)
         .execute(&mut *tx)
         .await?;
+        bump_revision(&mut tx, &tenant).await?;
         let out = SchemaVersionOut {
             version: u32::try_from(next).unwrap_or(u32::MAX),
             schema: version.schema.clone(),
@@ -213,5 +240,85 @@ impl crate::store::CatalogStore for This {
             .fetch_all(self.reader())
             .await?;
         rows.into_iter().map(type_out).collect()
+    }
+
+    async fn update_event_type(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        patch: &EventTypePatch,
+        now: DateTime<Utc>,
+        audit: &AuditWith<'_, EventTypeOut>,
+    ) -> Result<Option<EventTypeOut>> {
+        let mut tx = self.pool().begin().await?;
+        let changed = sqlx::query(
+            r"update event_types set description = coalesce($1, description),
+                deprecated = coalesce($2, deprecated), archived = coalesce($3, archived),
+                updated_at = $4
+              where tenant_id = $5 and name = $6",
+        )
+        .bind(patch.description.as_deref())
+        .bind(patch.deprecated)
+        .bind(patch.archived)
+        .bind(to_millis(now))
+        .bind(tenant.to_string())
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        bump_revision(&mut tx, &tenant).await?;
+        let row: TypeRow = sqlx::query_as(&format!("{TYPE_SELECT} and t.name = $2"))
+            .bind(tenant.to_string())
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        let out = type_out(row)?;
+        if let Some(entry) = audit(&out) {
+            insert_audit(&mut tx, &entry).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(out))
+    }
+
+    async fn catalog_snapshot(&self, tenant: TenantId) -> Result<CatalogSnapshot> {
+        let settings: Option<(i64, String, bool)> = sqlx::query_as(
+            "select catalog_revision, schema_mode, require_registered_types from tenants where id = $1",
+        )
+        .bind(tenant.to_string())
+        .fetch_optional(self.reader())
+        .await?;
+        let Some((revision, mode, require_registered)) = settings else {
+            return Err(EngineError::not_found("tenant", tenant));
+        };
+        Ok(CatalogSnapshot {
+            revision,
+            mode: stored_id(&mode)?,
+            require_registered,
+            types: self.registered_event_types(tenant).await?,
+        })
+    }
+
+    async fn recent_payloads(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        limit: u32,
+    ) -> Result<Vec<(EventId, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            r"select id, payload from events
+              where tenant_id = $1 and event_type = $2 and expunged_at is null
+              order by id desc limit $3",
+        )
+        .bind(tenant.to_string())
+        .bind(name)
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await?;
+        rows.into_iter()
+            .map(|(id, payload)| Ok((stored_id(&id)?, payload)))
+            .collect()
     }
 }

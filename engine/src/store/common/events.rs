@@ -24,8 +24,8 @@ use crate::store::{
 impl crate::store::EventStore for This {
     async fn event_types(&self, tenant: TenantId) -> Result<Vec<EventTypeSummary>> {
         // Kept up to date by ingest: no counting over the events themselves.
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            r"select event_type, events, last_seen_at from event_type_stats
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            r"select event_type, events, last_seen_at, schema_warnings from event_type_stats
               where tenant_id = $1 order by event_type",
         )
         .bind(tenant.to_string())
@@ -33,10 +33,11 @@ impl crate::store::EventStore for This {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(event_type, events, last)| EventTypeSummary {
+            .map(|(event_type, events, last, warnings)| EventTypeSummary {
                 event_type,
                 events: u64::try_from(events).unwrap_or(0),
                 last_seen_at: from_millis(last),
+                schema_warnings: u64::try_from(warnings).unwrap_or(0),
             })
             .collect())
     }

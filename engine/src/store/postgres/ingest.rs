@@ -26,7 +26,9 @@ use crate::Result;
 use crate::ingest::{BatchSeen, payload_dedup_applies, payload_digest};
 use crate::model::{DeliveryId, TenantId};
 use crate::store::convert::json_text;
-use crate::store::ingest_plan::{Listed, Route, Row, TenantState, plan};
+use crate::store::ingest_plan::{
+    Listed, Row, TenantState, counts_per_type, plan, problems_text, routes_of,
+};
 use crate::store::rows::EventRow;
 use crate::store::sql::EVENT_COLUMNS;
 use crate::store::{Ingested, Publish, to_millis};
@@ -76,7 +78,7 @@ async fn tenant_state(
     now_ms: i64,
 ) -> Result<TenantState> {
     let listed: Vec<Listed> = sqlx::query_as(
-        r"select t.payload_dedup_window_ms, e.id, e.event_types, e.ordering
+        r"select t.payload_dedup_window_ms, t.catalog_revision, e.id, e.event_types, e.ordering
           from tenants t
           left join endpoints e on e.tenant_id = t.id and e.deleted_at is null
           where t.id = $1
@@ -85,12 +87,7 @@ async fn tenant_state(
     .bind(tenant)
     .fetch_all(&mut *conn)
     .await?;
-    let window_ms = listed.first().and_then(|(window, ..)| *window);
-    let endpoints = listed
-        .into_iter()
-        .filter_map(|(_, id, patterns, ordering)| Some((id?, patterns?, ordering?)))
-        .map(|(id, patterns, ordering)| Route::listed(id, &patterns, &ordering))
-        .collect::<Result<Vec<Route>>>()?;
+    let (window_ms, catalog_revision, endpoints) = routes_of(listed)?;
     let events = || requests.iter().flat_map(|r| r.events.iter());
     let keys: Vec<String> = events().filter_map(|e| e.idempotency_key.clone()).collect();
     let mut by_key = HashMap::new();
@@ -135,6 +132,7 @@ async fn tenant_state(
     Ok(TenantState {
         endpoints,
         window_ms,
+        catalog_revision,
         // Numbered from 1 within the group; shifted once the tenant's
         // sequence is taken.
         next_seq: 1,
@@ -237,7 +235,14 @@ async fn insert_rows(
     if rows.is_empty() {
         return Ok(0);
     }
-    let (types, counts): (Vec<String>, Vec<i64>) = seen.per_type().iter().cloned().unzip();
+    let mut types = Vec::new();
+    let mut counts = Vec::new();
+    let mut warnings = Vec::new();
+    for (event_type, n, warned) in counts_per_type(seen, rows) {
+        types.push(event_type);
+        counts.push(n);
+        warnings.push(warned);
+    }
     let mut events = EventColumns::default();
     let mut deliveries = DeliveryColumns::default();
     for row in rows {
@@ -260,6 +265,8 @@ async fn insert_rows(
             .metadata
             .push(e.metadata.as_ref().map(json_text).transpose()?);
         events.received_at.push(row.received_ms);
+        events.schema_version.push(e.schema_version.map(i64::from));
+        events.schema_problems.push(problems_text(e)?);
         events
             .test
             .push(e.only_endpoint.is_some() && !e.operational);
@@ -279,13 +286,16 @@ async fn insert_rows(
               returning last_seq - $2 as base
           ), made as (
               insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
-                                  correlation_id, entity_id, metadata, received_at, test, ordering_key)
+                                  correlation_id, entity_id, metadata, received_at, test, ordering_key,
+                                  schema_version, schema_problems)
               select u.id, $1, u.seq + seq.base, u.event_type, u.payload, u.digest, u.idempotency_key,
-                     u.correlation_id, u.entity_id, u.metadata, u.received_at, u.test, u.ordering_key
+                     u.correlation_id, u.entity_id, u.metadata, u.received_at, u.test, u.ordering_key,
+                     u.schema_version, u.schema_problems
               from unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-                          $9::text[], $10::text[], $11::text[], $12::bigint[], $13::boolean[], $23::text[])
+                          $9::text[], $10::text[], $11::text[], $12::bigint[], $13::boolean[], $23::text[],
+                          $24::bigint[], $25::text[])
                    as u(id, seq, event_type, payload, digest, idempotency_key, correlation_id, entity_id,
-                        metadata, received_at, test, ordering_key)
+                        metadata, received_at, test, ordering_key, schema_version, schema_problems)
               cross join seq
           ), d as (
               select u.id, u.event_id, u.endpoint_id, u.due, u.stream,
@@ -302,12 +312,13 @@ async fn insert_rows(
               insert into delivery_queue (delivery_id, endpoint_id, state, next_attempt_at, stream, stream_seq)
               select id, endpoint_id, 'pending', case when stream is null then due end, stream, stream_seq from d
           ), counted as (
-              insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
-              select $1, t.event_type, t.n, $20
-              from unnest($18::text[], $19::bigint[]) as t(event_type, n) cross join seq
+              insert into event_type_stats (tenant_id, event_type, events, last_seen_at, schema_warnings)
+              select $1, t.event_type, t.n, $20, t.warned
+              from unnest($18::text[], $19::bigint[], $26::bigint[]) as t(event_type, n, warned) cross join seq
               on conflict (tenant_id, event_type)
               do update set events = event_type_stats.events + excluded.events,
-                            last_seen_at = excluded.last_seen_at
+                            last_seen_at = excluded.last_seen_at,
+                            schema_warnings = event_type_stats.schema_warnings + excluded.schema_warnings
           )
           select base from seq",
     )
@@ -334,6 +345,9 @@ async fn insert_rows(
     .bind(&deliveries.seq)
     .bind(&deliveries.stream)
     .bind(&events.ordering_key)
+    .bind(&events.schema_version)
+    .bind(&events.schema_problems)
+    .bind(&warnings)
     .fetch_one(&mut *conn)
     .await?;
     Ok(base)
@@ -354,6 +368,8 @@ struct EventColumns {
     metadata: Vec<Option<String>>,
     received_at: Vec<i64>,
     test: Vec<bool>,
+    schema_version: Vec<Option<i64>>,
+    schema_problems: Vec<Option<String>>,
 }
 
 /// The deliveries' columns, one array each, for `unnest`.

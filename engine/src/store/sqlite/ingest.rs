@@ -21,7 +21,9 @@ use crate::Result;
 use crate::ingest::{BatchSeen, payload_dedup_applies, payload_digest};
 use crate::model::{DeliveryId, TenantId};
 use crate::store::convert::json_text;
-use crate::store::ingest_plan::{Listed, Made, Route, Row, TenantState, plan};
+use crate::store::ingest_plan::{
+    Listed, Made, Route, Row, TenantState, counts_per_type, plan, problems_text, routes_of,
+};
 use crate::store::rows::EventRow;
 use crate::store::sql::EVENT_COLUMNS;
 use crate::store::{Ingested, Publish, to_millis};
@@ -90,6 +92,8 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         received_at: r.get(8)?,
         ordering_key: r.get(9)?,
         expunged_at: r.get(10)?,
+        schema_version: r.get(11)?,
+        schema_problems: r.get(12)?,
     })
 }
 
@@ -110,21 +114,16 @@ fn tenant_state(
     // The tenant's dedup window and its active endpoints, in one statement.
     let listed = conn
         .prepare_cached(
-            r"select t.payload_dedup_window_ms, e.id, e.event_types, e.ordering
+            r"select t.payload_dedup_window_ms, t.catalog_revision, e.id, e.event_types, e.ordering
               from tenants t
               left join endpoints e on e.tenant_id = t.id and e.deleted_at is null
               where t.id = ?1",
         )?
         .query_map([tenant], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<rusqlite::Result<Vec<Listed>>>()?;
-    let window_ms = listed.first().and_then(|(window, ..)| *window);
-    let endpoints = listed
-        .into_iter()
-        .filter_map(|(_, id, patterns, ordering)| Some((id?, patterns?, ordering?)))
-        .map(|(id, patterns, ordering)| Route::listed(id, &patterns, &ordering))
-        .collect::<Result<Vec<Route>>>()?;
+    let (window_ms, catalog_revision, endpoints) = routes_of(listed)?;
     let events = || requests.iter().flat_map(|r| r.events.iter());
     let keys: Vec<&str> = events()
         .filter_map(|e| e.idempotency_key.as_deref())
@@ -171,6 +170,7 @@ fn tenant_state(
     Ok(TenantState {
         endpoints,
         window_ms,
+        catalog_revision,
         next_seq: last_seq + 1,
         by_key,
         by_payload,
@@ -211,13 +211,14 @@ fn write_sets(conn: &Connection, group: &[Publish]) -> Result<Vec<Result<Vec<Ing
         let streams = insert_deliveries(conn, &tenant_text, &rows, &state.endpoints)?;
         streams::advance(conn, &streams, now_ms)?;
         let mut count_type = conn.prepare_cached(
-            r"insert into event_type_stats (tenant_id, event_type, events, last_seen_at)
-              values (?1, ?2, ?3, ?4)
+            r"insert into event_type_stats (tenant_id, event_type, events, last_seen_at, schema_warnings)
+              values (?1, ?2, ?3, ?4, ?5)
               on conflict (tenant_id, event_type)
-              do update set events = events + excluded.events, last_seen_at = excluded.last_seen_at",
+              do update set events = events + excluded.events, last_seen_at = excluded.last_seen_at,
+                            schema_warnings = schema_warnings + excluded.schema_warnings",
         )?;
-        for (event_type, n) in seen.per_type() {
-            count_type.execute(params![&tenant_text, event_type, n, now_ms])?;
+        for (event_type, n, warned) in counts_per_type(&seen, &rows) {
+            count_type.execute(params![&tenant_text, event_type, n, now_ms, warned])?;
         }
         if !rows.is_empty() {
             conn.prepare_cached("update tenant_sequences set last_seq = ?1 where tenant_id = ?2")?
@@ -230,7 +231,7 @@ fn write_sets(conn: &Connection, group: &[Publish]) -> Result<Vec<Result<Vec<Ing
         .collect())
 }
 
-/// Most rows in one multi-row insert (events have 13 columns: 3,328
+/// Most rows in one multi-row insert (events have 15 columns: 3,840
 /// parameters, well under SQLite's limit of 32,766). Rows of one statement
 /// go in on cursors already open and positioned: inserted one statement
 /// each, the same rows cost SQLite twice the b-tree work.
@@ -321,8 +322,9 @@ fn insert_events(
     insert_runs(
         conn,
         "insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key, \
-         correlation_id, entity_id, metadata, received_at, test, ordering_key)",
-        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
+         correlation_id, entity_id, metadata, received_at, test, ordering_key, schema_version, \
+         schema_problems)",
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
         rows,
         |row, b| {
             let e = row.event;
@@ -344,7 +346,9 @@ fn insert_events(
                 .next(&e.metadata.as_ref().map(json_text).transpose()?)?
                 .next(&row.received_ms)?
                 .next(&(e.only_endpoint.is_some() && !e.operational))?
-                .next(&e.ordering_key)?;
+                .next(&e.ordering_key)?
+                .next(&e.schema_version)?
+                .next(&problems_text(e)?)?;
             Ok(())
         },
     )

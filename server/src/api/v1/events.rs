@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use herald_engine::model::EventQuery;
 use herald_engine::model::{
-    EventDetail, EventId, EventIn, EventTypeSummary, ExpungeIn, ExpungeOut, Page, Permission,
+    EventDetail, EventId, EventIn, ExpungeIn, ExpungeOut, Page, Permission,
 };
 use herald_engine::store::{DuplicateOf, EventSummary, Ingested};
 use http::StatusCode;
@@ -135,7 +135,10 @@ async fn publish(
         None,
         state.limits.max_payload_bytes,
     )?;
-    let mut ingested = state.engine.publish(caller.tenant_id, vec![event]).await?;
+    let mut ingested = state
+        .engine
+        .publish(caller.tenant_id, vec![event], false)
+        .await?;
     let ingested = ingested
         .pop()
         .ok_or_else(|| ApiError::internal("ingest returned nothing"))?;
@@ -197,7 +200,7 @@ async fn publish_batch(
             herald_engine::validate::event(e, None, Some(i), state.limits.max_payload_bytes)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let ingested = state.engine.publish(caller.tenant_id, events).await?;
+    let ingested = state.engine.publish(caller.tenant_id, events, true).await?;
     let ids: Vec<EventId> = ingested.iter().map(|i| i.event().id).collect();
     Ok((StatusCode::ACCEPTED, Json(BatchReceipt { ids })).into_response())
 }
@@ -265,32 +268,6 @@ async fn detail(
     Ok(Json(detail))
 }
 
-/// List event types
-///
-/// Every type the tenant has published, alphabetically, with counts.
-#[utoipa::path(
-    get,
-    path = "/api/v1/event-types",
-    tag = "Events",
-    responses(
-        (status = 200, description = "The tenant's event types.", body = EventTypes,
-            example = json!({"items": [{"event_type": "order.created", "events": 1042, "last_seen_at": "2026-11-30T09:15:02Z"}]})),
-    ),
-)]
-async fn event_types(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<EventTypes>, ApiError> {
-    caller.require(Permission::Read)?;
-    let items = state.store.event_types(caller.tenant_id).await?;
-    Ok(Json(EventTypes { items }))
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct EventTypes {
-    items: Vec<EventTypeSummary>,
-}
-
 /// This resource's routes, each registered with its documentation; a
 /// publish may carry a payload at the limit with its envelope around it.
 /// Expunge an event (a privacy request)
@@ -349,5 +326,4 @@ pub fn routes(max_payload_bytes: usize) -> OpenApiRouter<AppState> {
         )
         .routes(routes!(detail))
         .routes(routes!(expunge))
-        .routes(routes!(event_types))
 }

@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod dlq;
 mod endpoints;
+mod event_types;
 mod events;
 mod inbox;
 mod live;
@@ -32,6 +33,7 @@ pub fn api(max_payload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(endpoints::routes())
         .merge(retry_policies::routes())
         .merge(events::routes(max_payload_bytes))
+        .merge(event_types::routes())
         .merge(dlq::routes())
         .merge(inbox::routes())
         .merge(replays::routes())

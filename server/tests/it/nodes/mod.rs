@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::receiver::Receiver;
 
+mod catalog;
 mod failover;
 mod migrate;
 mod netns;
