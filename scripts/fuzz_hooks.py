@@ -30,7 +30,13 @@ Rules (server code in brackets):
   (engine validate.rs, `inbox_fields`);
 - POST /api-keys: `endpoint_id` comes with scope `consume` and only with it,
   and names an inbox, which the generator cannot know: a positive case asks
-  for another scope without it (engine auth.rs, `issue_bound_api_key`).
+  for another scope without it (engine auth.rs, `issue_bound_api_key`);
+- POST /event-types, POST /event-types/{name}/versions: `schema` is a JSON
+  Schema (draft 2020-12; the document says "object", not the meta-schema),
+  examples need a schema and must pass it, and a version that could refuse
+  what the current one accepts needs `breaking` (engine event_types.rs): a
+  positive case carries `{"type": "object"}` (which every example object
+  passes) and `breaking: true`.
 """
 
 from __future__ import annotations
@@ -51,6 +57,10 @@ RANGES = {
     ("GET", "/api/v1/audit"): ("since", "until"),
     ("GET", "/api/v1/events"): ("from", "to"),
     ("GET", "/api/v1/dlq"): ("from", "to"),
+}
+CATALOG_BODIES = {
+    ("POST", "/api/v1/event-types"),
+    ("POST", "/api/v1/event-types/{name}/versions"),
 }
 FILTER_BODIES = {
     ("POST", "/api/v1/replays"),
@@ -198,6 +208,11 @@ def within_rules(case):
         case.body.pop("endpoint_id", None)
         if case.body.get("scope") == "consume":
             case.body["scope"] = "read"
+    elif key in CATALOG_BODIES and isinstance(case.body, dict):
+        if key[1].endswith("/versions"):
+            case.body["breaking"] = True
+        if "schema" in case.body or case.body.get("examples"):
+            case.body["schema"] = {"type": "object"}
     elif key == ("POST", "/api/v1/events") and isinstance(case.body, dict):
         headers = case.headers or {}
         sent = [h for h in headers if h.lower() == "idempotency-key"]

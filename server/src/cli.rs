@@ -184,6 +184,25 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// The event catalog: list, show, push a catalog file, pull it (server).
+    #[command(name = "event-types")]
+    EventTypes {
+        #[command(subcommand)]
+        action: crate::remote::EventTypesAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Checks that every stored schema version compiles and, with --events N,
+    /// that each type's last N events pass its current schema; exit code 1
+    /// when anything fails (server; --events needs a manage key).
+    #[command(name = "validate-schemas")]
+    ValidateSchemas {
+        /// Also validate each type's last N stored events (1 to 10000).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        events: Option<u32>,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,6 +275,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Checkpoint { action, remote } => crate::remote::checkpoint(remote, action).await,
         Command::Dlq { action, remote } => crate::remote::dlq(remote, action).await,
         Command::Events { action, remote } => crate::remote::events(remote, action).await,
+        Command::EventTypes { action, remote } => crate::remote::event_types(remote, action).await,
+        Command::ValidateSchemas { events, remote } => {
+            crate::remote::validate_schemas(remote, events).await
+        }
         Command::Endpoints { action, remote } => crate::remote::endpoints(remote, action).await,
         Command::Inbox { action, remote } => crate::remote::inbox(remote, action).await,
         Command::Health { remote } => crate::remote::health(&remote).await,

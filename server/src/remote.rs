@@ -1,7 +1,8 @@
 //! CLI commands that talk to a running Herald over its REST API: replays,
-//! checkpoints, the dead-letter queue and events. Tables for people, `--json`
+//! checkpoints, the dead-letter queue, events and the event catalog. Tables for people, `--json`
 //! for scripts; an API error is printed with its message and exits non-zero.
 
+mod catalog;
 mod endpoints;
 mod health;
 mod inbox;
@@ -341,6 +342,7 @@ fn print_json(v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub use catalog::{EventTypesAction, event_types, validate_schemas};
 pub use endpoints::{EndpointsAction, endpoints};
 pub use health::health;
 pub use inbox::{InboxAction, inbox};

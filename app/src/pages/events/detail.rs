@@ -86,7 +86,24 @@ pub fn EventPage() -> impl IntoView {
                                 <dt>"Correlation id"</dt><dd>{e.correlation_id.clone().unwrap_or_else(|| "—".into())}</dd>
                                 <dt>"Entity id"</dt><dd>{e.entity_id.clone().unwrap_or_else(|| "—".into())}</dd>
                                 <dt>"Idempotency key"</dt><dd>{e.idempotency_key.clone().unwrap_or_else(|| "—".into())}</dd>
+                                <dt>"Schema"</dt><dd>{match e.schema_version {
+                                    Some(v) if e.schema_problems.is_empty() => format!("Passed version {v}"),
+                                    Some(v) => format!("Failed version {v}: accepted with a warning"),
+                                    None => "Not checked".to_string(),
+                                }}</dd>
                             </dl>
+                            {(!e.schema_problems.is_empty()).then(|| view! {
+                                <div class="notice failure" role="note" aria-labelledby="schema-problems">
+                                    <h2 id="schema-problems">"What its schema found"</h2>
+                                    <p>"The tenant's schema mode is warn: the event was accepted and delivered as sent, though its type's schema refuses it."</p>
+                                    <ul class="schema-problems">
+                                        {e.schema_problems.iter().map(|p| view! {
+                                            <li><code>{if p.pointer.is_empty() { "(the payload)".to_string() } else { p.pointer.clone() }}</code>
+                                                " " <strong>{p.keyword.clone()}</strong> ": " {p.message.clone()}</li>
+                                        }).collect_view()}
+                                    </ul>
+                                </div>
+                            })}
                             <h2>"Payload"</h2>
                             {match e.expunged_at {
                                 Some(at) => view! {
