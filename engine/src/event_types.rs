@@ -44,6 +44,14 @@ fn description(text: &str) -> Result<()> {
 
 /// Compiles a schema and checks its examples against it.
 fn schema_and_examples(schema: &Value, examples: &[Value]) -> Result<CompiledSchema> {
+    // `true` is a JSON Schema too, but in the catalog "no schema" is said
+    // by leaving it out.
+    if !schema.is_object() {
+        return Err(EngineError::invalid(
+            "schema",
+            "must be a JSON object: a JSON Schema (draft 2020-12)",
+        ));
+    }
     let size = schema.to_string().len();
     if size > MAX_SCHEMA_BYTES {
         return Err(EngineError::TooLarge {
@@ -64,6 +72,12 @@ fn schema_and_examples(schema: &Value, examples: &[Value]) -> Result<CompiledSch
         ));
     }
     for (i, example) in examples.iter().enumerate() {
+        if !example.is_object() {
+            return Err(EngineError::invalid(
+                format!("examples[{i}]"),
+                "an example is a payload: a JSON object",
+            ));
+        }
         let problems = compiled.problems(example);
         if !problems.is_empty() {
             let each: Vec<String> = problems.iter().map(|p| p.describe()).collect();
@@ -117,6 +131,17 @@ impl Engine {
             entry.schema_warnings = seen.schema_warnings;
         }
         Ok(entries.into_values().collect())
+    }
+
+    /// The tenant's catalog (registered types, not archived ones) as an
+    /// AsyncAPI 3.0 document; its version is the catalog's revision.
+    pub async fn asyncapi(&self, tenant: TenantId, tenant_name: &str) -> Result<Value> {
+        let snapshot = self.store.catalog_snapshot(tenant).await?;
+        Ok(crate::asyncapi::document(
+            tenant_name,
+            &snapshot.revision.to_string(),
+            &snapshot.types,
+        ))
     }
 
     /// A registered type with its versions and counts.

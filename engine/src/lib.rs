@@ -10,6 +10,8 @@ pub mod retry;
 #[cfg(feature = "server")]
 pub mod ack;
 #[cfg(feature = "server")]
+pub mod asyncapi;
+#[cfg(feature = "server")]
 pub mod audit;
 #[cfg(feature = "server")]
 pub mod auth;

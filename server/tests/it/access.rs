@@ -127,6 +127,7 @@ pub(crate) fn api_routes() -> Vec<Route> {
             Some(json!({"name": "a.b"})),
         ),
         route(M::GET, "/event-types/{name}", P::Read, None),
+        route(M::GET, "/event-types/asyncapi.json", P::Read, None),
         route(
             M::PATCH,
             "/event-types/{name}",

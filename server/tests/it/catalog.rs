@@ -501,6 +501,12 @@ async fn bad_catalog_input_is_refused_and_changes_nothing() {
         ),
         (json!({"name": "x.y", "examples": [{}]}), 422, "examples"),
         (json!({"name": "x.y", "schema": 5}), 422, "schema"),
+        (json!({"name": "x.y", "schema": true}), 422, "schema"),
+        (
+            json!({"name": "x.y", "schema": {}, "examples": [[1], 2]}),
+            422,
+            "examples[0]",
+        ),
         (json!({"name": "x.y", "colour": "red"}), 422, "colour"),
     ];
     for (body, expected, named) in cases {
@@ -674,4 +680,62 @@ async fn the_cli_pulls_and_pushes_the_catalog_and_validates_it() {
         .unwrap();
     assert_eq!(orders["events"]["events_failing"], 1, "{report}");
     assert_eq!(orders["versions"].as_array().unwrap().len(), 3, "{report}");
+}
+
+/// The catalog exported as AsyncAPI 3.0 is valid against AsyncAPI's own
+/// JSON Schema (`tests/fixtures/asyncapi-3.0.0.schema.json`, from the
+/// `@asyncapi/specs` package, Apache-2.0) and carries each registered type's
+/// schema and examples; archived types are left out.
+#[tokio::test]
+async fn the_catalog_exports_as_a_valid_asyncapi_3_document() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    register_orders(&api).await;
+    for body in [
+        json!({"name": "order.shipped", "description": "Shipped.", "deprecated": true}),
+        json!({"name": "order.deleted", "schema": {"type": "object"}}),
+    ] {
+        assert_eq!(api.post("/api/v1/event-types", &body).await.status(), 201);
+    }
+    let res = api
+        .send(
+            reqwest::Method::DELETE,
+            "/api/v1/event-types/order.deleted",
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    let doc = api.get("/api/v1/event-types/asyncapi.json").await;
+    let spec: Value =
+        serde_json::from_str(include_str!("../fixtures/asyncapi-3.0.0.schema.json")).unwrap();
+    let validator = jsonschema::draft7::new(&spec).expect("AsyncAPI's schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+    // The check can fail: a document missing its info is refused.
+    let mut broken = doc.clone();
+    broken.as_object_mut().unwrap().remove("info");
+    assert!(!validator.is_valid(&broken));
+
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    let channels: Vec<&String> = doc["channels"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        channels,
+        ["order.created", "order.shipped"],
+        "archived left out"
+    );
+    let orders = &doc["channels"]["order.created"]["messages"]["event"];
+    assert_eq!(orders["payload"]["schema"], order_schema());
+    assert_eq!(orders["examples"][0]["payload"], good_order());
+    assert_eq!(
+        doc["channels"]["order.shipped"]["messages"]["event"]["deprecated"],
+        true
+    );
+    assert_eq!(
+        doc["operations"]["send.order.created"]["channel"]["$ref"],
+        "#/channels/order.created"
+    );
 }

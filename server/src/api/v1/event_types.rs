@@ -264,9 +264,46 @@ async fn add_version(
     Ok((status, Json(check)))
 }
 
+/// Export the catalog as AsyncAPI 3.0
+///
+/// One channel per registered (not archived) type with its message: the
+/// payload's JSON Schema (draft 2020-12), its examples, `deprecated`, and
+/// the Standard Webhooks headers every request carries. For the teams that
+/// receive the tenant's events: code generators and documentation tools
+/// read it. `info.version` is the catalog's revision: it changes whenever
+/// the catalog does. (A type named `asyncapi.json` is read through the list.)
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-types/asyncapi.json",
+    tag = "Event types",
+    responses(
+        (status = 200, description = "An AsyncAPI 3.0.0 document.", body = Object,
+            example = json!({"asyncapi": "3.0.0", "info": {"title": "Acme: events", "version": "7"},
+                "defaultContentType": "application/json", "channels": {}, "operations": {}})),
+    ),
+)]
+async fn asyncapi(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let tenant = state
+        .store
+        .tenant_by_slug(&caller.tenant_slug)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("tenant of key {} is missing", caller.key_id)))?;
+    Ok(Json(
+        state
+            .engine
+            .asyncapi(caller.tenant_id, &tenant.name)
+            .await?,
+    ))
+}
+
 /// This resource's routes, each registered with its documentation.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(asyncapi))
         .routes(routes!(list, create))
         .routes(routes!(get_one, update, delete))
         .routes(routes!(versions, add_version))
