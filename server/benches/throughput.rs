@@ -64,37 +64,14 @@ fn payload(n: usize) -> Value {
 }
 
 async fn single_ingest(b: &Bench) -> f64 {
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut clients = Vec::new();
-    for _ in 0..SINGLE_CLIENTS {
-        let (http, url, key, next) = (
-            b.http.clone(),
-            format!("{}/api/v1/events", b.base),
-            b.key.clone(),
-            next.clone(),
-        );
-        clients.push(tokio::spawn(async move {
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= SINGLE_EVENTS {
-                    break;
-                }
-                let res = http
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&json!({"event_type": "order.created", "payload": payload(n)}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), 202);
-            }
-        }));
-    }
-    for c in clients {
-        c.await.unwrap();
-    }
-    SINGLE_EVENTS as f64 / started.elapsed().as_secs_f64()
+    common::post_singles(
+        &b.http,
+        &b.base,
+        &b.key,
+        (SINGLE_EVENTS, SINGLE_CLIENTS),
+        |n| json!({"event_type": "order.created", "payload": payload(n)}),
+    )
+    .await
 }
 
 async fn batch_ingest(b: &Bench, batches: usize, event_type: &str) -> f64 {

@@ -9,8 +9,6 @@
 //! payload, validate it). Prints events/s per mode, the median of each and
 //! what validation costs; asserts nothing about speed.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use herald_engine::auth::issue_api_key;
@@ -56,37 +54,14 @@ fn payload(n: usize) -> Value {
 }
 
 async fn publish_all(http: &reqwest::Client, base: &str, key: &str) -> f64 {
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut clients = Vec::new();
-    for _ in 0..CLIENTS {
-        let (http, url, key, next) = (
-            http.clone(),
-            format!("{base}/api/v1/events"),
-            key.to_owned(),
-            next.clone(),
-        );
-        clients.push(tokio::spawn(async move {
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= EVENTS {
-                    break;
-                }
-                let res = http
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&json!({"event_type": "order.created", "payload": payload(n)}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), 202);
-            }
-        }));
-    }
-    for c in clients {
-        c.await.unwrap();
-    }
-    EVENTS as f64 / started.elapsed().as_secs_f64()
+    common::post_singles(
+        http,
+        base,
+        key,
+        (EVENTS, CLIENTS),
+        |n| json!({"event_type": "order.created", "payload": payload(n)}),
+    )
+    .await
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

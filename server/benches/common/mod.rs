@@ -132,3 +132,49 @@ pub async fn time_page(
         times.last().unwrap().as_secs_f64() * 1e3,
     );
 }
+
+/// Publishes `total` events as single POSTs to `{base}/api/v1/events` from
+/// `clients` clients at once, the n-th event's body `body(n)`, each answered
+/// 202; answers events per second.
+#[allow(dead_code)] // the statistics and event-list benches seed through the store
+pub async fn post_singles(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    (total, clients): (usize, usize),
+    body: fn(usize) -> serde_json::Value,
+) -> f64 {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, url, key, next) = (
+            http.clone(),
+            format!("{base}/api/v1/events"),
+            key.to_owned(),
+            next.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                let res = http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&body(n))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 202);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
