@@ -36,6 +36,7 @@ mod canonical;
 mod catalog;
 mod delivery;
 pub mod event_type;
+pub mod filter;
 mod ids;
 mod inbox;
 mod node;
