@@ -58,6 +58,19 @@ test('a product engineer orders an endpoint by key, limits its rate and asks for
     // The receiver verifies Herald's request with the same library.
     new Webhook(secret).verify(got.body, got.headers as Record<string, string>);
     const id = String(got.headers['webhook-id']);
+    // The receiver has the request before Herald has stored its answer (the
+    // receipt is written after the response): the page shows what is stored.
+    await expect
+      .poll(
+        async () => {
+          const detail = await request.get(`${herald.url}/api/v1/events/${eventId}`, {
+            headers: { authorization: `Bearer ${key}` },
+          });
+          return (await detail.json()).deliveries?.[0]?.state;
+        },
+        { timeout: 15_000 },
+      )
+      .toBe('awaiting_ack');
     await page.goto(`/events/${eventId}`);
     const delivery = page.getByRole('article', { name: /Delivery to/ });
     await expect(delivery.getByText('awaiting ack')).toBeVisible();
