@@ -174,6 +174,7 @@ impl TenantCatalog {
         Err(EngineError::SchemaViolation {
             message: refusal_message(&refused, refused_events, batch),
             problems: refused,
+            events: refused_events,
         })
     }
 }

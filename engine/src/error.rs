@@ -33,6 +33,8 @@ pub enum EngineError {
     SchemaViolation {
         message: String,
         problems: Vec<crate::model::EventProblem>,
+        /// Events refused (more than `problems` names past its cap).
+        events: usize,
     },
     /// The tenant's catalog or schema settings changed after the events were
     /// checked: nothing was written; check them again and resubmit.

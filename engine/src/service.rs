@@ -115,14 +115,9 @@ impl Engine {
             let warned = match catalog.check(&mut checked, batch) {
                 Ok(warned) => warned,
                 Err(e) => {
-                    if let EngineError::SchemaViolation { problems, .. } = &e {
-                        let refused = problems
-                            .iter()
-                            .map(|p| p.index)
-                            .collect::<std::collections::BTreeSet<_>>()
-                            .len();
+                    if let EngineError::SchemaViolation { events, .. } = &e {
                         self.metrics
-                            .schema_violations(0, u64::try_from(refused).unwrap_or(0));
+                            .schema_violations(0, u64::try_from(*events).unwrap_or(0));
                     }
                     return Err(e);
                 }

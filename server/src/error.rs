@@ -181,7 +181,9 @@ impl From<EngineError> for ApiError {
                 ApiError::new(ErrorCode::IdempotencyConflict, e.to_string())
             }
             EngineError::Invalid { .. } => ApiError::new(ErrorCode::Invalid, e.to_string()),
-            EngineError::SchemaViolation { message, problems } => {
+            EngineError::SchemaViolation {
+                message, problems, ..
+            } => {
                 let mut error = ApiError::new(ErrorCode::SchemaViolation, message);
                 error.problems = problems;
                 error
