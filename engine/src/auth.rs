@@ -326,21 +326,38 @@ pub async fn issue_api_key(
     name: &str,
     scope: Scope,
 ) -> Result<(ApiKeyOut, String)> {
-    issue_bound_api_key(store, by, tenant, name, scope, None).await
+    issue_bound_api_key(store, by, tenant, name, scope, KeyBinding::default()).await
 }
 
-/// [`issue_api_key`] for any scope: a `consume` key is bound to the inbox
-/// `endpoint` (required then, refused for any other scope).
+/// What a key is bound to besides its tenant and scope.
+#[derive(Debug, Clone, Default)]
+pub struct KeyBinding {
+    /// The inbox a `consume` key consumes (required then, refused for any
+    /// other scope).
+    pub endpoint: Option<crate::model::EndpointId>,
+    /// The source of the events it publishes that name none.
+    pub default_source: Option<String>,
+}
+
+/// [`issue_api_key`] for any scope and binding.
 pub async fn issue_bound_api_key(
     store: &dyn Store,
     by: &AuditBy,
     tenant: TenantId,
     name: &str,
     scope: Scope,
-    endpoint: Option<crate::model::EndpointId>,
+    binding: KeyBinding,
 ) -> Result<(ApiKeyOut, String)> {
     by.require(Permission::ManageApiKeys)?;
     let name = validate_key_name(name)?;
+    let KeyBinding {
+        endpoint,
+        default_source,
+    } = binding;
+    if let Some(source) = &default_source {
+        crate::validate::source_name(source)
+            .map_err(|m| EngineError::invalid("default_source", m))?;
+    }
     match (scope, endpoint) {
         (Scope::Consume, None) => {
             return Err(EngineError::invalid(
@@ -390,6 +407,7 @@ pub async fn issue_bound_api_key(
                 key_digest: secret.digest,
                 scope,
                 endpoint_id: endpoint,
+                default_source,
             },
             &audit,
         )

@@ -222,6 +222,7 @@ mod tests {
             entity_id: None,
             ordering_key: None,
             metadata: None,
+            source: None,
             only_endpoint: None,
             operational: false,
             schema_version: None,

@@ -18,6 +18,8 @@ pub mod auth;
 #[cfg(feature = "server")]
 pub mod catalog;
 #[cfg(feature = "server")]
+pub mod content;
+#[cfg(feature = "server")]
 pub mod deps;
 #[cfg(feature = "server")]
 pub mod dispatch;

@@ -254,6 +254,10 @@ impl Engine {
                 return Err(EngineError::invalid(field, "1 to 200 characters"));
             }
         }
+        if let Some(source) = &filter.source {
+            crate::validate::source_name(source)
+                .map_err(|m| EngineError::invalid("filter.source", m))?;
+        }
         if let Some(cp) = filter.after_checkpoint
             && self
                 .store

@@ -495,6 +495,7 @@ impl Engine {
             entity_id: None,
             ordering_key: None,
             metadata: Some(json!({"herald_test_event": true})),
+            source: None,
         };
         let mut event = validate::event(test, None, None, self.max_payload_bytes)?;
         event.only_endpoint = Some(endpoint.id);

@@ -337,6 +337,9 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         }
     };
     patterns(&input.event_types)?;
+    if let Some(f) = &input.filter {
+        content_filter(f)?;
+    }
     headers(&input.headers)?;
     description(&input.description)?;
     let name = input.name.trim().to_string();
@@ -373,6 +376,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         name,
         description: input.description,
         event_types: input.event_types,
+        filter: input.filter,
         headers: input.headers,
         semantics: input.semantics,
         retry_policy,
@@ -386,6 +390,22 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         circuit_breaker: input.circuit_breaker,
         secret,
     })
+}
+
+/// Checks an endpoint's content filter; the error names the place in it.
+fn content_filter(filter: &serde_json::Value) -> Result<()> {
+    crate::model::Filter::parse(filter)
+        .map(drop)
+        .map_err(|e| invalid("filter", filter_message(&e)))
+}
+
+/// A filter's error as an API message: where, then what.
+pub fn filter_message(e: &crate::model::FilterError) -> String {
+    if e.at.is_empty() {
+        e.message.clone()
+    } else {
+        format!("at {}: {}", e.at, e.message)
+    }
 }
 
 /// What an inbox endpoint may not have: it sends no requests, so no URL,
@@ -450,6 +470,9 @@ pub fn endpoint_patch(mut patch: EndpointPatch) -> Result<EndpointPatch> {
     }
     if let Some(p) = &patch.event_types {
         patterns(p)?;
+    }
+    if let Some(Some(f)) = &patch.filter {
+        content_filter(f)?;
     }
     if let Some(h) = &patch.headers {
         headers(h)?;
@@ -557,6 +580,9 @@ pub fn event(
             ));
         }
     }
+    if let Some(source) = &input.source {
+        source_name(source).map_err(|message| invalid(field("source"), message))?;
+    }
     Ok(NewEvent {
         event_type: input.event_type,
         payload,
@@ -565,11 +591,32 @@ pub fn event(
         entity_id: input.entity_id,
         ordering_key: input.ordering_key,
         metadata: input.metadata,
+        source: input.source,
         only_endpoint: None,
         operational: false,
         schema_version: None,
         schema_problems: Vec::new(),
     })
+}
+
+/// The longest source name.
+pub const MAX_SOURCE_LEN: usize = 100;
+
+/// Checks the name of a publishing service (an event's `source`, an API
+/// key's `default_source`): what is wrong with it, or nothing.
+pub fn source_name(source: &str) -> std::result::Result<(), String> {
+    let ok = !source.is_empty()
+        && source.len() <= MAX_SOURCE_LEN
+        && source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be 1 to {MAX_SOURCE_LEN} characters of A-Z, a-z, 0-9 and -_.:/"
+        ))
+    }
 }
 
 /// Longest payload-dedup window a tenant may set: 7 days.

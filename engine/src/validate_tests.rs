@@ -10,6 +10,7 @@ fn endpoint_in(url: &str) -> EndpointIn {
         kind: Default::default(),
         url: url.into(),
         event_types: vec!["*".into()],
+        filter: None,
         name: String::new(),
         description: String::new(),
         headers: BTreeMap::new(),
@@ -112,6 +113,7 @@ fn an_event_keeps_its_keys_consistent_and_bounded() {
         entity_id: None,
         ordering_key: None,
         metadata: None,
+        source: None,
     };
     let from_header = event(event_in(None), Some("k-1"), None, 1024).unwrap();
     assert_eq!(from_header.idempotency_key.as_deref(), Some("k-1"));

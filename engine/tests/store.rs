@@ -393,6 +393,7 @@ async fn api_keys_resolve_by_digest_within_their_tenant() {
                     key_digest: secret.digest.clone(),
                     scope: Scope::Ingest,
                     endpoint_id: None,
+                    default_source: None,
                 },
                 &audit(),
             )
@@ -475,6 +476,7 @@ async fn an_account_change_and_its_audit_entry_commit_together() {
             key_digest: secret.digest.clone(),
             scope: Scope::Read,
             endpoint_id: None,
+            default_source: None,
         };
         let kept_user = b
             .store

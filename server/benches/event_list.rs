@@ -40,6 +40,7 @@ async fn main() {
                         entity_id: None,
                         ordering_key: None,
                         metadata: None,
+                        source: None,
                     },
                     None,
                     None,

@@ -47,6 +47,7 @@ async fn main() {
                     kind: Default::default(),
                     url: format!("http://127.0.0.1:9/bench-{i}"),
                     event_types: vec!["none.*".into()],
+                    filter: None,
                     name: String::new(),
                     description: String::new(),
                     headers: Default::default(),

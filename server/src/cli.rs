@@ -251,6 +251,9 @@ pub enum ApiKeyAction {
         /// With --scope consume: the inbox endpoint the key consumes.
         #[arg(long)]
         endpoint: Option<String>,
+        /// The source given to the events this key publishes that name none.
+        #[arg(long)]
+        default_source: Option<String>,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -366,6 +369,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     tenant,
                     scope,
                     endpoint,
+                    default_source,
                     common,
                 },
         } => {
@@ -387,7 +391,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     tenant.id,
                     &name,
                     scope,
-                    endpoint,
+                    herald_engine::auth::KeyBinding {
+                        endpoint,
+                        default_source,
+                    },
                 )
                 .await?;
                 anyhow::Ok(issued)

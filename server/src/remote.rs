@@ -52,6 +52,9 @@ pub struct FilterArgs {
     pub correlation_id: Option<String>,
     #[arg(long)]
     pub entity_id: Option<String>,
+    /// Only events published by this source.
+    #[arg(long)]
+    pub source: Option<String>,
     /// Only events with a dead delivery.
     #[arg(long)]
     pub only_failed: bool,
@@ -73,6 +76,7 @@ impl FilterArgs {
         put("endpoint_id", self.endpoint_id.as_ref());
         put("correlation_id", self.correlation_id.as_ref());
         put("entity_id", self.entity_id.as_ref());
+        put("source", self.source.as_ref());
         put("after_checkpoint", self.after_checkpoint.as_ref());
         if !self.event_types.is_empty() {
             filter.insert("event_types".into(), json!(self.event_types));
@@ -215,6 +219,9 @@ pub enum EventsAction {
         endpoint_id: Option<EndpointId>,
         #[arg(long)]
         correlation_id: Option<String>,
+        /// Only events published by this source.
+        #[arg(long)]
+        source: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
@@ -498,6 +505,7 @@ pub async fn events(remote: Remote, action: EventsAction) -> anyhow::Result<()> 
         state,
         endpoint_id,
         correlation_id,
+        source,
         limit,
     } = action;
     let query = EventQuery {
@@ -505,6 +513,7 @@ pub async fn events(remote: Remote, action: EventsAction) -> anyhow::Result<()> 
         state,
         endpoint_id,
         correlation_id,
+        source,
         ..EventQuery::default()
     };
     let out = client
@@ -527,6 +536,7 @@ pub async fn events(remote: Remote, action: EventsAction) -> anyhow::Result<()> 
                 text(&e["id"]),
                 text(&e["seq"]),
                 text(&e["event_type"]),
+                text(&e["source"]),
                 text(&e["received_at"]),
                 format!(
                     "{}/{} ok, {} dead",
@@ -537,6 +547,9 @@ pub async fn events(remote: Remote, action: EventsAction) -> anyhow::Result<()> 
             ]
         })
         .collect();
-    table(&["ID", "SEQ", "TYPE", "RECEIVED", "DELIVERIES"], &rows);
+    table(
+        &["ID", "SEQ", "TYPE", "SOURCE", "RECEIVED", "DELIVERIES"],
+        &rows,
+    );
     Ok(())
 }

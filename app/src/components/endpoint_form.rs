@@ -4,14 +4,17 @@
 use herald_engine::model::RetryPolicyOut;
 use leptos::prelude::*;
 
+use crate::components::filter_editor::FilterEditor;
 use crate::components::ui::{FieldMessage, form_level_error};
 use crate::error::ConsoleError;
 use crate::pages::endpoints::fns::EndpointForm;
 
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 15] = [
     "url",
     "name",
     "event_types",
+    "filter",
+    "filter_event_type",
     "description",
     "headers",
     "retry_policy_id",
@@ -40,6 +43,7 @@ pub fn EndpointFormView(
     let name = RwSignal::new(initial.name);
     let description = RwSignal::new(initial.description);
     let event_types = RwSignal::new(initial.event_types);
+    let filter = RwSignal::new(initial.filter);
     let retry_policy_id = RwSignal::new(initial.retry_policy_id);
     let timeout_secs = RwSignal::new(initial.timeout_secs);
     let max_in_flight = RwSignal::new(initial.max_in_flight);
@@ -70,6 +74,7 @@ pub fn EndpointFormView(
             name: name.get_untracked(),
             description: description.get_untracked(),
             event_types: event_types.get_untracked(),
+            filter: filter.get_untracked(),
             retry_policy_id: retry_policy_id.get_untracked(),
             timeout_secs: timeout_secs.get_untracked(),
             semantics: semantics.get_untracked(),
@@ -115,6 +120,7 @@ pub fn EndpointFormView(
                 </span>
                 <FieldMessage error name="event_types" id="event-types-error"/>
             </label>
+            <FilterEditor filter patterns=event_types error/>
             <ShortField
                 label="Name (optional)"
                 name="name"

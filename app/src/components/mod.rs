@@ -2,6 +2,7 @@ pub mod charts;
 pub mod copy;
 pub mod dialog;
 pub mod endpoint_form;
+pub mod filter_editor;
 pub mod focus;
 pub mod layout;
 pub mod list;

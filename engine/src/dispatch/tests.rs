@@ -110,6 +110,7 @@ async fn with_endpoint(
                 name: String::new(),
                 description: String::new(),
                 event_types: vec!["*".into()],
+                filter: None,
                 headers: Default::default(),
                 semantics: Semantics::AtLeastOnce,
                 // Stored as it is: the store does not validate, so a policy
@@ -171,6 +172,7 @@ async fn publish_one(
                 entity_id: None,
                 ordering_key: None,
                 metadata: None,
+                source: None,
                 only_endpoint: None,
                 operational: false,
                 schema_version: None,

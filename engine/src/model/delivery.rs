@@ -103,6 +103,15 @@ pub struct EndpointIn {
         schema(value_type = Vec<EventPattern>, min_items = 1, max_items = 50)
     )]
     pub event_types: Vec<String>,
+    /// Besides `event_types`: which events this endpoint wants by what
+    /// they carry, a filter over `{event_type, source, payload, metadata}`
+    /// such as `{"payload.total": {"$gte": 100}, "source": "billing"}`
+    /// (operators `$eq $neq $gt $gte $lt $lte $in $nin $exists $and $or
+    /// $not`; dotted paths; at most 8 KiB). Checked when saved: an error
+    /// names the place in the filter (a JSON pointer).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub filter: Option<Value>,
     /// A name people know it by, shown instead of its URL (at most 100
     /// characters; empty: none).
     #[serde(default)]
@@ -184,6 +193,10 @@ pub struct EndpointPatch {
         schema(value_type = Option<Vec<EventPattern>>, min_items = 1, max_items = 50)
     )]
     pub event_types: Option<Vec<String>>,
+    /// A new content filter, or `null` to remove it.
+    #[serde(default, with = "super::double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub filter: Option<Option<Value>>,
     /// `""` removes the name.
     #[serde(default)]
     #[cfg_attr(
@@ -245,6 +258,10 @@ pub struct EndpointOut {
     pub name: String,
     pub description: String,
     pub event_types: Vec<String>,
+    /// The content filter (absent: every event of its types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub filter: Option<Value>,
     pub header_names: Vec<String>,
     pub semantics: Semantics,
     /// The policy in force: the named one when `retry_policy_id` is set.
@@ -312,6 +329,15 @@ pub struct EventIn {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Value>,
+    /// The service that published it, 1 to 100 of A-Z, a-z, 0-9 and
+    /// `-_.:/` (default: the API key's `default_source`, if it has one).
+    /// Events, replays and endpoint filters narrow by it.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 100, pattern = "^[A-Za-z0-9._:/-]+$", example = "billing")
+    )]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -326,6 +352,9 @@ pub struct EventOut {
     pub entity_id: Option<String>,
     pub ordering_key: Option<String>,
     pub metadata: Option<Value>,
+    /// The service that published it (absent: not named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub received_at: DateTime<Utc>,
     /// When the event was expunged (a privacy request): its payload,
     /// metadata and receipts' response bodies were erased; absent otherwise.
@@ -611,6 +640,8 @@ pub struct EventSummary {
     pub event_type: String,
     pub correlation_id: Option<String>,
     pub entity_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub received_at: DateTime<Utc>,
     pub deliveries: u32,
     pub succeeded: u32,

@@ -397,15 +397,15 @@ impl Filter {
 pub fn event_document(
     event_type: &str,
     source: Option<&str>,
-    payload: &Value,
-    metadata: Option<&Value>,
+    payload: Value,
+    metadata: Option<Value>,
 ) -> Value {
-    serde_json::json!({
-        "event_type": event_type,
-        "source": source,
-        "payload": payload,
-        "metadata": metadata.cloned().unwrap_or(Value::Null),
-    })
+    let mut doc = Map::with_capacity(4);
+    doc.insert("event_type".into(), Value::from(event_type));
+    doc.insert("source".into(), source.map_or(Value::Null, Value::from));
+    doc.insert("payload".into(), payload);
+    doc.insert("metadata".into(), metadata.unwrap_or(Value::Null));
+    Value::Object(doc)
 }
 
 #[cfg(test)]
@@ -417,12 +417,12 @@ mod tests {
         event_document(
             "order.created",
             Some("shop"),
-            &json!({
+            json!({
                 "id": "ord_1", "total": 120.5, "currency": "EUR", "express": false,
                 "customer": {"tier": "gold", "tags": ["vip", "eu"]},
                 "items": [{"sku": "A1", "qty": 2}, {"sku": "B7", "qty": 1}]
             }),
-            Some(&json!({"region": "eu-west"})),
+            Some(json!({"region": "eu-west"})),
         )
     }
 

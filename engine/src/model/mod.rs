@@ -34,6 +34,7 @@ mod audit;
 mod breaker;
 mod canonical;
 mod catalog;
+mod content;
 mod delivery;
 pub mod event_type;
 pub mod filter;
@@ -58,7 +59,9 @@ pub use catalog::{
     CatalogEntry, EventFailure, EventProblem, EventTypeDetail, EventTypeIn, EventTypeOut,
     EventTypePatch, SchemaCheckOut, SchemaMode, SchemaProblem, SchemaVersionIn, SchemaVersionOut,
 };
+pub use content::{FilterTestIn, FilterTestOut, SampleEvent};
 pub use delivery::*;
+pub use filter::{Filter, FilterError};
 pub use ids::{
     ActionId, ApiKeyId, AttemptId, AuditId, CheckpointId, DeliveryId, DlqEntryId, EndpointId,
     EventId, IdParseError, PlayInboxId, ReplayId, RetryPolicyId, SessionId, TenantId, UserId,
@@ -198,6 +201,9 @@ pub struct ApiKeyOut {
     /// The inbox a `consume` key is bound to (the only one it may use).
     #[serde(default)]
     pub endpoint_id: Option<EndpointId>,
+    /// The `source` of the events it publishes that name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_source: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -219,6 +225,14 @@ pub struct ApiKeyIn {
     /// consumes.
     #[serde(default)]
     pub endpoint_id: Option<EndpointId>,
+    /// The `source` given to the events this key publishes that name none:
+    /// 1 to 100 of A-Z, a-z, 0-9 and `-_.:/`.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 100, pattern = "^[A-Za-z0-9._:/-]+$", example = "billing")
+    )]
+    pub default_source: Option<String>,
 }
 
 /// A list page with a keyset cursor: pass `next_cursor` back as `cursor` for the

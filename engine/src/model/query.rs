@@ -444,6 +444,8 @@ pub struct EventQuery {
     pub event_type: Option<String>,
     pub correlation_id: Option<String>,
     pub entity_id: Option<String>,
+    /// Events published by this source (exact).
+    pub source: Option<String>,
     /// Events with a delivery to this endpoint.
     pub endpoint_id: Option<EndpointId>,
     /// Events with a delivery in this state: pending, in_flight, succeeded or dead.
@@ -464,6 +466,7 @@ list_query!(EventQuery {
     event_type: text,
     correlation_id: text,
     entity_id: text,
+    source: text,
     endpoint_id: id,
     state: choice,
     from: time,

@@ -31,6 +31,7 @@ fn full_event_query() -> EventQuery {
         event_type: Some("order.created".into()),
         correlation_id: Some("a b&c=d/é".into()),
         entity_id: Some("cust 42".into()),
+        source: Some("billing/v2".into()),
         endpoint_id: Some(EndpointId::nil()),
         state: Some(DeliveryState::InFlight),
         from: parse_rfc3339("2026-11-30T09:00:00Z"),

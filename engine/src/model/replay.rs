@@ -115,6 +115,13 @@ pub struct ReplayFilter {
     pub correlation_id: Option<String>,
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub entity_id: Option<String>,
+    /// Only events published by this source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 100, pattern = "^[A-Za-z0-9._:/-]+$")
+    )]
+    pub source: Option<String>,
     /// Only events with a dead delivery, and only those deliveries.
     #[serde(default)]
     pub only_failed: bool,

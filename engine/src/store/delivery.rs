@@ -21,6 +21,8 @@ pub struct NewEndpoint {
     pub name: String,
     pub description: String,
     pub event_types: Vec<String>,
+    /// A content filter, checked.
+    pub filter: Option<Value>,
     pub headers: BTreeMap<String, String>,
     pub semantics: Semantics,
     pub retry_policy: RetryPolicy,
@@ -46,6 +48,8 @@ pub struct NewEvent {
     pub entity_id: Option<String>,
     pub ordering_key: Option<String>,
     pub metadata: Option<Value>,
+    /// The publishing service, named by the event or its API key.
+    pub source: Option<String>,
     /// A test event: delivered to this endpoint only, whatever its patterns,
     /// and marked `herald-test: true` on every request so a receiver can tell.
     pub only_endpoint: Option<EndpointId>,

@@ -4,12 +4,15 @@
 //! reads the tenant's state (`TenantState`) and writes the planned rows.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::Value;
 
 use crate::Result;
 use crate::ingest::{
     BatchSeen, check_stored_under_key, goes_to, payload_dedup_applies, payload_digest,
 };
-use crate::model::{EventId, OrderingMode};
+use crate::model::{EventId, Filter, OrderingMode};
 use crate::store::convert::from_json;
 use crate::store::rows::EventRow;
 use crate::store::{
@@ -30,11 +33,12 @@ pub(crate) struct Row<'a> {
 }
 
 /// A tenant's dedup window and catalog revision beside each of its
-/// endpoints (id, patterns, ordering), or once with no endpoint, as ingest
-/// reads them.
+/// endpoints (id, patterns, ordering, content filter), or once with no
+/// endpoint, as ingest reads them.
 pub(crate) type Listed = (
     Option<i64>,
     i64,
+    Option<String>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -47,8 +51,12 @@ pub(crate) fn routes_of(listed: Vec<Listed>) -> Result<(Option<i64>, i64, Vec<Ro
     let revision = listed.first().map_or(0, |(_, revision, ..)| *revision);
     let endpoints = listed
         .into_iter()
-        .filter_map(|(_, _, id, patterns, ordering)| Some((id?, patterns?, ordering?)))
-        .map(|(id, patterns, ordering)| Route::listed(id, &patterns, &ordering))
+        .filter_map(|(_, _, id, patterns, ordering, filter)| {
+            Some((id?, patterns?, ordering?, filter))
+        })
+        .map(|(id, patterns, ordering, filter)| {
+            Route::listed(id, &patterns, &ordering, filter.as_deref())
+        })
         .collect::<Result<Vec<Route>>>()?;
     Ok((window_ms, revision, endpoints))
 }
@@ -58,16 +66,84 @@ pub(crate) struct Route {
     pub(crate) id: String,
     pub(crate) patterns: Vec<String>,
     pub(crate) ordering: OrderingMode,
+    pub(crate) filter: Option<Arc<Filter>>,
 }
 
 impl Route {
-    /// Reads an endpoint's row as listed (`event_types` as JSON text).
-    pub(crate) fn listed(id: String, patterns: &str, ordering: &str) -> Result<Self> {
+    /// Reads an endpoint's row as listed (`event_types` and `filter` as
+    /// JSON text).
+    pub(crate) fn listed(
+        id: String,
+        patterns: &str,
+        ordering: &str,
+        filter: Option<&str>,
+    ) -> Result<Self> {
         Ok(Route {
+            filter: filter.and_then(|f| compiled_filter(&id, f)),
             id,
             patterns: from_json(patterns, "endpoint event types")?,
             ordering: stored_id(ordering)?,
         })
+    }
+
+    /// Whether `event` goes to this endpoint: its patterns, then its
+    /// filter, over the event's document (made once per event, on first
+    /// need, in `doc`). A test or operational event goes where it is
+    /// addressed.
+    pub(crate) fn takes(&self, event: &NewEvent, doc: &mut Option<Value>) -> bool {
+        if !goes_to(event, &self.id, &self.patterns) {
+            return false;
+        }
+        match &self.filter {
+            Some(filter) if event.only_endpoint.is_none() => {
+                filter.matches(doc.get_or_insert_with(|| document_of(event)))
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The document a content filter reads for a new event.
+pub(crate) fn document_of(event: &NewEvent) -> Value {
+    crate::model::filter::event_document(
+        &event.event_type,
+        event.source.as_deref(),
+        serde_json::from_str(&event.payload).unwrap_or(Value::Null),
+        event.metadata.clone(),
+    )
+}
+
+/// Filters compiled once per text and kept: ingest reads every endpoint's
+/// filter on every request. Bounded: past this many, the cache starts over.
+const FILTER_CACHE: usize = 4_096;
+
+/// An endpoint's stored filter, compiled. A stored filter was checked when
+/// it was saved; one that no longer parses (a limit lowered since) is logged
+/// and ignored, so the endpoint gets every event of its types rather than
+/// none.
+pub(crate) fn compiled_filter(endpoint: &str, text: &str) -> Option<Arc<Filter>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Filter>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some(found) = cache.lock().ok()?.get(text) {
+        return Some(found.clone());
+    }
+    let parsed = serde_json::from_str::<Value>(text)
+        .map_err(|e| e.to_string())
+        .and_then(|v| Filter::parse(&v).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(filter) => {
+            let filter = Arc::new(filter);
+            let mut cache = cache.lock().ok()?;
+            if cache.len() >= FILTER_CACHE {
+                cache.clear();
+            }
+            cache.insert(text.to_owned(), filter.clone());
+            Some(filter)
+        }
+        Err(e) => {
+            tracing::error!(endpoint, error = %e, "stored content filter does not parse; ignored");
+            None
+        }
     }
 }
 
@@ -133,6 +209,7 @@ pub(crate) fn plan<'a>(
             continue;
         }
         let id = EventId::new();
+        let mut doc = None;
         let row = Row {
             id,
             id_text: id.text(),
@@ -143,7 +220,7 @@ pub(crate) fn plan<'a>(
                 .endpoints
                 .iter()
                 .enumerate()
-                .filter(|(_, route)| goes_to(event, &route.id, &route.patterns))
+                .filter(|(_, route)| route.takes(event, &mut doc))
                 .map(|(at, _)| at)
                 .collect(),
             received_ms: to_millis(request.now),

@@ -75,6 +75,7 @@ mod tests {
             scope: Scope::All,
             endpoint_id: None,
             last_used_at: None,
+            default_source: None,
         }
     }
 

@@ -54,6 +54,7 @@ pub(crate) struct ApiKeyRow {
     pub(crate) created_at: i64,
     pub(crate) last_used_at: Option<i64>,
     pub(crate) endpoint_id: Option<String>,
+    pub(crate) default_source: Option<String>,
 }
 
 impl TryFrom<ApiKeyRow> for ApiKeyOut {
@@ -66,6 +67,7 @@ impl TryFrom<ApiKeyRow> for ApiKeyOut {
             tenant: r.tenant,
             scope: stored_id(&r.scope)?,
             endpoint_id: r.endpoint_id.as_deref().map(stored_id).transpose()?,
+            default_source: r.default_source,
             created_at: from_millis(r.created_at),
             last_used_at: r.last_used_at.map(from_millis),
         })
@@ -218,6 +220,7 @@ pub(crate) struct EndpointRow {
     pub(crate) updated_at: i64,
     pub(crate) kind: String,
     pub(crate) name: String,
+    pub(crate) filter: Option<String>,
 }
 
 impl TryFrom<EndpointRow> for EndpointOut {
@@ -231,6 +234,11 @@ impl TryFrom<EndpointRow> for EndpointOut {
             name: r.name,
             description: r.description,
             event_types: from_json(&r.event_types, "endpoint event types")?,
+            filter: r
+                .filter
+                .as_deref()
+                .map(|f| from_json(f, "endpoint filter"))
+                .transpose()?,
             header_names: headers.into_keys().collect(),
             semantics: semantics_of(&r.semantics),
             retry_policy: from_json(&r.retry_policy, "retry policy")?,
@@ -320,6 +328,7 @@ pub(crate) struct EventRow {
     pub(crate) expunged_at: Option<i64>,
     pub(crate) schema_version: Option<i64>,
     pub(crate) schema_problems: Option<String>,
+    pub(crate) source: Option<String>,
 }
 
 impl TryFrom<EventRow> for EventOut {
@@ -339,6 +348,7 @@ impl TryFrom<EventRow> for EventOut {
                 .as_deref()
                 .map(|m| from_json(m, "event metadata"))
                 .transpose()?,
+            source: r.source,
             received_at: from_millis(r.received_at),
             expunged_at: r.expunged_at.map(from_millis),
             schema_version: r.schema_version.and_then(|v| u32::try_from(v).ok()),
@@ -359,6 +369,7 @@ pub(crate) struct SummaryRow {
     pub(crate) event_type: String,
     pub(crate) correlation_id: Option<String>,
     pub(crate) entity_id: Option<String>,
+    pub(crate) source: Option<String>,
     pub(crate) received_at: i64,
     pub(crate) deliveries: i64,
     pub(crate) succeeded: i64,
@@ -375,6 +386,7 @@ impl TryFrom<SummaryRow> for EventSummary {
             event_type: r.event_type,
             correlation_id: r.correlation_id,
             entity_id: r.entity_id,
+            source: r.source,
             received_at: from_millis(r.received_at),
             deliveries: count(r.deliveries),
             succeeded: count(r.succeeded),

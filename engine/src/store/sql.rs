@@ -28,13 +28,13 @@ pub(crate) const REARM_DELIVERY: &str = r"update deliveries
 /// The policy in force is the named one when the endpoint follows one.
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, headers, semantics, \
      coalesce((select rp.policy from retry_policies rp where rp.id = endpoints.retry_policy_id), retry_policy) as retry_policy, \
-     retry_policy_id, timeout_ms, max_in_flight, ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, breaker_state, breaker_until, breaker_opened_at, breaker_trips, breaker_failing_since, disabled_reason, disabled_at, created_at, updated_at, kind, name";
+     retry_policy_id, timeout_ms, max_in_flight, ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, breaker_state, breaker_until, breaker_opened_at, breaker_trips, breaker_failing_since, disabled_reason, disabled_at, created_at, updated_at, kind, name, filter";
 
-pub(crate) const EVENT_COLUMNS: &str = "id, seq, event_type, payload, idempotency_key, correlation_id, entity_id, metadata, received_at, ordering_key, expunged_at, schema_version, schema_problems";
+pub(crate) const EVENT_COLUMNS: &str = "id, seq, event_type, payload, idempotency_key, correlation_id, entity_id, metadata, received_at, ordering_key, expunged_at, schema_version, schema_problems, source";
 
 /// One row of an event list, with its delivery counts: the select ends with
 /// `where e.tenant_id = ` for the caller to bind and narrow.
-pub(crate) const SUMMARY_SELECT: &str = r"select e.id, e.seq, e.event_type, e.correlation_id, e.entity_id, e.received_at,
+pub(crate) const SUMMARY_SELECT: &str = r"select e.id, e.seq, e.event_type, e.correlation_id, e.entity_id, e.source, e.received_at,
        (select count(*) from deliveries d where d.event_id = e.id) as deliveries,
        (select count(*) from deliveries d where d.event_id = e.id and d.state = 'succeeded') as succeeded,
        (select count(*) from deliveries d where d.event_id = e.id and d.state = 'dead') as dead

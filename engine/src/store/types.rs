@@ -84,6 +84,8 @@ pub struct NewApiKey {
     pub scope: Scope,
     /// The inbox a `consume` key is bound to.
     pub endpoint_id: Option<crate::model::EndpointId>,
+    /// The source the events it publishes carry when they name none.
+    pub default_source: Option<String>,
 }
 
 /// What a presented API key resolves to.
@@ -96,6 +98,8 @@ pub struct ApiKeyAuth {
     /// The inbox a `consume` key is bound to.
     pub endpoint_id: Option<crate::model::EndpointId>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The source the events it publishes carry when they name none.
+    pub default_source: Option<String>,
 }
 
 /// When failed sign-ins lock what. Counting per account *and* client address

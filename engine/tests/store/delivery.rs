@@ -153,6 +153,7 @@ pub(crate) fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
         name: String::new(),
         description: String::new(),
         event_types: patterns.iter().map(|p| p.to_string()).collect(),
+        filter: None,
         headers: Default::default(),
         semantics,
         retry_policy: RetryPolicy::default(),
@@ -241,6 +242,83 @@ async fn ingest_fans_out_to_matching_endpoints_in_sequence() {
             "{}",
             b.name
         );
+    }
+}
+
+/// An endpoint's content filter decides at ingest whether an event of its
+/// types goes there, over the event's payload, source and metadata; a test
+/// event goes where it is addressed whatever the filter. The source is kept.
+#[tokio::test]
+async fn ingest_honours_content_filters_and_keeps_the_source() {
+    for b in backends().await {
+        let t = default_tenant(&b).await;
+        let mut filtered = endpoint(&["order.*"], Semantics::AtLeastOnce);
+        filtered.filter = Some(serde_json::json!({
+            "source": "shop",
+            "$or": [{"payload.total": {"$gte": 100}}, {"metadata.vip": true}]
+        }));
+        let filtered = b
+            .store
+            .create_endpoint(t.id, filtered, &audit())
+            .await
+            .unwrap();
+        let event_of = |payload: &str, source: Option<&str>, metadata| NewEvent {
+            source: source.map(str::to_owned),
+            metadata,
+            payload: payload.to_owned(),
+            ..event("order.created", None)
+        };
+        let out = b
+            .store
+            .ingest(
+                t.id,
+                vec![
+                    event_of(r#"{"total":150}"#, Some("shop"), None),
+                    event_of(r#"{"total":150}"#, Some("till"), None),
+                    event_of(r#"{"total":5}"#, Some("shop"), None),
+                    event_of(
+                        r#"{"total":5}"#,
+                        Some("shop"),
+                        Some(serde_json::json!({"vip": true})),
+                    ),
+                    event_of(r#"{"total":5}"#, None, None),
+                    NewEvent {
+                        only_endpoint: Some(filtered.id),
+                        ..event_of(r#"{"total":0}"#, None, None)
+                    },
+                ],
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let counts: Vec<u32> = out
+            .iter()
+            .map(|i| match i {
+                Ingested::Created { deliveries, .. } => *deliveries,
+                Ingested::Duplicate { .. } => panic!("nothing repeats"),
+            })
+            .collect();
+        assert_eq!(counts, [1, 0, 0, 1, 0, 1], "{}", b.name);
+        let stored = b
+            .store
+            .event_detail(t.id, out[1].event().id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.event.source.as_deref(), Some("till"), "{}", b.name);
+        let listed = b
+            .store
+            .list_events(
+                t.id,
+                &herald_engine::model::EventQuery {
+                    source: Some("shop".into()),
+                    ..Default::default()
+                },
+                50,
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.items.len(), 3, "{}", b.name);
     }
 }
 

@@ -61,6 +61,7 @@ async fn every_list_pages_through_everything_once_in_order() {
                 key_digest: secret.digest,
                 scope: herald_engine::model::Scope::Read,
                 endpoint_id: None,
+                default_source: None,
             };
             keys.push(
                 b.store

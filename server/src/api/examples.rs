@@ -38,6 +38,7 @@ pub fn endpoint_in() -> Value {
     json!({
         "url": "https://hooks.example.com/herald",
         "event_types": ["order.*", "invoice.paid"],
+        "filter": order_filter(),
         "name": "Orders service",
         "description": "Order and invoice events for the orders service",
         "headers": {"X-Team": "orders"},
@@ -55,6 +56,7 @@ pub fn endpoint() -> Value {
         "id": ENDPOINT, "url": "https://hooks.example.com/herald",
         "name": "Orders service", "description": "Order and invoice events for the orders service",
         "event_types": ["order.*", "invoice.paid"],
+        "filter": order_filter(),
         "header_names": ["X-Team"], "semantics": "at_least_once",
         "retry_policy": retry_policy(), "retry_policy_id": null, "timeout_ms": 10000,
         "max_in_flight": 16, "ordering": "key", "on_dead": "block",
@@ -65,6 +67,25 @@ pub fn endpoint() -> Value {
         "breaker": {"state": "closed", "opened_at": null, "probe_at": null, "trips": 0, "failing_since": null},
         "enabled": true, "disabled_reason": null,
         "created_at": AT, "updated_at": AT
+    })
+}
+
+/// A content filter: large orders from the shop, or any express one.
+pub fn order_filter() -> Value {
+    json!({"source": "shop", "$or": [{"payload.total": {"$gte": 100}}, {"payload.express": true}]})
+}
+
+pub fn filter_test_in() -> Value {
+    json!({"filter": order_filter(), "event_type": "order.created"})
+}
+
+pub fn filter_test_out() -> Value {
+    json!({
+        "matches": false,
+        "why": "none of $or holds: /$or/0/payload.total/$gte: payload.total is 42, not at least 100; /$or/1/payload.express: payload.express is false, not equal to true",
+        "event_id": EVENT,
+        "document": {"event_type": "order.created", "source": "shop",
+                     "payload": {"order_id": "ord_1042", "total": 42, "express": false}, "metadata": null}
     })
 }
 

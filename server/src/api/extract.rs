@@ -25,6 +25,8 @@ pub struct Caller {
     pub scope: Scope,
     /// The inbox a `consume` key is bound to.
     pub endpoint_id: Option<herald_engine::model::EndpointId>,
+    /// The source of the events this key publishes that name none.
+    pub default_source: Option<String>,
 }
 
 impl Caller {
@@ -125,6 +127,7 @@ impl FromRequestParts<AppState> for Caller {
             tenant_slug: auth.tenant_slug,
             scope: auth.scope,
             endpoint_id: auth.endpoint_id,
+            default_source: auth.default_source,
         })
     }
 }

@@ -89,6 +89,12 @@ pub(crate) fn api_routes() -> Vec<Route> {
             P::SendTestEvent,
             Some(json!({})),
         ),
+        route(
+            M::POST,
+            "/endpoints/filter-test",
+            P::Read,
+            Some(json!({"filter": {}, "event": {"event_type": "a.b", "payload": {}}})),
+        ),
         route(M::GET, "/retry-policies", P::Read, None),
         route(
             M::POST,
@@ -404,6 +410,11 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             "send_test_event",
             Needs(P::SendTestEvent),
             format!("id={ep}"),
+        ),
+        (
+            "test_filter",
+            Needs(P::Read),
+            "filter=%7B%7D&event_type=a.b".into(),
         ),
         ("list_events", Needs(P::Read), "query=".into()),
         (

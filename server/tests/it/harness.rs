@@ -123,7 +123,10 @@ impl TestServer {
             tenant.id,
             &format!("{scope} key"),
             scope,
-            inbox,
+            herald_engine::auth::KeyBinding {
+                endpoint: inbox,
+                default_source: None,
+            },
         )
         .await
         .unwrap();

@@ -14,6 +14,7 @@ mod catalog_export;
 mod cli;
 mod client;
 mod console;
+mod content;
 mod crash;
 mod delivery;
 mod destinations;

@@ -129,6 +129,11 @@ fn EndpointView(
         name: e.name.clone(),
         description: e.description.clone(),
         event_types: e.event_types.join(", "),
+        filter: e
+            .filter
+            .as_ref()
+            .and_then(|f| serde_json::to_string_pretty(f).ok())
+            .unwrap_or_default(),
         retry_policy_id: e.retry_policy_id.map(|p| p.to_string()).unwrap_or_default(),
         timeout_secs: format!("{}", f64::from(e.timeout_ms) / 1000.0),
         semantics: e.semantics.as_str().to_string(),
@@ -174,6 +179,9 @@ fn EndpointView(
             })}
             <dt>"Description"</dt><dd>{if e.description.is_empty() { "—".to_string() } else { e.description.clone() }}</dd>
             <dt>"Event types"</dt><dd><code>{e.event_types.join(", ")}</code></dd>
+            {e.filter.as_ref().map(|f| view! {
+                <dt>"Content filter"</dt><dd><code class="filter-shown">{f.to_string()}</code></dd>
+            })}
             <dt>"Retry policy"</dt><dd>{policy_label}": attempts at "{schedule}</dd>
             <dt>"Timeout"</dt><dd>{format!("{} s", f64::from(e.timeout_ms) / 1000.0)}</dd>
             <dt>"Delivery"</dt><dd>{semantics_text(&e)}</dd>

@@ -186,6 +186,10 @@ pub struct EndpointForm {
     pub description: String,
     /// Comma- or space-separated patterns.
     pub event_types: String,
+    /// A content filter as JSON text; empty for none (on create) / to
+    /// remove it (on edit).
+    #[serde(default)]
+    pub filter: String,
     /// A named policy's id, or empty for the default schedule (on create) /
     /// no change (on edit).
     #[serde(default)]
@@ -330,6 +334,20 @@ mod checks {
         parse_headers(&form.headers).map_err(invalid_field)
     }
 
+    /// A content filter as typed: none when empty; JSON otherwise (the
+    /// engine checks the rest).
+    pub fn filter(text: &str) -> Result<Option<serde_json::Value>, ConsoleError> {
+        match text.trim() {
+            "" => Ok(None),
+            t => serde_json::from_str(t).map(Some).map_err(|e| {
+                fail(ConsoleError::Invalid {
+                    field: "filter".into(),
+                    message: format!("is not JSON: {e}"),
+                })
+            }),
+        }
+    }
+
     pub fn patterns(form: &EndpointForm) -> Vec<String> {
         split_patterns(&form.event_types)
     }
@@ -348,6 +366,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         kind: checks::choice("kind", &form.kind)?.unwrap_or_default(),
         url: form.url.trim().to_string(),
         event_types: checks::patterns(&form),
+        filter: checks::filter(&form.filter)?,
         name: form.name.trim().to_string(),
         description: form.description.trim().to_string(),
         headers: checks::headers(&form)?,
@@ -388,6 +407,7 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
     let patch = EndpointPatch {
         url: Some(form.url.trim().to_string()),
         event_types: Some(checks::patterns(&form)),
+        filter: Some(checks::filter(&form.filter)?),
         name: Some(form.name.trim().to_string()),
         description: Some(form.description.trim().to_string()),
         headers: (!headers.is_empty()).then_some(headers),
@@ -537,3 +557,47 @@ pub async fn recent_deliveries(
 
 /// How many of its latest deliveries an endpoint's page lists.
 pub const RECENT_DELIVERIES: u32 = 10;
+
+/// Tries a content filter, as typed in the endpoint form, on the newest
+/// stored event of a type.
+#[server(prefix = "/fn", endpoint = "test_filter")]
+pub async fn test_filter(
+    filter: String,
+    event_type: String,
+) -> Result<herald_engine::model::FilterTestOut, ConsoleError> {
+    use crate::ssr::{Call, fail, open};
+    use herald_engine::model::{FilterTestIn, Permission};
+    let Call { state, tenant, .. } = open(Permission::Read).await?;
+    let Some(filter) = checks::filter(&filter)? else {
+        return Err(fail(ConsoleError::Invalid {
+            field: "filter".into(),
+            message: "write a filter to test".into(),
+        }));
+    };
+    let event_type = event_type.trim();
+    if event_type.is_empty() {
+        return Err(fail(ConsoleError::Invalid {
+            field: "filter_event_type".into(),
+            message: "name the event type whose newest event to test on".into(),
+        }));
+    }
+    let input = FilterTestIn {
+        filter,
+        event_id: None,
+        event_type: Some(event_type.to_owned()),
+        event: None,
+    };
+    state
+        .engine
+        .filter_test(tenant, input)
+        .await
+        .map_err(|e| match e {
+            herald_engine::EngineError::Invalid { field, message } if field == "event_type" => {
+                fail(ConsoleError::Invalid {
+                    field: "filter_event_type".into(),
+                    message,
+                })
+            }
+            other => other.into(),
+        })
+}

@@ -85,6 +85,7 @@ pub fn EventPage() -> impl IntoView {
                                 <dt>"Received"</dt><dd>{when(e.received_at)}</dd>
                                 <dt>"Correlation id"</dt><dd>{e.correlation_id.clone().unwrap_or_else(|| "—".into())}</dd>
                                 <dt>"Entity id"</dt><dd>{e.entity_id.clone().unwrap_or_else(|| "—".into())}</dd>
+                                <dt>"Source"</dt><dd>{e.source.clone().unwrap_or_else(|| "—".into())}</dd>
                                 <dt>"Idempotency key"</dt><dd>{e.idempotency_key.clone().unwrap_or_else(|| "—".into())}</dd>
                                 <dt>"Schema"</dt><dd>{match e.schema_version {
                                     Some(v) if e.schema_problems.is_empty() => format!("Passed version {v}"),

@@ -52,6 +52,9 @@ pub fn EventsPage() -> impl IntoView {
             <label>"Correlation id"
                 <input type="text" name="correlation_id" prop:value=move || current().correlation_id.unwrap_or_default()/>
             </label>
+            <label>"Source"
+                <input type="text" name="source" placeholder="billing" prop:value=move || current().source.unwrap_or_default()/>
+            </label>
             <label>"From (UTC)"
                 <input type="datetime-local" name="from" prop:value=move || typed(current().from)/>
             </label>
@@ -68,7 +71,7 @@ pub fn EventsPage() -> impl IntoView {
             rows={move |page: Page<EventSummary>| {
                         view! {
                             <table aria-label="Events">
-                                <Columns names=&["Received", "Type", "Event", "Deliveries"]/>
+                                <Columns names=&["Received", "Type", "Source", "Event", "Deliveries"]/>
                                 <tbody>
                                     {page.items.into_iter().map(|e| {
                                         // The event page keeps the list's filters for its way back.
@@ -78,6 +81,7 @@ pub fn EventsPage() -> impl IntoView {
                                             <tr>
                                                 <td data-label="Received">{when(e.received_at)}</td>
                                                 <td data-label="Type"><code>{e.event_type.clone()}</code></td>
+                                                <td data-label="Source">{e.source.clone().unwrap_or_else(|| "—".into())}</td>
                                                 <td data-label="Event"><A href=href attr:class="mono">{e.id.to_string()}</A></td>
                                                 <td data-label="Deliveries">
                                                     {(e.deliveries == 0).then(|| view! { <span class="muted">"none"</span> })}

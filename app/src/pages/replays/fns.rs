@@ -26,6 +26,8 @@ pub struct ReplayForm {
     pub correlation_id: String,
     #[serde(default)]
     pub entity_id: String,
+    #[serde(default)]
+    pub source: String,
     /// "on" when the checkbox is ticked.
     #[serde(default)]
     pub only_failed: Option<String>,
@@ -94,6 +96,7 @@ impl ReplayForm {
                 endpoint_id,
                 correlation_id: text(&self.correlation_id),
                 entity_id: text(&self.entity_id),
+                source: text(&self.source),
                 only_failed: self.only_failed.is_some(),
                 after_checkpoint,
             },

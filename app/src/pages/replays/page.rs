@@ -23,13 +23,14 @@ use crate::pages::replays::fns::{
     start_replay,
 };
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "from",
     "to",
     "event_types",
     "endpoint_id",
     "correlation_id",
     "entity_id",
+    "source",
     "rate_per_second",
     "max_events",
     "reason",
@@ -211,6 +212,8 @@ fn NewReplay(
                         get=|f| f.after_checkpoint.clone() set=|f, v| f.after_checkpoint = v/>
                     <Field form error name="correlation_id" label="Correlation id" get=|f| f.correlation_id.clone() set=|f, v| f.correlation_id = v/>
                     <Field form error name="entity_id" label="Entity id" get=|f| f.entity_id.clone() set=|f, v| f.entity_id = v/>
+                    <Field form error name="source" label="Source" help="the publishing service"
+                        get=|f| f.source.clone() set=|f, v| f.source = v/>
                     <label class="inline">
                         <input
                             type="checkbox"

@@ -441,8 +441,9 @@ impl crate::store::AccountStore for This {
         let id = key.id;
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            r"insert into api_keys (id, tenant_id, name, display_prefix, key_digest, scope, created_at, endpoint_id)
-              values ($1, $2, $3, $4, $5, $6, $7, $8)",
+            r"insert into api_keys (id, tenant_id, name, display_prefix, key_digest, scope, created_at, endpoint_id,
+                                   default_source)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id.to_string())
         .bind(key.tenant_id.to_string())
@@ -452,11 +453,12 @@ impl crate::store::AccountStore for This {
         .bind(key.scope.as_str())
         .bind(to_millis(Utc::now()))
         .bind(key.endpoint_id.map(|e| e.to_string()))
+        .bind(&key.default_source)
         .execute(&mut *tx)
         .await?;
         insert_audit(&mut tx, audit).await?;
         let row = sqlx::query_as::<_, ApiKeyRow>(
-            r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at, k.endpoint_id
+            r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at, k.endpoint_id, k.default_source
               from api_keys k join tenants t on t.id = k.tenant_id where k.id = $1",
         )
         .bind(id.to_string())
@@ -478,9 +480,10 @@ impl crate::store::AccountStore for This {
             scope: String,
             last_used_at: Option<i64>,
             endpoint_id: Option<String>,
+            default_source: Option<String>,
         }
         let row = sqlx::query_as::<_, Row>(
-            r"select k.id, k.tenant_id, t.slug as tenant_slug, k.scope, k.last_used_at, k.endpoint_id
+            r"select k.id, k.tenant_id, t.slug as tenant_slug, k.scope, k.last_used_at, k.endpoint_id, k.default_source
               from api_keys k join tenants t on t.id = k.tenant_id
               where k.key_digest = $1 and k.revoked_at is null",
         )
@@ -496,6 +499,7 @@ impl crate::store::AccountStore for This {
                     scope: stored_id(&r.scope)?,
                     endpoint_id: r.endpoint_id.as_deref().map(stored_id).transpose()?,
                     last_used_at: r.last_used_at.map(from_millis),
+                    default_source: r.default_source,
                 })
             })
             .transpose()?;
@@ -523,7 +527,7 @@ impl crate::store::AccountStore for This {
     ) -> Result<Page<ApiKeyOut>> {
         id_page::<ApiKeyRow, _>(
             self.reader(),
-            r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at, k.endpoint_id
+            r"select k.id, k.name, k.display_prefix, t.slug as tenant, k.scope, k.created_at, k.last_used_at, k.endpoint_id, k.default_source
               from api_keys k join tenants t on t.id = k.tenant_id
               where k.tenant_id = $1 and k.id > $2 and k.revoked_at is null
               order by k.id limit $3",

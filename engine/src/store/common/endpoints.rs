@@ -75,8 +75,9 @@ impl crate::store::EndpointStore for This {
         sqlx::query(
             r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
                                      retry_policy, timeout_ms, created_at, updated_at, retry_policy_id, max_in_flight,
-                                     ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, kind, name)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                                     ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, kind, name,
+                                     filter)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -98,6 +99,7 @@ impl crate::store::EndpointStore for This {
         .bind(e.circuit_breaker.as_ref().map(json_text).transpose()?)
         .bind(e.kind.as_str())
         .bind(&e.name)
+        .bind(e.filter.as_ref().map(json_text).transpose()?)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -182,7 +184,8 @@ impl crate::store::EndpointStore for This {
                   breaker_opened_at = case when $19 is null then breaker_opened_at end,
                   breaker_trips = case when $19 is null then breaker_trips else 0 end,
                   breaker_failing_since = case when $19 is null then breaker_failing_since end,
-                  name = coalesce($20, name)
+                  name = coalesce($20, name),
+                  filter = case when $21 then $22 else filter end
               where tenant_id = $9 and id = $10 and deleted_at is null",
         )
         .bind(&patch.url)
@@ -211,6 +214,8 @@ impl crate::store::EndpointStore for This {
         .bind(patch.ack_timeout_secs.map(i64::from))
         .bind(patch.circuit_breaker.as_ref().map(json_text).transpose()?)
         .bind(patch.name.as_deref().map(str::trim))
+        .bind(patch.filter.is_some())
+        .bind(patch.filter.flatten().as_ref().map(json_text).transpose()?)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

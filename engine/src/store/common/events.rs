@@ -79,6 +79,7 @@ impl crate::store::EventStore for This {
             .eq("e.event_type", filter.event_type.clone())
             .eq("e.correlation_id", filter.correlation_id.clone())
             .eq("e.entity_id", filter.entity_id.clone())
+            .eq("e.source", filter.source.clone())
             .between("e.received_at", filter.from, filter.to)
             .before("e.id", filter.cursor);
         if filter.endpoint_id.is_some() || filter.state.is_some() {

@@ -7,6 +7,7 @@
 //! events in sequence order and saves its cursor in the same transaction that
 //! arms their deliveries, so a restarted server resumes exactly where it was.
 
+use std::cell::OnceCell;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -25,30 +26,80 @@ use crate::model::{
     ReplayState, ReplayedDelivery, TenantId,
 };
 use crate::store::convert::{count, from_json, json_text};
+use crate::store::ingest_plan::compiled_filter;
 use crate::store::rows::{JobRow, SummaryRow};
 use crate::store::sql::{JOB_COLUMNS, REARM_DELIVERY, SUMMARY_SELECT};
 use crate::store::{
     Actor, AuditWith, EventSummary, NewAudit, NewReplay, ReplayStep, stored_id, to_millis,
 };
 use crate::{EngineError, Result};
+use serde_json::Value;
 
 /// Events a dry run shows.
 const SAMPLE: i64 = 10;
 
+/// An active endpoint as a replay sees it: what it subscribes to.
+pub(super) struct Target {
+    id: String,
+    patterns: Vec<String>,
+    filter: Option<std::sync::Arc<crate::model::Filter>>,
+}
+
+impl Target {
+    /// Whether the event goes to this endpoint now: its type patterns, then
+    /// its content filter over the event's document (made by `make` on
+    /// first need and kept in `doc` for the other endpoints).
+    fn takes(
+        &self,
+        event_type: &str,
+        doc: &OnceCell<Option<Value>>,
+        make: &dyn Fn() -> Option<Value>,
+    ) -> bool {
+        if !any_pattern_matches(&self.patterns, event_type) {
+            return false;
+        }
+        match &self.filter {
+            Some(filter) => doc
+                .get_or_init(make)
+                .as_ref()
+                .is_some_and(|d| filter.matches(d)),
+            None => true,
+        }
+    }
+}
+
 /// The tenant's active endpoints with their subscriptions.
-pub(super) async fn active_endpoints(
-    conn: &mut DbConnection,
-    tenant: &str,
-) -> Result<Vec<(String, Vec<String>)>> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "select id, event_types from endpoints where tenant_id = $1 and deleted_at is null and disabled_at is null",
+pub(super) async fn active_endpoints(conn: &mut DbConnection, tenant: &str) -> Result<Vec<Target>> {
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "select id, event_types, filter from endpoints where tenant_id = $1 and deleted_at is null and disabled_at is null",
     )
     .bind(tenant)
     .fetch_all(&mut *conn)
     .await?;
     rows.into_iter()
-        .map(|(id, patterns)| Ok((id, from_json(&patterns, "endpoint event types")?)))
+        .map(|(id, patterns, filter)| {
+            Ok(Target {
+                filter: filter.and_then(|f| compiled_filter(&id, &f)),
+                patterns: from_json(&patterns, "endpoint event types")?,
+                id,
+            })
+        })
         .collect()
+}
+
+/// The filter document of a stored event, from its columns (`None`: a
+/// payload that does not read, which no filter matches).
+fn stored_document(
+    event_type: &str,
+    payload: &str,
+    source: Option<&str>,
+    metadata: Option<&str>,
+) -> Option<Value> {
+    let payload = serde_json::from_str(payload).ok()?;
+    let metadata = metadata.and_then(|m| serde_json::from_str(m).ok());
+    Some(crate::model::filter::event_document(
+        event_type, source, payload, metadata,
+    ))
 }
 
 /// Whether the tenant has this endpoint (enabled or not), deleted ones aside.
@@ -161,6 +212,7 @@ fn push_event_filter(q: &mut QueryBuilder<'_, Db>, filter: &ReplayFilter) {
     Conditions(q)
         .eq("e.correlation_id", filter.correlation_id.clone())
         .eq("e.entity_id", filter.entity_id.clone())
+        .eq("e.source", filter.source.clone())
         .between("e.received_at", filter.from, filter.to);
     if filter.only_failed {
         q.push(
@@ -247,14 +299,16 @@ impl crate::store::ReplayStore for This {
         let event_text = event.to_string();
         let now_ms = to_millis(now);
         let mut tx = self.pool().begin().await?;
-        let found: Option<(String, Option<i64>)> = sqlx::query_as(
-            "select event_type, expunged_at from events where tenant_id = $1 and id = $2",
-        )
-        .bind(&tenant_text)
-        .bind(&event_text)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((event_type, expunged)) = found else {
+        #[allow(clippy::type_complexity)]
+        let found: Option<(String, Option<i64>, String, Option<String>, Option<String>)> =
+            sqlx::query_as(
+                "select event_type, expunged_at, payload, source, metadata from events where tenant_id = $1 and id = $2",
+            )
+            .bind(&tenant_text)
+            .bind(&event_text)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some((event_type, expunged, payload, source, metadata)) = found else {
             return Ok(None);
         };
         if expunged.is_some() {
@@ -270,7 +324,7 @@ impl crate::store::ReplayStore for This {
                 let mut targets = Vec::new();
                 for (i, ep) in chosen.iter().enumerate() {
                     let id = ep.to_string();
-                    if !active.iter().any(|(a, _)| *a == id) {
+                    if !active.iter().any(|a| a.id == id) {
                         return Err(if endpoint_exists(&mut tx, &tenant_text, &id).await? {
                             EngineError::Conflict {
                                 message: format!(
@@ -287,11 +341,22 @@ impl crate::store::ReplayStore for This {
                 }
                 targets
             }
-            None => active
-                .into_iter()
-                .filter(|(_, patterns)| any_pattern_matches(patterns, &event_type))
-                .map(|(id, _)| id)
-                .collect(),
+            None => {
+                let doc = OnceCell::new();
+                let make = || {
+                    stored_document(
+                        &event_type,
+                        &payload,
+                        source.as_deref(),
+                        metadata.as_deref(),
+                    )
+                };
+                active
+                    .into_iter()
+                    .filter(|t| t.takes(&event_type, &doc, &make))
+                    .map(|t| t.id)
+                    .collect()
+            }
         };
         let mut out = Vec::with_capacity(targets.len());
         for endpoint in targets {
@@ -596,7 +661,7 @@ impl crate::store::ReplayStore for This {
         let filter: ReplayFilter = from_json(&job.filter, "replay filter")?;
         let want = i64::from(max_events).min(job.total - job.dispatched).max(0);
         let mut q = QueryBuilder::<Db>::new(
-            "select e.id, e.seq, e.event_type from events e where e.tenant_id = ",
+            "select e.id, e.seq, e.event_type, e.payload, e.source, e.metadata from events e where e.tenant_id = ",
         );
         q.push_bind(&job.tenant_id)
             .push(" and e.seq > ")
@@ -605,7 +670,9 @@ impl crate::store::ReplayStore for This {
             .push_bind(job.end_seq);
         push_event_filter(&mut q, &filter);
         q.push(" order by e.seq limit ").push_bind(want);
-        let events: Vec<(String, i64, String)> = if want > 0 {
+        #[allow(clippy::type_complexity)]
+        let events: Vec<(String, i64, String, String, Option<String>, Option<String>)> = if want > 0
+        {
             q.build_query_as().fetch_all(&mut *tx).await?
         } else {
             Vec::new()
@@ -614,10 +681,15 @@ impl crate::store::ReplayStore for This {
         let endpoints = active_endpoints(&mut tx, &job.tenant_id).await?;
         let only = filter.endpoint_id.map(|e| e.to_string());
         let mut deliveries = 0i64;
-        for (event, _, event_type) in &events {
-            for (endpoint, patterns) in &endpoints {
+        for (event, _, event_type, payload, source, metadata) in &events {
+            // Read once per event, and only when an endpoint's filter asks.
+            let doc = OnceCell::new();
+            let make =
+                || stored_document(event_type, payload, source.as_deref(), metadata.as_deref());
+            for target in &endpoints {
+                let endpoint = &target.id;
                 if only.as_ref().is_some_and(|o| o != endpoint)
-                    || !any_pattern_matches(patterns, event_type)
+                    || !target.takes(event_type, &doc, &make)
                 {
                     continue;
                 }
@@ -650,7 +722,7 @@ impl crate::store::ReplayStore for This {
         let cursor = if scan_done {
             job.end_seq
         } else {
-            events.last().map_or(job.cursor_seq, |(_, seq, _)| *seq)
+            events.last().map_or(job.cursor_seq, |(_, seq, ..)| *seq)
         };
         // When the scan ends early (only_failed events that were delivered in
         // the meantime), the total becomes what was actually replayed. The

@@ -78,7 +78,7 @@ async fn tenant_state(
     now_ms: i64,
 ) -> Result<TenantState> {
     let listed: Vec<Listed> = sqlx::query_as(
-        r"select t.payload_dedup_window_ms, t.catalog_revision, e.id, e.event_types, e.ordering
+        r"select t.payload_dedup_window_ms, t.catalog_revision, e.id, e.event_types, e.ordering, e.filter
           from tenants t
           left join endpoints e on e.tenant_id = t.id and e.deleted_at is null
           where t.id = $1
@@ -267,6 +267,7 @@ async fn insert_rows(
         events.received_at.push(row.received_ms);
         events.schema_version.push(e.schema_version.map(i64::from));
         events.schema_problems.push(problems_text(e)?);
+        events.source.push(e.source.clone());
         events
             .test
             .push(e.only_endpoint.is_some() && !e.operational);
@@ -287,15 +288,16 @@ async fn insert_rows(
           ), made as (
               insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key,
                                   correlation_id, entity_id, metadata, received_at, test, ordering_key,
-                                  schema_version, schema_problems)
+                                  schema_version, schema_problems, source)
               select u.id, $1, u.seq + seq.base, u.event_type, u.payload, u.digest, u.idempotency_key,
                      u.correlation_id, u.entity_id, u.metadata, u.received_at, u.test, u.ordering_key,
-                     u.schema_version, u.schema_problems
+                     u.schema_version, u.schema_problems, u.source
               from unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
                           $9::text[], $10::text[], $11::text[], $12::bigint[], $13::boolean[], $23::text[],
-                          $24::bigint[], $25::text[])
+                          $24::bigint[], $25::text[], $27::text[])
                    as u(id, seq, event_type, payload, digest, idempotency_key, correlation_id, entity_id,
-                        metadata, received_at, test, ordering_key, schema_version, schema_problems)
+                        metadata, received_at, test, ordering_key, schema_version, schema_problems,
+                        source)
               cross join seq
           ), d as (
               select u.id, u.event_id, u.endpoint_id, u.due, u.stream,
@@ -348,6 +350,7 @@ async fn insert_rows(
     .bind(&events.schema_version)
     .bind(&events.schema_problems)
     .bind(&warnings)
+    .bind(&events.source)
     .fetch_one(&mut *conn)
     .await?;
     Ok(base)
@@ -370,6 +373,7 @@ struct EventColumns {
     test: Vec<bool>,
     schema_version: Vec<Option<i64>>,
     schema_problems: Vec<Option<String>>,
+    source: Vec<Option<String>>,
 }
 
 /// The deliveries' columns, one array each, for `unnest`.

@@ -94,6 +94,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         expunged_at: r.get(10)?,
         schema_version: r.get(11)?,
         schema_problems: r.get(12)?,
+        source: r.get(13)?,
     })
 }
 
@@ -114,13 +115,20 @@ fn tenant_state(
     // The tenant's dedup window and its active endpoints, in one statement.
     let listed = conn
         .prepare_cached(
-            r"select t.payload_dedup_window_ms, t.catalog_revision, e.id, e.event_types, e.ordering
+            r"select t.payload_dedup_window_ms, t.catalog_revision, e.id, e.event_types, e.ordering, e.filter
               from tenants t
               left join endpoints e on e.tenant_id = t.id and e.deleted_at is null
               where t.id = ?1",
         )?
         .query_map([tenant], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<Listed>>>()?;
     let (window_ms, catalog_revision, endpoints) = routes_of(listed)?;
@@ -323,8 +331,8 @@ fn insert_events(
         conn,
         "insert into events (id, tenant_id, seq, event_type, payload, payload_sha256, idempotency_key, \
          correlation_id, entity_id, metadata, received_at, test, ordering_key, schema_version, \
-         schema_problems)",
-        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
+         schema_problems, source)",
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
         rows,
         |row, b| {
             let e = row.event;
@@ -348,7 +356,8 @@ fn insert_events(
                 .next(&(e.only_endpoint.is_some() && !e.operational))?
                 .next(&e.ordering_key)?
                 .next(&e.schema_version)?
-                .next(&problems_text(e)?)?;
+                .next(&problems_text(e)?)?
+                .next(&e.source)?;
             Ok(())
         },
     )

@@ -87,7 +87,10 @@ async fn create(
         caller.tenant_id,
         &input.name,
         scope,
-        input.endpoint_id,
+        herald_engine::auth::KeyBinding {
+            endpoint: input.endpoint_id,
+            default_source: input.default_source,
+        },
     )
     .await?;
     tracing::info!(key = %listing.id, scope = %scope, "API key created");

@@ -129,6 +129,9 @@ async fn publish(
     if input.correlation_id.is_none() {
         input.correlation_id = correlation.map(|Extension(FromCaller(id))| id);
     }
+    if input.source.is_none() {
+        input.source.clone_from(&caller.default_source);
+    }
     let event = herald_engine::validate::event(
         input,
         idempotency_header(&headers)?,
@@ -196,6 +199,9 @@ async fn publish_batch(
         .map(|(i, mut e)| {
             if e.correlation_id.is_none() {
                 e.correlation_id.clone_from(&header_correlation);
+            }
+            if e.source.is_none() {
+                e.source.clone_from(&caller.default_source);
             }
             herald_engine::validate::event(e, None, Some(i), state.limits.max_payload_bytes)
         })

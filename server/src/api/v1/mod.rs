@@ -4,6 +4,7 @@
 mod acks;
 mod api_keys;
 mod audit;
+mod content;
 mod dlq;
 mod endpoints;
 mod event_types;
@@ -31,6 +32,7 @@ pub fn api(max_payload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(api_keys::routes())
         .merge(audit::routes())
         .merge(endpoints::routes())
+        .merge(content::routes())
         .merge(retry_policies::routes())
         .merge(events::routes(max_payload_bytes))
         .merge(event_types::routes())

@@ -1,0 +1,100 @@
+//! Content filters tried before they go live: the REST API's
+//! `filter-test` and the console's tester share this.
+
+use serde_json::Value;
+
+use crate::model::filter::event_document;
+use crate::model::{EventOut, EventQuery, Filter, FilterTestIn, FilterTestOut, TenantId};
+use crate::service::Engine;
+use crate::validate::filter_message;
+use crate::{EngineError, Result};
+
+/// The filter document of a stored event.
+pub fn document_of_stored(event: &EventOut) -> Value {
+    event_document(
+        &event.event_type,
+        event.source.as_deref(),
+        event.payload.clone(),
+        event.metadata.clone(),
+    )
+}
+
+impl Engine {
+    /// Whether an event matches a filter, and why not. The event is a
+    /// stored one (by id, or the newest of a type) or one given in full;
+    /// a bad filter is refused naming its place.
+    pub async fn filter_test(
+        &self,
+        tenant: TenantId,
+        input: FilterTestIn,
+    ) -> Result<FilterTestOut> {
+        let filter = Filter::parse(&input.filter)
+            .map_err(|e| EngineError::invalid("filter", filter_message(&e)))?;
+        let given = [
+            input.event_id.is_some(),
+            input.event_type.is_some(),
+            input.event.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(EngineError::invalid(
+                "event",
+                "name the event to try in exactly one way: event_id, event_type (its newest event) or event",
+            ));
+        }
+        let (document, event_id) = if let Some(sample) = input.event {
+            crate::model::event_type::validate_event_type(&sample.event_type)
+                .map_err(|m| EngineError::invalid("event.event_type", m))?;
+            if !sample.payload.is_object() {
+                return Err(EngineError::invalid(
+                    "event.payload",
+                    "must be a JSON object",
+                ));
+            }
+            let doc = event_document(
+                &sample.event_type,
+                sample.source.as_deref(),
+                sample.payload,
+                sample.metadata,
+            );
+            (doc, None)
+        } else {
+            let id = match (input.event_id, input.event_type) {
+                (Some(id), _) => id,
+                (None, Some(event_type)) => self.newest_of_type(tenant, &event_type).await?,
+                (None, None) => unreachable!("one way was given"),
+            };
+            let detail = self
+                .store
+                .event_detail(tenant, id)
+                .await?
+                .ok_or_else(|| EngineError::not_found("event", id))?;
+            (document_of_stored(&detail.event), Some(id))
+        };
+        let why = filter.explain(&document);
+        Ok(FilterTestOut {
+            matches: why.is_none(),
+            why,
+            event_id,
+            document,
+        })
+    }
+
+    /// The id of the tenant's newest event of a type (404 when it has none).
+    pub async fn newest_of_type(
+        &self,
+        tenant: TenantId,
+        event_type: &str,
+    ) -> Result<crate::model::EventId> {
+        crate::model::event_type::validate_event_type(event_type)
+            .map_err(|m| EngineError::invalid("event_type", m))?;
+        let query = EventQuery {
+            event_type: Some(event_type.to_owned()),
+            ..EventQuery::default()
+        };
+        let page = self.store.list_events(tenant, &query, 1).await?;
+        page.items
+            .first()
+            .map(|e| e.id)
+            .ok_or_else(|| EngineError::not_found("event of type", event_type))
+    }
+}

@@ -1,0 +1,57 @@
+//! Trying an endpoint's content filter before it goes live.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::EventId;
+
+/// An event to try a filter on, given in full.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SampleEvent {
+    pub event_type: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub payload: Value,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub metadata: Option<Value>,
+}
+
+/// `POST /api/v1/endpoints/filter-test`: a filter and the event to try it
+/// on, named in exactly one way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FilterTestIn {
+    /// The filter, as an endpoint's `filter` takes it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub filter: Value,
+    /// A stored event of the tenant's.
+    #[serde(default)]
+    pub event_id: Option<EventId>,
+    /// The newest stored event of this type.
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// An event given in full.
+    #[serde(default)]
+    pub event: Option<SampleEvent>,
+}
+
+/// Whether the event matches the filter, and if not, why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FilterTestOut {
+    pub matches: bool,
+    /// The first condition that failed, with its place in the filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The stored event tried (absent for an event given in full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<EventId>,
+    /// What the filter read: `{event_type, source, payload, metadata}`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub document: Value,
+}
