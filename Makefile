@@ -10,7 +10,7 @@ HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/herald
 LOAD_BIN := $(CARGO_TARGET_DIR)/release/herald-load
 
-.PHONY: help setup setup-build setup-e2e build build-release build-bench watch run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-postgres bench-instructions bench-console bench-retention bench-validation soak loadtest fuzz-api fuzz-api-quick
+.PHONY: help setup setup-build setup-e2e build build-release build-bench watch run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-postgres bench-instructions bench-console bench-retention bench-validation bench-fanout soak loadtest fuzz-api fuzz-api-quick
 
 help:
 	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
@@ -128,6 +128,7 @@ bench:
 	cargo bench -p herald-server --bench event_list
 	cargo bench -p herald-server --bench stats
 	$(MAKE) bench-validation
+	$(MAKE) bench-fanout
 	$(MAKE) bench-load
 	$(MAKE) bench-ordering
 	$(MAKE) bench-postgres
@@ -136,6 +137,11 @@ bench:
 # typical schema), and the check alone per event.
 bench-validation:
 	cargo bench -p herald-server --bench validation
+
+# Ingest to 100 endpoints with no content filters, filters every event
+# matches, and filters that each take a tenth of the events.
+bench-fanout:
+	cargo bench -p herald-server --bench fanout
 
 # The release server, its console and the load generator (a process of its own).
 build-bench: build-release

@@ -1,11 +1,16 @@
-//! Content filters tried before they go live: the REST API's
-//! `filter-test` and the console's tester share this.
+//! Content filters and transforms tried before they go live: the REST
+//! API's `filter-test` and `transform-test` and the console's testers share
+//! this.
 
 use serde_json::Value;
 
 use crate::model::filter::event_document;
-use crate::model::{EventOut, EventQuery, Filter, FilterTestIn, FilterTestOut, TenantId};
+use crate::model::{
+    EventOut, EventQuery, Filter, FilterTestIn, FilterTestOut, TenantId, TransformTestIn,
+    TransformTestOut,
+};
 use crate::service::Engine;
+use crate::transform::TransformError;
 use crate::validate::filter_message;
 use crate::{EngineError, Result};
 
@@ -79,6 +84,58 @@ impl Engine {
         })
     }
 
+    /// Checks that a transform compiles; `field` names it in the error.
+    pub async fn check_transform(&self, field: &str, program: &str) -> Result<()> {
+        self.transforms
+            .check(program)
+            .await
+            .map_err(|e| transform_error(field, e))
+    }
+
+    /// What a transform makes of a stored event's payload (by id, or the
+    /// newest of a type) or of one given in full. A program that does not
+    /// compile, fails, runs too long or gives too much is refused with 422
+    /// saying which.
+    pub async fn transform_test(
+        &self,
+        tenant: TenantId,
+        input: TransformTestIn,
+    ) -> Result<TransformTestOut> {
+        let given = [
+            input.event_id.is_some(),
+            input.event_type.is_some(),
+            input.payload.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(EngineError::invalid(
+                "event",
+                "name the payload to try in exactly one way: event_id, event_type (its newest event) or payload",
+            ));
+        }
+        self.check_transform("transform", &input.transform).await?;
+        let (payload, event_id) = if let Some(payload) = input.payload {
+            (payload.to_string(), None)
+        } else {
+            let id = match (input.event_id, input.event_type) {
+                (Some(id), _) => id,
+                (None, Some(event_type)) => self.newest_of_type(tenant, &event_type).await?,
+                (None, None) => unreachable!("one way was given"),
+            };
+            let detail = self
+                .store
+                .event_detail(tenant, id)
+                .await?
+                .ok_or_else(|| EngineError::not_found("event", id))?;
+            (detail.event.payload.to_string(), Some(id))
+        };
+        let output = self
+            .transforms
+            .run(&input.transform, &payload)
+            .await
+            .map_err(|e| transform_error("transform", e))?;
+        Ok(TransformTestOut { output, event_id })
+    }
+
     /// The id of the tenant's newest event of a type (404 when it has none).
     pub async fn newest_of_type(
         &self,
@@ -96,5 +153,14 @@ impl Engine {
             .first()
             .map(|e| e.id)
             .ok_or_else(|| EngineError::not_found("event of type", event_type))
+    }
+}
+
+/// A transform's failure as the caller's error: the program's fault is
+/// theirs (422), a worker that cannot start is Herald's.
+fn transform_error(field: &str, e: TransformError) -> EngineError {
+    match e {
+        TransformError::Unavailable(message) => EngineError::Internal(message),
+        other => EngineError::invalid(field, other.to_string()),
     }
 }

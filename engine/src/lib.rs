@@ -60,6 +60,8 @@ pub mod stats;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
+pub mod transform;
+#[cfg(feature = "server")]
 pub mod validate;
 #[cfg(feature = "server")]
 pub mod vault;

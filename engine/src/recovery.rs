@@ -312,6 +312,9 @@ impl Engine {
         }
         let why = reason(&input.reason, false)?;
         self.check_filter(tenant, &input.filter).await?;
+        if let Some(program) = &input.transform {
+            self.check_transform("transform", program).await?;
+        }
         if input.dry_run {
             let preview = self
                 .store
@@ -339,6 +342,7 @@ impl Engine {
                     max_events: input.max_events,
                     reason: why,
                     actor: Actor(by.actor.clone()),
+                    transform: input.transform,
                 },
                 Utc::now(),
                 &audit,

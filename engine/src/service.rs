@@ -45,6 +45,8 @@ pub struct Engine {
     pub ingest: IngestWriter,
     /// Each tenant's catalog as ingest checks events against it.
     pub schemas: Arc<crate::catalog::SchemaGate>,
+    /// Where transforms are checked and tried (the dispatcher runs them).
+    pub transforms: Arc<crate::transform::TransformPool>,
     pub max_payload_bytes: usize,
 }
 
@@ -66,6 +68,7 @@ impl Engine {
     ) -> Self {
         let live = Arc::new(LiveHub::default());
         let metrics = Arc::new(Metrics::default());
+        let transforms = dispatch.transforms.clone();
         let (ops, notices) = crate::ops::Notices::channel();
         let dispatcher =
             Dispatcher::new(store.clone(), dispatch, live.clone(), metrics.clone(), ops);
@@ -87,6 +90,7 @@ impl Engine {
         Self {
             ingest,
             schemas: Arc::default(),
+            transforms,
             store,
             dispatcher,
             replays,
@@ -178,6 +182,9 @@ impl Engine {
     ) -> Result<(EndpointOut, String)> {
         by.require(Permission::ManageEndpoints)?;
         let endpoint = validate::endpoint(input)?;
+        if let Some(program) = &endpoint.transform {
+            self.check_transform("transform", program).await?;
+        }
         let secret = endpoint.secret.expose();
         let audit = by.entry(
             Some(tenant),
@@ -210,6 +217,9 @@ impl Engine {
         let patch = validate::endpoint_patch(patch)?;
         if self.endpoint(tenant, id).await?.kind == crate::model::EndpointKind::Inbox {
             validate::inbox_patch(&patch)?;
+        }
+        if let Some(Some(program)) = &patch.transform {
+            self.check_transform("transform", program).await?;
         }
         let url_changed = patch.url.is_some();
         let on_dead_changed = patch.on_dead.is_some();

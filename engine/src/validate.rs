@@ -332,6 +332,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
                 Some(input.semantics),
                 Some(input.ordering),
                 input.rate_limit.is_some(),
+                input.transform.is_some(),
             )?;
             String::new()
         }
@@ -377,6 +378,7 @@ pub fn endpoint(input: EndpointIn) -> Result<NewEndpoint> {
         description: input.description,
         event_types: input.event_types,
         filter: input.filter,
+        transform: input.transform,
         headers: input.headers,
         semantics: input.semantics,
         retry_policy,
@@ -417,6 +419,7 @@ fn inbox_fields(
     semantics: Option<Semantics>,
     ordering: Option<OrderingMode>,
     rate_limit: bool,
+    transform: bool,
 ) -> Result<()> {
     if url.is_some_and(|u| !u.is_empty()) {
         return Err(invalid(
@@ -448,6 +451,12 @@ fn inbox_fields(
             "an inbox has no rate limit: its consumers pull at their own pace",
         ));
     }
+    if transform {
+        return Err(invalid(
+            "transform",
+            "an inbox hands out each event as it was published; transforms shape webhook requests",
+        ));
+    }
     Ok(())
 }
 
@@ -459,6 +468,7 @@ pub fn inbox_patch(patch: &EndpointPatch) -> Result<()> {
         patch.semantics,
         patch.ordering,
         matches!(patch.rate_limit, Some(Some(_))),
+        matches!(patch.transform, Some(Some(_))),
     )
 }
 

@@ -11,6 +11,7 @@ fn endpoint_in(url: &str) -> EndpointIn {
         url: url.into(),
         event_types: vec!["*".into()],
         filter: None,
+        transform: None,
         name: String::new(),
         description: String::new(),
         headers: BTreeMap::new(),

@@ -48,6 +48,7 @@ async fn main() {
                     url: format!("http://127.0.0.1:9/bench-{i}"),
                     event_types: vec!["none.*".into()],
                     filter: None,
+                    transform: None,
                     name: String::new(),
                     description: String::new(),
                     headers: Default::default(),

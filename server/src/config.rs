@@ -209,6 +209,9 @@ pub struct Config {
     pub delivery_lease_secs: u32,
     /// Time between retention passes.
     pub retention_interval: std::time::Duration,
+    /// The binary transforms run in (`<it> transform-worker`): this one
+    /// unless set (an embedding program, such as the tests, names Herald's).
+    pub transform_program: Option<PathBuf>,
 }
 
 impl Config {
@@ -373,6 +376,7 @@ impl Config {
             endpoint_concurrency,
             delivery_lease_secs,
             retention_interval: std::time::Duration::from_secs(u64::from(retention_interval_secs)),
+            transform_program: None,
         })
     }
 }

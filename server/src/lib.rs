@@ -36,6 +36,7 @@ use herald_app::ssr::ConsoleState;
 use herald_app::{App, shell};
 use herald_engine::dispatch::DispatcherConfig;
 use herald_engine::limit::SharedLimiter;
+use herald_engine::transform::{TransformConfig, TransformPool};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
@@ -131,6 +132,13 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             concurrency: config.delivery_concurrency as usize,
             per_endpoint: config.endpoint_concurrency as usize,
             lease: Duration::from_secs(u64::from(config.delivery_lease_secs)),
+            transforms: std::sync::Arc::new(TransformPool::new(TransformConfig {
+                program: config
+                    .transform_program
+                    .clone()
+                    .unwrap_or_else(|| TransformConfig::default().program),
+                ..TransformConfig::default()
+            })),
             ..DispatcherConfig::default()
         },
         config.max_payload_bytes,

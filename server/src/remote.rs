@@ -103,6 +103,10 @@ pub struct ReplayArgs {
     pub dry_run: bool,
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// A jq program the replayed payloads go through instead of their
+    /// endpoints' transforms.
+    #[arg(long)]
+    pub transform: Option<String>,
     /// Start the job and return without watching it.
     #[arg(long)]
     pub detach: bool,

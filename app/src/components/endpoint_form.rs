@@ -4,17 +4,19 @@
 use herald_engine::model::RetryPolicyOut;
 use leptos::prelude::*;
 
-use crate::components::filter_editor::FilterEditor;
+use crate::components::content_editors::{FilterEditor, TransformEditor};
 use crate::components::ui::{FieldMessage, form_level_error};
 use crate::error::ConsoleError;
 use crate::pages::endpoints::fns::EndpointForm;
 
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 17] = [
     "url",
     "name",
     "event_types",
     "filter",
     "filter_event_type",
+    "transform",
+    "transform_event_type",
     "description",
     "headers",
     "retry_policy_id",
@@ -44,6 +46,7 @@ pub fn EndpointFormView(
     let description = RwSignal::new(initial.description);
     let event_types = RwSignal::new(initial.event_types);
     let filter = RwSignal::new(initial.filter);
+    let transform = RwSignal::new(initial.transform);
     let retry_policy_id = RwSignal::new(initial.retry_policy_id);
     let timeout_secs = RwSignal::new(initial.timeout_secs);
     let max_in_flight = RwSignal::new(initial.max_in_flight);
@@ -75,6 +78,11 @@ pub fn EndpointFormView(
             description: description.get_untracked(),
             event_types: event_types.get_untracked(),
             filter: filter.get_untracked(),
+            transform: if kind.get_untracked() == "inbox" {
+                String::new()
+            } else {
+                transform.get_untracked()
+            },
             retry_policy_id: retry_policy_id.get_untracked(),
             timeout_secs: timeout_secs.get_untracked(),
             semantics: semantics.get_untracked(),
@@ -121,6 +129,9 @@ pub fn EndpointFormView(
                 <FieldMessage error name="event_types" id="event-types-error"/>
             </label>
             <FilterEditor filter patterns=event_types error/>
+            <Show when=move || kind.get() != "inbox">
+                <TransformEditor transform patterns=event_types error/>
+            </Show>
             <ShortField
                 label="Name (optional)"
                 name="name"
@@ -165,24 +176,43 @@ pub fn EndpointFormView(
                     error_id="ack-timeout-error"
                 />
             </Show>
-            <label>
-                "Custom headers"
-                <textarea
-                    name="headers"
-                    rows="2"
-                    placeholder=if editing { "Leave empty to keep the current headers" } else { "X-Team: payments" }
-                    prop:value=move || headers.get()
-                    on:input=move |ev| headers.set(event_target_value(&ev))
-                    aria-invalid=invalid("headers")
-                ></textarea>
-                <span class="help">"One per line, as " <code>"Name: value"</code> ". Values are never shown again."</span>
-                <FieldMessage error name="headers" id="headers-error"/>
-            </label>
+            <HeadersField editing headers error/>
             {move || form_level_error(error.get(), &FIELDS).map(|m| view! { <p class="error" role="alert">{m}</p> })}
             <div>
                 <button type="submit" disabled=move || pending.get()>{submit_label}</button>
             </div>
         </form>
+    }
+}
+
+/// Custom headers, one per line; on edit, empty keeps the current ones.
+#[component]
+fn HeadersField(
+    editing: bool,
+    headers: RwSignal<String>,
+    #[prop(into)] error: Signal<Option<ConsoleError>>,
+) -> impl IntoView {
+    let invalid = move || {
+        error
+            .get()
+            .and_then(|e| e.for_field("headers"))
+            .is_some()
+            .to_string()
+    };
+    view! {
+        <label>
+            "Custom headers"
+            <textarea
+                name="headers"
+                rows="2"
+                placeholder=if editing { "Leave empty to keep the current headers" } else { "X-Team: payments" }
+                prop:value=move || headers.get()
+                on:input=move |ev| headers.set(event_target_value(&ev))
+                aria-invalid=invalid
+            ></textarea>
+            <span class="help">"One per line, as " <code>"Name: value"</code> ". Values are never shown again."</span>
+            <FieldMessage error name="headers" id="headers-error"/>
+        </label>
     }
 }
 

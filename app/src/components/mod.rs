@@ -1,8 +1,8 @@
 pub mod charts;
+pub mod content_editors;
 pub mod copy;
 pub mod dialog;
 pub mod endpoint_form;
-pub mod filter_editor;
 pub mod focus;
 pub mod layout;
 pub mod list;

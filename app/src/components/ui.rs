@@ -38,6 +38,7 @@ pub fn error_class_label(class: ErrorClass) -> &'static str {
         ErrorClass::BlockedDestination => "Blocked address",
         ErrorClass::Internal => "Herald's own failure",
         ErrorClass::Nacked => "Handed back",
+        ErrorClass::Transform => "Transform failed",
         ErrorClass::OutcomeUnknown => "Outcome unknown",
     }
 }

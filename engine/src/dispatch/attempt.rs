@@ -26,7 +26,24 @@ impl Dispatcher {
         }
         let timestamp = started_at.timestamp();
         let webhook_id = claimed.id.to_string();
-        let body = claimed.payload.clone().into_bytes();
+        let body = match &claimed.transform {
+            None => claimed.payload.clone().into_bytes(),
+            Some(program) => {
+                let began = std::time::Instant::now();
+                match self.config.transforms.run(program, &claimed.payload).await {
+                    Ok(output) => output.to_string().into_bytes(),
+                    // Nothing was sent: the receipt shows no request headers.
+                    Err(e) => {
+                        let failed = http::Exchange::failed(
+                            crate::model::ErrorClass::Transform,
+                            e.to_string(),
+                            began.elapsed(),
+                        );
+                        return (failed, BTreeMap::new());
+                    }
+                }
+            }
+        };
 
         let mut headers: Vec<(String, String)> = vec![
             ("content-type".into(), "application/json".into()),
@@ -177,6 +194,12 @@ pub(super) fn after_attempt(
         AfterAttempt::Dead {
             reason: "the destination address is blocked; retrying cannot change that".into(),
         }
+    } else if let Some((crate::model::ErrorClass::Transform, message)) = &exchange.error {
+        AfterAttempt::Dead {
+            reason: format!(
+                "{message}; the same transform on the same payload fails again, so it is not retried"
+            ),
+        }
     } else if exchange.status == Some(410) {
         // The endpoint is disabled before this receipt is written: an
         // at-least-once delivery waits with the rest of its backlog until it
@@ -317,6 +340,7 @@ mod tests {
     /// delays, 3 attempts in all.
     fn claimed(semantics: Semantics, chain: u32) -> Claimed {
         Claimed {
+            transform: None,
             id: DeliveryId::new(),
             claim: ClaimToken(1),
             tenant_id: TenantId::new(),
@@ -414,7 +438,7 @@ mod tests {
     }
 
     #[test]
-    fn every_error_class_is_retried_but_a_blocked_destination() {
+    fn every_error_class_is_retried_but_a_blocked_destination_and_a_transform() {
         let first = claimed(Semantics::AtLeastOnce, 0);
         for class in ErrorClass::ANY {
             let failed = http::Exchange::failed(class, "x".into(), Duration::ZERO);
@@ -422,6 +446,11 @@ mod tests {
             if class == ErrorClass::BlockedDestination {
                 assert!(
                     matches!(&next, AfterAttempt::Dead { reason } if reason.contains("blocked")),
+                    "{class:?}: {next:?}"
+                );
+            } else if class == ErrorClass::Transform {
+                assert!(
+                    matches!(&next, AfterAttempt::Dead { reason } if reason.contains("not retried")),
                     "{class:?}: {next:?}"
                 );
             } else {

@@ -77,6 +77,12 @@ impl Dispatcher {
     /// Tells the breakers of an attempt whose receipt was stored, when it
     /// matters to one: a failure, or the probe of an open breaker.
     pub(super) fn observe(&self, claimed: &Claimed, error: Option<ErrorClass>) {
+        // A transform that fails never reached the receiver and says nothing
+        // of its health (a probe's still counts, so the breaker stays open
+        // rather than closing on a request that was never sent).
+        if error == Some(ErrorClass::Transform) && !claimed.breaker_probe {
+            return;
+        }
         if error.is_some() || claimed.breaker_probe {
             let _ = self.breakers.send(BreakerObservation {
                 endpoint_id: claimed.endpoint_id,

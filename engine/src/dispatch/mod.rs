@@ -106,6 +106,8 @@ pub struct DispatcherConfig {
     pub shutdown_grace: Duration,
     /// Which destinations outbound requests may reach.
     pub guard: guard::DestinationGuard,
+    /// Where endpoints' and replays' transforms run.
+    pub transforms: Arc<crate::transform::TransformPool>,
 }
 
 impl Default for DispatcherConfig {
@@ -117,6 +119,9 @@ impl Default for DispatcherConfig {
             sweep: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             guard: guard::DestinationGuard::default(),
+            transforms: Arc::new(crate::transform::TransformPool::new(
+                crate::transform::TransformConfig::default(),
+            )),
         }
     }
 }

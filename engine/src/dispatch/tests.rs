@@ -111,6 +111,7 @@ async fn with_endpoint(
                 description: String::new(),
                 event_types: vec!["*".into()],
                 filter: None,
+                transform: None,
                 headers: Default::default(),
                 semantics: Semantics::AtLeastOnce,
                 // Stored as it is: the store does not validate, so a policy

@@ -55,3 +55,36 @@ pub struct FilterTestOut {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub document: Value,
 }
+
+/// `POST /api/v1/endpoints/transform-test`: a transform and the payload to
+/// try it on, named in exactly one way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TransformTestIn {
+    /// The jq program, as an endpoint's `transform` takes it.
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
+    pub transform: String,
+    /// A stored event of the tenant's.
+    #[serde(default)]
+    pub event_id: Option<EventId>,
+    /// The newest stored event of this type.
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// A payload given in full.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub payload: Option<Value>,
+}
+
+/// What a transform made of a payload: the body a receiver would get.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TransformTestOut {
+    /// The body, as it would be signed and sent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub output: Value,
+    /// The stored event tried (absent for a payload given in full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<EventId>,
+}

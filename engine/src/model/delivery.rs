@@ -112,6 +112,17 @@ pub struct EndpointIn {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub filter: Option<Value>,
+    /// A jq program applied to each event's payload before it is signed and
+    /// sent (at most 4 KiB; 1 s and 1 MiB of output per run), such as
+    /// `{id: .order_id, cents: (.total * 100)}`. Its first output is the
+    /// body. Checked when saved; a run that fails is an attempt with error
+    /// class `transform`, not retried. Webhook endpoints only.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 4096, example = "{id: .order_id, cents: (.total * 100)}")
+    )]
+    pub transform: Option<String>,
     /// A name people know it by, shown instead of its URL (at most 100
     /// characters; empty: none).
     #[serde(default)]
@@ -197,6 +208,10 @@ pub struct EndpointPatch {
     #[serde(default, with = "super::double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub filter: Option<Option<Value>>,
+    /// A new transform, or `null` to remove it.
+    #[serde(default, with = "super::double_option")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
+    pub transform: Option<Option<String>>,
     /// `""` removes the name.
     #[serde(default)]
     #[cfg_attr(
@@ -262,6 +277,9 @@ pub struct EndpointOut {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub filter: Option<Value>,
+    /// The transform (absent: the payload is sent as published).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<String>,
     pub header_names: Vec<String>,
     pub semantics: Semantics,
     /// The policy in force: the named one when `retry_policy_id` is set.
@@ -438,6 +456,10 @@ pub enum ErrorClass {
     Internal,
     /// A consumer of a pull inbox handed the message back (`nack`).
     Nacked,
+    /// The endpoint's (or the replay's) transform failed on the payload, ran
+    /// past its time limit or gave output too large: nothing was sent. Never
+    /// retried: the same program on the same payload fails the same way.
+    Transform,
     /// Not an attempt's class but a DLQ entry's: an at-most-once delivery was
     /// on the wire when its worker stopped (shutdown, crash or an expired
     /// lease), so whether the receiver got it is unknown. Never retried.
@@ -447,7 +469,7 @@ pub enum ErrorClass {
 impl ErrorClass {
     /// Every class an attempt's receipt can carry (each has a statistics
     /// column); [`ErrorClass::OutcomeUnknown`] marks DLQ entries only.
-    pub const ALL: [ErrorClass; 11] = [
+    pub const ALL: [ErrorClass; 12] = [
         ErrorClass::Dns,
         ErrorClass::Connect,
         ErrorClass::Tls,
@@ -459,11 +481,12 @@ impl ErrorClass {
         ErrorClass::BlockedDestination,
         ErrorClass::Internal,
         ErrorClass::Nacked,
+        ErrorClass::Transform,
     ];
 
     /// Every class a DLQ entry can carry: the attempts' and `outcome_unknown`.
-    pub const ANY: [ErrorClass; 12] = {
-        let mut any = [ErrorClass::OutcomeUnknown; 12];
+    pub const ANY: [ErrorClass; 13] = {
+        let mut any = [ErrorClass::OutcomeUnknown; 13];
         let mut i = 0;
         while i < Self::ALL.len() {
             any[i] = Self::ALL[i];
@@ -490,6 +513,7 @@ impl ErrorClass {
             ErrorClass::BlockedDestination => "blocked_destination",
             ErrorClass::Internal => "internal",
             ErrorClass::Nacked => "nacked",
+            ErrorClass::Transform => "transform",
             ErrorClass::OutcomeUnknown => "outcome_unknown",
         }
     }

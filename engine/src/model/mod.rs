@@ -59,7 +59,7 @@ pub use catalog::{
     CatalogEntry, EventFailure, EventProblem, EventTypeDetail, EventTypeIn, EventTypeOut,
     EventTypePatch, SchemaCheckOut, SchemaMode, SchemaProblem, SchemaVersionIn, SchemaVersionOut,
 };
-pub use content::{FilterTestIn, FilterTestOut, SampleEvent};
+pub use content::{FilterTestIn, FilterTestOut, SampleEvent, TransformTestIn, TransformTestOut};
 pub use delivery::*;
 pub use filter::{Filter, FilterError};
 pub use ids::{

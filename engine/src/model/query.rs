@@ -485,7 +485,8 @@ pub struct DlqQuery {
     /// The last attempt's error class (`outcome_unknown` for at-most-once deliveries
     /// whose worker stopped mid-request): dns, connect, tls, timeout, http_status,
     /// connection, invalid_url, response_too_large, blocked_destination, internal,
-    /// nacked (an inbox consumer handed it back),
+    /// nacked (an inbox consumer handed it back), transform (the transform
+    /// failed; nothing was sent),
     /// outcome_unknown.
     pub error_class: Option<ErrorClass>,
     /// Entered the DLQ at or after (RFC 3339).

@@ -160,6 +160,12 @@ pub struct ReplayIn {
     pub dry_run: bool,
     #[serde(default)]
     pub reason: String,
+    /// A jq program its deliveries apply to the payload instead of their
+    /// endpoints' own transforms (at most 4 KiB; checked before the job
+    /// starts): for a receiver that now expects another shape.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
+    pub transform: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +224,9 @@ pub struct ReplayOut {
     pub state: ReplayState,
     pub filter: ReplayFilter,
     pub reason: String,
+    /// The one-off transform its deliveries use, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<String>,
     pub rate_per_second: f64,
     /// Events the job will re-send.
     pub total: u64,
@@ -379,6 +388,7 @@ mod tests {
             state,
             filter: ReplayFilter::default(),
             reason: String::new(),
+            transform: None,
             rate_per_second: 10.0,
             total: 100,
             dispatched: 40,

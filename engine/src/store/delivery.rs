@@ -23,6 +23,8 @@ pub struct NewEndpoint {
     pub event_types: Vec<String>,
     /// A content filter, checked.
     pub filter: Option<Value>,
+    /// A transform (a jq program), checked.
+    pub transform: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub semantics: Semantics,
     pub retry_policy: RetryPolicy,
@@ -129,6 +131,8 @@ pub struct NewReplay {
     pub max_events: Option<u64>,
     pub reason: String,
     pub actor: Actor,
+    /// A one-off transform its deliveries use instead of their endpoints'.
+    pub transform: Option<String>,
 }
 
 /// What one step of a replay job did.
@@ -191,6 +195,9 @@ pub struct Claimed {
     /// claimed: this attempt is the breaker's probe.
     pub breaker_probe: bool,
     pub reason: Option<String>,
+    /// The jq program the payload goes through before it is signed: the
+    /// replay job's one-off transform, else the endpoint's.
+    pub transform: Option<String>,
 }
 
 impl Claimed {

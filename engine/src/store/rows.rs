@@ -221,6 +221,7 @@ pub(crate) struct EndpointRow {
     pub(crate) kind: String,
     pub(crate) name: String,
     pub(crate) filter: Option<String>,
+    pub(crate) transform: Option<String>,
 }
 
 impl TryFrom<EndpointRow> for EndpointOut {
@@ -239,6 +240,7 @@ impl TryFrom<EndpointRow> for EndpointOut {
                 .as_deref()
                 .map(|f| from_json(f, "endpoint filter"))
                 .transpose()?,
+            transform: r.transform,
             header_names: headers.into_keys().collect(),
             semantics: semantics_of(&r.semantics),
             retry_policy: from_json(&r.retry_policy, "retry policy")?,
@@ -441,6 +443,7 @@ pub(crate) struct JobRow {
     pub(crate) started_at: Option<i64>,
     pub(crate) finished_at: Option<i64>,
     pub(crate) updated_at: i64,
+    pub(crate) transform: Option<String>,
 }
 
 impl JobRow {
@@ -463,6 +466,7 @@ impl JobRow {
             })?,
             filter: from_json(&row.filter, "replay filter")?,
             reason: row.reason,
+            transform: row.transform,
             rate_per_second: row.rate_per_second,
             total: count(row.total),
             dispatched: count(row.dispatched),

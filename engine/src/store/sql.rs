@@ -28,7 +28,7 @@ pub(crate) const REARM_DELIVERY: &str = r"update deliveries
 /// The policy in force is the named one when the endpoint follows one.
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, headers, semantics, \
      coalesce((select rp.policy from retry_policies rp where rp.id = endpoints.retry_policy_id), retry_policy) as retry_policy, \
-     retry_policy_id, timeout_ms, max_in_flight, ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, breaker_state, breaker_until, breaker_opened_at, breaker_trips, breaker_failing_since, disabled_reason, disabled_at, created_at, updated_at, kind, name, filter";
+     retry_policy_id, timeout_ms, max_in_flight, ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, breaker_state, breaker_until, breaker_opened_at, breaker_trips, breaker_failing_since, disabled_reason, disabled_at, created_at, updated_at, kind, name, filter, transform";
 
 pub(crate) const EVENT_COLUMNS: &str = "id, seq, event_type, payload, idempotency_key, correlation_id, entity_id, metadata, received_at, ordering_key, expunged_at, schema_version, schema_problems, source";
 
@@ -44,7 +44,7 @@ pub(crate) const POLICY_COLUMNS: &str = "rp.id, rp.name, rp.description, rp.poli
      (select count(*) from endpoints e where e.retry_policy_id = rp.id and e.deleted_at is null) as endpoints, \
      rp.created_at, rp.updated_at";
 
-pub(crate) const JOB_COLUMNS: &str = "id, tenant_id, state, filter, reason, rate_per_second, total, dispatched, deliveries, ordered, created_by, error, created_at, started_at, finished_at, updated_at";
+pub(crate) const JOB_COLUMNS: &str = "id, tenant_id, state, filter, reason, rate_per_second, total, dispatched, deliveries, ordered, created_by, error, created_at, started_at, finished_at, updated_at, transform";
 
 /// An event's deliveries (`$1`: the event).
 pub(crate) const DELIVERIES_OF_EVENT: &str = "select id, endpoint_id, state, attempts, next_attempt_at, stream, acked_at from deliveries where event_id = $1 order by id";

@@ -148,6 +148,7 @@ async fn a_recovery_change_and_its_audit_entry_commit_together() {
             max_events: None,
             reason: "suite".into(),
             actor: actor.clone(),
+            transform: None,
         };
         let job = b
             .store

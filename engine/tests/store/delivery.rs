@@ -154,6 +154,7 @@ pub(crate) fn endpoint(patterns: &[&str], semantics: Semantics) -> NewEndpoint {
         description: String::new(),
         event_types: patterns.iter().map(|p| p.to_string()).collect(),
         filter: None,
+        transform: None,
         headers: Default::default(),
         semantics,
         retry_policy: RetryPolicy::default(),

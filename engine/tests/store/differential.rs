@@ -165,6 +165,7 @@ impl Side<'_> {
                             max_events: Some(pick % 5 + 1),
                             reason: "diff".into(),
                             actor: Actor("diff".into()),
+                            transform: None,
                         },
                         now,
                         &|_| None,

@@ -165,6 +165,7 @@ async fn running_replay(
                 max_events: None,
                 reason: "takeover".into(),
                 actor: herald_engine::store::Actor("store test".into()),
+                transform: None,
             },
             now,
             &|_| None,

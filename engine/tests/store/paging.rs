@@ -111,6 +111,7 @@ async fn every_list_pages_through_everything_once_in_order() {
                 max_events: None,
                 reason: String::new(),
                 actor: Actor("suite".into()),
+                transform: None,
             };
             replays.push(replay.id.to_string());
             b.store

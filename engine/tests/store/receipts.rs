@@ -345,6 +345,7 @@ async fn a_replay_of_one_entity_or_correlation_is_ordered() {
             max_events: None,
             reason: "r".into(),
             actor: herald_engine::store::Actor("ops".into()),
+            transform: None,
         };
         for (filter, ordered) in [
             (ReplayFilter::default(), false),

@@ -173,6 +173,7 @@ async fn replays_rearm_deliveries_a_step_at_a_time() {
                     max_events: None,
                     reason: "backfill".into(),
                     actor: actor(),
+                    transform: None,
                 },
                 now,
                 &|_| None,

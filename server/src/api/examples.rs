@@ -89,6 +89,14 @@ pub fn filter_test_out() -> Value {
     })
 }
 
+pub fn transform_test_in() -> Value {
+    json!({"transform": "{id: .order_id, cents: (.total * 100)}", "event_type": "order.created"})
+}
+
+pub fn transform_test_out() -> Value {
+    json!({"output": {"id": "ord_1042", "cents": 4200}, "event_id": EVENT})
+}
+
 pub fn endpoint_disabled() -> Value {
     let mut e = endpoint();
     e["enabled"] = json!(false);

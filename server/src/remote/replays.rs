@@ -123,6 +123,9 @@ pub async fn replay(remote: Remote, args: ReplayArgs) -> anyhow::Result<()> {
     if let Some(max) = args.max {
         body["max_events"] = json!(max);
     }
+    if let Some(program) = args.transform {
+        body["transform"] = json!(program);
+    }
     run_replay(&client, "/replays", body, args.detach).await
 }
 

@@ -95,6 +95,12 @@ pub(crate) fn api_routes() -> Vec<Route> {
             P::Read,
             Some(json!({"filter": {}, "event": {"event_type": "a.b", "payload": {}}})),
         ),
+        route(
+            M::POST,
+            "/endpoints/transform-test",
+            P::Read,
+            Some(json!({"transform": ".", "payload": {}})),
+        ),
         route(M::GET, "/retry-policies", P::Read, None),
         route(
             M::POST,
@@ -415,6 +421,11 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             "test_filter",
             Needs(P::Read),
             "filter=%7B%7D&event_type=a.b".into(),
+        ),
+        (
+            "test_transform",
+            Needs(P::Read),
+            "transform=.&event_type=a.b".into(),
         ),
         ("list_events", Needs(P::Read), "query=".into()),
         (

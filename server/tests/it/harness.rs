@@ -39,6 +39,8 @@ impl TestServer {
         config.outbound_guard = DestinationGuard::new(
             DestinationGuard::parse_allow_list("127.0.0.0/8,::1/128").unwrap(),
         );
+        // Transforms run in Herald's binary, not in this test program.
+        config.transform_program = Some(env!("CARGO_BIN_EXE_herald").into());
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

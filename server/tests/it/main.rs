@@ -43,3 +43,4 @@ mod security;
 mod site;
 mod stats;
 mod tenancy;
+mod transforms;

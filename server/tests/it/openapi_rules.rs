@@ -93,6 +93,7 @@ async fn documented_enum_values_are_the_ones_the_code_produces() {
         | ErrorClass::BlockedDestination
         | ErrorClass::Internal
         | ErrorClass::Nacked
+        | ErrorClass::Transform
         | ErrorClass::OutcomeUnknown => (),
     };
     let _ = |v: DuplicateOf| match v {

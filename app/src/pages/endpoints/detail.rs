@@ -134,6 +134,7 @@ fn EndpointView(
             .as_ref()
             .and_then(|f| serde_json::to_string_pretty(f).ok())
             .unwrap_or_default(),
+        transform: e.transform.clone().unwrap_or_default(),
         retry_policy_id: e.retry_policy_id.map(|p| p.to_string()).unwrap_or_default(),
         timeout_secs: format!("{}", f64::from(e.timeout_ms) / 1000.0),
         semantics: e.semantics.as_str().to_string(),
@@ -181,6 +182,9 @@ fn EndpointView(
             <dt>"Event types"</dt><dd><code>{e.event_types.join(", ")}</code></dd>
             {e.filter.as_ref().map(|f| view! {
                 <dt>"Content filter"</dt><dd><code class="filter-shown">{f.to_string()}</code></dd>
+            })}
+            {e.transform.clone().map(|t| view! {
+                <dt>"Transform"</dt><dd><code class="filter-shown">{t}</code></dd>
             })}
             <dt>"Retry policy"</dt><dd>{policy_label}": attempts at "{schedule}</dd>
             <dt>"Timeout"</dt><dd>{format!("{} s", f64::from(e.timeout_ms) / 1000.0)}</dd>

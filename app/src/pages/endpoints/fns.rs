@@ -190,6 +190,9 @@ pub struct EndpointForm {
     /// remove it (on edit).
     #[serde(default)]
     pub filter: String,
+    /// A jq transform; empty for none (on create) / to remove it (on edit).
+    #[serde(default)]
+    pub transform: String,
     /// A named policy's id, or empty for the default schedule (on create) /
     /// no change (on edit).
     #[serde(default)]
@@ -367,6 +370,7 @@ pub async fn create_endpoint(form: EndpointForm) -> Result<SecretShown, ConsoleE
         url: form.url.trim().to_string(),
         event_types: checks::patterns(&form),
         filter: checks::filter(&form.filter)?,
+        transform: Some(form.transform.trim().to_string()).filter(|t| !t.is_empty()),
         name: form.name.trim().to_string(),
         description: form.description.trim().to_string(),
         headers: checks::headers(&form)?,
@@ -408,6 +412,7 @@ pub async fn update_endpoint(id: String, form: EndpointForm) -> Result<EndpointO
         url: Some(form.url.trim().to_string()),
         event_types: Some(checks::patterns(&form)),
         filter: Some(checks::filter(&form.filter)?),
+        transform: Some(Some(form.transform.trim().to_string()).filter(|t| !t.is_empty())),
         name: Some(form.name.trim().to_string()),
         description: Some(form.description.trim().to_string()),
         headers: (!headers.is_empty()).then_some(headers),
@@ -595,6 +600,44 @@ pub async fn test_filter(
             herald_engine::EngineError::Invalid { field, message } if field == "event_type" => {
                 fail(ConsoleError::Invalid {
                     field: "filter_event_type".into(),
+                    message,
+                })
+            }
+            other => other.into(),
+        })
+}
+
+/// Tries a transform, as typed in the endpoint form, on the newest stored
+/// event of a type: the body a receiver would get.
+#[server(prefix = "/fn", endpoint = "test_transform")]
+pub async fn test_transform(
+    transform: String,
+    event_type: String,
+) -> Result<herald_engine::model::TransformTestOut, ConsoleError> {
+    use crate::ssr::{Call, fail, open};
+    use herald_engine::model::{Permission, TransformTestIn};
+    let Call { state, tenant, .. } = open(Permission::Read).await?;
+    let event_type = event_type.trim();
+    if event_type.is_empty() {
+        return Err(fail(ConsoleError::Invalid {
+            field: "transform_event_type".into(),
+            message: "name the event type whose newest event to test on".into(),
+        }));
+    }
+    let input = TransformTestIn {
+        transform,
+        event_id: None,
+        event_type: Some(event_type.to_owned()),
+        payload: None,
+    };
+    state
+        .engine
+        .transform_test(tenant, input)
+        .await
+        .map_err(|e| match e {
+            herald_engine::EngineError::Invalid { field, message } if field == "event_type" => {
+                fail(ConsoleError::Invalid {
+                    field: "transform_event_type".into(),
                     message,
                 })
             }

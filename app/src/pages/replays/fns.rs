@@ -28,6 +28,9 @@ pub struct ReplayForm {
     pub entity_id: String,
     #[serde(default)]
     pub source: String,
+    /// A one-off jq transform; empty for none.
+    #[serde(default)]
+    pub transform: String,
     /// "on" when the checkbox is ticked.
     #[serde(default)]
     pub only_failed: Option<String>,
@@ -104,6 +107,7 @@ impl ReplayForm {
             max_events,
             dry_run,
             reason: self.reason.trim().to_string(),
+            transform: text(&self.transform),
         })
     }
 }

@@ -23,7 +23,7 @@ use crate::pages::replays::fns::{
     start_replay,
 };
 
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 12] = [
     "from",
     "to",
     "event_types",
@@ -34,6 +34,7 @@ const FIELDS: [&str; 11] = [
     "rate_per_second",
     "max_events",
     "reason",
+    "transform",
     "after_checkpoint",
 ];
 
@@ -232,6 +233,9 @@ fn NewReplay(
                     <Field form error name="max_events" label="At most (events)" kind="number" get=|f| f.max_events.clone() set=|f, v| f.max_events = v/>
                     <Field form error name="reason" label="Reason" help="sent as the herald-replay header, and recorded"
                         get=|f| f.reason.clone() set=|f, v| f.reason = v/>
+                    <Field form error name="transform" label="Transform (optional)"
+                        help="a jq program the replayed payloads go through instead of their endpoints' transforms"
+                        get=|f| f.transform.clone() set=|f, v| f.transform = v/>
                 </fieldset>
                 <div class="row">
                     <button type="submit" class="secondary" disabled=move || preview.pending().get()>"Preview"</button>

@@ -88,6 +88,8 @@ pub(super) struct ClaimedRow {
     pub(super) test: bool,
     pub(super) claim_token: i64,
     pub(super) ack_timed_out: bool,
+    /// The one-off transform of the replay job that armed it, if any.
+    pub(super) replay_transform: Option<String>,
 }
 
 /// The settings of an endpoint a claim took deliveries for, as stored: read
@@ -105,6 +107,7 @@ pub(super) struct ClaimedEndpoint {
     pub(super) active: bool,
     pub(super) max_in_flight: Option<i64>,
     pub(super) version: String,
+    pub(super) transform: Option<String>,
 }
 
 impl This {
@@ -211,6 +214,10 @@ impl This {
                     ack_timed_out: r.ack_timed_out,
                     breaker_probe: stored.breaker_open,
                     claim: ClaimToken(r.claim_token),
+                    transform: r
+                        .replay_transform
+                        .clone()
+                        .or_else(|| stored.transform.clone()),
                 })
             })
             .collect()

@@ -76,8 +76,8 @@ impl crate::store::EndpointStore for This {
             r"insert into endpoints (id, tenant_id, url, description, event_types, headers, semantics,
                                      retry_policy, timeout_ms, created_at, updated_at, retry_policy_id, max_in_flight,
                                      ordering, on_dead, rate_limit, rate_period_ms, ack_timeout_secs, breaker_settings, kind, name,
-                                     filter)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+                                     filter, transform)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -100,6 +100,7 @@ impl crate::store::EndpointStore for This {
         .bind(e.kind.as_str())
         .bind(&e.name)
         .bind(e.filter.as_ref().map(json_text).transpose()?)
+        .bind(&e.transform)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -185,7 +186,8 @@ impl crate::store::EndpointStore for This {
                   breaker_trips = case when $19 is null then breaker_trips else 0 end,
                   breaker_failing_since = case when $19 is null then breaker_failing_since end,
                   name = coalesce($20, name),
-                  filter = case when $21 then $22 else filter end
+                  filter = case when $21 then $22 else filter end,
+                  transform = case when $23 then $24 else transform end
               where tenant_id = $9 and id = $10 and deleted_at is null",
         )
         .bind(&patch.url)
@@ -216,6 +218,8 @@ impl crate::store::EndpointStore for This {
         .bind(patch.name.as_deref().map(str::trim))
         .bind(patch.filter.is_some())
         .bind(patch.filter.flatten().as_ref().map(json_text).transpose()?)
+        .bind(patch.transform.is_some())
+        .bind(patch.transform.clone().flatten())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

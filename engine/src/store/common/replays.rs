@@ -462,8 +462,8 @@ impl crate::store::ReplayStore for This {
         let ordered = replay.filter.is_ordered();
         sqlx::query(
             r"insert into replay_jobs (id, tenant_id, state, filter, reason, rate_per_second, start_seq, end_seq,
-                                       cursor_seq, total, ordered, created_by, created_at, updated_at)
-              values ($1, $2, 'pending', $3, $4, $5, $6, $7, $6, $8, $9, $10, $11, $11)",
+                                       cursor_seq, total, ordered, created_by, created_at, updated_at, transform)
+              values ($1, $2, 'pending', $3, $4, $5, $6, $7, $6, $8, $9, $10, $11, $11, $12)",
         )
         .bind(id.to_string())
         .bind(&tenant_text)
@@ -476,6 +476,7 @@ impl crate::store::ReplayStore for This {
         .bind(ordered)
         .bind(&replay.actor.0)
         .bind(now_ms)
+        .bind(&replay.transform)
         .execute(&mut *tx)
         .await?;
         if let Some(entry) = audit(&preview) {

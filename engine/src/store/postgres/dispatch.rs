@@ -102,7 +102,8 @@ macro_rules! take_picked {
 )
 select h.delivery_id as id, h.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts,
        d.attempts - d.chain_base as chain_attempts, d.first_attempt_at, d.chain_trigger, d.chain_reason,
-       e.event_type, e.payload, e.correlation_id, e.test, d.ack_timed_out
+       e.event_type, e.payload, e.correlation_id, e.test, d.ack_timed_out,
+       (select j.transform from replay_jobs j where j.id = d.replay_id) as replay_transform
 from held h join delivery_records d on d.id = h.delivery_id join events e on e.id = d.event_id
 order by h.next_attempt_at, h.delivery_id"
     };
@@ -163,7 +164,8 @@ const ENDPOINTS_SQL: &str = r"select p.id as endpoint_id, p.url, p.headers, p.se
        p.timeout_ms, (p.disabled_at is null and p.deleted_at is null) as active, p.max_in_flight,
        p.updated_at || '/' || coalesce((select string_agg(s.created_at || ':' || coalesce(s.expires_at::text, ''), ','
                                                           order by s.created_at)
-                                        from endpoint_secrets s where s.endpoint_id = p.id), '') as version
+                                        from endpoint_secrets s where s.endpoint_id = p.id), '') as version,
+       p.transform
 from endpoints p left join retry_policies rp on rp.id = p.retry_policy_id
 where p.id = any($1)";
 

@@ -16,7 +16,8 @@ use crate::store::{Claimed, PostgresStore, from_millis, to_millis};
 /// when it began; `h` is the queue's rows, `d` the records, `e` the events.
 const LEASED_COLUMNS: &str = r"h.delivery_id as id, h.claim_token, d.tenant_id, d.event_id, d.endpoint_id, d.attempts,
        d.attempts - d.chain_base as chain_attempts, d.first_attempt_at, d.chain_trigger, d.chain_reason,
-       e.event_type, e.payload, e.correlation_id, e.test, d.ack_timed_out, h.next_attempt_at as leased_at";
+       e.event_type, e.payload, e.correlation_id, e.test, d.ack_timed_out, h.next_attempt_at as leased_at,
+       null::text as replay_transform";
 
 /// Leases the inbox's (`$1`) messages due by `$2` until `$3`, at most `$4`,
 /// earliest due first; rows other consumers hold locked are skipped.

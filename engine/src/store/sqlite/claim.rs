@@ -336,6 +336,7 @@ fn read_claimed_with(
             correlation_id: r.get(10)?,
             test: r.get(11)?,
             ack_timed_out: r.get(12)?,
+            replay_transform: r.get(13)?,
         })
     })?)
 }
@@ -367,6 +368,7 @@ fn settings_with(
             version: r.get(7)?,
             ack_timeout_secs: r.get(8)?,
             breaker_open: r.get(9)?,
+            transform: r.get(10)?,
         })
     })?)
 }
@@ -435,7 +437,8 @@ const DUE_SAME_TIME: &str = r"select rowid, next_attempt_at from deliveries inde
 /// What sending one claimed delivery needs, by its rowid.
 const CLAIMED_SQL: &str = r"select d.id, d.claim_token, d.event_id, d.attempts, d.attempts - d.chain_base,
                      d.first_attempt_at, d.chain_trigger, d.chain_reason,
-                     e.event_type, e.payload, e.correlation_id, e.test, d.ack_timed_out
+                     e.event_type, e.payload, e.correlation_id, e.test, d.ack_timed_out,
+                     (select j.transform from replay_jobs j where j.id = d.replay_id)
               from deliveries d join events e on e.id = d.event_id
               where d.rowid = ?1";
 
@@ -446,6 +449,6 @@ const ENDPOINT_SQL: &str = r"select p.url, p.headers, p.semantics,
                      (p.disabled_at is null and p.deleted_at is null), p.max_in_flight,
                      p.updated_at || '/' || coalesce((select group_concat(s.created_at || ':' || coalesce(s.expires_at, ''))
                                                       from endpoint_secrets s where s.endpoint_id = p.id), ''),
-                     p.ack_timeout_secs, p.breaker_state = 'open' and p.breaker_until <= ?2
+                     p.ack_timeout_secs, p.breaker_state = 'open' and p.breaker_until <= ?2, p.transform
               from endpoints p left join retry_policies rp on rp.id = p.retry_policy_id
               where p.id = ?1";
