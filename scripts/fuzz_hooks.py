@@ -37,6 +37,14 @@ Rules (server code in brackets):
   what the current one accepts needs `breaking` (engine event_types.rs): a
   positive case carries `{"type": "object"}` (which every example object
   passes) and `breaking: true`;
+- POST /endpoints, PATCH /endpoints/{id}, POST /replays: a `filter` is a
+  content filter and a `transform` a jq program that compiles, which the
+  document can only call an object and a string: a positive case carries
+  `{"event_type": {"$exists": true}}` and `.` (engine model/filter.rs,
+  transform.rs); an inbox takes no transform;
+- POST /endpoints/filter-test, POST /endpoints/transform-test: the event is
+  named in exactly one way, and a stored one (by id or type) may not exist:
+  a positive case gives it in full (engine content.rs);
 - PATCH /tenant: with `schema_mode: enforce` or `require_registered_types`
   on, a publish the document allows (any well-formed type, any object) is
   refused by the tenant's catalog, a rule between operations no schema
@@ -66,6 +74,11 @@ CATALOG_BODIES = {
     ("POST", "/api/v1/event-types"),
     ("POST", "/api/v1/event-types/{name}/versions"),
 }
+CONTENT_TESTS = {
+    ("POST", "/api/v1/endpoints/filter-test"),
+    ("POST", "/api/v1/endpoints/transform-test"),
+}
+VALID_FILTER = {"event_type": {"$exists": True}}
 FILTER_BODIES = {
     ("POST", "/api/v1/replays"),
     ("POST", "/api/v1/checkpoints/{id}/recover"),
@@ -183,10 +196,25 @@ def within_rules(case):
         within_bucket_limit(case.query)
     elif key in FILTER_BODIES and isinstance(case.body, dict):
         ordered(case.body.get("filter"), "from", "to")
+        if "transform" in case.body:
+            case.body["transform"] = "."
+    elif key in CONTENT_TESTS and isinstance(case.body, dict):
+        for field in ("event_id", "event_type", "event", "payload"):
+            case.body.pop(field, None)
+        if key[1].endswith("filter-test"):
+            case.body["filter"] = VALID_FILTER
+            case.body["event"] = {"event_type": "fuzz.sample", "payload": {}}
+        else:
+            case.body["transform"] = "."
+            case.body["payload"] = {}
     elif key in ENDPOINT_BODIES and isinstance(case.body, dict):
+        if case.body.get("filter") is not None:
+            case.body["filter"] = VALID_FILTER
+        if case.body.get("transform") is not None:
+            case.body["transform"] = "."
         if key[0] == "POST":
             if case.body.get("kind") == "inbox":
-                for field in ("url", "headers", "rate_limit"):
+                for field in ("url", "headers", "rate_limit", "transform"):
                     case.body.pop(field, None)
                 case.body["semantics"] = "at_least_once"
                 case.body["ordering"] = "none"

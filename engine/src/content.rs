@@ -49,6 +49,10 @@ impl Engine {
         let (document, event_id) = if let Some(sample) = input.event {
             crate::model::event_type::validate_event_type(&sample.event_type)
                 .map_err(|m| EngineError::invalid("event.event_type", m))?;
+            if let Some(source) = &sample.source {
+                crate::validate::source_name(source)
+                    .map_err(|m| EngineError::invalid("event.source", m))?;
+            }
             if !sample.payload.is_object() {
                 return Err(EngineError::invalid(
                     "event.payload",
@@ -63,17 +67,10 @@ impl Engine {
             );
             (doc, None)
         } else {
-            let id = match (input.event_id, input.event_type) {
-                (Some(id), _) => id,
-                (None, Some(event_type)) => self.newest_of_type(tenant, &event_type).await?,
-                (None, None) => unreachable!("one way was given"),
-            };
-            let detail = self
-                .store
-                .event_detail(tenant, id)
-                .await?
-                .ok_or_else(|| EngineError::not_found("event", id))?;
-            (document_of_stored(&detail.event), Some(id))
+            let event = self
+                .stored_event(tenant, input.event_id, input.event_type)
+                .await?;
+            (document_of_stored(&event), Some(event.id))
         };
         let why = filter.explain(&document);
         Ok(FilterTestOut {
@@ -116,17 +113,10 @@ impl Engine {
         let (payload, event_id) = if let Some(payload) = input.payload {
             (payload.to_string(), None)
         } else {
-            let id = match (input.event_id, input.event_type) {
-                (Some(id), _) => id,
-                (None, Some(event_type)) => self.newest_of_type(tenant, &event_type).await?,
-                (None, None) => unreachable!("one way was given"),
-            };
-            let detail = self
-                .store
-                .event_detail(tenant, id)
-                .await?
-                .ok_or_else(|| EngineError::not_found("event", id))?;
-            (detail.event.payload.to_string(), Some(id))
+            let event = self
+                .stored_event(tenant, input.event_id, input.event_type)
+                .await?;
+            (event.payload.to_string(), Some(event.id))
         };
         let output = self
             .transforms
@@ -134,6 +124,30 @@ impl Engine {
             .await
             .map_err(|e| transform_error("transform", e))?;
         Ok(TransformTestOut { output, event_id })
+    }
+
+    /// A stored event to try something on: by id, else the newest of a type.
+    async fn stored_event(
+        &self,
+        tenant: TenantId,
+        id: Option<crate::model::EventId>,
+        event_type: Option<String>,
+    ) -> Result<EventOut> {
+        let id = match (id, event_type) {
+            (Some(id), _) => id,
+            (None, Some(event_type)) => self.newest_of_type(tenant, &event_type).await?,
+            (None, None) => {
+                return Err(EngineError::invalid(
+                    "event",
+                    "name the stored event to try",
+                ));
+            }
+        };
+        self.store
+            .event_detail(tenant, id)
+            .await?
+            .map(|detail| detail.event)
+            .ok_or_else(|| EngineError::not_found("event", id))
     }
 
     /// The id of the tenant's newest event of a type (404 when it has none).

@@ -19,8 +19,6 @@
 
 use std::time::Instant;
 
-use herald_engine::auth::issue_api_key;
-use herald_engine::model::Scope;
 use herald_engine::model::filter::{Filter, event_document};
 use herald_engine::store::Durability;
 use serde_json::{Value, json};
@@ -48,11 +46,6 @@ fn filter(setup: &str, endpoint: usize) -> Value {
     }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -60,20 +53,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let started = common::start_with(Durability::Process).await;
-        let (store, tenant, base) = started.parts();
-        let (_, key) = issue_api_key(
-            store.as_ref(),
-            &herald_engine::audit::AuditBy::system(),
-            tenant,
-            "bench",
-            Scope::All,
-        )
-        .await
-        .unwrap();
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap();
+        let (base, key, http) = common::http_bench(&started).await;
         let mut endpoints = Vec::new();
         for i in 0..ENDPOINTS {
             let res = http
@@ -121,9 +101,9 @@ fn main() {
                 rates[s].push(rate);
             }
         }
-        let none = median(rates[0].clone());
+        let none = common::median(rates[0].clone());
         for (s, setup) in setups.iter().enumerate() {
-            let rate = median(rates[s].clone());
+            let rate = common::median(rates[s].clone());
             println!(
                 "ingest to {ENDPOINTS} endpoints, single-event POSTs ({CLIENTS} clients, {EVENTS} events, median of {ROUNDS}), filters={setup}: {rate:.0} events/s ({:+.1} % against none)",
                 (rate / none - 1.0) * 100.0

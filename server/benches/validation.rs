@@ -11,9 +11,7 @@
 
 use std::time::Instant;
 
-use herald_engine::auth::issue_api_key;
 use herald_engine::catalog::CompiledSchema;
-use herald_engine::model::Scope;
 use herald_engine::store::Durability;
 use serde_json::{Value, json};
 
@@ -64,11 +62,6 @@ async fn publish_all(http: &reqwest::Client, base: &str, key: &str) -> f64 {
     .await
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -76,20 +69,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let started = common::start_with(Durability::Process).await;
-        let (store, tenant, base) = started.parts();
-        let (_, key) = issue_api_key(
-            store.as_ref(),
-            &herald_engine::audit::AuditBy::system(),
-            tenant,
-            "bench",
-            Scope::All,
-        )
-        .await
-        .unwrap();
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap();
+        let (base, key, http) = common::http_bench(&started).await;
         let res = http
             .post(format!("{base}/api/v1/event-types"))
             .bearer_auth(&key)
@@ -117,9 +97,9 @@ fn main() {
                 rates[m].push(rate);
             }
         }
-        let off = median(rates[0].clone());
+        let off = common::median(rates[0].clone());
         for (m, mode) in modes.iter().enumerate() {
-            let rate = median(rates[m].clone());
+            let rate = common::median(rates[m].clone());
             println!(
                 "ingest, single-event POSTs ({CLIENTS} clients, {EVENTS} events, median of {ROUNDS}), schema_mode={mode}: {rate:.0} events/s ({:+.1} % against off)",
                 (rate / off - 1.0) * 100.0

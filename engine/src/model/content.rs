@@ -10,10 +10,15 @@ use super::EventId;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SampleEvent {
+    #[cfg_attr(feature = "openapi", schema(value_type = super::EventTypeName))]
     pub event_type: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: Value,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 100, pattern = "^[A-Za-z0-9._:/-]+$")
+    )]
     pub source: Option<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
@@ -34,6 +39,7 @@ pub struct FilterTestIn {
     pub event_id: Option<EventId>,
     /// The newest stored event of this type.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<super::EventTypeName>))]
     pub event_type: Option<String>,
     /// An event given in full.
     #[serde(default)]
@@ -70,6 +76,7 @@ pub struct TransformTestIn {
     pub event_id: Option<EventId>,
     /// The newest stored event of this type.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<super::EventTypeName>))]
     pub event_type: Option<String>,
     /// A payload given in full.
     #[serde(default)]

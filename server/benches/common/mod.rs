@@ -178,3 +178,30 @@ pub async fn post_singles(
     }
     total as f64 / started.elapsed().as_secs_f64()
 }
+
+/// The middle of some figures (the upper one of an even count).
+#[allow(dead_code)] // the benches that alternate rounds use it
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// What a bench that drives the API needs: the base URL, an `all` key of
+/// the tenant and a client that keeps enough connections for 64 clients.
+#[allow(dead_code)] // the benches that seed through the store do without
+pub async fn http_bench(started: &Started) -> (String, String, reqwest::Client) {
+    let (_, key) = herald_engine::auth::issue_api_key(
+        started.running.state.store.as_ref(),
+        &herald_engine::audit::AuditBy::system(),
+        started.tenant,
+        "bench",
+        herald_engine::model::Scope::All,
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    (started.base.clone(), key, http)
+}
