@@ -309,7 +309,7 @@ pub async fn create_tenant(
 
 /// An API key's name, trimmed: 1 to 100 characters.
 pub fn validate_key_name(name: &str) -> Result<&str> {
-    let name = name.trim();
+    let name = name.trim_matches(crate::validate::pattern_space);
     if name.is_empty() || name.chars().count() > 100 {
         return Err(EngineError::invalid("name", "must be 1 to 100 characters"));
     }

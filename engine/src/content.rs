@@ -53,6 +53,12 @@ impl Engine {
                 crate::validate::source_name(source)
                     .map_err(|m| EngineError::invalid("event.source", m))?;
             }
+            if sample.metadata.as_ref().is_some_and(|m| !m.is_object()) {
+                return Err(EngineError::invalid(
+                    "event.metadata",
+                    "must be a JSON object",
+                ));
+            }
             if !sample.payload.is_object() {
                 return Err(EngineError::invalid(
                     "event.payload",
@@ -111,6 +117,9 @@ impl Engine {
         }
         self.check_transform("transform", &input.transform).await?;
         let (payload, event_id) = if let Some(payload) = input.payload {
+            if !payload.is_object() {
+                return Err(EngineError::invalid("payload", "must be a JSON object"));
+            }
             (payload.to_string(), None)
         } else {
             let event = self

@@ -691,8 +691,24 @@ pub const MAX_RETENTION_DAYS: u32 = 36_500;
 /// The largest dead-letter alert threshold a tenant may set.
 pub const MAX_DLQ_ALERT_THRESHOLD: u64 = 10_000_000;
 
+/// Whitespace as the OpenAPI document's patterns read `\s` (ECMAScript):
+/// not quite Rust's (which counts U+0085 and not U+FEFF).
+pub(crate) fn pattern_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200A}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202F}'
+                | '\u{205F}'
+                | '\u{3000}'
+                | '\u{FEFF}'
+    )
+}
+
 fn policy_name(name: &str) -> Result<()> {
-    let trimmed = name.trim();
+    let trimmed = name.trim_matches(pattern_space);
     if trimmed.is_empty() || trimmed.chars().count() > 80 || trimmed != name {
         return Err(invalid(
             "name",

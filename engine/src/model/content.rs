@@ -88,8 +88,7 @@ pub struct TransformTestIn {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransformTestOut {
-    /// The body, as it would be signed and sent.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// The body, as it would be signed and sent: any JSON value.
     pub output: Value,
     /// The stored event tried (absent for a payload given in full).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -252,6 +252,10 @@ async fn filter_test_says_whether_an_event_matches_and_why_not() {
     let (status, out) =
         test(json!({"filter": filter, "event_id": ids[0], "event_type": "order.created"})).await;
     assert_eq!(status, 422, "{out}");
+    let bad_metadata = json!({"event_type": "a.b", "payload": {}, "metadata": [1]});
+    let (status, out) = test(json!({"filter": filter, "event": bad_metadata})).await;
+    assert_eq!(status, 422, "{out}");
+    assert_names(&out, "event.metadata");
     let (status, out) = test(json!({"filter": filter, "event_type": "never.seen"})).await;
     assert_eq!(status, 404, "{out}");
 }

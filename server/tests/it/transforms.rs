@@ -188,6 +188,9 @@ async fn a_bad_transform_is_refused_when_saved_and_transform_test_shows_the_outp
     let (status, out) = test(json!({"transform": "def f: f; f", "event_id": event})).await;
     assert_eq!(status, 422, "{out}");
     assert!(message(&out).contains("longer than its limit"), "{out}");
+    let (status, out) = test(json!({"transform": ".", "payload": [1, 2]})).await;
+    assert_eq!(status, 422, "{out}");
+    assert!(message(&out).starts_with("payload: "), "{out}");
     let (status, out) = test(json!({"transform": "."})).await;
     assert_eq!(status, 422, "{out}");
     assert!(message(&out).starts_with("event: "), "{out}");
