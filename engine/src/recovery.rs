@@ -39,27 +39,10 @@ pub enum ReplayStarted {
     Job(Box<ReplayOut>),
 }
 
-/// White space as the API document's patterns mean it (`\s` of the
-/// ECMAScript regular expressions JSON Schema uses). Rust's own white space
-/// differs at two characters: it counts U+0085 (next line) and not U+FEFF.
-fn is_pattern_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202f}'
-                | '\u{205f}'
-                | '\u{3000}'
-                | '\u{feff}'
-    )
-}
-
 /// A reason as recorded: trimmed; a required one must have a character
 /// other than white space (the document's pattern `\S`).
 pub(crate) fn reason(text: &str, required: bool) -> Result<String> {
-    let text = text.trim_matches(is_pattern_space);
+    let text = text.trim_matches(crate::validate::pattern_space);
     if required && text.is_empty() {
         return Err(EngineError::invalid("reason", "say why (it is recorded)"));
     }
@@ -482,7 +465,11 @@ impl Engine {
         if input.filter.endpoint_id.is_none() {
             input.filter.endpoint_id = checkpoint.endpoint_id;
         }
-        if input.reason.trim_matches(is_pattern_space).is_empty() {
+        if input
+            .reason
+            .trim_matches(crate::validate::pattern_space)
+            .is_empty()
+        {
             input.reason = format!("recover from checkpoint '{}'", checkpoint.name);
         }
         self.start_replay_as(tenant, input, by, AuditAction::CheckpointRecover)

@@ -691,8 +691,9 @@ pub const MAX_RETENTION_DAYS: u32 = 36_500;
 /// The largest dead-letter alert threshold a tenant may set.
 pub const MAX_DLQ_ALERT_THRESHOLD: u64 = 10_000_000;
 
-/// Whitespace as the OpenAPI document's patterns read `\s` (ECMAScript):
-/// not quite Rust's (which counts U+0085 and not U+FEFF).
+/// White space as the API document's patterns mean it (`\s` of the
+/// ECMAScript regular expressions JSON Schema uses). Rust's own white space
+/// differs at two characters: it counts U+0085 (next line) and not U+FEFF.
 pub(crate) fn pattern_space(c: char) -> bool {
     matches!(
         c,

@@ -46,6 +46,8 @@ mod ops;
 mod play;
 #[path = "../common/policies.rs"]
 mod policies;
+#[path = "../common/replay_targets.rs"]
+mod replay_targets;
 #[path = "../common/replays.rs"]
 mod replays;
 #[path = "../common/retention.rs"]
