@@ -30,6 +30,7 @@ use pages::{
         detail::EndpointPage,
         list::{EndpointsPage, NewEndpointPage},
     },
+    event_types::{detail::EventTypePage, list::EventTypesPage},
     events::{detail::EventPage, list::EventsPage},
     login::LoginPage,
     not_found::NotFound,
@@ -86,6 +87,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("endpoints/:id") view=EndpointPage/>
                     <Route path=path!("retry-policies") view=PoliciesPage/>
                     <Route path=path!("events") view=EventsPage/>
+                    <Route path=path!("event-types") view=EventTypesPage/>
+                    <Route path=path!("event-types/:name") view=EventTypePage/>
                     <Route path=path!("events/:id") view=EventPage/>
                     <Route path=path!("dlq") view=DlqPage/>
                     <Route path=path!("dlq/:id") view=DlqEntryPage/>

@@ -57,6 +57,11 @@ for (const theme of THEMES) {
           const once = { backoff: { kind: 'schedule', delays_secs: [1] }, max_attempts: 1, jitter: 0 };
           expect((await api('/api/v1/endpoints', { url: ok.url, event_types: ['order.*'], description: 'Orders service' })).status()).toBe(201);
           expect((await api('/api/v1/endpoints', { url: `${failing.url}/a-rather-long-path/for-a-partner-that-fails/every-time`, event_types: ['order.*'], retry_policy: once })).status()).toBe(201);
+          // A catalog type with two versions, so its page shows a diff.
+          const v1 = { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } };
+          expect((await api('/api/v1/event-types', { name: 'order.created', description: 'An order was placed.', schema: v1, examples: [{ n: 1 }] })).status()).toBe(201);
+          const v2 = { ...v1, properties: { ...v1.properties, customer: { type: 'string' } } };
+          expect((await api('/api/v1/event-types/order.created/versions', { schema: v2, examples: [{ n: 1, customer: 'cus_1' }] })).status()).toBe(201);
           for (let n = 1; n <= 3; n++) {
             expect((await api('/api/v1/events', { event_type: 'order.created', payload: { n, customer: 'cus_0123456789abcdefghij' } })).status()).toBe(202);
           }
@@ -98,6 +103,8 @@ for (const theme of THEMES) {
             '/retry-policies',
             '/events',
             event,
+            '/event-types',
+            '/event-types/order.created',
             '/dlq',
             entry,
             '/replays',

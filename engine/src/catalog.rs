@@ -2,12 +2,12 @@
 //! `jsonschema` crate and checked against payloads: what `schema_mode` warns
 //! about or enforces at ingest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::model::{EventProblem, SchemaMode, SchemaProblem, TenantId};
+use crate::model::{EventProblem, SchemaMode, SchemaProblem, SchemaRefusal, TenantId};
 use crate::store::{CatalogSnapshot, NewEvent, Store};
 use crate::{EngineError, Result};
 
@@ -237,9 +237,73 @@ fn refusal_message(problems: &[EventProblem], events: usize, batch: bool) -> Str
 pub struct SchemaGate {
     tenants: Mutex<HashMap<TenantId, Arc<TenantCatalog>>>,
     compiled: Mutex<HashMap<(TenantId, String, u32), Arc<CompiledSchema>>>,
+    /// The events each tenant's publishes were refused for, newest last.
+    refused: Mutex<HashMap<TenantId, VecDeque<SchemaRefusal>>>,
 }
 
+/// Refusals kept per tenant (on each node, in memory).
+pub const KEPT_REFUSALS: usize = 100;
+
 impl SchemaGate {
+    /// Keeps what a refused publish was refused for: one entry per refused
+    /// event (`events` as published, `problems` as `check` named them).
+    pub fn record_refusal(
+        &self,
+        tenant: TenantId,
+        events: &[NewEvent],
+        problems: &[EventProblem],
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        // `check` names an event's problems together, in its order.
+        let mut each: Vec<(Option<usize>, SchemaRefusal)> = Vec::new();
+        for p in problems {
+            let problem = SchemaProblem {
+                pointer: p.pointer.clone(),
+                keyword: p.keyword.clone(),
+                message: p.message.clone(),
+            };
+            match each.last_mut() {
+                Some((index, last)) if *index == p.index => last.problems.push(problem),
+                _ => each.push((
+                    p.index,
+                    SchemaRefusal {
+                        at,
+                        event_type: p.event_type.clone(),
+                        version: p.version,
+                        source: events
+                            .get(p.index.unwrap_or(0))
+                            .and_then(|e| e.source.clone()),
+                        problems: vec![problem],
+                    },
+                )),
+            }
+        }
+        let mut refused = self.refused.lock().expect("refusals");
+        let kept = refused.entry(tenant).or_default();
+        for (_, r) in each {
+            if kept.len() == KEPT_REFUSALS {
+                kept.pop_front();
+            }
+            kept.push_back(r);
+        }
+    }
+
+    /// The type's refusals this node keeps, newest first.
+    pub fn refusals(&self, tenant: TenantId, event_type: &str) -> Vec<SchemaRefusal> {
+        self.refused
+            .lock()
+            .expect("refusals")
+            .get(&tenant)
+            .map(|kept| {
+                kept.iter()
+                    .rev()
+                    .filter(|r| r.event_type == event_type)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The tenant's catalog, read from the store when none is cached.
     pub async fn catalog(&self, store: &dyn Store, tenant: TenantId) -> Result<Arc<TenantCatalog>> {
         if let Some(found) = self.tenants.lock().expect("catalog cache").get(&tenant) {
@@ -398,5 +462,77 @@ mod tests {
                 .unwrap();
         let payload = Value::Array((0..100).map(|n| json!(n)).collect());
         assert_eq!(schema.problems(&payload).len(), MAX_PROBLEMS);
+    }
+
+    fn refused(index: Option<usize>, event_type: &str, pointer: &str) -> EventProblem {
+        EventProblem {
+            index,
+            event_type: event_type.into(),
+            version: 2,
+            pointer: pointer.into(),
+            keyword: "minimum".into(),
+            message: "less than 0".into(),
+        }
+    }
+
+    #[test]
+    fn refusals_are_kept_per_event_newest_first_and_capped() {
+        let gate = SchemaGate::default();
+        let tenant = TenantId::new();
+        let other = TenantId::new();
+        let published = |source: &str| NewEvent {
+            event_type: "order.created".into(),
+            payload: "{}".into(),
+            idempotency_key: None,
+            correlation_id: None,
+            entity_id: None,
+            ordering_key: None,
+            metadata: None,
+            source: Some(source.into()),
+            only_endpoint: None,
+            operational: false,
+            schema_version: None,
+            schema_problems: Vec::new(),
+        };
+        let at = chrono::Utc::now();
+        // A batch: its events 0 and 2 refused, the first with two problems.
+        gate.record_refusal(
+            tenant,
+            &[published("a"), published("b"), published("c")],
+            &[
+                refused(Some(0), "order.created", "/amount"),
+                refused(Some(0), "order.created", "/id"),
+                refused(Some(2), "order.created", "/total"),
+            ],
+            at,
+        );
+        let kept = gate.refusals(tenant, "order.created");
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].source.as_deref(), Some("c"), "newest first");
+        assert_eq!(kept[0].problems[0].pointer, "/total");
+        assert_eq!(kept[1].source.as_deref(), Some("a"));
+        let pointers: Vec<&str> = kept[1]
+            .problems
+            .iter()
+            .map(|p| p.pointer.as_str())
+            .collect();
+        assert_eq!(pointers, ["/amount", "/id"]);
+        assert_eq!(kept[1].version, 2);
+        assert!(gate.refusals(tenant, "order.paid").is_empty());
+        assert!(gate.refusals(other, "order.created").is_empty());
+
+        for _ in 0..KEPT_REFUSALS + 5 {
+            gate.record_refusal(
+                tenant,
+                &[published("d")],
+                &[refused(None, "order.paid", "/x")],
+                at,
+            );
+        }
+        assert_eq!(gate.refusals(tenant, "order.paid").len(), KEPT_REFUSALS);
+        assert!(
+            gate.refusals(tenant, "order.created").is_empty(),
+            "the oldest make room"
+        );
     }
 }

@@ -14,7 +14,8 @@ use crate::model::event_type::validate_event_type;
 use crate::model::schema_compat::incompatibilities;
 use crate::model::{
     AuditAction, CatalogEntry, EventFailure, EventTypeDetail, EventTypeIn, EventTypeOut,
-    EventTypePatch, Permission, SchemaCheckOut, SchemaVersionIn, TenantId,
+    EventTypePatch, ExampleCheck, Permission, SchemaCheckOut, SchemaDraftCheck, SchemaVersionIn,
+    TenantId, ValidationFailures,
 };
 use crate::service::Engine;
 use crate::store::{Actor, NewSchemaVersion};
@@ -31,6 +32,56 @@ pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 pub const MAX_DESCRIPTION: usize = 1_000;
 /// Failing events a dry run lists (it counts them all).
 const LISTED_FAILURES: usize = 10;
+/// Events accepted with problems a type's failures list.
+const LISTED_FLAGGED: u32 = 20;
+
+/// A schema and its examples as they are being written: whether the schema
+/// compiles, what it says of each example, and what it changes from
+/// `current` that could refuse events `current` accepts.
+pub fn check_draft(
+    schema: &Value,
+    examples: &[Value],
+    current: Option<(u32, &Value)>,
+) -> SchemaDraftCheck {
+    let mut check = SchemaDraftCheck {
+        compared_with: current.map(|(v, _)| v),
+        ..SchemaDraftCheck::default()
+    };
+    if !schema.is_object() {
+        check.schema_error = Some("a schema is a JSON object (JSON Schema, draft 2020-12)".into());
+        return check;
+    }
+    let compiled = match CompiledSchema::compile(schema) {
+        Ok(compiled) => compiled,
+        Err(p) => {
+            check.schema_error = Some(format!(
+                "not a JSON Schema (draft 2020-12): {}",
+                p.describe()
+            ));
+            return check;
+        }
+    };
+    check.examples = examples
+        .iter()
+        .enumerate()
+        .map(|(index, example)| ExampleCheck {
+            index,
+            problems: if example.is_object() {
+                compiled.problems(example)
+            } else {
+                vec![crate::model::SchemaProblem {
+                    pointer: String::new(),
+                    keyword: "type".into(),
+                    message: "an example is a payload: a JSON object".into(),
+                }]
+            },
+        })
+        .collect();
+    if let Some((_, old)) = current {
+        check.incompatibilities = incompatibilities(old, schema);
+    }
+    check
+}
 
 fn description(text: &str) -> Result<()> {
     if text.chars().count() > MAX_DESCRIPTION {
@@ -164,6 +215,22 @@ impl Engine {
             events: seen.as_ref().map_or(0, |s| s.events),
             last_seen_at: seen.as_ref().map(|s| s.last_seen_at),
             schema_warnings: seen.as_ref().map_or(0, |s| s.schema_warnings),
+        })
+    }
+
+    /// The type's recent validation failures: refused at ingest on this
+    /// node and accepted with problems (stored), newest first.
+    pub async fn validation_failures(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<ValidationFailures> {
+        Ok(ValidationFailures {
+            refused: self.schemas.refusals(tenant, name),
+            flagged: self
+                .store
+                .flagged_events(tenant, name, LISTED_FLAGGED)
+                .await?,
         })
     }
 
@@ -419,5 +486,60 @@ impl Engine {
             audit::logged(&entry);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_draft_names_each_failing_example_and_each_incompatibility() {
+        let current = json!({"type": "object", "properties": {"id": {"type": "string"}}});
+        let draft = json!({
+            "type": "object",
+            "required": ["id", "amount"],
+            "properties": {"id": {"type": "string"}, "amount": {"type": "number", "minimum": 0}}
+        });
+        let examples = [
+            json!({"id": "a", "amount": 1}),
+            json!({"id": "b", "amount": -1}),
+            json!([1]),
+        ];
+        let check = check_draft(&draft, &examples, Some((3, &current)));
+        assert_eq!(check.schema_error, None);
+        assert_eq!(check.compared_with, Some(3));
+        assert!(check.examples[0].problems.is_empty());
+        assert_eq!(check.examples[1].problems[0].pointer, "/amount");
+        assert_eq!(check.examples[1].problems[0].keyword, "minimum");
+        assert_eq!(check.examples[2].problems[0].keyword, "type");
+        assert!(
+            check
+                .incompatibilities
+                .iter()
+                .any(|i| i.keyword == "required"),
+            "{:?}",
+            check.incompatibilities
+        );
+        assert!(
+            check_draft(&current, &[], Some((3, &current)))
+                .incompatibilities
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_draft_that_is_not_a_schema_says_why() {
+        let check = check_draft(&json!({"type": "nonsense"}), &[json!({})], None);
+        assert!(
+            check
+                .schema_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("not a JSON Schema")),
+            "{check:?}"
+        );
+        assert!(check.examples.is_empty());
+        assert!(check_draft(&json!([]), &[], None).schema_error.is_some());
     }
 }

@@ -119,9 +119,16 @@ impl Engine {
             let warned = match catalog.check(&mut checked, batch) {
                 Ok(warned) => warned,
                 Err(e) => {
-                    if let EngineError::SchemaViolation { events, .. } = &e {
+                    if let EngineError::SchemaViolation {
+                        events: refused,
+                        problems,
+                        ..
+                    } = &e
+                    {
                         self.metrics
-                            .schema_violations(0, u64::try_from(*events).unwrap_or(0));
+                            .schema_violations(0, u64::try_from(*refused).unwrap_or(0));
+                        self.schemas
+                            .record_refusal(tenant, &events, problems, Utc::now());
                     }
                     return Err(e);
                 }

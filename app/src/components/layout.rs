@@ -10,10 +10,11 @@ use crate::components::list::{SignedIn, signed_in};
 
 /// The sections in the sidebar: where each leads, its name, and the other
 /// paths that belong to it (a detail page highlights its list's section).
-const SECTIONS: [(&str, &str); 8] = [
+const SECTIONS: [(&str, &str); 9] = [
     ("/", "Dashboard"),
     ("/endpoints", "Endpoints"),
     ("/events", "Events"),
+    ("/event-types", "Event types"),
     ("/dlq", "DLQ"),
     ("/replays", "Replays"),
     ("/api-keys", "API keys"),

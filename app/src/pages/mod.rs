@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod dlq;
 pub mod docs;
 pub mod endpoints;
+pub mod event_types;
 pub mod events;
 pub mod login;
 pub mod not_found;

@@ -249,3 +249,65 @@ pub struct EventTypeDetail {
     pub last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
     pub schema_warnings: u64,
 }
+
+/// An event ingest refused for its type's schema (`enforce`), as the node
+/// that refused it saw it: refused events are not stored, so this is kept
+/// in memory, the most recent few per tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SchemaRefusal {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub event_type: String,
+    /// The schema version that refused it.
+    pub version: u32,
+    /// The publishing service, when the event or its key named one.
+    #[serde(default)]
+    pub source: Option<String>,
+    pub problems: Vec<SchemaProblem>,
+}
+
+/// A stored event accepted although its schema refuses it (`warn`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FlaggedEvent {
+    pub event_id: crate::model::EventId,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    /// The schema version that checked it.
+    pub version: Option<u32>,
+    pub problems: Vec<SchemaProblem>,
+}
+
+/// A type's recent validation failures: events refused at ingest (on this
+/// node, since it started) and events accepted with problems (stored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ValidationFailures {
+    /// Newest first.
+    pub refused: Vec<SchemaRefusal>,
+    /// Newest first.
+    pub flagged: Vec<FlaggedEvent>,
+}
+
+/// What is wrong with one example of a schema draft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExampleCheck {
+    /// Its place in the examples, from 0.
+    pub index: usize,
+    /// Empty: the schema accepts it.
+    pub problems: Vec<SchemaProblem>,
+}
+
+/// A schema and its examples, checked as they are written: whether the
+/// schema compiles, what it says of each example, and how it compares with
+/// the type's current version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaDraftCheck {
+    /// Why the schema is not one (none: it compiles).
+    pub schema_error: Option<String>,
+    /// Each example's verdict, in order (empty when the schema does not compile).
+    pub examples: Vec<ExampleCheck>,
+    /// The version compared with (none: no current version).
+    pub compared_with: Option<u32>,
+    /// Each change that could refuse events the current version accepts.
+    pub incompatibilities: Vec<crate::model::schema_compat::Incompatibility>,
+}

@@ -57,7 +57,8 @@ pub use breaker::{BreakerChange, BreakerOut, BreakerSettings, BreakerState};
 pub use canonical::CanonicalJson;
 pub use catalog::{
     CatalogEntry, EventFailure, EventProblem, EventTypeDetail, EventTypeIn, EventTypeOut,
-    EventTypePatch, SchemaCheckOut, SchemaMode, SchemaProblem, SchemaVersionIn, SchemaVersionOut,
+    EventTypePatch, ExampleCheck, FlaggedEvent, SchemaCheckOut, SchemaDraftCheck, SchemaMode,
+    SchemaProblem, SchemaRefusal, SchemaVersionIn, SchemaVersionOut, ValidationFailures,
 };
 pub use content::{FilterTestIn, FilterTestOut, SampleEvent, TransformTestIn, TransformTestOut};
 pub use delivery::*;

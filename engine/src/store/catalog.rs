@@ -1,7 +1,9 @@
 //! The event catalog: registered event types and their schema versions.
 
 use super::*;
-use crate::model::{EventId, EventTypeOut, EventTypePatch, SchemaMode, SchemaVersionOut};
+use crate::model::{
+    EventId, EventTypeOut, EventTypePatch, FlaggedEvent, SchemaMode, SchemaVersionOut,
+};
 
 /// A schema version to register.
 #[derive(Debug, Clone)]
@@ -76,4 +78,12 @@ pub trait CatalogStore: Send + Sync {
         name: &str,
         limit: u32,
     ) -> Result<Vec<(EventId, String)>>;
+    /// The type's `limit` most recent events accepted with schema problems
+    /// (`warn`), newest first.
+    async fn flagged_events(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        limit: u32,
+    ) -> Result<Vec<FlaggedEvent>>;
 }

@@ -319,5 +319,42 @@ async fn ingest_refuses_events_checked_against_an_old_catalog_and_keeps_what_the
             .await
             .unwrap();
         assert_eq!(recent.len(), 1, "{}", b.name);
+
+        // A clean event after the flagged one: the failures list shows the
+        // flagged one only, with what was found and the version that found it.
+        let clean = Publish {
+            tenant: t.id,
+            events: vec![NewEvent {
+                schema_version: Some(1),
+                ..event("order.created", None)
+            }],
+            now,
+            audit: None,
+            catalog_revision: Some(snapshot.revision),
+        };
+        let answers = b.store.ingest_group(vec![clean]).await.unwrap();
+        assert!(answers[0].is_ok(), "{}: {:?}", b.name, answers[0]);
+        let flagged = b
+            .store
+            .flagged_events(t.id, "order.created", 10)
+            .await
+            .unwrap();
+        assert_eq!(flagged.len(), 1, "{}: {flagged:?}", b.name);
+        assert_eq!(flagged[0].event_id, made[0].event().id, "{}", b.name);
+        assert_eq!(
+            (flagged[0].version, flagged[0].problems.clone()),
+            (Some(1), vec![problem]),
+            "{}",
+            b.name
+        );
+        assert!(
+            b.store
+                .flagged_events(t.id, "order.paid", 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            b.name
+        );
     }
 }

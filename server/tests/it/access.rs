@@ -427,6 +427,23 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             Needs(P::Read),
             "transform=.&event_type=a.b".into(),
         ),
+        ("list_event_types", Needs(P::Read), String::new()),
+        ("get_event_type", Needs(P::Read), "name=a.b".into()),
+        (
+            "check_schema_draft",
+            Needs(P::Read),
+            "name=&schema=%7B%7D&examples=".into(),
+        ),
+        (
+            "register_event_type",
+            Needs(P::ManageEndpoints),
+            "form[name]=a.b".into(),
+        ),
+        (
+            "add_schema_version",
+            Needs(P::ManageEndpoints),
+            "name=a.b&schema=%7B%7D".into(),
+        ),
         ("list_events", Needs(P::Read), "query=".into()),
         (
             "get_event",

@@ -46,7 +46,7 @@ pub(crate) async fn register_orders(api: &Api<'_>) {
     assert_eq!(body["versions"].as_array().unwrap().len(), 1, "{body}");
 }
 
-async fn set_tenant(api: &Api<'_>, patch: Value) {
+pub(crate) async fn set_tenant(api: &Api<'_>, patch: Value) {
     let (status, body) = status_and_body(
         api.send(reqwest::Method::PATCH, "/api/v1/tenant", Some(&patch))
             .await,

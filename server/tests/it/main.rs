@@ -10,6 +10,7 @@ mod api_auth;
 mod backup;
 mod breakers;
 mod catalog;
+mod catalog_console;
 mod catalog_export;
 mod cli;
 mod client;

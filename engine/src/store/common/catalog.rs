@@ -7,7 +7,9 @@ use serde_json::Value;
 use super::This;
 use super::audit::insert_audit;
 use crate::error::taken;
-use crate::model::{EventId, EventTypeOut, EventTypePatch, SchemaVersionOut, TenantId};
+use crate::model::{
+    EventId, EventTypeOut, EventTypePatch, FlaggedEvent, SchemaVersionOut, TenantId,
+};
 use crate::store::{
     Actor, AuditWith, CatalogSnapshot, NewSchemaVersion, from_millis, stored_id, to_millis,
 };
@@ -319,6 +321,36 @@ impl crate::store::CatalogStore for This {
         .await?;
         rows.into_iter()
             .map(|(id, payload)| Ok((stored_id(&id)?, payload)))
+            .collect()
+    }
+
+    async fn flagged_events(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        limit: u32,
+    ) -> Result<Vec<FlaggedEvent>> {
+        let rows: Vec<(String, i64, Option<i64>, String)> = sqlx::query_as(
+            r"select id, received_at, schema_version, schema_problems from events
+              where tenant_id = $1 and event_type = $2 and schema_problems is not null
+              order by id desc limit $3",
+        )
+        .bind(tenant.to_string())
+        .bind(name)
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await?;
+        rows.into_iter()
+            .map(|(id, received_at, version, problems)| {
+                Ok(FlaggedEvent {
+                    event_id: stored_id(&id)?,
+                    received_at: from_millis(received_at),
+                    version: version.and_then(|v| u32::try_from(v).ok()),
+                    problems: serde_json::from_str(&problems).map_err(|e| {
+                        EngineError::Internal(format!("stored schema problems do not read: {e}"))
+                    })?,
+                })
+            })
             .collect()
     }
 }

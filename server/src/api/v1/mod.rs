@@ -7,7 +7,7 @@ mod audit;
 mod content;
 mod dlq;
 mod endpoints;
-mod event_types;
+pub mod event_types;
 mod events;
 mod inbox;
 mod live;
