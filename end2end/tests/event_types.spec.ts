@@ -59,7 +59,7 @@ test('a product engineer registers a schema, publishes a bad event and sees it r
     data: { event_type: 'order.created', source: 'shop', payload: { order_id: 'ord_2', amount: -3 } },
   });
   expect(bad.status()).toBe(422);
-  expect((await bad.json()).message).toContain('/amount: minimum');
+  expect((await bad.json()).error.message).toContain('/amount: minimum');
   const good = await request.post(`${herald.url}/api/v1/events`, {
     headers,
     data: { event_type: 'order.created', source: 'shop', payload: { order_id: 'ord_3', amount: 3 } },

@@ -51,6 +51,13 @@ pub fn check_draft(
         check.schema_error = Some("a schema is a JSON object (JSON Schema, draft 2020-12)".into());
         return check;
     }
+    let size = schema.to_string().len();
+    if size > MAX_SCHEMA_BYTES {
+        check.schema_error = Some(format!(
+            "{size} bytes is more than the limit of {MAX_SCHEMA_BYTES}"
+        ));
+        return check;
+    }
     let compiled = match CompiledSchema::compile(schema) {
         Ok(compiled) => compiled,
         Err(p) => {
@@ -63,6 +70,7 @@ pub fn check_draft(
     };
     check.examples = examples
         .iter()
+        .take(MAX_EXAMPLES)
         .enumerate()
         .map(|(index, example)| ExampleCheck {
             index,

@@ -33,8 +33,18 @@ pub fn EventTypePage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.with(|p| p.get("name").unwrap_or_default());
     let add = ServerAction::<AddSchemaVersion>::new();
+    // Reloaded when a version is registered, not after a dry run or a
+    // refusal: those keep the draft in the form.
+    let registered = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        if let Some(Ok(out)) = add.value().get()
+            && let Some(v) = out.registered
+        {
+            registered.set(v.version);
+        }
+    });
     let page = Resource::new(
-        move || (name(), add.version().get()),
+        move || (name(), registered.get()),
         |(name, _)| get_event_type(name),
     );
     view! {
