@@ -105,4 +105,19 @@ test('a product engineer registers a schema, publishes a bad event and sees it r
   expect(asyncapi.asyncapi).toBe('3.0.0');
   expect(JSON.stringify(asyncapi.channels)).toContain('order.created');
   expect(JSON.stringify(asyncapi.channels)).toContain('currency');
+
+  // Moving publishers off it: deprecated, then archived out of the catalog
+  // (and its AsyncAPI document), then restored.
+  await page.getByRole('link', { name: 'order.created' }).click();
+  const about = page.getByRole('form', { name: 'About this type' });
+  await about.getByLabel(/^Deprecated/).check();
+  await about.getByRole('button', { name: 'Save' }).click();
+  await expect(page.locator('.page-head .badge')).toHaveText('Deprecated');
+  await page.getByRole('form', { name: 'About this type' }).getByRole('button', { name: 'Archive' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Archive' }).click();
+  await expect(page.locator('.page-head')).toContainText('Archived');
+  expect(JSON.stringify((await (await page.request.get('/asyncapi.json')).json()).channels)).not.toContain('order.created');
+  await page.getByRole('button', { name: 'Restore to the catalog' }).click();
+  await expect(page.locator('.page-head')).not.toContainText('Archived');
+  expect(JSON.stringify((await (await page.request.get('/asyncapi.json')).json()).channels)).toContain('order.created');
 });

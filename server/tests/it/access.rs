@@ -440,6 +440,11 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             "form[name]=a.b".into(),
         ),
         (
+            "update_event_type",
+            Needs(P::ManageEndpoints),
+            "name=a.b&description=d".into(),
+        ),
+        (
             "add_schema_version",
             Needs(P::ManageEndpoints),
             "name=a.b&schema=%7B%7D".into(),

@@ -248,6 +248,35 @@ async fn a_type_page_shows_versions_diffs_and_recent_validation_failures() {
     assert_eq!(flagged_list.len(), 1, "{page}");
     assert_eq!(flagged_list[0]["event_id"], flagged.as_str(), "{page}");
 
+    // Deprecated, then archived, from the page; only what changed is sent.
+    let (status, body) = call(
+        &server,
+        &cookie,
+        "update_event_type",
+        &[("name", "order.created"), ("deprecated", "true")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let now = api.get("/api/v1/event-types/order.created").await;
+    assert_eq!((now["deprecated"].clone(), now["archived"].clone()), (json!(true), json!(false)), "{now}");
+    let (status, body) = call(
+        &server,
+        &cookie,
+        "update_event_type",
+        &[("name", "order.created"), ("deprecated", "true"), ("archived", "true")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.get("/api/v1/event-types/order.created").await["archived"], true);
+    let audit = api.get("/api/v1/audit?target=order.created").await;
+    let summaries: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap_or_default())
+        .collect();
+    assert!(summaries.iter().any(|s| s.contains("archived event type order.created")), "{audit}");
+
     // A type only published, never registered, has a page without versions.
     api.publish("user.signed_up", json!({"id": "u1"})).await;
     let (status, page) = call(

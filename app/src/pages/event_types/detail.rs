@@ -8,11 +8,12 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
+use crate::components::dialog::ConfirmDialog;
 use crate::components::list::{Allowed, Loaded};
-use crate::components::ui::{form_level_error, when};
+use crate::components::ui::{FieldMessage, form_level_error, when};
 use crate::pages::event_types::editor::SchemaEditor;
 use crate::pages::event_types::fns::{
-    AddSchemaVersion, EventTypePage as PageData, VersionChange, get_event_type,
+    AddSchemaVersion, EventTypePage as PageData, UpdateEventType, VersionChange, get_event_type,
 };
 use crate::pages::event_types::list::mode_text;
 
@@ -33,29 +34,39 @@ pub fn EventTypePage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.with(|p| p.get("name").unwrap_or_default());
     let add = ServerAction::<AddSchemaVersion>::new();
-    // Reloaded when a version is registered, not after a dry run or a
-    // refusal: those keep the draft in the form.
-    let registered = RwSignal::new(0u32);
+    let update = ServerAction::<UpdateEventType>::new();
+    // Reloaded when a version is registered or the type changed, not after
+    // a dry run or a refusal: those keep the draft in the form.
+    let changed = RwSignal::new(0u32);
     Effect::new(move |_| {
         if let Some(Ok(out)) = add.value().get()
-            && let Some(v) = out.registered
+            && out.registered.is_some()
         {
-            registered.set(v.version);
+            changed.update(|n| *n += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = update.value().get() {
+            changed.update(|n| *n += 1);
         }
     });
     let page = Resource::new(
-        move || (name(), registered.get()),
+        move || (name(), changed.get()),
         |(name, _)| get_event_type(name),
     );
     view! {
         <Title text="Event type"/>
         <p><A href="/event-types">"← Event types"</A></p>
-        <Loaded resource=page title="Event type" show=move |p: PageData| view! { <TypeView page=p add/> }/>
+        <Loaded resource=page title="Event type" show=move |p: PageData| view! { <TypeView page=p add update/> }/>
     }
 }
 
 #[component]
-fn TypeView(page: PageData, add: ServerAction<AddSchemaVersion>) -> impl IntoView {
+fn TypeView(
+    page: PageData,
+    add: ServerAction<AddSchemaVersion>,
+    update: ServerAction<UpdateEventType>,
+) -> impl IntoView {
     let current = page.detail.as_ref().map(|d| d.event_type.clone());
     let registered = page.detail.is_some();
     let name = page.name.clone();
@@ -91,6 +102,11 @@ fn TypeView(page: PageData, add: ServerAction<AddSchemaVersion>) -> impl IntoVie
         })}
         <Failures failures=page.failures/>
         {(!page.changes.is_empty()).then(|| view! { <Versions changes=page.changes.clone() detail=page.detail.clone()/> })}
+        {current.clone().map(|t| view! {
+            <Allowed permission=Permission::ManageEndpoints>
+                <TypeSettings current=t.clone() update/>
+            </Allowed>
+        })}
         {registered.then(|| {
             let t = current.clone();
             view! {
@@ -277,6 +293,77 @@ fn NewVersion(
                             </ul>
                         }
                     })}
+                </div>
+            </form>
+        </section>
+    }
+}
+
+/// A registered type's description and flags, and archiving it.
+#[component]
+fn TypeSettings(
+    current: herald_engine::model::EventTypeOut,
+    update: ServerAction<UpdateEventType>,
+) -> impl IntoView {
+    let description = RwSignal::new(current.description.clone());
+    let deprecated = RwSignal::new(current.deprecated);
+    let archived = current.archived;
+    let name = current.name.clone();
+    let confirm = RwSignal::new(false);
+    let error = Signal::derive(move || update.value().get().and_then(Result::err));
+    let save = {
+        let name = name.clone();
+        move |archive: bool| {
+            update.dispatch(UpdateEventType {
+                name: name.clone(),
+                description: description.get_untracked(),
+                deprecated: deprecated.get_untracked(),
+                archived: archive,
+            });
+        }
+    };
+    let archive = {
+        let save = save.clone();
+        Callback::new(move |()| save(true))
+    };
+    let restore = save.clone();
+    view! {
+        <section aria-labelledby="settings-heading">
+            <h2 id="settings-heading">"About this type"</h2>
+            <form class="stack form" aria-label="About this type" novalidate=true
+                on:submit=move |ev| { ev.prevent_default(); save(archived); }>
+                <label>"Description"
+                    <input type="text" name="description" prop:value=move || description.get()
+                        on:input=move |ev| description.set(event_target_value(&ev))/>
+                    <FieldMessage error name="description" id="type-description-error"/>
+                </label>
+                <label class="inline">
+                    <input type="checkbox" name="deprecated" prop:checked=move || deprecated.get()
+                        on:change=move |ev| deprecated.set(event_target_checked(&ev))/>
+                    "Deprecated: still accepted; publishers and endpoint owners are told to move off it"
+                </label>
+                {move || form_level_error(error.get(), &["description"]).map(|m| view! { <p class="error" role="alert">{m}</p> })}
+                <div class="row">
+                    <button type="submit" disabled=move || update.pending().get()>"Save"</button>
+                    {if archived {
+                        view! {
+                            <button type="button" class="secondary" disabled=move || update.pending().get()
+                                on:click=move |_| restore(false)>"Restore to the catalog"</button>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <button type="button" class="danger" on:click=move |_| confirm.set(true)>"Archive"</button>
+                            <ConfirmDialog
+                                id="archive-type".to_string()
+                                open=confirm
+                                title=format!("Archive {name}?")
+                                message="It leaves the catalog and the AsyncAPI document, and is refused at ingest when the tenant accepts registered types only. Its versions are kept; it can be restored.".to_string()
+                                confirm="Archive".to_string()
+                                danger=true
+                                on_confirm=archive
+                            />
+                        }.into_any()
+                    }}
                 </div>
             </form>
         </section>

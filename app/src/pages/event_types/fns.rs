@@ -303,3 +303,41 @@ pub async fn add_schema_version(
         .add_schema_version(tenant, name.trim(), input, &by_user(&user))
         .await?)
 }
+
+/// Changes a registered type's description and flags; `archived` takes it
+/// out of the catalog (its versions are kept) or brings it back.
+#[server(prefix = "/fn", endpoint = "update_event_type")]
+pub async fn update_event_type(
+    name: String,
+    #[server(default)] description: String,
+    #[server(default)] deprecated: bool,
+    #[server(default)] archived: bool,
+) -> Result<herald_engine::model::EventTypeOut, ConsoleError> {
+    use crate::ssr::{Call, by_user, open};
+    use herald_engine::model::{EventTypePatch, Permission};
+    let Call {
+        user,
+        state,
+        tenant,
+    } = open(Permission::ManageEndpoints).await?;
+    let name = name.trim();
+    let Some(current) = state.store.event_type(tenant, name).await? else {
+        return Err(crate::ssr::fail(ConsoleError::NotFound {
+            message: format!("event type '{name}' is not registered"),
+        }));
+    };
+    // Only what changed, so the audit log says what was done.
+    let description = description.trim().to_string();
+    let patch = EventTypePatch {
+        description: (description != current.description).then_some(description),
+        deprecated: (deprecated != current.deprecated).then_some(deprecated),
+        archived: (archived != current.archived).then_some(archived),
+    };
+    if patch == EventTypePatch::default() {
+        return Ok(current);
+    }
+    Ok(state
+        .engine
+        .update_event_type(tenant, name, patch, &by_user(&user))
+        .await?)
+}
