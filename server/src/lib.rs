@@ -277,10 +277,6 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(console.clone()),
             move || shell(options.clone()),
         )
-        .route(
-            "/asyncapi.json",
-            get(api::v1::event_types::console_asyncapi),
-        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn(site::cache_control))
         .layer(from_fn_with_state(state.clone(), session::guard))

@@ -428,6 +428,7 @@ pub(crate) fn server_functions() -> Vec<(&'static str, Gate, String)> {
             "transform=.&event_type=a.b".into(),
         ),
         ("list_event_types", Needs(P::Read), String::new()),
+        ("asyncapi_document", Needs(P::Read), String::new()),
         ("get_event_type", Needs(P::Read), "name=a.b".into()),
         (
             "check_schema_draft",

@@ -258,16 +258,27 @@ async fn a_type_page_shows_versions_diffs_and_recent_validation_failures() {
     .await;
     assert_eq!(status, 200, "{body}");
     let now = api.get("/api/v1/event-types/order.created").await;
-    assert_eq!((now["deprecated"].clone(), now["archived"].clone()), (json!(true), json!(false)), "{now}");
+    assert_eq!(
+        (now["deprecated"].clone(), now["archived"].clone()),
+        (json!(true), json!(false)),
+        "{now}"
+    );
     let (status, body) = call(
         &server,
         &cookie,
         "update_event_type",
-        &[("name", "order.created"), ("deprecated", "true"), ("archived", "true")],
+        &[
+            ("name", "order.created"),
+            ("deprecated", "true"),
+            ("archived", "true"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(api.get("/api/v1/event-types/order.created").await["archived"], true);
+    assert_eq!(
+        api.get("/api/v1/event-types/order.created").await["archived"],
+        true
+    );
     let audit = api.get("/api/v1/audit?target=order.created").await;
     let summaries: Vec<&str> = audit["items"]
         .as_array()
@@ -275,7 +286,12 @@ async fn a_type_page_shows_versions_diffs_and_recent_validation_failures() {
         .iter()
         .map(|e| e["summary"].as_str().unwrap_or_default())
         .collect();
-    assert!(summaries.iter().any(|s| s.contains("archived event type order.created")), "{audit}");
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s.contains("archived event type order.created")),
+        "{audit}"
+    );
 
     // A type only published, never registered, has a page without versions.
     api.publish("user.signed_up", json!({"id": "u1"})).await;
@@ -303,7 +319,7 @@ async fn a_type_page_shows_versions_diffs_and_recent_validation_failures() {
 }
 
 /// The console's AsyncAPI link: the API's document for the signed-in
-/// user's tenant, as a download; without a session, the sign-in page.
+/// user's tenant, as a download; nothing without a session.
 #[tokio::test]
 async fn the_console_downloads_the_asyncapi_document_with_a_session() {
     let server = TestServer::start().await;
@@ -317,7 +333,7 @@ async fn the_console_downloads_the_asyncapi_document_with_a_session() {
         .await
         .unwrap();
 
-    let res = server.console_page(&cookie, "/asyncapi.json").await;
+    let res = server.console_page(&cookie, "/fn/asyncapi_document").await;
     assert_eq!(res.status().as_u16(), 200);
     assert!(
         res.headers()["content-disposition"]

@@ -16,6 +16,7 @@ const ALLOWED: &[&str] = &[
     "dlq_entry",
     "endpoint_backlog",
     "event_detail",
+    "event_type",
     "event_types",
     "get_endpoint",
     "get_retry_policy",

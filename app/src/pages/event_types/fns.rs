@@ -341,3 +341,29 @@ pub async fn update_event_type(
         .update_event_type(tenant, name, patch, &by_user(&user))
         .await?)
 }
+
+/// The tenant's catalog as an AsyncAPI 3.0 document (the API's
+/// `GET /api/v1/event-types/asyncapi.json`), fetched by the console's
+/// download link: a GET, sent as an attachment named `asyncapi.json`.
+#[server(prefix = "/fn", endpoint = "asyncapi_document", input = leptos::server_fn::codec::GetUrl)]
+pub async fn asyncapi_document() -> Result<serde_json::Value, ConsoleError> {
+    use crate::ssr::{Call, internal, open};
+    use herald_engine::model::Permission;
+    let Call { state, tenant, .. } = open(Permission::Read).await?;
+    let name = state
+        .store
+        .list_tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.id == tenant)
+        .map(|t| t.name)
+        .ok_or_else(|| internal(format!("tenant {tenant} is missing")))?;
+    let document = state.engine.asyncapi(tenant, &name).await?;
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.insert_header(
+            http::header::CONTENT_DISPOSITION,
+            http::HeaderValue::from_static("attachment; filename=\"asyncapi.json\""),
+        );
+    }
+    Ok(document)
+}

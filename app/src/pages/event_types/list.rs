@@ -49,7 +49,7 @@ pub fn EventTypesPage() -> impl IntoView {
         <Title text="Event types"/>
         <div class="page-head">
             <h1>"Event types"</h1>
-            <a href="/asyncapi.json" download="asyncapi.json" class="button secondary">
+            <a href="/fn/asyncapi_document" download="asyncapi.json" rel="external" class="button secondary">
                 "Download the AsyncAPI 3.0 document"
             </a>
         </div>

@@ -300,40 +300,6 @@ async fn asyncapi(
     ))
 }
 
-/// `GET /asyncapi.json` for the console: the same document for the
-/// signed-in user's tenant, as a download (the session guard has checked
-/// the session; any role may read the catalog).
-pub async fn console_asyncapi(
-    State(state): State<AppState>,
-    axum::Extension(session): axum::Extension<herald_engine::store::SessionUser>,
-    headers: http::HeaderMap,
-) -> Result<impl axum::response::IntoResponse, ApiError> {
-    let user = session.user;
-    if !user.role.allows(Permission::Read) {
-        return Err(ApiError::forbidden(format!(
-            "the {} role may not read the event catalog",
-            user.role
-        )));
-    }
-    let tenant = herald_app::ssr::tenant_for(state.store.as_ref(), &user, &headers).await?;
-    let name = state
-        .store
-        .list_tenants()
-        .await?
-        .into_iter()
-        .find(|t| t.id == tenant)
-        .map(|t| t.name)
-        .ok_or_else(|| ApiError::internal(format!("tenant {tenant} is missing")))?;
-    let document = state.engine.asyncapi(tenant, &name).await?;
-    Ok((
-        [(
-            http::header::CONTENT_DISPOSITION,
-            "attachment; filename=\"asyncapi.json\"",
-        )],
-        Json(document),
-    ))
-}
-
 /// This resource's routes, each registered with its documentation.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

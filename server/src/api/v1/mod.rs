@@ -7,7 +7,7 @@ mod audit;
 mod content;
 mod dlq;
 mod endpoints;
-pub mod event_types;
+mod event_types;
 mod events;
 mod inbox;
 mod live;
