@@ -98,6 +98,9 @@ async fn a_transform_that_fails_loops_recurses_or_answers_too_much_is_a_transfor
         (".n + \"x\"", "the transform failed"),
         ("def f: f; f", "ran longer than its limit of 1000 ms"),
         ("def f: 1 + f; f", "stopped its worker"),
+        // 3 GB in one string: past the worker's 1 GiB data limit (without
+        // it, the length would be sent).
+        ("\"x\" * 3000000000 | length", "stopped its worker"),
         ("[range(300000)]", "more than the limit of 1048576"),
         ("empty", "gave no output"),
     ];
