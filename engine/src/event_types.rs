@@ -226,13 +226,16 @@ impl Engine {
         })
     }
 
-    /// The type's recent validation failures: refused at ingest on this
-    /// node and accepted with problems (stored), newest first.
+    /// The registered type's recent validation failures: refused at ingest
+    /// on this node and accepted with problems (stored), newest first.
     pub async fn validation_failures(
         &self,
         tenant: TenantId,
         name: &str,
     ) -> Result<ValidationFailures> {
+        if self.store.event_type(tenant, name).await?.is_none() {
+            return Err(EngineError::not_found("event type", name));
+        }
         Ok(ValidationFailures {
             refused: self.schemas.refusals(tenant, name),
             flagged: self

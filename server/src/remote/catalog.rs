@@ -34,6 +34,9 @@ pub enum EventTypesAction {
         #[arg(long)]
         dry_run: bool,
     },
+    /// A registered type's recent validation failures: events refused at
+    /// ingest (by the node that answers) and events accepted with problems.
+    Failures { name: String },
     /// Writes the registered catalog (not archived types) as a JSON document.
     Pull {
         /// Write here instead of standard output.
@@ -194,6 +197,24 @@ pub async fn event_types(remote: Remote, action: EventTypesAction) -> anyhow::Re
             if !out["schema"].is_null() {
                 println!("{}", serde_json::to_string_pretty(&out["schema"])?);
             }
+            Ok(())
+        }
+        EventTypesAction::Failures { name } => {
+            let out = client
+                .call(
+                    reqwest::Method::GET,
+                    &format!("{}/failures", type_path(&name)),
+                    &[],
+                    None,
+                )
+                .await?;
+            if client.remote.json {
+                return print_json(&out);
+            }
+            table(
+                &["WHEN", "", "VERSION", "FROM", "PROBLEMS"],
+                &failure_rows(&out),
+            );
             Ok(())
         }
         EventTypesAction::Pull { out } => {
@@ -395,4 +416,45 @@ pub async fn validate_schemas(remote: Remote, events: Option<u32>) -> anyhow::Re
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// `herald event-types failures`' rows: refused events (with their source),
+/// then flagged ones (with their id), each with its problems.
+fn failure_rows(out: &Value) -> Vec<Vec<String>> {
+    let problems = |f: &Value| {
+        f["problems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let at = text(&p["pointer"]);
+                let at = if at.is_empty() {
+                    "(the payload)".to_string()
+                } else {
+                    at
+                };
+                format!("{at}: {}", text(&p["keyword"]))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let refused = out["refused"].as_array().into_iter().flatten().map(|f| {
+        vec![
+            text(&f["at"]),
+            "refused".to_string(),
+            text(&f["version"]),
+            text(&f["source"]),
+            problems(f),
+        ]
+    });
+    let flagged = out["flagged"].as_array().into_iter().flatten().map(|f| {
+        vec![
+            text(&f["received_at"]),
+            "flagged".to_string(),
+            text(&f["version"]),
+            text(&f["event_id"]),
+            problems(f),
+        ]
+    });
+    refused.chain(flagged).collect()
 }

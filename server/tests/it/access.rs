@@ -148,6 +148,7 @@ pub(crate) fn api_routes() -> Vec<Route> {
         ),
         route(M::DELETE, "/event-types/{name}", P::ManageEndpoints, None),
         route(M::GET, "/event-types/{name}/versions", P::Read, None),
+        route(M::GET, "/event-types/{name}/failures", P::Read, None),
         route(
             M::POST,
             "/event-types/{name}/versions",

@@ -247,6 +247,41 @@ async fn a_type_page_shows_versions_diffs_and_recent_validation_failures() {
     let flagged_list = page["failures"]["flagged"].as_array().unwrap();
     assert_eq!(flagged_list.len(), 1, "{page}");
     assert_eq!(flagged_list[0]["event_id"], flagged.as_str(), "{page}");
+    // The API says the same.
+    assert_eq!(
+        api.get("/api/v1/event-types/order.created/failures").await,
+        page["failures"]
+    );
+    let (status, body) = status_and_body(
+        api.send(
+            reqwest::Method::GET,
+            "/api/v1/event-types/user.signed_up/failures",
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404, "not registered: {body}");
+    // And the command line.
+    let (ok, out, err) = crate::cli::remote(
+        &server,
+        &api.key,
+        &["event-types", "failures", "order.created"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("WHEN"), "{out}");
+    assert!(
+        lines[1].contains("refused")
+            && lines[1].contains("shop")
+            && lines[1].contains("/amount: minimum"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("flagged") && lines[2].contains(flagged.as_str()),
+        "{out}"
+    );
 
     // Deprecated, then archived, from the page; only what changed is sent.
     let (status, body) = call(

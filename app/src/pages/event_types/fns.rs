@@ -142,7 +142,12 @@ pub async fn get_event_type(name: String) -> Result<EventTypePage, ConsoleError>
         }
         changes.reverse();
     }
-    let failures = state.engine.validation_failures(tenant, &name).await?;
+    // Only a registered type has a schema to fail.
+    let failures = if entry.registered {
+        state.engine.validation_failures(tenant, &name).await?
+    } else {
+        ValidationFailures::default()
+    };
     let mode = state
         .engine
         .schemas

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use herald_engine::model::{
     CatalogEntry, EventTypeDetail, EventTypeIn, EventTypeOut, EventTypePatch, Permission,
-    SchemaCheckOut, SchemaVersionIn, SchemaVersionOut,
+    SchemaCheckOut, SchemaVersionIn, SchemaVersionOut, ValidationFailures,
 };
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -300,6 +300,41 @@ async fn asyncapi(
     ))
 }
 
+/// Recent validation failures of an event type
+///
+/// What its schema found wrong lately, newest first: `refused`, the events
+/// refused at ingest under `schema_mode: enforce` by the node that answers
+/// (refused events are not stored; each node keeps its tenant's 100 most
+/// recent refusals in memory, with their type, version, source and
+/// problems, never the payload), and `flagged`, the 20 most recent stored
+/// events accepted with problems under `warn`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-types/{name}/failures",
+    tag = "Event types",
+    params(("name" = String, Path, description = "The type's name.")),
+    responses(
+        (status = 200, description = "Refused and flagged events, newest first.", body = ValidationFailures,
+            example = json!({"refused": [{"at": "2026-11-30T09:15:02Z", "event_type": "order.created", "version": 2, "source": "shop",
+                "problems": [{"pointer": "/amount", "keyword": "minimum", "message": "value is less than the minimum of 0"}]}],
+                "flagged": []})),
+        (status = 404, description = "event type 'order.created' was not found."),
+    ),
+)]
+async fn failures(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<ValidationFailures>, ApiError> {
+    caller.require(Permission::Read)?;
+    Ok(Json(
+        state
+            .engine
+            .validation_failures(caller.tenant_id, &name)
+            .await?,
+    ))
+}
+
 /// This resource's routes, each registered with its documentation.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -307,4 +342,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(get_one, update, delete))
         .routes(routes!(versions, add_version))
+        .routes(routes!(failures))
 }
