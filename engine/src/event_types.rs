@@ -150,6 +150,11 @@ fn schema_and_examples(schema: &Value, examples: &[Value]) -> Result<CompiledSch
 }
 
 impl Engine {
+    /// What ingest does with the tenant's catalog (read from the cache).
+    pub async fn schema_mode(&self, tenant: TenantId) -> Result<crate::model::SchemaMode> {
+        Ok(self.schemas.catalog(&*self.store, tenant).await?.mode)
+    }
+
     /// Every type the tenant registered or published, by name.
     pub async fn event_catalog(&self, tenant: TenantId) -> Result<Vec<CatalogEntry>> {
         let registered = self.store.registered_event_types(tenant).await?;
@@ -424,24 +429,12 @@ impl Engine {
             return Ok(check);
         }
         if !check.incompatibilities.is_empty() && !input.breaking {
-            let each: Vec<String> = check
-                .incompatibilities
-                .iter()
-                .map(|i| {
-                    let at = if i.pointer.is_empty() {
-                        "(the schema)"
-                    } else {
-                        &i.pointer
-                    };
-                    format!("{at}: {} ({})", i.keyword, i.change)
-                })
-                .collect();
             return Err(EngineError::invalid(
                 "schema",
                 format!(
                     "the new version could refuse events version {} accepts: {}. Send \"breaking\": true to register it anyway",
                     current.version.unwrap_or(0),
-                    each.join("; ")
+                    crate::model::schema_compat::describe_all(&check.incompatibilities)
                 ),
             ));
         }

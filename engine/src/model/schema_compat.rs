@@ -33,6 +33,28 @@ pub struct Incompatibility {
     pub change: String,
 }
 
+impl Incompatibility {
+    /// `/required: required (property 'currency' became required)`; the
+    /// schema's root reads as `(the schema)`.
+    pub fn describe(&self) -> String {
+        let at = if self.pointer.is_empty() {
+            "(the schema)"
+        } else {
+            &self.pointer
+        };
+        format!("{at}: {} ({})", self.keyword, self.change)
+    }
+}
+
+/// Each incompatibility described, joined by `; `.
+pub fn describe_all(found: &[Incompatibility]) -> String {
+    found
+        .iter()
+        .map(Incompatibility::describe)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Every change from `old` to `new` that could refuse an event `old` accepted.
 /// Empty: every event valid under `old` is valid under `new`.
 pub fn incompatibilities(old: &Value, new: &Value) -> Vec<Incompatibility> {

@@ -187,7 +187,7 @@ fn Versions(changes: Vec<VersionChange>, detail: Option<EventTypeDetail>) -> imp
                     format!(
                         "Could refuse events version {} accepted: {}.",
                         c.version - 1,
-                        c.incompatibilities.iter().map(|i| format!("{} {} ({})", if i.pointer.is_empty() { "(the schema)" } else { &i.pointer }, i.keyword, i.change)).collect::<Vec<_>>().join("; ")
+                        herald_engine::model::schema_compat::describe_all(&c.incompatibilities)
                     )
                 };
                 view! {

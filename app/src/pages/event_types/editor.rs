@@ -3,6 +3,7 @@
 //! of each example and what it changes from the type's current version.
 
 use herald_engine::model::SchemaDraftCheck;
+use herald_engine::model::schema_compat::describe_all;
 use leptos::prelude::*;
 
 use crate::components::ui::{ErrorNotice, FieldMessage};
@@ -38,23 +39,11 @@ fn comparison(check: &SchemaDraftCheck) -> Option<(bool, String)> {
             format!("Compatible with version {version}: every event it accepts is still accepted."),
         ));
     }
-    let each: Vec<String> = check
-        .incompatibilities
-        .iter()
-        .map(|i| {
-            let at = if i.pointer.is_empty() {
-                "(the schema)"
-            } else {
-                &i.pointer
-            };
-            format!("{at}: {} ({})", i.keyword, i.change)
-        })
-        .collect();
     Some((
         false,
         format!(
             "Could refuse events version {version} accepts: {}",
-            each.join("; ")
+            describe_all(&check.incompatibilities)
         ),
     ))
 }

@@ -18,12 +18,7 @@ pub async fn list_event_types() -> Result<Catalog, ConsoleError> {
     use herald_engine::model::Permission;
     let Call { state, tenant, .. } = open(Permission::Read).await?;
     let entries = state.engine.event_catalog(tenant).await?;
-    let mode = state
-        .engine
-        .schemas
-        .catalog(&*state.store, tenant)
-        .await?
-        .mode;
+    let mode = state.engine.schema_mode(tenant).await?;
     Ok(Catalog { entries, mode })
 }
 
@@ -148,12 +143,7 @@ pub async fn get_event_type(name: String) -> Result<EventTypePage, ConsoleError>
     } else {
         ValidationFailures::default()
     };
-    let mode = state
-        .engine
-        .schemas
-        .catalog(&*state.store, tenant)
-        .await?
-        .mode;
+    let mode = state.engine.schema_mode(tenant).await?;
     Ok(EventTypePage {
         name,
         detail,
