@@ -61,6 +61,13 @@ async fn internal_destinations_are_refused_in_every_form_and_never_retried() {
         format!("http://[64:ff9b::7f00:1]:{port}/hook"),
         format!("http://[2002:7f00:1::1]:{port}/hook"),
         format!("http://0.0.0.0:{port}/hook"),
+        // Paths that look like a play inbox's but name none: ordinary
+        // endpoints, held to the guard like any other.
+        format!("http://127.0.0.1:{port}/play/ply_not-an-inbox"),
+        format!(
+            "http://127.0.0.1:{port}/play/{}/hook",
+            herald_engine::model::PlayInboxId::new()
+        ),
         "http://10.0.0.1/hook".into(),
         "http://172.16.5.4/hook".into(),
         "http://192.168.1.1/hook".into(),
