@@ -47,24 +47,14 @@ pub fn check_draft(
         compared_with: current.map(|(v, _)| v),
         ..SchemaDraftCheck::default()
     };
-    if !schema.is_object() {
-        check.schema_error = Some("a schema is a JSON object (JSON Schema, draft 2020-12)".into());
-        return check;
-    }
-    let size = schema.to_string().len();
-    if size > MAX_SCHEMA_BYTES {
-        check.schema_error = Some(format!(
-            "{size} bytes is more than the limit of {MAX_SCHEMA_BYTES}"
-        ));
-        return check;
-    }
-    let compiled = match CompiledSchema::compile(schema) {
+    let compiled = match compile_schema(schema) {
         Ok(compiled) => compiled,
-        Err(p) => {
-            check.schema_error = Some(format!(
-                "not a JSON Schema (draft 2020-12): {}",
-                p.describe()
-            ));
+        Err(EngineError::Invalid { message, .. } | EngineError::TooLarge { message, .. }) => {
+            check.schema_error = Some(message);
+            return check;
+        }
+        Err(other) => {
+            check.schema_error = Some(other.to_string());
             return check;
         }
     };
@@ -101,8 +91,9 @@ fn description(text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Compiles a schema and checks its examples against it.
-fn schema_and_examples(schema: &Value, examples: &[Value]) -> Result<CompiledSchema> {
+/// Compiles a catalog schema: a JSON object within the size limit that is a
+/// JSON Schema (draft 2020-12); the error names `schema`.
+fn compile_schema(schema: &Value) -> Result<CompiledSchema> {
     // `true` is a JSON Schema too, but in the catalog "no schema" is said
     // by leaving it out.
     if !schema.is_object() {
@@ -118,12 +109,17 @@ fn schema_and_examples(schema: &Value, examples: &[Value]) -> Result<CompiledSch
             message: format!("{size} bytes is more than the limit of {MAX_SCHEMA_BYTES}"),
         });
     }
-    let compiled = CompiledSchema::compile(schema).map_err(|p| {
+    CompiledSchema::compile(schema).map_err(|p| {
         EngineError::invalid(
             "schema",
             format!("not a JSON Schema (draft 2020-12): {}", p.describe()),
         )
-    })?;
+    })
+}
+
+/// Compiles a schema and checks its examples against it.
+fn schema_and_examples(schema: &Value, examples: &[Value]) -> Result<CompiledSchema> {
+    let compiled = compile_schema(schema)?;
     if examples.len() > MAX_EXAMPLES {
         return Err(EngineError::invalid(
             "examples",
