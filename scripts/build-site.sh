@@ -30,6 +30,18 @@ CARGO_TARGET_DIR="$front_dir" cargo build -p herald-frontend --lib \
   --target wasm32-unknown-unknown --profile "$profile"
 wasm="$front_dir/wasm32-unknown-unknown/$profile_dir/herald_frontend.wasm"
 
+# A server-only change leaves the wasm as it was: then the site built from the
+# same inputs is kept, and wasm-opt and precompression (most of a release
+# site's time) are not run again.
+inputs="$site.inputs"
+inputs_sum=$( { echo "$mode"; cat "$tools_dir/.binaryen-version" 2>/dev/null
+  sha256sum "$wasm" style/main.css scripts/build-site.sh scripts/precompress.mjs
+  find public -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -d' ' -f1)
+if [ -d "$site" ] && [ "$(cat "$inputs" 2>/dev/null)" = "$inputs_sum" ]; then
+  say "$site is up to date"
+  exit 0
+fi
+
 stage=$(mktemp -d "$target_dir/site-stage.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/pkg"
@@ -71,4 +83,5 @@ mv "$stage" "$site"
 chmod 755 "$site"
 rm -rf "$site.old"
 trap - EXIT
+echo "$inputs_sum" > "$inputs"
 say "$site ($(du -sh "$site/pkg" | cut -f1) in pkg)"
