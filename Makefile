@@ -10,7 +10,7 @@ HERALD_BIN := $(CARGO_TARGET_DIR)/debug/herald
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/herald
 LOAD_BIN := $(CARGO_TARGET_DIR)/release/herald-load
 
-.PHONY: help setup setup-build setup-e2e build build-release build-bench watch run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-postgres bench-instructions bench-console bench-retention bench-validation bench-fanout soak loadtest fuzz-api fuzz-api-quick
+.PHONY: help setup setup-build setup-e2e build build-release build-bench watch run test fmt fmt-check lint check test-fast test-rust services e2e bench bench-load bench-postgres bench-instructions bench-console bench-rebuild bench-retention bench-validation bench-fanout soak loadtest fuzz-api fuzz-api-quick
 
 help:
 	@echo "make run    build and start Herald on SQLite under ./data (http://127.0.0.1:3000)"
@@ -181,6 +181,11 @@ bench-postgres: build-bench
 # (release build, precompressed), and with its cache warm. Prints figures.
 bench-console: build-release setup-e2e
 	cd end2end && HERALD_BIN="$(RELEASE_BIN)" node measure/first-load.mjs
+
+# What `make run` rebuilds after a one-line change in an engine file
+# (REBUILD_FILE, default engine/src/dispatch/mod.rs), timed on a warm cache.
+bench-rebuild: setup-build
+	scripts/measure-warm-rebuild.sh $(REBUILD_FILE)
 
 # Publish latency on SQLite before, while and after retention prunes
 # 1,000,000 expired events (each with a delivery and a receipt).
