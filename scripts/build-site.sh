@@ -34,7 +34,7 @@ wasm="$front_dir/wasm32-unknown-unknown/$profile_dir/herald_frontend.wasm"
 # same inputs is kept, and wasm-opt and precompression (most of a release
 # site's time) are not run again.
 inputs="$site.inputs"
-inputs_sum=$( { echo "$mode"; cat "$tools_dir/.binaryen-version" 2>/dev/null
+inputs_sum=$( { echo "$mode"; cat "$tools_dir/.binaryen-version" 2>/dev/null || true
   sha256sum "$wasm" style/main.css scripts/build-site.sh scripts/precompress.mjs
   find public -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -d' ' -f1)
 if [ -d "$site" ] && [ "$(cat "$inputs" 2>/dev/null)" = "$inputs_sum" ]; then
