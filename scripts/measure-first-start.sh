@@ -2,9 +2,11 @@
 # Times a first start as a newcomer meets it: `git clone` of this repository,
 # then `make run`, until the console answers, on an empty cargo cache
 # (CARGO_HOME: every crate downloaded), an empty target directory and an empty
-# tools directory. The Rust toolchain and its wasm32 target are taken as
-# installed. Hide a wasm-bindgen already on PATH (~/.cargo/bin) first, or its
-# install is not counted. Stops the server it started at the end.
+# tools directory. The Rust toolchain is taken as installed. To count the
+# rest as a new machine would, first `rustup target remove
+# wasm32-unknown-unknown` and move wasm-bindgen, wasm-bindgen-test-runner and
+# wasm2es6js out of ~/.cargo/bin (put them back afterwards). Stops the server
+# it started at the end.
 #   scripts/measure-first-start.sh [WORK_DIR]   (default /tmp/herald-first-start)
 set -u
 repo="$(cd "$(dirname "$0")/.." && pwd)"
