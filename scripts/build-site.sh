@@ -55,8 +55,8 @@ if [ "$mode" = debug ]; then
   # as cargo-leptos names it.
   mv "$stage/pkg/herald_bg.wasm" "$stage/pkg/herald.wasm"
 else
-  # -O1, not -Oz: rustc has already optimised the wasm for size (opt-level z,
-  # whole-program LTO). -Oz cut the file from 5.3 MB to 4.5 MB but made it
+  # -O1, not -Oz: rustc has already optimised the wasm for size (opt-level z).
+  # On a whole-program LTO build, -Oz cut the file from 5.3 MB to 4.5 MB but made it
   # compress worse (1,099 KiB brotli against 977 KiB after -O1, gzip 1.67 MB
   # against 1.42 MB) and took 89 s against 17 s. What a browser fetches is the
   # compressed file.

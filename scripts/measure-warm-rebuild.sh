@@ -15,10 +15,9 @@ if ! git diff --quiet -- "$file"; then
 fi
 echo "measure-warm-rebuild: warming the cache (untimed)"
 scripts/build.sh release
-trap 'git checkout -q -- "$file"' EXIT
-printf '#[doc(hidden)] pub const REBUILD_PROBE: u32 = %d;\n' "$RANDOM" >> "$file"
 log=$(mktemp)
 trap 'git checkout -q -- "$file"; rm -f "$log"' EXIT
+printf '#[doc(hidden)] pub const REBUILD_PROBE: u32 = %d;\n' "$RANDOM" >> "$file"
 start=$(date +%s.%N)
 scripts/build.sh release 2>&1 | tee "$log"
 end=$(date +%s.%N)
